@@ -1,0 +1,241 @@
+//! The wire formats between stages. Each is one JSON object per line, carrying `"v": 1`.
+//!
+//! ```text
+//! reader    -> tonbo-map    source record {"v":1,"source":"claude-code","session":"<native id>",
+//!                                          "record":{..unmodified source line..},
+//!                                          "provenance":{"file":"..","line":12}}
+//! tonbo-map -> tonbo-batch  event         {"v":1,"session_id":"claude-code-<id>",
+//!                                          "event":{"type":"user.message",..,"metadata":{
+//!                                             "source":"claude-code","source_key":"..",
+//!                                             "original_timestamp":".."}}}
+//! tonbo-batch -> tonbo-post batch         {"v":1,"session_id":"..","events":[event,..]}
+//! ```
+//!
+//! `v` may be omitted by hand-written input (it then means 1); a higher version is rejected so an
+//! old stage never misreads a newer contract. Unknown top-level fields are ignored, so a later
+//! version can add fields without breaking older stages.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// The contract version this build writes and the highest it reads.
+pub const WIRE_VERSION: u64 = 1;
+
+/// Longest session id accepted. Session ids become one URL path segment; servers cap path length.
+pub const MAX_SESSION_ID_BYTES: usize = 512;
+
+/// The `source` values a reader may emit. `events` is the "anything else" source: its `record` is
+/// already a Durable Sessions event and passes through tonbo-map unchanged.
+pub const SOURCES: &[&str] = &["claude-code", "codex", "opencode", "events"];
+
+fn default_version() -> u64 {
+    WIRE_VERSION
+}
+
+/// Where a source record came from: a file and line, or a table and row (with the database file).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<String>,
+}
+
+/// Reader -> tonbo-map. `record` is the unmodified source record, never re-serialised.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SourceRecord<'a> {
+    #[serde(default = "default_version")]
+    pub v: u64,
+    #[serde(borrow)]
+    pub source: Cow<'a, str>,
+    #[serde(borrow)]
+    pub session: Cow<'a, str>,
+    #[serde(borrow)]
+    pub record: &'a RawValue,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// tonbo-map -> tonbo-batch. `event` is forwarded byte for byte by tonbo-batch.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EventLine<'a> {
+    #[serde(default = "default_version")]
+    pub v: u64,
+    #[serde(borrow)]
+    pub session_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub event: &'a RawValue,
+}
+
+/// tonbo-batch -> tonbo-post. `events` is exactly the JSON array tonbo-post sends as the body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BatchLine<'a> {
+    #[serde(default = "default_version")]
+    pub v: u64,
+    #[serde(borrow)]
+    pub session_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub events: Vec<&'a RawValue>,
+}
+
+/// The fields of an event that the pipeline itself relies on; everything else is opaque payload.
+/// Deserialising into this skips the rest of the event without building it.
+#[derive(Debug, Deserialize)]
+pub struct EventHead<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(borrow)]
+    pub metadata: MetadataHead<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MetadataHead<'a> {
+    #[serde(default, borrow)]
+    pub source: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub source_key: Cow<'a, str>,
+    /// Present-and-null is allowed (a source without clocks); absent is a contract violation.
+    #[serde(default, deserialize_with = "present")]
+    pub original_timestamp: Option<Option<Cow<'a, str>>>,
+}
+
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+impl<'a> EventHead<'a> {
+    /// Parses the pipeline-relevant head of an event, checking only what tonbo-post needs:
+    /// an object with a string `type` and a non-empty `metadata.source_key`.
+    pub fn parse(event: &'a RawValue) -> Result<Self, String> {
+        let head: EventHead<'a> = serde_json::from_str(event.get()).map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains("missing field `metadata`") || msg.contains("missing field `source_key`")
+            {
+                "event has no metadata.source_key".to_string()
+            } else {
+                format!("event is not a valid event object: {msg}")
+            }
+        })?;
+        if head.metadata.source_key.is_empty() {
+            return Err("event has an empty metadata.source_key".into());
+        }
+        if head.kind.is_empty() {
+            return Err("event has an empty type".into());
+        }
+        Ok(head)
+    }
+
+    /// The full event contract that tonbo-map guarantees on its output: `type`, and `metadata`
+    /// with `source`, `source_key` and `original_timestamp` (which may be null).
+    pub fn check_full(&self) -> Result<(), String> {
+        if self.metadata.source.as_deref().is_none_or(str::is_empty) {
+            return Err("event has no metadata.source".into());
+        }
+        if self.metadata.original_timestamp.is_none() {
+            return Err("event has no metadata.original_timestamp (use null if unknown)".into());
+        }
+        Ok(())
+    }
+}
+
+/// Checks the contract version of a line.
+pub fn check_version(v: u64) -> Result<(), String> {
+    if v > WIRE_VERSION || v == 0 {
+        Err(format!(
+            "unsupported wire version {v} (this build reads 1..={WIRE_VERSION})"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a Durable Sessions session id: non-empty, bounded, no control characters.
+pub fn check_session_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("empty session id".into());
+    }
+    if id.len() > MAX_SESSION_ID_BYTES {
+        return Err(format!(
+            "session id longer than {MAX_SESSION_ID_BYTES} bytes"
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err("session id contains a control character".into());
+    }
+    Ok(())
+}
+
+/// The stable Durable Sessions id of a native session: `claude-code-<id>`, `codex-<id>`,
+/// `opencode-<id>`; an `events` record names its session id itself.
+pub fn session_id_for(source: &str, native: &str) -> String {
+    match source {
+        "events" => native.to_string(),
+        _ => format!("{source}-{native}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_head_reads_only_what_it_needs() {
+        let raw: Box<RawValue> = serde_json::from_str(
+            r#"{"type":"user.message","content":[{"type":"text","text":"hi \" there"}],
+                "metadata":{"source":"codex","source_key":"k\u0031","original_timestamp":null,"x":1}}"#,
+        )
+        .unwrap();
+        let head = EventHead::parse(&raw).unwrap();
+        assert_eq!(head.kind, "user.message");
+        assert_eq!(head.metadata.source_key, "k1");
+        assert_eq!(head.metadata.original_timestamp, Some(None));
+        head.check_full().unwrap();
+    }
+
+    #[test]
+    fn event_head_names_what_is_missing() {
+        let raw: Box<RawValue> = serde_json::from_str(r#"{"type":"x","metadata":{}}"#).unwrap();
+        assert_eq!(
+            EventHead::parse(&raw).unwrap_err(),
+            "event has no metadata.source_key"
+        );
+        let raw: Box<RawValue> =
+            serde_json::from_str(r#"{"type":"x","metadata":{"source_key":"a"}}"#).unwrap();
+        let head = EventHead::parse(&raw).unwrap();
+        assert!(head.check_full().unwrap_err().contains("metadata.source"));
+        let raw: Box<RawValue> = serde_json::from_str(r#"[1]"#).unwrap();
+        assert!(EventHead::parse(&raw).unwrap_err().contains("not a valid event"));
+    }
+
+    #[test]
+    fn versions_and_session_ids() {
+        assert!(check_version(1).is_ok());
+        assert!(check_version(2).is_err());
+        assert!(check_version(0).is_err());
+        assert!(check_session_id("").is_err());
+        assert!(check_session_id("a\nb").is_err());
+        assert!(check_session_id(&"x".repeat(513)).is_err());
+        assert!(check_session_id("claude-code-1f0e").is_ok());
+        assert_eq!(session_id_for("codex", "abc"), "codex-abc");
+        assert_eq!(session_id_for("events", "mine"), "mine");
+    }
+
+    #[test]
+    fn source_record_round_trips_record_bytes() {
+        let line = r#"{"v":1,"source":"claude-code","session":"s1","record":{"b": 2.0,"a":[1, 2]},"provenance":{"file":"f.jsonl","line":3}}"#;
+        let rec: SourceRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(rec.record.get(), r#"{"b": 2.0,"a":[1, 2]}"#);
+        let out = serde_json::to_string(&rec).unwrap();
+        assert!(out.contains(r#""record":{"b": 2.0,"a":[1, 2]}"#));
+    }
+}

@@ -1,0 +1,22 @@
+//! Shared core of the tonbo-ingest stages.
+//!
+//! Every stage is a small binary that reads newline-delimited JSON on stdin (or files), writes
+//! newline-delimited JSON on stdout and diagnostics on stderr. This crate owns what they share:
+//!
+//! * [`contract`]: the three wire formats between stages (source record, event, batch);
+//! * [`ndjson`]: a streaming line reader that counts lines and never slurps its input;
+//! * [`output`]: a stdout writer that ends quietly when the reader downstream goes away;
+//! * [`rejects`]: the bad-input policy (report, count, optionally write to `--rejects FILE`);
+//! * [`cli`]: flags every stage takes, and the `main` wrapper that turns results into exit codes.
+
+pub mod cli;
+pub mod contract;
+pub mod ndjson;
+pub mod output;
+pub mod rejects;
+
+pub use cli::{parse_size, run_stage, CommonArgs, Exit};
+pub use contract::{BatchLine, EventHead, EventLine, Provenance, SourceRecord, WIRE_VERSION};
+pub use ndjson::{Input, LineReader};
+pub use output::Output;
+pub use rejects::Rejects;
