@@ -1,0 +1,95 @@
+//! tonbo-map: turns source records into Durable Sessions events.
+//!
+//! Dispatches on the record's `source`. Each source's mapping lives in a module of its own;
+//! `events` records are already events and pass through byte for byte after a contract check.
+//! Sources whose mapping has not landed yet are rejected by name, never silently dropped.
+
+use serde_json::value::RawValue;
+use tonbo_core::contract::{check_session_id, session_id_for};
+use tonbo_core::{EventHead, SourceRecord};
+
+/// Receives the events a record maps to.
+pub trait EventSink {
+    fn event(&mut self, session_id: &str, event: &RawValue) -> std::io::Result<()>;
+}
+
+
+/// Maps one source record, sending its events to `sink`. Returns how many events it produced.
+pub fn map_record(rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
+    match rec.source.as_ref() {
+        "events" => map_event_record(rec, sink),
+        "claude-code" | "codex" | "opencode" => Err(MapError::Reject(format!(
+            "no mapping for source `{}` in this build yet",
+            rec.source
+        ))),
+        other => Err(MapError::Reject(format!(
+            "unknown source `{other}` (expected one of {})",
+            tonbo_core::contract::SOURCES.join(", ")
+        ))),
+    }
+}
+
+/// What stopped a record from mapping.
+#[derive(Debug)]
+pub enum MapError {
+    /// Bad input: the record is reported and counted, the stage goes on.
+    Reject(String),
+    /// Output failed (for example a closed pipe): the stage stops.
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for MapError {
+    fn from(e: std::io::Error) -> Self {
+        MapError::Io(e)
+    }
+}
+
+/// The "anything else" source: `record` is a complete event whose session id is `session`.
+fn map_event_record(rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
+    let session_id = session_id_for("events", &rec.session);
+    check_session_id(&session_id).map_err(MapError::Reject)?;
+    let head = EventHead::parse(rec.record).map_err(MapError::Reject)?;
+    head.check_full().map_err(MapError::Reject)?;
+    sink.event(&session_id, rec.record)?;
+    Ok(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Collect(Vec<(String, String)>);
+    impl EventSink for Collect {
+        fn event(&mut self, s: &str, e: &RawValue) -> std::io::Result<()> {
+            self.0.push((s.to_string(), e.get().to_string()));
+            Ok(())
+        }
+    }
+
+    fn map(line: &str) -> Result<Vec<(String, String)>, String> {
+        let rec: SourceRecord = serde_json::from_str(line).unwrap();
+        let mut c = Collect(vec![]);
+        match map_record(&rec, &mut c) {
+            Ok(_) => Ok(c.0),
+            Err(MapError::Reject(r)) => Err(r),
+            Err(MapError::Io(e)) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn events_pass_through_byte_for_byte() {
+        let ev = r#"{"type":"my.thing","n": 1.50,"metadata":{"source":"mine","source_key":"k1","original_timestamp":null}}"#;
+        let got = map(&format!(r#"{{"source":"events","session":"s-1","record":{ev}}}"#)).unwrap();
+        assert_eq!(got, vec![("s-1".to_string(), ev.to_string())]);
+    }
+
+    #[test]
+    fn incomplete_events_and_unknown_sources_are_rejected() {
+        let r = map(r#"{"source":"events","session":"s","record":{"type":"x","metadata":{"source_key":"k"}}}"#);
+        assert!(r.unwrap_err().contains("metadata.source"));
+        let r = map(r#"{"source":"gemini","session":"s","record":{}}"#);
+        assert!(r.unwrap_err().contains("unknown source `gemini`"));
+        let r = map(r#"{"source":"events","session":"","record":{}}"#);
+        assert!(r.unwrap_err().contains("empty session id"));
+    }
+}
