@@ -1,0 +1,441 @@
+//! The local checkpoint: what each stream already holds, and the batch in flight.
+//!
+//! Durable Streams deduplicates by producer sequence number, not by content
+//! (`../shared/research/anchors.md` §1), so a re-run that re-cut its batches differently would have
+//! new events dropped as "duplicates". The checkpoint therefore records, per stream:
+//!
+//! * the producer `(epoch, next_seq)` and whether this checkpoint has claimed the producer;
+//! * every acknowledged `source_key`, so a re-run sends only events the stream lacks;
+//! * a journal of the one batch in flight: its `(epoch, seq)`, keys and exact body, written
+//!   durably *before* the POST, so that after a crash the same bytes go out again with the same
+//!   `(epoch, seq)` and the server answers 204 if it already has them (anchors.md §4, "journal
+//!   before sending").
+//!
+//! The state advances only after a 200 or 204, in one transaction with the journal's removal.
+//! SQLite in WAL mode with `synchronous=FULL` makes each of those commits durable.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+const SCHEMA_VERSION: i64 = 1;
+
+/// Producer state of one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamState {
+    pub id: i64,
+    pub epoch: u64,
+    pub next_seq: u64,
+    /// False until a POST of this checkpoint's producer was acknowledged: until then a 403 means
+    /// an older epoch of our own (a deleted checkpoint) and may be claimed over.
+    pub claimed: bool,
+}
+
+/// The batch in flight for a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub epoch: u64,
+    pub seq: u64,
+    pub run: i64,
+    pub keys: Vec<String>,
+    pub body: Vec<u8>,
+}
+
+/// Whether a key is known for a stream, and from which run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    New,
+    /// Acknowledged in an earlier run (or found on the server): already present.
+    Present,
+    /// Acknowledged earlier in this same run: the input carries the key twice.
+    SentThisRun,
+}
+
+pub struct Checkpoint {
+    conn: Connection,
+    pub path: PathBuf,
+    /// This run's number; keys acknowledged now are stamped with it.
+    pub run: i64,
+    _lock: Option<File>,
+}
+
+impl Checkpoint {
+    /// Opens (creating if needed) the checkpoint for writing, holding an exclusive lock on it so
+    /// two tonbo-post processes never share one state file.
+    pub fn open(path: &Path) -> Result<Checkpoint> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create state directory {}", dir.display()))?;
+        }
+        let lock_path = lock_path(path);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
+        if lock.try_lock().is_err() {
+            bail!(
+                "another tonbo-post is using the state file {} (lock {} is held)",
+                path.display(),
+                lock_path.display()
+            );
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open state file {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS stream (
+                 id INTEGER PRIMARY KEY,
+                 url TEXT NOT NULL UNIQUE,
+                 epoch INTEGER NOT NULL,
+                 next_seq INTEGER NOT NULL,
+                 claimed INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS acked (
+                 stream INTEGER NOT NULL,
+                 source_key TEXT NOT NULL,
+                 run INTEGER NOT NULL,
+                 PRIMARY KEY (stream, source_key)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS journal (
+                 stream INTEGER PRIMARY KEY,
+                 epoch INTEGER NOT NULL,
+                 seq INTEGER NOT NULL,
+                 run INTEGER NOT NULL,
+                 keys TEXT NOT NULL,
+                 body BLOB NOT NULL);",
+        )
+        .with_context(|| format!("cannot initialise state file {}", path.display()))?;
+        let version: Option<i64> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+            .optional()?;
+        match version {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                    [SCHEMA_VERSION],
+                )?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(v) => bail!(
+                "state file {} has schema version {v}; this build understands {SCHEMA_VERSION}",
+                path.display()
+            ),
+        }
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('runs', 1)
+             ON CONFLICT (key) DO UPDATE SET value = value + 1",
+            [],
+        )?;
+        let run: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'runs'", [], |r| {
+            r.get(0)
+        })?;
+        Ok(Checkpoint {
+            conn,
+            path: path.to_path_buf(),
+            run,
+            _lock: Some(lock),
+        })
+    }
+
+    /// Opens an existing checkpoint read-only (for `--dry-run`); `None` if there is none.
+    pub fn open_read_only(path: &Path) -> Result<Option<Checkpoint>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("cannot open state file {}", path.display()))?;
+        Ok(Some(Checkpoint {
+            conn,
+            path: path.to_path_buf(),
+            run: i64::MAX,
+            _lock: None,
+        }))
+    }
+
+    pub fn stream(&self, url: &str) -> Result<Option<StreamState>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id, epoch, next_seq, claimed FROM stream WHERE url = ?1")?
+            .query_row([url], |r| {
+                Ok(StreamState {
+                    id: r.get(0)?,
+                    epoch: r.get::<_, i64>(1)? as u64,
+                    next_seq: r.get::<_, i64>(2)? as u64,
+                    claimed: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Records a stream this checkpoint has not seen, with the epoch it will write in.
+    pub fn add_stream(&mut self, url: &str, epoch: u64) -> Result<StreamState> {
+        match self.add_server_keys::<std::convert::Infallible>(url, Some(epoch), |_| Ok(()))? {
+            Ok((state, _)) => Ok(state),
+            Err(never) => match never {},
+        }
+    }
+
+    pub fn key_state(&self, stream: i64, key: &str) -> Result<KeyState> {
+        let run: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT run FROM acked WHERE stream = ?1 AND source_key = ?2")?
+            .query_row(params![stream, key], |r| r.get(0))
+            .optional()?;
+        Ok(match run {
+            None => KeyState::New,
+            Some(r) if r == self.run => KeyState::SentThisRun,
+            Some(_) => KeyState::Present,
+        })
+    }
+
+    /// Records what the server holds for a stream: `read` is called with a function that adds one
+    /// key (marked run 0, "found on the server"). With `new_epoch`, the stream is first added to
+    /// the checkpoint in that epoch. Everything is one transaction: if `read` fails, nothing is
+    /// kept, so a stream is never recorded with only part of what the server holds.
+    pub fn add_server_keys<E>(
+        &mut self,
+        url: &str,
+        new_epoch: Option<u64>,
+        read: impl FnOnce(&mut dyn FnMut(&str)) -> std::result::Result<(), E>,
+    ) -> Result<std::result::Result<(StreamState, u64), E>> {
+        let tx = self.conn.transaction()?;
+        if let Some(epoch) = new_epoch {
+            tx.execute(
+                "INSERT INTO stream (url, epoch, next_seq, claimed) VALUES (?1, ?2, 0, 0)",
+                params![url, epoch as i64],
+            )?;
+        }
+        let state = tx.query_row(
+            "SELECT id, epoch, next_seq, claimed FROM stream WHERE url = ?1",
+            [url],
+            |r| {
+                Ok(StreamState {
+                    id: r.get(0)?,
+                    epoch: r.get::<_, i64>(1)? as u64,
+                    next_seq: r.get::<_, i64>(2)? as u64,
+                    claimed: r.get(3)?,
+                })
+            },
+        )?;
+        let mut added = 0u64;
+        let mut db_error = None;
+        let outcome = {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO acked (stream, source_key, run) VALUES (?1, ?2, 0)",
+            )?;
+            read(&mut |key: &str| {
+                if db_error.is_none() {
+                    match ins.execute(params![state.id, key]) {
+                        Ok(n) => added += n as u64,
+                        Err(e) => db_error = Some(e),
+                    }
+                }
+            })
+        };
+        if let Some(e) = db_error {
+            return Err(e.into());
+        }
+        match outcome {
+            Ok(()) => {
+                tx.commit()?;
+                Ok(Ok((state, added)))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    pub fn pending(&self, stream: i64) -> Result<Option<Pending>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT epoch, seq, run, keys, body FROM journal WHERE stream = ?1")?
+            .query_row([stream], |r| {
+                let keys: String = r.get(3)?;
+                Ok(Pending {
+                    epoch: r.get::<_, i64>(0)? as u64,
+                    seq: r.get::<_, i64>(1)? as u64,
+                    run: r.get(2)?,
+                    keys: serde_json::from_str(&keys).unwrap_or_default(),
+                    body: r.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Durably records the batch about to be sent. Must be called before the POST.
+    pub fn journal(&self, stream: i64, p: &Pending) -> Result<()> {
+        let keys = serde_json::to_string(&p.keys)?;
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO journal (stream, epoch, seq, run, keys, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                stream,
+                p.epoch as i64,
+                p.seq as i64,
+                p.run,
+                keys,
+                p.body
+            ])?;
+        Ok(())
+    }
+
+    /// The server acknowledged the pending batch (200 or 204): its keys become present, the
+    /// sequence advances and the journal entry goes, all in one transaction.
+    pub fn acknowledge(&mut self, stream: i64, p: &Pending) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO acked (stream, source_key, run) VALUES (?1, ?2, ?3)",
+            )?;
+            for k in &p.keys {
+                ins.execute(params![stream, k, p.run])?;
+            }
+        }
+        tx.execute(
+            "UPDATE stream SET epoch = ?2, next_seq = ?3, claimed = 1 WHERE id = ?1",
+            params![stream, p.epoch as i64, p.seq as i64 + 1],
+        )?;
+        tx.execute("DELETE FROM journal WHERE stream = ?1", [stream])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Moves the stream to a new epoch (claiming the producer over an older one): seq restarts at
+    /// 0, and a journaled batch is re-addressed to (epoch, 0) in the same transaction.
+    pub fn set_epoch(&mut self, stream: i64, epoch: u64) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE stream SET epoch = ?2, next_seq = 0 WHERE id = ?1",
+            params![stream, epoch as i64],
+        )?;
+        tx.execute(
+            "UPDATE journal SET epoch = ?2, seq = 0 WHERE stream = ?1",
+            params![stream, epoch as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Number of streams with a batch still in flight (sent or not) from an interrupted run.
+    pub fn pending_count(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM journal", [], |r| r.get::<_, i64>(0))?
+            as u64)
+    }
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+/// `$XDG_STATE_HOME/tonbo-ingest/post.sqlite`, else `~/.local/state/tonbo-ingest/post.sqlite`.
+pub fn default_state_path() -> Result<PathBuf> {
+    let base = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            Some(home) => PathBuf::from(home).join(".local").join("state"),
+            None => bail!("neither XDG_STATE_HOME nor HOME is set; pass --state PATH"),
+        },
+    };
+    Ok(base.join("tonbo-ingest").join("post.sqlite"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "tonbo-post-cp-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("state.sqlite")
+    }
+
+    #[test]
+    fn journal_then_acknowledge_advances_and_marks_keys() {
+        let path = tmp();
+        let mut cp = Checkpoint::open(&path).unwrap();
+        let s = cp.add_stream("http://x/s", 0).unwrap();
+        assert_eq!(cp.key_state(s.id, "a").unwrap(), KeyState::New);
+        let p = Pending {
+            epoch: 0,
+            seq: 0,
+            run: cp.run,
+            keys: vec!["a".into(), "b".into()],
+            body: b"[1,2]".to_vec(),
+        };
+        cp.journal(s.id, &p).unwrap();
+        assert_eq!(cp.pending(s.id).unwrap(), Some(p.clone()));
+        cp.acknowledge(s.id, &p).unwrap();
+        assert_eq!(cp.pending(s.id).unwrap(), None);
+        assert_eq!(cp.key_state(s.id, "a").unwrap(), KeyState::SentThisRun);
+        let st = cp.stream("http://x/s").unwrap().unwrap();
+        assert_eq!((st.epoch, st.next_seq, st.claimed), (0, 1, true));
+        drop(cp);
+        let cp = Checkpoint::open(&path).unwrap();
+        assert_eq!(cp.key_state(s.id, "b").unwrap(), KeyState::Present);
+    }
+
+    #[test]
+    fn server_keys_are_all_or_nothing() {
+        let path = tmp();
+        let mut cp = Checkpoint::open(&path).unwrap();
+        let failed = cp
+            .add_server_keys("u", Some(1), |add| {
+                add("a");
+                Err("connection reset")
+            })
+            .unwrap();
+        assert_eq!(failed.err(), Some("connection reset"));
+        assert_eq!(cp.stream("u").unwrap(), None);
+        let (st, n) = cp
+            .add_server_keys::<()>("u", Some(1), |add| {
+                add("a");
+                add("b");
+                add("a");
+                Ok(())
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!((st.epoch, st.claimed, n), (1, false, 2));
+        assert_eq!(cp.key_state(st.id, "a").unwrap(), KeyState::Present);
+    }
+
+    #[test]
+    fn a_second_writer_is_refused() {
+        let path = tmp();
+        let _cp = Checkpoint::open(&path).unwrap();
+        let err = Checkpoint::open(&path).err().unwrap().to_string();
+        assert!(err.contains("another tonbo-post"), "{err}");
+    }
+
+    #[test]
+    fn set_epoch_readdresses_the_journal() {
+        let path = tmp();
+        let mut cp = Checkpoint::open(&path).unwrap();
+        let s = cp.add_stream("u", 1).unwrap();
+        let p = Pending {
+            epoch: 1,
+            seq: 0,
+            run: cp.run,
+            keys: vec!["k".into()],
+            body: b"[1]".to_vec(),
+        };
+        cp.journal(s.id, &p).unwrap();
+        cp.set_epoch(s.id, 7).unwrap();
+        let j = cp.pending(s.id).unwrap().unwrap();
+        assert_eq!((j.epoch, j.seq), (7, 0));
+    }
+}

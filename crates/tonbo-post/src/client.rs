@@ -1,0 +1,271 @@
+//! HTTP side of tonbo-post: append with idempotent-producer headers, create, and read back.
+//!
+//! Status handling follows PROTOCOL.md §5.2.1 as summarised in `../shared/research/anchors.md` §1:
+//! 200 appended, 204 duplicate, 403 stale epoch (with the server's `Producer-Epoch`), 409 either a
+//! closed stream (`Stream-Closed: true`, checked first) or a sequence gap
+//! (`Producer-Expected-Seq`/`Producer-Received-Seq`). Transient failures (429, 408, 5xx, network)
+//! are retried here, re-sending the same bytes with the same `(epoch, seq)`, which is safe because
+//! the server deduplicates them; everything else is returned to the caller to decide.
+
+use std::io::{BufReader, Read};
+use std::thread::sleep;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{anyhow, bail, Context, Result};
+use ureq::http::Response;
+use ureq::Body;
+
+use crate::read::source_keys;
+use crate::retry::{is_transient_status, parse_retry_after, RetryPolicy};
+
+/// What the server said to an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// 200: the batch is new and stored.
+    New,
+    /// 204: the server already has this `(epoch, seq)`.
+    Duplicate,
+    /// 404: the stream does not exist.
+    NotFound,
+    /// 403: the server knows a newer epoch for this producer.
+    StaleEpoch { server_epoch: Option<u64> },
+    /// 409 with a sequence gap.
+    Gap {
+        expected: Option<u64>,
+        received: Option<u64>,
+    },
+    /// 409 with `Stream-Closed: true`.
+    Closed,
+    /// Any other answer that retrying will not change.
+    Refused { status: u16, detail: String },
+}
+
+pub struct StreamClient {
+    agent: ureq::Agent,
+    auth: Option<String>,
+    producer_id: String,
+    pub retry: RetryPolicy,
+    /// Retries made so far (all requests), for the summary.
+    pub retries: u64,
+}
+
+impl StreamClient {
+    pub fn new(
+        api_key: Option<String>,
+        producer_id: String,
+        retry: RetryPolicy,
+        timeout: Duration,
+    ) -> StreamClient {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .user_agent(concat!("tonbo-post/", env!("CARGO_PKG_VERSION")))
+            .max_idle_connections_per_host(8)
+            .build()
+            .into();
+        StreamClient {
+            agent,
+            auth: api_key.map(|k| format!("Bearer {k}")),
+            producer_id,
+            retry,
+            retries: 0,
+        }
+    }
+
+    /// POSTs `body` (a JSON array) as batch `(epoch, seq)` of this producer.
+    pub fn append(&mut self, url: &str, epoch: u64, seq: u64, body: &[u8]) -> Result<Appended> {
+        let epoch_s = epoch.to_string();
+        let seq_s = seq.to_string();
+        let mut resp = self.with_retries(url, "append to", |c| {
+            let mut req = c
+                .agent
+                .post(url)
+                .header("Content-Type", "application/json")
+                .header("Producer-Id", c.producer_id.as_str())
+                .header("Producer-Epoch", epoch_s.as_str())
+                .header("Producer-Seq", seq_s.as_str());
+            if let Some(a) = &c.auth {
+                req = req.header("Authorization", a.as_str());
+            }
+            req.send(body)
+        })?;
+        let status = resp.status().as_u16();
+        let header_u64 = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let outcome = match status {
+            200 | 201 => Appended::New,
+            204 => Appended::Duplicate,
+            404 => Appended::NotFound,
+            403 => Appended::StaleEpoch {
+                server_epoch: header_u64("Producer-Epoch"),
+            },
+            409 if header_is_true(&resp, "Stream-Closed") => Appended::Closed,
+            409 if resp.headers().contains_key("Producer-Expected-Seq") => Appended::Gap {
+                expected: header_u64("Producer-Expected-Seq"),
+                received: header_u64("Producer-Received-Seq"),
+            },
+            _ => Appended::Refused {
+                status,
+                detail: body_snippet(&mut resp),
+            },
+        };
+        drain(&mut resp);
+        Ok(outcome)
+    }
+
+    /// Creates the stream as a JSON stream (PUT; 201 new, 200 already there).
+    pub fn create(&mut self, url: &str) -> Result<()> {
+        let mut resp = self.with_retries(url, "create", |c| {
+            let mut req = c.agent.put(url).header("Content-Type", "application/json");
+            if let Some(a) = &c.auth {
+                req = req.header("Authorization", a.as_str());
+            }
+            req.send_empty()
+        })?;
+        match resp.status().as_u16() {
+            200 | 201 | 204 => {
+                drain(&mut resp);
+                Ok(())
+            }
+            409 => bail!(
+                "stream {url} exists with another configuration (not a JSON stream, or closed): {}",
+                body_snippet(&mut resp)
+            ),
+            s => bail!("creating stream {url} failed with HTTP {s}: {}", body_snippet(&mut resp)),
+        }
+    }
+
+    /// Reads the whole stream from the start, calling `on_key` for each event's
+    /// `metadata.source_key`. Returns `None` if the stream does not exist, else the event count.
+    pub fn read_keys(&mut self, url: &str, on_key: &mut dyn FnMut(&str)) -> Result<Option<u64>> {
+        let mut offset = "-1".to_string();
+        let mut total = 0u64;
+        let sep = if url.contains('?') { '&' } else { '?' };
+        loop {
+            let page = format!("{url}{sep}offset={offset}");
+            let resp = self.with_retries(url, "read", |c| {
+                let mut req = c.agent.get(&page).header("Accept", "application/json");
+                if let Some(a) = &c.auth {
+                    req = req.header("Authorization", a.as_str());
+                }
+                req.call()
+            })?;
+            match resp.status().as_u16() {
+                200 => {}
+                404 => return Ok(None),
+                s => {
+                    let mut resp = resp;
+                    bail!("reading stream {url} failed with HTTP {s}: {}", body_snippet(&mut resp))
+                }
+            }
+            let up_to_date = header_is_true(&resp, "Stream-Up-To-Date");
+            let next = resp
+                .headers()
+                .get("Stream-Next-Offset")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let reader = BufReader::with_capacity(64 * 1024, resp.into_body().into_reader());
+            let n = source_keys(reader, on_key)
+                .with_context(|| format!("reading stream {url} at offset {offset}"))?;
+            total += n;
+            match next {
+                Some(next) if !up_to_date && n > 0 && next != offset => offset = next,
+                _ => return Ok(Some(total)),
+            }
+        }
+    }
+
+    /// Runs `send` until it gets an answer that is not transient, or the retry budget is spent.
+    fn with_retries(
+        &mut self,
+        url: &str,
+        what: &str,
+        mut send: impl FnMut(&Self) -> Result<Response<Body>, ureq::Error>,
+    ) -> Result<Response<Body>> {
+        let mut retry = 0u32;
+        loop {
+            let (why, retry_after) = match send(self) {
+                Ok(resp) if !is_transient_status(resp.status().as_u16()) => return Ok(resp),
+                Ok(mut resp) => {
+                    let ra = resp
+                        .headers()
+                        .get("Retry-After")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    let why = format!("HTTP {}", resp.status().as_u16());
+                    drain(&mut resp);
+                    (why, ra)
+                }
+                Err(e) if is_transient_error(&e) => (format!("{e}"), None),
+                Err(e) => return Err(anyhow!("cannot {what} {url}: {e}")),
+            };
+            if retry >= self.retry.max_retries {
+                bail!(
+                    "cannot {what} {url}: {why}, still failing after {} retries",
+                    self.retry.max_retries
+                );
+            }
+            let wait = self.retry.delay(retry, retry_after);
+            eprintln!(
+                "tonbo-post: {what} {url}: {why}; retry {}/{} in {:.1}s",
+                retry + 1,
+                self.retry.max_retries,
+                wait.as_secs_f64()
+            );
+            sleep(wait);
+            retry += 1;
+            self.retries += 1;
+        }
+    }
+}
+
+fn is_transient_error(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::HostNotFound
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::Protocol(_)
+            | ureq::Error::BodyStalled
+    )
+}
+
+fn header_is_true(resp: &Response<Body>, name: &str) -> bool {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// The start of an error body, for messages; never more than a few hundred bytes.
+fn body_snippet(resp: &mut Response<Body>) -> String {
+    let mut buf = Vec::new();
+    let _ = resp
+        .body_mut()
+        .as_reader()
+        .take(16 * 1024)
+        .read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".to_string();
+    }
+    let mut s: String = text.chars().take(300).collect();
+    if s.len() < text.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// Reads what is left of a small response so the connection can be reused.
+fn drain(resp: &mut Response<Body>) {
+    let _ = std::io::copy(
+        &mut resp.body_mut().as_reader().take(1 << 20),
+        &mut std::io::sink(),
+    );
+}

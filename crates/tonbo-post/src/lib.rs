@@ -1,0 +1,15 @@
+//! tonbo-post: delivers batches to a Durable Streams server (tonbo Durable Sessions, Ursula, or
+//! the reference server) exactly once, across re-runs, growth of the input, crashes and a lost
+//! checkpoint.
+//!
+//! * [`checkpoint`]: the SQLite state (producer epoch and seq, acknowledged keys, journal);
+//! * [`client`]: the HTTP protocol, with retries of transient failures;
+//! * [`read`]: reading a stream back for its `source_key`s, in flat memory;
+//! * [`retry`]: backoff with full jitter and `Retry-After`;
+//! * [`poster`]: the per-session delivery state machine that ties them together.
+
+pub mod checkpoint;
+pub mod client;
+pub mod poster;
+pub mod read;
+pub mod retry;

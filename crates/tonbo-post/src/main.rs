@@ -1,0 +1,259 @@
+//! tonbo-post [FILE...] [--api URL] [--url-template T] [--state PATH] [--api-key-file FILE]
+//!            [--producer-id ID] [--max-retries N] [--timeout SECS] [--dry-run] [--rejects FILE]
+//!
+//! Reads batch lines (`{"v":1,"session_id":..,"events":[..]}`) and POSTs each batch's `events`
+//! array to its session's stream, exactly once (see `poster.rs`). Writes nothing on stdout
+//! except with `--dry-run`; a summary goes to stderr.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tonbo_core::contract::{check_session_id, check_version};
+use tonbo_core::{run_stage, BatchLine, CommonArgs, EventHead, Exit, Input, Output, Rejects};
+use tonbo_post::checkpoint::{default_state_path, Checkpoint, KeyState};
+use tonbo_post::client::StreamClient;
+use tonbo_post::poster::{Poster, UrlTemplate};
+use tonbo_post::retry::RetryPolicy;
+
+const STAGE: &str = "tonbo-post";
+
+/// Post event batches to Durable Sessions (any Durable Streams server), exactly once.
+#[derive(Parser)]
+#[command(name = STAGE, version, about)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// Base URL of the server, substituted for {base} in --url-template.
+    #[arg(long, env = "TONBO_API", default_value = "https://sessions.tonbo.dev")]
+    api: String,
+
+    /// Stream URL of a session; {base} and {session_id} (percent-encoded) are substituted.
+    #[arg(
+        long,
+        env = "TONBO_URL_TEMPLATE",
+        default_value = "{base}/v1/sessions/{session_id}/events"
+    )]
+    url_template: String,
+
+    /// Read the API key from FILE (first line). Without it, TONBO_API_KEY is used, if set.
+    /// The key is never taken from a flag value and never printed.
+    #[arg(long, value_name = "FILE")]
+    api_key_file: Option<PathBuf>,
+
+    /// Checkpoint file (SQLite) [default: $XDG_STATE_HOME/tonbo-ingest/post.sqlite, else
+    /// ~/.local/state/tonbo-ingest/post.sqlite].
+    #[arg(long, env = "TONBO_STATE", value_name = "PATH")]
+    state: Option<PathBuf>,
+
+    /// Producer-Id sent with every append.
+    #[arg(long, default_value = "tonbo-ingest")]
+    producer_id: String,
+
+    /// Retries of one request after 429, 5xx or a network error before its session fails.
+    #[arg(long, default_value_t = 8)]
+    max_retries: u32,
+
+    /// Longest wait between retries, in seconds (a Retry-After from the server can ask for more).
+    #[arg(long, default_value_t = 30.0)]
+    max_retry_delay: f64,
+
+    /// Timeout of one request, in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    timeout: f64,
+
+    /// Send nothing: check the input and print, as batch lines with their URL, what would be
+    /// sent given the checkpoint (the server is not asked).
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    run_stage(STAGE, || run(args))
+}
+
+fn run(args: Args) -> Result<Exit> {
+    let urls = UrlTemplate::new(&args.url_template, &args.api).map_err(anyhow::Error::msg)?;
+    let state_path = match &args.state {
+        Some(p) => p.clone(),
+        None => default_state_path()?,
+    };
+    if !(args.timeout > 0.0 && args.max_retry_delay >= 0.0) {
+        bail!("--timeout must be positive and --max-retry-delay not negative");
+    }
+    let mut rejects = Rejects::open(STAGE, args.common.rejects.as_deref())?;
+    let inputs = Input::open_all(&args.common.inputs)?;
+    if args.dry_run {
+        return dry_run(&args, inputs, urls, &state_path, rejects);
+    }
+    let api_key = api_key(args.api_key_file.as_deref())?;
+    let retry = RetryPolicy {
+        max_retries: args.max_retries,
+        cap: Duration::from_secs_f64(args.max_retry_delay),
+        ..RetryPolicy::default()
+    };
+    let client = StreamClient::new(
+        api_key,
+        args.producer_id.clone(),
+        retry,
+        Duration::from_secs_f64(args.timeout),
+    );
+    let cp = Checkpoint::open(&state_path)?;
+    let mut poster = Poster::new(cp, client, urls);
+    for input in inputs {
+        let mut lines = input.lines();
+        let name = lines.name.clone();
+        while let Some(line) = lines.next_line()? {
+            let batch = match parse_batch(line.bytes) {
+                Ok(b) => b,
+                Err(reason) => {
+                    rejects.reject(&name, line.number, &reason, line.bytes)?;
+                    continue;
+                }
+            };
+            for r in poster.post_batch(&batch.session_id, &batch.events)? {
+                let reason = format!("event {} of the batch: {}", r.index, r.reason);
+                let raw = batch.events[r.index].get().as_bytes();
+                rejects.reject(&name, line.number, &reason, raw)?;
+            }
+        }
+    }
+    let rejected = rejects.finish()?;
+    let s = &poster.stats;
+    if !args.common.quiet {
+        let mut extra = String::new();
+        if s.events_recovered > 0 {
+            extra += &format!(
+                ", {} from an interrupted run settled",
+                s.events_recovered
+            );
+        }
+        if poster.retries() > 0 {
+            extra += &format!(", {} retries", poster.retries());
+        }
+        eprintln!(
+            "{STAGE}: {} sessions, {} events sent in {} batches, {} already present, {} failed ({} sessions), {} rejected{extra}",
+            s.sessions,
+            s.events_sent,
+            s.batches_sent,
+            s.events_present,
+            s.events_failed,
+            s.sessions_failed,
+            rejected
+        );
+    }
+    Ok(Exit::from_failures(rejected + s.sessions_failed))
+}
+
+fn parse_batch(bytes: &[u8]) -> Result<BatchLine<'_>, String> {
+    let b: BatchLine =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a batch line: {e}"))?;
+    check_version(b.v)?;
+    check_session_id(&b.session_id)?;
+    if b.events.is_empty() {
+        return Err("batch has no events".into());
+    }
+    Ok(b)
+}
+
+/// The API key from `--api-key-file`, else `TONBO_API_KEY`. Never from argv, never printed.
+fn api_key(file: Option<&Path>) -> Result<Option<String>> {
+    let key = match file {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read --api-key-file {}", p.display()))?;
+            text.lines().next().unwrap_or("").trim().to_string()
+        }
+        None => std::env::var("TONBO_API_KEY")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    };
+    if key.chars().any(|c| c.is_control()) {
+        bail!("the API key holds a control character");
+    }
+    Ok(Some(key).filter(|k| !k.is_empty()))
+}
+
+#[derive(Serialize)]
+struct WouldSend<'a> {
+    v: u64,
+    session_id: &'a str,
+    url: &'a str,
+    events: Vec<&'a RawValue>,
+}
+
+fn dry_run(
+    args: &Args,
+    inputs: Vec<Input>,
+    urls: UrlTemplate,
+    state_path: &Path,
+    mut rejects: Rejects,
+) -> Result<Exit> {
+    let cp = Checkpoint::open_read_only(state_path)?;
+    let mut out = Output::stdout();
+    let (mut would, mut present, mut batches) = (0u64, 0u64, 0u64);
+    for input in inputs {
+        let mut lines = input.lines();
+        let name = lines.name.clone();
+        while let Some(line) = lines.next_line()? {
+            let batch = match parse_batch(line.bytes) {
+                Ok(b) => b,
+                Err(reason) => {
+                    rejects.reject(&name, line.number, &reason, line.bytes)?;
+                    continue;
+                }
+            };
+            let url = urls.url(&batch.session_id);
+            let stream = match &cp {
+                Some(cp) => cp.stream(&url)?,
+                None => None,
+            };
+            let mut events = Vec::new();
+            for (i, ev) in batch.events.iter().enumerate() {
+                let head = match EventHead::parse(ev) {
+                    Ok(h) => h,
+                    Err(r) => {
+                        let reason = format!("event {i} of the batch: {r}");
+                        rejects.reject(&name, line.number, &reason, ev.get().as_bytes())?;
+                        continue;
+                    }
+                };
+                let known = match (&cp, &stream) {
+                    (Some(cp), Some(st)) => {
+                        cp.key_state(st.id, &head.metadata.source_key)? != KeyState::New
+                    }
+                    _ => false,
+                };
+                if known {
+                    present += 1;
+                } else {
+                    events.push(*ev);
+                }
+            }
+            if !events.is_empty() {
+                would += events.len() as u64;
+                batches += 1;
+                out.json(&WouldSend {
+                    v: tonbo_core::WIRE_VERSION,
+                    session_id: &batch.session_id,
+                    url: &url,
+                    events,
+                })?;
+            }
+        }
+    }
+    out.flush()?;
+    let rejected = rejects.finish()?;
+    if !args.common.quiet {
+        eprintln!(
+            "{STAGE}: dry run: would send {would} events in {batches} batches, {present} already present per the checkpoint, {rejected} rejected"
+        );
+    }
+    Ok(Exit::from_failures(rejected))
+}

@@ -1,0 +1,255 @@
+//! Reads back what a stream holds, keeping only each event's `metadata.source_key`.
+//!
+//! The body is walked as it streams in and nothing but the keys is kept, so a stream of any size
+//! is reconciled in flat memory. Three read shapes are accepted, since servers differ: a JSON
+//! array of events (the reference server), `{"data":[..]}` (the hosted Durable Sessions API,
+//! `../shared/research/claude-and-target-format.md` Part 2a) and one event per line (Ursula,
+//! `../shared/research/ursula-local.md`).
+
+use std::fmt;
+use std::io::{self, Read};
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// Calls `on_key` for every event's `metadata.source_key` in `body`; returns how many events
+/// (values at event level) the body held, with or without a key.
+pub fn source_keys(body: impl Read, on_key: &mut dyn FnMut(&str)) -> io::Result<u64> {
+    let mut counter = Counting {
+        inner: body,
+        significant: 0,
+    };
+    let mut events = 0u64;
+    let mut seen_at_last_value = 0u64;
+    loop {
+        let mut de = serde_json::Deserializer::from_reader(&mut counter);
+        let res = Doc {
+            on_key: &mut *on_key,
+            events: &mut events,
+        }
+        .deserialize(&mut de);
+        match res {
+            Ok(()) => {
+                // Values may follow (one event per line); keep going from where this one ended.
+                drop(de);
+                seen_at_last_value = counter.significant;
+            }
+            Err(e) if e.is_eof() && counter.significant == seen_at_last_value => break,
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("cannot read the stream's events: {e}"),
+                ))
+            }
+        }
+    }
+    Ok(events)
+}
+
+/// Counts non-whitespace bytes, to tell a clean end of input from a value cut short.
+struct Counting<R> {
+    inner: R,
+    significant: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.significant += buf[..n]
+            .iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .count() as u64;
+        Ok(n)
+    }
+}
+
+/// A whole read body (or one NDJSON line): an array of events, `{"data": [..]}`, or one event.
+struct Doc<'a> {
+    on_key: &'a mut dyn FnMut(&str),
+    events: &'a mut u64,
+}
+
+impl<'de> DeserializeSeed<'de> for Doc<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Doc<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of events, {\"data\": [...]}, or an event")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(Event {
+                on_key: &mut *self.on_key,
+            })?
+            .is_some()
+        {
+            *self.events += 1;
+        }
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Either the `{"data": [...]}` envelope or a bare event (NDJSON reads).
+        let mut is_event = false;
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match k.as_ref() {
+                "data" => map.next_value_seed(Doc {
+                    on_key: &mut *self.on_key,
+                    events: &mut *self.events,
+                })?,
+                "metadata" => {
+                    is_event = true;
+                    map.next_value_seed(Metadata {
+                        on_key: &mut *self.on_key,
+                    })?
+                }
+                "type" => {
+                    is_event = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if is_event {
+            *self.events += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One event: only `metadata.source_key` is looked at.
+struct Event<'a> {
+    on_key: &'a mut dyn FnMut(&str),
+}
+
+impl<'de> DeserializeSeed<'de> for Event<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Event<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an event")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if k == "metadata" {
+                map.next_value_seed(Metadata {
+                    on_key: &mut *self.on_key,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+    // Anything that is not an object holds no key; skip it.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+struct Metadata<'a> {
+    on_key: &'a mut dyn FnMut(&str),
+}
+
+impl<'de> DeserializeSeed<'de> for Metadata<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Metadata<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("event metadata")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if k == "source_key" {
+                if let serde_json::Value::String(s) = map.next_value::<serde_json::Value>()? {
+                    (self.on_key)(&s);
+                }
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(body: &str) -> io::Result<(Vec<String>, u64)> {
+        let mut got = vec![];
+        let n = source_keys(body.as_bytes(), &mut |k| got.push(k.to_string()))?;
+        Ok((got, n))
+    }
+
+    #[test]
+    fn array_envelope_and_ndjson() {
+        let ev = |k: &str| {
+            format!(r#"{{"type":"t","content":[{{"metadata":{{"source_key":"inner"}}}}],"metadata":{{"x":[1,{{"a":2}}],"source_key":"{k}"}}}}"#)
+        };
+        let arr = format!("[{},{},7]", ev("a"), ev("b\\u00e9"));
+        assert_eq!(keys(&arr).unwrap(), (vec!["a".into(), "bé".into()], 3));
+        let env = format!(r#"{{"data":[{}],"next":"x"}}"#, ev("a"));
+        assert_eq!(keys(&env).unwrap(), (vec!["a".into()], 1));
+        let nd = format!("{}\n{}\n", ev("a"), ev("b"));
+        assert_eq!(keys(&nd).unwrap(), (vec!["a".into(), "b".into()], 2));
+        assert_eq!(keys("[]").unwrap(), (vec![], 0));
+        assert_eq!(keys("").unwrap(), (vec![], 0));
+        assert_eq!(
+            keys(r#"[{"type":"x"},{"metadata":null}]"#).unwrap(),
+            (vec![], 2)
+        );
+    }
+
+    #[test]
+    fn a_cut_body_is_an_error_not_a_short_list() {
+        assert!(keys(r#"[{"metadata":{"source_key":"a"}},{"meta"#).is_err());
+        assert!(keys(r#"{"metadata":{"source_key":"a"}}
+{"metadata":{"sou"#)
+        .is_err());
+    }
+}
