@@ -1,0 +1,42 @@
+# tonbo-ingest: `make demo` runs the main job, `make test` runs the tests. Both install what they
+# need (the pinned npm reference server, the Rust dependencies) on first use.
+SHELL := bash
+CARGO ?= cargo
+SERVER_DIR ?= .server
+
+.PHONY: all build release test unit lint demo server-install server-start server-stop clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace
+
+release:
+	$(CARGO) build --workspace --release
+
+server-install:
+	scripts/ds-server install
+
+# Unit tests, then integration tests that drive the real binaries through real pipes against
+# the reference server (each test starts its own on a free port, with a temporary data dir).
+test: server-install
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+demo: server-install release
+	scripts/demo.sh
+
+# A server to play with: `make server-start`, then TONBO_API=$$(scripts/ds-server url .server).
+server-start: server-install
+	scripts/ds-server start $(SERVER_DIR)
+
+server-stop:
+	scripts/ds-server stop $(SERVER_DIR)
+
+clean:
+	$(CARGO) clean
+	rm -rf .demo .server
