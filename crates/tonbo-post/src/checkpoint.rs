@@ -111,7 +111,9 @@ impl Checkpoint {
         )
         .with_context(|| format!("cannot initialise state file {}", path.display()))?;
         let version: Option<i64> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
             .optional()?;
         match version {
             None => {

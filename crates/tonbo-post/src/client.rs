@@ -135,7 +135,10 @@ impl StreamClient {
                 "stream {url} exists with another configuration (not a JSON stream, or closed): {}",
                 body_snippet(&mut resp)
             ),
-            s => bail!("creating stream {url} failed with HTTP {s}: {}", body_snippet(&mut resp)),
+            s => bail!(
+                "creating stream {url} failed with HTTP {s}: {}",
+                body_snippet(&mut resp)
+            ),
         }
     }
 
@@ -159,7 +162,10 @@ impl StreamClient {
                 404 => return Ok(None),
                 s => {
                     let mut resp = resp;
-                    bail!("reading stream {url} failed with HTTP {s}: {}", body_snippet(&mut resp))
+                    bail!(
+                        "reading stream {url} failed with HTTP {s}: {}",
+                        body_snippet(&mut resp)
+                    )
                 }
             }
             let up_to_date = header_is_true(&resp, "Stream-Up-To-Date");

@@ -128,10 +128,7 @@ fn run(args: Args) -> Result<Exit> {
     if !args.common.quiet {
         let mut extra = String::new();
         if s.events_recovered > 0 {
-            extra += &format!(
-                ", {} from an interrupted run settled",
-                s.events_recovered
-            );
+            extra += &format!(", {} from an interrupted run settled", s.events_recovered);
         }
         if poster.retries() > 0 {
             extra += &format!(", {} retries", poster.retries());

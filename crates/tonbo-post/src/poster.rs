@@ -223,7 +223,9 @@ impl Poster {
             if first_touch {
                 if let Some(p) = self.cp.pending(state.id)? {
                     if let Delivery::Failed(why) = self.send(url, &state, p, true)? {
-                        return Ok(Err(format!("resending the batch of an interrupted run: {why}")));
+                        return Ok(Err(format!(
+                            "resending the batch of an interrupted run: {why}"
+                        )));
                     }
                     return Ok(Ok(self.cp.stream(url)?.expect("stream row exists")));
                 }
@@ -236,7 +238,9 @@ impl Poster {
         let client = &mut self.client;
         let mut exists = false;
         let read = self.cp.add_server_keys(url, Some(0), |add| {
-            client.read_keys(url, add).map(|found| exists = found.is_some())
+            client
+                .read_keys(url, add)
+                .map(|found| exists = found.is_some())
         })?;
         match read {
             Ok((state, found)) => {
@@ -421,8 +425,14 @@ mod tests {
     #[test]
     fn url_template_encodes_the_session_id() {
         let t = UrlTemplate::new("{base}/v1/sessions/{session_id}/events", "http://h:1/").unwrap();
-        assert_eq!(t.url("codex-ab_c.1~"), "http://h:1/v1/sessions/codex-ab_c.1~/events");
-        assert_eq!(t.url("a/b c?é"), "http://h:1/v1/sessions/a%2Fb%20c%3F%C3%A9/events");
+        assert_eq!(
+            t.url("codex-ab_c.1~"),
+            "http://h:1/v1/sessions/codex-ab_c.1~/events"
+        );
+        assert_eq!(
+            t.url("a/b c?é"),
+            "http://h:1/v1/sessions/a%2Fb%20c%3F%C3%A9/events"
+        );
         assert!(UrlTemplate::new("{base}/x", "b").is_err());
     }
 }

@@ -54,10 +54,7 @@ struct Counting<R> {
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.significant += buf[..n]
-            .iter()
-            .filter(|b| !b.is_ascii_whitespace())
-            .count() as u64;
+        self.significant += buf[..n].iter().filter(|b| !b.is_ascii_whitespace()).count() as u64;
         Ok(n)
     }
 }
@@ -229,7 +226,9 @@ mod tests {
     #[test]
     fn array_envelope_and_ndjson() {
         let ev = |k: &str| {
-            format!(r#"{{"type":"t","content":[{{"metadata":{{"source_key":"inner"}}}}],"metadata":{{"x":[1,{{"a":2}}],"source_key":"{k}"}}}}"#)
+            format!(
+                r#"{{"type":"t","content":[{{"metadata":{{"source_key":"inner"}}}}],"metadata":{{"x":[1,{{"a":2}}],"source_key":"{k}"}}}}"#
+            )
         };
         let arr = format!("[{},{},7]", ev("a"), ev("b\\u00e9"));
         assert_eq!(keys(&arr).unwrap(), (vec!["a".into(), "bé".into()], 3));
@@ -248,8 +247,10 @@ mod tests {
     #[test]
     fn a_cut_body_is_an_error_not_a_short_list() {
         assert!(keys(r#"[{"metadata":{"source_key":"a"}},{"meta"#).is_err());
-        assert!(keys(r#"{"metadata":{"source_key":"a"}}
-{"metadata":{"sou"#)
+        assert!(keys(
+            r#"{"metadata":{"source_key":"a"}}
+{"metadata":{"sou"#
+        )
         .is_err());
     }
 }

@@ -1,0 +1,289 @@
+//! How tonbo-post meets server answers other than 200: transient faults are retried, permanent
+//! ones stop only their session, bad input is rejected by line, and secrets stay secret.
+//! Every test runs the real pipeline against the reference server started for it.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+use support::*;
+
+#[test]
+fn transient_503_with_retry_after_is_retried_and_nothing_is_doubled() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    write_records(&input, &[("r", 0..250)]);
+    // The first two appends answer 503 with Retry-After: 1.
+    server.inject(json!({"path": "/v1/sessions/r/events", "method": "POST", "status": 503, "count": 2, "retryAfter": 1}));
+    let run = pipeline(&server, &input, &state, &[], &[]);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(run.stderr.contains("HTTP 503; retry 1/8"), "{}", run.stderr);
+    assert!(run.stderr.contains("2 retries"), "{}", run.stderr);
+    assert_keys(&server.keys("r"), &expected_keys("r", 250), "r");
+}
+
+#[test]
+fn a_session_that_keeps_failing_stops_alone_and_is_delivered_by_a_later_run() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    write_records(&input, &[("bad", 0..450), ("good", 0..40)]);
+    server.inject(
+        json!({"path": "/v1/sessions/bad/events", "method": "POST", "status": 500, "count": 50}),
+    );
+    let run = pipeline(
+        &server,
+        &input,
+        &state,
+        &[],
+        &["--max-retries", "1", "--max-retry-delay", "0.05"],
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("session bad: failed:"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("still failing after 1 retries"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("450 failed (1 sessions)"),
+        "{}",
+        run.stderr
+    );
+    assert_keys(&server.keys("good"), &expected_keys("good", 40), "good");
+    assert!(server.keys("bad").is_empty());
+
+    // The fault clears; the next run delivers the failed session, the journaled batch first.
+    let clear = ureq::delete(&format!("{}/_test/inject-error", server.url)).call();
+    assert!(clear.is_ok());
+    let rerun = pipeline(&server, &input, &state, &[], &[]);
+    assert!(rerun.status.success(), "{}", rerun.stderr);
+    assert_keys(&server.keys("bad"), &expected_keys("bad", 450), "bad");
+    assert_keys(&server.keys("good"), &expected_keys("good", 40), "good");
+}
+
+#[test]
+fn another_writer_fences_us_out_with_a_clear_error() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let ours = dir.path().join("ours.sqlite");
+    let theirs = dir.path().join("theirs.sqlite");
+    write_records(&input, &[("w", 0..10), ("other", 0..5)]);
+    assert!(pipeline(&server, &input, &ours, &[], &[]).status.success());
+    // A second checkpoint (another machine) claims the producer with a newer epoch.
+    write_records(&input, &[("w", 0..12), ("other", 0..5)]);
+    let them = pipeline(&server, &input, &theirs, &[], &[]);
+    assert!(them.status.success(), "{}", them.stderr);
+    // Our old checkpoint now meets a 403 on "w", and goes on with "other".
+    write_records(&input, &[("w", 0..14), ("other", 0..7)]);
+    let us = pipeline(&server, &input, &ours, &[], &[]);
+    assert_eq!(us.status.code(), Some(1), "{}", us.stderr);
+    assert!(
+        us.stderr
+            .contains("session w: failed: another writer holds this stream (HTTP 403"),
+        "{}",
+        us.stderr
+    );
+    assert_keys(&server.keys("w"), &expected_keys("w", 12), "w");
+    assert_keys(&server.keys("other"), &expected_keys("other", 7), "other");
+}
+
+#[test]
+fn a_closed_stream_is_reported_as_closed() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    write_records(&input, &[("c", 0..3)]);
+    assert!(pipeline(&server, &input, &state, &[], &[]).status.success());
+    // Close the stream (PROTOCOL.md: an append with Stream-Closed: true).
+    let status = server.post_raw("c", &[("Stream-Closed", "true")], "");
+    assert!(status < 300, "closing answered {status}");
+    write_records(&input, &[("c", 0..5)]);
+    let run = pipeline(&server, &input, &state, &[], &[]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(
+        run.stderr
+            .contains("session c: failed: the stream is closed"),
+        "{}",
+        run.stderr
+    );
+    assert_keys(&server.keys("c"), &expected_keys("c", 3), "c");
+}
+
+#[test]
+fn bad_batches_and_events_are_rejected_by_line_and_the_rest_is_delivered() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.sqlite");
+    let rejects = dir.path().join("rejects.ndjson");
+    let ev = |k: &str| {
+        format!(
+            r#"{{"type":"user.message","metadata":{{"source":"t","source_key":"{k}","original_timestamp":null}}}}"#
+        )
+    };
+    let lines = [
+        format!(
+            r#"{{"v":1,"session_id":"x","events":[{},{}]}}"#,
+            ev("1"),
+            ev("2")
+        ),
+        "this is not json".to_string(),
+        r#"{"v":1,"session_id":"x","events":[]}"#.to_string(),
+        format!(
+            r#"{{"v":1,"session_id":"x","events":[{},{{"type":"no.key","metadata":{{}}}},{}]}}"#,
+            ev("3"),
+            ev("4")
+        ),
+        format!(r#"{{"v":1,"session_id":"x","events":[{}]}}"#, ev("2")),
+        format!(r#"{{"v":9,"session_id":"x","events":[{}]}}"#, ev("5")),
+    ];
+    let mut post = Command::new(bin("tonbo-post"))
+        .args(["--api", &server.url, "--state"])
+        .arg(&state)
+        .arg("--rejects")
+        .arg(&rejects)
+        .env_remove("TONBO_API_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = post.stdin.take().unwrap();
+        for l in &lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+    }
+    let run = finish(&mut post);
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    for needle in [
+        "tonbo-post: -:2: rejected: not a batch line",
+        "tonbo-post: -:3: rejected: batch has no events",
+        "tonbo-post: -:4: rejected: event 1 of the batch: event has no metadata.source_key",
+        "tonbo-post: -:5: rejected: event 0 of the batch: source_key `2` repeats an event earlier in this input",
+        "tonbo-post: -:6: rejected: unsupported wire version 9",
+    ] {
+        assert!(run.stderr.contains(needle), "missing {needle:?} in\n{}", run.stderr);
+    }
+    assert!(run.stderr.contains("5 rejected"), "{}", run.stderr);
+    assert_eq!(server.keys("x"), ["1", "2", "3", "4"]);
+    let recorded: Vec<serde_json::Value> = std::fs::read_to_string(&rejects)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let lines_rejected: Vec<u64> = recorded
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines_rejected, [2, 3, 4, 5, 6]);
+    assert_eq!(recorded[0]["raw"], "this is not json");
+    assert_eq!(recorded[2]["raw"], r#"{"type":"no.key","metadata":{}}"#);
+}
+
+#[test]
+fn dry_run_prints_what_it_would_send_and_sends_nothing() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    write_records(&input, &[("dry", 0..5)]);
+    assert!(pipeline(&server, &input, &state, &[], &[]).status.success());
+    write_records(&input, &[("dry", 0..8), ("fresh", 0..2)]);
+    let run = pipeline(&server, &input, &state, &[], &["--dry-run"]);
+    assert!(run.status.success(), "{}", run.stderr);
+    let out: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0]["url"], server.stream_url("dry"));
+    let keys: Vec<&str> = out[0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["metadata"]["source_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["dry-5", "dry-6", "dry-7"]);
+    assert!(
+        run.stderr
+            .contains("would send 5 events in 2 batches, 5 already present"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(server.keys("dry").len(), 5);
+    assert!(server.read("fresh").is_none());
+}
+
+/// The key goes out as `Authorization: Bearer`, and never into any output. The reference
+/// server ignores auth, so a one-shot listener stands in for it just to see the request.
+#[test]
+fn the_api_key_is_sent_as_bearer_and_never_printed() {
+    let secret = "sk-test-4f1d9c0e7b2a";
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    // Two runs, one request each: the read-back of the new session, answered 401.
+    let seen = std::thread::spawn(move || {
+        let mut heads = Vec::new();
+        for _ in 0..2 {
+            let (mut sock, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut r = BufReader::new(sock.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push(line.trim_end().to_ascii_lowercase());
+            }
+            sock.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbad api key!",
+            )
+            .unwrap();
+            heads.push(head);
+        }
+        heads
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, format!("{secret}\n")).unwrap();
+    let batch = r#"{"v":1,"session_id":"s","events":[{"type":"t","metadata":{"source_key":"k"}}]}"#;
+    for use_file in [false, true] {
+        let mut cmd = Command::new(bin("tonbo-post"));
+        cmd.args(["--api", &base, "--state"])
+            .arg(dir.path().join(format!("state-{use_file}.sqlite")))
+            .env_remove("TONBO_API_KEY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if use_file {
+            cmd.arg("--api-key-file").arg(&key_file);
+        } else {
+            cmd.env("TONBO_API_KEY", secret);
+        }
+        let mut child = cmd.spawn().unwrap();
+        writeln!(child.stdin.take().unwrap(), "{batch}").unwrap();
+        let run = finish(&mut child);
+        assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+        assert!(run.stderr.contains("HTTP 401"), "{}", run.stderr);
+        assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret));
+    }
+    let heads = seen.join().unwrap();
+    let bearer = format!("authorization: bearer {}", secret.to_ascii_lowercase());
+    for head in heads {
+        assert!(head.contains(&bearer), "{head:?}");
+    }
+}

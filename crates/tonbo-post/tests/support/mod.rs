@@ -1,0 +1,300 @@
+//! Test support: the reference Durable Streams server on a free port, the real stage binaries
+//! wired with real pipes, and reading a stream back.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A binary of the workspace. Integration tests run after `cargo build` built every binary into
+/// the same target directory as this test.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (make test does)",
+        path.display()
+    );
+    path
+}
+
+static INSTALL: Once = Once::new();
+
+/// Installs the pinned reference server once (make test does this before; this covers a bare
+/// `cargo test`).
+fn install_server() {
+    INSTALL.call_once(|| {
+        let root = workspace_root();
+        let status = Command::new(root.join("scripts/ds-server"))
+            .arg("install")
+            .status()
+            .expect("scripts/ds-server runs");
+        assert!(status.success(), "installing the reference server failed");
+    });
+}
+
+/// The npm reference server, file-backed in a temporary directory, on a free port.
+pub struct Server {
+    pub url: String,
+    child: Child,
+    pub dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        install_server();
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new("node")
+            .arg(workspace_root().join("scripts/server/start.mjs"))
+            .args(["--port", "0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("http"), "server did not start: {line:?}");
+        Server {
+            url: line.trim().to_string(),
+            child,
+            dir,
+        }
+    }
+
+    pub fn stream_url(&self, session_id: &str) -> String {
+        format!("{}/v1/sessions/{}/events", self.url, session_id)
+    }
+
+    /// Everything the stream holds, as the server returns it (`None` if it does not exist).
+    pub fn read(&self, session_id: &str) -> Option<Vec<Value>> {
+        let mut resp = ureq::get(&format!("{}?offset=-1", self.stream_url(session_id)))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .unwrap();
+        match resp.status().as_u16() {
+            404 => None,
+            200 => Some(serde_json::from_reader(resp.body_mut().as_reader()).unwrap()),
+            s => panic!("reading {session_id}: HTTP {s}"),
+        }
+    }
+
+    /// The `metadata.source_key` of every event the stream holds, in order.
+    pub fn keys(&self, session_id: &str) -> Vec<String> {
+        self.read(session_id)
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e["metadata"]["source_key"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Asks the server to fail upcoming requests (the reference server's `/_test/inject-error`).
+    pub fn inject(&self, fault: Value) {
+        let resp = ureq::post(&format!("{}/_test/inject-error", self.url))
+            .header("Content-Type", "application/json")
+            .send(fault.to_string())
+            .unwrap();
+        assert!(resp.status().is_success());
+    }
+
+    pub fn post_raw(&self, session_id: &str, headers: &[(&str, &str)], body: &str) -> u16 {
+        let mut req = ureq::post(&self.stream_url(session_id))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .header("Content-Type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send(body).unwrap().status().as_u16()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One "anything else" source record: an event of `session` with key `key`.
+pub fn record(session: &str, key: &str, text: &str) -> String {
+    serde_json::json!({
+        "v": 1, "source": "events", "session": session,
+        "record": {
+            "type": "user.message",
+            "content": [{"type": "text", "text": text}],
+            "metadata": {"source": "test", "source_key": key, "original_timestamp": "2026-11-24T00:00:00Z"}
+        }
+    })
+    .to_string()
+}
+
+/// Source records of events with keys `<session>-<i>` for each (session, i range) in turn, so
+/// runs of several sessions can be interleaved.
+pub fn write_records(path: &Path, runs: &[(&str, std::ops::Range<usize>)]) {
+    let mut f = std::fs::File::create(path).unwrap();
+    for (s, range) in runs {
+        for i in range.clone() {
+            writeln!(
+                f,
+                "{}",
+                record(s, &format!("{s}-{i}"), &format!("message {i} of {s}"))
+            )
+            .unwrap();
+        }
+    }
+}
+
+pub fn expected_keys(session: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{session}-{i}")).collect()
+}
+
+/// The outcome of one pipeline run.
+#[derive(Debug)]
+pub struct Run {
+    pub status: ExitStatus,
+    pub stderr: String,
+    pub stdout: String,
+}
+
+/// `tonbo-map INPUT | tonbo-batch BATCH_ARGS | tonbo-post --api URL --state STATE POST_ARGS`,
+/// three real processes joined by real pipes. Returns tonbo-post's outcome.
+pub fn pipeline(
+    server: &Server,
+    input: &Path,
+    state: &Path,
+    batch_args: &[&str],
+    post_args: &[&str],
+) -> Run {
+    let mut post = start_pipeline(server, input, state, batch_args, post_args, &[]);
+    finish(&mut post)
+}
+
+/// Starts the pipeline and returns the tonbo-post child (its stdin is the batch stage's output).
+pub fn start_pipeline(
+    server: &Server,
+    input: &Path,
+    state: &Path,
+    batch_args: &[&str],
+    post_args: &[&str],
+    env: &[(&str, &str)],
+) -> Child {
+    let mut map = Command::new(bin("tonbo-map"))
+        .arg("-q")
+        .arg(input)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut batch = Command::new(bin("tonbo-batch"))
+        .arg("-q")
+        .args(batch_args)
+        .stdin(map.stdout.take().unwrap())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut cmd = Command::new(bin("tonbo-post"));
+    cmd.args(["--api", &server.url, "--state"])
+        .arg(state)
+        .args(post_args)
+        .env_remove("TONBO_API_KEY")
+        .env_remove("TONBO_URL_TEMPLATE")
+        .env_remove("TONBO_STATE")
+        .stdin(batch.stdout.take().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let post = cmd.spawn().unwrap();
+    // The upstream stages end by themselves (input exhausted, or a closed pipe); reap them in
+    // the background so they never linger as zombies.
+    std::thread::spawn(move || {
+        let _ = map.wait();
+        let _ = batch.wait();
+    });
+    post
+}
+
+pub fn finish(child: &mut Child) -> Run {
+    let mut err = child.stderr.take().unwrap();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).unwrap();
+        s
+    });
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let stderr = stderr_reader.join().unwrap();
+    let status = child.wait().unwrap();
+    Run {
+        status,
+        stderr,
+        stdout,
+    }
+}
+
+/// Waits for the child up to `limit`; kills it (SIGKILL) if it is still running then.
+pub fn wait_or_kill(child: &mut Child, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    true
+}
+
+/// Asserts two key lists are equal, reporting the first difference instead of both lists.
+#[track_caller]
+pub fn assert_keys(got: &[String], want: &[String], what: &str) {
+    if got == want {
+        return;
+    }
+    let first = got.iter().zip(want).position(|(g, w)| g != w);
+    match first {
+        Some(i) => panic!(
+            "{what}: first difference at index {i}: got {:?}, want {:?} (got {} keys, want {})",
+            got[i],
+            want[i],
+            got.len(),
+            want.len()
+        ),
+        None => panic!(
+            "{what}: got {} keys, want {}; the longer one goes on with {:?}",
+            got.len(),
+            want.len(),
+            if got.len() > want.len() {
+                &got[want.len()]
+            } else {
+                &want[got.len()]
+            }
+        ),
+    }
+}
