@@ -16,6 +16,8 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let _ = Args::parse();
-    eprintln!("codex-read: not yet supported: reading codex transcripts has not landed in this build");
+    eprintln!(
+        "codex-read: not yet supported: reading codex transcripts has not landed in this build"
+    );
     std::process::ExitCode::from(2)
 }

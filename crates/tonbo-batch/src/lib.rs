@@ -14,7 +14,9 @@ use tonbo_core::Output;
 pub enum Pushed {
     Fits,
     /// The event alone is larger than `max_bytes`; it goes out as a batch of its own.
-    Oversized { body_bytes: usize },
+    Oversized {
+        body_bytes: usize,
+    },
 }
 
 /// Accumulates one batch line at a time: `{"v":1,"session_id":..,"events":[..]}`.
@@ -122,7 +124,11 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
-    fn run(max_events: usize, max_bytes: usize, events: &[(&str, &str)]) -> (Vec<String>, Vec<Pushed>) {
+    fn run(
+        max_events: usize,
+        max_bytes: usize,
+        events: &[(&str, &str)],
+    ) -> (Vec<String>, Vec<Pushed>) {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let mut out = Output::to(Box::new(SharedBuf(buf.clone())));
         let mut b = BatchWriter::new(max_events, max_bytes);
@@ -152,11 +158,22 @@ mod tests {
         let (lines, _) = run(
             2,
             1 << 20,
-            &[("a", "{\"n\":1}"), ("a", "{\"n\":2}"), ("a", "{\"n\":3}"), ("b", "{\"n\":4}"), ("a", "{\"n\":5}")],
+            &[
+                ("a", "{\"n\":1}"),
+                ("a", "{\"n\":2}"),
+                ("a", "{\"n\":3}"),
+                ("b", "{\"n\":4}"),
+                ("a", "{\"n\":5}"),
+            ],
         );
         assert_eq!(
             bodies(&lines),
-            vec!["a:[{\"n\":1},{\"n\":2}]", "a:[{\"n\":3}]", "b:[{\"n\":4}]", "a:[{\"n\":5}]"]
+            vec![
+                "a:[{\"n\":1},{\"n\":2}]",
+                "a:[{\"n\":3}]",
+                "b:[{\"n\":4}]",
+                "a:[{\"n\":5}]"
+            ]
         );
     }
 
@@ -179,9 +196,18 @@ mod tests {
     #[test]
     fn oversized_event_goes_alone_with_a_warning() {
         let big = format!("{{\"t\":\"{}\"}}", "x".repeat(100));
-        let (lines, pushed) = run(10, 50, &[("a", "{\"n\":1}"), ("a", &big), ("a", "{\"n\":2}")]);
+        let (lines, pushed) = run(
+            10,
+            50,
+            &[("a", "{\"n\":1}"), ("a", &big), ("a", "{\"n\":2}")],
+        );
         assert_eq!(lines.len(), 3);
-        assert_eq!(pushed[1], Pushed::Oversized { body_bytes: big.len() + 2 });
+        assert_eq!(
+            pushed[1],
+            Pushed::Oversized {
+                body_bytes: big.len() + 2
+            }
+        );
         assert_eq!(pushed[0], Pushed::Fits);
     }
 
@@ -194,6 +220,9 @@ mod tests {
     #[test]
     fn session_id_is_escaped() {
         let (lines, _) = run(10, 100, &[("a\"b", "{}")]);
-        assert_eq!(lines, vec!["{\"v\":1,\"session_id\":\"a\\\"b\",\"events\":[{}]}"]);
+        assert_eq!(
+            lines,
+            vec!["{\"v\":1,\"session_id\":\"a\\\"b\",\"events\":[{}]}"]
+        );
     }
 }

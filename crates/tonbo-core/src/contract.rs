@@ -119,7 +119,8 @@ impl<'a> EventHead<'a> {
     pub fn parse(event: &'a RawValue) -> Result<Self, String> {
         let head: EventHead<'a> = serde_json::from_str(event.get()).map_err(|e| {
             let msg = e.to_string();
-            if msg.contains("missing field `metadata`") || msg.contains("missing field `source_key`")
+            if msg.contains("missing field `metadata`")
+                || msg.contains("missing field `source_key`")
             {
                 "event has no metadata.source_key".to_string()
             } else {
@@ -214,7 +215,9 @@ mod tests {
         let head = EventHead::parse(&raw).unwrap();
         assert!(head.check_full().unwrap_err().contains("metadata.source"));
         let raw: Box<RawValue> = serde_json::from_str(r#"[1]"#).unwrap();
-        assert!(EventHead::parse(&raw).unwrap_err().contains("not a valid event"));
+        assert!(EventHead::parse(&raw)
+            .unwrap_err()
+            .contains("not a valid event"));
     }
 
     #[test]

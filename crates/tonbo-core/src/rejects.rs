@@ -48,7 +48,11 @@ impl Rejects {
         let stderr = io::stderr();
         let mut e = stderr.lock();
         // A failing stderr must not stop the data flowing; the count still tells.
-        let _ = writeln!(e, "{}: {}:{}: rejected: {}", self.stage, input, line, reason);
+        let _ = writeln!(
+            e,
+            "{}: {}:{}: rejected: {}",
+            self.stage, input, line, reason
+        );
         if let Some(f) = &mut self.file {
             let rec = RejectRecord {
                 stage: self.stage,

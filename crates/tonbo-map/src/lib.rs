@@ -13,7 +13,6 @@ pub trait EventSink {
     fn event(&mut self, session_id: &str, event: &RawValue) -> std::io::Result<()>;
 }
 
-
 /// Maps one source record, sending its events to `sink`. Returns how many events it produced.
 pub fn map_record(rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
     match rec.source.as_ref() {
@@ -79,13 +78,18 @@ mod tests {
     #[test]
     fn events_pass_through_byte_for_byte() {
         let ev = r#"{"type":"my.thing","n": 1.50,"metadata":{"source":"mine","source_key":"k1","original_timestamp":null}}"#;
-        let got = map(&format!(r#"{{"source":"events","session":"s-1","record":{ev}}}"#)).unwrap();
+        let got = map(&format!(
+            r#"{{"source":"events","session":"s-1","record":{ev}}}"#
+        ))
+        .unwrap();
         assert_eq!(got, vec![("s-1".to_string(), ev.to_string())]);
     }
 
     #[test]
     fn incomplete_events_and_unknown_sources_are_rejected() {
-        let r = map(r#"{"source":"events","session":"s","record":{"type":"x","metadata":{"source_key":"k"}}}"#);
+        let r = map(
+            r#"{"source":"events","session":"s","record":{"type":"x","metadata":{"source_key":"k"}}}"#,
+        );
         assert!(r.unwrap_err().contains("metadata.source"));
         let r = map(r#"{"source":"gemini","session":"s","record":{}}"#);
         assert!(r.unwrap_err().contains("unknown source `gemini`"));
