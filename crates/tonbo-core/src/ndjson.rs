@@ -90,7 +90,10 @@ impl LineReader {
                 self.buf = Vec::new();
             }
             self.buf.clear();
-            let n = self.reader.read_until(b'\n', &mut self.buf)?;
+            let n = self
+                .reader
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot read {}: {e}", self.name)))?;
             if n == 0 {
                 return Ok(None);
             }

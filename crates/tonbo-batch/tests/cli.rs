@@ -1,0 +1,571 @@
+//! Drives the real `tonbo-batch` binary through pipes and checks what it writes on stdout and
+//! stderr, what it leaves in `--rejects FILE`, and how it exits.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tonbo-batch");
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What one run of the binary left behind.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn batches(&self) -> Vec<Batch> {
+        self.stdout.lines().map(Batch::parse).collect()
+    }
+
+    /// The stderr lines that report a rejected input line.
+    fn rejected_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.contains("rejected:"))
+            .collect()
+    }
+}
+
+/// One batch line, with the `events` array kept as the exact text the binary wrote.
+struct Batch {
+    v: u64,
+    session_id: String,
+    /// The raw `[e1,e2,..]` text: the body tonbo-post would send.
+    body: String,
+    /// The raw text of each event.
+    events: Vec<String>,
+}
+
+impl Batch {
+    fn parse(line: &str) -> Batch {
+        #[derive(Deserialize)]
+        struct Wire<'a> {
+            v: u64,
+            session_id: String,
+            #[serde(borrow)]
+            events: &'a RawValue,
+        }
+        let w: Wire = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("stdout line is not a batch line ({e}): {line}"));
+        let events: Vec<&RawValue> = serde_json::from_str(w.events.get())
+            .unwrap_or_else(|e| panic!("`events` is not an array ({e}): {line}"));
+        Batch {
+            v: w.v,
+            session_id: w.session_id,
+            body: w.events.get().to_string(),
+            events: events.iter().map(|e| e.get().to_string()).collect(),
+        }
+    }
+}
+
+fn wait_with_timeout(child: &mut Child) -> Option<i32> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tonbo-batch did not finish within {TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs the binary with `args`, feeding `stdin` from a thread (so a large input cannot deadlock
+/// against a full stdout pipe) and collecting stdout and stderr.
+fn run(args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tonbo-batch");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = thread::spawn(move || {
+        // The stage may legitimately stop reading (fatal error); ignore a closed pipe.
+        let _ = input.write_all(&data);
+    });
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = thread::spawn(move || {
+        let mut s = Vec::new();
+        out.read_to_end(&mut s).unwrap();
+        s
+    });
+    let err_reader = thread::spawn(move || {
+        let mut s = Vec::new();
+        err.read_to_end(&mut s).unwrap();
+        s
+    });
+    let code = wait_with_timeout(&mut child);
+    writer.join().unwrap();
+    Run {
+        code,
+        stdout: String::from_utf8(out_reader.join().unwrap()).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(err_reader.join().unwrap()).expect("stderr is UTF-8"),
+    }
+}
+
+/// A fresh directory for one test's files.
+fn test_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("tonbo-batch-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An event line whose event is `event` verbatim, with some spacing around it on purpose.
+fn event_line(session_json: &str, event: &str) -> String {
+    format!("{{\"v\":1, \"session_id\": {session_json} ,\"event\":  {event} }}\n")
+}
+
+/// An event whose text re-serialisation would change: odd spacing, `1.50`, a unicode escape.
+fn odd_event(i: usize) -> String {
+    format!(
+        "{{\"type\": \"x\" , \"n\":1.50, \"i\" :{i},\"t\":\"caf\\u00e9 \\\"q\\\"\",\"metadata\":{{\"source\":\"events\",\"source_key\":\"k{i}\",\"original_timestamp\":null}}}}"
+    )
+}
+
+#[test]
+fn cuts_by_count_and_session_change_keeping_event_bytes_in_order() {
+    // Runs: 5 events of a, 3 of b, 2 of a. Session b needs escaping in JSON.
+    let a = "\"a\"";
+    let b = "\"b/\\u00fc \\\"q\\\"\"";
+    let sessions: Vec<(&str, &str)> = std::iter::repeat_n((a, "a"), 5)
+        .chain(std::iter::repeat_n((b, "b/ü \"q\""), 3))
+        .chain(std::iter::repeat_n((a, "a"), 2))
+        .collect();
+    let events: Vec<String> = (0..sessions.len()).map(odd_event).collect();
+    let mut input = String::new();
+    for ((json, _), ev) in sessions.iter().zip(&events) {
+        input.push_str(&event_line(json, ev));
+    }
+
+    let r = run(&["--max-events", "2"], input.as_bytes());
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let batches = r.batches();
+
+    // Concatenating all batches' events gives the input events, byte for byte, in order.
+    let got: Vec<String> = batches.iter().flat_map(|b| b.events.clone()).collect();
+    assert_eq!(got, events);
+
+    // Each batch holds one session and at most 2 events; v is 1; the body is the events joined.
+    for b in &batches {
+        assert_eq!(b.v, 1);
+        assert!(!b.events.is_empty() && b.events.len() <= 2, "{}", b.body);
+        assert_eq!(b.body, format!("[{}]", b.events.join(",")));
+    }
+
+    // Batches never merge across a session change: a[0,1] a[2,3] a[4] b[5,6] b[7] a[8,9].
+    let shape: Vec<(String, Vec<usize>)> = {
+        let mut i = 0;
+        batches
+            .iter()
+            .map(|b| {
+                let idx = (i..i + b.events.len()).collect();
+                i += b.events.len();
+                (b.session_id.clone(), idx)
+            })
+            .collect()
+    };
+    let expected: Vec<(String, Vec<usize>)> = vec![
+        ("a".into(), vec![0, 1]),
+        ("a".into(), vec![2, 3]),
+        ("a".into(), vec![4]),
+        ("b/ü \"q\"".into(), vec![5, 6]),
+        ("b/ü \"q\"".into(), vec![7]),
+        ("a".into(), vec![8, 9]),
+    ];
+    assert_eq!(shape, expected);
+    assert!(
+        r.stderr
+            .contains("tonbo-batch: 10 events in 6 batches, 0 oversized, 0 rejected"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// An event of exactly `len` bytes.
+fn event_of_len(i: usize, len: usize) -> String {
+    let head = format!("{{\"type\": \"x\", \"i\":{i}, \"pad\":\"");
+    let tail = "\"}";
+    let pad = len - head.len() - tail.len();
+    let e = format!("{head}{}{tail}", "p".repeat(pad));
+    assert_eq!(e.len(), len);
+    e
+}
+
+#[test]
+fn max_bytes_bounds_every_body_and_cuts_greedily() {
+    // Events of 80..=130 bytes, one session: under a 300-byte limit some bodies hold three
+    // events, some two, so the cut depends on the bytes, not on a count.
+    let lens: Vec<usize> = (0..40).map(|i| 80 + (i * 13) % 51).collect();
+    let events: Vec<String> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| event_of_len(i, l))
+        .collect();
+    let input: String = events.iter().map(|e| event_line("\"s\"", e)).collect();
+
+    let r = run(&["--max-bytes", "300"], input.as_bytes());
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+    let batches = r.batches();
+    let got: Vec<String> = batches.iter().flat_map(|b| b.events.clone()).collect();
+    assert_eq!(got, events);
+    for (k, b) in batches.iter().enumerate() {
+        assert_eq!(b.body, format!("[{}]", b.events.join(",")));
+        assert!(
+            b.body.len() <= 300,
+            "batch {k} body is {} bytes",
+            b.body.len()
+        );
+        // Cut only when the next event would not have fitted.
+        if let Some(next) = batches.get(k + 1) {
+            let with_next = b.body.len() + 1 + next.events[0].len();
+            assert!(
+                with_next > 300,
+                "batch {k} ({} bytes) was cut although the next event ({} bytes) fitted",
+                b.body.len(),
+                next.events[0].len()
+            );
+        }
+    }
+    let sizes: Vec<usize> = batches.iter().map(|b| b.events.len()).collect();
+    assert!(sizes.contains(&3) && sizes.contains(&2), "{sizes:?}");
+
+    // The limit is inclusive: a body of exactly 300 bytes is one batch, 301 is two.
+    for (first, expected) in [(98, vec![3]), (99, vec![2, 1])] {
+        let events = [
+            event_of_len(0, first),
+            event_of_len(1, 98),
+            event_of_len(2, 100),
+        ];
+        let input: String = events.iter().map(|e| event_line("\"s\"", e)).collect();
+        let r = run(&["--max-bytes", "300", "-q"], input.as_bytes());
+        assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+        let sizes: Vec<usize> = r.batches().iter().map(|b| b.events.len()).collect();
+        assert_eq!(sizes, expected, "first event of {first} bytes");
+    }
+}
+
+#[test]
+fn max_bytes_accepts_units() {
+    let events: Vec<String> = (0..30).map(|i| event_of_len(i, 100)).collect();
+    let input: String = events.iter().map(|e| event_line("\"s\"", e)).collect();
+    let r = run(&["--max-bytes", "1KiB", "-q"], input.as_bytes());
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let batches = r.batches();
+    // [e x 10] = 2 + 1000 + 9 = 1011 <= 1024; [e x 11] = 1112 > 1024.
+    let sizes: Vec<usize> = batches.iter().map(|b| b.events.len()).collect();
+    assert_eq!(sizes, vec![10, 10, 10]);
+}
+
+#[test]
+fn an_oversized_event_goes_alone_with_a_warning() {
+    let small = |i| event_of_len(i, 100);
+    let big = event_of_len(1, 1000);
+    let events = [small(0), big.clone(), small(2), small(3)];
+    let input: String = events.iter().map(|e| event_line("\"s\"", e)).collect();
+
+    let r = run(&["--max-bytes", "300"], input.as_bytes());
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let batches = r.batches();
+    let shape: Vec<Vec<String>> = batches.iter().map(|b| b.events.clone()).collect();
+    assert_eq!(
+        shape,
+        vec![
+            vec![events[0].clone()],
+            vec![big.clone()],
+            vec![events[2].clone(), events[3].clone()],
+        ]
+    );
+    let warning = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("warning"))
+        .unwrap_or_else(|| panic!("no warning on stderr: {}", r.stderr));
+    assert!(warning.contains("over --max-bytes"), "{warning}");
+    assert!(
+        warning.starts_with("tonbo-batch: -:2: warning:"),
+        "{warning}"
+    );
+    assert!(warning.contains("1002 bytes"), "{warning}");
+    assert!(r.stderr.contains("1 oversized"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_lines_are_reported_skipped_and_recorded() {
+    let good = |i: usize| event_line("\"s\"", &odd_event(i));
+    let bad = [
+        (2, "this is not json"),
+        (
+            3,
+            r#"{"v":1,"event":{"type":"x","metadata":{"source_key":"k"}}}"#,
+        ),
+        (5, r#"{"v":1,"session_id":"s","event": 5}"#),
+        (6, r#"{"v":2,"session_id":"s","event":{"type":"x"}}"#),
+    ];
+    let input = format!(
+        "{}{}\n{}\n{}{}\n{}\n{}",
+        good(1),
+        bad[0].1,
+        bad[1].1,
+        good(4),
+        bad[2].1,
+        bad[3].1,
+        good(7)
+    );
+    let dir = test_dir("rejects");
+    let rejects = dir.join("rejects.ndjson");
+
+    for with_file in [false, true] {
+        let rejects_arg = rejects.to_str().unwrap();
+        let args: Vec<&str> = if with_file {
+            vec!["--rejects", rejects_arg]
+        } else {
+            vec![]
+        };
+        let r = run(&args, input.as_bytes());
+        assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+
+        // The good lines around the bad ones still come out, in order.
+        let got: Vec<String> = r.batches().iter().flat_map(|b| b.events.clone()).collect();
+        assert_eq!(got, vec![odd_event(1), odd_event(4), odd_event(7)]);
+
+        // Each bad line is reported once, with its own line number, and nothing else is.
+        let reported = r.rejected_lines();
+        assert_eq!(reported.len(), bad.len(), "{}", r.stderr);
+        for ((line, _), msg) in bad.iter().zip(&reported) {
+            let prefix = format!("tonbo-batch: -:{line}: rejected: ");
+            assert!(
+                msg.starts_with(&prefix),
+                "expected `{prefix}...`, got `{msg}`"
+            );
+            assert!(msg.len() > prefix.len(), "empty reason: {msg}");
+        }
+        assert!(reported[1].contains("session_id"), "{}", reported[1]);
+        assert!(reported[2].contains("object"), "{}", reported[2]);
+        assert!(reported[3].contains("version 2"), "{}", reported[3]);
+        assert!(r.stderr.contains("4 rejected"), "{}", r.stderr);
+    }
+
+    // The rejects file holds exactly the bad lines, as NDJSON, with line and raw text.
+    let text = std::fs::read_to_string(&rejects).unwrap();
+    let recs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("rejects line is JSON"))
+        .collect();
+    assert_eq!(recs.len(), bad.len(), "{text}");
+    for ((line, raw), rec) in bad.iter().zip(&recs) {
+        assert_eq!(rec["stage"], "tonbo-batch", "{rec}");
+        assert_eq!(rec["input"], "-", "{rec}");
+        assert_eq!(rec["line"], *line, "{rec}");
+        assert_eq!(rec["raw"], *raw, "{rec}");
+        assert!(
+            rec["reason"].as_str().is_some_and(|s| !s.is_empty()),
+            "{rec}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
+    let mut child = Command::new(BIN)
+        .args(["--max-events", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tonbo-batch");
+    let mut input = child.stdin.take().unwrap();
+    let writer = thread::spawn(move || {
+        let mut chunk = String::new();
+        for i in 0..200_000 {
+            chunk.push_str(&event_line(
+                "\"s\"",
+                &format!("{{\"type\":\"x\",\"n\":{i}}}"),
+            ));
+            if chunk.len() > 64 * 1024 {
+                if input.write_all(chunk.as_bytes()).is_err() {
+                    return; // the stage is gone: expected
+                }
+                chunk.clear();
+            }
+        }
+        let _ = input.write_all(chunk.as_bytes());
+    });
+    let mut err = child.stderr.take().unwrap();
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).unwrap();
+        s
+    });
+
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    drop(out);
+
+    let code = wait_with_timeout(&mut child);
+    writer.join().unwrap();
+    let stderr = err_reader.join().unwrap();
+    let b = Batch::parse(first.trim_end());
+    assert_eq!(b.events, vec!["{\"type\":\"x\",\"n\":0}".to_string()]);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn input_files_are_read_in_order_and_stdin_only_for_dash() {
+    let dir = test_dir("files");
+    let f1 = dir.join("one.ndjson");
+    let f2 = dir.join("two.ndjson");
+    let e = |i: usize| format!("{{\"type\": \"x\", \"i\":{i}}}");
+    std::fs::write(
+        &f1,
+        format!(
+            "{}{}",
+            event_line("\"s\"", &e(1)),
+            event_line("\"s\"", &e(2))
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &f2,
+        format!(
+            "{}not json\n{}",
+            event_line("\"s\"", &e(3)),
+            event_line("\"t\"", &e(4))
+        ),
+    )
+    .unwrap();
+    let stdin_events = event_line("\"s\"", &e(99));
+    let (p1, p2) = (f1.to_str().unwrap(), f2.to_str().unwrap());
+
+    // Files as arguments: read in order; stdin is not read.
+    let r = run(&[p1, p2], stdin_events.as_bytes());
+    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+    let got: Vec<String> = r.batches().iter().flat_map(|b| b.events.clone()).collect();
+    assert_eq!(got, vec![e(1), e(2), e(3), e(4)]);
+    // A rejected line is named by its file and its line within that file.
+    let reported = r.rejected_lines();
+    assert_eq!(reported.len(), 1, "{}", r.stderr);
+    assert!(
+        reported[0].starts_with(&format!("tonbo-batch: {p2}:2: rejected: not an event line")),
+        "{}",
+        r.stderr
+    );
+
+    // The other order gives the other order.
+    let r = run(&["-q", p2, p1], b"");
+    let got: Vec<String> = r.batches().iter().flat_map(|b| b.events.clone()).collect();
+    assert_eq!(got, vec![e(3), e(4), e(1), e(2)]);
+
+    // `-` among the files reads stdin at that place.
+    let r = run(&["-q", p1, "-", p2], stdin_events.as_bytes());
+    let got: Vec<String> = r.batches().iter().flat_map(|b| b.events.clone()).collect();
+    assert_eq!(got, vec![e(1), e(2), e(99), e(3), e(4)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_input_file_is_fatal_and_named() {
+    let dir = test_dir("missing");
+    let f1 = dir.join("ok.ndjson");
+    std::fs::write(&f1, event_line("\"s\"", "{}")).unwrap();
+    let missing = dir.join("does-not-exist.ndjson");
+    let r = run(&[f1.to_str().unwrap(), missing.to_str().unwrap()], b"");
+    assert_eq!(r.code, Some(2), "stderr: {}", r.stderr);
+    assert!(r.stderr.contains("tonbo-batch: error:"), "{}", r.stderr);
+    assert!(r.stderr.contains(missing.to_str().unwrap()), "{}", r.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unreadable_input_path_is_fatal_and_named() {
+    // A directory opens fine on Linux but fails on read (EISDIR). Running as root, a chmod 000
+    // file would still be readable, so this is the portable "unreadable path".
+    let dir = test_dir("unreadable");
+    let r = run(&[dir.to_str().unwrap()], b"");
+    assert_eq!(r.code, Some(2), "stderr: {}", r.stderr);
+    assert!(r.stderr.contains("tonbo-batch: error:"), "{}", r.stderr);
+    assert!(r.stderr.contains(dir.to_str().unwrap()), "{}", r.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn blank_lines_and_crlf_endings_are_accepted() {
+    let e = |i: usize| format!("{{\"type\": \"x\" , \"n\":1.50, \"i\":{i}}}");
+    let crlf = |i: usize| event_line("\"s\"", &e(i)).replace('\n', "\r\n");
+    // Lines: 1 event, 2 blank, 3 spaces, 4 CRLF-only, 5 event, 6 bad, 7 event, 8 event w/o EOL.
+    let input = format!(
+        "{}\n   \n\r\n{}oops\r\n{}{}",
+        crlf(1),
+        crlf(5),
+        crlf(7),
+        event_line("\"s\"", &e(8)).trim_end()
+    );
+    let r = run(&[], input.as_bytes());
+    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+    let got: Vec<String> = r.batches().iter().flat_map(|b| b.events.clone()).collect();
+    assert_eq!(got, vec![e(1), e(5), e(7), e(8)]);
+    // Blank lines are skipped, not rejected, yet still counted in line numbers.
+    let reported = r.rejected_lines();
+    assert_eq!(reported.len(), 1, "{}", r.stderr);
+    assert!(
+        reported[0].starts_with("tonbo-batch: -:6: rejected:"),
+        "{}",
+        reported[0]
+    );
+    // A CRLF file without bad lines is clean.
+    let clean: String = [1, 2, 3].iter().map(|&i| crlf(i)).collect();
+    let r = run(&[], format!("\r\n{clean}\r\n").as_bytes());
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let got: Vec<String> = r.batches().iter().flat_map(|b| b.events.clone()).collect();
+    assert_eq!(got, vec![e(1), e(2), e(3)]);
+    assert!(!r.stdout.contains('\r'));
+}
+
+#[test]
+fn empty_input_writes_nothing_and_quiet_drops_the_summary() {
+    let r = run(&[], b"");
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.stdout, "");
+    assert_eq!(
+        r.stderr,
+        "tonbo-batch: 0 events in 0 batches, 0 oversized, 0 rejected\n"
+    );
+    let r = run(&["-q"], event_line("\"s\"", "{}").as_bytes());
+    assert_eq!(r.code, Some(0));
+    assert_eq!(r.stdout, "{\"v\":1,\"session_id\":\"s\",\"events\":[{}]}\n");
+    assert_eq!(r.stderr, "");
+}
+
+#[test]
+fn bad_flags_are_fatal() {
+    for args in [
+        &["--max-events", "0"][..],
+        &["--max-bytes", "0"],
+        &["--max-bytes", "12XB"],
+    ] {
+        let r = run(args, b"");
+        assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
+        assert_eq!(r.stdout, "");
+    }
+}

@@ -1,0 +1,366 @@
+//! Drives the real `tonbo-map` binary through pipes and checks what it writes on stdout and
+//! stderr, what it leaves in `--rejects FILE`, and how it exits.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tonbo-map");
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn events(&self) -> Vec<Event> {
+        self.stdout.lines().map(Event::parse).collect()
+    }
+
+    fn rejected_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.contains("rejected:"))
+            .collect()
+    }
+}
+
+/// One event line, with the event kept as the exact text the binary wrote.
+#[derive(Debug, PartialEq, Eq)]
+struct Event {
+    v: u64,
+    session_id: String,
+    event: String,
+}
+
+impl Event {
+    fn parse(line: &str) -> Event {
+        #[derive(Deserialize)]
+        struct Wire<'a> {
+            v: u64,
+            session_id: String,
+            #[serde(borrow)]
+            event: &'a RawValue,
+        }
+        let w: Wire = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("stdout line is not an event line ({e}): {line}"));
+        Event {
+            v: w.v,
+            session_id: w.session_id,
+            event: w.event.get().to_string(),
+        }
+    }
+}
+
+fn wait_with_timeout(child: &mut Child) -> Option<i32> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tonbo-map did not finish within {TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn run(args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tonbo-map");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = thread::spawn(move || {
+        let mut s = Vec::new();
+        out.read_to_end(&mut s).unwrap();
+        s
+    });
+    let err_reader = thread::spawn(move || {
+        let mut s = Vec::new();
+        err.read_to_end(&mut s).unwrap();
+        s
+    });
+    let code = wait_with_timeout(&mut child);
+    writer.join().unwrap();
+    Run {
+        code,
+        stdout: String::from_utf8(out_reader.join().unwrap()).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(err_reader.join().unwrap()).expect("stderr is UTF-8"),
+    }
+}
+
+fn test_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("tonbo-map-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A source record of source `events`, carrying `record` verbatim.
+fn events_record(session_json: &str, record: &str) -> String {
+    format!(
+        "{{\"v\":1,\"source\":\"events\",\"session\": {session_json},\"record\":  {record} ,\"provenance\":{{\"file\":\"x.jsonl\",\"line\":3}}}}\n"
+    )
+}
+
+/// A complete event whose re-serialisation would change its text.
+fn odd_event(i: usize) -> String {
+    format!(
+        "{{ \"type\" : \"my.thing\",\"n\":1.50,\"i\": {i}, \"t\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\"\", \"a\":[1 ,2.0e0],\"metadata\":{{\"source\":\"mine\",\"source_key\":\"k\\u0031-{i}\",\"original_timestamp\":\"2025-01-02T03:04:05.000Z\"}} }}"
+    )
+}
+
+#[test]
+fn events_records_pass_through_byte_for_byte() {
+    let with_null_ts = r#"{"type":"x","metadata":{"original_timestamp":null,"source_key":"kz","source":"mine"},"extra":{"deep":[{}]}}"#;
+    let records = [
+        ("\"s-1\"", "s-1", odd_event(1)),
+        ("\"s\\u00fc \\\"2\\\"\"", "sü \"2\"", odd_event(2)),
+        ("\"s-1\"", "s-1", with_null_ts.to_string()),
+    ];
+    let mut input: String = records
+        .iter()
+        .map(|(json, _, rec)| events_record(json, rec))
+        .collect();
+    // `v` may be omitted, unknown top-level fields are ignored.
+    let last = odd_event(4);
+    input.push_str(&format!(
+        "{{\"source\":\"events\",\"future\":[1],\"session\":\"s-4\",\"record\":{last}}}\n"
+    ));
+
+    let r = run(&[], input.as_bytes());
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let mut expected: Vec<Event> = records
+        .iter()
+        .map(|(_, session, rec)| Event {
+            v: 1,
+            session_id: session.to_string(),
+            event: rec.clone(),
+        })
+        .collect();
+    expected.push(Event {
+        v: 1,
+        session_id: "s-4".into(),
+        event: last,
+    });
+    assert_eq!(r.events(), expected);
+    assert_eq!(r.stderr, "tonbo-map: 4 records, 4 events, 0 rejected\n");
+}
+
+#[test]
+fn bad_records_are_reported_skipped_and_recorded() {
+    let good = |i| events_record("\"s\"", &odd_event(i));
+    let no_key = r#"{"type":"x","metadata":{"source":"mine","original_timestamp":null}}"#;
+    let no_source = r#"{"type":"x","metadata":{"source_key":"k","original_timestamp":null}}"#;
+    let no_ts = r#"{"type":"x","metadata":{"source":"mine","source_key":"k"}}"#;
+    let null_ts =
+        r#"{"type":"x","metadata":{"source":"mine","source_key":"k","original_timestamp":null}}"#;
+    // (line, raw line, what the reason must mention)
+    let bad: Vec<(usize, String, &str)> = vec![
+        (
+            2,
+            r#"{"v":1,"source":"gemini","session":"s","record":{}}"#.into(),
+            "unknown source `gemini`",
+        ),
+        (3, events_record("\"s\"", no_key).trim_end().into(), "metadata.source_key"),
+        (4, events_record("\"s\"", no_source).trim_end().into(), "no metadata.source"),
+        (5, events_record("\"s\"", no_ts).trim_end().into(), "original_timestamp"),
+        (
+            7,
+            r#"{"v":1,"source":"claude-code","session":"abc","record":{"type":"user","message":{}}}"#
+                .into(),
+            "claude-code",
+        ),
+        (8, "{not json".into(), "not a source record"),
+        (
+            9,
+            r#"{"v":2,"source":"events","session":"s","record":{}}"#.into(),
+            "version 2",
+        ),
+        (10, events_record("\"\"", null_ts).trim_end().into(), "empty session id"),
+    ];
+    let mut lines: Vec<String> = vec![String::new(); 11];
+    lines[0] = good(1);
+    lines[5] = events_record("\"s\"", null_ts);
+    lines[10] = good(11);
+    for (n, raw, _) in &bad {
+        lines[n - 1] = format!("{raw}\n");
+    }
+    let input: String = lines.concat();
+
+    let dir = test_dir("rejects");
+    let rejects = dir.join("rejects.ndjson");
+    let r = run(&["--rejects", rejects.to_str().unwrap()], input.as_bytes());
+    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+
+    // The good records still come out, in order; present-and-null original_timestamp is fine.
+    let got: Vec<String> = r.events().into_iter().map(|e| e.event).collect();
+    assert_eq!(got, vec![odd_event(1), null_ts.to_string(), odd_event(11)]);
+
+    let reported = r.rejected_lines();
+    assert_eq!(reported.len(), bad.len(), "{}", r.stderr);
+    for ((line, _, why), msg) in bad.iter().zip(&reported) {
+        let prefix = format!("tonbo-map: -:{line}: rejected: ");
+        assert!(
+            msg.starts_with(&prefix),
+            "expected `{prefix}...`, got `{msg}`"
+        );
+        assert!(
+            msg.contains(why),
+            "line {line}: expected `{why}` in `{msg}`"
+        );
+    }
+    // The record without metadata.source is not confused with one without source_key.
+    assert!(!reported[2].contains("source_key"), "{}", reported[2]);
+    assert!(
+        r.stderr
+            .contains("tonbo-map: 11 records, 3 events, 8 rejected"),
+        "{}",
+        r.stderr
+    );
+
+    let text = std::fs::read_to_string(&rejects).unwrap();
+    let recs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("rejects line is JSON"))
+        .collect();
+    assert_eq!(recs.len(), bad.len(), "{text}");
+    for ((line, raw, why), rec) in bad.iter().zip(&recs) {
+        assert_eq!(rec["stage"], "tonbo-map", "{rec}");
+        assert_eq!(rec["input"], "-", "{rec}");
+        assert_eq!(rec["line"], *line, "{rec}");
+        assert_eq!(rec["raw"], raw.as_str(), "{rec}");
+        assert!(
+            rec["reason"].as_str().is_some_and(|s| s.contains(why)),
+            "{rec}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn summary_counts_and_quiet() {
+    let input = format!(
+        "{}\n\r\n{}nope\n{}",
+        events_record("\"a\"", &odd_event(1)).trim_end(),
+        events_record("\"b\"", &odd_event(2)).replace('\n', "\r\n"),
+        events_record("\"a\"", &odd_event(3)).trim_end(),
+    );
+    let r = run(&[], input.as_bytes());
+    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+    assert_eq!(r.events().len(), 3);
+    let last = r.stderr.lines().last().unwrap_or_default();
+    assert_eq!(last, "tonbo-map: 4 records, 3 events, 1 rejected");
+    assert!(r.rejected_lines()[0].starts_with("tonbo-map: -:4: rejected:"));
+
+    for flag in ["-q", "--quiet"] {
+        let q = run(&[flag], input.as_bytes());
+        assert_eq!(q.code, Some(1));
+        assert_eq!(q.stdout, r.stdout);
+        // Rejections are still reported; only the summary goes.
+        assert_eq!(q.rejected_lines().len(), 1, "{}", q.stderr);
+        assert!(!q.stderr.contains("records,"), "{}", q.stderr);
+        assert_eq!(q.stderr.lines().count(), 1, "{}", q.stderr);
+    }
+
+    let clean = run(&["-q"], events_record("\"a\"", &odd_event(1)).as_bytes());
+    assert_eq!(clean.code, Some(0));
+    assert_eq!(clean.stderr, "");
+
+    let empty = run(&[], b"");
+    assert_eq!(empty.code, Some(0));
+    assert_eq!(empty.stdout, "");
+    assert_eq!(empty.stderr, "tonbo-map: 0 records, 0 events, 0 rejected\n");
+}
+
+#[test]
+fn input_files_are_read_in_order() {
+    let dir = test_dir("files");
+    let f1 = dir.join("one.ndjson");
+    let f2 = dir.join("two.ndjson");
+    std::fs::write(&f1, events_record("\"a\"", &odd_event(1))).unwrap();
+    std::fs::write(
+        &f2,
+        format!("{}nope\n", events_record("\"b\"", &odd_event(2))),
+    )
+    .unwrap();
+    let (p1, p2) = (f1.to_str().unwrap(), f2.to_str().unwrap());
+    let r = run(&[p2, p1], events_record("\"c\"", &odd_event(3)).as_bytes());
+    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+    let got: Vec<String> = r.events().into_iter().map(|e| e.event).collect();
+    assert_eq!(got, vec![odd_event(2), odd_event(1)]);
+    assert_eq!(r.rejected_lines().len(), 1, "{}", r.stderr);
+    assert!(
+        r.rejected_lines()[0].starts_with(&format!("tonbo-map: {p2}:2: rejected:")),
+        "{}",
+        r.stderr
+    );
+
+    let missing = dir.join("missing.ndjson");
+    let r = run(&[missing.to_str().unwrap()], b"");
+    assert_eq!(r.code, Some(2), "stderr: {}", r.stderr);
+    assert!(r.stderr.contains(missing.to_str().unwrap()), "{}", r.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
+    let mut child = Command::new(BIN)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tonbo-map");
+    let mut input = child.stdin.take().unwrap();
+    let writer = thread::spawn(move || {
+        let mut chunk = String::new();
+        for i in 0..200_000 {
+            chunk.push_str(&events_record("\"s\"", &odd_event(i)));
+            if chunk.len() > 64 * 1024 {
+                if input.write_all(chunk.as_bytes()).is_err() {
+                    return;
+                }
+                chunk.clear();
+            }
+        }
+        let _ = input.write_all(chunk.as_bytes());
+    });
+    let mut err = child.stderr.take().unwrap();
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).unwrap();
+        s
+    });
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    drop(out);
+
+    let code = wait_with_timeout(&mut child);
+    writer.join().unwrap();
+    let stderr = err_reader.join().unwrap();
+    assert_eq!(Event::parse(first.trim_end()).event, odd_event(0));
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
