@@ -287,3 +287,32 @@ fn the_api_key_is_sent_as_bearer_and_never_printed() {
         assert!(head.contains(&bearer), "{head:?}");
     }
 }
+
+#[test]
+fn a_checkpoint_ahead_of_the_server_is_a_sequence_gap_named_with_both_seqs() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    write_records(&input, &[("g", 0..5), ("h", 0..5)]);
+    assert!(pipeline(&server, &input, &state, &[], &[]).status.success());
+    // Pretend the checkpoint saw batches the server never got (e.g. a stream recreated).
+    {
+        let db = rusqlite::Connection::open(&state).unwrap();
+        let n = db
+            .execute("UPDATE stream SET next_seq = 7 WHERE url LIKE '%/g/events'", [])
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    write_records(&input, &[("g", 0..6), ("h", 0..6)]);
+    let run = pipeline(&server, &input, &state, &[], &[]);
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("session g: failed: sequence gap (HTTP 409): the server expects seq 1, this checkpoint sent 7"),
+        "{}",
+        run.stderr
+    );
+    assert_keys(&server.keys("g"), &expected_keys("g", 5), "g");
+    assert_keys(&server.keys("h"), &expected_keys("h", 6), "h");
+}
