@@ -1,0 +1,1058 @@
+//! claude-read: finds Claude Code transcript files and streams their lines as source records.
+//!
+//! The layout rules come from the format research, `shared/research/claude-and-target-format.md`
+//! Part 1 (cited below as §1.x):
+//!
+//! ```text
+//! projects/                                  a root (§1.1)
+//!   <encoded-cwd>/                           a project folder; never decoded (§1.1)
+//!     <session>.jsonl                        main transcript, session id = stem
+//!     <session>/subagents/agent-<id>.jsonl   subagent transcript, session id = <session> (§1.9)
+//!     <session>/subagents/agent-<id>.meta.json        its optional meta file
+//!     <session>/subagents/workflows/<wf>/agent-<id>.jsonl   the same, one level deeper
+//!     <session>/subagents/agent-acompact-*.jsonl      internal, skipped (§1.1, §1.9)
+//!     <session>/tool-results/...             spilled tool output, skipped (§1.1)
+//!     agent-<id>.jsonl                       legacy flat subagent file; session id = its lines'
+//!                                            `sessionId` (§1.1, §1.2)
+//! ```
+//!
+//! Emission order, per project folder in sorted order: each session's main file, then that
+//! session's subagent files (each preceded by its meta record), then the flat agent files.
+//! Every file is read line by line ([`tonbo_core::LineReader`]), so memory stays flat whatever the
+//! file size, and each line goes out as the `record` of a source record byte for byte.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use tonbo_core::contract::check_session_id;
+use tonbo_core::{Input, Output, Rejects, WIRE_VERSION};
+use walkdir::WalkDir;
+
+pub const STAGE: &str = "claude-read";
+pub const SOURCE: &str = "claude-code";
+
+/// How many lines of a flat `agent-*.jsonl` are searched for its `sessionId`.
+const FLAT_AGENT_SCAN_LINES: u64 = 1000;
+/// A `.meta.json` is read whole (it is a small object); anything larger is rejected, not read.
+const MAX_META_BYTES: u64 = 16 << 20;
+
+// ---------------------------------------------------------------------------------------------
+// Roots
+
+/// The projects folders to read when no PATH is given: `<dir>/projects` for each dir of the
+/// comma-separated `CLAUDE_CONFIG_DIR`, else `~/.claude/projects` and `~/.config/claude/projects`
+/// (§1.1). Existence is not checked here.
+pub fn default_roots(config_dirs: Option<&OsStr>, home: Option<&Path>) -> Vec<PathBuf> {
+    match config_dirs.filter(|v| !v.is_empty()) {
+        Some(dirs) => dirs
+            .to_string_lossy()
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join("projects"))
+            .collect(),
+        None => home
+            .map(|h| {
+                vec![
+                    h.join(".claude").join("projects"),
+                    h.join(".config").join("claude").join("projects"),
+                ]
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// The default roots that exist, with a note on stderr about those that do not: each missing
+/// `CLAUDE_CONFIG_DIR` entry is named; the built-in defaults only when none of them exists.
+/// Finding nothing is not an error: there is just nothing to read.
+pub fn existing_default_roots() -> Vec<PathBuf> {
+    let config = std::env::var_os("CLAUDE_CONFIG_DIR").filter(|v| !v.is_empty());
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    let candidates = default_roots(config.as_deref(), home.as_deref());
+    let (mut found, missing): (Vec<PathBuf>, Vec<PathBuf>) =
+        candidates.into_iter().partition(|p| p.is_dir());
+    // The same folder twice (`~/.config/claude` linked to `~/.claude`, or a dir listed twice)
+    // would send every line twice; read it once.
+    let mut seen = Vec::new();
+    found.retain(|p| {
+        let canon = p.canonicalize().unwrap_or_else(|_| p.clone());
+        let new = !seen.contains(&canon);
+        seen.push(canon);
+        new
+    });
+    if config.is_some() {
+        for m in &missing {
+            eprintln!(
+                "{STAGE}: note: {} (from CLAUDE_CONFIG_DIR) does not exist; nothing read there",
+                m.display()
+            );
+        }
+    } else if found.is_empty() {
+        let looked: Vec<String> = missing.iter().map(|m| m.display().to_string()).collect();
+        eprintln!(
+            "{STAGE}: note: no Claude Code projects folder found (looked in: {}); nothing to read",
+            if looked.is_empty() {
+                "nowhere, HOME is not set".to_string()
+            } else {
+                looked.join(", ")
+            }
+        );
+    }
+    found
+}
+
+// ---------------------------------------------------------------------------------------------
+// Classification
+
+/// What a file is, by its name and position (§1.1, §1.9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// `<project>/<session>.jsonl`: session id = the stem.
+    Main { session: String },
+    /// `<session>/subagents/**/agent-<id>.jsonl`: session id = the folder that holds `subagents`.
+    Subagent {
+        session: String,
+        agent_id: String,
+        /// The `<session>` folder; its parent is the project folder.
+        session_dir: PathBuf,
+    },
+    /// Legacy `<project>/agent-<id>.jsonl`: the session id is read from its lines.
+    FlatAgent { agent_id: String },
+    /// `agent-acompact-*.jsonl`, internal to Claude Code (§1.1, §1.9).
+    Internal,
+    /// Not a transcript (`.json`, `tool-results/`, other names under `subagents/`, ...).
+    Other,
+}
+
+/// Classifies `file`, found under `root` (both absolute; `root == file` for a file named on the
+/// command line). The `subagents` folder that makes a subagent file is looked for among the
+/// file's ancestors at or below `root`, or among all of them for a file named on its own, so a
+/// folder called `subagents` above a walked root never counts.
+pub fn classify(file: &Path, root: &Path) -> Kind {
+    let Some(name) = file.file_name() else {
+        return Kind::Other;
+    };
+    let name = name.to_string_lossy();
+    let Some(stem) = name.strip_suffix(".jsonl").filter(|s| !s.is_empty()) else {
+        return Kind::Other;
+    };
+    if stem.starts_with("agent-acompact-") {
+        return Kind::Internal;
+    }
+    let agent_id = stem.strip_prefix("agent-");
+    let alone = file == root;
+    let subagents = file
+        .parent()
+        .into_iter()
+        .flat_map(Path::ancestors)
+        .take_while(|a| alone || a.starts_with(root))
+        .find(|a| a.file_name() == Some(OsStr::new("subagents")));
+    match (subagents, agent_id) {
+        (Some(dir), Some(id)) => match dir.parent() {
+            Some(session_dir) => match session_dir.file_name() {
+                Some(session) => Kind::Subagent {
+                    session: session.to_string_lossy().into_owned(),
+                    agent_id: id.to_string(),
+                    session_dir: session_dir.to_path_buf(),
+                },
+                None => Kind::Other,
+            },
+            None => Kind::Other,
+        },
+        // Anything else under `subagents/` is not a transcript we know.
+        (Some(_), None) => Kind::Other,
+        (None, Some(id)) => Kind::FlatAgent {
+            agent_id: id.to_string(),
+        },
+        (None, None) => Kind::Main {
+            session: stem.to_string(),
+        },
+    }
+}
+
+/// The meta file of an agent transcript: `agent-<id>.jsonl` -> `agent-<id>.meta.json` (§1.1).
+pub fn meta_path(agent_file: &Path) -> Option<PathBuf> {
+    let stem = agent_file.file_stem()?;
+    let mut name = OsString::from(stem);
+    name.push(".meta.json");
+    Some(agent_file.with_file_name(name))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time
+
+const USAGE_TIME: &str =
+    "examples: 2026-11-01T00:00:00Z, 2026-11-01 (midnight UTC), 90m, 12h, 7d, 2w (ago)";
+
+/// Parses `--modified-after TIME` relative to now.
+pub fn parse_modified_after(s: &str) -> Result<SystemTime, String> {
+    parse_time(s, SystemTime::now())
+}
+
+/// Parses an RFC 3339 timestamp (`2026-11-01T00:00:00Z`, `2026-11-01T02:00:00.5+02:00`), a date
+/// (`2026-11-01`, midnight UTC) or an age (`90m`, `12h`, `7d`, `2w`: `now` minus that).
+pub fn parse_time(s: &str, now: SystemTime) -> Result<SystemTime, String> {
+    let t = s.trim();
+    let bad = || format!("`{s}` is not a time ({USAGE_TIME})");
+    if let Some(unit) = t.chars().last().filter(char::is_ascii_alphabetic) {
+        let num = &t[..t.len() - 1];
+        if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) {
+            let secs: u64 = match unit {
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                'w' => 7 * 86_400,
+                _ => return Err(bad()),
+            };
+            return num
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| n.checked_mul(secs))
+                .and_then(|d| now.checked_sub(Duration::from_secs(d)))
+                .ok_or_else(|| format!("`{s}` is too far back"));
+        }
+    }
+    let (secs, nanos) = parse_rfc3339(t).ok_or_else(bad)?;
+    let t = if secs >= 0 {
+        UNIX_EPOCH.checked_add(Duration::new(secs as u64, nanos))
+    } else {
+        UNIX_EPOCH
+            .checked_sub(Duration::from_secs(secs.unsigned_abs()))
+            .and_then(|t| t.checked_add(Duration::from_nanos(nanos.into())))
+    };
+    t.ok_or_else(|| format!("`{s}` is out of range"))
+}
+
+/// Seconds since the Unix epoch and nanoseconds of a date or an RFC 3339 date-time.
+fn parse_rfc3339(t: &str) -> Option<(i64, u32)> {
+    let b = t.as_bytes();
+    let days = parse_date(b.get(..10)?)?;
+    if b.len() == 10 {
+        return Some((days * 86_400, 0));
+    }
+    if !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let rest = &b[11..];
+    if rest.len() < 8 || rest[2] != b':' || rest[5] != b':' {
+        return None;
+    }
+    let (h, mi, sec) = (num(&rest[0..2])?, num(&rest[3..5])?, num(&rest[6..8])?);
+    // 60 is a leap second (RFC 3339 §5.6).
+    if h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &rest[8..];
+    let mut nanos = 0u32;
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return None;
+        }
+        for (i, d) in frac[..n].iter().take(9).enumerate() {
+            nanos += u32::from(d - b'0') * 10u32.pow(8 - i as u32);
+        }
+        rest = &frac[n..];
+    }
+    let offset = match rest {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), oh1, oh2, b':', om1, om2] => {
+            let (oh, om) = (num(&[*oh1, *oh2])?, num(&[*om1, *om2])?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let o = i64::from(oh * 3600 + om * 60);
+            if *sign == b'+' {
+                o
+            } else {
+                -o
+            }
+        }
+        _ => return None,
+    };
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + sec) - offset;
+    Some((secs, nanos))
+}
+
+fn num(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
+fn parse_date(b: &[u8]) -> Option<i64> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (i64::from(num(&b[0..4])?), num(&b[5..7])?, num(&b[8..10])?);
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d))
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400; // [0, 399]
+    let mp = i64::from((m + 9) % 12); // March = 0
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1; // [0, 365]
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
+    era * 146_097 + doe - 719_468
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lines
+
+/// Why a line cannot be passed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineError {
+    /// Not UTF-8 or not JSON: a torn last line if the line has no newline.
+    NotJson(String),
+    /// Valid JSON, but not an object: every transcript line is one (§1.2).
+    NotObject,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineError::NotJson(why) => f.write_str(why),
+            LineError::NotObject => {
+                f.write_str("not a JSON object (every transcript line is an object)")
+            }
+        }
+    }
+}
+
+/// Checks that a line is one JSON object and returns it as raw JSON, byte for byte. The `type`
+/// is not looked at: unknown types pass on unchanged (§1.3: an open set; tonbo-map counts them).
+pub fn check_line(bytes: &[u8]) -> Result<&RawValue, LineError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| LineError::NotJson(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+    let raw: &RawValue =
+        serde_json::from_str(text).map_err(|e| LineError::NotJson(format!("not JSON: {e}")))?;
+    if raw.get().starts_with('{') {
+        Ok(raw)
+    } else {
+        Err(LineError::NotObject)
+    }
+}
+
+/// Removes the whitespace between tokens of valid JSON text, keeping everything else (key
+/// order, number spelling, string escapes) as written.
+pub fn compact_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The session id of a legacy flat `agent-*.jsonl`: the `sessionId` of the first line (of the
+/// first [`FLAT_AGENT_SCAN_LINES`]) that has a usable one (§1.1, §1.2). Lines that are not JSON
+/// are passed over here; the main read reports them.
+fn flat_agent_session(path: &Path) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Head<'a> {
+        #[serde(rename = "sessionId", default, borrow)]
+        session_id: Option<Cow<'a, str>>,
+    }
+    let mut lines = Input::open(path).ok()?.lines();
+    while let Ok(Some(line)) = lines.next_line() {
+        if line.number > FLAT_AGENT_SCAN_LINES {
+            break;
+        }
+        if let Ok(Head {
+            session_id: Some(id),
+        }) = serde_json::from_slice(line.bytes)
+        {
+            if check_session_id(&id).is_ok() {
+                return Some(id.into_owned());
+            }
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+/// A source record as written. Defined here rather than with `tonbo_core::SourceRecord` so the
+/// meta record's extra top-level fields (`kind`, `agent_id`) come out in one place; the bytes of
+/// an ordinary record are exactly the contract's.
+#[derive(Serialize)]
+struct OutRecord<'a> {
+    v: u64,
+    source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    session: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_id: Option<&'a str>,
+    record: &'a RawValue,
+    provenance: OutProvenance<'a>,
+}
+
+#[derive(Serialize)]
+struct OutProvenance<'a> {
+    file: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reader
+
+/// What a run read, for the summary line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub main_files: u64,
+    pub subagent_files: u64,
+    pub flat_agent_files: u64,
+    pub meta_files: u64,
+    /// Non-blank lines read from transcripts.
+    pub lines: u64,
+    /// Source records written (lines and meta records).
+    pub records: u64,
+    /// Torn last lines left unread.
+    pub incomplete: u64,
+    /// Files and folders that could not be read (each reported on stderr).
+    pub unreadable: u64,
+    /// Transcripts not modified after `--modified-after`.
+    pub skipped_old: u64,
+}
+
+impl Stats {
+    pub fn files(&self) -> u64 {
+        self.main_files + self.subagent_files + self.flat_agent_files
+    }
+
+    /// The summary line (without the newline).
+    pub fn summary(&self, rejected: u64, modified_after: bool) -> String {
+        let mut s = format!(
+            "{STAGE}: {} files ({} main, {} subagent, {} legacy agent; {} agent meta), {} lines, {} records, {} incomplete, {} rejected, {} unreadable",
+            self.files(),
+            self.main_files,
+            self.subagent_files,
+            self.flat_agent_files,
+            self.meta_files,
+            self.lines,
+            self.records,
+            self.incomplete,
+            rejected,
+            self.unreadable,
+        );
+        if modified_after {
+            s.push_str(&format!(
+                ", skipped {} files not modified after --modified-after",
+                self.skipped_old
+            ));
+        }
+        s
+    }
+}
+
+/// A transcript found by the walk.
+struct Found {
+    /// The path as given or walked: what provenance and messages name.
+    path: PathBuf,
+    session: String,
+    agent_id: String,
+}
+
+/// One session of a project: its main file and its subagent files (sorted by path).
+#[derive(Default)]
+struct SessionFiles {
+    main: Option<Found>,
+    agents: BTreeMap<PathBuf, Found>,
+}
+
+/// One project folder: sessions keyed by main file name (`<session>.jsonl`, so they come in file
+/// name order), then the legacy flat agent files.
+#[derive(Default)]
+struct Project {
+    sessions: BTreeMap<OsString, SessionFiles>,
+    flat: BTreeMap<PathBuf, Found>,
+}
+
+/// Reads transcripts into source records on `out`.
+pub struct Reader<'a> {
+    out: &'a mut Output,
+    rejects: &'a mut Rejects,
+    modified_after: Option<SystemTime>,
+    pub stats: Stats,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(
+        out: &'a mut Output,
+        rejects: &'a mut Rejects,
+        modified_after: Option<SystemTime>,
+    ) -> Self {
+        Reader {
+            out,
+            rejects,
+            modified_after,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Reads one PATH: a root, a project folder, a session's companion folder, or one file.
+    /// A folder that holds a `projects` folder is taken as a Claude config dir, and only its
+    /// `projects` is read (a project folder is never called `projects`: encoded names start with
+    /// `-`, §1.1), so `claude-read ~/.claude` does not pick up `history.jsonl`.
+    ///
+    /// Errors are fatal (writing stdout or the rejects file); unreadable input is reported,
+    /// counted in [`Stats::unreadable`], and passed over.
+    pub fn read_path(&mut self, given: &Path) -> Result<()> {
+        let config_projects = given.join("projects");
+        let root = if given.is_dir() && config_projects.is_dir() {
+            config_projects
+        } else {
+            given.to_path_buf()
+        };
+        let abs_root = absolute(&root);
+        let mut projects: BTreeMap<PathBuf, Project> = BTreeMap::new();
+        let walk = WalkDir::new(&root)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            // Spilled tool output (§1.1) holds no transcript.
+            .filter_entry(|e| {
+                !(e.depth() > 0 && e.file_type().is_dir() && e.file_name() == "tool-results")
+            });
+        for entry in walk {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) if e.loop_ancestor().is_some() => continue,
+                Err(e) => {
+                    let path = e.path().unwrap_or(&root).display().to_string();
+                    match e.io_error() {
+                        Some(io) => eprintln!("{STAGE}: cannot read {path}: {io}"),
+                        None => eprintln!("{STAGE}: cannot read {path}: {e}"),
+                    }
+                    self.stats.unreadable += 1;
+                    continue;
+                }
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let abs = match entry.path().strip_prefix(&root) {
+                Ok(rel) if !rel.as_os_str().is_empty() => abs_root.join(rel),
+                _ => abs_root.clone(),
+            };
+            let kind = classify(&abs, &abs_root);
+            if entry.depth() == 0 && matches!(kind, Kind::Other | Kind::Internal) {
+                eprintln!(
+                    "{STAGE}: note: {} is not a Claude Code transcript (.jsonl); skipped",
+                    entry.path().display()
+                );
+                continue;
+            }
+            if matches!(kind, Kind::Other | Kind::Internal) {
+                continue;
+            }
+            if let Some(after) = self.modified_after {
+                let mtime = entry.metadata().ok().and_then(|m| m.modified().ok());
+                if mtime.is_some_and(|t| t <= after) {
+                    self.stats.skipped_old += 1;
+                    continue;
+                }
+            }
+            let path = entry.path().to_path_buf();
+            match kind {
+                Kind::Main { session } => {
+                    let project = abs.parent().unwrap_or(&abs).to_path_buf();
+                    let key = abs.file_name().unwrap_or_default().to_os_string();
+                    let files = projects
+                        .entry(project)
+                        .or_default()
+                        .sessions
+                        .entry(key)
+                        .or_default();
+                    files.main = Some(Found {
+                        path,
+                        session,
+                        agent_id: String::new(),
+                    });
+                }
+                Kind::Subagent {
+                    session,
+                    agent_id,
+                    session_dir,
+                } => {
+                    let project = session_dir.parent().unwrap_or(&session_dir).to_path_buf();
+                    let mut key = session_dir.file_name().unwrap_or_default().to_os_string();
+                    key.push(".jsonl");
+                    let files = projects
+                        .entry(project)
+                        .or_default()
+                        .sessions
+                        .entry(key)
+                        .or_default();
+                    files.agents.insert(
+                        abs,
+                        Found {
+                            path,
+                            session,
+                            agent_id,
+                        },
+                    );
+                }
+                Kind::FlatAgent { agent_id } => {
+                    let project = abs.parent().unwrap_or(&abs).to_path_buf();
+                    projects.entry(project).or_default().flat.insert(
+                        abs,
+                        Found {
+                            path,
+                            session: String::new(),
+                            agent_id,
+                        },
+                    );
+                }
+                Kind::Internal | Kind::Other => unreachable!("filtered above"),
+            }
+        }
+
+        for project in projects.into_values() {
+            for files in project.sessions.into_values() {
+                if let Some(main) = files.main {
+                    self.stats.main_files += 1;
+                    self.read_transcript(&main.path, &main.session)?;
+                }
+                for agent in files.agents.into_values() {
+                    self.stats.subagent_files += 1;
+                    self.read_meta(&agent)?;
+                    self.read_transcript(&agent.path, &agent.session)?;
+                }
+            }
+            for agent in project.flat.into_values() {
+                self.stats.flat_agent_files += 1;
+                let session = flat_agent_session(&agent.path).unwrap_or_else(|| {
+                    let stem = agent.path.file_stem().unwrap_or_default();
+                    stem.to_string_lossy().into_owned()
+                });
+                self.read_transcript(&agent.path, &session)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Streams one transcript, line by line.
+    fn read_transcript(&mut self, path: &Path, session: &str) -> Result<()> {
+        let name = path.display().to_string();
+        let mut lines = match Input::open(path) {
+            Ok(input) => input.lines(),
+            Err(e) => {
+                eprintln!("{STAGE}: {e:#}");
+                self.stats.unreadable += 1;
+                return Ok(());
+            }
+        };
+        loop {
+            let line = match lines.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(e) => {
+                    // The rest of this file is lost; the other files are still read.
+                    eprintln!("{STAGE}: {e}");
+                    self.stats.unreadable += 1;
+                    break;
+                }
+            };
+            self.stats.lines += 1;
+            match check_line(line.bytes) {
+                Ok(record) => {
+                    self.out.json(&OutRecord {
+                        v: WIRE_VERSION,
+                        source: SOURCE,
+                        kind: None,
+                        session,
+                        agent_id: None,
+                        record,
+                        provenance: OutProvenance {
+                            file: &name,
+                            line: Some(line.number),
+                        },
+                    })?;
+                    self.stats.records += 1;
+                }
+                // A last line without its newline that does not parse is most likely being
+                // written right now (§1.2: "a truncated last line"); the next run reads it whole.
+                Err(LineError::NotJson(_)) if !line.terminated => {
+                    eprintln!(
+                        "{STAGE}: {name}:{}: incomplete last line ({} bytes), not read; a writer may still be appending",
+                        line.number,
+                        line.bytes.len()
+                    );
+                    self.stats.incomplete += 1;
+                }
+                Err(why) => {
+                    self.rejects
+                        .reject(&name, line.number, &why.to_string(), line.bytes)?
+                }
+            }
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+
+    /// Writes the meta record of a subagent, if its `agent-<id>.meta.json` exists (§1.1, §1.9).
+    fn read_meta(&mut self, agent: &Found) -> Result<()> {
+        let Some(path) = meta_path(&agent.path) else {
+            return Ok(());
+        };
+        let name = path.display().to_string();
+        let mut bytes = Vec::new();
+        let read =
+            File::open(&path).and_then(|f| f.take(MAX_META_BYTES + 1).read_to_end(&mut bytes));
+        match read {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                eprintln!("{STAGE}: cannot read {name}: {e}");
+                self.stats.unreadable += 1;
+                return Ok(());
+            }
+        }
+        self.stats.meta_files += 1;
+        if bytes.len() as u64 > MAX_META_BYTES {
+            let why = format!("meta file larger than {} MiB", MAX_META_BYTES >> 20);
+            self.rejects.reject(&name, 1, &why, &[])?;
+            return Ok(());
+        }
+        let record = match check_line(&bytes) {
+            Ok(raw) => compact_json(raw.get()),
+            Err(why) => {
+                self.rejects.reject(&name, 1, &why.to_string(), &bytes)?;
+                return Ok(());
+            }
+        };
+        let record: Box<RawValue> = RawValue::from_string(record)
+            .map_err(|e| anyhow::anyhow!("compacting {name} broke its JSON: {e}"))?;
+        self.out.json(&OutRecord {
+            v: WIRE_VERSION,
+            source: SOURCE,
+            kind: Some("subagent-meta"),
+            session: &agent.session,
+            agent_id: Some(&agent.agent_id),
+            record: &record,
+            provenance: OutProvenance {
+                file: &name,
+                line: None,
+            },
+        })?;
+        self.stats.records += 1;
+        Ok(())
+    }
+}
+
+/// `path` made absolute without resolving symlinks (names in the tree are what classify a file),
+/// except that `..` is resolved, since a name must be taken from the folder it leads to.
+fn absolute(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    if abs.components().any(|c| c == Component::ParentDir) {
+        if let Ok(canon) = abs.canonicalize() {
+            return canon;
+        }
+    }
+    abs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(file: &str, root: &str) -> Kind {
+        classify(Path::new(file), Path::new(root))
+    }
+
+    fn main(s: &str) -> Kind {
+        Kind::Main { session: s.into() }
+    }
+
+    fn sub(s: &str, id: &str, dir: &str) -> Kind {
+        Kind::Subagent {
+            session: s.into(),
+            agent_id: id.into(),
+            session_dir: dir.into(),
+        }
+    }
+
+    #[test]
+    fn classifies_a_walked_tree() {
+        let r = "/h/.claude/projects";
+        assert_eq!(kind("/h/.claude/projects/-p/S1.jsonl", r), main("S1"));
+        assert_eq!(
+            kind("/h/.claude/projects/-p/S1/subagents/agent-a1.jsonl", r),
+            sub("S1", "a1", "/h/.claude/projects/-p/S1")
+        );
+        assert_eq!(
+            kind(
+                "/h/.claude/projects/-p/S1/subagents/workflows/w1/agent-b2.jsonl",
+                r
+            ),
+            sub("S1", "b2", "/h/.claude/projects/-p/S1")
+        );
+        assert_eq!(
+            kind("/h/.claude/projects/-p/agent-c3.jsonl", r),
+            Kind::FlatAgent {
+                agent_id: "c3".into()
+            }
+        );
+        assert_eq!(
+            kind(
+                "/h/.claude/projects/-p/S1/subagents/agent-acompact-x.jsonl",
+                r
+            ),
+            Kind::Internal
+        );
+        assert_eq!(
+            kind("/h/.claude/projects/-p/agent-acompact-y.jsonl", r),
+            Kind::Internal
+        );
+        for other in [
+            "/h/.claude/projects/-p/S1/subagents/agent-a1.meta.json",
+            "/h/.claude/projects/-p/S1/subagents/notes.jsonl",
+            "/h/.claude/projects/-p/sessions-index.json",
+            "/h/.claude/projects/-p/S1.jsonl.bak",
+            "/h/.claude/projects/-p/.jsonl",
+        ] {
+            assert_eq!(kind(other, r), Kind::Other, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_subagents_folder_above_the_root_does_not_count() {
+        // Walked from /x/subagents/projects: the outer `subagents` is not part of the tree.
+        assert_eq!(
+            kind(
+                "/x/subagents/projects/-p/agent-c3.jsonl",
+                "/x/subagents/projects"
+            ),
+            Kind::FlatAgent {
+                agent_id: "c3".into()
+            }
+        );
+        // Walked from the `subagents` folder itself, or from the companion folder: it counts.
+        assert_eq!(
+            kind("/p/S1/subagents/agent-a1.jsonl", "/p/S1/subagents"),
+            sub("S1", "a1", "/p/S1")
+        );
+        assert_eq!(
+            kind("/p/S1/subagents/agent-a1.jsonl", "/p/S1"),
+            sub("S1", "a1", "/p/S1")
+        );
+    }
+
+    #[test]
+    fn classifies_a_file_named_alone_by_its_whole_path() {
+        let f = "/h/projects/-p/S1/subagents/agent-a1.jsonl";
+        assert_eq!(kind(f, f), sub("S1", "a1", "/h/projects/-p/S1"));
+        let f = "/h/projects/-p/S1.jsonl";
+        assert_eq!(kind(f, f), main("S1"));
+        let f = "/h/projects/-p/agent-c3.jsonl";
+        assert_eq!(
+            kind(f, f),
+            Kind::FlatAgent {
+                agent_id: "c3".into()
+            }
+        );
+        let f = "/subagents/agent-a1.jsonl";
+        assert_eq!(kind(f, f), Kind::Other);
+    }
+
+    #[test]
+    fn meta_path_sits_beside_the_agent_file() {
+        assert_eq!(
+            meta_path(Path::new("p/S/subagents/agent-a1.jsonl")).unwrap(),
+            Path::new("p/S/subagents/agent-a1.meta.json")
+        );
+    }
+
+    #[test]
+    fn default_roots_from_env_and_home() {
+        assert_eq!(
+            default_roots(Some(OsStr::new("/a, /b/c,,")), Some(Path::new("/h"))),
+            vec![PathBuf::from("/a/projects"), PathBuf::from("/b/c/projects")]
+        );
+        assert_eq!(
+            default_roots(Some(OsStr::new("")), Some(Path::new("/h"))),
+            vec![
+                PathBuf::from("/h/.claude/projects"),
+                PathBuf::from("/h/.config/claude/projects")
+            ]
+        );
+        assert!(default_roots(None, None).is_empty());
+    }
+
+    fn at(secs: i64) -> SystemTime {
+        if secs >= 0 {
+            UNIX_EPOCH + Duration::from_secs(secs as u64)
+        } else {
+            UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+        }
+    }
+
+    #[test]
+    fn parses_dates_and_timestamps() {
+        let now = at(2_000_000_000);
+        let p = |s: &str| parse_time(s, now).unwrap();
+        // Expected values from `date -u -d ... +%s`.
+        assert_eq!(p("2026-11-01"), at(1_793_491_200));
+        assert_eq!(p("2026-11-01T00:00:00Z"), at(1_793_491_200));
+        assert_eq!(p("2026-11-01t00:00:00z"), at(1_793_491_200));
+        assert_eq!(p("2026-11-01 00:00:00Z"), at(1_793_491_200));
+        assert_eq!(p("2026-11-01T02:00:00+02:00"), at(1_793_491_200));
+        assert_eq!(p("2026-10-31T22:30:00-01:30"), at(1_793_491_200));
+        assert_eq!(p("2024-02-29T12:34:56Z"), at(1_709_210_096));
+        assert_eq!(
+            p("2024-02-29T12:34:56.25Z"),
+            at(1_709_210_096) + Duration::from_millis(250)
+        );
+        assert_eq!(
+            p("2024-02-29T12:34:56.1234567891Z"),
+            at(1_709_210_096) + Duration::from_nanos(123_456_789)
+        );
+        assert_eq!(p("2000-03-01"), at(951_868_800));
+        assert_eq!(p("1970-01-01"), UNIX_EPOCH);
+        assert_eq!(p("1969-12-31"), at(-86_400));
+        assert_eq!(p(" 2026-11-01 "), at(1_793_491_200));
+    }
+
+    #[test]
+    fn parses_ages() {
+        let now = at(2_000_000_000);
+        let p = |s: &str| parse_time(s, now).unwrap();
+        assert_eq!(p("90m"), at(2_000_000_000 - 90 * 60));
+        assert_eq!(p("12h"), at(2_000_000_000 - 12 * 3600));
+        assert_eq!(p("7d"), at(2_000_000_000 - 7 * 86_400));
+        assert_eq!(p("2w"), at(2_000_000_000 - 14 * 86_400));
+        assert_eq!(p("0d"), now);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_time() {
+        let now = at(2_000_000_000);
+        for bad in [
+            "",
+            "d",
+            "7",
+            "7y",
+            "7 d",
+            "-7d",
+            "1.5h",
+            "yesterday",
+            "2026-11",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-02-29",
+            "1900-02-29",
+            "2026-04-31",
+            "2026-11-01T",
+            "2026-11-01T00:00:00",
+            "2026-11-01T24:00:00Z",
+            "2026-11-01T00:60:00Z",
+            "2026-11-01T00:00:00.Z",
+            "2026-11-01T00:00:00+0200",
+            "2026-11-01T00:00:00+24:00",
+            "2026-11-01X00:00:00Z",
+            "2026-11-01T00:00Z",
+            "２026-11-01",
+        ] {
+            assert!(parse_time(bad, now).is_err(), "{bad:?} should be refused");
+        }
+        assert!(parse_time("2000-02-29", now).is_ok());
+        assert!(parse_time("99999999999999999w", now).is_err());
+    }
+
+    #[test]
+    fn lines_are_checked_and_kept_byte_for_byte() {
+        let line = br#"{"type": "user" , "n":1.50, "x":"\u00e9"}"#;
+        assert_eq!(check_line(line).unwrap().get().as_bytes(), line);
+        assert_eq!(
+            check_line(br#"{"type":"some-new-type"}"#).unwrap().get(),
+            r#"{"type":"some-new-type"}"#
+        );
+        assert_eq!(check_line(b"[1,2]").unwrap_err(), LineError::NotObject);
+        assert_eq!(check_line(b"\"s\"").unwrap_err(), LineError::NotObject);
+        assert!(matches!(
+            check_line(b"{\"a\":\"\xff\"}").unwrap_err(),
+            LineError::NotJson(m) if m.contains("UTF-8")
+        ));
+        assert!(matches!(
+            check_line(br#"{"a":1"#).unwrap_err(),
+            LineError::NotJson(m) if m.starts_with("not JSON")
+        ));
+        assert!(matches!(
+            check_line(br#"{"a":1} {"b":2}"#),
+            Err(LineError::NotJson(_))
+        ));
+    }
+
+    #[test]
+    fn compacting_keeps_strings_and_order() {
+        let pretty = "{\n  \"b\" : 1.50,\n  \"a\": [ 1, \"x y \\\" z\\\\\" ],\t\"c\": {}\r\n}";
+        let c = compact_json(pretty);
+        assert_eq!(c, r#"{"b":1.50,"a":[1,"x y \" z\\"],"c":{}}"#);
+        let v1: serde_json::Value = serde_json::from_str(pretty).unwrap();
+        let v2: serde_json::Value = serde_json::from_str(&c).unwrap();
+        assert_eq!(v1, v2);
+    }
+
+    #[test]
+    fn summary_names_every_count() {
+        let s = Stats {
+            main_files: 2,
+            subagent_files: 1,
+            flat_agent_files: 1,
+            meta_files: 1,
+            lines: 10,
+            records: 9,
+            incomplete: 1,
+            unreadable: 0,
+            skipped_old: 3,
+        };
+        assert_eq!(
+            s.summary(1, true),
+            "claude-read: 4 files (2 main, 1 subagent, 1 legacy agent; 1 agent meta), 10 lines, 9 records, 1 incomplete, 1 rejected, 0 unreadable, skipped 3 files not modified after --modified-after"
+        );
+        assert!(!s.summary(1, false).contains("modified"));
+    }
+}

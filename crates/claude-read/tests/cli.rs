@@ -1,0 +1,772 @@
+//! Drives the real `claude-read` binary over fake Claude Code `projects/` trees built in a
+//! temporary directory, and checks what it writes on stdout and stderr and how it exits.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_claude-read");
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What one run of the binary left behind.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn records(&self) -> Vec<Rec> {
+        self.stdout.lines().map(Rec::parse).collect()
+    }
+
+    /// `(session, file relative to base, line)` of every record, in output order; meta records
+    /// show as line 0.
+    fn order(&self, base: &Path) -> Vec<(String, String, u64)> {
+        self.records()
+            .iter()
+            .map(|r| (r.session.clone(), r.rel_file(base), r.line.unwrap_or(0)))
+            .collect()
+    }
+
+    fn rejected_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.contains("rejected:"))
+            .collect()
+    }
+
+    fn summary(&self) -> &str {
+        self.stderr
+            .lines()
+            .find(|l| l.contains(" files ("))
+            .unwrap_or_else(|| panic!("no summary line in stderr: {}", self.stderr))
+    }
+}
+
+/// One output line, with `record` kept as the exact text the binary wrote.
+struct Rec {
+    v: u64,
+    source: String,
+    kind: Option<String>,
+    session: String,
+    agent_id: Option<String>,
+    record: String,
+    file: String,
+    line: Option<u64>,
+}
+
+impl Rec {
+    fn parse(line: &str) -> Rec {
+        #[derive(Deserialize)]
+        struct Wire<'a> {
+            v: u64,
+            source: String,
+            kind: Option<String>,
+            session: String,
+            agent_id: Option<String>,
+            #[serde(borrow)]
+            record: &'a RawValue,
+            provenance: Prov,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Prov {
+            file: String,
+            line: Option<u64>,
+        }
+        let w: Wire = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("stdout line is not a source record ({e}): {line}"));
+        Rec {
+            v: w.v,
+            source: w.source,
+            kind: w.kind,
+            session: w.session,
+            agent_id: w.agent_id,
+            record: w.record.get().to_string(),
+            file: w.provenance.file,
+            line: w.provenance.line,
+        }
+    }
+
+    fn rel_file(&self, base: &Path) -> String {
+        Path::new(&self.file)
+            .strip_prefix(base)
+            .unwrap_or_else(|_| panic!("{} is not under {}", self.file, base.display()))
+            .display()
+            .to_string()
+    }
+}
+
+fn wait_with_timeout(child: &mut Child) -> Option<i32> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("claude-read did not finish within {TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs the binary with `args` and `env`; HOME is `home` and CLAUDE_CONFIG_DIR is unset unless
+/// `env` sets it, so the machine's own transcripts are never read.
+fn run_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("CLAUDE_CONFIG_DIR")
+        .env("HOME", home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn claude-read");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = thread::spawn(move || {
+        let mut s = Vec::new();
+        out.read_to_end(&mut s).unwrap();
+        s
+    });
+    let err_reader = thread::spawn(move || {
+        let mut s = Vec::new();
+        err.read_to_end(&mut s).unwrap();
+        s
+    });
+    let code = wait_with_timeout(&mut child);
+    Run {
+        code,
+        stdout: String::from_utf8(out_reader.join().unwrap()).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(err_reader.join().unwrap()).expect("stderr is UTF-8"),
+    }
+}
+
+fn run(home: &Path, args: &[&str]) -> Run {
+    run_env(home, args, &[])
+}
+
+fn put(path: &Path, bytes: impl AsRef<[u8]>) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, bytes).unwrap();
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn set_mtime(path: &Path, t: SystemTime) {
+    File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+/// Lines whose re-serialisation would change: odd spacing, `1.50`, a unicode escape.
+fn odd(session: &str, n: usize) -> String {
+    format!(r#"{{"type": "user" , "sessionId":"{session}", "n":{n}.50, "t":"\u00e9 \"q\""}}"#)
+}
+
+/// The tree of the main test:
+///
+/// ```text
+/// projects/-home-me-other/S9.jsonl
+/// projects/-home-me-proj/S0.jsonl
+/// projects/-home-me-proj/S1.jsonl
+/// projects/-home-me-proj/S1/subagents/agent-a1.jsonl       + agent-a1.meta.json
+/// projects/-home-me-proj/S1/subagents/agent-acompact-z.jsonl   (skipped)
+/// projects/-home-me-proj/S1/subagents/workflows/wf1/agent-w1.jsonl
+/// projects/-home-me-proj/S1/tool-results/r.jsonl               (skipped)
+/// projects/-home-me-proj/S2/subagents/agent-o1.jsonl       (no main file)
+/// projects/-home-me-proj/agent-f1.jsonl     (flat; sessionId S0 on its 2nd line)
+/// projects/-home-me-proj/agent-f2.jsonl     (flat; no sessionId anywhere)
+/// projects/-home-me-proj/agent-acompact-q.jsonl                (skipped)
+/// projects/-home-me-proj/sessions-index.json                   (skipped)
+/// ```
+fn build_tree(base: &Path) -> PathBuf {
+    let root = base.join("projects");
+    let other = root.join("-home-me-other");
+    let proj = root.join("-home-me-proj");
+    put(&other.join("S9.jsonl"), format!("{}\n", odd("S9", 1)));
+    put(
+        &proj.join("S0.jsonl"),
+        format!("{}\n\n   \n{}\r\n", odd("S0", 1), odd("S0", 2)),
+    );
+    put(
+        &proj.join("S1.jsonl"),
+        format!(
+            "{}\n{}\n",
+            odd("S1", 1),
+            r#"{"type":"brand-new-type","x":[]}"#
+        ),
+    );
+    let subs = proj.join("S1").join("subagents");
+    put(
+        &subs.join("agent-a1.jsonl"),
+        format!("{}\n{}\n", odd("S1", 10), odd("S1", 11)),
+    );
+    put(
+        &subs.join("agent-a1.meta.json"),
+        "{\n  \"toolUseId\": \"toolu_01\",\n  \"agentType\" : \"general purpose\",\n  \"n\": 1.50\n}\n",
+    );
+    put(
+        &subs.join("agent-acompact-z.jsonl"),
+        format!("{}\n", odd("S1", 99)),
+    );
+    put(
+        &subs.join("workflows").join("wf1").join("agent-w1.jsonl"),
+        format!("{}\n", odd("S1", 20)),
+    );
+    put(
+        &proj.join("S1").join("tool-results").join("r.jsonl"),
+        "{\"spilled\":true}\n",
+    );
+    put(&proj.join("S1").join("tool-results").join("r.txt"), "out\n");
+    put(
+        &proj.join("S2").join("subagents").join("agent-o1.jsonl"),
+        format!("{}\n", odd("S2", 1)),
+    );
+    put(
+        &proj.join("agent-f1.jsonl"),
+        format!(
+            "{}\n{}\n{}\n",
+            r#"{"type":"summary","summary":"no session here"}"#,
+            odd("S0", 30),
+            odd("other", 31)
+        ),
+    );
+    put(
+        &proj.join("agent-f2.jsonl"),
+        "{\"type\":\"user\",\"n\":1}\n",
+    );
+    put(
+        &proj.join("agent-acompact-q.jsonl"),
+        format!("{}\n", odd("S0", 98)),
+    );
+    put(&proj.join("sessions-index.json"), "{\"entries\":[]}\n");
+    root
+}
+
+fn row(session: &str, file: &str, line: u64) -> (String, String, u64) {
+    (session.to_string(), file.to_string(), line)
+}
+
+#[test]
+fn walks_a_projects_tree_in_order_with_session_ids_and_exact_records() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    let root = build_tree(base);
+    let r = run(base, &[s(&root)]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let proj = "projects/-home-me-proj";
+    assert_eq!(
+        r.order(base),
+        vec![
+            row("S9", "projects/-home-me-other/S9.jsonl", 1),
+            row("S0", &format!("{proj}/S0.jsonl"), 1),
+            row("S0", &format!("{proj}/S0.jsonl"), 4),
+            row("S1", &format!("{proj}/S1.jsonl"), 1),
+            row("S1", &format!("{proj}/S1.jsonl"), 2),
+            row("S1", &format!("{proj}/S1/subagents/agent-a1.meta.json"), 0),
+            row("S1", &format!("{proj}/S1/subagents/agent-a1.jsonl"), 1),
+            row("S1", &format!("{proj}/S1/subagents/agent-a1.jsonl"), 2),
+            row(
+                "S1",
+                &format!("{proj}/S1/subagents/workflows/wf1/agent-w1.jsonl"),
+                1
+            ),
+            row("S2", &format!("{proj}/S2/subagents/agent-o1.jsonl"), 1),
+            row("S0", &format!("{proj}/agent-f1.jsonl"), 1),
+            row("S0", &format!("{proj}/agent-f1.jsonl"), 2),
+            row("S0", &format!("{proj}/agent-f1.jsonl"), 3),
+            row("agent-f2", &format!("{proj}/agent-f2.jsonl"), 1),
+        ]
+    );
+    let recs = r.records();
+    for rec in &recs {
+        assert_eq!(rec.v, 1);
+        assert_eq!(rec.source, "claude-code");
+    }
+    // Records are the input lines byte for byte (odd spacing, 1.50, escapes kept; the CRLF
+    // ending of S0.jsonl:4 removed), and unknown types pass on.
+    assert_eq!(recs[0].record, odd("S9", 1));
+    assert_eq!(recs[2].record, odd("S0", 2));
+    assert_eq!(recs[4].record, r#"{"type":"brand-new-type","x":[]}"#);
+    assert_eq!(recs[6].record, odd("S1", 10));
+    assert_eq!(recs[12].record, odd("other", 31));
+    // Only plain records have a line number; only the meta record has kind and agent_id.
+    let meta = &recs[5];
+    assert_eq!(meta.kind.as_deref(), Some("subagent-meta"));
+    assert_eq!(meta.agent_id.as_deref(), Some("a1"));
+    assert_eq!(meta.line, None);
+    assert_eq!(
+        meta.record,
+        r#"{"toolUseId":"toolu_01","agentType":"general purpose","n":1.50}"#
+    );
+    assert!(recs
+        .iter()
+        .enumerate()
+        .all(|(i, r)| i == 5 || (r.kind.is_none() && r.agent_id.is_none())));
+    // Skipped: acompact, tool-results, sessions-index.json.
+    assert!(!r.stdout.contains("acompact") && !r.stdout.contains("spilled"));
+    assert!(!r.stdout.contains("sessions-index"));
+    assert_eq!(
+        r.summary(),
+        "claude-read: 8 files (3 main, 3 subagent, 2 legacy agent; 1 agent meta), 13 lines, 14 records, 0 incomplete, 0 rejected, 0 unreadable"
+    );
+    // The project folder and the companion folder read as PATH classify the same way.
+    let r2 = run(base, &[s(&root.join("-home-me-proj"))]);
+    assert_eq!(r2.order(base), r.order(base)[1..].to_vec());
+    let r3 = run(base, &[s(&root.join("-home-me-proj").join("S1"))]);
+    assert_eq!(r3.order(base), r.order(base)[5..9].to_vec());
+    // -q drops the summary and nothing else.
+    let r4 = run(base, &[s(&root), "-q"]);
+    assert_eq!(r4.stdout, r.stdout);
+    assert_eq!(r4.stderr, "");
+}
+
+#[test]
+fn a_config_dir_as_path_reads_only_its_projects() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    let cfg = base.join(".claude");
+    put(&cfg.join("projects/-p/S1.jsonl"), "{\"a\":1}\n");
+    put(
+        &cfg.join("history.jsonl"),
+        "{\"display\":\"not a session\"}\n",
+    );
+    let r = run(base, &[s(&cfg)]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.order(base),
+        vec![row("S1", ".claude/projects/-p/S1.jsonl", 1)]
+    );
+}
+
+#[test]
+fn a_single_file_is_classified_by_its_name_and_position() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    let root = build_tree(base);
+    let proj = root.join("-home-me-proj");
+    let agent = proj.join("S1/subagents/agent-a1.jsonl");
+    let r = run(base, &[s(&agent)]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let p = "projects/-home-me-proj";
+    assert_eq!(
+        r.order(base),
+        vec![
+            row("S1", &format!("{p}/S1/subagents/agent-a1.meta.json"), 0),
+            row("S1", &format!("{p}/S1/subagents/agent-a1.jsonl"), 1),
+            row("S1", &format!("{p}/S1/subagents/agent-a1.jsonl"), 2),
+        ]
+    );
+    let r = run(
+        base,
+        &[
+            s(&proj.join("agent-f1.jsonl")),
+            s(&proj.join("S1.jsonl")),
+            s(&proj.join("S1/subagents/agent-acompact-z.jsonl")),
+            s(&proj.join("sessions-index.json")),
+        ],
+    );
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.order(base),
+        vec![
+            row("S0", &format!("{p}/agent-f1.jsonl"), 1),
+            row("S0", &format!("{p}/agent-f1.jsonl"), 2),
+            row("S0", &format!("{p}/agent-f1.jsonl"), 3),
+            row("S1", &format!("{p}/S1.jsonl"), 1),
+            row("S1", &format!("{p}/S1.jsonl"), 2),
+        ]
+    );
+    assert!(r
+        .stderr
+        .contains("agent-acompact-z.jsonl is not a Claude Code transcript"));
+    assert!(r
+        .stderr
+        .contains("sessions-index.json is not a Claude Code transcript"));
+
+    // A relative path from inside the companion folder still finds the session id.
+    let out = Command::new(BIN)
+        .arg("subagents/agent-a1.jsonl")
+        .current_dir(proj.join("S1"))
+        .env_remove("CLAUDE_CONFIG_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let recs: Vec<Rec> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(Rec::parse)
+        .collect();
+    assert_eq!(recs.len(), 3);
+    assert!(recs.iter().all(|r| r.session == "S1"));
+    assert_eq!(recs[1].file, "subagents/agent-a1.jsonl");
+}
+
+#[test]
+fn a_torn_last_line_is_left_for_later_and_a_whole_unterminated_one_is_read() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    let proj = base.join("projects/-p");
+    let torn_line = "{\"type\":\"assistant\",\"message\":{\"content\":[{\"ty";
+    put(&proj.join("A.jsonl"), format!("{{\"n\":1}}\n{torn_line}"));
+    put(&proj.join("B.jsonl"), "{\"n\":1}\n{\"n\": 2}");
+    let r = run(base, &[s(&base.join("projects"))]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.order(base),
+        vec![
+            row("A", "projects/-p/A.jsonl", 1),
+            row("B", "projects/-p/B.jsonl", 1),
+            row("B", "projects/-p/B.jsonl", 2),
+        ]
+    );
+    assert_eq!(r.records()[2].record, "{\"n\": 2}");
+    let torn = format!(
+        "claude-read: {}:2: incomplete last line ({} bytes), not read; a writer may still be appending",
+        proj.join("A.jsonl").display(),
+        torn_line.len()
+    );
+    assert!(r.stderr.lines().any(|l| l == torn), "stderr: {}", r.stderr);
+    assert!(r.rejected_lines().is_empty());
+    assert!(r.summary().contains("1 incomplete, 0 rejected"));
+}
+
+#[test]
+fn corrupt_lines_are_rejected_with_file_and_line_and_the_rest_is_read() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    let proj = base.join("projects/-p");
+    let file = proj.join("S.jsonl");
+    let mut data = Vec::new();
+    data.extend_from_slice(b"{\"n\":1}\n");
+    data.extend_from_slice(b"not json at all\n");
+    data.extend_from_slice(b"{\"t\":\"caf\xe9\"}\n");
+    data.extend_from_slice(b"[1,2,3]\n");
+    data.extend_from_slice(b"\n");
+    data.extend_from_slice(b"{\"n\":6}\n");
+    data.extend_from_slice(b"{\"n\":7} trailing\n");
+    // Valid JSON but not an object, without a newline: a reject, not a torn line.
+    data.extend_from_slice(b"42");
+    put(&file, &data);
+    // A corrupt meta file is rejected as line 1; its agent's lines are still read.
+    put(
+        &proj.join("S/subagents/agent-x.meta.json"),
+        "{\"toolUseId\":",
+    );
+    put(&proj.join("S/subagents/agent-x.jsonl"), "{\"n\":1}\n");
+    let rejects = base.join("rejects.ndjson");
+    let r = run(base, &[s(&base.join("projects")), "--rejects", s(&rejects)]);
+    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.order(base),
+        vec![
+            row("S", "projects/-p/S.jsonl", 1),
+            row("S", "projects/-p/S.jsonl", 6),
+            row("S", "projects/-p/S/subagents/agent-x.jsonl", 1),
+        ]
+    );
+    let f = file.display().to_string();
+    let m = proj
+        .join("S/subagents/agent-x.meta.json")
+        .display()
+        .to_string();
+    let rejected = r.rejected_lines();
+    let expect = [
+        (f.clone(), 2, "not JSON"),
+        (f.clone(), 3, "invalid UTF-8"),
+        (f.clone(), 4, "not a JSON object"),
+        (f.clone(), 7, "not JSON"),
+        (f.clone(), 8, "not a JSON object"),
+        (m.clone(), 1, "not JSON"),
+    ];
+    assert_eq!(rejected.len(), expect.len(), "stderr: {}", r.stderr);
+    for (got, (file, line, why)) in rejected.iter().zip(expect.iter()) {
+        let prefix = format!("claude-read: {file}:{line}: rejected: {why}");
+        assert!(got.starts_with(&prefix), "{got} should start with {prefix}");
+    }
+    let recorded: Vec<serde_json::Value> = fs::read_to_string(&rejects)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recorded.len(), 6);
+    assert_eq!(recorded[0]["stage"], "claude-read");
+    assert_eq!(recorded[0]["input"], f.as_str());
+    assert_eq!(recorded[0]["line"], 2);
+    assert_eq!(recorded[0]["raw"], "not json at all");
+    assert_eq!(recorded[5]["input"], m.as_str());
+    assert!(r.summary().contains("6 rejected"), "{}", r.summary());
+}
+
+#[test]
+fn claude_config_dir_lists_several_config_dirs() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    put(&base.join("one/projects/-p/A.jsonl"), "{\"n\":1}\n");
+    put(&base.join("two/projects/-q/B.jsonl"), "{\"n\":2}\n");
+    // Also present, but not read: CLAUDE_CONFIG_DIR replaces the defaults.
+    put(&base.join(".claude/projects/-r/C.jsonl"), "{\"n\":3}\n");
+    let dirs = format!(
+        "{},{}, {}",
+        base.join("two").display(),
+        base.join("one").display(),
+        base.join("missing").display()
+    );
+    let r = run_env(base, &[], &[("CLAUDE_CONFIG_DIR", &dirs)]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.order(base),
+        vec![
+            row("B", "two/projects/-q/B.jsonl", 1),
+            row("A", "one/projects/-p/A.jsonl", 1),
+        ]
+    );
+    assert!(r
+        .stderr
+        .contains("missing/projects (from CLAUDE_CONFIG_DIR) does not exist"));
+}
+
+#[test]
+fn default_roots_are_under_home_and_none_is_not_an_error() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    let r = run(base, &[]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.stdout, "");
+    assert!(r.stderr.contains("no Claude Code projects folder found"));
+    assert!(r.stderr.contains("nothing to read"));
+
+    put(&base.join(".claude/projects/-p/A.jsonl"), "{\"n\":1}\n");
+    put(
+        &base.join(".config/claude/projects/-p/B.jsonl"),
+        "{\"n\":2}\n",
+    );
+    let r = run(base, &[]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.order(base),
+        vec![
+            row("A", ".claude/projects/-p/A.jsonl", 1),
+            row("B", ".config/claude/projects/-p/B.jsonl", 1),
+        ]
+    );
+    assert!(!r.stderr.contains("note"));
+
+    // ~/.config/claude linked to ~/.claude: the same folder is read once.
+    fs::remove_dir_all(base.join(".config/claude")).unwrap();
+    std::os::unix::fs::symlink(base.join(".claude"), base.join(".config/claude")).unwrap();
+    let r = run(base, &[]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.order(base),
+        vec![row("A", ".claude/projects/-p/A.jsonl", 1)]
+    );
+}
+
+#[test]
+fn modified_after_skips_files_not_modified_since() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    let proj = base.join("projects/-p");
+    put(&proj.join("Old.jsonl"), "{\"n\":1}\n");
+    put(&proj.join("New.jsonl"), "{\"n\":2}\n");
+    put(&proj.join("New/subagents/agent-old.jsonl"), "{\"n\":3}\n");
+    put(&proj.join("New/subagents/agent-old.meta.json"), "{}");
+    put(&proj.join("New/subagents/agent-new.jsonl"), "{\"n\":4}\n");
+    put(&proj.join("New/subagents/agent-new.meta.json"), "{\"a\":1}");
+    let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000); // 2023-11-14
+    set_mtime(&proj.join("Old.jsonl"), old);
+    set_mtime(&proj.join("New/subagents/agent-old.jsonl"), old);
+    // The meta file's own time does not matter: it goes with its agent file.
+    set_mtime(&proj.join("New/subagents/agent-new.meta.json"), old);
+    let expect = vec![
+        row("New", "projects/-p/New.jsonl", 1),
+        row("New", "projects/-p/New/subagents/agent-new.meta.json", 0),
+        row("New", "projects/-p/New/subagents/agent-new.jsonl", 1),
+    ];
+    for after in [
+        "2024-01-01",
+        "2024-01-01T00:00:00Z",
+        "2w",
+        "2023-11-14T22:13:20.5+00:00",
+    ] {
+        let r = run(
+            base,
+            &[s(&base.join("projects")), "--modified-after", after],
+        );
+        assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+        assert_eq!(r.order(base), expect, "--modified-after {after}");
+        assert!(
+            r.summary()
+                .ends_with("skipped 2 files not modified after --modified-after"),
+            "{}",
+            r.summary()
+        );
+    }
+    // "Not after" includes equal: a file modified exactly at TIME is skipped.
+    let r = run(
+        base,
+        &[
+            s(&base.join("projects")),
+            "--modified-after",
+            "2023-11-14T22:13:20Z",
+        ],
+    );
+    assert_eq!(r.order(base), expect);
+    // Earlier than both: everything is read.
+    let r = run(
+        base,
+        &[s(&base.join("projects")), "--modified-after", "2023-11-14"],
+    );
+    assert_eq!(r.records().len(), 6);
+    // A file named alone is filtered too.
+    let r = run(
+        base,
+        &[s(&proj.join("Old.jsonl")), "--modified-after", "7d"],
+    );
+    assert_eq!(r.code, Some(0));
+    assert_eq!(r.stdout, "");
+    // A TIME that does not parse is a usage error.
+    let r = run(base, &[s(&proj), "--modified-after", "yesterday"]);
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("is not a time"), "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+}
+
+#[test]
+fn a_20_mb_line_is_read_whole() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    let big = format!(
+        "{{\"type\":\"user\", \"pad\": \"{}\"}}",
+        "x".repeat(20 * 1024 * 1024)
+    );
+    put(
+        &base.join("projects/-p/S.jsonl"),
+        format!("{{\"n\":1}}\n{big}\n{{\"n\":3}}\n"),
+    );
+    let r = run(base, &[s(&base.join("projects"))]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let recs = r.records();
+    assert_eq!(recs.len(), 3);
+    assert_eq!(recs[1].line, Some(2));
+    assert!(
+        recs[1].record == big,
+        "the 20 MB record differs from its line"
+    );
+    assert_eq!(recs[2].record, "{\"n\":3}");
+}
+
+#[test]
+fn unreadable_paths_are_reported_counted_and_passed_over() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    let proj = base.join("projects/-p");
+    put(&proj.join("A.jsonl"), "{\"n\":1}\n");
+    put(&proj.join("C.jsonl"), "{\"n\":3}\n");
+    // A dangling symlink cannot be read.
+    std::os::unix::fs::symlink(base.join("nowhere.jsonl"), proj.join("B.jsonl")).unwrap();
+    // A symlink loop is passed over silently.
+    std::os::unix::fs::symlink("..", proj.join("loop")).unwrap();
+    let missing = base.join("no-such-dir");
+    let r = run(base, &[s(&missing), s(&base.join("projects"))]);
+    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.order(base),
+        vec![
+            row("A", "projects/-p/A.jsonl", 1),
+            row("C", "projects/-p/C.jsonl", 1),
+        ]
+    );
+    let errors: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("cannot read"))
+        .collect();
+    assert_eq!(errors.len(), 2, "stderr: {}", r.stderr);
+    assert!(errors[0].contains(&missing.display().to_string()));
+    assert!(errors[1].contains(&proj.join("B.jsonl").display().to_string()));
+    assert!(!r.stderr.contains("loop"), "stderr: {}", r.stderr);
+    assert!(r.summary().ends_with("2 unreadable"), "{}", r.summary());
+}
+
+#[test]
+fn stdin_is_not_an_input() {
+    let tmp = TempDir::new().unwrap();
+    let r = run(tmp.path(), &["-"]);
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("not stdin"), "{}", r.stderr);
+}
+
+#[test]
+fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    let mut data = String::new();
+    for i in 0..200_000 {
+        data.push_str(&odd("S", i));
+        data.push('\n');
+    }
+    put(&base.join("projects/-p/S.jsonl"), &data);
+    put(&base.join("projects/-p/T.jsonl"), &data);
+    let mut child = Command::new(BIN)
+        .arg(base.join("projects"))
+        .env_remove("CLAUDE_CONFIG_DIR")
+        .env("HOME", base)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn claude-read");
+    let mut err = child.stderr.take().unwrap();
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).unwrap();
+        s
+    });
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    drop(out);
+    let code = wait_with_timeout(&mut child);
+    let stderr = err_reader.join().unwrap();
+    let rec = Rec::parse(first.trim_end());
+    assert_eq!(rec.record, odd("S", 0));
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn rejects_file_that_cannot_be_created_is_fatal() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    put(&base.join("projects/-p/S.jsonl"), "{\"n\":1}\n");
+    let r = run(
+        base,
+        &[
+            s(&base.join("projects")),
+            "--rejects",
+            s(&base.join("no/such/dir/r.ndjson")),
+        ],
+    );
+    assert_eq!(r.code, Some(2), "stderr: {}", r.stderr);
+    assert!(r.stderr.contains("cannot create rejects file"));
+}
