@@ -60,6 +60,10 @@ pub struct SourceRecord<'a> {
     pub record: &'a RawValue,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+    /// What the record is when it is not a plain line of the source, e.g. `subagent-meta` for a
+    /// Claude Code `agent-<id>.meta.json`. Absent for ordinary records.
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Cow<'a, str>>,
 }
 
 /// tonbo-map -> tonbo-batch. `event` is forwarded byte for byte by tonbo-batch.

@@ -4,6 +4,9 @@
 //! `events` records are already events and pass through byte for byte after a contract check.
 //! Sources whose mapping has not landed yet are rejected by name, never silently dropped.
 
+pub mod claude;
+pub mod event;
+
 use serde_json::value::RawValue;
 use tonbo_core::contract::{check_session_id, session_id_for};
 use tonbo_core::{EventHead, SourceRecord};
@@ -13,19 +16,41 @@ pub trait EventSink {
     fn event(&mut self, session_id: &str, event: &RawValue) -> std::io::Result<()>;
 }
 
-/// Maps one source record, sending its events to `sink`. Returns how many events it produced.
-pub fn map_record(rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-    match rec.source.as_ref() {
-        "events" => map_event_record(rec, sink),
-        "claude-code" | "codex" | "opencode" => Err(MapError::Reject(format!(
-            "no mapping for source `{}` in this build yet",
-            rec.source
-        ))),
-        other => Err(MapError::Reject(format!(
-            "unknown source `{other}` (expected one of {})",
-            tonbo_core::contract::SOURCES.join(", ")
-        ))),
+/// Maps source records of every source, keeping each source's streaming state.
+#[derive(Default)]
+pub struct Mapper {
+    pub claude: claude::ClaudeMapper,
+}
+
+impl Mapper {
+    /// Maps one source record, sending its events to `sink`. Returns how many it produced.
+    pub fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
+        match rec.source.as_ref() {
+            "events" => map_event_record(rec, sink),
+            "claude-code" => self.claude.map(rec, sink),
+            "codex" | "opencode" => Err(MapError::Reject(format!(
+                "no mapping for source `{}` in this build yet",
+                rec.source
+            ))),
+            other => Err(MapError::Reject(format!(
+                "unknown source `{other}` (expected one of {})",
+                tonbo_core::contract::SOURCES.join(", ")
+            ))),
+        }
     }
+
+    /// Emits what the end of input completes (an open Claude Code API response's span).
+    pub fn finish(&mut self, sink: &mut dyn EventSink) -> Result<(), MapError> {
+        self.claude.finish(sink)
+    }
+}
+
+/// Maps one record with a fresh [`Mapper`] (no state across records).
+pub fn map_record(rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
+    let mut m = Mapper::default();
+    let n = m.map(rec, sink)?;
+    m.finish(sink)?;
+    Ok(n)
 }
 
 /// What stopped a record from mapping.

@@ -8,7 +8,7 @@ use clap::Parser;
 use serde_json::value::RawValue;
 use tonbo_core::contract::check_version;
 use tonbo_core::{run_stage, CommonArgs, EventLine, Exit, Input, Output, Rejects, SourceRecord};
-use tonbo_map::{map_record, EventSink, MapError};
+use tonbo_map::{EventSink, MapError, Mapper};
 
 const STAGE: &str = "tonbo-map";
 
@@ -45,6 +45,7 @@ fn run(args: Args) -> Result<Exit> {
     let mut out = Output::stdout();
     let mut rejects = Rejects::open(STAGE, args.common.rejects.as_deref())?;
     let mut records = 0u64;
+    let mut mapper = Mapper::default();
     let mut sink = LineSink {
         out: &mut out,
         events: 0,
@@ -58,7 +59,14 @@ fn run(args: Args) -> Result<Exit> {
                 .map_err(|e| MapError::Reject(format!("not a source record: {e}")))
                 .and_then(|rec| {
                     check_version(rec.v).map_err(MapError::Reject)?;
-                    map_record(&rec, &mut sink)
+                    mapper.map(&rec, &mut sink).map_err(|e| match e {
+                        // Name the source file and line too, not only this stage's input line.
+                        MapError::Reject(r) => MapError::Reject(match &rec.provenance {
+                            Some(p) => format!("{}: {r}", describe(p)),
+                            None => r,
+                        }),
+                        io => io,
+                    })
                 });
             match result {
                 Ok(_) => {}
@@ -72,11 +80,51 @@ fn run(args: Args) -> Result<Exit> {
             }
         }
     }
+    match mapper.finish(&mut sink) {
+        Ok(()) | Err(MapError::Reject(_)) => {}
+        Err(MapError::Io(e)) => return Err(e.into()),
+    }
     let events = sink.events;
     out.flush()?;
     let rejected = rejects.finish()?;
     if !args.common.quiet {
         eprintln!("{STAGE}: {records} records, {events} events, {rejected} rejected");
+        let c = &mapper.claude.counts;
+        let listed = |m: &std::collections::HashMap<String, u64>| {
+            let mut v: Vec<_> = m.iter().collect();
+            v.sort();
+            v.iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !c.skipped.is_empty()
+            || !c.unknown.is_empty()
+            || c.duplicate_lines + c.other_session_lines > 0
+        {
+            eprintln!(
+                "{STAGE}: claude-code: skipped by rule: {}; unknown: {}; {} repeated lines (same uuid), {} lines of another session",
+                if c.skipped.is_empty() { "none".into() } else { listed(&c.skipped) },
+                if c.unknown.is_empty() { "none".into() } else { listed(&c.unknown) },
+                c.duplicate_lines,
+                c.other_session_lines
+            );
+        }
     }
     Ok(Exit::from_failures(rejected))
+}
+
+/// `FILE:LINE` or `FILE table ROW` of a source record, for messages.
+fn describe(p: &tonbo_core::Provenance) -> String {
+    let mut s = p.file.clone().unwrap_or_else(|| "(unknown file)".into());
+    if let Some(l) = p.line {
+        s += &format!(":{l}");
+    }
+    if let Some(t) = &p.table {
+        s += &format!(" table {t}");
+    }
+    if let Some(r) = &p.row {
+        s += &format!(" row {r}");
+    }
+    s
 }

@@ -1,0 +1,988 @@
+//! Claude Code transcript lines -> Durable Sessions events.
+//!
+//! Every rule here comes from `../shared/research/claude-and-target-format.md` (cited as §N):
+//! Part 1 describes the lines, §3.2 the mapping table this module implements. Where it departs
+//! from §3.2 the README says why ("Claude Code mapping").
+//!
+//! The mapping is streaming: one line in, its events out. The little state it keeps is per
+//! session (the reader emits a session's files one after another) and bounded by that session:
+//! the line uuids seen (dedupe across rewritten and replayed lines, §1.8), the open API response
+//! (spans, §1.5), the names of tool uses (MCP results), and the subagent threads created (§1.9).
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tonbo_core::SourceRecord;
+
+use crate::event::{fnv64, text_content, EventBuf};
+use crate::{EventSink, MapError};
+
+const SOURCE: &str = "claude-code";
+
+/// The line envelope (§1.2). Only what the mapping reads; large values stay raw.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ClaudeLine<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    subtype: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    uuid: Option<Cow<'a, str>>,
+    #[serde(rename = "parentUuid", borrow)]
+    parent_uuid: Option<Cow<'a, str>>,
+    #[serde(rename = "logicalParentUuid", borrow)]
+    logical_parent_uuid: Option<Cow<'a, str>>,
+    #[serde(rename = "sessionId", borrow)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    cwd: Option<Cow<'a, str>>,
+    #[serde(rename = "gitBranch", borrow)]
+    git_branch: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    version: Option<Cow<'a, str>>,
+    #[serde(rename = "isSidechain")]
+    is_sidechain: Option<bool>,
+    #[serde(rename = "agentId", borrow)]
+    agent_id: Option<Cow<'a, str>>,
+    #[serde(rename = "isMeta")]
+    is_meta: Option<bool>,
+    #[serde(rename = "isCompactSummary")]
+    is_compact_summary: Option<bool>,
+    #[serde(rename = "requestId", borrow)]
+    request_id: Option<Cow<'a, str>>,
+    #[serde(rename = "isApiErrorMessage")]
+    is_api_error_message: Option<bool>,
+    #[serde(rename = "toolUseResult", borrow)]
+    tool_use_result: Option<&'a RawValue>,
+    #[serde(rename = "sourceToolAssistantUUID", borrow)]
+    source_tool_assistant_uuid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: Option<Message<'a>>,
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow)]
+    level: Option<Cow<'a, str>>,
+    #[serde(rename = "durationMs", borrow)]
+    duration_ms: Option<&'a RawValue>,
+    #[serde(borrow)]
+    error: Option<&'a RawValue>,
+    #[serde(rename = "retryAttempt")]
+    retry_attempt: Option<u64>,
+    #[serde(rename = "maxRetries")]
+    max_retries: Option<u64>,
+    #[serde(rename = "compactMetadata", borrow)]
+    compact_metadata: Option<&'a RawValue>,
+    #[serde(borrow)]
+    summary: Option<Cow<'a, str>>,
+    #[serde(rename = "leafUuid", borrow)]
+    leaf_uuid: Option<Cow<'a, str>>,
+    #[serde(rename = "aiTitle", borrow)]
+    ai_title: Option<Cow<'a, str>>,
+    #[serde(rename = "customTitle", borrow)]
+    custom_title: Option<Cow<'a, str>>,
+    #[serde(rename = "agentName", borrow)]
+    agent_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    title: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    attachment: Option<Attachment<'a>>,
+}
+
+/// The Messages API object in `message` (§1.4).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Message<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow)]
+    usage: Option<&'a RawValue>,
+}
+
+/// One content block (§1.4); values that are copied through stay raw.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Block<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    text: Option<&'a RawValue>,
+    #[serde(borrow)]
+    thinking: Option<&'a RawValue>,
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    input: Option<&'a RawValue>,
+    #[serde(borrow)]
+    tool_use_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+    is_error: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Attachment<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    prompt: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Usage {
+    output_tokens: Option<u64>,
+}
+
+/// Counts of what was not turned into events, for the summary.
+#[derive(Debug, Default)]
+pub struct ClaudeCounts {
+    /// Lines skipped by a rule of the mapping (bookkeeping types, §3.2 last row), by type.
+    pub skipped: HashMap<String, u64>,
+    /// Line types (or block types) the mapping does not know, by name.
+    pub unknown: HashMap<String, u64>,
+    /// Lines seen before in the session (same uuid): rewritten or replayed copies (§1.8).
+    pub duplicate_lines: u64,
+    /// Lines whose `sessionId` names another session: resume bridges (§1.8).
+    pub other_session_lines: u64,
+}
+
+/// The API response whose lines are being read (§1.5).
+struct OpenRequest {
+    message_id: String,
+    start_key: String,
+    /// `usage` of the line with the largest `output_tokens`: early lines carry placeholders.
+    usage: Option<(u64, String)>,
+    timestamp: Option<String>,
+    thread: Option<String>,
+}
+
+/// Per-session state; dropped when the session changes.
+#[derive(Default)]
+struct SessionState {
+    session_id: String,
+    seen_uuids: HashSet<String>,
+    closed_requests: HashSet<String>,
+    open: Option<OpenRequest>,
+    /// Tool-use id -> MCP server name (None for built-in tools).
+    tools: HashMap<String, Option<String>>,
+    threads: HashSet<String>,
+    /// Subagent metadata read from `agent-<id>.meta.json`, by agent id: (agent type, the
+    /// parent's tool-use id that started it).
+    agents: HashMap<String, (Option<String>, Option<String>)>,
+}
+
+#[derive(Default)]
+pub struct ClaudeMapper {
+    state: SessionState,
+    pub counts: ClaudeCounts,
+}
+
+/// What every event of one line shares in `metadata`.
+struct LineMeta<'l> {
+    uuid: Option<&'l str>,
+    parent_uuid: Option<&'l str>,
+    timestamp: Option<&'l str>,
+    cwd: Option<&'l str>,
+    git_branch: Option<&'l str>,
+    version: Option<&'l str>,
+    model: Option<&'l str>,
+    message_id: Option<&'l str>,
+    request_id: Option<&'l str>,
+    is_sidechain: bool,
+    agent_id: Option<&'l str>,
+    thread: Option<String>,
+    /// Base of the line's source keys: its uuid, or a hash of the line.
+    key_base: String,
+}
+
+/// Emits the events of one line, numbering their keys.
+struct Out<'s, 'm> {
+    sink: &'s mut dyn EventSink,
+    session_id: &'s str,
+    meta: &'m LineMeta<'m>,
+    n: usize,
+    emitted: usize,
+}
+
+impl Out<'_, '_> {
+    fn emit(&mut self, mut ev: EventBuf, kind: Option<&str>) -> Result<(), MapError> {
+        let key = format!("{}#{}", self.meta.key_base, self.n);
+        self.n += 1;
+        self.emit_keyed(&mut ev, &key, kind)
+    }
+
+    fn emit_keyed(
+        &mut self,
+        ev: &mut EventBuf,
+        key: &str,
+        kind: Option<&str>,
+    ) -> Result<(), MapError> {
+        let m = self.meta;
+        if let Some(ts) = m.timestamp {
+            ev.str("processed_at", ts);
+        }
+        if let Some(t) = &m.thread {
+            ev.str("session_thread_id", t);
+        }
+        ev.meta_str("source", SOURCE).meta_str("source_key", key);
+        match m.timestamp {
+            Some(ts) => ev.meta_str("original_timestamp", ts),
+            None => ev.meta_raw("original_timestamp", "null"),
+        };
+        ev.meta_opt("kind", kind)
+            .meta_opt("uuid", m.uuid)
+            .meta_opt("parent_uuid", m.parent_uuid)
+            .meta_opt("cwd", m.cwd)
+            .meta_opt("git_branch", m.git_branch)
+            .meta_opt("version", m.version)
+            .meta_opt("model", m.model)
+            .meta_opt("message_id", m.message_id)
+            .meta_opt("request_id", m.request_id);
+        if m.is_sidechain {
+            ev.meta_raw("is_sidechain", "true");
+        }
+        ev.meta_opt("agent_id", m.agent_id);
+        self.sink.event(self.session_id, &ev.finish())?;
+        self.emitted += 1;
+        Ok(())
+    }
+}
+
+fn reject(msg: impl Into<String>) -> MapError {
+    MapError::Reject(msg.into())
+}
+
+/// Decodes a raw JSON string value; `None` for any other JSON type.
+fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<Cow<str>>(raw.get()).ok()
+}
+
+/// The agent id of a subagent file named `agent-<id>.jsonl` (or `.meta.json`).
+fn agent_id_from_file(file: &str) -> Option<&str> {
+    let name = file.rsplit(['/', '\\']).next()?;
+    let stem = name
+        .strip_suffix(".jsonl")
+        .or_else(|| name.strip_suffix(".meta.json"))?;
+    stem.strip_prefix("agent-").filter(|s| !s.is_empty())
+}
+
+/// `mcp__<server>__<tool>` -> (server, tool) (§3.2).
+fn split_mcp(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix("mcp__")?;
+    let (server, tool) = rest.split_once("__")?;
+    (!server.is_empty() && !tool.is_empty()).then_some((server, tool))
+}
+
+/// How a `user` line's text is classified (§1.7, in that order after tool results, compaction
+/// summaries and `isMeta`).
+fn classify_user_text(text: &str) -> (&'static str, &'static str) {
+    let t = text.trim_start();
+    if t.contains("<command-name>")
+        || t.contains("<command-message>")
+        || t.contains("<command-args>")
+    {
+        ("user.message", "slash_command")
+    } else if t.starts_with("<local-command-stdout>") || t.starts_with("<local-command-stderr>") {
+        ("system.message", "local_command_output")
+    } else if t.starts_with("<bash-stdout>") || t.starts_with("<bash-stderr>") {
+        ("system.message", "bash_output")
+    } else if t.starts_with("<bash-input>") {
+        ("user.message", "bash_input")
+    } else if t.starts_with("<user-prompt-submit-hook>") {
+        ("system.message", "hook")
+    } else if t.starts_with("<system-reminder>") {
+        ("system.message", "system_reminder")
+    } else if t.starts_with("<task-notification>") {
+        ("system.message", "task_notification")
+    } else if t.starts_with(
+        "Caveat: The messages below were generated by the user while running local commands",
+    ) {
+        ("system.message", "caveat")
+    } else if t.starts_with("[Request interrupted by user") {
+        ("user.interrupt", "interrupt")
+    } else {
+        ("user.message", "prompt")
+    }
+}
+
+/// Line types that carry no conversation content; skipped by rule (§3.2, last rows).
+const SKIPPED_TYPES: &[&str] = &[
+    "progress",
+    "queue-operation",
+    "file-history-snapshot",
+    "permission-mode",
+    "mode",
+    "last-prompt",
+    "pr-link",
+    "worktree-state",
+    "agent-setting",
+    "bridge-session",
+    "relocated",
+    "atis-latch",
+    "frame-link",
+];
+
+/// Text by which Claude Code marks a tool use the user rejected (§1.6).
+const REJECTION_TEXT: &str = "doesn't want to proceed with this tool use";
+
+impl ClaudeMapper {
+    /// Maps one source record of `claude-code`. Returns the number of events produced.
+    pub fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
+        let session_id = format!("{SOURCE}-{}", rec.session);
+        tonbo_core::contract::check_session_id(&session_id).map_err(MapError::Reject)?;
+        if self.state.session_id != session_id {
+            self.finish(sink)?;
+            self.state = SessionState {
+                session_id: session_id.clone(),
+                ..SessionState::default()
+            };
+        }
+        let file = rec.provenance.as_ref().and_then(|p| p.file.as_deref());
+        if rec.kind.as_deref() == Some("subagent-meta") {
+            self.read_meta(rec, file);
+            return Ok(0);
+        }
+        let line: ClaudeLine = serde_json::from_str(rec.record.get())
+            .map_err(|e| reject(format!("not a Claude Code line: {e}")))?;
+        let Some(kind) = line.kind.as_deref() else {
+            return Err(reject("Claude Code line has no `type`"));
+        };
+        // §1.8: a line of another session (a resume bridge, or replayed history) belongs to
+        // that session's own file.
+        if let Some(sid) = line.session_id.as_deref() {
+            if sid != rec.session && !sid.is_empty() {
+                self.counts.other_session_lines += 1;
+                return Ok(0);
+            }
+        }
+        if let Some(uuid) = line.uuid.as_deref().filter(|u| !u.is_empty()) {
+            if !self.state.seen_uuids.insert(uuid.to_string()) {
+                self.counts.duplicate_lines += 1;
+                return Ok(0);
+            }
+        }
+        // Any line that is not part of the open API response ends it (§1.5).
+        let continues_request = kind == "assistant"
+            && line.message.as_ref().and_then(|m| m.id.as_deref())
+                == self.state.open.as_ref().map(|o| o.message_id.as_str());
+        if !continues_request {
+            self.close_request(sink)?;
+        }
+
+        let subagent_file = file.and_then(agent_id_from_file);
+        let agent_id = line.agent_id.as_deref().or(subagent_file);
+        let is_sidechain = line.is_sidechain.unwrap_or(false) || subagent_file.is_some();
+        let thread = if is_sidechain {
+            Some(format!("agent-{}", agent_id.unwrap_or("sidechain")))
+        } else {
+            None
+        };
+        let msg = line.message.as_ref();
+        let key_base = match line.uuid.as_deref().filter(|u| !u.is_empty()) {
+            Some(u) => u.to_string(),
+            None => format!("{kind}/{:016x}", fnv64(rec.record.get().as_bytes())),
+        };
+        let meta = LineMeta {
+            uuid: line.uuid.as_deref(),
+            parent_uuid: line.parent_uuid.as_deref(),
+            timestamp: line.timestamp.as_deref(),
+            cwd: line.cwd.as_deref(),
+            git_branch: line.git_branch.as_deref().filter(|b| !b.is_empty()),
+            version: line.version.as_deref(),
+            model: msg.and_then(|m| m.model.as_deref()),
+            message_id: msg.and_then(|m| m.id.as_deref()),
+            request_id: line.request_id.as_deref(),
+            is_sidechain,
+            agent_id,
+            thread,
+            key_base,
+        };
+        let mut out = Out {
+            sink,
+            session_id: &session_id,
+            meta: &meta,
+            n: 0,
+            emitted: 0,
+        };
+        if let Some(thread) = &meta.thread {
+            if self.state.threads.insert(thread.clone()) {
+                let (agent_type, tool_use_id) = agent_id
+                    .and_then(|a| self.state.agents.get(a).cloned())
+                    .unwrap_or_default();
+                let mut ev = EventBuf::new("session.thread_created");
+                // `session_thread_id` is added by `emit_keyed`, as on every event of the thread.
+                ev.str("agent_name", agent_type.as_deref().unwrap_or("subagent"));
+                ev.meta_opt("parent_tool_use_id", tool_use_id.as_deref());
+                out.emit_keyed(&mut ev, &format!("thread/{thread}"), None)?;
+            }
+        }
+        match kind {
+            "user" => self.map_user(&line, &mut out)?,
+            "assistant" => self.map_assistant(&line, &mut out)?,
+            "system" => self.map_system(&line, line.subtype.as_deref(), &mut out)?,
+            "compact_boundary" => self.map_system(&line, Some("compact_boundary"), &mut out)?,
+            "summary" | "ai-title" | "custom-title" | "agent-name" => {
+                let title = match kind {
+                    "summary" => line.summary.as_deref(),
+                    "ai-title" => line.ai_title.as_deref().or(line.title.as_deref()),
+                    "custom-title" => line.custom_title.as_deref().or(line.title.as_deref()),
+                    _ => line.agent_name.as_deref().or(line.title.as_deref()),
+                };
+                match title {
+                    Some(t) => {
+                        let mut ev = EventBuf::new("claude_code.title");
+                        ev.str("title", t).str("title_kind", kind);
+                        if let Some(leaf) = line.leaf_uuid.as_deref() {
+                            ev.meta_str("leaf_uuid", leaf);
+                        }
+                        let key = format!("title/{kind}/{:016x}", fnv64(t.as_bytes()));
+                        out.emit_keyed(&mut ev, &key, Some("title"))?;
+                    }
+                    None => self.skip(kind),
+                }
+            }
+            "attachment" => {
+                let att = line.attachment.as_ref();
+                match (
+                    att.and_then(|a| a.kind.as_deref()),
+                    att.and_then(|a| a.prompt),
+                ) {
+                    // Text typed while the agent works (§1.3): a real prompt.
+                    (Some("queued_command"), Some(prompt)) => {
+                        let mut ev = EventBuf::new("user.message");
+                        let content = match as_str(prompt) {
+                            Some(_) => text_content(prompt.get()),
+                            None => prompt.get().to_string(),
+                        };
+                        ev.raw("content", &content);
+                        out.emit(ev, Some("queued"))?;
+                    }
+                    _ => self.skip("attachment"),
+                }
+            }
+            t if SKIPPED_TYPES.contains(&t) => self.skip(t),
+            other => *self.counts.unknown.entry(other.to_string()).or_insert(0) += 1,
+        }
+        Ok(out.emitted)
+    }
+
+    fn skip(&mut self, what: &str) {
+        *self.counts.skipped.entry(what.to_string()).or_insert(0) += 1;
+    }
+
+    fn read_meta(&mut self, rec: &SourceRecord, file: Option<&str>) {
+        #[derive(Deserialize)]
+        struct Meta {
+            #[serde(rename = "agentType", alias = "subagent_type", alias = "agent_type")]
+            agent_type: Option<String>,
+            #[serde(rename = "toolUseId", alias = "tool_use_id")]
+            tool_use_id: Option<String>,
+        }
+        let agent = file.and_then(agent_id_from_file);
+        match (agent, serde_json::from_str::<Meta>(rec.record.get())) {
+            (Some(agent), Ok(m)) => {
+                self.state
+                    .agents
+                    .insert(agent.to_string(), (m.agent_type, m.tool_use_id));
+            }
+            _ => self.skip("subagent-meta"),
+        }
+    }
+
+    /// Closes the open API response with its `span.model_request_end`. Called when a line of
+    /// another kind arrives, when the session changes, and at the end of input.
+    pub fn finish(&mut self, sink: &mut dyn EventSink) -> Result<(), MapError> {
+        self.close_request(sink)
+    }
+
+    fn close_request(&mut self, sink: &mut dyn EventSink) -> Result<(), MapError> {
+        let Some(open) = self.state.open.take() else {
+            return Ok(());
+        };
+        let mut ev = EventBuf::new("span.model_request_end");
+        ev.str("model_request_start_id", &open.start_key)
+            .bool("is_error", false);
+        let usage = open.usage.as_ref().map(|(_, u)| u.as_str());
+        ev.raw("model_usage", usage.unwrap_or("{}"));
+        if let Some(ts) = &open.timestamp {
+            ev.str("processed_at", ts);
+        }
+        if let Some(t) = &open.thread {
+            ev.str("session_thread_id", t);
+        }
+        ev.meta_str("source", SOURCE)
+            .meta_str("source_key", &format!("{}/end", open.message_id));
+        match &open.timestamp {
+            Some(ts) => ev.meta_str("original_timestamp", ts),
+            None => ev.meta_raw("original_timestamp", "null"),
+        };
+        ev.meta_str("kind", "model_request")
+            .meta_str("message_id", &open.message_id);
+        sink.event(&self.state.session_id, &ev.finish())?;
+        self.state.closed_requests.insert(open.message_id);
+        Ok(())
+    }
+
+    fn map_user(&mut self, line: &ClaudeLine, out: &mut Out) -> Result<(), MapError> {
+        let Some(content) = line.message.as_ref().and_then(|m| m.content) else {
+            return Err(reject("`user` line has no message.content"));
+        };
+        // A string prompt, or an array of blocks.
+        if let Some(text) = as_str(content) {
+            return self.map_user_text(line, &text, &text_content(content.get()), out);
+        }
+        let blocks: Vec<&RawValue> = serde_json::from_str(content.get())
+            .map_err(|_| reject("message.content is neither a string nor an array"))?;
+        let parsed: Vec<Block> = blocks
+            .iter()
+            .map(|b| serde_json::from_str(b.get()).unwrap_or_default())
+            .collect();
+        let has_results = parsed
+            .iter()
+            .any(|b| b.kind.as_deref() == Some("tool_result"));
+        if has_results
+            || line.tool_use_result.is_some()
+            || line.source_tool_assistant_uuid.is_some()
+        {
+            return self.map_tool_results(line, &blocks, &parsed, out);
+        }
+        // Prompt blocks: text, image, document pass unchanged (§2b content blocks). The text of
+        // the first text block decides the class.
+        let first_text = parsed
+            .iter()
+            .find(|b| b.kind.as_deref() == Some("text"))
+            .and_then(|b| b.text)
+            .and_then(as_str)
+            .unwrap_or_default();
+        self.map_user_text(line, &first_text, content.get(), out)
+    }
+
+    fn map_user_text(
+        &mut self,
+        line: &ClaudeLine,
+        text: &str,
+        content_json: &str,
+        out: &mut Out,
+    ) -> Result<(), MapError> {
+        let (kind, class) = if line.is_compact_summary == Some(true) {
+            ("system.message", "compact_summary")
+        } else if line.is_meta == Some(true) {
+            ("system.message", "meta")
+        } else {
+            classify_user_text(text)
+        };
+        // In a subagent thread the "prompt" is the parent agent's instruction (§1.7, last note).
+        let (kind, class) = match (kind, class, &out.meta.thread) {
+            ("user.message", "prompt", Some(_)) => ("system.message", "subagent_prompt"),
+            (k, c, _) => (k, c),
+        };
+        let mut ev = EventBuf::new(kind);
+        if kind == "user.interrupt" {
+            ev.meta_str("text", text);
+        } else {
+            ev.raw("content", content_json);
+        }
+        out.emit(ev, Some(class))
+    }
+
+    fn map_tool_results(
+        &mut self,
+        line: &ClaudeLine,
+        blocks: &[&RawValue],
+        parsed: &[Block],
+        out: &mut Out,
+    ) -> Result<(), MapError> {
+        for (raw, b) in blocks.iter().zip(parsed) {
+            if b.kind.as_deref() != Some("tool_result") {
+                // Text beside results (rare): kept, as context rather than a prompt.
+                let mut ev = EventBuf::new("system.message");
+                ev.raw("content", &format!("[{}]", raw.get()));
+                out.emit(ev, Some("tool_result_text"))?;
+                continue;
+            }
+            let Some(tool_use_id) = b.tool_use_id.as_deref() else {
+                return Err(reject("tool_result block has no tool_use_id"));
+            };
+            let content = match b.content {
+                None => "[]".to_string(),
+                Some(c) if as_str(c).is_some() => text_content(c.get()),
+                Some(c) => normalize_result_blocks(c),
+            };
+            let is_error = b.is_error.unwrap_or(false);
+            let result_text = b.content.and_then(as_str).unwrap_or_default();
+            if is_error && result_text.contains(REJECTION_TEXT) {
+                let mut ev = EventBuf::new("user.tool_confirmation");
+                ev.str("result", "deny")
+                    .str("tool_use_id", tool_use_id)
+                    .str("deny_message", &result_text);
+                out.emit(ev, Some("tool_rejected"))?;
+            }
+            let mcp = self.state.tools.get(tool_use_id).cloned().flatten();
+            let mut ev = match &mcp {
+                Some(server) => {
+                    let mut ev = EventBuf::new("agent.mcp_tool_result");
+                    ev.str("mcp_tool_use_id", tool_use_id);
+                    ev.meta_str("mcp_server_name", server);
+                    ev
+                }
+                None => {
+                    let mut ev = EventBuf::new("agent.tool_result");
+                    ev.str("tool_use_id", tool_use_id);
+                    ev
+                }
+            };
+            ev.raw("content", &content).bool("is_error", is_error);
+            ev.meta_str("tool_use_id", tool_use_id);
+            if let Some(r) = line
+                .tool_use_result
+                .filter(|r| r.get().len() <= MAX_TOOL_USE_RESULT)
+            {
+                ev.meta_raw("tool_use_result", r.get());
+            }
+            out.emit(ev, Some("tool_result"))?;
+        }
+        Ok(())
+    }
+
+    fn map_assistant(&mut self, line: &ClaudeLine, out: &mut Out) -> Result<(), MapError> {
+        let Some(msg) = line.message.as_ref() else {
+            return Err(reject("`assistant` line has no message"));
+        };
+        let Some(content) = msg.content else {
+            return Err(reject("`assistant` line has no message.content"));
+        };
+        let blocks: Vec<&RawValue> = match as_str(content) {
+            Some(_) => Vec::new(),
+            None => serde_json::from_str(content.get())
+                .map_err(|_| reject("message.content is neither a string nor an array"))?,
+        };
+        // A synthetic error notice (§1.2 isApiErrorMessage), not a model response.
+        if line.is_api_error_message == Some(true) || msg.model.as_deref() == Some("<synthetic>") {
+            let text = blocks
+                .iter()
+                .filter_map(|b| serde_json::from_str::<Block>(b.get()).ok())
+                .filter_map(|b| b.text.and_then(as_str).map(Cow::into_owned))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let text = if text.is_empty() {
+                as_str(content).map(Cow::into_owned).unwrap_or_default()
+            } else {
+                text
+            };
+            let mut ev = EventBuf::new("session.error");
+            let error = serde_json::json!({
+                "type": "unknown_error",
+                "message": text,
+                "retry_status": {"type": "terminal"}
+            });
+            ev.raw("error", &error.to_string());
+            return out.emit(ev, Some("api_error_message"));
+        }
+        self.track_request(line, msg, out)?;
+        if let Some(text) = as_str(content) {
+            // Older or hand-made lines with string content.
+            let mut ev = EventBuf::new("agent.message");
+            ev.raw(
+                "content",
+                &text_content(&serde_json::to_string(&text).unwrap_or_default()),
+            );
+            return out.emit(ev, Some("text"));
+        }
+        for raw in blocks {
+            let b: Block = serde_json::from_str(raw.get()).unwrap_or_default();
+            match b.kind.as_deref().unwrap_or("") {
+                "text" => {
+                    let text = b.text.map_or("\"\"", |t| t.get());
+                    let mut ev = EventBuf::new("agent.message");
+                    ev.raw("content", &text_content(text));
+                    out.emit(ev, Some("text"))?;
+                }
+                "thinking" => {
+                    // Managed Agents' agent.thinking carries no content (§2b); the text is kept
+                    // in an extension block (§3.1), the signature is dropped.
+                    let thinking = b.thinking.map_or("\"\"", |t| t.get());
+                    let mut ev = EventBuf::new("agent.thinking");
+                    ev.raw(
+                        "content",
+                        &format!("[{{\"type\":\"thinking\",\"thinking\":{thinking}}}]"),
+                    );
+                    out.emit(ev, Some("thinking"))?;
+                }
+                "redacted_thinking" => {
+                    let mut ev = EventBuf::new("agent.thinking");
+                    ev.raw("content", "[{\"type\":\"redacted\"}]");
+                    out.emit(ev, Some("redacted_thinking"))?;
+                }
+                "tool_use" | "server_tool_use" => {
+                    let id = b.id.as_deref().unwrap_or("");
+                    let name = b.name.as_deref().unwrap_or("");
+                    let input = b.input.map_or("{}", |i| i.get());
+                    let mcp = split_mcp(name);
+                    self.state
+                        .tools
+                        .insert(id.to_string(), mcp.map(|(s, _)| s.to_string()));
+                    let mut ev = match mcp {
+                        Some((server, tool)) => {
+                            let mut ev = EventBuf::new("agent.mcp_tool_use");
+                            ev.str("name", tool).str("mcp_server_name", server);
+                            ev
+                        }
+                        None => {
+                            let mut ev = EventBuf::new("agent.tool_use");
+                            ev.str("name", name);
+                            ev
+                        }
+                    };
+                    ev.raw("input", input);
+                    ev.meta_str("tool_use_id", id);
+                    if b.kind.as_deref() == Some("server_tool_use") {
+                        ev.meta_raw("server_tool", "true");
+                    }
+                    out.emit(ev, Some("tool_use"))?;
+                }
+                k @ ("web_search_tool_result" | "advisor_tool_result") => {
+                    let id = b.tool_use_id.as_deref().unwrap_or("");
+                    let content = match b.content {
+                        Some(c) if as_str(c).is_some() => text_content(c.get()),
+                        Some(c) if c.get().starts_with('[') => normalize_result_blocks(c),
+                        Some(c) => {
+                            text_content(&serde_json::to_string(c.get()).unwrap_or_default())
+                        }
+                        None => "[]".to_string(),
+                    };
+                    let mut ev = EventBuf::new("agent.tool_result");
+                    ev.str("tool_use_id", id)
+                        .raw("content", &content)
+                        .bool("is_error", false);
+                    ev.meta_str("tool_use_id", id).meta_str("block_type", k);
+                    out.emit(ev, Some("tool_result"))?;
+                }
+                other => {
+                    // An unknown block is kept whole under a custom type, and counted.
+                    *self
+                        .counts
+                        .unknown
+                        .entry(format!("block:{other}"))
+                        .or_insert(0) += 1;
+                    let mut ev = EventBuf::new("claude_code.block");
+                    ev.raw("block", raw.get());
+                    out.emit(ev, Some("unknown_block"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens a span for a new API response, or folds this line's usage into the open one.
+    fn track_request(
+        &mut self,
+        line: &ClaudeLine,
+        msg: &Message,
+        out: &mut Out,
+    ) -> Result<(), MapError> {
+        let Some(message_id) = msg.id.as_deref() else {
+            return Ok(());
+        };
+        let output_tokens = msg
+            .usage
+            .and_then(|u| serde_json::from_str::<Usage>(u.get()).ok())
+            .and_then(|u| u.output_tokens)
+            .unwrap_or(0);
+        if let Some(open) = &mut self.state.open {
+            if open.message_id == message_id {
+                if let Some(u) = msg.usage {
+                    if open.usage.as_ref().is_none_or(|(o, _)| output_tokens >= *o) {
+                        open.usage = Some((output_tokens, u.get().to_string()));
+                    }
+                }
+                open.timestamp = line
+                    .timestamp
+                    .as_deref()
+                    .map(str::to_string)
+                    .or(open.timestamp.take());
+                return Ok(());
+            }
+        }
+        // A response seen earlier and closed since (lines of one response split by others):
+        // its span was written once; a second one would count its usage twice.
+        if self.state.closed_requests.contains(message_id) {
+            return Ok(());
+        }
+        let start_key = format!("{message_id}/start");
+        let mut ev = EventBuf::new("span.model_request_start");
+        out.emit_keyed(&mut ev, &start_key, Some("model_request"))?;
+        self.state.open = Some(OpenRequest {
+            message_id: message_id.to_string(),
+            start_key,
+            usage: msg.usage.map(|u| (output_tokens, u.get().to_string())),
+            timestamp: line.timestamp.as_deref().map(str::to_string),
+            thread: out.meta.thread.clone(),
+        });
+        Ok(())
+    }
+
+    fn map_system(
+        &mut self,
+        line: &ClaudeLine,
+        subtype: Option<&str>,
+        out: &mut Out,
+    ) -> Result<(), MapError> {
+        match subtype {
+            Some("turn_duration") => {
+                let mut ev = EventBuf::new("session.status_idle");
+                ev.raw("stop_reason", "{\"type\":\"end_turn\"}");
+                if let Some(d) = line.duration_ms {
+                    ev.meta_raw("duration_ms", d.get());
+                }
+                out.emit(ev, Some("turn_duration"))
+            }
+            Some("api_error") => {
+                #[derive(Deserialize, Default)]
+                #[serde(default)]
+                struct ApiError {
+                    status: Option<u64>,
+                    message: Option<String>,
+                }
+                let err: ApiError = line
+                    .error
+                    .and_then(|e| serde_json::from_str(e.get()).ok())
+                    .unwrap_or_default();
+                let kind = match err.status {
+                    Some(429) => "model_rate_limited_error",
+                    Some(529) => "model_overloaded_error",
+                    _ => "model_request_failed_error",
+                };
+                let retrying = match (line.retry_attempt, line.max_retries) {
+                    (Some(a), Some(m)) => a < m,
+                    _ => false,
+                };
+                let message = err
+                    .message
+                    .or_else(|| line.content.and_then(as_str).map(Cow::into_owned))
+                    .unwrap_or_else(|| {
+                        format!(
+                            "API error {}",
+                            err.status.map_or("?".into(), |s| s.to_string())
+                        )
+                    });
+                let error = serde_json::json!({
+                    "type": kind,
+                    "message": message,
+                    "retry_status": {"type": if retrying { "retrying" } else { "exhausted" }}
+                });
+                let mut ev = EventBuf::new("session.error");
+                ev.raw("error", &error.to_string());
+                if let Some(e) = line.error {
+                    ev.meta_raw("error", e.get());
+                }
+                out.emit(ev, Some("api_error"))
+            }
+            Some("compact_boundary") => {
+                let mut ev = EventBuf::new("agent.thread_context_compacted");
+                if let Some(m) = line.compact_metadata {
+                    ev.meta_raw("compact_metadata", m.get());
+                }
+                ev.meta_opt("logical_parent_uuid", line.logical_parent_uuid.as_deref());
+                out.emit(ev, Some("compact_boundary"))
+            }
+            other => {
+                // stop_hook_summary, local_command, informational, ... (§3.2): a custom event.
+                let mut ev = EventBuf::new("claude_code.system");
+                ev.str("subtype", other.unwrap_or(""));
+                if let Some(c) = line.content {
+                    ev.raw("content", c.get());
+                }
+                if let Some(l) = line.level.as_deref() {
+                    ev.str("level", l);
+                }
+                out.emit(ev, Some("system"))
+            }
+        }
+    }
+}
+
+/// `toolUseResult` is kept in metadata up to this size; larger ones repeat the content.
+const MAX_TOOL_USE_RESULT: usize = 64 * 1024;
+
+/// Tool result blocks: text and image pass unchanged; `tool_reference` becomes text (§3.2).
+fn normalize_result_blocks(raw: &RawValue) -> String {
+    let blocks: Vec<&RawValue> = match serde_json::from_str(raw.get()) {
+        Ok(b) => b,
+        Err(_) => return text_content(&serde_json::to_string(raw.get()).unwrap_or_default()),
+    };
+    let mut out = String::with_capacity(raw.get().len() + 16);
+    out.push('[');
+    for (i, b) in blocks.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Ref<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: Option<Cow<'a, str>>,
+            #[serde(borrow)]
+            tool_name: Option<Cow<'a, str>>,
+        }
+        let r: Ref = serde_json::from_str(b.get()).unwrap_or_default();
+        if r.kind.as_deref() == Some("tool_reference") {
+            let text = format!("tool_reference: {}", r.tool_name.as_deref().unwrap_or(""));
+            out.push_str("{\"type\":\"text\",\"text\":");
+            out.push_str(&serde_json::to_string(&text).unwrap_or_default());
+            out.push('}');
+        } else {
+            out.push_str(b.get());
+        }
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(
+            agent_id_from_file("/p/s/subagents/agent-a1b2.jsonl"),
+            Some("a1b2")
+        );
+        assert_eq!(agent_id_from_file("agent-a1b2.meta.json"), Some("a1b2"));
+        assert_eq!(agent_id_from_file("/p/1f0e.jsonl"), None);
+        assert_eq!(
+            split_mcp("mcp__github__search_issues"),
+            Some(("github", "search_issues"))
+        );
+        assert_eq!(split_mcp("mcp__a__b__c"), Some(("a", "b__c")));
+        assert_eq!(split_mcp("Bash"), None);
+        assert_eq!(
+            classify_user_text("fix the bug"),
+            ("user.message", "prompt")
+        );
+        assert_eq!(
+            classify_user_text("<command-name>/compact</command-name>"),
+            ("user.message", "slash_command")
+        );
+        assert_eq!(
+            classify_user_text("[Request interrupted by user for tool use]"),
+            ("user.interrupt", "interrupt")
+        );
+        assert_eq!(
+            classify_user_text("<system-reminder>x</system-reminder>"),
+            ("system.message", "system_reminder")
+        );
+    }
+}

@@ -1,0 +1,382 @@
+//! Claude Code fixtures (`testdata/claude/<case>/projects`), read by the real `claude-read` and
+//! mapped by the real `tonbo-map`, compared with the events checked in beside them
+//! (`expected.ndjson`), and checked for the fidelity rules of the mapping:
+//! every prompt, text, thinking block, tool call and tool result exactly once; every tool result
+//! linked to a tool use of its session; no injected text as `user.message`; keys unique.
+//!
+//! `TONBO_UPDATE_EXPECTED=1 cargo test -p tonbo-map --test claude` rewrites the expected files;
+//! review the diff before committing it.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf()
+}
+
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        p.exists(),
+        "{} missing: run `cargo build --workspace --bins`",
+        p.display()
+    );
+    p
+}
+
+struct Run {
+    events: Vec<Value>,
+    stdout: String,
+    read_stderr: String,
+    map_stderr: String,
+    read_code: Option<i32>,
+    map_code: Option<i32>,
+}
+
+/// `claude-read DIR | tonbo-map`, two real processes and a real pipe.
+fn read_and_map(dir: &Path) -> Run {
+    let mut read = Command::new(bin("claude-read"))
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let map = Command::new(bin("tonbo-map"))
+        .stdin(read.stdout.take().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let map_out = map.wait_with_output().unwrap();
+    let read_out = read.wait_with_output().unwrap();
+    let stdout = String::from_utf8(map_out.stdout).unwrap();
+    for l in stdout.lines() {
+        let mut de = serde_json::Deserializer::from_str(l);
+        serde::Deserializer::deserialize_any(&mut de, NoDuplicateKeys)
+            .unwrap_or_else(|e| panic!("{e}: {l}"));
+    }
+    let events = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Run {
+        events,
+        stdout,
+        read_stderr: String::from_utf8_lossy(&read_out.stderr).into_owned(),
+        map_stderr: String::from_utf8_lossy(&map_out.stderr).into_owned(),
+        read_code: read_out.status.code(),
+        map_code: map_out.status.code(),
+    }
+}
+
+fn cases() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("testdata/claude"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("projects").is_dir())
+        .collect();
+    v.sort();
+    assert!(v.len() >= 9, "fixtures missing");
+    v
+}
+
+#[test]
+fn fixtures_map_to_the_expected_events() {
+    let update = std::env::var_os("TONBO_UPDATE_EXPECTED").is_some();
+    let mut failures = Vec::new();
+    for case in cases() {
+        let run = read_and_map(&case.join("projects"));
+        let expected_path = case.join("expected.ndjson");
+        if update {
+            std::fs::write(&expected_path, &run.stdout).unwrap();
+            continue;
+        }
+        let expected: Vec<Value> = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|_| panic!("{} missing", expected_path.display()))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        if run.events.len() != expected.len() {
+            failures.push(format!(
+                "{name}: {} events, expected {}",
+                run.events.len(),
+                expected.len()
+            ));
+        }
+        for (i, (got, want)) in run.events.iter().zip(&expected).enumerate() {
+            if got != want {
+                failures.push(format!(
+                    "{name}: event {i} differs:\n  got  {got}\n  want {want}"
+                ));
+                break;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// What the input holds, counted independently of the mapper: content blocks by type, over the
+/// lines that belong to their file's session and are seen for the first time (by uuid).
+fn input_counts(projects: &Path) -> HashMap<&'static str, usize> {
+    let mut counts = HashMap::new();
+    let mut seen = HashSet::new();
+    let mut files = Vec::new();
+    let mut stack = vec![projects.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "jsonl")
+                && !p
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("agent-acompact-")
+            {
+                files.push(p);
+            }
+        }
+    }
+    for f in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+        let is_main = !stem.starts_with("agent-");
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            if is_main && v["sessionId"].as_str().is_some_and(|s| s != stem) {
+                continue;
+            }
+            if let Some(u) = v["uuid"].as_str() {
+                if !seen.insert(u.to_string()) {
+                    continue;
+                }
+            }
+            let t = v["type"].as_str().unwrap_or("");
+            if v["isApiErrorMessage"] == true {
+                continue;
+            }
+            let content = &v["message"]["content"];
+            if let Some(blocks) = content.as_array() {
+                for b in blocks {
+                    let key = match (t, b["type"].as_str().unwrap_or("")) {
+                        ("assistant", "text") => "text",
+                        ("assistant", "thinking" | "redacted_thinking") => "thinking",
+                        ("assistant", "tool_use" | "server_tool_use") => "tool_use",
+                        (_, "tool_result" | "web_search_tool_result") => "tool_result",
+                        _ => continue,
+                    };
+                    *counts.entry(key).or_insert(0) += 1;
+                }
+            } else if t == "assistant" && content.is_string() {
+                *counts.entry("text").or_insert(0) += 1;
+            }
+        }
+    }
+    counts
+}
+
+#[test]
+fn fidelity_rules_hold_for_every_fixture() {
+    for case in cases() {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let run = read_and_map(&case.join("projects"));
+        let mut by_session: HashMap<String, Vec<&Value>> = HashMap::new();
+        for e in &run.events {
+            by_session
+                .entry(e["session_id"].as_str().unwrap().to_string())
+                .or_default()
+                .push(&e["event"]);
+        }
+        let mut got = HashMap::new();
+        for (session, events) in &by_session {
+            let mut keys = HashSet::new();
+            let mut uses = HashSet::new();
+            let mut mcp_uses = HashSet::new();
+            let mut open_spans = HashSet::new();
+            for ev in events {
+                let m = &ev["metadata"];
+                let key = m["source_key"].as_str().unwrap();
+                assert!(keys.insert(key), "{name}: {session}: key {key} twice");
+                assert_eq!(m["source"], "claude-code");
+                assert!(
+                    m.get("original_timestamp").is_some(),
+                    "{name}: {key}: no original_timestamp"
+                );
+                let kind = m["kind"].as_str().unwrap_or("");
+                match ev["type"].as_str().unwrap() {
+                    "user.message" => assert!(
+                        ["prompt", "slash_command", "queued", "bash_input"].contains(&kind),
+                        "{name}: {key}: injected text ({kind}) became a user.message"
+                    ),
+                    "agent.message" => *got.entry("text").or_insert(0) += 1,
+                    "agent.thinking" => *got.entry("thinking").or_insert(0) += 1,
+                    "agent.tool_use" => {
+                        *got.entry("tool_use").or_insert(0) += 1;
+                        uses.insert(m["tool_use_id"].as_str().unwrap().to_string());
+                    }
+                    "agent.mcp_tool_use" => {
+                        *got.entry("tool_use").or_insert(0) += 1;
+                        mcp_uses.insert(m["tool_use_id"].as_str().unwrap().to_string());
+                    }
+                    "agent.tool_result" => {
+                        *got.entry("tool_result").or_insert(0) += 1;
+                        let id = ev["tool_use_id"].as_str().unwrap();
+                        assert!(
+                            uses.contains(id),
+                            "{name}: {key}: result of unknown tool use {id}"
+                        );
+                    }
+                    "agent.mcp_tool_result" => {
+                        *got.entry("tool_result").or_insert(0) += 1;
+                        let id = ev["mcp_tool_use_id"].as_str().unwrap();
+                        assert!(
+                            mcp_uses.contains(id),
+                            "{name}: {key}: result of unknown MCP use {id}"
+                        );
+                    }
+                    "span.model_request_start" => {
+                        assert!(open_spans.insert(key.replace("/start", "")))
+                    }
+                    "span.model_request_end" => {
+                        let start = ev["model_request_start_id"]
+                            .as_str()
+                            .unwrap()
+                            .replace("/start", "");
+                        assert!(
+                            open_spans.remove(&start),
+                            "{name}: {key}: end without start"
+                        );
+                        assert!(ev["model_usage"].is_object());
+                    }
+                    _ => {}
+                }
+            }
+            assert!(
+                open_spans.is_empty(),
+                "{name}: unclosed spans {open_spans:?}"
+            );
+        }
+        let want = input_counts(&case.join("projects"));
+        for k in ["text", "thinking", "tool_use", "tool_result"] {
+            assert_eq!(
+                got.get(k).copied().unwrap_or(0),
+                want.get(k).copied().unwrap_or(0),
+                "{name}: {k} blocks in the input vs events out"
+            );
+        }
+    }
+}
+
+#[test]
+fn usage_comes_from_the_final_line_of_a_response_and_is_counted_once() {
+    let run = read_and_map(&root().join("testdata/claude/01-basic-turn/projects"));
+    let ends: Vec<&Value> = run
+        .events
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|e| e["type"] == "span.model_request_end")
+        .collect();
+    assert_eq!(
+        ends.len(),
+        2,
+        "one span per API response (msg_01 spans three lines)"
+    );
+    assert_eq!(ends[0]["model_usage"]["output_tokens"], 57);
+    assert_eq!(ends[1]["model_usage"]["output_tokens"], 31);
+}
+
+#[test]
+fn bad_lines_are_reported_with_file_and_line_and_the_rest_is_mapped() {
+    let run = read_and_map(&root().join("testdata/claude/09-bad-input/projects"));
+    let file = "0b5e1a52-0009-4c1a-9f00-000000000009.jsonl";
+    for (line, what) in [(2, "rejected"), (4, "rejected")] {
+        assert!(
+            run.read_stderr
+                .lines()
+                .any(|l| l.contains(file) && l.contains(&format!(":{line}: {what}"))),
+            "line {line} not reported:\n{}",
+            run.read_stderr
+        );
+    }
+    assert!(
+        run.read_stderr.contains(":7: incomplete last line"),
+        "{}",
+        run.read_stderr
+    );
+    assert_eq!(run.read_code, Some(1));
+    // The line without `message` is rejected by the mapper, with its stage and reason.
+    assert!(
+        run.map_stderr
+            .contains(".jsonl:5: `user` line has no message.content"),
+        "{}",
+        run.map_stderr
+    );
+    assert_eq!(run.map_code, Some(1));
+    let keys: Vec<&str> = run
+        .events
+        .iter()
+        .map(|e| e["event"]["metadata"]["source_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["b1#0", "msg_91/start", "b2#0", "msg_91/end", "b4#0"]);
+}
+
+/// Walks a JSON value and fails on an object that repeats a key (which `Value` would hide).
+struct NoDuplicateKeys;
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut keys = HashSet::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if !keys.insert(k.clone()) {
+                return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
+            }
+            map.next_value_seed(NoDuplicateKeys)?;
+        }
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(NoDuplicateKeys)?.is_some() {}
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicateKeys {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
