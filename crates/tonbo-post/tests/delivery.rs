@@ -300,7 +300,10 @@ fn a_checkpoint_ahead_of_the_server_is_a_sequence_gap_named_with_both_seqs() {
     {
         let db = rusqlite::Connection::open(&state).unwrap();
         let n = db
-            .execute("UPDATE stream SET next_seq = 7 WHERE url LIKE '%/g/events'", [])
+            .execute(
+                "UPDATE stream SET next_seq = 7 WHERE url LIKE '%/g/events'",
+                [],
+            )
             .unwrap();
         assert_eq!(n, 1);
     }

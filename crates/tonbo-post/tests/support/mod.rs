@@ -298,3 +298,39 @@ pub fn assert_keys(got: &[String], want: &[String], what: &str) {
         ),
     }
 }
+
+/// `claude-read DIR | tonbo-map | tonbo-batch | tonbo-post`, four real processes.
+pub fn claude_pipeline(server: &Server, dir: &Path, state: &Path) -> Run {
+    let mut read = Command::new(bin("claude-read"))
+        .arg("-q")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut map = Command::new(bin("tonbo-map"))
+        .arg("-q")
+        .stdin(read.stdout.take().unwrap())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut batch = Command::new(bin("tonbo-batch"))
+        .arg("-q")
+        .stdin(map.stdout.take().unwrap())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut post = Command::new(bin("tonbo-post"))
+        .args(["--api", &server.url, "--state"])
+        .arg(state)
+        .env_remove("TONBO_API_KEY")
+        .stdin(batch.stdout.take().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = finish(&mut post);
+    for mut c in [read, map, batch] {
+        let _ = c.wait();
+    }
+    run
+}
