@@ -13,10 +13,14 @@ echo "== local Durable Streams server at $url (data in .demo/data)"
 export TONBO_API="$url" TONBO_STATE="$work/post.sqlite"
 
 backfill() {
-  # Every source in testdata/ goes through the same three stages. Sources whose reader has not
-  # landed yet are listed in the README; "events" records are the anything-else source.
-  cat "$root"/testdata/events/*.ndjson \
-    | "$bin/tonbo-map" | tee "$work/events.ndjson" \
+  # Every source in testdata/ goes through the same stages: the Claude Code fixtures through
+  # claude-read, and "events" records (the anything-else source) as they are. Codex and OpenCode
+  # join when their readers land. testdata/claude/09-bad-input holds deliberately broken lines
+  # for the tests and is left out here.
+  {
+    "$bin/claude-read" -q "$root"/testdata/claude/0[1-8]-*/projects
+    cat "$root"/testdata/events/*.ndjson
+  } | "$bin/tonbo-map" | tee "$work/events.ndjson" \
     | "$bin/tonbo-batch" \
     | "$bin/tonbo-post"
 }
