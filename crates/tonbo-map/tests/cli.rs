@@ -189,7 +189,7 @@ fn bad_records_are_reported_skipped_and_recorded() {
             7,
             r#"{"v":1,"source":"claude-code","session":"abc","record":{"type":"user","message":{}}}"#
                 .into(),
-            "claude-code",
+            "`user` line has no message.content",
         ),
         (8, "{not json".into(), "not a source record"),
         (
