@@ -5,6 +5,7 @@
 //! Sources whose mapping has not landed yet are rejected by name, never silently dropped.
 
 pub mod claude;
+pub mod codex;
 pub mod event;
 
 use serde_json::value::RawValue;
@@ -20,6 +21,7 @@ pub trait EventSink {
 #[derive(Default)]
 pub struct Mapper {
     pub claude: claude::ClaudeMapper,
+    pub codex: codex::CodexMapper,
 }
 
 impl Mapper {
@@ -28,7 +30,8 @@ impl Mapper {
         match rec.source.as_ref() {
             "events" => map_event_record(rec, sink),
             "claude-code" => self.claude.map(rec, sink),
-            "codex" | "opencode" => Err(MapError::Reject(format!(
+            "codex" => self.codex.map(rec, sink),
+            "opencode" => Err(MapError::Reject(format!(
                 "no mapping for source `{}` in this build yet",
                 rec.source
             ))),

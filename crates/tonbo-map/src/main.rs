@@ -98,6 +98,22 @@ fn run(args: Args) -> Result<Exit> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let none_or = |m: &std::collections::HashMap<String, u64>| {
+            if m.is_empty() {
+                "none".to_string()
+            } else {
+                listed(m)
+            }
+        };
+        let x = &mapper.codex.counts;
+        if !x.skipped.is_empty() || !x.unknown.is_empty() || x.fork_copies > 0 {
+            eprintln!(
+                "{STAGE}: codex: skipped by rule: {}; unknown: {}; {} lines of forks' copied history",
+                none_or(&x.skipped),
+                none_or(&x.unknown),
+                x.fork_copies
+            );
+        }
         if !c.skipped.is_empty()
             || !c.unknown.is_empty()
             || c.duplicate_lines + c.other_session_lines > 0

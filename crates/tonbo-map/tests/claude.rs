@@ -7,75 +7,13 @@
 //! `TONBO_UPDATE_EXPECTED=1 cargo test -p tonbo-map --test claude` rewrites the expected files;
 //! review the diff before committing it.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
+use common::*;
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
-}
-
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let p = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(
-        p.exists(),
-        "{} missing: run `cargo build --workspace --bins`",
-        p.display()
-    );
-    p
-}
-
-struct Run {
-    events: Vec<Value>,
-    stdout: String,
-    read_stderr: String,
-    map_stderr: String,
-    read_code: Option<i32>,
-    map_code: Option<i32>,
-}
-
-/// `claude-read DIR | tonbo-map`, two real processes and a real pipe.
-fn read_and_map(dir: &Path) -> Run {
-    let mut read = Command::new(bin("claude-read"))
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let map = Command::new(bin("tonbo-map"))
-        .stdin(read.stdout.take().unwrap())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let map_out = map.wait_with_output().unwrap();
-    let read_out = read.wait_with_output().unwrap();
-    let stdout = String::from_utf8(map_out.stdout).unwrap();
-    for l in stdout.lines() {
-        let mut de = serde_json::Deserializer::from_str(l);
-        serde::Deserializer::deserialize_any(&mut de, NoDuplicateKeys)
-            .unwrap_or_else(|e| panic!("{e}: {l}"));
-    }
-    let events = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    Run {
-        events,
-        stdout,
-        read_stderr: String::from_utf8_lossy(&read_out.stderr).into_owned(),
-        map_stderr: String::from_utf8_lossy(&map_out.stderr).into_owned(),
-        read_code: read_out.status.code(),
-        map_code: map_out.status.code(),
-    }
-}
 
 fn cases() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("testdata/claude"))
@@ -93,7 +31,7 @@ fn fixtures_map_to_the_expected_events() {
     let update = std::env::var_os("TONBO_UPDATE_EXPECTED").is_some();
     let mut failures = Vec::new();
     for case in cases() {
-        let run = read_and_map(&case.join("projects"));
+        let run = read_and_map("claude-read", &case.join("projects"));
         let expected_path = case.join("expected.ndjson");
         if update {
             std::fs::write(&expected_path, &run.stdout).unwrap();
@@ -191,7 +129,7 @@ fn input_counts(projects: &Path) -> HashMap<&'static str, usize> {
 fn fidelity_rules_hold_for_every_fixture() {
     for case in cases() {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        let run = read_and_map(&case.join("projects"));
+        let run = read_and_map("claude-read", &case.join("projects"));
         let mut by_session: HashMap<String, Vec<&Value>> = HashMap::new();
         for e in &run.events {
             by_session
@@ -281,7 +219,7 @@ fn fidelity_rules_hold_for_every_fixture() {
 
 #[test]
 fn usage_comes_from_the_final_line_of_a_response_and_is_counted_once() {
-    let run = read_and_map(&root().join("testdata/claude/01-basic-turn/projects"));
+    let run = read_and_map("claude-read", &root().join("testdata/claude/01-basic-turn/projects"));
     let ends: Vec<&Value> = run
         .events
         .iter()
@@ -299,7 +237,7 @@ fn usage_comes_from_the_final_line_of_a_response_and_is_counted_once() {
 
 #[test]
 fn bad_lines_are_reported_with_file_and_line_and_the_rest_is_mapped() {
-    let run = read_and_map(&root().join("testdata/claude/09-bad-input/projects"));
+    let run = read_and_map("claude-read", &root().join("testdata/claude/09-bad-input/projects"));
     let file = "0b5e1a52-0009-4c1a-9f00-000000000009.jsonl";
     for (line, what) in [(2, "rejected"), (4, "rejected")] {
         assert!(
@@ -332,51 +270,3 @@ fn bad_lines_are_reported_with_file_and_line_and_the_rest_is_mapped() {
     assert_eq!(keys, ["b1#0", "msg_91/start", "b2#0", "msg_91/end", "b4#0"]);
 }
 
-/// Walks a JSON value and fails on an object that repeats a key (which `Value` would hide).
-struct NoDuplicateKeys;
-
-impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("JSON")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut keys = HashSet::new();
-        while let Some(k) = map.next_key::<String>()? {
-            if !keys.insert(k.clone()) {
-                return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
-            }
-            map.next_value_seed(NoDuplicateKeys)?;
-        }
-        Ok(())
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(NoDuplicateKeys)?.is_some() {}
-        Ok(())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicateKeys {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
