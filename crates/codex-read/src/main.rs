@@ -1,23 +1,86 @@
-//! codex-read [PATH...]: reads codex transcripts and writes source records
-//! (`{"v":1,"source":"codex","session":..,"record":{..},"provenance":{..}}`).
+//! codex-read [PATH...] [--modified-after TIME] [--rejects FILE] [-q]
 //!
-//! Not implemented yet: it says so and exits 2, so a pipeline that uses it fails loudly instead
-//! of backfilling nothing.
+//! Reads OpenAI Codex CLI session files and writes one source record per line:
+//! `{"v":1,"source":"codex","session":"<id>","record":<the line, byte for byte>,
+//!   "provenance":{"file":"<path>","line":<n>}}` for V2+ files (V2, V3, V4), the same with
+//! `"kind":"v1"` for every line of a V1 file; for a V0 document (`{session, items}`) a
+//! `"kind":"v0-session"` record and one `"kind":"v0-item"` per item, for a seed document
+//! (`{id, messages}`) a `"kind":"seed-session"` record and one `"kind":"seed-message"` per
+//! message, with `"provenance":{"file":"<path>","row":"<index>"}` (`"session"` for the first).
+//! The generation is told from each file's content; the session id is the first `session_meta`'s
+//! `payload.id` (V2+), line 1's `id` (V1), `session.id` (V0) or `id` (seed), else the UUID in the
+//! file name.
+//!
+//! PATH is a Codex home (its `sessions/` and `archived_sessions/` are read), a sessions folder
+//! (date folders `YYYY/MM/DD` or flat), or one `.json`, `.jsonl` or `.jsonl.zst` file. Without
+//! PATH: `$CODEX_HOME/sessions` and `$CODEX_HOME/archived_sessions` (CODEX_HOME default
+//! `~/.codex`), and `~/.codex/sessions` for V0 files when CODEX_HOME is elsewhere. Folders are
+//! read recursively, sorted by path; `X.jsonl` wins over `X.jsonl.zst` beside it, and a name in
+//! `sessions/` over the same name in `archived_sessions/`.
+//!
+//! `--modified-after TIME` reads only files modified after TIME: `2026-11-01T00:00:00Z`,
+//! `2026-11-01` (midnight UTC), or an age, `90m`, `12h`, `7d`, `2w`.
+//!
+//! A torn last line (no newline, not JSON) is left for the next run and reported as incomplete;
+//! a line that is not a JSON object, or a file whose format cannot be told, is rejected (exit 1);
+//! an unreadable file or folder, a `.zst` that is not a whole zstd stream and a truncated JSON
+//! document are reported after what could be read of them was written, and counted (exit 1); the
+//! rest is always read.
 
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::{bail, Result};
 use clap::Parser;
+use codex_read::{existing_default_roots, parse_modified_after, roots_of_path, Reader, STAGE};
+use tonbo_core::{run_stage, Exit, Output, Rejects};
 
-/// Read codex transcripts as tonbo-ingest source records (not yet supported).
+/// Read Codex CLI sessions as tonbo-ingest source records.
 #[derive(Parser)]
-#[command(name = "codex-read", version, about)]
+#[command(name = STAGE, version, about)]
 struct Args {
-    /// Roots, folders or files to read.
-    paths: Vec<std::path::PathBuf>,
+    /// Codex homes, sessions folders or session files, read in order; none reads
+    /// $CODEX_HOME/sessions and $CODEX_HOME/archived_sessions (CODEX_HOME default ~/.codex).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Read only files modified after TIME: 2026-11-01T00:00:00Z, 2026-11-01 (UTC), or an age
+    /// such as 90m, 12h, 7d, 2w.
+    #[arg(long, value_name = "TIME", value_parser = parse_modified_after)]
+    modified_after: Option<SystemTime>,
+
+    /// Also write every rejected input line, with its reason, to FILE (NDJSON).
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
+
+    /// Do not print the summary line on stderr (errors and warnings are still printed).
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 fn main() -> std::process::ExitCode {
-    let _ = Args::parse();
-    eprintln!(
-        "codex-read: not yet supported: reading codex transcripts has not landed in this build"
-    );
-    std::process::ExitCode::from(2)
+    let args = Args::parse();
+    run_stage(STAGE, || run(args))
+}
+
+fn run(args: Args) -> Result<Exit> {
+    if args.paths.iter().any(|p| p.as_os_str() == "-") {
+        bail!("reads session files and folders, not stdin (`-`)");
+    }
+    let roots = if args.paths.is_empty() {
+        existing_default_roots()
+    } else {
+        args.paths.iter().flat_map(|p| roots_of_path(p)).collect()
+    };
+    let mut out = Output::stdout();
+    let mut rejects = Rejects::open(STAGE, args.rejects.as_deref())?;
+    let mut reader = Reader::new(&mut out, &mut rejects, args.modified_after);
+    reader.read_roots(&roots)?;
+    let stats = reader.stats;
+    out.flush()?;
+    let rejected = rejects.finish()?;
+    if !args.quiet {
+        eprintln!("{}", stats.summary(rejected, args.modified_after.is_some()));
+    }
+    Ok(Exit::from_failures(rejected + stats.failed))
 }

@@ -1,0 +1,949 @@
+//! codex-read: finds OpenAI Codex CLI session files and streams them as source records.
+//!
+//! The rules come from the format research, `shared/research/codex-format.md` (cited below as
+//! §N; "Key findings" is its summary):
+//!
+//! ```text
+//! $CODEX_HOME/                  default ~/.codex (§1)
+//!   sessions/
+//!     rollout-YYYY-MM-DD-<uuid>.json                    V0, TS CLI, flat; always under
+//!                                                       ~/.codex, whatever CODEX_HOME (§1, §3.1)
+//!     rollout-YYYY-MM-DD[Thh-mm-ss]-<uuid>.jsonl        V1 and early V2, flat (§1)
+//!     YYYY/MM/DD/rollout-<ts>-<uuid>.jsonl              V1..V4 (§1)
+//!     YYYY/MM/DD/rollout-<ts>-<uuid>.jsonl.zst          V4, zstd; the plain file wins (§1)
+//!   archived_sessions/<same names>                      flat (§1)
+//!   history.jsonl, session_index.jsonl, *.sqlite, log/  not transcripts, skipped (§1)
+//! ```
+//!
+//! Each file's generation is told from its content ([`detect`], [`doc`]); JSONL files are read
+//! line by line ([`tonbo_core::LineReader`]) and each line goes out as the `record` of a source
+//! record byte for byte; V0 and seed documents are read item by item. Memory stays flat in the
+//! size of files and the number of items.
+//!
+//! Output, one source record per line:
+//!
+//! ```text
+//! V2+   {"v":1,"source":"codex","session":ID,"record":LINE,"provenance":{"file":F,"line":N}}
+//! V1    the same with "kind":"v1", for every line of the file
+//! V0    "kind":"v0-session" (record: the `session` object, row "session"), then
+//!       "kind":"v0-item" per element of `items` (row: its 0-based index, as a string)
+//! seed  "kind":"seed-session" (record: the top-level object without `messages`), then
+//!       "kind":"seed-message" per element of `messages`
+//! ```
+
+pub mod detect;
+pub mod doc;
+pub mod lines;
+pub mod time;
+
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsStr;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Result;
+use serde_json::value::RawValue;
+use tonbo_core::{LineReader, Output, Rejects, WIRE_VERSION};
+use walkdir::WalkDir;
+
+use crate::detect::{Detected, Detector, SCAN_LINES};
+use crate::doc::DocKind;
+use crate::lines::{check_line, compact_json, open_document, open_lines, LineError};
+
+pub use crate::time::{parse_modified_after, parse_time};
+
+pub const STAGE: &str = "codex-read";
+pub const SOURCE: &str = "codex";
+
+// ---------------------------------------------------------------------------------------------
+// Roots
+
+/// Which folder of a Codex home a root is: the same file name in both is read from `sessions/`
+/// only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Sessions,
+    Archived,
+}
+
+/// A folder (or a single file) to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    pub path: PathBuf,
+    pub role: Role,
+    /// Only V0 documents (`rollout-*.json`) are read here: `~/.codex/sessions` when CODEX_HOME
+    /// names another folder, since the TS CLI ignored CODEX_HOME (§1).
+    pub v0_only: bool,
+}
+
+impl Root {
+    fn new(path: PathBuf, role: Role) -> Root {
+        Root {
+            path,
+            role,
+            v0_only: false,
+        }
+    }
+}
+
+/// The roots to read when no PATH is given: `$CODEX_HOME/sessions` and
+/// `$CODEX_HOME/archived_sessions` (CODEX_HOME default `~/.codex`, §1), and, when CODEX_HOME is
+/// set, `~/.codex/sessions` for V0 files. Existence is not checked here.
+pub fn default_roots(codex_home: Option<&OsStr>, home: Option<&Path>) -> Vec<Root> {
+    let default_home = home.map(|h| h.join(".codex"));
+    let mut roots = Vec::new();
+    match codex_home.filter(|v| !v.is_empty()).map(PathBuf::from) {
+        Some(codex) => {
+            roots.push(Root::new(codex.join("sessions"), Role::Sessions));
+            roots.push(Root::new(codex.join("archived_sessions"), Role::Archived));
+            if let Some(dh) = default_home.filter(|dh| *dh != codex) {
+                roots.push(Root {
+                    path: dh.join("sessions"),
+                    role: Role::Sessions,
+                    v0_only: true,
+                });
+            }
+        }
+        None => {
+            if let Some(dh) = default_home {
+                roots.push(Root::new(dh.join("sessions"), Role::Sessions));
+                roots.push(Root::new(dh.join("archived_sessions"), Role::Archived));
+            }
+        }
+    }
+    roots
+}
+
+/// The default roots that exist. Finding none is not an error, there is just nothing to read;
+/// a note on stderr says where it looked.
+pub fn existing_default_roots() -> Vec<Root> {
+    let codex_home = std::env::var_os("CODEX_HOME").filter(|v| !v.is_empty());
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    if let Some(dir) = codex_home.as_deref().map(Path::new) {
+        if !dir.is_dir() {
+            eprintln!(
+                "{STAGE}: note: CODEX_HOME ({}) is not a directory; nothing read there",
+                dir.display()
+            );
+        }
+    }
+    let candidates = default_roots(codex_home.as_deref(), home.as_deref());
+    let looked: Vec<String> = candidates
+        .iter()
+        .map(|r| r.path.display().to_string())
+        .collect();
+    // CODEX_HOME reaching ~/.codex through a link: its sessions folder is read once, in full.
+    let mut seen = Vec::new();
+    let found: Vec<Root> = candidates
+        .into_iter()
+        .filter(|r| r.path.is_dir())
+        .filter(|r| {
+            let canon = r.path.canonicalize().unwrap_or_else(|_| r.path.clone());
+            let new = !seen.contains(&canon);
+            seen.push(canon);
+            new
+        })
+        .collect();
+    if found.is_empty() {
+        eprintln!(
+            "{STAGE}: note: no Codex sessions folder found (looked in: {}); nothing to read",
+            if looked.is_empty() {
+                "nowhere, HOME is not set".to_string()
+            } else {
+                looked.join(", ")
+            }
+        );
+    }
+    found
+}
+
+/// The roots of one PATH: a Codex home (a folder holding `sessions/` or `archived_sessions/`:
+/// both are read), a sessions folder (date folders or flat; an `archived_sessions` folder is
+/// one too), or one file.
+pub fn roots_of_path(path: &Path) -> Vec<Root> {
+    let sessions = path.join("sessions");
+    let archived = path.join("archived_sessions");
+    if path.is_dir() && (sessions.is_dir() || archived.is_dir()) {
+        let mut roots = Vec::new();
+        if sessions.is_dir() {
+            roots.push(Root::new(sessions, Role::Sessions));
+        }
+        if archived.is_dir() {
+            roots.push(Root::new(archived, Role::Archived));
+        }
+        return roots;
+    }
+    let role = if path.file_name() == Some(OsStr::new("archived_sessions")) {
+        Role::Archived
+    } else {
+        Role::Sessions
+    };
+    vec![Root::new(path.to_path_buf(), role)]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+/// How a file is read, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON document: V0 or seed.
+    Document,
+    /// JSONL: V1 or V2+.
+    Lines,
+    /// zstd-compressed JSONL (V4, §1).
+    Zst,
+}
+
+/// Files in a Codex home that are not transcripts (§1).
+const NOT_TRANSCRIPTS: &[&str] = &["history.jsonl", "session_index.jsonl"];
+
+/// The format of a file found by walking a folder: `rollout-*.json`, `*.jsonl`, `*.jsonl.zst`
+/// (§6 "Discover"), except the files that are not transcripts (§1); only `rollout-*.json` in a
+/// V0-only root.
+pub fn walked_format(name: &str, v0_only: bool) -> Option<Format> {
+    if name.starts_with("rollout-") && name.ends_with(".json") {
+        return Some(Format::Document);
+    }
+    if v0_only {
+        return None;
+    }
+    named_format(name)
+}
+
+/// The format of a file named on the command line: any `.json`, `.jsonl` or `.jsonl.zst` but the
+/// files that are not transcripts.
+pub fn explicit_format(name: &str) -> Option<Format> {
+    if name.len() > ".json".len() && name.ends_with(".json") {
+        return Some(Format::Document);
+    }
+    named_format(name)
+}
+
+fn named_format(name: &str) -> Option<Format> {
+    let (plain, format) = match name.strip_suffix(".zst") {
+        Some(plain) => (plain, Format::Zst),
+        None => (name, Format::Lines),
+    };
+    let stem = plain.strip_suffix(".jsonl")?;
+    if stem.is_empty() || NOT_TRANSCRIPTS.contains(&plain) {
+        return None;
+    }
+    Some(format)
+}
+
+/// A session file found by the walk.
+#[derive(Debug, Clone)]
+struct Found {
+    /// The path as given or walked: what provenance and messages name.
+    path: PathBuf,
+    format: Format,
+    mtime: Option<SystemTime>,
+}
+
+impl Found {
+    /// The name that makes two files the same session file: the file name without `.zst`.
+    fn key(&self) -> String {
+        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        name.strip_suffix(".zst").unwrap_or(&name).to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+/// Where a record is in its file.
+#[derive(Debug, Clone, Copy)]
+enum At<'a> {
+    Line(u64),
+    Row(&'a str),
+}
+
+/// Writes one source record; `record` is written as it is, and must be one line of valid JSON.
+fn emit(
+    out: &mut Output,
+    kind: Option<&str>,
+    session: &str,
+    record: &str,
+    file: &str,
+    at: At,
+) -> io::Result<()> {
+    let w = out.raw();
+    write!(w, "{{\"v\":{WIRE_VERSION},\"source\":\"{SOURCE}\",")?;
+    if let Some(kind) = kind {
+        w.write_all(b"\"kind\":")?;
+        serde_json::to_writer(&mut *w, kind)?;
+        w.write_all(b",")?;
+    }
+    w.write_all(b"\"session\":")?;
+    serde_json::to_writer(&mut *w, session)?;
+    w.write_all(b",\"record\":")?;
+    w.write_all(record.as_bytes())?;
+    w.write_all(b",\"provenance\":{\"file\":")?;
+    serde_json::to_writer(&mut *w, file)?;
+    match at {
+        At::Line(n) => write!(w, ",\"line\":{n}")?,
+        At::Row(row) => {
+            w.write_all(b",\"row\":")?;
+            serde_json::to_writer(&mut *w, row)?;
+        }
+    }
+    w.write_all(b"}}")?;
+    out.end_line()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reader
+
+/// What a run read, for the summary line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Files by generation (§ "Key findings").
+    pub v0_files: u64,
+    pub seed_files: u64,
+    pub v1_files: u64,
+    pub v2_files: u64,
+    /// Files whose generation could not be told (empty, torn, not a session file, unreadable).
+    pub unknown_files: u64,
+    /// Of all files, those read through zstd.
+    pub zst_files: u64,
+    /// Non-blank lines read from JSONL files.
+    pub lines: u64,
+    /// Elements of V0 `items` and seed `messages`.
+    pub items: u64,
+    /// Source records written.
+    pub records: u64,
+    /// Torn last lines and empty files left for a later run.
+    pub incomplete: u64,
+    /// Files and folders that could not be read, or not to their end (each reported on stderr).
+    pub failed: u64,
+    /// Files not read because another file holds the same session (a plain file beside its
+    /// `.zst`, or the same name in `sessions/` and `archived_sessions/`).
+    pub duplicates: u64,
+    /// Files not modified after `--modified-after`.
+    pub skipped_old: u64,
+}
+
+impl Stats {
+    pub fn files(&self) -> u64 {
+        self.v0_files + self.seed_files + self.v1_files + self.v2_files + self.unknown_files
+    }
+
+    /// The summary line (without the newline).
+    pub fn summary(&self, rejected: u64, modified_after: bool) -> String {
+        let mut s = format!(
+            "{STAGE}: {} files ({} v0, {} seed, {} v1, {} v2+, {} unknown; {} zst), {} lines, {} items, {} records, {} incomplete, {} rejected, {} failed",
+            self.files(),
+            self.v0_files,
+            self.seed_files,
+            self.v1_files,
+            self.v2_files,
+            self.unknown_files,
+            self.zst_files,
+            self.lines,
+            self.items,
+            self.records,
+            self.incomplete,
+            rejected,
+            self.failed,
+        );
+        if self.duplicates > 0 {
+            s.push_str(&format!(", skipped {} duplicate files", self.duplicates));
+        }
+        if modified_after {
+            s.push_str(&format!(
+                ", skipped {} files not modified after --modified-after",
+                self.skipped_old
+            ));
+        }
+        s
+    }
+}
+
+/// Reads session files into source records on `out`.
+pub struct Reader<'a> {
+    out: &'a mut Output,
+    rejects: &'a mut Rejects,
+    modified_after: Option<SystemTime>,
+    pub stats: Stats,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(
+        out: &'a mut Output,
+        rejects: &'a mut Rejects,
+        modified_after: Option<SystemTime>,
+    ) -> Self {
+        Reader {
+            out,
+            rejects,
+            modified_after,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Reads the roots in order, each sorted by path. All roots are listed first, so that a file
+    /// in an `archived_sessions` root whose name is also in a `sessions` root is passed over
+    /// (with a note) wherever the two come in the list.
+    ///
+    /// Errors are fatal (writing stdout or the rejects file); unreadable input is reported,
+    /// counted in [`Stats::failed`], and passed over.
+    pub fn read_roots(&mut self, roots: &[Root]) -> Result<()> {
+        let listed: Vec<(Role, Vec<Found>)> = roots
+            .iter()
+            .map(|root| (root.role, self.list(root)))
+            .collect();
+        let mut in_sessions: HashMap<String, &Path> = HashMap::new();
+        for (_, files) in listed.iter().filter(|(role, _)| *role == Role::Sessions) {
+            for f in files {
+                in_sessions.entry(f.key()).or_insert(&f.path);
+            }
+        }
+        for (role, files) in &listed {
+            for found in files {
+                if *role == Role::Archived {
+                    if let Some(kept) = in_sessions.get(&found.key()) {
+                        eprintln!(
+                            "{STAGE}: note: {} not read: {} has the same name (sessions/ wins over archived_sessions/)",
+                            found.path.display(),
+                            kept.display()
+                        );
+                        self.stats.duplicates += 1;
+                        continue;
+                    }
+                }
+                if let Some(after) = self.modified_after {
+                    if found.mtime.is_some_and(|t| t <= after) {
+                        self.stats.skipped_old += 1;
+                        continue;
+                    }
+                }
+                self.read_file(found)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The session files of one root, sorted by path; walk errors are reported and counted.
+    fn list(&mut self, root: &Root) -> Vec<Found> {
+        let mut files = Vec::new();
+        let walk = WalkDir::new(&root.path)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            // Codex's TUI debug log (§1) holds no transcript.
+            .filter_entry(|e| !(e.depth() > 0 && e.file_type().is_dir() && e.file_name() == "log"));
+        for entry in walk {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) if e.loop_ancestor().is_some() => continue,
+                Err(e) => {
+                    let path = e.path().unwrap_or(&root.path).display().to_string();
+                    match e.io_error() {
+                        Some(io) => eprintln!("{STAGE}: cannot read {path}: {io}"),
+                        None => eprintln!("{STAGE}: cannot read {path}: {e}"),
+                    }
+                    self.stats.failed += 1;
+                    continue;
+                }
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy();
+            let format = if entry.depth() == 0 {
+                explicit_format(&name)
+            } else {
+                walked_format(&name, root.v0_only)
+            };
+            let Some(format) = format else {
+                if entry.depth() == 0 {
+                    eprintln!(
+                        "{STAGE}: note: {} is not a Codex session file (.json, .jsonl, .jsonl.zst); skipped",
+                        entry.path().display()
+                    );
+                }
+                continue;
+            };
+            files.push(Found {
+                path: entry.path().to_path_buf(),
+                format,
+                mtime: entry.metadata().ok().and_then(|m| m.modified().ok()),
+            });
+        }
+        // The plain file wins over its `.zst` (§1, `compression.rs`): Codex writes one, then the
+        // other, and a reader may catch both.
+        let plain: BTreeSet<PathBuf> = files
+            .iter()
+            .filter(|f| f.format == Format::Lines)
+            .map(|f| f.path.clone())
+            .collect();
+        files.retain(|f| {
+            if f.format != Format::Zst {
+                return true;
+            }
+            let beside = f.path.with_extension("");
+            if !plain.contains(&beside) {
+                return true;
+            }
+            eprintln!(
+                "{STAGE}: note: {} not read: {} beside it wins (the plain file wins)",
+                f.path.display(),
+                beside.display()
+            );
+            self.stats.duplicates += 1;
+            false
+        });
+        files
+    }
+
+    fn read_file(&mut self, found: &Found) -> Result<()> {
+        match found.format {
+            Format::Document => self.read_document(&found.path),
+            Format::Lines => self.read_jsonl(&found.path, false),
+            Format::Zst => self.read_jsonl(&found.path, true),
+        }
+    }
+
+    /// The session id when the content gives none: from the file name (§1), with a note.
+    fn fallback_session(&self, path: &Path, why: &str) -> String {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let (id, uuid) = detect::session_from_file_name(&name);
+        let from = if uuid {
+            "the UUID in its file name"
+        } else {
+            "its file name"
+        };
+        eprintln!(
+            "{STAGE}: note: {}: {why}; session id taken from {from}: {id}",
+            path.display()
+        );
+        id
+    }
+
+    /// Reports a read error: of a `.zst`, as a zstd stream that is not whole (§5.9).
+    fn read_failed(&mut self, name: &str, zst: bool, e: &io::Error) {
+        let msg = e.to_string();
+        if zst {
+            let inner = msg
+                .strip_prefix(&format!("cannot read {name}: "))
+                .unwrap_or(&msg);
+            eprintln!("{STAGE}: {name}: not a complete zstd stream ({inner})");
+        } else if msg.starts_with("cannot read ") {
+            eprintln!("{STAGE}: {msg}");
+        } else {
+            eprintln!("{STAGE}: cannot read {name}: {msg}");
+        }
+        self.stats.failed += 1;
+    }
+
+    /// A JSONL file (V1 or V2+, plain or zstd): the format and session id from its first lines,
+    /// then every line.
+    fn read_jsonl(&mut self, path: &Path, zst: bool) -> Result<()> {
+        let name = path.display().to_string();
+        if zst {
+            self.stats.zst_files += 1;
+        }
+        let detected = match open_lines(path, zst).map(prescan) {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => {
+                self.stats.unknown_files += 1;
+                self.read_failed(&name, zst, &e);
+                return Ok(());
+            }
+            Err(e) => {
+                self.stats.unknown_files += 1;
+                eprintln!("{STAGE}: cannot open {name}: {e}");
+                self.stats.failed += 1;
+                return Ok(());
+            }
+        };
+        let (session, kind) = match detected {
+            Detected::V1 { id } => {
+                self.stats.v1_files += 1;
+                let id = id.unwrap_or_else(|why| self.fallback_session(path, why));
+                (id, Some("v1"))
+            }
+            Detected::V2 { id } => {
+                self.stats.v2_files += 1;
+                let id = id.unwrap_or_else(|why| self.fallback_session(path, why));
+                (id, None)
+            }
+            Detected::Empty => {
+                // Codex creates a file on its first write (§1): it may be on its way.
+                self.stats.unknown_files += 1;
+                self.stats.incomplete += 1;
+                eprintln!("{STAGE}: {name}: empty, not read; a writer may still be creating it");
+                return Ok(());
+            }
+            Detected::Torn { line, len } => {
+                self.stats.unknown_files += 1;
+                self.stats.lines += 1;
+                self.incomplete(&name, line, len);
+                return Ok(());
+            }
+            Detected::Unknown { line, reason, raw } => {
+                self.stats.unknown_files += 1;
+                self.rejects.reject(&name, line, &reason, &raw)?;
+                return Ok(());
+            }
+        };
+        self.stream_lines(path, zst, &session, kind)
+    }
+
+    fn incomplete(&mut self, name: &str, line: u64, len: usize) {
+        eprintln!(
+            "{STAGE}: {name}:{line}: incomplete last line ({len} bytes), not read; a writer may still be appending"
+        );
+        self.stats.incomplete += 1;
+    }
+
+    /// Streams every line of a JSONL file as a record, byte for byte.
+    fn stream_lines(
+        &mut self,
+        path: &Path,
+        zst: bool,
+        session: &str,
+        kind: Option<&str>,
+    ) -> Result<()> {
+        let name = path.display().to_string();
+        let mut lines = match open_lines(path, zst) {
+            Ok(lines) => lines,
+            Err(e) => {
+                eprintln!("{STAGE}: cannot open {name}: {e}");
+                self.stats.failed += 1;
+                return Ok(());
+            }
+        };
+        loop {
+            let line = match lines.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(e) => {
+                    // The rest of this file is lost (for a `.zst`, after whatever decoded before
+                    // the damage); the other files are still read.
+                    self.read_failed(&name, zst, &e);
+                    break;
+                }
+            };
+            self.stats.lines += 1;
+            match check_line(line.bytes) {
+                Ok(record) => {
+                    emit(
+                        self.out,
+                        kind,
+                        session,
+                        record.get(),
+                        &name,
+                        At::Line(line.number),
+                    )?;
+                    self.stats.records += 1;
+                }
+                // A last line without its newline that does not parse is most likely being
+                // written right now (§5.1); the next run reads it whole.
+                Err(LineError::NotJson(_)) if !line.terminated => {
+                    let (number, len) = (line.number, line.bytes.len());
+                    self.incomplete(&name, number, len);
+                }
+                Err(why) => {
+                    self.rejects
+                        .reject(&name, line.number, &why.to_string(), line.bytes)?
+                }
+            }
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+
+    /// A V0 or seed document: its top level first, then its items one at a time.
+    fn read_document(&mut self, path: &Path) -> Result<()> {
+        let name = path.display().to_string();
+        let reader = match open_document(path) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.unknown_files += 1;
+                eprintln!("{STAGE}: cannot open {name}: {e}");
+                self.stats.failed += 1;
+                return Ok(());
+            }
+        };
+        let (head, res) = doc::read_head(reader);
+        let Some(kind) = head.kind() else {
+            self.stats.unknown_files += 1;
+            match res {
+                Err(e) if e.is_eof() && !head.object => {
+                    eprintln!(
+                        "{STAGE}: {name}: empty, not read; a writer may still be creating it"
+                    );
+                    self.stats.incomplete += 1;
+                }
+                // V0 rewrites the whole file and its writes are not atomic (§3.1).
+                Err(e) if e.is_eof() => {
+                    eprintln!("{STAGE}: {name}: truncated JSON document after 0 items");
+                    self.stats.failed += 1;
+                }
+                Err(e) => {
+                    let why = format!("not a Codex session document: {e}");
+                    self.rejects.reject(&name, e.line() as u64, &why, &[])?;
+                }
+                Ok(()) => {
+                    let why = "not a Codex session document: a top-level object with `session` \
+                               and `items` (V0) or `id` and `messages` (seed) expected";
+                    self.rejects.reject(&name, 1, why, &[])?;
+                }
+            }
+            return Ok(());
+        };
+        let (session, session_record, kinds) = match kind {
+            DocKind::V0 => {
+                self.stats.v0_files += 1;
+                let s = head.field("session").expect("V0 has a session");
+                let id = session_id_field(s)
+                    .unwrap_or_else(|| self.fallback_session(path, "no usable session.id"));
+                (id, compact_json(s.get()), ("v0-session", "v0-item"))
+            }
+            DocKind::Seed => {
+                self.stats.seed_files += 1;
+                let id = head
+                    .field("id")
+                    .and_then(detect::id_text)
+                    .unwrap_or_else(|| self.fallback_session(path, "no usable top-level id"));
+                (id, head.seed_session(), ("seed-session", "seed-message"))
+            }
+        };
+        drop(head);
+        emit(
+            self.out,
+            Some(kinds.0),
+            &session,
+            &session_record,
+            &name,
+            At::Row("session"),
+        )?;
+        self.stats.records += 1;
+
+        let reader = match open_document(path) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{STAGE}: cannot open {name}: {e}");
+                self.stats.failed += 1;
+                return Ok(());
+            }
+        };
+        let out = &mut *self.out;
+        let mut row = String::new();
+        let streamed = doc::stream_items(reader, kind.array(), &mut |index, item: &RawValue| {
+            row.clear();
+            row.push_str(&index.to_string());
+            emit(
+                out,
+                Some(kinds.1),
+                &session,
+                &compact_json(item.get()),
+                &name,
+                At::Row(&row),
+            )?;
+            Ok(())
+        })?;
+        self.stats.items += streamed.items;
+        self.stats.records += streamed.items;
+        match streamed.error {
+            None => {}
+            Some(e) if e.is_eof() => {
+                eprintln!(
+                    "{STAGE}: {name}: truncated JSON document after {} items",
+                    streamed.items
+                );
+                self.stats.failed += 1;
+            }
+            Some(e) => {
+                eprintln!(
+                    "{STAGE}: {name}: invalid JSON document after {} items ({e})",
+                    streamed.items
+                );
+                self.stats.failed += 1;
+            }
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// Reads the first lines of a JSONL file (at most [`SCAN_LINES`]) to tell its format and
+/// session id. A read error once the format is known is left for the full read to report.
+fn prescan(mut lines: LineReader) -> io::Result<Detected> {
+    let mut detector = Detector::default();
+    loop {
+        match lines.next_line() {
+            Ok(Some(line)) => {
+                if line.number > SCAN_LINES {
+                    break;
+                }
+                if let Some(answer) = detector.feed(line.number, line.bytes, line.terminated) {
+                    return Ok(answer);
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let answer = detector.finish();
+                return match answer {
+                    Detected::V2 { .. } => Ok(answer),
+                    _ => Err(e),
+                };
+            }
+        }
+    }
+    Ok(detector.finish())
+}
+
+/// `id` of a V0 `session` object (§3.1), as a string.
+fn session_id_field(session: &RawValue) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Session<'a> {
+        #[serde(default, borrow)]
+        id: Option<&'a RawValue>,
+    }
+    serde_json::from_str::<Session>(session.get())
+        .ok()?
+        .id
+        .and_then(detect::id_text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(roots: &[Root]) -> Vec<(String, Role, bool)> {
+        roots
+            .iter()
+            .map(|r| (r.path.display().to_string(), r.role, r.v0_only))
+            .collect()
+    }
+
+    #[test]
+    fn default_roots_from_codex_home_and_home() {
+        let home = Some(Path::new("/h"));
+        assert_eq!(
+            paths(&default_roots(None, home)),
+            vec![
+                ("/h/.codex/sessions".into(), Role::Sessions, false),
+                ("/h/.codex/archived_sessions".into(), Role::Archived, false),
+            ]
+        );
+        assert_eq!(
+            paths(&default_roots(Some(OsStr::new("/c")), home)),
+            vec![
+                ("/c/sessions".into(), Role::Sessions, false),
+                ("/c/archived_sessions".into(), Role::Archived, false),
+                ("/h/.codex/sessions".into(), Role::Sessions, true),
+            ]
+        );
+        // CODEX_HOME set to the default: no V0-only extra.
+        assert_eq!(default_roots(Some(OsStr::new("/h/.codex")), home).len(), 2);
+        assert_eq!(default_roots(Some(OsStr::new("")), home).len(), 2);
+        assert!(default_roots(None, None).is_empty());
+        assert_eq!(default_roots(Some(OsStr::new("/c")), None).len(), 2);
+    }
+
+    #[test]
+    fn file_names_that_are_read() {
+        let w = |n: &str| walked_format(n, false);
+        assert_eq!(w("rollout-2025-04-20-x.json"), Some(Format::Document));
+        assert_eq!(
+            w("rollout-2025-10-01T09-12-03-x.jsonl"),
+            Some(Format::Lines)
+        );
+        assert_eq!(w("rollout-x.jsonl.zst"), Some(Format::Zst));
+        assert_eq!(w("export.jsonl"), Some(Format::Lines));
+        for skipped in [
+            "config.json",
+            "history.jsonl",
+            "session_index.jsonl",
+            "history.jsonl.zst",
+            "state_5.sqlite",
+            "x.jsonl.bak",
+            ".jsonl",
+            ".jsonl.zst",
+            "x.zst",
+        ] {
+            assert_eq!(w(skipped), None, "{skipped}");
+        }
+        assert_eq!(
+            walked_format("rollout-x.json", true),
+            Some(Format::Document)
+        );
+        assert_eq!(walked_format("rollout-x.jsonl", true), None);
+        assert_eq!(explicit_format("export.json"), Some(Format::Document));
+        assert_eq!(explicit_format("history.jsonl"), None);
+        assert_eq!(explicit_format(".json"), None);
+    }
+
+    fn emitted(kind: Option<&str>, at: At) -> String {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut out = Output::to(Box::new(Shared(buf.clone())));
+        emit(&mut out, kind, "s\"1", "{\"a\": 1.50}", "/p/f\\.jsonl", at).unwrap();
+        out.flush().unwrap();
+        let bytes = buf.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn records_follow_the_contract() {
+        let line = emitted(None, At::Line(12));
+        assert_eq!(
+            line,
+            "{\"v\":1,\"source\":\"codex\",\"session\":\"s\\\"1\",\"record\":{\"a\": 1.50},\"provenance\":{\"file\":\"/p/f\\\\.jsonl\",\"line\":12}}\n"
+        );
+        let rec: tonbo_core::SourceRecord = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(rec.source, "codex");
+        assert_eq!(rec.session, "s\"1");
+        assert_eq!(rec.record.get(), "{\"a\": 1.50}");
+        assert_eq!(rec.kind, None);
+        assert_eq!(rec.provenance.unwrap().line, Some(12));
+        let line = emitted(Some("v0-item"), At::Row("3"));
+        let rec: tonbo_core::SourceRecord = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(rec.kind.as_deref(), Some("v0-item"));
+        let prov = rec.provenance.unwrap();
+        assert_eq!(prov.row.as_deref(), Some("3"));
+        assert_eq!(prov.line, None);
+        assert_eq!(prov.file.as_deref(), Some("/p/f\\.jsonl"));
+    }
+
+    #[test]
+    fn summary_names_every_count() {
+        let s = Stats {
+            v0_files: 1,
+            seed_files: 1,
+            v1_files: 2,
+            v2_files: 3,
+            unknown_files: 1,
+            zst_files: 2,
+            lines: 40,
+            items: 5,
+            records: 47,
+            incomplete: 1,
+            failed: 1,
+            duplicates: 2,
+            skipped_old: 3,
+        };
+        assert_eq!(
+            s.summary(2, true),
+            "codex-read: 8 files (1 v0, 1 seed, 2 v1, 3 v2+, 1 unknown; 2 zst), 40 lines, 5 items, 47 records, 1 incomplete, 2 rejected, 1 failed, skipped 2 duplicate files, skipped 3 files not modified after --modified-after"
+        );
+        let s = Stats { duplicates: 0, ..s };
+        assert!(s.summary(0, false).ends_with("0 rejected, 1 failed"));
+    }
+}

@@ -1,0 +1,211 @@
+//! Opening session files as byte streams, and checking and compacting JSON text.
+//!
+//! `check_line` and `compact_json` are `claude-read`'s (section "Lines" of
+//! `crates/claude-read/src/lib.rs`), copied so that both readers judge lines the same way.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use serde_json::value::RawValue;
+use tonbo_core::{Input, LineReader};
+
+/// The UTF-8 byte order mark, tolerated at the start of a file (research §5.10).
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+
+/// Opens a session file as a stream of bytes: `.zst` files through a streaming zstd decoder
+/// (research §1, §5.9: V4 writes `.jsonl.zst`), and a leading BOM dropped either way.
+pub fn open_stream(path: &Path, zst: bool) -> io::Result<Box<dyn Read + Send>> {
+    let file = File::open(path)?;
+    let inner: Box<dyn Read + Send> = if zst {
+        Box::new(zstd::stream::read::Decoder::new(file)?)
+    } else {
+        Box::new(file)
+    };
+    Ok(Box::new(SkipBom::new(inner)))
+}
+
+/// The lines of a JSONL session file, in flat memory ([`tonbo_core::LineReader`]).
+pub fn open_lines(path: &Path, zst: bool) -> io::Result<LineReader> {
+    let stream = open_stream(path, zst)?;
+    Ok(Input::from_reader(&path.display().to_string(), stream).lines())
+}
+
+/// A JSON document file (V0 or seed), buffered for `serde_json`'s byte-wise reader.
+pub fn open_document(path: &Path) -> io::Result<BufReader<Box<dyn Read + Send>>> {
+    Ok(BufReader::with_capacity(
+        256 * 1024,
+        open_stream(path, false)?,
+    ))
+}
+
+/// A reader that drops a UTF-8 BOM at the start of its input and passes everything else on.
+pub struct SkipBom<R> {
+    inner: R,
+    head: [u8; 3],
+    pos: usize,
+    len: usize,
+    started: bool,
+}
+
+impl<R: Read> SkipBom<R> {
+    pub fn new(inner: R) -> Self {
+        SkipBom {
+            inner,
+            head: [0; 3],
+            pos: 0,
+            len: 0,
+            started: false,
+        }
+    }
+}
+
+impl<R: Read> Read for SkipBom<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.started {
+            while self.len < BOM.len() {
+                match self.inner.read(&mut self.head[self.len..]) {
+                    Ok(0) => break,
+                    Ok(n) => self.len += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            self.started = true;
+            if self.head[..self.len] == BOM {
+                self.pos = self.len;
+            }
+        }
+        if self.pos < self.len {
+            let n = buf.len().min(self.len - self.pos);
+            buf[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// Why a line cannot be passed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineError {
+    /// Not UTF-8 or not JSON: a torn last line if the line has no newline.
+    NotJson(String),
+    /// Valid JSON, but not an object: every session line is one (research §2.1, §3.2).
+    NotObject,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineError::NotJson(why) => f.write_str(why),
+            LineError::NotObject => {
+                f.write_str("not a JSON object (every session file line is an object)")
+            }
+        }
+    }
+}
+
+/// Checks that a line is one JSON object and returns it as raw JSON, byte for byte. Neither the
+/// outer nor the inner `type` is looked at: unknown ones pass on unchanged (research §2.1 "Skip
+/// unknown types", §5.2; tonbo-map counts them).
+pub fn check_line(bytes: &[u8]) -> Result<&RawValue, LineError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| LineError::NotJson(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+    let raw: &RawValue =
+        serde_json::from_str(text).map_err(|e| LineError::NotJson(format!("not JSON: {e}")))?;
+    if raw.get().starts_with('{') {
+        Ok(raw)
+    } else {
+        Err(LineError::NotObject)
+    }
+}
+
+/// Removes the whitespace between tokens of valid JSON text, keeping everything else (key
+/// order, number spelling, string escapes) as written. A pretty-printed V0 item (research §3.1:
+/// `JSON.stringify(.., null, 2)`) becomes one line this way.
+pub fn compact_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skip(input: &[u8], chunk: usize) -> Vec<u8> {
+        /// Hands out its bytes `chunk` at a time, to exercise short reads.
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(self.1).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut out = Vec::new();
+        SkipBom::new(Trickle(input, chunk))
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_leading_bom_is_dropped_and_nothing_else() {
+        for chunk in [1, 2, 3, 64] {
+            assert_eq!(skip(b"\xEF\xBB\xBF{\"a\":1}\n", chunk), b"{\"a\":1}\n");
+            assert_eq!(skip(b"{\"a\":1}\n", chunk), b"{\"a\":1}\n");
+            assert_eq!(skip(b"\xEF\xBB\xBF", chunk), b"");
+            assert_eq!(skip(b"\xEF\xBB", chunk), b"\xEF\xBB");
+            assert_eq!(skip(b"", chunk), b"");
+            assert_eq!(skip(b"{}", chunk), b"{}");
+            // Only at the start.
+            assert_eq!(
+                skip(b"{}\n\xEF\xBB\xBF{}\n", chunk),
+                b"{}\n\xEF\xBB\xBF{}\n"
+            );
+        }
+    }
+
+    #[test]
+    fn lines_are_checked_and_kept_byte_for_byte() {
+        let line = br#"{"type": "event_msg" , "n":1.50, "x":"\u00e9"}"#;
+        assert_eq!(check_line(line).unwrap().get().as_bytes(), line);
+        assert_eq!(check_line(b"[1,2]").unwrap_err(), LineError::NotObject);
+        assert!(matches!(
+            check_line(b"{\"a\":\"\xff\"}").unwrap_err(),
+            LineError::NotJson(m) if m.contains("UTF-8")
+        ));
+        assert!(matches!(
+            check_line(br#"{"a":1"#).unwrap_err(),
+            LineError::NotJson(m) if m.starts_with("not JSON")
+        ));
+    }
+
+    #[test]
+    fn compacting_keeps_strings_and_order() {
+        let pretty = "{\n  \"b\" : 1.50,\n  \"a\": [ 1, \"x y \\\" z\\\\\" ],\t\"c\": {}\r\n}";
+        let c = compact_json(pretty);
+        assert_eq!(c, r#"{"b":1.50,"a":[1,"x y \" z\\"],"c":{}}"#);
+        let v1: serde_json::Value = serde_json::from_str(pretty).unwrap();
+        let v2: serde_json::Value = serde_json::from_str(&c).unwrap();
+        assert_eq!(v1, v2);
+    }
+}
