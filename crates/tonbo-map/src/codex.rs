@@ -214,7 +214,10 @@ fn output_is_error(text: &str) -> bool {
         return code != 0;
     }
     if let Some(rest) = text.strip_prefix("Exit code: ") {
-        let code: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
+        let code: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '-')
+            .collect();
         return code.parse::<i64>().is_ok_and(|c| c != 0);
     }
     false
@@ -245,7 +248,9 @@ fn content_blocks(parts: &[Part]) -> String {
             (Some("input_image"), _, Some(url)) => image_block(url),
             (_, Some(t), _) => {
                 let trimmed = t.trim();
-                if (trimmed.starts_with("<image") && trimmed.ends_with('>')) || trimmed == "</image>" {
+                if (trimmed.starts_with("<image") && trimmed.ends_with('>'))
+                    || trimmed == "</image>"
+                {
                     continue;
                 }
                 format!("{{\"type\":\"text\",\"text\":{}}}", json_str(t))
@@ -345,7 +350,11 @@ impl CodexMapper {
             }
             Some("v0-item") => self.map_item(raw, &session_id, &mut line, sink)?,
             Some("seed-message") => self.map_seed(raw, &session_id, &mut line, sink)?,
-            Some(other) => return Err(MapError::Reject(format!("unknown codex record kind `{other}`"))),
+            Some(other) => {
+                return Err(MapError::Reject(format!(
+                    "unknown codex record kind `{other}`"
+                )))
+            }
         }
         Ok(line.emitted)
     }
@@ -442,7 +451,9 @@ impl CodexMapper {
         let env: Envelope = serde_json::from_str(raw.get())
             .map_err(|e| MapError::Reject(format!("not a Codex line: {e}")))?;
         let (Some(kind), Some(payload)) = (env.kind.as_deref(), env.payload) else {
-            return Err(MapError::Reject("Codex line has no `type` and `payload`".into()));
+            return Err(MapError::Reject(
+                "Codex line has no `type` and `payload`".into(),
+            ));
         };
         let ts = env.timestamp.as_deref();
         // A fork's copy of its parent: a later session_meta with another id starts it; it lasts
@@ -650,14 +661,21 @@ impl CodexMapper {
     ) -> Result<(), MapError> {
         let item: Item = serde_json::from_str(raw.get())
             .map_err(|e| MapError::Reject(format!("not a Codex item: {e}")))?;
-        let kind = item.kind.as_deref().unwrap_or(if item.role.is_some() { "message" } else { "" });
+        let kind = item
+            .kind
+            .as_deref()
+            .unwrap_or(if item.role.is_some() { "message" } else { "" });
         match kind {
             "message" => self.map_message(&item, session_id, line, sink),
             "reasoning" => {
                 let mut texts = Vec::new();
                 for field in [item.summary, item.content].into_iter().flatten() {
                     if let Ok(parts) = serde_json::from_str::<Vec<Part>>(field.get()) {
-                        texts.extend(parts.into_iter().filter_map(|p| p.text.map(Cow::into_owned)));
+                        texts.extend(
+                            parts
+                                .into_iter()
+                                .filter_map(|p| p.text.map(Cow::into_owned)),
+                        );
                     }
                 }
                 let encrypted = item.encrypted_content.is_some_and(|e| e.get() != "null");
@@ -676,15 +694,21 @@ impl CodexMapper {
                 }
                 self.emit(ev, Some("reasoning"), line, session_id, sink)
             }
-            "function_call" | "custom_tool_call" | "local_shell_call" | "web_search_call"
-            | "tool_search_call" | "image_generation_call" => {
-                self.map_call(kind, &item, session_id, line, sink)
-            }
-            "function_call_output" | "custom_tool_call_output" | "local_shell_call_output"
+            "function_call"
+            | "custom_tool_call"
+            | "local_shell_call"
+            | "web_search_call"
+            | "tool_search_call"
+            | "image_generation_call" => self.map_call(kind, &item, session_id, line, sink),
+            "function_call_output"
+            | "custom_tool_call_output"
+            | "local_shell_call_output"
             | "tool_search_output" => {
                 let call_id = item.call_id.as_deref().unwrap_or("");
                 let (content, is_error) = match (kind, item.tools) {
-                    ("tool_search_output", Some(tools)) => (text_content(&json_str(tools.get())), false),
+                    ("tool_search_output", Some(tools)) => {
+                        (text_content(&json_str(tools.get())), false)
+                    }
                     _ => output_content(item.output),
                 };
                 self.result_event(call_id, &content, is_error, line, session_id, sink)
@@ -726,10 +750,16 @@ impl CodexMapper {
         let role = item.role.as_deref().unwrap_or("");
         let (event, kind) = match role {
             "user" => {
-                let context = parts.iter().filter_map(|p| p.text.as_deref()).find_map(|t| {
-                    let t = t.trim_start().to_ascii_lowercase();
-                    CONTEXT_MARKERS.iter().find(|(m, _)| t.starts_with(m)).map(|(_, k)| *k)
-                });
+                let context = parts
+                    .iter()
+                    .filter_map(|p| p.text.as_deref())
+                    .find_map(|t| {
+                        let t = t.trim_start().to_ascii_lowercase();
+                        CONTEXT_MARKERS
+                            .iter()
+                            .find(|(m, _)| t.starts_with(m))
+                            .map(|(_, k)| *k)
+                    });
                 match context {
                     Some(k) => ("system.message", k),
                     None => ("user.message", "prompt"),
@@ -785,7 +815,11 @@ impl CodexMapper {
                         Ok(v) => (name, format!("{{\"arguments\":{}}}", v.get()), None),
                         Err(_) => (name, "{}".into(), Some(a.to_string())),
                     },
-                    None => (name, item.arguments.map_or("{}".into(), |a| a.get().to_string()), None),
+                    None => (
+                        name,
+                        item.arguments.map_or("{}".into(), |a| a.get().to_string()),
+                        None,
+                    ),
                 }
             }
             "custom_tool_call" => (
@@ -814,7 +848,10 @@ impl CodexMapper {
             ),
             _ => (
                 "image_generation".into(),
-                format!("{{\"revised_prompt\":{}}}", item.revised_prompt.map_or("null", |p| p.get())),
+                format!(
+                    "{{\"revised_prompt\":{}}}",
+                    item.revised_prompt.map_or("null", |p| p.get())
+                ),
                 None,
             ),
         };
@@ -835,7 +872,8 @@ impl CodexMapper {
             }
         };
         ev.raw("input", &input);
-        ev.meta_str("tool_use_id", &call_id).meta_str("call_type", kind);
+        ev.meta_str("tool_use_id", &call_id)
+            .meta_str("call_type", kind);
         ev.meta_opt("namespace", item.namespace.as_deref())
             .meta_opt("status", item.status.as_deref());
         if let Some(a) = &raw_args {
@@ -964,9 +1002,15 @@ mod tests {
         assert_eq!(split_mcp("mcp__github__search"), Some(("github", "search")));
         assert_eq!(split_mcp("github__search"), Some(("github", "search")));
         assert_eq!(split_mcp("shell"), None);
-        assert!(output_is_error(r#"{"output":"x","metadata":{"exit_code":2,"duration_seconds":0.1}}"#));
-        assert!(!output_is_error(r#"{"output":"x","metadata":{"exit_code":0}}"#));
-        assert!(output_is_error("Exit code: 1\nWall time: 0.1 seconds\nOutput:\n"));
+        assert!(output_is_error(
+            r#"{"output":"x","metadata":{"exit_code":2,"duration_seconds":0.1}}"#
+        ));
+        assert!(!output_is_error(
+            r#"{"output":"x","metadata":{"exit_code":0}}"#
+        ));
+        assert!(output_is_error(
+            "Exit code: 1\nWall time: 0.1 seconds\nOutput:\n"
+        ));
         assert!(!output_is_error("Exit code: 0\nOutput:\n"));
         assert_eq!(
             image_block("data:image/png;base64,AAAA"),

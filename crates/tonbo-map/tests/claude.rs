@@ -219,7 +219,10 @@ fn fidelity_rules_hold_for_every_fixture() {
 
 #[test]
 fn usage_comes_from_the_final_line_of_a_response_and_is_counted_once() {
-    let run = read_and_map("claude-read", &root().join("testdata/claude/01-basic-turn/projects"));
+    let run = read_and_map(
+        "claude-read",
+        &root().join("testdata/claude/01-basic-turn/projects"),
+    );
     let ends: Vec<&Value> = run
         .events
         .iter()
@@ -237,7 +240,10 @@ fn usage_comes_from_the_final_line_of_a_response_and_is_counted_once() {
 
 #[test]
 fn bad_lines_are_reported_with_file_and_line_and_the_rest_is_mapped() {
-    let run = read_and_map("claude-read", &root().join("testdata/claude/09-bad-input/projects"));
+    let run = read_and_map(
+        "claude-read",
+        &root().join("testdata/claude/09-bad-input/projects"),
+    );
     let file = "0b5e1a52-0009-4c1a-9f00-000000000009.jsonl";
     for (line, what) in [(2, "rejected"), (4, "rejected")] {
         assert!(
@@ -269,4 +275,3 @@ fn bad_lines_are_reported_with_file_and_line_and_the_rest_is_mapped() {
         .collect();
     assert_eq!(keys, ["b1#0", "msg_91/start", "b2#0", "msg_91/end", "b4#0"]);
 }
-

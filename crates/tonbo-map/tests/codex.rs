@@ -1,0 +1,273 @@
+//! Codex CLI fixtures (`testdata/codex/<case>/sessions`), read by the real `codex-read` and
+//! mapped by the real `tonbo-map`, compared with the checked-in `expected.ndjson`, and checked
+//! for the fidelity rules: no message, reasoning or tool call twice (neither from the `event_msg`
+//! duplicates nor from a fork's copy of its parent), every tool result paired with a call of its
+//! session, usage counted once, injected context never a `user.message`.
+//!
+//! `TONBO_UPDATE_EXPECTED=1 cargo test -p tonbo-map --test codex` rewrites the expected files;
+//! review the diff before committing it.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use common::*;
+use serde_json::Value;
+
+fn cases() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("testdata/codex"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("sessions").is_dir())
+        .collect();
+    v.sort();
+    assert!(v.len() >= 10, "fixtures missing");
+    v
+}
+
+fn run(case: &str) -> Run {
+    read_and_map(
+        "codex-read",
+        &root().join("testdata/codex").join(case).join("sessions"),
+    )
+}
+
+#[test]
+fn fixtures_map_to_the_expected_events() {
+    let update = std::env::var_os("TONBO_UPDATE_EXPECTED").is_some();
+    let mut failures = Vec::new();
+    for case in cases() {
+        let run = read_and_map("codex-read", &case.join("sessions"));
+        let expected_path = case.join("expected.ndjson");
+        if update {
+            std::fs::write(&expected_path, &run.stdout).unwrap();
+            continue;
+        }
+        let expected: Vec<Value> = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|_| panic!("{} missing", expected_path.display()))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        if run.events.len() != expected.len() {
+            failures.push(format!(
+                "{name}: {} events, expected {}",
+                run.events.len(),
+                expected.len()
+            ));
+        }
+        for (i, (got, want)) in run.events.iter().zip(&expected).enumerate() {
+            if got != want {
+                failures.push(format!(
+                    "{name}: event {i} differs:\n  got  {got}\n  want {want}"
+                ));
+                break;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn fidelity_rules_hold_for_every_fixture() {
+    for case in cases() {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let run = read_and_map("codex-read", &case.join("sessions"));
+        let mut by_session: HashMap<String, Vec<&Value>> = HashMap::new();
+        for e in &run.events {
+            by_session
+                .entry(e["session_id"].as_str().unwrap().to_string())
+                .or_default()
+                .push(&e["event"]);
+        }
+        for (session, events) in &by_session {
+            let mut keys = HashSet::new();
+            let mut calls = HashSet::new();
+            let mut contents = HashSet::new();
+            for ev in events {
+                let m = &ev["metadata"];
+                let key = m["source_key"].as_str().unwrap();
+                assert!(keys.insert(key), "{name}: {session}: key {key} twice");
+                assert_eq!(m["source"], "codex");
+                let ty = ev["type"].as_str().unwrap();
+                if [
+                    "user.message",
+                    "agent.message",
+                    "agent.thinking",
+                    "agent.tool_use",
+                    "agent.mcp_tool_use",
+                ]
+                .contains(&ty)
+                {
+                    let body = format!("{ty} {} {}", ev["content"], ev["input"]);
+                    assert!(
+                        contents.insert(body.clone()),
+                        "{name}: {session}: emitted twice: {body}"
+                    );
+                }
+                match ty {
+                    "user.message" => {
+                        let text = ev["content"].to_string().to_ascii_lowercase();
+                        for marker in [
+                            "<environment_context>",
+                            "agents.md instructions",
+                            "<turn_aborted>",
+                            "<user_shell_command>",
+                            "<permissions instructions>",
+                        ] {
+                            assert!(
+                                !text.contains(marker),
+                                "{name}: {key}: injected context as a user.message"
+                            );
+                        }
+                    }
+                    "agent.tool_use" | "agent.mcp_tool_use" => {
+                        calls.insert(m["tool_use_id"].as_str().unwrap().to_string());
+                    }
+                    "agent.tool_result" => {
+                        let id = ev["tool_use_id"].as_str().unwrap();
+                        assert!(
+                            calls.contains(id),
+                            "{name}: {key}: result without its call {id}"
+                        );
+                    }
+                    "agent.mcp_tool_result" => {
+                        let id = ev["mcp_tool_use_id"].as_str().unwrap();
+                        assert!(
+                            calls.contains(id),
+                            "{name}: {key}: result without its call {id}"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn output_tokens(run: &Run, session: &str) -> u64 {
+    run.events
+        .iter()
+        .filter(|e| e["session_id"] == session && e["event"]["type"] == "span.model_request_end")
+        .map(|e| e["event"]["model_usage"]["output_tokens"].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn usage_is_per_request_and_counted_once() {
+    // Two requests (180 and 90 output tokens); one token_count line is repeated verbatim.
+    let run = run("01-v2-turn");
+    assert_eq!(
+        output_tokens(&run, "codex-019a4c1e-7d2f-7a10-9b3e-0c5d2e6f7a81"),
+        270
+    );
+}
+
+#[test]
+fn a_fork_does_not_repeat_its_parents_history_or_usage() {
+    let run = run("04-fork");
+    let texts: Vec<String> = run
+        .events
+        .iter()
+        .filter_map(|e| e["event"]["content"][0]["text"].as_str().map(String::from))
+        .collect();
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| *t == "write the release notes")
+            .count(),
+        1,
+        "{texts:?}"
+    );
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| *t == "Draft written to NOTES.md.")
+            .count(),
+        1
+    );
+    assert!(texts.contains(&"now make it shorter".to_string()));
+    assert_eq!(
+        output_tokens(&run, "codex-019a4c1e-7d2f-7a10-9b3e-0c5d2e6f7a84"),
+        120
+    );
+    assert_eq!(
+        output_tokens(&run, "codex-019a4c1e-7d2f-7a10-9b3e-0c5d2e6f7a85"),
+        60
+    );
+    let child = run
+        .events
+        .iter()
+        .find(|e| e["session_id"] == "codex-019a4c1e-7d2f-7a10-9b3e-0c5d2e6f7a85")
+        .unwrap();
+    assert_eq!(
+        child["event"]["metadata"]["forked_from_id"],
+        "019a4c1e-7d2f-7a10-9b3e-0c5d2e6f7a84"
+    );
+}
+
+#[test]
+fn every_generation_maps_the_same_conversation_shape() {
+    for (case, first_prompt) in [
+        ("05-v1", "add a README"),
+        ("06-v0", "list files"),
+        ("09-seed", "what's in src?"),
+        ("01-v2-turn", "fix the failing cart test"),
+    ] {
+        let run = run(case);
+        let types: Vec<&str> = run
+            .events
+            .iter()
+            .map(|e| e["event"]["type"].as_str().unwrap())
+            .collect();
+        let prompt = run
+            .events
+            .iter()
+            .find(|e| e["event"]["type"] == "user.message")
+            .unwrap();
+        assert_eq!(
+            prompt["event"]["content"][0]["text"], first_prompt,
+            "{case}"
+        );
+        for t in ["agent.tool_use", "agent.tool_result", "agent.message"] {
+            assert!(types.contains(&t), "{case}: no {t} in {types:?}");
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_reported_and_the_rest_is_mapped() {
+    let run = run("10-bad-input");
+    assert!(
+        run.read_stderr.contains(":3: rejected"),
+        "{}",
+        run.read_stderr
+    );
+    assert!(
+        run.read_stderr.contains("incomplete last line"),
+        "{}",
+        run.read_stderr
+    );
+    assert!(
+        run.read_stderr.contains("not a complete zstd stream"),
+        "{}",
+        run.read_stderr
+    );
+    assert_eq!(run.read_code, Some(1));
+    assert!(
+        run.map_stderr
+            .contains(".jsonl:5: Codex line has no `type` and `payload`"),
+        "{}",
+        run.map_stderr
+    );
+    let texts: Vec<&str> = run
+        .events
+        .iter()
+        .filter_map(|e| e["event"]["content"][0]["text"].as_str())
+        .collect();
+    assert!(
+        texts.contains(&"first") && texts.contains(&"still read"),
+        "{texts:?}"
+    );
+}
