@@ -14,11 +14,12 @@ export TONBO_API="$url" TONBO_STATE="$work/post.sqlite"
 
 backfill() {
   # Every source in testdata/ goes through the same stages: the Claude Code fixtures through
-  # claude-read, and "events" records (the anything-else source) as they are. Codex and OpenCode
-  # join when their readers land. testdata/claude/09-bad-input holds deliberately broken lines
-  # for the tests and is left out here.
+  # claude-read, the Codex fixtures through codex-read, and "events" records (the anything-else
+  # source) as they are; OpenCode joins when its reader lands. The *-bad-input fixtures hold
+  # deliberately broken lines for the tests and are left out here.
   {
     "$bin/claude-read" -q "$root"/testdata/claude/0[1-8]-*/projects
+    "$bin/codex-read" -q "$root"/testdata/codex/0[1-9]-*/sessions
     cat "$root"/testdata/events/*.ndjson
   } | "$bin/tonbo-map" | tee "$work/events.ndjson" \
     | "$bin/tonbo-batch" \
