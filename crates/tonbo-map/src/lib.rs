@@ -7,6 +7,7 @@
 pub mod claude;
 pub mod codex;
 pub mod event;
+pub mod opencode;
 
 use serde_json::value::RawValue;
 use tonbo_core::contract::{check_session_id, session_id_for};
@@ -22,6 +23,7 @@ pub trait EventSink {
 pub struct Mapper {
     pub claude: claude::ClaudeMapper,
     pub codex: codex::CodexMapper,
+    pub opencode: opencode::OpenCodeMapper,
 }
 
 impl Mapper {
@@ -31,10 +33,7 @@ impl Mapper {
             "events" => map_event_record(rec, sink),
             "claude-code" => self.claude.map(rec, sink),
             "codex" => self.codex.map(rec, sink),
-            "opencode" => Err(MapError::Reject(format!(
-                "no mapping for source `{}` in this build yet",
-                rec.source
-            ))),
+            "opencode" => self.opencode.map(rec, sink),
             other => Err(MapError::Reject(format!(
                 "unknown source `{other}` (expected one of {})",
                 tonbo_core::contract::SOURCES.join(", ")

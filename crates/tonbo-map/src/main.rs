@@ -105,6 +105,14 @@ fn run(args: Args) -> Result<Exit> {
                 listed(m)
             }
         };
+        let o = &mapper.opencode.counts;
+        if !o.skipped.is_empty() || !o.unknown.is_empty() {
+            eprintln!(
+                "{STAGE}: opencode: skipped by rule: {}; unknown: {}",
+                none_or(&o.skipped),
+                none_or(&o.unknown)
+            );
+        }
         let x = &mapper.codex.counts;
         if !x.skipped.is_empty() || !x.unknown.is_empty() || x.fork_copies > 0 {
             eprintln!(

@@ -37,8 +37,13 @@ pub struct Run {
 
 /// `READER DIR | tonbo-map`, two real processes and a real pipe.
 pub fn read_and_map(reader: &str, dir: &Path) -> Run {
+    read_and_map_paths(reader, &[dir.to_path_buf()])
+}
+
+/// `READER PATH... | tonbo-map`.
+pub fn read_and_map_paths(reader: &str, paths: &[PathBuf]) -> Run {
     let mut read = Command::new(bin(reader))
-        .arg(dir)
+        .args(paths)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
