@@ -34,7 +34,6 @@
 pub mod detect;
 pub mod doc;
 pub mod lines;
-pub mod time;
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsStr;
@@ -51,7 +50,7 @@ use crate::detect::{Detected, Detector, SCAN_LINES};
 use crate::doc::DocKind;
 use crate::lines::{check_line, compact_json, open_document, open_lines, LineError};
 
-pub use crate::time::{parse_modified_after, parse_time};
+pub use tonbo_core::time::{parse_modified_after, parse_time};
 
 pub const STAGE: &str = "codex-read";
 pub const SOURCE: &str = "codex";

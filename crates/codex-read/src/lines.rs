@@ -7,7 +7,6 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use serde_json::value::RawValue;
 use tonbo_core::{Input, LineReader};
 
 /// The UTF-8 byte order mark, tolerated at the start of a file (research §5.10).
@@ -86,64 +85,7 @@ impl<R: Read> Read for SkipBom<R> {
     }
 }
 
-/// Why a line cannot be passed on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LineError {
-    /// Not UTF-8 or not JSON: a torn last line if the line has no newline.
-    NotJson(String),
-    /// Valid JSON, but not an object: every session line is one (research §2.1, §3.2).
-    NotObject,
-}
-
-impl std::fmt::Display for LineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LineError::NotJson(why) => f.write_str(why),
-            LineError::NotObject => {
-                f.write_str("not a JSON object (every session file line is an object)")
-            }
-        }
-    }
-}
-
-/// Checks that a line is one JSON object and returns it as raw JSON, byte for byte. Neither the
-/// outer nor the inner `type` is looked at: unknown ones pass on unchanged (research §2.1 "Skip
-/// unknown types", §5.2; tonbo-map counts them).
-pub fn check_line(bytes: &[u8]) -> Result<&RawValue, LineError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| LineError::NotJson(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
-    let raw: &RawValue =
-        serde_json::from_str(text).map_err(|e| LineError::NotJson(format!("not JSON: {e}")))?;
-    if raw.get().starts_with('{') {
-        Ok(raw)
-    } else {
-        Err(LineError::NotObject)
-    }
-}
-
-/// Removes the whitespace between tokens of valid JSON text, keeping everything else (key
-/// order, number spelling, string escapes) as written. A pretty-printed V0 item (research §3.1:
-/// `JSON.stringify(.., null, 2)`) becomes one line this way.
-pub fn compact_json(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in json.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
-            in_string = c == '"';
-            out.push(c);
-        }
-    }
-    out
-}
+pub use tonbo_core::jsonline::{check_line, compact_json, LineError};
 
 #[cfg(test)]
 mod tests {

@@ -7,13 +7,16 @@
 //! * [`ndjson`]: a streaming line reader that counts lines and never slurps its input;
 //! * [`output`]: a stdout writer that ends quietly when the reader downstream goes away;
 //! * [`rejects`]: the bad-input policy (report, count, optionally write to `--rejects FILE`);
-//! * [`cli`]: flags every stage takes, and the `main` wrapper that turns results into exit codes.
+//! * [`cli`]: flags every stage takes, and the `main` wrapper that turns results into exit codes;
+//! * [`jsonline`], [`time`]: what the readers share (line checks, `--modified-after TIME`).
 
 pub mod cli;
 pub mod contract;
+pub mod jsonline;
 pub mod ndjson;
 pub mod output;
 pub mod rejects;
+pub mod time;
 
 pub use cli::{parse_size, run_stage, CommonArgs, Exit};
 pub use contract::{BatchLine, EventHead, EventLine, Provenance, SourceRecord, WIRE_VERSION};

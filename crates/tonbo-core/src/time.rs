@@ -1,6 +1,4 @@
-//! `--modified-after TIME`: copied from `claude-read` (`crates/claude-read/src/lib.rs`, section
-//! "Time") so that both readers accept exactly the same TIME; to be moved to `tonbo-core` and
-//! shared.
+//! `--modified-after TIME`, shared by every reader so that they all accept exactly the same TIME.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
