@@ -1,21 +1,101 @@
-//! opencode-read [PATH...]: reads opencode transcripts and writes source records
-//! (`{"v":1,"source":"opencode","session":..,"record":{..},"provenance":{..}}`).
+//! opencode-read [PATH...] [--modified-after TIME] [--rejects FILE] [-q]
 //!
-//! Not implemented yet: it says so and exits 2, so a pipeline that uses it fails loudly instead
-//! of backfilling nothing.
+//! Reads OpenCode and Crush sessions of every on-disk layout (`shared/research/opencode-format.md`)
+//! and writes one source record per line: per session a `"kind":"session"` record,
+//! `{"v":1,"source":"opencode","kind":"session","session":"<id>","record":{"layout":L,
+//! "session":{..}},"provenance":{..}}`, then one `"kind":"message"` record per message,
+//! `"record":{"layout":L,"message":{..},"parts":[..]}`. L is `g1` (Go opencode-ai/opencode),
+//! `g2` (Crush), `t1` (the JSON store of OpenCode ≤ 1.1, and its per-project predecessor), `t2`
+//! (OpenCode 1.2+ SQLite) or `t3` (OpenCode 2). Provenance is
+//! `{"file":"<database>","table":"<table>","row":"<id>"}` for database rows and
+//! `{"file":"<json file>"}` for the JSON store. The layout is told from each database's schema,
+//! never from its name.
+//!
+//! PATH is a database file, a data folder (holding `opencode*.db`, `crush.db` and/or `storage/`),
+//! a `storage/` folder, or a project's `.opencode`/`.crush` folder. Without PATH: `OPENCODE_DB`
+//! (absolute, or relative to the data folder) or else every `<data>/opencode*.db`, where `<data>`
+//! is `$XDG_DATA_HOME/opencode` or `~/.local/share/opencode`; `<data>/storage/` and
+//! `<data>/project/*/storage/`; the `crush.db` of every project in Crush's `projects.json`
+//! (in `$CRUSH_GLOBAL_DATA`, `$XDG_DATA_HOME/crush` or `~/.local/share/crush`); and
+//! `./.opencode/opencode.db` and `./.crush/crush.db`. Sources that do not exist are a note.
+//!
+//! Databases are opened read-only (never a checkpoint, a journal mode change or a lock file) and
+//! each session is read in one read transaction, a consistent snapshot while OpenCode writes. A
+//! locked database is waited for 5 s (`OPENCODE_READ_BUSY_TIMEOUT_MS` changes it). All databases
+//! are read before the JSON stores: a session a database holds is not read again from a store,
+//! and the store's messages the database lacks are merged into it. No session or message is
+//! written twice.
+//!
+//! `--modified-after TIME` reads only sessions updated after TIME (their update time, their
+//! messages', or for the JSON store their files' modification times): `2026-11-01T00:00:00Z`,
+//! `2026-11-01` (midnight UTC), or an age, `90m`, `12h`, `7d`, `2w`.
+//!
+//! A database that is not SQLite, is corrupt, stays locked or lacks the tables or columns of its
+//! layout is reported with its file (and table) and counted as failed (exit 1); a row or JSON file
+//! that does not parse is rejected (`FILE:ROWID` or `FILE:LINE`, with table and row id), and the
+//! rest is always read.
 
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::{bail, Result};
 use clap::Parser;
+use opencode_read::sources::{default_sources, Env, Sources};
+use opencode_read::{busy_timeout_from_env, parse_modified_after, Reader, STAGE};
+use tonbo_core::{run_stage, Exit, Output, Rejects};
 
-/// Read opencode transcripts as tonbo-ingest source records (not yet supported).
+/// Read OpenCode and Crush sessions as tonbo-ingest source records.
 #[derive(Parser)]
-#[command(name = "opencode-read", version, about)]
+#[command(name = STAGE, version, about)]
 struct Args {
-    /// Roots, folders or files to read.
-    paths: Vec<std::path::PathBuf>,
+    /// Databases, data folders, storage folders or .opencode/.crush folders, read in order (all
+    /// databases before all JSON stores); none reads OPENCODE_DB or ~/.local/share/opencode,
+    /// Crush's projects, and ./.opencode and ./.crush.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Read only sessions updated after TIME: 2026-11-01T00:00:00Z, 2026-11-01 (UTC), or an age
+    /// such as 90m, 12h, 7d, 2w.
+    #[arg(long, value_name = "TIME", value_parser = parse_modified_after)]
+    modified_after: Option<SystemTime>,
+
+    /// Also write every rejected input row or file, with its reason, to FILE (NDJSON).
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
+
+    /// Do not print the summary line on stderr (errors and warnings are still printed).
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 fn main() -> std::process::ExitCode {
-    let _ = Args::parse();
-    eprintln!("opencode-read: not yet supported: reading opencode transcripts has not landed in this build");
-    std::process::ExitCode::from(2)
+    let args = Args::parse();
+    run_stage(STAGE, || run(args))
+}
+
+fn run(args: Args) -> Result<Exit> {
+    if args.paths.iter().any(|p| p.as_os_str() == "-") {
+        bail!("reads databases and folders, not stdin (`-`)");
+    }
+    let busy = busy_timeout_from_env()?;
+    let sources = if args.paths.is_empty() {
+        default_sources(&Env::from_process())
+    } else {
+        let mut s = Sources::default();
+        for p in &args.paths {
+            s.add_path(p);
+        }
+        s
+    };
+    let mut out = Output::stdout();
+    let mut rejects = Rejects::open(STAGE, args.rejects.as_deref())?;
+    let mut reader = Reader::new(&mut out, &mut rejects, args.modified_after, busy);
+    reader.read(&sources)?;
+    let stats = reader.stats;
+    out.flush()?;
+    let rejected = rejects.finish()?;
+    if !args.quiet {
+        eprintln!("{}", stats.summary(rejected, args.modified_after.is_some()));
+    }
+    Ok(Exit::from_failures(rejected + stats.failed))
 }

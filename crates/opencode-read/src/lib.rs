@@ -1,0 +1,292 @@
+//! opencode-read: finds OpenCode and Crush sessions, in every on-disk layout, and writes them as
+//! source records.
+//!
+//! The rules come from the format research, `shared/research/opencode-format.md` (cited below as
+//! §N). Two unrelated codebases are called OpenCode, and between them there are six layouts
+//! (§0); this reader reads five of them (T0 is read as T1, whose shapes it shares, §2.4):
+//!
+//! ```text
+//! G1  Go opencode-ai/opencode   <project>/.opencode/opencode.db   sessions, messages     §1
+//! G2  charmbracelet/crush       <project>/.crush/crush.db         + messages.provider    §1
+//! T1  TypeScript ≤ 1.1          <data>/storage/ (JSON files)      (and T0 project/*/storage) §2.3
+//! T2  TypeScript 1.2+           <data>/opencode*.db               session, message, part §2.5
+//! T3  OpenCode 2                the same file as T2               session_v2, session_message §2.8
+//! ```
+//!
+//! Where to look is in [`sources`]; what a database holds is told from its schema ([`schema`]),
+//! never from its name. Databases are opened read-only and each session is read inside one read
+//! transaction, so that a session is a consistent snapshot while OpenCode writes (§4.2).
+//!
+//! Output, one source record per line ([`record`]): for each session a `"kind":"session"` record,
+//! then one `"kind":"message"` record per message, in order:
+//!
+//! ```text
+//! session  {"layout":L,"session":S}
+//!          G: the `sessions` row, T2: the `session` row, T3: the `session_v2` row, each as an
+//!          object of its columns (JSON text columns stay strings); T1: the session file's object
+//! message  {"layout":L,"message":M,"parts":P}
+//!          G1/G2: M = the `messages` row without `parts`; P = `parts` parsed (its envelopes
+//!                 {"type","data"}, §1.3)
+//!          T2:    M = {...data, "id", "sessionID"}; P = [{...part.data, "id", "sessionID",
+//!                 "messageID"}] ordered by id (§2.5 "Row mapping")
+//!          T1:    M = the message file's object; P = its part files' objects, ordered by id
+//!          T3:    M = {"id","session_id","type","seq","time_created","time_updated","data"};
+//!                 P = [] (a T3 message holds its content in `data`, §2.8)
+//! ```
+//!
+//! Order: sessions by (creation time, id); messages G `(created_at, rowid)` (seconds, random UUIDs:
+//! never by id, §1.4), T1/T2 `(time created, id)` (§2.7), T3 `seq` (§2.8).
+//!
+//! Merging (§2.6, §2.8, §4.5): all databases are read before the JSON stores. T3 wins over T2 in
+//! the same file (legacy T2 sessions not in `session_v2` are read through `message`/`part`); a
+//! database session wins over the JSON store, whose messages that the database lacks (a partial
+//! import, §2.6 "Known gaps") are merged into that session in order. Each session and message is
+//! emitted once; only ids are remembered across sessions.
+
+pub mod db;
+pub mod json;
+pub mod record;
+pub mod schema;
+pub mod sources;
+pub mod store;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use tonbo_core::{Output, Rejects};
+
+use crate::sources::{JsonStore, Sources};
+
+pub use tonbo_core::time::{parse_modified_after, parse_time};
+
+pub const STAGE: &str = "opencode-read";
+
+/// How long a locked database is waited for (research §4.2: "busy_timeout ≥ 5 s").
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Overrides [`DEFAULT_BUSY_TIMEOUT`], in milliseconds (for tests).
+pub const BUSY_TIMEOUT_ENV: &str = "OPENCODE_READ_BUSY_TIMEOUT_MS";
+
+/// The busy timeout from [`BUSY_TIMEOUT_ENV`], else the default.
+pub fn busy_timeout_from_env() -> Result<Duration> {
+    match std::env::var(BUSY_TIMEOUT_ENV) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| {
+                anyhow::anyhow!("{BUSY_TIMEOUT_ENV}={v:?} is not a number of milliseconds")
+            }),
+        _ => Ok(DEFAULT_BUSY_TIMEOUT),
+    }
+}
+
+/// A problem with one source (a database that cannot be opened, is locked or corrupt) that stops
+/// reading that source but not the run: reported, counted as failed, and the next source is read.
+#[derive(Debug)]
+pub struct SourceFailure(pub String);
+
+impl fmt::Display for SourceFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SourceFailure {}
+
+/// A time stored as a number: milliseconds in the TypeScript lineage, seconds in the Go lineage
+/// (§4.7 "Sanity-check by magnitude": above 10^11 it can only be milliseconds).
+pub fn stored_time(v: i64) -> SystemTime {
+    let (secs, millis) = if v.unsigned_abs() >= 100_000_000_000 {
+        (v.div_euclid(1000), v.rem_euclid(1000) as u64)
+    } else {
+        (v, 0)
+    };
+    let base = if secs >= 0 {
+        UNIX_EPOCH.checked_add(Duration::from_secs(secs as u64))
+    } else {
+        UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
+    };
+    base.and_then(|t| t.checked_add(Duration::from_millis(millis)))
+        .unwrap_or(UNIX_EPOCH)
+}
+
+/// What a run read, for the summary line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Database files tried, and JSON stores.
+    pub databases: u64,
+    pub stores: u64,
+    /// Sources by layout (a database with T2 and T3 tables counts for both).
+    pub g1: u64,
+    pub g2: u64,
+    pub t1: u64,
+    pub t2: u64,
+    pub t3: u64,
+    /// Records written.
+    pub sessions: u64,
+    pub messages: u64,
+    /// Parts inside the message records.
+    pub parts: u64,
+    /// Sources, tables and files that could not be read, or not to their end.
+    pub failed: u64,
+    /// Sessions passed over because an earlier source already held them.
+    pub duplicates: u64,
+    /// Go-lineage title sessions (`title-<parent>`, §1.4), passed over.
+    pub title_sessions: u64,
+    /// Sessions not updated after `--modified-after`.
+    pub skipped_old: u64,
+}
+
+impl Stats {
+    /// The summary line (without the newline).
+    pub fn summary(&self, rejected: u64, modified_after: bool) -> String {
+        let mut s = format!(
+            "{STAGE}: {} databases, {} JSON stores ({} g1, {} g2, {} t1, {} t2, {} t3), {} sessions, {} messages, {} parts, {} rejected, {} failed",
+            self.databases,
+            self.stores,
+            self.g1,
+            self.g2,
+            self.t1,
+            self.t2,
+            self.t3,
+            self.sessions,
+            self.messages,
+            self.parts,
+            rejected,
+            self.failed,
+        );
+        if self.duplicates > 0 {
+            s.push_str(&format!(
+                ", skipped {} sessions already read from another source",
+                self.duplicates
+            ));
+        }
+        if self.title_sessions > 0 {
+            s.push_str(&format!(", skipped {} title sessions", self.title_sessions));
+        }
+        if modified_after {
+            s.push_str(&format!(
+                ", skipped {} sessions not updated after --modified-after",
+                self.skipped_old
+            ));
+        }
+        s
+    }
+}
+
+/// Reads databases and JSON stores into source records on `out`.
+pub struct Reader<'a> {
+    out: &'a mut Output,
+    rejects: &'a mut Rejects,
+    modified_after: Option<SystemTime>,
+    busy: Duration,
+    /// The JSON stores of the run: read after every database, and looked into for the messages a
+    /// database session lacks.
+    stores: Vec<JsonStore>,
+    /// Sessions read (or passed over as not modified) from a source that wins over later ones.
+    claimed: HashSet<String>,
+    /// The record being assembled.
+    buf: String,
+    pub stats: Stats,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(
+        out: &'a mut Output,
+        rejects: &'a mut Rejects,
+        modified_after: Option<SystemTime>,
+        busy: Duration,
+    ) -> Self {
+        Reader {
+            out,
+            rejects,
+            modified_after,
+            busy,
+            stores: Vec::new(),
+            claimed: HashSet::new(),
+            buf: String::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Reads every database, then every JSON store (§2.6: the database wins, so its sessions must
+    /// be known first).
+    ///
+    /// Errors are fatal (writing stdout or the rejects file); unreadable input is reported,
+    /// counted in [`Stats::failed`] or rejected, and passed over.
+    pub fn read(&mut self, sources: &Sources) -> Result<()> {
+        self.stats.failed += sources.failed;
+        self.stores = sources.stores.clone();
+        for path in &sources.dbs {
+            self.read_db(path)?;
+        }
+        for i in 0..self.stores.len() {
+            self.read_store(i)?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+
+    /// Writes the record assembled in `buf` as one line.
+    fn write_record(&mut self, buf: &str) -> Result<()> {
+        self.out.line(buf.as_bytes())?;
+        Ok(())
+    }
+
+    /// Whether a stored update time is after `--modified-after` (always true without it).
+    fn is_after(&self, t: i64) -> bool {
+        self.modified_after
+            .is_none_or(|after| stored_time(t) > after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_times_in_seconds_or_milliseconds() {
+        assert_eq!(
+            stored_time(1_751_360_000),
+            UNIX_EPOCH + Duration::from_secs(1_751_360_000)
+        );
+        assert_eq!(
+            stored_time(1_771_000_000_123),
+            UNIX_EPOCH + Duration::from_millis(1_771_000_000_123)
+        );
+        assert_eq!(stored_time(0), UNIX_EPOCH);
+    }
+
+    #[test]
+    fn summary_names_every_count() {
+        let s = Stats {
+            databases: 3,
+            stores: 1,
+            g1: 1,
+            g2: 1,
+            t1: 1,
+            t2: 1,
+            t3: 1,
+            sessions: 4,
+            messages: 20,
+            parts: 31,
+            failed: 1,
+            duplicates: 2,
+            title_sessions: 1,
+            skipped_old: 5,
+        };
+        assert_eq!(
+            s.summary(2, true),
+            "opencode-read: 3 databases, 1 JSON stores (1 g1, 1 g2, 1 t1, 1 t2, 1 t3), 4 sessions, 20 messages, 31 parts, 2 rejected, 1 failed, skipped 2 sessions already read from another source, skipped 1 title sessions, skipped 5 sessions not updated after --modified-after"
+        );
+        let s = Stats {
+            duplicates: 0,
+            title_sessions: 0,
+            ..s
+        };
+        assert!(s.summary(0, false).ends_with("0 rejected, 1 failed"));
+    }
+}

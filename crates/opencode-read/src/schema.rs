@@ -1,0 +1,328 @@
+//! Opening a database read-only, and telling its layout from its schema (research §0 "Detect the
+//! variant from the schema, not from the filename or version", §4.3).
+//!
+//! ```text
+//! sessions + messages (plural)                      G1; G2 when messages has `provider` or
+//!                                                   `is_summary_message`               §1.2
+//! session + message + part (singular)               T2                                  §2.5
+//! session_v2 + session_message                      T3, usually beside T2               §2.8
+//! session_message without session_v2                ignored                             §2.8
+//! ```
+//!
+//! Every SELECT is built from `PRAGMA table_info`: a missing optional column reads as NULL and
+//! extra columns are ignored (or, for the rows emitted whole, passed on), since the schemas keep
+//! growing (§2.5 "Introspect columns rather than keying on migration names", §1.2 type drift).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::record::Layout;
+
+/// Opens a database for reading only (research §4.2): read-only, never `immutable` (it would
+/// ignore the `-wal` of a live database), the journal mode left alone, no checkpoint, no lock
+/// file taken (Crush's `crush.lock` is its own, §1.1). A busy database is waited for up to
+/// `busy`.
+pub fn open(path: &Path, busy: Duration) -> rusqlite::Result<Connection> {
+    // With SQLITE_OPEN_URI a name starting with `file:` would be read as a URI.
+    let path = if path.is_relative() && path.to_string_lossy().starts_with("file:") {
+        Path::new(".").join(path)
+    } else {
+        path.to_path_buf()
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(busy)?;
+    // A read-only connection cannot checkpoint anyway; this says so explicitly.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    Ok(conn)
+}
+
+/// A table's columns, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub name: &'static str,
+    pub cols: Vec<String>,
+    /// False for a `WITHOUT ROWID` table.
+    pub rowid: bool,
+}
+
+impl Table {
+    pub fn has(&self, col: &str) -> bool {
+        self.cols.iter().any(|c| c == col)
+    }
+
+    /// The column quoted for SQL, or `NULL` when the table has none of that name.
+    pub fn col(&self, col: &str) -> String {
+        if self.has(col) {
+            quote(col)
+        } else {
+            "NULL".to_string()
+        }
+    }
+
+    /// `rowid`, or `NULL` for a `WITHOUT ROWID` table.
+    pub fn rowid(&self) -> &'static str {
+        if self.rowid {
+            "rowid"
+        } else {
+            "NULL"
+        }
+    }
+
+    /// Every column, quoted, comma-separated.
+    pub fn all(&self) -> String {
+        self.cols
+            .iter()
+            .map(|c| quote(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The table name quoted for SQL.
+    pub fn sql(&self) -> String {
+        quote(self.name)
+    }
+}
+
+/// An SQL identifier in double quotes.
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The Go lineage's tables (research §1.2).
+#[derive(Debug, Clone)]
+pub struct Go {
+    pub layout: Layout,
+    pub sessions: Table,
+    pub messages: Table,
+}
+
+/// OpenCode 1.2+ (research §2.5).
+#[derive(Debug, Clone)]
+pub struct T2 {
+    pub session: Table,
+    pub message: Table,
+    pub part: Table,
+}
+
+/// OpenCode 2 (research §2.8).
+#[derive(Debug, Clone)]
+pub struct T3 {
+    pub session: Table,
+    pub message: Table,
+}
+
+/// What a database holds. A layout whose tables or columns are incomplete is left out and named
+/// in `problems`.
+#[derive(Debug, Default)]
+pub struct Schema {
+    pub go: Option<Go>,
+    pub t2: Option<T2>,
+    pub t3: Option<T3>,
+    pub problems: Vec<String>,
+}
+
+/// Required columns per table; every other column is optional.
+const GO_SESSIONS: &[&str] = &["id"];
+const GO_MESSAGES: &[&str] = &["id", "session_id", "role", "parts"];
+const T2_SESSION: &[&str] = &["id"];
+const T2_MESSAGE: &[&str] = &["id", "session_id", "data"];
+const T2_PART: &[&str] = &["id", "message_id", "data"];
+const T3_SESSION: &[&str] = &["id"];
+const T3_MESSAGE: &[&str] = &["id", "session_id", "type", "seq", "data"];
+
+/// Reads the schema. An error is SQLite's (not a database, locked, corrupt); a schema without a
+/// usable layout is an `Ok` with `problems`.
+pub fn detect(conn: &Connection) -> rusqlite::Result<Schema> {
+    let mut stmt = conn.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table'")?;
+    let tables: HashMap<String, Option<String>> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut schema = Schema::default();
+    let present = |n: &str| tables.contains_key(n);
+
+    let table = |name: &'static str, required: &[&str], problems: &mut Vec<String>| {
+        if !present(name) {
+            return Ok(None);
+        }
+        let cols: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?
+            .query_map([name], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let missing: Vec<&str> = required
+            .iter()
+            .copied()
+            .filter(|c| !cols.iter().any(|have| have == c))
+            .collect();
+        if !missing.is_empty() {
+            problems.push(format!(
+                "table `{name}` has no column {}",
+                missing
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            return Ok(None);
+        }
+        let sql = tables.get(name).cloned().flatten().unwrap_or_default();
+        let rowid = !sql.to_ascii_uppercase().contains("WITHOUT ROWID");
+        Ok::<_, rusqlite::Error>(Some(Table { name, cols, rowid }))
+    };
+    let mut problems = Vec::new();
+
+    // G1/G2 (§0, §1.2).
+    if present("sessions") || present("messages") {
+        if let Some(missing) = first_missing(&["sessions", "messages"], &present) {
+            problems.push(format!(
+                "table `{missing}` is missing (a Go OpenCode or Crush database has `sessions` and `messages`)"
+            ));
+        } else {
+            let sessions = table("sessions", GO_SESSIONS, &mut problems)?;
+            let messages = table("messages", GO_MESSAGES, &mut problems)?;
+            if let (Some(sessions), Some(messages)) = (sessions, messages) {
+                let layout = if messages.has("provider") || messages.has("is_summary_message") {
+                    Layout::G2
+                } else {
+                    Layout::G1
+                };
+                schema.go = Some(Go {
+                    layout,
+                    sessions,
+                    messages,
+                });
+            }
+        }
+    }
+    // T2 (§2.5).
+    if present("session") || present("message") || present("part") {
+        if let Some(missing) = first_missing(&["session", "message", "part"], &present) {
+            problems.push(format!(
+                "table `{missing}` is missing (an OpenCode 1.2+ database has `session`, `message` and `part`)"
+            ));
+        } else {
+            let session = table("session", T2_SESSION, &mut problems)?;
+            let message = table("message", T2_MESSAGE, &mut problems)?;
+            let part = table("part", T2_PART, &mut problems)?;
+            if let (Some(session), Some(message), Some(part)) = (session, message, part) {
+                schema.t2 = Some(T2 {
+                    session,
+                    message,
+                    part,
+                });
+            }
+        }
+    }
+    // T3 (§2.8): `session_message` alone is ignored.
+    if present("session_v2") {
+        if !present("session_message") {
+            problems.push(
+                "table `session_message` is missing (an OpenCode 2 database has `session_v2` and `session_message`)"
+                    .to_string(),
+            );
+        } else {
+            let session = table("session_v2", T3_SESSION, &mut problems)?;
+            let message = table("session_message", T3_MESSAGE, &mut problems)?;
+            if let (Some(session), Some(message)) = (session, message) {
+                schema.t3 = Some(T3 { session, message });
+            }
+        }
+    }
+    if schema.go.is_none() && schema.t2.is_none() && schema.t3.is_none() && problems.is_empty() {
+        problems.push(
+            "not an OpenCode or Crush database: it has none of the tables `sessions`/`messages` (Go OpenCode, Crush), `session`/`message`/`part` (OpenCode 1.2+) or `session_v2`/`session_message` (OpenCode 2)"
+                .to_string(),
+        );
+    }
+    schema.problems = problems;
+    Ok(schema)
+}
+
+fn first_missing<'a>(names: &[&'a str], present: &impl Fn(&str) -> bool) -> Option<&'a str> {
+    names.iter().copied().find(|n| !present(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema_of(sql: &str) -> Schema {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(sql).unwrap();
+        detect(&conn).unwrap()
+    }
+
+    const G1: &str = "CREATE TABLE sessions (id TEXT PRIMARY KEY, title TEXT, created_at INTEGER);
+        CREATE TABLE messages (id TEXT PRIMARY KEY, session_id TEXT, role TEXT, parts TEXT,
+          model TEXT, created_at INTEGER);";
+
+    #[test]
+    fn layouts_from_tables_and_columns() {
+        let s = schema_of(G1);
+        assert_eq!(s.go.as_ref().unwrap().layout, Layout::G1);
+        assert!(s.t2.is_none() && s.t3.is_none() && s.problems.is_empty());
+        let s = schema_of(&format!(
+            "{G1} ALTER TABLE messages ADD COLUMN provider TEXT;"
+        ));
+        assert_eq!(s.go.unwrap().layout, Layout::G2);
+        let s = schema_of(&format!(
+            "{G1} ALTER TABLE messages ADD COLUMN is_summary_message INTEGER;"
+        ));
+        assert_eq!(s.go.unwrap().layout, Layout::G2);
+
+        let t2 = "CREATE TABLE session (id text PRIMARY KEY, time_created integer);
+            CREATE TABLE message (id text PRIMARY KEY, session_id text, data text);
+            CREATE TABLE part (id text PRIMARY KEY, message_id text, data text) WITHOUT ROWID;";
+        let s = schema_of(t2);
+        let t = s.t2.unwrap();
+        assert!(t.message.rowid);
+        assert!(!t.part.rowid);
+        assert_eq!(t.session.col("time_created"), "\"time_created\"");
+        assert_eq!(t.session.col("time_updated"), "NULL");
+        assert!(s.t3.is_none());
+        // session_message alone is ignored.
+        let s = schema_of(&format!(
+            "{t2} CREATE TABLE session_message (id text, session_id text, type text, seq integer, data text);"
+        ));
+        assert!(s.t3.is_none() && s.problems.is_empty());
+        let s = schema_of(&format!(
+            "{t2} CREATE TABLE session_v2 (id text); CREATE TABLE session_message (id text, session_id text, type text, seq integer, data text);"
+        ));
+        assert!(s.t2.is_some() && s.t3.is_some());
+    }
+
+    #[test]
+    fn incomplete_layouts_are_named() {
+        let s = schema_of(
+            "CREATE TABLE session (id text); CREATE TABLE message (id text, session_id text, data text);",
+        );
+        assert!(s.t2.is_none());
+        assert_eq!(s.problems.len(), 1);
+        assert!(
+            s.problems[0].starts_with("table `part` is missing"),
+            "{:?}",
+            s.problems
+        );
+        let s = schema_of(
+            "CREATE TABLE sessions (id TEXT); CREATE TABLE messages (id TEXT, session_id TEXT, role TEXT);",
+        );
+        assert_eq!(s.problems, vec!["table `messages` has no column `parts`"]);
+        let s = schema_of("CREATE TABLE other (x);");
+        assert!(s.problems[0].starts_with("not an OpenCode or Crush database"));
+        let s = schema_of("CREATE TABLE session_v2 (id text);");
+        assert!(s.problems[0].starts_with("table `session_message` is missing"));
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote("a\"b"), "\"a\"\"b\"");
+    }
+}

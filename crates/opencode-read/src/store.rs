@@ -1,0 +1,436 @@
+//! Reading the JSON store of OpenCode ≤ 1.1 (T1, research §2.3), and the per-project store before
+//! it (T0, §2.2), whose objects have the same shapes (§2.4) and are read the same way.
+//!
+//! ```text
+//! T1 storage/session/<projectID>/<ses>.json   T0 storage/session/info/<ses>.json
+//!    storage/message/<ses>/<msg>.json            storage/session/message/<ses>/<msg>.json
+//!    storage/part/<msg>/<prt>.json               storage/session/part/<ses>/<msg>/<prt>.json
+//! ```
+//!
+//! Ids come from the file names, as in OpenCode's own import (§2.6 "ids come from file paths,
+//! not JSON content"). Only `.json` files are read (`*.tmp` files appear, §2.3); a file that does
+//! not parse is read once more (writes were not atomic, §2.3) and then rejected with its name.
+//! Sessions are ordered by (`time.created`, id), messages likewise (§2.7), parts by id.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+use tonbo_core::contract::check_session_id;
+
+use crate::json::{self, BadJson};
+use crate::record::{self, Layout, Prov};
+use crate::sources::StoreKind;
+use crate::{Reader, STAGE};
+
+/// How long to wait before reading a file that did not parse a second time.
+const REREAD_AFTER: Duration = Duration::from_millis(50);
+
+/// A message file of the JSON store, listed before it is read.
+#[derive(Debug, Clone)]
+pub struct JsonMsg {
+    /// `time.created` (ms).
+    pub created: Option<i64>,
+    /// The file stem.
+    pub id: String,
+    /// Which store (index into the run's stores).
+    pub store: usize,
+    pub path: PathBuf,
+}
+
+/// What reading one JSON file gave.
+enum Loaded {
+    /// The object, compacted to one line.
+    Object(String),
+    /// Gone since it was listed (renamed or deleted by a writer).
+    Gone,
+    /// Not a JSON object, also when read again; with the bytes read.
+    Bad(BadJson, Vec<u8>),
+    Failed(io::Error),
+}
+
+/// Reads a JSON object file, a second time if it does not parse the first (§2.3).
+fn load(path: &Path) -> Loaded {
+    let mut attempt = 0;
+    loop {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::Gone,
+            Err(e) => return Loaded::Failed(e),
+        };
+        match json::utf8(&bytes).and_then(json::object) {
+            Ok(obj) => return Loaded::Object(obj),
+            Err(why) if attempt > 0 => return Loaded::Bad(why, bytes),
+            Err(_) => {
+                attempt += 1;
+                thread::sleep(REREAD_AFTER);
+            }
+        }
+    }
+}
+
+/// The `.json` files of a folder as (stem, path), by stem; a missing folder has none.
+fn list_json(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let Some(stem) = name.strip_suffix(".json").filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let path = entry.path();
+        if path.is_file() {
+            files.push((stem.to_string(), path));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The sub-folders of a folder, by name.
+fn list_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_dir() {
+            dirs.push(path);
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// An id usable as one path component (ids from databases are looked up as folder names).
+fn is_path_component(id: &str) -> bool {
+    !id.is_empty() && id != "." && id != ".." && !id.contains(['/', '\\', '\0'])
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// A session file, listed.
+struct JsonSession {
+    created: Option<i64>,
+    updated: Option<i64>,
+    id: String,
+    path: PathBuf,
+}
+
+impl Reader<'_> {
+    fn list_failed(&mut self, dir: &Path, e: &io::Error) {
+        eprintln!("{STAGE}: cannot read {}: {e}", dir.display());
+        self.stats.failed += 1;
+    }
+
+    /// The message files of a session in every JSON store, each id once (the first store that
+    /// has it wins: `storage/` comes before the older `project/*/storage/`).
+    pub(crate) fn json_message_files(&mut self, session: &str) -> Vec<(usize, String, PathBuf)> {
+        let mut files: Vec<(usize, String, PathBuf)> = Vec::new();
+        if !is_path_component(session) {
+            return files;
+        }
+        for i in 0..self.stores.len() {
+            let dir = self.stores[i].message_dir(session);
+            match list_json(&dir) {
+                Ok(list) => {
+                    for (id, path) in list {
+                        if !files.iter().any(|f| f.1 == id) {
+                            files.push((i, id, path));
+                        }
+                    }
+                }
+                Err(e) => self.list_failed(&dir, &e),
+            }
+        }
+        files
+    }
+
+    /// Reads the creation time of each message file and orders them by (`time.created`, id)
+    /// (§2.7). Files that cannot be read are reported here and left out.
+    pub(crate) fn order_json_messages(
+        &mut self,
+        files: Vec<(usize, String, PathBuf)>,
+    ) -> Result<Vec<JsonMsg>> {
+        let mut msgs = Vec::with_capacity(files.len());
+        for (store, id, path) in files {
+            match load(&path) {
+                Loaded::Object(obj) => msgs.push(JsonMsg {
+                    created: json::times(&obj).0,
+                    id,
+                    store,
+                    path,
+                }),
+                Loaded::Gone => {}
+                Loaded::Bad(why, raw) => {
+                    self.rejects.reject(
+                        &path.display().to_string(),
+                        why.line,
+                        &why.reason,
+                        &raw,
+                    )?;
+                }
+                Loaded::Failed(e) => self.list_failed(&path, &e),
+            }
+        }
+        msgs.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        Ok(msgs)
+    }
+
+    /// Writes one message of the JSON store with its parts, ordered by id.
+    pub(crate) fn emit_json_message(&mut self, session: &str, m: &JsonMsg) -> Result<()> {
+        let file = m.path.display().to_string();
+        let message = match load(&m.path) {
+            Loaded::Object(obj) => obj,
+            Loaded::Gone => return Ok(()),
+            Loaded::Bad(why, raw) => {
+                self.rejects.reject(&file, why.line, &why.reason, &raw)?;
+                return Ok(());
+            }
+            Loaded::Failed(e) => {
+                self.list_failed(&m.path, &e);
+                return Ok(());
+            }
+        };
+        let part_dir = self.stores[m.store].part_dir(session, &m.id);
+        let part_files = if is_path_component(&m.id) {
+            match list_json(&part_dir) {
+                Ok(list) => list,
+                Err(e) => {
+                    self.list_failed(&part_dir, &e);
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let mut buf = std::mem::take(&mut self.buf);
+        record::begin(&mut buf, "message", session, Layout::T1);
+        buf.push_str("\"message\":");
+        buf.push_str(&message);
+        buf.push_str(",\"parts\":[");
+        let mut n = 0u64;
+        for (_, path) in part_files {
+            match load(&path) {
+                Loaded::Object(obj) => {
+                    if n > 0 {
+                        buf.push(',');
+                    }
+                    buf.push_str(&obj);
+                    n += 1;
+                }
+                Loaded::Gone => {}
+                Loaded::Bad(why, raw) => {
+                    self.rejects.reject(
+                        &path.display().to_string(),
+                        why.line,
+                        &why.reason,
+                        &raw,
+                    )?;
+                }
+                Loaded::Failed(e) => self.list_failed(&path, &e),
+            }
+        }
+        buf.push(']');
+        record::finish(&mut buf, Prov::File(&file));
+        self.write_record(&buf)?;
+        self.buf = buf;
+        self.stats.messages += 1;
+        self.stats.parts += n;
+        Ok(())
+    }
+
+    /// Reads one JSON store: its sessions that no database (and no earlier store) held.
+    pub(crate) fn read_store(&mut self, index: usize) -> Result<()> {
+        let store = self.stores[index].clone();
+        self.stats.stores += 1;
+        self.stats.t1 += 1;
+        let session_root = store.session_root();
+        let dirs = match store.kind {
+            StoreKind::T1 => match list_dirs(&session_root) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.list_failed(&session_root, &e);
+                    return Ok(());
+                }
+            },
+            StoreKind::T0 => vec![session_root],
+        };
+        let mut sessions = Vec::new();
+        for dir in dirs {
+            let files = match list_json(&dir) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.list_failed(&dir, &e);
+                    continue;
+                }
+            };
+            for (id, path) in files {
+                match load(&path) {
+                    Loaded::Object(obj) => {
+                        let (created, updated) = json::times(&obj);
+                        sessions.push(JsonSession {
+                            created,
+                            updated,
+                            id,
+                            path,
+                        });
+                    }
+                    Loaded::Gone => {}
+                    Loaded::Bad(why, raw) => {
+                        let reason = format!("{} (session not read)", why.reason);
+                        self.rejects.reject(
+                            &path.display().to_string(),
+                            why.line,
+                            &reason,
+                            &raw,
+                        )?;
+                    }
+                    Loaded::Failed(e) => self.list_failed(&path, &e),
+                }
+            }
+        }
+        sessions.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+
+        let before = self.stats.duplicates;
+        for s in sessions {
+            self.read_json_session(index, s)?;
+        }
+        let dups = self.stats.duplicates - before;
+        if dups > 0 {
+            eprintln!(
+                "{STAGE}: note: {}: {dups} sessions already read from a database or an earlier store; their messages missing there were merged into them",
+                store.root.display()
+            );
+        }
+        Ok(())
+    }
+
+    fn read_json_session(&mut self, index: usize, s: JsonSession) -> Result<()> {
+        if self.claimed.contains(&s.id) {
+            self.stats.duplicates += 1;
+            return Ok(());
+        }
+        let file = s.path.display().to_string();
+        if let Err(why) = check_session_id(&s.id) {
+            let reason = format!("unusable session id (the file name): {why}");
+            self.rejects.reject(&file, 1, &reason, s.id.as_bytes())?;
+            return Ok(());
+        }
+        if let Some(after) = self.modified_after {
+            // Its own time, its file, or a message added to it (§2.3: a new message is a new
+            // file in message/<ses>/).
+            let message_dir = self.stores[index].message_dir(&s.id);
+            let changed = s.updated.is_some_and(|t| self.is_after(t))
+                || mtime(&s.path).is_some_and(|t| t > after)
+                || mtime(&message_dir).is_some_and(|t| t > after);
+            if !changed {
+                self.stats.skipped_old += 1;
+                self.claimed.insert(s.id);
+                return Ok(());
+            }
+        }
+        let session = match load(&s.path) {
+            Loaded::Object(obj) => obj,
+            Loaded::Gone => return Ok(()),
+            Loaded::Bad(why, raw) => {
+                let reason = format!("{} (session not read)", why.reason);
+                self.rejects.reject(&file, why.line, &reason, &raw)?;
+                return Ok(());
+            }
+            Loaded::Failed(e) => {
+                self.list_failed(&s.path, &e);
+                return Ok(());
+            }
+        };
+        let mut buf = std::mem::take(&mut self.buf);
+        record::begin(&mut buf, "session", &s.id, Layout::T1);
+        buf.push_str("\"session\":");
+        buf.push_str(&session);
+        record::finish(&mut buf, Prov::File(&file));
+        self.write_record(&buf)?;
+        self.buf = buf;
+        self.stats.sessions += 1;
+
+        let files = self.json_message_files(&s.id);
+        let msgs = self.order_json_messages(files)?;
+        for m in &msgs {
+            self.emit_json_message(&s.id, m)?;
+        }
+        self.claimed.insert(s.id);
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_json_files_are_listed_in_id_order() {
+        let t = tempfile::tempdir().unwrap();
+        for f in [
+            "prt_b.json",
+            "prt_a.json",
+            "prt_c.json.tmp",
+            ".json",
+            "x.txt",
+        ] {
+            fs::write(t.path().join(f), "{}").unwrap();
+        }
+        fs::create_dir(t.path().join("dir.json")).unwrap();
+        let names: Vec<String> = list_json(t.path())
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(names, vec!["prt_a", "prt_b"]);
+        assert!(list_json(&t.path().join("missing")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_file_is_read_again_before_it_is_rejected() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("m.json");
+        fs::write(&p, "{\n  \"id\": \"msg_1\",\n  \"n\": 1\n}\n").unwrap();
+        assert!(matches!(load(&p), Loaded::Object(o) if o == r#"{"id":"msg_1","n":1}"#));
+        fs::write(&p, "{\"id\": ").unwrap();
+        let writer = {
+            let p = p.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(10));
+                fs::write(&p, "{\"id\": 2}").unwrap();
+            })
+        };
+        // Torn on the first read, whole on the second.
+        assert!(matches!(load(&p), Loaded::Object(o) if o == r#"{"id":2}"#));
+        writer.join().unwrap();
+        fs::write(&p, "[1]").unwrap();
+        assert!(matches!(load(&p), Loaded::Bad(why, _) if why.reason == "not a JSON object"));
+        assert!(matches!(load(&t.path().join("gone.json")), Loaded::Gone));
+    }
+
+    #[test]
+    fn ids_as_path_components() {
+        assert!(is_path_component("ses_1"));
+        for bad in ["", ".", "..", "a/b", "a\\b"] {
+            assert!(!is_path_component(bad), "{bad}");
+        }
+    }
+}

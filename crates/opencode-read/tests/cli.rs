@@ -1,0 +1,1318 @@
+//! Drives the real `opencode-read` binary over OpenCode and Crush stores built in temporary
+//! directories (SQLite files made with rusqlite from SQL text, JSON trees written as OpenCode
+//! writes them), and checks what it writes on stdout and stderr and how it exits.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_opencode-read");
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+// ---------------------------------------------------------------------------------------------
+// Schemas, as the research reconstructs them (opencode-format.md §1.2, §2.5, §2.8).
+
+const G1_SCHEMA: &str = "
+CREATE TABLE sessions (id TEXT PRIMARY KEY, parent_session_id TEXT, title TEXT NOT NULL,
+  message_count INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+  completion_tokens INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL DEFAULT 0.0,
+  updated_at INTEGER NOT NULL, created_at INTEGER NOT NULL, summary_message_id TEXT);
+CREATE TABLE messages (id TEXT PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+  role TEXT NOT NULL, parts TEXT NOT NULL DEFAULT '[]', model TEXT,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, finished_at INTEGER);
+CREATE TABLE files (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, path TEXT NOT NULL, content TEXT NOT NULL,
+  version TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, UNIQUE(path, session_id, version));
+CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY, version_id INTEGER, is_applied INTEGER);
+";
+
+/// G1 plus Crush's later migrations (§1.2).
+fn g2_schema() -> String {
+    format!(
+        "{G1_SCHEMA}
+        ALTER TABLE messages ADD COLUMN provider TEXT;
+        ALTER TABLE messages ADD COLUMN is_summary_message INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sessions ADD COLUMN todos TEXT;
+        CREATE TABLE read_files (session_id TEXT, path TEXT, read_at INTEGER);"
+    )
+}
+
+const T2_SCHEMA: &str = "
+CREATE TABLE __drizzle_migrations (id INTEGER PRIMARY KEY, hash text NOT NULL, created_at numeric);
+CREATE TABLE project (id text PRIMARY KEY, worktree text NOT NULL, vcs text, name text,
+  time_created integer NOT NULL, time_updated integer NOT NULL, time_initialized integer, sandboxes text NOT NULL);
+CREATE TABLE session (id text PRIMARY KEY, project_id text NOT NULL REFERENCES project(id) ON DELETE CASCADE,
+  parent_id text, slug text NOT NULL, directory text NOT NULL, title text NOT NULL, version text NOT NULL,
+  share_url text, summary_additions integer, summary_deletions integer, summary_files integer, summary_diffs text,
+  revert text, permission text, time_created integer NOT NULL, time_updated integer NOT NULL,
+  time_compacting integer, time_archived integer);
+CREATE TABLE message (id text PRIMARY KEY, session_id text NOT NULL REFERENCES session(id) ON DELETE CASCADE,
+  time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
+CREATE TABLE part (id text PRIMARY KEY, message_id text NOT NULL REFERENCES message(id) ON DELETE CASCADE,
+  session_id text NOT NULL, time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
+CREATE INDEX message_session_idx ON message(session_id, time_created, id);
+CREATE INDEX part_message_idx ON part(message_id, id);
+CREATE TABLE todo (session_id text NOT NULL, content text NOT NULL, status text NOT NULL,
+  priority text NOT NULL, position integer NOT NULL, PRIMARY KEY(session_id, position));
+INSERT INTO project VALUES ('global', '/', NULL, NULL, 1, 1, NULL, '[]');
+";
+
+const T3_SCHEMA: &str = "
+CREATE TABLE session_v2 (id text PRIMARY KEY, project_id text NOT NULL, workspace_id text, parent_id text,
+  fork_session_id text, fork_boundary text, slug text NOT NULL, directory text NOT NULL, path text,
+  title text, version text NOT NULL, metadata text, cost real, tokens_input integer,
+  tokens_output integer, tokens_reasoning integer, tokens_cache_read integer, tokens_cache_write integer,
+  revert text, agent text, model text, time_created integer NOT NULL, time_updated integer NOT NULL,
+  time_compacting integer, time_archived integer);
+CREATE TABLE session_message (id text PRIMARY KEY, session_id text NOT NULL, type text NOT NULL,
+  seq integer NOT NULL, time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
+CREATE UNIQUE INDEX session_message_session_seq_idx ON session_message(session_id, seq);
+";
+
+// ---------------------------------------------------------------------------------------------
+// Running the binary
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn records(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                // The contract's own type reads every line.
+                let _: tonbo_core::SourceRecord = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("not a source record ({e}): {l}"));
+                serde_json::from_str(l).unwrap()
+            })
+            .collect()
+    }
+
+    /// One short line per record: `S <session> <layout>` or `M <session> <layout> <message id>
+    /// <parts>`, in output order.
+    fn outline(&self) -> Vec<String> {
+        self.records().iter().map(outline).collect()
+    }
+
+    fn summary(&self) -> &str {
+        self.stderr
+            .lines()
+            .find(|l| l.contains(" databases, "))
+            .unwrap_or_else(|| panic!("no summary line in stderr: {}", self.stderr))
+    }
+
+    fn rejected(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.contains("rejected:"))
+            .collect()
+    }
+}
+
+fn outline(r: &Value) -> String {
+    assert_eq!(r["v"], 1);
+    assert_eq!(r["source"], "opencode");
+    let session = r["session"].as_str().unwrap();
+    let layout = r["record"]["layout"].as_str().unwrap();
+    match r["kind"].as_str().unwrap() {
+        "session" => format!("S {session} {layout}"),
+        "message" => format!(
+            "M {session} {layout} {} {}",
+            r["record"]["message"]["id"].as_str().unwrap(),
+            r["record"]["parts"].as_array().unwrap().len()
+        ),
+        k => panic!("unexpected kind {k}"),
+    }
+}
+
+fn wait_with_timeout(child: &mut Child) -> Option<i32> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("opencode-read did not finish within {TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A fresh HOME and current directory, so that the machine's own sessions are never read.
+struct Sandbox {
+    tmp: TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let s = Sandbox {
+            tmp: TempDir::new().unwrap(),
+        };
+        fs::create_dir_all(s.home()).unwrap();
+        fs::create_dir_all(s.cwd()).unwrap();
+        s
+    }
+
+    fn base(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn home(&self) -> PathBuf {
+        self.base().join("home")
+    }
+
+    fn cwd(&self) -> PathBuf {
+        self.base().join("cwd")
+    }
+
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(self.cwd())
+            .env("HOME", self.home())
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("OPENCODE_DB")
+            .env_remove("CRUSH_GLOBAL_DATA")
+            .env_remove("OPENCODE_READ_BUSY_TIMEOUT_MS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut child = self.command(args, env).spawn().expect("spawn");
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let out_reader = thread::spawn(move || {
+            let mut s = String::new();
+            out.read_to_string(&mut s).unwrap();
+            s
+        });
+        let err_reader = thread::spawn(move || {
+            let mut s = String::new();
+            err.read_to_string(&mut s).unwrap();
+            s
+        });
+        let code = wait_with_timeout(&mut child);
+        Run {
+            code,
+            stdout: out_reader.join().unwrap(),
+            stderr: err_reader.join().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Creates a database from SQL text.
+fn sqlite(path: &Path, sql: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+/// Writes pretty-printed JSON, as OpenCode's JSON store does.
+fn put_json(path: &Path, v: &Value) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, serde_json::to_string_pretty(v).unwrap()).unwrap();
+}
+
+fn put(path: &Path, text: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+/// Inserts a T2 session row.
+fn t2_session(id: &str, created: i64) -> String {
+    format!(
+        "INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated)
+         VALUES ('{id}', 'global', 'slug-{id}', '/w', 'title {id}', '1.2.6', {created}, {created});"
+    )
+}
+
+/// Inserts a T2 message row and its parts (`data` of each part: a text part).
+fn t2_message(session: &str, id: &str, created: i64, role: &str, parts: &[&str]) -> String {
+    let mut sql = format!(
+        "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES
+         ('{id}', '{session}', {created}, {created}, '{{\"role\":\"{role}\",\"time\":{{\"created\":{created}}}}}');"
+    );
+    for p in parts {
+        sql.push_str(&format!(
+            "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES
+             ('{p}', '{id}', '{session}', {created}, {created}, '{{\"type\":\"text\",\"text\":\"{p}\"}}');"
+        ));
+    }
+    sql
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layouts
+
+#[test]
+fn g1_rows_in_created_at_then_rowid_order() {
+    let sb = Sandbox::new();
+    let db = sb.base().join("proj/.opencode/opencode.db");
+    // Three rows of one second (§1.4): rowid order, although their UUIDs sort otherwise.
+    sqlite(
+        &db,
+        &format!(
+            "{G1_SCHEMA}
+            INSERT INTO sessions (id, title, message_count, updated_at, created_at)
+              VALUES ('bbbb-sess', 'second', 3, 200, 150), ('aaaa-sess', 'first', 1, 120, 100);
+            INSERT INTO messages (id, session_id, role, parts, model, created_at, updated_at, finished_at) VALUES
+              ('f0000000-0000-4000-8000-000000000000', 'bbbb-sess', 'user',
+               '[{{\"type\":\"text\",\"data\":{{\"text\":\"list files\"}}}},{{\"type\":\"finish\",\"data\":{{\"reason\":\"stop\",\"time\":0}}}}]',
+               NULL, 160, 160, NULL),
+              ('10000000-0000-4000-8000-000000000000', 'bbbb-sess', 'assistant',
+               '[ {{\"type\":\"tool_call\",\"data\":{{\"id\":\"toolu_01\",\"name\":\"ls\",\"input\":\"{{\\\"path\\\":\\\".\\\"}}\",\"type\":\"\",\"finished\":true}}}} ]',
+               'claude-4', 160, 161, 161),
+              ('80000000-0000-4000-8000-000000000000', 'bbbb-sess', 'tool',
+               '[{{\"type\":\"tool_result\",\"data\":{{\"tool_call_id\":\"toolu_01\",\"name\":\"ls\",\"content\":\"a.rs\",\"metadata\":\"\",\"is_error\":false}}}}]',
+               NULL, 160, 161, NULL),
+              ('00000000-0000-4000-8000-000000000000', 'bbbb-sess', 'assistant', '[]', 'claude-4', 170, 170, NULL),
+              ('c0000000-0000-4000-8000-000000000000', 'aaaa-sess', 'user', '[]', NULL, 100, 100, NULL);"
+        ),
+    );
+    let r = sb.run(&[s(&db)]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.outline(),
+        vec![
+            "S aaaa-sess g1",
+            "M aaaa-sess g1 c0000000-0000-4000-8000-000000000000 0",
+            "S bbbb-sess g1",
+            "M bbbb-sess g1 f0000000-0000-4000-8000-000000000000 2",
+            "M bbbb-sess g1 10000000-0000-4000-8000-000000000000 1",
+            "M bbbb-sess g1 80000000-0000-4000-8000-000000000000 1",
+            "M bbbb-sess g1 00000000-0000-4000-8000-000000000000 0",
+        ]
+    );
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    // The session row, column by column in table order.
+    assert_eq!(
+        lines[2],
+        format!(
+            r#"{{"v":1,"source":"opencode","kind":"session","session":"bbbb-sess","record":{{"layout":"g1","session":{{"id":"bbbb-sess","parent_session_id":null,"title":"second","message_count":3,"prompt_tokens":0,"completion_tokens":0,"cost":0.0,"updated_at":200,"created_at":150,"summary_message_id":null}}}},"provenance":{{"file":"{}","table":"sessions","row":"bbbb-sess"}}}}"#,
+            db.display()
+        )
+    );
+    // A message: its columns but `parts`, and `parts` as JSON (the tool input stays a string).
+    assert_eq!(
+        lines[4],
+        format!(
+            r#"{{"v":1,"source":"opencode","kind":"message","session":"bbbb-sess","record":{{"layout":"g1","message":{{"id":"10000000-0000-4000-8000-000000000000","session_id":"bbbb-sess","role":"assistant","model":"claude-4","created_at":160,"updated_at":161,"finished_at":161}},"parts":[{{"type":"tool_call","data":{{"id":"toolu_01","name":"ls","input":"{{\"path\":\".\"}}","type":"","finished":true}}}}]}},"provenance":{{"file":"{}","table":"messages","row":"10000000-0000-4000-8000-000000000000"}}}}"#,
+            db.display()
+        )
+    );
+    assert_eq!(
+        r.summary(),
+        "opencode-read: 1 databases, 0 JSON stores (1 g1, 0 g2, 0 t1, 0 t2, 0 t3), 2 sessions, 5 messages, 4 parts, 0 rejected, 0 failed"
+    );
+}
+
+#[test]
+fn g2_from_its_columns_title_sessions_skipped_todos_a_string() {
+    let sb = Sandbox::new();
+    // Named like nothing in particular: the layout comes from the schema.
+    let db = sb.base().join("some.sqlite");
+    sqlite(
+        &db,
+        &format!(
+            "{}
+            INSERT INTO sessions (id, title, updated_at, created_at, todos) VALUES
+              ('s1', 'crush', 10, 10, '[{{\"content\":\"x\",\"status\":\"pending\",\"active_form\":\"X\"}}]'),
+              ('title-s1', 'title', 11, 11, NULL);
+            INSERT INTO messages (id, session_id, role, parts, model, provider, is_summary_message, created_at, updated_at) VALUES
+              ('m1', 's1', 'assistant', '[{{\"type\":\"text\",\"data\":{{\"text\":\"hi\"}}}}]', 'gpt', 'openai', 1, 10, 10),
+              ('m2', 'title-s1', 'assistant', '[]', 'gpt', 'openai', 0, 11, 11);",
+            g2_schema()
+        ),
+    );
+    let r = sb.run(&[s(&db)]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.outline(), vec!["S s1 g2", "M s1 g2 m1 1"]);
+    let recs = r.records();
+    assert_eq!(
+        recs[0]["record"]["session"]["todos"],
+        r#"[{"content":"x","status":"pending","active_form":"X"}]"#
+    );
+    assert_eq!(
+        recs[1]["record"]["message"],
+        json!({"id":"m1","session_id":"s1","role":"assistant","model":"gpt","created_at":10,
+               "updated_at":10,"finished_at":null,"provider":"openai","is_summary_message":1})
+    );
+    assert!(r.summary().contains("(0 g1, 1 g2, 0 t1, 0 t2, 0 t3)"));
+    assert!(r.summary().ends_with(", skipped 1 title sessions"));
+}
+
+#[test]
+fn t2_messages_by_time_then_id_parts_by_id() {
+    let sb = Sandbox::new();
+    let db = sb.base().join("data/opencode.db");
+    sqlite(
+        &db,
+        &format!(
+            "{T2_SCHEMA}{}{}{}{}{}{}",
+            t2_session("ses_b", 2000),
+            t2_session("ses_a", 1000),
+            // Equal times: id order. Parts inserted out of id order.
+            t2_message("ses_b", "msg_2", 2100, "assistant", &["prt_9", "prt_3"]),
+            t2_message("ses_b", "msg_1", 2100, "user", &["prt_1"]),
+            t2_message("ses_b", "msg_0", 2200, "assistant", &[]),
+            t2_message("ses_a", "msg_a", 1100, "user", &["prt_a"]),
+        ),
+    );
+    let r = sb.run(&[s(&db)]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.outline(),
+        vec![
+            "S ses_a t2",
+            "M ses_a t2 msg_a 1",
+            "S ses_b t2",
+            "M ses_b t2 msg_1 1",
+            "M ses_b t2 msg_2 2",
+            "M ses_b t2 msg_0 0",
+        ]
+    );
+    let recs = r.records();
+    let m = &recs[4]["record"];
+    // §2.5 "Row mapping": {...data, id, sessionID}; parts {...data, id, sessionID, messageID}.
+    assert_eq!(
+        m["message"],
+        json!({"role":"assistant","time":{"created":2100},"id":"msg_2","sessionID":"ses_b"})
+    );
+    assert_eq!(
+        m["parts"],
+        json!([
+            {"type":"text","text":"prt_3","id":"prt_3","sessionID":"ses_b","messageID":"msg_2"},
+            {"type":"text","text":"prt_9","id":"prt_9","sessionID":"ses_b","messageID":"msg_2"}
+        ])
+    );
+    assert_eq!(
+        recs[4]["provenance"],
+        json!({"file": s(&db), "table": "message", "row": "msg_2"})
+    );
+    assert_eq!(
+        recs[2]["provenance"],
+        json!({"file": s(&db), "table": "session", "row": "ses_b"})
+    );
+    assert_eq!(recs[2]["record"]["session"]["slug"], "slug-ses_b");
+    assert_eq!(recs[2]["record"]["session"]["time_created"], 2000);
+    assert!(r
+        .summary()
+        .contains("(0 g1, 0 g2, 0 t1, 1 t2, 0 t3), 2 sessions, 4 messages, 4 parts"));
+}
+
+#[test]
+fn t3_wins_over_t2_and_legacy_sessions_are_read_through_t2() {
+    let sb = Sandbox::new();
+    let db = sb.base().join("data/opencode.db");
+    sqlite(
+        &db,
+        &format!(
+            "{T2_SCHEMA}{T3_SCHEMA}{}{}{}{}
+            INSERT INTO session_v2 (id, project_id, slug, directory, title, version, metadata, model, time_created, time_updated)
+              VALUES ('ses_both', 'global', 'both', '/w', 'migrated', '2.0.3', '{{\"k\":1}}',
+                      '{{\"id\":\"claude\",\"providerID\":\"anthropic\"}}', 3000, 3500);
+            INSERT INTO session_message (id, session_id, type, seq, time_created, time_updated, data) VALUES
+              ('sm_z', 'ses_both', 'assistant', 2, 3200, 3300, '{{\"agent\":\"build\",\"content\":[{{\"type\":\"text\",\"id\":\"c1\",\"text\":\"done\"}}],\"time\":{{\"created\":3200}}}}'),
+              ('sm_a', 'ses_both', 'user', 1, 3100, 3100, '{{\"text\":\"go\",\"files\":[],\"agents\":[],\"references\":[],\"time\":{{\"created\":3100}}}}'),
+              ('sm_q', 'ses_both', 'system', 3, 3300, 3300, ' {{ \"text\" : \"x\" }} ');",
+            t2_session("ses_both", 1000),
+            t2_message("ses_both", "msg_old", 1100, "user", &["prt_old"]),
+            t2_session("ses_legacy", 2000),
+            t2_message("ses_legacy", "msg_l", 2100, "user", &["prt_l"]),
+        ),
+    );
+    let r = sb.run(&[s(&db)]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.outline(),
+        vec![
+            "S ses_legacy t2",
+            "M ses_legacy t2 msg_l 1",
+            "S ses_both t3",
+            "M ses_both t3 sm_a 0",
+            "M ses_both t3 sm_z 0",
+            "M ses_both t3 sm_q 0",
+        ]
+    );
+    let recs = r.records();
+    let session = &recs[2]["record"]["session"];
+    assert_eq!(session["metadata"], r#"{"k":1}"#);
+    assert_eq!(
+        session["model"],
+        r#"{"id":"claude","providerID":"anthropic"}"#
+    );
+    assert_eq!(
+        recs[2]["provenance"],
+        json!({"file": s(&db), "table": "session_v2", "row": "ses_both"})
+    );
+    assert_eq!(
+        recs[4]["record"]["message"],
+        json!({"id":"sm_z","session_id":"ses_both","type":"assistant","seq":2,"time_created":3200,
+               "time_updated":3300,"data":{"agent":"build","content":[{"type":"text","id":"c1","text":"done"}],
+               "time":{"created":3200}}})
+    );
+    assert!(r.stdout.contains(r#""data":{"text":"x"}"#));
+    assert_eq!(
+        recs[5]["provenance"],
+        json!({"file": s(&db), "table": "session_message", "row": "sm_q"})
+    );
+    assert!(r
+        .summary()
+        .contains("(0 g1, 0 g2, 0 t1, 1 t2, 1 t3), 2 sessions, 4 messages, 1 parts"));
+}
+
+/// A T1 store (§2.3): `session/<projectID>/<ses>.json`, `message/<ses>/<msg>.json`,
+/// `part/<msg>/<prt>.json`, pretty-printed.
+fn t1_session(storage: &Path, project: &str, id: &str, created: i64) {
+    put_json(
+        &storage.join(format!("session/{project}/{id}.json")),
+        &json!({"id": id, "slug": format!("slug-{id}"), "projectID": project, "directory": "/w",
+                "title": format!("title {id}"), "version": "1.1.0",
+                "time": {"created": created, "updated": created}}),
+    );
+}
+
+fn t1_message(storage: &Path, session: &str, id: &str, created: i64, parts: &[&str]) {
+    put_json(
+        &storage.join(format!("message/{session}/{id}.json")),
+        &json!({"id": id, "sessionID": session, "role": "user", "time": {"created": created}}),
+    );
+    for p in parts {
+        put_json(
+            &storage.join(format!("part/{id}/{p}.json")),
+            &json!({"id": p, "sessionID": session, "messageID": id, "type": "text", "text": p}),
+        );
+    }
+}
+
+#[test]
+fn t1_json_tree() {
+    let sb = Sandbox::new();
+    let storage = sb.base().join("data/storage");
+    t1_session(&storage, "abc123", "ses_2", 2000);
+    t1_session(&storage, "global", "ses_1", 1000);
+    t1_message(&storage, "ses_2", "msg_b", 2100, &["prt_2", "prt_1"]);
+    t1_message(&storage, "ses_2", "msg_a", 2100, &[]);
+    t1_message(&storage, "ses_2", "msg_0", 2300, &["prt_x"]);
+    t1_message(&storage, "ses_1", "msg_1", 1100, &["prt_9"]);
+    // A half-written temporary file is no part (§2.3), a broken part is rejected by name.
+    put(&storage.join("part/msg_b/prt_3.json.tmp"), "{\"id\":");
+    put(
+        &storage.join("part/msg_0/prt_y.json"),
+        "{\"id\": \"prt_y\", ",
+    );
+    let r = sb.run(&[s(&storage)]);
+    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.outline(),
+        vec![
+            "S ses_1 t1",
+            "M ses_1 t1 msg_1 1",
+            "S ses_2 t1",
+            "M ses_2 t1 msg_a 0",
+            "M ses_2 t1 msg_b 2",
+            "M ses_2 t1 msg_0 1",
+        ]
+    );
+    let recs = r.records();
+    assert_eq!(
+        recs[2]["record"]["session"],
+        json!({"id":"ses_2","slug":"slug-ses_2","projectID":"abc123","directory":"/w",
+               "title":"title ses_2","version":"1.1.0","time":{"created":2000,"updated":2000}})
+    );
+    assert_eq!(
+        recs[2]["provenance"],
+        json!({"file": s(&storage.join("session/abc123/ses_2.json"))})
+    );
+    assert_eq!(
+        recs[4]["provenance"],
+        json!({"file": s(&storage.join("message/ses_2/msg_b.json"))})
+    );
+    let ids: Vec<&str> = recs[4]["record"]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["prt_1", "prt_2"]);
+    assert_eq!(r.rejected().len(), 1, "{}", r.stderr);
+    assert!(r.rejected()[0].starts_with(&format!(
+        "opencode-read: {}:1: rejected: not JSON",
+        storage.join("part/msg_0/prt_y.json").display()
+    )));
+    assert!(r
+        .summary()
+        .contains("0 databases, 1 JSON stores (0 g1, 0 g2, 1 t1, 0 t2, 0 t3), 2 sessions, 4 messages, 4 parts, 1 rejected, 0 failed"));
+}
+
+#[test]
+fn t0_store_is_read_like_t1() {
+    let sb = Sandbox::new();
+    let data = sb.base().join("data");
+    let st = data.join("project/home-me-proj/storage/session");
+    put_json(
+        &st.join("info/ses_0.json"),
+        &json!({"id":"ses_0","title":"old","time":{"created":5,"updated":6}}),
+    );
+    put_json(
+        &st.join("message/ses_0/msg_0.json"),
+        &json!({"id":"msg_0","sessionID":"ses_0","role":"user","time":{"created":7}}),
+    );
+    put_json(
+        &st.join("part/ses_0/msg_0/prt_0.json"),
+        &json!({"id":"prt_0","messageID":"msg_0","sessionID":"ses_0","type":"text","text":"hi"}),
+    );
+    let r = sb.run(&[s(&data)]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.outline(), vec!["S ses_0 t1", "M ses_0 t1 msg_0 1"]);
+}
+
+#[test]
+fn t2_wins_over_t1_and_t1_only_messages_are_merged_in_order() {
+    let sb = Sandbox::new();
+    let data = sb.base().join("data");
+    let storage = data.join("storage");
+    // The same session in both, imported partially (§2.6 "Known gaps").
+    sqlite(
+        &data.join("opencode.db"),
+        &format!(
+            "{T2_SCHEMA}{}{}{}",
+            t2_session("ses_s", 1000),
+            t2_message("ses_s", "msg_1", 1100, "user", &["prt_1db"]),
+            t2_message("ses_s", "msg_3", 1300, "assistant", &["prt_3"]),
+        ),
+    );
+    t1_session(&storage, "global", "ses_s", 1000);
+    // msg_1 is in both (the database's wins), msg_2 and msg_4 only in JSON.
+    t1_message(&storage, "ses_s", "msg_1", 1100, &["prt_1json", "prt_1b"]);
+    t1_message(&storage, "ses_s", "msg_2", 1200, &["prt_2"]);
+    t1_message(&storage, "ses_s", "msg_4", 1400, &[]);
+    // A session only in JSON.
+    t1_session(&storage, "global", "ses_j", 500);
+    t1_message(&storage, "ses_j", "msg_j", 600, &[]);
+    let r = sb.run(&[s(&data)]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.outline(),
+        vec![
+            "S ses_s t2",
+            "M ses_s t2 msg_1 1",
+            "M ses_s t1 msg_2 1",
+            "M ses_s t2 msg_3 1",
+            "M ses_s t1 msg_4 0",
+            "S ses_j t1",
+            "M ses_j t1 msg_j 0",
+        ]
+    );
+    let recs = r.records();
+    assert_eq!(recs[1]["record"]["parts"][0]["id"], "prt_1db");
+    assert_eq!(
+        recs[2]["provenance"],
+        json!({"file": s(&storage.join("message/ses_s/msg_2.json"))})
+    );
+    assert!(r.summary().contains(
+        "1 databases, 1 JSON stores (0 g1, 0 g2, 1 t1, 1 t2, 0 t3), 2 sessions, 5 messages, 3 parts, 0 rejected, 0 failed, skipped 1 sessions already read from another source"
+    ));
+    // The same with the store named first: databases are still read first.
+    let r2 = sb.run(&[s(&storage), s(&data.join("opencode.db"))]);
+    assert_eq!(r2.outline(), r.outline());
+    // And a database given twice is read once.
+    let r3 = sb.run(&[s(&data), s(&data.join("opencode.db"))]);
+    assert_eq!(r3.outline(), r.outline());
+}
+
+#[test]
+fn t2_and_t3_across_files_never_repeat_a_session() {
+    let sb = Sandbox::new();
+    let data = sb.base().join("data");
+    sqlite(
+        &data.join("opencode.db"),
+        &format!(
+            "{T2_SCHEMA}{T3_SCHEMA}{}{}
+            INSERT INTO session_v2 (id, project_id, slug, directory, version, time_created, time_updated)
+              VALUES ('ses_x', 'global', 'x', '/w', '2.0.0', 10, 10);
+            INSERT INTO session_message VALUES ('sm_1', 'ses_x', 'user', 1, 10, 10, '{{\"text\":\"a\"}}');",
+            t2_session("ses_x", 10),
+            t2_message("ses_x", "msg_x", 10, "user", &[]),
+        ),
+    );
+    // A channel database holding a copy of the same session.
+    sqlite(
+        &data.join("opencode-beta.db"),
+        &format!(
+            "{T2_SCHEMA}{}{}",
+            t2_session("ses_x", 10),
+            t2_message("ses_x", "msg_x", 10, "user", &[])
+        ),
+    );
+    let r = sb.run(&[s(&data)]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.outline(), vec!["S ses_x t3", "M ses_x t3 sm_1 0"]);
+    assert!(r
+        .stderr
+        .contains("1 sessions already read from another source"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input
+
+#[test]
+fn unusable_databases_are_named_and_the_rest_is_read() {
+    let sb = Sandbox::new();
+    let dir = sb.base().join("dbs");
+    let not_sqlite = dir.join("opencode-junk.db");
+    put(
+        &not_sqlite,
+        "this is not a database, just some text that goes on for a while....",
+    );
+    let no_part = dir.join("no-part.db");
+    sqlite(
+        &no_part,
+        "CREATE TABLE session (id text); CREATE TABLE message (id text, session_id text, data text);",
+    );
+    let no_parts_col = dir.join("no-parts-col.db");
+    sqlite(
+        &no_parts_col,
+        "CREATE TABLE sessions (id TEXT, created_at INTEGER); CREATE TABLE messages (id TEXT, session_id TEXT, role TEXT);",
+    );
+    let other = dir.join("other.db");
+    sqlite(&other, "CREATE TABLE x (y);");
+    let good = dir.join("good.db");
+    sqlite(
+        &good,
+        &format!(
+            "{T2_SCHEMA}{}{}",
+            t2_session("ses_g", 1),
+            t2_message("ses_g", "msg_g", 2, "user", &["prt_g"])
+        ),
+    );
+    let missing = dir.join("missing.db");
+    let r = sb.run(&[
+        s(&not_sqlite),
+        s(&no_part),
+        s(&no_parts_col),
+        s(&other),
+        s(&missing),
+        s(&good),
+    ]);
+    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+    assert_eq!(r.outline(), vec!["S ses_g t2", "M ses_g t2 msg_g 1"]);
+    let err = &r.stderr;
+    assert!(
+        err.contains(&format!(
+            "opencode-read: {}: cannot read: file is not a database",
+            not_sqlite.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "opencode-read: {}: table `part` is missing",
+            no_part.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "opencode-read: {}: table `messages` has no column `role`",
+            no_parts_col.display()
+        )) || err.contains(&format!(
+            "opencode-read: {}: table `messages` has no column `parts`",
+            no_parts_col.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "opencode-read: {}: not an OpenCode or Crush database",
+            other.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("opencode-read: cannot read {}", missing.display())),
+        "{err}"
+    );
+    assert!(
+        r.summary().ends_with("0 rejected, 5 failed"),
+        "{}",
+        r.summary()
+    );
+}
+
+#[test]
+fn rows_whose_json_does_not_parse_are_rejected_by_file_table_and_row() {
+    let sb = Sandbox::new();
+    let g = sb.base().join("g.db");
+    sqlite(
+        &g,
+        &format!(
+            "{G1_SCHEMA}
+            INSERT INTO sessions (id, title, updated_at, created_at) VALUES ('gs', 't', 1, 1);
+            INSERT INTO messages (id, session_id, role, parts, created_at, updated_at) VALUES
+              ('gm1', 'gs', 'user', '[{{\"type\":\"text\"', 1, 1),
+              ('gm2', 'gs', 'user', '{{\"type\":\"text\"}}', 2, 2),
+              ('gm3', 'gs', 'user', '[]', 3, 3);"
+        ),
+    );
+    let t2 = sb.base().join("t2.db");
+    sqlite(
+        &t2,
+        &format!(
+            "{T2_SCHEMA}{}{}{}
+            INSERT INTO message VALUES ('msg_bad', 'ts', 1, 1, 'not json');
+            INSERT INTO part VALUES ('prt_bad', 'msg_ok', 'ts', 3, 3, '{{\"type\":');",
+            t2_session("ts", 1),
+            t2_message("ts", "msg_ok", 2, "user", &["prt_ok"]),
+            t2_message("ts", "msg_after", 3, "user", &[]),
+        ),
+    );
+    let t3 = sb.base().join("t3.db");
+    sqlite(
+        &t3,
+        &format!(
+            "{T3_SCHEMA}
+            INSERT INTO session_v2 (id, project_id, slug, directory, version, time_created, time_updated)
+              VALUES ('s3', 'global', 's', '/w', '2', 1, 1);
+            INSERT INTO session_message VALUES ('sm_bad', 's3', 'user', 1, 1, 1, '{{');
+            INSERT INTO session_message VALUES ('sm_ok', 's3', 'user', 2, 1, 1, '{{}}');"
+        ),
+    );
+    let rejects = sb.base().join("rejects.ndjson");
+    let r = sb.run(&[s(&g), s(&t2), s(&t3), "--rejects", s(&rejects)]);
+    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.outline(),
+        vec![
+            "S gs g1",
+            "M gs g1 gm3 0",
+            "S ts t2",
+            "M ts t2 msg_ok 1",
+            "M ts t2 msg_after 0",
+            "S s3 t3",
+            "M s3 t3 sm_ok 0",
+        ]
+    );
+    let rej = r.rejected();
+    assert_eq!(rej.len(), 5, "{}", r.stderr);
+    let has = |file: &Path, rowid: u64, what: &str| {
+        let prefix = format!(
+            "opencode-read: {}:{rowid}: rejected: {what}",
+            file.display()
+        );
+        assert!(
+            rej.iter().any(|l| l.starts_with(&prefix)),
+            "{prefix}\nin {rej:#?}"
+        );
+    };
+    has(&g, 1, "table `messages`, row `gm1`: `parts` not JSON");
+    has(
+        &g,
+        2,
+        "table `messages`, row `gm2`: `parts` not a JSON array",
+    );
+    has(&t2, 3, "table `message`, row `msg_bad`: `data` not JSON");
+    has(&t2, 2, "table `part`, row `prt_bad`: `data` not JSON");
+    has(
+        &t3,
+        1,
+        "table `session_message`, row `sm_bad`: `data` not JSON",
+    );
+    let lines: Vec<Value> = fs::read_to_string(&rejects)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["input"], s(&g));
+    assert_eq!(lines[0]["raw"], "[{\"type\":\"text\"");
+    assert!(
+        r.summary().ends_with("5 rejected, 0 failed"),
+        "{}",
+        r.summary()
+    );
+}
+
+#[test]
+fn a_locked_database_fails_after_the_busy_timeout_and_the_rest_goes_on() {
+    let sb = Sandbox::new();
+    let locked = sb.base().join("locked.db");
+    sqlite(&locked, &format!("{T2_SCHEMA}{}", t2_session("ses_l", 1)));
+    let good = sb.base().join("good.db");
+    sqlite(&good, &format!("{T2_SCHEMA}{}", t2_session("ses_g", 1)));
+    // A rollback-journal database held by a writer: readers cannot even read the schema.
+    let holder = Connection::open(&locked).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE;").unwrap();
+    let started = Instant::now();
+    let r = sb.run_env(
+        &[s(&locked), s(&good)],
+        &[("OPENCODE_READ_BUSY_TIMEOUT_MS", "200")],
+    );
+    let took = started.elapsed();
+    holder.execute_batch("ROLLBACK;").unwrap();
+    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "opencode-read: {}: cannot read: database is locked (still locked after 200 ms)",
+            locked.display()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.outline(), vec!["S ses_g t2"]);
+    assert!(took >= Duration::from_millis(200), "{took:?}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert!(r.summary().ends_with("0 rejected, 1 failed"));
+    // Released, it reads.
+    let r = sb.run(&[s(&locked)]);
+    assert_eq!(r.outline(), vec!["S ses_l t2"]);
+}
+
+#[test]
+fn an_unparsable_session_file_is_rejected_with_its_name() {
+    let sb = Sandbox::new();
+    let storage = sb.base().join("storage");
+    put(
+        &storage.join("session/global/ses_bad.json"),
+        "{\"id\": \"ses_bad\"",
+    );
+    t1_message(&storage, "ses_bad", "msg_1", 1, &[]);
+    t1_session(&storage, "global", "ses_ok", 1);
+    let r = sb.run(&[s(&storage)]);
+    assert_eq!(r.code, Some(1));
+    assert_eq!(r.outline(), vec!["S ses_ok t1"]);
+    assert!(r.rejected()[0].contains(&format!(
+        "{}:1: rejected: not JSON",
+        storage.join("session/global/ses_bad.json").display()
+    )));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A live database
+
+#[test]
+fn a_wal_database_written_while_read_gives_consistent_sessions() {
+    let sb = Sandbox::new();
+    let db = sb.base().join("data/opencode.db");
+    fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let sessions = ["ses_a", "ses_b", "ses_c"];
+    {
+        let conn = Connection::open(&db).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        conn.execute_batch(T2_SCHEMA).unwrap();
+        for (i, id) in sessions.iter().enumerate() {
+            conn.execute_batch(&t2_session(id, i as i64)).unwrap();
+        }
+        conn.execute_batch("UPDATE session SET summary_files = 0;")
+            .unwrap();
+    }
+    /// Stops the writer also when an assertion fails.
+    struct Stop(Arc<AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_panic = Stop(stop.clone());
+    let written = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (db, stop, written) = (db.clone(), stop.clone(), written.clone());
+        thread::spawn(move || {
+            let mut conn = Connection::open(&db).unwrap();
+            conn.busy_timeout(Duration::from_secs(10)).unwrap();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let session = sessions[(i % 3) as usize];
+                // One message and its three parts in one transaction, and the session's count.
+                let tx = conn.transaction().unwrap();
+                let parts: Vec<String> = (0..3).map(|p| format!("prt_{i:08}_{p}")).collect();
+                let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+                tx.execute_batch(&t2_message(
+                    session,
+                    &format!("msg_{i:08}"),
+                    1000 + i as i64,
+                    "user",
+                    &parts,
+                ))
+                .unwrap();
+                tx.execute(
+                    "UPDATE session SET summary_files = summary_files + 1, time_updated = ?1 WHERE id = ?2",
+                    rusqlite::params![1000 + i as i64, session],
+                )
+                .unwrap();
+                tx.commit().unwrap();
+                i += 1;
+                written.store(i, Ordering::Relaxed);
+                if i.is_multiple_of(50) {
+                    thread::yield_now();
+                }
+            }
+        })
+    };
+    while written.load(Ordering::Relaxed) < 300 {
+        thread::sleep(Duration::from_millis(5));
+    }
+    let mut seen_growth = Vec::new();
+    for _ in 0..6 {
+        let before = written.load(Ordering::Relaxed);
+        let r = sb.run(&[s(&db)]);
+        let after = written.load(Ordering::Relaxed);
+        assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+        let recs = r.records();
+        // Per session: its `summary_files` (the writer's count) and the messages read.
+        let mut per_session: Vec<(String, u64, u64)> = Vec::new();
+        for rec in &recs {
+            let session = rec["session"].as_str().unwrap();
+            if rec["kind"] == "session" {
+                let count = rec["record"]["session"]["summary_files"].as_u64().unwrap();
+                per_session.push((session.to_string(), count, 0));
+                continue;
+            }
+            let id = rec["record"]["message"]["id"].as_str().unwrap();
+            let parts = rec["record"]["parts"].as_array().unwrap();
+            assert_eq!(parts.len(), 3, "message {id} without all its parts: {rec}");
+            for p in parts {
+                assert_eq!(p["messageID"], id);
+            }
+            let current = per_session.last_mut().unwrap();
+            assert_eq!(current.0, session, "a session's records are contiguous");
+            current.2 += 1;
+        }
+        let mut total = 0;
+        assert_eq!(per_session.len(), 3);
+        for (session, expected, got) in &per_session {
+            assert_eq!(
+                expected, got,
+                "{session}: the session row and its messages come from one snapshot"
+            );
+            total += got;
+        }
+        assert!(
+            total >= before && total <= after + 1,
+            "{before} <= {total} <= {after}"
+        );
+        seen_growth.push(total);
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    // The writer went on while the reads happened.
+    assert!(
+        seen_growth.windows(2).any(|w| w[1] > w[0]),
+        "{seen_growth:?}"
+    );
+    // No -wal/-shm was removed or checkpointed away by the reader: the writer still finds its
+    // database in WAL mode.
+    let conn = Connection::open(&db).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn a_wal_database_without_its_shm_file_is_read() {
+    let sb = Sandbox::new();
+    let db = sb.base().join("data/opencode.db");
+    fs::create_dir_all(db.parent().unwrap()).unwrap();
+    {
+        let conn = Connection::open(&db).unwrap();
+        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+            .unwrap();
+        conn.execute_batch(&format!(
+            "{T2_SCHEMA}{}{}",
+            t2_session("ses_w", 1),
+            t2_message("ses_w", "msg_w", 2, "user", &["prt_w"])
+        ))
+        .unwrap();
+    }
+    // Closed cleanly: SQLite removed the -wal and -shm files.
+    assert!(!db.with_extension("db-wal").exists());
+    let r = sb.run(&[s(&db)]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.outline(), vec!["S ses_w t2", "M ses_w t2 msg_w 1"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery
+
+#[test]
+fn no_path_reads_the_data_folder_crush_projects_and_the_current_directory() {
+    let sb = Sandbox::new();
+    let xdg = sb.base().join("xdg");
+    let data = xdg.join("opencode");
+    sqlite(
+        &data.join("opencode.db"),
+        &format!("{T2_SCHEMA}{}", t2_session("ses_main", 1)),
+    );
+    sqlite(
+        &data.join("opencode-local.db"),
+        &format!("{T2_SCHEMA}{}", t2_session("ses_local", 1)),
+    );
+    t1_session(&data.join("storage"), "global", "ses_json", 1);
+    put_json(
+        &data.join("project/p/storage/session/info/ses_t0.json"),
+        &json!({"id":"ses_t0","time":{"created":1}}),
+    );
+    // Crush: the project list names each project's data folder (§1.1).
+    let global = sb.base().join("crush-global");
+    let proj = sb.base().join("work/app");
+    sqlite(
+        &proj.join(".crush/crush.db"),
+        &format!(
+            "{}
+            INSERT INTO sessions (id, title, updated_at, created_at) VALUES ('crush-s', 't', 1, 1);",
+            g2_schema()
+        ),
+    );
+    sqlite(
+        &sb.base().join("elsewhere/data/crush.db"),
+        &format!(
+            "{}
+            INSERT INTO sessions (id, title, updated_at, created_at) VALUES ('crush-custom', 't', 1, 1);",
+            g2_schema()
+        ),
+    );
+    put_json(
+        &global.join("projects.json"),
+        &json!({"projects": [
+            {"path": s(&proj), "data_dir": s(&proj.join(".crush")), "last_accessed": "2026-01-01T00:00:00Z"},
+            {"path": s(&sb.base().join("elsewhere")), "data_dir": "data"},
+            {"path": s(&sb.base().join("gone")), "data_dir": s(&sb.base().join("gone/.crush"))}
+        ]}),
+    );
+    // The current directory's Go data folders.
+    sqlite(
+        &sb.cwd().join(".opencode/opencode.db"),
+        &format!(
+            "{G1_SCHEMA}
+            INSERT INTO sessions (id, title, updated_at, created_at) VALUES ('go-s', 't', 1, 1);"
+        ),
+    );
+    let r = sb.run_env(
+        &[],
+        &[
+            ("XDG_DATA_HOME", s(&xdg)),
+            ("CRUSH_GLOBAL_DATA", s(&global)),
+        ],
+    );
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.outline(),
+        vec![
+            "S ses_main t2",
+            "S ses_local t2",
+            "S crush-s g2",
+            "S crush-custom g2",
+            "S go-s g1",
+            "S ses_json t1",
+            "S ses_t0 t1",
+        ]
+    );
+    assert!(r.stderr.contains("has no crush.db"), "{}", r.stderr);
+
+    // HOME alone: ~/.local/share/opencode and ~/.local/share/crush.
+    let home_data = sb.home().join(".local/share/opencode");
+    sqlite(
+        &home_data.join("opencode.db"),
+        &format!("{T2_SCHEMA}{}", t2_session("ses_home", 1)),
+    );
+    fs::remove_dir_all(sb.cwd().join(".opencode")).unwrap();
+    let r = sb.run(&[]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.outline(), vec!["S ses_home t2"]);
+}
+
+#[test]
+fn opencode_db_names_the_database() {
+    let sb = Sandbox::new();
+    let xdg = sb.base().join("xdg");
+    let data = xdg.join("opencode");
+    sqlite(
+        &data.join("opencode.db"),
+        &format!("{T2_SCHEMA}{}", t2_session("ses_default", 1)),
+    );
+    sqlite(
+        &data.join("sub/chosen.db"),
+        &format!("{T2_SCHEMA}{}", t2_session("ses_chosen", 1)),
+    );
+    let abs = sb.base().join("abs.db");
+    sqlite(&abs, &format!("{T2_SCHEMA}{}", t2_session("ses_abs", 1)));
+    // Relative to the data folder.
+    let r = sb.run_env(
+        &[],
+        &[("XDG_DATA_HOME", s(&xdg)), ("OPENCODE_DB", "sub/chosen.db")],
+    );
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.outline(), vec!["S ses_chosen t2"]);
+    // Absolute.
+    let r = sb.run_env(&[], &[("XDG_DATA_HOME", s(&xdg)), ("OPENCODE_DB", s(&abs))]);
+    assert_eq!(r.outline(), vec!["S ses_abs t2"]);
+    // In memory: nothing on disk, a note.
+    let r = sb.run_env(
+        &[],
+        &[("XDG_DATA_HOME", s(&xdg)), ("OPENCODE_DB", ":memory:")],
+    );
+    assert_eq!(r.code, Some(0));
+    assert!(r.stdout.is_empty());
+    assert!(r.stderr.contains("OPENCODE_DB is :memory:"));
+    // Missing: a note, not an error.
+    let r = sb.run_env(
+        &[],
+        &[("XDG_DATA_HOME", s(&xdg)), ("OPENCODE_DB", "nope.db")],
+    );
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert!(r.stderr.contains("which is not a file"), "{}", r.stderr);
+}
+
+#[test]
+fn nothing_to_read_is_a_note() {
+    let sb = Sandbox::new();
+    let r = sb.run(&[]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("no OpenCode or Crush data found"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.summary().contains("0 databases, 0 JSON stores"));
+    let empty = sb.base().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let r = sb.run(&[s(&empty), "-q"]);
+    assert_eq!(r.code, Some(0));
+    assert!(r.stderr.contains("no OpenCode or Crush data in it"));
+    assert!(!r.stderr.contains(" databases, "));
+}
+
+#[test]
+fn modified_after_reads_only_recently_updated_sessions() {
+    let sb = Sandbox::new();
+    let db = sb.base().join("opencode.db");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let old = now_ms - 30 * 86_400_000;
+    sqlite(
+        &db,
+        &format!(
+            "{T2_SCHEMA}{}{}{}{}{}",
+            t2_session("ses_old", old),
+            t2_message("ses_old", "msg_o", old, "user", &[]),
+            t2_session("ses_new", now_ms),
+            // An old session row with a new message: updated after all.
+            t2_session("ses_touched", old),
+            t2_message("ses_touched", "msg_t", now_ms, "user", &[]),
+        ),
+    );
+    let g = sb.base().join("crush.db");
+    sqlite(
+        &g,
+        &format!(
+            "{}
+            INSERT INTO sessions (id, title, updated_at, created_at) VALUES
+              ('g_old', 't', {}, 1), ('g_new', 't', {}, 2);",
+            g2_schema(),
+            old / 1000,
+            now_ms / 1000
+        ),
+    );
+    let r = sb.run(&[s(&db), s(&g), "--modified-after", "7d"]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(
+        r.outline(),
+        vec![
+            "S ses_touched t2",
+            "M ses_touched t2 msg_t 0",
+            "S ses_new t2",
+            "S g_new g2"
+        ]
+    );
+    assert!(r
+        .summary()
+        .ends_with("skipped 2 sessions not updated after --modified-after"));
+    let r = sb.run(&[s(&db), "--modified-after", "yesterday"]);
+    assert_eq!(r.code, Some(2));
+}
+
+#[test]
+fn stdin_is_refused() {
+    let sb = Sandbox::new();
+    let r = sb.run(&["-"]);
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("not stdin"));
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let sb = Sandbox::new();
+    let db = sb.base().join("big.db");
+    let conn = {
+        fs::create_dir_all(db.parent().unwrap()).unwrap();
+        Connection::open(&db).unwrap()
+    };
+    conn.execute_batch(G1_SCHEMA).unwrap();
+    conn.execute_batch("BEGIN; INSERT INTO sessions (id, title, updated_at, created_at) VALUES ('big', 't', 1, 1);")
+        .unwrap();
+    let text = "x".repeat(200);
+    for i in 0..20_000 {
+        conn.execute(
+            "INSERT INTO messages (id, session_id, role, parts, created_at, updated_at) VALUES (?1, 'big', 'user', ?2, ?3, ?3)",
+            rusqlite::params![
+                format!("m{i}"),
+                format!("[{{\"type\":\"text\",\"data\":{{\"text\":\"{text}\"}}}}]"),
+                i
+            ],
+        )
+        .unwrap();
+    }
+    conn.execute_batch("COMMIT;").unwrap();
+    drop(conn);
+    let mut child = sb.command(&[s(&db)], &[]).spawn().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).unwrap();
+        s
+    });
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    drop(out);
+    let code = wait_with_timeout(&mut child);
+    let stderr = err_reader.join().unwrap();
+    assert!(first.contains("\"kind\":\"session\""), "{first}");
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert_eq!(stderr, "");
+}
