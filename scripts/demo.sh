@@ -9,17 +9,30 @@ rm -rf "$work"; mkdir -p "$work"
 trap '"$root/scripts/ds-server" stop "$work"' EXIT
 
 url=$("$root/scripts/ds-server" start "$work")
+
+# The OpenCode fixtures are SQL text: build them into real databases, as the tests do.
+opencode="$work/opencode"
+mkdir -p "$opencode"
+for case in "$root"/testdata/opencode/0[1-6]-*; do
+  cp -r "$case" "$opencode/"
+done
+# Python's sqlite3 (CPython is on every machine of this project) turns each X.sql into X.db.
+find "$opencode" -name '*.sql' | while read -r sql; do
+  python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[2]); c.executescript(open(sys.argv[1]).read()); c.commit()' \
+    "$sql" "${sql%.sql}.db"
+done
 echo "== local Durable Streams server at $url (data in .demo/data)"
 export TONBO_API="$url" TONBO_STATE="$work/post.sqlite"
 
 backfill() {
-  # Every source in testdata/ goes through the same stages: the Claude Code fixtures through
-  # claude-read, the Codex fixtures through codex-read, and "events" records (the anything-else
-  # source) as they are; OpenCode joins when its reader lands. The *-bad-input fixtures hold
-  # deliberately broken lines for the tests and are left out here.
+  # Every source in testdata/ goes through the same stages: the Claude Code, Codex and OpenCode
+  # fixtures through their readers (OpenCode's built into SQLite files above), and "events"
+  # records (the anything-else source) as they are. The *-bad-input fixtures hold deliberately
+  # broken input for the tests and are left out here.
   {
     "$bin/claude-read" -q "$root"/testdata/claude/0[1-8]-*/projects
     "$bin/codex-read" -q "$root"/testdata/codex/0[1-9]-*/sessions
+    "$bin/opencode-read" -q "$opencode"/*/project/.opencode "$opencode"/*/project/.crush "$opencode"/0[1-6]-*/data
     cat "$root"/testdata/events/*.ndjson
   } | "$bin/tonbo-map" | tee "$work/events.ndjson" \
     | "$bin/tonbo-batch" \
