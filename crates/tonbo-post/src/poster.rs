@@ -245,6 +245,10 @@ impl Poster {
         match read {
             Ok((state, found)) => {
                 if !exists {
+                    // Known missing: create it now rather than learn it again from a 404.
+                    if let Err(e) = self.client.create(url) {
+                        return Ok(Err(format!("{e:#}")));
+                    }
                     return Ok(Ok(state));
                 }
                 if found > 0 {
