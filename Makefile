@@ -4,7 +4,7 @@ SHELL := bash
 CARGO ?= cargo
 SERVER_DIR ?= .server
 
-.PHONY: all build release test unit lint demo server-install server-start server-stop clean
+.PHONY: all build release test unit lint demo bench server-install server-start server-stop clean
 
 all: build
 
@@ -30,6 +30,11 @@ lint:
 demo: server-install release
 	scripts/demo.sh
 
+# Throughput and memory per stage and source, as ratios to floors measured in the same run;
+# updates the README's table. BENCH_SIZE=MB per source (default 1000), BENCH_RUNS (default 2).
+bench: server-install release
+	scripts/bench.py
+
 # A server to play with: `make server-start`, then TONBO_API=$$(scripts/ds-server url .server).
 server-start: server-install
 	scripts/ds-server start $(SERVER_DIR)
@@ -39,4 +44,4 @@ server-stop:
 
 clean:
 	$(CARGO) clean
-	rm -rf .demo .server
+	rm -rf .demo .server .bench

@@ -12,7 +12,11 @@
 //!   before sending").
 //!
 //! The state advances only after a 200 or 204, in one transaction with the journal's removal.
-//! SQLite in WAL mode with `synchronous=FULL` makes each of those commits durable.
+//! SQLite runs in WAL mode with `synchronous=NORMAL`: a commit survives the process being killed
+//! (SIGKILL), which is what the journal is for. A power cut may lose the last commits; then the
+//! next run re-sends from an older state, the server answers 204 to a sequence number it already
+//! has, and [`crate::poster`] reads the stream back before going on, so nothing is lost or
+//! doubled either way. `FULL` cost about 8% of the posting time for that case alone.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -86,7 +90,7 @@ impl Checkpoint {
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open state file {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);

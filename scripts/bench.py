@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""make bench: throughput and memory of every stage, as ratios against floors measured in the
+same run, for each source (Claude Code, Codex CLI, OpenCode).
+
+Usage: scripts/bench.py            (BENCH_SIZE=MB per source, default 1000; BENCH_RUNS, default 2)
+
+For each source it generates a corpus (scripts/gen-*-corpus.py, cached in .bench/), then times:
+  * floors: `cat` over the corpus files (I/O), `json_floor` over the reader's output (a bare JSON
+    parse of every line: the CPU floor), and the server's own ingest ceiling (pre-built batch
+    bodies POSTed back to back by wrk over one connection, as tonbo-post sends them);
+  * each stage alone (reader, tonbo-map, tonbo-batch) and the `read | map | batch` chain, with
+    hyperfine; peak RSS of each stage with GNU time;
+  * the end-to-end backfill into the local file-backed reference server (the whole chain into
+    tonbo-post), tonbo-post alone over the pre-built batches, and a re-run that must send nothing.
+Writes .bench/RESULTS.md and the README section between the bench markers.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, ".bench")
+BIN = os.path.join(ROOT, "target", "release")
+SIZE = int(os.environ.get("BENCH_SIZE", "1000"))
+RUNS = int(os.environ.get("BENCH_RUNS", "2"))
+SESSIONS = max(10, SIZE)
+
+
+def log(*a):
+    print("bench:", *a, file=sys.stderr, flush=True)
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=True, check=True, executable="/bin/bash", **kw)
+
+
+def need(tool, package):
+    """Installs a Debian package that provides `tool` if it is missing (apt-get, as root or sudo)."""
+    if shutil.which(tool):
+        return
+    log(f"installing {package} for {tool}")
+    sudo = "" if os.geteuid() == 0 else "sudo "
+    sh(f"{sudo}apt-get install -y -q {package} >/dev/null 2>&1 || ({sudo}apt-get update -q >/dev/null && {sudo}apt-get install -y -q {package} >/dev/null)")
+
+
+def hyperfine(name, commands):
+    """Mean wall seconds per command, by hyperfine."""
+    out = os.path.join(BENCH, f"hyperfine-{name}.json")
+    args = ["hyperfine", "--style", "basic", "--runs", str(RUNS), "--export-json", out, "--shell", "bash"]
+    if RUNS > 1:
+        args += ["--warmup", "0"]
+    for label, cmd in commands:
+        args += ["-n", label, cmd]
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+    with open(out) as f:
+        return {r["command"]: r["mean"] for r in json.load(f)["results"]}
+
+
+def peak_rss_mb(cmd):
+    """Peak RSS of the command's main process, by GNU time."""
+    r = subprocess.run(f"/usr/bin/time -f '%M' bash -c {shq(cmd)} 2>&1 >/dev/null | tail -n1",
+                       shell=True, capture_output=True, text=True, executable="/bin/bash")
+    try:
+        return int(r.stdout.strip().splitlines()[-1]) / 1024
+    except (ValueError, IndexError):
+        return float("nan")
+
+
+def shq(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def du(path):
+    total = 0
+    for d, _, files in os.walk(path):
+        for f in files:
+            total += os.path.getsize(os.path.join(d, f))
+    return total
+
+
+def count_lines(path):
+    n = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            n += block.count(b"\n")
+    return n
+
+
+class Server:
+    """The reference server, file-backed in a fresh data dir."""
+
+    def __init__(self, name):
+        self.dir = os.path.join(BENCH, f"server-{name}")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.url = subprocess.run([os.path.join(ROOT, "scripts", "ds-server"), "start", self.dir],
+                                  check=True, capture_output=True, text=True).stdout.strip()
+
+    def stop(self):
+        subprocess.run([os.path.join(ROOT, "scripts", "ds-server"), "stop", self.dir], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+SOURCES = [
+    ("claude-code", "gen-claude-corpus.py", lambda d: f"{BIN}/claude-read -q {d}/projects"),
+    ("codex", "gen-codex-corpus.py", lambda d: f"{BIN}/codex-read -q {d}"),
+    ("opencode", "gen-opencode-corpus.py",
+     lambda d: f"{BIN}/opencode-read -q {d}/opencode {d}/go/.opencode {d}/crush/.crush"),
+]
+
+
+def corpus(source, gen):
+    d = os.path.join(BENCH, "corpus", f"{source}-{SIZE}mb")
+    stamp = os.path.join(d, ".complete")
+    if not os.path.exists(stamp):
+        shutil.rmtree(d, ignore_errors=True)
+        log(f"generating {SIZE} MB of {source}")
+        sh(f"python3 {ROOT}/scripts/{gen} {d} --size-mb {SIZE} --sessions {SESSIONS} --seed 1 2>&1 | tail -n1 >&2")
+        open(stamp, "w").close()
+    return d
+
+
+def ceiling(batches_file, events_bytes_per_batch):
+    """The server's ingest ceiling for batches like ours: wrk POSTs one typical body back to back
+    over one connection (as tonbo-post does) for 10 s, as idempotent-producer appends to one JSON
+    stream."""
+    sizes = []
+    with open(batches_file, "rb") as f:
+        for line in f:
+            sizes.append(len(line))
+    sizes.sort()
+    median = sizes[len(sizes) // 2]
+    with open(batches_file, "rb") as f:
+        body = None
+        for line in f:
+            if len(line) == median:
+                body = json.loads(line)["events"]
+                break
+    body_text = json.dumps(body, separators=(",", ":"))
+    server = Server("ceiling")
+    try:
+        url = f"{server.url}/v1/sessions/bench-ceiling/events"
+        sh(f"curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' {url}")
+        body_file = os.path.join(BENCH, "ceiling-body.json")
+        with open(body_file, "w") as f:
+            f.write(body_text)
+        lua = os.path.join(BENCH, "ceiling.lua")
+        with open(lua, "w") as f:
+            # Idempotent-producer appends with increasing seq, exactly as tonbo-post sends them.
+            f.write(f"""local f = io.open("{body_file}", "rb")
+local body = f:read("*a")
+f:close()
+local n = 0
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Producer-Epoch"] = "0"
+wrk.headers["Producer-Seq"] = "0"
+-- A new producer per request, each at (epoch 0, seq 0): wrk calls request() once more than it
+-- sends, so one producer with increasing seq would hit a sequence gap.
+request = function()
+  n = n + 1
+  wrk.headers["Producer-Id"] = "bench-ceiling-" .. n
+  return wrk.format("POST", nil, wrk.headers, body)
+end
+local errors = 0
+response = function(status, headers, b)
+  if status ~= 200 then errors = errors + 1 end
+end
+done = function(summary, latency, requests)
+  io.write(string.format("producer-errors: %d", errors), string.char(10))
+end
+""")
+        out = subprocess.run(["wrk", "-t1", "-c1", "-d10s", "-s", lua, url], check=True,
+                             capture_output=True, text=True).stdout
+        m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        rps = float(m.group(1)) if m else float("nan")
+        if "Non-2xx" in out or "producer-errors: 0" not in out:
+            raise RuntimeError(f"the server refused the ceiling's appends:\n{out}")
+        return rps, rps * len(body_text.encode())
+    finally:
+        server.stop()
+
+
+def post(server, source_cmd_or_file, state, from_file):
+    """Runs tonbo-post (alone over a batches file, or at the end of the whole chain)."""
+    post_cmd = f"{BIN}/tonbo-post --api {server.url} --state {state}"
+    cmd = f"{post_cmd} {source_cmd_or_file}" if from_file else f"{source_cmd_or_file} | {post_cmd}"
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, shell=True, capture_output=True, text=True, executable="/bin/bash")
+    wall = time.monotonic() - t0
+    summary = [l for l in r.stderr.splitlines() if l.startswith("tonbo-post:") and "sessions," in l]
+    if r.returncode != 0:
+        log(f"tonbo-post exited {r.returncode}: {r.stderr[-2000:]}")
+    return wall, summary[-1] if summary else r.stderr.strip()[-300:]
+
+
+def main():
+    os.makedirs(BENCH, exist_ok=True)
+    need("hyperfine", "hyperfine")
+    need("wrk", "wrk")
+    need("zstd", "zstd")
+    need("curl", "curl")
+    if not os.path.exists("/usr/bin/time"):
+        need("/usr/bin/time", "time")
+    log("building release binaries")
+    sh(f"cd {ROOT} && cargo build -q --release --bins --example json_floor")
+    sh(f"{ROOT}/scripts/ds-server install")
+    floor_bin = os.path.join(ROOT, "target", "release", "examples", "json_floor")
+    rows = []
+    started = time.monotonic()
+    for source, gen, reader in SOURCES:
+        d = corpus(source, gen)
+        data_mb = SIZE  # generators size the corpus by uncompressed transcript bytes (MB = 10^6)
+        work = os.path.join(BENCH, f"work-{source}")
+        os.makedirs(work, exist_ok=True)
+        records, events, batches = (os.path.join(work, n) for n in ("records", "events", "batches"))
+        r = reader(d)
+        log(f"{source}: preparing stage inputs")
+        sh(f"{r} > {records} && {BIN}/tonbo-map -q {records} > {events} && {BIN}/tonbo-batch -q {events} > {batches}")
+        n_events, n_batches = count_lines(events), count_lines(batches)
+        log(f"{source}: timing ({RUNS} runs each)")
+        times = hyperfine(source, [
+            ("cat", f"find {d} -type f -print0 | xargs -0 cat > /dev/null"),
+            ("json_floor", f"{floor_bin} {records} 2>/dev/null"),
+            ("reader", f"{r} > /dev/null"),
+            ("tonbo-map", f"{BIN}/tonbo-map -q {records} > /dev/null"),
+            ("tonbo-batch", f"{BIN}/tonbo-batch -q {events} > /dev/null"),
+            ("chain", f"{r} | {BIN}/tonbo-map -q | {BIN}/tonbo-batch -q > /dev/null"),
+        ])
+        rss = {
+            "reader": peak_rss_mb(f"{r} > /dev/null"),
+            "tonbo-map": peak_rss_mb(f"{BIN}/tonbo-map -q {records} > /dev/null"),
+            "tonbo-batch": peak_rss_mb(f"{BIN}/tonbo-batch -q {events} > /dev/null"),
+        }
+        log(f"{source}: end to end into the reference server")
+        server = Server(source)
+        try:
+            state = os.path.join(work, "post.sqlite")
+            for suffix in ("", "-wal", "-shm", ".lock"):
+                if os.path.exists(state + suffix):
+                    os.remove(state + suffix)
+            chain = f"{r} | {BIN}/tonbo-map -q | {BIN}/tonbo-batch -q"
+            e2e, e2e_summary = post(server, chain, state, from_file=False)
+            rerun, rerun_summary = post(server, chain, state, from_file=False)
+        finally:
+            server.stop()
+        server = Server(source + "-post")
+        try:
+            state2 = os.path.join(work, "post-alone.sqlite")
+            for suffix in ("", "-wal", "-shm", ".lock"):
+                if os.path.exists(state2 + suffix):
+                    os.remove(state2 + suffix)
+            rss["tonbo-post"] = float("nan")
+            post_alone, post_summary = post(server, batches, state2, from_file=True)
+        finally:
+            server.stop()
+        body_bytes = os.path.getsize(batches)
+        log(f"{source}: server ceiling")
+        rps, ceiling_bps = ceiling(batches, body_bytes / max(n_batches, 1))
+        post_bps = body_bytes / post_alone
+        rows.append(dict(source=source, corpus=d, data_mb=data_mb, records_mb=os.path.getsize(records) / 1e6,
+                         n_events=n_events, n_batches=n_batches, times=times, rss=rss, e2e=e2e,
+                         e2e_summary=e2e_summary, rerun=rerun, rerun_summary=rerun_summary,
+                         post_alone=post_alone, post_summary=post_summary, ceiling_rps=rps,
+                         ceiling_mbps=ceiling_bps / 1e6, post_mbps=post_bps / 1e6,
+                         body_mb=body_bytes / 1e6))
+        for f in (records, events, batches):
+            os.remove(f)
+    report(rows, time.monotonic() - started)
+
+
+def report(rows, elapsed):
+    md = []
+    md.append(f"Measured by `make bench` (BENCH_SIZE={SIZE} MB per source, {RUNS} runs per timing, "
+              f"{os.cpu_count()} cores), {time.strftime('%Y-%m-%d')}; {elapsed / 60:.1f} min in all. "
+              "Ratios are against floors measured in the same run, so they hold across machines "
+              "better than the seconds do.")
+    md.append("")
+    md.append("| source | step | wall s | MB/s | events/s | peak RSS MB | ratio to floor |")
+    md.append("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        t = r["times"]
+        mb = r["data_mb"]
+        floor_cat = mb / t["cat"]
+        floor_json = r["records_mb"] / t["json_floor"]
+        ev = r["n_events"]
+
+        def line(step, wall, mbps, evs, rss, ratio):
+            md.append(f"| {r['source']} | {step} | {wall:.2f} | {mbps} | {evs} | {rss} | {ratio} |")
+
+        line("floor: `cat` (I/O)", t["cat"], f"{floor_cat:,.0f}", "", "", "")
+        line("floor: bare JSON parse of the records (CPU)", t["json_floor"], f"{floor_json:,.0f}", "", "", "")
+        line("reader alone", t["reader"], f"{mb / t['reader']:,.0f}", "", f"{r['rss']['reader']:.0f}",
+             f"{(mb / t['reader']) / floor_cat:.2f} of `cat`")
+        line("tonbo-map alone", t["tonbo-map"], f"{r['records_mb'] / t['tonbo-map']:,.0f}", f"{ev / t['tonbo-map']:,.0f}",
+             f"{r['rss']['tonbo-map']:.0f}", f"{(r['records_mb'] / t['tonbo-map']) / floor_json:.2f} of JSON parse")
+        line("tonbo-batch alone", t["tonbo-batch"], "", f"{ev / t['tonbo-batch']:,.0f}", f"{r['rss']['tonbo-batch']:.0f}", "")
+        chain = mb / t["chain"]
+        line("**read \\| map \\| batch**", t["chain"], f"**{chain:,.0f}**", f"{ev / t['chain']:,.0f}", "",
+             f"{chain / floor_json:.2f} of JSON parse; target >= 100 MB/s: {'met' if chain >= 100 else 'NOT met'}")
+        line("server ceiling (wrk, one connection, pre-built bodies)", 10.0, f"{r['ceiling_mbps']:,.1f}", "", "",
+             f"{r['ceiling_rps']:,.1f} requests/s")
+        ratio = r["post_mbps"] / r["ceiling_mbps"] if r["ceiling_mbps"] else float("nan")
+        line("tonbo-post alone over the batches", r["post_alone"], f"{r['post_mbps']:,.1f}", f"{ev / r['post_alone']:,.0f}", "",
+             f"{ratio:.2f} of the server ceiling; target >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'}")
+        line("end to end: read \\| map \\| batch \\| post", r["e2e"], f"{mb / r['e2e']:,.1f}", f"{ev / r['e2e']:,.0f}", "", "")
+        sent_nothing = " 0 events sent in 0 batches" in r["rerun_summary"]
+        line("re-run, same input", r["rerun"], "", "", "",
+             "sent nothing" if sent_nothing else f"SENT SOMETHING: {r['rerun_summary']}")
+    md.append("")
+    md.append("Corpora: " + "; ".join(f"{r['source']}: {r['n_events']:,} events in {r['n_batches']:,} batches "
+                                       f"({r['body_mb']:,.0f} MB of request bodies)" for r in rows) + ".")
+    text = "\n".join(md) + "\n"
+    with open(os.path.join(BENCH, "RESULTS.md"), "w") as f:
+        f.write(text)
+    readme = os.path.join(ROOT, "README.md")
+    with open(readme) as f:
+        content = f.read()
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    if start in content and end in content:
+        a = content.index(start) + len(start)
+        b = content.index(end)
+        content = content[:a] + "\n" + text + content[b:]
+        with open(readme, "w") as f:
+            f.write(content)
+        log("README.md updated")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
