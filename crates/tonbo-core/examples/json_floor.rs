@@ -25,6 +25,9 @@ fn main() -> std::process::ExitCode {
             }
         }
     }
-    let _ = writeln!(std::io::stderr(), "json_floor: {lines} lines, {bytes} bytes parsed");
+    let _ = writeln!(
+        std::io::stderr(),
+        "json_floor: {lines} lines, {bytes} bytes parsed"
+    );
     std::process::ExitCode::SUCCESS
 }

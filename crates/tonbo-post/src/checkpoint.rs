@@ -6,7 +6,9 @@
 //!
 //! * the producer `(epoch, next_seq)` and whether this checkpoint has claimed the producer;
 //! * every acknowledged `source_key`, so a re-run sends only events the stream lacks;
-//! * a journal of the one batch in flight: its `(epoch, seq)`, keys and exact body, written
+//! * a journal of the one batch in flight: its `(epoch, seq)`, keys and exact body (the body in
+//!   a file of its own beside the state file, `<state>.inflight/<stream>`, with its length and
+//!   hash in the row, which keeps a gigabyte of bodies out of SQLite's WAL), written
 //!   durably *before* the POST, so that after a crash the same bytes go out again with the same
 //!   `(epoch, seq)` and the server answers 204 if it already has them (anchors.md §4, "journal
 //!   before sending").
@@ -24,7 +26,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Producer state of one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +62,8 @@ pub enum KeyState {
 pub struct Checkpoint {
     conn: Connection,
     pub path: PathBuf,
+    /// Where the bodies of journaled batches are kept, one file per stream.
+    inflight: PathBuf,
     /// This run's number; keys acknowledged now are stamped with it.
     pub run: i64,
     _lock: Option<File>,
@@ -111,7 +115,8 @@ impl Checkpoint {
                  seq INTEGER NOT NULL,
                  run INTEGER NOT NULL,
                  keys TEXT NOT NULL,
-                 body BLOB NOT NULL);",
+                 body_len INTEGER NOT NULL,
+                 body_hash TEXT NOT NULL);",
         )
         .with_context(|| format!("cannot initialise state file {}", path.display()))?;
         let version: Option<i64> = conn
@@ -143,6 +148,7 @@ impl Checkpoint {
         Ok(Checkpoint {
             conn,
             path: path.to_path_buf(),
+            inflight: inflight_dir(path),
             run,
             _lock: Some(lock),
         })
@@ -158,6 +164,7 @@ impl Checkpoint {
         Ok(Some(Checkpoint {
             conn,
             path: path.to_path_buf(),
+            inflight: inflight_dir(path),
             run: i64::MAX,
             _lock: None,
         }))
@@ -255,30 +262,65 @@ impl Checkpoint {
         }
     }
 
+    /// The batch journaled for a stream, with its body. A body file that is missing or does not
+    /// match its row (a power cut between writing it and committing the row, or a change by
+    /// hand) is reported and the entry dropped: its events are then simply not acknowledged, and
+    /// the server's 204 to a sequence number it already has leads to a read-back (poster.rs).
     pub fn pending(&self, stream: i64) -> Result<Option<Pending>> {
-        Ok(self
+        let row = self
             .conn
-            .prepare_cached("SELECT epoch, seq, run, keys, body FROM journal WHERE stream = ?1")?
+            .prepare_cached(
+                "SELECT epoch, seq, run, keys, body_len, body_hash FROM journal WHERE stream = ?1",
+            )?
             .query_row([stream], |r| {
                 let keys: String = r.get(3)?;
-                Ok(Pending {
-                    epoch: r.get::<_, i64>(0)? as u64,
-                    seq: r.get::<_, i64>(1)? as u64,
-                    run: r.get(2)?,
-                    keys: serde_json::from_str(&keys).unwrap_or_default(),
-                    body: r.get(4)?,
-                })
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)?,
+                    keys,
+                    r.get::<_, i64>(4)? as u64,
+                    r.get::<_, String>(5)?,
+                ))
             })
-            .optional()?)
+            .optional()?;
+        let Some((epoch, seq, run, keys, len, hash)) = row else {
+            return Ok(None);
+        };
+        let file = self.body_file(stream);
+        match std::fs::read(&file) {
+            Ok(body) if body.len() as u64 == len && body_hash(&body) == hash => Ok(Some(Pending {
+                epoch,
+                seq,
+                run,
+                keys: serde_json::from_str(&keys).unwrap_or_default(),
+                body,
+            })),
+            _ => {
+                eprintln!(
+                    "tonbo-post: the journaled batch body {} is missing or damaged; its events will be sent again and checked against the stream",
+                    file.display()
+                );
+                self.conn
+                    .execute("DELETE FROM journal WHERE stream = ?1", [stream])?;
+                Ok(None)
+            }
+        }
     }
 
-    /// Durably records the batch about to be sent. Must be called before the POST.
+    /// Records the batch about to be sent: its body in the stream's in-flight file, then its row.
+    /// Must be called before the POST.
     pub fn journal(&self, stream: i64, p: &Pending) -> Result<()> {
+        std::fs::create_dir_all(&self.inflight)
+            .with_context(|| format!("cannot create {}", self.inflight.display()))?;
+        let file = self.body_file(stream);
+        std::fs::write(&file, &p.body)
+            .with_context(|| format!("cannot write {}", file.display()))?;
         let keys = serde_json::to_string(&p.keys)?;
         self.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO journal (stream, epoch, seq, run, keys, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO journal (stream, epoch, seq, run, keys, body_len, body_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
                 stream,
@@ -286,9 +328,14 @@ impl Checkpoint {
                 p.seq as i64,
                 p.run,
                 keys,
-                p.body
+                p.body.len() as i64,
+                body_hash(&p.body)
             ])?;
         Ok(())
+    }
+
+    fn body_file(&self, stream: i64) -> PathBuf {
+        self.inflight.join(format!("{stream}.json"))
     }
 
     /// The server acknowledged the pending batch (200 or 204): its keys become present, the
@@ -335,6 +382,22 @@ impl Checkpoint {
             .query_row("SELECT count(*) FROM journal", [], |r| r.get::<_, i64>(0))?
             as u64)
     }
+}
+
+fn inflight_dir(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".inflight");
+    PathBuf::from(s)
+}
+
+/// FNV-1a of a body, as hex: enough to tell a torn or foreign file from the one journaled.
+fn body_hash(body: &[u8]) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in body {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
 }
 
 fn lock_path(path: &Path) -> PathBuf {
@@ -425,6 +488,25 @@ mod tests {
         let _cp = Checkpoint::open(&path).unwrap();
         let err = Checkpoint::open(&path).err().unwrap().to_string();
         assert!(err.contains("another tonbo-post"), "{err}");
+    }
+
+    #[test]
+    fn a_damaged_body_file_drops_the_journal_entry() {
+        let path = tmp();
+        let mut cp = Checkpoint::open(&path).unwrap();
+        let s = cp.add_stream("u", 0).unwrap();
+        let p = Pending {
+            epoch: 0,
+            seq: 3,
+            run: cp.run,
+            keys: vec!["k".into()],
+            body: b"[1,2,3]".to_vec(),
+        };
+        cp.journal(s.id, &p).unwrap();
+        assert_eq!(cp.pending(s.id).unwrap(), Some(p));
+        std::fs::write(cp.body_file(s.id), b"[1,2").unwrap();
+        assert_eq!(cp.pending(s.id).unwrap(), None);
+        assert_eq!(cp.pending_count().unwrap(), 0);
     }
 
     #[test]

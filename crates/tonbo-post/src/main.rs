@@ -16,7 +16,7 @@ use tonbo_core::contract::{check_session_id, check_version};
 use tonbo_core::{run_stage, BatchLine, CommonArgs, EventHead, Exit, Input, Output, Rejects};
 use tonbo_post::checkpoint::{default_state_path, Checkpoint, KeyState};
 use tonbo_post::client::StreamClient;
-use tonbo_post::poster::{Poster, UrlTemplate};
+use tonbo_post::poster::{key_events, Poster, UrlTemplate};
 use tonbo_post::retry::RetryPolicy;
 
 const STAGE: &str = "tonbo-post";
@@ -116,7 +116,9 @@ fn run(args: Args) -> Result<Exit> {
                     continue;
                 }
             };
-            for r in poster.post_batch(&batch.session_id, &batch.events)? {
+            let (keyed, unkeyed) = key_events(&batch.events);
+            let sent = poster.post_batch(&batch.session_id, keyed)?;
+            for r in unkeyed.into_iter().chain(sent) {
                 let reason = format!("event {} of the batch: {}", r.index, r.reason);
                 let raw = batch.events[r.index].get().as_bytes();
                 rejects.reject(&name, line.number, &reason, raw)?;

@@ -30,6 +30,33 @@ pub struct Stats {
     pub sessions_failed: u64,
 }
 
+/// One event of a batch, with its `metadata.source_key` already read (see [`key_events`]).
+#[derive(Debug, Clone)]
+pub struct KeyedEvent<'a> {
+    /// Its position in the batch line, for messages.
+    pub index: usize,
+    pub key: String,
+    /// The event's JSON text, sent byte for byte.
+    pub raw: &'a str,
+}
+
+/// Reads the `source_key` of every event of a batch; events without one are rejects.
+pub fn key_events<'a>(events: &[&'a RawValue]) -> (Vec<KeyedEvent<'a>>, Vec<EventReject>) {
+    let mut keyed = Vec::with_capacity(events.len());
+    let mut rejects = Vec::new();
+    for (index, ev) in events.iter().enumerate() {
+        match EventHead::parse(ev) {
+            Ok(head) => keyed.push(KeyedEvent {
+                index,
+                key: head.metadata.source_key.into_owned(),
+                raw: ev.get(),
+            }),
+            Err(reason) => rejects.push(EventReject { index, reason }),
+        }
+    }
+    (keyed, rejects)
+}
+
 /// An event of a batch that was not used, and why.
 #[derive(Debug)]
 pub struct EventReject {
@@ -122,24 +149,17 @@ impl Poster {
         &self.cp
     }
 
-    /// Delivers one batch of `session_id`. Events without a usable `metadata.source_key`, or
-    /// repeating a key earlier in this run, are returned as rejects; the rest are sent unless the
+    /// Delivers one batch of `session_id` (its events keyed by [`key_events`]). Events
+    /// repeating a key earlier in this run are returned as rejects; the rest are sent unless the
     /// stream holds them already. A session that fails is reported on stderr and skipped from
     /// then on; only checkpoint failures are errors.
     pub fn post_batch(
         &mut self,
         session_id: &str,
-        events: &[&RawValue],
+        keyed: Vec<KeyedEvent<'_>>,
     ) -> Result<Vec<EventReject>> {
         let url = self.urls.url(session_id);
         let mut rejects = Vec::new();
-        let mut keyed: Vec<(String, &RawValue)> = Vec::with_capacity(events.len());
-        for (index, ev) in events.iter().enumerate() {
-            match EventHead::parse(ev) {
-                Ok(head) => keyed.push((head.metadata.source_key.into_owned(), *ev)),
-                Err(reason) => rejects.push(EventReject { index, reason }),
-            }
-        }
         if self.failed.contains(&url) {
             self.stats.events_failed += keyed.len() as u64;
             return Ok(rejects);
@@ -162,7 +182,7 @@ impl Poster {
     fn deliver(
         &mut self,
         url: &str,
-        keyed: Vec<(String, &RawValue)>,
+        keyed: Vec<KeyedEvent<'_>>,
         rejects: &mut Vec<EventReject>,
     ) -> Result<Delivery> {
         let state = match self.settle_stream(url)? {
@@ -171,9 +191,9 @@ impl Poster {
         };
         let mut in_batch = HashSet::new();
         let mut keys = Vec::with_capacity(keyed.len());
-        let mut body = Vec::with_capacity(keyed.iter().map(|(_, e)| e.get().len() + 1).sum());
+        let mut body = Vec::with_capacity(keyed.iter().map(|e| e.raw.len() + 1).sum());
         body.push(b'[');
-        for (index, (key, ev)) in keyed.into_iter().enumerate() {
+        for KeyedEvent { index, key, raw } in keyed {
             let state_of_key = if in_batch.contains(&key) {
                 KeyState::SentThisRun
             } else {
@@ -191,7 +211,7 @@ impl Poster {
                     if !keys.is_empty() {
                         body.push(b',');
                     }
-                    body.extend_from_slice(ev.get().as_bytes());
+                    body.extend_from_slice(raw.as_bytes());
                     in_batch.insert(key.clone());
                     keys.push(key);
                 }
