@@ -186,7 +186,8 @@ end
 
 def post(server, source_cmd_or_file, state, from_file):
     """Runs tonbo-post (alone over a batches file, or at the end of the whole chain)."""
-    post_cmd = f"{BIN}/tonbo-post --api {server.url} --state {state}"
+    rss_file = state + ".rss"
+    post_cmd = f"/usr/bin/time -o {rss_file} -f %M {BIN}/tonbo-post --api {server.url} --state {state}"
     cmd = f"{post_cmd} {source_cmd_or_file}" if from_file else f"{source_cmd_or_file} | {post_cmd}"
     t0 = time.monotonic()
     r = subprocess.run(cmd, shell=True, capture_output=True, text=True, executable="/bin/bash")
@@ -194,7 +195,11 @@ def post(server, source_cmd_or_file, state, from_file):
     summary = [l for l in r.stderr.splitlines() if l.startswith("tonbo-post:") and "sessions," in l]
     if r.returncode != 0:
         log(f"tonbo-post exited {r.returncode}: {r.stderr[-2000:]}")
-    return wall, summary[-1] if summary else r.stderr.strip()[-300:]
+    try:
+        rss = int(open(rss_file).read().split()[-1]) / 1024
+    except (OSError, ValueError, IndexError):
+        rss = float("nan")
+    return wall, summary[-1] if summary else r.stderr.strip()[-300:], rss
 
 
 def main():
@@ -243,8 +248,8 @@ def main():
                 if os.path.exists(state + suffix):
                     os.remove(state + suffix)
             chain = f"{r} | {BIN}/tonbo-map -q | {BIN}/tonbo-batch -q"
-            e2e, e2e_summary = post(server, chain, state, from_file=False)
-            rerun, rerun_summary = post(server, chain, state, from_file=False)
+            e2e, e2e_summary, _ = post(server, chain, state, from_file=False)
+            rerun, rerun_summary, _ = post(server, chain, state, from_file=False)
         finally:
             server.stop()
         server = Server(source + "-post")
@@ -253,8 +258,7 @@ def main():
             for suffix in ("", "-wal", "-shm", ".lock"):
                 if os.path.exists(state2 + suffix):
                     os.remove(state2 + suffix)
-            rss["tonbo-post"] = float("nan")
-            post_alone, post_summary = post(server, batches, state2, from_file=True)
+            post_alone, post_summary, rss["tonbo-post"] = post(server, batches, state2, from_file=True)
         finally:
             server.stop()
         body_bytes = os.path.getsize(batches)
@@ -304,7 +308,8 @@ def report(rows, elapsed):
         line("server ceiling (wrk, one connection, pre-built bodies)", 10.0, f"{r['ceiling_mbps']:,.1f}", "", "",
              f"{r['ceiling_rps']:,.1f} requests/s")
         ratio = r["post_mbps"] / r["ceiling_mbps"] if r["ceiling_mbps"] else float("nan")
-        line("tonbo-post alone over the batches", r["post_alone"], f"{r['post_mbps']:,.1f}", f"{ev / r['post_alone']:,.0f}", "",
+        line("tonbo-post alone over the batches", r["post_alone"], f"{r['post_mbps']:,.1f}", f"{ev / r['post_alone']:,.0f}",
+             f"{r['rss']['tonbo-post']:.0f}",
              f"{ratio:.2f} of the server ceiling; target >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'}")
         line("end to end: read \\| map \\| batch \\| post", r["e2e"], f"{mb / r['e2e']:,.1f}", f"{ev / r['e2e']:,.0f}", "", "")
         sent_nothing = " 0 events sent in 0 batches" in r["rerun_summary"]
