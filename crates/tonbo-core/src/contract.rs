@@ -180,6 +180,17 @@ pub fn check_session_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// FNV-1a, 64 bit: a hash that is the same on every run and machine (for spreading sessions
+/// over workers, and keys of lines that carry no id).
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
 /// The stable Durable Sessions id of a native session: `claude-code-<id>`, `codex-<id>`,
 /// `opencode-<id>`; an `events` record names its session id itself.
 pub fn session_id_for(source: &str, native: &str) -> String {

@@ -154,6 +154,22 @@ impl Checkpoint {
         })
     }
 
+    /// Another connection to this checkpoint, for a worker thread of the same process (which
+    /// holds the lock). SQLite serialises their writes; each worker owns its own streams.
+    pub fn another(&self) -> Result<Checkpoint> {
+        let conn = Connection::open(&self.path)
+            .with_context(|| format!("cannot open state file {}", self.path.display()))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        Ok(Checkpoint {
+            conn,
+            path: self.path.clone(),
+            inflight: self.inflight.clone(),
+            run: self.run,
+            _lock: None,
+        })
+    }
+
     /// Opens an existing checkpoint read-only (for `--dry-run`); `None` if there is none.
     pub fn open_read_only(path: &Path) -> Result<Option<Checkpoint>> {
         if !path.exists() {

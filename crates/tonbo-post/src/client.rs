@@ -40,6 +40,7 @@ pub enum Appended {
     Refused { status: u16, detail: String },
 }
 
+#[derive(Clone)]
 pub struct StreamClient {
     agent: ureq::Agent,
     auth: Option<String>,

@@ -12,11 +12,14 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
 use tonbo_core::contract::{check_session_id, check_version};
 use tonbo_core::{run_stage, BatchLine, CommonArgs, EventHead, Exit, Input, Output, Rejects};
 use tonbo_post::checkpoint::{default_state_path, Checkpoint, KeyState};
 use tonbo_post::client::StreamClient;
-use tonbo_post::poster::{key_events, Poster, UrlTemplate};
+
+use tonbo_post::poster::{key_events, Poster, Stats, UrlTemplate};
 use tonbo_post::retry::RetryPolicy;
 
 const STAGE: &str = "tonbo-post";
@@ -62,6 +65,11 @@ struct Args {
     #[arg(long, default_value_t = 30.0)]
     max_retry_delay: f64,
 
+    /// Sessions posted at the same time, each over its own kept-alive connection. The batches
+    /// of one session are always sent one after another, in input order.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+    concurrency: u64,
+
     /// Timeout of one request, in seconds.
     #[arg(long, default_value_t = 60.0)]
     timeout: f64,
@@ -86,7 +94,7 @@ fn run(args: Args) -> Result<Exit> {
     if !(args.timeout > 0.0 && args.max_retry_delay >= 0.0) {
         bail!("--timeout must be positive and --max-retry-delay not negative");
     }
-    let mut rejects = Rejects::open(STAGE, args.common.rejects.as_deref())?;
+    let rejects = Rejects::open(STAGE, args.common.rejects.as_deref())?;
     let inputs = Input::open_all(&args.common.inputs)?;
     if args.dry_run {
         return dry_run(&args, inputs, urls, &state_path, rejects);
@@ -104,36 +112,87 @@ fn run(args: Args) -> Result<Exit> {
         Duration::from_secs_f64(args.timeout),
     );
     let cp = Checkpoint::open(&state_path)?;
-    let mut poster = Poster::new(cp, client, urls);
-    for input in inputs {
+    let rejects = Arc::new(Mutex::new(rejects));
+    let workers = args.concurrency.max(1) as usize;
+    // Sessions are spread over the workers by a hash of their id, so all batches of a session
+    // go, in input order, to the same worker; the bounded queues hold the reader back when the
+    // workers are busy, so memory stays flat whatever the input size.
+    let mut queues = Vec::with_capacity(workers);
+    let mut handles = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(2);
+        let poster = Poster::new(cp.another()?, client.clone(), urls.clone());
+        let rejects = rejects.clone();
+        queues.push(tx);
+        handles.push(std::thread::spawn(move || work(poster, rx, rejects)));
+    }
+    let mut read_error = None;
+    'inputs: for input in inputs {
         let mut lines = input.lines();
-        let name = lines.name.clone();
-        while let Some(line) = lines.next_line()? {
-            let batch = match parse_batch(line.bytes) {
-                Ok(b) => b,
-                Err(reason) => {
-                    rejects.reject(&name, line.number, &reason, line.bytes)?;
-                    continue;
+        let name: Arc<str> = lines.name.clone().into();
+        loop {
+            let line = match lines.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(e) => {
+                    read_error = Some(anyhow::Error::from(e));
+                    break 'inputs;
                 }
             };
-            let (keyed, unkeyed) = key_events(&batch.events);
-            let sent = poster.post_batch(&batch.session_id, keyed)?;
-            for r in unkeyed.into_iter().chain(sent) {
-                let reason = format!("event {} of the batch: {}", r.index, r.reason);
-                let raw = batch.events[r.index].get().as_bytes();
-                rejects.reject(&name, line.number, &reason, raw)?;
+            let session = match serde_json::from_slice::<SessionOf>(line.bytes) {
+                Ok(s) => s.session_id,
+                Err(_) => {
+                    // Not even a session id: the full parse in the worker names the reason.
+                    std::borrow::Cow::Borrowed("")
+                }
+            };
+            let worker =
+                (tonbo_core::contract::stable_hash(session.as_bytes()) % workers as u64) as usize;
+            let job = Job {
+                input: name.clone(),
+                number: line.number,
+                line: line.bytes.to_vec(),
+            };
+            if queues[worker].send(job).is_err() {
+                break 'inputs; // that worker stopped on an error, reported below
             }
         }
     }
+    drop(queues);
+    let mut total = Stats::default();
+    let mut retries = 0;
+    let mut first_error = read_error;
+    for h in handles {
+        match h.join() {
+            Ok(Ok((s, r))) => {
+                total.add(&s);
+                retries += r;
+            }
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(_) => {
+                first_error.get_or_insert(anyhow::anyhow!("a worker thread panicked"));
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    drop(cp);
+    let rejects = Arc::try_unwrap(rejects)
+        .map_err(|_| anyhow::anyhow!("rejects still shared"))?
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("rejects poisoned"))?;
     let rejected = rejects.finish()?;
-    let s = &poster.stats;
+    let s = &total;
     if !args.common.quiet {
         let mut extra = String::new();
         if s.events_recovered > 0 {
             extra += &format!(", {} from an interrupted run settled", s.events_recovered);
         }
-        if poster.retries() > 0 {
-            extra += &format!(", {} retries", poster.retries());
+        if retries > 0 {
+            extra += &format!(", {retries} retries");
         }
         eprintln!(
             "{STAGE}: {} sessions, {} events sent in {} batches, {} already present, {} failed ({} sessions), {} rejected{extra}",
@@ -147,6 +206,55 @@ fn run(args: Args) -> Result<Exit> {
         );
     }
     Ok(Exit::from_failures(rejected + s.sessions_failed))
+}
+
+/// Just the session id of a batch line, to choose its worker.
+#[derive(serde::Deserialize)]
+struct SessionOf<'a> {
+    #[serde(borrow)]
+    session_id: std::borrow::Cow<'a, str>,
+}
+
+/// One batch line, handed to the worker that owns its session.
+struct Job {
+    input: Arc<str>,
+    number: u64,
+    line: Vec<u8>,
+}
+
+/// A worker: posts the batches of its sessions, in order.
+fn work(
+    mut poster: Poster,
+    rx: Receiver<Job>,
+    rejects: Arc<Mutex<Rejects>>,
+) -> Result<(Stats, u64)> {
+    let reject = |input: &str, number: u64, reason: &str, raw: &[u8]| -> Result<()> {
+        rejects
+            .lock()
+            .map_err(|_| anyhow::anyhow!("rejects poisoned"))?
+            .reject(input, number, reason, raw)
+    };
+    for job in rx {
+        let batch = match parse_batch(&job.line) {
+            Ok(b) => b,
+            Err(reason) => {
+                reject(&job.input, job.number, &reason, &job.line)?;
+                continue;
+            }
+        };
+        let (keyed, unkeyed) = key_events(&batch.events);
+        let sent = poster.post_batch(&batch.session_id, keyed)?;
+        for r in unkeyed.into_iter().chain(sent) {
+            let reason = format!("event {} of the batch: {}", r.index, r.reason);
+            reject(
+                &job.input,
+                job.number,
+                &reason,
+                batch.events[r.index].get().as_bytes(),
+            )?;
+        }
+    }
+    Ok(poster.into_stats())
 }
 
 fn parse_batch(bytes: &[u8]) -> Result<BatchLine<'_>, String> {

@@ -57,6 +57,19 @@ pub fn key_events<'a>(events: &[&'a RawValue]) -> (Vec<KeyedEvent<'a>>, Vec<Even
     (keyed, rejects)
 }
 
+impl Stats {
+    /// Adds another worker's counters.
+    pub fn add(&mut self, o: &Stats) {
+        self.sessions += o.sessions;
+        self.batches_sent += o.batches_sent;
+        self.events_sent += o.events_sent;
+        self.events_present += o.events_present;
+        self.events_recovered += o.events_recovered;
+        self.events_failed += o.events_failed;
+        self.sessions_failed += o.sessions_failed;
+    }
+}
+
 /// An event of a batch that was not used, and why.
 #[derive(Debug)]
 pub struct EventReject {
@@ -143,6 +156,11 @@ impl Poster {
 
     pub fn retries(&self) -> u64 {
         self.client.retries
+    }
+
+    /// Ends this poster, returning its counters and retries.
+    pub fn into_stats(self) -> (Stats, u64) {
+        (self.stats, self.client.retries)
     }
 
     pub fn checkpoint(&self) -> &Checkpoint {

@@ -188,3 +188,50 @@ fn remove_state(state: &std::path::Path) {
         let _ = std::fs::remove_file(p);
     }
 }
+
+#[test]
+fn many_sessions_in_parallel_keep_each_sessions_order() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    // 30 sessions, interleaved in runs of 7, posted by 8 workers in batches of 5.
+    let names: Vec<String> = (0..30).map(|i| format!("p{i}")).collect();
+    let mut runs = Vec::new();
+    for round in 0..6 {
+        for n in &names {
+            runs.push((n.as_str(), round * 7..round * 7 + 7));
+        }
+    }
+    write_records(&input, &runs);
+    let run = pipeline(
+        &server,
+        &input,
+        &state,
+        &["--max-events", "5"],
+        &["--concurrency", "8"],
+    );
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("30 sessions, 1260 events sent"),
+        "{}",
+        run.stderr
+    );
+    for n in &names {
+        assert_keys(&server.keys(n), &expected_keys(n, 42), n);
+    }
+    let again = pipeline(
+        &server,
+        &input,
+        &state,
+        &["--max-events", "9"],
+        &["--concurrency", "3"],
+    );
+    assert!(
+        again
+            .stderr
+            .contains(" 0 events sent in 0 batches, 1260 already present"),
+        "{}",
+        again.stderr
+    );
+}
