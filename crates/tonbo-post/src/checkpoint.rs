@@ -375,6 +375,14 @@ impl Checkpoint {
         Ok(())
     }
 
+    /// Forgets the journaled batch of a stream without advancing its sequence: the server stored
+    /// nothing under it (it refused the batch).
+    pub fn drop_journal(&self, stream: i64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM journal WHERE stream = ?1", [stream])?;
+        Ok(())
+    }
+
     /// Moves the stream to a new epoch (claiming the producer over an older one): seq restarts at
     /// 0, and a journaled batch is re-addressed to (epoch, 0) in the same transaction.
     pub fn set_epoch(&mut self, stream: i64, epoch: u64) -> Result<()> {

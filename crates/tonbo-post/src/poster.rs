@@ -7,7 +7,7 @@
 //! holds are recorded, and it is written in a fresh epoch, so neither a deleted checkpoint nor an
 //! old producer state on the server can make the server drop new events as "duplicates".
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Result;
 use serde_json::value::RawValue;
@@ -140,6 +140,9 @@ pub struct Poster {
     touched: HashSet<String>,
     /// Streams that failed in this run; their later batches are counted, not sent.
     failed: HashSet<String>,
+    /// Events the server refused as too large even alone (HTTP 413): (source_key, reason),
+    /// handed back to the caller as rejects.
+    too_large: Vec<(String, String)>,
 }
 
 impl Poster {
@@ -151,6 +154,7 @@ impl Poster {
             stats: Stats::default(),
             touched: HashSet::new(),
             failed: HashSet::new(),
+            too_large: Vec::new(),
         }
     }
 
@@ -183,6 +187,8 @@ impl Poster {
             return Ok(rejects);
         }
         let n = keyed.len() as u64;
+        let index_of: HashMap<String, usize> =
+            keyed.iter().map(|k| (k.key.clone(), k.index)).collect();
         let sent_before = self.stats.events_sent + self.stats.events_present;
         match self.deliver(&url, keyed, &mut rejects)? {
             Delivery::Done => {}
@@ -192,6 +198,11 @@ impl Poster {
                 self.stats.sessions_failed += 1;
                 let done = self.stats.events_sent + self.stats.events_present - sent_before;
                 self.stats.events_failed += n.saturating_sub(done);
+            }
+        }
+        for (key, reason) in self.too_large.drain(..) {
+            if let Some(&index) = index_of.get(&key) {
+                rejects.push(EventReject { index, reason });
             }
         }
         Ok(rejects)
@@ -384,6 +395,9 @@ impl Poster {
                         "the stream is closed (HTTP 409, Stream-Closed); nothing more can be appended".into(),
                     ))
                 }
+                Appended::Refused { status: 413, detail } => {
+                    return self.split_too_large(url, state, p, &detail);
+                }
                 Appended::Refused { status, detail } => {
                     return Ok(Delivery::Failed(format!(
                         "HTTP {status} for batch seq {} of {} events (source_key {} .. {}): {detail}",
@@ -395,6 +409,55 @@ impl Poster {
                 }
             }
         }
+    }
+
+    /// The server refused a batch as too large (HTTP 413): send it again as two halves, the
+    /// journal following the split (the first half takes the batch's place, the second the next
+    /// sequence number); an event too large alone is rejected by its key and the session goes on.
+    fn split_too_large(
+        &mut self,
+        url: &str,
+        state: &StreamState,
+        p: Pending,
+        detail: &str,
+    ) -> Result<Delivery> {
+        let events: Vec<&RawValue> = serde_json::from_slice(&p.body)?;
+        if events.len() <= 1 {
+            let key = p.keys.first().cloned().unwrap_or_default();
+            let reason = format!(
+                "the server refuses event source_key `{key}` as too large even alone (HTTP 413, {} bytes): {detail}",
+                p.body.len()
+            );
+            // The server stored nothing under this (epoch, seq): drop the journal, keep the seq.
+            self.cp.drop_journal(state.id)?;
+            self.too_large.push((key, reason));
+            return Ok(Delivery::Done);
+        }
+        let mid = events.len() / 2;
+        let halves = [(0, mid), (mid, events.len())];
+        for (a, b) in halves {
+            let current = self.cp.stream(url)?.expect("stream row exists");
+            let mut body = vec![b'['];
+            for (i, ev) in events[a..b].iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(ev.get().as_bytes());
+            }
+            body.push(b']');
+            let half = Pending {
+                epoch: current.epoch,
+                seq: current.next_seq,
+                run: p.run,
+                keys: p.keys[a..b].to_vec(),
+                body,
+            };
+            self.cp.journal(state.id, &half)?;
+            if let Delivery::Failed(why) = self.send(url, &current, half, false)? {
+                return Ok(Delivery::Failed(why));
+            }
+        }
+        Ok(Delivery::Done)
     }
 
     /// After an unexpected 204: record what the server holds, keep only the events it lacks, and

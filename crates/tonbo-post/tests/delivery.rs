@@ -319,3 +319,62 @@ fn a_checkpoint_ahead_of_the_server_is_a_sequence_gap_named_with_both_seqs() {
     assert_keys(&server.keys("g"), &expected_keys("g", 5), "g");
     assert_keys(&server.keys("h"), &expected_keys("h", 6), "h");
 }
+
+#[test]
+fn a_batch_refused_as_too_large_is_split_and_sent_exactly_once() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    write_records(&input, &[("big", 0..40)]);
+    // The first append answers 413: the batch of 40 goes out again as 20 + 20.
+    server.inject(
+        json!({"path": "/v1/sessions/big/events", "method": "POST", "status": 413, "count": 1}),
+    );
+    let run = pipeline(&server, &input, &state, &[], &[]);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("40 events sent in 2 batches"),
+        "{}",
+        run.stderr
+    );
+    assert_keys(&server.keys("big"), &expected_keys("big", 40), "big");
+    let again = pipeline(&server, &input, &state, &["--max-events", "7"], &[]);
+    assert!(again.stderr.contains(" 0 events sent"), "{}", again.stderr);
+}
+
+#[test]
+fn an_event_too_large_alone_is_rejected_by_key_and_the_session_goes_on() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    let rejects = dir.path().join("rejects.ndjson");
+    write_records(&input, &[("one", 0..3)]);
+    server.inject(
+        json!({"path": "/v1/sessions/one/events", "method": "POST", "status": 413, "count": 1}),
+    );
+    let rejects_arg = rejects.to_str().unwrap().to_string();
+    let run = pipeline(
+        &server,
+        &input,
+        &state,
+        &["--max-events", "1"],
+        &["--rejects", &rejects_arg],
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("refuses event source_key `one-0` as too large even alone (HTTP 413"),
+        "{}",
+        run.stderr
+    );
+    assert_keys(
+        &server.keys("one"),
+        &["one-1".to_string(), "one-2".to_string()],
+        "one",
+    );
+    let recorded = std::fs::read_to_string(&rejects).unwrap();
+    assert_eq!(recorded.lines().count(), 1, "{recorded}");
+    assert!(recorded.contains("\"line\":1"), "{recorded}");
+}
