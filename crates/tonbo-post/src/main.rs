@@ -74,6 +74,10 @@ struct Args {
     #[arg(long, default_value_t = 60.0)]
     timeout: f64,
 
+    /// Allow sending the API key over plain http:// to a host that is not this machine.
+    #[arg(long)]
+    allow_insecure_http: bool,
+
     /// Send nothing: check the input and print, as batch lines with their URL, what would be
     /// sent given the checkpoint (the server is not asked).
     #[arg(long)]
@@ -100,6 +104,14 @@ fn run(args: Args) -> Result<Exit> {
         return dry_run(&args, inputs, urls, &state_path, rejects);
     }
     let api_key = api_key(args.api_key_file.as_deref())?;
+    if api_key.is_some() && !args.allow_insecure_http {
+        let sample = urls.url("x");
+        if let Some(host) = insecure_host(&sample) {
+            bail!(
+                "refusing to send the API key in clear text over http:// to {host}; use https, or --allow-insecure-http if this network is trusted"
+            );
+        }
+    }
     let retry = RetryPolicy {
         max_retries: args.max_retries,
         cap: Duration::from_secs_f64(args.max_retry_delay),
@@ -257,6 +269,23 @@ fn work(
     Ok(poster.into_stats())
 }
 
+/// The host of a plain-http URL that is not loopback (where a key would travel in clear text).
+fn insecure_host(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("").to_string()
+    } else {
+        authority.split(':').next().unwrap_or("").to_string()
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!loopback).then_some(host)
+}
+
 fn parse_batch(bytes: &[u8]) -> Result<BatchLine<'_>, String> {
     let b: BatchLine =
         serde_json::from_slice(bytes).map_err(|e| format!("not a batch line: {e}"))?;
@@ -363,4 +392,30 @@ fn dry_run(
         );
     }
     Ok(Exit::from_failures(rejected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::insecure_host;
+
+    #[test]
+    fn only_plain_http_to_other_hosts_is_insecure() {
+        assert_eq!(insecure_host("https://sessions.tonbo.dev/v1/x"), None);
+        assert_eq!(insecure_host("http://127.0.0.1:4437/v1/x"), None);
+        assert_eq!(insecure_host("http://127.9.9.9/v1/x"), None);
+        assert_eq!(insecure_host("http://localhost:8080/x"), None);
+        assert_eq!(insecure_host("http://[::1]:8080/x"), None);
+        assert_eq!(
+            insecure_host("http://10.0.0.5:4437/x").as_deref(),
+            Some("10.0.0.5")
+        );
+        assert_eq!(
+            insecure_host("http://example.com/x").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            insecure_host("http://u:p@example.com:80/x").as_deref(),
+            Some("example.com")
+        );
+    }
 }

@@ -378,3 +378,27 @@ fn an_event_too_large_alone_is_rejected_by_key_and_the_session_goes_on() {
     assert_eq!(recorded.lines().count(), 1, "{recorded}");
     assert!(recorded.contains("\"line\":1"), "{recorded}");
 }
+
+#[test]
+fn a_key_is_never_sent_in_clear_text_to_another_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin("tonbo-post"))
+        .args(["--api", "http://192.0.2.10:4437", "--state"])
+        .arg(dir.path().join("s.sqlite"))
+        .env("TONBO_API_KEY", "sk-secret-value")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdin.take());
+    let run = finish(&mut child);
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("refusing to send the API key in clear text over http:// to 192.0.2.10"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("sk-secret-value"));
+}

@@ -87,14 +87,20 @@ fn sigkill_at_any_moment_then_rerun_leaves_every_event_exactly_once_in_order() {
 
     let mut kills = 0;
     let mut partial_seen = false;
-    for round in 0..12u64 {
+    // Seeded, so a failure can be replayed: TONBO_TEST_SEED=<n> picks other kill moments.
+    let seed = std::env::var("TONBO_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261124u64);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    for round in 0..20u64 {
         // Batch boundaries change from run to run, as they do when the input grows: a re-sent
         // sequence number then carries different events, which the server would drop as a
         // duplicate unless the interrupted batch is re-sent exactly as journaled.
         let size = (5 + round % 4).to_string();
         let mut post = start_pipeline(&server, &input, &state, &["--max-events", &size], &[], &[]);
-        // Spread the kill moments over the run: 20 ms .. ~350 ms.
-        let delay = Duration::from_millis(20 + round * 29 + fastrand::u64(0..15));
+        // Spread the kill moments over the run: 10 ms .. ~400 ms.
+        let delay = Duration::from_millis(10 + round * 19 + rng.u64(0..19));
         if wait_or_kill(&mut post, delay) {
             kills += 1;
         }
