@@ -402,3 +402,83 @@ fn a_key_is_never_sent_in_clear_text_to_another_host() {
     );
     assert!(!run.stderr.contains("sk-secret-value"));
 }
+
+#[test]
+fn too_many_requests_and_dropped_connections_are_retried_without_doubling() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    write_records(&input, &[("limited", 0..60), ("flaky", 0..60)]);
+    server.inject(json!({"path": "/v1/sessions/limited/events", "method": "POST", "status": 429, "count": 2, "retryAfter": 1}));
+    server.inject(json!({"path": "/v1/sessions/flaky/events", "method": "POST", "dropConnection": true, "count": 2}));
+    let run = pipeline(
+        &server,
+        &input,
+        &state,
+        &["--max-events", "20"],
+        &["--max-retry-delay", "0.2"],
+    );
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(run.stderr.contains("HTTP 429; retry 1/8"), "{}", run.stderr);
+    assert!(run.stderr.contains("4 retries"), "{}", run.stderr);
+    assert_keys(
+        &server.keys("limited"),
+        &expected_keys("limited", 60),
+        "limited",
+    );
+    assert_keys(&server.keys("flaky"), &expected_keys("flaky", 60), "flaky");
+}
+
+#[test]
+fn an_append_applied_but_unanswered_is_resent_and_stored_once() {
+    let server = Server::start();
+    // Every 3rd append's answer is lost on the way back, five times.
+    let proxy = DroppingProxy::start(&server.url, 3, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    write_records(&input, &[("amb", 0..200)]);
+    let mut post = start_pipeline_to(
+        &proxy.url,
+        &input,
+        &state,
+        &["--max-events", "10"],
+        &["--max-retry-delay", "0.05"],
+    );
+    let run = finish(&mut post);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!(proxy.dropped.load(std::sync::atomic::Ordering::SeqCst), 5);
+    assert_keys(&server.keys("amb"), &expected_keys("amb", 200), "amb");
+    // The lost answers' batches are found on the server (a 204 to their re-send, then a read-back
+    // of the stream), so they count as already present rather than sent.
+    assert!(
+        run.stderr
+            .contains("150 events sent in 15 batches, 50 already present"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_server_restarting_mid_run_loses_and_doubles_nothing() {
+    let mut server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    write_records(&input, &[("rs", 0..3000), ("rt", 0..500)]);
+    let mut post = start_pipeline(
+        &server,
+        &input,
+        &state,
+        &["--max-events", "5"],
+        &["--max-retry-delay", "0.5"],
+        &[],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    server.restart();
+    let run = finish(&mut post);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_keys(&server.keys("rs"), &expected_keys("rs", 3000), "rs");
+    assert_keys(&server.keys("rt"), &expected_keys("rt", 500), "rt");
+}

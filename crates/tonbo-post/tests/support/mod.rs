@@ -128,6 +128,114 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Stops the server (SIGKILL, as a crash) and starts it again on the same port and data dir.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.url.rsplit(':').next().unwrap().to_string();
+        let mut child = Command::new("node")
+            .arg(workspace_root().join("scripts/server/start.mjs"))
+            .args(["--port", &port, "--data-dir"])
+            .arg(self.dir.path().join("data"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("http"), "server did not restart: {line:?}");
+        self.child = child;
+    }
+}
+
+/// A TCP proxy in front of the server that forwards each request and, for the appends chosen by
+/// `drop_response`, reads the server's answer and then closes the client's connection without
+/// passing it on: the server applied the append, the client never heard (the ambiguous case).
+pub struct DroppingProxy {
+    pub url: String,
+    pub dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl DroppingProxy {
+    /// Drops the response of every `every`-th POST (1-based), up to `limit` times.
+    pub fn start(upstream: &str, every: usize, limit: usize) -> DroppingProxy {
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let target = upstream.trim_start_matches("http://").to_string();
+        let dropped = std::sync::Arc::new(AtomicUsize::new(0));
+        let posts = std::sync::Arc::new(AtomicUsize::new(0));
+        let d = dropped.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let target = target.clone();
+                let (d, posts) = (d.clone(), posts.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(client, &target, every, limit, &d, &posts);
+                });
+            }
+        });
+        fn serve(
+            client: TcpStream,
+            target: &str,
+            every: usize,
+            limit: usize,
+            dropped: &AtomicUsize,
+            posts: &AtomicUsize,
+        ) -> std::io::Result<()> {
+            let mut reader = BufReader::new(client.try_clone()?);
+            let mut out = client;
+            loop {
+                // One request: head lines, then Content-Length bytes of body.
+                let mut head = Vec::new();
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line)? == 0 {
+                        return Ok(());
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    if line.to_ascii_lowercase().starts_with("connection:") {
+                        continue;
+                    }
+                    if line == "\r\n" {
+                        head.extend_from_slice(b"Connection: close\r\n\r\n");
+                        break;
+                    }
+                    head.extend_from_slice(line.as_bytes());
+                }
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body)?;
+                let mut up = TcpStream::connect(target)?;
+                up.write_all(&head)?;
+                up.write_all(&body)?;
+                let mut answer = Vec::new();
+                up.read_to_end(&mut answer)?;
+                let is_post = head.starts_with(b"POST ");
+                let n = if is_post {
+                    posts.fetch_add(1, Ordering::SeqCst) + 1
+                } else {
+                    0
+                };
+                if is_post && n % every == 0 && dropped.load(Ordering::SeqCst) < limit {
+                    dropped.fetch_add(1, Ordering::SeqCst);
+                    return Ok(()); // applied upstream; the client hears nothing
+                }
+                out.write_all(&answer)?;
+                return Ok(()); // one request per connection
+            }
+        }
+        DroppingProxy { url, dropped }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -189,9 +297,34 @@ pub fn pipeline(
     finish(&mut post)
 }
 
+/// The pipeline into any base URL (a proxy in front of the server, say).
+pub fn start_pipeline_to(
+    base: &str,
+    input: &Path,
+    state: &Path,
+    batch_args: &[&str],
+    post_args: &[&str],
+) -> Child {
+    let fake = BaseUrl(base.to_string());
+    start_pipeline_base(&fake.0, input, state, batch_args, post_args, &[])
+}
+
+struct BaseUrl(String);
+
 /// Starts the pipeline and returns the tonbo-post child (its stdin is the batch stage's output).
 pub fn start_pipeline(
     server: &Server,
+    input: &Path,
+    state: &Path,
+    batch_args: &[&str],
+    post_args: &[&str],
+    env: &[(&str, &str)],
+) -> Child {
+    start_pipeline_base(&server.url, input, state, batch_args, post_args, env)
+}
+
+fn start_pipeline_base(
+    base: &str,
     input: &Path,
     state: &Path,
     batch_args: &[&str],
@@ -212,7 +345,7 @@ pub fn start_pipeline(
         .spawn()
         .unwrap();
     let mut cmd = Command::new(bin("tonbo-post"));
-    cmd.args(["--api", &server.url, "--state"])
+    cmd.args(["--api", base, "--state"])
         .arg(state)
         .args(post_args)
         .env_remove("TONBO_API_KEY")
