@@ -190,47 +190,46 @@ impl DroppingProxy {
         ) -> std::io::Result<()> {
             let mut reader = BufReader::new(client.try_clone()?);
             let mut out = client;
+            // One request per connection (the proxy answers `Connection: close`).
+            // One request: head lines, then Content-Length bytes of body.
+            let mut head = Vec::new();
+            let mut len = 0usize;
             loop {
-                // One request: head lines, then Content-Length bytes of body.
-                let mut head = Vec::new();
-                let mut len = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line)? == 0 {
-                        return Ok(());
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap_or(0);
-                    }
-                    if line.to_ascii_lowercase().starts_with("connection:") {
-                        continue;
-                    }
-                    if line == "\r\n" {
-                        head.extend_from_slice(b"Connection: close\r\n\r\n");
-                        break;
-                    }
-                    head.extend_from_slice(line.as_bytes());
+                let mut line = String::new();
+                if reader.read_line(&mut line)? == 0 {
+                    return Ok(());
                 }
-                let mut body = vec![0; len];
-                reader.read_exact(&mut body)?;
-                let mut up = TcpStream::connect(target)?;
-                up.write_all(&head)?;
-                up.write_all(&body)?;
-                let mut answer = Vec::new();
-                up.read_to_end(&mut answer)?;
-                let is_post = head.starts_with(b"POST ");
-                let n = if is_post {
-                    posts.fetch_add(1, Ordering::SeqCst) + 1
-                } else {
-                    0
-                };
-                if is_post && n % every == 0 && dropped.load(Ordering::SeqCst) < limit {
-                    dropped.fetch_add(1, Ordering::SeqCst);
-                    return Ok(()); // applied upstream; the client hears nothing
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
                 }
-                out.write_all(&answer)?;
-                return Ok(()); // one request per connection
+                if line.to_ascii_lowercase().starts_with("connection:") {
+                    continue;
+                }
+                if line == "\r\n" {
+                    head.extend_from_slice(b"Connection: close\r\n\r\n");
+                    break;
+                }
+                head.extend_from_slice(line.as_bytes());
             }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body)?;
+            let mut up = TcpStream::connect(target)?;
+            up.write_all(&head)?;
+            up.write_all(&body)?;
+            let mut answer = Vec::new();
+            up.read_to_end(&mut answer)?;
+            let is_post = head.starts_with(b"POST ");
+            let n = if is_post {
+                posts.fetch_add(1, Ordering::SeqCst) + 1
+            } else {
+                0
+            };
+            if is_post && n % every == 0 && dropped.load(Ordering::SeqCst) < limit {
+                dropped.fetch_add(1, Ordering::SeqCst);
+                return Ok(()); // applied upstream; the client hears nothing
+            }
+            out.write_all(&answer)?;
+            Ok(())
         }
         DroppingProxy { url, dropped }
     }
@@ -305,11 +304,8 @@ pub fn start_pipeline_to(
     batch_args: &[&str],
     post_args: &[&str],
 ) -> Child {
-    let fake = BaseUrl(base.to_string());
-    start_pipeline_base(&fake.0, input, state, batch_args, post_args, &[])
+    start_pipeline_base(base, input, state, batch_args, post_args, &[])
 }
-
-struct BaseUrl(String);
 
 /// Starts the pipeline and returns the tonbo-post child (its stdin is the batch stage's output).
 pub fn start_pipeline(
