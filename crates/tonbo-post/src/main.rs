@@ -78,6 +78,12 @@ struct Args {
     #[arg(long)]
     allow_insecure_http: bool,
 
+    /// Send nothing: read each session named in the input back from the server and report, one
+    /// JSON line per session on stdout, which of the input's events are missing there or stored
+    /// more than once (by source_key). Exits 1 if any are.
+    #[arg(long, conflicts_with = "dry_run")]
+    verify: bool,
+
     /// Send nothing: check the input and print, as batch lines with their URL, what would be
     /// sent given the checkpoint (the server is not asked).
     #[arg(long)]
@@ -111,6 +117,15 @@ fn run(args: Args) -> Result<Exit> {
                 "refusing to send the API key in clear text over http:// to {host}; use https, or --allow-insecure-http if this network is trusted"
             );
         }
+    }
+    if args.verify {
+        let client = StreamClient::new(
+            api_key,
+            args.producer_id.clone(),
+            RetryPolicy::default(),
+            Duration::from_secs_f64(args.timeout),
+        );
+        return verify(&args, inputs, urls, client, rejects);
     }
     let retry = RetryPolicy {
         max_retries: args.max_retries,
@@ -418,4 +433,112 @@ mod tests {
             Some("example.com")
         );
     }
+}
+
+#[derive(Serialize)]
+struct VerifyReport<'a> {
+    session_id: &'a str,
+    url: &'a str,
+    expected: usize,
+    on_server: u64,
+    missing_count: usize,
+    missing: Vec<&'a str>,
+    duplicated_count: usize,
+    duplicated: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `--verify`: what the server holds against what the batches say it should.
+fn verify(
+    args: &Args,
+    inputs: Vec<Input>,
+    urls: UrlTemplate,
+    mut client: StreamClient,
+    mut rejects: Rejects,
+) -> Result<Exit> {
+    // Keys by session, in order of first appearance. Memory grows with the number of keys (one
+    // string each), which a check over a whole backfill has to hold somewhere.
+    let mut order: Vec<String> = Vec::new();
+    let mut expected: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for input in inputs {
+        let mut lines = input.lines();
+        let name = lines.name.clone();
+        while let Some(line) = lines.next_line()? {
+            let batch = match parse_batch(line.bytes) {
+                Ok(b) => b,
+                Err(reason) => {
+                    rejects.reject(&name, line.number, &reason, line.bytes)?;
+                    continue;
+                }
+            };
+            let (keyed, unkeyed) = key_events(&batch.events);
+            for r in unkeyed {
+                let reason = format!("event {} of the batch: {}", r.index, r.reason);
+                rejects.reject(
+                    &name,
+                    line.number,
+                    &reason,
+                    batch.events[r.index].get().as_bytes(),
+                )?;
+            }
+            let keys = expected
+                .entry(batch.session_id.to_string())
+                .or_insert_with(|| {
+                    order.push(batch.session_id.to_string());
+                    Vec::new()
+                });
+            keys.extend(keyed.into_iter().map(|k| k.key));
+        }
+    }
+    let mut out = Output::stdout();
+    let (mut bad, mut sessions) = (0u64, 0u64);
+    for session in &order {
+        sessions += 1;
+        let url = urls.url(session);
+        let keys = &expected[session];
+        let mut held: std::collections::HashMap<String, u32> = Default::default();
+        let read = client.read_keys(&url, &mut |k| *held.entry(k.to_string()).or_insert(0) += 1);
+        let (on_server, error) = match read {
+            Ok(Some(n)) => (n, None),
+            Ok(None) => (0, Some("the stream does not exist".to_string())),
+            Err(e) => (0, Some(format!("{e:#}"))),
+        };
+        let wanted: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+        let missing: Vec<&str> = keys
+            .iter()
+            .map(String::as_str)
+            .filter(|k| !held.contains_key(*k))
+            .collect();
+        let mut duplicated: Vec<String> = held
+            .iter()
+            .filter(|(k, n)| **n > 1 && wanted.contains(k.as_str()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        duplicated.sort();
+        let broken = error.is_some() || !missing.is_empty() || !duplicated.is_empty();
+        if broken {
+            bad += 1;
+        }
+        out.json(&VerifyReport {
+            session_id: session,
+            url: &url,
+            expected: keys.len(),
+            on_server,
+            missing_count: missing.len(),
+            missing: missing.iter().take(20).copied().collect(),
+            duplicated_count: duplicated.len(),
+            duplicated: duplicated.into_iter().take(20).collect(),
+            error,
+        })?;
+    }
+    out.flush()?;
+    let rejected = rejects.finish()?;
+    if !args.common.quiet {
+        eprintln!(
+            "{STAGE}: verify: {sessions} sessions, {} complete and without duplicates, {bad} not, {rejected} input lines rejected",
+            sessions - bad
+        );
+    }
+    Ok(Exit::from_failures(bad + rejected))
 }

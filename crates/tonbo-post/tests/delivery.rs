@@ -482,3 +482,40 @@ fn the_server_restarting_mid_run_loses_and_doubles_nothing() {
     assert_keys(&server.keys("rs"), &expected_keys("rs", 3000), "rs");
     assert_keys(&server.keys("rt"), &expected_keys("rt", 500), "rt");
 }
+
+#[test]
+fn verify_reports_what_is_missing_or_doubled_per_session() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    write_records(&input, &[("v1", 0..30), ("v2", 0..10)]);
+    assert!(pipeline(&server, &input, &state, &[], &[]).status.success());
+    let ok = pipeline(&server, &input, &state, &[], &["--verify"]);
+    assert!(ok.status.success(), "{}", ok.stderr);
+    assert!(
+        ok.stderr
+            .contains("verify: 2 sessions, 2 complete and without duplicates, 0 not"),
+        "{}",
+        ok.stderr
+    );
+
+    // Someone appends a copy of v1-3 by hand, and the input gains an event never sent.
+    let copy = server.read("v1").unwrap()[3].clone();
+    assert!(server.post_raw("v1", &[], &format!("[{copy}]")) < 300);
+    write_records(&input, &[("v1", 0..30), ("v2", 0..11)]);
+    let bad = pipeline(&server, &input, &state, &[], &["--verify"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", bad.stderr);
+    let reports: Vec<serde_json::Value> = bad
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reports[0]["session_id"], "v1");
+    assert_eq!(reports[0]["duplicated"], json!(["v1-3"]));
+    assert_eq!(reports[0]["on_server"], 31);
+    assert_eq!(reports[1]["missing"], json!(["v2-10"]));
+    assert_eq!(reports[1]["duplicated_count"], 0);
+    // Nothing was sent by --verify.
+    assert_eq!(server.keys("v2").len(), 10);
+}
