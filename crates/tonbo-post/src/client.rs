@@ -62,6 +62,9 @@ impl StreamClient {
             .timeout_global(Some(timeout))
             .user_agent(concat!("tonbo-post/", env!("CARGO_PKG_VERSION")))
             .max_idle_connections_per_host(8)
+            // Redirects are followed in `with_retries`, body and all (ureq will not re-send a
+            // POST body on 307/308, and a follower of an Ursula cluster answers writes so).
+            .max_redirects(0)
             .build()
             .into();
         StreamClient {
@@ -77,7 +80,7 @@ impl StreamClient {
     pub fn append(&mut self, url: &str, epoch: u64, seq: u64, body: &[u8]) -> Result<Appended> {
         let epoch_s = epoch.to_string();
         let seq_s = seq.to_string();
-        let mut resp = self.with_retries(url, "append to", |c| {
+        let mut resp = self.with_retries(url, "append to", |c, url| {
             let mut req = c
                 .agent
                 .post(url)
@@ -120,7 +123,7 @@ impl StreamClient {
 
     /// Creates the stream as a JSON stream (PUT; 201 new, 200 already there).
     pub fn create(&mut self, url: &str) -> Result<()> {
-        let mut resp = self.with_retries(url, "create", |c| {
+        let mut resp = self.with_retries(url, "create", |c, url| {
             let mut req = c.agent.put(url).header("Content-Type", "application/json");
             if let Some(a) = &c.auth {
                 req = req.header("Authorization", a.as_str());
@@ -151,8 +154,8 @@ impl StreamClient {
         let sep = if url.contains('?') { '&' } else { '?' };
         loop {
             let page = format!("{url}{sep}offset={offset}");
-            let resp = self.with_retries(url, "read", |c| {
-                let mut req = c.agent.get(&page).header("Accept", "application/json");
+            let resp = self.with_retries(&page, "read", |c, page| {
+                let mut req = c.agent.get(page).header("Accept", "application/json");
                 if let Some(a) = &c.auth {
                     req = req.header("Authorization", a.as_str());
                 }
@@ -187,15 +190,34 @@ impl StreamClient {
     }
 
     /// Runs `send` until it gets an answer that is not transient, or the retry budget is spent.
+    /// A 307/308 (or, for reads, 301/302/303) is followed to its `Location`, sending the same
+    /// request again there: a follower of an Ursula cluster redirects writes to the leader.
     fn with_retries(
         &mut self,
         url: &str,
         what: &str,
-        mut send: impl FnMut(&Self) -> Result<Response<Body>, ureq::Error>,
+        mut send: impl FnMut(&Self, &str) -> Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>> {
         let mut retry = 0u32;
+        let mut target = url.to_string();
+        let mut hops = 0;
         loop {
-            let (why, retry_after) = match send(self) {
+            let (why, retry_after) = match send(self, &target) {
+                Ok(resp) if is_redirect(resp.status().as_u16()) => {
+                    let next = resp
+                        .headers()
+                        .get("Location")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|l| resolve_location(&target, l));
+                    match next {
+                        Some(next) if hops < MAX_REDIRECTS => {
+                            hops += 1;
+                            target = next;
+                            continue;
+                        }
+                        _ => return Ok(resp),
+                    }
+                }
                 Ok(resp) if !is_transient_status(resp.status().as_u16()) => return Ok(resp),
                 Ok(mut resp) => {
                     let ra = resp
@@ -226,8 +248,36 @@ impl StreamClient {
             sleep(wait);
             retry += 1;
             self.retries += 1;
+            // Start over at the address asked for: a leader that moved redirects afresh.
+            target = url.to_string();
         }
     }
+}
+
+const MAX_REDIRECTS: u32 = 5;
+
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// The absolute URL a `Location` points to, seen from `from`. A redirect from https to plain
+/// http is refused (it would carry the key in clear text).
+fn resolve_location(from: &str, location: &str) -> Option<String> {
+    let next = if location.starts_with("http://") || location.starts_with("https://") {
+        location.to_string()
+    } else if location.starts_with('/') {
+        let scheme_end = from.find("://")? + 3;
+        let authority_end = from[scheme_end..]
+            .find('/')
+            .map_or(from.len(), |i| scheme_end + i);
+        format!("{}{location}", &from[..authority_end])
+    } else {
+        return None;
+    };
+    if from.starts_with("https://") && next.starts_with("http://") {
+        return None;
+    }
+    Some(next)
 }
 
 fn is_transient_error(e: &ureq::Error) -> bool {
@@ -275,4 +325,27 @@ fn drain(resp: &mut Response<Body>) {
         &mut resp.body_mut().as_reader().take(1 << 20),
         &mut std::io::sink(),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_location;
+
+    #[test]
+    fn locations() {
+        assert_eq!(
+            resolve_location(
+                "http://127.0.0.1:4451/sessions/a",
+                "http://127.0.0.1:4452/sessions/a"
+            )
+            .as_deref(),
+            Some("http://127.0.0.1:4452/sessions/a")
+        );
+        assert_eq!(
+            resolve_location("http://h:1/x/y?offset=-1", "/z/y?offset=-1").as_deref(),
+            Some("http://h:1/z/y?offset=-1")
+        );
+        assert_eq!(resolve_location("https://h/x", "http://h/x"), None);
+        assert_eq!(resolve_location("http://h/x", "relative"), None);
+    }
 }

@@ -519,3 +519,81 @@ fn verify_reports_what_is_missing_or_doubled_per_session() {
     // Nothing was sent by --verify.
     assert_eq!(server.keys("v2").len(), 10);
 }
+
+#[test]
+fn writes_redirected_to_a_leader_are_followed_with_their_body() {
+    let server = Server::start();
+    let follower = start_redirector(&server.url);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    write_records(&input, &[("led", 0..45)]);
+    let mut post = start_pipeline_to(&follower, &input, &state, &["--max-events", "10"], &[]);
+    let run = finish(&mut post);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("45 events sent in 5 batches"),
+        "{}",
+        run.stderr
+    );
+    assert_keys(&server.keys("led"), &expected_keys("led", 45), "led");
+    let verify = {
+        let mut p = start_pipeline_to(
+            &follower,
+            &input,
+            &state,
+            &["--max-events", "10"],
+            &["--verify"],
+        );
+        finish(&mut p)
+    };
+    assert!(verify.status.success(), "{}", verify.stderr);
+}
+
+/// Against tonbo's distributed server when an `ursula` binary is on PATH (building it takes about
+/// 30 minutes, so the test suite does not): one node, streams at `/{bucket}/{stream}`.
+#[test]
+fn ursula_single_node_when_available() {
+    let Some(ursula) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("ursula"))
+        .find(|p| p.is_file())
+    else {
+        eprintln!("skipped: no `ursula` binary on PATH (see ../shared/research/ursula-local.md)");
+        return;
+    };
+    let mut node = Command::new(ursula)
+        .args(["server", "--preset", "tiny", "--node-id", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = "http://127.0.0.1:4437";
+    let mut ready = false;
+    for _ in 0..100 {
+        if ureq::put(&format!("{base}/sessions")).send_empty().is_ok() {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(ready, "ursula did not come up on {base}");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    write_records(&input, &[("u1", 0..25)]);
+    let template = ["--url-template", "{base}/sessions/{session_id}"];
+    let mut p = start_pipeline_to(base, &input, &state, &[], &template);
+    let run = finish(&mut p);
+    let mut v = start_pipeline_to(
+        base,
+        &input,
+        &state,
+        &[],
+        &[template[0], template[1], "--verify"],
+    );
+    let verify = finish(&mut v);
+    let _ = node.kill();
+    let _ = node.wait();
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(verify.status.success(), "{}", verify.stdout);
+}

@@ -235,6 +235,45 @@ impl DroppingProxy {
     }
 }
 
+/// Answers every request with `307 Temporary Redirect` to the same path on `upstream`, as a
+/// follower of an Ursula cluster answers writes (the leader being `upstream`).
+pub fn start_redirector(upstream: &str) -> String {
+    use std::net::TcpListener;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = upstream.to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { break };
+            let upstream = upstream.clone();
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let mut reader = BufReader::new(client.try_clone()?);
+                let mut out = client;
+                let mut first = String::new();
+                reader.read_line(&mut first)?;
+                let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body)?;
+                write!(
+                    out,
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {upstream}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+            });
+        }
+    });
+    url
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
