@@ -41,6 +41,22 @@ pub enum Appended {
 }
 
 #[derive(Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone)]
 pub struct StreamClient {
     agent: ureq::Agent,
     auth: Option<String>,
@@ -78,20 +94,48 @@ impl StreamClient {
 
     /// POSTs `body` (a JSON array) as batch `(epoch, seq)` of this producer.
     pub fn append(&mut self, url: &str, epoch: u64, seq: u64, body: &[u8]) -> Result<Appended> {
+        let producer = self.producer_id.clone();
+        self.append_as(url, &producer, epoch, seq, body, &[])
+    }
+
+    /// The same for any producer id, with extra headers (`Stream-Closed: true` to close).
+    pub fn append_as(
+        &mut self,
+        url: &str,
+        producer: &str,
+        epoch: u64,
+        seq: u64,
+        body: &[u8],
+        extra: &[(&str, &str)],
+    ) -> Result<Appended> {
         let epoch_s = epoch.to_string();
         let seq_s = seq.to_string();
+        let content_type = extra
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map_or("application/json", |(_, v)| *v);
         let mut resp = self.with_retries(url, "append to", |c, url| {
             let mut req = c
                 .agent
                 .post(url)
-                .header("Content-Type", "application/json")
-                .header("Producer-Id", c.producer_id.as_str())
+                .header("Content-Type", content_type)
+                .header("Producer-Id", producer)
                 .header("Producer-Epoch", epoch_s.as_str())
                 .header("Producer-Seq", seq_s.as_str());
+            for (k, v) in extra
+                .iter()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("content-type"))
+            {
+                req = req.header(*k, *v);
+            }
             if let Some(a) = &c.auth {
                 req = req.header("Authorization", a.as_str());
             }
-            req.send(body)
+            if body.is_empty() {
+                req.send_empty()
+            } else {
+                req.send(body)
+            }
         })?;
         let status = resp.status().as_u16();
         let header_u64 = |name: &str| {
@@ -119,6 +163,57 @@ impl StreamClient {
         };
         drain(&mut resp);
         Ok(outcome)
+    }
+
+    /// Any request, with the retries and redirects of every other: the status, the headers
+    /// (names lower-cased) and the body.
+    pub fn request(
+        &mut self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<RawResponse> {
+        let method = method.to_ascii_uppercase();
+        let mut resp = self.with_retries(url, "request", |c, url| {
+            let mut req = ureq::http::Request::builder()
+                .method(method.as_str())
+                .uri(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            if let Some(a) = &c.auth {
+                req = req.header("Authorization", a.as_str());
+            }
+            let req = req
+                .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+                .map_err(ureq::Error::Http)?;
+            c.agent.run(req)
+        })?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    v.to_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        if method != "HEAD" {
+            resp.body_mut()
+                .with_config()
+                .limit(1 << 30)
+                .reader()
+                .read_to_end(&mut body)?;
+        }
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// Creates the stream as a JSON stream (PUT; 201 new, 200 already there).
