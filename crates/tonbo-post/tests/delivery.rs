@@ -597,3 +597,90 @@ fn ursula_single_node_when_available() {
     assert!(run.status.success(), "{}", run.stderr);
     assert!(verify.status.success(), "{}", verify.stdout);
 }
+
+/// A 3-node Ursula cluster on this machine (configuration from ../shared/research/ursula-local.md),
+/// written through node 2 and read back through node 3: a follower answers writes with 307 to the
+/// leader of the stream's Raft group, which `tonbo-post` follows with the body. Runs only when an
+/// `ursula` binary is on PATH.
+#[test]
+fn ursula_three_nodes_through_a_follower_when_available() {
+    let Some(ursula) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("ursula"))
+        .find(|p| p.is_file())
+    else {
+        eprintln!("skipped: no `ursula` binary on PATH (see ../shared/research/ursula-local.md)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = Vec::new();
+    for n in 1..=3 {
+        let mut cfg = format!(
+            "[server]\nlisten = \"127.0.0.1:445{n}\"\ncluster_id = \"tonbo-ingest-test\"\nadmin_listen = \"127.0.0.1:446{n}\"\n[runtime]\ncore_count = 1\n[raft]\ngroup_count = 4\n[raft.wal]\npath = \"{}\"\n[storage.cold]\nbackend = \"none\"\n",
+            dir.path().join(format!("wal-{n}")).display()
+        );
+        for peer in 1..=3 {
+            cfg += &format!(
+                "[[raft.peers]]\nnode_id = {peer}\nurl = \"http://127.0.0.1:445{peer}\"\n"
+            );
+        }
+        let path = dir.path().join(format!("node{n}.toml"));
+        std::fs::write(&path, cfg).unwrap();
+        nodes.push(
+            Command::new(&ursula)
+                .args(["server", "--config"])
+                .arg(&path)
+                .args(["--node-id", &n.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    // Elections take a few seconds; then the bucket is created on every node.
+    let mut ready = 0;
+    for _ in 0..300 {
+        ready = (1..=3)
+            .filter(|n| {
+                ureq::put(&format!("http://127.0.0.1:445{n}/sessions"))
+                    .send_empty()
+                    .is_ok()
+            })
+            .count();
+        if ready == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let input = dir.path().join("in.ndjson");
+    let state = dir.path().join("state.sqlite");
+    write_records(&input, &[("c1", 0..40), ("c2", 0..40), ("c3", 0..40)]);
+    let template = ["--url-template", "{base}/sessions/{session_id}"];
+    let mut p = start_pipeline_to(
+        "http://127.0.0.1:4452",
+        &input,
+        &state,
+        &["--max-events", "7"],
+        &template,
+    );
+    let run = finish(&mut p);
+    let mut v = start_pipeline_to(
+        "http://127.0.0.1:4453",
+        &input,
+        &state,
+        &[],
+        &[template[0], template[1], "--verify"],
+    );
+    let verify = finish(&mut v);
+    for mut n in nodes {
+        let _ = n.kill();
+        let _ = n.wait();
+    }
+    assert_eq!(ready, 3, "the cluster did not come up");
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(
+        verify.status.success(),
+        "{}\n{}",
+        verify.stdout,
+        verify.stderr
+    );
+}
