@@ -22,6 +22,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -60,7 +61,9 @@ pub enum KeyState {
 }
 
 pub struct Checkpoint {
-    conn: Connection,
+    /// One connection shared by the workers of a process: a mutex hands it over at once, where
+    /// separate connections would wait on SQLite's lock with its millisecond sleeps.
+    conn: Arc<Mutex<Connection>>,
     pub path: PathBuf,
     /// Where the bodies of journaled batches are kept, one file per stream.
     inflight: PathBuf,
@@ -146,7 +149,7 @@ impl Checkpoint {
             r.get(0)
         })?;
         Ok(Checkpoint {
-            conn,
+            conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
             inflight: inflight_dir(path),
             run,
@@ -154,15 +157,11 @@ impl Checkpoint {
         })
     }
 
-    /// Another connection to this checkpoint, for a worker thread of the same process (which
-    /// holds the lock). SQLite serialises their writes; each worker owns its own streams.
+    /// This checkpoint for another worker thread of the same process (which holds the lock):
+    /// the same connection, taken in turn. Each worker owns its own streams.
     pub fn another(&self) -> Result<Checkpoint> {
-        let conn = Connection::open(&self.path)
-            .with_context(|| format!("cannot open state file {}", self.path.display()))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(60))?;
         Ok(Checkpoint {
-            conn,
+            conn: self.conn.clone(),
             path: self.path.clone(),
             inflight: self.inflight.clone(),
             run: self.run,
@@ -178,7 +177,7 @@ impl Checkpoint {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("cannot open state file {}", path.display()))?;
         Ok(Some(Checkpoint {
-            conn,
+            conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
             inflight: inflight_dir(path),
             run: i64::MAX,
@@ -188,7 +187,7 @@ impl Checkpoint {
 
     pub fn stream(&self, url: &str) -> Result<Option<StreamState>> {
         Ok(self
-            .conn
+            .conn()
             .prepare_cached("SELECT id, epoch, next_seq, claimed FROM stream WHERE url = ?1")?
             .query_row([url], |r| {
                 Ok(StreamState {
@@ -211,7 +210,7 @@ impl Checkpoint {
 
     pub fn key_state(&self, stream: i64, key: &str) -> Result<KeyState> {
         let run: Option<i64> = self
-            .conn
+            .conn()
             .prepare_cached("SELECT run FROM acked WHERE stream = ?1 AND source_key = ?2")?
             .query_row(params![stream, key], |r| r.get(0))
             .optional()?;
@@ -232,7 +231,8 @@ impl Checkpoint {
         new_epoch: Option<u64>,
         read: impl FnOnce(&mut dyn FnMut(&str)) -> std::result::Result<(), E>,
     ) -> Result<std::result::Result<(StreamState, u64), E>> {
-        let tx = self.conn.transaction()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
         if let Some(epoch) = new_epoch {
             tx.execute(
                 "INSERT INTO stream (url, epoch, next_seq, claimed) VALUES (?1, ?2, 0, 0)",
@@ -284,7 +284,7 @@ impl Checkpoint {
     /// the server's 204 to a sequence number it already has leads to a read-back (poster.rs).
     pub fn pending(&self, stream: i64) -> Result<Option<Pending>> {
         let row = self
-            .conn
+            .conn()
             .prepare_cached(
                 "SELECT epoch, seq, run, keys, body_len, body_hash FROM journal WHERE stream = ?1",
             )?
@@ -317,7 +317,7 @@ impl Checkpoint {
                     "tonbo-post: the journaled batch body {} is missing or damaged; its events will be sent again and checked against the stream",
                     file.display()
                 );
-                self.conn
+                self.conn()
                     .execute("DELETE FROM journal WHERE stream = ?1", [stream])?;
                 Ok(None)
             }
@@ -333,7 +333,7 @@ impl Checkpoint {
         std::fs::write(&file, &p.body)
             .with_context(|| format!("cannot write {}", file.display()))?;
         let keys = serde_json::to_string(&p.keys)?;
-        self.conn
+        self.conn()
             .prepare_cached(
                 "INSERT OR REPLACE INTO journal (stream, epoch, seq, run, keys, body_len, body_hash)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -357,7 +357,8 @@ impl Checkpoint {
     /// The server acknowledged the pending batch (200 or 204): its keys become present, the
     /// sequence advances and the journal entry goes, all in one transaction.
     pub fn acknowledge(&mut self, stream: i64, p: &Pending) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
         {
             let mut ins = tx.prepare_cached(
                 "INSERT OR IGNORE INTO acked (stream, source_key, run) VALUES (?1, ?2, ?3)",
@@ -378,7 +379,7 @@ impl Checkpoint {
     /// Forgets the journaled batch of a stream without advancing its sequence: the server stored
     /// nothing under it (it refused the batch).
     pub fn drop_journal(&self, stream: i64) -> Result<()> {
-        self.conn
+        self.conn()
             .execute("DELETE FROM journal WHERE stream = ?1", [stream])?;
         Ok(())
     }
@@ -386,7 +387,8 @@ impl Checkpoint {
     /// Moves the stream to a new epoch (claiming the producer over an older one): seq restarts at
     /// 0, and a journaled batch is re-addressed to (epoch, 0) in the same transaction.
     pub fn set_epoch(&mut self, stream: i64, epoch: u64) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
         tx.execute(
             "UPDATE stream SET epoch = ?2, next_seq = 0 WHERE id = ?1",
             params![stream, epoch as i64],
@@ -402,9 +404,17 @@ impl Checkpoint {
     /// Number of streams with a batch still in flight (sent or not) from an interrupted run.
     pub fn pending_count(&self) -> Result<u64> {
         Ok(self
-            .conn
+            .conn()
             .query_row("SELECT count(*) FROM journal", [], |r| r.get::<_, i64>(0))?
             as u64)
+    }
+}
+
+impl Checkpoint {
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A worker that panicked while holding it cannot have left a transaction open (rusqlite
+        // rolls back on drop), so the connection is still usable.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -24,6 +24,11 @@ use tonbo_post::retry::RetryPolicy;
 
 const STAGE: &str = "tonbo-post";
 
+/// Batches queued per worker. Input holds each session's batches together, so a session's worker
+/// may be busy while the others could take the next sessions; a queue this deep lets the reader
+/// run ahead that far (at most this many request bodies of 1 MiB per worker in memory).
+const QUEUE_PER_WORKER: usize = 12;
+
 /// Post event batches to Durable Sessions (any Durable Streams server), exactly once.
 #[derive(Parser)]
 #[command(name = STAGE, version, about)]
@@ -147,7 +152,7 @@ fn run(args: Args) -> Result<Exit> {
     let mut queues = Vec::with_capacity(workers);
     let mut handles = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(2);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(QUEUE_PER_WORKER);
         let poster = Poster::new(cp.another()?, client.clone(), urls.clone());
         let rejects = rejects.clone();
         queues.push(tx);
