@@ -35,36 +35,10 @@ fn run(case: &str) -> Run {
 
 #[test]
 fn fixtures_map_to_the_expected_events() {
-    let update = std::env::var_os("TONBO_UPDATE_EXPECTED").is_some();
     let mut failures = Vec::new();
     for case in cases() {
         let run = read_and_map("codex-read", &case.join("sessions"));
-        let expected_path = case.join("expected.ndjson");
-        if update {
-            std::fs::write(&expected_path, &run.stdout).unwrap();
-            continue;
-        }
-        let expected: Vec<Value> = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{} missing", expected_path.display()))
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        if run.events.len() != expected.len() {
-            failures.push(format!(
-                "{name}: {} events, expected {}",
-                run.events.len(),
-                expected.len()
-            ));
-        }
-        for (i, (got, want)) in run.events.iter().zip(&expected).enumerate() {
-            if got != want {
-                failures.push(format!(
-                    "{name}: event {i} differs:\n  got  {got}\n  want {want}"
-                ));
-                break;
-            }
-        }
+        failures.extend(check_expected(&case, &run));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -124,3 +124,39 @@ impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicateKeys {
         d.deserialize_any(self)
     }
 }
+
+/// Compares a case's events with its checked-in `expected.ndjson` (or, with
+/// `TONBO_UPDATE_EXPECTED` set, rewrites that file); returns what differs.
+pub fn check_expected(case: &Path, run: &Run) -> Vec<String> {
+    let expected_path = case.join("expected.ndjson");
+    if std::env::var_os("TONBO_UPDATE_EXPECTED").is_some() {
+        std::fs::write(&expected_path, &run.stdout).unwrap();
+        return Vec::new();
+    }
+    let expected: Vec<Value> = std::fs::read_to_string(&expected_path)
+        .unwrap_or_else(|_| panic!("{} missing", expected_path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let name = case.file_name().unwrap().to_string_lossy().into_owned();
+    let mut failures = Vec::new();
+    if run.events.len() != expected.len() {
+        failures.push(format!(
+            "{name}: {} events, expected {}",
+            run.events.len(),
+            expected.len()
+        ));
+    }
+    if let Some((i, (got, want))) = run
+        .events
+        .iter()
+        .zip(&expected)
+        .enumerate()
+        .find(|(_, (g, w))| g != w)
+    {
+        failures.push(format!(
+            "{name}: event {i} differs:\n  got  {got}\n  want {want}"
+        ));
+    }
+    failures
+}
