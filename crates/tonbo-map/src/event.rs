@@ -92,15 +92,8 @@ pub fn text_content(raw_string: &str) -> String {
     s
 }
 
-/// FNV-1a, 64 bit: a stable key for lines that carry no id of their own.
-pub fn fnv64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
+/// A stable key for lines that carry no id of their own (FNV-1a, shared with the other stages).
+pub use tonbo_core::contract::stable_hash as fnv64;
 
 #[cfg(test)]
 mod tests {

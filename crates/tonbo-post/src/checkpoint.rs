@@ -426,12 +426,7 @@ fn inflight_dir(path: &Path) -> PathBuf {
 
 /// FNV-1a of a body, as hex: enough to tell a torn or foreign file from the one journaled.
 fn body_hash(body: &[u8]) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in body {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
+    format!("{:016x}", tonbo_core::contract::stable_hash(body))
 }
 
 fn lock_path(path: &Path) -> PathBuf {
