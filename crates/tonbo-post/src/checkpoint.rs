@@ -6,14 +6,15 @@
 //!
 //! * the producer `(epoch, next_seq)` and whether this checkpoint has claimed the producer;
 //! * every acknowledged `source_key`, so a re-run sends only events the stream lacks;
-//! * a journal of the one batch in flight: its `(epoch, seq)`, keys and exact body (the body in
-//!   a file of its own beside the state file, `<state>.inflight/<stream>`, with its length and
-//!   hash in the row, which keeps a gigabyte of bodies out of SQLite's WAL), written
-//!   durably *before* the POST, so that after a crash the same bytes go out again with the same
-//!   `(epoch, seq)` and the server answers 204 if it already has them (anchors.md §4, "journal
-//!   before sending").
+//! * a journal of the batches in flight (several per stream when they are pipelined): each one's
+//!   `(epoch, seq)`, keys and exact body (the body in a file of its own beside the state file,
+//!   `<state>.inflight/<row id>.json`, with its length and CRC-32 in the row, which keeps a
+//!   gigabyte of bodies out of SQLite's WAL), written *before* the POST, so that after a crash
+//!   the same bytes go out again with the same `(epoch, seq)` and the server answers 204 if it
+//!   already has them (anchors.md §4, "journal before sending").
 //!
-//! The state advances only after a 200 or 204, in one transaction with the journal's removal.
+//! The state advances only after a 200 or 204, in one transaction with the journal row's removal,
+//! and in sequence order (a stream's batches are acknowledged in the order they were numbered).
 //! SQLite runs in WAL mode with `synchronous=NORMAL`: a commit survives the process being killed
 //! (SIGKILL), which is what the journal is for. A power cut may lose the last commits; then the
 //! next run re-sends from an older state, the server answers 204 to a sequence number it already
@@ -27,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Producer state of one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,9 +41,11 @@ pub struct StreamState {
     pub claimed: bool,
 }
 
-/// The batch in flight for a stream.
+/// A batch in flight for a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
+    /// Its journal row (0 until journaled).
+    pub jid: i64,
     pub epoch: u64,
     pub seq: u64,
     pub run: i64,
@@ -112,14 +115,16 @@ impl Checkpoint {
                  source_key TEXT NOT NULL,
                  run INTEGER NOT NULL,
                  PRIMARY KEY (stream, source_key)) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS journal (
-                 stream INTEGER PRIMARY KEY,
+             CREATE TABLE IF NOT EXISTS journal3 (
+                 id INTEGER PRIMARY KEY,
+                 stream INTEGER NOT NULL,
                  epoch INTEGER NOT NULL,
                  seq INTEGER NOT NULL,
                  run INTEGER NOT NULL,
                  keys TEXT NOT NULL,
                  body_len INTEGER NOT NULL,
-                 body_hash TEXT NOT NULL);",
+                 body_crc INTEGER NOT NULL,
+                 UNIQUE (stream, epoch, seq));",
         )
         .with_context(|| format!("cannot initialise state file {}", path.display()))?;
         let version: Option<i64> = conn
@@ -127,6 +132,15 @@ impl Checkpoint {
                 r.get(0)
             })
             .optional()?;
+        if version == Some(2) {
+            migrate_v2(&conn, &inflight_dir(path))
+                .with_context(|| format!("cannot upgrade state file {}", path.display()))?;
+        }
+        let version = if version == Some(2) {
+            Some(SCHEMA_VERSION)
+        } else {
+            version
+        };
         match version {
             None => {
                 conn.execute(
@@ -221,6 +235,33 @@ impl Checkpoint {
         })
     }
 
+    /// [`Self::key_state`] of many keys, in one read transaction (one lock round trip, not one
+    /// per key).
+    pub fn key_states<'k>(
+        &self,
+        stream: i64,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> Result<Vec<KeyState>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut out = Vec::new();
+        {
+            let mut q =
+                tx.prepare_cached("SELECT run FROM acked WHERE stream = ?1 AND source_key = ?2")?;
+            for key in keys {
+                let run: Option<i64> =
+                    q.query_row(params![stream, key], |r| r.get(0)).optional()?;
+                out.push(match run {
+                    None => KeyState::New,
+                    Some(r) if r == self.run => KeyState::SentThisRun,
+                    Some(_) => KeyState::Present,
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Records what the server holds for a stream: `read` is called with a function that adds one
     /// key (marked run 0, "found on the server"). With `new_epoch`, the stream is first added to
     /// the checkpoint in that epoch. Everything is one transaction: if `read` fails, nothing is
@@ -278,64 +319,76 @@ impl Checkpoint {
         }
     }
 
-    /// The batch journaled for a stream, with its body. A body file that is missing or does not
-    /// match its row (a power cut between writing it and committing the row, or a change by
-    /// hand) is reported and the entry dropped: its events are then simply not acknowledged, and
-    /// the server's 204 to a sequence number it already has leads to a read-back (poster.rs).
-    pub fn pending(&self, stream: i64) -> Result<Option<Pending>> {
-        let row = self
-            .conn()
-            .prepare_cached(
-                "SELECT epoch, seq, run, keys, body_len, body_hash FROM journal WHERE stream = ?1",
-            )?
-            .query_row([stream], |r| {
-                let keys: String = r.get(3)?;
-                Ok((
-                    r.get::<_, i64>(0)? as u64,
-                    r.get::<_, i64>(1)? as u64,
-                    r.get::<_, i64>(2)?,
-                    keys,
-                    r.get::<_, i64>(4)? as u64,
-                    r.get::<_, String>(5)?,
-                ))
-            })
-            .optional()?;
-        let Some((epoch, seq, run, keys, len, hash)) = row else {
-            return Ok(None);
+    /// The batches journaled for a stream, in `(epoch, seq)` order, with their bodies. A body file
+    /// that is missing or does not match its row (a power cut between writing it and committing
+    /// the row, or a change by hand) is reported, and that entry and every later one of the
+    /// stream are dropped: their events are then simply not acknowledged, and are sent again
+    /// from the input, where the server's 204 to a sequence number it already has leads to a
+    /// read-back (poster.rs).
+    pub fn pending(&self, stream: i64) -> Result<Vec<Pending>> {
+        let rows = {
+            let conn = self.conn();
+            let mut q = conn.prepare_cached(
+                "SELECT id, epoch, seq, run, keys, body_len, body_crc FROM journal3
+                 WHERE stream = ?1 ORDER BY epoch, seq",
+            )?;
+            let rows = q
+                .query_map([stream], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)? as u64,
+                        r.get::<_, i64>(2)? as u64,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, i64>(5)? as u64,
+                        r.get::<_, i64>(6)? as u32,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows
         };
-        let file = self.body_file(stream);
-        match std::fs::read(&file) {
-            Ok(body) if body.len() as u64 == len && body_hash(&body) == hash => Ok(Some(Pending {
-                epoch,
-                seq,
-                run,
-                keys: serde_json::from_str(&keys).unwrap_or_default(),
-                body,
-            })),
-            _ => {
-                eprintln!(
-                    "tonbo-post: the journaled batch body {} is missing or damaged; its events will be sent again and checked against the stream",
-                    file.display()
-                );
-                self.conn()
-                    .execute("DELETE FROM journal WHERE stream = ?1", [stream])?;
-                Ok(None)
+        let mut out = Vec::with_capacity(rows.len());
+        for (i, (jid, epoch, seq, run, keys, len, crc)) in rows.iter().enumerate() {
+            let file = self.body_file(*jid);
+            match std::fs::read(&file) {
+                Ok(body) if body.len() as u64 == *len && body_crc(&body) == *crc => {
+                    out.push(Pending {
+                        jid: *jid,
+                        epoch: *epoch,
+                        seq: *seq,
+                        run: *run,
+                        keys: serde_json::from_str(keys).unwrap_or_default(),
+                        body,
+                    })
+                }
+                _ => {
+                    eprintln!(
+                        "tonbo-post: the journaled batch body {} is missing or damaged; its events (and those of {} later batches of the stream) will be sent again and checked against the stream",
+                        file.display(),
+                        rows.len() - i - 1
+                    );
+                    for (jid, ..) in &rows[i..] {
+                        self.drop_journal(*jid)?;
+                    }
+                    break;
+                }
             }
         }
+        Ok(out)
     }
 
-    /// Records the batch about to be sent: its body in the stream's in-flight file, then its row.
-    /// Must be called before the POST.
-    pub fn journal(&self, stream: i64, p: &Pending) -> Result<()> {
+    /// Records a batch about to be sent, before the POST: its row, then its body in the row's
+    /// in-flight file, committed together. A batch journaled already (`jid` set) is replaced in
+    /// place (a 413 split's first half takes the batch's row).
+    pub fn journal(&self, stream: i64, p: &mut Pending) -> Result<()> {
         std::fs::create_dir_all(&self.inflight)
             .with_context(|| format!("cannot create {}", self.inflight.display()))?;
-        let file = self.body_file(stream);
-        std::fs::write(&file, &p.body)
-            .with_context(|| format!("cannot write {}", file.display()))?;
         let keys = serde_json::to_string(&p.keys)?;
-        self.conn()
-            .prepare_cached(
-                "INSERT OR REPLACE INTO journal (stream, epoch, seq, run, keys, body_len, body_hash)
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if p.jid == 0 {
+            tx.prepare_cached(
+                "INSERT INTO journal3 (stream, epoch, seq, run, keys, body_len, body_crc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
@@ -345,17 +398,37 @@ impl Checkpoint {
                 p.run,
                 keys,
                 p.body.len() as i64,
-                body_hash(&p.body)
+                body_crc(&p.body) as i64
             ])?;
+            p.jid = tx.last_insert_rowid();
+        } else {
+            tx.prepare_cached(
+                "UPDATE journal3 SET epoch = ?2, seq = ?3, run = ?4, keys = ?5, body_len = ?6,
+                 body_crc = ?7 WHERE id = ?1",
+            )?
+            .execute(params![
+                p.jid,
+                p.epoch as i64,
+                p.seq as i64,
+                p.run,
+                keys,
+                p.body.len() as i64,
+                body_crc(&p.body) as i64
+            ])?;
+        }
+        let file = self.body_file(p.jid);
+        std::fs::write(&file, &p.body)
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        tx.commit()?;
         Ok(())
     }
 
-    fn body_file(&self, stream: i64) -> PathBuf {
-        self.inflight.join(format!("{stream}.json"))
+    fn body_file(&self, jid: i64) -> PathBuf {
+        self.inflight.join(format!("{jid}.json"))
     }
 
-    /// The server acknowledged the pending batch (200 or 204): its keys become present, the
-    /// sequence advances and the journal entry goes, all in one transaction.
+    /// The server acknowledged a journaled batch (200 or 204): its keys become present, the
+    /// sequence advances past it and its journal row goes, all in one transaction.
     pub fn acknowledge(&mut self, stream: i64, p: &Pending) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -367,26 +440,37 @@ impl Checkpoint {
                 ins.execute(params![stream, k, p.run])?;
             }
         }
-        tx.execute(
-            "UPDATE stream SET epoch = ?2, next_seq = ?3, claimed = 1 WHERE id = ?1",
-            params![stream, p.epoch as i64, p.seq as i64 + 1],
-        )?;
-        tx.execute("DELETE FROM journal WHERE stream = ?1", [stream])?;
+        // Never backwards: a batch found on the server after the stream moved on (re-cut into a
+        // newer epoch) must not rewind the numbering.
+        tx.prepare_cached(
+            "UPDATE stream SET epoch = ?2, next_seq = ?3, claimed = 1
+             WHERE id = ?1 AND (epoch < ?2 OR (epoch = ?2 AND next_seq < ?3))",
+        )?
+        .execute(params![stream, p.epoch as i64, p.seq as i64 + 1])?;
+        tx.prepare_cached("UPDATE stream SET claimed = 1 WHERE id = ?1")?
+            .execute([stream])?;
+        tx.prepare_cached("DELETE FROM journal3 WHERE id = ?1")?
+            .execute([p.jid])?;
         tx.commit()?;
+        drop(conn);
+        let _ = std::fs::remove_file(self.body_file(p.jid));
         Ok(())
     }
 
-    /// Forgets the journaled batch of a stream without advancing its sequence: the server stored
-    /// nothing under it (it refused the batch).
-    pub fn drop_journal(&self, stream: i64) -> Result<()> {
+    /// Forgets a journaled batch without advancing the sequence: the server stored nothing under
+    /// it (it refused the batch, or a batch before it).
+    pub fn drop_journal(&self, jid: i64) -> Result<()> {
         self.conn()
-            .execute("DELETE FROM journal WHERE stream = ?1", [stream])?;
+            .prepare_cached("DELETE FROM journal3 WHERE id = ?1")?
+            .execute([jid])?;
+        let _ = std::fs::remove_file(self.body_file(jid));
         Ok(())
     }
 
     /// Moves the stream to a new epoch (claiming the producer over an older one): seq restarts at
-    /// 0, and a journaled batch is re-addressed to (epoch, 0) in the same transaction.
-    pub fn set_epoch(&mut self, stream: i64, epoch: u64) -> Result<()> {
+    /// 0, and the journaled batch `jid` (if any) is re-addressed to (epoch, 0) in the same
+    /// transaction.
+    pub fn set_epoch(&mut self, stream: i64, epoch: u64, jid: i64) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -394,20 +478,63 @@ impl Checkpoint {
             params![stream, epoch as i64],
         )?;
         tx.execute(
-            "UPDATE journal SET epoch = ?2, seq = 0 WHERE stream = ?1",
-            params![stream, epoch as i64],
+            "UPDATE journal3 SET epoch = ?2, seq = 0 WHERE id = ?1",
+            params![jid, epoch as i64],
         )?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Number of streams with a batch still in flight (sent or not) from an interrupted run.
+    /// Number of batches still in flight (sent or not) from an interrupted run.
     pub fn pending_count(&self) -> Result<u64> {
         Ok(self
             .conn()
-            .query_row("SELECT count(*) FROM journal", [], |r| r.get::<_, i64>(0))?
+            .query_row("SELECT count(*) FROM journal3", [], |r| r.get::<_, i64>(0))?
             as u64)
     }
+}
+
+/// Schema 2 kept one journal row per stream (`journal`, body in `<stream>.json`, FNV-1a hash):
+/// move its rows to `journal3`, each body to its row's file, re-hashed after checking it.
+fn migrate_v2(conn: &Connection, inflight: &Path) -> Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    let rows: Vec<(i64, i64, i64, i64, String, i64, String)> = tx
+        .prepare("SELECT stream, epoch, seq, run, keys, body_len, body_hash FROM journal")?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (stream, epoch, seq, run, keys, len, hash) in rows {
+        let old = inflight.join(format!("{stream}.json"));
+        let body = match std::fs::read(&old) {
+            Ok(b)
+                if b.len() as i64 == len
+                    && format!("{:016x}", tonbo_core::contract::stable_hash(&b)) == hash =>
+            {
+                b
+            }
+            // A damaged v2 body: leave the entry out, as pending() would have.
+            _ => continue,
+        };
+        tx.execute(
+            "INSERT INTO journal3 (stream, epoch, seq, run, keys, body_len, body_crc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![stream, epoch, seq, run, keys, len, body_crc(&body) as i64],
+        )?;
+        let jid = tx.last_insert_rowid();
+        std::fs::rename(&old, inflight.join(format!("{jid}.json")))?;
+    }
+    tx.execute_batch("DROP TABLE journal; UPDATE meta SET value = 3 WHERE key = 'schema';")?;
+    tx.commit()?;
+    Ok(())
 }
 
 impl Checkpoint {
@@ -424,9 +551,9 @@ fn inflight_dir(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// FNV-1a of a body, as hex: enough to tell a torn or foreign file from the one journaled.
-fn body_hash(body: &[u8]) -> String {
-    format!("{:016x}", tonbo_core::contract::stable_hash(body))
+/// CRC-32 of a body: enough to tell a torn or foreign file from the one journaled.
+fn body_crc(body: &[u8]) -> u32 {
+    crc32fast::hash(body)
 }
 
 fn lock_path(path: &Path) -> PathBuf {
@@ -461,29 +588,63 @@ mod tests {
         dir.join("state.sqlite")
     }
 
+    fn pending(cp: &Checkpoint, seq: u64, keys: &[&str], body: &[u8]) -> Pending {
+        Pending {
+            jid: 0,
+            epoch: 0,
+            seq,
+            run: cp.run,
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            body: body.to_vec(),
+        }
+    }
+
     #[test]
     fn journal_then_acknowledge_advances_and_marks_keys() {
         let path = tmp();
         let mut cp = Checkpoint::open(&path).unwrap();
         let s = cp.add_stream("http://x/s", 0).unwrap();
         assert_eq!(cp.key_state(s.id, "a").unwrap(), KeyState::New);
-        let p = Pending {
-            epoch: 0,
-            seq: 0,
-            run: cp.run,
-            keys: vec!["a".into(), "b".into()],
-            body: b"[1,2]".to_vec(),
-        };
-        cp.journal(s.id, &p).unwrap();
-        assert_eq!(cp.pending(s.id).unwrap(), Some(p.clone()));
+        let mut p = pending(&cp, 0, &["a", "b"], b"[1,2]");
+        cp.journal(s.id, &mut p).unwrap();
+        assert_ne!(p.jid, 0);
+        assert_eq!(cp.pending(s.id).unwrap(), vec![p.clone()]);
         cp.acknowledge(s.id, &p).unwrap();
-        assert_eq!(cp.pending(s.id).unwrap(), None);
-        assert_eq!(cp.key_state(s.id, "a").unwrap(), KeyState::SentThisRun);
+        assert_eq!(cp.pending(s.id).unwrap(), vec![]);
+        assert!(!cp.body_file(p.jid).exists());
+        assert_eq!(
+            cp.key_states(s.id, ["a", "c"]).unwrap(),
+            vec![KeyState::SentThisRun, KeyState::New]
+        );
         let st = cp.stream("http://x/s").unwrap().unwrap();
         assert_eq!((st.epoch, st.next_seq, st.claimed), (0, 1, true));
         drop(cp);
         let cp = Checkpoint::open(&path).unwrap();
         assert_eq!(cp.key_state(s.id, "b").unwrap(), KeyState::Present);
+    }
+
+    #[test]
+    fn several_batches_of_a_stream_are_journaled_in_sequence_order() {
+        let path = tmp();
+        let mut cp = Checkpoint::open(&path).unwrap();
+        let s = cp.add_stream("u", 0).unwrap();
+        let mut b = pending(&cp, 1, &["b"], b"[2]");
+        let mut a = pending(&cp, 0, &["a"], b"[1]");
+        cp.journal(s.id, &mut b).unwrap();
+        cp.journal(s.id, &mut a).unwrap();
+        assert_eq!(cp.pending(s.id).unwrap(), vec![a.clone(), b.clone()]);
+        assert_eq!(cp.pending_count().unwrap(), 2);
+        // Replacing a batch in place (a 413 split's first half) keeps its row.
+        let mut half = Pending {
+            keys: vec!["a0".into()],
+            body: b"[0]".to_vec(),
+            ..a.clone()
+        };
+        cp.journal(s.id, &mut half).unwrap();
+        assert_eq!(half.jid, a.jid);
+        assert_eq!(cp.pending(s.id).unwrap(), vec![half.clone(), b.clone()]);
+        cp.acknowledge(s.id, &half).unwrap();
+        assert_eq!(cp.pending(s.id).unwrap(), vec![b]);
     }
 
     #[test]
@@ -520,39 +681,76 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_body_file_drops_the_journal_entry() {
+    fn a_damaged_body_file_drops_its_entry_and_every_later_one() {
         let path = tmp();
         let mut cp = Checkpoint::open(&path).unwrap();
         let s = cp.add_stream("u", 0).unwrap();
-        let p = Pending {
-            epoch: 0,
-            seq: 3,
-            run: cp.run,
-            keys: vec!["k".into()],
-            body: b"[1,2,3]".to_vec(),
-        };
-        cp.journal(s.id, &p).unwrap();
-        assert_eq!(cp.pending(s.id).unwrap(), Some(p));
-        std::fs::write(cp.body_file(s.id), b"[1,2").unwrap();
-        assert_eq!(cp.pending(s.id).unwrap(), None);
-        assert_eq!(cp.pending_count().unwrap(), 0);
+        let mut ps: Vec<Pending> = (3..6)
+            .map(|seq| pending(&cp, seq, &["k"], format!("[{seq}]").as_bytes()))
+            .collect();
+        for p in &mut ps {
+            cp.journal(s.id, p).unwrap();
+        }
+        assert_eq!(cp.pending(s.id).unwrap(), ps);
+        std::fs::write(cp.body_file(ps[1].jid), b"[4").unwrap();
+        assert_eq!(cp.pending(s.id).unwrap(), vec![ps[0].clone()]);
+        assert_eq!(cp.pending_count().unwrap(), 1);
     }
 
     #[test]
-    fn set_epoch_readdresses_the_journal() {
+    fn set_epoch_readdresses_the_journaled_batch() {
         let path = tmp();
         let mut cp = Checkpoint::open(&path).unwrap();
         let s = cp.add_stream("u", 1).unwrap();
-        let p = Pending {
-            epoch: 1,
-            seq: 0,
-            run: cp.run,
-            keys: vec!["k".into()],
-            body: b"[1]".to_vec(),
-        };
-        cp.journal(s.id, &p).unwrap();
-        cp.set_epoch(s.id, 7).unwrap();
-        let j = cp.pending(s.id).unwrap().unwrap();
-        assert_eq!((j.epoch, j.seq), (7, 0));
+        let mut p = pending(&cp, 0, &["k"], b"[1]");
+        p.epoch = 1;
+        cp.journal(s.id, &mut p).unwrap();
+        cp.set_epoch(s.id, 7, p.jid).unwrap();
+        let j = cp.pending(s.id).unwrap();
+        assert_eq!((j[0].epoch, j[0].seq), (7, 0));
+    }
+
+    #[test]
+    fn a_schema_2_journal_is_carried_over() {
+        let path = tmp();
+        let inflight = inflight_dir(&path);
+        std::fs::create_dir_all(&inflight).unwrap();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                 INSERT INTO meta VALUES ('schema', 2), ('runs', 4);
+                 CREATE TABLE stream (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE,
+                     epoch INTEGER NOT NULL, next_seq INTEGER NOT NULL, claimed INTEGER NOT NULL);
+                 INSERT INTO stream VALUES (1, 'u', 2, 5, 1), (2, 'v', 0, 1, 1);
+                 CREATE TABLE acked (stream INTEGER NOT NULL, source_key TEXT NOT NULL,
+                     run INTEGER NOT NULL, PRIMARY KEY (stream, source_key)) WITHOUT ROWID;
+                 CREATE TABLE journal (stream INTEGER PRIMARY KEY, epoch INTEGER NOT NULL,
+                     seq INTEGER NOT NULL, run INTEGER NOT NULL, keys TEXT NOT NULL,
+                     body_len INTEGER NOT NULL, body_hash TEXT NOT NULL);",
+            )
+            .unwrap();
+            for (stream, body) in [(1, &b"[1,2]"[..]), (2, &b"[3]"[..])] {
+                let hash = format!("{:016x}", tonbo_core::contract::stable_hash(body));
+                conn.execute(
+                    "INSERT INTO journal VALUES (?1, 2, 5, 4, '[\"a\",\"b\"]', ?2, ?3)",
+                    params![stream, body.len() as i64, hash],
+                )
+                .unwrap();
+                std::fs::write(inflight.join(format!("{stream}.json")), body).unwrap();
+            }
+            // Stream 2's body was torn: its entry is left out.
+            std::fs::write(inflight.join("2.json"), b"[").unwrap();
+        }
+        let cp = Checkpoint::open(&path).unwrap();
+        let j = cp.pending(1).unwrap();
+        assert_eq!(j.len(), 1);
+        assert_eq!(
+            (j[0].epoch, j[0].seq, &j[0].body[..]),
+            (2, 5, &b"[1,2]"[..])
+        );
+        assert_eq!(j[0].keys, vec!["a", "b"]);
+        assert_eq!(cp.pending(2).unwrap(), vec![]);
+        assert_eq!(cp.run, 5);
     }
 }

@@ -38,7 +38,22 @@ pub enum Appended {
     Closed,
     /// Any other answer that retrying will not change.
     Refused { status: u16, detail: String },
+    /// No answer: the connection failed after the request may have reached the server, so the
+    /// batch may or may not be stored (only with [`StreamClient::check_before_resending`]).
+    Unknown { why: String },
 }
+
+/// An append that failed in a way that leaves open whether the server stored it.
+#[derive(Debug)]
+struct Ambiguous(String);
+
+impl std::fmt::Display for Ambiguous {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Ambiguous {}
 
 #[derive(Clone)]
 pub struct RawResponse {
@@ -64,6 +79,11 @@ pub struct StreamClient {
     pub retry: RetryPolicy,
     /// Retries made so far (all requests), for the summary.
     pub retries: u64,
+    /// An append whose connection fails after it may have reached the server ends as
+    /// [`Appended::Unknown`] instead of being sent again blindly: a server that stored it but
+    /// lost its producer state (the reference server restarted between writing a batch and
+    /// recording its seq) would store it twice. The caller looks at the stream first.
+    pub check_before_resending: bool,
 }
 
 impl StreamClient {
@@ -89,6 +109,7 @@ impl StreamClient {
             producer_id,
             retry,
             retries: 0,
+            check_before_resending: false,
         }
     }
 
@@ -114,7 +135,8 @@ impl StreamClient {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
             .map_or("application/json", |(_, v)| *v);
-        let mut resp = self.with_retries(url, "append to", |c, url| {
+        let ambiguous_final = self.check_before_resending;
+        let sent = self.with_retries_as(url, "append to", ambiguous_final, |c, url| {
             let mut req = c
                 .agent
                 .post(url)
@@ -136,7 +158,14 @@ impl StreamClient {
             } else {
                 req.send(body)
             }
-        })?;
+        });
+        let mut resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => match e.downcast::<Ambiguous>() {
+                Ok(Ambiguous(why)) => return Ok(Appended::Unknown { why }),
+                Err(e) => return Err(e),
+            },
+        };
         let status = resp.status().as_u16();
         let header_u64 = |name: &str| {
             resp.headers()
@@ -291,6 +320,18 @@ impl StreamClient {
         &mut self,
         url: &str,
         what: &str,
+        send: impl FnMut(&Self, &str) -> Result<Response<Body>, ureq::Error>,
+    ) -> Result<Response<Body>> {
+        self.with_retries_as(url, what, false, send)
+    }
+
+    /// [`Self::with_retries`]; with `ambiguous_final`, a network failure after which the request
+    /// may have reached the server is not retried but returned as an [`Ambiguous`] error.
+    fn with_retries_as(
+        &mut self,
+        url: &str,
+        what: &str,
+        ambiguous_final: bool,
         mut send: impl FnMut(&Self, &str) -> Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>> {
         let mut retry = 0u32;
@@ -323,6 +364,13 @@ impl StreamClient {
                     let why = format!("HTTP {}", resp.status().as_u16());
                     drain(&mut resp);
                     (why, ra)
+                }
+                Err(e) if ambiguous_final && may_have_arrived(&e) => {
+                    self.retries += 1;
+                    eprintln!(
+                        "tonbo-post: {what} {url}: {e}; the server may have stored it, checking the stream before sending again"
+                    );
+                    return Err(Ambiguous(format!("{e}")).into());
                 }
                 Err(e) if is_transient_error(&e) => (format!("{e}"), None),
                 Err(e) => return Err(anyhow!("cannot {what} {url}: {e}")),
@@ -382,6 +430,17 @@ fn is_transient_error(e: &ureq::Error) -> bool {
             | ureq::Error::Timeout(_)
             | ureq::Error::HostNotFound
             | ureq::Error::ConnectionFailed
+            | ureq::Error::Protocol(_)
+            | ureq::Error::BodyStalled
+    )
+}
+
+/// A failure after which the request may have reached the server (not one of connecting).
+fn may_have_arrived(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
             | ureq::Error::Protocol(_)
             | ureq::Error::BodyStalled
     )

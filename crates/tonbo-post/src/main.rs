@@ -19,7 +19,7 @@ use tonbo_core::{run_stage, BatchLine, CommonArgs, EventHead, Exit, Input, Outpu
 use tonbo_post::checkpoint::{default_state_path, Checkpoint, KeyState};
 use tonbo_post::client::StreamClient;
 
-use tonbo_post::poster::{key_events, Poster, Stats, UrlTemplate};
+use tonbo_post::poster::{key_events, Poster, Rejected, Stats, UrlTemplate};
 use tonbo_post::retry::RetryPolicy;
 
 const STAGE: &str = "tonbo-post";
@@ -70,10 +70,15 @@ struct Args {
     #[arg(long, default_value_t = 30.0)]
     max_retry_delay: f64,
 
-    /// Sessions posted at the same time, each over its own kept-alive connection. The batches
-    /// of one session are always sent one after another, in input order.
+    /// Sessions posted at the same time (one worker each, over kept-alive connections).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
     concurrency: u64,
+
+    /// Batches each worker may have in flight at once, over as many connections. A session's
+    /// batches are numbered in input order and the server takes them only in that order, so a
+    /// long session is pipelined without reordering; 1 sends one batch at a time.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+    window: u64,
 
     /// Timeout of one request, in seconds.
     #[arg(long, default_value_t = 60.0)]
@@ -137,12 +142,13 @@ fn run(args: Args) -> Result<Exit> {
         cap: Duration::from_secs_f64(args.max_retry_delay),
         ..RetryPolicy::default()
     };
-    let client = StreamClient::new(
+    let mut client = StreamClient::new(
         api_key,
         args.producer_id.clone(),
         retry,
         Duration::from_secs_f64(args.timeout),
     );
+    client.check_before_resending = true;
     let cp = Checkpoint::open(&state_path)?;
     let rejects = Arc::new(Mutex::new(rejects));
     let workers = args.concurrency.max(1) as usize;
@@ -153,7 +159,12 @@ fn run(args: Args) -> Result<Exit> {
     let mut handles = Vec::with_capacity(workers);
     for _ in 0..workers {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(QUEUE_PER_WORKER);
-        let poster = Poster::new(cp.another()?, client.clone(), urls.clone());
+        let poster = Poster::new(
+            cp.another()?,
+            client.clone(),
+            urls.clone(),
+            args.window as usize,
+        );
         let rejects = rejects.clone();
         queues.push(tx);
         handles.push(std::thread::spawn(move || work(poster, rx, rejects)));
@@ -171,13 +182,8 @@ fn run(args: Args) -> Result<Exit> {
                     break 'inputs;
                 }
             };
-            let session = match serde_json::from_slice::<SessionOf>(line.bytes) {
-                Ok(s) => s.session_id,
-                Err(_) => {
-                    // Not even a session id: the full parse in the worker names the reason.
-                    std::borrow::Cow::Borrowed("")
-                }
-            };
+            // Not even a session id: the full parse in the worker names the reason.
+            let session = session_of(line.bytes).unwrap_or_default();
             let worker =
                 (tonbo_core::contract::stable_hash(session.as_bytes()) % workers as u64) as usize;
             let job = Job {
@@ -240,11 +246,26 @@ fn run(args: Args) -> Result<Exit> {
     Ok(Exit::from_failures(rejected + s.sessions_failed))
 }
 
-/// Just the session id of a batch line, to choose its worker.
-#[derive(serde::Deserialize)]
-struct SessionOf<'a> {
-    #[serde(borrow)]
-    session_id: std::borrow::Cow<'a, str>,
+/// Just the session id of a batch line, to choose its worker, read without parsing the whole
+/// line (the worker does that): tonbo-batch writes `{"v":1,"session_id":"..",..`, so the id is
+/// found at the front; any other layout falls back to a full parse.
+fn session_of(line: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    const FRONT: &[u8] = br#"{"v":1,"session_id":"#;
+    if let Some(rest) = line.strip_prefix(FRONT) {
+        let mut de =
+            serde_json::Deserializer::from_slice(rest).into_iter::<std::borrow::Cow<str>>();
+        if let Some(Ok(id)) = de.next() {
+            return Some(id);
+        }
+    }
+    #[derive(serde::Deserialize)]
+    struct SessionOf<'a> {
+        #[serde(borrow)]
+        session_id: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_slice::<SessionOf>(line)
+        .ok()
+        .map(|s| s.session_id)
 }
 
 /// One batch line, handed to the worker that owns its session.
@@ -266,6 +287,12 @@ fn work(
             .map_err(|_| anyhow::anyhow!("rejects poisoned"))?
             .reject(input, number, reason, raw)
     };
+    let report = |rejected: Vec<Rejected>| -> Result<()> {
+        for r in rejected {
+            reject(&r.input, r.line, &r.reason, &r.raw)?;
+        }
+        Ok(())
+    };
     for job in rx {
         let batch = match parse_batch(&job.line) {
             Ok(b) => b,
@@ -275,8 +302,7 @@ fn work(
             }
         };
         let (keyed, unkeyed) = key_events(&batch.events);
-        let sent = poster.post_batch(&batch.session_id, keyed)?;
-        for r in unkeyed.into_iter().chain(sent) {
+        for r in unkeyed {
             let reason = format!("event {} of the batch: {}", r.index, r.reason);
             reject(
                 &job.input,
@@ -285,8 +311,12 @@ fn work(
                 batch.events[r.index].get().as_bytes(),
             )?;
         }
+        poster.post_batch(&batch.session_id, keyed, &job.input, job.number)?;
+        report(poster.take_rejects())?;
     }
-    Ok(poster.into_stats())
+    let (stats, retries, rejected) = poster.finish()?;
+    report(rejected)?;
+    Ok((stats, retries))
 }
 
 /// The host of a plain-http URL that is not loopback (where a key would travel in clear text).

@@ -7,7 +7,9 @@
 //! holds are recorded, and it is written in a fresh epoch, so neither a deleted checkpoint nor an
 //! old producer state on the server can make the server drop new events as "duplicates".
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use serde_json::value::RawValue;
@@ -136,25 +138,152 @@ pub struct Poster {
     client: StreamClient,
     urls: UrlTemplate,
     pub stats: Stats,
-    /// Streams touched in this run (their interrupted batch, if any, was settled first).
+    /// Streams touched in this run (their interrupted batches, if any, were settled first).
     touched: HashSet<String>,
     /// Streams that failed in this run; their later batches are counted, not sent.
     failed: HashSet<String>,
-    /// Events the server refused as too large even alone (HTTP 413): (source_key, reason),
-    /// handed back to the caller as rejects.
-    too_large: Vec<(String, String)>,
+    /// Streams whose batches may be pipelined: one of this run's POSTs was answered 200, so the
+    /// server's producer state and the checkpoint agree.
+    in_step: HashSet<String>,
+    /// Batches sent and not yet answered, oldest first (at most `window`).
+    inflight: VecDeque<InFlight>,
+    /// For a stream with batches in flight: the next (epoch, seq) and the keys in flight.
+    ahead: HashMap<String, Ahead>,
+    window: usize,
+    senders: Option<Senders>,
+    /// The batch being handled now, for naming its events in rejects.
+    current: Option<Arc<BatchOrigin>>,
+    rejects: Vec<Rejected>,
+}
+
+/// Where a batch came from: its input line, and the position of each event by key.
+#[derive(Debug)]
+pub struct BatchOrigin {
+    pub session_id: String,
+    pub input: Arc<str>,
+    pub line: u64,
+    pub index_of: HashMap<String, usize>,
+}
+
+/// An event that was not delivered and will not be: named by its input line and position.
+#[derive(Debug)]
+pub struct Rejected {
+    pub input: Arc<str>,
+    pub line: u64,
+    pub reason: String,
+    pub raw: Vec<u8>,
+}
+
+struct InFlight {
+    url: String,
+    stream: i64,
+    pending: Pending,
+    origin: Arc<BatchOrigin>,
+    answer: Receiver<Answer>,
+}
+
+#[derive(Default)]
+struct Ahead {
+    epoch: u64,
+    next_seq: u64,
+    keys: HashSet<String>,
+    count: usize,
+}
+
+/// What a sender thread hands back: the body (moved there and back), the outcome and the
+/// retries it took.
+struct Answer {
+    body: Vec<u8>,
+    outcome: Result<Appended>,
+    retries: u64,
+}
+
+struct SendJob {
+    url: String,
+    epoch: u64,
+    seq: u64,
+    body: Vec<u8>,
+    answer: SyncSender<Answer>,
+}
+
+/// The threads that POST a worker's pipelined batches, each over its own connection.
+struct Senders {
+    jobs: Option<SyncSender<SendJob>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Senders {
+    fn new(n: usize, client: &StreamClient) -> Senders {
+        let (tx, rx) = sync_channel::<SendJob>(n);
+        let rx = Arc::new(Mutex::new(rx));
+        let threads = (0..n)
+            .map(|_| {
+                let rx = rx.clone();
+                let mut client = client.clone();
+                std::thread::spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    let before = client.retries;
+                    let outcome = client.append(&job.url, job.epoch, job.seq, &job.body);
+                    let _ = job.answer.send(Answer {
+                        body: job.body,
+                        outcome,
+                        retries: client.retries - before,
+                    });
+                })
+            })
+            .collect();
+        Senders {
+            jobs: Some(tx),
+            threads,
+        }
+    }
+}
+
+impl Drop for Senders {
+    fn drop(&mut self) {
+        self.jobs.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Whether an answer proves the server did not store the batch (and so, within its epoch,
+/// nothing numbered after it either).
+fn certainly_not_stored(outcome: &Result<Appended>) -> bool {
+    matches!(
+        outcome,
+        Ok(Appended::Gap { .. }
+            | Appended::NotFound
+            | Appended::StaleEpoch { .. }
+            | Appended::Closed
+            | Appended::Refused { .. })
+    )
 }
 
 impl Poster {
-    pub fn new(cp: Checkpoint, client: StreamClient, urls: UrlTemplate) -> Poster {
+    /// A poster sending up to `window` batches at once (pipelined, for streams in step with
+    /// the server), each over its own connection; 1 sends one batch at a time.
+    pub fn new(cp: Checkpoint, client: StreamClient, urls: UrlTemplate, window: usize) -> Poster {
+        let window = window.max(1);
         Poster {
+            senders: (window > 1).then(|| Senders::new(window, &client)),
             cp,
             client,
             urls,
             stats: Stats::default(),
             touched: HashSet::new(),
             failed: HashSet::new(),
-            too_large: Vec::new(),
+            in_step: HashSet::new(),
+            inflight: VecDeque::new(),
+            ahead: HashMap::new(),
+            window,
+            current: None,
+            rejects: Vec::new(),
         }
     }
 
@@ -162,79 +291,88 @@ impl Poster {
         self.client.retries
     }
 
-    /// Ends this poster, returning its counters and retries.
-    pub fn into_stats(self) -> (Stats, u64) {
-        (self.stats, self.client.retries)
+    /// Settles every batch still in flight and ends this poster, returning its counters and
+    /// retries.
+    pub fn finish(mut self) -> Result<(Stats, u64, Vec<Rejected>)> {
+        while !self.inflight.is_empty() {
+            self.complete_oldest()?;
+        }
+        Ok((
+            std::mem::take(&mut self.stats),
+            self.client.retries,
+            std::mem::take(&mut self.rejects),
+        ))
+    }
+
+    /// The rejects found so far (events of this batch or of earlier ones still in flight then).
+    pub fn take_rejects(&mut self) -> Vec<Rejected> {
+        std::mem::take(&mut self.rejects)
     }
 
     pub fn checkpoint(&self) -> &Checkpoint {
         &self.cp
     }
 
-    /// Delivers one batch of `session_id` (its events keyed by [`key_events`]). Events
-    /// repeating a key earlier in this run are returned as rejects; the rest are sent unless the
-    /// stream holds them already. A session that fails is reported on stderr and skipped from
-    /// then on; only checkpoint failures are errors.
+    /// Delivers one batch of `session_id` (its events keyed by [`key_events`]), or starts to:
+    /// a batch of a stream in step with the server may still be in flight on return. Events
+    /// repeating a key earlier in this run become rejects ([`Self::take_rejects`]); the rest are
+    /// sent unless the stream holds them already. A session that fails is reported on stderr
+    /// and skipped from then on; only checkpoint failures are errors.
     pub fn post_batch(
         &mut self,
         session_id: &str,
         keyed: Vec<KeyedEvent<'_>>,
-    ) -> Result<Vec<EventReject>> {
+        input: &Arc<str>,
+        line: u64,
+    ) -> Result<()> {
         let url = self.urls.url(session_id);
-        let mut rejects = Vec::new();
         if self.failed.contains(&url) {
             self.stats.events_failed += keyed.len() as u64;
-            return Ok(rejects);
+            return Ok(());
         }
+        let origin = Arc::new(BatchOrigin {
+            session_id: session_id.to_string(),
+            input: input.clone(),
+            line,
+            index_of: keyed.iter().map(|k| (k.key.clone(), k.index)).collect(),
+        });
+        self.current = Some(origin.clone());
         let n = keyed.len() as u64;
-        let index_of: HashMap<String, usize> =
-            keyed.iter().map(|k| (k.key.clone(), k.index)).collect();
-        let sent_before = self.stats.events_sent + self.stats.events_present;
-        match self.deliver(&url, keyed, &mut rejects)? {
-            Delivery::Done => {}
-            Delivery::Failed(why) => {
-                eprintln!("tonbo-post: session {session_id}: failed: {why}");
-                self.failed.insert(url);
-                self.stats.sessions_failed += 1;
-                let done = self.stats.events_sent + self.stats.events_present - sent_before;
-                self.stats.events_failed += n.saturating_sub(done);
-            }
-        }
-        for (key, reason) in self.too_large.drain(..) {
-            if let Some(&index) = index_of.get(&key) {
-                rejects.push(EventReject { index, reason });
-            }
-        }
-        Ok(rejects)
-    }
-
-    fn deliver(
-        &mut self,
-        url: &str,
-        keyed: Vec<KeyedEvent<'_>>,
-        rejects: &mut Vec<EventReject>,
-    ) -> Result<Delivery> {
-        let state = match self.settle_stream(url)? {
+        let state = match self.settle_stream(&url)? {
             Ok(state) => state,
-            Err(why) => return Ok(Delivery::Failed(why)),
+            Err(why) => {
+                self.fail(&url, session_id, &why, n);
+                return Ok(());
+            }
         };
+        // The stream's numbering continues after its batches in flight, if any.
+        let (epoch, seq) = match self.ahead.get(&url) {
+            Some(a) => (a.epoch, a.next_seq),
+            None => (state.epoch, state.next_seq),
+        };
+        let states = self
+            .cp
+            .key_states(state.id, keyed.iter().map(|k| k.key.as_str()))?;
         let mut in_batch = HashSet::new();
         let mut keys = Vec::with_capacity(keyed.len());
         let mut body = Vec::with_capacity(keyed.iter().map(|e| e.raw.len() + 1).sum());
         body.push(b'[');
-        for KeyedEvent { index, key, raw } in keyed {
-            let state_of_key = if in_batch.contains(&key) {
+        for (KeyedEvent { index, key, raw }, known) in keyed.into_iter().zip(states) {
+            let in_flight = self.ahead.get(&url).is_some_and(|a| a.keys.contains(&key));
+            let known = if in_batch.contains(&key) || in_flight {
                 KeyState::SentThisRun
             } else {
-                self.cp.key_state(state.id, &key)?
+                known
             };
-            match state_of_key {
+            match known {
                 KeyState::Present => self.stats.events_present += 1,
-                KeyState::SentThisRun => rejects.push(EventReject {
-                    index,
+                KeyState::SentThisRun => self.rejects.push(Rejected {
+                    input: input.clone(),
+                    line,
                     reason: format!(
-                        "source_key `{key}` repeats an event earlier in this input; not sent again"
+                        "event {index} of the batch: source_key `{key}` repeats an event earlier in this input; not sent again"
                     ),
+                    raw: raw.as_bytes().to_vec(),
                 }),
                 KeyState::New => {
                     if !keys.is_empty() {
@@ -248,21 +386,219 @@ impl Poster {
         }
         body.push(b']');
         if keys.is_empty() {
-            return Ok(Delivery::Done);
+            return Ok(());
         }
-        let pending = Pending {
-            epoch: state.epoch,
-            seq: state.next_seq,
+        let mut pending = Pending {
+            jid: 0,
+            epoch,
+            seq,
             run: self.cp.run,
             keys,
             body,
         };
-        self.cp.journal(state.id, &pending)?;
-        self.send(url, &state, pending, false)
+        self.cp.journal(state.id, &mut pending)?;
+        if self.senders.is_some() && self.in_step.contains(&url) {
+            self.pipeline(url, state.id, pending, origin)?;
+            return Ok(());
+        }
+        let sent_before = self.stats.events_sent + self.stats.events_present;
+        if let Delivery::Failed(why) = self.send(&url, &state, pending, false, false)? {
+            let done = self.stats.events_sent + self.stats.events_present - sent_before;
+            self.fail(&url, session_id, &why, n.saturating_sub(done));
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, url: &str, session_id: &str, why: &str, events: u64) {
+        eprintln!("tonbo-post: session {session_id}: failed: {why}");
+        self.failed.insert(url.to_string());
+        self.in_step.remove(url);
+        self.stats.sessions_failed += 1;
+        self.stats.events_failed += events;
+    }
+
+    /// Hands a journaled batch of a stream in step to a sender thread, then waits for the
+    /// oldest batches in flight while the window is full.
+    fn pipeline(
+        &mut self,
+        url: String,
+        stream: i64,
+        pending: Pending,
+        origin: Arc<BatchOrigin>,
+    ) -> Result<()> {
+        let (answer_tx, answer) = sync_channel(1);
+        let ahead = self.ahead.entry(url.clone()).or_default();
+        ahead.epoch = pending.epoch;
+        ahead.next_seq = pending.seq + 1;
+        ahead.keys.extend(pending.keys.iter().cloned());
+        ahead.count += 1;
+        let job = SendJob {
+            url: url.clone(),
+            epoch: pending.epoch,
+            seq: pending.seq,
+            body: pending.body,
+            answer: answer_tx,
+        };
+        let jobs = self.senders.as_ref().and_then(|s| s.jobs.as_ref());
+        if jobs.is_none_or(|j| j.send(job).is_err()) {
+            anyhow::bail!("the sender threads stopped");
+        }
+        self.inflight.push_back(InFlight {
+            url,
+            stream,
+            pending: Pending {
+                body: Vec::new(),
+                ..pending
+            },
+            origin,
+            answer,
+        });
+        while self.inflight.len() >= self.window {
+            self.complete_oldest()?;
+        }
+        Ok(())
+    }
+
+    fn wait(&mut self, f: InFlight) -> (InFlight, Result<Appended>) {
+        let mut f = f;
+        let outcome = match f.answer.recv() {
+            Ok(a) => {
+                f.pending.body = a.body;
+                self.client.retries += a.retries;
+                a.outcome
+            }
+            Err(_) => Err(anyhow::anyhow!("the sender thread stopped")),
+        };
+        (f, outcome)
+    }
+
+    fn release(&mut self, url: &str, keys: &[String]) {
+        if let Some(a) = self.ahead.get_mut(url) {
+            a.count -= 1;
+            for k in keys {
+                a.keys.remove(k);
+            }
+            if a.count == 0 {
+                self.ahead.remove(url);
+            }
+        }
+    }
+
+    /// Waits for the oldest batch in flight. A 200 is acknowledged (a stream's batches leave
+    /// the queue in sequence order, so acknowledgements keep that order); anything else settles
+    /// the whole stream one batch at a time ([`Self::settle_pipelined`]).
+    fn complete_oldest(&mut self) -> Result<()> {
+        let Some(f) = self.inflight.pop_front() else {
+            return Ok(());
+        };
+        let (f, outcome) = self.wait(f);
+        if matches!(outcome, Ok(Appended::New)) {
+            self.release(&f.url, &f.pending.keys);
+            self.cp.acknowledge(f.stream, &f.pending)?;
+            self.stats.batches_sent += 1;
+            self.stats.events_sent += f.pending.keys.len() as u64;
+            return Ok(());
+        }
+        self.settle_pipelined(f, outcome)
+    }
+
+    /// A pipelined batch was answered other than 200. Its stream leaves the pipeline: every later
+    /// batch of it in flight is waited for, the batches the server certainly stored (up to the
+    /// last 200: the server takes a producer's batches only in sequence order) are acknowledged,
+    /// and the rest go again one at a time through [`Self::send`], which knows every answer. A
+    /// batch numbered after one the server certainly did not store was not stored either; its
+    /// journal row is dropped at once and written again, re-addressed to the stream's numbering
+    /// then, just before it is sent.
+    fn settle_pipelined(&mut self, first: InFlight, outcome: Result<Appended>) -> Result<()> {
+        let url = first.url.clone();
+        let mut batch = vec![(first, outcome)];
+        let mut i = 0;
+        while i < self.inflight.len() {
+            if self.inflight[i].url == url {
+                let f = self.inflight.remove(i).expect("index in range");
+                let answered = self.wait(f);
+                batch.push(answered);
+            } else {
+                i += 1;
+            }
+        }
+        self.ahead.remove(&url);
+        self.in_step.remove(&url);
+        let stream = batch[0].0.stream;
+        let last_new = batch
+            .iter()
+            .rposition(|(_, o)| matches!(o, Ok(Appended::New)));
+        let rest = match last_new {
+            Some(k) => batch.split_off(k + 1),
+            None => std::mem::take(&mut batch),
+        };
+        for (f, _) in batch {
+            self.cp.acknowledge(stream, &f.pending)?;
+            self.stats.batches_sent += 1;
+            self.stats.events_sent += f.pending.keys.len() as u64;
+        }
+        let Some((head, _)) = rest.first() else {
+            return Ok(());
+        };
+        let session = head.origin.session_id.clone();
+        let unsent: u64 = rest.iter().map(|(f, _)| f.pending.keys.len() as u64).sum();
+        if let Some((_, Err(e))) = rest.iter().find(|(_, o)| o.is_err()) {
+            // The network failed past every retry: as when sending one at a time, the session
+            // stops here, and its journal rows are settled by the next run.
+            let why = format!("{e:#}");
+            self.fail(&url, &session, &why, unsent);
+            return Ok(());
+        }
+        let not_stored_from = rest.iter().position(|(_, o)| certainly_not_stored(o));
+        let rest: Vec<(InFlight, bool, bool)> = rest
+            .into_iter()
+            .enumerate()
+            .map(|(j, (f, o))| {
+                let not_stored = not_stored_from.is_some_and(|d| j >= d);
+                let maybe_stored =
+                    !not_stored && matches!(o, Ok(Appended::Duplicate | Appended::Unknown { .. }));
+                (f, not_stored, maybe_stored)
+            })
+            .collect();
+        let mut rest = rest;
+        for (f, not_stored, _) in rest.iter_mut().skip(1) {
+            if *not_stored {
+                self.cp.drop_journal(f.pending.jid)?;
+                f.pending.jid = 0;
+            }
+        }
+        let mut left = unsent;
+        for (f, not_stored, maybe_stored) in rest {
+            let n = f.pending.keys.len() as u64;
+            let Some(cur) = self.cp.stream(&url)? else {
+                anyhow::bail!("stream {url} left the checkpoint");
+            };
+            let mut p = f.pending;
+            let in_turn = (p.epoch, p.seq) == (cur.epoch, cur.next_seq);
+            if !in_turn && not_stored {
+                p.epoch = cur.epoch;
+                p.seq = cur.next_seq;
+            }
+            if p.jid == 0 {
+                self.cp.journal(stream, &mut p)?;
+            }
+            // A batch that may be stored, or that is out of turn without being certainly not
+            // stored, is looked up on the stream before anything is sent.
+            let check = maybe_stored || (!in_turn && !not_stored);
+            self.current = Some(f.origin.clone());
+            let before = self.stats.events_sent + self.stats.events_present;
+            if let Delivery::Failed(why) = self.send(&url, &cur, p, false, check)? {
+                let done = self.stats.events_sent + self.stats.events_present - before;
+                self.fail(&url, &session, &why, left.saturating_sub(done));
+                return Ok(());
+            }
+            left = left.saturating_sub(n);
+        }
+        Ok(())
     }
 
     /// Makes the stream ready for new batches in this run: reconciles a stream new to the
-    /// checkpoint, and settles the batch an interrupted run left in the journal.
+    /// checkpoint, and settles the batches an interrupted run left in the journal.
     fn settle_stream(&mut self, url: &str) -> Result<Result<StreamState, String>> {
         let first_touch = self.touched.insert(url.to_string());
         if first_touch {
@@ -270,12 +606,17 @@ impl Poster {
         }
         if let Some(state) = self.cp.stream(url)? {
             if first_touch {
-                if let Some(p) = self.cp.pending(state.id)? {
-                    if let Delivery::Failed(why) = self.send(url, &state, p, true)? {
+                let pending = self.cp.pending(state.id)?;
+                let interrupted = !pending.is_empty();
+                for p in pending {
+                    let state = self.cp.stream(url)?.expect("stream row exists");
+                    if let Delivery::Failed(why) = self.send(url, &state, p, true, true)? {
                         return Ok(Err(format!(
                             "resending the batch of an interrupted run: {why}"
                         )));
                     }
+                }
+                if interrupted {
                     return Ok(Ok(self.cp.stream(url)?.expect("stream row exists")));
                 }
             }
@@ -305,7 +646,7 @@ impl Poster {
                         "tonbo-post: {url}: not in the checkpoint; the stream already holds {found} events, which will not be sent again"
                     );
                 }
-                self.cp.set_epoch(state.id, 1)?;
+                self.cp.set_epoch(state.id, 1, 0)?;
                 Ok(Ok(self.cp.stream(url)?.expect("stream row exists")))
             }
             Err(e) => Ok(Err(format!("reading the stream back failed: {e:#}"))),
@@ -313,21 +654,36 @@ impl Poster {
     }
 
     /// Sends a journaled batch until the server has it, claiming a fresh epoch where allowed.
+    /// `check` first looks at the stream: for a batch the server may have stored already (an
+    /// interrupted run's, or one whose answer was lost), whatever the server's producer state
+    /// says.
     fn send(
         &mut self,
         url: &str,
         state: &StreamState,
         mut p: Pending,
         replay: bool,
+        mut check: bool,
     ) -> Result<Delivery> {
         let mut created = false;
         let mut claimed = false;
         let mut verified = false;
+        let mut unanswered = 0u32;
         loop {
             let n = p.keys.len() as u64;
+            if check {
+                check = false;
+                p = match self.check_stream(url, state, p, replay)? {
+                    Ok(Some(p)) => p,
+                    Ok(None) => return Ok(Delivery::Done),
+                    Err(why) => return Ok(Delivery::Failed(why)),
+                };
+                continue;
+            }
             match net!(self.client.append(url, p.epoch, p.seq, &p.body)) {
                 Appended::New => {
                     self.cp.acknowledge(state.id, &p)?;
+                    self.in_step.insert(url.to_string());
                     self.stats.batches_sent += 1;
                     if replay {
                         self.stats.events_recovered += n;
@@ -342,22 +698,47 @@ impl Poster {
                     self.stats.events_present += n;
                     return Ok(Delivery::Done);
                 }
-                Appended::Duplicate => {
-                    // This checkpoint never sent (epoch, seq), yet the server has it: the
-                    // checkpoint is behind the server (restored, or a second one). The server
-                    // dedupes by seq, not content, so look at the content before going on.
-                    if verified {
+                Appended::Unknown { why } => {
+                    unanswered += 1;
+                    if unanswered > self.client.retry.max_retries {
                         return Ok(Delivery::Failed(format!(
-                            "the server answers 204 (duplicate) to epoch {} seq {} after a fresh claim",
-                            p.epoch, p.seq
+                            "no answer to batch seq {} after {} attempts: {why}",
+                            p.seq, unanswered
                         )));
                     }
+                    std::thread::sleep(self.client.retry.delay(unanswered - 1, None));
+                    check = true;
+                }
+                outcome @ (Appended::Duplicate | Appended::Gap { .. }) if !verified => {
+                    // 204: this checkpoint never sent (epoch, seq), yet the server has it (the
+                    // checkpoint is behind the server: restored, or a second one). 409 gap: the
+                    // server expects another seq (the checkpoint is ahead: a stream recreated, or
+                    // a server that lost its producer state). The server dedupes by seq, not
+                    // content, so look at the content, and go on in a fresh epoch.
                     verified = true;
-                    p = match self.recut_against_server(url, state, p)? {
+                    let why = match outcome {
+                        Appended::Gap { expected, received } => format!(
+                            "sequence gap (HTTP 409): the server expects seq {}, this checkpoint sent {} in epoch {}",
+                            expected.map_or("?".into(), |e| e.to_string()),
+                            received.map_or(p.seq.to_string(), |r| r.to_string()),
+                            p.epoch
+                        ),
+                        _ => format!(
+                            "the server already had epoch {} seq {} (from another checkpoint, or this one restored from a copy)",
+                            p.epoch, p.seq
+                        ),
+                    };
+                    p = match self.recut_against_server(url, state, p, &why)? {
                         Ok(Some(p)) => p,
                         Ok(None) => return Ok(Delivery::Done),
                         Err(why) => return Ok(Delivery::Failed(why)),
                     };
+                }
+                Appended::Duplicate => {
+                    return Ok(Delivery::Failed(format!(
+                        "the server answers 204 (duplicate) to epoch {} seq {} after a fresh claim",
+                        p.epoch, p.seq
+                    )));
                 }
                 Appended::NotFound if !created => {
                     net!(self.client.create(url));
@@ -370,7 +751,7 @@ impl Poster {
                 }
                 Appended::StaleEpoch { server_epoch } if !state.claimed && !claimed => {
                     let epoch = server_epoch.unwrap_or(p.epoch).max(p.epoch) + 1;
-                    self.cp.set_epoch(state.id, epoch)?;
+                    self.cp.set_epoch(state.id, epoch, p.jid)?;
                     p.epoch = epoch;
                     p.seq = 0;
                     claimed = true;
@@ -384,7 +765,7 @@ impl Poster {
                 }
                 Appended::Gap { expected, received } => {
                     return Ok(Delivery::Failed(format!(
-                        "sequence gap (HTTP 409): the server expects seq {}, this checkpoint sent {} in epoch {}; the checkpoint does not match the server (was the stream deleted?). Use a fresh --state to reconcile from what the server holds",
+                        "sequence gap (HTTP 409): the server expects seq {}, this checkpoint sent {} in epoch {}, even after a fresh claim",
                         expected.map_or("?".into(), |e| e.to_string()),
                         received.map_or(p.seq.to_string(), |r| r.to_string()),
                         p.epoch
@@ -411,6 +792,57 @@ impl Poster {
         }
     }
 
+    /// Looks at the stream before (re)sending a batch it may hold already: if it holds all of
+    /// the batch's events, the batch is acknowledged without sending; if it holds none, the batch
+    /// goes as it is (same epoch and seq, so the server's own dedupe covers a copy still on its
+    /// way); if some, the rest go in a fresh epoch ([`Self::recut_against_server`]).
+    fn check_stream(
+        &mut self,
+        url: &str,
+        state: &StreamState,
+        p: Pending,
+        replay: bool,
+    ) -> Result<Result<Option<Pending>, String>> {
+        let client = &mut self.client;
+        let read = self
+            .cp
+            .add_server_keys(url, None, |add| client.read_keys(url, add).map(|_| ()))?;
+        if let Err(e) = read {
+            return Ok(Err(format!("reading the stream back failed: {e:#}")));
+        }
+        let states = self
+            .cp
+            .key_states(state.id, p.keys.iter().map(String::as_str))?;
+        let held = states.iter().filter(|s| **s == KeyState::Present).count();
+        let n = p.keys.len() as u64;
+        if held == p.keys.len() {
+            self.cp.acknowledge(state.id, &p)?;
+            self.stats.events_present += n;
+            if replay {
+                self.stats.events_recovered += n;
+            }
+            return Ok(Ok(None));
+        }
+        if held == 0 {
+            let cur = self.cp.stream(url)?.expect("stream row exists");
+            let mut p = p;
+            if (p.epoch, p.seq) != (cur.epoch, cur.next_seq) {
+                // Numbered before the stream moved on (a batch after it was re-cut): take the
+                // stream's next number.
+                p.epoch = cur.epoch;
+                p.seq = cur.next_seq;
+                self.cp.journal(state.id, &mut p)?;
+            }
+            return Ok(Ok(Some(p)));
+        }
+        self.recut_against_server(
+            url,
+            state,
+            p,
+            "the stream holds some of a batch whose answer was lost",
+        )
+    }
+
     /// The server refused a batch as too large (HTTP 413): send it again as two halves, the
     /// journal following the split (the first half takes the batch's place, the second the next
     /// sequence number); an event too large alone is rejected by its key and the session goes on.
@@ -429,12 +861,24 @@ impl Poster {
                 p.body.len()
             );
             // The server stored nothing under this (epoch, seq): drop the journal, keep the seq.
-            self.cp.drop_journal(state.id)?;
-            self.too_large.push((key, reason));
+            self.cp.drop_journal(p.jid)?;
+            if let Some(o) = &self.current {
+                let index = o.index_of.get(&key).copied().unwrap_or(0);
+                self.rejects.push(Rejected {
+                    input: o.input.clone(),
+                    line: o.line,
+                    reason: format!("event {index} of the batch: {reason}"),
+                    raw: events
+                        .first()
+                        .map_or(Vec::new(), |e| e.get().as_bytes().to_vec()),
+                });
+            }
             return Ok(Delivery::Done);
         }
         let mid = events.len() / 2;
         let halves = [(0, mid), (mid, events.len())];
+        // The first half takes the batch's journal row, the second gets one of its own.
+        let mut jid = p.jid;
         for (a, b) in halves {
             let current = self.cp.stream(url)?.expect("stream row exists");
             let mut body = vec![b'['];
@@ -445,28 +889,31 @@ impl Poster {
                 body.extend_from_slice(ev.get().as_bytes());
             }
             body.push(b']');
-            let half = Pending {
+            let mut half = Pending {
+                jid,
                 epoch: current.epoch,
                 seq: current.next_seq,
                 run: p.run,
                 keys: p.keys[a..b].to_vec(),
                 body,
             };
-            self.cp.journal(state.id, &half)?;
-            if let Delivery::Failed(why) = self.send(url, &current, half, false)? {
+            jid = 0;
+            self.cp.journal(state.id, &mut half)?;
+            if let Delivery::Failed(why) = self.send(url, &current, half, false, false)? {
                 return Ok(Delivery::Failed(why));
             }
         }
         Ok(Delivery::Done)
     }
 
-    /// After an unexpected 204: record what the server holds, keep only the events it lacks, and
+    /// After an unexpected 204 or 409 gap: record what the server holds, keep only the events it lacks, and
     /// move to a fresh epoch for them. `None` when the server has them all.
     fn recut_against_server(
         &mut self,
         url: &str,
         state: &StreamState,
         p: Pending,
+        why: &str,
     ) -> Result<Result<Option<Pending>, String>> {
         let client = &mut self.client;
         let read = self
@@ -503,22 +950,22 @@ impl Poster {
             )?;
             return Ok(Ok(None));
         }
-        let epoch = p.epoch + 1;
+        let current = self.cp.stream(url)?.map_or(p.epoch, |c| c.epoch);
+        let epoch = p.epoch.max(current) + 1;
         eprintln!(
-            "tonbo-post: {url}: the server already had epoch {} seq {} from another checkpoint; {} of its events were missing and go out in epoch {epoch}",
-            p.epoch,
-            p.seq,
+            "tonbo-post: {url}: {why}; {} of the batch's events are missing there and go out in epoch {epoch}",
             keys.len()
         );
-        self.cp.set_epoch(state.id, epoch)?;
-        let p = Pending {
+        self.cp.set_epoch(state.id, epoch, p.jid)?;
+        let mut p = Pending {
+            jid: p.jid,
             epoch,
             seq: 0,
             run: p.run,
             keys,
             body,
         };
-        self.cp.journal(state.id, &p)?;
+        self.cp.journal(state.id, &mut p)?;
         Ok(Ok(Some(p)))
     }
 }

@@ -360,6 +360,8 @@ impl Adapter {
                         Appended::Refused { status, detail } => {
                             break err(ty, Some(status), "UNEXPECTED_STATUS", detail)
                         }
+                        // Only with check_before_resending, which this adapter leaves off.
+                        Appended::Unknown { why } => break err(ty, None, "NETWORK_ERROR", why),
                     }
                 }
             }
@@ -406,6 +408,7 @@ impl Adapter {
                     Appended::Refused { status, detail } => {
                         err(ty, Some(status), "UNEXPECTED_STATUS", detail)
                     }
+                    Appended::Unknown { why } => err(ty, None, "NETWORK_ERROR", why),
                 }
             }
             "idempotent-detach" => {
