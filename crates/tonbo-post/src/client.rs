@@ -287,7 +287,12 @@ impl StreamClient {
             })?;
             match resp.status().as_u16() {
                 200 => {}
-                404 => return Ok(None),
+                404 => {
+                    // Read to the end so the connection goes back to the pool.
+                    let mut resp = resp;
+                    drain(&mut resp);
+                    return Ok(None);
+                }
                 s => {
                     let mut resp = resp;
                     bail!(
