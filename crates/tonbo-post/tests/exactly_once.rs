@@ -241,3 +241,46 @@ fn many_sessions_in_parallel_keep_each_sessions_order() {
         again.stderr
     );
 }
+
+#[test]
+fn a_long_session_pipelined_arrives_once_in_order_whatever_the_window() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    // Two long sessions interleaved with a short one: 400 + 200 batches of 5 events.
+    write_records(&input, &[("p1", 0..2000), ("p2", 0..1000), ("p3", 0..7)]);
+    for (window, state) in [("1", "w1.sqlite"), ("16", "w16.sqlite")] {
+        let state = dir.path().join(state);
+        let run = pipeline(
+            &server,
+            &input,
+            &state,
+            &["--max-events", "5"],
+            &["--window", window, "--concurrency", "2"],
+        );
+        assert!(run.status.success(), "{}", run.stderr);
+        // The second state file starts empty: it reads the streams back and sends nothing.
+        let sent = if window == "1" { 3007 } else { 0 };
+        assert!(
+            run.stderr.contains(&format!("{sent} events sent")),
+            "window {window}: {}",
+            run.stderr
+        );
+        assert_keys(&server.keys("p1"), &expected_keys("p1", 2000), "p1");
+        assert_keys(&server.keys("p2"), &expected_keys("p2", 1000), "p2");
+        assert_keys(&server.keys("p3"), &expected_keys("p3", 7), "p3");
+    }
+    // Growth, pipelined: only the new events, in order after the old ones.
+    write_records(&input, &[("p1", 0..2600), ("p2", 0..1000), ("p3", 0..7)]);
+    let state = dir.path().join("w16.sqlite");
+    let run = pipeline(
+        &server,
+        &input,
+        &state,
+        &["--max-events", "3"],
+        &["--window", "16"],
+    );
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(run.stderr.contains("600 events sent"), "{}", run.stderr);
+    assert_keys(&server.keys("p1"), &expected_keys("p1", 2600), "p1");
+}
