@@ -6,6 +6,11 @@
 //! the first time in this checkpoint is reconciled first: its stream is read back and the keys it
 //! holds are recorded, and it is written in a fresh epoch, so neither a deleted checkpoint nor an
 //! old producer state on the server can make the server drop new events as "duplicates".
+//!
+//! Once a stream has answered a batch of this run with 200, its next batches are pipelined (up to
+//! the window, each over a connection of its own): they are numbered in input order and the
+//! server takes them only in that order. Any other answer settles the stream one batch at a time
+//! again. A batch whose answer was lost is never re-sent blindly: the stream is read back first.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
