@@ -223,16 +223,7 @@ impl Checkpoint {
     }
 
     pub fn key_state(&self, stream: i64, key: &str) -> Result<KeyState> {
-        let run: Option<i64> = self
-            .conn()
-            .prepare_cached("SELECT run FROM acked WHERE stream = ?1 AND source_key = ?2")?
-            .query_row(params![stream, key], |r| r.get(0))
-            .optional()?;
-        Ok(match run {
-            None => KeyState::New,
-            Some(r) if r == self.run => KeyState::SentThisRun,
-            Some(_) => KeyState::Present,
-        })
+        Ok(self.key_states(stream, [key])?[0])
     }
 
     /// [`Self::key_state`] of many keys, in one read transaction (one lock round trip, not one
