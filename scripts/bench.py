@@ -124,36 +124,72 @@ def corpus(source, gen):
     return d
 
 
+def raw_events(line, batch):
+    """The batch line's `events` array, byte for byte as tonbo-post sends it. Re-serializing
+    would not do: json.dumps escapes every non-ASCII character, which makes the body larger and
+    cheaper for the server to decode than the UTF-8 tonbo-post sends."""
+    at = line.find(b',"events":[')
+    if at < 0:
+        raise RuntimeError("a batch line without an events array")
+    end = line.rstrip(b"\r\n")
+    if not end.endswith(b"}"):
+        raise RuntimeError("a batch line that does not end with }")
+    body = end[at + len(b',"events":'):-1]
+    if json.loads(body) != batch["events"]:
+        raise RuntimeError("could not cut a batch line's events array out of it")
+    return body
+
+
+CEILING_LEAD = 15  # seconds for every wrk thread to load its bodies before the clock starts
+CEILING_WINDOW = 15  # seconds measured
+
+
 def ceiling(batches_file):
     """The server's own ingest ceiling for this corpus: wrk POSTs the very bodies tonbo-post sends
-    (each batch's `events` array) to the very streams (each batch's session), as
+    (each batch's `events` array, byte for byte) to the very streams (each batch's session), as
     idempotent-producer appends, with no ordering, checkpoint or retry work at all. The streams are
     created first, untimed (tonbo-post creates them inside its own time). Measured over 4 and 8
     connections; the better figure is the ceiling. Returns (requests/s, bytes/s, connections,
-    total body bytes)."""
+    total body bytes).
+
+    wrk runs each thread's Lua init (loading its bodies) one thread after another while the
+    earlier threads already send, and starts its own clock only after the last; its own
+    requests/s would count the early ones against too short a time. So no thread sends before a
+    common start, and only responses within a fixed window after it are counted, by the
+    monotonic clock (LuaJIT's FFI)."""
     from urllib.parse import quote, urlparse
     import http.client
-    bodies = os.path.join(BENCH, "ceiling-bodies.tsv")
     sessions = []
     seen = set()
     total = 0
-    with open(batches_file, "rb") as f, open(bodies, "wb") as out:
+    rows = []
+    with open(batches_file, "rb") as f:
         for line in f:
             b = json.loads(line)
             sid = b["session_id"]
             if sid not in seen:
                 seen.add(sid)
                 sessions.append(sid)
-            path = "/v1/sessions/" + quote(sid, safe="") + "/events"
-            body = json.dumps(b["events"], separators=(",", ":")).encode()
+            body = raw_events(line, b)
             total += len(body)
-            out.write(path.encode() + b"\t" + body + b"\n")
+            rows.append(("/v1/sessions/" + quote(sid, safe="") + "/events").encode() + b"\t" + body + b"\n")
     lua = os.path.join(BENCH, "ceiling.lua")
+    prefix = os.path.join(BENCH, "ceiling-bodies-")
     with open(lua, "w") as f:
-        # Each wrk thread has one connection and posts every n-th body, in corpus order, cycling
-        # if it runs out; every request is a new producer at (epoch 0, seq 0), so no request
-        # depends on another. Bytes are counted as responses arrive.
-        f.write(f"""local threads = {{}}
+        # Each wrk thread has one connection and posts its share of the bodies (every n-th, in
+        # corpus order, from its own file), cycling if it runs out; every request is a new
+        # producer at (epoch 0, seq 0), so no request depends on another.
+        f.write(f"""local ffi = require("ffi")
+ffi.cdef[[
+typedef struct {{ long tv_sec; long tv_nsec; }} ceiling_timespec;
+int clock_gettime(int clk, ceiling_timespec *tp);
+]]
+local ts = ffi.new("ceiling_timespec")
+local function now()
+  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC, Python's time.monotonic()
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
+end
+local threads = {{}}
 local counter = 0
 function setup(thread)
   thread:set("tid", counter)
@@ -161,20 +197,21 @@ function setup(thread)
   table.insert(threads, thread)
 end
 function init(args)
-  nthreads = tonumber(args[1])
+  start_at, stop_at = tonumber(args[1]), tonumber(args[1]) + tonumber(args[2])
   items = {{}}
-  local i = 0
-  for line in io.lines("{bodies}") do
-    if i % nthreads == tid then
-      local tab = line:find("\t", 1, true)
-      table.insert(items, {{line:sub(1, tab - 1), line:sub(tab + 1)}})
-    end
-    i = i + 1
+  for line in io.lines("{prefix}" .. args[3] .. "-" .. tid .. ".tsv") do
+    local tab = line:find("\t", 1, true)
+    table.insert(items, {{line:sub(1, tab - 1), line:sub(tab + 1)}})
   end
-  next_item, n, bytes, errors, sizes, head, tail = 0, 0, 0, 0, {{}}, 1, 0
+  late = now() > start_at and 1 or 0
+  next_item, n, bytes, requests, errors, sizes, head, tail = 0, 0, 0, 0, 0, {{}}, 1, 0
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Producer-Epoch"] = "0"
   wrk.headers["Producer-Seq"] = "0"
+end
+function delay()
+  local wait = start_at and (start_at - now()) or 0
+  return wait > 0 and math.ceil(wait * 1000) or 0
 end
 n = 0
 function request()
@@ -193,22 +230,35 @@ function request()
 end
 function response(status, headers, body)
   if status ~= 200 then errors = errors + 1 end
-  bytes = bytes + sizes[head]
+  local t = now()
+  if t >= start_at and t < stop_at then
+    bytes = bytes + sizes[head]
+    requests = requests + 1
+  end
   sizes[head] = nil
   head = head + 1
 end
 function done(summary, latency, requests)
-  local b, e = 0, 0
+  local b, r, e, l = 0, 0, 0, 0
   for _, t in ipairs(threads) do
     b = b + t:get("bytes")
+    r = r + t:get("requests")
     e = e + t:get("errors")
+    l = l + t:get("late")
   end
   io.write(string.format("ceiling-bytes: %d", b), string.char(10))
+  io.write(string.format("ceiling-requests: %d", r), string.char(10))
   io.write(string.format("producer-errors: %d", e), string.char(10))
+  io.write(string.format("late-threads: %d", l), string.char(10))
 end
 """)
     best = (0.0, 0.0, 0, total)
     for conns in (4, 8):
+        files = [open(f"{prefix}{conns}-{t}.tsv", "wb") for t in range(conns)]
+        for i, row in enumerate(rows):
+            files[i % conns].write(row)
+        for fh in files:
+            fh.close()
         server = Server("ceiling")
         try:
             u = urlparse(server.url)
@@ -221,24 +271,26 @@ end
                 if r.status not in (200, 201):
                     raise RuntimeError(f"creating a ceiling stream: HTTP {r.status}")
             c.close()
-            secs = 15
-            out = subprocess.run(["wrk", f"-t{conns}", f"-c{conns}", f"-d{secs}s", "--timeout", "30s",
-                                  "-s", lua, server.url, "--", str(conns)],
+            start_at = time.monotonic() + CEILING_LEAD
+            out = subprocess.run(["wrk", f"-t{conns}", f"-c{conns}", f"-d{CEILING_LEAD + CEILING_WINDOW + 1}s",
+                                  "--timeout", "30s", "-s", lua, server.url, "--",
+                                  f"{start_at:.3f}", str(CEILING_WINDOW), str(conns)],
                                  check=True, capture_output=True, text=True).stdout
         finally:
             server.stop()
-        m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-        rps = float(m.group(1)) if m else float("nan")
+            for t in range(conns):
+                os.remove(f"{prefix}{conns}-{t}.tsv")
         b = re.search(r"ceiling-bytes: (\d+)", out)
-        dur = re.search(r"requests in ([\d.]+)(m?s)", out)
-        if not b or not dur or "Non-2xx" in out or "producer-errors: 0" not in out:
+        r = re.search(r"ceiling-requests: (\d+)", out)
+        if not b or not r or "Non-2xx" in out or "producer-errors: 0" not in out:
             raise RuntimeError(f"the server refused the ceiling's appends:\n{out}")
-        seconds = float(dur.group(1)) * (60 if dur.group(2) == "m" else 1)
-        bps = int(b.group(1)) / seconds
+        if "late-threads: 0" not in out:
+            raise RuntimeError(f"a wrk thread was still loading its bodies when the clock started:\n{out}")
+        bps = int(b.group(1)) / CEILING_WINDOW
+        rps = int(r.group(1)) / CEILING_WINDOW
         log(f"ceiling over {conns} connections: {bps / 1e6:.1f} MB/s, {rps:.1f} requests/s")
         if bps > best[1]:
             best = (rps, bps, conns, total)
-    os.remove(bodies)
     return best
 
 
