@@ -246,7 +246,10 @@ impl StreamClient {
     }
 
     /// Creates the stream as a JSON stream (PUT; 201 new, 200 already there).
-    pub fn create(&mut self, url: &str) -> Result<()> {
+    /// Creates the stream (a JSON stream). `Ok(true)` if this call created it (201: new and
+    /// empty, with no producer state), `Ok(false)` if it existed already (200/204; also when a
+    /// retried create's lost first attempt was the one that created it).
+    pub fn create(&mut self, url: &str) -> Result<bool> {
         let mut resp = self.with_retries(url, "create", |c, url| {
             let mut req = c.agent.put(url).header("Content-Type", "application/json");
             if let Some(a) = &c.auth {
@@ -255,9 +258,9 @@ impl StreamClient {
             req.send_empty()
         })?;
         match resp.status().as_u16() {
-            200 | 201 | 204 => {
+            s @ (200 | 201 | 204) => {
                 drain(&mut resp);
-                Ok(())
+                Ok(s == 201)
             }
             409 => bail!(
                 "stream {url} exists with another configuration (not a JSON stream, or closed): {}",

@@ -19,7 +19,7 @@ use tonbo_core::{run_stage, BatchLine, CommonArgs, EventHead, Exit, Input, Outpu
 use tonbo_post::checkpoint::{default_state_path, Checkpoint, KeyState};
 use tonbo_post::client::StreamClient;
 
-use tonbo_post::poster::{key_events, Poster, Rejected, Stats, UrlTemplate};
+use tonbo_post::poster::{key_events, Creation, Creators, Poster, Rejected, Stats, UrlTemplate};
 use tonbo_post::retry::RetryPolicy;
 
 const STAGE: &str = "tonbo-post";
@@ -169,6 +169,9 @@ fn run(args: Args) -> Result<Exit> {
         queues.push(tx);
         handles.push(std::thread::spawn(move || work(poster, rx, rejects)));
     }
+    // Streams are created ahead of their workers, as their sessions are read.
+    let creators = Creators::new(workers, &cp, &client)?;
+    let mut last_session = vec![String::new(); workers];
     let mut read_error = None;
     'inputs: for input in inputs {
         let mut lines = input.lines();
@@ -186,10 +189,18 @@ fn run(args: Args) -> Result<Exit> {
             let session = session_of(line.bytes).unwrap_or_default();
             let worker =
                 (tonbo_core::contract::stable_hash(session.as_bytes()) % workers as u64) as usize;
+            // A session's batches arrive together: a session new to its worker is (usually) one
+            // not seen before in this run.
+            let new = *last_session[worker] != *session && check_session_id(&session).is_ok();
+            let created = new.then(|| {
+                last_session[worker] = session.to_string();
+                creators.create(urls.url(&session))
+            });
             let job = Job {
                 input: name.clone(),
                 number: line.number,
                 line: line.bytes.to_vec(),
+                created,
             };
             if queues[worker].send(job).is_err() {
                 break 'inputs; // that worker stopped on an error, reported below
@@ -273,6 +284,8 @@ struct Job {
     input: Arc<str>,
     number: u64,
     line: Vec<u8>,
+    /// The creation of the session's stream, started as the reader met the session.
+    created: Option<Receiver<Creation>>,
 }
 
 /// A worker: posts the batches of its sessions, in order.
@@ -311,7 +324,13 @@ fn work(
                 batch.events[r.index].get().as_bytes(),
             )?;
         }
-        poster.post_batch(&batch.session_id, keyed, &job.input, job.number)?;
+        poster.post_batch(
+            &batch.session_id,
+            keyed,
+            &job.input,
+            job.number,
+            job.created,
+        )?;
         report(poster.take_rejects())?;
     }
     let (stats, retries, rejected) = poster.finish()?;

@@ -257,6 +257,69 @@ impl Drop for Senders {
     }
 }
 
+/// A stream's creation, done ahead of its worker by [`Creators`]: `Some(Ok(true))` created now
+/// (new and empty), `Some(Ok(false))` it existed, `Some(Err)` the create failed; `None` nothing
+/// was done (the checkpoint knew the stream, or could not be read), so the worker decides.
+pub type Creation = Option<std::result::Result<bool, String>>;
+
+/// Threads that create the streams of sessions about to be posted, ahead of their workers. Under
+/// load a create waits behind the server's queue of appends (tens of milliseconds); a worker
+/// doing it itself would stall its pipeline and, its input queue filling, the reader that feeds
+/// every worker.
+pub struct Creators {
+    jobs: Option<SyncSender<(String, SyncSender<Creation>)>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Creators {
+    pub fn new(n: usize, cp: &Checkpoint, client: &StreamClient) -> Result<Creators> {
+        let (tx, rx) = sync_channel::<(String, SyncSender<Creation>)>(n);
+        let rx = Arc::new(Mutex::new(rx));
+        let mut threads = Vec::with_capacity(n);
+        for _ in 0..n {
+            let rx = rx.clone();
+            let cp = cp.another()?;
+            let mut client = client.clone();
+            threads.push(std::thread::spawn(move || loop {
+                let job = match rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok((url, answer)) = job else { return };
+                let creation = match cp.stream(&url) {
+                    Ok(None) => Some(client.create(&url).map_err(|e| format!("{e:#}"))),
+                    Ok(Some(_)) | Err(_) => None,
+                };
+                let _ = answer.send(creation);
+            }));
+        }
+        Ok(Creators {
+            jobs: Some(tx),
+            threads,
+        })
+    }
+
+    /// Starts creating the stream at `url` (waiting while every creator is busy); the answer
+    /// arrives on the returned channel.
+    pub fn create(&self, url: String) -> Receiver<Creation> {
+        let (tx, rx) = sync_channel(1);
+        if let Some(jobs) = &self.jobs {
+            // A stopped creator drops `tx`, and the worker creates the stream itself.
+            let _ = jobs.send((url, tx));
+        }
+        rx
+    }
+}
+
+impl Drop for Creators {
+    fn drop(&mut self) {
+        self.jobs.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Whether an answer proves the server did not store the batch (and so, within its epoch,
 /// nothing numbered after it either).
 fn certainly_not_stored(outcome: &Result<Appended>) -> bool {
@@ -329,6 +392,7 @@ impl Poster {
         keyed: Vec<KeyedEvent<'_>>,
         input: &Arc<str>,
         line: u64,
+        created: Option<Receiver<Creation>>,
     ) -> Result<()> {
         let url = self.urls.url(session_id);
         if self.failed.contains(&url) {
@@ -343,7 +407,7 @@ impl Poster {
         });
         self.current = Some(origin.clone());
         let n = keyed.len() as u64;
-        let state = match self.settle_stream(&url)? {
+        let state = match self.settle_stream(&url, created)? {
             Ok(state) => state,
             Err(why) => {
                 self.fail(&url, session_id, &why, n);
@@ -555,25 +619,32 @@ impl Poster {
             return Ok(());
         }
         let not_stored_from = rest.iter().position(|(_, o)| certainly_not_stored(o));
-        let rest: Vec<(InFlight, bool, bool)> = rest
+        let rest: Vec<(InFlight, bool, bool, Option<String>)> = rest
             .into_iter()
             .enumerate()
             .map(|(j, (f, o))| {
                 let not_stored = not_stored_from.is_some_and(|d| j >= d);
                 let maybe_stored =
                     !not_stored && matches!(o, Ok(Appended::Duplicate | Appended::Unknown { .. }));
-                (f, not_stored, maybe_stored)
+                let too_large = match o {
+                    Ok(Appended::Refused {
+                        status: 413,
+                        detail,
+                    }) => Some(detail),
+                    _ => None,
+                };
+                (f, not_stored, maybe_stored, too_large)
             })
             .collect();
         let mut rest = rest;
-        for (f, not_stored, _) in rest.iter_mut().skip(1) {
+        for (f, not_stored, _, _) in rest.iter_mut().skip(1) {
             if *not_stored {
                 self.cp.drop_journal(f.pending.jid)?;
                 f.pending.jid = 0;
             }
         }
         let mut left = unsent;
-        for (f, not_stored, maybe_stored) in rest {
+        for (f, not_stored, maybe_stored, too_large) in rest {
             let n = f.pending.keys.len() as u64;
             let Some(cur) = self.cp.stream(&url)? else {
                 anyhow::bail!("stream {url} left the checkpoint");
@@ -592,7 +663,13 @@ impl Poster {
             let check = maybe_stored || (!in_turn && !not_stored);
             self.current = Some(f.origin.clone());
             let before = self.stats.events_sent + self.stats.events_present;
-            if let Delivery::Failed(why) = self.send(&url, &cur, p, false, check)? {
+            // A batch refused as too large, still numbered as sent, is split at once rather
+            // than sent again to be refused again.
+            let delivery = match too_large {
+                Some(detail) if in_turn => self.split_too_large(&url, &cur, p, &detail)?,
+                _ => self.send(&url, &cur, p, false, check)?,
+            };
+            if let Delivery::Failed(why) = delivery {
                 let done = self.stats.events_sent + self.stats.events_present - before;
                 self.fail(&url, &session, &why, left.saturating_sub(done));
                 return Ok(());
@@ -604,7 +681,11 @@ impl Poster {
 
     /// Makes the stream ready for new batches in this run: reconciles a stream new to the
     /// checkpoint, and settles the batches an interrupted run left in the journal.
-    fn settle_stream(&mut self, url: &str) -> Result<Result<StreamState, String>> {
+    fn settle_stream(
+        &mut self,
+        url: &str,
+        created: Option<Receiver<Creation>>,
+    ) -> Result<Result<StreamState, String>> {
         let first_touch = self.touched.insert(url.to_string());
         if first_touch {
             self.stats.sessions += 1;
@@ -627,25 +708,32 @@ impl Poster {
             }
             return Ok(Ok(state));
         }
-        // New to this checkpoint: learn what the server holds. A stream that exists is written
-        // in a fresh epoch (1, or the server's + 1 on a 403), so a producer state left by a
-        // deleted checkpoint cannot swallow new batches as duplicates of old sequence numbers.
+        // New to this checkpoint. Create it first (or take the creation done ahead): a stream
+        // created now (201) is empty and has no producer state, so there is nothing to read
+        // back and its first batch (epoch 0, seq 0) may be pipelined like any batch of a
+        // stream in step.
+        let creation = match created.and_then(|c| c.recv().ok().flatten()) {
+            Some(c) => c,
+            None => self.client.create(url).map_err(|e| format!("{e:#}")),
+        };
+        match creation {
+            Ok(true) => {
+                let state = self.cp.add_stream(url, 0)?;
+                self.in_step.insert(url.to_string());
+                return Ok(Ok(state));
+            }
+            Ok(false) => {}
+            Err(e) => return Ok(Err(e)),
+        }
+        // It existed: learn what it holds. It is written in a fresh epoch (1, or the server's + 1
+        // on a 403), so a producer state left by a deleted checkpoint cannot swallow new batches
+        // as duplicates of old sequence numbers.
         let client = &mut self.client;
-        let mut exists = false;
-        let read = self.cp.add_server_keys(url, Some(0), |add| {
-            client
-                .read_keys(url, add)
-                .map(|found| exists = found.is_some())
-        })?;
+        let read = self
+            .cp
+            .add_server_keys(url, Some(0), |add| client.read_keys(url, add).map(|_| ()))?;
         match read {
             Ok((state, found)) => {
-                if !exists {
-                    // Known missing: create it now rather than learn it again from a 404.
-                    if let Err(e) = self.client.create(url) {
-                        return Ok(Err(format!("{e:#}")));
-                    }
-                    return Ok(Ok(state));
-                }
                 if found > 0 {
                     eprintln!(
                         "tonbo-post: {url}: not in the checkpoint; the stream already holds {found} events, which will not be sent again"

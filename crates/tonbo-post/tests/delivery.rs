@@ -363,12 +363,13 @@ fn an_event_too_large_alone_is_rejected_by_key_and_the_session_goes_on() {
         json!({"path": "/v1/sessions/one/events", "method": "POST", "status": 413, "count": 1}),
     );
     let rejects_arg = rejects.to_str().unwrap().to_string();
+    // One batch at a time, so the injected 413 meets the first event's batch.
     let run = pipeline(
         &server,
         &input,
         &state,
         &["--max-events", "1"],
-        &["--rejects", &rejects_arg],
+        &["--rejects", &rejects_arg, "--window", "1"],
     );
     assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
     assert!(
