@@ -8,10 +8,12 @@
 //! * [`output`]: a stdout writer that ends quietly when the reader downstream goes away;
 //! * [`rejects`]: the bad-input policy (report, count, optionally write to `--rejects FILE`);
 //! * [`cli`]: flags every stage takes, and the `main` wrapper that turns results into exit codes;
-//! * [`jsonline`], [`time`]: what the readers share (line checks, `--modified-after TIME`).
+//! * [`jsonline`], [`time`]: what the readers share (line checks, `--modified-after TIME`);
+//! * [`follow`]: what `--follow` shares (tailed files, the watcher, signals).
 
 pub mod cli;
 pub mod contract;
+pub mod follow;
 pub mod jsonline;
 pub mod ndjson;
 pub mod output;

@@ -1,0 +1,461 @@
+//! What the `--follow` readers share: a tailed file that survives rewrites, a watcher that wakes
+//! on filesystem events (or polls), and the stop flag set by SIGINT/SIGTERM.
+//!
+//! Transcripts are not logs (`shared/research/anchors.md` §4): Claude Code rewrites a session
+//! file in place on resume and compaction, so a byte offset alone would re-ship lines or skip new
+//! ones. A [`FileTail`] keeps its offset *and* a hash of the last line it consumed; when the file
+//! shrank, was replaced (another inode), or the bytes before the offset changed, it reads the
+//! file again from the start and passes on only lines it has not passed on before (by a hash of
+//! each line's bytes). A last line without its newline is held until the newline arrives.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashSet;
+use std::fs::File;
+use std::hash::Hasher;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::ndjson::Line;
+
+/// The flag SIGINT and SIGTERM set: a following reader stops watching, passes on what it has
+/// read, and exits 0 (the stages downstream then see the end of their input and drain).
+pub fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    Ok(stop)
+}
+
+/// For the stages downstream of a reader (tonbo-map, tonbo-batch, tonbo-post): the first
+/// SIGINT/SIGTERM only sets the returned flag, and the stage goes on to the end of its input,
+/// which comes soon since the reader upstream stops on the same signal (the whole pipeline gets
+/// it from a terminal or a service manager); so what is in the pipe is drained, not lost. A
+/// second signal exits at once with status 130: nothing acknowledged is lost then either, since
+/// tonbo-post's checkpoint survives any stop.
+pub fn drain_on_signals() -> io::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Registered first, so it sees the flag as the previous signal left it.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone())?;
+        signal_hook::flag::register(sig, flag.clone())?;
+    }
+    Ok(flag)
+}
+
+fn line_hash(bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    h.write(bytes);
+    h.finish()
+}
+
+/// What one [`FileTail::poll`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polled {
+    /// Nothing new (a partial last line may still be waiting for its newline).
+    Unchanged,
+    /// New complete lines were passed on.
+    Appended { lines: u64 },
+    /// The file was rewritten, truncated or replaced, and read again from the start: `lines`
+    /// were new and passed on, `repeated` had been passed on before and were not.
+    Rewritten { lines: u64, repeated: u64 },
+    /// The file is gone (deleted or renamed away); the tail can be dropped.
+    Gone,
+}
+
+/// One file being followed. It holds no open file between polls, so a deleted file is released
+/// at once and a process can follow many files.
+#[derive(Debug)]
+pub struct FileTail {
+    pub path: PathBuf,
+    /// (device, inode) when last read: another pair means the file was replaced.
+    id: Option<(u64, u64)>,
+    /// Bytes consumed: the end of the last complete line.
+    offset: u64,
+    /// Physical lines consumed (blank ones included), for provenance line numbers.
+    line_no: u64,
+    /// Start offset and hash (with its newline) of the last complete line consumed.
+    last: Option<(u64, u64)>,
+    /// Hashes of every line passed on, to recognise them when a rewrite is read again.
+    seen: HashSet<u64>,
+}
+
+impl FileTail {
+    pub fn new(path: PathBuf) -> FileTail {
+        FileTail {
+            path,
+            id: None,
+            offset: 0,
+            line_no: 0,
+            last: None,
+            seen: HashSet::new(),
+        }
+    }
+
+    /// Bytes of the file consumed so far (complete lines only).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Reads what is new since the last poll and passes each complete, non-blank line (without
+    /// its line ending) to `on_line`. An error from `on_line` stops the poll and is returned;
+    /// the line it was given counts as passed on.
+    pub fn poll<E: From<io::Error>>(
+        &mut self,
+        mut on_line: impl FnMut(&Line) -> Result<(), E>,
+    ) -> Result<Polled, E> {
+        let mut file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Polled::Gone),
+            Err(e) => return Err(with_path(e, &self.path).into()),
+        };
+        let meta = file.metadata().map_err(|e| with_path(e, &self.path))?;
+        let id = file_id(&meta);
+        let len = meta.len();
+        let rewritten = (self.id.is_some() && self.id != id)
+            || len < self.offset
+            || match self.last {
+                Some((start, hash)) => {
+                    let mut buf = vec![0u8; (self.offset - start) as usize];
+                    file.seek(SeekFrom::Start(start))
+                        .and_then(|_| file.read_exact(&mut buf))
+                        .map_err(|e| with_path(e, &self.path))?;
+                    line_hash(&buf) != hash
+                }
+                None => false,
+            };
+        self.id = id;
+        if rewritten {
+            self.offset = 0;
+            self.line_no = 0;
+            self.last = None;
+        }
+        if len == self.offset && !rewritten {
+            return Ok(Polled::Unchanged);
+        }
+        file.seek(SeekFrom::Start(self.offset))
+            .map_err(|e| with_path(e, &self.path))?;
+        let mut reader = BufReader::with_capacity(64 * 1024, file);
+        let mut buf = Vec::new();
+        let (mut lines, mut repeated) = (0u64, 0u64);
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| with_path(e, &self.path))?;
+            if n == 0 || buf.last() != Some(&b'\n') {
+                // End of file, or a partial line: held until its newline is written.
+                break;
+            }
+            let start = self.offset;
+            self.offset += n as u64;
+            self.line_no += 1;
+            self.last = Some((start, line_hash(&buf)));
+            let mut end = buf.len() - 1;
+            if end > 0 && buf[end - 1] == b'\r' {
+                end -= 1;
+            }
+            let bytes = &buf[..end];
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let hash = line_hash(bytes);
+            if !self.seen.insert(hash) && rewritten {
+                repeated += 1;
+                continue;
+            }
+            lines += 1;
+            on_line(&Line {
+                number: self.line_no,
+                bytes,
+                terminated: true,
+            })?;
+        }
+        Ok(match (rewritten, lines) {
+            (true, _) => Polled::Rewritten { lines, repeated },
+            (false, 0) => Polled::Unchanged,
+            (false, lines) => Polled::Appended { lines },
+        })
+    }
+}
+
+fn with_path(e: io::Error, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
+}
+
+#[cfg(unix)]
+fn file_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// Why [`Watcher::wait`] returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// These paths changed (files or folders, as the filesystem reported them).
+    Paths(Vec<PathBuf>),
+    /// Look at everything: the poll interval passed (polling), events may have been lost, or
+    /// the periodic safety rescan is due.
+    Rescan,
+    /// SIGINT or SIGTERM: stop following.
+    Stop,
+}
+
+/// Wakes a following reader when something under its roots changes: filesystem events (the
+/// `notify` crate) where they work, else polling every `interval`. With events, a full rescan
+/// still comes every `SAFETY_RESCANS` intervals, in case an event was missed.
+pub struct Watcher {
+    events: Option<(
+        notify::RecommendedWatcher,
+        Receiver<notify::Result<notify::Event>>,
+    )>,
+    watched: Vec<PathBuf>,
+    interval: Duration,
+    last_rescan: Instant,
+    stage: &'static str,
+}
+
+/// With filesystem events, a full rescan every this many poll intervals anyway.
+const SAFETY_RESCANS: u32 = 10;
+/// How often a waiting watcher looks at the stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(100);
+
+impl Watcher {
+    /// Watches `roots` (recursively) by filesystem events, or polls every `interval` when
+    /// `poll` is set or events cannot be had (a note on stderr says so).
+    pub fn new(roots: &[PathBuf], interval: Duration, poll: bool, stage: &'static str) -> Watcher {
+        let mut w = Watcher {
+            events: None,
+            watched: Vec::new(),
+            interval,
+            last_rescan: Instant::now(),
+            stage,
+        };
+        if !poll {
+            let (tx, rx) = std::sync::mpsc::channel();
+            match notify::recommended_watcher(tx) {
+                Ok(watcher) => w.events = Some((watcher, rx)),
+                Err(e) => eprintln!(
+                    "{stage}: note: no filesystem events ({e}); polling every {:?}",
+                    interval
+                ),
+            }
+        }
+        w.watch(roots);
+        w
+    }
+
+    /// True when changes arrive as filesystem events rather than by polling.
+    pub fn has_events(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// Starts watching the roots not watched yet (a root may appear after the start).
+    pub fn watch(&mut self, roots: &[PathBuf]) {
+        use notify::Watcher as _;
+        let Some((watcher, _)) = self.events.as_mut() else {
+            return;
+        };
+        for root in roots {
+            if self.watched.contains(root) || !root.exists() {
+                continue;
+            }
+            match watcher.watch(root, notify::RecursiveMode::Recursive) {
+                Ok(()) => self.watched.push(root.clone()),
+                Err(e) => {
+                    eprintln!(
+                        "{}: note: cannot watch {} ({e}); polling every {:?}",
+                        self.stage,
+                        root.display(),
+                        self.interval
+                    );
+                    self.events = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits for a change, the next poll, or the stop flag.
+    pub fn wait(&mut self, stop: &AtomicBool) -> Wake {
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Wake::Stop;
+            }
+            let due = match &self.events {
+                Some(_) => self.interval * SAFETY_RESCANS,
+                None => self.interval,
+            };
+            let left = due.saturating_sub(self.last_rescan.elapsed());
+            if left.is_zero() {
+                self.last_rescan = Instant::now();
+                return Wake::Rescan;
+            }
+            let Some((_, rx)) = &self.events else {
+                std::thread::sleep(left.min(STOP_CHECK));
+                continue;
+            };
+            match rx.recv_timeout(left.min(STOP_CHECK)) {
+                Ok(first) => {
+                    let mut paths = Vec::new();
+                    let mut rescan = false;
+                    let mut take = |ev: notify::Result<notify::Event>| match ev {
+                        Ok(ev) if !ev.need_rescan() => {
+                            if !matches!(ev.kind, notify::EventKind::Access(_)) {
+                                paths.extend(ev.paths)
+                            }
+                        }
+                        _ => rescan = true,
+                    };
+                    take(first);
+                    while let Ok(ev) = rx.try_recv() {
+                        take(ev);
+                    }
+                    if rescan {
+                        self.last_rescan = Instant::now();
+                        return Wake::Rescan;
+                    }
+                    if paths.is_empty() {
+                        continue;
+                    }
+                    paths.sort();
+                    paths.dedup();
+                    return Wake::Paths(paths);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    eprintln!(
+                        "{}: note: filesystem events stopped; polling every {:?}",
+                        self.stage, self.interval
+                    );
+                    self.events = None;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn poll(t: &mut FileTail) -> (Polled, Vec<(u64, String)>) {
+        let mut got = Vec::new();
+        let p = t
+            .poll::<io::Error>(|l| {
+                got.push((l.number, String::from_utf8_lossy(l.bytes).into_owned()));
+                Ok(())
+            })
+            .unwrap();
+        (p, got)
+    }
+
+    fn append(path: &Path, s: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        f.write_all(s.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn appended_lines_come_once_and_a_partial_line_waits_for_its_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        append(&path, "{\"n\":1}\n\n{\"n\":2}\n{\"n\":");
+        let mut t = FileTail::new(path.clone());
+        let (p, got) = poll(&mut t);
+        assert_eq!(p, Polled::Appended { lines: 2 });
+        assert_eq!(got, vec![(1, "{\"n\":1}".into()), (3, "{\"n\":2}".into())]);
+        assert_eq!(poll(&mut t).0, Polled::Unchanged);
+        append(&path, "3}\r\n");
+        let (p, got) = poll(&mut t);
+        assert_eq!(p, Polled::Appended { lines: 1 });
+        assert_eq!(got, vec![(4, "{\"n\":3}".into())]);
+    }
+
+    #[test]
+    fn a_rewrite_in_place_passes_on_only_the_new_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        append(&path, "one\ntwo\nthree\n");
+        let mut t = FileTail::new(path.clone());
+        assert_eq!(poll(&mut t).1.len(), 3);
+        // Compaction: lines vanish, the same length or longer, and new ones are added.
+        std::fs::write(&path, "one\nthree\nfour\nfive!\n").unwrap();
+        let (p, got) = poll(&mut t);
+        assert_eq!(
+            p,
+            Polled::Rewritten {
+                lines: 2,
+                repeated: 2
+            }
+        );
+        assert_eq!(got, vec![(3, "four".into()), (4, "five!".into())]);
+        // Truncated to less than was read, then grown again.
+        std::fs::write(&path, "one\n").unwrap();
+        assert_eq!(
+            poll(&mut t).0,
+            Polled::Rewritten {
+                lines: 0,
+                repeated: 1
+            }
+        );
+        append(&path, "six\n");
+        assert_eq!(poll(&mut t).1, vec![(2, "six".into())]);
+    }
+
+    #[test]
+    fn a_replaced_file_is_read_again_and_a_deleted_one_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        append(&path, "one\ntwo\n");
+        let mut t = FileTail::new(path.clone());
+        poll(&mut t);
+        let tmp = dir.path().join("a.tmp");
+        std::fs::write(&tmp, "one\ntwo\nthree\n").unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        let (p, got) = poll(&mut t);
+        assert_eq!(
+            p,
+            Polled::Rewritten {
+                lines: 1,
+                repeated: 2
+            }
+        );
+        assert_eq!(got, vec![(3, "three".into())]);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(poll(&mut t).0, Polled::Gone);
+    }
+
+    #[test]
+    fn the_watcher_wakes_on_a_write_and_on_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let roots = vec![dir.path().to_path_buf()];
+        let stop = AtomicBool::new(false);
+        let mut w = Watcher::new(&roots, Duration::from_secs(30), false, "test");
+        if w.has_events() {
+            append(&dir.path().join("x.jsonl"), "1\n");
+            match w.wait(&stop) {
+                Wake::Paths(p) => assert!(p.iter().any(|p| p.ends_with("x.jsonl")), "{p:?}"),
+                other => panic!("expected paths, got {other:?}"),
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(w.wait(&stop), Wake::Stop);
+        let mut polling = Watcher::new(&roots, Duration::from_millis(10), true, "test");
+        assert!(!polling.has_events());
+        assert_eq!(polling.wait(&AtomicBool::new(false)), Wake::Rescan);
+    }
+}
