@@ -80,6 +80,11 @@ impl BatchWriter {
         Ok(pushed)
     }
 
+    /// True while a batch is open (events accepted, not written yet).
+    pub fn is_open(&self) -> bool {
+        self.count > 0
+    }
+
     /// Writes the open batch, if any. Never writes an empty batch.
     pub fn flush(&mut self, out: &mut Output) -> io::Result<()> {
         if self.count == 0 {

@@ -1,7 +1,16 @@
-//! tonbo-batch [FILE...] [--max-events N] [--max-bytes SIZE] [--rejects FILE]
+//! tonbo-batch [FILE...] [--max-events N] [--max-bytes SIZE] [--linger MS] [--rejects FILE]
 //!
 //! Reads event lines (`{"v":1,"session_id":..,"event":{..}}`) and writes batch lines
 //! (`{"v":1,"session_id":..,"events":[..]}`), each exactly the body of one POST.
+//!
+//! Input is read on its own thread, so a batch left open when the input goes quiet (a `--follow`
+//! reader upstream waiting for the next line) goes out after `--linger` ms instead of waiting
+//! for events that may not come for hours. SIGINT/SIGTERM: the first is noted and the input is
+//! read to its end (the reader upstream stops on the same signal), the second exits at once.
+
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::Parser;
@@ -26,6 +35,82 @@ struct Args {
     /// alone is sent as a batch of its own, with a warning.
     #[arg(long, default_value = "1MiB", value_parser = parse_size)]
     max_bytes: u64,
+
+    /// Milliseconds of quiet input after which an open, partial batch is written anyway (what
+    /// makes a followed session appear on the server while it is written); 0 writes it as soon
+    /// as no more input is waiting.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    linger: u64,
+}
+
+/// Input lines in chunks, as read: the chunk ends where the input ran dry (so the stage can
+/// flush then) or at `CHUNK_BYTES`.
+struct Chunk {
+    name: Arc<str>,
+    data: Vec<u8>,
+    /// Line number and byte range in `data` of each line.
+    lines: Vec<(u64, std::ops::Range<usize>)>,
+    /// The input had nothing more waiting when this chunk was sent.
+    idle: bool,
+}
+
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Reads every input on its own thread, sending chunks of lines; an error ends the inputs.
+fn read_inputs(inputs: Vec<Input>) -> Receiver<std::io::Result<Chunk>> {
+    let (tx, rx) = sync_channel(4);
+    std::thread::spawn(move || {
+        for input in inputs {
+            let mut lines = input.lines();
+            let name: Arc<str> = lines.name.clone().into();
+            let mut chunk = Chunk {
+                name: name.clone(),
+                data: Vec::new(),
+                lines: Vec::new(),
+                idle: false,
+            };
+            loop {
+                match lines.next_line() {
+                    Ok(Some(line)) => {
+                        let start = chunk.data.len();
+                        chunk.data.extend_from_slice(line.bytes);
+                        chunk.lines.push((line.number, start..chunk.data.len()));
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        if !chunk.lines.is_empty() {
+                            let _ = tx.send(Ok(chunk));
+                        }
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+                let idle = lines.is_idle();
+                if idle || chunk.data.len() >= CHUNK_BYTES {
+                    chunk.idle = idle;
+                    let full = std::mem::replace(
+                        &mut chunk,
+                        Chunk {
+                            name: name.clone(),
+                            data: Vec::new(),
+                            lines: Vec::new(),
+                            idle: false,
+                        },
+                    );
+                    if tx.send(Ok(full)).is_err() {
+                        return;
+                    }
+                }
+            }
+            if !chunk.lines.is_empty() {
+                chunk.idle = true;
+                if tx.send(Ok(chunk)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,15 +119,35 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<Exit> {
+    tonbo_core::follow::drain_on_signals()?;
     let mut out = Output::stdout();
     let mut rejects = Rejects::open(STAGE, args.common.rejects.as_deref())?;
     let mut batcher = BatchWriter::new(args.max_events as usize, args.max_bytes as usize);
     let mut oversized = 0u64;
-    for input in Input::open_all(&args.common.inputs)? {
-        let mut lines = input.lines();
-        let name = lines.name.clone();
-        while let Some(line) = lines.next_line()? {
-            let parsed = serde_json::from_slice::<EventLine>(line.bytes)
+    let linger = Duration::from_millis(args.linger);
+    let chunks = read_inputs(Input::open_all(&args.common.inputs)?);
+    loop {
+        let chunk = if batcher.is_open() {
+            match chunks.recv_timeout(linger) {
+                Ok(chunk) => chunk,
+                Err(RecvTimeoutError::Timeout) => {
+                    // The input went quiet with a batch open: write it now.
+                    batcher.flush(&mut out)?;
+                    out.flush()?;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match chunks.recv() {
+                Ok(chunk) => chunk,
+                Err(_) => break,
+            }
+        };
+        let chunk = chunk?;
+        for (number, range) in &chunk.lines {
+            let bytes = &chunk.data[range.clone()];
+            let parsed = serde_json::from_slice::<EventLine>(bytes)
                 .map_err(|e| format!("not an event line: {e}"))
                 .and_then(|ev| {
                     check_version(ev.v)?;
@@ -60,15 +165,18 @@ fn run(args: Args) -> Result<Exit> {
                         oversized += 1;
                         eprintln!(
                             "{STAGE}: {}:{}: warning: event of session {} is {} bytes, over --max-bytes {}; sent as a batch of its own",
-                            name, line.number, ev.session_id, body_bytes, args.max_bytes
+                            chunk.name, number, ev.session_id, body_bytes, args.max_bytes
                         );
                     }
                 }
-                Err(reason) => rejects.reject(&name, line.number, &reason, line.bytes)?,
+                Err(reason) => rejects.reject(&chunk.name, *number, &reason, bytes)?,
             }
-            if lines.is_idle() {
-                out.flush()?;
+        }
+        if chunk.idle {
+            if args.linger == 0 {
+                batcher.flush(&mut out)?;
             }
+            out.flush()?;
         }
     }
     batcher.flush(&mut out)?;

@@ -569,3 +569,118 @@ fn bad_flags_are_fatal() {
         assert_eq!(r.stdout, "");
     }
 }
+
+/// A running tonbo-batch fed by the test line by line, its stdout read on a thread.
+struct Live {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Live {
+    fn start(args: &[&str]) -> Live {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn tonbo-batch");
+        let stdin = child.stdin.take();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            for line in out.lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Live {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    fn send(&mut self, s: &str) {
+        let w = self.stdin.as_mut().unwrap();
+        w.write_all(s.as_bytes()).unwrap();
+        w.flush().unwrap();
+    }
+
+    /// The next batch written, waiting as long as a busy machine may need.
+    fn next_batch(&mut self) -> Batch {
+        match self.lines.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => Batch::parse(&line),
+            Err(e) => {
+                let _ = self.child.kill();
+                panic!("no batch came out: {e}");
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    fn close_and_wait(&mut self) -> Option<i32> {
+        self.stdin.take();
+        wait_with_timeout(&mut self.child)
+    }
+}
+
+#[test]
+fn a_partial_batch_goes_out_once_the_input_lingers_quiet() {
+    let mut live = Live::start(&["--linger", "50", "--max-events", "100"]);
+    for i in 0..3 {
+        live.send(&event_line("\"s\"", &odd_event(i)));
+    }
+    let first = live.next_batch();
+    assert_eq!(first.session_id, "s");
+    assert_eq!(first.events, (0..3).map(odd_event).collect::<Vec<_>>());
+    for i in 3..5 {
+        live.send(&event_line("\"s\"", &odd_event(i)));
+    }
+    let second = live.next_batch();
+    assert_eq!(second.events, (3..5).map(odd_event).collect::<Vec<_>>());
+    assert_eq!(live.close_and_wait(), Some(0));
+    assert!(live.lines.recv().is_err(), "nothing more after the end");
+}
+
+#[test]
+fn a_signal_drains_the_input_to_its_end_and_a_second_one_stops_at_once() {
+    // The first SIGTERM is noted; what is written after it still comes out, and the stage
+    // exits 0 at the end of its input.
+    let mut live = Live::start(&["--linger", "600000", "--max-events", "1"]);
+    live.send(&event_line("\"s\"", &odd_event(0)));
+    assert_eq!(live.next_batch().events, vec![odd_event(0)]);
+    live.signal("TERM");
+    live.send(&event_line("\"s\"", &odd_event(1)));
+    assert_eq!(live.close_and_wait(), Some(0));
+    let rest: Vec<String> = live
+        .lines
+        .iter()
+        .flat_map(|l| Batch::parse(&l).events)
+        .collect();
+    assert_eq!(rest, vec![odd_event(1)]);
+
+    // Two signals sent back to back could merge into one; a batch that comes out between them
+    // shows the stage ran on after the first.
+    // (The first batch shows the handlers are in place before any signal is sent.)
+    let mut live = Live::start(&["--linger", "0"]);
+    live.send(&event_line("\"s\"", &odd_event(0)));
+    assert_eq!(live.next_batch().events, vec![odd_event(0)]);
+    live.signal("INT");
+    live.send(&event_line("\"s\"", &odd_event(1)));
+    assert_eq!(live.next_batch().events, vec![odd_event(1)]);
+    live.signal("INT");
+    let code = wait_with_timeout(&mut live.child);
+    assert_eq!(code, Some(130));
+}

@@ -42,6 +42,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<Exit> {
+    // A signal drains: the input is read to its end (see `drain_on_signals`).
+    tonbo_core::follow::drain_on_signals()?;
     let mut out = Output::stdout();
     let mut rejects = Rejects::open(STAGE, args.common.rejects.as_deref())?;
     let mut records = 0u64;

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use tonbo_core::contract::{check_session_id, check_version};
 use tonbo_core::{run_stage, BatchLine, CommonArgs, EventHead, Exit, Input, Output, Rejects};
@@ -28,6 +28,9 @@ const STAGE: &str = "tonbo-post";
 /// may be busy while the others could take the next sessions; a queue this deep lets the reader
 /// run ahead that far (at most this many request bodies of 1 MiB per worker in memory).
 const QUEUE_PER_WORKER: usize = 12;
+
+/// How long a worker waits for its next batch before settling the batches it has in flight.
+const SETTLE_WHEN_IDLE: Duration = Duration::from_millis(200);
 
 /// Post event batches to Durable Sessions (any Durable Streams server), exactly once.
 #[derive(Parser)]
@@ -106,6 +109,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<Exit> {
+    // A signal drains: the input is read to its end, every batch is settled and checkpointed,
+    // and the exit status is as usual (see `drain_on_signals`).
+    tonbo_core::follow::drain_on_signals()?;
     let urls = UrlTemplate::new(&args.url_template, &args.api).map_err(anyhow::Error::msg)?;
     let state_path = match &args.state {
         Some(p) => p.clone(),
@@ -306,7 +312,21 @@ fn work(
         }
         Ok(())
     };
-    for job in rx {
+    loop {
+        // Input that goes quiet (a followed session) leaves batches answered but not yet
+        // acknowledged; settle them after a short wait, so the checkpoint keeps up.
+        let job = match rx.recv_timeout(SETTLE_WHEN_IDLE) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                poster.settle_in_flight()?;
+                report(poster.take_rejects())?;
+                match rx.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         let batch = match parse_batch(&job.line) {
             Ok(b) => b,
             Err(reason) => {

@@ -362,14 +362,21 @@ impl Poster {
     /// Settles every batch still in flight and ends this poster, returning its counters and
     /// retries.
     pub fn finish(mut self) -> Result<(Stats, u64, Vec<Rejected>)> {
-        while !self.inflight.is_empty() {
-            self.complete_oldest()?;
-        }
+        self.settle_in_flight()?;
         Ok((
             std::mem::take(&mut self.stats),
             self.client.retries,
             std::mem::take(&mut self.rejects),
         ))
+    }
+
+    /// Waits for every batch in flight and settles it (acknowledged, or sent again one at a
+    /// time); the poster stays usable.
+    pub fn settle_in_flight(&mut self) -> Result<()> {
+        while !self.inflight.is_empty() {
+            self.complete_oldest()?;
+        }
+        Ok(())
     }
 
     /// The rejects found so far (events of this batch or of earlier ones still in flight then).
