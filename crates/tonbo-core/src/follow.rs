@@ -82,6 +82,9 @@ pub struct FileTail {
     last: Option<(u64, u64)>,
     /// Hashes of every line passed on, to recognise them when a rewrite is read again.
     seen: HashSet<u64>,
+    /// A rewrite was seen and no new line has come since: lines passed on before are still
+    /// being written back (a rewrite caught half-way, or truncated first and written after).
+    recovering: bool,
 }
 
 impl FileTail {
@@ -93,6 +96,7 @@ impl FileTail {
             line_no: 0,
             last: None,
             seen: HashSet::new(),
+            recovering: false,
         }
     }
 
@@ -133,6 +137,7 @@ impl FileTail {
             self.offset = 0;
             self.line_no = 0;
             self.last = None;
+            self.recovering = true;
         }
         if len == self.offset && !rewritten {
             return Ok(Polled::Unchanged);
@@ -164,10 +169,11 @@ impl FileTail {
                 continue;
             }
             let hash = line_hash(bytes);
-            if !self.seen.insert(hash) && rewritten {
+            if !self.seen.insert(hash) && self.recovering {
                 repeated += 1;
                 continue;
             }
+            self.recovering = false;
             lines += 1;
             on_line(&Line {
                 number: self.line_no,
@@ -175,7 +181,7 @@ impl FileTail {
                 terminated: true,
             })?;
         }
-        Ok(match (rewritten, lines) {
+        Ok(match (rewritten || repeated > 0, lines) {
             (true, _) => Polled::Rewritten { lines, repeated },
             (false, 0) => Polled::Unchanged,
             (false, lines) => Polled::Appended { lines },
@@ -414,6 +420,30 @@ mod tests {
         );
         append(&path, "six\n");
         assert_eq!(poll(&mut t).1, vec![(2, "six".into())]);
+    }
+
+    #[test]
+    fn a_rewrite_seen_half_way_still_passes_on_each_line_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        append(&path, "one\ntwo\nthree\n");
+        let mut t = FileTail::new(path.clone());
+        poll(&mut t);
+        // Truncated first (as `fs::write` does), polled empty, then written back in two parts.
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(
+            poll(&mut t).0,
+            Polled::Rewritten {
+                lines: 0,
+                repeated: 0
+            }
+        );
+        append(&path, "one\n");
+        assert_eq!(poll(&mut t).1, vec![]);
+        append(&path, "three\nfour\none\n");
+        // After the first new line the file is appended to as usual again: a line equal to an
+        // earlier one is a new line.
+        assert_eq!(poll(&mut t).1, vec![(3, "four".into()), (4, "one".into())]);
     }
 
     #[test]
