@@ -4,7 +4,7 @@ SHELL := bash
 CARGO ?= cargo
 SERVER_DIR ?= .server
 
-.PHONY: all build release test unit lint demo bench server-install server-start server-stop clean
+.PHONY: all build release test unit lint demo bench bench-follow server-install server-start server-stop clean
 
 all: build
 
@@ -34,6 +34,11 @@ demo: server-install release
 # updates the README's table. BENCH_SIZE=MB per source (default 1000), BENCH_RUNS (default 2).
 bench: server-install release
 	scripts/bench.py
+	scripts/follow-bench.py
+
+# Sidecar mode alone: latency from a line written to its event on the server, and idle CPU.
+bench-follow: server-install release
+	scripts/follow-bench.py
 
 # A server to play with: `make server-start`, then TONBO_API=$$(scripts/ds-server url .server).
 server-start: server-install
