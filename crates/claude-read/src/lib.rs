@@ -22,19 +22,24 @@
 //! file size, and each line goes out as the `record` of a source record byte for byte.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tonbo_core::contract::check_session_id;
+use tonbo_core::ndjson::Line;
 use tonbo_core::{Input, Output, Rejects, WIRE_VERSION};
 use walkdir::WalkDir;
+
+pub mod follow;
 
 pub const STAGE: &str = "claude-read";
 pub const SOURCE: &str = "claude-code";
@@ -70,15 +75,21 @@ pub fn default_roots(config_dirs: Option<&OsStr>, home: Option<&Path>) -> Vec<Pa
     }
 }
 
+/// [`default_roots`] from this process's `CLAUDE_CONFIG_DIR` and `HOME`.
+pub fn env_default_roots() -> Vec<PathBuf> {
+    let config = std::env::var_os("CLAUDE_CONFIG_DIR");
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    default_roots(config.as_deref(), home.as_deref())
+}
+
 /// The default roots that exist, with a note on stderr about those that do not: each missing
 /// `CLAUDE_CONFIG_DIR` entry is named; the built-in defaults only when none of them exists.
 /// Finding nothing is not an error: there is just nothing to read.
 pub fn existing_default_roots() -> Vec<PathBuf> {
     let config = std::env::var_os("CLAUDE_CONFIG_DIR").filter(|v| !v.is_empty());
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from);
-    let candidates = default_roots(config.as_deref(), home.as_deref());
+    let candidates = env_default_roots();
     let (mut found, missing): (Vec<PathBuf>, Vec<PathBuf>) =
         candidates.into_iter().partition(|p| p.is_dir());
     // The same folder twice (`~/.config/claude` linked to `~/.claude`, or a dir listed twice)
@@ -191,30 +202,54 @@ pub fn meta_path(agent_file: &Path) -> Option<PathBuf> {
 pub use tonbo_core::jsonline::{check_line, compact_json, LineError};
 pub use tonbo_core::time::{parse_modified_after, parse_time};
 
-/// The session id of a legacy flat `agent-*.jsonl`: the `sessionId` of the first line (of the
-/// first [`FLAT_AGENT_SCAN_LINES`]) that has a usable one (§1.1, §1.2). Lines that are not JSON
-/// are passed over here; the main read reports them.
-fn flat_agent_session(path: &Path) -> Option<String> {
+/// The session id of a legacy flat `agent-*.jsonl`, as far as its lines tell yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FlatSession {
+    /// The `sessionId` of the first line (of the first [`FLAT_AGENT_SCAN_LINES`]) that has a
+    /// usable one (§1.1, §1.2).
+    Found(String),
+    /// None in the first [`FLAT_AGENT_SCAN_LINES`] lines and the file is longer: the fallback
+    /// ([`flat_fallback`]) is final.
+    None,
+    /// None so far, in a file still shorter than that: a line appended later may have one.
+    NotYet,
+}
+
+/// Looks for the session id of a legacy flat `agent-*.jsonl` in its lines (§1.1, §1.2).
+/// Lines that are not JSON are passed over here; the main read reports them. An unreadable file
+/// gives `NotYet`; its read reports it.
+pub(crate) fn flat_agent_scan(path: &Path) -> FlatSession {
     #[derive(Deserialize)]
     struct Head<'a> {
         #[serde(rename = "sessionId", default, borrow)]
         session_id: Option<Cow<'a, str>>,
     }
-    let mut lines = Input::open(path).ok()?.lines();
+    let Ok(input) = Input::open(path) else {
+        return FlatSession::NotYet;
+    };
+    let mut lines = input.lines();
     while let Ok(Some(line)) = lines.next_line() {
         if line.number > FLAT_AGENT_SCAN_LINES {
-            break;
+            return FlatSession::None;
         }
         if let Ok(Head {
             session_id: Some(id),
         }) = serde_json::from_slice(line.bytes)
         {
             if check_session_id(&id).is_ok() {
-                return Some(id.into_owned());
+                return FlatSession::Found(id.into_owned());
             }
         }
     }
-    None
+    FlatSession::NotYet
+}
+
+/// The session id of a flat agent file whose lines name none: its stem (`agent-<id>`).
+pub(crate) fn flat_fallback(path: &Path) -> String {
+    path.file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,12 +330,27 @@ impl Stats {
     }
 }
 
+/// What a transcript found by the walk is, with what its records need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FoundKind {
+    Main {
+        session: String,
+    },
+    Subagent {
+        session: String,
+        agent_id: String,
+    },
+    /// The session id is read from the file's lines when it is read.
+    Flat,
+}
+
 /// A transcript found by the walk.
-struct Found {
+pub(crate) struct Found {
     /// The path as given or walked: what provenance and messages name.
-    path: PathBuf,
-    session: String,
-    agent_id: String,
+    pub(crate) path: PathBuf,
+    /// The absolute path it was classified by (one file, one key, whatever root found it).
+    pub(crate) abs: PathBuf,
+    pub(crate) kind: FoundKind,
 }
 
 /// One session of a project: its main file and its subagent files (sorted by path).
@@ -318,13 +368,51 @@ struct Project {
     flat: BTreeMap<PathBuf, Found>,
 }
 
+/// The folder a PATH stands for: a folder that holds a `projects` folder is taken as a Claude
+/// config dir, and only its `projects` is read (a project folder is never called `projects`:
+/// encoded names start with `-`, §1.1), so `claude-read ~/.claude` does not pick up
+/// `history.jsonl`.
+pub(crate) fn resolve_root(given: &Path) -> PathBuf {
+    let config_projects = given.join("projects");
+    if given.is_dir() && config_projects.is_dir() {
+        config_projects
+    } else {
+        given.to_path_buf()
+    }
+}
+
+/// How a walk treats what it cannot read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WalkErrors {
+    /// Report and count everything (a backfill).
+    All,
+    /// A path that vanished during the walk is passed over silently: a re-walk while following
+    /// races with files being deleted, and a deleted file holds nothing to read.
+    IgnoreVanished,
+}
+
+/// The transcripts under one PATH, in emission order.
+pub(crate) struct Walk {
+    /// The folder (or file) walked, absolute, as classification and watching need it.
+    pub(crate) abs_root: PathBuf,
+    pub(crate) files: Vec<Found>,
+}
+
 /// Reads transcripts into source records on `out`.
 pub struct Reader<'a> {
-    out: &'a mut Output,
-    rejects: &'a mut Rejects,
-    modified_after: Option<SystemTime>,
+    pub(crate) out: &'a mut Output,
+    pub(crate) rejects: &'a mut Rejects,
+    pub(crate) modified_after: Option<SystemTime>,
+    /// Set by SIGINT/SIGTERM: stop at the next record boundary.
+    stop: Option<Arc<AtomicBool>>,
+    /// When following, the paths already reported unreadable: each is reported and counted
+    /// once, not on every re-walk or poll.
+    pub(crate) reported: Option<HashSet<PathBuf>>,
     pub stats: Stats,
 }
+
+/// A file's lines between two looks at the stop flag.
+pub(crate) const STOP_CHECK_LINES: u64 = 256;
 
 impl<'a> Reader<'a> {
     pub fn new(
@@ -336,24 +424,93 @@ impl<'a> Reader<'a> {
             out,
             rejects,
             modified_after,
+            stop: None,
+            reported: None,
             stats: Stats::default(),
         }
     }
 
-    /// Reads one PATH: a root, a project folder, a session's companion folder, or one file.
-    /// A folder that holds a `projects` folder is taken as a Claude config dir, and only its
-    /// `projects` is read (a project folder is never called `projects`: encoded names start with
-    /// `-`, §1.1), so `claude-read ~/.claude` does not pick up `history.jsonl`.
+    /// Stops reading at the next record boundary once `stop` is set (by SIGINT/SIGTERM): between
+    /// files, and every [`STOP_CHECK_LINES`] lines of a file.
+    pub fn stop_on(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = Some(stop);
+    }
+
+    /// True once the stop flag is set.
+    pub fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+
+    /// Reports an unreadable file or folder (`message` follows the stage name) and counts it;
+    /// when following, a path already reported is not reported or counted again.
+    pub(crate) fn unreadable(&mut self, path: &Path, message: impl std::fmt::Display) {
+        if let Some(reported) = &mut self.reported {
+            if !reported.insert(path.to_path_buf()) {
+                return;
+            }
+        }
+        eprintln!("{STAGE}: {message}");
+        self.stats.unreadable += 1;
+    }
+
+    /// Reads one PATH: a root, a project folder, a session's companion folder, or one file
+    /// (see [`resolve_root`]).
     ///
     /// Errors are fatal (writing stdout or the rejects file); unreadable input is reported,
     /// counted in [`Stats::unreadable`], and passed over.
     pub fn read_path(&mut self, given: &Path) -> Result<()> {
-        let config_projects = given.join("projects");
-        let root = if given.is_dir() && config_projects.is_dir() {
-            config_projects
-        } else {
-            given.to_path_buf()
-        };
+        let modified_after = self.modified_after;
+        let mut skipped_old = 0;
+        let walk = self.walk(given, WalkErrors::All, &mut |_, entry| {
+            let Some(after) = modified_after else {
+                return true;
+            };
+            let mtime = entry.metadata().ok().and_then(|m| m.modified().ok());
+            let old = mtime.is_some_and(|t| t <= after);
+            skipped_old += u64::from(old);
+            !old
+        });
+        self.stats.skipped_old += skipped_old;
+        for found in walk.files {
+            if self.stopped() {
+                break;
+            }
+            match &found.kind {
+                FoundKind::Main { session } => {
+                    self.stats.main_files += 1;
+                    self.read_transcript(&found.path, session)?;
+                }
+                FoundKind::Subagent { session, agent_id } => {
+                    self.stats.subagent_files += 1;
+                    self.read_meta(&found.path, session, agent_id, false)?;
+                    self.read_transcript(&found.path, session)?;
+                }
+                FoundKind::Flat => {
+                    self.stats.flat_agent_files += 1;
+                    let session = match flat_agent_scan(&found.path) {
+                        FlatSession::Found(id) => id,
+                        FlatSession::NotYet | FlatSession::None => flat_fallback(&found.path),
+                    };
+                    self.read_transcript(&found.path, &session)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Walks one PATH and returns its transcripts in emission order: per project folder in
+    /// sorted order, each session's main file, then that session's subagent files, then the
+    /// flat agent files. `select` sees every transcript (by its absolute path) and keeps it or
+    /// not. Notes on what is passed over go to stderr.
+    pub(crate) fn walk(
+        &mut self,
+        given: &Path,
+        errors: WalkErrors,
+        select: &mut dyn FnMut(&Path, &walkdir::DirEntry) -> bool,
+    ) -> Walk {
+        let root = resolve_root(given);
         let abs_root = absolute(&root);
         let mut projects: BTreeMap<PathBuf, Project> = BTreeMap::new();
         let walk = WalkDir::new(&root)
@@ -369,12 +526,21 @@ impl<'a> Reader<'a> {
                 Ok(e) => e,
                 Err(e) if e.loop_ancestor().is_some() => continue,
                 Err(e) => {
-                    let path = e.path().unwrap_or(&root).display().to_string();
-                    match e.io_error() {
-                        Some(io) => eprintln!("{STAGE}: cannot read {path}: {io}"),
-                        None => eprintln!("{STAGE}: cannot read {path}: {e}"),
+                    let path = e.path().unwrap_or(&root).to_path_buf();
+                    let vanished = e
+                        .io_error()
+                        .is_some_and(|io| io.kind() == io::ErrorKind::NotFound);
+                    if vanished && errors == WalkErrors::IgnoreVanished {
+                        continue;
                     }
-                    self.stats.unreadable += 1;
+                    match e.io_error() {
+                        Some(io) => self.unreadable(
+                            &path,
+                            format_args!("cannot read {}: {io}", path.display()),
+                        ),
+                        None => self
+                            .unreadable(&path, format_args!("cannot read {}: {e}", path.display())),
+                    }
                     continue;
                 }
             };
@@ -387,21 +553,23 @@ impl<'a> Reader<'a> {
             };
             let kind = classify(&abs, &abs_root);
             if entry.depth() == 0 && matches!(kind, Kind::Other | Kind::Internal) {
-                eprintln!(
-                    "{STAGE}: note: {} is not a Claude Code transcript (.jsonl); skipped",
-                    entry.path().display()
-                );
+                if self
+                    .reported
+                    .as_mut()
+                    .is_none_or(|r| r.insert(entry.path().to_path_buf()))
+                {
+                    eprintln!(
+                        "{STAGE}: note: {} is not a Claude Code transcript (.jsonl); skipped",
+                        entry.path().display()
+                    );
+                }
                 continue;
             }
             if matches!(kind, Kind::Other | Kind::Internal) {
                 continue;
             }
-            if let Some(after) = self.modified_after {
-                let mtime = entry.metadata().ok().and_then(|m| m.modified().ok());
-                if mtime.is_some_and(|t| t <= after) {
-                    self.stats.skipped_old += 1;
-                    continue;
-                }
+            if !select(&abs, &entry) {
+                continue;
             }
             let path = entry.path().to_path_buf();
             match kind {
@@ -416,8 +584,8 @@ impl<'a> Reader<'a> {
                         .or_default();
                     files.main = Some(Found {
                         path,
-                        session,
-                        agent_id: String::new(),
+                        abs,
+                        kind: FoundKind::Main { session },
                     });
                 }
                 Kind::Subagent {
@@ -435,22 +603,22 @@ impl<'a> Reader<'a> {
                         .entry(key)
                         .or_default();
                     files.agents.insert(
-                        abs,
+                        abs.clone(),
                         Found {
                             path,
-                            session,
-                            agent_id,
+                            abs,
+                            kind: FoundKind::Subagent { session, agent_id },
                         },
                     );
                 }
-                Kind::FlatAgent { agent_id } => {
+                Kind::FlatAgent { .. } => {
                     let project = abs.parent().unwrap_or(&abs).to_path_buf();
                     projects.entry(project).or_default().flat.insert(
-                        abs,
+                        abs.clone(),
                         Found {
                             path,
-                            session: String::new(),
-                            agent_id,
+                            abs,
+                            kind: FoundKind::Flat,
                         },
                     );
                 }
@@ -458,28 +626,15 @@ impl<'a> Reader<'a> {
             }
         }
 
+        let mut files = Vec::new();
         for project in projects.into_values() {
-            for files in project.sessions.into_values() {
-                if let Some(main) = files.main {
-                    self.stats.main_files += 1;
-                    self.read_transcript(&main.path, &main.session)?;
-                }
-                for agent in files.agents.into_values() {
-                    self.stats.subagent_files += 1;
-                    self.read_meta(&agent)?;
-                    self.read_transcript(&agent.path, &agent.session)?;
-                }
+            for session in project.sessions.into_values() {
+                files.extend(session.main);
+                files.extend(session.agents.into_values());
             }
-            for agent in project.flat.into_values() {
-                self.stats.flat_agent_files += 1;
-                let session = flat_agent_session(&agent.path).unwrap_or_else(|| {
-                    let stem = agent.path.file_stem().unwrap_or_default();
-                    stem.to_string_lossy().into_owned()
-                });
-                self.read_transcript(&agent.path, &session)?;
-            }
+            files.extend(project.flat.into_values());
         }
-        Ok(())
+        Walk { abs_root, files }
     }
 
     /// Streams one transcript, line by line.
@@ -488,8 +643,7 @@ impl<'a> Reader<'a> {
         let mut lines = match Input::open(path) {
             Ok(input) => input.lines(),
             Err(e) => {
-                eprintln!("{STAGE}: {e:#}");
-                self.stats.unreadable += 1;
+                self.unreadable(path, format_args!("{e:#}"));
                 return Ok(());
             }
         };
@@ -499,52 +653,68 @@ impl<'a> Reader<'a> {
                 Ok(None) => break,
                 Err(e) => {
                     // The rest of this file is lost; the other files are still read.
-                    eprintln!("{STAGE}: {e}");
-                    self.stats.unreadable += 1;
+                    self.unreadable(path, e);
                     break;
                 }
             };
-            self.stats.lines += 1;
-            match check_line(line.bytes) {
-                Ok(record) => {
-                    self.out.json(&OutRecord {
-                        v: WIRE_VERSION,
-                        source: SOURCE,
-                        kind: None,
-                        session,
-                        agent_id: None,
-                        record,
-                        provenance: OutProvenance {
-                            file: &name,
-                            line: Some(line.number),
-                        },
-                    })?;
-                    self.stats.records += 1;
-                }
-                // A last line without its newline that does not parse is most likely being
-                // written right now (§1.2: "a truncated last line"); the next run reads it whole.
-                Err(LineError::NotJson(_)) if !line.terminated => {
-                    eprintln!(
-                        "{STAGE}: {name}:{}: incomplete last line ({} bytes), not read; a writer may still be appending",
-                        line.number,
-                        line.bytes.len()
-                    );
-                    self.stats.incomplete += 1;
-                }
-                Err(why) => {
-                    self.rejects
-                        .reject(&name, line.number, &why.to_string(), line.bytes)?
-                }
+            self.emit_line(&name, session, &line)?;
+            if self.stats.lines.is_multiple_of(STOP_CHECK_LINES) && self.stopped() {
+                break;
             }
         }
         self.out.flush()?;
         Ok(())
     }
 
-    /// Writes the meta record of a subagent, if its `agent-<id>.meta.json` exists (§1.1, §1.9).
-    fn read_meta(&mut self, agent: &Found) -> Result<()> {
-        let Some(path) = meta_path(&agent.path) else {
-            return Ok(());
+    /// Writes one transcript line as a source record, or rejects it (file `name`, its line
+    /// number and why).
+    pub(crate) fn emit_line(&mut self, name: &str, session: &str, line: &Line) -> Result<()> {
+        self.stats.lines += 1;
+        match check_line(line.bytes) {
+            Ok(record) => {
+                self.out.json(&OutRecord {
+                    v: WIRE_VERSION,
+                    source: SOURCE,
+                    kind: None,
+                    session,
+                    agent_id: None,
+                    record,
+                    provenance: OutProvenance {
+                        file: name,
+                        line: Some(line.number),
+                    },
+                })?;
+                self.stats.records += 1;
+            }
+            // A last line without its newline that does not parse is most likely being
+            // written right now (§1.2: "a truncated last line"); the next run reads it whole.
+            Err(LineError::NotJson(_)) if !line.terminated => {
+                eprintln!(
+                    "{STAGE}: {name}:{}: incomplete last line ({} bytes), not read; a writer may still be appending",
+                    line.number,
+                    line.bytes.len()
+                );
+                self.stats.incomplete += 1;
+            }
+            Err(why) => self
+                .rejects
+                .reject(name, line.number, &why.to_string(), line.bytes)?,
+        }
+        Ok(())
+    }
+
+    /// Writes the meta record of the subagent transcript `agent`, if its `agent-<id>.meta.json`
+    /// exists (§1.1, §1.9). With `defer_torn`, a meta file that is not JSON (yet) is left for a
+    /// later look instead of rejected: a follower may see it while it is being written.
+    pub(crate) fn read_meta(
+        &mut self,
+        agent: &Path,
+        session: &str,
+        agent_id: &str,
+        defer_torn: bool,
+    ) -> Result<MetaRead> {
+        let Some(path) = meta_path(agent) else {
+            return Ok(MetaRead::Absent);
         };
         let name = path.display().to_string();
         let mut bytes = Vec::new();
@@ -552,34 +722,36 @@ impl<'a> Reader<'a> {
             File::open(&path).and_then(|f| f.take(MAX_META_BYTES + 1).read_to_end(&mut bytes));
         match read {
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(MetaRead::Absent),
             Err(e) => {
-                eprintln!("{STAGE}: cannot read {name}: {e}");
-                self.stats.unreadable += 1;
-                return Ok(());
+                self.unreadable(&path, format_args!("cannot read {name}: {e}"));
+                return Ok(MetaRead::Done);
             }
         }
-        self.stats.meta_files += 1;
         if bytes.len() as u64 > MAX_META_BYTES {
+            self.stats.meta_files += 1;
             let why = format!("meta file larger than {} MiB", MAX_META_BYTES >> 20);
             self.rejects.reject(&name, 1, &why, &[])?;
-            return Ok(());
+            return Ok(MetaRead::Done);
         }
         let record = match check_line(&bytes) {
             Ok(raw) => compact_json(raw.get()),
+            Err(LineError::NotJson(_)) if defer_torn => return Ok(MetaRead::Torn),
             Err(why) => {
+                self.stats.meta_files += 1;
                 self.rejects.reject(&name, 1, &why.to_string(), &bytes)?;
-                return Ok(());
+                return Ok(MetaRead::Done);
             }
         };
+        self.stats.meta_files += 1;
         let record: Box<RawValue> = RawValue::from_string(record)
             .map_err(|e| anyhow::anyhow!("compacting {name} broke its JSON: {e}"))?;
         self.out.json(&OutRecord {
             v: WIRE_VERSION,
             source: SOURCE,
             kind: Some("subagent-meta"),
-            session: &agent.session,
-            agent_id: Some(&agent.agent_id),
+            session,
+            agent_id: Some(agent_id),
             record: &record,
             provenance: OutProvenance {
                 file: &name,
@@ -587,13 +759,24 @@ impl<'a> Reader<'a> {
             },
         })?;
         self.stats.records += 1;
-        Ok(())
+        Ok(MetaRead::Done)
     }
+}
+
+/// What [`Reader::read_meta`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MetaRead {
+    /// No meta file (yet).
+    Absent,
+    /// Written, rejected, or reported unreadable: nothing more to do.
+    Done,
+    /// There, but not JSON yet (only with `defer_torn`).
+    Torn,
 }
 
 /// `path` made absolute without resolving symlinks (names in the tree are what classify a file),
 /// except that `..` is resolved, since a name must be taken from the folder it leads to.
-fn absolute(path: &Path) -> PathBuf {
+pub(crate) fn absolute(path: &Path) -> PathBuf {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     if abs.components().any(|c| c == Component::ParentDir) {
         if let Ok(canon) = abs.canonicalize() {

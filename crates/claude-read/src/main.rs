@@ -1,4 +1,5 @@
 //! claude-read [PATH...] [--modified-after TIME] [--rejects FILE] [-q]
+//!             [--follow [--poll-interval MS] [--poll]]
 //!
 //! Reads Claude Code transcripts and writes one source record per transcript line:
 //! `{"v":1,"source":"claude-code","session":"<id>","record":<the line, byte for byte>,
@@ -14,16 +15,33 @@
 //! `--modified-after TIME` reads only files modified after TIME: `2026-11-01T00:00:00Z`,
 //! `2026-11-01` (midnight UTC), or an age, `90m`, `12h`, `7d`, `2w`.
 //!
+//! `--follow` (sidecar mode): after reading what exists, keep watching and write what is added,
+//! until SIGINT/SIGTERM; then flush, print the summary (with the number of rewrites seen), and
+//! exit 0 (1 if something was rejected or unreadable). New session files, subagent files and
+//! project folders are picked up; a file Claude Code rewrites in place (compaction, resume)
+//! gives only its new lines; a last line is read once its newline is written. `--modified-after`
+//! then chooses only what the first pass reads: a file it left out is followed once written to,
+//! and files created later are always followed. A legacy flat `agent-*.jsonl` is read once a
+//! line names its `sessionId`.
+//! `--poll-interval MS` (default 1000): how often files are checked without filesystem events,
+//! and the base of the safety rescan (every 10 intervals) with them.
+//! `--poll`: do not use filesystem events; check every `--poll-interval` (network filesystems,
+//! container volumes where inotify does not work).
+//!
+//! Without `--follow`, SIGINT/SIGTERM stop the read at a record boundary: what was written is
+//! flushed, the summary printed, and the exit is as if the input had ended there.
+//!
 //! A torn last line (no newline, not JSON) is left for the next run and reported as incomplete;
 //! a line that is not a JSON object is rejected (exit 1); an unreadable file or folder is
 //! reported and counted (exit 1); the rest is always read.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use claude_read::{existing_default_roots, parse_modified_after, Reader, STAGE};
+use claude_read::follow::{follow, Options};
+use claude_read::{env_default_roots, existing_default_roots, parse_modified_after, Reader, STAGE};
 use tonbo_core::{run_stage, Exit, Output, Rejects};
 
 /// Read Claude Code transcripts as tonbo-ingest source records.
@@ -47,6 +65,21 @@ struct Args {
     /// Do not print the summary line on stderr (errors and warnings are still printed).
     #[arg(short, long)]
     quiet: bool,
+
+    /// After reading what exists, keep watching and write what is added, until SIGINT/SIGTERM.
+    #[arg(long)]
+    follow: bool,
+
+    /// With --follow: how often files are checked when filesystem events are not available
+    /// (and the base of the safety rescan when they are), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000, requires = "follow",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    poll_interval: u64,
+
+    /// With --follow: do not use filesystem events; poll every --poll-interval (for network
+    /// filesystems and container volumes where inotify does not work).
+    #[arg(long, requires = "follow")]
+    poll: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,22 +91,46 @@ fn run(args: Args) -> Result<Exit> {
     if args.paths.iter().any(|p| p.as_os_str() == "-") {
         bail!("reads transcript files and folders, not stdin (`-`)");
     }
-    let roots = if args.paths.is_empty() {
-        existing_default_roots()
-    } else {
+    // Before anything is written: from here a signal ends the run at a record boundary.
+    let stop = tonbo_core::follow::stop_on_signals()?;
+    let default_roots = args.paths.is_empty();
+    let roots = if !default_roots {
         args.paths
+    } else {
+        match existing_default_roots() {
+            // A sidecar started before Claude Code's first run watches for its folders.
+            found if found.is_empty() && args.follow => env_default_roots(),
+            found => found,
+        }
     };
     let mut out = Output::stdout();
     let mut rejects = Rejects::open(STAGE, args.rejects.as_deref())?;
     let mut reader = Reader::new(&mut out, &mut rejects, args.modified_after);
-    for root in &roots {
-        reader.read_path(root)?;
+    reader.stop_on(stop.clone());
+    let mut suffix = String::new();
+    if args.follow {
+        let opts = Options {
+            interval: Duration::from_millis(args.poll_interval),
+            poll: args.poll,
+            quiet_missing_roots: default_roots,
+        };
+        suffix = follow(&mut reader, roots, &opts, stop)?.summary_suffix();
+    } else {
+        for root in &roots {
+            if reader.stopped() {
+                break;
+            }
+            reader.read_path(root)?;
+        }
     }
     let stats = reader.stats;
     out.flush()?;
     let rejected = rejects.finish()?;
     if !args.quiet {
-        eprintln!("{}", stats.summary(rejected, args.modified_after.is_some()));
+        eprintln!(
+            "{}{suffix}",
+            stats.summary(rejected, args.modified_after.is_some())
+        );
     }
     Ok(Exit::from_failures(rejected + stats.unreadable))
 }

@@ -1,0 +1,579 @@
+//! `claude-read --follow`: backfill the roots, then keep emitting what Claude Code adds, until
+//! SIGINT/SIGTERM.
+//!
+//! The backfill walks the roots exactly as a plain run does (same classification and order), but
+//! reads each transcript through a [`FileTail`], so afterwards every file's position is known
+//! and a final line still without its newline is held rather than read. Then the loop waits on
+//! the [`Watcher`]:
+//! * changed paths: the transcripts among them are polled; a path that is not a followed
+//!   transcript (a new file or folder) makes the roots be walked again, and what is new is read
+//!   from its start, classified and ordered as in a backfill;
+//! * a rescan (polling, or the periodic safety rescan): walk again and poll everything;
+//! * stop: one last walk and poll of everything, so whatever was written before the signal goes
+//!   out; then the caller prints the summary.
+//!
+//! Claude Code rewrites a session file in place on compaction and resume (lines vanish, kept
+//! lines stay, new ones follow; `shared/research/anchors.md` §4): the tail notices and passes on
+//! only lines it has not passed on before. A deleted file is dropped (its tail released); if
+//! the name comes back, it is a new file and is read from its start.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+use tonbo_core::follow::{FileTail, Polled, Wake, Watcher};
+
+use crate::{
+    absolute, classify, flat_agent_scan, flat_fallback, resolve_root, FlatSession, Found,
+    FoundKind, Kind, MetaRead, Reader, WalkErrors, STAGE, STOP_CHECK_LINES,
+};
+
+/// How to follow.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How often files are checked without filesystem events, and the base of the safety rescan.
+    pub interval: Duration,
+    /// Poll even where filesystem events are available.
+    pub poll: bool,
+    /// A root that does not exist (yet) is watched for quietly instead of reported unreadable:
+    /// for the default roots, which Claude Code creates on its first run.
+    pub quiet_missing_roots: bool,
+}
+
+/// What following adds to the summary line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FollowStats {
+    /// Files found rewritten in place, truncated or replaced.
+    pub rewrites: u64,
+    /// Legacy flat agent files still without a session id at exit, their lines not read.
+    pub held_agent_files: u64,
+}
+
+impl FollowStats {
+    /// What is appended to the reader's summary line.
+    pub fn summary_suffix(&self) -> String {
+        let mut s = format!(", {} rewrites", self.rewrites);
+        if self.held_agent_files > 0 {
+            s.push_str(&format!(
+                ", {} legacy agent files held (no sessionId yet)",
+                self.held_agent_files
+            ));
+        }
+        s
+    }
+}
+
+/// The meta record of a followed subagent transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Meta {
+    /// Not there yet: looked for again whenever the agent is polled.
+    Absent,
+    /// There but not JSON yet (being written): looked at again, rejected at exit if still so.
+    Torn,
+    /// Written, rejected or reported: done.
+    Done,
+}
+
+/// What a followed transcript is.
+enum What {
+    Main {
+        session: String,
+    },
+    Subagent {
+        session: String,
+        agent_id: String,
+        meta: Meta,
+    },
+    /// A legacy flat agent file: its session id comes from its lines. Until one names it (and
+    /// while the file is shorter than the lines a plain run searches), nothing is read, so no
+    /// record goes out with a fallback id that a later line would change. `scanned` is the
+    /// length at the last search, so an unchanged file is not searched again.
+    Flat {
+        session: Option<String>,
+        scanned: Option<u64>,
+    },
+}
+
+struct Followed {
+    tail: FileTail,
+    /// The path as walked, as provenance and messages name it.
+    name: String,
+    what: What,
+}
+
+/// Why a poll of one file stopped early.
+enum PollError {
+    /// Reading the file failed (reported; the other files go on).
+    Read(io::Error),
+    /// Writing stdout or the rejects file failed: the run ends.
+    Fatal(anyhow::Error),
+    /// SIGINT/SIGTERM during the backfill.
+    Stopped,
+}
+
+impl From<io::Error> for PollError {
+    fn from(e: io::Error) -> Self {
+        PollError::Read(e)
+    }
+}
+
+/// A file's modification time and length, to tell whether it changed.
+type Stamp = (Option<SystemTime>, u64);
+
+/// Follows the transcripts under the given PATHs.
+struct Follower<'r, 'a> {
+    reader: &'r mut Reader<'a>,
+    given: Vec<PathBuf>,
+    /// The absolute folder (or file) each PATH stood for at its last walk.
+    abs_roots: Vec<PathBuf>,
+    quiet_missing_roots: bool,
+    /// Followed transcripts by absolute path (what filesystem events name).
+    files: BTreeMap<PathBuf, Followed>,
+    /// Transcripts the backfill left out as not modified after `--modified-after`, with their
+    /// stamp then: followed (from their start) once they change.
+    skipped: HashMap<PathBuf, Stamp>,
+    stop: Arc<AtomicBool>,
+    /// During the backfill a signal stops at the next record boundary; afterwards it only ends
+    /// the wait, and the last sweep runs to its end.
+    interruptible: bool,
+    stats: FollowStats,
+}
+
+/// Reads what exists under `given`, then follows it until `stop` is set (SIGINT/SIGTERM).
+/// Counts go to `reader.stats` and the returned [`FollowStats`]; errors are fatal (writing
+/// stdout or the rejects file).
+pub fn follow(
+    reader: &mut Reader<'_>,
+    given: Vec<PathBuf>,
+    opts: &Options,
+    stop: Arc<AtomicBool>,
+) -> Result<FollowStats> {
+    // Re-walks and polls would report an unreadable path again and again: once is enough.
+    reader.reported.get_or_insert_with(HashSet::new);
+    let abs_roots: Vec<PathBuf> = given.iter().map(|g| absolute(&resolve_root(g))).collect();
+    // Watching starts before the backfill, so what is written meanwhile wakes the loop at once.
+    let mut watcher = Watcher::new(&abs_roots, opts.interval, opts.poll, STAGE);
+    let mut f = Follower {
+        reader,
+        given,
+        abs_roots,
+        quiet_missing_roots: opts.quiet_missing_roots,
+        files: BTreeMap::new(),
+        skipped: HashMap::new(),
+        stop: stop.clone(),
+        interruptible: true,
+        stats: FollowStats::default(),
+    };
+    if f.backfill()? {
+        f.interruptible = false;
+        watcher.watch(&f.abs_roots);
+        loop {
+            let wake = watcher.wait(&stop);
+            match &wake {
+                Wake::Paths(paths) => f.changed(paths)?,
+                Wake::Rescan | Wake::Stop => f.sweep()?,
+            }
+            // Every wake's lines go out now, whatever the pace of the writer.
+            f.reader.out.flush()?;
+            if wake == Wake::Stop {
+                break;
+            }
+            watcher.watch(&f.abs_roots);
+        }
+    }
+    f.finish()?;
+    Ok(f.stats)
+}
+
+impl Follower<'_, '_> {
+    fn stopped(&self) -> bool {
+        self.interruptible && self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Reads every root as a plain run would, in its order. False if a signal stopped it.
+    fn backfill(&mut self) -> Result<bool> {
+        let modified_after = self.reader.modified_after;
+        for i in 0..self.given.len() {
+            if self.stopped() {
+                return Ok(false);
+            }
+            let errors = if self.quiet_missing_roots {
+                WalkErrors::IgnoreVanished
+            } else {
+                WalkErrors::All
+            };
+            let (files, skipped) = (&self.files, &mut self.skipped);
+            let mut skipped_old = 0;
+            let walk = self.reader.walk(&self.given[i], errors, &mut |abs, entry| {
+                // Under two PATHs (one inside the other), a file is followed once.
+                if files.contains_key(abs) {
+                    return false;
+                }
+                let Some(after) = modified_after else {
+                    return true;
+                };
+                let stamp = stamp(entry);
+                if stamp.0.is_some_and(|t| t <= after) {
+                    skipped_old += 1;
+                    skipped.insert(abs.to_path_buf(), stamp);
+                    return false;
+                }
+                true
+            });
+            self.reader.stats.skipped_old += skipped_old;
+            self.abs_roots[i] = walk.abs_root;
+            for found in walk.files {
+                if self.stopped() {
+                    return Ok(false);
+                }
+                if !self.add(found)? {
+                    return Ok(false);
+                }
+                self.reader.out.flush()?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Walks every root again (as a backfill orders them) and returns the transcripts found:
+    /// those followed already, new ones, and skipped ones that changed since.
+    fn rewalk(&mut self) -> Vec<Found> {
+        let mut all = Vec::new();
+        for i in 0..self.given.len() {
+            let (files, skipped) = (&self.files, &mut self.skipped);
+            let walk = self.reader.walk(
+                &self.given[i],
+                WalkErrors::IgnoreVanished,
+                &mut |abs, entry| {
+                    if files.contains_key(abs) {
+                        return true;
+                    }
+                    // `--modified-after` chose what the backfill read; a file it left out is
+                    // followed once it is written to.
+                    match skipped.get(abs) {
+                        Some(then) if *then == stamp(entry) => false,
+                        Some(_) => {
+                            skipped.remove(abs);
+                            true
+                        }
+                        None => true,
+                    }
+                },
+            );
+            self.abs_roots[i] = walk.abs_root;
+            all.extend(walk.files);
+        }
+        all
+    }
+
+    /// Walks again and polls everything: new files are read from their start, followed ones
+    /// from where they were, vanished ones dropped.
+    fn sweep(&mut self) -> Result<()> {
+        let mut walked = HashSet::new();
+        for found in self.rewalk() {
+            walked.insert(found.abs.clone());
+            if self.files.contains_key(&found.abs) {
+                self.poll(&found.abs)?;
+            } else {
+                self.add(found)?;
+            }
+        }
+        // Followed files the walk no longer finds: most likely gone, and polling says so.
+        let rest: Vec<PathBuf> = self
+            .files
+            .keys()
+            .filter(|k| !walked.contains(*k))
+            .cloned()
+            .collect();
+        for abs in rest {
+            self.poll(&abs)?;
+        }
+        Ok(())
+    }
+
+    /// Handles the paths filesystem events named.
+    fn changed(&mut self, paths: &[PathBuf]) -> Result<()> {
+        let mut due: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut rewalk = false;
+        for p in paths {
+            if self.files.contains_key(p) {
+                due.insert(p.clone());
+                continue;
+            }
+            // The meta file of a followed subagent: its record may be due now.
+            if let Some(agent) = agent_of_meta(p).filter(|a| self.files.contains_key(a)) {
+                due.insert(agent);
+                continue;
+            }
+            // A folder renamed away or deleted: the files followed under it.
+            due.extend(
+                self.files
+                    .range(p.clone()..)
+                    .map(|(k, _)| k)
+                    .take_while(|k| k.starts_with(p))
+                    .cloned(),
+            );
+            rewalk |= self.may_hold_new_transcripts(p);
+        }
+        if rewalk {
+            for found in self.rewalk() {
+                if due.remove(&found.abs) {
+                    self.poll(&found.abs)?;
+                } else if !self.files.contains_key(&found.abs) {
+                    self.add(found)?;
+                }
+            }
+        }
+        for abs in due {
+            self.poll(&abs)?;
+        }
+        Ok(())
+    }
+
+    /// True when `p`, not a followed file, is a new transcript or a folder (that may hold
+    /// some) under a root. Other files (tool output, meta files, `sessions-index.json`, files
+    /// outside the roots' `projects`) do not cost a walk.
+    fn may_hold_new_transcripts(&self, p: &Path) -> bool {
+        let Some(root) = self
+            .abs_roots
+            .iter()
+            .filter(|r| p.starts_with(r))
+            .max_by_key(|r| r.as_os_str().len())
+        else {
+            return false;
+        };
+        let rel = p.strip_prefix(root).unwrap_or(p);
+        // Spilled tool output (§1.1) holds no transcript; the walk does not enter it.
+        if rel.components().any(|c| c.as_os_str() == "tool-results") {
+            return false;
+        }
+        match fs::metadata(p) {
+            Ok(m) if m.is_dir() => true,
+            Ok(_) => matches!(
+                classify(p, root),
+                Kind::Main { .. } | Kind::Subagent { .. } | Kind::FlatAgent { .. }
+            ),
+            // Gone already: nothing to pick up.
+            Err(_) => false,
+        }
+    }
+
+    /// Starts following a transcript found by a walk and reads it. False if a signal stopped
+    /// the read.
+    fn add(&mut self, found: Found) -> Result<bool> {
+        let what = match found.kind {
+            FoundKind::Main { session } => {
+                self.reader.stats.main_files += 1;
+                What::Main { session }
+            }
+            FoundKind::Subagent { session, agent_id } => {
+                self.reader.stats.subagent_files += 1;
+                What::Subagent {
+                    session,
+                    agent_id,
+                    meta: Meta::Absent,
+                }
+            }
+            FoundKind::Flat => {
+                self.reader.stats.flat_agent_files += 1;
+                What::Flat {
+                    session: None,
+                    scanned: None,
+                }
+            }
+        };
+        let name = found.path.display().to_string();
+        self.files.insert(
+            found.abs.clone(),
+            Followed {
+                tail: FileTail::new(found.path),
+                name,
+                what,
+            },
+        );
+        self.poll(&found.abs)
+    }
+
+    /// Reads what is new in one followed file. False if a signal stopped the read.
+    fn poll(&mut self, abs: &Path) -> Result<bool> {
+        let Some(Followed { tail, name, what }) = self.files.get_mut(abs) else {
+            return Ok(true);
+        };
+        let session: &str = match what {
+            What::Main { session } => session,
+            What::Subagent {
+                session,
+                agent_id,
+                meta,
+            } => {
+                // Its meta record goes just before its lines, if the meta file is there by
+                // then (§1.9); if it comes later, its record goes out when it does.
+                if *meta != Meta::Done {
+                    *meta = match self.reader.read_meta(&tail.path, session, agent_id, true)? {
+                        MetaRead::Absent => Meta::Absent,
+                        MetaRead::Torn => Meta::Torn,
+                        MetaRead::Done => Meta::Done,
+                    };
+                }
+                session
+            }
+            What::Flat { session, scanned } => match session {
+                Some(session) => session,
+                None => {
+                    let len = match fs::metadata(&tail.path) {
+                        Ok(m) => m.len(),
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            self.files.remove(abs);
+                            return Ok(true);
+                        }
+                        Err(e) => {
+                            let msg = format!("cannot read {name}: {e}");
+                            self.reader.unreadable(&tail.path, msg);
+                            return Ok(true);
+                        }
+                    };
+                    if *scanned == Some(len) {
+                        return Ok(true);
+                    }
+                    *scanned = Some(len);
+                    // The same rule as a plain run (§1.1, §1.2), but a file too short for it
+                    // to be final waits for more lines.
+                    match flat_agent_scan(&tail.path) {
+                        FlatSession::Found(id) => session.insert(id),
+                        FlatSession::None => session.insert(flat_fallback(&tail.path)),
+                        FlatSession::NotYet => return Ok(true),
+                    }
+                }
+            },
+        };
+        let reader = &mut *self.reader;
+        let stop = &self.stop;
+        let interruptible = self.interruptible;
+        let mut n = 0u64;
+        let polled = tail.poll(|line| {
+            reader
+                .emit_line(name, session, line)
+                .map_err(PollError::Fatal)?;
+            n += 1;
+            if interruptible && n.is_multiple_of(STOP_CHECK_LINES) && stop.load(Ordering::Relaxed) {
+                return Err(PollError::Stopped);
+            }
+            Ok(())
+        });
+        match polled {
+            Ok(Polled::Rewritten { .. }) => self.stats.rewrites += 1,
+            Ok(Polled::Gone) => {
+                self.files.remove(abs);
+            }
+            Ok(Polled::Unchanged | Polled::Appended { .. }) => {}
+            Err(PollError::Read(e)) => {
+                let path = tail.path.clone();
+                self.reader.unreadable(&path, e);
+            }
+            Err(PollError::Fatal(e)) => return Err(e),
+            Err(PollError::Stopped) => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// At exit: a meta file still not JSON is rejected (as a plain run would), and what is held
+    /// is said: unfinished last lines, flat agent files without a session id yet.
+    fn finish(&mut self) -> Result<()> {
+        for Followed { tail, name, what } in self.files.values_mut() {
+            match what {
+                What::Subagent {
+                    session,
+                    agent_id,
+                    meta: meta @ Meta::Torn,
+                } => {
+                    self.reader
+                        .read_meta(&tail.path, session, agent_id, false)?;
+                    *meta = Meta::Done;
+                }
+                What::Flat { session: None, .. } => {
+                    eprintln!(
+                        "{STAGE}: note: {name}: no line names its sessionId yet; its lines were held, not read"
+                    );
+                    self.stats.held_agent_files += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            if let Ok(Some(held)) = held_bytes(&tail.path, tail.offset()) {
+                eprintln!(
+                    "{STAGE}: {name}: incomplete last line ({held} bytes after byte {}), not read; a writer may still be appending",
+                    tail.offset()
+                );
+                self.reader.stats.incomplete += 1;
+            }
+        }
+        self.reader.out.flush()?;
+        Ok(())
+    }
+}
+
+/// The stamp of a walked file.
+fn stamp(entry: &walkdir::DirEntry) -> Stamp {
+    match entry.metadata() {
+        Ok(m) => (m.modified().ok(), m.len()),
+        Err(_) => (None, 0),
+    }
+}
+
+/// `agent-<id>.jsonl` for `agent-<id>.meta.json`.
+fn agent_of_meta(p: &Path) -> Option<PathBuf> {
+    let name = p.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".meta.json")?;
+    Some(p.with_file_name(format!("{stem}.jsonl")))
+}
+
+/// The length of an unfinished last line held after `offset`, if it holds more than
+/// whitespace. Read in chunks: it may be long.
+fn held_bytes(path: &Path, offset: u64) -> io::Result<Option<u64>> {
+    let mut file = fs::File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = [0u8; 64 * 1024];
+    let (mut len, mut blank) = (0u64, true);
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        len += n as u64;
+        blank &= buf[..n].iter().all(u8::is_ascii_whitespace);
+    }
+    Ok((!blank).then_some(len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_meta_file_names_its_agent_file() {
+        assert_eq!(
+            agent_of_meta(Path::new("/p/S/subagents/agent-a1.meta.json")),
+            Some(PathBuf::from("/p/S/subagents/agent-a1.jsonl"))
+        );
+        assert_eq!(
+            agent_of_meta(Path::new("/p/S/subagents/agent-a1.jsonl")),
+            None
+        );
+    }
+
+    #[test]
+    fn only_a_held_line_with_content_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.jsonl");
+        fs::write(&p, "{\"n\":1}\n{\"n\":").unwrap();
+        assert_eq!(held_bytes(&p, 8).unwrap(), Some(5));
+        fs::write(&p, "{\"n\":1}\n  ").unwrap();
+        assert_eq!(held_bytes(&p, 8).unwrap(), None);
+        assert_eq!(held_bytes(&p, 10).unwrap(), None);
+    }
+}
