@@ -33,12 +33,15 @@
 
 pub mod detect;
 pub mod doc;
+pub mod follow;
 pub mod lines;
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Result;
@@ -47,7 +50,7 @@ use tonbo_core::{LineReader, Output, Rejects, WIRE_VERSION};
 use walkdir::WalkDir;
 
 use crate::detect::{Detected, Detector, SCAN_LINES};
-use crate::doc::DocKind;
+use crate::doc::{DocKind, Head};
 use crate::lines::{check_line, compact_json, open_document, open_lines, LineError};
 
 pub use tonbo_core::time::{parse_modified_after, parse_time};
@@ -183,6 +186,59 @@ pub fn roots_of_path(path: &Path) -> Vec<Root> {
     vec![Root::new(path.to_path_buf(), role)]
 }
 
+/// The roots `--follow` watches: a plain run's, and also those that do not exist yet, since a
+/// Codex home gets `sessions/` with its first session and `archived_sessions/` with its first
+/// archive (§1). Without PATH: every default root ([`default_roots`]), an existing one once when
+/// CODEX_HOME reaches it through a link; a note on stderr when none exists yet.
+pub fn follow_roots(paths: &[PathBuf]) -> Vec<Root> {
+    if paths.is_empty() {
+        let codex_home = std::env::var_os("CODEX_HOME").filter(|v| !v.is_empty());
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from);
+        let candidates = default_roots(codex_home.as_deref(), home.as_deref());
+        if !candidates.iter().any(|r| r.path.is_dir()) {
+            let looked: Vec<String> = candidates
+                .iter()
+                .map(|r| r.path.display().to_string())
+                .collect();
+            eprintln!(
+                "{STAGE}: note: no Codex sessions folder yet (looked in: {}); waiting for one",
+                if looked.is_empty() {
+                    "nowhere, HOME is not set".to_string()
+                } else {
+                    looked.join(", ")
+                }
+            );
+        }
+        let mut seen = Vec::new();
+        return candidates
+            .into_iter()
+            .filter(|r| match r.path.canonicalize() {
+                Ok(canon) if seen.contains(&canon) => false,
+                Ok(canon) => {
+                    seen.push(canon);
+                    true
+                }
+                Err(_) => true,
+            })
+            .collect();
+    }
+    let mut roots = Vec::new();
+    for p in paths {
+        let mut of_path = roots_of_path(p);
+        if of_path.first().is_some_and(|r| r.path != *p) {
+            // A Codex home: both of its folders, whichever exists now.
+            of_path = vec![
+                Root::new(p.join("sessions"), Role::Sessions),
+                Root::new(p.join("archived_sessions"), Role::Archived),
+            ];
+        }
+        roots.extend(of_path);
+    }
+    roots
+}
+
 // ---------------------------------------------------------------------------------------------
 // Files
 
@@ -236,16 +292,16 @@ fn named_format(name: &str) -> Option<Format> {
 
 /// A session file found by the walk.
 #[derive(Debug, Clone)]
-struct Found {
+pub(crate) struct Found {
     /// The path as given or walked: what provenance and messages name.
-    path: PathBuf,
-    format: Format,
-    mtime: Option<SystemTime>,
+    pub(crate) path: PathBuf,
+    pub(crate) format: Format,
+    pub(crate) mtime: Option<SystemTime>,
 }
 
 impl Found {
     /// The name that makes two files the same session file: the file name without `.zst`.
-    fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         let name = self.path.file_name().unwrap_or_default().to_string_lossy();
         name.strip_suffix(".zst").unwrap_or(&name).to_string()
     }
@@ -362,11 +418,158 @@ impl Stats {
     }
 }
 
+/// What a walk of one root found besides session files, in the order it was found: reported by
+/// the caller (once per run by a plain read; once per path by `--follow`, which walks again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ListNote {
+    /// A file or folder that could not be read (`message` names it).
+    WalkError { path: PathBuf, message: String },
+    /// A file named on the command line that is not a session file.
+    NotSession(PathBuf),
+    /// A `.zst` not read because the plain file beside it wins.
+    ZstBeside { zst: PathBuf, plain: PathBuf },
+}
+
+/// The session files of one root, sorted by path, and what else the walk met.
+pub(crate) fn list_root(root: &Root) -> (Vec<Found>, Vec<ListNote>) {
+    let mut files = Vec::new();
+    let mut notes = Vec::new();
+    let walk = WalkDir::new(&root.path)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        // Codex's TUI debug log (§1) holds no transcript.
+        .filter_entry(|e| !(e.depth() > 0 && e.file_type().is_dir() && e.file_name() == "log"));
+    for entry in walk {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) if e.loop_ancestor().is_some() => continue,
+            Err(e) => {
+                let path = e.path().unwrap_or(&root.path).to_path_buf();
+                let message = match e.io_error() {
+                    Some(io) => format!("cannot read {}: {io}", path.display()),
+                    None => format!("cannot read {}: {e}", path.display()),
+                };
+                notes.push(ListNote::WalkError { path, message });
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy();
+        let format = if entry.depth() == 0 {
+            explicit_format(&name)
+        } else {
+            walked_format(&name, root.v0_only)
+        };
+        let Some(format) = format else {
+            if entry.depth() == 0 {
+                notes.push(ListNote::NotSession(entry.path().to_path_buf()));
+            }
+            continue;
+        };
+        files.push(Found {
+            path: entry.path().to_path_buf(),
+            format,
+            mtime: entry.metadata().ok().and_then(|m| m.modified().ok()),
+        });
+    }
+    // The plain file wins over its `.zst` (§1, `compression.rs`): Codex writes one, then the
+    // other, and a reader may catch both.
+    let plain: BTreeSet<PathBuf> = files
+        .iter()
+        .filter(|f| f.format == Format::Lines)
+        .map(|f| f.path.clone())
+        .collect();
+    files.retain(|f| {
+        if f.format != Format::Zst {
+            return true;
+        }
+        let beside = f.path.with_extension("");
+        if !plain.contains(&beside) {
+            return true;
+        }
+        notes.push(ListNote::ZstBeside {
+            zst: f.path.clone(),
+            plain: beside,
+        });
+        false
+    });
+    (files, notes)
+}
+
+/// What to do with one listed file.
+#[derive(Debug, Clone)]
+pub(crate) enum Plan {
+    Read(Found),
+    /// In `archived_sessions/` with a name that `kept`, in `sessions/`, also has.
+    Duplicate {
+        found: Found,
+        kept: PathBuf,
+    },
+    /// Not modified after `--modified-after`.
+    Old(Found),
+}
+
+/// The files of all roots in reading order: root by root, each sorted by path. A file in an
+/// `archived_sessions` root whose name is also in a `sessions` root is passed over wherever the
+/// two come in the list.
+pub(crate) fn plan(listed: &[(Role, Vec<Found>)], modified_after: Option<SystemTime>) -> Vec<Plan> {
+    let mut in_sessions: HashMap<String, &Path> = HashMap::new();
+    for (_, files) in listed.iter().filter(|(role, _)| *role == Role::Sessions) {
+        for f in files {
+            in_sessions.entry(f.key()).or_insert(&f.path);
+        }
+    }
+    let mut plans = Vec::new();
+    for (role, files) in listed {
+        for found in files {
+            if *role == Role::Archived {
+                if let Some(kept) = in_sessions.get(&found.key()) {
+                    plans.push(Plan::Duplicate {
+                        found: found.clone(),
+                        kept: kept.to_path_buf(),
+                    });
+                    continue;
+                }
+            }
+            if let Some(after) = modified_after {
+                if found.mtime.is_some_and(|t| t <= after) {
+                    plans.push(Plan::Old(found.clone()));
+                    continue;
+                }
+            }
+            plans.push(Plan::Read(found.clone()));
+        }
+    }
+    plans
+}
+
+/// Lines or items between two looks at the stop flag.
+pub(crate) const CHECK_EVERY: u64 = 256;
+
+/// Returned by a callback to stop reading at a record boundary on SIGINT/SIGTERM.
+#[derive(Debug)]
+pub(crate) struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped by a signal")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
 /// Reads session files into source records on `out`.
 pub struct Reader<'a> {
     out: &'a mut Output,
     rejects: &'a mut Rejects,
     modified_after: Option<SystemTime>,
+    /// Set by SIGINT/SIGTERM: stop at the next record boundary.
+    stop: Option<Arc<AtomicBool>>,
+    /// A stop left input unread.
+    stopped: bool,
     pub stats: Stats,
 }
 
@@ -380,8 +583,28 @@ impl<'a> Reader<'a> {
             out,
             rejects,
             modified_after,
+            stop: None,
+            stopped: false,
             stats: Stats::default(),
         }
+    }
+
+    /// Stops reading at a record boundary once `stop` is set (between files, and every
+    /// [`CHECK_EVERY`] lines or items), so that what is written ends with a whole line.
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// True when a stop left some input unread.
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
     }
 
     /// Reads the roots in order, each sorted by path. All roots are listed first, so that a file
@@ -395,108 +618,61 @@ impl<'a> Reader<'a> {
             .iter()
             .map(|root| (root.role, self.list(root)))
             .collect();
-        let mut in_sessions: HashMap<String, &Path> = HashMap::new();
-        for (_, files) in listed.iter().filter(|(role, _)| *role == Role::Sessions) {
-            for f in files {
-                in_sessions.entry(f.key()).or_insert(&f.path);
-            }
-        }
-        for (role, files) in &listed {
-            for found in files {
-                if *role == Role::Archived {
-                    if let Some(kept) = in_sessions.get(&found.key()) {
-                        eprintln!(
-                            "{STAGE}: note: {} not read: {} has the same name (sessions/ wins over archived_sessions/)",
-                            found.path.display(),
-                            kept.display()
-                        );
-                        self.stats.duplicates += 1;
-                        continue;
-                    }
+        for planned in plan(&listed, self.modified_after) {
+            match planned {
+                Plan::Duplicate { found, kept } => {
+                    self.note_duplicate(&found.path, &kept);
                 }
-                if let Some(after) = self.modified_after {
-                    if found.mtime.is_some_and(|t| t <= after) {
-                        self.stats.skipped_old += 1;
-                        continue;
+                Plan::Old(_) => self.stats.skipped_old += 1,
+                Plan::Read(found) => {
+                    if self.stopping() {
+                        self.stopped = true;
+                        return Ok(());
                     }
+                    self.read_file(&found)?;
                 }
-                self.read_file(found)?;
             }
         }
         Ok(())
     }
 
+    fn note_duplicate(&mut self, path: &Path, kept: &Path) {
+        eprintln!(
+            "{STAGE}: note: {} not read: {} has the same name (sessions/ wins over archived_sessions/)",
+            path.display(),
+            kept.display()
+        );
+        self.stats.duplicates += 1;
+    }
+
     /// The session files of one root, sorted by path; walk errors are reported and counted.
     fn list(&mut self, root: &Root) -> Vec<Found> {
-        let mut files = Vec::new();
-        let walk = WalkDir::new(&root.path)
-            .follow_links(true)
-            .sort_by_file_name()
-            .into_iter()
-            // Codex's TUI debug log (§1) holds no transcript.
-            .filter_entry(|e| !(e.depth() > 0 && e.file_type().is_dir() && e.file_name() == "log"));
-        for entry in walk {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) if e.loop_ancestor().is_some() => continue,
-                Err(e) => {
-                    let path = e.path().unwrap_or(&root.path).display().to_string();
-                    match e.io_error() {
-                        Some(io) => eprintln!("{STAGE}: cannot read {path}: {io}"),
-                        None => eprintln!("{STAGE}: cannot read {path}: {e}"),
-                    }
-                    self.stats.failed += 1;
-                    continue;
-                }
-            };
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let name = entry.file_name().to_string_lossy();
-            let format = if entry.depth() == 0 {
-                explicit_format(&name)
-            } else {
-                walked_format(&name, root.v0_only)
-            };
-            let Some(format) = format else {
-                if entry.depth() == 0 {
-                    eprintln!(
-                        "{STAGE}: note: {} is not a Codex session file (.json, .jsonl, .jsonl.zst); skipped",
-                        entry.path().display()
-                    );
-                }
-                continue;
-            };
-            files.push(Found {
-                path: entry.path().to_path_buf(),
-                format,
-                mtime: entry.metadata().ok().and_then(|m| m.modified().ok()),
-            });
+        let (files, notes) = list_root(root);
+        for note in &notes {
+            self.report_list_note(note);
         }
-        // The plain file wins over its `.zst` (§1, `compression.rs`): Codex writes one, then the
-        // other, and a reader may catch both.
-        let plain: BTreeSet<PathBuf> = files
-            .iter()
-            .filter(|f| f.format == Format::Lines)
-            .map(|f| f.path.clone())
-            .collect();
-        files.retain(|f| {
-            if f.format != Format::Zst {
-                return true;
-            }
-            let beside = f.path.with_extension("");
-            if !plain.contains(&beside) {
-                return true;
-            }
-            eprintln!(
-                "{STAGE}: note: {} not read: {} beside it wins (the plain file wins)",
-                f.path.display(),
-                beside.display()
-            );
-            self.stats.duplicates += 1;
-            false
-        });
         files
+    }
+
+    fn report_list_note(&mut self, note: &ListNote) {
+        match note {
+            ListNote::WalkError { message, .. } => {
+                eprintln!("{STAGE}: {message}");
+                self.stats.failed += 1;
+            }
+            ListNote::NotSession(path) => eprintln!(
+                "{STAGE}: note: {} is not a Codex session file (.json, .jsonl, .jsonl.zst); skipped",
+                path.display()
+            ),
+            ListNote::ZstBeside { zst, plain } => {
+                eprintln!(
+                    "{STAGE}: note: {} not read: {} beside it wins (the plain file wins)",
+                    zst.display(),
+                    plain.display()
+                );
+                self.stats.duplicates += 1;
+            }
+        }
     }
 
     fn read_file(&mut self, found: &Found) -> Result<()> {
@@ -539,6 +715,46 @@ impl<'a> Reader<'a> {
         self.stats.failed += 1;
     }
 
+    /// The session and record kind of a JSONL file its first lines told, counted in the stats;
+    /// `None` (reported and counted) when they told none.
+    fn jsonl_session(
+        &mut self,
+        path: &Path,
+        detected: Detected,
+    ) -> Result<Option<(String, Option<&'static str>)>> {
+        let name = path.display().to_string();
+        Ok(Some(match detected {
+            Detected::V1 { id } => {
+                self.stats.v1_files += 1;
+                let id = id.unwrap_or_else(|why| self.fallback_session(path, why));
+                (id, Some("v1"))
+            }
+            Detected::V2 { id } => {
+                self.stats.v2_files += 1;
+                let id = id.unwrap_or_else(|why| self.fallback_session(path, why));
+                (id, None)
+            }
+            Detected::Empty => {
+                // Codex creates a file on its first write (§1): it may be on its way.
+                self.stats.unknown_files += 1;
+                self.stats.incomplete += 1;
+                eprintln!("{STAGE}: {name}: empty, not read; a writer may still be creating it");
+                return Ok(None);
+            }
+            Detected::Torn { line, len } => {
+                self.stats.unknown_files += 1;
+                self.stats.lines += 1;
+                self.incomplete(&name, line, len);
+                return Ok(None);
+            }
+            Detected::Unknown { line, reason, raw } => {
+                self.stats.unknown_files += 1;
+                self.rejects.reject(&name, line, &reason, &raw)?;
+                return Ok(None);
+            }
+        }))
+    }
+
     /// A JSONL file (V1 or V2+, plain or zstd): the format and session id from its first lines,
     /// then every line.
     fn read_jsonl(&mut self, path: &Path, zst: bool) -> Result<()> {
@@ -560,37 +776,10 @@ impl<'a> Reader<'a> {
                 return Ok(());
             }
         };
-        let (session, kind) = match detected {
-            Detected::V1 { id } => {
-                self.stats.v1_files += 1;
-                let id = id.unwrap_or_else(|why| self.fallback_session(path, why));
-                (id, Some("v1"))
-            }
-            Detected::V2 { id } => {
-                self.stats.v2_files += 1;
-                let id = id.unwrap_or_else(|why| self.fallback_session(path, why));
-                (id, None)
-            }
-            Detected::Empty => {
-                // Codex creates a file on its first write (§1): it may be on its way.
-                self.stats.unknown_files += 1;
-                self.stats.incomplete += 1;
-                eprintln!("{STAGE}: {name}: empty, not read; a writer may still be creating it");
-                return Ok(());
-            }
-            Detected::Torn { line, len } => {
-                self.stats.unknown_files += 1;
-                self.stats.lines += 1;
-                self.incomplete(&name, line, len);
-                return Ok(());
-            }
-            Detected::Unknown { line, reason, raw } => {
-                self.stats.unknown_files += 1;
-                self.rejects.reject(&name, line, &reason, &raw)?;
-                return Ok(());
-            }
+        let Some((session, kind)) = self.jsonl_session(path, detected)? else {
+            return Ok(());
         };
-        self.stream_lines(path, zst, &session, kind)
+        self.stream_lines(path, zst, &session, kind, 0)
     }
 
     fn incomplete(&mut self, name: &str, line: u64, len: usize) {
@@ -600,13 +789,15 @@ impl<'a> Reader<'a> {
         self.stats.incomplete += 1;
     }
 
-    /// Streams every line of a JSONL file as a record, byte for byte.
+    /// Streams the lines of a JSONL file after line `after` (0: every line) as records, byte
+    /// for byte.
     fn stream_lines(
         &mut self,
         path: &Path,
         zst: bool,
         session: &str,
         kind: Option<&str>,
+        after: u64,
     ) -> Result<()> {
         let name = path.display().to_string();
         let mut lines = match open_lines(path, zst) {
@@ -617,7 +808,12 @@ impl<'a> Reader<'a> {
                 return Ok(());
             }
         };
+        let mut read = 0u64;
         loop {
+            if read > 0 && read.is_multiple_of(CHECK_EVERY) && self.stopping() {
+                self.stopped = true;
+                break;
+            }
             let line = match lines.next_line() {
                 Ok(Some(line)) => line,
                 Ok(None) => break,
@@ -628,6 +824,10 @@ impl<'a> Reader<'a> {
                     break;
                 }
             };
+            if line.number <= after {
+                continue;
+            }
+            read += 1;
             self.stats.lines += 1;
             match check_line(line.bytes) {
                 Ok(record) => {
@@ -657,46 +857,15 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// A V0 or seed document: its top level first, then its items one at a time.
-    fn read_document(&mut self, path: &Path) -> Result<()> {
-        let name = path.display().to_string();
-        let reader = match open_document(path) {
-            Ok(r) => r,
-            Err(e) => {
-                self.stats.unknown_files += 1;
-                eprintln!("{STAGE}: cannot open {name}: {e}");
-                self.stats.failed += 1;
-                return Ok(());
-            }
-        };
-        let (head, res) = doc::read_head(reader);
-        let Some(kind) = head.kind() else {
-            self.stats.unknown_files += 1;
-            match res {
-                Err(e) if e.is_eof() && !head.object => {
-                    eprintln!(
-                        "{STAGE}: {name}: empty, not read; a writer may still be creating it"
-                    );
-                    self.stats.incomplete += 1;
-                }
-                // V0 rewrites the whole file and its writes are not atomic (§3.1).
-                Err(e) if e.is_eof() => {
-                    eprintln!("{STAGE}: {name}: truncated JSON document after 0 items");
-                    self.stats.failed += 1;
-                }
-                Err(e) => {
-                    let why = format!("not a Codex session document: {e}");
-                    self.rejects.reject(&name, e.line() as u64, &why, &[])?;
-                }
-                Ok(()) => {
-                    let why = "not a Codex session document: a top-level object with `session` \
-                               and `items` (V0) or `id` and `messages` (seed) expected";
-                    self.rejects.reject(&name, 1, why, &[])?;
-                }
-            }
-            return Ok(());
-        };
-        let (session, session_record, kinds) = match kind {
+    /// The session id, session record and record kinds of a document whose head told its kind,
+    /// counted in the stats.
+    fn doc_session(
+        &mut self,
+        path: &Path,
+        head: &Head,
+        kind: DocKind,
+    ) -> (String, String, (&'static str, &'static str)) {
+        match kind {
             DocKind::V0 => {
                 self.stats.v0_files += 1;
                 let s = head.field("session").expect("V0 has a session");
@@ -712,7 +881,67 @@ impl<'a> Reader<'a> {
                     .unwrap_or_else(|| self.fallback_session(path, "no usable top-level id"));
                 (id, head.seed_session(), ("seed-session", "seed-message"))
             }
+        }
+    }
+
+    /// Reports a document whose head told no kind (`res`: how reading the head ended).
+    fn doc_not_told(&mut self, name: &str, head: &Head, res: serde_json::Result<()>) -> Result<()> {
+        self.stats.unknown_files += 1;
+        match res {
+            Err(e) if e.is_eof() && !head.object => {
+                eprintln!("{STAGE}: {name}: empty, not read; a writer may still be creating it");
+                self.stats.incomplete += 1;
+            }
+            // V0 rewrites the whole file and its writes are not atomic (§3.1).
+            Err(e) if e.is_eof() => {
+                eprintln!("{STAGE}: {name}: truncated JSON document after 0 items");
+                self.stats.failed += 1;
+            }
+            Err(e) => {
+                let why = format!("not a Codex session document: {e}");
+                self.rejects.reject(name, e.line() as u64, &why, &[])?;
+            }
+            Ok(()) => {
+                let why = "not a Codex session document: a top-level object with `session` \
+                           and `items` (V0) or `id` and `messages` (seed) expected";
+                self.rejects.reject(name, 1, why, &[])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports how streaming a document's items ended, after `items` of them.
+    fn doc_ended(&mut self, name: &str, items: u64, error: Option<serde_json::Error>) {
+        match error {
+            None => {}
+            Some(e) if e.is_eof() => {
+                eprintln!("{STAGE}: {name}: truncated JSON document after {items} items");
+                self.stats.failed += 1;
+            }
+            Some(e) => {
+                eprintln!("{STAGE}: {name}: invalid JSON document after {items} items ({e})");
+                self.stats.failed += 1;
+            }
+        }
+    }
+
+    /// A V0 or seed document: its top level first, then its items one at a time.
+    fn read_document(&mut self, path: &Path) -> Result<()> {
+        let name = path.display().to_string();
+        let reader = match open_document(path) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.unknown_files += 1;
+                eprintln!("{STAGE}: cannot open {name}: {e}");
+                self.stats.failed += 1;
+                return Ok(());
+            }
         };
+        let (head, res) = doc::read_head(reader);
+        let Some(kind) = head.kind() else {
+            return self.doc_not_told(&name, &head, res);
+        };
+        let (session, session_record, kinds) = self.doc_session(path, &head, kind);
         drop(head);
         emit(
             self.out,
@@ -733,7 +962,9 @@ impl<'a> Reader<'a> {
             }
         };
         let out = &mut *self.out;
+        let stop = self.stop.clone();
         let mut row = String::new();
+        let mut emitted = 0u64;
         let streamed = doc::stream_items(reader, kind.array(), &mut |index, item: &RawValue| {
             row.clear();
             row.push_str(&index.to_string());
@@ -745,27 +976,28 @@ impl<'a> Reader<'a> {
                 &name,
                 At::Row(&row),
             )?;
+            emitted += 1;
+            if emitted.is_multiple_of(CHECK_EVERY)
+                && stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+            {
+                return Err(Stopped.into());
+            }
             Ok(())
-        })?;
+        });
+        let streamed = match streamed {
+            Ok(s) => s,
+            Err(e) if e.is::<Stopped>() => {
+                self.stopped = true;
+                self.stats.items += emitted;
+                self.stats.records += emitted;
+                self.out.flush()?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         self.stats.items += streamed.items;
         self.stats.records += streamed.items;
-        match streamed.error {
-            None => {}
-            Some(e) if e.is_eof() => {
-                eprintln!(
-                    "{STAGE}: {name}: truncated JSON document after {} items",
-                    streamed.items
-                );
-                self.stats.failed += 1;
-            }
-            Some(e) => {
-                eprintln!(
-                    "{STAGE}: {name}: invalid JSON document after {} items ({e})",
-                    streamed.items
-                );
-                self.stats.failed += 1;
-            }
-        }
+        self.doc_ended(&name, streamed.items, streamed.error);
         self.out.flush()?;
         Ok(())
     }

@@ -1,4 +1,5 @@
 //! codex-read [PATH...] [--modified-after TIME] [--rejects FILE] [-q]
+//!            [--follow [--poll-interval MS] [--poll]]
 //!
 //! Reads OpenAI Codex CLI session files and writes one source record per line:
 //! `{"v":1,"source":"codex","session":"<id>","record":<the line, byte for byte>,
@@ -26,13 +27,31 @@
 //! an unreadable file or folder, a `.zst` that is not a whole zstd stream and a truncated JSON
 //! document are reported after what could be read of them was written, and counted (exit 1); the
 //! rest is always read.
+//!
+//! `--follow`: after reading what exists, keep watching and write what is added until SIGINT or
+//! SIGTERM, then flush, print the summary (with how many rewrites were seen) and exit 0 (1 if
+//! something was rejected or unreadable). New files and new `YYYY/MM/DD` folders are picked up;
+//! a new file's format is told once enough complete lines are written; a last line without its
+//! newline waits for it; a rewritten or truncated file and a V0 document (rewritten whole after
+//! each item) yield only what was not written before; `.jsonl.zst` archives are read once.
+//! Every record is the one a plain run over the final files writes for it.
+//! `--poll-interval MS` (default 1000): how often files are looked at when filesystem events
+//! are not available, and the base of a periodic rescan when they are. `--poll`: no filesystem
+//! events, poll every `--poll-interval` (network filesystems, container volumes).
+//!
+//! Without `--follow`, SIGINT or SIGTERM stop the read at a record boundary: what was read is
+//! flushed, the summary printed, exit 0; the stages downstream see a clean end of input.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
-use codex_read::{existing_default_roots, parse_modified_after, roots_of_path, Reader, STAGE};
+use codex_read::{
+    existing_default_roots, follow, follow_roots, parse_modified_after, roots_of_path, Reader,
+    STAGE,
+};
+use tonbo_core::follow::stop_on_signals;
 use tonbo_core::{run_stage, Exit, Output, Rejects};
 
 /// Read Codex CLI sessions as tonbo-ingest source records.
@@ -56,6 +75,21 @@ struct Args {
     /// Do not print the summary line on stderr (errors and warnings are still printed).
     #[arg(short, long)]
     quiet: bool,
+
+    /// After reading what exists, keep watching and write what is added, until SIGINT/SIGTERM.
+    #[arg(long)]
+    follow: bool,
+
+    /// With --follow: how often files are looked at when filesystem events are not available
+    /// (and the base of the periodic rescan when they are).
+    #[arg(long, value_name = "MS", default_value_t = 1000, requires = "follow",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    poll_interval: u64,
+
+    /// With --follow: do not use filesystem events; poll every --poll-interval (for network
+    /// filesystems and container volumes where inotify does not work).
+    #[arg(long, requires = "follow")]
+    poll: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -67,20 +101,44 @@ fn run(args: Args) -> Result<Exit> {
     if args.paths.iter().any(|p| p.as_os_str() == "-") {
         bail!("reads session files and folders, not stdin (`-`)");
     }
-    let roots = if args.paths.is_empty() {
-        existing_default_roots()
-    } else {
-        args.paths.iter().flat_map(|p| roots_of_path(p)).collect()
-    };
+    // Also without --follow: a stop ends the read at a record boundary, never mid-line.
+    let stop = stop_on_signals().context("cannot handle SIGINT/SIGTERM")?;
     let mut out = Output::stdout();
     let mut rejects = Rejects::open(STAGE, args.rejects.as_deref())?;
-    let mut reader = Reader::new(&mut out, &mut rejects, args.modified_after);
-    reader.read_roots(&roots)?;
+    let mut reader =
+        Reader::new(&mut out, &mut rejects, args.modified_after).with_stop(stop.clone());
+    let followed = if args.follow {
+        let opts = follow::Options {
+            interval: Duration::from_millis(args.poll_interval),
+            poll: args.poll,
+            quiet: args.quiet,
+        };
+        Some(follow::follow(
+            &mut reader,
+            follow_roots(&args.paths),
+            &opts,
+        )?)
+    } else {
+        let roots = if args.paths.is_empty() {
+            existing_default_roots()
+        } else {
+            args.paths.iter().flat_map(|p| roots_of_path(p)).collect()
+        };
+        reader.read_roots(&roots)?;
+        None
+    };
+    let stopped = reader.stopped();
     let stats = reader.stats;
     out.flush()?;
     let rejected = rejects.finish()?;
     if !args.quiet {
-        eprintln!("{}", stats.summary(rejected, args.modified_after.is_some()));
+        let mut summary = stats.summary(rejected, args.modified_after.is_some());
+        match followed {
+            Some(f) => summary.push_str(&format!(", {} rewrites", f.rewrites)),
+            None if stopped => summary.push_str(", stopped by a signal before the end"),
+            None => {}
+        }
+        eprintln!("{summary}");
     }
     Ok(Exit::from_failures(rejected + stats.failed))
 }
