@@ -3,14 +3,14 @@
 //! Reads event lines (`{"v":1,"session_id":..,"event":{..}}`) and writes batch lines
 //! (`{"v":1,"session_id":..,"events":[..]}`), each exactly the body of one POST.
 //!
-//! Input is read on its own thread, so a batch left open when the input goes quiet (a `--follow`
-//! reader upstream waiting for the next line) goes out after `--linger` ms instead of waiting
-//! for events that may not come for hours. SIGINT/SIGTERM: the first is noted and the input is
+//! Input is read on its own thread, so a batch left open when events trickle in (a `--follow`
+//! reader upstream) goes out once its first event has waited `--linger` ms, instead of waiting
+//! for events that may not come for hours, or for a slow trickle to fill it. SIGINT/SIGTERM: the first is noted and the input is
 //! read to its end (the reader upstream stops on the same signal), the second exits at once.
 
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Parser;
@@ -36,9 +36,9 @@ struct Args {
     #[arg(long, default_value = "1MiB", value_parser = parse_size)]
     max_bytes: u64,
 
-    /// Milliseconds of quiet input after which an open, partial batch is written anyway (what
-    /// makes a followed session appear on the server while it is written); 0 writes it as soon
-    /// as no more input is waiting.
+    /// Milliseconds an open, partial batch may hold its first event before it is written anyway
+    /// (what makes a followed session appear on the server while it is written); 0 writes it as
+    /// soon as no more input is waiting.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     linger: u64,
 }
@@ -126,14 +126,23 @@ fn run(args: Args) -> Result<Exit> {
     let mut oversized = 0u64;
     let linger = Duration::from_millis(args.linger);
     let chunks = read_inputs(Input::open_all(&args.common.inputs)?);
+    // When the open batch took its first event.
+    let mut opened: Option<Instant> = None;
     loop {
-        let chunk = if batcher.is_open() {
-            match chunks.recv_timeout(linger) {
+        let chunk = if let Some(at) = opened.filter(|_| batcher.is_open()) {
+            let wait = linger.saturating_sub(at.elapsed());
+            let next = if wait.is_zero() {
+                Err(RecvTimeoutError::Timeout)
+            } else {
+                chunks.recv_timeout(wait)
+            };
+            match next {
                 Ok(chunk) => chunk,
                 Err(RecvTimeoutError::Timeout) => {
-                    // The input went quiet with a batch open: write it now.
+                    // The open batch is old enough: write it now.
                     batcher.flush(&mut out)?;
                     out.flush()?;
+                    opened = None;
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -159,9 +168,13 @@ fn run(args: Args) -> Result<Exit> {
                 });
             match parsed {
                 Ok(ev) => {
-                    if let Pushed::Oversized { body_bytes } =
-                        batcher.push(&ev.session_id, ev.event.get().as_bytes(), &mut out)?
-                    {
+                    let before = batcher.batches;
+                    let pushed =
+                        batcher.push(&ev.session_id, ev.event.get().as_bytes(), &mut out)?;
+                    if batcher.batches != before || opened.is_none() {
+                        opened = batcher.is_open().then(Instant::now);
+                    }
+                    if let Pushed::Oversized { body_bytes } = pushed {
                         oversized += 1;
                         eprintln!(
                             "{STAGE}: {}:{}: warning: event of session {} is {} bytes, over --max-bytes {}; sent as a batch of its own",
@@ -175,6 +188,7 @@ fn run(args: Args) -> Result<Exit> {
         if chunk.idle {
             if args.linger == 0 {
                 batcher.flush(&mut out)?;
+                opened = None;
             }
             out.flush()?;
         }

@@ -684,3 +684,33 @@ fn a_signal_drains_the_input_to_its_end_and_a_second_one_stops_at_once() {
     let code = wait_with_timeout(&mut live.child);
     assert_eq!(code, Some(130));
 }
+
+#[test]
+fn a_trickle_of_events_goes_out_without_waiting_for_the_batch_to_fill() {
+    // Events keep coming into one session, never quiet for the linger, until a batch comes out:
+    // it must come out while they still come, well before 1,000 events would fill it.
+    let mut live = Live::start(&["--linger", "100", "--max-events", "1000"]);
+    let mut stdin = live.stdin.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = seen.clone();
+    let writer = thread::spawn(move || {
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 990 {
+            stdin
+                .write_all(event_line("\"s\"", &odd_event(n)).as_bytes())
+                .unwrap();
+            stdin.flush().unwrap();
+            n += 1;
+            thread::sleep(Duration::from_millis(10));
+        }
+        n
+    });
+    let first = live.next_batch();
+    seen.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written < 990, "no batch came out while events kept coming");
+    assert_eq!(wait_with_timeout(&mut live.child), Some(0));
+    let mut all = first.events;
+    all.extend(live.lines.iter().flat_map(|l| Batch::parse(&l).events));
+    assert_eq!(all, (0..written).map(odd_event).collect::<Vec<_>>());
+}
