@@ -104,6 +104,10 @@ struct Followed {
     /// The path as walked, as provenance and messages name it.
     name: String,
     what: What,
+    /// The tail saw a rewrite and no new line since: it is still skipping the lines written
+    /// back (`FileTail` keeps doing so across polls, for a rewrite caught half-way), and a poll
+    /// that reports more of them is the same rewrite, not another one.
+    recovering: bool,
 }
 
 /// Why a poll of one file stopped early.
@@ -121,6 +125,16 @@ impl From<io::Error> for PollError {
         PollError::Read(e)
     }
 }
+
+/// What a changed path that is not a followed file may be.
+enum Unknown {
+    Folder,
+    Transcript,
+    Nothing,
+}
+
+/// How long after a new folder is reported it is walked again (see [`Follower::changed`]).
+const NEW_FOLDER_SETTLE: Duration = Duration::from_millis(100);
 
 /// A file's modification time and length, to tell whether it changed.
 type Stamp = (Option<SystemTime>, u64);
@@ -169,7 +183,8 @@ pub fn follow(
         interruptible: true,
         stats: FollowStats::default(),
     };
-    if f.backfill()? {
+    let backfilled = f.backfill()?;
+    if backfilled {
         f.interruptible = false;
         watcher.watch(&f.abs_roots);
         loop {
@@ -186,7 +201,7 @@ pub fn follow(
             watcher.watch(&f.abs_roots);
         }
     }
-    f.finish()?;
+    f.finish(backfilled)?;
     Ok(f.stats)
 }
 
@@ -299,7 +314,7 @@ impl Follower<'_, '_> {
     /// Handles the paths filesystem events named.
     fn changed(&mut self, paths: &[PathBuf]) -> Result<()> {
         let mut due: BTreeSet<PathBuf> = BTreeSet::new();
-        let mut rewalk = false;
+        let (mut rewalk, mut new_folder) = (false, false);
         for p in paths {
             if self.files.contains_key(p) {
                 due.insert(p.clone());
@@ -318,16 +333,20 @@ impl Follower<'_, '_> {
                     .take_while(|k| k.starts_with(p))
                     .cloned(),
             );
-            rewalk |= self.may_hold_new_transcripts(p);
+            match self.may_hold_new_transcripts(p) {
+                Unknown::Folder => (rewalk, new_folder) = (true, true),
+                Unknown::Transcript => rewalk = true,
+                Unknown::Nothing => {}
+            }
         }
         if rewalk {
-            for found in self.rewalk() {
-                if due.remove(&found.abs) {
-                    self.poll(&found.abs)?;
-                } else if !self.files.contains_key(&found.abs) {
-                    self.add(found)?;
-                }
-            }
+            self.pick_up(&mut due)?;
+        }
+        if new_folder {
+            // The watcher reports a new folder before it starts watching it, so a file created
+            // in it meanwhile gives no event: walk once more when it surely watches it.
+            std::thread::sleep(NEW_FOLDER_SETTLE);
+            self.pick_up(&mut due)?;
         }
         for abs in due {
             self.poll(&abs)?;
@@ -335,31 +354,46 @@ impl Follower<'_, '_> {
         Ok(())
     }
 
-    /// True when `p`, not a followed file, is a new transcript or a folder (that may hold
+    /// Walks again: polls the files of `due` it finds (in walk order, taking them out of
+    /// `due`) and reads the new ones.
+    fn pick_up(&mut self, due: &mut BTreeSet<PathBuf>) -> Result<()> {
+        for found in self.rewalk() {
+            if due.remove(&found.abs) {
+                self.poll(&found.abs)?;
+            } else if !self.files.contains_key(&found.abs) {
+                self.add(found)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What `p`, not a followed file, may be: a new transcript or a folder (that may hold
     /// some) under a root. Other files (tool output, meta files, `sessions-index.json`, files
     /// outside the roots' `projects`) do not cost a walk.
-    fn may_hold_new_transcripts(&self, p: &Path) -> bool {
+    fn may_hold_new_transcripts(&self, p: &Path) -> Unknown {
         let Some(root) = self
             .abs_roots
             .iter()
             .filter(|r| p.starts_with(r))
             .max_by_key(|r| r.as_os_str().len())
         else {
-            return false;
+            return Unknown::Nothing;
         };
         let rel = p.strip_prefix(root).unwrap_or(p);
         // Spilled tool output (§1.1) holds no transcript; the walk does not enter it.
         if rel.components().any(|c| c.as_os_str() == "tool-results") {
-            return false;
+            return Unknown::Nothing;
         }
         match fs::metadata(p) {
-            Ok(m) if m.is_dir() => true,
-            Ok(_) => matches!(
-                classify(p, root),
-                Kind::Main { .. } | Kind::Subagent { .. } | Kind::FlatAgent { .. }
-            ),
+            Ok(m) if m.is_dir() => Unknown::Folder,
+            Ok(_) => match classify(p, root) {
+                Kind::Main { .. } | Kind::Subagent { .. } | Kind::FlatAgent { .. } => {
+                    Unknown::Transcript
+                }
+                Kind::Internal | Kind::Other => Unknown::Nothing,
+            },
             // Gone already: nothing to pick up.
-            Err(_) => false,
+            Err(_) => Unknown::Nothing,
         }
     }
 
@@ -394,6 +428,7 @@ impl Follower<'_, '_> {
                 tail: FileTail::new(found.path),
                 name,
                 what,
+                recovering: false,
             },
         );
         self.poll(&found.abs)
@@ -401,7 +436,13 @@ impl Follower<'_, '_> {
 
     /// Reads what is new in one followed file. False if a signal stopped the read.
     fn poll(&mut self, abs: &Path) -> Result<bool> {
-        let Some(Followed { tail, name, what }) = self.files.get_mut(abs) else {
+        let Some(Followed {
+            tail,
+            name,
+            what,
+            recovering,
+        }) = self.files.get_mut(abs)
+        else {
             return Ok(true);
         };
         let session: &str = match what {
@@ -466,11 +507,17 @@ impl Follower<'_, '_> {
             Ok(())
         });
         match polled {
-            Ok(Polled::Rewritten { .. }) => self.stats.rewrites += 1,
+            Ok(Polled::Rewritten { lines, .. }) => {
+                if !*recovering {
+                    self.stats.rewrites += 1;
+                }
+                *recovering = lines == 0;
+            }
+            Ok(Polled::Appended { .. }) => *recovering = false,
             Ok(Polled::Gone) => {
                 self.files.remove(abs);
             }
-            Ok(Polled::Unchanged | Polled::Appended { .. }) => {}
+            Ok(Polled::Unchanged) => {}
             Err(PollError::Read(e)) => {
                 let path = tail.path.clone();
                 self.reader.unreadable(&path, e);
@@ -482,9 +529,14 @@ impl Follower<'_, '_> {
     }
 
     /// At exit: a meta file still not JSON is rejected (as a plain run would), and what is held
-    /// is said: unfinished last lines, flat agent files without a session id yet.
-    fn finish(&mut self) -> Result<()> {
-        for Followed { tail, name, what } in self.files.values_mut() {
+    /// is said: unfinished last lines, flat agent files without a session id yet. After a
+    /// backfill cut short by a signal (`read_all` false) files were left part-read on purpose:
+    /// that is not an unfinished line.
+    fn finish(&mut self, read_all: bool) -> Result<()> {
+        for Followed {
+            tail, name, what, ..
+        } in self.files.values_mut()
+        {
             match what {
                 What::Subagent {
                     session,
@@ -503,6 +555,9 @@ impl Follower<'_, '_> {
                     continue;
                 }
                 _ => {}
+            }
+            if !read_all {
+                continue;
             }
             if let Ok(Some(held)) = held_bytes(&tail.path, tail.offset()) {
                 eprintln!(

@@ -1,0 +1,759 @@
+//! Drives the real `claude-read --follow` binary over fake Claude Code `projects/` trees that the
+//! tests change while it runs: appends, partial lines, rewrites in place, new files, folders and
+//! subagents, deletions, and SIGTERM; plus SIGTERM during a plain run. Every follow test runs
+//! twice, with filesystem events and with `--poll --poll-interval 50`.
+//!
+//! The oracle is a plain `claude-read` run over the files as they are at that moment: what
+//! `--follow` writes for a line must be that run's record for it, byte for byte. Waiting for
+//! output is bounded by a generous deadline, never timed: the tests sync on the lines themselves
+//! (a write to another file and its line coming out shows a wake happened).
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_claude-read");
+/// How long to wait for an expected line, or for the process to end (CI runs on 2 busy cores).
+const DEADLINE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Events,
+    Poll,
+}
+
+impl Mode {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Mode::Events => &["--follow"],
+            Mode::Poll => &["--follow", "--poll", "--poll-interval", "50"],
+        }
+    }
+}
+
+/// A stdout line as read: whole (ended by a newline) or not.
+type OutLine = Result<String, String>;
+
+/// A running `claude-read`; killed if a test fails before it ends.
+struct Running {
+    child: Child,
+    lines: Receiver<OutLine>,
+    stdout: Option<JoinHandle<()>>,
+    stderr: Option<JoinHandle<String>>,
+    /// Every whole stdout line received so far.
+    got: Vec<String>,
+}
+
+/// What a run left behind once it ended.
+struct Ended {
+    code: Option<i32>,
+    lines: Vec<String>,
+    stderr: String,
+}
+
+impl Ended {
+    fn summary(&self) -> &str {
+        self.stderr
+            .lines()
+            .find(|l| l.contains(" files ("))
+            .unwrap_or_else(|| panic!("no summary line in stderr: {}", self.stderr))
+    }
+}
+
+fn spawn(base: &Path, args: &[&str]) -> Running {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("CLAUDE_CONFIG_DIR")
+        .env("HOME", base)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn claude-read");
+    let out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = thread::spawn(move || {
+        let mut out = BufReader::new(out);
+        loop {
+            let mut line = String::new();
+            match out.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let sent = match line.strip_suffix('\n') {
+                        Some(whole) => tx.send(Ok(whole.to_string())),
+                        None => tx.send(Err(line)),
+                    };
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let stderr = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    Running {
+        child,
+        lines: rx,
+        stdout: Some(stdout),
+        stderr: Some(stderr),
+        got: Vec::new(),
+    }
+}
+
+fn follow(base: &Path, root: &Path, mode: Mode, extra: &[&str]) -> Running {
+    let mut args = vec![root.to_str().unwrap()];
+    args.extend_from_slice(mode.args());
+    args.extend_from_slice(extra);
+    spawn(base, &args)
+}
+
+impl Running {
+    /// The next `n` stdout lines, waiting up to [`DEADLINE`] for them.
+    fn next(&mut self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + DEADLINE;
+        let mut new = Vec::new();
+        while new.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(Ok(line)) => new.push(line),
+                Ok(Err(torn)) => self.fail(&format!("a torn stdout line: {torn:?}")),
+                Err(RecvTimeoutError::Timeout) => self.fail(&format!(
+                    "waited {DEADLINE:?} for {n} lines, got {}: {new:#?}",
+                    new.len()
+                )),
+                Err(RecvTimeoutError::Disconnected) => self.fail(&format!(
+                    "stdout ended after {} of {n} lines: {new:#?}",
+                    new.len()
+                )),
+            }
+        }
+        self.got.extend(new.iter().cloned());
+        new
+    }
+
+    fn fail(&mut self, why: &str) -> ! {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default());
+        panic!(
+            "{why}\nlines before: {:#?}\nstderr: {}",
+            self.got,
+            stderr.unwrap_or_default()
+        );
+    }
+
+    /// Sends SIGTERM and collects the rest of stdout, stderr and the exit code.
+    fn terminate(self) -> Ended {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        self.wait()
+    }
+
+    /// Waits for the process to end by itself and collects everything.
+    fn wait(mut self) -> Ended {
+        let deadline = Instant::now() + DEADLINE;
+        let code = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status.code();
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("claude-read did not end within {DEADLINE:?}"));
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        self.stdout.take().unwrap().join().unwrap();
+        let mut lines = std::mem::take(&mut self.got);
+        for line in self.lines.try_iter() {
+            match line {
+                Ok(line) => lines.push(line),
+                Err(torn) => panic!("a torn stdout line at exit: {torn:?}"),
+            }
+        }
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        Ended {
+            code,
+            lines,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A failed assertion must not leave the process running.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The stdout lines of a plain run (no `--follow`) over `root`, which must succeed.
+fn plain(base: &Path, root: &Path, extra: &[&str]) -> Vec<String> {
+    let out = Command::new(BIN)
+        .arg(root)
+        .args(extra)
+        .env_remove("CLAUDE_CONFIG_DIR")
+        .env("HOME", base)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run claude-read");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "plain run failed: {stderr}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `(file, line)` of a record; meta records have no line.
+fn place(rec: &str) -> (String, Option<u64>) {
+    let v: Value = serde_json::from_str(rec).unwrap_or_else(|e| panic!("{e}: {rec}"));
+    let p = &v["provenance"];
+    (p["file"].as_str().unwrap().to_string(), p["line"].as_u64())
+}
+
+/// The plain run's records of `file` (all of them, meta record included), in its order.
+fn plain_of(base: &Path, root: &Path, file: &Path) -> Vec<String> {
+    let want = file.to_str().unwrap();
+    let meta = file.with_extension("").with_extension("meta.json");
+    let meta = meta.to_str().unwrap();
+    plain(base, root, &[])
+        .into_iter()
+        .filter(|r| {
+            let (f, _) = place(r);
+            f == want || f == meta
+        })
+        .collect()
+}
+
+/// Follow's output holds the same records as a plain run, each once; only the interleaving of
+/// files may differ (each file's records keep their order).
+fn assert_same_records(follow: &[String], plain: &[String]) {
+    let mut a = follow.to_vec();
+    let mut b = plain.to_vec();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "follow and plain runs differ");
+    let files: HashSet<String> = plain.iter().map(|r| place(r).0).collect();
+    for f in files {
+        let of = |v: &[String]| -> Vec<String> {
+            v.iter().filter(|r| place(r).0 == f).cloned().collect()
+        };
+        assert_eq!(of(follow), of(plain), "order of {f}");
+    }
+}
+
+fn put(path: &Path, bytes: impl AsRef<[u8]>) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, bytes).unwrap();
+}
+
+fn append(path: &Path, bytes: impl AsRef<[u8]>) {
+    let mut f = OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(bytes.as_ref()).unwrap();
+}
+
+/// A transcript line (all of one length, so rewrites can keep a file's length).
+fn line(tag: &str, n: u32) -> String {
+    format!(r#"{{"type":"user","uuid":"{tag}-{n:04}","text":"{tag} line {n:04}, \u00e9 1.50"}}"#)
+}
+
+fn lines(tag: &str, ns: impl IntoIterator<Item = u32>) -> String {
+    ns.into_iter().map(|n| line(tag, n) + "\n").collect()
+}
+
+fn ended_ok(e: &Ended) {
+    assert_eq!(e.code, Some(0), "stderr: {}", e.stderr);
+    assert!(!e.stderr.contains("rejected:"), "stderr: {}", e.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests, each run in both modes (see the modules at the end).
+
+fn appended_lines_arrive_in_order(mode: Mode) {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("projects");
+    let s = root.join("-p/S.jsonl");
+    put(&s, lines("s", 1..=2));
+    let mut run = follow(tmp.path(), &root, mode, &[]);
+    assert_eq!(run.next(2), plain(tmp.path(), &root, &[]));
+    // One line per write, then a burst of many in one write.
+    for n in 3..=7 {
+        append(&s, lines("s", [n]));
+        let want = plain(tmp.path(), &root, &[]);
+        assert_eq!(run.next(1), want[n as usize - 1..n as usize]);
+    }
+    append(&s, lines("s", 8..=300));
+    run.next(293);
+    let end = run.terminate();
+    ended_ok(&end);
+    // The same bytes in the same order as a plain run over the final file.
+    assert_eq!(end.lines, plain(tmp.path(), &root, &[]));
+    assert!(end.summary().ends_with(", 0 rewrites"), "{}", end.summary());
+}
+
+fn a_partial_line_comes_once_its_newline_is_written(mode: Mode) {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("projects");
+    let s = root.join("-p/S.jsonl");
+    let t = root.join("-p/T.jsonl");
+    let l2 = line("s", 2);
+    let (head, tail) = l2.split_at(20);
+    put(&s, format!("{}{head}", lines("s", [1])));
+    put(&t, lines("t", [1]));
+    let mut run = follow(tmp.path(), &root, mode, &[]);
+    // The held partial line is neither read nor reported while it waits.
+    assert_eq!(run.next(2), plain(tmp.path(), &root, &[]));
+    // A line written to T coming out shows a wake passed over the partial line.
+    append(&t, lines("t", [2]));
+    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &t)[1..]);
+    // The rest of the line, still without its newline: still held.
+    append(&s, tail);
+    append(&t, lines("t", [3]));
+    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &t)[2..]);
+    append(&s, "\n");
+    let want = plain_of(tmp.path(), &root, &s);
+    assert_eq!(run.next(1), want[1..]);
+    assert!(want[1].contains(&l2) && want[1].contains(r#""line":2}"#));
+    let end = run.terminate();
+    ended_ok(&end);
+    assert_same_records(&end.lines, &plain(tmp.path(), &root, &[]));
+    assert!(
+        end.summary().contains(", 0 incomplete, 0 rejected"),
+        "{}",
+        end.summary()
+    );
+}
+
+fn a_rewrite_in_place_gives_only_its_new_lines(mode: Mode) {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("projects");
+    let s = root.join("-p/S.jsonl");
+    put(&s, lines("s", [1, 2, 3]));
+    let mut run = follow(tmp.path(), &root, mode, &[]);
+    run.next(3);
+    let mut sent: Vec<String> = run.got.clone();
+    // What a compaction or resume leaves: lines vanish, kept ones stay, new ones follow. Each
+    // step must give exactly the plain run's records of the lines not seen before.
+    let len = fs::metadata(&s).unwrap().len();
+    let steps: [(&str, &[u32]); 4] = [
+        ("the same length", &[1, 3, 4]),
+        ("longer", &[1, 4, 5, 6, 7]),
+        ("shorter", &[1, 8]),
+        ("replaced by a rename", &[1, 8, 9, 10]),
+    ];
+    for (how, keep) in steps {
+        let content = lines("s", keep.iter().copied());
+        if how == "replaced by a rename" {
+            let tmp_file = root.join("-p/S.jsonl.tmp");
+            fs::write(&tmp_file, &content).unwrap();
+            fs::rename(&tmp_file, &s).unwrap();
+        } else {
+            fs::write(&s, &content).unwrap();
+        }
+        if how == "the same length" {
+            assert_eq!(fs::metadata(&s).unwrap().len(), len);
+        }
+        let records_now = plain(tmp.path(), &root, &[]);
+        let texts: Vec<String> = sent.iter().map(|r| record_text(r)).collect();
+        let want: Vec<String> = records_now
+            .into_iter()
+            .filter(|r| !texts.contains(&record_text(r)))
+            .collect();
+        assert!(!want.is_empty());
+        assert_eq!(run.next(want.len()), want, "rewritten {how}");
+        sent.extend(want);
+    }
+    // Nothing else came in between: the next line out is the one appended now.
+    append(&s, lines("s", [11]));
+    assert_eq!(
+        run.next(1),
+        plain(tmp.path(), &root, &[])[4..],
+        "an append after the rewrites"
+    );
+    let end = run.terminate();
+    ended_ok(&end);
+    // Every record of the final file went out as the plain run writes it, each line once.
+    let final_records = plain(tmp.path(), &root, &[]);
+    for r in &final_records {
+        assert_eq!(end.lines.iter().filter(|l| *l == r).count(), 1, "{r}");
+    }
+    assert_eq!(end.lines.len(), 11, "{:#?}", end.lines);
+    assert!(end.summary().ends_with(", 4 rewrites"), "{}", end.summary());
+}
+
+/// The `record` of a source record, as text.
+fn record_text(rec: &str) -> String {
+    let v: Value = serde_json::from_str(rec).unwrap();
+    v["record"].to_string()
+}
+
+fn new_session_files_and_project_folders_are_picked_up(mode: Mode) {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("projects");
+    put(&root.join("-p/S.jsonl"), lines("s", [1]));
+    let mut run = follow(tmp.path(), &root, mode, &[]);
+    run.next(1);
+    // A new session file in a known project folder.
+    let t = root.join("-p/T.jsonl");
+    put(&t, lines("t", 1..=2));
+    assert_eq!(run.next(2), plain_of(tmp.path(), &root, &t));
+    // A new project folder, made and then written to.
+    let u = root.join("-new/U.jsonl");
+    put(&u, lines("u", [1]));
+    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &u));
+    // A project folder moved in whole, files and all (one event, for the folder).
+    let outside = tmp.path().join("elsewhere/-moved");
+    put(&outside.join("V.jsonl"), lines("v", 1..=3));
+    put(&outside.join("W.jsonl"), lines("w", [1]));
+    fs::rename(&outside, root.join("-moved")).unwrap();
+    let got = run.next(4);
+    let want: Vec<String> = plain(tmp.path(), &root, &[])
+        .into_iter()
+        .filter(|r| r.contains("/-moved/"))
+        .collect();
+    assert_eq!(got, want);
+    // Files that are not transcripts are not read.
+    put(&root.join("-p/sessions-index.json"), "{\"entries\":[]}\n");
+    put(&root.join("-p/S/tool-results/r.jsonl"), "{\"spilled\":1}\n");
+    let s = root.join("-p/S.jsonl");
+    append(&s, lines("s", [2]));
+    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &s)[1..]);
+    let end = run.terminate();
+    ended_ok(&end);
+    assert_same_records(&end.lines, &plain(tmp.path(), &root, &[]));
+    assert!(
+        end.summary().starts_with("claude-read: 5 files (5 main,"),
+        "{}",
+        end.summary()
+    );
+}
+
+fn a_new_subagent_folder_comes_with_its_meta_record(mode: Mode) {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("projects");
+    put(&root.join("-p/S.jsonl"), lines("s", [1]));
+    let mut run = follow(tmp.path(), &root, mode, &[]);
+    run.next(1);
+    // The companion folder, the meta file, then the transcript: meta record first.
+    let subs = root.join("-p/S/subagents");
+    put(
+        &subs.join("agent-a1.meta.json"),
+        "{\n  \"toolUseId\": \"toolu_01\",\n  \"agentType\": \"general purpose\"\n}\n",
+    );
+    let a1 = subs.join("agent-a1.jsonl");
+    put(&a1, lines("a1", 1..=2));
+    let got = run.next(3);
+    assert_eq!(got, plain_of(tmp.path(), &root, &a1));
+    assert!(got[0].contains(r#""kind":"subagent-meta""#), "{}", got[0]);
+    assert!(got[0].contains(r#""agent_id":"a1""#), "{}", got[0]);
+    // Deeper, under workflows/: the same.
+    let w1 = subs.join("workflows/wf1/agent-w1.jsonl");
+    put(&w1, lines("w1", [1]));
+    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &w1));
+    // A meta file written after its transcript still goes out, when it appears.
+    let b2 = subs.join("agent-b2.jsonl");
+    put(&b2, lines("b2", [1]));
+    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &b2));
+    put(
+        &subs.join("agent-b2.meta.json"),
+        "{\"toolUseId\":\"toolu_02\"}",
+    );
+    let meta = run.next(1);
+    assert_eq!(meta, plain_of(tmp.path(), &root, &b2)[..1]);
+    // Internal compaction agents are not read.
+    put(&subs.join("agent-acompact-z.jsonl"), lines("z", [1]));
+    append(&a1, lines("a1", [3]));
+    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &a1)[3..]);
+    let end = run.terminate();
+    ended_ok(&end);
+    assert_same_records(&end.lines, &plain(tmp.path(), &root, &[]));
+}
+
+fn a_deleted_file_is_dropped_and_a_new_one_of_that_name_read_whole(mode: Mode) {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("projects");
+    let s = root.join("-p/S.jsonl");
+    let t = root.join("-p/T.jsonl");
+    put(&s, lines("s", 1..=2));
+    put(&t, lines("t", [1]));
+    let mut run = follow(tmp.path(), &root, mode, &[]);
+    run.next(3);
+    fs::remove_file(&s).unwrap();
+    // T's new line coming out shows the wake that saw S deleted has passed.
+    append(&t, lines("t", [2]));
+    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &t)[1..]);
+    // A new S, starting with a line the old one had: a new file is read from its start.
+    put(&s, lines("s", [1, 3]));
+    assert_eq!(run.next(2), plain_of(tmp.path(), &root, &s));
+    let end = run.terminate();
+    ended_ok(&end);
+    assert_eq!(end.lines.len(), 6);
+    assert!(end.summary().ends_with(", 0 rewrites"), "{}", end.summary());
+}
+
+fn a_legacy_agent_file_waits_for_its_session_id(mode: Mode) {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("projects");
+    let s = root.join("-p/S.jsonl");
+    let f = root.join("-p/agent-f1.jsonl");
+    let g = root.join("-p/agent-g1.jsonl");
+    put(&s, lines("s", [1]));
+    put(&f, "{\"type\":\"summary\",\"summary\":\"no session id\"}\n");
+    put(&g, "{\"type\":\"user\",\"n\":1}\n");
+    let mut run = follow(tmp.path(), &root, mode, &[]);
+    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &s));
+    append(&s, lines("s", [2]));
+    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &s)[1..]);
+    // A line naming the session: the waiting lines go out with it, as a plain run has them.
+    append(&f, "{\"type\":\"user\",\"sessionId\":\"S\",\"n\":2}\n");
+    let got = run.next(2);
+    assert_eq!(got, plain_of(tmp.path(), &root, &f));
+    assert!(got.iter().all(|r| r.contains(r#""session":"S""#)));
+    let end = run.terminate();
+    ended_ok(&end);
+    // agent-g1 never named one: held, said so, and not read with a stand-in id.
+    assert!(!end.lines.iter().any(|r| r.contains("agent-g1")));
+    assert!(
+        end.stderr
+            .contains("agent-g1.jsonl: no line names its sessionId yet"),
+        "{}",
+        end.stderr
+    );
+    assert!(
+        end.summary()
+            .ends_with(", 0 rewrites, 1 legacy agent files held (no sessionId yet)"),
+        "{}",
+        end.summary()
+    );
+}
+
+fn modified_after_chooses_only_what_the_backfill_reads(mode: Mode) {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("projects");
+    let old = root.join("-p/Old.jsonl");
+    let new = root.join("-p/New.jsonl");
+    put(&old, lines("old", [1]));
+    put(&new, lines("new", [1]));
+    let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000); // 2023-11-14
+    set_mtime(&old, long_ago);
+    let after = ["--modified-after", "2024-01-01"];
+    let mut run = follow(tmp.path(), &root, mode, &after);
+    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &new));
+    // A file created later is followed, whatever its time.
+    let late = root.join("-p/Late.jsonl");
+    put(&late, lines("late", [1]));
+    set_mtime(&late, long_ago);
+    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &late));
+    // A file left out is followed once written to, from its start (as a plain run with the
+    // same --modified-after would now read it).
+    append(&old, lines("old", [2]));
+    let want = plain_of(tmp.path(), &root, &old);
+    assert_eq!(want.len(), 2);
+    assert_eq!(run.next(2), want);
+    let end = run.terminate();
+    ended_ok(&end);
+    assert!(
+        end.summary()
+            .contains("skipped 1 files not modified after --modified-after, 0 rewrites"),
+        "{}",
+        end.summary()
+    );
+}
+
+fn sigterm_ends_with_everything_written_before_it(mode: Mode) {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("projects");
+    let s = root.join("-p/S.jsonl");
+    put(&s, lines("s", [1]));
+    let mut run = follow(tmp.path(), &root, mode, &[]);
+    run.next(1);
+    // Written just before the signal, without waiting for any of it to come out.
+    for n in 2..=40 {
+        append(&s, lines("s", [n]));
+    }
+    put(&root.join("-q/T.jsonl"), lines("t", 1..=5));
+    put(
+        &root.join("-p/S/subagents/agent-a.jsonl"),
+        lines("a", 1..=3),
+    );
+    let torn = line("s", 41);
+    append(&s, &torn[..10]);
+    let end = run.terminate();
+    ended_ok(&end);
+    let mut want = plain(tmp.path(), &root, &[]);
+    want.retain(|r| place(r).1 != Some(41));
+    assert_same_records(&end.lines, &want);
+    // The unfinished line is held and said so, not read.
+    assert!(
+        end.stderr
+            .contains("S.jsonl: incomplete last line (10 bytes"),
+        "{}",
+        end.stderr
+    );
+    assert_eq!(
+        end.summary(),
+        "claude-read: 3 files (2 main, 1 subagent, 0 legacy agent; 0 agent meta), 48 lines, 48 records, 1 incomplete, 0 rejected, 0 unreadable, 0 rewrites"
+    );
+}
+
+fn set_mtime(path: &Path, t: SystemTime) {
+    File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod events {
+            $(#[test] fn $name() { super::$name(super::Mode::Events) })*
+        }
+        mod poll {
+            $(#[test] fn $name() { super::$name(super::Mode::Poll) })*
+        }
+    };
+}
+
+in_both_modes!(
+    appended_lines_arrive_in_order,
+    a_partial_line_comes_once_its_newline_is_written,
+    a_rewrite_in_place_gives_only_its_new_lines,
+    new_session_files_and_project_folders_are_picked_up,
+    a_new_subagent_folder_comes_with_its_meta_record,
+    a_deleted_file_is_dropped_and_a_new_one_of_that_name_read_whole,
+    a_legacy_agent_file_waits_for_its_session_id,
+    modified_after_chooses_only_what_the_backfill_reads,
+    sigterm_ends_with_everything_written_before_it,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Without --follow
+
+#[test]
+fn sigterm_stops_a_plain_run_at_a_record_boundary() {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("projects");
+    // About 6 MB: far more than the pipe and the output buffer hold, so the run is mid-way
+    // (blocked writing) when the signal comes.
+    let (files, per_file) = (30u32, 2000u32);
+    let mut expect = Vec::new();
+    for f in 0..files {
+        let path = root.join(format!("-p/S{f:03}.jsonl"));
+        put(&path, lines(&format!("s{f}"), 1..=per_file));
+        for n in 1..=per_file {
+            expect.push(format!(
+                r#"{{"v":1,"source":"claude-code","session":"S{f:03}","record":{},"provenance":{{"file":"{}","line":{n}}}}}"#,
+                line(&format!("s{f}"), n),
+                path.display()
+            ));
+        }
+    }
+    let mut child = Command::new(BIN)
+        .arg(&root)
+        .env_remove("CLAUDE_CONFIG_DIR")
+        .env("HOME", tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn claude-read");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut err = child.stderr.take().unwrap();
+    let guard = KillOnDrop(child);
+    let stderr = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    // One line read, then nothing: the run fills the pipe and blocks, mid-way, until the
+    // signal has been sent and the rest is read.
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(guard.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut out, &mut rest).unwrap();
+    let code = guard.wait();
+    let stderr = stderr.join().unwrap();
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let rest = String::from_utf8(rest).unwrap();
+    // Whole lines only, a prefix of the full run, and cut short.
+    assert!(rest.is_empty() || rest.ends_with('\n'), "a torn last line");
+    let got: Vec<&str> = first.lines().chain(rest.lines()).collect();
+    assert!(
+        got.len() < expect.len(),
+        "the run was not stopped: {} lines",
+        got.len()
+    );
+    assert_eq!(got[..], expect[..got.len()]);
+    let summary = stderr
+        .lines()
+        .find(|l| l.contains(" files ("))
+        .unwrap_or_else(|| panic!("no summary: {stderr}"));
+    assert!(
+        summary.contains(&format!(" {} records,", got.len())),
+        "{summary}"
+    );
+}
+
+/// A child killed if the test fails before it ends.
+struct KillOnDrop(Child);
+
+impl KillOnDrop {
+    fn wait(mut self) -> Option<i32> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "claude-read did not end");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[test]
+fn follow_flags_need_follow() {
+    let tmp = TempDir::new().unwrap();
+    let out = Command::new(BIN)
+        .args([tmp.path().to_str().unwrap(), "--poll"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--follow"));
+}
