@@ -315,27 +315,38 @@ impl Follower<'_, '_> {
             eprintln!("{STAGE}: backfill done; following {followed} files ({how})");
         }
         loop {
-            match watcher.wait(&self.stop) {
-                Wake::Stop => {
-                    // What was written before the signal goes out: a last look at everything,
-                    // not cut short by the flag that is now set.
-                    self.stop = Arc::new(AtomicBool::new(false));
-                    let reader_stop = self.r.stop.take();
-                    self.poll_all()?;
-                    self.scan(Phase::Follow)?;
-                    self.r.stop = reader_stop;
-                    return Ok(());
-                }
+            let woke = match watcher.wait(&self.stop) {
+                Wake::Stop => Err(Stopped.into()),
                 Wake::Rescan => {
                     watcher.watch(root_paths);
-                    self.poll_all()?;
-                    self.scan(Phase::Follow)?;
+                    self.poll_all().and_then(|()| self.scan(Phase::Follow))
                 }
-                Wake::Paths(paths) => self.changed(&paths)?,
+                Wake::Paths(paths) => {
+                    // A root made since (`archived_sessions/` on the first archive) is watched
+                    // before it is walked, so nothing written into it is missed.
+                    watcher.watch(root_paths);
+                    self.changed(&paths)
+                }
+            };
+            match woke {
+                // Every wake's lines go out at once, however few.
+                Ok(()) => self.r.out.flush()?,
+                Err(e) if e.is::<Stopped>() => return self.last_look(),
+                Err(e) => return Err(e),
             }
-            // Every wake's lines go out at once, however few.
-            self.r.out.flush()?;
         }
+    }
+
+    /// On SIGINT/SIGTERM: what was written before the signal goes out, by a last look at
+    /// everything, not cut short by the flag that is now set. (A stop during the backfill ends
+    /// the run without it: that is a stop before the end, as in a plain run.)
+    fn last_look(&mut self) -> Result<()> {
+        self.stop = Arc::new(AtomicBool::new(false));
+        let reader_stop = self.r.stop.take();
+        self.poll_all()?;
+        self.scan(Phase::Follow)?;
+        self.r.stop = reader_stop;
+        Ok(())
     }
 
     fn check_stop(&self) -> Result<()> {
@@ -407,13 +418,17 @@ impl Follower<'_, '_> {
     }
 
     /// The watcher named these paths: look at the known files among them, and walk again when
-    /// one may be a new file or folder.
+    /// one may be a new file or folder, or a known one went away (moved, or replaced by its
+    /// `.zst`).
     fn changed(&mut self, paths: &[PathBuf]) -> Result<()> {
         let mut walk = false;
         for p in paths {
             self.check_stop()?;
             match self.lookup(p) {
-                Some(known) => self.poll(&known, Phase::Follow)?,
+                Some(known) => {
+                    self.poll(&known, Phase::Follow)?;
+                    walk |= !self.files.contains_key(&known);
+                }
                 None => walk |= self.may_be_new(p),
             }
         }
@@ -861,7 +876,19 @@ impl Follower<'_, '_> {
         });
         r.stats.items += written;
         r.stats.records += written;
-        let streamed = streamed?;
+        let streamed = match streamed {
+            Ok(s) => s,
+            Err(e) => {
+                if e.is::<Stopped>() {
+                    // The last look goes on from here: by index where the items read match.
+                    if diverged || next.len() >= prefix.len() {
+                        *prefix = next;
+                    }
+                    d.stamp = None;
+                }
+                return Err(e);
+            }
+        };
         if streamed.error.is_none() || diverged || next.len() >= prefix.len() {
             *prefix = next;
         }
@@ -899,14 +926,23 @@ impl Follower<'_, '_> {
         if phase == Phase::Follow && !self.settled(&meta) && !zst_whole(path) {
             return Ok(Step::Keep);
         }
-        match continued.take() {
-            None => self.r.read_jsonl(path, true)?,
+        // Read once, so read whole: while following, a stop waits for its end (an archive, of
+        // bounded size); only the backfill is cut short.
+        let reader_stop = match phase {
+            Phase::Follow => self.r.stop.take(),
+            Phase::Backfill => None,
+        };
+        let read = match continued.take() {
+            None => self.r.read_jsonl(path, true),
             Some(c) => {
                 self.r.stats.zst_files += 1;
-                self.r
-                    .stream_lines(path, true, &c.session, c.kind, c.after)?
+                self.r.stream_lines(path, true, &c.session, c.kind, c.after)
             }
+        };
+        if reader_stop.is_some() {
+            self.r.stop = reader_stop;
         }
+        read?;
         Ok(Step::Become(Entry::Done))
     }
 

@@ -18,7 +18,8 @@
 //! Each file's generation is told from its content ([`detect`], [`doc`]); JSONL files are read
 //! line by line ([`tonbo_core::LineReader`]) and each line goes out as the `record` of a source
 //! record byte for byte; V0 and seed documents are read item by item. Memory stays flat in the
-//! size of files and the number of items.
+//! size of files and the number of items. A SIGINT/SIGTERM ([`Reader::with_stop`]) ends the read
+//! at a record boundary. [`follow`] is `--follow`: the same read, then what is added.
 //!
 //! Output, one source record per line:
 //!
