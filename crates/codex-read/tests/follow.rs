@@ -349,14 +349,20 @@ fn appended_lines_arrive_in_order_with_their_session() {
         let v1 = home.join(format!(
             ".codex/sessions/rollout-2025-08-02T14-03-22-{U1}.jsonl"
         ));
+        // A BOM before the first line (§5.10) is dropped as a plain run drops it.
         put(
             &v1,
-            &lines(&[v1_meta(U1), r#"{"record_type":"state"}"#.into()]),
+            &format!(
+                "\u{feff}{}",
+                lines(&[v1_meta(U1), r#"{"record_type":"state"}"#.into()])
+            ),
         );
         let mut f = Following::start(home, mode);
         f.wait_for(4);
         for n in 2..=4 {
-            append(&v2, &format!("{}\n", item(n)));
+            // One of them with a Windows line ending.
+            let end = if n == 3 { "\r\n" } else { "\n" };
+            append(&v2, &format!("{}{end}", item(n)));
             let got = f.wait_for(4 + n - 1);
             assert_eq!(
                 got.last().unwrap(),
