@@ -207,6 +207,13 @@ impl Drop for Running {
 
 /// The stdout lines of a plain run (no `--follow`) over `root`, which must succeed.
 fn plain(base: &Path, root: &Path, extra: &[&str]) -> Vec<String> {
+    let (code, lines, stderr) = plain_run(base, root, extra);
+    assert_eq!(code, Some(0), "plain run failed: {stderr}");
+    lines
+}
+
+/// A plain run's exit code, stdout lines and stderr.
+fn plain_run(base: &Path, root: &Path, extra: &[&str]) -> (Option<i32>, Vec<String>, String) {
     let out = Command::new(BIN)
         .arg(root)
         .args(extra)
@@ -215,13 +222,10 @@ fn plain(base: &Path, root: &Path, extra: &[&str]) -> Vec<String> {
         .stdin(Stdio::null())
         .output()
         .expect("run claude-read");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "plain run failed: {stderr}");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines = stdout.lines().map(str::to_string).collect();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), lines, stderr)
 }
 
 /// `(file, line)` of a record; meta records have no line.
@@ -616,6 +620,62 @@ fn sigterm_ends_with_everything_written_before_it(mode: Mode) {
     );
 }
 
+fn bad_lines_are_rejected_with_file_and_line_and_the_rest_flows(mode: Mode) {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("projects");
+    let s = root.join("-p/S.jsonl");
+    put(&s, lines("s", [1]));
+    let rejects = tmp.path().join("rejects.ndjson");
+    let mut run = follow(
+        tmp.path(),
+        &root,
+        mode,
+        &["--rejects", rejects.to_str().unwrap()],
+    );
+    run.next(1);
+    append(
+        &s,
+        format!("not json\n{}\n[1,2]\n{}", line("s", 3), lines("s", [5])),
+    );
+    let got = run.next(2);
+    assert_eq!(place(&got[0]).1, Some(3));
+    assert_eq!(place(&got[1]).1, Some(5));
+    // A meta file still being written is not rejected while it may yet be finished, and its
+    // agent's lines do not wait for it.
+    let subs = root.join("-p/S/subagents");
+    put(&subs.join("agent-a.meta.json"), "{\"toolUseId\":");
+    put(&subs.join("agent-a.jsonl"), lines("a", [1]));
+    let got = run.next(1);
+    assert_eq!(place(&got[0]).1, Some(1));
+    assert!(!got[0].contains("subagent-meta"));
+    let end = run.terminate();
+    // Rejected input: exit 1, as a plain run of the same files.
+    assert_eq!(end.code, Some(1), "stderr: {}", end.stderr);
+    let (code, want, _) = plain_run(tmp.path(), &root, &[]);
+    assert_eq!(code, Some(1));
+    assert_same_records(&end.lines, &want);
+    let f = s.display();
+    let m = subs.join("agent-a.meta.json");
+    for (file, line, why) in [
+        (f.to_string(), 2, "not JSON"),
+        (f.to_string(), 4, "not a JSON object"),
+        (m.display().to_string(), 1, "not JSON"),
+    ] {
+        let prefix = format!("claude-read: {file}:{line}: rejected: {why}");
+        assert!(
+            end.stderr.lines().any(|l| l.starts_with(&prefix)),
+            "no `{prefix}` in stderr: {}",
+            end.stderr
+        );
+    }
+    assert_eq!(fs::read_to_string(&rejects).unwrap().lines().count(), 3);
+    assert!(
+        end.summary().contains("3 rejected, 0 unreadable"),
+        "{}",
+        end.summary()
+    );
+}
+
 fn set_mtime(path: &Path, t: SystemTime) {
     File::options()
         .write(true)
@@ -646,6 +706,7 @@ in_both_modes!(
     a_legacy_agent_file_waits_for_its_session_id,
     modified_after_chooses_only_what_the_backfill_reads,
     sigterm_ends_with_everything_written_before_it,
+    bad_lines_are_rejected_with_file_and_line_and_the_rest_flows,
 );
 
 // ---------------------------------------------------------------------------------------------
