@@ -14,10 +14,11 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::Result;
-use rusqlite::types::ValueRef;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Row};
 use tonbo_core::contract::check_session_id;
 
+use crate::follow::gate::{self, Need};
 use crate::json::{self, BadJson};
 use crate::record::{self, Layout, Prov};
 use crate::schema::{self, Go, Schema, Table, T2, T3};
@@ -25,15 +26,15 @@ use crate::{Reader, SourceFailure, STAGE};
 
 /// A session as listed, before it is read.
 #[derive(Debug, Clone)]
-struct Listed {
-    layout: Layout,
-    id: String,
-    created: Option<i64>,
-    updated: Option<i64>,
+pub(crate) struct Listed {
+    pub layout: Layout,
+    pub id: String,
+    pub created: Option<i64>,
+    pub updated: Option<i64>,
 }
 
 /// Maps SQLite errors to a [`SourceFailure`] naming what was being done.
-trait Db<T> {
+pub(crate) trait Db<T> {
     fn db(self, what: &str, busy_ms: u128) -> Result<T>;
 }
 
@@ -63,8 +64,19 @@ fn text(v: ValueRef) -> Option<String> {
     }
 }
 
+/// An owned copy of a value (a key of the read order, for the look-ahead of `--follow`).
+fn owned(v: ValueRef) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(b) => Value::Text(String::from_utf8_lossy(b).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
 /// A stored time (integer; tolerated as real or numeric text).
-fn int(v: ValueRef) -> Option<i64> {
+pub(crate) fn int(v: ValueRef) -> Option<i64> {
     match v {
         ValueRef::Integer(i) => Some(i),
         ValueRef::Real(f) if f.is_finite() => Some(f as i64),
@@ -144,6 +156,52 @@ fn row_reason(table: &str, id: &str, column: &str, why: &BadJson) -> String {
     format!("table `{table}`, row `{id}`: `{column}` {why}")
 }
 
+/// `--follow`: whether a row after the one keyed `key` (its values of the read order's `cols`)
+/// exists in `session`, among the rows `filter` (SQL) admits. NULLs sort first, as in the
+/// `ORDER BY` of the read.
+fn later_row(
+    conn: &Connection,
+    table: &Table,
+    session: &str,
+    cols: &[String],
+    key: &[Value],
+    filter: Option<&str>,
+) -> Result<bool> {
+    const FIRST: &str = "-9223372036854775808";
+    let last = cols.len() - 1;
+    let wrap = |i: usize, e: String| {
+        if i < last {
+            format!("ifnull({e}, {FIRST})")
+        } else {
+            e
+        }
+    };
+    let lhs: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| wrap(i, c.clone()))
+        .collect();
+    let rhs: Vec<String> = (0..cols.len())
+        .map(|i| wrap(i, format!("?{}", i + 2)))
+        .collect();
+    let sql = format!(
+        "SELECT 1 FROM {} WHERE \"session_id\" = ?1 AND ({}) > ({}){} LIMIT 1",
+        table.sql(),
+        lhs.join(", "),
+        rhs.join(", "),
+        filter.map(|f| format!(" AND {f}")).unwrap_or_default()
+    );
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&session];
+    for v in key {
+        params.push(v);
+    }
+    let found = conn
+        .prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.exists(params.as_slice()))
+        .map_err(|e| SourceFailure(format!("cannot look ahead in table `{}`: {e}", table.name)))?;
+    Ok(found)
+}
+
 impl Reader<'_> {
     /// Reads one database file. Its failures are reported and counted; only output errors are
     /// returned.
@@ -171,6 +229,21 @@ impl Reader<'_> {
             eprintln!("{STAGE}: {name}: {p}");
             self.stats.failed += 1;
         }
+        self.count_layouts(&schema);
+        let listed = list_sessions(&conn, &schema).db("cannot list its sessions", ms)?;
+        let before = self.stats.duplicates;
+        for s in &listed {
+            if self.stopped() {
+                break;
+            }
+            self.read_db_session(&conn, &schema, name, s)?;
+        }
+        self.note_duplicates(name, before);
+        Ok(())
+    }
+
+    /// Counts a database's layouts for the summary.
+    pub(crate) fn count_layouts(&mut self, schema: &Schema) {
         if let Some(go) = &schema.go {
             match go.layout {
                 Layout::G2 => self.stats.g2 += 1,
@@ -183,21 +256,21 @@ impl Reader<'_> {
         if schema.t3.is_some() {
             self.stats.t3 += 1;
         }
-        let listed = list_sessions(&conn, &schema).db("cannot list its sessions", ms)?;
-        let before = self.stats.duplicates;
-        for s in &listed {
-            self.read_db_session(&conn, &schema, name, s)?;
-        }
+    }
+
+    /// Notes how many sessions of database `name` were passed over since `before`.
+    pub(crate) fn note_duplicates(&mut self, name: &str, before: u64) {
         let dups = self.stats.duplicates - before;
         if dups > 0 {
             eprintln!(
                 "{STAGE}: note: {name}: {dups} sessions already read from another source; not read again"
             );
         }
-        Ok(())
     }
 
-    fn read_db_session(
+    /// Reads one listed session of a database in one read transaction. In follow mode a session
+    /// this database holds is read again (what went out before is passed over, [`gate`]).
+    pub(crate) fn read_db_session(
         &mut self,
         conn: &Connection,
         schema: &Schema,
@@ -210,35 +283,48 @@ impl Reader<'_> {
             Layout::T2 => "session",
             _ => "session_v2",
         };
-        if self.claimed.contains(&s.id) {
-            self.stats.duplicates += 1;
-            return Ok(());
+        let again = self.is_followed(name, &s.id);
+        if !again {
+            if self.passed_before(name, &s.id) {
+                return Ok(());
+            }
+            if self.claimed.contains(&s.id) {
+                self.stats.duplicates += 1;
+                self.pass(name, &s.id);
+                return Ok(());
+            }
+            // Go-lineage title generation runs in a session of its own, `title-<parent>` (§1.4
+            // "Skip title sessions").
+            if matches!(s.layout, Layout::G1 | Layout::G2) && s.id.starts_with("title-") {
+                self.stats.title_sessions += 1;
+                self.pass(name, &s.id);
+                return Ok(());
+            }
+            if let Err(why) = check_session_id(&s.id) {
+                let reason = format!(
+                    "table `{table}`, row `{}`: unusable session id: {why}",
+                    s.id
+                );
+                self.pass(name, &s.id);
+                self.reject(name, 0, &reason, s.id.as_bytes())?;
+                return Ok(());
+            }
+            // Claimed before it is read: should reading fail half-way, no later source writes
+            // the session a second time.
+            self.claimed.insert(s.id.clone());
         }
-        // Go-lineage title generation runs in a session of its own, `title-<parent>` (§1.4 "Skip
-        // title sessions").
-        if matches!(s.layout, Layout::G1 | Layout::G2) && s.id.starts_with("title-") {
-            self.stats.title_sessions += 1;
-            return Ok(());
-        }
-        if let Err(why) = check_session_id(&s.id) {
-            let reason = format!(
-                "table `{table}`, row `{}`: unusable session id: {why}",
-                s.id
-            );
-            self.rejects.reject(name, 0, &reason, s.id.as_bytes())?;
-            return Ok(());
-        }
-        // Claimed before it is read: should reading fail half-way, no later source writes the
-        // session a second time.
-        self.claimed.insert(s.id.clone());
         let what = format!("cannot read session {} (table `{table}`)", s.id);
         let tx = conn.unchecked_transaction().db(&what, ms)?;
-        if self.modified_after.is_some()
+        // A followed session read again changed since: it is read whatever its age.
+        if !again
+            && self.modified_after.is_some()
             && !self.db_session_updated(&tx, schema, s).db(&what, ms)?
         {
             self.stats.skipped_old += 1;
+            self.track_old(name, &s.id);
             return Ok(());
         }
+        self.begin_session(name, &s.id);
         match s.layout {
             Layout::G1 | Layout::G2 => {
                 let go = schema.go.as_ref().expect("listed from the Go tables");
@@ -254,6 +340,7 @@ impl Reader<'_> {
             }
         }
         tx.commit().db(&what, ms)?;
+        self.end_session(&s.id)?;
         self.out.flush()?;
         Ok(())
     }
@@ -343,14 +430,13 @@ impl Reader<'_> {
         Ok(Some(buf))
     }
 
-    /// Writes a session record built by [`Self::session_record`]; false if there was none.
-    fn write_session(&mut self, built: Option<String>) -> Result<bool> {
+    /// Writes a session record built by [`Self::session_record`] (in follow mode: with the
+    /// session's first message, [`gate`]); false if there was none.
+    fn write_session(&mut self, session: &str, built: Option<String>) -> Result<bool> {
         let Some(buf) = built else {
             return Ok(false);
         };
-        self.write_record(&buf)?;
-        self.buf = buf;
-        self.stats.sessions += 1;
+        self.emit_session(session, buf)?;
         Ok(true)
     }
 
@@ -368,7 +454,7 @@ impl Reader<'_> {
         let built = self
             .session_record(conn, &go.sessions, go.layout, name, &s.id)
             .db(what, ms)?;
-        if !self.write_session(built)? {
+        if !self.write_session(&s.id, built)? {
             return Ok(());
         }
         let m = &go.messages;
@@ -384,14 +470,35 @@ impl Reader<'_> {
             m.all(),
             m.sql()
         );
-        let id_at = 1 + m.cols.iter().position(|c| c == "id").expect("required");
-        let parts_at = 1 + m.cols.iter().position(|c| c == "parts").expect("required");
+        let at = |c: &str| m.cols.iter().position(|have| have == c).map(|i| 1 + i);
+        let id_at = at("id").expect("required");
+        let parts_at = at("parts").expect("required");
+        let role_at = at("role").expect("required");
+        let (created_at, updated_at) = (at("created_at"), at("updated_at"));
+        // The read order, for the look-ahead of `--follow` (`gate`).
+        let mut order_cols = Vec::new();
+        if created_at.is_some() {
+            order_cols.push("\"created_at\"".to_string());
+        }
+        order_cols.push(tie.to_string());
         let mut stmt = conn.prepare(&sql).db(what, ms)?;
         let mut rows = stmt.query([&s.id]).db(what, ms)?;
         let mut buf = std::mem::take(&mut self.buf);
+        let mut n_read = 0u64;
         while let Some(row) = rows.next().db(what, ms)? {
+            n_read += 1;
+            if self.stop_due(n_read) {
+                break;
+            }
             let rowid = int(row.get_ref(0).db(what, ms)?).unwrap_or(0).max(0) as u64;
             let id = text(row.get_ref(id_at).db(what, ms)?).unwrap_or_default();
+            let stamp = match updated_at {
+                Some(i) => int(row.get_ref(i).db(what, ms)?),
+                None => None,
+            };
+            if self.follow_skip(&s.id, &id, stamp) {
+                continue;
+            }
             let raw = row.get_ref(parts_at).db(what, ms)?;
             let bytes = match raw {
                 ValueRef::Text(b) | ValueRef::Blob(b) => b,
@@ -409,7 +516,8 @@ impl Reader<'_> {
                 Ok(p) => p,
                 Err(why) => {
                     let reason = row_reason("messages", &id, "parts", &why);
-                    self.rejects.reject(name, rowid, &reason, bytes)?;
+                    self.reject(name, rowid, &reason, bytes)?;
+                    self.follow_done(&s.id, &id, stamp);
                     continue;
                 }
             };
@@ -426,7 +534,31 @@ impl Reader<'_> {
                     row: &id,
                 },
             );
-            self.write_record(&buf)?;
+            if self.gate.is_some() {
+                let role = text(row.get_ref(role_at).db(what, ms)?);
+                let need = gate::go_need(role.as_deref(), &parts);
+                let mut key = Vec::new();
+                if let Some(i) = created_at {
+                    key.push(owned(row.get_ref(i).db(what, ms)?));
+                }
+                key.push(owned(
+                    row.get_ref(if m.rowid { 0 } else { id_at }).db(what, ms)?,
+                ));
+                let later = |_: Need| {
+                    later_row(
+                        conn,
+                        m,
+                        &s.id,
+                        &order_cols,
+                        &key,
+                        Some("\"role\" = 'assistant'"),
+                    )
+                };
+                if !self.follow_admit(&s.id, need, later)? {
+                    continue;
+                }
+            }
+            self.write_message(&s.id, &id, stamp, &buf)?;
             self.stats.messages += 1;
             self.stats.parts += n;
         }
@@ -448,7 +580,7 @@ impl Reader<'_> {
         let built = self
             .session_record(conn, &t2.session, Layout::T2, name, &s.id)
             .db(what, ms)?;
-        if !self.write_session(built)? {
+        if !self.write_session(&s.id, built)? {
             return Ok(());
         }
         let m = &t2.message;
@@ -479,11 +611,18 @@ impl Reader<'_> {
             "\"id\""
         };
         let sql = format!(
-            "SELECT {}, \"id\", {}, \"data\" FROM {} WHERE \"session_id\" = ?1 ORDER BY {order}",
+            "SELECT {}, \"id\", {}, \"data\", {} FROM {} WHERE \"session_id\" = ?1 ORDER BY {order}",
             m.rowid(),
             m.col("time_created"),
+            m.col("time_updated"),
             m.sql()
         );
+        // The read order, for the look-ahead of `--follow` (`gate`).
+        let mut order_cols = Vec::new();
+        if m.has("time_created") {
+            order_cols.push("\"time_created\"".to_string());
+        }
+        order_cols.push("\"id\"".to_string());
         let mut stmt = conn.prepare(&sql).db(what, ms)?;
         let p = &t2.part;
         let part_sql = format!(
@@ -495,12 +634,22 @@ impl Reader<'_> {
         let mut part_stmt = conn.prepare(&part_sql).db(what, ms)?;
         let mut rows = stmt.query([&s.id]).db(what, ms)?;
         let session_json = json::string(&s.id);
+        let mut n_read = 0u64;
         while let Some(row) = rows.next().db(what, ms)? {
+            n_read += 1;
+            if self.stop_due(n_read) {
+                return Ok(());
+            }
             let rowid = int(row.get_ref(0).db(what, ms)?).unwrap_or(0).max(0) as u64;
             let id = text(row.get_ref(1).db(what, ms)?).unwrap_or_default();
             let created = int(row.get_ref(2).db(what, ms)?);
             while let Some(x) = extras.next_if(|x| (x.created, x.id.as_str()) < (created, &id)) {
-                self.emit_json_message(&s.id, &x)?;
+                // Only in the JSON store, which OpenCode no longer writes (§2.6): final.
+                self.emit_json_message(&s.id, &x, (true, true))?;
+            }
+            let stamp = int(row.get_ref(4).db(what, ms)?);
+            if self.follow_skip(&s.id, &id, stamp) {
+                continue;
             }
             let data = row.get_ref(3).db(what, ms)?;
             let data_bytes = match data {
@@ -515,10 +664,13 @@ impl Reader<'_> {
                 Ok(m) => m,
                 Err(why) => {
                     let reason = row_reason("message", &id, "data", &why);
-                    self.rejects.reject(name, rowid, &reason, data_bytes)?;
+                    self.reject(name, rowid, &reason, data_bytes)?;
+                    self.follow_done(&s.id, &id, stamp);
                     continue;
                 }
             };
+            let following = self.gate.is_some();
+            let mut open_tool = false;
             let mut buf = std::mem::take(&mut self.buf);
             record::begin(&mut buf, "message", &s.id, Layout::T2);
             buf.push_str("\"message\":");
@@ -549,6 +701,9 @@ impl Reader<'_> {
                 });
                 match spread {
                     Ok(obj) => {
+                        if following && !open_tool {
+                            open_tool = gate::ts_part_open(&obj);
+                        }
                         if n > 0 {
                             buf.push(',');
                         }
@@ -557,7 +712,7 @@ impl Reader<'_> {
                     }
                     Err(why) => {
                         let reason = row_reason("part", &pid, "data", &why);
-                        self.rejects.reject(name, prowid, &reason, pbytes)?;
+                        self.reject(name, prowid, &reason, pbytes)?;
                     }
                 }
             }
@@ -570,13 +725,33 @@ impl Reader<'_> {
                     row: &id,
                 },
             );
-            self.write_record(&buf)?;
+            if following {
+                let need = gate::ts_need(&message, open_tool);
+                let mut key = Vec::new();
+                if m.has("time_created") {
+                    key.push(owned(row.get_ref(2).db(what, ms)?));
+                }
+                key.push(Value::Text(id.clone()));
+                let later = |need: Need| {
+                    // §2.5: the role is inside `data`; a row whose `data` is not JSON is no
+                    // assistant message.
+                    let filter = (need == Need::LaterAssistant).then_some(
+                        "CASE WHEN json_valid(\"data\") THEN json_extract(\"data\", '$.role') END = 'assistant'",
+                    );
+                    later_row(conn, m, &s.id, &order_cols, &key, filter)
+                };
+                if !self.follow_admit(&s.id, need, later)? {
+                    self.buf = buf;
+                    continue;
+                }
+            }
+            self.write_message(&s.id, &id, stamp, &buf)?;
             self.buf = buf;
             self.stats.messages += 1;
             self.stats.parts += n;
         }
         for x in extras {
-            self.emit_json_message(&s.id, &x)?;
+            self.emit_json_message(&s.id, &x, (true, true))?;
         }
         Ok(())
     }
@@ -594,7 +769,7 @@ impl Reader<'_> {
         let built = self
             .session_record(conn, &t3.session, Layout::T3, name, &s.id)
             .db(what, ms)?;
-        if !self.write_session(built)? {
+        if !self.write_session(&s.id, built)? {
             return Ok(());
         }
         let m = &t3.message;
@@ -608,10 +783,20 @@ impl Reader<'_> {
         );
         let mut stmt = conn.prepare(&sql).db(what, ms)?;
         let mut rows = stmt.query([&s.id]).db(what, ms)?;
+        let order_cols = ["\"seq\"".to_string(), "\"id\"".to_string()];
         let mut buf = std::mem::take(&mut self.buf);
+        let mut n_read = 0u64;
         while let Some(row) = rows.next().db(what, ms)? {
+            n_read += 1;
+            if self.stop_due(n_read) {
+                break;
+            }
             let rowid = int(row.get_ref(0).db(what, ms)?).unwrap_or(0).max(0) as u64;
             let id = text(row.get_ref(1).db(what, ms)?).unwrap_or_default();
+            let stamp = int(row.get_ref(6).db(what, ms)?);
+            if self.follow_skip(&s.id, &id, stamp) {
+                continue;
+            }
             let data = row.get_ref(7).db(what, ms)?;
             let bytes = match data {
                 ValueRef::Text(b) | ValueRef::Blob(b) => b,
@@ -621,7 +806,8 @@ impl Reader<'_> {
                 Ok(d) => d,
                 Err(why) => {
                     let reason = row_reason("session_message", &id, "data", &why);
-                    self.rejects.reject(name, rowid, &reason, bytes)?;
+                    self.reject(name, rowid, &reason, bytes)?;
+                    self.follow_done(&s.id, &id, stamp);
                     continue;
                 }
             };
@@ -653,7 +839,25 @@ impl Reader<'_> {
                     row: &id,
                 },
             );
-            self.write_record(&buf)?;
+            if self.gate.is_some() {
+                let ty = text(row.get_ref(3).db(what, ms)?);
+                let need = gate::t3_need(ty.as_deref(), &data);
+                let key = [owned(row.get_ref(4).db(what, ms)?), Value::Text(id.clone())];
+                let later = |_: Need| {
+                    later_row(
+                        conn,
+                        m,
+                        &s.id,
+                        &order_cols,
+                        &key,
+                        Some("\"type\" = 'assistant'"),
+                    )
+                };
+                if !self.follow_admit(&s.id, need, later)? {
+                    continue;
+                }
+            }
+            self.write_message(&s.id, &id, stamp, &buf)?;
             self.stats.messages += 1;
         }
         self.buf = buf;
@@ -664,7 +868,7 @@ impl Reader<'_> {
 /// The sessions of a database, ids and times only, by (creation time, id). With `session_v2`,
 /// its sessions and then the legacy `session` rows it does not hold (§2.8 "Choosing the
 /// generation").
-fn list_sessions(conn: &Connection, schema: &Schema) -> rusqlite::Result<Vec<Listed>> {
+pub(crate) fn list_sessions(conn: &Connection, schema: &Schema) -> rusqlite::Result<Vec<Listed>> {
     let list = |table: &Table, created: &str, updated: &str, layout: Layout, extra: &str| {
         let sql = format!(
             "SELECT \"id\", {}, {} FROM {}{extra}",

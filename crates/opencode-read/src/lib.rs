@@ -44,6 +44,7 @@
 //! emitted once; only ids are remembered across sessions.
 
 pub mod db;
+pub mod follow;
 pub mod json;
 pub mod record;
 pub mod schema;
@@ -52,6 +53,8 @@ pub mod store;
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
@@ -191,7 +194,16 @@ pub struct Reader<'a> {
     /// The record being assembled.
     buf: String,
     pub stats: Stats,
+    /// Set by SIGINT/SIGTERM: a plain run stops at the next record boundary.
+    stop: Option<Arc<AtomicBool>>,
+    /// Whether the stop flag ends the read (a plain run, and the first pass of `--follow`).
+    interruptible: bool,
+    /// `--follow`: what went out and what is held ([`follow::Gate`]); `None` in a plain run.
+    pub(crate) gate: Option<follow::Gate>,
 }
+
+/// How often (in messages) a long session's read looks at the stop flag.
+const STOP_CHECK_MESSAGES: u64 = 256;
 
 impl<'a> Reader<'a> {
     pub fn new(
@@ -209,7 +221,29 @@ impl<'a> Reader<'a> {
             claimed: HashSet::new(),
             buf: String::new(),
             stats: Stats::default(),
+            stop: None,
+            interruptible: true,
+            gate: None,
         }
+    }
+
+    /// Stops the read at the next record boundary once `flag` is set (SIGINT/SIGTERM).
+    pub fn stop_on(&mut self, flag: Arc<AtomicBool>) {
+        self.stop = Some(flag);
+    }
+
+    /// Whether a signal asked the read to stop (and the read may stop now).
+    pub fn stopped(&self) -> bool {
+        self.interruptible
+            && self
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+
+    /// Whether to look at the stop flag after `n` messages of a session.
+    fn stop_due(&self, n: u64) -> bool {
+        n.is_multiple_of(STOP_CHECK_MESSAGES) && self.stopped()
     }
 
     /// Reads every database, then every JSON store (§2.6: the database wins, so its sessions must
@@ -221,9 +255,15 @@ impl<'a> Reader<'a> {
         self.stats.failed += sources.failed;
         self.stores = sources.stores.clone();
         for path in &sources.dbs {
+            if self.stopped() {
+                break;
+            }
             self.read_db(path)?;
         }
         for i in 0..self.stores.len() {
+            if self.stopped() {
+                break;
+            }
             self.read_store(i)?;
         }
         self.out.flush()?;

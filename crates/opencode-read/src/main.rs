@@ -1,4 +1,5 @@
 //! opencode-read [PATH...] [--modified-after TIME] [--rejects FILE] [-q]
+//!               [--follow [--poll-interval MS] [--poll]]
 //!
 //! Reads OpenCode and Crush sessions of every on-disk layout (`shared/research/opencode-format.md`)
 //! and writes one source record per line: per session a `"kind":"session"` record,
@@ -30,16 +31,39 @@
 //! messages', or for the JSON store their files' modification times): `2026-11-01T00:00:00Z`,
 //! `2026-11-01` (midnight UTC), or an age, `90m`, `12h`, `7d`, `2w`.
 //!
+//! `--follow` (sidecar mode): after reading what exists, keep polling the databases (read-only)
+//! and JSON stores and write what is added, until SIGINT/SIGTERM; then flush, print the summary
+//! (with the rewrites seen and the messages held), and exit 0 (1 if something was rejected or
+//! is still unreadable). A message goes out once, and only once it is final: a finished
+//! assistant message (its `finish` part, G1/G2; `time.completed` with every tool `completed` or
+//! `error`, T1/T2/T3), a user message once the answer has started (T1/T2), any other message at
+//! once; an unfinished one is final anyway once a later assistant message exists (it was
+//! interrupted). Until then it, and the messages after it in its session, are held, also during
+//! the first pass. Its record is byte for byte the one a plain run writes for the same rows. A
+//! session's record goes out with its first message (or at the exit if it has none), as the row
+//! was then; later changes of the row, and of a message already written, are not written again
+//! (a message's count as rewrites). New sessions, databases and stores are picked up; a
+//! database locked or mid-write is tried again at the next poll. `--modified-after` chooses
+//! only what the first pass reads: a session it left out is read in full once it changes.
+//! `--poll-interval MS` (default 1000): how often the sources are looked at without filesystem
+//! events, and the base of the safety rescan (every 10 intervals) with them.
+//! `--poll`: do not use filesystem events; look every `--poll-interval` (network filesystems,
+//! container volumes where inotify does not work).
+//!
+//! Without `--follow`, SIGINT/SIGTERM stop the read at a record boundary: what was written is
+//! flushed, the summary printed, and the exit is as if the input had ended there.
+//!
 //! A database that is not SQLite, is corrupt, stays locked or lacks the tables or columns of its
 //! layout is reported with its file (and table) and counted as failed (exit 1); a row or JSON file
 //! that does not parse is rejected (`FILE:ROWID` or `FILE:LINE`, with table and row id), and the
 //! rest is always read.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Result};
 use clap::Parser;
+use opencode_read::follow::{follow, Options, Spec};
 use opencode_read::sources::{default_sources, Env, Sources};
 use opencode_read::{busy_timeout_from_env, parse_modified_after, Reader, STAGE};
 use tonbo_core::{run_stage, Exit, Output, Rejects};
@@ -66,6 +90,22 @@ struct Args {
     /// Do not print the summary line on stderr (errors and warnings are still printed).
     #[arg(short, long)]
     quiet: bool,
+
+    /// After reading what exists, keep watching and write what is added (once final), until
+    /// SIGINT/SIGTERM.
+    #[arg(long)]
+    follow: bool,
+
+    /// With --follow: how often the sources are looked at when filesystem events are not
+    /// available (and the base of the safety rescan when they are), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000, requires = "follow",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    poll_interval: u64,
+
+    /// With --follow: do not use filesystem events; poll every --poll-interval (for network
+    /// filesystems and container volumes where inotify does not work).
+    #[arg(long, requires = "follow")]
+    poll: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -78,24 +118,44 @@ fn run(args: Args) -> Result<Exit> {
         bail!("reads databases and folders, not stdin (`-`)");
     }
     let busy = busy_timeout_from_env()?;
-    let sources = if args.paths.is_empty() {
-        default_sources(&Env::from_process())
-    } else {
-        let mut s = Sources::default();
-        for p in &args.paths {
-            s.add_path(p);
-        }
-        s
-    };
+    // Before anything is written: from here a signal ends the run at a record boundary.
+    let stop = tonbo_core::follow::stop_on_signals()?;
     let mut out = Output::stdout();
     let mut rejects = Rejects::open(STAGE, args.rejects.as_deref())?;
     let mut reader = Reader::new(&mut out, &mut rejects, args.modified_after, busy);
-    reader.read(&sources)?;
+    reader.stop_on(stop.clone());
+    let mut suffix = String::new();
+    if args.follow {
+        let spec = if args.paths.is_empty() {
+            Spec::Default(Env::from_process())
+        } else {
+            Spec::Paths(args.paths)
+        };
+        let opts = Options {
+            interval: Duration::from_millis(args.poll_interval),
+            poll: args.poll,
+        };
+        suffix = follow(&mut reader, spec, &opts, stop)?.summary_suffix();
+    } else {
+        let sources = if args.paths.is_empty() {
+            default_sources(&Env::from_process())
+        } else {
+            let mut s = Sources::default();
+            for p in &args.paths {
+                s.add_path(p);
+            }
+            s
+        };
+        reader.read(&sources)?;
+    }
     let stats = reader.stats;
     out.flush()?;
     let rejected = rejects.finish()?;
     if !args.quiet {
-        eprintln!("{}", stats.summary(rejected, args.modified_after.is_some()));
+        eprintln!(
+            "{}{suffix}",
+            stats.summary(rejected, args.modified_after.is_some())
+        );
     }
     Ok(Exit::from_failures(rejected + stats.failed))
 }

@@ -78,6 +78,8 @@ pub struct Sources {
     seen: Vec<PathBuf>,
     /// Discovery problems reported on stderr (an unreadable PATH or `projects.json`).
     pub failed: u64,
+    /// Print no notes or errors (`--follow` looks again and again; the first look told).
+    pub quiet: bool,
 }
 
 impl Sources {
@@ -132,11 +134,13 @@ impl Sources {
     pub fn add_path(&mut self, path: &Path) {
         match fs::metadata(path) {
             Err(e) => {
-                eprintln!("{STAGE}: cannot read {}: {e}", path.display());
+                if !self.quiet {
+                    eprintln!("{STAGE}: cannot read {}: {e}", path.display());
+                }
                 self.failed += 1;
             }
             Ok(m) if m.is_dir() => {
-                if !self.add_dir(path) {
+                if !self.add_dir(path) && !self.quiet {
                     eprintln!(
                         "{STAGE}: note: {}: no OpenCode or Crush data in it (opencode*.db, crush.db, storage/); nothing read there",
                         path.display()
@@ -196,14 +200,24 @@ fn xdg_data(xdg: Option<&OsStr>, home: Option<&Path>) -> Option<PathBuf> {
 /// The sources read when no PATH is given (research §4.1, "Discovery"). Missing ones are not an
 /// error: a note says where nothing was found.
 pub fn default_sources(env: &Env) -> Sources {
-    let mut s = Sources::default();
+    default_sources_with(env, false)
+}
+
+/// [`default_sources`], without notes when `quiet`.
+pub fn default_sources_with(env: &Env, quiet: bool) -> Sources {
+    let mut s = Sources {
+        quiet,
+        ..Sources::default()
+    };
     let mut looked = Vec::new();
     let data = env.opencode_data();
 
     // OpenCode's database: OPENCODE_DB wins, else every opencode*.db (§2.1, "DB file").
     match (&env.opencode_db, &data) {
         (Some(db), _) if db == ":memory:" => {
-            eprintln!("{STAGE}: note: OPENCODE_DB is :memory:, which leaves nothing on disk; no OpenCode database read");
+            if !quiet {
+                eprintln!("{STAGE}: note: OPENCODE_DB is :memory:, which leaves nothing on disk; no OpenCode database read");
+            }
         }
         (Some(db), _) => {
             let db = Path::new(db);
@@ -214,7 +228,7 @@ pub fn default_sources(env: &Env) -> Sources {
             looked.push(path.display().to_string());
             if path.is_file() {
                 s.add_db(path);
-            } else {
+            } else if !quiet {
                 eprintln!(
                     "{STAGE}: note: OPENCODE_DB names {}, which is not a file; not read",
                     path.display()
@@ -241,7 +255,7 @@ pub fn default_sources(env: &Env) -> Sources {
     if let Some(global) = env.crush_global() {
         let list = global.join("projects.json");
         looked.push(list.display().to_string());
-        for db in crush_projects(&list, &mut s.failed) {
+        for db in crush_projects(&list, &mut s.failed, quiet) {
             s.add_db(db);
         }
     }
@@ -257,7 +271,7 @@ pub fn default_sources(env: &Env) -> Sources {
             }
         }
     }
-    if s.is_empty() && s.failed == 0 {
+    if s.is_empty() && s.failed == 0 && !quiet {
         eprintln!(
             "{STAGE}: note: no OpenCode or Crush data found (looked in: {}); nothing to read",
             if looked.is_empty() {
@@ -272,7 +286,7 @@ pub fn default_sources(env: &Env) -> Sources {
 
 /// The `crush.db` of every project in Crush's `projects.json` (research §1.1). A missing list is
 /// not an error; one that cannot be read is reported and counted in `failed`.
-fn crush_projects(list: &Path, failed: &mut u64) -> Vec<PathBuf> {
+fn crush_projects(list: &Path, failed: &mut u64, quiet: bool) -> Vec<PathBuf> {
     #[derive(Deserialize)]
     struct Projects {
         #[serde(default)]
@@ -289,7 +303,9 @@ fn crush_projects(list: &Path, failed: &mut u64) -> Vec<PathBuf> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
-            eprintln!("{STAGE}: cannot read {}: {e}", list.display());
+            if !quiet {
+                eprintln!("{STAGE}: cannot read {}: {e}", list.display());
+            }
             *failed += 1;
             return Vec::new();
         }
@@ -297,6 +313,10 @@ fn crush_projects(list: &Path, failed: &mut u64) -> Vec<PathBuf> {
     let projects: Projects = match serde_json::from_str(&text) {
         Ok(p) => p,
         Err(e) => {
+            if quiet {
+                *failed += 1;
+                return Vec::new();
+            }
             eprintln!(
                 "{STAGE}: cannot read {}: not a Crush project list ({e})",
                 list.display()
@@ -317,7 +337,7 @@ fn crush_projects(list: &Path, failed: &mut u64) -> Vec<PathBuf> {
         let db = data_dir.join("crush.db");
         if db.is_file() {
             dbs.push(db);
-        } else {
+        } else if !quiet {
             eprintln!(
                 "{STAGE}: note: Crush project data {} (from {}) has no crush.db; nothing read there",
                 data_dir.display(),

@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use tonbo_core::contract::check_session_id;
 
+use crate::follow::gate::{self, Need};
 use crate::json::{self, BadJson};
 use crate::record::{self, Layout, Prov};
 use crate::sources::StoreKind;
@@ -34,6 +35,8 @@ const REREAD_AFTER: Duration = Duration::from_millis(50);
 pub struct JsonMsg {
     /// `time.created` (ms).
     pub created: Option<i64>,
+    /// Whether it is an assistant message (for the look-ahead of `--follow`).
+    pub assistant: bool,
     /// The file stem.
     pub id: String,
     /// Which store (index into the run's stores).
@@ -124,16 +127,32 @@ fn mtime(path: &Path) -> Option<SystemTime> {
     fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+/// Whether a message object is an assistant message.
+fn is_assistant(obj: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Role {
+        #[serde(default)]
+        role: Option<String>,
+    }
+    serde_json::from_str::<Role>(obj).is_ok_and(|r| r.role.as_deref() == Some("assistant"))
+}
+
 /// A session file, listed.
-struct JsonSession {
+pub(crate) struct JsonSession {
     created: Option<i64>,
     updated: Option<i64>,
-    id: String,
+    pub id: String,
     path: PathBuf,
 }
 
 impl Reader<'_> {
+    /// Reports a folder or file that cannot be read (in follow mode once, not at every look).
     fn list_failed(&mut self, dir: &Path, e: &io::Error) {
+        if let Some(g) = &mut self.gate {
+            if !g.reported.insert(dir.to_path_buf()) {
+                return;
+            }
+        }
         eprintln!("{STAGE}: cannot read {}: {e}", dir.display());
         self.stats.failed += 1;
     }
@@ -172,18 +191,14 @@ impl Reader<'_> {
             match load(&path) {
                 Loaded::Object(obj) => msgs.push(JsonMsg {
                     created: json::times(&obj).0,
+                    assistant: is_assistant(&obj),
                     id,
                     store,
                     path,
                 }),
                 Loaded::Gone => {}
                 Loaded::Bad(why, raw) => {
-                    self.rejects.reject(
-                        &path.display().to_string(),
-                        why.line,
-                        &why.reason,
-                        &raw,
-                    )?;
+                    self.reject(&path.display().to_string(), why.line, &why.reason, &raw)?;
                 }
                 Loaded::Failed(e) => self.list_failed(&path, &e),
             }
@@ -192,14 +207,24 @@ impl Reader<'_> {
         Ok(msgs)
     }
 
-    /// Writes one message of the JSON store with its parts, ordered by id.
-    pub(crate) fn emit_json_message(&mut self, session: &str, m: &JsonMsg) -> Result<()> {
+    /// Writes one message of the JSON store with its parts, ordered by id. `later`: whether a
+    /// later message, and a later assistant message, exist in the session (for `--follow`).
+    pub(crate) fn emit_json_message(
+        &mut self,
+        session: &str,
+        m: &JsonMsg,
+        later: (bool, bool),
+    ) -> Result<()> {
+        if self.follow_skip(session, &m.id, None) {
+            return Ok(());
+        }
         let file = m.path.display().to_string();
         let message = match load(&m.path) {
             Loaded::Object(obj) => obj,
             Loaded::Gone => return Ok(()),
             Loaded::Bad(why, raw) => {
-                self.rejects.reject(&file, why.line, &why.reason, &raw)?;
+                self.reject(&file, why.line, &why.reason, &raw)?;
+                self.follow_done(session, &m.id, None);
                 return Ok(());
             }
             Loaded::Failed(e) => {
@@ -224,10 +249,15 @@ impl Reader<'_> {
         buf.push_str("\"message\":");
         buf.push_str(&message);
         buf.push_str(",\"parts\":[");
+        let following = self.gate.is_some();
+        let mut open_tool = false;
         let mut n = 0u64;
         for (_, path) in part_files {
             match load(&path) {
                 Loaded::Object(obj) => {
+                    if following && !open_tool {
+                        open_tool = gate::ts_part_open(&obj);
+                    }
                     if n > 0 {
                         buf.push(',');
                     }
@@ -236,19 +266,26 @@ impl Reader<'_> {
                 }
                 Loaded::Gone => {}
                 Loaded::Bad(why, raw) => {
-                    self.rejects.reject(
-                        &path.display().to_string(),
-                        why.line,
-                        &why.reason,
-                        &raw,
-                    )?;
+                    self.reject(&path.display().to_string(), why.line, &why.reason, &raw)?;
                 }
                 Loaded::Failed(e) => self.list_failed(&path, &e),
             }
         }
         buf.push(']');
         record::finish(&mut buf, Prov::File(&file));
-        self.write_record(&buf)?;
+        // The same shapes as T2 (§2.4), so the same rule of finality.
+        let need = gate::ts_need(&message, open_tool);
+        let ready = |need: Need| {
+            Ok(match need {
+                Need::LaterAssistant => later.1,
+                _ => later.0,
+            })
+        };
+        if !self.follow_admit(session, need, ready)? {
+            self.buf = buf;
+            return Ok(());
+        }
+        self.write_message(session, &m.id, None, &buf)?;
         self.buf = buf;
         self.stats.messages += 1;
         self.stats.parts += n;
@@ -260,26 +297,57 @@ impl Reader<'_> {
         let store = self.stores[index].clone();
         self.stats.stores += 1;
         self.stats.t1 += 1;
+        let files = self.list_store_sessions(index);
+        let sessions = self.load_store_sessions(files)?;
+
+        let before = self.stats.duplicates;
+        for s in sessions {
+            if self.stopped() {
+                break;
+            }
+            self.read_json_session(index, s)?;
+        }
+        let dups = self.stats.duplicates - before;
+        if dups > 0 {
+            eprintln!(
+                "{STAGE}: note: {}: {dups} sessions already read from a database or an earlier store; their messages missing there were merged into them",
+                store.root.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The session files of store `index`, as (id, path).
+    pub(crate) fn list_store_sessions(&mut self, index: usize) -> Vec<(String, PathBuf)> {
+        let store = self.stores[index].clone();
         let session_root = store.session_root();
         let dirs = match store.kind {
             StoreKind::T1 => match list_dirs(&session_root) {
                 Ok(d) => d,
                 Err(e) => {
                     self.list_failed(&session_root, &e);
-                    return Ok(());
+                    return Vec::new();
                 }
             },
             StoreKind::T0 => vec![session_root],
         };
-        let mut sessions = Vec::new();
+        let mut all = Vec::new();
         for dir in dirs {
-            let files = match list_json(&dir) {
-                Ok(f) => f,
-                Err(e) => {
-                    self.list_failed(&dir, &e);
-                    continue;
-                }
-            };
+            match list_json(&dir) {
+                Ok(f) => all.extend(f),
+                Err(e) => self.list_failed(&dir, &e),
+            }
+        }
+        all
+    }
+
+    /// Loads session files for their times, ordered by (`time.created`, id) (§2.7).
+    pub(crate) fn load_store_sessions(
+        &mut self,
+        files: Vec<(String, PathBuf)>,
+    ) -> Result<Vec<JsonSession>> {
+        let mut sessions = Vec::new();
+        {
             for (id, path) in files {
                 match load(&path) {
                     Loaded::Object(obj) => {
@@ -294,45 +362,39 @@ impl Reader<'_> {
                     Loaded::Gone => {}
                     Loaded::Bad(why, raw) => {
                         let reason = format!("{} (session not read)", why.reason);
-                        self.rejects.reject(
-                            &path.display().to_string(),
-                            why.line,
-                            &reason,
-                            &raw,
-                        )?;
+                        self.reject(&path.display().to_string(), why.line, &reason, &raw)?;
                     }
                     Loaded::Failed(e) => self.list_failed(&path, &e),
                 }
             }
         }
         sessions.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
-
-        let before = self.stats.duplicates;
-        for s in sessions {
-            self.read_json_session(index, s)?;
-        }
-        let dups = self.stats.duplicates - before;
-        if dups > 0 {
-            eprintln!(
-                "{STAGE}: note: {}: {dups} sessions already read from a database or an earlier store; their messages missing there were merged into them",
-                store.root.display()
-            );
-        }
-        Ok(())
+        Ok(sessions)
     }
 
-    fn read_json_session(&mut self, index: usize, s: JsonSession) -> Result<()> {
-        if self.claimed.contains(&s.id) {
-            self.stats.duplicates += 1;
-            return Ok(());
-        }
+    /// Reads one session of store `index`. In follow mode a session this store holds is read
+    /// again (what went out before is passed over).
+    pub(crate) fn read_json_session(&mut self, index: usize, s: JsonSession) -> Result<()> {
+        let source = self.stores[index].root.display().to_string();
+        let again = self.is_followed(&source, &s.id);
         let file = s.path.display().to_string();
-        if let Err(why) = check_session_id(&s.id) {
-            let reason = format!("unusable session id (the file name): {why}");
-            self.rejects.reject(&file, 1, &reason, s.id.as_bytes())?;
-            return Ok(());
+        if !again {
+            if self.passed_before(&source, &s.id) {
+                return Ok(());
+            }
+            if self.claimed.contains(&s.id) {
+                self.stats.duplicates += 1;
+                self.pass(&source, &s.id);
+                return Ok(());
+            }
+            if let Err(why) = check_session_id(&s.id) {
+                let reason = format!("unusable session id (the file name): {why}");
+                self.pass(&source, &s.id);
+                self.reject(&file, 1, &reason, s.id.as_bytes())?;
+                return Ok(());
+            }
         }
-        if let Some(after) = self.modified_after {
+        if let Some(after) = self.modified_after.filter(|_| !again) {
             // Its own time, its file, or a message added to it (§2.3: a new message is a new
             // file in message/<ses>/).
             let message_dir = self.stores[index].message_dir(&s.id);
@@ -341,6 +403,7 @@ impl Reader<'_> {
                 || mtime(&message_dir).is_some_and(|t| t > after);
             if !changed {
                 self.stats.skipped_old += 1;
+                self.track_old(&source, &s.id);
                 self.claimed.insert(s.id);
                 return Ok(());
             }
@@ -350,7 +413,7 @@ impl Reader<'_> {
             Loaded::Gone => return Ok(()),
             Loaded::Bad(why, raw) => {
                 let reason = format!("{} (session not read)", why.reason);
-                self.rejects.reject(&file, why.line, &reason, &raw)?;
+                self.reject(&file, why.line, &reason, &raw)?;
                 return Ok(());
             }
             Loaded::Failed(e) => {
@@ -358,23 +421,47 @@ impl Reader<'_> {
                 return Ok(());
             }
         };
+        self.claimed.insert(s.id.clone());
+        self.begin_session(&source, &s.id);
         let mut buf = std::mem::take(&mut self.buf);
         record::begin(&mut buf, "session", &s.id, Layout::T1);
         buf.push_str("\"session\":");
         buf.push_str(&session);
         record::finish(&mut buf, Prov::File(&file));
-        self.write_record(&buf)?;
-        self.buf = buf;
-        self.stats.sessions += 1;
+        self.emit_session(&s.id, buf)?;
 
         let files = self.json_message_files(&s.id);
         let msgs = self.order_json_messages(files)?;
-        for m in &msgs {
-            self.emit_json_message(&s.id, m)?;
+        // Whether a later message, and a later assistant message, follow each one.
+        let mut later = vec![(false, false); msgs.len()];
+        for i in (0..msgs.len().saturating_sub(1)).rev() {
+            later[i] = (true, later[i + 1].1 || msgs[i + 1].assistant);
         }
-        self.claimed.insert(s.id);
+        for (i, m) in msgs.iter().enumerate() {
+            if self.stop_due(i as u64 + 1) {
+                break;
+            }
+            self.emit_json_message(&s.id, m, later[i])?;
+        }
+        self.end_session(&s.id)?;
         self.out.flush()?;
         Ok(())
+    }
+
+    /// Follow mode: the modification times of a session's file and of its message folder (a
+    /// new message is a new file there, §2.3), to tell whether the session changed.
+    pub(crate) fn session_stamp(
+        &self,
+        index: usize,
+        id: &str,
+        path: &Path,
+    ) -> [Option<SystemTime>; 2] {
+        let dir = if is_path_component(id) {
+            mtime(&self.stores[index].message_dir(id))
+        } else {
+            None
+        };
+        [mtime(path), dir]
     }
 }
 

@@ -1,0 +1,291 @@
+//! One database followed by `--follow`: polled read-only for new and changed sessions.
+//!
+//! The connection stays open between polls (read-only: outside a read it holds no lock and
+//! never checkpoints), so that `PRAGMA data_version` tells at once whether another connection
+//! committed anything since the last look; most polls end there. When something changed:
+//!
+//! * new rows are found by rowid: the highest rowid of each message table (`messages`,
+//!   `message`, `part`, `session_message`) is remembered, and the sessions of the rows above it
+//!   are read again (a rowid lookup, not a scan; SQLite gives a new row the highest rowid + 1,
+//!   and after rows at the top are deleted the mark comes down with them);
+//! * the session list (ids and update times, a small table) is read, and a new session or one
+//!   whose update time moved is read;
+//! * a session with held messages (not final yet, [`super::gate`]) is read again at every
+//!   change: that is how in-place updates of a streaming message are seen (G1 rewrites `parts`,
+//!   T2 upserts `message` and `part` rows, T3 updates `session_message`; research
+//!   `opencode-format.md` §1.4, §2.5, §2.8).
+//!
+//! Each session is read in one read transaction, as in a plain run. A database that cannot be
+//! opened, is locked past the busy timeout, or is mid-migration (tables missing) is reported once
+//! and tried again at the next poll; it counts as failed only if it still fails at the exit.
+//! A file replaced under the same name (another inode) is opened afresh; what went out from it
+//! before is still known by id and not written again.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use rusqlite::Connection;
+
+use crate::db::{list_sessions, Db};
+use crate::schema::{self, Schema, Table};
+use crate::{Reader, SourceFailure, STAGE};
+
+pub(crate) struct FollowedDb {
+    pub path: PathBuf,
+    /// The path as given or found: provenance and messages name it.
+    name: String,
+    conn: Option<Connection>,
+    /// (device, inode) of the file the connection reads.
+    ident: Option<(u64, u64)>,
+    schema: Option<Schema>,
+    schema_version: Option<i64>,
+    /// `PRAGMA data_version` when last read through: unchanged means nothing was committed.
+    data_version: Option<i64>,
+    /// The highest rowid seen per message table.
+    marks: HashMap<&'static str, i64>,
+    /// Sessions and their update times, as last listed.
+    listed: HashMap<String, Option<i64>>,
+    /// The failure reported last, not reported again while it lasts.
+    problem: Option<String>,
+    /// The schema's problems last seen, reported when they change and counted at the exit.
+    schema_problems: Vec<String>,
+    /// Whether the last poll failed.
+    failing: bool,
+    /// Counted in the summary (as a database, and its layouts once readable).
+    counted: bool,
+    layouts_counted: bool,
+    /// Every session was read once.
+    read_once: bool,
+}
+
+#[cfg(unix)]
+fn file_id(meta: &fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_meta: &fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// The tables whose new rows name sessions to read again: (table, SQL of its session id).
+fn message_tables(schema: &Schema) -> Vec<(&Table, String)> {
+    let mut out = Vec::new();
+    if let Some(go) = &schema.go {
+        out.push((&go.messages, "\"session_id\"".to_string()));
+    }
+    if let Some(t2) = &schema.t2 {
+        out.push((&t2.message, "\"session_id\"".to_string()));
+        let via_message = format!(
+            "(SELECT m.\"session_id\" FROM {} m WHERE m.\"id\" = {}.\"message_id\")",
+            t2.message.sql(),
+            t2.part.sql()
+        );
+        out.push((
+            &t2.part,
+            if t2.part.has("session_id") {
+                "\"session_id\"".to_string()
+            } else {
+                via_message
+            },
+        ));
+    }
+    if let Some(t3) = &schema.t3 {
+        out.push((&t3.message, "\"session_id\"".to_string()));
+    }
+    out
+}
+
+impl FollowedDb {
+    pub fn new(path: PathBuf) -> FollowedDb {
+        FollowedDb {
+            name: path.display().to_string(),
+            path,
+            conn: None,
+            ident: None,
+            schema: None,
+            schema_version: None,
+            data_version: None,
+            marks: HashMap::new(),
+            listed: HashMap::new(),
+            problem: None,
+            schema_problems: Vec::new(),
+            failing: false,
+            counted: false,
+            layouts_counted: false,
+            read_once: false,
+        }
+    }
+
+    /// Looks at the database and reads what changed (everything, the first time). With `force`
+    /// (the sweep at the exit) it reads even if nothing was committed since the last look.
+    /// Failures of the database are reported and left for the next poll; only output errors
+    /// are returned.
+    pub fn poll(&mut self, r: &mut Reader, force: bool) -> Result<()> {
+        if !self.counted {
+            self.counted = true;
+            r.stats.databases += 1;
+        }
+        match self.poll_inner(r, force) {
+            Ok(()) => {
+                if self.failing {
+                    eprintln!("{STAGE}: note: {}: read again", self.name);
+                }
+                self.failing = false;
+                self.problem = None;
+                Ok(())
+            }
+            Err(e) => match e.downcast::<SourceFailure>() {
+                Ok(f) => {
+                    if self.problem.as_deref() != Some(f.0.as_str()) {
+                        eprintln!("{STAGE}: {}: {f}; trying again at the next poll", self.name);
+                        self.problem = Some(f.0);
+                    }
+                    self.failing = true;
+                    // Opened afresh next time, and everything looked at again.
+                    self.conn = None;
+                    self.data_version = None;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// What still fails at the exit, for the failed count: the database, and its schema's
+    /// problems.
+    pub fn failures(&self) -> u64 {
+        u64::from(self.failing) + self.schema_problems.len() as u64
+    }
+
+    fn poll_inner(&mut self, r: &mut Reader, force: bool) -> Result<()> {
+        let ms = r.busy.as_millis();
+        let ident = match fs::metadata(&self.path) {
+            Ok(m) => file_id(&m),
+            // Gone (deleted, or renamed away): nothing to read; a file that comes back under
+            // this name is opened afresh.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.conn = None;
+                self.ident = None;
+                return Ok(());
+            }
+            Err(e) => return Err(SourceFailure(format!("cannot read: {e}")).into()),
+        };
+        if self.conn.is_some() && ident != self.ident {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
+            let conn = schema::open(&self.path, r.busy).db("cannot open", ms)?;
+            self.conn = Some(conn);
+            if self.ident.is_some() && self.ident != ident {
+                // Another file: its rowids and times say nothing about the old one's.
+                self.marks.clear();
+                self.listed.clear();
+                self.read_once = false;
+            }
+            self.ident = ident;
+            self.schema = None;
+            self.data_version = None;
+        }
+        let conn = self.conn.as_ref().expect("opened above");
+        let dv: i64 = conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .db("cannot read", ms)?;
+        if !force && self.data_version == Some(dv) {
+            return Ok(());
+        }
+        let sv: i64 = conn
+            .query_row("PRAGMA schema_version", [], |row| row.get(0))
+            .db("cannot read", ms)?;
+        if self.schema.is_none() || self.schema_version != Some(sv) {
+            let schema = schema::detect(conn).db("cannot read", ms)?;
+            if schema.problems != self.schema_problems {
+                for p in &schema.problems {
+                    eprintln!("{STAGE}: {}: {p}", self.name);
+                }
+                self.schema_problems = schema.problems.clone();
+            }
+            if !self.layouts_counted
+                && (schema.go.is_some() || schema.t2.is_some() || schema.t3.is_some())
+            {
+                self.layouts_counted = true;
+                r.count_layouts(&schema);
+            }
+            self.schema = Some(schema);
+            self.schema_version = Some(sv);
+        }
+        let schema = self.schema.as_ref().expect("detected above");
+
+        // New rows since the last look, found before the sessions are read: rows committed
+        // meanwhile are seen by those reads, or found at the next look.
+        let mut marks = self.marks.clone();
+        let mut touched: HashSet<String> = HashSet::new();
+        let mut everything = !self.read_once;
+        for (table, session_sql) in message_tables(schema) {
+            if !table.rowid {
+                // No rowid to find new rows by: every session is read again.
+                everything = true;
+                continue;
+            }
+            let what = format!("cannot read table `{}`", table.name);
+            let top: i64 = conn
+                .query_row(
+                    &format!("SELECT ifnull(max(rowid), 0) FROM {}", table.sql()),
+                    [],
+                    |row| row.get(0),
+                )
+                .db(&what, ms)?;
+            let from = marks.get(table.name).copied().unwrap_or(0);
+            if self.read_once && top > from {
+                let sql = format!(
+                    "SELECT DISTINCT {session_sql} FROM {} WHERE rowid > ?1 AND rowid <= ?2",
+                    table.sql()
+                );
+                let mut stmt = conn.prepare_cached(&sql).db(&what, ms)?;
+                let rows = stmt
+                    .query_map([from, top], |row| row.get::<_, Option<String>>(0))
+                    .db(&what, ms)?;
+                for id in rows {
+                    if let Some(id) = id.db(&what, ms)? {
+                        touched.insert(id);
+                    }
+                }
+            }
+            marks.insert(table.name, top);
+        }
+        let listed = list_sessions(conn, schema).db("cannot list its sessions", ms)?;
+        let gate = r.gate.as_ref().expect("following");
+        let candidates: Vec<_> = listed
+            .iter()
+            .filter(|s| {
+                everything
+                    || touched.contains(&s.id)
+                    || self.listed.get(&s.id) != Some(&s.updated)
+                    || gate.sessions.get(&s.id).is_some_and(|t| {
+                        t.source == self.name && (t.held > 0 || (force && !t.written && !t.old))
+                    })
+            })
+            .collect();
+        let before = r.stats.duplicates;
+        for s in candidates {
+            if r.stopped() {
+                return Ok(());
+            }
+            r.read_db_session(conn, schema, &self.name, s)?;
+        }
+        if !self.read_once {
+            r.note_duplicates(&self.name, before);
+        }
+        // Everything up to here was read: remembered only now, so that a poll that failed
+        // half-way is done again in full.
+        self.marks = marks;
+        self.listed = listed.into_iter().map(|s| (s.id, s.updated)).collect();
+        self.data_version = Some(dv);
+        self.read_once = true;
+        Ok(())
+    }
+}
