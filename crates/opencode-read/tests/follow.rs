@@ -1,0 +1,1191 @@
+//! Drives the real `opencode-read --follow` binary over SQLite databases (and a JSON store) that
+//! the tests write while it runs, as OpenCode and Crush do: another connection, WAL mode, rows
+//! inserted and then updated in place as a message streams (research `opencode-format.md` §1.4,
+//! §2.5). Plus SIGTERM during a plain run. The follow tests run with filesystem events and with
+//! `--poll --poll-interval 50`.
+//!
+//! The oracle is a plain `opencode-read` run over the finished database: what `--follow` wrote
+//! must be its records, byte for byte, each once (and, within a session, in its order).
+//!
+//! Nothing is timed. A held message writes nothing, so to know that the follower looked at a
+//! state (and wrote nothing for it), each step is followed by a "probe": a finished message in
+//! another session. Its record coming out shows a look at the database after the step (a look
+//! that found a change reads every session with held messages).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_opencode-read");
+/// How long to wait for an expected line, or for the process to end (CI runs on 2 busy cores).
+const DEADLINE: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------------
+// Schemas: those of tests/cli.rs (research §1.2, §2.5), G1 with its triggers (the initial
+// migration of opencode-ai/opencode: a message insert counts it in `sessions`, an update of a
+// row stamps its `updated_at`).
+
+const G1_SCHEMA: &str = "
+CREATE TABLE sessions (id TEXT PRIMARY KEY, parent_session_id TEXT, title TEXT NOT NULL,
+  message_count INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+  completion_tokens INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL DEFAULT 0.0,
+  updated_at INTEGER NOT NULL, created_at INTEGER NOT NULL, summary_message_id TEXT);
+CREATE TABLE messages (id TEXT PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+  role TEXT NOT NULL, parts TEXT NOT NULL DEFAULT '[]', model TEXT,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, finished_at INTEGER);
+CREATE TABLE files (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, path TEXT NOT NULL, content TEXT NOT NULL,
+  version TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, UNIQUE(path, session_id, version));
+CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY, version_id INTEGER, is_applied INTEGER);
+CREATE TRIGGER update_sessions_updated_at AFTER UPDATE ON sessions
+BEGIN UPDATE sessions SET updated_at = strftime('%s', 'now') WHERE id = new.id; END;
+CREATE TRIGGER update_messages_updated_at AFTER UPDATE ON messages
+BEGIN UPDATE messages SET updated_at = strftime('%s', 'now') WHERE id = new.id; END;
+CREATE TRIGGER update_session_message_count_on_insert AFTER INSERT ON messages
+BEGIN UPDATE sessions SET message_count = message_count + 1 WHERE id = new.session_id; END;
+";
+
+const T2_SCHEMA: &str = "
+CREATE TABLE __drizzle_migrations (id INTEGER PRIMARY KEY, hash text NOT NULL, created_at numeric);
+CREATE TABLE project (id text PRIMARY KEY, worktree text NOT NULL, vcs text, name text,
+  time_created integer NOT NULL, time_updated integer NOT NULL, time_initialized integer, sandboxes text NOT NULL);
+CREATE TABLE session (id text PRIMARY KEY, project_id text NOT NULL REFERENCES project(id) ON DELETE CASCADE,
+  parent_id text, slug text NOT NULL, directory text NOT NULL, title text NOT NULL, version text NOT NULL,
+  share_url text, summary_additions integer, summary_deletions integer, summary_files integer, summary_diffs text,
+  revert text, permission text, time_created integer NOT NULL, time_updated integer NOT NULL,
+  time_compacting integer, time_archived integer);
+CREATE TABLE message (id text PRIMARY KEY, session_id text NOT NULL REFERENCES session(id) ON DELETE CASCADE,
+  time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
+CREATE TABLE part (id text PRIMARY KEY, message_id text NOT NULL REFERENCES message(id) ON DELETE CASCADE,
+  session_id text NOT NULL, time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
+CREATE INDEX message_session_idx ON message(session_id, time_created, id);
+CREATE INDEX part_message_idx ON part(message_id, id);
+CREATE TABLE todo (session_id text NOT NULL, content text NOT NULL, status text NOT NULL,
+  priority text NOT NULL, position integer NOT NULL, PRIMARY KEY(session_id, position));
+INSERT INTO project VALUES ('global', '/', NULL, NULL, 1, 1, NULL, '[]');
+";
+
+// ---------------------------------------------------------------------------------------------
+// The app's side: one connection in WAL mode, writing as OpenCode does.
+
+struct App {
+    conn: Connection,
+    /// `Date.now()` stand-in: every write gets a later time.
+    now: i64,
+}
+
+impl App {
+    fn create(path: &Path, schema: &str) -> App {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let conn = Connection::open(path).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn.execute_batch(schema).unwrap();
+        App {
+            conn,
+            now: 1_771_000_000_000,
+        }
+    }
+
+    fn tick(&mut self) -> i64 {
+        self.now += 1;
+        self.now
+    }
+
+    // T2 (§2.5): rows upserted in place, `time_updated` moving on.
+
+    fn t2_session(&mut self, id: &str) {
+        let t = self.tick();
+        self.conn
+            .execute(
+                "INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated)
+                 VALUES (?1, 'global', ?2, '/w', ?3, '1.2.6', ?4, ?4)",
+                params![id, format!("slug-{id}"), format!("title {id}"), t],
+            )
+            .unwrap();
+    }
+
+    /// Inserts or updates a message; its creation time is kept.
+    fn t2_message(&mut self, session: &str, id: &str, data: Value) {
+        let t = self.tick();
+        let created = data["time"]["created"].as_i64().unwrap();
+        self.conn
+            .execute(
+                "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(id) DO UPDATE SET data = excluded.data, time_updated = excluded.time_updated",
+                params![id, session, created, t, data.to_string()],
+            )
+            .unwrap();
+    }
+
+    fn t2_part(&mut self, session: &str, message: &str, id: &str, data: Value) {
+        let t = self.tick();
+        self.conn
+            .execute(
+                "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES (?1, ?2, ?3, ?4, ?4, ?5)
+                 ON CONFLICT(id) DO UPDATE SET data = excluded.data, time_updated = excluded.time_updated",
+                params![id, message, session, t, data.to_string()],
+            )
+            .unwrap();
+    }
+
+    /// A user message and its text part, written one after the other as OpenCode does.
+    fn t2_user(&mut self, session: &str, id: &str, text: &str) {
+        let created = self.tick();
+        self.t2_message(
+            session,
+            id,
+            json!({"role": "user", "time": {"created": created}, "agent": "build",
+                   "model": {"providerID": "anthropic", "modelID": "claude"}}),
+        );
+        self.t2_part(
+            session,
+            id,
+            &format!("prt_{id}_text"),
+            json!({"type": "text", "text": text}),
+        );
+    }
+
+    /// An assistant message still streaming (no `time.completed`); returns its creation time.
+    fn t2_assistant_start(&mut self, session: &str, id: &str, parent: &str) -> i64 {
+        let created = self.tick();
+        self.t2_message(session, id, t2_assistant(parent, created, None));
+        created
+    }
+
+    /// A whole assistant answer: started, its text part, completed.
+    fn t2_answer(&mut self, session: &str, id: &str, parent: &str, text: &str) {
+        let created = self.t2_assistant_start(session, id, parent);
+        self.t2_part(
+            session,
+            id,
+            &format!("prt_{id}_text"),
+            json!({"type": "text", "text": text, "time": {"start": created, "end": created}}),
+        );
+        let done = self.tick();
+        self.t2_message(session, id, t2_assistant(parent, created, Some(done)));
+    }
+
+    // G1 (§1.2-§1.4): `parts` rewritten whole on every delta; times in seconds.
+
+    fn g1_session(&mut self, id: &str, created: i64) {
+        self.conn
+            .execute(
+                "INSERT INTO sessions (id, title, updated_at, created_at) VALUES (?1, ?2, ?3, ?3)",
+                params![id, format!("title {id}"), created],
+            )
+            .unwrap();
+    }
+
+    fn g1_insert(&mut self, session: &str, id: &str, role: &str, parts: Value, created: i64) {
+        self.conn
+            .execute(
+                "INSERT INTO messages (id, session_id, role, parts, model, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, 'claude-4', ?5, ?5)",
+                params![id, session, role, parts.to_string(), created],
+            )
+            .unwrap();
+    }
+
+    fn g1_update(&mut self, id: &str, parts: Value, finished_at: Option<i64>) {
+        self.conn
+            .execute(
+                "UPDATE messages SET parts = ?2, finished_at = ?3 WHERE id = ?1",
+                params![id, parts.to_string(), finished_at],
+            )
+            .unwrap();
+    }
+
+    /// A user message (with the `finish` every non-assistant message gets, §1.4).
+    fn g1_user(&mut self, session: &str, id: &str, text: &str, created: i64) {
+        self.g1_insert(
+            session,
+            id,
+            "user",
+            json!([{"type": "text", "data": {"text": text}},
+                   {"type": "finish", "data": {"reason": "stop", "time": 0}}]),
+            created,
+        );
+    }
+
+    /// A finished assistant message, written whole.
+    fn g1_answer(&mut self, session: &str, id: &str, text: &str, created: i64) {
+        self.g1_insert(
+            session,
+            id,
+            "assistant",
+            json!([{"type": "text", "data": {"text": text}},
+                   {"type": "finish", "data": {"reason": "end_turn", "time": created}}]),
+            created,
+        );
+    }
+}
+
+fn t2_assistant(parent: &str, created: i64, completed: Option<i64>) -> Value {
+    let mut time = json!({ "created": created });
+    if let Some(c) = completed {
+        time["completed"] = json!(c);
+    }
+    json!({"role": "assistant", "parentID": parent, "time": time, "modelID": "claude",
+           "providerID": "anthropic", "mode": "build", "agent": "build",
+           "path": {"cwd": "/w", "root": "/w"}, "cost": 0,
+           "tokens": {"input": 1, "output": 2, "reasoning": 0, "cache": {"read": 0, "write": 0}}})
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the binary
+
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Events,
+    Poll,
+}
+
+impl Mode {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Mode::Events => &["--follow", "--poll-interval", "50"],
+            Mode::Poll => &["--follow", "--poll", "--poll-interval", "50"],
+        }
+    }
+}
+
+/// A stdout line as read: whole (ended by a newline) or not.
+type OutLine = Result<String, String>;
+
+/// A running `opencode-read`; killed if a test fails before it ends.
+struct Running {
+    child: Child,
+    lines: Receiver<OutLine>,
+    stdout: Option<JoinHandle<()>>,
+    /// Stderr lines as they come; the thread returns them all at the end.
+    errors: Receiver<String>,
+    stderr: Option<JoinHandle<String>>,
+    /// Every whole stdout line received so far.
+    got: Vec<String>,
+}
+
+/// What a run left behind once it ended.
+struct Ended {
+    code: Option<i32>,
+    lines: Vec<String>,
+    stderr: String,
+}
+
+impl Ended {
+    fn summary(&self) -> &str {
+        self.stderr
+            .lines()
+            .find(|l| l.contains(" databases, "))
+            .unwrap_or_else(|| panic!("no summary line in stderr: {}", self.stderr))
+    }
+}
+
+fn command(base: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(base)
+        .env("HOME", base.join("home"))
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("OPENCODE_DB")
+        .env_remove("CRUSH_GLOBAL_DATA")
+        .env_remove("OPENCODE_READ_BUSY_TIMEOUT_MS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn spawn(base: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
+    let mut child = command(base, args, env)
+        .spawn()
+        .expect("spawn opencode-read");
+    let out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = thread::spawn(move || {
+        let mut out = BufReader::new(out);
+        loop {
+            let mut line = String::new();
+            match out.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let sent = match line.strip_suffix('\n') {
+                        Some(whole) => tx.send(Ok(whole.to_string())),
+                        None => tx.send(Err(line)),
+                    };
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let (etx, erx) = mpsc::channel();
+    let stderr = thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(&mut err).lines() {
+            let Ok(line) = line else { break };
+            all.push_str(&line);
+            all.push('\n');
+            let _ = etx.send(line);
+        }
+        all
+    });
+    Running {
+        child,
+        lines: rx,
+        stdout: Some(stdout),
+        errors: erx,
+        stderr: Some(stderr),
+        got: Vec::new(),
+    }
+}
+
+fn follow(base: &Path, path: &Path, mode: Mode, env: &[(&str, &str)]) -> Running {
+    let mut args = vec![path.to_str().unwrap()];
+    args.extend_from_slice(mode.args());
+    spawn(base, &args, env)
+}
+
+impl Running {
+    /// The next `n` stdout lines, waiting up to [`DEADLINE`] for them.
+    fn next(&mut self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + DEADLINE;
+        let mut new = Vec::new();
+        while new.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(Ok(line)) => new.push(line),
+                Ok(Err(torn)) => self.fail(&format!("a torn stdout line: {torn:?}")),
+                Err(RecvTimeoutError::Timeout) => self.fail(&format!(
+                    "waited {DEADLINE:?} for {n} lines, got {}: {new:#?}",
+                    new.len()
+                )),
+                Err(RecvTimeoutError::Disconnected) => self.fail(&format!(
+                    "stdout ended after {} of {n} lines: {new:#?}",
+                    new.len()
+                )),
+            }
+        }
+        self.got.extend(new.iter().cloned());
+        new
+    }
+
+    /// Reads as many lines as `want` has and checks their outlines ([`outline`]), in order.
+    fn expect(&mut self, want: &[&str]) -> Vec<String> {
+        let lines = self.next(want.len());
+        let got: Vec<String> = lines.iter().map(|l| outline(l)).collect();
+        if got != want {
+            self.fail(&format!("expected {want:#?}\ngot {got:#?}"));
+        }
+        lines
+    }
+
+    /// Waits up to [`DEADLINE`] for a stderr line containing `needle`.
+    fn stderr_line(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.errors.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => self.fail(&format!("no stderr line with {needle:?}")),
+            }
+        }
+    }
+
+    fn fail(&mut self, why: &str) -> ! {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default());
+        panic!(
+            "{why}\nlines before: {:#?}\nstderr: {}",
+            self.got,
+            stderr.unwrap_or_default()
+        );
+    }
+
+    /// Sends SIGTERM and collects the rest of stdout, stderr and the exit code.
+    fn terminate(self) -> Ended {
+        sigterm(&self.child);
+        self.wait()
+    }
+
+    /// Waits for the process to end by itself and collects everything.
+    fn wait(mut self) -> Ended {
+        let deadline = Instant::now() + DEADLINE;
+        let code = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status.code();
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("opencode-read did not end within {DEADLINE:?}"));
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        self.stdout.take().unwrap().join().unwrap();
+        let mut lines = std::mem::take(&mut self.got);
+        for line in self.lines.try_iter() {
+            match line {
+                Ok(line) => lines.push(line),
+                Err(torn) => panic!("a torn stdout line at exit: {torn:?}"),
+            }
+        }
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        Ended {
+            code,
+            lines,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A failed assertion must not leave the process running.
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM failed");
+}
+
+/// A plain run over `path`: its stdout lines.
+fn plain(base: &Path, path: &Path) -> Vec<String> {
+    let out = command(base, &[path.to_str().unwrap()], &[])
+        .output()
+        .expect("run opencode-read");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// One short line per record: `S <session> <layout>` or `M <session> <layout> <message id>
+/// <parts>`.
+fn outline(line: &str) -> String {
+    let _: tonbo_core::SourceRecord =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not a source record ({e}): {line}"));
+    let r: Value = serde_json::from_str(line).unwrap();
+    let session = r["session"].as_str().unwrap();
+    let layout = r["record"]["layout"].as_str().unwrap();
+    match r["kind"].as_str().unwrap() {
+        "session" => format!("S {session} {layout}"),
+        "message" => format!(
+            "M {session} {layout} {} {}",
+            r["record"]["message"]["id"].as_str().unwrap(),
+            r["record"]["parts"].as_array().unwrap().len()
+        ),
+        k => panic!("unexpected kind {k}"),
+    }
+}
+
+/// Lines by session, in their order.
+fn by_session(lines: &[String]) -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for l in lines {
+        let v: Value = serde_json::from_str(l).unwrap();
+        m.entry(v["session"].as_str().unwrap().to_string())
+            .or_default()
+            .push(l.clone());
+    }
+    m
+}
+
+/// `--follow`'s lines are the plain run's, each once, in each session's order (sessions may
+/// interleave differently).
+fn assert_same_records(followed: &[String], plain: &[String]) {
+    assert_eq!(
+        by_session(followed),
+        by_session(plain),
+        "follow and a plain run of the finished database differ"
+    );
+    assert_eq!(followed.len(), plain.len());
+}
+
+fn base() -> TempDir {
+    let t = TempDir::new().unwrap();
+    fs::create_dir_all(t.path().join("home")).unwrap();
+    t
+}
+
+/// A probe: a finished assistant message in session `ses_probe` (T2). Once its record is out,
+/// the follower has looked at the database after everything written before it.
+struct Probe {
+    n: usize,
+}
+
+impl Probe {
+    fn t2(&mut self, app: &mut App, r: &mut Running) {
+        if self.n == 0 {
+            app.t2_session("ses_probe");
+        }
+        let id = format!("msg_probe_{:03}", self.n);
+        let created = app.tick();
+        app.t2_message(
+            "ses_probe",
+            &id,
+            t2_assistant("none", created, Some(created)),
+        );
+        let m = format!("M ses_probe t2 {id} 0");
+        if self.n == 0 {
+            r.expect(&["S ses_probe t2", &m]);
+        } else {
+            r.expect(&[&m]);
+        }
+        self.n += 1;
+    }
+
+    fn g1(&mut self, app: &mut App, r: &mut Running) {
+        if self.n == 0 {
+            app.g1_session("probe-sess", 1);
+        }
+        let id = format!("probe-{:03}", self.n);
+        app.g1_answer("probe-sess", &id, "ok", 2 + self.n as i64);
+        let m = format!("M probe-sess g1 {id} 2");
+        if self.n == 0 {
+            r.expect(&["S probe-sess g1", &m]);
+        } else {
+            r.expect(&[&m]);
+        }
+        self.n += 1;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// T2 (OpenCode 1.2+)
+
+fn t2_stream(mode: Mode) {
+    let base = base();
+    let db = base.path().join("data/opencode.db");
+    let mut app = App::create(&db, T2_SCHEMA);
+    // Finished before the start: written by the first pass.
+    app.t2_session("ses_done");
+    app.t2_user("ses_done", "msg_d1", "hello");
+    app.t2_answer("ses_done", "msg_d2", "msg_d1", "hi there");
+    // Being written at the start: its user message is final (the answer has begun), the answer
+    // is not.
+    app.t2_session("ses_live");
+    app.t2_user("ses_live", "msg_l1", "list the files");
+    let created = app.t2_assistant_start("ses_live", "msg_l2", "msg_l1");
+
+    let mut r = follow(base.path(), &db, mode, &[]);
+    r.expect(&[
+        "S ses_done t2",
+        "M ses_done t2 msg_d1 1",
+        "M ses_done t2 msg_d2 1",
+        "S ses_live t2",
+        "M ses_live t2 msg_l1 1",
+    ]);
+    let mut probe = Probe { n: 0 };
+    probe.t2(&mut app, &mut r);
+
+    // The answer streams: its text part is upserted again and again (§2.5), then a tool part
+    // goes pending -> running -> completed; after each step a probe shows the follower looked
+    // and wrote nothing for it.
+    let text = "prt_l2_a";
+    for t in ["I", "I will", "I will list them."] {
+        app.t2_part(
+            "ses_live",
+            "msg_l2",
+            text,
+            json!({"type": "text", "text": t, "time": {"start": created}}),
+        );
+        probe.t2(&mut app, &mut r);
+    }
+    app.t2_part(
+        "ses_live",
+        "msg_l2",
+        text,
+        json!({"type": "text", "text": "I will list them.", "time": {"start": created, "end": created + 1}}),
+    );
+    let tool = "prt_l2_b";
+    let input = json!({"command": "ls", "description": "List"});
+    for state in [
+        json!({"status": "pending", "input": {}, "raw": ""}),
+        json!({"status": "running", "input": input, "time": {"start": created + 2}}),
+        json!({"status": "completed", "input": input, "output": "a.rs\n", "title": "ls",
+               "metadata": {"exit": 0}, "time": {"start": created + 2, "end": created + 3}}),
+    ] {
+        app.t2_part(
+            "ses_live",
+            "msg_l2",
+            tool,
+            json!({"type": "tool", "callID": "toolu_01", "tool": "bash", "state": state}),
+        );
+        probe.t2(&mut app, &mut r);
+    }
+    app.t2_part(
+        "ses_live",
+        "msg_l2",
+        "prt_l2_c",
+        json!({"type": "step-finish", "reason": "tool-calls", "cost": 0, "tokens": {"input": 1, "output": 2}}),
+    );
+    // Done: `time.completed` is written last (§2.4); now, and only now, it comes out.
+    let done = app.tick();
+    app.t2_message(
+        "ses_live",
+        "msg_l2",
+        t2_assistant("msg_l1", created, Some(done)),
+    );
+    let live = r.expect(&["M ses_live t2 msg_l2 3"]);
+    let v: Value = serde_json::from_str(&live[0]).unwrap();
+    assert_eq!(v["record"]["parts"][0]["text"], "I will list them.");
+    assert_eq!(v["record"]["parts"][1]["state"]["status"], "completed");
+
+    // A new session, written row by row.
+    app.t2_session("ses_new");
+    app.t2_user("ses_new", "msg_n1", "again");
+    app.t2_answer("ses_new", "msg_n2", "msg_n1", "sure");
+    r.expect(&[
+        "S ses_new t2",
+        "M ses_new t2 msg_n1 1",
+        "M ses_new t2 msg_n2 1",
+    ]);
+
+    let ended = r.terminate();
+    assert_eq!(ended.code, Some(0), "stderr: {}", ended.stderr);
+    assert!(
+        ended
+            .summary()
+            .ends_with(", 0 rejected, 0 failed, 0 rewrites, 0 messages held (not final)"),
+        "{}",
+        ended.summary()
+    );
+    assert!(ended
+        .summary()
+        .contains("(0 g1, 0 g2, 0 t1, 1 t2, 0 t3), 4 sessions, 13 messages, "));
+    assert_same_records(&ended.lines, &plain(base.path(), &db));
+}
+
+#[test]
+fn t2_streamed_message_and_tool_come_out_once_final_with_events() {
+    t2_stream(Mode::Events);
+}
+
+#[test]
+fn t2_streamed_message_and_tool_come_out_once_final_polling() {
+    t2_stream(Mode::Poll);
+}
+
+/// A written message changed later is not written again (counted as a rewrite); a session
+/// whose answer was interrupted is let out once a later answer exists; what is not final at
+/// SIGTERM is not written, and the summary says so.
+#[test]
+fn t2_rewrites_interrupted_answers_and_what_is_held_at_the_exit() {
+    let base = base();
+    let db = base.path().join("data/opencode.db");
+    let mut app = App::create(&db, T2_SCHEMA);
+    app.t2_session("ses_a");
+    app.t2_user("ses_a", "msg_a1", "first");
+    // Interrupted (OpenCode was killed): never completed, its tool still running.
+    let created = app.t2_assistant_start("ses_a", "msg_a2", "msg_a1");
+    app.t2_part(
+        "ses_a",
+        "msg_a2",
+        "prt_a2_tool",
+        json!({"type": "tool", "callID": "c1", "tool": "bash",
+               "state": {"status": "running", "input": {}, "time": {"start": created}}}),
+    );
+    let mut r = follow(base.path(), &db, Mode::Poll, &[]);
+    r.expect(&["S ses_a t2", "M ses_a t2 msg_a1 1"]);
+    let mut probe = Probe { n: 0 };
+    probe.t2(&mut app, &mut r);
+
+    // The next prompt: its user message waits behind the interrupted answer until an answer
+    // to it begins, which shows the old one will not change any more.
+    app.t2_user("ses_a", "msg_a3", "second");
+    probe.t2(&mut app, &mut r);
+    app.t2_answer("ses_a", "msg_a4", "msg_a3", "done");
+    r.expect(&[
+        "M ses_a t2 msg_a2 1",
+        "M ses_a t2 msg_a3 1",
+        "M ses_a t2 msg_a4 1",
+    ]);
+    let before = plain(base.path(), &db);
+
+    // OpenCode fills in a user message's `summary` after the turn (§2.4): written already, so
+    // not again. The session is read again for its next message, and the change is seen.
+    let t = app.tick();
+    app.t2_message(
+        "ses_a",
+        "msg_a3",
+        json!({"role": "user", "time": {"created": t - 100}, "summary": {"diffs": []}}),
+    );
+    app.t2_user("ses_a", "msg_a5", "third");
+    let created = app.t2_assistant_start("ses_a", "msg_a6", "msg_a5");
+    app.t2_part(
+        "ses_a",
+        "msg_a6",
+        "prt_a6_text",
+        json!({"type": "text", "text": "thinking", "time": {"start": created}}),
+    );
+    r.expect(&["M ses_a t2 msg_a5 1"]);
+    probe.t2(&mut app, &mut r);
+
+    let ended = r.terminate();
+    assert_eq!(ended.code, Some(0), "stderr: {}", ended.stderr);
+    assert!(
+        ended
+            .summary()
+            .ends_with(", 0 failed, 1 rewrites, 1 messages held (not final)"),
+        "{}",
+        ended.summary()
+    );
+    // What went out is the first plain run's, plus the new user message and the probes after.
+    let after = plain(base.path(), &db);
+    let msg_a5 = after
+        .iter()
+        .find(|l| l.contains(r#""row":"msg_a5""#))
+        .unwrap();
+    let mut expected = before.clone();
+    expected.push(msg_a5.clone());
+    for l in &after {
+        if l.contains(r#""row":"msg_probe_002""#) {
+            expected.push(l.clone());
+        }
+    }
+    assert_same_records(&ended.lines, &expected);
+    // The held answer is in a plain run (as it is now), not in what --follow wrote.
+    assert!(after.iter().any(|l| l.contains(r#""row":"msg_a6""#)));
+    assert!(!ended.lines.iter().any(|l| l.contains(r#""row":"msg_a6""#)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// G1 (Go opencode-ai/opencode)
+
+fn g1_stream(mode: Mode) {
+    let base = base();
+    let db = base.path().join("proj/.opencode/opencode.db");
+    let mut app = App::create(&db, G1_SCHEMA);
+    // Finished before the start.
+    app.g1_session("done-sess", 100);
+    app.g1_user("done-sess", "d1", "hello", 100);
+    app.g1_answer("done-sess", "d2", "hi", 101);
+    // A title session, passed over as in a plain run (§1.4).
+    app.g1_session("title-done-sess", 100);
+    app.g1_answer("title-done-sess", "t1", "A title", 100);
+    // Being answered at the start.
+    app.g1_session("live-sess", 200);
+    app.g1_user("live-sess", "l1", "list the files", 200);
+    app.g1_insert("live-sess", "l2", "assistant", json!([]), 201);
+
+    let mut r = follow(base.path(), &db, mode, &[]);
+    r.expect(&[
+        "S done-sess g1",
+        "M done-sess g1 d1 2",
+        "M done-sess g1 d2 2",
+        "S live-sess g1",
+        "M live-sess g1 l1 2",
+    ]);
+    let mut probe = Probe { n: 0 };
+    probe.g1(&mut app, &mut r);
+
+    // Every streamed delta rewrites the whole `parts` column (§1.4 "Live writes").
+    let mut parts = Vec::new();
+    for text in ["Let", "Let me", "Let me look."] {
+        parts = vec![
+            json!({"type": "reasoning", "data": {"thinking": "ls first"}}),
+            json!({"type": "text", "data": {"text": text}}),
+        ];
+        app.g1_update("l2", json!(parts), None);
+        probe.g1(&mut app, &mut r);
+    }
+    parts.push(
+        json!({"type": "tool_call", "data": {"id": "toolu_01", "name": "ls",
+                      "input": "{\"path\":\".\"}", "type": "", "finished": true}}),
+    );
+    app.g1_update("l2", json!(parts), None);
+    probe.g1(&mut app, &mut r);
+    // The finish part ends it (and sets finished_at); the tool result follows in a tool row.
+    parts.push(json!({"type": "finish", "data": {"reason": "tool_use", "time": 202}}));
+    app.g1_update("l2", json!(parts), Some(202));
+    r.expect(&["M live-sess g1 l2 4"]);
+    app.g1_insert(
+        "live-sess",
+        "l3",
+        "tool",
+        json!([{"type": "tool_result", "data": {"tool_call_id": "toolu_01", "name": "ls",
+                 "content": "a.rs", "metadata": "", "is_error": false}}]),
+        202,
+    );
+    r.expect(&["M live-sess g1 l3 1"]);
+
+    // A new session.
+    app.g1_session("new-sess", 300);
+    app.g1_user("new-sess", "n1", "again", 300);
+    app.g1_answer("new-sess", "n2", "sure", 301);
+    r.expect(&["S new-sess g1", "M new-sess g1 n1 2", "M new-sess g1 n2 2"]);
+
+    let ended = r.terminate();
+    assert_eq!(ended.code, Some(0), "stderr: {}", ended.stderr);
+    assert!(
+        ended.summary().ends_with(
+            ", 0 failed, skipped 1 title sessions, 0 rewrites, 0 messages held (not final)"
+        ),
+        "{}",
+        ended.summary()
+    );
+    let plain = plain(base.path(), &db);
+    // Every message record is the plain run's. A session record is its row as it was when its
+    // first message went out: the Go triggers have counted messages into it since.
+    let messages = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l.contains(r#""kind":"message""#))
+            .cloned()
+            .collect()
+    };
+    assert_same_records(&messages(&ended.lines), &messages(&plain));
+    let sessions = |lines: &[String]| -> BTreeMap<String, Value> {
+        lines
+            .iter()
+            .filter(|l| l.contains(r#""kind":"session""#))
+            .map(|l| {
+                let mut v: Value = serde_json::from_str(l).unwrap();
+                let row = v["record"]["session"].as_object_mut().unwrap();
+                row.remove("message_count");
+                row.remove("updated_at");
+                (v["session"].as_str().unwrap().to_string(), v)
+            })
+            .collect()
+    };
+    assert_eq!(sessions(&ended.lines), sessions(&plain));
+    let live: Value = serde_json::from_str(
+        ended
+            .lines
+            .iter()
+            .find(|l| l.contains(r#""row":"live-sess""#))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(live["record"]["session"]["message_count"], 2);
+}
+
+#[test]
+fn g1_rewritten_parts_come_out_once_finished_with_events() {
+    g1_stream(Mode::Events);
+}
+
+#[test]
+fn g1_rewritten_parts_come_out_once_finished_polling() {
+    g1_stream(Mode::Poll);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources that come and go
+
+/// A database locked by its writer is reported, tried again at every poll, and read once
+/// released; that is no failure at the exit.
+#[test]
+fn a_locked_database_is_read_once_released() {
+    let base = base();
+    let db = base.path().join("data/opencode.db");
+    // A rollback-journal database under an exclusive lock: a reader cannot even read the schema.
+    fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let holder = Connection::open(&db).unwrap();
+    holder.execute_batch(T2_SCHEMA).unwrap();
+    holder
+        .execute_batch(
+            "INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated)
+             VALUES ('ses_l', 'global', 'l', '/w', 'locked', '1', 1, 1);
+             INSERT INTO message VALUES ('msg_l', 'ses_l', 2, 2, '{\"role\":\"user\",\"time\":{\"created\":2}}');
+             INSERT INTO message VALUES ('msg_m', 'ses_l', 3, 3, '{\"role\":\"assistant\",\"time\":{\"created\":3,\"completed\":4}}');",
+        )
+        .unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE;").unwrap();
+    let mut r = follow(
+        base.path(),
+        &db,
+        Mode::Poll,
+        &[("OPENCODE_READ_BUSY_TIMEOUT_MS", "50")],
+    );
+    let report = r.stderr_line("database is locked");
+    assert_eq!(
+        report,
+        format!(
+            "opencode-read: {}: cannot read: database is locked (still locked after 50 ms); trying again at the next poll",
+            db.display()
+        )
+    );
+    // Nothing was written meanwhile.
+    if let Ok(line) = r.lines.try_recv() {
+        r.fail(&format!("a line while the database was locked: {line:?}"));
+    }
+    holder.execute_batch("ROLLBACK;").unwrap();
+    r.expect(&["S ses_l t2", "M ses_l t2 msg_l 0", "M ses_l t2 msg_m 0"]);
+    let ended = r.terminate();
+    assert_eq!(ended.code, Some(0), "stderr: {}", ended.stderr);
+    // Reported once, however many polls found it locked.
+    assert_eq!(ended.stderr.matches("database is locked").count(), 1);
+    assert!(ended.stderr.contains(": read again"), "{}", ended.stderr);
+    assert!(ended.summary().contains(", 0 rejected, 0 failed"));
+    drop(holder);
+    assert_same_records(&ended.lines, &plain(base.path(), &db));
+}
+
+fn new_database_appears(mode: Mode) {
+    let base = base();
+    let data = base.path().join("data");
+    fs::create_dir_all(&data).unwrap();
+    // A file that is no database of ours, in the watched folder, changing: nothing to read.
+    fs::write(data.join("notes.txt"), "x").unwrap();
+    let mut r = follow(base.path(), &data, mode, &[]);
+    let db = data.join("opencode-beta.db");
+    let mut app = App::create(&db, T2_SCHEMA);
+    fs::write(data.join("notes.txt"), "y").unwrap();
+    app.t2_session("ses_1");
+    app.t2_user("ses_1", "msg_1", "hi");
+    app.t2_answer("ses_1", "msg_2", "msg_1", "hello");
+    r.expect(&["S ses_1 t2", "M ses_1 t2 msg_1 1", "M ses_1 t2 msg_2 1"]);
+    let ended = r.terminate();
+    assert_eq!(ended.code, Some(0), "stderr: {}", ended.stderr);
+    assert!(
+        ended
+            .summary()
+            .starts_with("opencode-read: 1 databases, 0 JSON stores (0 g1, 0 g2, 0 t1, 1 t2, 0 t3), 1 sessions, 2 messages"),
+        "{}",
+        ended.summary()
+    );
+    assert_same_records(&ended.lines, &plain(base.path(), &db));
+}
+
+#[test]
+fn a_new_database_in_a_followed_folder_is_read_with_events() {
+    new_database_appears(Mode::Events);
+}
+
+#[test]
+fn a_new_database_in_a_followed_folder_is_read_polling() {
+    new_database_appears(Mode::Poll);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The JSON store (T1, §2.3)
+
+fn put_json(path: &Path, v: &Value) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // Written aside and renamed in, so no half-written file is read (the reader retries those
+    // once, §2.3, but a test must not depend on a retry's timing).
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, serde_json::to_string_pretty(v).unwrap()).unwrap();
+    fs::rename(&tmp, path).unwrap();
+}
+
+fn t1_session(storage: &Path, id: &str, created: i64) {
+    put_json(
+        &storage.join(format!("session/global/{id}.json")),
+        &json!({"id": id, "slug": id, "projectID": "global", "directory": "/w", "title": id,
+                "version": "1.1.0", "time": {"created": created, "updated": created}}),
+    );
+}
+
+fn t1_message(storage: &Path, session: &str, id: &str, v: Value) {
+    let mut v = v;
+    v["id"] = json!(id);
+    v["sessionID"] = json!(session);
+    put_json(&storage.join(format!("message/{session}/{id}.json")), &v);
+}
+
+fn t1_part(storage: &Path, session: &str, message: &str, id: &str, v: Value) {
+    let mut v = v;
+    v["id"] = json!(id);
+    v["sessionID"] = json!(session);
+    v["messageID"] = json!(message);
+    put_json(&storage.join(format!("part/{message}/{id}.json")), &v);
+}
+
+fn t1_stream(mode: Mode) {
+    let base = base();
+    let storage = base.path().join("data/storage");
+    t1_session(&storage, "ses_1", 1000);
+    t1_message(
+        &storage,
+        "ses_1",
+        "msg_1",
+        json!({"role": "user", "time": {"created": 1001}}),
+    );
+    t1_part(
+        &storage,
+        "ses_1",
+        "msg_1",
+        "prt_1",
+        json!({"type": "text", "text": "hi"}),
+    );
+    t1_message(
+        &storage,
+        "ses_1",
+        "msg_2",
+        t2_assistant("msg_1", 1002, None),
+    );
+    let mut r = follow(base.path(), &storage, mode, &[]);
+    r.expect(&["S ses_1 t1", "M ses_1 t1 msg_1 1"]);
+    // Streaming: the part file is written again; the message is completed last.
+    for text in ["he", "hello"] {
+        t1_part(
+            &storage,
+            "ses_1",
+            "msg_2",
+            "prt_2",
+            json!({"type": "text", "text": text}),
+        );
+    }
+    t1_part(
+        &storage,
+        "ses_1",
+        "msg_2",
+        "prt_3",
+        json!({"type": "tool", "callID": "c", "tool": "bash",
+               "state": {"status": "completed", "input": {}, "output": "x", "title": "t",
+                         "metadata": {}, "time": {"start": 1, "end": 2}}}),
+    );
+    t1_message(
+        &storage,
+        "ses_1",
+        "msg_2",
+        t2_assistant("msg_1", 1002, Some(1003)),
+    );
+    let line = r.expect(&["M ses_1 t1 msg_2 2"]);
+    assert!(line[0].contains(r#""text":"hello""#));
+    // A new session.
+    t1_session(&storage, "ses_2", 2000);
+    t1_message(
+        &storage,
+        "ses_2",
+        "msg_3",
+        t2_assistant("none", 2001, Some(2002)),
+    );
+    r.expect(&["S ses_2 t1", "M ses_2 t1 msg_3 0"]);
+    let ended = r.terminate();
+    assert_eq!(ended.code, Some(0), "stderr: {}", ended.stderr);
+    assert!(
+        ended
+            .summary()
+            .ends_with(", 0 rewrites, 0 messages held (not final)"),
+        "{}",
+        ended.summary()
+    );
+    assert_same_records(&ended.lines, &plain(base.path(), &storage));
+}
+
+#[test]
+fn t1_store_messages_come_out_once_final_with_events() {
+    t1_stream(Mode::Events);
+}
+
+#[test]
+fn t1_store_messages_come_out_once_final_polling() {
+    t1_stream(Mode::Poll);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SIGTERM during a plain run
+
+/// A plain run stopped by SIGTERM ends at a record boundary: exit 0, the summary, and what it
+/// wrote is a prefix of a whole run, every line whole. Stdout is not read until the signal is
+/// sent, so the run is blocked writing long before its end, whatever the machine's speed.
+#[test]
+fn sigterm_stops_a_plain_run_at_a_record_boundary() {
+    let base = base();
+    let db = base.path().join("data/opencode.db");
+    let mut app = App::create(&db, T2_SCHEMA);
+    {
+        let tx = app.conn.transaction().unwrap();
+        let filler = "x".repeat(400);
+        for s in 0..200 {
+            let sid = format!("ses_{s:04}");
+            tx.execute(
+                "INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated)
+                 VALUES (?1, 'global', 's', '/w', 't', '1', ?2, ?2)",
+                params![sid, s],
+            )
+            .unwrap();
+            for m in 0..50 {
+                let mid = format!("msg_{s:04}_{m:03}");
+                tx.execute(
+                    "INSERT INTO message VALUES (?1, ?2, ?3, ?3, ?4)",
+                    params![
+                        mid,
+                        sid,
+                        m,
+                        json!({"role": "user", "time": {"created": m}, "pad": filler}).to_string()
+                    ],
+                )
+                .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let full = plain(base.path(), &db);
+    assert_eq!(full.len(), 200 * 51);
+
+    let mut child = command(base.path(), &[db.to_str().unwrap()], &[])
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    // It is now writing (its signal handlers are set before its first line), and blocks once
+    // the pipe is full.
+    sigterm(&child);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "stderr: {err}");
+    assert!(rest.is_empty() || rest.ends_with('\n'), "a torn last line");
+    let lines: Vec<String> = std::iter::once(first.trim_end_matches('\n').to_string())
+        .chain(rest.lines().map(str::to_string))
+        .collect();
+    assert!(lines.len() < full.len(), "the run was not stopped");
+    assert_eq!(lines[..], full[..lines.len()]);
+    let summary = err
+        .lines()
+        .find(|l| l.contains(" databases, "))
+        .unwrap_or_else(|| panic!("no summary: {err}"));
+    let messages = lines
+        .iter()
+        .filter(|l| l.contains(r#""kind":"message""#))
+        .count();
+    assert!(
+        summary.contains(&format!(" {messages} messages, ")),
+        "{summary}"
+    );
+}
