@@ -80,6 +80,8 @@ impl Spec {
             Spec::Paths(paths) => paths
                 .iter()
                 .map(|p| {
+                    // A database's folder, for its `-wal`; a PATH not there yet is watched once
+                    // it is (until then the rescans look for it).
                     if p.is_file() {
                         p.parent().map(Path::to_path_buf).unwrap_or_default()
                     } else {
@@ -123,8 +125,10 @@ impl FollowStats {
 /// What a changed path means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Change {
-    /// A database, its `-wal` or `-journal`.
+    /// A database followed, its `-wal` or `-journal`.
     Db,
+    /// A file named like a database (or its `-wal`, `-journal`) not followed yet.
+    NewDb,
     /// Something under store `i`.
     Store(usize),
     /// Maybe a new source (a `storage` folder, Crush's `projects.json`).
@@ -304,8 +308,10 @@ impl Follower<'_, '_> {
             let abs = std::path::absolute(&d.path).unwrap_or_else(|_| d.path.clone());
             path.parent() == abs.parent() && abs.file_name().and_then(|n| n.to_str()) == Some(base)
         });
-        if known_db || is_db_name(base) {
+        if known_db {
             Change::Db
+        } else if is_db_name(base) {
+            Change::NewDb
         } else if matches!(name, "storage" | "project" | "projects.json") {
             Change::Source
         } else {
@@ -322,12 +328,11 @@ impl Follower<'_, '_> {
             match self.classify(p) {
                 Change::Db => dbs = true,
                 Change::Store(i) => stores.push(i),
-                Change::Source => discover = true,
+                Change::NewDb | Change::Source => discover = true,
                 Change::None => {}
             }
         }
-        if discover || dbs {
-            // A new database or store is looked for; one already known costs a `PRAGMA`.
+        if discover {
             let before = (self.dbs.len(), self.stores.len());
             self.rediscover();
             for i in before.1..self.stores.len() {
@@ -336,6 +341,7 @@ impl Follower<'_, '_> {
             dbs |= self.dbs.len() > before.0;
         }
         if dbs {
+            // A database nothing was committed to since the last look costs a `PRAGMA`.
             self.poll_dbs(false)?;
         }
         stores.sort_unstable();

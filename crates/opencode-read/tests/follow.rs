@@ -73,6 +73,18 @@ CREATE TABLE todo (session_id text NOT NULL, content text NOT NULL, status text 
 INSERT INTO project VALUES ('global', '/', NULL, NULL, 1, 1, NULL, '[]');
 ";
 
+const T3_SCHEMA: &str = "
+CREATE TABLE session_v2 (id text PRIMARY KEY, project_id text NOT NULL, workspace_id text, parent_id text,
+  fork_session_id text, fork_boundary text, slug text NOT NULL, directory text NOT NULL, path text,
+  title text, version text NOT NULL, metadata text, cost real, tokens_input integer,
+  tokens_output integer, tokens_reasoning integer, tokens_cache_read integer, tokens_cache_write integer,
+  revert text, agent text, model text, time_created integer NOT NULL, time_updated integer NOT NULL,
+  time_compacting integer, time_archived integer);
+CREATE TABLE session_message (id text PRIMARY KEY, session_id text NOT NULL, type text NOT NULL,
+  seq integer NOT NULL, time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
+CREATE UNIQUE INDEX session_message_session_seq_idx ON session_message(session_id, seq);
+";
+
 // ---------------------------------------------------------------------------------------------
 // The app's side: one connection in WAL mode, writing as OpenCode does.
 
@@ -175,6 +187,31 @@ impl App {
         );
         let done = self.tick();
         self.t2_message(session, id, t2_assistant(parent, created, Some(done)));
+    }
+
+    // T3 (§2.8): one row per message, `data` updated in place.
+
+    fn t3_session(&mut self, id: &str) {
+        let t = self.tick();
+        self.conn
+            .execute(
+                "INSERT INTO session_v2 (id, project_id, slug, directory, title, version, time_created, time_updated)
+                 VALUES (?1, 'global', ?1, '/w', ?1, '2.0.3', ?2, ?2)",
+                params![id, t],
+            )
+            .unwrap();
+    }
+
+    fn t3_message(&mut self, session: &str, id: &str, ty: &str, seq: i64, data: Value) {
+        let t = self.tick();
+        self.conn
+            .execute(
+                "INSERT INTO session_message (id, session_id, type, seq, time_created, time_updated, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)
+                 ON CONFLICT(id) DO UPDATE SET data = excluded.data, time_updated = excluded.time_updated",
+                params![id, session, ty, seq, t, data.to_string()],
+            )
+            .unwrap();
     }
 
     // G1 (§1.2-§1.4): `parts` rewritten whole on every delta; times in seconds.
@@ -780,6 +817,84 @@ fn t2_rewrites_interrupted_answers_and_what_is_held_at_the_exit() {
     // The held answer is in a plain run (as it is now), not in what --follow wrote.
     assert!(after.iter().any(|l| l.contains(r#""row":"msg_a6""#)));
     assert!(!ended.lines.iter().any(|l| l.contains(r#""row":"msg_a6""#)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// T3 (OpenCode 2)
+
+#[test]
+fn t3_assistant_row_updated_in_place_comes_out_once_completed() {
+    let base = base();
+    let db = base.path().join("data/opencode.db");
+    let mut app = App::create(&db, &format!("{T2_SCHEMA}{T3_SCHEMA}"));
+    app.t3_session("ses_3");
+    app.t3_message(
+        "ses_3",
+        "sm_1",
+        "user",
+        1,
+        json!({"text": "go", "files": [], "agents": [], "references": [], "time": {"created": 1}}),
+    );
+    let mut r = follow(base.path(), &db, Mode::Poll, &[]);
+    r.expect(&["S ses_3 t3", "M ses_3 t3 sm_1 0"]);
+    let mut probe = Probe { n: 0 };
+    probe.t2(&mut app, &mut r);
+    let tool = |status: &str| {
+        json!({"type": "tool", "id": "call_1", "name": "bash",
+               "state": {"status": status, "input": {"command": "ls"}, "content": [], "structured": {}},
+               "time": {"created": 3}})
+    };
+    for (content, completed) in [
+        (json!([{"type": "text", "id": "c1", "text": "Look"}]), None),
+        (
+            json!([{"type": "text", "id": "c1", "text": "Looking"}, tool("pending")]),
+            None,
+        ),
+        (
+            json!([{"type": "text", "id": "c1", "text": "Looking"}, tool("running")]),
+            None,
+        ),
+        // Completed, but its tool still running: not final (§2.8).
+        (
+            json!([{"type": "text", "id": "c1", "text": "Looking"}, tool("running")]),
+            Some(9),
+        ),
+    ] {
+        let mut time = json!({"created": 2});
+        if let Some(c) = completed {
+            time["completed"] = json!(c);
+        }
+        app.t3_message(
+            "ses_3",
+            "sm_2",
+            "assistant",
+            2,
+            json!({"agent": "build", "model": {"id": "claude", "providerID": "anthropic"},
+                   "content": content, "time": time}),
+        );
+        probe.t2(&mut app, &mut r);
+    }
+    app.t3_message(
+        "ses_3",
+        "sm_2",
+        "assistant",
+        2,
+        json!({"agent": "build", "model": {"id": "claude", "providerID": "anthropic"},
+               "content": [{"type": "text", "id": "c1", "text": "Looking"}, tool("completed")],
+               "finish": "stop", "time": {"created": 2, "completed": 10}}),
+    );
+    let line = r.expect(&["M ses_3 t3 sm_2 0"]);
+    assert!(line[0].contains(r#""status":"completed""#));
+    let ended = r.terminate();
+    assert_eq!(ended.code, Some(0), "stderr: {}", ended.stderr);
+    assert!(
+        ended
+            .summary()
+            .ends_with(", 0 rewrites, 0 messages held (not final)"),
+        "{}",
+        ended.summary()
+    );
+    assert_same_records(&ended.lines, &plain(base.path(), &db));
 }
 
 // ---------------------------------------------------------------------------------------------
