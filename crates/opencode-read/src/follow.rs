@@ -3,8 +3,8 @@
 //!
 //! OpenCode is not files to tail (research `anchors.md` §4: "'Tailing' it means polling rows in
 //! a read-only connection, not following byte offsets"), so [`tonbo_core::follow::FileTail`]
-//! has no use here; the [`Watcher`] only says when to look. Each database ([`db`]) and JSON store
-//! ([`store`]) is looked at:
+//! has no use here; the [`Watcher`] only says when to look. Each database (`follow/db.rs`) and
+//! JSON store (`follow/store.rs`) is looked at:
 //!
 //! * first, all of it, in the order of a plain run (every database, then every store: a
 //!   database's session wins, `opencode-format.md` §2.6);
@@ -14,10 +14,12 @@
 //!   committed to since costs one `PRAGMA`;
 //! * at the stop, once more, in full.
 //!
-//! What goes out is decided by the [`gate`]: a message once, only once it is final, in its
-//! session's order, byte for byte the record a plain run writes for the same rows. Databases
+//! What goes out is decided by the gate ([`Gate`]): a message once, only once it is final, in
+//! its session's order, byte for byte the record a plain run writes for the same rows. Databases
 //! and stores that appear later under the PATHs (or the default places) are picked up at the
-//! next rescan; a database locked or mid-write is tried again at the next poll.
+//! next rescan; a database locked or mid-write is tried again at the next poll. A session that
+//! OpenCode 2's import moves from T2 to T3 while followed is read on from T3 (its record is not
+//! written again; messages whose ids the import kept are not either).
 //!
 //! Memory: per session followed, the ids of its messages written (and their update stamps);
 //! per database, its sessions' update times; never message bodies.

@@ -42,6 +42,11 @@
 //! database session wins over the JSON store, whose messages that the database lacks (a partial
 //! import, §2.6 "Known gaps") are merged into that session in order. Each session and message is
 //! emitted once; only ids are remembered across sessions.
+//!
+//! `--follow` ([`follow`]) reads the same way first and then polls every database read-only (and
+//! every JSON store) for what changed; the readers build each record exactly as in a plain run
+//! and a gate ([`follow::Gate`]) lets a message out once, only once it is final, in its
+//! session's order. A signal stops a plain run at a record boundary ([`Reader::stop_on`]).
 
 pub mod db;
 pub mod follow;
