@@ -1,10 +1,14 @@
-//! Sidecar mode end to end: `claude-read --follow | tonbo-map | tonbo-batch | tonbo-post`, four
-//! real processes, following transcript files into the reference server while the test writes
-//! them: lines written before the start, appends, a line written in two parts, a new session
-//! file, a rewrite in place (compaction), a stop with SIGTERM and lines written while nothing was
-//! running, then a restart. The server must end with every event exactly once, in order, every
-//! stage must exit 0 on the signal, and the checkpoint must hold everything (a plain re-run sends
-//! nothing).
+//! Sidecar mode end to end: `<reader> --follow | tonbo-map | tonbo-batch | tonbo-post`, four
+//! real processes, following into the reference server while the test writes the source.
+//!
+//! Claude Code: lines written before the start, appends, a line written in two parts, a new
+//! session file, a rewrite in place (compaction), a stop with SIGTERM and lines written while
+//! nothing was running, then a restart. OpenCode: a real WAL database written by the test as the
+//! app does (an answer streamed into its part rows in place, a tool call pending, running, then
+//! completed), a stop and rows written meanwhile, a restart. The server must end with every event
+//! exactly once, in order (for OpenCode: exactly the events a plain backfill of the final
+//! database maps to, so nothing unfinished went out), every stage must exit 0 on the signal, and
+//! the checkpoint must hold everything (a plain re-run sends nothing).
 
 mod support;
 
@@ -13,7 +17,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 use support::*;
 
 const A: &str = "7c0ffee0-0000-4000-8000-00000000000a";
@@ -46,10 +50,15 @@ struct Follow {
 
 impl Follow {
     fn start(server: &Server, projects: &Path, state: &Path, reader_args: &[&str]) -> Follow {
-        let mut read = Command::new(bin("claude-read"))
+        let mut args = reader_args.to_vec();
+        args.push(projects.to_str().unwrap());
+        Follow::start_reader(server, "claude-read", &args, state)
+    }
+
+    fn start_reader(server: &Server, reader: &'static str, args: &[&str], state: &Path) -> Follow {
+        let mut read = Command::new(bin(reader))
             .args(["-q", "--follow"])
-            .args(reader_args)
-            .arg(projects)
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -74,7 +83,7 @@ impl Follow {
             .unwrap();
         Follow {
             stages: vec![
-                ("claude-read", read),
+                (reader, read),
                 ("tonbo-map", map),
                 ("tonbo-batch", batch),
                 ("tonbo-post", post),
@@ -209,4 +218,214 @@ fn a_followed_pipeline_delivers_everything_once_through_rewrites_and_restarts() 
 #[test]
 fn the_same_by_polling() {
     follows_into_the_server(&["--poll", "--poll-interval", "50"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenCode
+
+const T2_SCHEMA: &str = "
+CREATE TABLE project (id text PRIMARY KEY, worktree text NOT NULL, vcs text, name text,
+  time_created integer NOT NULL, time_updated integer NOT NULL, time_initialized integer, sandboxes text NOT NULL);
+CREATE TABLE session (id text PRIMARY KEY, project_id text NOT NULL REFERENCES project(id) ON DELETE CASCADE,
+  parent_id text, slug text NOT NULL, directory text NOT NULL, title text NOT NULL, version text NOT NULL,
+  share_url text, summary_additions integer, summary_deletions integer, summary_files integer, summary_diffs text,
+  revert text, permission text, time_created integer NOT NULL, time_updated integer NOT NULL,
+  time_compacting integer, time_archived integer);
+CREATE TABLE message (id text PRIMARY KEY, session_id text NOT NULL REFERENCES session(id) ON DELETE CASCADE,
+  time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
+CREATE TABLE part (id text PRIMARY KEY, message_id text NOT NULL REFERENCES message(id) ON DELETE CASCADE,
+  session_id text NOT NULL, time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
+INSERT INTO project VALUES ('global', '/', NULL, NULL, 1, 1, NULL, '[]');
+INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated)
+  VALUES ('ses_1', 'global', 'slug', '/w', 'a session', '1.2.6', 1000, 1000);
+";
+
+/// The app's writer: one connection in WAL mode, each write its own transaction.
+struct OpenCodeApp {
+    db: rusqlite::Connection,
+    clock: i64,
+}
+
+impl OpenCodeApp {
+    fn create(path: &Path) -> OpenCodeApp {
+        let db = rusqlite::Connection::open(path).unwrap();
+        db.pragma_update(None, "journal_mode", "WAL").unwrap();
+        db.execute_batch(T2_SCHEMA).unwrap();
+        OpenCodeApp { db, clock: 2000 }
+    }
+
+    fn tick(&mut self) -> i64 {
+        self.clock += 10;
+        self.clock
+    }
+
+    fn user(&mut self, id: &str, text: &str) {
+        let t = self.tick();
+        let data = json!({"role": "user", "time": {"created": t}}).to_string();
+        self.db
+            .execute(
+                "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES (?1, 'ses_1', ?2, ?2, ?3)",
+                rusqlite::params![id, t, data],
+            )
+            .unwrap();
+        self.part(
+            id,
+            &format!("{id}_p"),
+            json!({"type": "text", "text": text}),
+        );
+    }
+
+    /// An assistant message; `completed` sets `time.completed` (OpenCode sets it last).
+    fn assistant(&mut self, id: &str, completed: bool) {
+        let t = self.tick();
+        let mut time = json!({"created": t});
+        if completed {
+            time["completed"] = json!(t + 5);
+        }
+        let data = json!({"role": "assistant", "time": time, "modelID": "m", "providerID": "p"})
+            .to_string();
+        self.db
+            .execute(
+                "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES (?1, 'ses_1', ?2, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET time_updated = excluded.time_updated, data = excluded.data",
+                rusqlite::params![id, t, data],
+            )
+            .unwrap();
+    }
+
+    /// Writes a part row, or updates it in place (as OpenCode's `updatePart` does).
+    fn part(&mut self, message: &str, id: &str, data: Value) {
+        let t = self.tick();
+        self.db
+            .execute(
+                "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES (?1, ?2, 'ses_1', ?3, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET time_updated = excluded.time_updated, data = excluded.data",
+                rusqlite::params![id, message, t, data.to_string()],
+            )
+            .unwrap();
+    }
+
+    /// An answer streamed as the app writes it: text growing in place, a tool call pending,
+    /// running, then completed, and the message completed last.
+    fn streamed_answer(&mut self, id: &str, text: &str) {
+        self.assistant(id, false);
+        let text_part = format!("{id}_t");
+        let mut shown = String::new();
+        for word in text.split(' ') {
+            shown.push_str(word);
+            shown.push(' ');
+            self.part(
+                id,
+                &text_part,
+                json!({"type": "text", "text": shown.trim_end()}),
+            );
+            std::thread::sleep(Duration::from_millis(15));
+        }
+        let tool = format!("{id}_tool");
+        let call = json!({"type": "tool", "callID": format!("call_{id}"), "tool": "bash"});
+        for state in [
+            json!({"status": "pending", "input": {}}),
+            json!({"status": "running", "input": {"command": "ls"}, "time": {"start": 1}}),
+            json!({"status": "completed", "input": {"command": "ls"}, "output": "a b",
+                   "title": "ls", "metadata": {}, "time": {"start": 1, "end": 2}}),
+        ] {
+            let mut data = call.clone();
+            data["state"] = state;
+            self.part(id, &tool, data);
+            std::thread::sleep(Duration::from_millis(15));
+        }
+        self.assistant(id, true);
+    }
+}
+
+/// The events a plain backfill maps the database to, by session, in order.
+fn plain_events(db: &Path) -> Vec<(String, Value)> {
+    let read = Command::new(bin("opencode-read"))
+        .arg("-q")
+        .arg(db)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = Command::new(bin("tonbo-map"))
+        .arg("-q")
+        .stdin(read.stdout.unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["session_id"].as_str().unwrap().to_string(),
+                v["event"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the server holds exactly the events a plain backfill of the database maps to.
+#[track_caller]
+fn wait_for_plain(server: &Server, db: &Path) {
+    let want = plain_events(db);
+    let sessions: std::collections::BTreeSet<&String> = want.iter().map(|(s, _)| s).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for session in sessions {
+        let want: Vec<&Value> = want
+            .iter()
+            .filter(|(s, _)| s == session)
+            .map(|(_, e)| e)
+            .collect();
+        loop {
+            let got = server.read(session).unwrap_or_default();
+            if got.iter().collect::<Vec<_>>() == want {
+                break;
+            }
+            if Instant::now() > deadline {
+                let key = |e: &Value| {
+                    e["metadata"]["source_key"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let got_keys: Vec<String> = got.iter().map(key).collect();
+                let want_keys: Vec<String> = want.iter().map(|e| key(e)).collect();
+                assert_keys(&got_keys, &want_keys, session);
+                panic!("{session}: the same keys, other content: something unfinished went out");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn a_followed_opencode_database_delivers_only_final_messages_once() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("opencode.db");
+    let state = dir.path().join("state.sqlite");
+    let mut app = OpenCodeApp::create(&db);
+    app.user("msg_01", "hello");
+    app.streamed_answer("msg_02", "hi there");
+    let args = ["--poll-interval", "50", db.to_str().unwrap()];
+    let run = Follow::start_reader(&server, "opencode-read", &args, &state);
+    wait_for_plain(&server, &db);
+
+    // A turn streamed while followed: only its final form may reach the server.
+    app.user("msg_03", "list the files");
+    app.streamed_answer("msg_04", "here they are in a list");
+    wait_for_plain(&server, &db);
+    run.stop(&["opencode-read", "tonbo-map", "tonbo-batch", "tonbo-post"]);
+
+    // Written while nothing runs, then a restart.
+    app.user("msg_05", "thanks");
+    app.streamed_answer("msg_06", "you are welcome");
+    let run = Follow::start_reader(&server, "opencode-read", &args, &state);
+    wait_for_plain(&server, &db);
+    app.user("msg_07", "bye");
+    app.streamed_answer("msg_08", "bye now");
+    wait_for_plain(&server, &db);
+    run.stop(&["opencode-read"]);
+    wait_for_plain(&server, &db);
 }
