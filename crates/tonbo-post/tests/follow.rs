@@ -340,7 +340,7 @@ impl OpenCodeApp {
 
 /// The events a plain backfill maps the database to, by session, in order.
 fn plain_events(db: &Path) -> Vec<(String, Value)> {
-    let read = Command::new(bin("opencode-read"))
+    let mut read = Command::new(bin("opencode-read"))
         .arg("-q")
         .arg(db)
         .stdout(Stdio::piped())
@@ -348,9 +348,10 @@ fn plain_events(db: &Path) -> Vec<(String, Value)> {
         .unwrap();
     let out = Command::new(bin("tonbo-map"))
         .arg("-q")
-        .stdin(read.stdout.unwrap())
+        .stdin(read.stdout.take().unwrap())
         .output()
         .unwrap();
+    assert!(read.wait().unwrap().success());
     assert!(out.status.success());
     String::from_utf8(out.stdout)
         .unwrap()
