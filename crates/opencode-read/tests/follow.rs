@@ -819,6 +819,45 @@ fn t2_rewrites_interrupted_answers_and_what_is_held_at_the_exit() {
     assert!(!ended.lines.iter().any(|l| l.contains(r#""row":"msg_a6""#)));
 }
 
+/// A session's record waits for its first message; one that has none final by the exit (empty,
+/// or its only message still streaming) gets its record then, as a plain run would write it.
+#[test]
+fn sessions_without_a_final_message_get_their_record_at_the_exit() {
+    let base = base();
+    let db = base.path().join("data/opencode.db");
+    let mut app = App::create(&db, T2_SCHEMA);
+    app.t2_session("ses_empty");
+    app.t2_session("ses_open");
+    app.t2_assistant_start("ses_open", "msg_o1", "none");
+    let mut r = follow(base.path(), &db, Mode::Poll, &[]);
+    let mut probe = Probe { n: 0 };
+    probe.t2(&mut app, &mut r);
+    let ended = r.terminate();
+    assert_eq!(ended.code, Some(0), "stderr: {}", ended.stderr);
+    let outlines: Vec<String> = ended.lines.iter().map(|l| outline(l)).collect();
+    assert_eq!(
+        outlines,
+        [
+            "S ses_probe t2",
+            "M ses_probe t2 msg_probe_000 0",
+            "S ses_empty t2",
+            "S ses_open t2"
+        ]
+    );
+    assert!(
+        ended
+            .summary()
+            .ends_with(", 3 sessions, 1 messages, 0 parts, 0 rejected, 0 failed, 0 rewrites, 1 messages held (not final)"),
+        "{}",
+        ended.summary()
+    );
+    let expected: Vec<String> = plain(base.path(), &db)
+        .into_iter()
+        .filter(|l| !l.contains(r#""row":"msg_o1""#))
+        .collect();
+    assert_same_records(&ended.lines, &expected);
+}
+
 // ---------------------------------------------------------------------------------------------
 // T3 (OpenCode 2)
 
