@@ -168,7 +168,7 @@ struct OpenRequest {
     thread: Option<String>,
 }
 
-/// Per-session state; dropped when the session changes.
+/// Per-session state; kept aside (`SessionStates`) while another session is mapped.
 #[derive(Default)]
 struct SessionState {
     session_id: String,
@@ -186,6 +186,7 @@ struct SessionState {
 #[derive(Default)]
 pub struct ClaudeMapper {
     state: SessionState,
+    others: crate::SessionStates<SessionState>,
     pub counts: ClaudeCounts,
 }
 
@@ -343,11 +344,18 @@ impl ClaudeMapper {
         let session_id = format!("{SOURCE}-{}", rec.session);
         tonbo_core::contract::check_session_id(&session_id).map_err(MapError::Reject)?;
         if self.state.session_id != session_id {
+            // The open API response ends with its session's run of records (what keeps a
+            // backfill's batches whole); the rest of the state waits for the session's return.
             self.finish(sink)?;
-            self.state = SessionState {
-                session_id: session_id.clone(),
-                ..SessionState::default()
-            };
+            let state = self
+                .others
+                .take(&session_id)
+                .unwrap_or_else(|| SessionState {
+                    session_id: session_id.clone(),
+                    ..SessionState::default()
+                });
+            let old = std::mem::replace(&mut self.state, state);
+            self.others.keep(old.session_id.clone(), old);
         }
         let file = rec.provenance.as_ref().and_then(|p| p.file.as_deref());
         if rec.kind.as_deref() == Some("subagent-meta") {

@@ -62,6 +62,8 @@ struct SessionState {
 #[derive(Default)]
 pub struct CodexMapper {
     state: SessionState,
+    /// Kept by session and file (`\0` between).
+    others: crate::SessionStates<SessionState>,
     pub counts: CodexCounts,
 }
 
@@ -301,16 +303,27 @@ impl CodexMapper {
             .map(|f| f.strip_suffix(".zst").unwrap_or(f).to_string())
             .unwrap_or_default();
         if self.state.session_id != session_id || self.state.file != file {
-            let keep = self.state.session_id == session_id;
+            let same_session = self.state.session_id == session_id;
             let old = std::mem::take(&mut self.state);
-            self.state.session_id = session_id.clone();
-            self.state.file = file.clone();
-            if keep {
-                // Another file of the same session (a reverted thread): metadata carries over.
-                self.state.cwd = old.cwd;
-                self.state.model = old.model;
-                self.state.calls = old.calls;
-                self.state.last_total = old.last_total;
+            match self.others.take(&format!("{session_id}\0{file}")) {
+                // A file met before and interleaved with others since (`--follow`).
+                Some(state) => self.state = state,
+                None => {
+                    self.state.session_id = session_id.clone();
+                    self.state.file = file.clone();
+                    if same_session {
+                        // Another file of the same session (a reverted thread): metadata
+                        // carries over.
+                        self.state.cwd = old.cwd.clone();
+                        self.state.model = old.model.clone();
+                        self.state.calls = old.calls.clone();
+                        self.state.last_total = old.last_total.clone();
+                    }
+                }
+            }
+            let key = format!("{}\0{}", old.session_id, old.file);
+            if !old.session_id.is_empty() {
+                self.others.keep(key, old);
             }
         }
         let at = match (prov.line, &prov.row) {

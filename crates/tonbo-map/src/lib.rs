@@ -9,9 +9,60 @@ pub mod codex;
 pub mod event;
 pub mod opencode;
 
+use std::collections::HashMap;
+
 use serde_json::value::RawValue;
 use tonbo_core::contract::{check_session_id, session_id_for};
 use tonbo_core::{EventHead, SourceRecord};
+
+/// The states of the sessions a mapper met recently, other than the one at hand. A backfill
+/// brings each session's records together, but a `--follow` reader interleaves the sessions
+/// being written; a session that comes back finds its state (its project, parent, tool calls,
+/// lines seen) as it left it, so it maps as a backfill of the same records would. At most
+/// `SESSIONS_KEPT` are kept, the least recently met dropped first, so memory stays bounded in a
+/// backfill of many sessions.
+pub(crate) struct SessionStates<T> {
+    states: HashMap<String, (u64, T)>,
+    tick: u64,
+}
+
+/// Enough for the sessions written at the same time on one machine.
+pub(crate) const SESSIONS_KEPT: usize = 64;
+
+impl<T> Default for SessionStates<T> {
+    fn default() -> Self {
+        SessionStates {
+            states: HashMap::new(),
+            tick: 0,
+        }
+    }
+}
+
+impl<T> SessionStates<T> {
+    /// Takes the state kept under `key`, if any.
+    pub(crate) fn take(&mut self, key: &str) -> Option<T> {
+        self.states.remove(key).map(|(_, t)| t)
+    }
+
+    /// Keeps `state` under `key`, dropping the least recently kept one when full.
+    pub(crate) fn keep(&mut self, key: String, state: T) {
+        if key.is_empty() {
+            return;
+        }
+        if self.states.len() >= SESSIONS_KEPT && !self.states.contains_key(&key) {
+            if let Some(oldest) = self
+                .states
+                .iter()
+                .min_by_key(|(_, (t, _))| *t)
+                .map(|(k, _)| k.clone())
+            {
+                self.states.remove(&oldest);
+            }
+        }
+        self.tick += 1;
+        self.states.insert(key, (self.tick, state));
+    }
+}
 
 /// Receives the events a record maps to.
 pub trait EventSink {

@@ -43,6 +43,7 @@ struct SessionState {
 #[derive(Default)]
 pub struct OpenCodeMapper {
     state: SessionState,
+    others: crate::SessionStates<SessionState>,
     pub counts: OpenCodeCounts,
 }
 
@@ -196,10 +197,15 @@ impl OpenCodeMapper {
         let session_id = format!("{SOURCE}-{}", rec.session);
         tonbo_core::contract::check_session_id(&session_id).map_err(MapError::Reject)?;
         if self.state.session_id != session_id {
-            self.state = SessionState {
-                session_id: session_id.clone(),
-                ..SessionState::default()
-            };
+            let state = self
+                .others
+                .take(&session_id)
+                .unwrap_or_else(|| SessionState {
+                    session_id: session_id.clone(),
+                    ..SessionState::default()
+                });
+            let old = std::mem::replace(&mut self.state, state);
+            self.others.keep(old.session_id.clone(), old);
         }
         match rec.kind.as_deref() {
             Some("session") => self.map_session(rec, &session_id, sink),

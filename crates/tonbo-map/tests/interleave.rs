@@ -1,0 +1,178 @@
+//! A `--follow` reader interleaves the sessions being written, where a backfill brings each
+//! session's records together. Every fixture of every source, its records dealt out one session
+//! at a time in turn, must map to the events the records map to in order: the same events per
+//! session (Codex CLI, OpenCode), and for Claude Code the same keys, since an API response split
+//! by another session's records has its span closed at the split, with the usage seen so far.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+/// The reader's records of every fixture of a source, in order.
+fn records(reader: &str, source_dir: &str) -> Vec<String> {
+    if reader == "opencode-read" {
+        return opencode_records();
+    }
+    let mut out = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(root().join("testdata").join(source_dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    for d in dirs {
+        let input = d.join("input");
+        let path = if input.exists() { input } else { d };
+        let o = Command::new(bin(reader))
+            .arg("-q")
+            .arg(&path)
+            .output()
+            .unwrap();
+        out.extend(
+            String::from_utf8(o.stdout)
+                .unwrap()
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    out
+}
+
+/// Two OpenCode sessions (the second a child of the first) of three messages each, from a T2
+/// database: the session record carries the directory and the parent every message maps with.
+fn opencode_records() -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("opencode.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut sql = String::from("
+CREATE TABLE project (id text PRIMARY KEY, worktree text NOT NULL, vcs text, name text,
+  time_created integer NOT NULL, time_updated integer NOT NULL, time_initialized integer, sandboxes text NOT NULL);
+CREATE TABLE session (id text PRIMARY KEY, project_id text NOT NULL, parent_id text, slug text NOT NULL,
+  directory text NOT NULL, title text NOT NULL, version text NOT NULL, share_url text,
+  summary_additions integer, summary_deletions integer, summary_files integer, summary_diffs text,
+  revert text, permission text, time_created integer NOT NULL, time_updated integer NOT NULL,
+  time_compacting integer, time_archived integer);
+CREATE TABLE message (id text PRIMARY KEY, session_id text NOT NULL, time_created integer NOT NULL,
+  time_updated integer NOT NULL, data text NOT NULL);
+CREATE TABLE part (id text PRIMARY KEY, message_id text NOT NULL, session_id text NOT NULL,
+  time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
+INSERT INTO project VALUES ('p', '/work/p', NULL, NULL, 1, 1, NULL, '[]');
+INSERT INTO session (id, project_id, parent_id, slug, directory, title, version, time_created, time_updated)
+  VALUES ('ses_a', 'p', NULL, 'a', '/work/p', 'A', '1.2.6', 1000, 1000),
+         ('ses_b', 'p', 'ses_a', 'b', '/work/p/sub', 'B', '1.2.6', 1001, 1001);
+");
+    for (s, base) in [("ses_a", 2000), ("ses_b", 3000)] {
+        for i in 0..3 {
+            let t = base + i * 10;
+            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            sql.push_str(&format!(
+                "INSERT INTO message VALUES ('{s}_m{i}', '{s}', {t}, {t}, '{{\"role\":\"{role}\",\"time\":{{\"created\":{t},\"completed\":{t}}}}}');
+                 INSERT INTO part VALUES ('{s}_p{i}', '{s}_m{i}', '{s}', {t}, {t}, '{{\"type\":\"text\",\"text\":\"{s} {i}\"}}');"
+            ));
+        }
+    }
+    conn.execute_batch(&sql).unwrap();
+    drop(conn);
+    let o = Command::new(bin("opencode-read"))
+        .arg("-q")
+        .arg(&db)
+        .output()
+        .unwrap();
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Deals the records out one session at a time in turn, each session's in its own order.
+fn interleave(recs: &[String]) -> Vec<String> {
+    let mut by_session: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in recs {
+        let v: Value = serde_json::from_str(r).unwrap();
+        let s = v["session"].as_str().unwrap_or("").to_string();
+        by_session.entry(s).or_default().push(r.clone());
+    }
+    let mut queues: Vec<std::collections::VecDeque<String>> =
+        by_session.into_values().map(Into::into).collect();
+    let mut out = Vec::new();
+    while queues.iter().any(|q| !q.is_empty()) {
+        for q in &mut queues {
+            if let Some(r) = q.pop_front() {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// tonbo-map's events for the records, by session, in order.
+fn map(recs: &[String]) -> HashMap<String, Vec<Value>> {
+    let mut child = Command::new(bin("tonbo-map"))
+        .arg("-q")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input: String = recs.iter().map(|r| format!("{r}\n")).collect();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let mut by: HashMap<String, Vec<Value>> = HashMap::new();
+    for l in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        by.entry(v["session_id"].as_str().unwrap().to_string())
+            .or_default()
+            .push(v["event"].clone());
+    }
+    by
+}
+
+fn check(reader: &str, dir: &str, exact: bool) {
+    let recs = records(reader, dir);
+    let mixed = interleave(&recs);
+    assert_ne!(recs, mixed, "{dir}: the fixtures hold one session only");
+    let (plain, followed) = (map(&recs), map(&mixed));
+    assert!(!plain.is_empty());
+    assert_eq!(
+        plain.keys().collect::<std::collections::BTreeSet<_>>(),
+        followed.keys().collect()
+    );
+    for (session, want) in &plain {
+        let got = &followed[session];
+        if exact {
+            assert_eq!(got, want, "{session}");
+        } else {
+            let keys = |evs: &[Value]| {
+                let mut k: Vec<String> = evs
+                    .iter()
+                    .map(|e| e["metadata"]["source_key"].as_str().unwrap().to_string())
+                    .collect();
+                k.sort();
+                k
+            };
+            assert_eq!(keys(got), keys(want), "{session}");
+        }
+    }
+}
+
+#[test]
+fn interleaved_opencode_sessions_map_as_their_backfill() {
+    check("opencode-read", "opencode", true);
+}
+
+#[test]
+fn interleaved_codex_sessions_map_as_their_backfill() {
+    check("codex-read", "codex", true);
+}
+
+#[test]
+fn interleaved_claude_sessions_map_to_the_same_keys() {
+    check("claude-read", "claude", false);
+}
