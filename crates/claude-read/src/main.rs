@@ -66,20 +66,8 @@ struct Args {
     #[arg(short, long)]
     quiet: bool,
 
-    /// After reading what exists, keep watching and write what is added, until SIGINT/SIGTERM.
-    #[arg(long)]
-    follow: bool,
-
-    /// With --follow: how often files are checked when filesystem events are not available
-    /// (and the base of the safety rescan when they are), in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 1000, requires = "follow",
-          value_parser = clap::value_parser!(u64).range(1..))]
-    poll_interval: u64,
-
-    /// With --follow: do not use filesystem events; poll every --poll-interval (for network
-    /// filesystems and container volumes where inotify does not work).
-    #[arg(long, requires = "follow")]
-    poll: bool,
+    #[command(flatten)]
+    follow: tonbo_core::follow::FollowArgs,
 }
 
 fn main() -> std::process::ExitCode {
@@ -99,7 +87,7 @@ fn run(args: Args) -> Result<Exit> {
     } else {
         match existing_default_roots() {
             // A sidecar started before Claude Code's first run watches for its folders.
-            found if found.is_empty() && args.follow => env_default_roots(),
+            found if found.is_empty() && args.follow.follow => env_default_roots(),
             found => found,
         }
     };
@@ -108,10 +96,10 @@ fn run(args: Args) -> Result<Exit> {
     let mut reader = Reader::new(&mut out, &mut rejects, args.modified_after);
     reader.stop_on(stop.clone());
     let mut suffix = String::new();
-    if args.follow {
+    if args.follow.follow {
         let opts = Options {
-            interval: Duration::from_millis(args.poll_interval),
-            poll: args.poll,
+            interval: Duration::from_millis(args.follow.poll_interval),
+            poll: args.follow.poll,
             quiet_missing_roots: default_roots,
         };
         suffix = follow(&mut reader, roots, &opts, stop)?.summary_suffix();

@@ -76,20 +76,8 @@ struct Args {
     #[arg(short, long)]
     quiet: bool,
 
-    /// After reading what exists, keep watching and write what is added, until SIGINT/SIGTERM.
-    #[arg(long)]
-    follow: bool,
-
-    /// With --follow: how often files are looked at when filesystem events are not available
-    /// (and the base of the periodic rescan when they are).
-    #[arg(long, value_name = "MS", default_value_t = 1000, requires = "follow",
-          value_parser = clap::value_parser!(u64).range(1..))]
-    poll_interval: u64,
-
-    /// With --follow: do not use filesystem events; poll every --poll-interval (for network
-    /// filesystems and container volumes where inotify does not work).
-    #[arg(long, requires = "follow")]
-    poll: bool,
+    #[command(flatten)]
+    follow: tonbo_core::follow::FollowArgs,
 }
 
 fn main() -> std::process::ExitCode {
@@ -107,10 +95,10 @@ fn run(args: Args) -> Result<Exit> {
     let mut rejects = Rejects::open(STAGE, args.rejects.as_deref())?;
     let mut reader =
         Reader::new(&mut out, &mut rejects, args.modified_after).with_stop(stop.clone());
-    let followed = if args.follow {
+    let followed = if args.follow.follow {
         let opts = follow::Options {
-            interval: Duration::from_millis(args.poll_interval),
-            poll: args.poll,
+            interval: Duration::from_millis(args.follow.poll_interval),
+            poll: args.follow.poll,
             quiet: args.quiet,
         };
         Some(follow::follow(

@@ -91,21 +91,8 @@ struct Args {
     #[arg(short, long)]
     quiet: bool,
 
-    /// After reading what exists, keep watching and write what is added (once final), until
-    /// SIGINT/SIGTERM.
-    #[arg(long)]
-    follow: bool,
-
-    /// With --follow: how often the sources are looked at when filesystem events are not
-    /// available (and the base of the safety rescan when they are), in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 1000, requires = "follow",
-          value_parser = clap::value_parser!(u64).range(1..))]
-    poll_interval: u64,
-
-    /// With --follow: do not use filesystem events; poll every --poll-interval (for network
-    /// filesystems and container volumes where inotify does not work).
-    #[arg(long, requires = "follow")]
-    poll: bool,
+    #[command(flatten)]
+    follow: tonbo_core::follow::FollowArgs,
 }
 
 fn main() -> std::process::ExitCode {
@@ -125,15 +112,15 @@ fn run(args: Args) -> Result<Exit> {
     let mut reader = Reader::new(&mut out, &mut rejects, args.modified_after, busy);
     reader.stop_on(stop.clone());
     let mut suffix = String::new();
-    if args.follow {
+    if args.follow.follow {
         let spec = if args.paths.is_empty() {
             Spec::Default(Env::from_process())
         } else {
             Spec::Paths(args.paths)
         };
         let opts = Options {
-            interval: Duration::from_millis(args.poll_interval),
-            poll: args.poll,
+            interval: Duration::from_millis(args.follow.poll_interval),
+            poll: args.follow.poll,
         };
         suffix = follow(&mut reader, spec, &opts, stop)?.summary_suffix();
     } else {

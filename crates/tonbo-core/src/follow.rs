@@ -21,6 +21,25 @@ use std::time::{Duration, Instant};
 
 use crate::ndjson::Line;
 
+/// The flags of every reader that can follow (`claude-read`, `codex-read`, `opencode-read`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct FollowArgs {
+    /// After reading what exists, keep watching and write what is added, until SIGINT/SIGTERM.
+    #[arg(long)]
+    pub follow: bool,
+
+    /// With --follow: how often the sources are looked at when filesystem events are not
+    /// available (and the base of the periodic safety rescan when they are), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000, requires = "follow",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub poll_interval: u64,
+
+    /// With --follow: do not use filesystem events; poll every --poll-interval (for network
+    /// filesystems and container volumes where inotify does not work).
+    #[arg(long, requires = "follow")]
+    pub poll: bool,
+}
+
 /// The flag SIGINT and SIGTERM set: a following reader stops watching, passes on what it has
 /// read, and exits 0 (the stages downstream then see the end of their input and drain).
 pub fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {

@@ -347,15 +347,12 @@ impl ClaudeMapper {
             // The open API response ends with its session's run of records (what keeps a
             // backfill's batches whole); the rest of the state waits for the session's return.
             self.finish(sink)?;
-            let state = self
-                .others
-                .take(&session_id)
-                .unwrap_or_else(|| SessionState {
+            let current_key = self.state.session_id.clone();
+            self.others
+                .switch(&mut self.state, current_key, &session_id, || SessionState {
                     session_id: session_id.clone(),
                     ..SessionState::default()
                 });
-            let old = std::mem::replace(&mut self.state, state);
-            self.others.keep(old.session_id.clone(), old);
         }
         let file = rec.provenance.as_ref().and_then(|p| p.file.as_deref());
         if rec.kind.as_deref() == Some("subagent-meta") {

@@ -39,6 +39,20 @@ impl<T> Default for SessionStates<T> {
 }
 
 impl<T> SessionStates<T> {
+    /// Makes `key`'s state the current one: the current state is kept aside under `current_key`
+    /// and `key`'s is taken back, or made by `new` for a session not met recently.
+    pub(crate) fn switch(
+        &mut self,
+        current: &mut T,
+        current_key: String,
+        key: &str,
+        new: impl FnOnce() -> T,
+    ) {
+        let next = self.take(key).unwrap_or_else(new);
+        let old = std::mem::replace(current, next);
+        self.keep(current_key, old);
+    }
+
     /// Takes the state kept under `key`, if any.
     pub(crate) fn take(&mut self, key: &str) -> Option<T> {
         self.states.remove(key).map(|(_, t)| t)

@@ -197,15 +197,12 @@ impl OpenCodeMapper {
         let session_id = format!("{SOURCE}-{}", rec.session);
         tonbo_core::contract::check_session_id(&session_id).map_err(MapError::Reject)?;
         if self.state.session_id != session_id {
-            let state = self
-                .others
-                .take(&session_id)
-                .unwrap_or_else(|| SessionState {
+            let current_key = self.state.session_id.clone();
+            self.others
+                .switch(&mut self.state, current_key, &session_id, || SessionState {
                     session_id: session_id.clone(),
                     ..SessionState::default()
                 });
-            let old = std::mem::replace(&mut self.state, state);
-            self.others.keep(old.session_id.clone(), old);
         }
         match rec.kind.as_deref() {
             Some("session") => self.map_session(rec, &session_id, sink),
