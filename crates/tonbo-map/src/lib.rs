@@ -8,6 +8,7 @@ pub mod claude;
 pub mod codex;
 pub mod event;
 pub mod opencode;
+pub mod redact;
 
 use std::collections::HashMap;
 

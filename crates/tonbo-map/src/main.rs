@@ -8,6 +8,7 @@ use clap::Parser;
 use serde_json::value::RawValue;
 use tonbo_core::contract::check_version;
 use tonbo_core::{run_stage, CommonArgs, EventLine, Exit, Input, Output, Rejects, SourceRecord};
+use tonbo_map::redact::{self, Redactor};
 use tonbo_map::{EventSink, MapError, Mapper};
 
 const STAGE: &str = "tonbo-map";
@@ -18,16 +19,35 @@ const STAGE: &str = "tonbo-map";
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
+
+    /// Do not redact secrets (private keys, API keys and tokens) from the events.
+    #[arg(long)]
+    no_redact: bool,
+
+    /// Also redact the matches of REGEX, as `[REDACTED:custom]` (repeatable).
+    #[arg(long, value_name = "REGEX", value_parser = redact::parse_pattern)]
+    redact_pattern: Vec<regex::Regex>,
 }
 
 struct LineSink<'a> {
     out: &'a mut Output,
     events: u64,
+    redactor: Option<Redactor>,
 }
 
 impl EventSink for LineSink<'_> {
     fn event(&mut self, session_id: &str, event: &RawValue) -> std::io::Result<()> {
         self.events += 1;
+        let redacted = match &mut self.redactor {
+            Some(r) => r.redact_event(event.get()),
+            None => None,
+        };
+        let redacted = match redacted {
+            // The walk re-encodes only strings with serde_json, so the text stays valid JSON.
+            Some(s) => Some(RawValue::from_string(s).map_err(std::io::Error::other)?),
+            None => None,
+        };
+        let event = redacted.as_deref().unwrap_or(event);
         self.out.json(&EventLine {
             v: tonbo_core::WIRE_VERSION,
             session_id: session_id.into(),
@@ -51,6 +71,8 @@ fn run(args: Args) -> Result<Exit> {
     let mut sink = LineSink {
         out: &mut out,
         events: 0,
+        // On by default: a transcript's secrets must not reach the server unless asked for.
+        redactor: (!args.no_redact).then(|| Redactor::new(args.redact_pattern.clone())),
     };
     for input in Input::open_all(&args.common.inputs)? {
         let mut lines = input.lines();
@@ -87,10 +109,15 @@ fn run(args: Args) -> Result<Exit> {
         Err(MapError::Io(e)) => return Err(e.into()),
     }
     let events = sink.events;
+    let redacted = sink
+        .redactor
+        .as_ref()
+        .map(|r| r.counts.summary())
+        .unwrap_or_default();
     out.flush()?;
     let rejected = rejects.finish()?;
     if !args.common.quiet {
-        eprintln!("{STAGE}: {records} records, {events} events, {rejected} rejected");
+        eprintln!("{STAGE}: {records} records, {events} events, {rejected} rejected{redacted}");
         let c = &mapper.claude.counts;
         let listed = |m: &std::collections::HashMap<String, u64>| {
             let mut v: Vec<_> = m.iter().collect();
