@@ -95,7 +95,13 @@ fn run(args: Args) -> Result<Exit> {
             match result {
                 Ok(_) => {}
                 Err(MapError::Reject(reason)) => {
-                    rejects.reject(&name, line.number, &reason, line.bytes)?
+                    // The rejects file keeps the line for a person to look at: redacted too.
+                    let redacted = sink
+                        .redactor
+                        .as_mut()
+                        .and_then(|r| r.redact_line(line.bytes));
+                    let raw = redacted.as_deref().map_or(line.bytes, str::as_bytes);
+                    rejects.reject(&name, line.number, &reason, raw)?
                 }
                 Err(MapError::Io(e)) => return Err(e.into()),
             }

@@ -111,7 +111,8 @@ const RULES: &[RuleSpec] = &[
     ),
     (
         "bearer-token",
-        r"[?&](?:access_|refresh_|id_|auth_)?token=([^&\s#'`<>(){}\[\]$]{12,})",
+        // A query value is URL-safe text: the class stops at the `&`, quote or space after it.
+        r"[?&](?:access_|refresh_|id_|auth_)?token=([A-Za-z0-9\-._~+/%=]{12,})",
         1,
         token_like,
     ),
@@ -244,6 +245,18 @@ impl Redactor {
     }
 }
 
+impl Redactor {
+    /// Redacts an input line kept in the rejects file: as JSON when it is JSON, else as text.
+    pub fn redact_line(&mut self, line: &[u8]) -> Option<String> {
+        let text = String::from_utf8_lossy(line);
+        if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() {
+            self.redact_event(&text)
+        } else {
+            self.redact_str(&text)
+        }
+    }
+}
+
 /// Replaces the valid matches of `rule` in `text`; `None` when there were none.
 fn apply(rule: &Rule, text: &str, counts: &mut Counts) -> Option<String> {
     let mut out = String::new();
@@ -321,7 +334,14 @@ fn walk(json: &str, r: &mut Redactor) -> Option<String> {
                     let decoded: std::borrow::Cow<str> = if escaped {
                         match serde_json::from_str::<String>(token) {
                             Ok(s) => s.into(),
-                            Err(_) => return None,
+                            // A lone surrogate (`\ud800`) is valid JSON text but not a Rust
+                            // string. Skipping the string would let its secrets through; with
+                            // surrogates made U+FFFD it decodes, and is re-encoded only if a
+                            // secret was in it.
+                            Err(_) => match serde_json::from_str::<String>(&no_surrogates(token)) {
+                                Ok(s) => s.into(),
+                                Err(_) => return None,
+                            },
                         }
                     } else {
                         inner.into()
@@ -352,6 +372,37 @@ fn walk(json: &str, r: &mut Redactor) -> Option<String> {
     Some(o)
 }
 
+/// `token` (a JSON string literal) with every `\uD800`-`\uDFFF` escape written `\ufffd`.
+fn no_surrogates(token: &str) -> String {
+    let b = token.as_bytes();
+    let mut out = String::with_capacity(token.len());
+    let mut last = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let surrogate = b.get(i + 1) == Some(&b'u')
+            && b.get(i + 2).is_some_and(|c| c.eq_ignore_ascii_case(&b'd'))
+            && b.get(i + 3)
+                .is_some_and(|c| matches!(c, b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
+            && b.get(i + 5).is_some();
+        if surrogate {
+            out.push_str(&token[last..i]);
+            out.push_str("\\ufffd");
+            i += 6;
+            last = i;
+        } else {
+            // Any other escape is two bytes long as far as finding the next one goes (the hex
+            // digits of `\uXXXX` contain no backslash).
+            i += 2;
+        }
+    }
+    out.push_str(&token[last.min(token.len())..]);
+    out
+}
+
 /// Whether the value under `key`, in the container at the end of `path`, is an identity field.
 fn is_identity(path: &[Option<&str>], key: Option<&str>) -> bool {
     let Some(key) = key else { return false };
@@ -362,9 +413,14 @@ fn is_identity(path: &[Option<&str>], key: Option<&str>) -> bool {
     }
 }
 
-/// Compiles a `--redact-pattern`, for clap: an invalid one is a usage error naming it.
+/// Compiles a `--redact-pattern`, for clap: an invalid one is a usage error naming it. So is
+/// one that matches the empty string, which would put a marker between every two characters.
 pub fn parse_pattern(s: &str) -> Result<Regex, String> {
-    Regex::new(s).map_err(|e| format!("`{s}` is not a valid regex: {e}"))
+    let re = Regex::new(s).map_err(|e| format!("`{s}` is not a valid regex: {e}"))?;
+    if re.is_match("") {
+        return Err(format!("`{s}` matches the empty string"));
+    }
+    Ok(re)
 }
 
 #[cfg(test)]
@@ -525,6 +581,46 @@ mod tests {
         assert_eq!(v["text"], "pw \"[REDACTED:custom]\"\té");
         assert_eq!(r.counts.summary(), ", redacted 1 (custom 1)");
         assert!(parse_pattern("(").unwrap_err().contains("`(`"));
+    }
+
+    #[test]
+    fn lone_surrogates_do_not_hide_secrets() {
+        let mut r = Redactor::new(vec![]);
+        let ev = format!(
+            r#"{{"type":"x","a":"\ud800 {g} \ud83d\ude00 \\ud800","metadata":{{}}}}"#,
+            g = gh()
+        );
+        let out = r.redact_event(&ev).unwrap();
+        assert_eq!(
+            out,
+            "{\"type\":\"x\",\"a\":\"\u{fffd} [REDACTED:github-token] \u{fffd}\u{fffd} \\\\ud800\",\"metadata\":{}}"
+        );
+        assert_eq!(no_surrogates(r#""\\ud800\u""#), r#""\\ud800\u""#);
+    }
+
+    #[test]
+    fn query_tokens_stop_at_quotes() {
+        assert_eq!(
+            red(r#"fetch("https://h/p?token=Zx81kLmQ0pRtY6vW")"#),
+            r#"fetch("https://h/p?token=[REDACTED:bearer-token]")"#
+        );
+        assert!(parse_pattern("a*").unwrap_err().contains("empty string"));
+    }
+
+    #[test]
+    fn rejected_lines_are_redacted_as_json_or_text() {
+        let mut r = Redactor::new(vec![]);
+        let j = format!(r#"{{"source":"nope","record":"{}"}}"#, gh());
+        assert_eq!(
+            r.redact_line(j.as_bytes()).unwrap(),
+            r#"{"source":"nope","record":"[REDACTED:github-token]"}"#
+        );
+        let t = format!("not json {}", gh());
+        assert_eq!(
+            r.redact_line(t.as_bytes()).unwrap(),
+            "not json [REDACTED:github-token]"
+        );
+        assert_eq!(r.redact_line(b"{}"), None);
     }
 
     #[test]

@@ -267,3 +267,21 @@ fn events_records_keep_their_bytes_unless_they_hold_a_secret() {
         )
     );
 }
+
+#[test]
+fn rejected_lines_are_kept_redacted() {
+    let gh = &secrets()[2].1;
+    let dir = tempfile::tempdir().unwrap();
+    let rejects = dir.path().join("rejects.ndjson");
+    let input = format!(
+        "{}not a record {gh}\n",
+        line("gemini", "s", json!({"text": format!("token {gh}")}))
+    );
+    let r = run(&["--rejects", rejects.to_str().unwrap()], &input);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    let kept = std::fs::read_to_string(&rejects).unwrap();
+    assert_eq!(kept.lines().count(), 2, "{kept}");
+    assert!(!kept.contains(gh.as_str()), "{kept}");
+    assert_eq!(kept.matches("[REDACTED:github-token]").count(), 2, "{kept}");
+    assert!(!r.stderr.contains(gh.as_str()), "{}", r.stderr);
+}
