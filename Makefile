@@ -4,7 +4,7 @@ SHELL := bash
 CARGO ?= cargo
 SERVER_DIR ?= .server
 
-.PHONY: all build release test unit lint demo bench bench-follow server-install server-start server-stop clean
+.PHONY: all build release test unit lint demo bench bench-follow server-install server-start server-stop clean install
 
 all: build
 
@@ -46,6 +46,16 @@ server-start: server-install
 
 server-stop:
 	scripts/ds-server stop $(SERVER_DIR)
+
+# The six stages and the front door scripts/tonbo-ingest, built for release, into BINDIR.
+PREFIX ?= $(HOME)/.local
+BINDIR ?= $(PREFIX)/bin
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+STAGES := claude-read codex-read opencode-read tonbo-map tonbo-batch tonbo-post
+
+install: release
+	install -d "$(BINDIR)"
+	install -m 755 $(addprefix $(TARGET_DIR)/release/,$(STAGES)) scripts/tonbo-ingest "$(BINDIR)/"
 
 clean:
 	$(CARGO) clean
