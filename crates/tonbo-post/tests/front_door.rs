@@ -1,0 +1,508 @@
+//! The front door, `scripts/tonbo-ingest`, end to end against the reference server: it runs the
+//! real stage binaries of this build (through `TONBO_INGEST_BIN_DIR`), delivers what
+//! `READER | tonbo-map` produces, sends nothing twice, stops before posting with `--dry-run`,
+//! moves its `--since-last-run` mark only after a run whose every stage exited 0, names a failing
+//! stage and returns its status, runs `--from all`, and drains on SIGTERM in `--watch`.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::*;
+
+const CLAUDE_FIXTURE: &str = "testdata/claude/03-tools";
+const CODEX_FIXTURE: &str = "testdata/codex/01-v2-turn";
+
+fn script() -> PathBuf {
+    workspace_root().join("scripts/tonbo-ingest")
+}
+
+fn bin_dir() -> PathBuf {
+    bin("tonbo-post").parent().unwrap().to_path_buf()
+}
+
+/// A copy of a fixture folder (with `cp -a`, so the files keep their old modification times).
+fn copy_fixture(fixture: &str, to: &Path) -> PathBuf {
+    let dst = to.join(Path::new(fixture).file_name().unwrap());
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(workspace_root().join(fixture))
+        .arg(&dst)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "cp -a {fixture}");
+    dst
+}
+
+/// The front door with a clean environment: this build's binaries, no key, no inherited state,
+/// and `home` as HOME and working directory (so the readers' default locations are empty).
+fn front_door(home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(script());
+    cmd.args(args)
+        .current_dir(home)
+        .env("TONBO_INGEST_BIN_DIR", bin_dir())
+        .env("HOME", home)
+        .env_remove("TONBO_API_KEY")
+        .env_remove("TONBO_API")
+        .env_remove("TONBO_URL_TEMPLATE")
+        .env_remove("TONBO_STATE")
+        .env_remove("TONBO_STATE_DIR")
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("CLAUDE_CONFIG_DIR")
+        .env_remove("CODEX_HOME")
+        .env_remove("OPENCODE_DB")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn run(mut cmd: Command) -> Run {
+    let mut child = cmd.spawn().unwrap();
+    finish(&mut child)
+}
+
+/// The keys per session that `READER PATH | tonbo-map` produces.
+fn mapped_keys(reader: &str, path: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut read = Command::new(bin(reader))
+        .arg("-q")
+        .arg(path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = Command::new(bin("tonbo-map"))
+        .arg("-q")
+        .stdin(read.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    read.wait().unwrap();
+    let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        keys.entry(v["session_id"].as_str().unwrap().to_string())
+            .or_default()
+            .push(
+                v["event"]["metadata"]["source_key"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+    }
+    assert!(
+        !keys.is_empty(),
+        "{reader} {} maps to nothing",
+        path.display()
+    );
+    keys
+}
+
+#[track_caller]
+fn assert_on_server(server: &Server, want: &BTreeMap<String, Vec<String>>) {
+    for (sid, keys) in want {
+        assert_keys(&server.keys(sid), keys, sid);
+    }
+}
+
+#[track_caller]
+fn assert_ok(r: &Run, what: &str) {
+    assert!(
+        r.status.success(),
+        "{what}: {:?}\nstderr:\n{}",
+        r.status,
+        r.stderr
+    );
+}
+
+fn closed_port_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    drop(l);
+    url
+}
+
+#[test]
+fn delivers_what_the_reader_maps_to_and_a_second_run_sends_nothing() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = copy_fixture(CLAUDE_FIXTURE, tmp.path());
+    let state = tmp.path().join("post.sqlite");
+    let want = mapped_keys("claude-read", &fixture);
+    let args = [
+        "--from",
+        "claude-code",
+        "--path",
+        fixture.to_str().unwrap(),
+        "--",
+        "--api",
+        &server.url,
+        "--state",
+        state.to_str().unwrap(),
+    ];
+
+    let first = run(front_door(tmp.path(), &args));
+    assert_ok(&first, "first run");
+    assert_on_server(&server, &want);
+    let n: usize = want.values().map(Vec::len).sum();
+    assert!(
+        first.stderr.contains(&format!("{n} events sent")),
+        "{}",
+        first.stderr
+    );
+
+    let second = run(front_door(tmp.path(), &args));
+    assert_ok(&second, "second run");
+    assert!(
+        second.stderr.contains("0 events sent in 0 batches"),
+        "the second run sent something:\n{}",
+        second.stderr
+    );
+    assert_on_server(&server, &want);
+}
+
+#[test]
+fn dry_run_sends_nothing_and_counts_events_per_type() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = copy_fixture(CLAUDE_FIXTURE, tmp.path());
+    let state = tmp.path().join("post.sqlite");
+    let want = mapped_keys("claude-read", &fixture);
+    let r = run(front_door(
+        tmp.path(),
+        &[
+            "--from",
+            "claude-code",
+            "--path",
+            fixture.to_str().unwrap(),
+            "--dry-run",
+            "--",
+            "--api",
+            &server.url,
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    ));
+    assert_ok(&r, "dry run");
+    for sid in want.keys() {
+        assert!(server.read(sid).is_none(), "{sid} exists after a dry run");
+    }
+    let n: usize = want.values().map(Vec::len).sum();
+    assert!(
+        r.stdout
+            .contains(&format!("would send {n} events to {} sessions", want.len())),
+        "stdout:\n{}",
+        r.stdout
+    );
+    // Per type: the counts add up to the total, and the fixture's tool calls are there.
+    let mut total = 0;
+    let mut types = BTreeMap::new();
+    for line in r.stdout.lines().filter(|l| l.starts_with("  ")) {
+        let mut it = line.split_whitespace();
+        let (t, c) = (it.next().unwrap(), it.next().unwrap());
+        let c: usize = c.parse().unwrap();
+        total += c;
+        types.insert(t.to_string(), c);
+    }
+    assert_eq!(total, n, "stdout:\n{}", r.stdout);
+    assert!(types.contains_key("agent.tool_use"), "{types:?}");
+    assert!(types.contains_key("user.message"), "{types:?}");
+}
+
+#[test]
+fn since_last_run_moves_its_mark_only_after_a_run_where_every_stage_succeeded() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = copy_fixture(CLAUDE_FIXTURE, tmp.path());
+    let state = tmp.path().join("post.sqlite");
+    let state_dir = tmp.path().join("marks");
+    let mark = state_dir.join("last-run-claude-code");
+    let want = mapped_keys("claude-read", &fixture);
+    let run_to = |api: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--from",
+            "claude-code",
+            "--path",
+            fixture.to_str().unwrap(),
+            "--since-last-run",
+            "--state-dir",
+            state_dir.to_str().unwrap(),
+            "--",
+            "--api",
+            api,
+            "--state",
+            state.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(front_door(tmp.path(), &args))
+    };
+    let read_mark = || std::fs::read_to_string(&mark).unwrap().trim().to_string();
+    // Marks have a resolution of one second: keep file times and run starts in distinct seconds.
+    let next_second = || std::thread::sleep(Duration::from_millis(1100));
+
+    // The first run has no mark: it reads everything, then sets the mark.
+    assert!(!mark.exists());
+    let first = run_to(&server.url, &[]);
+    assert_ok(&first, "first run");
+    assert_on_server(&server, &want);
+    let m1 = read_mark();
+    assert!(
+        m1.len() == 20 && m1.ends_with('Z') && m1.as_bytes()[10] == b'T',
+        "mark {m1:?} is not RFC 3339 UTC"
+    );
+
+    // The file changes; a run whose tonbo-post cannot reach its server fails, named, with its
+    // status, and leaves the mark where it was.
+    next_second();
+    let session = std::fs::read_dir(fixture.join("projects"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let file = std::fs::read_dir(&session)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text).unwrap(); // same content, new modification time
+    let failed = run_to(&closed_port_url(), &["--max-retries", "0"]);
+    assert_eq!(failed.status.code(), Some(1), "stderr:\n{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("tonbo-ingest: tonbo-post exited 1"),
+        "stderr:\n{}",
+        failed.stderr
+    );
+    assert_eq!(read_mark(), m1, "a failed run moved the mark");
+
+    // A good run reads the changed file again (nothing new for the server) and moves the mark.
+    next_second();
+    let good = run_to(&server.url, &[]);
+    assert_ok(&good, "run after the failure");
+    assert!(
+        good.stderr.contains("claude-read: 1 files"),
+        "the changed file was not read:\n{}",
+        good.stderr
+    );
+    let m2 = read_mark();
+    assert!(m2 > m1, "mark {m2} did not move past {m1}");
+    assert_on_server(&server, &want);
+
+    // Unchanged since: the reader skips the file.
+    let idle = run_to(&server.url, &[]);
+    assert_ok(&idle, "unchanged run");
+    assert!(
+        idle.stderr.contains("claude-read: 0 files") && idle.stderr.contains("skipped 1 files"),
+        "stderr:\n{}",
+        idle.stderr
+    );
+    assert!(idle.stderr.contains("0 events sent in 0 batches"));
+    assert_on_server(&server, &want);
+}
+
+#[test]
+fn a_failing_stage_is_named_and_its_status_returned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = copy_fixture(CLAUDE_FIXTURE, tmp.path());
+    let state = tmp.path().join("post.sqlite");
+
+    // A tonbo-map that fails with status 3, beside the real other stages.
+    let bins = tmp.path().join("bin");
+    std::fs::create_dir(&bins).unwrap();
+    for name in ["claude-read", "tonbo-batch", "tonbo-post"] {
+        std::os::unix::fs::symlink(bin(name), bins.join(name)).unwrap();
+    }
+    let fake = bins.join("tonbo-map");
+    std::fs::write(&fake, "#!/bin/sh\ncat >/dev/null\nexit 3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = front_door(
+        tmp.path(),
+        &[
+            "--from",
+            "claude-code",
+            "--path",
+            fixture.to_str().unwrap(),
+            "--",
+            "--api",
+            &closed_port_url(),
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    );
+    cmd.env("TONBO_INGEST_BIN_DIR", &bins);
+    let r = run(cmd);
+    assert_eq!(r.status.code(), Some(3), "stderr:\n{}", r.stderr);
+    assert!(
+        r.stderr.contains("tonbo-ingest: tonbo-map exited 3"),
+        "stderr:\n{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("claude-read exited"), "{}", r.stderr);
+
+    // A stage that cannot start (bad flag for tonbo-post): its status 2 comes back.
+    let r = run(front_door(
+        tmp.path(),
+        &[
+            "--from",
+            "claude-code",
+            "--path",
+            fixture.to_str().unwrap(),
+            "--",
+            "--no-such-flag",
+        ],
+    ));
+    assert_eq!(r.status.code(), Some(2), "stderr:\n{}", r.stderr);
+    assert!(
+        r.stderr.contains("tonbo-ingest: tonbo-post exited 2"),
+        "{}",
+        r.stderr
+    );
+
+    // Its own usage errors are 2 as well.
+    for args in [
+        &["--from", "nowhere"][..],
+        &[][..],
+        &["--from", "claude-code", "--watch", "--since-last-run"][..],
+        &["--from", "opencode", "--path", "x"][..],
+    ] {
+        let r = run(front_door(tmp.path(), args));
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {}", r.stderr);
+    }
+    let help = run(front_door(tmp.path(), &["--help"]));
+    assert_ok(&help, "--help");
+    assert!(help.stdout.contains("Examples:"), "{}", help.stdout);
+    let version = run(front_door(tmp.path(), &["--version"]));
+    assert!(version.stdout.starts_with("tonbo-ingest "));
+}
+
+#[test]
+fn from_all_runs_each_source_with_something_to_read() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let claude = copy_fixture(CLAUDE_FIXTURE, tmp.path());
+    let codex = copy_fixture(CODEX_FIXTURE, tmp.path());
+    let state = tmp.path().join("post.sqlite");
+    let mut want = mapped_keys("claude-read", &claude);
+    want.extend(mapped_keys("codex-read", &codex));
+    let mut cmd = front_door(
+        tmp.path(),
+        &[
+            "--from",
+            "all",
+            "--",
+            "--api",
+            &server.url,
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    );
+    cmd.env("CLAUDE_CONFIG_DIR", &claude)
+        .env("CODEX_HOME", &codex);
+    let r = run(cmd);
+    assert_ok(&r, "--from all");
+    assert_on_server(&server, &want);
+    // Three pipelines ran, one after another; OpenCode had nothing to read.
+    assert_eq!(r.stderr.matches("tonbo-post: ").count(), 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("opencode-read: 0 databases"),
+        "{}",
+        r.stderr
+    );
+}
+
+fn prompt(sid: &str, uuid: &str, text: &str) -> String {
+    json!({"type": "user", "uuid": uuid, "parentUuid": null, "sessionId": sid,
+           "timestamp": "2026-05-01T10:00:00.000Z", "cwd": "/w", "version": "2.1.30",
+           "isSidechain": false, "message": {"role": "user", "content": text}})
+    .to_string()
+}
+
+fn wait_until(what: &str, child: &mut Child, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "tonbo-ingest ended while waiting for {what}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn watch_follows_appends_and_drains_on_sigterm() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let projects = tmp.path().join("claude/projects/-w");
+    std::fs::create_dir_all(&projects).unwrap();
+    let sid = "7c0ffee0-0000-4000-8000-0000000000f0";
+    let file = projects.join(format!("{sid}.jsonl"));
+    std::fs::write(&file, prompt(sid, "w1", "before the start") + "\n").unwrap();
+    let state = tmp.path().join("post.sqlite");
+    let stream = format!("claude-code-{sid}");
+
+    let mut child = front_door(
+        tmp.path(),
+        &[
+            "--from",
+            "claude-code",
+            "--watch",
+            "--path",
+            tmp.path().join("claude").to_str().unwrap(),
+            "--",
+            "--api",
+            &server.url,
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    )
+    .spawn()
+    .unwrap();
+    wait_until("the backfilled line", &mut child, || {
+        server.keys(&stream).iter().any(|k| k.starts_with("w1"))
+    });
+
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    use std::io::Write;
+    f.write_all((prompt(sid, "w2", "appended while watching") + "\n").as_bytes())
+        .unwrap();
+    drop(f);
+    wait_until("the appended line", &mut child, || {
+        server.keys(&stream).iter().any(|k| k.starts_with("w2"))
+    });
+
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("tonbo-ingest --watch did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = finish(&mut child);
+    assert_eq!(r.status.code(), Some(0), "stderr:\n{}", r.stderr);
+    let keys = server.keys(&stream);
+    let mut unique = keys.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), keys.len(), "a key twice: {keys:?}");
+    assert!(keys.iter().any(|k| k.starts_with("w2")), "{keys:?}");
+    assert!(!r.stderr.contains("exited"), "{}", r.stderr);
+}
