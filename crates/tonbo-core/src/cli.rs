@@ -80,7 +80,7 @@ pub fn run_stage(stage: &str, body: impl FnOnce() -> Result<Exit>) -> ExitCode {
         Ok(Exit::Partial) => ExitCode::from(1),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{stage}: error: {e:#}");
+            crate::note!("{stage}: error: {e:#}");
             ExitCode::from(2)
         }
     }

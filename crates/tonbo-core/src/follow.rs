@@ -269,7 +269,7 @@ impl Watcher {
             let (tx, rx) = std::sync::mpsc::channel();
             match notify::recommended_watcher(tx) {
                 Ok(watcher) => w.events = Some((watcher, rx)),
-                Err(e) => eprintln!(
+                Err(e) => crate::note!(
                     "{stage}: note: no filesystem events ({e}); polling every {:?}",
                     interval
                 ),
@@ -297,7 +297,7 @@ impl Watcher {
             match watcher.watch(root, notify::RecursiveMode::Recursive) {
                 Ok(()) => self.watched.push(root.clone()),
                 Err(e) => {
-                    eprintln!(
+                    crate::note!(
                         "{}: note: cannot watch {} ({e}); polling every {:?}",
                         self.stage,
                         root.display(),
@@ -358,9 +358,10 @@ impl Watcher {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
-                    eprintln!(
+                    crate::note!(
                         "{}: note: filesystem events stopped; polling every {:?}",
-                        self.stage, self.interval
+                        self.stage,
+                        self.interval
                     );
                     self.events = None;
                 }

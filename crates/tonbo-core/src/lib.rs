@@ -9,7 +9,8 @@
 //! * [`rejects`]: the bad-input policy (report, count, optionally write to `--rejects FILE`);
 //! * [`cli`]: flags every stage takes, and the `main` wrapper that turns results into exit codes;
 //! * [`jsonline`], [`time`]: what the readers share (line checks, `--modified-after TIME`);
-//! * [`follow`]: what `--follow` shares (tailed files, the watcher, signals).
+//! * [`follow`]: what `--follow` shares (tailed files, the watcher, signals);
+//! * [`progress`]: the live progress line on a terminal's stderr, and [`note!`] for messages.
 
 pub mod cli;
 pub mod contract;
@@ -17,6 +18,7 @@ pub mod follow;
 pub mod jsonline;
 pub mod ndjson;
 pub mod output;
+pub mod progress;
 pub mod rejects;
 pub mod time;
 
@@ -24,4 +26,5 @@ pub use cli::{parse_size, run_stage, CommonArgs, Exit};
 pub use contract::{BatchLine, EventHead, EventLine, Provenance, SourceRecord, WIRE_VERSION};
 pub use ndjson::{Input, LineReader};
 pub use output::Output;
+pub use progress::Progress;
 pub use rejects::Rejects;

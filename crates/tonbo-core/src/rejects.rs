@@ -5,7 +5,7 @@
 //! exits non-zero at the end. Nothing is dropped silently.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -45,14 +45,9 @@ impl Rejects {
     /// Reports and records one rejected input line. `raw` is the line as read.
     pub fn reject(&mut self, input: &str, line: u64, reason: &str, raw: &[u8]) -> Result<()> {
         self.count += 1;
-        let stderr = io::stderr();
-        let mut e = stderr.lock();
-        // A failing stderr must not stop the data flowing; the count still tells.
-        let _ = writeln!(
-            e,
-            "{}: {}:{}: rejected: {}",
-            self.stage, input, line, reason
-        );
+        // A failing stderr must not stop the data flowing; the count still tells. Printed
+        // clear of a live progress line.
+        crate::note!("{}: {}:{}: rejected: {}", self.stage, input, line, reason);
         if let Some(f) = &mut self.file {
             let rec = RejectRecord {
                 stage: self.stage,

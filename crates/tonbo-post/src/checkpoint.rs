@@ -353,7 +353,7 @@ impl Checkpoint {
                     })
                 }
                 _ => {
-                    eprintln!(
+                    tonbo_core::note!(
                         "tonbo-post: the journaled batch body {} is missing or damaged; its events (and those of {} later batches of the stream) will be sent again and checked against the stream",
                         file.display(),
                         rows.len() - i - 1

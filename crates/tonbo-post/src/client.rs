@@ -375,7 +375,7 @@ impl StreamClient {
                 }
                 Err(e) if ambiguous_final && may_have_arrived(&e) => {
                     self.retries += 1;
-                    eprintln!(
+                    tonbo_core::note!(
                         "tonbo-post: {what} {url}: {e}; the server may have stored it, checking the stream before sending again"
                     );
                     return Err(Ambiguous(format!("{e}")).into());
@@ -390,7 +390,7 @@ impl StreamClient {
                 );
             }
             let wait = self.retry.delay(retry, retry_after);
-            eprintln!(
+            tonbo_core::note!(
                 "tonbo-post: {what} {url}: {why}; retry {}/{} in {:.1}s",
                 retry + 1,
                 self.retry.max_retries,

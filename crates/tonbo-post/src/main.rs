@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use tonbo_core::contract::{check_session_id, check_version};
+use tonbo_core::progress::{self, Counters, Progress};
 use tonbo_core::{run_stage, BatchLine, CommonArgs, EventHead, Exit, Input, Output, Rejects};
 use tonbo_post::checkpoint::{default_state_path, Checkpoint, KeyState};
 use tonbo_post::client::StreamClient;
@@ -31,6 +32,34 @@ const QUEUE_PER_WORKER: usize = 12;
 
 /// How long a worker waits for its next batch before settling the batches it has in flight.
 const SETTLE_WHEN_IDLE: Duration = Duration::from_millis(200);
+
+/// Slots of the progress counters (see [`progress_line`]).
+const P_SESSIONS: usize = 0;
+const P_SENT: usize = 1;
+const P_PRESENT: usize = 2;
+const P_BYTES: usize = 3;
+const P_RETRIES: usize = 4;
+const P_FAILED: usize = 5;
+
+/// The live progress line: what the summary line will say, so far, with rates. Short labels,
+/// the elapsed time first, so that on a narrow terminal (where the line is cut) the end goes.
+fn progress_line(c: &[u64; progress::SLOTS], elapsed: Duration) -> String {
+    let mut line = format!(
+        "{STAGE}: {}, {} sessions, {} events sent, {} present, {}, {:.1} MB/s, {} events/s, {} retries",
+        progress::elapsed(elapsed),
+        progress::count(c[P_SESSIONS]),
+        progress::count(c[P_SENT]),
+        progress::count(c[P_PRESENT]),
+        progress::bytes(c[P_BYTES]),
+        progress::rate(c[P_BYTES], elapsed) / 1e6,
+        progress::count(progress::rate(c[P_SENT], elapsed) as u64),
+        progress::count(c[P_RETRIES]),
+    );
+    if c[P_FAILED] > 0 {
+        line += &format!(", {} failed", progress::count(c[P_FAILED]));
+    }
+    line
+}
 
 /// Post event batches to Durable Sessions (any Durable Streams server), exactly once.
 #[derive(Parser)]
@@ -157,6 +186,9 @@ fn run(args: Args) -> Result<Exit> {
     client.check_before_resending = true;
     let cp = Checkpoint::open(&state_path)?;
     let rejects = Arc::new(Mutex::new(rejects));
+    // Dropped on every way out of this function, which erases the line before the summary or
+    // the error is printed.
+    let progress = Progress::start(!args.common.quiet, progress_line);
     let workers = args.concurrency.max(1) as usize;
     // Sessions are spread over the workers by a hash of their id, so all batches of a session
     // go, in input order, to the same worker; the bounded queues hold the reader back when the
@@ -172,8 +204,11 @@ fn run(args: Args) -> Result<Exit> {
             args.window as usize,
         );
         let rejects = rejects.clone();
+        let counters = progress.active().then(|| progress.counters().clone());
         queues.push(tx);
-        handles.push(std::thread::spawn(move || work(poster, rx, rejects)));
+        handles.push(std::thread::spawn(move || {
+            work(poster, rx, rejects, counters)
+        }));
     }
     // Streams are created ahead of their workers, as their sessions are read.
     let creators = Creators::new(workers, &cp, &client)?;
@@ -231,6 +266,7 @@ fn run(args: Args) -> Result<Exit> {
             }
         }
     }
+    progress.finish();
     if let Some(e) = first_error {
         return Err(e);
     }
@@ -299,7 +335,25 @@ fn work(
     mut poster: Poster,
     rx: Receiver<Job>,
     rejects: Arc<Mutex<Rejects>>,
+    counters: Option<Arc<Counters>>,
 ) -> Result<(Stats, u64)> {
+    // What this worker has added to the shared progress counters so far: it adds only the
+    // difference, a few relaxed atomic adds per batch.
+    let mut published = (Stats::default(), 0u64);
+    let publish = |poster: &Poster, published: &mut (Stats, u64)| {
+        let Some(c) = &counters else { return };
+        let (s, last) = (&poster.stats, &published.0);
+        c.add(P_SESSIONS, s.sessions.saturating_sub(last.sessions));
+        c.add(P_SENT, s.events_sent.saturating_sub(last.events_sent));
+        c.add(
+            P_PRESENT,
+            s.events_present.saturating_sub(last.events_present),
+        );
+        c.add(P_BYTES, s.bytes_sent.saturating_sub(last.bytes_sent));
+        c.add(P_FAILED, s.events_failed.saturating_sub(last.events_failed));
+        c.add(P_RETRIES, poster.retries().saturating_sub(published.1));
+        *published = (s.clone(), poster.retries());
+    };
     let reject = |input: &str, number: u64, reason: &str, raw: &[u8]| -> Result<()> {
         rejects
             .lock()
@@ -319,6 +373,7 @@ fn work(
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => {
                 poster.settle_in_flight()?;
+                publish(&poster, &mut published);
                 report(poster.take_rejects())?;
                 match rx.recv() {
                     Ok(job) => job,
@@ -351,6 +406,7 @@ fn work(
             job.number,
             job.created,
         )?;
+        publish(&poster, &mut published);
         report(poster.take_rejects())?;
     }
     let (stats, retries, rejected) = poster.finish()?;

@@ -29,6 +29,8 @@ pub struct Stats {
     pub sessions: u64,
     pub batches_sent: u64,
     pub events_sent: u64,
+    /// Request bodies of the batches sent and acknowledged (for the progress line's rate).
+    pub bytes_sent: u64,
     /// Events the stream already held (earlier runs, or found on the server).
     pub events_present: u64,
     /// Events of a batch journaled by an interrupted run, delivered (or found delivered) now.
@@ -70,6 +72,7 @@ impl Stats {
         self.sessions += o.sessions;
         self.batches_sent += o.batches_sent;
         self.events_sent += o.events_sent;
+        self.bytes_sent += o.bytes_sent;
         self.events_present += o.events_present;
         self.events_recovered += o.events_recovered;
         self.events_failed += o.events_failed;
@@ -486,7 +489,7 @@ impl Poster {
     }
 
     fn fail(&mut self, url: &str, session_id: &str, why: &str, events: u64) {
-        eprintln!("tonbo-post: session {session_id}: failed: {why}");
+        tonbo_core::note!("tonbo-post: session {session_id}: failed: {why}");
         self.failed.insert(url.to_string());
         self.in_step.remove(url);
         self.stats.sessions_failed += 1;
@@ -573,6 +576,7 @@ impl Poster {
             self.cp.acknowledge(f.stream, &f.pending)?;
             self.stats.batches_sent += 1;
             self.stats.events_sent += f.pending.keys.len() as u64;
+            self.stats.bytes_sent += f.pending.body.len() as u64;
             return Ok(());
         }
         self.settle_pipelined(f, outcome)
@@ -612,6 +616,7 @@ impl Poster {
             self.cp.acknowledge(stream, &f.pending)?;
             self.stats.batches_sent += 1;
             self.stats.events_sent += f.pending.keys.len() as u64;
+            self.stats.bytes_sent += f.pending.body.len() as u64;
         }
         let Some((head, _)) = rest.first() else {
             return Ok(());
@@ -742,7 +747,7 @@ impl Poster {
         match read {
             Ok((state, found)) => {
                 if found > 0 {
-                    eprintln!(
+                    tonbo_core::note!(
                         "tonbo-post: {url}: not in the checkpoint; the stream already holds {found} events, which will not be sent again"
                     );
                 }
@@ -789,6 +794,7 @@ impl Poster {
                         self.stats.events_recovered += n;
                     }
                     self.stats.events_sent += n;
+                    self.stats.bytes_sent += p.body.len() as u64;
                     return Ok(Delivery::Done);
                 }
                 Appended::Duplicate if replay => {
@@ -1052,7 +1058,7 @@ impl Poster {
         }
         let current = self.cp.stream(url)?.map_or(p.epoch, |c| c.epoch);
         let epoch = p.epoch.max(current) + 1;
-        eprintln!(
+        tonbo_core::note!(
             "tonbo-post: {url}: {why}; {} of the batch's events are missing there and go out in epoch {epoch}",
             keys.len()
         );
