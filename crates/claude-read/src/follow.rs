@@ -548,7 +548,7 @@ impl Follower<'_, '_> {
                     *meta = Meta::Done;
                 }
                 What::Flat { session: None, .. } => {
-                    eprintln!(
+                    tonbo_core::note!(
                         "{STAGE}: note: {name}: no line names its sessionId yet; its lines were held, not read"
                     );
                     self.stats.held_agent_files += 1;
@@ -560,7 +560,7 @@ impl Follower<'_, '_> {
                 continue;
             }
             if let Ok(Some(held)) = held_bytes(&tail.path, tail.offset()) {
-                eprintln!(
+                tonbo_core::note!(
                     "{STAGE}: {name}: incomplete last line ({held} bytes after byte {}), not read; a writer may still be appending",
                     tail.offset()
                 );

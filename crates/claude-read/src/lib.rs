@@ -103,14 +103,14 @@ pub fn existing_default_roots() -> Vec<PathBuf> {
     });
     if config.is_some() {
         for m in &missing {
-            eprintln!(
+            tonbo_core::note!(
                 "{STAGE}: note: {} (from CLAUDE_CONFIG_DIR) does not exist; nothing read there",
                 m.display()
             );
         }
     } else if found.is_empty() {
         let looked: Vec<String> = missing.iter().map(|m| m.display().to_string()).collect();
-        eprintln!(
+        tonbo_core::note!(
             "{STAGE}: note: no Claude Code projects folder found (looked in: {}); nothing to read",
             if looked.is_empty() {
                 "nowhere, HOME is not set".to_string()
@@ -409,6 +409,8 @@ pub struct Reader<'a> {
     /// once, not on every re-walk or poll.
     pub(crate) reported: Option<HashSet<PathBuf>>,
     pub stats: Stats,
+    /// `--progress`: the counters its line shows, updated as each line is read.
+    pub progress: Option<Arc<tonbo_core::progress::Counters>>,
 }
 
 /// A file's lines between two looks at the stop flag.
@@ -427,6 +429,7 @@ impl<'a> Reader<'a> {
             stop: None,
             reported: None,
             stats: Stats::default(),
+            progress: None,
         }
     }
 
@@ -451,7 +454,7 @@ impl<'a> Reader<'a> {
                 return;
             }
         }
-        eprintln!("{STAGE}: {message}");
+        tonbo_core::note!("{STAGE}: {message}");
         self.stats.unreadable += 1;
     }
 
@@ -558,7 +561,7 @@ impl<'a> Reader<'a> {
                     .as_mut()
                     .is_none_or(|r| r.insert(entry.path().to_path_buf()))
                 {
-                    eprintln!(
+                    tonbo_core::note!(
                         "{STAGE}: note: {} is not a Claude Code transcript (.jsonl); skipped",
                         entry.path().display()
                     );
@@ -670,6 +673,13 @@ impl<'a> Reader<'a> {
     /// number and why).
     pub(crate) fn emit_line(&mut self, name: &str, session: &str, line: &Line) -> Result<()> {
         self.stats.lines += 1;
+        if let Some(p) = &self.progress {
+            use tonbo_core::progress::{R_BYTES, R_RECORDS, R_SCANNED};
+            // Stores of what the stats already count, and an add: nothing to measure per line.
+            p.set(R_SCANNED, self.stats.files());
+            p.set(R_RECORDS, self.stats.records);
+            p.add(R_BYTES, line.bytes.len() as u64 + 1);
+        }
         match check_line(line.bytes) {
             Ok(record) => {
                 self.out.json(&OutRecord {
@@ -689,7 +699,7 @@ impl<'a> Reader<'a> {
             // A last line without its newline that does not parse is most likely being
             // written right now (§1.2: "a truncated last line"); the next run reads it whole.
             Err(LineError::NotJson(_)) if !line.terminated => {
-                eprintln!(
+                tonbo_core::note!(
                     "{STAGE}: {name}:{}: incomplete last line ({} bytes), not read; a writer may still be appending",
                     line.number,
                     line.bytes.len()

@@ -1,5 +1,5 @@
 //! claude-read [PATH...] [--modified-after TIME] [--rejects FILE] [-q]
-//!             [--follow [--poll-interval MS] [--poll]]
+//!             [--follow [--poll-interval MS] [--poll]] [--progress]
 //!
 //! Reads Claude Code transcripts and writes one source record per transcript line:
 //! `{"v":1,"source":"claude-code","session":"<id>","record":<the line, byte for byte>,
@@ -66,6 +66,11 @@ struct Args {
     #[arg(short, long)]
     quiet: bool,
 
+    /// Show files scanned, records written and bytes read on stderr while reading, when it is
+    /// a terminal (ignored otherwise).
+    #[arg(long)]
+    progress: bool,
+
     #[command(flatten)]
     follow: tonbo_core::follow::FollowArgs,
 }
@@ -95,6 +100,11 @@ fn run(args: Args) -> Result<Exit> {
     let mut rejects = Rejects::open(STAGE, args.rejects.as_deref())?;
     let mut reader = Reader::new(&mut out, &mut rejects, args.modified_after);
     reader.stop_on(stop.clone());
+    // Erased when dropped, so also before an error is printed.
+    let progress = tonbo_core::progress::reader(STAGE, "files", args.progress);
+    if progress.active() {
+        reader.progress = Some(progress.counters().clone());
+    }
     let mut suffix = String::new();
     if args.follow.follow {
         let opts = Options {
@@ -112,10 +122,11 @@ fn run(args: Args) -> Result<Exit> {
         }
     }
     let stats = reader.stats;
+    progress.finish();
     out.flush()?;
     let rejected = rejects.finish()?;
     if !args.quiet {
-        eprintln!(
+        tonbo_core::note!(
             "{}{suffix}",
             stats.summary(rejected, args.modified_after.is_some())
         );

@@ -219,6 +219,27 @@ fn terminal_width() -> usize {
     80
 }
 
+/// Slots of a reader's progress counters (see [`reader`]).
+pub const R_SCANNED: usize = 0;
+pub const R_RECORDS: usize = 1;
+pub const R_BYTES: usize = 2;
+
+/// The progress line of a reader's `--progress`: `scanned` names what it scans (`files`,
+/// `sessions`), counted in [`R_SCANNED`]; records written in [`R_RECORDS`]; bytes read in
+/// [`R_BYTES`].
+pub fn reader(stage: &'static str, scanned: &'static str, enabled: bool) -> Progress {
+    Progress::start(enabled, move |c, t| {
+        format!(
+            "{stage}: {}, {} {scanned} scanned, {} records written, {} read, {:.1} MB/s",
+            elapsed(t),
+            count(c[R_SCANNED]),
+            count(c[R_RECORDS]),
+            bytes(c[R_BYTES]),
+            rate(c[R_BYTES], t) / 1e6,
+        )
+    })
+}
+
 /// `1234567` as `1,234,567`.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();

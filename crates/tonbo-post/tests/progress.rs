@@ -113,3 +113,42 @@ fn tonbo_post_draws_progress_on_a_terminal_only() {
         "tonbo-post: 3 sessions, 600 events sent in 30 batches, 0 already present, 0 failed (0 sessions), 0 rejected\n"
     );
 }
+
+#[test]
+fn claude_read_progress_on_a_terminal_only() {
+    if !have_script() {
+        println!("skipped: no script(1)");
+        return;
+    }
+    let fixture = workspace_root().join("testdata/claude/03-tools");
+    let reader = q(&bin("claude-read"));
+    // Following keeps it running past the drawer's first tick; SIGTERM drains it (exit 0).
+    let shown = on_pty(&format!(
+        "{reader} --progress --follow {} > /dev/null & pid=$!; sleep 1.2; kill -TERM $pid; wait $pid",
+        q(&fixture)
+    ));
+    assert!(
+        shown.contains("files scanned"),
+        "no progress line: {shown:?}"
+    );
+    assert!(shown.contains("records written"), "{shown:?}");
+    assert!(shown.contains("\r\x1b[Kclaude-read: "), "{shown:?}");
+
+    // Without --progress, or on a pipe with it: the summary line alone.
+    let plain = on_pty(&format!("{reader} {} > /dev/null", q(&fixture)));
+    assert!(!plain.contains("files scanned"), "{plain:?}");
+    let out = Command::new(bin("claude-read"))
+        .arg("--progress")
+        .arg(&fixture)
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("claude-read: ") && stderr.lines().count() == 1,
+        "{stderr:?}"
+    );
+    assert!(!stderr.contains('\r') && !stderr.contains("files scanned"));
+}
