@@ -312,7 +312,7 @@ impl Follower<'_, '_> {
             } else {
                 format!("polling every {} ms", opts.interval.as_millis())
             };
-            eprintln!("{STAGE}: backfill done; following {followed} files ({how})");
+            tonbo_core::note!("{STAGE}: backfill done; following {followed} files ({how})");
         }
         loop {
             let woke = match watcher.wait(&self.stop) {
@@ -521,7 +521,7 @@ impl Follower<'_, '_> {
                 Entry::Doc(d)
             }
             (Format::Zst, Some((old, Entry::Lines(t)))) => {
-                eprintln!(
+                tonbo_core::note!(
                     "{STAGE}: note: {} replaces {} (compressed); read after its line {}",
                     path.display(),
                     old.display(),
@@ -550,7 +550,7 @@ impl Follower<'_, '_> {
     }
 
     fn note_moved(&self, old: &Path, new: &Path) {
-        eprintln!(
+        tonbo_core::note!(
             "{STAGE}: note: {} moved to {}; followed on from where it was",
             old.display(),
             new.display()
@@ -562,9 +562,9 @@ impl Follower<'_, '_> {
         if self.failing.insert(path.to_path_buf()) {
             let msg = e.to_string();
             if msg.starts_with("cannot read ") {
-                eprintln!("{STAGE}: {msg}");
+                tonbo_core::note!("{STAGE}: {msg}");
             } else {
-                eprintln!("{STAGE}: cannot read {}: {msg}", path.display());
+                tonbo_core::note!("{STAGE}: cannot read {}: {msg}", path.display());
             }
             self.r.stats.failed += 1;
         }
@@ -576,6 +576,12 @@ impl Follower<'_, '_> {
             return Ok(());
         };
         let mut entry = std::mem::replace(&mut tracked.entry, Entry::Done);
+        if matches!(entry, Entry::Pending) {
+            // `--progress`: a file counts its size once, when first taken up (what is appended
+            // later is not added; the records written still count it).
+            self.r
+                .show_progress(fs::metadata(path).map_or(0, |m| m.len()));
+        }
         let step = match &mut entry {
             Entry::Pending => self.poll_pending(path, phase),
             Entry::Lines(t) => self.poll_lines(path, t),
@@ -604,6 +610,7 @@ impl Follower<'_, '_> {
                 return Err(e);
             }
         }
+        self.r.show_progress(0);
         Ok(())
     }
 
@@ -614,7 +621,7 @@ impl Follower<'_, '_> {
             return;
         }
         if matches!(entry, Entry::Lines(_) | Entry::Doc(_)) {
-            eprintln!(
+            tonbo_core::note!(
                 "{STAGE}: note: {} is gone; no longer followed",
                 path.display()
             );
@@ -733,7 +740,7 @@ impl Follower<'_, '_> {
                     Polled::Rewritten { lines, repeated } => {
                         if !*recovering {
                             self.rewrites += 1;
-                            eprintln!(
+                            tonbo_core::note!(
                                 "{STAGE}: note: {name}: rewritten or truncated; read again from the start: {lines} new lines, {repeated} read before and not written again"
                             );
                         }
@@ -955,7 +962,7 @@ impl Follower<'_, '_> {
                 Entry::Pending => {
                     stats.unknown_files += 1;
                     stats.incomplete += 1;
-                    eprintln!(
+                    tonbo_core::note!(
                         "{STAGE}: {name}: not read: no complete line told its format yet; a writer may still be creating it"
                     );
                 }
@@ -965,7 +972,7 @@ impl Follower<'_, '_> {
                         .unwrap_or(0);
                     if held > 0 {
                         stats.incomplete += 1;
-                        eprintln!(
+                        tonbo_core::note!(
                             "{STAGE}: {name}: incomplete last line ({held} bytes), not read; a writer may still be appending"
                         );
                     }
@@ -975,13 +982,13 @@ impl Follower<'_, '_> {
                         stats.unknown_files += 1;
                     }
                     stats.incomplete += 1;
-                    eprintln!(
+                    tonbo_core::note!(
                         "{STAGE}: {name}: its latest version is not whole JSON (a rewrite under way); not read"
                     );
                 }
                 Entry::Zst(_) => {
                     stats.incomplete += 1;
-                    eprintln!("{STAGE}: {name}: not read: not a whole zstd stream yet");
+                    tonbo_core::note!("{STAGE}: {name}: not read: not a whole zstd stream yet");
                 }
                 Entry::Doc(_) | Entry::Done => {}
             }

@@ -127,7 +127,7 @@ pub fn existing_default_roots() -> Vec<Root> {
         .map(PathBuf::from);
     if let Some(dir) = codex_home.as_deref().map(Path::new) {
         if !dir.is_dir() {
-            eprintln!(
+            tonbo_core::note!(
                 "{STAGE}: note: CODEX_HOME ({}) is not a directory; nothing read there",
                 dir.display()
             );
@@ -151,7 +151,7 @@ pub fn existing_default_roots() -> Vec<Root> {
         })
         .collect();
     if found.is_empty() {
-        eprintln!(
+        tonbo_core::note!(
             "{STAGE}: note: no Codex sessions folder found (looked in: {}); nothing to read",
             if looked.is_empty() {
                 "nowhere, HOME is not set".to_string()
@@ -203,7 +203,7 @@ pub fn follow_roots(paths: &[PathBuf]) -> Vec<Root> {
                 .iter()
                 .map(|r| r.path.display().to_string())
                 .collect();
-            eprintln!(
+            tonbo_core::note!(
                 "{STAGE}: note: no Codex sessions folder yet (looked in: {}); waiting for one",
                 if looked.is_empty() {
                     "nowhere, HOME is not set".to_string()
@@ -572,6 +572,8 @@ pub struct Reader<'a> {
     /// A stop left input unread.
     stopped: bool,
     pub stats: Stats,
+    /// `--progress`: the counters its line shows, updated after each file.
+    pub progress: Option<Arc<tonbo_core::progress::Counters>>,
 }
 
 impl<'a> Reader<'a> {
@@ -587,6 +589,7 @@ impl<'a> Reader<'a> {
             stop: None,
             stopped: false,
             stats: Stats::default(),
+            progress: None,
         }
     }
 
@@ -638,7 +641,7 @@ impl<'a> Reader<'a> {
     }
 
     fn note_duplicate(&mut self, path: &Path, kept: &Path) {
-        eprintln!(
+        tonbo_core::note!(
             "{STAGE}: note: {} not read: {} has the same name (sessions/ wins over archived_sessions/)",
             path.display(),
             kept.display()
@@ -658,15 +661,15 @@ impl<'a> Reader<'a> {
     fn report_list_note(&mut self, note: &ListNote) {
         match note {
             ListNote::WalkError { message, .. } => {
-                eprintln!("{STAGE}: {message}");
+                tonbo_core::note!("{STAGE}: {message}");
                 self.stats.failed += 1;
             }
-            ListNote::NotSession(path) => eprintln!(
+            ListNote::NotSession(path) => tonbo_core::note!(
                 "{STAGE}: note: {} is not a Codex session file (.json, .jsonl, .jsonl.zst); skipped",
                 path.display()
             ),
             ListNote::ZstBeside { zst, plain } => {
-                eprintln!(
+                tonbo_core::note!(
                     "{STAGE}: note: {} not read: {} beside it wins (the plain file wins)",
                     zst.display(),
                     plain.display()
@@ -677,10 +680,26 @@ impl<'a> Reader<'a> {
     }
 
     fn read_file(&mut self, found: &Found) -> Result<()> {
-        match found.format {
+        let read = match found.format {
             Format::Document => self.read_document(&found.path),
             Format::Lines => self.read_jsonl(&found.path, false),
             Format::Zst => self.read_jsonl(&found.path, true),
+        };
+        // Once per file, from what the stats count: session files are small enough for the line
+        // to move; bytes read are the file's size on disk (compressed for a .zst).
+        if self.progress.is_some() {
+            self.show_progress(std::fs::metadata(&found.path).map_or(0, |m| m.len()));
+        }
+        read
+    }
+
+    /// `--progress`: files and records as counted so far, and `bytes` more read.
+    pub(crate) fn show_progress(&self, bytes: u64) {
+        if let Some(p) = &self.progress {
+            use tonbo_core::progress::{R_BYTES, R_RECORDS, R_SCANNED};
+            p.set(R_SCANNED, self.stats.files());
+            p.set(R_RECORDS, self.stats.records);
+            p.add(R_BYTES, bytes);
         }
     }
 
@@ -693,7 +712,7 @@ impl<'a> Reader<'a> {
         } else {
             "its file name"
         };
-        eprintln!(
+        tonbo_core::note!(
             "{STAGE}: note: {}: {why}; session id taken from {from}: {id}",
             path.display()
         );
@@ -707,11 +726,11 @@ impl<'a> Reader<'a> {
             let inner = msg
                 .strip_prefix(&format!("cannot read {name}: "))
                 .unwrap_or(&msg);
-            eprintln!("{STAGE}: {name}: not a complete zstd stream ({inner})");
+            tonbo_core::note!("{STAGE}: {name}: not a complete zstd stream ({inner})");
         } else if msg.starts_with("cannot read ") {
-            eprintln!("{STAGE}: {msg}");
+            tonbo_core::note!("{STAGE}: {msg}");
         } else {
-            eprintln!("{STAGE}: cannot read {name}: {msg}");
+            tonbo_core::note!("{STAGE}: cannot read {name}: {msg}");
         }
         self.stats.failed += 1;
     }
@@ -739,7 +758,9 @@ impl<'a> Reader<'a> {
                 // Codex creates a file on its first write (§1): it may be on its way.
                 self.stats.unknown_files += 1;
                 self.stats.incomplete += 1;
-                eprintln!("{STAGE}: {name}: empty, not read; a writer may still be creating it");
+                tonbo_core::note!(
+                    "{STAGE}: {name}: empty, not read; a writer may still be creating it"
+                );
                 return Ok(None);
             }
             Detected::Torn { line, len } => {
@@ -772,7 +793,7 @@ impl<'a> Reader<'a> {
             }
             Err(e) => {
                 self.stats.unknown_files += 1;
-                eprintln!("{STAGE}: cannot open {name}: {e}");
+                tonbo_core::note!("{STAGE}: cannot open {name}: {e}");
                 self.stats.failed += 1;
                 return Ok(());
             }
@@ -784,7 +805,7 @@ impl<'a> Reader<'a> {
     }
 
     fn incomplete(&mut self, name: &str, line: u64, len: usize) {
-        eprintln!(
+        tonbo_core::note!(
             "{STAGE}: {name}:{line}: incomplete last line ({len} bytes), not read; a writer may still be appending"
         );
         self.stats.incomplete += 1;
@@ -804,7 +825,7 @@ impl<'a> Reader<'a> {
         let mut lines = match open_lines(path, zst) {
             Ok(lines) => lines,
             Err(e) => {
-                eprintln!("{STAGE}: cannot open {name}: {e}");
+                tonbo_core::note!("{STAGE}: cannot open {name}: {e}");
                 self.stats.failed += 1;
                 return Ok(());
             }
@@ -890,12 +911,14 @@ impl<'a> Reader<'a> {
         self.stats.unknown_files += 1;
         match res {
             Err(e) if e.is_eof() && !head.object => {
-                eprintln!("{STAGE}: {name}: empty, not read; a writer may still be creating it");
+                tonbo_core::note!(
+                    "{STAGE}: {name}: empty, not read; a writer may still be creating it"
+                );
                 self.stats.incomplete += 1;
             }
             // V0 rewrites the whole file and its writes are not atomic (§3.1).
             Err(e) if e.is_eof() => {
-                eprintln!("{STAGE}: {name}: truncated JSON document after 0 items");
+                tonbo_core::note!("{STAGE}: {name}: truncated JSON document after 0 items");
                 self.stats.failed += 1;
             }
             Err(e) => {
@@ -916,11 +939,13 @@ impl<'a> Reader<'a> {
         match error {
             None => {}
             Some(e) if e.is_eof() => {
-                eprintln!("{STAGE}: {name}: truncated JSON document after {items} items");
+                tonbo_core::note!("{STAGE}: {name}: truncated JSON document after {items} items");
                 self.stats.failed += 1;
             }
             Some(e) => {
-                eprintln!("{STAGE}: {name}: invalid JSON document after {items} items ({e})");
+                tonbo_core::note!(
+                    "{STAGE}: {name}: invalid JSON document after {items} items ({e})"
+                );
                 self.stats.failed += 1;
             }
         }
@@ -933,7 +958,7 @@ impl<'a> Reader<'a> {
             Ok(r) => r,
             Err(e) => {
                 self.stats.unknown_files += 1;
-                eprintln!("{STAGE}: cannot open {name}: {e}");
+                tonbo_core::note!("{STAGE}: cannot open {name}: {e}");
                 self.stats.failed += 1;
                 return Ok(());
             }
@@ -957,7 +982,7 @@ impl<'a> Reader<'a> {
         let reader = match open_document(path) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("{STAGE}: cannot open {name}: {e}");
+                tonbo_core::note!("{STAGE}: cannot open {name}: {e}");
                 self.stats.failed += 1;
                 return Ok(());
             }

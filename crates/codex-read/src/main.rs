@@ -1,5 +1,5 @@
 //! codex-read [PATH...] [--modified-after TIME] [--rejects FILE] [-q]
-//!            [--follow [--poll-interval MS] [--poll]]
+//!            [--follow [--poll-interval MS] [--poll]] [--progress]
 //!
 //! Reads OpenAI Codex CLI session files and writes one source record per line:
 //! `{"v":1,"source":"codex","session":"<id>","record":<the line, byte for byte>,
@@ -76,6 +76,11 @@ struct Args {
     #[arg(short, long)]
     quiet: bool,
 
+    /// Show files scanned, records written and bytes read on stderr while reading, when it is
+    /// a terminal (ignored otherwise).
+    #[arg(long)]
+    progress: bool,
+
     #[command(flatten)]
     follow: tonbo_core::follow::FollowArgs,
 }
@@ -95,6 +100,11 @@ fn run(args: Args) -> Result<Exit> {
     let mut rejects = Rejects::open(STAGE, args.rejects.as_deref())?;
     let mut reader =
         Reader::new(&mut out, &mut rejects, args.modified_after).with_stop(stop.clone());
+    // Erased when dropped, so also before an error is printed.
+    let progress = tonbo_core::progress::reader(STAGE, "files", args.progress);
+    if progress.active() {
+        reader.progress = Some(progress.counters().clone());
+    }
     let followed = if args.follow.follow {
         let opts = follow::Options {
             interval: Duration::from_millis(args.follow.poll_interval),
@@ -117,6 +127,7 @@ fn run(args: Args) -> Result<Exit> {
     };
     let stopped = reader.stopped();
     let stats = reader.stats;
+    progress.finish();
     out.flush()?;
     let rejected = rejects.finish()?;
     if !args.quiet {
@@ -126,7 +137,7 @@ fn run(args: Args) -> Result<Exit> {
             None if stopped => summary.push_str(", stopped by a signal before the end"),
             None => {}
         }
-        eprintln!("{summary}");
+        tonbo_core::note!("{summary}");
     }
     Ok(Exit::from_failures(rejected + stats.failed))
 }
