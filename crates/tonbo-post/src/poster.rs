@@ -898,6 +898,17 @@ impl Poster {
         }
     }
 
+    /// Reads a stream known to the checkpoint back, recording every key it holds as present.
+    fn read_back(&mut self, url: &str) -> Result<Result<(), String>> {
+        let client = &mut self.client;
+        let read = self
+            .cp
+            .add_server_keys(url, None, |add| client.read_keys(url, add).map(|_| ()))?;
+        Ok(read
+            .map(|_| ())
+            .map_err(|e| format!("reading the stream back failed: {e:#}")))
+    }
+
     /// Looks at the stream before (re)sending a batch it may hold already: if it holds all of
     /// the batch's events, the batch is acknowledged without sending; if it holds none, the batch
     /// goes as it is (same epoch and seq, so the server's own dedupe covers a copy still on its
@@ -909,12 +920,8 @@ impl Poster {
         p: Pending,
         replay: bool,
     ) -> Result<Result<Option<Pending>, String>> {
-        let client = &mut self.client;
-        let read = self
-            .cp
-            .add_server_keys(url, None, |add| client.read_keys(url, add).map(|_| ()))?;
-        if let Err(e) = read {
-            return Ok(Err(format!("reading the stream back failed: {e:#}")));
+        if let Err(why) = self.read_back(url)? {
+            return Ok(Err(why));
         }
         let states = self
             .cp
@@ -1021,12 +1028,8 @@ impl Poster {
         p: Pending,
         why: &str,
     ) -> Result<Result<Option<Pending>, String>> {
-        let client = &mut self.client;
-        let read = self
-            .cp
-            .add_server_keys(url, None, |add| client.read_keys(url, add).map(|_| ()))?;
-        if let Err(e) = read {
-            return Ok(Err(format!("reading the stream back failed: {e:#}")));
+        if let Err(why) = self.read_back(url)? {
+            return Ok(Err(why));
         }
         let events: Vec<&RawValue> = serde_json::from_slice(&p.body)?;
         let mut keys = Vec::new();
