@@ -101,7 +101,7 @@ fn run(args: Args) -> Result<Exit> {
     let mut reader =
         Reader::new(&mut out, &mut rejects, args.modified_after).with_stop(stop.clone());
     // Erased when dropped, so also before an error is printed.
-    let progress = tonbo_core::progress::reader(STAGE, "files", args.progress);
+    let progress = tonbo_core::progress::reader(STAGE, "files", "read", args.progress);
     if progress.active() {
         reader.progress = Some(progress.counters().clone());
     }

@@ -212,7 +212,7 @@ impl Reader<'_> {
             Ok(()) => Ok(()),
             Err(e) => match e.downcast::<SourceFailure>() {
                 Ok(f) => {
-                    eprintln!("{STAGE}: {name}: {f}");
+                    tonbo_core::note!("{STAGE}: {name}: {f}");
                     self.stats.failed += 1;
                     Ok(())
                 }
@@ -226,7 +226,7 @@ impl Reader<'_> {
         let conn = schema::open(path, self.busy).db("cannot open", ms)?;
         let schema = schema::detect(&conn).db("cannot read", ms)?;
         for p in &schema.problems {
-            eprintln!("{STAGE}: {name}: {p}");
+            tonbo_core::note!("{STAGE}: {name}: {p}");
             self.stats.failed += 1;
         }
         self.count_layouts(&schema);
@@ -262,7 +262,7 @@ impl Reader<'_> {
     pub(crate) fn note_duplicates(&mut self, name: &str, before: u64) {
         let dups = self.stats.duplicates - before;
         if dups > 0 {
-            eprintln!(
+            tonbo_core::note!(
                 "{STAGE}: note: {name}: {dups} sessions already read from another source; not read again"
             );
         }

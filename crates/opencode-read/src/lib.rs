@@ -205,6 +205,9 @@ pub struct Reader<'a> {
     interruptible: bool,
     /// `--follow`: what went out and what is held ([`follow::Gate`]); `None` in a plain run.
     pub(crate) gate: Option<follow::Gate>,
+    /// `--progress`: the counters its line shows (sessions, records, record bytes written),
+    /// updated with each record.
+    pub progress: Option<Arc<tonbo_core::progress::Counters>>,
 }
 
 /// How often (in messages) a long session's read looks at the stop flag.
@@ -229,6 +232,7 @@ impl<'a> Reader<'a> {
             stop: None,
             interruptible: true,
             gate: None,
+            progress: None,
         }
     }
 
@@ -278,6 +282,14 @@ impl<'a> Reader<'a> {
     /// Writes the record assembled in `buf` as one line.
     fn write_record(&mut self, buf: &str) -> Result<()> {
         self.out.line(buf.as_bytes())?;
+        if let Some(p) = &self.progress {
+            use tonbo_core::progress::{R_BYTES, R_RECORDS, R_SCANNED};
+            // A database gives no per-session byte count worth showing (pages, WAL, indexes);
+            // what goes out is what a person waits for.
+            p.set(R_SCANNED, self.stats.sessions);
+            p.add(R_RECORDS, 1);
+            p.add(R_BYTES, buf.len() as u64 + 1);
+        }
         Ok(())
     }
 

@@ -1,5 +1,5 @@
 //! opencode-read [PATH...] [--modified-after TIME] [--rejects FILE] [-q]
-//!               [--follow [--poll-interval MS] [--poll]]
+//!               [--follow [--poll-interval MS] [--poll]] [--progress]
 //!
 //! Reads OpenCode and Crush sessions of every on-disk layout (`shared/research/opencode-format.md`)
 //! and writes one source record per line: per session a `"kind":"session"` record,
@@ -91,6 +91,11 @@ struct Args {
     #[arg(short, long)]
     quiet: bool,
 
+    /// Show sessions scanned, records and bytes written on stderr while reading, when it is a
+    /// terminal (ignored otherwise).
+    #[arg(long)]
+    progress: bool,
+
     #[command(flatten)]
     follow: tonbo_core::follow::FollowArgs,
 }
@@ -111,6 +116,11 @@ fn run(args: Args) -> Result<Exit> {
     let mut rejects = Rejects::open(STAGE, args.rejects.as_deref())?;
     let mut reader = Reader::new(&mut out, &mut rejects, args.modified_after, busy);
     reader.stop_on(stop.clone());
+    // Erased when dropped, so also before an error is printed.
+    let progress = tonbo_core::progress::reader(STAGE, "sessions", "written", args.progress);
+    if progress.active() {
+        reader.progress = Some(progress.counters().clone());
+    }
     let mut suffix = String::new();
     if args.follow.follow {
         let spec = if args.paths.is_empty() {
@@ -136,10 +146,11 @@ fn run(args: Args) -> Result<Exit> {
         reader.read(&sources)?;
     }
     let stats = reader.stats;
+    progress.finish();
     out.flush()?;
     let rejected = rejects.finish()?;
     if !args.quiet {
-        eprintln!(
+        tonbo_core::note!(
             "{}{suffix}",
             stats.summary(rejected, args.modified_after.is_some())
         );

@@ -135,13 +135,13 @@ impl Sources {
         match fs::metadata(path) {
             Err(e) => {
                 if !self.quiet {
-                    eprintln!("{STAGE}: cannot read {}: {e}", path.display());
+                    tonbo_core::note!("{STAGE}: cannot read {}: {e}", path.display());
                 }
                 self.failed += 1;
             }
             Ok(m) if m.is_dir() => {
                 if !self.add_dir(path) && !self.quiet {
-                    eprintln!(
+                    tonbo_core::note!(
                         "{STAGE}: note: {}: no OpenCode or Crush data in it (opencode*.db, crush.db, storage/); nothing read there",
                         path.display()
                     );
@@ -216,7 +216,7 @@ pub fn default_sources_with(env: &Env, quiet: bool) -> Sources {
     match (&env.opencode_db, &data) {
         (Some(db), _) if db == ":memory:" => {
             if !quiet {
-                eprintln!("{STAGE}: note: OPENCODE_DB is :memory:, which leaves nothing on disk; no OpenCode database read");
+                tonbo_core::note!("{STAGE}: note: OPENCODE_DB is :memory:, which leaves nothing on disk; no OpenCode database read");
             }
         }
         (Some(db), _) => {
@@ -229,7 +229,7 @@ pub fn default_sources_with(env: &Env, quiet: bool) -> Sources {
             if path.is_file() {
                 s.add_db(path);
             } else if !quiet {
-                eprintln!(
+                tonbo_core::note!(
                     "{STAGE}: note: OPENCODE_DB names {}, which is not a file; not read",
                     path.display()
                 );
@@ -272,7 +272,7 @@ pub fn default_sources_with(env: &Env, quiet: bool) -> Sources {
         }
     }
     if s.is_empty() && s.failed == 0 && !quiet {
-        eprintln!(
+        tonbo_core::note!(
             "{STAGE}: note: no OpenCode or Crush data found (looked in: {}); nothing to read",
             if looked.is_empty() {
                 "nowhere, HOME is not set".to_string()
@@ -304,7 +304,7 @@ fn crush_projects(list: &Path, failed: &mut u64, quiet: bool) -> Vec<PathBuf> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
             if !quiet {
-                eprintln!("{STAGE}: cannot read {}: {e}", list.display());
+                tonbo_core::note!("{STAGE}: cannot read {}: {e}", list.display());
             }
             *failed += 1;
             return Vec::new();
@@ -317,7 +317,7 @@ fn crush_projects(list: &Path, failed: &mut u64, quiet: bool) -> Vec<PathBuf> {
                 *failed += 1;
                 return Vec::new();
             }
-            eprintln!(
+            tonbo_core::note!(
                 "{STAGE}: cannot read {}: not a Crush project list ({e})",
                 list.display()
             );
@@ -338,7 +338,7 @@ fn crush_projects(list: &Path, failed: &mut u64, quiet: bool) -> Vec<PathBuf> {
         if db.is_file() {
             dbs.push(db);
         } else if !quiet {
-            eprintln!(
+            tonbo_core::note!(
                 "{STAGE}: note: Crush project data {} (from {}) has no crush.db; nothing read there",
                 data_dir.display(),
                 list.display()

@@ -153,7 +153,7 @@ impl Reader<'_> {
                 return;
             }
         }
-        eprintln!("{STAGE}: cannot read {}: {e}", dir.display());
+        tonbo_core::note!("{STAGE}: cannot read {}: {e}", dir.display());
         self.stats.failed += 1;
     }
 
@@ -309,7 +309,7 @@ impl Reader<'_> {
         }
         let dups = self.stats.duplicates - before;
         if dups > 0 {
-            eprintln!(
+            tonbo_core::note!(
                 "{STAGE}: note: {}: {dups} sessions already read from a database or an earlier store; their messages missing there were merged into them",
                 store.root.display()
             );

@@ -225,12 +225,17 @@ pub const R_RECORDS: usize = 1;
 pub const R_BYTES: usize = 2;
 
 /// The progress line of a reader's `--progress`: `scanned` names what it scans (`files`,
-/// `sessions`), counted in [`R_SCANNED`]; records written in [`R_RECORDS`]; bytes read in
-/// [`R_BYTES`].
-pub fn reader(stage: &'static str, scanned: &'static str, enabled: bool) -> Progress {
+/// `sessions`), counted in [`R_SCANNED`]; records written in [`R_RECORDS`]; bytes in
+/// [`R_BYTES`], which `bytes_are` says are (`read` from files, or `written` as records).
+pub fn reader(
+    stage: &'static str,
+    scanned: &'static str,
+    bytes_are: &'static str,
+    enabled: bool,
+) -> Progress {
     Progress::start(enabled, move |c, t| {
         format!(
-            "{stage}: {}, {} {scanned} scanned, {} records written, {} read, {:.1} MB/s",
+            "{stage}: {}, {} {scanned} scanned, {} records written, {} {bytes_are}, {:.1} MB/s",
             elapsed(t),
             count(c[R_SCANNED]),
             count(c[R_RECORDS]),

@@ -1,6 +1,6 @@
 //! The live progress line: drawn on stderr when it is a terminal (here a pseudo-terminal made by
 //! util-linux `script`), erased before the summary, and absent when stderr is a pipe, where the
-//! summary line stays all there is. Also `claude-read --progress`.
+//! summary line stays all there is. Also the readers' `--progress`.
 
 mod support;
 
@@ -114,32 +114,29 @@ fn tonbo_post_draws_progress_on_a_terminal_only() {
     );
 }
 
-#[test]
-fn claude_read_progress_on_a_terminal_only() {
+/// `READER --progress`: a line on a terminal (naming `scanned`), erased before the summary; on
+/// a pipe, or without the flag, the summary line alone.
+fn reader_progress_on_a_terminal_only(stage: &str, input: &Path, scanned: &str) {
     if !have_script() {
         println!("skipped: no script(1)");
         return;
     }
-    let fixture = workspace_root().join("testdata/claude/03-tools");
-    let reader = q(&bin("claude-read"));
+    let reader = q(&bin(stage));
     // Following keeps it running past the drawer's first tick; SIGTERM drains it (exit 0).
     let shown = on_pty(&format!(
         "{reader} --progress --follow {} > /dev/null & pid=$!; sleep 1.2; kill -TERM $pid; wait $pid",
-        q(&fixture)
+        q(input)
     ));
-    assert!(
-        shown.contains("files scanned"),
-        "no progress line: {shown:?}"
-    );
+    assert!(shown.contains(scanned), "no progress line: {shown:?}");
     assert!(shown.contains("records written"), "{shown:?}");
-    assert!(shown.contains("\r\x1b[Kclaude-read: "), "{shown:?}");
+    assert!(shown.contains(&format!("\r\x1b[K{stage}: ")), "{shown:?}");
 
     // Without --progress, or on a pipe with it: the summary line alone.
-    let plain = on_pty(&format!("{reader} {} > /dev/null", q(&fixture)));
-    assert!(!plain.contains("files scanned"), "{plain:?}");
-    let out = Command::new(bin("claude-read"))
+    let plain = on_pty(&format!("{reader} {} > /dev/null", q(input)));
+    assert!(!plain.contains(scanned), "{plain:?}");
+    let out = Command::new(bin(stage))
         .arg("--progress")
-        .arg(&fixture)
+        .arg(input)
         .env("TERM", "xterm")
         .stdin(Stdio::null())
         .output()
@@ -147,8 +144,27 @@ fn claude_read_progress_on_a_terminal_only() {
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.starts_with("claude-read: ") && stderr.lines().count() == 1,
+        stderr.starts_with(&format!("{stage}: ")) && stderr.lines().count() == 1,
         "{stderr:?}"
     );
-    assert!(!stderr.contains('\r') && !stderr.contains("files scanned"));
+    assert!(!stderr.contains('\r') && !stderr.contains(scanned));
+}
+
+#[test]
+fn claude_read_progress_on_a_terminal_only() {
+    let fixture = workspace_root().join("testdata/claude/03-tools");
+    reader_progress_on_a_terminal_only("claude-read", &fixture, "files scanned");
+}
+
+#[test]
+fn codex_read_progress_on_a_terminal_only() {
+    let fixture = workspace_root().join("testdata/codex/02-tools");
+    reader_progress_on_a_terminal_only("codex-read", &fixture, "files scanned");
+}
+
+#[test]
+fn opencode_read_progress_on_a_terminal_only() {
+    // A JSON store: followed like a database, and needs no SQLite built first.
+    let fixture = workspace_root().join("testdata/opencode/03-t1-json/data");
+    reader_progress_on_a_terminal_only("opencode-read", &fixture, "sessions scanned");
 }

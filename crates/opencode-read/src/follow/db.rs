@@ -133,7 +133,7 @@ impl FollowedDb {
         match self.poll_inner(r, force) {
             Ok(()) => {
                 if self.failing {
-                    eprintln!("{STAGE}: note: {}: read again", self.name);
+                    tonbo_core::note!("{STAGE}: note: {}: read again", self.name);
                 }
                 self.failing = false;
                 self.problem = None;
@@ -142,7 +142,10 @@ impl FollowedDb {
             Err(e) => match e.downcast::<SourceFailure>() {
                 Ok(f) => {
                     if self.problem.as_deref() != Some(f.0.as_str()) {
-                        eprintln!("{STAGE}: {}: {f}; trying again at the next poll", self.name);
+                        tonbo_core::note!(
+                            "{STAGE}: {}: {f}; trying again at the next poll",
+                            self.name
+                        );
                         self.problem = Some(f.0);
                     }
                     self.failing = true;
@@ -205,7 +208,7 @@ impl FollowedDb {
             let schema = schema::detect(conn).db("cannot read", ms)?;
             if schema.problems != self.schema_problems {
                 for p in &schema.problems {
-                    eprintln!("{STAGE}: {}: {p}", self.name);
+                    tonbo_core::note!("{STAGE}: {}: {p}", self.name);
                 }
                 self.schema_problems = schema.problems.clone();
             }

@@ -63,7 +63,7 @@ impl FollowedStore {
         }
         let dups = r.stats.duplicates - before;
         if !self.read_once && dups > 0 {
-            eprintln!(
+            tonbo_core::note!(
                 "{STAGE}: note: {source}: {dups} sessions already read from a database or an earlier store; their messages missing there were merged into them"
             );
         }
