@@ -1,39 +1,8 @@
 //! claude-read [PATH...] [--modified-after TIME] [--rejects FILE] [-q]
 //!             [--follow [--poll-interval MS] [--poll]] [--progress]
 //!
-//! Reads Claude Code transcripts and writes one source record per transcript line:
-//! `{"v":1,"source":"claude-code","session":"<id>","record":<the line, byte for byte>,
-//!   "provenance":{"file":"<path>","line":<n>}}`,
-//! and for a subagent's `agent-<id>.meta.json` one record with `"kind":"subagent-meta"` and
-//! `"agent_id"` just before that agent's lines.
-//!
-//! PATH is a projects folder (or any folder of project folders), a Claude config dir (its
-//! `projects` is read), a project folder, a session's companion folder, or one `.jsonl` file.
-//! Without PATH: `<dir>/projects` for each dir of the comma-separated `CLAUDE_CONFIG_DIR`, else
-//! `~/.claude/projects` and `~/.config/claude/projects`, those that exist.
-//!
-//! `--modified-after TIME` reads only files modified after TIME: `2026-11-01T00:00:00Z`,
-//! `2026-11-01` (midnight UTC), or an age, `90m`, `12h`, `7d`, `2w`.
-//!
-//! `--follow` (sidecar mode): after reading what exists, keep watching and write what is added,
-//! until SIGINT/SIGTERM; then flush, print the summary (with the number of rewrites seen), and
-//! exit 0 (1 if something was rejected or unreadable). New session files, subagent files and
-//! project folders are picked up; a file Claude Code rewrites in place (compaction, resume)
-//! gives only its new lines; a last line is read once its newline is written. `--modified-after`
-//! then chooses only what the first pass reads: a file it left out is followed once written to,
-//! and files created later are always followed. A legacy flat `agent-*.jsonl` is read once a
-//! line names its `sessionId`.
-//! `--poll-interval MS` (default 1000): how often files are checked without filesystem events,
-//! and the base of the safety rescan (every 10 intervals) with them.
-//! `--poll`: do not use filesystem events; check every `--poll-interval` (network filesystems,
-//! container volumes where inotify does not work).
-//!
-//! Without `--follow`, SIGINT/SIGTERM stop the read at a record boundary: what was written is
-//! flushed, the summary printed, and the exit is as if the input had ended there.
-//!
-//! A torn last line (no newline, not JSON) is left for the next run and reported as incomplete;
-//! a line that is not a JSON object is rejected (exit 1); an unreadable file or folder is
-//! reported and counted (exit 1); the rest is always read.
+//! What it reads and writes, its flags and their rules are its `--help` (the doc of [`Args`]
+//! and its [`MANUAL`]), which is also its man page (`--generate man`).
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -42,11 +11,84 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use claude_read::follow::{follow, Options};
 use claude_read::{env_default_roots, existing_default_roots, parse_modified_after, Reader, STAGE};
-use tonbo_core::{run_stage, Exit, Output, Rejects};
+use tonbo_core::{run_stage, Exit, Manual, Output, Rejects, Signals};
+
+/// The examples, environment and files of `--help` and the man page.
+const MANUAL: Manual = Manual {
+    examples: &[
+        (
+            "Backfill every Claude Code session into a local server:",
+            "claude-read | tonbo-map | tonbo-batch | tonbo-post --api http://127.0.0.1:4437",
+        ),
+        (
+            "One project's sessions changed in the last two days:",
+            "claude-read ~/.claude/projects/-home-me-src-app --modified-after 2d | tonbo-map | tonbo-batch | tonbo-post",
+        ),
+        (
+            "Sidecar mode: follow every session as it is written, until SIGTERM:",
+            "claude-read --follow | tonbo-map | tonbo-batch | tonbo-post",
+        ),
+        (
+            "Count the records of each type in one session file:",
+            "claude-read session.jsonl | jq -r .record.type | sort | uniq -c",
+        ),
+        (
+            "Keep the lines that could not be read, with their reasons:",
+            "claude-read --rejects rejects.ndjson > records.ndjson",
+        ),
+    ],
+    environment: &[
+        (
+            "CLAUDE_CONFIG_DIR",
+            "Claude Code's config folders, comma-separated: without PATH, the projects/ folder of each is read",
+        ),
+        (
+            "HOME",
+            "without PATH and CLAUDE_CONFIG_DIR: ~/.claude/projects and ~/.config/claude/projects are read",
+        ),
+        ("TERM", "dumb: no --progress line"),
+    ],
+    signals: Signals::Stop,
+    files: &[(
+        "~/.claude/projects/PROJECT/SESSION.jsonl",
+        "a session's transcript, one JSON object per line; its subagents' in SESSION/subagents/",
+    )],
+};
 
 /// Read Claude Code transcripts as tonbo-ingest source records.
+///
+/// Reads Claude Code transcripts and writes one source record per transcript line:
+/// `{"v":1,"source":"claude-code","session":"<id>","record":<the line, byte for byte>,
+///   "provenance":{"file":"<path>","line":<n>}}`,
+/// and for a subagent's `agent-<id>.meta.json` one record with `"kind":"subagent-meta"` and
+/// `"agent_id"` just before that agent's lines.
+///
+/// PATH is a projects folder (or any folder of project folders), a Claude config dir (its
+/// `projects` is read), a project folder, a session's companion folder, or one `.jsonl` file.
+/// Without PATH: `<dir>/projects` for each dir of the comma-separated `CLAUDE_CONFIG_DIR`, else
+/// `~/.claude/projects` and `~/.config/claude/projects`, those that exist.
+///
+/// `--modified-after TIME` reads only files modified after TIME: `2026-11-01T00:00:00Z`,
+/// `2026-11-01` (midnight UTC), or an age, `90m`, `12h`, `7d`, `2w`.
+///
+/// `--follow` (sidecar mode): after reading what exists, keep watching and write what is added,
+/// until SIGINT/SIGTERM; then flush, print the summary (with the number of rewrites seen), and
+/// exit 0 (1 if something was rejected or unreadable). New session files, subagent files and
+/// project folders are picked up; a file Claude Code rewrites in place (compaction, resume)
+/// gives only its new lines; a last line is read once its newline is written. `--modified-after`
+/// then chooses only what the first pass reads: a file it left out is followed once written to,
+/// and files created later are always followed. A legacy flat `agent-*.jsonl` is read once a
+/// line names its `sessionId`.
+/// `--poll-interval MS` (default 1000): how often files are checked without filesystem events,
+/// and the base of the safety rescan (every 10 intervals) with them.
+/// `--poll`: do not use filesystem events; check every `--poll-interval` (network filesystems,
+/// container volumes where inotify does not work).
+///
+/// A torn last line (no newline, not JSON) is left for the next run and reported as incomplete;
+/// a line that is not a JSON object is rejected (exit 1); an unreadable file or folder is
+/// reported and counted (exit 1); the rest is always read.
 #[derive(Parser)]
-#[command(name = STAGE, version, about)]
+#[command(name = STAGE, version, after_help = MANUAL.help())]
 struct Args {
     /// Projects folders, project folders or `.jsonl` files, read in order; none reads
     /// CLAUDE_CONFIG_DIR's, or ~/.claude/projects and ~/.config/claude/projects.
@@ -76,7 +118,7 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let args: Args = tonbo_core::manual::parse(&MANUAL);
     run_stage(STAGE, || run(args))
 }
 
@@ -132,4 +174,16 @@ fn run(args: Args) -> Result<Exit> {
         );
     }
     Ok(Exit::from_failures(rejected + stats.unreadable))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_and_examples_agree() {
+        super::Args::command().debug_assert();
+        let drifted = super::MANUAL.check(&super::Args::command());
+        assert!(drifted.is_empty(), "{drifted:#?}");
+    }
 }

@@ -1,46 +1,8 @@
 //! codex-read [PATH...] [--modified-after TIME] [--rejects FILE] [-q]
 //!            [--follow [--poll-interval MS] [--poll]] [--progress]
 //!
-//! Reads OpenAI Codex CLI session files and writes one source record per line:
-//! `{"v":1,"source":"codex","session":"<id>","record":<the line, byte for byte>,
-//!   "provenance":{"file":"<path>","line":<n>}}` for V2+ files (V2, V3, V4), the same with
-//! `"kind":"v1"` for every line of a V1 file; for a V0 document (`{session, items}`) a
-//! `"kind":"v0-session"` record and one `"kind":"v0-item"` per item, for a seed document
-//! (`{id, messages}`) a `"kind":"seed-session"` record and one `"kind":"seed-message"` per
-//! message, with `"provenance":{"file":"<path>","row":"<index>"}` (`"session"` for the first).
-//! The generation is told from each file's content; the session id is the first `session_meta`'s
-//! `payload.id` (V2+), line 1's `id` (V1), `session.id` (V0) or `id` (seed), else the UUID in the
-//! file name.
-//!
-//! PATH is a Codex home (its `sessions/` and `archived_sessions/` are read), a sessions folder
-//! (date folders `YYYY/MM/DD` or flat), or one `.json`, `.jsonl` or `.jsonl.zst` file. Without
-//! PATH: `$CODEX_HOME/sessions` and `$CODEX_HOME/archived_sessions` (CODEX_HOME default
-//! `~/.codex`), and `~/.codex/sessions` for V0 files when CODEX_HOME is elsewhere. Folders are
-//! read recursively, sorted by path; `X.jsonl` wins over `X.jsonl.zst` beside it, and a name in
-//! `sessions/` over the same name in `archived_sessions/`.
-//!
-//! `--modified-after TIME` reads only files modified after TIME: `2026-11-01T00:00:00Z`,
-//! `2026-11-01` (midnight UTC), or an age, `90m`, `12h`, `7d`, `2w`.
-//!
-//! A torn last line (no newline, not JSON) is left for the next run and reported as incomplete;
-//! a line that is not a JSON object, or a file whose format cannot be told, is rejected (exit 1);
-//! an unreadable file or folder, a `.zst` that is not a whole zstd stream and a truncated JSON
-//! document are reported after what could be read of them was written, and counted (exit 1); the
-//! rest is always read.
-//!
-//! `--follow`: after reading what exists, keep watching and write what is added until SIGINT or
-//! SIGTERM, then flush, print the summary (with how many rewrites were seen) and exit 0 (1 if
-//! something was rejected or unreadable). New files and new `YYYY/MM/DD` folders are picked up;
-//! a new file's format is told once enough complete lines are written; a last line without its
-//! newline waits for it; a rewritten or truncated file and a V0 document (rewritten whole after
-//! each item) yield only what was not written before; `.jsonl.zst` archives are read once.
-//! Every record is the one a plain run over the final files writes for it.
-//! `--poll-interval MS` (default 1000): how often files are looked at when filesystem events
-//! are not available, and the base of a periodic rescan when they are. `--poll`: no filesystem
-//! events, poll every `--poll-interval` (network filesystems, container volumes).
-//!
-//! Without `--follow`, SIGINT or SIGTERM stop the read at a record boundary: what was read is
-//! flushed, the summary printed, exit 0; the stages downstream see a clean end of input.
+//! What it reads and writes, its flags and their rules are its `--help` (the doc of [`Args`]
+//! and its [`MANUAL`]), which is also its man page (`--generate man`).
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -52,11 +14,91 @@ use codex_read::{
     STAGE,
 };
 use tonbo_core::follow::stop_on_signals;
-use tonbo_core::{run_stage, Exit, Output, Rejects};
+use tonbo_core::{run_stage, Exit, Manual, Output, Rejects, Signals};
+
+/// The examples, environment and files of `--help` and the man page.
+const MANUAL: Manual = Manual {
+    examples: &[
+        (
+            "Backfill every Codex CLI session, archived ones included:",
+            "codex-read | tonbo-map | tonbo-batch | tonbo-post",
+        ),
+        (
+            "Read a copied Codex home:",
+            "codex-read /mnt/backup/.codex | tonbo-map | tonbo-batch | tonbo-post",
+        ),
+        (
+            "Only sessions changed since the first of the month:",
+            "codex-read --modified-after 2026-11-01 | tonbo-map | tonbo-batch | tonbo-post",
+        ),
+        (
+            "Follow sessions as Codex writes them, polling (a home on a network filesystem):",
+            "codex-read --follow --poll --poll-interval 2000 | tonbo-map | tonbo-batch | tonbo-post",
+        ),
+        (
+            "The session ids and record kinds of one day:",
+            "codex-read ~/.codex/sessions/2026/11/24 | jq -c '[.session, .kind]' | uniq -c",
+        ),
+    ],
+    environment: &[
+        (
+            "CODEX_HOME",
+            "Codex's home (default ~/.codex): without PATH, its sessions/ and archived_sessions/ are read",
+        ),
+        ("HOME", "where ~/.codex is"),
+        ("TERM", "dumb: no --progress line"),
+    ],
+    signals: Signals::Stop,
+    files: &[
+        (
+            "~/.codex/sessions/YYYY/MM/DD/rollout-*.jsonl",
+            "a session, one JSON object per line (older generations: one .json document; archives: .jsonl.zst)",
+        ),
+        ("~/.codex/archived_sessions/", "sessions Codex archived"),
+    ],
+};
 
 /// Read Codex CLI sessions as tonbo-ingest source records.
+///
+/// Reads OpenAI Codex CLI session files and writes one source record per line:
+/// `{"v":1,"source":"codex","session":"<id>","record":<the line, byte for byte>,
+///   "provenance":{"file":"<path>","line":<n>}}` for V2+ files (V2, V3, V4), the same with
+/// `"kind":"v1"` for every line of a V1 file; for a V0 document (`{session, items}`) a
+/// `"kind":"v0-session"` record and one `"kind":"v0-item"` per item, for a seed document
+/// (`{id, messages}`) a `"kind":"seed-session"` record and one `"kind":"seed-message"` per
+/// message, with `"provenance":{"file":"<path>","row":"<index>"}` (`"session"` for the first).
+/// The generation is told from each file's content; the session id is the first `session_meta`'s
+/// `payload.id` (V2+), line 1's `id` (V1), `session.id` (V0) or `id` (seed), else the UUID in the
+/// file name.
+///
+/// PATH is a Codex home (its `sessions/` and `archived_sessions/` are read), a sessions folder
+/// (date folders `YYYY/MM/DD` or flat), or one `.json`, `.jsonl` or `.jsonl.zst` file. Without
+/// PATH: `$CODEX_HOME/sessions` and `$CODEX_HOME/archived_sessions` (CODEX_HOME default
+/// `~/.codex`), and `~/.codex/sessions` for V0 files when CODEX_HOME is elsewhere. Folders are
+/// read recursively, sorted by path; `X.jsonl` wins over `X.jsonl.zst` beside it, and a name in
+/// `sessions/` over the same name in `archived_sessions/`.
+///
+/// `--modified-after TIME` reads only files modified after TIME: `2026-11-01T00:00:00Z`,
+/// `2026-11-01` (midnight UTC), or an age, `90m`, `12h`, `7d`, `2w`.
+///
+/// A torn last line (no newline, not JSON) is left for the next run and reported as incomplete;
+/// a line that is not a JSON object, or a file whose format cannot be told, is rejected (exit 1);
+/// an unreadable file or folder, a `.zst` that is not a whole zstd stream and a truncated JSON
+/// document are reported after what could be read of them was written, and counted (exit 1); the
+/// rest is always read.
+///
+/// `--follow`: after reading what exists, keep watching and write what is added until SIGINT or
+/// SIGTERM, then flush, print the summary (with how many rewrites were seen) and exit 0 (1 if
+/// something was rejected or unreadable). New files and new `YYYY/MM/DD` folders are picked up;
+/// a new file's format is told once enough complete lines are written; a last line without its
+/// newline waits for it; a rewritten or truncated file and a V0 document (rewritten whole after
+/// each item) yield only what was not written before; `.jsonl.zst` archives are read once.
+/// Every record is the one a plain run over the final files writes for it.
+/// `--poll-interval MS` (default 1000): how often files are looked at when filesystem events
+/// are not available, and the base of a periodic rescan when they are. `--poll`: no filesystem
+/// events, poll every `--poll-interval` (network filesystems, container volumes).
 #[derive(Parser)]
-#[command(name = STAGE, version, about)]
+#[command(name = STAGE, version, after_help = MANUAL.help())]
 struct Args {
     /// Codex homes, sessions folders or session files, read in order; none reads
     /// $CODEX_HOME/sessions and $CODEX_HOME/archived_sessions (CODEX_HOME default ~/.codex).
@@ -86,7 +128,7 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let args: Args = tonbo_core::manual::parse(&MANUAL);
     run_stage(STAGE, || run(args))
 }
 
@@ -140,4 +182,16 @@ fn run(args: Args) -> Result<Exit> {
         tonbo_core::note!("{summary}");
     }
     Ok(Exit::from_failures(rejected + stats.failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_and_examples_agree() {
+        super::Args::command().debug_assert();
+        let drifted = super::MANUAL.check(&super::Args::command());
+        assert!(drifted.is_empty(), "{drifted:#?}");
+    }
 }

@@ -1,12 +1,7 @@
 //! tonbo-batch [FILE...] [--max-events N] [--max-bytes SIZE] [--linger MS] [--rejects FILE]
 //!
-//! Reads event lines (`{"v":1,"session_id":..,"event":{..}}`) and writes batch lines
-//! (`{"v":1,"session_id":..,"events":[..]}`), each exactly the body of one POST.
-//!
-//! Input is read on its own thread, so a batch left open when events trickle in (a `--follow`
-//! reader upstream) goes out once its first event has waited `--linger` ms, instead of waiting
-//! for events that may not come for hours, or for a slow trickle to fill it. SIGINT/SIGTERM: the first is noted and the input is
-//! read to its end (the reader upstream stops on the same signal), the second exits at once.
+//! What it reads and writes, its flags and their rules are its `--help` (the doc of [`Args`]
+//! and its [`MANUAL`]), which is also its man page (`--generate man`).
 
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -16,13 +11,48 @@ use anyhow::Result;
 use clap::Parser;
 use tonbo_batch::{BatchWriter, Pushed};
 use tonbo_core::contract::{check_session_id, check_version};
-use tonbo_core::{parse_size, run_stage, CommonArgs, EventLine, Exit, Input, Output, Rejects};
+use tonbo_core::{
+    parse_size, run_stage, CommonArgs, EventLine, Exit, Input, Manual, Output, Rejects, Signals,
+};
 
 const STAGE: &str = "tonbo-batch";
 
+/// The examples of `--help` and the man page.
+const MANUAL: Manual = Manual {
+    examples: &[
+        (
+            "Between tonbo-map and tonbo-post (its usual place):",
+            "claude-read | tonbo-map | tonbo-batch | tonbo-post",
+        ),
+        (
+            "Smaller requests, for a server or proxy with a low body limit:",
+            "tonbo-batch --max-bytes 256KiB --max-events 50 events.ndjson > batches.ndjson",
+        ),
+        (
+            "Sidecar mode: a partial batch waits at most a second:",
+            "claude-read --follow | tonbo-map | tonbo-batch --linger 1000 | tonbo-post",
+        ),
+        (
+            "How many events each batch holds:",
+            "tonbo-batch events.ndjson | jq '.events | length'",
+        ),
+    ],
+    environment: &[],
+    signals: Signals::Drain,
+    files: &[],
+};
+
 /// Group Durable Sessions events into request-sized batches for tonbo-post.
+///
+/// Reads event lines (`{"v":1,"session_id":..,"event":{..}}`) and writes batch lines
+/// (`{"v":1,"session_id":..,"events":[..]}`), each exactly the body of one POST.
+///
+/// Input is read on its own thread, so a batch left open when events trickle in (a `--follow`
+/// reader upstream) goes out once its first event has waited `--linger` ms, instead of waiting
+/// for events that may not come for hours, or for a slow trickle to fill it. SIGINT/SIGTERM: the first is noted and the input is
+/// read to its end (the reader upstream stops on the same signal), the second exits at once.
 #[derive(Parser)]
-#[command(name = STAGE, version, about)]
+#[command(name = STAGE, version, after_help = MANUAL.help())]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
@@ -114,7 +144,7 @@ fn read_inputs(inputs: Vec<Input>) -> Receiver<std::io::Result<Chunk>> {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let args: Args = tonbo_core::manual::parse(&MANUAL);
     run_stage(STAGE, || run(args))
 }
 
@@ -203,4 +233,16 @@ fn run(args: Args) -> Result<Exit> {
         );
     }
     Ok(Exit::from_failures(rejected))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_and_examples_agree() {
+        super::Args::command().debug_assert();
+        let drifted = super::MANUAL.check(&super::Args::command());
+        assert!(drifted.is_empty(), "{drifted:#?}");
+    }
 }

@@ -10,12 +10,14 @@
 //! * [`cli`]: flags every stage takes, and the `main` wrapper that turns results into exit codes;
 //! * [`jsonline`], [`time`]: what the readers share (line checks, `--modified-after TIME`);
 //! * [`follow`]: what `--follow` shares (tailed files, the watcher, signals);
-//! * [`progress`]: the live progress line on a terminal's stderr, and [`note!`] for messages.
+//! * [`progress`]: the live progress line on a terminal's stderr, and [`note!`] for messages;
+//! * [`manual`]: `--help` examples, man pages and shell completions from each stage's flags.
 
 pub mod cli;
 pub mod contract;
 pub mod follow;
 pub mod jsonline;
+pub mod manual;
 pub mod ndjson;
 pub mod output;
 pub mod progress;
@@ -24,6 +26,7 @@ pub mod time;
 
 pub use cli::{parse_size, run_stage, CommonArgs, Exit};
 pub use contract::{BatchLine, EventHead, EventLine, Provenance, SourceRecord, WIRE_VERSION};
+pub use manual::{Manual, Signals};
 pub use ndjson::{Input, LineReader};
 pub use output::Output;
 pub use progress::Progress;

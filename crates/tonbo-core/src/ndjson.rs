@@ -1,4 +1,5 @@
-//! Streaming NDJSON input: one line at a time, numbered, in a reused buffer.
+//! Streaming NDJSON input: one line at a time, numbered, in a reused buffer; or the lines of
+//! several inputs at once, as each gives them ([`MergedLines`]).
 //!
 //! Memory stays flat: a line is held only while it is processed, and a buffer grown by one
 //! very long line is given back afterwards.
@@ -125,6 +126,177 @@ impl LineReader {
     }
 }
 
+/// A merged input sends what it read in chunks of about this size, or sooner when its input
+/// goes quiet.
+const MERGE_CHUNK: usize = 64 * 1024;
+/// Chunks in flight between the inputs and the stage: memory stays flat whatever the inputs.
+const MERGE_CHUNKS_IN_FLIGHT: usize = 16;
+
+/// Whole lines read from one input of a [`MergedLines`], copied out of its reader.
+struct Chunk {
+    input: usize,
+    data: Vec<u8>,
+    /// Line number, end offset in `data` (each line starts where the previous one ended), and
+    /// whether it ended with a newline.
+    lines: Vec<(u64, usize, bool)>,
+}
+
+enum Merged {
+    Lines(Chunk),
+    Failed(anyhow::Error),
+}
+
+/// A line of a [`MergedLines`], with the name of the input it came from.
+pub struct MergedLine<'a> {
+    pub name: &'a str,
+    pub number: u64,
+    pub bytes: &'a [u8],
+    pub terminated: bool,
+}
+
+/// Several inputs read at once rather than one after another: each by a thread of its own, so
+/// an input that waits on its writer (a FIFO fed by a `--follow` reader) holds none of the
+/// others back. Lines come out whole, numbered per input exactly as [`LineReader`] numbers them,
+/// in the order each input gives them; the lines of different inputs interleave as they arrive.
+/// The end comes when every input has ended.
+pub struct MergedLines {
+    names: Vec<String>,
+    chunks: std::sync::mpsc::Receiver<Merged>,
+    /// A chunk received while looking whether more input was waiting.
+    waiting: Option<Merged>,
+    current: Option<Chunk>,
+    /// Index of the next line of `current`, and where that line starts in its data.
+    next: usize,
+    start: usize,
+}
+
+impl MergedLines {
+    /// Starts reading `paths` (`-` is stdin, at most once). A missing input fails here, before
+    /// anything is read; opening happens on each input's thread, since opening a FIFO waits for
+    /// its writer.
+    pub fn open(paths: &[std::path::PathBuf]) -> Result<MergedLines> {
+        if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+            anyhow::bail!("stdin (`-`) can be merged only once");
+        }
+        for p in paths.iter().filter(|p| p.as_os_str() != "-") {
+            std::fs::metadata(p).with_context(|| format!("cannot open {}", p.display()))?;
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(MERGE_CHUNKS_IN_FLIGHT);
+        for (input, path) in paths.iter().enumerate() {
+            let tx = tx.clone();
+            let path = path.clone();
+            std::thread::Builder::new()
+                .name(format!("input {}", path.display()))
+                .spawn(move || {
+                    if let Err(e) = send_lines(input, &path, &tx) {
+                        // The stage may have stopped listening already; nothing to tell then.
+                        let _ = tx.send(Merged::Failed(e));
+                    }
+                })
+                .context("cannot start a thread to read an input")?;
+        }
+        Ok(MergedLines {
+            names: paths.iter().map(|p| p.display().to_string()).collect(),
+            chunks: rx,
+            waiting: None,
+            current: None,
+            next: 0,
+            start: 0,
+        })
+    }
+
+    /// The next line of any input, or `None` once every input has ended.
+    pub fn next_line(&mut self) -> Result<Option<MergedLine<'_>>> {
+        while !self.has_line() {
+            let received = match self.waiting.take() {
+                Some(m) => m,
+                None => match self.chunks.recv() {
+                    Ok(m) => m,
+                    // Every input's thread has ended and dropped its sender.
+                    Err(_) => return Ok(None),
+                },
+            };
+            match received {
+                Merged::Lines(chunk) => {
+                    self.current = Some(chunk);
+                    self.next = 0;
+                    self.start = 0;
+                }
+                Merged::Failed(e) => return Err(e),
+            }
+        }
+        let Some(chunk) = self.current.as_ref() else {
+            return Ok(None);
+        };
+        let (number, end, terminated) = chunk.lines[self.next];
+        let start = self.start;
+        self.next += 1;
+        self.start = end;
+        Ok(Some(MergedLine {
+            name: &self.names[chunk.input],
+            number,
+            bytes: &chunk.data[start..end],
+            terminated,
+        }))
+    }
+
+    /// True when no line is waiting, so the next one may be a while: the moment to flush, as
+    /// with [`LineReader::is_idle`].
+    pub fn is_idle(&mut self) -> bool {
+        if self.has_line() || self.waiting.is_some() {
+            return false;
+        }
+        match self.chunks.try_recv() {
+            Ok(m) => {
+                self.waiting = Some(m);
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// True when the chunk at hand has a line left.
+    fn has_line(&self) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|c| self.next < c.lines.len())
+    }
+}
+
+/// One input of a [`MergedLines`]: its lines, in chunks, until its end (or until the stage stops
+/// listening).
+fn send_lines(input: usize, path: &Path, tx: &std::sync::mpsc::SyncSender<Merged>) -> Result<()> {
+    let mut lines = Input::open(path)?.lines();
+    let mut chunk = Chunk {
+        input,
+        data: Vec::new(),
+        lines: Vec::new(),
+    };
+    while let Some(line) = lines.next_line()? {
+        chunk.data.extend_from_slice(line.bytes);
+        chunk
+            .lines
+            .push((line.number, chunk.data.len(), line.terminated));
+        if chunk.data.len() >= MERGE_CHUNK || lines.is_idle() {
+            let full = std::mem::replace(
+                &mut chunk,
+                Chunk {
+                    input,
+                    data: Vec::new(),
+                    lines: Vec::new(),
+                },
+            );
+            if tx.send(Merged::Lines(full)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !chunk.lines.is_empty() {
+        let _ = tx.send(Merged::Lines(chunk));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +325,54 @@ mod tests {
                 (5, "{\"c\":3}".into(), false)
             ]
         );
+    }
+
+    #[test]
+    fn merged_inputs_give_every_line_whole_with_its_input_and_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.ndjson");
+        let b = dir.path().join("b.ndjson");
+        // Long enough that input a goes out in several chunks; b ends without a newline.
+        let a_lines: Vec<String> = (0..5000).map(|i| format!("{{\"a\":{i}}}")).collect();
+        std::fs::write(&a, a_lines.join("\n") + "\n").unwrap();
+        std::fs::write(&b, b"{\"b\":1}\r\n\n{\"b\":2}").unwrap();
+        let mut merged = MergedLines::open(&[a.clone(), b.clone()]).unwrap();
+        let mut got = vec![];
+        while let Some(l) = merged.next_line().unwrap() {
+            got.push((
+                l.name.to_string(),
+                l.number,
+                String::from_utf8(l.bytes.to_vec()).unwrap(),
+                l.terminated,
+            ));
+        }
+        let (a, b) = (a.display().to_string(), b.display().to_string());
+        let mut want: Vec<_> = a_lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (a.clone(), i as u64 + 1, l.clone(), true))
+            .collect();
+        want.push((b.clone(), 1, "{\"b\":1}".into(), true));
+        want.push((b.clone(), 3, "{\"b\":2}".into(), false));
+        // Each input's lines in its own order; the two interleave as they were read.
+        let of = |name: &str, v: &[(String, u64, String, bool)]| -> Vec<_> {
+            v.iter().filter(|l| l.0 == name).cloned().collect()
+        };
+        assert_eq!(of(&a, &got), of(&a, &want));
+        assert_eq!(of(&b, &got), of(&b, &want));
+        assert_eq!(got.len(), want.len());
+    }
+
+    #[test]
+    fn merging_a_missing_input_or_stdin_twice_fails_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let err = MergedLines::open(std::slice::from_ref(&missing))
+            .err()
+            .unwrap();
+        assert!(format!("{err:#}").contains(&format!("cannot open {}", missing.display())));
+        let dash = std::path::PathBuf::from("-");
+        assert!(MergedLines::open(&[dash.clone(), dash]).is_err());
     }
 
     #[test]

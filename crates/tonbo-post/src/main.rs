@@ -1,9 +1,8 @@
 //! tonbo-post [FILE...] [--api URL] [--url-template T] [--state PATH] [--api-key-file FILE]
 //!            [--producer-id ID] [--max-retries N] [--timeout SECS] [--dry-run] [--rejects FILE]
 //!
-//! Reads batch lines (`{"v":1,"session_id":..,"events":[..]}`) and POSTs each batch's `events`
-//! array to its session's stream, exactly once (see `poster.rs`). Writes nothing on stdout
-//! except with `--dry-run`; a summary goes to stderr.
+//! What it reads and writes, its flags and their rules are its `--help` (the doc of [`Args`]
+//! and its [`MANUAL`]), which is also its man page (`--generate man`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,7 +15,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use tonbo_core::contract::{check_session_id, check_version};
 use tonbo_core::progress::{self, Counters, Progress};
-use tonbo_core::{run_stage, BatchLine, CommonArgs, EventHead, Exit, Input, Output, Rejects};
+use tonbo_core::{
+    run_stage, BatchLine, CommonArgs, EventHead, Exit, Input, Manual, Output, Rejects, Signals,
+};
 use tonbo_post::checkpoint::{default_state_path, Checkpoint, KeyState};
 use tonbo_post::client::StreamClient;
 
@@ -61,21 +62,84 @@ fn progress_line(c: &[u64; progress::SLOTS], elapsed: Duration) -> String {
     line
 }
 
+/// The examples, environment and files of `--help` and the man page.
+const MANUAL: Manual = Manual {
+    examples: &[
+        (
+            "Post to a local reference server:",
+            "claude-read | tonbo-map | tonbo-batch | tonbo-post --api http://127.0.0.1:4437",
+        ),
+        (
+            "Post to the hosted service, the API key read from a file:",
+            "tonbo-post --api-key-file ~/.config/tonbo/api-key batches.ndjson",
+        ),
+        (
+            "What would be sent, given the checkpoint (nothing is sent):",
+            "tonbo-post --dry-run batches.ndjson | jq -c .url",
+        ),
+        (
+            "Check that the server holds every event of the input exactly once:",
+            "tonbo-post --verify batches.ndjson",
+        ),
+        (
+            "A checkpoint of your own, and 8 sessions at once:",
+            "tonbo-post --state ./post.sqlite --concurrency 8 batches.ndjson",
+        ),
+    ],
+    environment: &[
+        (
+            "TONBO_API_KEY",
+            "the API key, sent as a bearer token (or --api-key-file); never taken from a flag, never printed",
+        ),
+        (
+            "XDG_STATE_HOME",
+            "where the default checkpoint is: $XDG_STATE_HOME/tonbo-ingest/post.sqlite",
+        ),
+        ("HOME", "else ~/.local/state/tonbo-ingest/post.sqlite"),
+        ("TERM", "dumb: no progress line"),
+    ],
+    signals: Signals::Drain,
+    files: &[
+        (
+            "~/.local/state/tonbo-ingest/post.sqlite",
+            "the checkpoint: per stream, its producer epoch, next sequence number and the events the server acknowledged",
+        ),
+        (
+            "~/.local/state/tonbo-ingest/post.sqlite.inflight/",
+            "the request bodies sent and not yet acknowledged, so that a restart re-sends them unchanged",
+        ),
+    ],
+};
+
 /// Post event batches to Durable Sessions (any Durable Streams server), exactly once.
+///
+/// Reads batch lines (`{"v":1,"session_id":..,"events":[..]}`) and POSTs each batch's `events`
+/// array to its session's stream, exactly once: as an idempotent producer (Producer-Id, -Epoch,
+/// -Seq), with a checkpoint (--state) that records every batch before it is sent and every
+/// acknowledgement after, so that a re-run, a retry or a restart after a crash sends nothing
+/// twice and leaves nothing out. A stream is created (PUT) before its first append. Writes nothing
+/// on stdout except with `--dry-run` and `--verify`; a summary goes to stderr.
 #[derive(Parser)]
-#[command(name = STAGE, version, about)]
+#[command(name = STAGE, version, after_help = MANUAL.help())]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
 
     /// Base URL of the server, substituted for {base} in --url-template.
-    #[arg(long, env = "TONBO_API", default_value = "https://sessions.tonbo.dev")]
+    // The variables' values stay out of --help: a URL can carry a password (user:pw@host).
+    #[arg(
+        long,
+        env = "TONBO_API",
+        hide_env_values = true,
+        default_value = "https://sessions.tonbo.dev"
+    )]
     api: String,
 
     /// Stream URL of a session; {base} and {session_id} (percent-encoded) are substituted.
     #[arg(
         long,
         env = "TONBO_URL_TEMPLATE",
+        hide_env_values = true,
         default_value = "{base}/v1/sessions/{session_id}/events"
     )]
     url_template: String,
@@ -87,7 +151,7 @@ struct Args {
 
     /// Checkpoint file (SQLite) [default: $XDG_STATE_HOME/tonbo-ingest/post.sqlite, else
     /// ~/.local/state/tonbo-ingest/post.sqlite].
-    #[arg(long, env = "TONBO_STATE", value_name = "PATH")]
+    #[arg(long, env = "TONBO_STATE", hide_env_values = true, value_name = "PATH")]
     state: Option<PathBuf>,
 
     /// Producer-Id sent with every append.
@@ -133,7 +197,7 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let args: Args = tonbo_core::manual::parse(&MANUAL);
     run_stage(STAGE, || run(args))
 }
 
@@ -541,6 +605,14 @@ fn dry_run(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn flags_and_examples_agree() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
+        let drifted = super::MANUAL.check(&super::Args::command());
+        assert!(drifted.is_empty(), "{drifted:#?}");
+    }
+
     use super::insecure_host;
 
     #[test]
