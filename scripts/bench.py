@@ -11,7 +11,9 @@ For each source it generates a corpus (scripts/gen-*-corpus.py, cached in .bench
   * each stage alone (reader, tonbo-map, tonbo-batch) and the `read | map | batch` chain, with
     hyperfine; peak RSS of each stage with GNU time;
   * the end-to-end backfill into the local file-backed reference server (the whole chain into
-    tonbo-post), tonbo-post alone over the pre-built batches, and a re-run that must send nothing.
+    tonbo-post), tonbo-post alone over the pre-built batches, and a re-run that must send nothing;
+  * for Claude Code, the front door `scripts/tonbo-ingest --since-last-run` twice over the unchanged
+    corpus into a fresh server: the second run must send nothing, in at most 5% of the first's time.
 Writes .bench/RESULTS.md and the README section between the bench markers.
 """
 
@@ -312,6 +314,107 @@ def post(server, source_cmd_or_file, state, from_file):
     return wall, summary[-1] if summary else r.stderr.strip()[-300:], rss
 
 
+POST_SUMMARY = re.compile(r"^tonbo-post: (\d+) sessions, (\d+) events sent in (\d+) batches", re.M)
+
+
+def events_sent(summary):
+    """Events sent, from tonbo-post's summary line on stderr; None without one."""
+    m = POST_SUMMARY.search(summary)
+    return int(m.group(2)) if m else None
+
+
+def batch_sessions(batches_file):
+    """The session ids of a batches file, in first-seen order. Only each line's head is decoded:
+    tonbo-batch writes `{"v":1,"session_id":...` first, and the lines are up to a few MB."""
+    head = re.compile(rb'^\{"v":\d+,"session_id":("(?:[^"\\]|\\.)*")')
+    seen = {}
+    with open(batches_file, "rb") as f:
+        for line in f:
+            m = head.match(line)
+            sid = json.loads(m.group(1)) if m else json.loads(line)["session_id"]
+            seen.setdefault(sid, None)
+    return list(seen)
+
+
+def stream_offsets(url, sessions):
+    """Each session stream's Stream-Next-Offset (HEAD), None for a stream the server lacks. Equal
+    offsets before and after a run are the server's own word that the run appended nothing."""
+    from urllib.parse import quote, urlparse
+    import http.client
+    u = urlparse(url)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    offsets = {}
+    try:
+        for sid in sessions:
+            c.request("HEAD", "/v1/sessions/" + quote(sid, safe="") + "/events")
+            r = c.getresponse()
+            r.read()
+            if r.status == 404:
+                offsets[sid] = None
+            elif r.status == 200:
+                offsets[sid] = r.getheader("Stream-Next-Offset")
+            else:
+                raise RuntimeError(f"HEAD of the stream of {sid}: HTTP {r.status}")
+    finally:
+        c.close()
+    return offsets
+
+
+def front_door(args, env):
+    """Runs scripts/tonbo-ingest; returns (wall seconds, stderr). Exits the bench on a failure."""
+    cmd = [os.path.join(ROOT, "scripts", "tonbo-ingest")] + args
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    wall = time.monotonic() - t0
+    if r.returncode != 0:
+        sys.exit(f"bench: FAILED: tonbo-ingest exited {r.returncode}: {' '.join(cmd)}\n{r.stderr[-3000:]}")
+    return wall, r.stderr
+
+
+def since_last_run(source, paths, batches, expected_events, work):
+    """`tonbo-ingest --since-last-run` twice over the unchanged corpus into a fresh server, with a
+    fresh mark and checkpoint: the first run has no mark and reads and sends everything; the second
+    must read past every file and send nothing. Exits the bench if either run fails, if the first
+    does not send `expected_events`, or if the second sends anything (by tonbo-post's summary or by
+    any stream's offset on the server). Returns (first s, second s, second run's reader line)."""
+    dir_ = os.path.join(work, "since-last-run")
+    shutil.rmtree(dir_, ignore_errors=True)
+    os.makedirs(dir_)
+    env = dict(os.environ, TONBO_INGEST_BIN_DIR=BIN)
+    server = Server(source + "-since")
+    try:
+        args = ["--from", source] + [a for p in paths for a in ("--path", p)] + [
+            "--since-last-run", "--state-dir", os.path.join(dir_, "marks"),
+            "--", "--api", server.url, "--state", os.path.join(dir_, "post.sqlite")]
+        first, first_err = front_door(args, env)
+        sent = events_sent(first_err)
+        if sent != expected_events:
+            sys.exit(f"bench: FAILED: the first --since-last-run run sent {sent} events, "
+                     f"the end-to-end run sent {expected_events}:\n{first_err[-3000:]}")
+        sessions = batch_sessions(batches)
+        before = stream_offsets(server.url, sessions)
+        missing = [s for s, o in before.items() if o is None]
+        if missing:
+            sys.exit(f"bench: FAILED: after the first --since-last-run run the server lacks "
+                     f"{len(missing)} of {len(sessions)} streams, e.g. {missing[0]}")
+        second, second_err = front_door(args, env)
+        sent = events_sent(second_err)
+        if sent != 0:
+            sys.exit(f"bench: FAILED: the second --since-last-run run over the unchanged corpus "
+                     f"sent {sent} events (want 0):\n{second_err[-3000:]}")
+        after = stream_offsets(server.url, sessions)
+        grown = [s for s in sessions if after[s] != before[s]]
+        if grown:
+            sys.exit(f"bench: FAILED: the second --since-last-run run changed {len(grown)} streams "
+                     f"on the server, e.g. {grown[0]}: {before[grown[0]]} -> {after[grown[0]]}")
+    finally:
+        server.stop()
+    reader_line = next((l for l in second_err.splitlines() if "skipped" in l), "")
+    log(f"{source}: --since-last-run: first {first:.2f} s, second {second:.2f} s "
+        f"({second / first:.2%}); {reader_line}")
+    return first, second, reader_line
+
+
 def main():
     os.makedirs(BENCH, exist_ok=True)
     need("hyperfine", "hyperfine")
@@ -362,6 +465,13 @@ def main():
             rerun, rerun_summary, _ = post(server, chain, state, from_file=False)
         finally:
             server.stop()
+        since = None
+        if source == "claude-code":
+            log(f"{source}: the front door with --since-last-run, twice over the unchanged corpus")
+            expected = events_sent(e2e_summary)
+            if expected is None:
+                sys.exit(f"bench: FAILED: no tonbo-post summary from the end-to-end run: {e2e_summary}")
+            since = since_last_run(source, [os.path.join(d, "projects")], batches, expected, work)
         # Best of two runs, each into a fresh server with a fresh checkpoint, as the ceiling is
         # the best of its two connection counts.
         post_alone = float("inf")
@@ -387,7 +497,7 @@ def main():
                          e2e_summary=e2e_summary, rerun=rerun, rerun_summary=rerun_summary,
                          post_alone=post_alone, post_summary=post_summary, ceiling_rps=rps, ceiling_conns=conns,
                          ceiling_mbps=ceiling_bps / 1e6, post_mbps=post_bps / 1e6,
-                         body_mb=body_bytes / 1e6))
+                         body_mb=body_bytes / 1e6, since=since))
         for f in (records, events, batches):
             os.remove(f)
     report(rows, time.monotonic() - started)
@@ -432,6 +542,13 @@ def report(rows, elapsed):
         sent_nothing = " 0 events sent in 0 batches" in r["rerun_summary"]
         line("re-run, same input", r["rerun"], "", "", "",
              "sent nothing" if sent_nothing else f"SENT SOMETHING: {r['rerun_summary']}")
+        if r["since"]:
+            first, second, _ = r["since"]
+            line("`tonbo-ingest --since-last-run`, first run (no mark yet: reads and sends everything)",
+                 first, f"{mb / first:,.1f}", f"{ev / first:,.0f}", "", "")
+            share = second / first
+            line("`tonbo-ingest --since-last-run`, second run over the unchanged corpus", second, "", "", "",
+                 f"{share:.2%} of the first run; sent nothing; target <= 5%: {'met' if share <= 0.05 else 'NOT met'}")
     md.append("")
     md.append("Corpora: " + "; ".join(f"{r['source']}: {r['n_events']:,} events in {r['n_batches']:,} batches "
                                        f"({r['body_mb']:,.0f} MB of request bodies)" for r in rows) + ".")
