@@ -206,7 +206,7 @@ fn run(args: Args) -> Result<Exit> {
                     }
                     if let Pushed::Oversized { body_bytes } = pushed {
                         oversized += 1;
-                        eprintln!(
+                        tonbo_core::note!(
                             "{STAGE}: {}:{}: warning: event of session {} is {} bytes, over --max-bytes {}; sent as a batch of its own",
                             chunk.name, number, ev.session_id, body_bytes, args.max_bytes
                         );
@@ -227,9 +227,12 @@ fn run(args: Args) -> Result<Exit> {
     out.flush()?;
     let rejected = rejects.finish()?;
     if !args.common.quiet {
-        eprintln!(
+        tonbo_core::note!(
             "{STAGE}: {} events in {} batches, {} oversized, {} rejected",
-            batcher.events, batcher.batches, oversized, rejected
+            batcher.events,
+            batcher.batches,
+            oversized,
+            rejected
         );
     }
     Ok(Exit::from_failures(rejected))

@@ -182,14 +182,20 @@ fn erase() {
 
 /// Prints one message line on stderr, erasing a progress line first. Use it through
 /// [`note!`](crate::note). A failing stderr is ignored rather than a panic, as for rejects.
+///
+/// On a terminal every message starts by erasing the row it lands on, whether or not this
+/// stage drew a line there: the stages of a pipeline share the terminal, and another stage's
+/// progress line (tonbo-post's) is where the cursor waits when this one speaks.
 pub fn message(args: std::fmt::Arguments<'_>) {
+    static TERMINAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let terminal = *TERMINAL.get_or_init(stderr_is_terminal);
     let mut shown = SHOWN.lock().ok();
     let mut e = std::io::stderr().lock();
     if let Some(shown) = shown.as_deref_mut() {
-        if *shown {
-            let _ = write!(e, "\r\x1b[K");
-            *shown = false;
-        }
+        *shown = false;
+    }
+    if terminal {
+        let _ = write!(e, "\r\x1b[K");
     }
     let _ = writeln!(e, "{args}");
 }

@@ -349,7 +349,7 @@ fn run(args: Args) -> Result<Exit> {
         if retries > 0 {
             extra += &format!(", {retries} retries");
         }
-        eprintln!(
+        tonbo_core::note!(
             "{STAGE}: {} sessions, {} events sent in {} batches, {} already present, {} failed ({} sessions), {} rejected{extra}",
             s.sessions,
             s.events_sent,
@@ -596,7 +596,7 @@ fn dry_run(
     out.flush()?;
     let rejected = rejects.finish()?;
     if !args.common.quiet {
-        eprintln!(
+        tonbo_core::note!(
             "{STAGE}: dry run: would send {would} events in {batches} batches, {present} already present per the checkpoint, {rejected} rejected"
         );
     }
@@ -737,7 +737,7 @@ fn verify(
     out.flush()?;
     let rejected = rejects.finish()?;
     if !args.common.quiet {
-        eprintln!(
+        tonbo_core::note!(
             "{STAGE}: verify: {sessions} sessions, {} complete and without duplicates, {bad} not, {rejected} input lines rejected",
             sessions - bad
         );

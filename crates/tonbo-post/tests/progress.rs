@@ -93,6 +93,20 @@ fn tonbo_post_draws_progress_on_a_terminal_only() {
     );
     assert!(!shown.trim_end().ends_with("events/s"), "{shown:?}");
 
+    // Another stage's message while the line is up (the stages share the terminal) erases the
+    // line first instead of running on from its end.
+    let other = on_pty(&format!(
+        "(cat {}; sleep 0.8; {} {} > /dev/null; sleep 0.5) | {} --api {} --state {}",
+        q(&batches(dir.path(), "o")),
+        q(&bin("claude-read")),
+        q(&workspace_root().join("testdata/claude/03-tools")),
+        q(&bin("tonbo-post")),
+        server.url,
+        q(&dir.path().join("o.sqlite"))
+    ));
+    assert!(other.contains("events/s"), "no progress line: {other:?}");
+    assert!(other.contains("\r\x1b[Kclaude-read: "), "{other:?}");
+
     // -q: no summary, and no progress line either.
     let quiet = on_pty(&post("b", "-q"));
     assert!(!quiet.contains("events/s"), "{quiet:?}");
