@@ -125,12 +125,12 @@ fn install_puts_binaries_man_pages_and_completions_in_place() {
             assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{s}: groff warns");
         }
 
-        let zsh = std::fs::read_to_string(p.join(format!("share/zsh/site-functions/_{s}"))).unwrap();
+        let zsh =
+            std::fs::read_to_string(p.join(format!("share/zsh/site-functions/_{s}"))).unwrap();
         assert!(zsh.starts_with(&format!("#compdef {s}")), "{s}: {zsh}");
-        let fish = std::fs::read_to_string(
-            p.join(format!("share/fish/vendor_completions.d/{s}.fish")),
-        )
-        .unwrap();
+        let fish =
+            std::fs::read_to_string(p.join(format!("share/fish/vendor_completions.d/{s}.fish")))
+                .unwrap();
         assert!(fish.contains(&format!("complete -c {s} ")), "{s}: {fish}");
     }
 
@@ -154,11 +154,11 @@ fn install_puts_binaries_man_pages_and_completions_in_place() {
     let door = bash_dir.join("tonbo-ingest");
     let post = bash_dir.join("tonbo-post");
     assert_eq!(
-        bash_complete(&[door.clone()], &["tonbo-ingest", "--since"]),
+        bash_complete(std::slice::from_ref(&door), &["tonbo-ingest", "--since"]),
         vec!["--since-last-run"]
     );
     assert_eq!(
-        bash_complete(&[door.clone()], &["tonbo-ingest", "--from", "c"]),
+        bash_complete(std::slice::from_ref(&door), &["tonbo-ingest", "--from", "c"]),
         vec!["claude-code", "codex-cli"]
     );
     assert_eq!(
