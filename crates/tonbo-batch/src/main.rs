@@ -58,12 +58,12 @@ struct Args {
     common: CommonArgs,
 
     /// Most events in one batch.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(value_name = "N", long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     max_events: u64,
 
     /// Most bytes of request body (the JSON array) in one batch; an event larger than this
     /// alone is sent as a batch of its own, with a warning.
-    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    #[arg(value_name = "SIZE", long, default_value = "1MiB", value_parser = parse_size)]
     max_bytes: u64,
 
     /// Milliseconds an open, partial batch may hold its first event before it is written anyway

@@ -129,6 +129,7 @@ struct Args {
     // The variables' values stay out of --help: a URL can carry a password (user:pw@host).
     #[arg(
         long,
+        value_name = "URL",
         env = "TONBO_API",
         hide_env_values = true,
         default_value = "https://sessions.tonbo.dev"
@@ -138,6 +139,7 @@ struct Args {
     /// Stream URL of a session; {base} and {session_id} (percent-encoded) are substituted.
     #[arg(
         long,
+        value_name = "TEMPLATE",
         env = "TONBO_URL_TEMPLATE",
         hide_env_values = true,
         default_value = "{base}/v1/sessions/{session_id}/events"
@@ -155,29 +157,29 @@ struct Args {
     state: Option<PathBuf>,
 
     /// Producer-Id sent with every append.
-    #[arg(long, default_value = "tonbo-ingest")]
+    #[arg(value_name = "ID", long, default_value = "tonbo-ingest")]
     producer_id: String,
 
     /// Retries of one request after 429, 5xx or a network error before its session fails.
-    #[arg(long, default_value_t = 8)]
+    #[arg(value_name = "N", long, default_value_t = 8)]
     max_retries: u32,
 
     /// Longest wait between retries, in seconds (a Retry-After from the server can ask for more).
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(value_name = "SECS", long, default_value_t = 30.0)]
     max_retry_delay: f64,
 
     /// Sessions posted at the same time (one worker each, over kept-alive connections).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+    #[arg(value_name = "N", long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
     concurrency: u64,
 
     /// Batches each worker may have in flight at once, over as many connections. A session's
     /// batches are numbered in input order and the server takes them only in that order, so a
     /// long session is pipelined without reordering; 1 sends one batch at a time.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+    #[arg(value_name = "N", long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
     window: u64,
 
     /// Timeout of one request, in seconds.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(value_name = "SECS", long, default_value_t = 60.0)]
     timeout: f64,
 
     /// Allow sending the API key over plain http:// to a host that is not this machine.
