@@ -130,7 +130,7 @@ impl LineReader {
 /// goes quiet.
 const MERGE_CHUNK: usize = 64 * 1024;
 /// Chunks in flight between the inputs and the stage: memory stays flat whatever the inputs.
-const MERGE_CHUNKS_IN_FLIGHT: usize = 16;
+const MERGE_CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Whole lines read from one input of a [`MergedLines`], copied out of its reader.
 struct Chunk {
