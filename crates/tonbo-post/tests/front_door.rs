@@ -2,7 +2,8 @@
 //! real stage binaries of this build (through `TONBO_INGEST_BIN_DIR`), delivers what
 //! `READER | tonbo-map` produces, sends nothing twice, stops before posting with `--dry-run`,
 //! moves its `--since-last-run` mark only after a run whose every stage exited 0, names a failing
-//! stage and returns its status, runs `--from all`, and drains on SIGTERM in `--watch`.
+//! stage and returns its status, runs `--from all`, and drains on SIGTERM in `--watch`, also with
+//! `--from all`, where `tonbo-map --merge` takes the three readers at once.
 
 mod support;
 
@@ -56,6 +57,8 @@ fn front_door(home: &Path, args: &[&str]) -> Command {
         .env_remove("CLAUDE_CONFIG_DIR")
         .env_remove("CODEX_HOME")
         .env_remove("OPENCODE_DB")
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("CRUSH_GLOBAL_DATA")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -505,4 +508,148 @@ fn watch_follows_appends_and_drains_on_sigterm() {
     assert_eq!(unique.len(), keys.len(), "a key twice: {keys:?}");
     assert!(keys.iter().any(|k| k.starts_with("w2")), "{keys:?}");
     assert!(!r.stderr.contains("exited"), "{}", r.stderr);
+}
+
+/// An OpenCode database (T2) at its default place under `home`: one session of a prompt and its
+/// completed answer, every message final, so following it sends what a plain run sends.
+fn opencode_db(home: &Path) -> PathBuf {
+    let dir = home.join(".local/share/opencode");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("opencode.db");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(
+        r#"
+CREATE TABLE project (id text PRIMARY KEY, worktree text NOT NULL, vcs text, name text,
+  time_created integer NOT NULL, time_updated integer NOT NULL, time_initialized integer, sandboxes text NOT NULL);
+CREATE TABLE session (id text PRIMARY KEY, project_id text NOT NULL, parent_id text, slug text NOT NULL,
+  directory text NOT NULL, title text NOT NULL, version text NOT NULL, share_url text,
+  summary_additions integer, summary_deletions integer, summary_files integer, summary_diffs text,
+  revert text, permission text, time_created integer NOT NULL, time_updated integer NOT NULL,
+  time_compacting integer, time_archived integer);
+CREATE TABLE message (id text PRIMARY KEY, session_id text NOT NULL, time_created integer NOT NULL,
+  time_updated integer NOT NULL, data text NOT NULL);
+CREATE TABLE part (id text PRIMARY KEY, message_id text NOT NULL, session_id text NOT NULL,
+  time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
+INSERT INTO project VALUES ('global', '/', NULL, NULL, 1, 1, NULL, '[]');
+INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated)
+  VALUES ('ses_fd', 'global', 'slug', '/w', 'watched', '1.2.6', 1000, 1000);
+INSERT INTO message VALUES ('msg_1', 'ses_fd', 2000, 2000, '{"role":"user","time":{"created":2000}}');
+INSERT INTO part VALUES ('prt_1', 'msg_1', 'ses_fd', 2000, 2000, '{"type":"text","text":"hello"}');
+INSERT INTO message VALUES ('msg_2', 'ses_fd', 2010, 2020,
+  '{"role":"assistant","time":{"created":2010,"completed":2020},"modelID":"m","providerID":"p"}');
+INSERT INTO part VALUES ('prt_2', 'msg_2', 'ses_fd', 2010, 2010, '{"type":"text","text":"hi"}');
+"#,
+    )
+    .unwrap();
+    path
+}
+
+/// Every stream's keys, sorted: what the server holds as a multiset, to compare with `want`.
+fn keys_on_server(
+    server: &Server,
+    want: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, Vec<String>> {
+    want.keys()
+        .map(|sid| {
+            let mut keys = server.keys(sid);
+            keys.sort();
+            (sid.clone(), keys)
+        })
+        .collect()
+}
+
+#[test]
+fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    // Every reader's default location under HOME: ~/.claude, ~/.codex, ~/.local/share/opencode.
+    let claude = home.join(".claude");
+    std::fs::rename(copy_fixture(CLAUDE_FIXTURE, home), &claude).unwrap();
+    let codex = home.join(".codex");
+    std::fs::rename(copy_fixture(CODEX_FIXTURE, home), &codex).unwrap();
+    let db = opencode_db(home);
+    // The session file that is appended to while the front door runs.
+    let projects = claude.join("projects/-w");
+    std::fs::create_dir_all(&projects).unwrap();
+    let sid = "7c0ffee0-0000-4000-8000-0000000000a1";
+    let file = projects.join(format!("{sid}.jsonl"));
+    std::fs::write(&file, prompt(sid, "w1", "before the start") + "\n").unwrap();
+    let stream = format!("claude-code-{sid}");
+    let state = home.join("post.sqlite");
+    let args = [
+        "--from",
+        "all",
+        "--",
+        "--api",
+        &server.url,
+        "--state",
+        state.to_str().unwrap(),
+    ];
+
+    let mut child = front_door(home, &[&["--watch"][..], &args[..]].concat())
+        .spawn()
+        .unwrap();
+    wait_until("the backfilled line", &mut child, || {
+        server.keys(&stream).iter().any(|k| k.starts_with("w1"))
+    });
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    use std::io::Write;
+    f.write_all((prompt(sid, "w2", "appended while watching") + "\n").as_bytes())
+        .unwrap();
+    drop(f);
+
+    // What plain per-source runs map the final files to.
+    let mut want = mapped_keys("claude-read", &claude);
+    want.extend(mapped_keys("codex-read", &codex));
+    want.extend(mapped_keys("opencode-read", &db));
+    for keys in want.values_mut() {
+        keys.sort();
+    }
+    assert!(want.contains_key(&stream) && want.len() >= 4, "{want:?}");
+    wait_until("every source's events", &mut child, || {
+        keys_on_server(&server, &want) == want
+    });
+
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    if wait_or_kill(&mut child, Duration::from_secs(60)) {
+        panic!("tonbo-ingest --from all --watch did not stop on SIGTERM");
+    }
+    let r = finish(&mut child);
+    assert_eq!(r.status.code(), Some(0), "stderr:\n{}", r.stderr);
+    assert!(!r.stderr.contains("exited"), "{}", r.stderr);
+    // One pipeline: one tonbo-map and one tonbo-post took the three readers.
+    let summaries = |stage: &str, has: &str| {
+        r.stderr
+            .lines()
+            .filter(|l| l.starts_with(stage) && l.contains(has))
+            .count()
+    };
+    assert_eq!(summaries("tonbo-map: ", " records, "), 1, "{}", r.stderr);
+    assert_eq!(
+        summaries("tonbo-post: ", " events sent in "),
+        1,
+        "{}",
+        r.stderr
+    );
+    assert_eq!(keys_on_server(&server, &want), want);
+
+    // A plain re-run of the three sources sends nothing.
+    let again = run(front_door(home, &args));
+    assert_ok(&again, "re-run");
+    assert_eq!(
+        again.stderr.matches("0 events sent in 0 batches").count(),
+        3,
+        "{}",
+        again.stderr
+    );
+    assert_eq!(keys_on_server(&server, &want), want);
 }
