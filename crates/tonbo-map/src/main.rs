@@ -1,21 +1,70 @@
 //! tonbo-map [FILE...] [--merge] [--rejects FILE]
 //!
-//! Reads source records (`{"v":1,"source":..,"session":..,"record":{..},"provenance":{..}}`) and
-//! writes event lines (`{"v":1,"session_id":..,"event":{..}}`).
+//! What it reads and writes, its flags and their rules are its `--help` (the doc of [`Args`]
+//! and its [`MANUAL`]), which is also its man page (`--generate man`).
 
 use anyhow::Result;
 use clap::Parser;
 use serde_json::value::RawValue;
 use tonbo_core::contract::check_version;
-use tonbo_core::{run_stage, CommonArgs, EventLine, Exit, Input, Output, Rejects, SourceRecord};
+use tonbo_core::{
+    run_stage, CommonArgs, EventLine, Exit, Input, Manual, Output, Rejects, Signals, SourceRecord,
+};
 use tonbo_map::redact::{self, Redactor};
 use tonbo_map::{EventSink, MapError, Mapper};
 
 const STAGE: &str = "tonbo-map";
 
+/// The examples of `--help` and the man page.
+const MANUAL: Manual = Manual {
+    examples: &[
+        (
+            "Between a reader and tonbo-batch (its usual place):",
+            "claude-read | tonbo-map | tonbo-batch | tonbo-post",
+        ),
+        (
+            "Map records saved earlier, keeping the lines it rejects:",
+            "tonbo-map --rejects rejects.ndjson records.ndjson > events.ndjson",
+        ),
+        (
+            "Count the events of each type:",
+            "codex-read | tonbo-map | jq -r .event.type | sort | uniq -c",
+        ),
+        (
+            "Redact a secret format of your own too:",
+            "claude-read | tonbo-map --redact-pattern 'corp_[A-Za-z0-9]{32}' | tonbo-batch | tonbo-post",
+        ),
+        (
+            "Three followed readers into one pipeline (one checkpoint):",
+            "tonbo-map --merge claude.fifo codex.fifo opencode.fifo | tonbo-batch | tonbo-post",
+        ),
+    ],
+    environment: &[],
+    signals: Signals::Drain,
+    files: &[],
+};
+
 /// Map source records of coding-agent transcripts to Durable Sessions events.
+///
+/// Reads source records (`{"v":1,"source":..,"session":..,"record":{..},"provenance":{..}}`, as
+/// claude-read, codex-read and opencode-read write them) and writes event lines
+/// (`{"v":1,"session_id":..,"event":{..}}`), in the shape of Managed Agents session events
+/// (`user.message`, `agent.message`, `agent.tool_use`, `agent.tool_result`, `agent.thinking`,
+/// ...). Every event carries `metadata.source_key`, its identity: the same input always maps to
+/// the same keys, which is what lets tonbo-post send each event once however often it runs.
+///
+/// Records with `"source":"events"` carry an event already (a homegrown harness's, made with
+/// jq): it is checked and passed on unchanged.
+///
+/// Secrets are redacted by default, in every text, tool input and tool output: private key
+/// blocks, AWS access key ids, GitHub, GitLab and Slack tokens, OpenAI and Anthropic API keys,
+/// and bearer tokens in URLs and headers become `[REDACTED:<kind>]`; the summary counts them per
+/// kind.
+///
+/// A line that is not a source record, or a record its mapping cannot read, is rejected with
+/// its file, line and reason (exit 1); the rest is always mapped.
 #[derive(Parser)]
-#[command(name = STAGE, version, about)]
+#[command(name = STAGE, version, after_help = MANUAL.help())]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
@@ -63,7 +112,7 @@ impl EventSink for LineSink<'_> {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let args: Args = tonbo_core::manual::parse(&MANUAL);
     run_stage(STAGE, || run(args))
 }
 
@@ -130,7 +179,9 @@ fn run(args: Args) -> Result<Exit> {
     out.flush()?;
     let rejected = rejects.finish()?;
     if !args.common.quiet {
-        eprintln!("{STAGE}: {records} records, {events} events, {rejected} rejected{redacted}");
+        tonbo_core::note!(
+            "{STAGE}: {records} records, {events} events, {rejected} rejected{redacted}"
+        );
         let c = &mapper.claude.counts;
         let listed = |m: &std::collections::HashMap<String, u64>| {
             let mut v: Vec<_> = m.iter().collect();
@@ -149,7 +200,7 @@ fn run(args: Args) -> Result<Exit> {
         };
         let o = &mapper.opencode.counts;
         if !o.skipped.is_empty() || !o.unknown.is_empty() {
-            eprintln!(
+            tonbo_core::note!(
                 "{STAGE}: opencode: skipped by rule: {}; unknown: {}",
                 none_or(&o.skipped),
                 none_or(&o.unknown)
@@ -157,7 +208,7 @@ fn run(args: Args) -> Result<Exit> {
         }
         let x = &mapper.codex.counts;
         if !x.skipped.is_empty() || !x.unknown.is_empty() || x.fork_copies > 0 {
-            eprintln!(
+            tonbo_core::note!(
                 "{STAGE}: codex: skipped by rule: {}; unknown: {}; {} lines of forks' copied history",
                 none_or(&x.skipped),
                 none_or(&x.unknown),
@@ -168,7 +219,7 @@ fn run(args: Args) -> Result<Exit> {
             || !c.unknown.is_empty()
             || c.duplicate_lines + c.other_session_lines > 0
         {
-            eprintln!(
+            tonbo_core::note!(
                 "{STAGE}: claude-code: skipped by rule: {}; unknown: {}; {} repeated lines (same uuid), {} lines of another session",
                 if c.skipped.is_empty() { "none".into() } else { listed(&c.skipped) },
                 if c.unknown.is_empty() { "none".into() } else { listed(&c.unknown) },
@@ -228,4 +279,16 @@ fn describe(p: &tonbo_core::Provenance) -> String {
         s += &format!(" row {r}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_and_examples_agree() {
+        super::Args::command().debug_assert();
+        let drifted = super::MANUAL.check(&super::Args::command());
+        assert!(drifted.is_empty(), "{drifted:#?}");
+    }
 }

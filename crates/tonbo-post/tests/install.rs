@@ -158,7 +158,10 @@ fn install_puts_binaries_man_pages_and_completions_in_place() {
         vec!["--since-last-run"]
     );
     assert_eq!(
-        bash_complete(std::slice::from_ref(&door), &["tonbo-ingest", "--from", "c"]),
+        bash_complete(
+            std::slice::from_ref(&door),
+            &["tonbo-ingest", "--from", "c"]
+        ),
         vec!["claude-code", "codex-cli"]
     );
     assert_eq!(
