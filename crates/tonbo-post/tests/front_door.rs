@@ -653,3 +653,61 @@ fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
     );
     assert_eq!(keys_on_server(&server, &want), want);
 }
+
+#[test]
+fn watch_stops_the_readers_when_a_later_stage_fails() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let projects = tmp.path().join("claude/projects/-w");
+    std::fs::create_dir_all(&projects).unwrap();
+    let sid = "7c0ffee0-0000-4000-8000-0000000000f1";
+    std::fs::write(
+        projects.join(format!("{sid}.jsonl")),
+        prompt(sid, "f1", "a line") + "\n",
+    )
+    .unwrap();
+    // A checkpoint under a regular file: tonbo-post cannot open it and exits 2 at once.
+    let blocker = tmp.path().join("not-a-folder");
+    std::fs::write(&blocker, "").unwrap();
+    let state = blocker.join("post.sqlite");
+
+    let mut child = front_door(
+        tmp.path(),
+        &[
+            "--from",
+            "claude-code",
+            "--watch",
+            "--path",
+            tmp.path().join("claude").to_str().unwrap(),
+            "--",
+            "--api",
+            &server.url,
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    )
+    .spawn()
+    .unwrap();
+    // Without a stop, the reader would follow for ever; no signal is sent here.
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("tonbo-ingest --watch kept following after tonbo-post failed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = finish(&mut child);
+    assert_eq!(r.status.code(), Some(2), "stderr:\n{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("tonbo-ingest: tonbo-post exited 2; stopping the readers"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("tonbo-ingest: tonbo-post exited 2\n"),
+        "{}",
+        r.stderr
+    );
+}
