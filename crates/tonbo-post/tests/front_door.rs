@@ -371,6 +371,7 @@ fn a_failing_stage_is_named_and_its_status_returned() {
         &["--from", "nowhere"][..],
         &[][..],
         &["--from", "claude-code", "--watch", "--since-last-run"][..],
+        &["--from", "claude-code", "--poll"][..],
         &["--from", "opencode", "--path", "x"][..],
     ] {
         let r = run(front_door(tmp.path(), args));
@@ -677,6 +678,8 @@ fn watch_stops_the_readers_when_a_later_stage_fails() {
             "--from",
             "claude-code",
             "--watch",
+            // Passed on to the reader, which would be named first had it refused it.
+            "--poll",
             "--path",
             tmp.path().join("claude").to_str().unwrap(),
             "--",
@@ -710,4 +713,6 @@ fn watch_stops_the_readers_when_a_later_stage_fails() {
         "{}",
         r.stderr
     );
+    // The reader took --poll, and the SIGTERM it was sent drained it: exit 0.
+    assert!(!r.stderr.contains("claude-read exited"), "{}", r.stderr);
 }
