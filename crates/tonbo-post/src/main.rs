@@ -545,6 +545,10 @@ fn dry_run(
     let cp = Checkpoint::open_read_only(state_path)?;
     let mut out = Output::stdout();
     let (mut would, mut present, mut batches) = (0u64, 0u64, 0u64);
+    // What a person deciding whether to send wants to know: how many sessions, and what kind
+    // of events. Session ids are kept once each (a backfill has thousands, not millions).
+    let mut sessions = std::collections::HashSet::new();
+    let mut types: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for input in inputs {
         let mut lines = input.lines();
         let name = lines.name.clone();
@@ -580,12 +584,16 @@ fn dry_run(
                 if known {
                     present += 1;
                 } else {
+                    *types.entry(head.kind.into_owned()).or_default() += 1;
                     events.push(*ev);
                 }
             }
             if !events.is_empty() {
                 would += events.len() as u64;
                 batches += 1;
+                if !sessions.contains(batch.session_id.as_ref()) {
+                    sessions.insert(batch.session_id.to_string());
+                }
                 out.json(&WouldSend {
                     v: tonbo_core::WIRE_VERSION,
                     session_id: &batch.session_id,
@@ -599,10 +607,24 @@ fn dry_run(
     let rejected = rejects.finish()?;
     if !args.common.quiet {
         tonbo_core::note!(
-            "{STAGE}: dry run: would send {would} events in {batches} batches, {present} already present per the checkpoint, {rejected} rejected"
+            "{STAGE}: dry run: would send {would} events to {} sessions in {batches} batches, {present} already present per the checkpoint, {rejected} rejected{}",
+            sessions.len(),
+            by_type(types)
         );
     }
     Ok(Exit::from_failures(rejected))
+}
+
+/// `; by type: agent.message 120, user.message 14` (most first), or nothing when there are none.
+fn by_type(types: std::collections::HashMap<String, u64>) -> String {
+    let mut types: Vec<(String, u64)> = types.into_iter().collect();
+    types.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let parts: Vec<String> = types.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; by type: {}", parts.join(", "))
+    }
 }
 
 #[cfg(test)]
@@ -616,6 +638,23 @@ mod tests {
     }
 
     use super::insecure_host;
+
+    #[test]
+    fn types_most_first_then_by_name() {
+        let t = [
+            ("user.message", 2),
+            ("agent.message", 5),
+            ("agent.tool_use", 2),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .into_iter()
+        .collect();
+        assert_eq!(
+            super::by_type(t),
+            "; by type: agent.message 5, agent.tool_use 2, user.message 2"
+        );
+        assert_eq!(super::by_type(Default::default()), "");
+    }
 
     #[test]
     fn only_plain_http_to_other_hosts_is_insecure() {

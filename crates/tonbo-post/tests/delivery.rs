@@ -220,7 +220,7 @@ fn dry_run_prints_what_it_would_send_and_sends_nothing() {
     assert_eq!(keys, ["dry-5", "dry-6", "dry-7"]);
     assert!(
         run.stderr
-            .contains("would send 5 events in 2 batches, 5 already present"),
+            .contains("would send 5 events to 2 sessions in 2 batches, 5 already present per the checkpoint, 0 rejected; by type: user.message 5\n"),
         "{}",
         run.stderr
     );

@@ -172,6 +172,7 @@ fn dry_run_sends_nothing_and_counts_events_per_type() {
     let server = Server::start();
     let tmp = tempfile::tempdir().unwrap();
     let fixture = copy_fixture(CLAUDE_FIXTURE, tmp.path());
+    let marks = tmp.path().join("marks");
     let state = tmp.path().join("post.sqlite");
     let want = mapped_keys("claude-read", &fixture);
     let r = run(front_door(
@@ -182,6 +183,10 @@ fn dry_run_sends_nothing_and_counts_events_per_type() {
             "--path",
             fixture.to_str().unwrap(),
             "--dry-run",
+            // A dry run is no run: it must not move the mark.
+            "--since-last-run",
+            "--state-dir",
+            marks.to_str().unwrap(),
             "--",
             "--api",
             &server.url,
@@ -190,27 +195,33 @@ fn dry_run_sends_nothing_and_counts_events_per_type() {
         ],
     ));
     assert_ok(&r, "dry run");
+    assert!(!marks.join("last-run-claude-code").exists());
     for sid in want.keys() {
         assert!(server.read(sid).is_none(), "{sid} exists after a dry run");
     }
     let n: usize = want.values().map(Vec::len).sum();
+    // tonbo-post's summary says it, on stderr; stdout stays empty.
+    assert_eq!(r.stdout, "");
+    let summary = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("tonbo-post: dry run: "))
+        .unwrap_or_else(|| panic!("no dry-run summary:\n{}", r.stderr));
     assert!(
-        r.stdout
-            .contains(&format!("would send {n} events to {} sessions", want.len())),
-        "stdout:\n{}",
-        r.stdout
+        summary.contains(&format!("would send {n} events to {} sessions", want.len())),
+        "{summary}"
     );
     // Per type: the counts add up to the total, and the fixture's tool calls are there.
     let mut total = 0;
     let mut types = BTreeMap::new();
-    for line in r.stdout.lines().filter(|l| l.starts_with("  ")) {
-        let mut it = line.split_whitespace();
-        let (t, c) = (it.next().unwrap(), it.next().unwrap());
+    let (_, by_type) = summary.split_once("; by type: ").expect("counts by type");
+    for part in by_type.split(", ") {
+        let (t, c) = part.rsplit_once(' ').unwrap();
         let c: usize = c.parse().unwrap();
         total += c;
         types.insert(t.to_string(), c);
     }
-    assert_eq!(total, n, "stdout:\n{}", r.stdout);
+    assert_eq!(total, n, "{summary}");
     assert!(types.contains_key("agent.tool_use"), "{types:?}");
     assert!(types.contains_key("user.message"), "{types:?}");
 }
