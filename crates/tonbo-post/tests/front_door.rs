@@ -437,6 +437,22 @@ fn prompt(sid: &str, uuid: &str, text: &str) -> String {
     .to_string()
 }
 
+/// Appends `line` and its newline to `file`, as the app writing a session does.
+fn append_line(file: &Path, line: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).open(file).unwrap();
+    f.write_all((line.to_owned() + "\n").as_bytes()).unwrap();
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
 fn wait_until(what: &str, child: &mut Child, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
@@ -485,31 +501,14 @@ fn watch_follows_appends_and_drains_on_sigterm() {
         server.keys(&stream).iter().any(|k| k.starts_with("w1"))
     });
 
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&file)
-        .unwrap();
-    use std::io::Write;
-    f.write_all((prompt(sid, "w2", "appended while watching") + "\n").as_bytes())
-        .unwrap();
-    drop(f);
+    append_line(&file, &prompt(sid, "w2", "appended while watching"));
     wait_until("the appended line", &mut child, || {
         server.keys(&stream).iter().any(|k| k.starts_with("w2"))
     });
 
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            panic!("tonbo-ingest --watch did not stop on SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    sigterm(&child);
+    if wait_or_kill(&mut child, Duration::from_secs(30)) {
+        panic!("tonbo-ingest --watch did not stop on SIGTERM");
     }
     let r = finish(&mut child);
     assert_eq!(r.status.code(), Some(0), "stderr:\n{}", r.stderr);
@@ -605,14 +604,7 @@ fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
     wait_until("the backfilled line", &mut child, || {
         server.keys(&stream).iter().any(|k| k.starts_with("w1"))
     });
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&file)
-        .unwrap();
-    use std::io::Write;
-    f.write_all((prompt(sid, "w2", "appended while watching") + "\n").as_bytes())
-        .unwrap();
-    drop(f);
+    append_line(&file, &prompt(sid, "w2", "appended while watching"));
 
     // What plain per-source runs map the final files to.
     let mut want = mapped_keys("claude-read", &claude);
@@ -626,12 +618,7 @@ fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
         keys_on_server(&server, &want) == want
     });
 
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+    sigterm(&child);
     if wait_or_kill(&mut child, Duration::from_secs(60)) {
         panic!("tonbo-ingest --from all --watch did not stop on SIGTERM");
     }
@@ -703,13 +690,8 @@ fn watch_stops_the_readers_when_a_later_stage_fails() {
     .spawn()
     .unwrap();
     // Without a stop, the reader would follow for ever; no signal is sent here.
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            panic!("tonbo-ingest --watch kept following after tonbo-post failed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if wait_or_kill(&mut child, Duration::from_secs(30)) {
+        panic!("tonbo-ingest --watch kept following after tonbo-post failed");
     }
     let r = finish(&mut child);
     assert_eq!(r.status.code(), Some(2), "stderr:\n{}", r.stderr);
