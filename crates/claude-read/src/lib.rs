@@ -305,6 +305,27 @@ impl Stats {
         self.main_files + self.subagent_files + self.flat_agent_files
     }
 
+    /// Why nothing was read since `before` (the stats before one PATH was read), or `None` if
+    /// a record was written, or if every transcript found was left out by `--modified-after`
+    /// (which the summary counts).
+    pub fn nothing_read(&self, before: &Stats) -> Option<String> {
+        if self.records > before.records {
+            return None;
+        }
+        let files = self.files() - before.files();
+        let lines = self.lines - before.lines;
+        if files == 0 && self.skipped_old > before.skipped_old {
+            return None;
+        }
+        Some(if files == 0 {
+            "no Claude Code transcript (<session>.jsonl, subagents/agent-<id>.jsonl) in it".into()
+        } else if lines == 0 {
+            format!("its {files} transcripts hold no line")
+        } else {
+            format!("none of the {lines} lines of its {files} transcripts could be read (incomplete, rejected or unreadable: see above)")
+        })
+    }
+
     /// The summary line (without the newline).
     pub fn summary(&self, rejected: u64, modified_after: bool) -> String {
         let mut s = format!(

@@ -49,6 +49,7 @@ const MANUAL: Manual = Manual {
         ("TERM", "dumb: no --progress line"),
     ],
     signals: Signals::Stop,
+    empty_exit: true,
     files: &[(
         "~/.claude/projects/PROJECT/SESSION.jsonl",
         "a session's transcript, one JSON object per line; its subagents' in SESSION/subagents/",
@@ -86,7 +87,11 @@ const MANUAL: Manual = Manual {
 ///
 /// A torn last line (no newline, not JSON) is left for the next run and reported as incomplete;
 /// a line that is not a JSON object is rejected (exit 1); an unreadable file or folder is
-/// reported and counted (exit 1); the rest is always read.
+/// reported and counted (exit 1); the rest is always read. A PATH (or default folder) that holds
+/// files but gives no record (no transcript in it, only empty or torn ones) is warned about,
+/// naming it and why, and the exit status is 3 unless `--allow-empty`; files left out by
+/// `--modified-after` are not such a case (the summary counts them). With `--follow` a folder
+/// may fill later, so there is no such warning.
 #[derive(Parser)]
 #[command(name = STAGE, version, after_help = MANUAL.help())]
 struct Args {
@@ -115,6 +120,9 @@ struct Args {
 
     #[command(flatten)]
     follow: tonbo_core::follow::FollowArgs,
+
+    #[command(flatten)]
+    allow_empty: tonbo_core::AllowEmpty,
 }
 
 fn main() -> std::process::ExitCode {
@@ -148,6 +156,7 @@ fn run(args: Args) -> Result<Exit> {
         reader.progress = Some(progress.counters().clone());
     }
     let mut suffix = String::new();
+    let mut empty = 0;
     if args.follow.follow {
         let opts = Options {
             interval: Duration::from_millis(args.follow.poll_interval),
@@ -160,7 +169,14 @@ fn run(args: Args) -> Result<Exit> {
             if reader.stopped() {
                 break;
             }
+            let before = reader.stats.clone();
             reader.read_path(root)?;
+            if let Some(why) = reader.stats.nothing_read(&before) {
+                if !reader.stopped() && tonbo_core::empty::holds_content(root) {
+                    tonbo_core::empty::warn(STAGE, &root.display().to_string(), &why);
+                    empty += 1;
+                }
+            }
         }
     }
     let stats = reader.stats;
@@ -173,7 +189,11 @@ fn run(args: Args) -> Result<Exit> {
             stats.summary(rejected, args.modified_after.is_some())
         );
     }
-    Ok(Exit::from_failures(rejected + stats.unreadable))
+    Ok(Exit::of(
+        rejected + stats.unreadable,
+        empty,
+        args.allow_empty.allow_empty,
+    ))
 }
 
 #[cfg(test)]

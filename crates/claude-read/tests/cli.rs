@@ -384,7 +384,13 @@ fn a_single_file_is_classified_by_its_name_and_position() {
             s(&proj.join("sessions-index.json")),
         ],
     );
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    // Files named alone that are not transcripts give nothing: warned about, exit 3.
+    assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
+    assert!(
+        r.stderr.contains("sessions-index.json: nothing read"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(
         r.order(base),
         vec![
@@ -769,4 +775,59 @@ fn rejects_file_that_cannot_be_created_is_fatal() {
     );
     assert_eq!(r.code, Some(2), "stderr: {}", r.stderr);
     assert!(r.stderr.contains("cannot create rejects file"));
+}
+
+#[test]
+fn a_path_that_holds_files_but_gives_nothing_warns_and_exits_3() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    // Claude Code's auto-memory lives in project folders too: files, but no transcript.
+    let memory = base.join("projects/-p/memory/MEMORY.md");
+    put(&memory, "# notes");
+    let projects = base.join("projects");
+    let r = run(base, &[s(&projects)]);
+    assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
+    assert_eq!(r.stdout, "");
+    let warning = format!(
+        "claude-read: warning: {}: nothing read: no Claude Code transcript",
+        projects.display()
+    );
+    assert!(r.stderr.contains(&warning), "{}", r.stderr);
+    // Said and counted the same with --allow-empty, which only changes the status.
+    let r = run(base, &[s(&projects), "--allow-empty"]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert!(r.stderr.contains(&warning), "{}", r.stderr);
+    // Transcripts that hold only a torn line give nothing either, and say why.
+    put(&base.join("projects/-p/S.jsonl"), "{\"type\":\"us");
+    let r = run(base, &[s(&projects)]);
+    assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("nothing read: none of the 1 lines of its 1 transcripts could be read"),
+        "{}",
+        r.stderr
+    );
+    // The same folder as a default root (no PATH): warned about too.
+    let r = run_env(base, &[], &[("CLAUDE_CONFIG_DIR", s(base))]);
+    assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
+    // An empty folder, or one whose every transcript --modified-after left out, is no warning.
+    fs::create_dir_all(base.join("empty")).unwrap();
+    let r = run(base, &[s(&base.join("empty"))]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+    put(&base.join("old/-p/S.jsonl"), "{\"n\":1}\n");
+    set_mtime(
+        &base.join("old/-p/S.jsonl"),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    );
+    let r = run(
+        base,
+        &[s(&base.join("old")), "--modified-after", "2024-01-01"],
+    );
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+    // A rejected line is a failure, which says more: exit 1.
+    put(&base.join("bad/-p/S.jsonl"), "not json\n");
+    let r = run(base, &[s(&base.join("bad"))]);
+    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
 }

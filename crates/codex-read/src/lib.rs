@@ -562,6 +562,47 @@ impl std::fmt::Display for Stopped {
 
 impl std::error::Error for Stopped {}
 
+/// What one root gave a plain read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Yield {
+    /// Session files read.
+    pub files: u64,
+    pub lines: u64,
+    pub records: u64,
+    /// Files left out on purpose: not modified after `--modified-after`, or duplicates.
+    pub passed_over: u64,
+}
+
+impl Yield {
+    /// The sum of the yields of the roots of one PATH.
+    pub fn sum(yields: &[Yield]) -> Yield {
+        yields.iter().fold(Yield::default(), |a, y| Yield {
+            files: a.files + y.files,
+            lines: a.lines + y.lines,
+            records: a.records + y.records,
+            passed_over: a.passed_over + y.passed_over,
+        })
+    }
+
+    /// Why nothing was read, or `None` if a record was written or every session file found was
+    /// left out on purpose (which the summary counts).
+    pub fn nothing_read(&self) -> Option<String> {
+        if self.records > 0 || (self.files == 0 && self.passed_over > 0) {
+            return None;
+        }
+        Some(if self.files == 0 {
+            "no Codex session file (rollout-*.json, *.jsonl, *.jsonl.zst) in it".into()
+        } else if self.lines == 0 {
+            format!("its {} session files hold no line or item", self.files)
+        } else {
+            format!(
+                "none of the {} lines of its {} session files could be read (incomplete, rejected or unreadable: see above)",
+                self.lines, self.files
+            )
+        })
+    }
+}
+
 /// Reads session files into source records on `out`.
 pub struct Reader<'a> {
     out: &'a mut Output,
@@ -617,27 +658,45 @@ impl<'a> Reader<'a> {
     ///
     /// Errors are fatal (writing stdout or the rejects file); unreadable input is reported,
     /// counted in [`Stats::failed`], and passed over.
-    pub fn read_roots(&mut self, roots: &[Root]) -> Result<()> {
+    ///
+    /// Returns what each root gave, in the order of `roots`.
+    pub fn read_roots(&mut self, roots: &[Root]) -> Result<Vec<Yield>> {
         let listed: Vec<(Role, Vec<Found>)> = roots
             .iter()
             .map(|root| (root.role, self.list(root)))
             .collect();
+        let mut root_of: HashMap<&Path, usize> = HashMap::new();
+        for (i, (_, files)) in listed.iter().enumerate() {
+            for f in files {
+                root_of.entry(f.path.as_path()).or_insert(i);
+            }
+        }
+        let mut yields = vec![Yield::default(); roots.len()];
         for planned in plan(&listed, self.modified_after) {
             match planned {
                 Plan::Duplicate { found, kept } => {
                     self.note_duplicate(&found.path, &kept);
+                    yields[root_of[found.path.as_path()]].passed_over += 1;
                 }
-                Plan::Old(_) => self.stats.skipped_old += 1,
+                Plan::Old(found) => {
+                    self.stats.skipped_old += 1;
+                    yields[root_of[found.path.as_path()]].passed_over += 1;
+                }
                 Plan::Read(found) => {
                     if self.stopping() {
                         self.stopped = true;
-                        return Ok(());
+                        return Ok(yields);
                     }
+                    let (lines, records) = (self.stats.lines, self.stats.records);
                     self.read_file(&found)?;
+                    let y = &mut yields[root_of[found.path.as_path()]];
+                    y.files += 1;
+                    y.lines += self.stats.lines - lines;
+                    y.records += self.stats.records - records;
                 }
             }
         }
-        Ok(())
+        Ok(yields)
     }
 
     fn note_duplicate(&mut self, path: &Path, kept: &Path) {

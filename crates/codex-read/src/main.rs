@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use codex_read::{
     existing_default_roots, follow, follow_roots, parse_modified_after, roots_of_path, Reader,
-    STAGE,
+    Root, Yield, STAGE,
 };
 use tonbo_core::follow::stop_on_signals;
 use tonbo_core::{run_stage, Exit, Manual, Output, Rejects, Signals};
@@ -49,6 +49,7 @@ const MANUAL: Manual = Manual {
         ("TERM", "dumb: no --progress line"),
     ],
     signals: Signals::Stop,
+    empty_exit: true,
     files: &[
         (
             "~/.codex/sessions/YYYY/MM/DD/rollout-*.jsonl",
@@ -85,7 +86,10 @@ const MANUAL: Manual = Manual {
 /// a line that is not a JSON object, or a file whose format cannot be told, is rejected (exit 1);
 /// an unreadable file or folder, a `.zst` that is not a whole zstd stream and a truncated JSON
 /// document are reported after what could be read of them was written, and counted (exit 1); the
-/// rest is always read.
+/// rest is always read. A PATH (or default folder) that holds files but gives no record (no
+/// session file in it, only empty or torn ones) is warned about, naming it and why, and the exit
+/// status is 3 unless `--allow-empty`; files left out by `--modified-after` are not such a case.
+/// With `--follow` a folder may fill later, so there is no such warning.
 ///
 /// `--follow`: after reading what exists, keep watching and write what is added until SIGINT or
 /// SIGTERM, then flush, print the summary (with how many rewrites were seen) and exit 0 (1 if
@@ -125,6 +129,9 @@ struct Args {
 
     #[command(flatten)]
     follow: tonbo_core::follow::FollowArgs,
+
+    #[command(flatten)]
+    allow_empty: tonbo_core::AllowEmpty,
 }
 
 fn main() -> std::process::ExitCode {
@@ -147,6 +154,7 @@ fn run(args: Args) -> Result<Exit> {
     if progress.active() {
         reader.progress = Some(progress.counters().clone());
     }
+    let mut empty = 0;
     let followed = if args.follow.follow {
         let opts = follow::Options {
             interval: Duration::from_millis(args.follow.poll_interval),
@@ -159,12 +167,31 @@ fn run(args: Args) -> Result<Exit> {
             &opts,
         )?)
     } else {
-        let roots = if args.paths.is_empty() {
+        // Each PATH (or default folder) with its roots, to tell which one gave nothing.
+        let inputs: Vec<(PathBuf, Vec<Root>)> = if args.paths.is_empty() {
             existing_default_roots()
+                .into_iter()
+                .map(|r| (r.path.clone(), vec![r]))
+                .collect()
         } else {
-            args.paths.iter().flat_map(|p| roots_of_path(p)).collect()
+            args.paths
+                .iter()
+                .map(|p| (p.clone(), roots_of_path(p)))
+                .collect()
         };
-        reader.read_roots(&roots)?;
+        let roots: Vec<Root> = inputs.iter().flat_map(|(_, r)| r.clone()).collect();
+        let yields = reader.read_roots(&roots)?;
+        let mut at = 0;
+        for (path, its) in &inputs {
+            let y = Yield::sum(yields.get(at..at + its.len()).unwrap_or_default());
+            at += its.len();
+            if let Some(why) = y.nothing_read() {
+                if !reader.stopped() && tonbo_core::empty::holds_content(path) {
+                    tonbo_core::empty::warn(STAGE, &path.display().to_string(), &why);
+                    empty += 1;
+                }
+            }
+        }
         None
     };
     let stopped = reader.stopped();
@@ -181,7 +208,11 @@ fn run(args: Args) -> Result<Exit> {
         }
         tonbo_core::note!("{summary}");
     }
-    Ok(Exit::from_failures(rejected + stats.failed))
+    Ok(Exit::of(
+        rejected + stats.failed,
+        empty,
+        args.allow_empty.allow_empty,
+    ))
 }
 
 #[cfg(test)]

@@ -504,7 +504,8 @@ fn reads_a_codex_home_of_every_generation_in_order() {
     let r6 = run(base, &["-q"]);
     assert_eq!(r6.stdout, r.stdout);
     assert_eq!(r6.stderr, "");
-    // Files named alone that are not session files are said so, and skipped.
+    // Files named alone that are not session files are said so, and skipped; since they hold
+    // something and gave nothing, the exit status is 3.
     let r7 = run(
         base,
         &[
@@ -512,7 +513,12 @@ fn reads_a_codex_home_of_every_generation_in_order() {
             s(&home.join("sessions/notes.txt")),
         ],
     );
-    assert_eq!(r7.code, Some(0), "stderr: {}", r7.stderr);
+    assert_eq!(r7.code, Some(3), "stderr: {}", r7.stderr);
+    assert!(
+        r7.stderr.contains("history.jsonl: nothing read"),
+        "{}",
+        r7.stderr
+    );
     assert_eq!(r7.stdout, "");
     assert!(r7
         .stderr
@@ -1192,4 +1198,48 @@ fn rejects_file_that_cannot_be_created_is_fatal() {
     );
     assert_eq!(r.code, Some(2), "stderr: {}", r.stderr);
     assert!(r.stderr.contains("cannot create rejects file"));
+}
+
+#[test]
+fn a_path_that_holds_files_but_gives_nothing_warns_and_exits_3() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    // A Codex home with its index and config but no session file yet.
+    let home = base.join("codex");
+    put(&home.join("sessions/2026/11/30/notes.txt"), "not a session");
+    put(&home.join("config.toml"), "model = \"x\"");
+    let r = run(base, &[s(&home)]);
+    assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
+    assert_eq!(r.stdout, "");
+    let warning = format!(
+        "codex-read: warning: {}: nothing read: no Codex session file",
+        home.display()
+    );
+    assert!(r.stderr.contains(&warning), "{}", r.stderr);
+    let r = run(base, &[s(&home), "--allow-empty"]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert!(r.stderr.contains(&warning), "{}", r.stderr);
+    // The default folders: CODEX_HOME's sessions/ holds a file but no session.
+    let r = run_env(base, &[], &[("CODEX_HOME", s(&home))]);
+    assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
+    // Only a torn line: the reason says so.
+    put(
+        &home.join("sessions/2026/11/30/rollout-x.jsonl"),
+        "{\"timestamp\":",
+    );
+    let r = run(base, &[s(&home)]);
+    assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
+    assert!(r.stderr.contains("session files"), "{}", r.stderr);
+    // Two PATHs: one that gives records does not hide the other.
+    let good =
+        base.join("good/rollout-2025-10-01T09-00-00-0199a1b2-0000-7000-8000-000000000001.jsonl");
+    put(&good, v2_file("0199a1b2-0000-7000-8000-000000000001", 1));
+    let r = run(base, &[s(&good), s(&home)]);
+    assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
+    assert!(!r.stdout.is_empty());
+    // An empty folder is no warning.
+    fs::create_dir_all(base.join("empty")).unwrap();
+    let r = run(base, &[s(&base.join("empty"))]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
 }

@@ -59,6 +59,7 @@ const MANUAL: Manual = Manual {
         ("TERM", "dumb: no --progress line"),
     ],
     signals: Signals::Stop,
+    empty_exit: true,
     files: &[
         (
             "~/.local/share/opencode/opencode*.db",
@@ -87,8 +88,12 @@ const MANUAL: Manual = Manual {
 /// `{"file":"<json file>"}` for the JSON store. The layout is told from each database's schema,
 /// never from its name.
 ///
-/// PATH is a database file, a data folder (holding `opencode*.db`, `crush.db` and/or `storage/`),
-/// a `storage/` folder, or a project's `.opencode`/`.crush` folder. Without PATH: `OPENCODE_DB`
+/// PATH is a database file, or a folder in which every store at any depth is read: databases
+/// named `opencode*.db`, `crush.db` or `termai.db`, and JSON stores (`storage/`); for example a
+/// data folder, a `storage/` folder, a project's `.opencode`/`.crush` folder, a folder of
+/// projects, or a copied home directory (`.git`, `node_modules` and `snapshot` folders are not
+/// walked). A folder that holds files but no store is warned about and the exit status is 3
+/// (unless `--allow-empty`). Without PATH: `OPENCODE_DB`
 /// (absolute, or relative to the data folder) or else every `<data>/opencode*.db`, where `<data>`
 /// is `$XDG_DATA_HOME/opencode` or `~/.local/share/opencode`; `<data>/storage/` and
 /// `<data>/project/*/storage/`; the `crush.db` of every project in Crush's `projects.json`
@@ -158,6 +163,9 @@ struct Args {
 
     #[command(flatten)]
     follow: tonbo_core::follow::FollowArgs,
+
+    #[command(flatten)]
+    allow_empty: tonbo_core::AllowEmpty,
 }
 
 fn main() -> std::process::ExitCode {
@@ -182,6 +190,7 @@ fn run(args: Args) -> Result<Exit> {
         reader.progress = Some(progress.counters().clone());
     }
     let mut suffix = String::new();
+    let mut empty = 0;
     if args.follow.follow {
         let spec = if args.paths.is_empty() {
             Spec::Default(Env::from_process())
@@ -203,6 +212,7 @@ fn run(args: Args) -> Result<Exit> {
             }
             s
         };
+        empty = sources.empty;
         reader.read(&sources)?;
     }
     let stats = reader.stats;
@@ -215,7 +225,11 @@ fn run(args: Args) -> Result<Exit> {
             stats.summary(rejected, args.modified_after.is_some())
         );
     }
-    Ok(Exit::from_failures(rejected + stats.failed))
+    Ok(Exit::of(
+        rejected + stats.failed,
+        empty,
+        args.allow_empty.allow_empty,
+    ))
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use walkdir::WalkDir;
 
 use crate::STAGE;
 
@@ -78,6 +79,8 @@ pub struct Sources {
     seen: Vec<PathBuf>,
     /// Discovery problems reported on stderr (an unreadable PATH or `projects.json`).
     pub failed: u64,
+    /// PATHs that hold files but no store (each warned about on stderr).
+    pub empty: u64,
     /// Print no notes or errors (`--follow` looks again and again; the first look told).
     pub quiet: bool,
 }
@@ -108,29 +111,76 @@ impl Sources {
         self.dbs.is_empty() && self.stores.is_empty()
     }
 
-    /// Adds what a folder holds: its databases, its `storage/` and `project/*/storage/`, or the
-    /// folder itself when it is a store. Returns whether anything was found.
-    fn add_dir(&mut self, dir: &Path) -> bool {
-        let dbs = dir_dbs(dir);
-        let stores = match store_kind(dir) {
-            Some(kind) => vec![JsonStore {
+    /// Adds every store under a folder, at any depth: databases named like OpenCode's or Crush's
+    /// ([`is_db_name`], in each folder `opencode.db` first) and JSON stores (a `storage/`
+    /// folder holding `session/`, `message/` or `part/`; not looked into further). The folder
+    /// itself may be a JSON store. Folders that never hold a store are not walked: `.git`,
+    /// `node_modules`, and OpenCode's `snapshot/` (git objects of worktree snapshots). A folder
+    /// that cannot be read is reported and counted in `failed`. Returns how many stores it
+    /// found.
+    fn add_tree(&mut self, dir: &Path) -> usize {
+        if let Some(kind) = store_kind(dir) {
+            self.add_store(JsonStore {
                 root: dir.to_path_buf(),
                 kind,
-            }],
-            None => dir_stores(dir),
-        };
-        let found = !dbs.is_empty() || !stores.is_empty();
-        for db in dbs {
-            self.add_db(db);
+            });
+            return 1;
         }
-        for store in stores {
-            self.add_store(store);
+        let mut found = 0;
+        let mut walk = WalkDir::new(dir)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter();
+        while let Some(entry) = walk.next() {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) if e.loop_ancestor().is_some() => continue,
+                Err(e) => {
+                    if !self.quiet {
+                        let path = e.path().unwrap_or(dir).display().to_string();
+                        match e.io_error() {
+                            Some(io) => tonbo_core::note!("{STAGE}: cannot read {path}: {io}"),
+                            None => tonbo_core::note!("{STAGE}: cannot read {path}: {e}"),
+                        }
+                    }
+                    self.failed += 1;
+                    continue;
+                }
+            };
+            if !entry.file_type().is_dir() {
+                continue;
+            }
+            let name = entry.file_name();
+            if entry.depth() > 0 {
+                if NEVER_STORES.iter().any(|n| name == *n) {
+                    walk.skip_current_dir();
+                    continue;
+                }
+                if name == "storage" {
+                    if let Some(kind) = store_kind(entry.path()) {
+                        self.add_store(JsonStore {
+                            root: entry.path().to_path_buf(),
+                            kind,
+                        });
+                        found += 1;
+                        walk.skip_current_dir();
+                        continue;
+                    }
+                }
+            }
+            for db in dir_dbs(entry.path()) {
+                self.add_db(db);
+                found += 1;
+            }
         }
         found
     }
 
-    /// The sources of one PATH: a database file, a data folder, a `storage/` folder, or a
-    /// project's `.opencode`/`.crush` folder. A PATH that cannot be read is reported and counted.
+    /// The sources of one PATH: a database file, or a folder with stores anywhere below it
+    /// ([`Self::add_tree`]: a data directory, a `storage/` folder, a project's `.opencode` or
+    /// `.crush`, a home directory, a backup). A PATH that cannot be read is reported and
+    /// counted in `failed`; a folder that holds files but no store is warned about
+    /// ([`tonbo_core::empty`]) and counted in `empty`.
     pub fn add_path(&mut self, path: &Path) {
         match fs::metadata(path) {
             Err(e) => {
@@ -140,9 +190,19 @@ impl Sources {
                 self.failed += 1;
             }
             Ok(m) if m.is_dir() => {
-                if !self.add_dir(path) && !self.quiet {
+                if self.add_tree(path) > 0 || self.quiet {
+                    return;
+                }
+                if tonbo_core::empty::holds_content(path) {
+                    tonbo_core::empty::warn(
+                        STAGE,
+                        &path.display().to_string(),
+                        "no OpenCode or Crush store anywhere in it (opencode*.db, crush.db, termai.db, storage/)",
+                    );
+                    self.empty += 1;
+                } else {
                     tonbo_core::note!(
-                        "{STAGE}: note: {}: no OpenCode or Crush data in it (opencode*.db, crush.db, storage/); nothing read there",
+                        "{STAGE}: note: {} is empty; nothing read there",
                         path.display()
                     );
                 }
@@ -151,6 +211,9 @@ impl Sources {
         }
     }
 }
+
+/// Folders [`Sources::add_tree`] does not walk: they never hold a store, and can be large.
+const NEVER_STORES: &[&str] = &[".git", "node_modules", "snapshot"];
 
 /// The environment the default sources depend on.
 #[derive(Debug, Clone, Default)]

@@ -1211,8 +1211,103 @@ fn nothing_to_read_is_a_note() {
     fs::create_dir_all(&empty).unwrap();
     let r = sb.run(&[s(&empty), "-q"]);
     assert_eq!(r.code, Some(0));
-    assert!(r.stderr.contains("no OpenCode or Crush data in it"));
+    assert!(
+        r.stderr.contains("is empty; nothing read there"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains(" databases, "));
+}
+
+#[test]
+fn stores_anywhere_below_a_path_are_found() {
+    let sb = Sandbox::new();
+    let dir = sb.base().join("backup");
+    let session = |id: &str| {
+        format!("INSERT INTO sessions (id, title, updated_at, created_at) VALUES ('{id}', 't', 100, 100);
+                 INSERT INTO messages (id, session_id, role, parts, created_at, updated_at) VALUES
+                 ('m-{id}', '{id}', 'user', '[{{\"type\":\"text\",\"data\":{{\"text\":\"hi\"}}}}]', 100, 100);")
+    };
+    sqlite(
+        &dir.join("some-project/.opencode/opencode.db"),
+        &format!("{G1_SCHEMA}{}", session("g1-sess")),
+    );
+    sqlite(
+        &dir.join("deep/down/other/.crush/crush.db"),
+        &format!("{}{}", g2_schema(), session("g2-sess")),
+    );
+    sqlite(
+        &dir.join("share/opencode/opencode.db"),
+        &format!(
+            "{T2_SCHEMA}{}{}",
+            t2_session("ses_t2", 1000),
+            t2_message("ses_t2", "msg_t2", 1000, "user", &["prt_a"])
+        ),
+    );
+    let storage = dir.join("share/opencode/storage");
+    t1_session(&storage, "global", "ses_t1", 2000);
+    t1_message(&storage, "ses_t1", "msg_t1", 2000, &["prt_b"]);
+    // Folders that never hold a store are not walked, and other files are passed over.
+    sqlite(
+        &dir.join("app/node_modules/pkg/.opencode/opencode.db"),
+        &format!("{G1_SCHEMA}{}", session("vendored")),
+    );
+    put(&dir.join("notes.md"), "not a store");
+    let r = sb.run(&[s(&dir)]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let sessions: Vec<String> = r
+        .records()
+        .iter()
+        .filter(|r| r["kind"] == "session")
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["session"].as_str().unwrap(),
+                r["record"]["layout"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        sessions,
+        vec!["g2-sess g2", "ses_t2 t2", "g1-sess g1", "ses_t1 t1"],
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.summary().contains("3 databases, 1 JSON stores"),
+        "{}",
+        r.summary()
+    );
+}
+
+#[test]
+fn a_folder_with_files_but_no_store_warns_and_exits_3() {
+    let sb = Sandbox::new();
+    let dir = sb.base().join("projects");
+    put(&dir.join("app/README.md"), "# app");
+    put(&dir.join("app/.opencode/config.json"), "{}");
+    let r = sb.run(&[s(&dir)]);
+    assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains(&format!(
+            "opencode-read: warning: {}: nothing read: no OpenCode or Crush store anywhere in it",
+            dir.display()
+        )),
+        "{}",
+        r.stderr
+    );
+    let r = sb.run(&[s(&dir), "--allow-empty"]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert!(r
+        .stderr
+        .contains("nothing read: no OpenCode or Crush store"));
+    // A store elsewhere on the command line does not hide the folder that gave nothing.
+    let db = sb.base().join("data/opencode.db");
+    sqlite(&db, &format!("{T2_SCHEMA}{}", t2_session("ses_x", 1000)));
+    let r = sb.run(&[s(&db), s(&dir)]);
+    assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
+    assert_eq!(r.records().len(), 1);
 }
 
 #[test]

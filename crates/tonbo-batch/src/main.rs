@@ -39,6 +39,7 @@ const MANUAL: Manual = Manual {
     ],
     environment: &[],
     signals: Signals::Drain,
+    empty_exit: false,
     files: &[],
 };
 

@@ -3,7 +3,9 @@
 //! Exit codes (the same for every stage):
 //! * 0: everything was processed (also when a reader downstream closed the pipe early);
 //! * 1: the stage finished, but some input was rejected or some session failed;
-//! * 2: the stage could not run (bad flags, unreadable input, unusable state file, ...).
+//! * 2: the stage could not run (bad flags, unreadable input, unusable state file, ...);
+//! * 3: a reader, or tonbo-map, got input that holds something and made nothing of it (each
+//!   such input is warned about, naming it and why); `--allow-empty` makes that 0.
 
 use std::io;
 use std::path::PathBuf;
@@ -60,6 +62,8 @@ pub enum Exit {
     Clean,
     /// Some input was rejected or some session failed (details already on stderr).
     Partial,
+    /// An input that holds something gave nothing (each one already warned about on stderr).
+    Empty,
 }
 
 impl Exit {
@@ -70,6 +74,26 @@ impl Exit {
             Exit::Partial
         }
     }
+
+    /// `failures` inputs rejected or failed, `empty` inputs that held something and gave
+    /// nothing: a failure says more than an empty input, so it wins.
+    pub fn of(failures: u64, empty: u64, allow_empty: bool) -> Exit {
+        match (failures, empty) {
+            (0, 0) => Exit::Clean,
+            (0, _) if allow_empty => Exit::Clean,
+            (0, _) => Exit::Empty,
+            _ => Exit::Partial,
+        }
+    }
+}
+
+/// `--allow-empty`, for the stages that warn when an input holding something gives nothing.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct AllowEmpty {
+    /// Exit 0, not 3, when an input that holds something gives nothing (it is still warned
+    /// about on stderr).
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// Runs a stage body and turns its result into the process exit code. Errors are printed once,
@@ -78,6 +102,7 @@ pub fn run_stage(stage: &str, body: impl FnOnce() -> Result<Exit>) -> ExitCode {
     match body() {
         Ok(Exit::Clean) => ExitCode::SUCCESS,
         Ok(Exit::Partial) => ExitCode::from(1),
+        Ok(Exit::Empty) => ExitCode::from(3),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             crate::note!("{stage}: error: {e:#}");
@@ -95,7 +120,16 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{parse_size, Exit};
+
+    #[test]
+    fn failures_win_over_empty_inputs() {
+        assert_eq!(Exit::of(0, 0, false), Exit::Clean);
+        assert_eq!(Exit::of(0, 2, false), Exit::Empty);
+        assert_eq!(Exit::of(0, 2, true), Exit::Clean);
+        assert_eq!(Exit::of(1, 2, false), Exit::Partial);
+        assert_eq!(Exit::of(1, 0, true), Exit::Partial);
+    }
 
     #[test]
     fn sizes() {

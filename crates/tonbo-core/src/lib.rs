@@ -8,6 +8,7 @@
 //! * [`output`]: a stdout writer that ends quietly when the reader downstream goes away;
 //! * [`rejects`]: the bad-input policy (report, count, optionally write to `--rejects FILE`);
 //! * [`cli`]: flags every stage takes, and the `main` wrapper that turns results into exit codes;
+//! * [`empty`]: the warning for an input that holds something and gives nothing (exit 3);
 //! * [`jsonline`], [`time`]: what the readers share (line checks, `--modified-after TIME`);
 //! * [`follow`]: what `--follow` shares (tailed files, the watcher, signals);
 //! * [`progress`]: the live progress line on a terminal's stderr, and [`note!`] for messages;
@@ -15,6 +16,7 @@
 
 pub mod cli;
 pub mod contract;
+pub mod empty;
 pub mod follow;
 pub mod jsonline;
 pub mod manual;
@@ -24,7 +26,7 @@ pub mod progress;
 pub mod rejects;
 pub mod time;
 
-pub use cli::{parse_size, run_stage, CommonArgs, Exit};
+pub use cli::{parse_size, run_stage, AllowEmpty, CommonArgs, Exit};
 pub use contract::{BatchLine, EventHead, EventLine, Provenance, SourceRecord, WIRE_VERSION};
 pub use manual::{Manual, Signals};
 pub use ndjson::{Input, LineReader};

@@ -48,6 +48,9 @@ pub struct Manual {
     pub signals: Signals,
     /// `(file or folder, what it holds)`.
     pub files: &'static [(&'static str, &'static str)],
+    /// Whether the stage exits 3 for an input that holds something and gives nothing
+    /// (`--allow-empty`, [`crate::empty`]).
+    pub empty_exit: bool,
 }
 
 /// The exit statuses every stage shares (`cli::run_stage` maps outcomes to them).
@@ -65,6 +68,11 @@ const EXIT_STATUS: &[(&str, &str)] = &[
         "the stage could not run: bad flags, unreadable input, an unusable state file",
     ),
 ];
+
+const EXIT_3: (&str, &str) = (
+    "3",
+    "an input that holds something gave nothing (warned about on stderr, naming it and why); --allow-empty makes this 0",
+);
 
 const EXIT_130: (&str, &str) = ("130", "a second SIGINT/SIGTERM stopped it without draining");
 
@@ -89,6 +97,9 @@ impl Manual {
 
     fn exit_status(&self) -> Vec<(&'static str, &'static str)> {
         let mut v = EXIT_STATUS.to_vec();
+        if self.empty_exit {
+            v.push(EXIT_3);
+        }
         if self.signals == Signals::Drain {
             v.push(EXIT_130);
         }
@@ -319,6 +330,7 @@ mod tests {
         ],
         environment: &[("DEMO_HOME", "where it looks by default")],
         signals: Signals::Drain,
+        empty_exit: false,
         files: &[],
     };
 

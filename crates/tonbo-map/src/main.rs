@@ -41,6 +41,7 @@ const MANUAL: Manual = Manual {
     ],
     environment: &[],
     signals: Signals::Drain,
+    empty_exit: false,
     files: &[],
 };
 

@@ -99,6 +99,7 @@ const MANUAL: Manual = Manual {
         ("TERM", "dumb: no progress line"),
     ],
     signals: Signals::Drain,
+    empty_exit: false,
     files: &[
         (
             "~/.local/state/tonbo-ingest/post.sqlite",
