@@ -145,19 +145,6 @@ struct Usage {
     output_tokens: Option<u64>,
 }
 
-/// Counts of what was not turned into events, for the summary.
-#[derive(Debug, Default)]
-pub struct ClaudeCounts {
-    /// Lines skipped by a rule of the mapping (bookkeeping types, §3.2 last row), by type.
-    pub skipped: HashMap<String, u64>,
-    /// Line types (or block types) the mapping does not know, by name.
-    pub unknown: HashMap<String, u64>,
-    /// Lines seen before in the session (same uuid): rewritten or replayed copies (§1.8).
-    pub duplicate_lines: u64,
-    /// Lines whose `sessionId` names another session: resume bridges (§1.8).
-    pub other_session_lines: u64,
-}
-
 /// The API response whose lines are being read (§1.5).
 struct OpenRequest {
     message_id: String,
@@ -187,7 +174,7 @@ struct SessionState {
 pub struct ClaudeMapper {
     state: SessionState,
     others: crate::SessionStates<SessionState>,
-    pub counts: ClaudeCounts,
+    pub counts: crate::Counts,
 }
 
 /// What every event of one line shares in `metadata`.
@@ -368,13 +355,13 @@ impl ClaudeMapper {
         // that session's own file.
         if let Some(sid) = line.session_id.as_deref() {
             if sid != rec.session && !sid.is_empty() {
-                self.counts.other_session_lines += 1;
+                self.counts.skip("line of another session");
                 return Ok(0);
             }
         }
         if let Some(uuid) = line.uuid.as_deref().filter(|u| !u.is_empty()) {
             if !self.state.seen_uuids.insert(uuid.to_string()) {
-                self.counts.duplicate_lines += 1;
+                self.counts.skip("line repeated (same uuid)");
                 return Ok(0);
             }
         }
@@ -478,13 +465,13 @@ impl ClaudeMapper {
                 }
             }
             t if SKIPPED_TYPES.contains(&t) => self.skip(t),
-            other => *self.counts.unknown.entry(other.to_string()).or_insert(0) += 1,
+            other => self.counts.unknown(other),
         }
         Ok(out.emitted)
     }
 
     fn skip(&mut self, what: &str) {
-        *self.counts.skipped.entry(what.to_string()).or_insert(0) += 1;
+        self.counts.skip(what);
     }
 
     fn read_meta(&mut self, rec: &SourceRecord, file: Option<&str>) {
@@ -776,11 +763,7 @@ impl ClaudeMapper {
                 }
                 other => {
                     // An unknown block is kept whole under a custom type, and counted.
-                    *self
-                        .counts
-                        .unknown
-                        .entry(format!("block:{other}"))
-                        .or_insert(0) += 1;
+                    self.counts.unknown(&format!("block:{other}"));
                     let mut ev = EventBuf::new("claude_code.block");
                     ev.raw("block", raw.get());
                     out.emit(ev, Some("unknown_block"))?;

@@ -24,15 +24,6 @@ use crate::{EventSink, MapError};
 
 const SOURCE: &str = "codex";
 
-/// Counts of what was not turned into events, for the summary.
-#[derive(Debug, Default)]
-pub struct CodexCounts {
-    pub skipped: HashMap<String, u64>,
-    pub unknown: HashMap<String, u64>,
-    /// Lines of a fork's copy of its parent's history (§1): the parent's own file has them.
-    pub fork_copies: u64,
-}
-
 #[derive(Default)]
 struct SessionState {
     session_id: String,
@@ -64,7 +55,7 @@ pub struct CodexMapper {
     state: SessionState,
     /// Kept by session and file (`\0` between).
     others: crate::SessionStates<SessionState>,
-    pub counts: CodexCounts,
+    pub counts: crate::Counts,
 }
 
 /// The V2+ envelope (§2.1).
@@ -373,11 +364,11 @@ impl CodexMapper {
     }
 
     fn skip(&mut self, what: &str) {
-        *self.counts.skipped.entry(what.to_string()).or_insert(0) += 1;
+        self.counts.skip(what);
     }
 
     fn unknown(&mut self, what: &str) {
-        *self.counts.unknown.entry(what.to_string()).or_insert(0) += 1;
+        self.counts.unknown(what);
     }
 
     fn emit(
@@ -473,7 +464,7 @@ impl CodexMapper {
         // while lines keep the copy's write time (§1, §2.1, §5.5).
         if let Some(copy_ts) = &self.state.copy_ts {
             if ts == Some(copy_ts.as_str()) {
-                self.counts.fork_copies += 1;
+                self.counts.skip("line of a fork's copy of its parent");
                 return Ok(());
             }
             self.state.copy_ts = None;
@@ -486,7 +477,7 @@ impl CodexMapper {
                 let id = self.session_meta(payload, ts);
                 if first.is_some() && id != first {
                     self.state.copy_ts = owned_ts.clone();
-                    self.counts.fork_copies += 1;
+                    self.counts.skip("line of a fork's copy of its parent");
                 } else {
                     self.skip("session_meta");
                 }

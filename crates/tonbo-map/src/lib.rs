@@ -10,7 +10,7 @@ pub mod event;
 pub mod opencode;
 pub mod redact;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::value::RawValue;
 use tonbo_core::contract::{check_session_id, session_id_for};
@@ -79,6 +79,53 @@ impl<T> SessionStates<T> {
     }
 }
 
+/// What a source's mapping did not turn into events, by name. Every source counts the same
+/// way, and the summary line names them, so that format drift shows the day it happens.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Records, or parts of them, passed over by a rule of the mapping, by what they are.
+    pub skipped: BTreeMap<String, u64>,
+    /// Record, item, part or block types the mapping does not know, by name.
+    pub unknown: BTreeMap<String, u64>,
+    /// The sum of `unknown`: whether a record met something unknown.
+    pub unknown_total: u64,
+}
+
+impl Counts {
+    pub fn skip(&mut self, what: &str) {
+        *self.skipped.entry(what.to_string()).or_insert(0) += 1;
+    }
+
+    pub fn unknown(&mut self, what: &str) {
+        *self.unknown.entry(what.to_string()).or_insert(0) += 1;
+        self.unknown_total += 1;
+    }
+
+    /// `SOURCE: skipped by rule: A 1, B 2; unknown: C 3`, or `None` when nothing was passed
+    /// over.
+    pub fn summary(&self, source: &str) -> Option<String> {
+        if self.skipped.is_empty() && self.unknown.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{source}: skipped by rule: {}; unknown: {}",
+            listed(&self.skipped),
+            listed(&self.unknown)
+        ))
+    }
+}
+
+/// `A 1, B 2`, or `none`.
+pub fn listed(m: &BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Receives the events a record maps to.
 pub trait EventSink {
     fn event(&mut self, session_id: &str, event: &RawValue) -> std::io::Result<()>;
@@ -110,6 +157,25 @@ impl Mapper {
     /// Emits what the end of input completes (an open Claude Code API response's span).
     pub fn finish(&mut self, sink: &mut dyn EventSink) -> Result<(), MapError> {
         self.claude.finish(sink)
+    }
+
+    /// How many unknown things every source has met so far.
+    pub fn unknown_total(&self) -> u64 {
+        self.claude.counts.unknown_total
+            + self.codex.counts.unknown_total
+            + self.opencode.counts.unknown_total
+    }
+
+    /// One summary line per source that passed something over.
+    pub fn summaries(&self) -> Vec<String> {
+        [
+            self.claude.counts.summary("claude-code"),
+            self.codex.counts.summary("codex"),
+            self.opencode.counts.summary("opencode"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 

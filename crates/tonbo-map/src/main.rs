@@ -41,7 +41,7 @@ const MANUAL: Manual = Manual {
     ],
     environment: &[],
     signals: Signals::Drain,
-    empty_exit: false,
+    empty_exit: true,
     files: &[],
 };
 
@@ -63,7 +63,11 @@ const MANUAL: Manual = Manual {
 /// kind.
 ///
 /// A line that is not a source record, or a record its mapping cannot read, is rejected with
-/// its file, line and reason (exit 1); the rest is always mapped.
+/// its file, line and reason (exit 1); the rest is always mapped. Records a mapping passes over
+/// by rule, and record, part and block types it does not know, are counted by name in the
+/// summary, one line per source. Input whose records give no event at all, and a session whose
+/// records give none while some are of an unknown shape, are warned about and the exit status is
+/// 3 (unless `--allow-empty`).
 #[derive(Parser)]
 #[command(name = STAGE, version, after_help = MANUAL.help())]
 struct Args {
@@ -83,17 +87,77 @@ struct Args {
     /// readers feeding one tonbo-map (through FIFOs): none holds the others back.
     #[arg(long)]
     merge: bool,
+
+    #[command(flatten)]
+    allow_empty: tonbo_core::AllowEmpty,
 }
 
 struct LineSink<'a> {
     out: &'a mut Output,
     events: u64,
     redactor: Option<Redactor>,
+    /// The run of consecutive records of one session at hand.
+    run: SessionRun,
+    /// Runs whose records gave no event although some were of an unknown shape (warned).
+    empty_sessions: u64,
+}
+
+/// Consecutive records of one session, to tell when records of an unknown shape left a session
+/// with no event: format drift, which must not pass silently.
+#[derive(Default)]
+struct SessionRun {
+    source: String,
+    session: String,
+    /// The session's stream (`<source>-<session>`).
+    session_id: String,
+    records: u64,
+    /// Events written to the session's own stream.
+    events: u64,
+    /// Unknown things met ([`Mapper::unknown_total`]) when the run began.
+    unknown_at_start: u64,
+    unknown: u64,
+}
+
+impl LineSink<'_> {
+    /// Starts the run of `rec`'s session unless it is the run at hand.
+    fn enter(&mut self, rec: &SourceRecord, unknown_total: u64) {
+        let r = &self.run;
+        if r.records > 0 && r.source == rec.source.as_ref() && r.session == rec.session.as_ref() {
+            return;
+        }
+        self.close_run();
+        self.run = SessionRun {
+            source: rec.source.to_string(),
+            session: rec.session.to_string(),
+            session_id: tonbo_core::contract::session_id_for(&rec.source, &rec.session),
+            unknown_at_start: unknown_total,
+            ..SessionRun::default()
+        };
+    }
+
+    /// Warns about the run at hand if its records gave no event and some were unknown.
+    fn close_run(&mut self) {
+        let r = std::mem::take(&mut self.run);
+        if r.records > 0 && r.events == 0 && r.unknown > 0 {
+            tonbo_core::empty::warn(
+                STAGE,
+                &format!("session {}", r.session_id),
+                &format!(
+                    "its {} records gave no event; {} of them (or of their parts) are of a shape the {} mapping does not know (named in the summary)",
+                    r.records, r.unknown, r.source
+                ),
+            );
+            self.empty_sessions += 1;
+        }
+    }
 }
 
 impl EventSink for LineSink<'_> {
     fn event(&mut self, session_id: &str, event: &RawValue) -> std::io::Result<()> {
         self.events += 1;
+        if session_id == self.run.session_id {
+            self.run.events += 1;
+        }
         let redacted = match &mut self.redactor {
             Some(r) => r.redact_event(event.get()),
             None => None,
@@ -127,6 +191,8 @@ fn run(args: Args) -> Result<Exit> {
     let mut sink = LineSink {
         out: &mut out,
         events: 0,
+        run: SessionRun::default(),
+        empty_sessions: 0,
         // On by default: a transcript's secrets must not reach the server unless asked for.
         redactor: (!args.no_redact).then(|| Redactor::new(args.redact_pattern.clone())),
     };
@@ -171,7 +237,8 @@ fn run(args: Args) -> Result<Exit> {
         Ok(()) | Err(MapError::Reject(_)) => {}
         Err(MapError::Io(e)) => return Err(e.into()),
     }
-    let events = sink.events;
+    sink.close_run();
+    let (events, mut empty) = (sink.events, sink.empty_sessions);
     let redacted = sink
         .redactor
         .as_ref()
@@ -179,57 +246,33 @@ fn run(args: Args) -> Result<Exit> {
         .unwrap_or_default();
     out.flush()?;
     let rejected = rejects.finish()?;
+    if records > 0 && events == 0 {
+        let inputs = if args.common.inputs.is_empty() {
+            "stdin".to_string()
+        } else {
+            args.common
+                .inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        tonbo_core::empty::warn(
+            STAGE,
+            &inputs,
+            &format!("its {records} records gave no event ({rejected} rejected; what was skipped or unknown is counted below)"),
+        );
+        empty += 1;
+    }
     if !args.common.quiet {
         tonbo_core::note!(
             "{STAGE}: {records} records, {events} events, {rejected} rejected{redacted}"
         );
-        let c = &mapper.claude.counts;
-        let listed = |m: &std::collections::HashMap<String, u64>| {
-            let mut v: Vec<_> = m.iter().collect();
-            v.sort();
-            v.iter()
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let none_or = |m: &std::collections::HashMap<String, u64>| {
-            if m.is_empty() {
-                "none".to_string()
-            } else {
-                listed(m)
-            }
-        };
-        let o = &mapper.opencode.counts;
-        if !o.skipped.is_empty() || !o.unknown.is_empty() {
-            tonbo_core::note!(
-                "{STAGE}: opencode: skipped by rule: {}; unknown: {}",
-                none_or(&o.skipped),
-                none_or(&o.unknown)
-            );
-        }
-        let x = &mapper.codex.counts;
-        if !x.skipped.is_empty() || !x.unknown.is_empty() || x.fork_copies > 0 {
-            tonbo_core::note!(
-                "{STAGE}: codex: skipped by rule: {}; unknown: {}; {} lines of forks' copied history",
-                none_or(&x.skipped),
-                none_or(&x.unknown),
-                x.fork_copies
-            );
-        }
-        if !c.skipped.is_empty()
-            || !c.unknown.is_empty()
-            || c.duplicate_lines + c.other_session_lines > 0
-        {
-            tonbo_core::note!(
-                "{STAGE}: claude-code: skipped by rule: {}; unknown: {}; {} repeated lines (same uuid), {} lines of another session",
-                if c.skipped.is_empty() { "none".into() } else { listed(&c.skipped) },
-                if c.unknown.is_empty() { "none".into() } else { listed(&c.unknown) },
-                c.duplicate_lines,
-                c.other_session_lines
-            );
+        for line in mapper.summaries() {
+            tonbo_core::note!("{STAGE}: {line}");
         }
     }
-    Ok(Exit::from_failures(rejected))
+    Ok(Exit::of(rejected, empty, args.allow_empty.allow_empty))
 }
 
 /// Maps one input line; a rejected one is reported as line `number` of input `name`.
@@ -246,7 +289,11 @@ fn map_line(
         .map_err(|e| MapError::Reject(format!("not a source record: {e}")))
         .and_then(|rec| {
             check_version(rec.v).map_err(MapError::Reject)?;
-            mapper.map(&rec, sink).map_err(|e| match e {
+            sink.enter(&rec, mapper.unknown_total());
+            let mapped = mapper.map(&rec, sink);
+            sink.run.records += 1;
+            sink.run.unknown = mapper.unknown_total() - sink.run.unknown_at_start;
+            mapped.map_err(|e| match e {
                 // Name the source file and line too, not only this stage's input line.
                 MapError::Reject(r) => MapError::Reject(match &rec.provenance {
                     Some(p) => format!("{}: {r}", describe(p)),

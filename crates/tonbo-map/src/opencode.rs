@@ -14,7 +14,6 @@
 //! message read from both the JSON store and the database would map to the same keys.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -24,12 +23,6 @@ use crate::event::{fnv64, text_content, EventBuf};
 use crate::{EventSink, MapError};
 
 const SOURCE: &str = "opencode";
-
-#[derive(Debug, Default)]
-pub struct OpenCodeCounts {
-    pub skipped: HashMap<String, u64>,
-    pub unknown: HashMap<String, u64>,
-}
 
 #[derive(Default)]
 struct SessionState {
@@ -44,7 +37,7 @@ struct SessionState {
 pub struct OpenCodeMapper {
     state: SessionState,
     others: crate::SessionStates<SessionState>,
-    pub counts: OpenCodeCounts,
+    pub counts: crate::Counts,
 }
 
 #[derive(Deserialize)]
@@ -215,11 +208,11 @@ impl OpenCodeMapper {
     }
 
     fn skip(&mut self, what: &str) {
-        *self.counts.skipped.entry(what.to_string()).or_insert(0) += 1;
+        self.counts.skip(what);
     }
 
     fn unknown(&mut self, what: String) {
-        *self.counts.unknown.entry(what).or_insert(0) += 1;
+        self.counts.unknown(&what);
     }
 
     fn map_session(

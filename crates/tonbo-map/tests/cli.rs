@@ -364,3 +364,98 @@ fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
     assert!(!stderr.contains("error"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A Codex V2 line as a source record of session `s`, line `n` of file `f.jsonl`.
+fn codex_record(s: &str, n: u64, line: &str) -> String {
+    format!(
+        r#"{{"v":1,"source":"codex","session":"{s}","record":{line},"provenance":{{"file":"/x/f-{s}.jsonl","line":{n}}}}}"#
+    )
+}
+
+#[test]
+fn unknown_and_skipped_records_are_counted_by_name_per_source() {
+    let input = [
+        codex_record("a", 1, r#"{"timestamp":"2026-01-01T00:00:00Z","type":"brand_new_type","payload":{}}"#),
+        codex_record("a", 2, r#"{"timestamp":"2026-01-01T00:00:00Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}}"#),
+        codex_record("a", 3, r#"{"timestamp":"2026-01-01T00:00:00Z","type":"turn_context","payload":{"model":"m"}}"#),
+        r#"{"v":1,"source":"claude-code","session":"c","record":{"type":"file-history-snapshot","messageId":"m"},"provenance":{"file":"/x/c.jsonl","line":1}}"#.to_string(),
+        r#"{"v":1,"source":"claude-code","session":"c","record":{"type":"user","uuid":"u1","message":{"role":"user","content":"hello"}},"provenance":{"file":"/x/c.jsonl","line":2}}"#.to_string(),
+        r#"{"v":1,"source":"claude-code","session":"c","record":{"type":"hologram","uuid":"u2"},"provenance":{"file":"/x/c.jsonl","line":3}}"#.to_string(),
+    ]
+    .join("\n");
+    let r = run(&[], input.as_bytes());
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.events().len(), 2);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert!(
+        lines.contains(
+            &"tonbo-map: codex: skipped by rule: turn_context 1; unknown: brand_new_type 1"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        lines.contains(&"tonbo-map: claude-code: skipped by rule: file-history-snapshot 1; unknown: hologram 1"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+}
+
+#[test]
+fn a_session_of_unknown_records_and_a_stream_with_no_event_warn_and_exit_3() {
+    // Session `a` maps; session `b` holds only records of a shape the mapping does not know.
+    let input = [
+        codex_record("a", 1, r#"{"timestamp":"2026-01-01T00:00:00Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}}"#),
+        codex_record("b", 1, r#"{"timestamp":"2026-01-01T00:00:00Z","type":"session_meta","payload":{"id":"b"}}"#),
+        codex_record("b", 2, r#"{"timestamp":"2026-01-01T00:00:01Z","type":"conversation_turn","payload":{"text":"hi"}}"#),
+        codex_record("b", 3, r#"{"timestamp":"2026-01-01T00:00:02Z","type":"conversation_turn","payload":{"text":"ho"}}"#),
+    ]
+    .join("\n");
+    let r = run(&[], input.as_bytes());
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert_eq!(r.events().len(), 1);
+    assert!(
+        r.stderr.contains("tonbo-map: warning: session codex-b: nothing read: its 3 records gave no event; 2 of them"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("unknown: conversation_turn 2"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("session codex-a"), "{}", r.stderr);
+    let r = run(&["--allow-empty"], input.as_bytes());
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning: session codex-b"),
+        "{}",
+        r.stderr
+    );
+
+    // Records of which none gives an event: the whole input is warned about.
+    let input = [
+        r#"{"v":1,"source":"claude-code","session":"c","record":{"type":"file-history-snapshot","messageId":"m"},"provenance":{"file":"/x/c.jsonl","line":1}}"#,
+        r#"{"v":1,"source":"claude-code","session":"c","record":{"type":"progress","uuid":"p1"},"provenance":{"file":"/x/c.jsonl","line":2}}"#,
+    ]
+    .join("\n");
+    let r = run(&[], input.as_bytes());
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr
+            .contains("tonbo-map: warning: stdin: nothing read: its 2 records gave no event"),
+        "{}",
+        r.stderr
+    );
+    // Only bookkeeping, all known: no per-session warning.
+    assert!(!r.stderr.contains("session claude-code-c"), "{}", r.stderr);
+    // Empty input is no warning.
+    let r = run(&[], b"");
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+    // A rejected line says more than an empty input: exit 1.
+    let r = run(&[], b"not json\n");
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+}

@@ -430,6 +430,67 @@ fn from_all_runs_each_source_with_something_to_read() {
     );
 }
 
+#[test]
+fn from_all_a_source_that_gives_nothing_is_status_3_and_a_failure_outranks_it() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    // Claude Code's folder holds files (auto-memory) but no transcript.
+    let claude = tmp.path().join("claude");
+    std::fs::create_dir_all(claude.join("projects/-p/memory")).unwrap();
+    std::fs::write(claude.join("projects/-p/memory/MEMORY.md"), "# notes").unwrap();
+    let codex = copy_fixture(CODEX_FIXTURE, tmp.path());
+    let state = tmp.path().join("post.sqlite");
+    let from_all = || {
+        let mut cmd = front_door(
+            tmp.path(),
+            &[
+                "--from",
+                "all",
+                "--",
+                "--api",
+                &server.url,
+                "--state",
+                state.to_str().unwrap(),
+            ],
+        );
+        cmd.env("CLAUDE_CONFIG_DIR", &claude)
+            .env("CODEX_HOME", &codex);
+        run(cmd)
+    };
+    let r = from_all();
+    assert_eq!(
+        r.status.code(),
+        Some(3),
+        "stderr:
+{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("tonbo-ingest: claude-read exited 3"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("claude-read: warning: "), "{}", r.stderr);
+    // The Codex sessions were delivered all the same.
+    assert_on_server(&server, &mapped_keys("codex-read", &codex));
+    // A rejected line in the Codex sessions is worse than an empty source: status 1.
+    let bad = codex
+        .join("sessions/rollout-2026-01-01T00-00-00-0199aaaa-0000-7000-8000-00000000bad0.jsonl");
+    std::fs::write(&bad, "not json\n").unwrap();
+    let r = from_all();
+    assert_eq!(r.status.code(), Some(1), "stderr:\n{}", r.stderr);
+    assert!(
+        r.stderr.contains("tonbo-ingest: claude-read exited 3"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("tonbo-ingest: codex-read exited 1"),
+        "{}",
+        r.stderr
+    );
+}
+
 fn prompt(sid: &str, uuid: &str, text: &str) -> String {
     json!({"type": "user", "uuid": uuid, "parentUuid": null, "sessionId": sid,
            "timestamp": "2026-05-01T10:00:00.000Z", "cwd": "/w", "version": "2.1.30",
