@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tonbo_core::SourceRecord;
 
-use crate::event::{fnv64, text_content, EventBuf};
+use crate::event::{fnv64, is_blank_json_str, text_content, EventBuf};
 use crate::{EventSink, MapError};
 
 const SOURCE: &str = "claude-code";
@@ -205,6 +205,12 @@ struct Out<'s, 'm> {
 }
 
 impl Out<'_, '_> {
+    /// Passes over the line's next event (a blank text block) but keeps its number, so that
+    /// the keys of the events after it are what they always were.
+    fn pass_over(&mut self) {
+        self.n += 1;
+    }
+
     fn emit(&mut self, mut ev: EventBuf, kind: Option<&str>) -> Result<(), MapError> {
         let key = format!("{}#{}", self.meta.key_base, self.n);
         self.n += 1;
@@ -685,6 +691,10 @@ impl ClaudeMapper {
         self.track_request(line, msg, out)?;
         if let Some(text) = as_str(content) {
             // Older or hand-made lines with string content.
+            if text.trim().is_empty() {
+                self.skip("blank text block");
+                return Ok(());
+            }
             let mut ev = EventBuf::new("agent.message");
             ev.raw(
                 "content",
@@ -697,6 +707,12 @@ impl ClaudeMapper {
             match b.kind.as_deref().unwrap_or("") {
                 "text" => {
                     let text = b.text.map_or("\"\"", |t| t.get());
+                    if is_blank_json_str(text) {
+                        // Claude Code writes "\n\n" blocks between others: nothing was said.
+                        out.pass_over();
+                        self.skip("blank text block");
+                        continue;
+                    }
                     let mut ev = EventBuf::new("agent.message");
                     ev.raw("content", &text_content(text));
                     out.emit(ev, Some("text"))?;
@@ -706,6 +722,12 @@ impl ClaudeMapper {
                     // in an extension block (§3.1), the signature is dropped.
                     let thinking = b.thinking.map_or("\"\"", |t| t.get());
                     let mut ev = EventBuf::new("agent.thinking");
+                    if is_blank_json_str(thinking) {
+                        // Thinking whose text was withheld (only its signature is kept).
+                        ev.raw("content", "[{\"type\":\"redacted\"}]");
+                        out.emit(ev, Some("redacted_thinking"))?;
+                        continue;
+                    }
                     ev.raw(
                         "content",
                         &format!("[{{\"type\":\"thinking\",\"thinking\":{thinking}}}]"),

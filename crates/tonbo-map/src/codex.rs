@@ -678,7 +678,8 @@ impl CodexMapper {
                         texts.extend(
                             parts
                                 .into_iter()
-                                .filter_map(|p| p.text.map(Cow::into_owned)),
+                                .filter_map(|p| p.text.map(Cow::into_owned))
+                                .filter(|t| !t.trim().is_empty()),
                         );
                     }
                 }
@@ -750,8 +751,18 @@ impl CodexMapper {
             },
             None => Vec::new(),
         };
-        let content = content_blocks(&parts);
         let role = item.role.as_deref().unwrap_or("");
+        if role == "assistant"
+            && parts.iter().all(|p| {
+                p.image_url.is_none() && p.text.as_deref().is_none_or(|t| t.trim().is_empty())
+            })
+        {
+            // Nothing was said: no event, but its key number stays taken.
+            line.n += 1;
+            self.skip("blank text");
+            return Ok(());
+        }
+        let content = content_blocks(&parts);
         let (event, kind) = match role {
             "user" => {
                 let context = parts

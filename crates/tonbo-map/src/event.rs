@@ -92,6 +92,29 @@ pub fn text_content(raw_string: &str) -> String {
     s
 }
 
+/// Whether a raw JSON string value holds only whitespace (or nothing). Stops at the first
+/// character that is not whitespace, so text costs a byte or two; escapes other than `\n`,
+/// `\t`, `\r` and non-ASCII text are decoded to be sure.
+pub fn is_blank_json_str(raw: &str) -> bool {
+    let Some(inner) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+        return false;
+    };
+    let bytes = inner.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b'\\' if matches!(bytes.get(i + 1), Some(b'n' | b't' | b'r')) => i += 2,
+            b'\\' | 0x80.. => {
+                return serde_json::from_str::<std::borrow::Cow<str>>(raw)
+                    .is_ok_and(|s| s.trim().is_empty())
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// A stable key for lines that carry no id of their own (FNV-1a, shared with the other stages).
 pub use tonbo_core::contract::stable_hash as fnv64;
 
@@ -113,5 +136,22 @@ mod tests {
         assert_eq!(v["metadata"]["source"], "claude-code");
         assert!(raw.get().ends_with(r#""n":1.50}}"#));
         assert_eq!(fnv64(b"a"), 0xaf63dc4c8601ec8c);
+    }
+
+    #[test]
+    fn blank_strings() {
+        for blank in [
+            r#""""#,
+            r#"" ""#,
+            r#""\n\n""#,
+            r#"" \t\r\n ""#,
+            r#""\u0020\u3000""#,
+            "\"\u{3000}\"",
+        ] {
+            assert!(is_blank_json_str(blank), "{blank}");
+        }
+        for text in [r#""a""#, r#""\n\nx""#, r#""\u0041""#, r#""é""#, "null", "1"] {
+            assert!(!is_blank_json_str(text), "{text}");
+        }
     }
 }

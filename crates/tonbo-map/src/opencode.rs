@@ -137,6 +137,24 @@ fn blocks(items: &[String]) -> String {
     format!("[{}]", items.join(","))
 }
 
+/// An `agent.thinking` event of reasoning text; blank text (reasoning that happened but whose
+/// text was not kept, e.g. encrypted) is a `redacted` block.
+fn thinking_event(text: &str) -> EventBuf {
+    let mut ev = EventBuf::new("agent.thinking");
+    if text.trim().is_empty() {
+        ev.raw("content", "[{\"type\":\"redacted\"}]");
+    } else {
+        ev.raw(
+            "content",
+            &format!(
+                "[{{\"type\":\"thinking\",\"thinking\":{}}}]",
+                serde_json::to_string(text).unwrap_or_default()
+            ),
+        );
+    }
+    ev
+}
+
 /// Go tool inputs and metadata are JSON encoded a second time (§1.3, §4.4).
 fn decode_twice(v: Option<&Value>) -> (String, Option<String>) {
     match v {
@@ -163,6 +181,12 @@ struct Msg<'a> {
 }
 
 impl Msg<'_> {
+    /// Passes over the message's next event (blank text) but keeps its number, so that the
+    /// keys of the events after it are what they always were.
+    fn pass_over(&mut self) {
+        self.n += 1;
+    }
+
     fn emit(&mut self, mut ev: EventBuf, kind: &str, at: Option<String>) -> Result<(), MapError> {
         let key = format!("{}#{}", self.key_base, self.n);
         self.n += 1;
@@ -387,6 +411,11 @@ impl OpenCodeMapper {
                 }
                 ("assistant", "text") => {
                     let text = s(&data, "text").unwrap_or("");
+                    if text.trim().is_empty() {
+                        m.pass_over();
+                        self.skip("blank text");
+                        continue;
+                    }
                     let mut ev = EventBuf::new(if is_summary {
                         "agent.thread_context_compacted"
                     } else {
@@ -404,15 +433,7 @@ impl OpenCodeMapper {
                     )?;
                 }
                 ("assistant", "reasoning") => {
-                    let mut ev = EventBuf::new("agent.thinking");
-                    ev.raw(
-                        "content",
-                        &format!(
-                            "[{{\"type\":\"thinking\",\"thinking\":{}}}]",
-                            serde_json::to_string(s(&data, "thinking").unwrap_or(""))
-                                .unwrap_or_default()
-                        ),
-                    );
+                    let ev = thinking_event(s(&data, "thinking").unwrap_or(""));
                     m.emit(ev, "reasoning", None)?;
                 }
                 ("assistant", "tool_call") => {
@@ -518,6 +539,10 @@ impl OpenCodeMapper {
                         m.emit(ev, "synthetic", started)?;
                     } else if role == "user" {
                         prompt.push(text_block(text));
+                    } else if text.trim().is_empty() {
+                        // OpenCode creates a text part before its first delta; some stay empty.
+                        m.pass_over();
+                        self.skip("blank text");
                     } else {
                         let ty = if summary {
                             "agent.thread_context_compacted"
@@ -552,15 +577,7 @@ impl OpenCodeMapper {
                     }
                 }
                 "reasoning" => {
-                    let mut ev = EventBuf::new("agent.thinking");
-                    ev.raw(
-                        "content",
-                        &format!(
-                            "[{{\"type\":\"thinking\",\"thinking\":{}}}]",
-                            serde_json::to_string(s(part, "text").unwrap_or(""))
-                                .unwrap_or_default()
-                        ),
-                    );
+                    let ev = thinking_event(s(part, "text").unwrap_or(""));
                     m.emit(ev, "reasoning", started)?;
                 }
                 "tool" => self.ts_tool(part, m)?,
@@ -800,23 +817,18 @@ impl OpenCodeMapper {
                 {
                     match s(item, "type").unwrap_or("") {
                         "text" => {
+                            let text = s(item, "text").unwrap_or("");
+                            if text.trim().is_empty() {
+                                m.pass_over();
+                                self.skip("blank text");
+                                continue;
+                            }
                             let mut ev = EventBuf::new("agent.message");
-                            ev.raw(
-                                "content",
-                                &blocks(&[text_block(s(item, "text").unwrap_or(""))]),
-                            );
+                            ev.raw("content", &blocks(&[text_block(text)]));
                             m.emit(ev, "text", None)?;
                         }
                         "reasoning" => {
-                            let mut ev = EventBuf::new("agent.thinking");
-                            ev.raw(
-                                "content",
-                                &format!(
-                                    "[{{\"type\":\"thinking\",\"thinking\":{}}}]",
-                                    serde_json::to_string(s(item, "text").unwrap_or(""))
-                                        .unwrap_or_default()
-                                ),
-                            );
+                            let ev = thinking_event(s(item, "text").unwrap_or(""));
                             m.emit(ev, "reasoning", None)?;
                         }
                         "tool" => {

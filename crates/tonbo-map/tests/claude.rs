@@ -83,6 +83,12 @@ fn input_counts(projects: &Path) -> HashMap<&'static str, usize> {
             if let Some(blocks) = content.as_array() {
                 for b in blocks {
                     let key = match (t, b["type"].as_str().unwrap_or("")) {
+                        // A blank text block says nothing: no event.
+                        ("assistant", "text")
+                            if b["text"].as_str().is_some_and(|t| t.trim().is_empty()) =>
+                        {
+                            continue
+                        }
                         ("assistant", "text") => "text",
                         ("assistant", "thinking" | "redacted_thinking") => "thinking",
                         ("assistant", "tool_use" | "server_tool_use") => "tool_use",
@@ -132,7 +138,18 @@ fn fidelity_rules_hold_for_every_fixture() {
                         ["prompt", "slash_command", "queued", "bash_input"].contains(&kind),
                         "{name}: {key}: injected text ({kind}) became a user.message"
                     ),
-                    "agent.message" => *got.entry("text").or_insert(0) += 1,
+                    "agent.message" => {
+                        *got.entry("text").or_insert(0) += 1;
+                        assert!(
+                            ev["content"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .any(|b| b["type"] != "text"
+                                    || !b["text"].as_str().unwrap().trim().is_empty()),
+                            "{name}: {key}: a blank agent.message"
+                        );
+                    }
                     "agent.thinking" => *got.entry("thinking").or_insert(0) += 1,
                     "agent.tool_use" => {
                         *got.entry("tool_use").or_insert(0) += 1;

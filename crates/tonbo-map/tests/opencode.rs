@@ -26,56 +26,15 @@ fn cases() -> Vec<PathBuf> {
     v
 }
 
-/// Copies a case into a temporary folder, turning every `X.sql` into a real SQLite `X.db`.
-fn build(case: &Path, into: &Path) {
-    for entry in walk(case) {
-        let rel = entry.strip_prefix(case).unwrap();
-        let dest = into.join(rel);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        if entry.extension().is_some_and(|e| e == "sql") {
-            let db = rusqlite::Connection::open(dest.with_extension("db")).unwrap();
-            db.execute_batch(&std::fs::read_to_string(&entry).unwrap())
-                .unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
-        } else {
-            std::fs::copy(&entry, &dest).unwrap();
-        }
-    }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-fn run_case(case: &Path) -> Run {
-    let tmp = tempfile::tempdir().unwrap();
-    build(case, tmp.path());
-    let paths: Vec<PathBuf> = std::fs::read_to_string(case.join("paths"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| tmp.path().join(l.trim()))
-        .collect();
-    read_and_map_paths("opencode-read", &paths)
-}
-
 fn run(name: &str) -> Run {
-    run_case(&root().join("testdata/opencode").join(name))
+    run_opencode_case(&root().join("testdata/opencode").join(name))
 }
 
 #[test]
 fn fixtures_map_to_the_expected_events() {
     let mut failures = Vec::new();
     for case in cases() {
-        let run = run_case(&case);
+        let run = run_opencode_case(&case);
         failures.extend(check_expected(&case, &run));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -85,7 +44,7 @@ fn fixtures_map_to_the_expected_events() {
 fn fidelity_rules_hold_for_every_fixture() {
     for case in cases() {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        let run = run_case(&case);
+        let run = run_opencode_case(&case);
         let mut by_session: HashMap<String, Vec<&Value>> = HashMap::new();
         for e in &run.events {
             by_session

@@ -160,3 +160,82 @@ pub fn check_expected(case: &Path, run: &Run) -> Vec<String> {
     }
     failures
 }
+
+/// Copies a case into a temporary folder, turning every `X.sql` into a real SQLite `X.db`.
+pub fn build(case: &Path, into: &Path) {
+    for entry in walk(case) {
+        let rel = entry.strip_prefix(case).unwrap();
+        let dest = into.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        if entry.extension().is_some_and(|e| e == "sql") {
+            let db = rusqlite::Connection::open(dest.with_extension("db")).unwrap();
+            db.execute_batch(&std::fs::read_to_string(&entry).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
+        } else {
+            std::fs::copy(&entry, &dest).unwrap();
+        }
+    }
+}
+
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+pub fn run_opencode_case(case: &Path) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    build(case, tmp.path());
+    let paths: Vec<PathBuf> = std::fs::read_to_string(case.join("paths"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| tmp.path().join(l.trim()))
+        .collect();
+    read_and_map_paths("opencode-read", &paths)
+}
+
+/// The fixture folders of one source (`testdata/<source>/<case>`), sorted.
+pub fn fixture_cases(source: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("testdata").join(source))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every fixture of every source, read by its real reader and mapped by the real tonbo-map:
+/// `(source, case name, run)`.
+pub fn every_fixture() -> Vec<(&'static str, String, Run)> {
+    let mut runs = Vec::new();
+    for case in fixture_cases("claude") {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        runs.push((
+            "claude",
+            name,
+            read_and_map("claude-read", &case.join("projects")),
+        ));
+    }
+    for case in fixture_cases("codex") {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        runs.push((
+            "codex",
+            name,
+            read_and_map("codex-read", &case.join("sessions")),
+        ));
+    }
+    for case in fixture_cases("opencode") {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        runs.push(("opencode", name, run_opencode_case(&case)));
+    }
+    runs
+}
