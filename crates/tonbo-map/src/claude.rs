@@ -165,6 +165,8 @@ struct SessionState {
     /// Tool-use id -> MCP server name (None for built-in tools).
     tools: HashMap<String, Option<String>>,
     threads: HashSet<String>,
+    /// The time of the last line that had one (empty before the first).
+    last_timestamp: String,
     /// Subagent metadata read from `agent-<id>.meta.json`, by agent id: (agent type, the
     /// parent's tool-use id that started it).
     agents: HashMap<String, (Option<String>, Option<String>)>,
@@ -182,6 +184,8 @@ struct LineMeta<'l> {
     uuid: Option<&'l str>,
     parent_uuid: Option<&'l str>,
     timestamp: Option<&'l str>,
+    /// The line has no time; `timestamp` is the session's last one.
+    timestamp_inherited: bool,
     cwd: Option<&'l str>,
     git_branch: Option<&'l str>,
     version: Option<&'l str>,
@@ -235,6 +239,9 @@ impl Out<'_, '_> {
             Some(ts) => ev.meta_str("original_timestamp", ts),
             None => ev.meta_raw("original_timestamp", "null"),
         };
+        if m.timestamp_inherited {
+            ev.meta_raw("timestamp_inherited", "true");
+        }
         ev.meta_opt("kind", kind)
             .meta_opt("uuid", m.uuid)
             .meta_opt("parent_uuid", m.parent_uuid)
@@ -392,10 +399,24 @@ impl ClaudeMapper {
             Some(u) => u.to_string(),
             None => format!("{kind}/{:016x}", fnv64(rec.record.get().as_bytes())),
         };
+        // A line without a time (titles, some hand-made or old lines) takes the session's last
+        // one, said to be inherited.
+        let inherited = match line.timestamp.as_deref() {
+            Some(ts) => {
+                self.state.last_timestamp.clear();
+                self.state.last_timestamp.push_str(ts);
+                None
+            }
+            None if !self.state.last_timestamp.is_empty() => {
+                Some(self.state.last_timestamp.clone())
+            }
+            None => None,
+        };
         let meta = LineMeta {
             uuid: line.uuid.as_deref(),
             parent_uuid: line.parent_uuid.as_deref(),
-            timestamp: line.timestamp.as_deref(),
+            timestamp: line.timestamp.as_deref().or(inherited.as_deref()),
+            timestamp_inherited: inherited.is_some(),
             cwd: line.cwd.as_deref(),
             git_branch: line.git_branch.as_deref().filter(|b| !b.is_empty()),
             version: line.version.as_deref(),

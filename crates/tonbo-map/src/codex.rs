@@ -46,6 +46,9 @@ struct SessionState {
     calls: HashMap<String, Option<String>>,
     /// Last cumulative `total_token_usage`, to drop repeated `token_count` lines (§2.4).
     last_total: Option<String>,
+    /// The time of the session's header, then of the last line that had one: what items
+    /// without a time of their own inherit.
+    last_timestamp: Option<String>,
     /// Seed variant: ids of tool uses still waiting for their result.
     seed_open_calls: Vec<String>,
 }
@@ -382,14 +385,24 @@ impl CodexMapper {
         let key = format!("{}#{}", line.key_base, line.n);
         line.n += 1;
         let s = &self.state;
-        if let Some(ts) = &line.timestamp {
+        // V0 and V1 items have no time of their own (§3.1, §3.2): the best there is, the
+        // session's header time, or that of the last line that had one, said to be inherited.
+        let (ts, inherited) = match (&line.timestamp, &s.last_timestamp) {
+            (Some(ts), _) => (Some(ts), false),
+            (None, Some(ts)) => (Some(ts), true),
+            (None, None) => (None, false),
+        };
+        if let Some(ts) = ts {
             ev.str("processed_at", ts);
         }
         ev.meta_str("source", SOURCE).meta_str("source_key", &key);
-        match &line.timestamp {
+        match ts {
             Some(ts) => ev.meta_str("original_timestamp", ts),
             None => ev.meta_raw("original_timestamp", "null"),
         };
+        if inherited {
+            ev.meta_raw("timestamp_inherited", "true");
+        }
         ev.meta_opt("kind", kind)
             .meta_opt("cwd", s.cwd.as_deref())
             .meta_opt("git_branch", s.git_branch.as_deref())
@@ -416,6 +429,7 @@ impl CodexMapper {
             cli_version: Option<String>,
             forked_from_id: Option<String>,
             git: Option<Git>,
+            timestamp: Option<String>,
         }
         #[derive(Deserialize, Default)]
         #[serde(default)]
@@ -436,6 +450,9 @@ impl CodexMapper {
             s.originator = m.originator;
             s.cli_version = m.cli_version;
             s.forked_from = m.forked_from_id;
+            if s.last_timestamp.is_none() {
+                s.last_timestamp = m.timestamp;
+            }
             if let Some(g) = m.git {
                 s.git_branch = g.branch.filter(|b| !b.is_empty());
                 s.git_commit = g.commit_hash;
@@ -471,6 +488,9 @@ impl CodexMapper {
         }
         let owned_ts = ts.map(str::to_string);
         line.timestamp = owned_ts.clone();
+        if owned_ts.is_some() {
+            self.state.last_timestamp = owned_ts.clone();
+        }
         match kind {
             "session_meta" => {
                 let first = self.state.meta_id.clone();
@@ -962,6 +982,9 @@ impl CodexMapper {
         let m: Seed = serde_json::from_str(raw.get())
             .map_err(|e| MapError::Reject(format!("not a message: {e}")))?;
         line.timestamp = m.timestamp.as_deref().map(str::to_string);
+        if line.timestamp.is_some() {
+            self.state.last_timestamp = line.timestamp.clone();
+        }
         let content = m.content.map(|c| match as_str(c) {
             Some(_) => text_content(c.get()),
             None => c.get().to_string(),

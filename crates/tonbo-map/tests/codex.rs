@@ -245,3 +245,27 @@ fn bad_input_is_reported_and_the_rest_is_mapped() {
         "{texts:?}"
     );
 }
+
+#[test]
+fn items_without_a_time_inherit_the_header_time() {
+    // V1 lines and V0 items have no time of their own (only the header has one).
+    for (case, header) in [
+        ("05-v1", "2025-08-02T14:03:22.911Z"),
+        ("06-v0", "2025-04-20T10:02:11.512Z"),
+    ] {
+        let run = run(case);
+        assert!(!run.events.is_empty(), "{case}");
+        for e in &run.events {
+            let ev = &e["event"];
+            assert_eq!(ev["metadata"]["original_timestamp"], header, "{case}: {ev}");
+            assert_eq!(ev["processed_at"], header, "{case}: {ev}");
+            assert_eq!(ev["metadata"]["timestamp_inherited"], true, "{case}: {ev}");
+        }
+    }
+    // V2 lines carry their own time: never said to be inherited.
+    let run = run("01-v2-turn");
+    assert!(run
+        .events
+        .iter()
+        .all(|e| e["event"]["metadata"].get("timestamp_inherited").is_none()));
+}

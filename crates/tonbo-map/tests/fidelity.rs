@@ -32,3 +32,35 @@ fn no_blank_agent_message() {
         }
     }
 }
+
+#[test]
+fn every_event_has_a_time_once_its_session_had_one() {
+    for (source, case, run) in every_fixture() {
+        let mut timed = std::collections::HashSet::new();
+        for e in &run.events {
+            let session = e["session_id"].as_str().unwrap();
+            let ev = &e["event"];
+            let m = &ev["metadata"];
+            let key = &m["source_key"];
+            match m["original_timestamp"].as_str() {
+                Some(ts) => {
+                    assert_eq!(ev["processed_at"], ts, "{source}/{case}: {key}");
+                    timed.insert(session);
+                }
+                None => {
+                    assert!(
+                        !timed.contains(session),
+                        "{source}/{case}: {key}: no time, after events of its session that had one"
+                    );
+                    assert!(ev.get("processed_at").is_none(), "{source}/{case}: {key}");
+                }
+            }
+            if m["timestamp_inherited"] == true {
+                assert!(
+                    m["original_timestamp"].is_string(),
+                    "{source}/{case}: {key}"
+                );
+            }
+        }
+    }
+}
