@@ -134,10 +134,28 @@ fn fidelity_rules_hold_for_every_fixture() {
                 );
                 let kind = m["kind"].as_str().unwrap_or("");
                 match ev["type"].as_str().unwrap() {
-                    "user.message" => assert!(
-                        ["prompt", "slash_command", "queued", "bash_input"].contains(&kind),
-                        "{name}: {key}: injected text ({kind}) became a user.message"
-                    ),
+                    "user.message" => {
+                        let author = m["author"].as_str().unwrap_or("");
+                        let human = [
+                            "prompt",
+                            "slash_command",
+                            "queued",
+                            "bash_input",
+                            "memory_input",
+                        ];
+                        let agent = [
+                            "subagent_prompt",
+                            "teammate_message",
+                            "peer_message",
+                            "coordinator_message",
+                        ];
+                        assert!(
+                            (author == "human" && human.contains(&kind))
+                                || (author == "agent" && agent.contains(&kind))
+                                || (author == "external" && kind == "channel_message"),
+                            "{name}: {key}: {kind} by {author:?} became a user.message"
+                        );
+                    }
                     "agent.message" => {
                         *got.entry("text").or_insert(0) += 1;
                         assert!(
