@@ -22,7 +22,7 @@
 //! file size, and each line goes out as the `record` of a source record byte for byte.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read};
@@ -417,6 +417,8 @@ pub(crate) struct Walk {
     /// The folder (or file) walked, absolute, as classification and watching need it.
     pub(crate) abs_root: PathBuf,
     pub(crate) files: Vec<Found>,
+    /// Where each project folder's files end in `files` (exclusive), in order.
+    pub(crate) project_ends: Vec<usize>,
 }
 
 /// Reads transcripts into source records on `out`.
@@ -432,6 +434,8 @@ pub struct Reader<'a> {
     pub stats: Stats,
     /// `--progress`: the counters its line shows, updated as each line is read.
     pub progress: Option<Arc<tonbo_core::progress::Counters>>,
+    /// The `summary` lines of the project being read, waiting for their leaf.
+    summaries: Summaries,
 }
 
 /// A file's lines between two looks at the stop flag.
@@ -451,6 +455,7 @@ impl<'a> Reader<'a> {
             reported: None,
             stats: Stats::default(),
             progress: None,
+            summaries: Summaries::default(),
         }
     }
 
@@ -497,30 +502,70 @@ impl<'a> Reader<'a> {
             !old
         });
         self.stats.skipped_old += skipped_old;
-        for found in walk.files {
-            if self.stopped() {
-                break;
+        let mut start = 0;
+        for end in walk.project_ends {
+            let project = &walk.files[start..end];
+            start = end;
+            // Older Claude Code titles a session from another file's head (§1.3, `summary`).
+            self.summaries = Summaries::scan(project);
+            for found in project {
+                if self.stopped() {
+                    return Ok(());
+                }
+                match &found.kind {
+                    FoundKind::Main { session } => {
+                        self.stats.main_files += 1;
+                        self.read_transcript(&found.path, session)?;
+                    }
+                    FoundKind::Subagent { session, agent_id } => {
+                        self.stats.subagent_files += 1;
+                        self.read_meta(&found.path, session, agent_id, false)?;
+                        self.read_transcript(&found.path, session)?;
+                    }
+                    FoundKind::Flat => {
+                        self.stats.flat_agent_files += 1;
+                        let session = match flat_agent_scan(&found.path) {
+                            FlatSession::Found(id) => id,
+                            FlatSession::NotYet | FlatSession::None => flat_fallback(&found.path),
+                        };
+                        self.read_transcript(&found.path, &session)?;
+                    }
+                }
             }
-            match &found.kind {
-                FoundKind::Main { session } => {
-                    self.stats.main_files += 1;
-                    self.read_transcript(&found.path, session)?;
-                }
-                FoundKind::Subagent { session, agent_id } => {
-                    self.stats.subagent_files += 1;
-                    self.read_meta(&found.path, session, agent_id, false)?;
-                    self.read_transcript(&found.path, session)?;
-                }
-                FoundKind::Flat => {
-                    self.stats.flat_agent_files += 1;
-                    let session = match flat_agent_scan(&found.path) {
-                        FlatSession::Found(id) => id,
-                        FlatSession::NotYet | FlatSession::None => flat_fallback(&found.path),
-                    };
-                    self.read_transcript(&found.path, &session)?;
-                }
+            // Summaries whose leaf is in no file read: kept in their own file's session, as
+            // summaries of something else, not as its title.
+            for held in std::mem::take(&mut self.summaries).unresolved() {
+                self.emit_summary(&held, &held.session, None)?;
             }
         }
+        self.out.flush()?;
+        Ok(())
+    }
+
+    /// Writes a held `summary` line as the record of `session`: `kind` `summary-title` when
+    /// that session holds the summary's leaf.
+    fn emit_summary(
+        &mut self,
+        held: &HeldSummary,
+        session: &str,
+        kind: Option<&str>,
+    ) -> Result<()> {
+        let Ok(record) = check_line(&held.bytes) else {
+            return Ok(());
+        };
+        self.out.json(&OutRecord {
+            v: WIRE_VERSION,
+            source: SOURCE,
+            kind,
+            session,
+            agent_id: None,
+            record,
+            provenance: OutProvenance {
+                file: &held.file,
+                line: Some(held.line),
+            },
+        })?;
+        self.stats.records += 1;
         Ok(())
     }
 
@@ -651,14 +696,20 @@ impl<'a> Reader<'a> {
         }
 
         let mut files = Vec::new();
+        let mut project_ends = Vec::new();
         for project in projects.into_values() {
             for session in project.sessions.into_values() {
                 files.extend(session.main);
                 files.extend(session.agents.into_values());
             }
             files.extend(project.flat.into_values());
+            project_ends.push(files.len());
         }
-        Walk { abs_root, files }
+        Walk {
+            abs_root,
+            files,
+            project_ends,
+        }
     }
 
     /// Streams one transcript, line by line.
@@ -681,7 +732,17 @@ impl<'a> Reader<'a> {
                     break;
                 }
             };
+            if self.summaries.holds(path, line.number) {
+                // Written where its leaf is (or at the end of the project).
+                self.stats.lines += 1;
+                continue;
+            }
             self.emit_line(&name, session, &line)?;
+            if let Some(found) = self.summaries.leaf(line.bytes) {
+                for held in found {
+                    self.emit_summary(&held, session, Some("summary-title"))?;
+                }
+            }
             if self.stats.lines.is_multiple_of(STOP_CHECK_LINES) && self.stopped() {
                 break;
             }
@@ -791,6 +852,101 @@ impl<'a> Reader<'a> {
         })?;
         self.stats.records += 1;
         Ok(MetaRead::Done)
+    }
+}
+
+/// A `summary` line held back from its own file's read until the session holding its leaf is
+/// read (§1.3: "may sit in a *different* file than its conversation").
+#[derive(Debug, Clone)]
+pub(crate) struct HeldSummary {
+    file: String,
+    line: u64,
+    /// The session of the file it sits in.
+    session: String,
+    bytes: Vec<u8>,
+}
+
+/// The `summary` lines at the head of a project's session files (older Claude Code writes them
+/// there), by the uuid of their leaf: the last line of the conversation they sum up, most often
+/// in another file of the project. A line whose uuid is a leaf brings its summaries out as
+/// records of that line's session (`kind: "summary-title"`). What no file read holds comes out at
+/// the end of the project, in its own file's session and without that kind.
+#[derive(Debug, Default)]
+pub(crate) struct Summaries {
+    pending: HashMap<String, Vec<HeldSummary>>,
+    /// `(file, line)` of every held line, skipped when its file is read.
+    held: HashSet<(PathBuf, u64)>,
+}
+
+impl Summaries {
+    /// Reads the leading `summary` lines of each main session file of one project.
+    pub(crate) fn scan(project: &[Found]) -> Summaries {
+        #[derive(Deserialize)]
+        struct Head<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: Option<Cow<'a, str>>,
+            #[serde(rename = "leafUuid", borrow)]
+            leaf_uuid: Option<Cow<'a, str>>,
+        }
+        let mut s = Summaries::default();
+        for found in project {
+            let FoundKind::Main { session } = &found.kind else {
+                continue;
+            };
+            let Ok(input) = Input::open(&found.path) else {
+                continue;
+            };
+            let mut lines = input.lines();
+            while let Ok(Some(line)) = lines.next_line() {
+                let Ok(head) = serde_json::from_slice::<Head>(line.bytes) else {
+                    break;
+                };
+                let (Some("summary"), Some(leaf)) = (head.kind.as_deref(), head.leaf_uuid) else {
+                    break;
+                };
+                if !line.terminated {
+                    break;
+                }
+                s.held.insert((found.path.clone(), line.number));
+                s.pending
+                    .entry(leaf.to_string())
+                    .or_default()
+                    .push(HeldSummary {
+                        file: found.path.display().to_string(),
+                        line: line.number,
+                        session: session.clone(),
+                        bytes: line.bytes.to_vec(),
+                    });
+            }
+        }
+        s
+    }
+
+    /// Whether line `number` of `path` is a held summary.
+    fn holds(&self, path: &Path, number: u64) -> bool {
+        !self.held.is_empty() && self.held.contains(&(path.to_path_buf(), number))
+    }
+
+    /// The summaries whose leaf is this line (the mapper keeps one of each text); `None` when
+    /// there are none.
+    fn leaf(&mut self, line: &[u8]) -> Option<Vec<HeldSummary>> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        #[derive(Deserialize)]
+        struct Uuid<'a> {
+            #[serde(borrow)]
+            uuid: Option<Cow<'a, str>>,
+        }
+        let uuid = serde_json::from_slice::<Uuid>(line).ok()?.uuid?;
+        self.pending.remove(uuid.as_ref())
+    }
+
+    /// What no line read was the leaf of, in file order.
+    fn unresolved(self) -> Vec<HeldSummary> {
+        let mut all: Vec<HeldSummary> = self.pending.into_values().flatten().collect();
+        all.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        all
     }
 }
 

@@ -831,3 +831,59 @@ fn a_path_that_holds_files_but_gives_nothing_warns_and_exits_3() {
     let r = run(base, &[s(&base.join("bad"))]);
     assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
 }
+
+#[test]
+fn a_summary_goes_out_as_a_record_of_the_session_that_holds_its_leaf() {
+    let tmp = TempDir::new().unwrap();
+    let base = tmp.path();
+    let proj = base.join("projects/-p");
+    let line = |s: &str, uuid: &str| {
+        format!("{{\"type\":\"user\",\"sessionId\":\"{s}\",\"uuid\":\"{uuid}\"}}\n")
+    };
+    // B's head sums up A's conversation (leaf a2) and a leaf no file holds.
+    put(&proj.join("A.jsonl"), line("A", "a1") + &line("A", "a2"));
+    put(
+        &proj.join("B.jsonl"),
+        "{\"type\":\"summary\",\"summary\":\"Set up\",\"leafUuid\":\"a2\"}\n{\"type\":\"summary\",\"summary\":\"Gone\",\"leafUuid\":\"zz\"}\n".to_string()
+            + &line("B", "b1"),
+    );
+    let r = run(base, &[s(&base.join("projects"))]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let out: Vec<(String, String, String)> = r
+        .stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["session"].as_str().unwrap().to_string(),
+                v["kind"].as_str().unwrap_or("").to_string(),
+                format!(
+                    "{}:{}",
+                    Path::new(v["provenance"]["file"].as_str().unwrap())
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy(),
+                    v["provenance"]["line"]
+                ),
+            )
+        })
+        .collect();
+    let row = |s: &str, k: &str, at: &str| (s.to_string(), k.to_string(), at.to_string());
+    assert_eq!(
+        out,
+        [
+            row("A", "", "A.jsonl:1"),
+            row("A", "", "A.jsonl:2"),
+            // Right after its leaf, in A's session, from where it sits in B.
+            row("A", "summary-title", "B.jsonl:1"),
+            row("B", "", "B.jsonl:3"),
+            // No file read holds `zz`: in its own file's session, at the project's end.
+            row("B", "", "B.jsonl:2"),
+        ]
+    );
+    assert!(
+        r.summary().contains("3 lines") || r.summary().contains("5 lines"),
+        "{}",
+        r.summary()
+    );
+}

@@ -284,3 +284,207 @@ fn bad_lines_are_reported_with_file_and_line_and_the_rest_is_mapped() {
         .collect();
     assert_eq!(keys, ["b1#0", "msg_91/start", "b2#0", "msg_91/end", "b4#0"]);
 }
+
+/// `(source_key, type, metadata.kind, metadata.author)` of a run's events of one session.
+fn who(run: &Run) -> Vec<(String, String, String, String)> {
+    run.events
+        .iter()
+        .map(|e| {
+            let ev = &e["event"];
+            let m = &ev["metadata"];
+            let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+            (
+                s(&m["source_key"]),
+                s(&ev["type"]),
+                s(&m["kind"]),
+                s(&m["author"]),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn who_wrote_each_user_line() {
+    let run = read_and_map(
+        "claude-read",
+        &root().join("testdata/claude/10-who-wrote-it/projects"),
+    );
+    let got = who(&run);
+    let find = |key: &str| {
+        got.iter()
+            .find(|(k, ..)| k == key)
+            .map(|(_, t, k, a)| (t.as_str(), k.as_str(), a.as_str()))
+            .unwrap_or_else(|| panic!("no event {key}: {got:#?}"))
+    };
+    for (key, want) in [
+        ("w01#0", ("user.message", "prompt", "human")),
+        ("w01#1", ("system.message", "ide_context", "")),
+        ("w08#0", ("user.message", "prompt", "human")),
+        ("w08#1", ("system.message", "system_reminder", "")),
+        ("w09#0", ("system.message", "task_notification", "")),
+        ("w10#0", ("user.message", "teammate_message", "agent")),
+        ("w11#0", ("user.message", "peer_message", "agent")),
+        ("w12#0", ("user.message", "channel_message", "external")),
+        ("w14#0", ("system.message", "scheduled_prompt", "")),
+        ("w15#0", ("user.message", "slash_command", "human")),
+        ("w16#0", ("system.message", "meta", "")),
+        ("w17#0", ("user.message", "queued", "human")),
+        ("w18#0", ("system.message", "task_notification", "")),
+        ("w22#0", ("system.message", "auto_continuation", "")),
+        ("w23#0", ("system.message", "ide_context", "")),
+        ("s01#0", ("user.message", "subagent_prompt", "agent")),
+        ("s03#0", ("user.message", "coordinator_message", "agent")),
+        ("f01#1", ("user.message", "subagent_prompt", "agent")),
+    ] {
+        assert_eq!(find(key), want, "{key}");
+    }
+    // The human prompts, by the documented test, are exactly what a person typed.
+    let human: Vec<String> = run
+        .events
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|ev| ev["type"] == "user.message" && ev["metadata"]["author"] == "human")
+        .map(|ev| ev["content"][0]["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        human,
+        [
+            "Why does this total ignore the quantity?",
+            "Also check the tax rounding.",
+            "<command-message>review</command-message>\n<command-name>/review</command-name>",
+            "and the discount code path",
+        ]
+    );
+    // The IDE context that came with the first prompt, as metadata.
+    let ide = run
+        .events
+        .iter()
+        .find(|e| e["event"]["metadata"]["source_key"] == "w01#1")
+        .unwrap();
+    assert_eq!(
+        ide["event"]["metadata"]["ide"],
+        serde_json::json!({"opened_file": "/home/dev/app/src/cart.ts",
+            "selection": {"file": "/home/dev/app/src/cart.ts", "start_line": 12, "end_line": 14}})
+    );
+    // Nothing dropped silently: what was passed over is counted by name.
+    for counted in [
+        "attachment:queued_command (empty) 1",
+        "attachment:opened_file_in_ide 1",
+        "blank text block 1",
+        "fork-context-ref 1",
+        "unknown: none",
+    ] {
+        assert!(
+            run.map_stderr.contains(counted),
+            "{counted}: {}",
+            run.map_stderr
+        );
+    }
+}
+
+#[test]
+fn a_subagent_is_linked_both_ways() {
+    let run = read_and_map(
+        "claude-read",
+        &root().join("testdata/claude/10-who-wrote-it/projects"),
+    );
+    let session = "claude-code-0b5e1a52-0010-4c1a-9f00-000000000010";
+    let created: Vec<&Value> = run
+        .events
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|ev| ev["type"] == "session.thread_created")
+        .collect();
+    assert_eq!(created.len(), 2);
+    let explore = created
+        .iter()
+        .find(|ev| ev["session_thread_id"] == "agent-a4ca7529859c158c2")
+        .unwrap();
+    assert_eq!(explore["agent_name"], "Explore");
+    assert_eq!(explore["metadata"]["parent_tool_use_id"], "toolu_w1");
+    assert_eq!(explore["metadata"]["child_session_id"], session);
+    for e in &run.events {
+        let ev = &e["event"];
+        if ev["session_thread_id"].is_string() && ev["type"] != "session.thread_created" {
+            assert_eq!(ev["metadata"]["parent_session_id"], session, "{ev}");
+        } else {
+            assert!(ev["metadata"].get("parent_session_id").is_none(), "{ev}");
+        }
+    }
+    let prompt = run
+        .events
+        .iter()
+        .find(|e| e["event"]["metadata"]["source_key"] == "s01#0")
+        .unwrap();
+    assert_eq!(
+        prompt["event"]["metadata"]["parent_tool_use_id"],
+        "toolu_w1"
+    );
+}
+
+#[test]
+fn summaries_title_the_session_that_holds_their_leaf() {
+    let run = read_and_map(
+        "claude-read",
+        &root().join("testdata/claude/11-old-summaries/projects"),
+    );
+    let titles: Vec<(String, String, String)> = run
+        .events
+        .iter()
+        .filter(|e| {
+            e["event"]["type"]
+                .as_str()
+                .is_some_and(|t| t == "claude_code.title" || t == "claude_code.summary")
+        })
+        .map(|e| {
+            let ev = &e["event"];
+            (
+                e["session_id"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('-')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                ev["type"].as_str().unwrap().to_string(),
+                ev["title"]
+                    .as_str()
+                    .or(ev["summary"].as_str())
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let t = |s: &str, ty: &str, x: &str| (s.to_string(), ty.to_string(), x.to_string());
+    assert_eq!(
+        titles,
+        [
+            // File B's head titles session A, which holds its leaf; file C's copy is one too many.
+            t(
+                "00000000000a",
+                "claude_code.title",
+                "Empty Repo Setup: CLAUDE.md Foundation Created"
+            ),
+            t(
+                "00000000000b",
+                "claude_code.title",
+                "Tax rounding fixed (half up)"
+            ),
+            t("00000000000b", "claude_code.title", "Tax Rounding Fix"),
+            // A leaf no file holds: kept, as a summary, not as a title.
+            t("00000000000b", "claude_code.summary", "Abandoned branch"),
+        ]
+    );
+    assert!(
+        run.map_stderr.contains("summary repeated 1"),
+        "{}",
+        run.map_stderr
+    );
+    // Each comes after its leaf, with the leaf's time.
+    for e in &run.events {
+        assert!(
+            e["event"]["metadata"]["original_timestamp"].is_string(),
+            "{e}"
+        );
+    }
+}

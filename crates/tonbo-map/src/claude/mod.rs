@@ -182,7 +182,13 @@ struct SessionState {
     open: Option<OpenRequest>,
     /// Tool-use id -> MCP server name (None for built-in tools).
     tools: HashMap<String, Option<String>>,
-    threads: HashSet<String>,
+    /// Threads created, with the parent's tool use that started each (when known).
+    threads: HashMap<String, Option<String>>,
+    /// Task/Agent calls by the hash of their `prompt`: a subagent whose file names no parent
+    /// call is matched by its first prompt (tool-use id, subagent type).
+    task_prompts: HashMap<u64, (String, Option<String>)>,
+    /// Inline sidechain lines (no agent id) by uuid: the thread each belongs to.
+    sidechain_threads: HashMap<String, String>,
     /// The time of the last line that had one (empty before the first).
     last_timestamp: String,
     /// Subagent metadata read from `agent-<id>.meta.json`, by agent id: (agent type, the
@@ -391,11 +397,34 @@ impl ClaudeMapper {
         let subagent_file = file.and_then(agent_id_from_file);
         let agent_id = line.agent_id.as_deref().or(subagent_file);
         let is_sidechain = line.is_sidechain.unwrap_or(false) || subagent_file.is_some();
-        let thread = if is_sidechain {
-            Some(format!("agent-{}", agent_id.unwrap_or("sidechain")))
-        } else {
-            None
+        let thread = match (is_sidechain, agent_id) {
+            (false, _) => None,
+            (true, Some(id)) => Some(format!("agent-{id}")),
+            // Older files keep subagents inline with no agent id: each sidechain conversation
+            // is the chain of lines from its root (a line whose parent is no sidechain line).
+            (true, None) => Some(self.inline_sidechain_thread(&line)),
         };
+        // A thread met for the first time: who started it (the meta file's tool use, or the
+        // Task/Agent call whose prompt its first line is, for older layouts) and its agent type.
+        let mut new_thread = None;
+        if let Some(t) = thread
+            .as_ref()
+            .filter(|t| !self.state.threads.contains_key(*t))
+        {
+            let (mut agent_type, mut tool_use_id) = agent_id
+                .and_then(|a| self.state.agents.get(a).cloned())
+                .unwrap_or_default();
+            if tool_use_id.is_none() {
+                if let Some((id, ty)) = first_prompt_text(&line)
+                    .and_then(|p| self.state.task_prompts.get(&fnv64(p.trim().as_bytes())))
+                {
+                    tool_use_id = Some(id.clone());
+                    agent_type = agent_type.or_else(|| ty.clone());
+                }
+            }
+            self.state.threads.insert(t.clone(), tool_use_id);
+            new_thread = Some((t.clone(), agent_type));
+        }
         let msg = line.message.as_ref();
         let key_base = match line.uuid.as_deref().filter(|u| !u.is_empty()) {
             Some(u) => u.to_string(),
@@ -428,9 +457,11 @@ impl ClaudeMapper {
             is_sidechain,
             agent_id,
             parent_session_id: thread.as_ref().map(|_| session_id.as_str()),
-            parent_tool_use_id: agent_id
-                .and_then(|a| self.state.agents.get(a))
-                .and_then(|(_, t)| t.clone()),
+            parent_tool_use_id: thread
+                .as_ref()
+                .and_then(|t| self.state.threads.get(t))
+                .cloned()
+                .flatten(),
             thread,
             key_base,
         };
@@ -441,20 +472,15 @@ impl ClaudeMapper {
             n: 0,
             emitted: 0,
         };
-        if let Some(thread) = &meta.thread {
-            if self.state.threads.insert(thread.clone()) {
-                let (agent_type, tool_use_id) = agent_id
-                    .and_then(|a| self.state.agents.get(a).cloned())
-                    .unwrap_or_default();
-                let mut ev = EventBuf::new("session.thread_created");
-                // `session_thread_id` is added by `emit_keyed`, as on every event of the thread.
-                ev.str("agent_name", agent_type.as_deref().unwrap_or("subagent"));
-                ev.meta_opt("parent_tool_use_id", tool_use_id.as_deref());
-                // A subagent's thread lives in its parent's stream (the link's other end is
-                // `parent_session_id` on the thread's events).
-                ev.meta_str("child_session_id", &session_id);
-                out.emit_keyed(&mut ev, &format!("thread/{thread}"), None)?;
-            }
+        if let Some((thread, agent_type)) = new_thread {
+            let mut ev = EventBuf::new("session.thread_created");
+            // `session_thread_id` is added by `emit_keyed`, as on every event of the thread.
+            ev.str("agent_name", agent_type.as_deref().unwrap_or("subagent"));
+            ev.meta_opt("parent_tool_use_id", meta.parent_tool_use_id.as_deref());
+            // A subagent's thread lives in its parent's stream (the link's other end is
+            // `parent_session_id` on the thread's events).
+            ev.meta_str("child_session_id", &session_id);
+            out.emit_keyed(&mut ev, &format!("thread/{thread}"), None)?;
         }
         match kind {
             "user" => self.map_user(&line, &mut out)?,
@@ -468,18 +494,48 @@ impl ClaudeMapper {
                     "custom-title" => line.custom_title.as_deref().or(line.title.as_deref()),
                     _ => line.agent_name.as_deref().or(line.title.as_deref()),
                 };
-                match title {
-                    Some(t) => {
-                        let mut ev = EventBuf::new("claude_code.title");
-                        ev.str("title", t).str("title_kind", kind);
-                        if let Some(leaf) = line.leaf_uuid.as_deref() {
-                            ev.meta_str("leaf_uuid", leaf);
-                        }
-                        let key = format!("title/{kind}/{:016x}", fnv64(t.as_bytes()));
-                        out.emit_keyed(&mut ev, &key, Some("title"))?;
-                    }
-                    None => self.skip(kind),
+                let Some(t) = title else {
+                    self.skip(kind);
+                    return Ok(out.emitted);
+                };
+                let hash = fnv64(t.as_bytes());
+                // A `summary` titles the session that holds its leaf, which claude-read tells
+                // (`summary-title`); otherwise it is kept as what it is, a summary of a
+                // conversation somewhere else.
+                let (ev_type, key) = match (kind, line.leaf_uuid.as_deref()) {
+                    ("summary", leaf) if rec.kind.as_deref() != Some("summary-title") => (
+                        "claude_code.summary",
+                        format!("summary/{}/{hash:016x}", leaf.unwrap_or("")),
+                    ),
+                    ("summary", Some(leaf)) => (
+                        "claude_code.title",
+                        format!("title/summary/{leaf}/{hash:016x}"),
+                    ),
+                    _ => ("claude_code.title", format!("title/{kind}/{hash:016x}")),
+                };
+                // The same title or summary again (several files, a re-emitted line): once.
+                if !self.state.seen_uuids.insert(key.clone()) {
+                    self.skip(&format!("{kind} repeated"));
+                    return Ok(out.emitted);
                 }
+                let mut ev = EventBuf::new(ev_type);
+                if ev_type == "claude_code.summary" {
+                    ev.str("summary", t);
+                } else {
+                    ev.str("title", t).str("title_kind", kind);
+                }
+                if let Some(leaf) = line.leaf_uuid.as_deref() {
+                    ev.meta_str("leaf_uuid", leaf);
+                }
+                out.emit_keyed(
+                    &mut ev,
+                    &key,
+                    Some(if ev_type == "claude_code.summary" {
+                        "summary"
+                    } else {
+                        "title"
+                    }),
+                )?;
             }
             "attachment" => self.map_attachment(&line, &mut out)?,
             t if SKIPPED_TYPES.contains(&t) => self.skip(t),
@@ -490,6 +546,56 @@ impl ClaudeMapper {
 
     fn skip(&mut self, what: &str) {
         self.counts.skip(what);
+    }
+
+    /// The thread of an inline sidechain line without an agent id: its root's
+    /// (`agent-sidechain-<root uuid>`), the root being the first line whose parent is not a
+    /// sidechain line of this session.
+    fn inline_sidechain_thread(&mut self, line: &ClaudeLine) -> String {
+        let parent = line
+            .parent_uuid
+            .as_deref()
+            .and_then(|p| self.state.sidechain_threads.get(p))
+            .cloned();
+        let thread = parent.unwrap_or_else(|| {
+            format!(
+                "agent-sidechain-{}",
+                line.uuid
+                    .as_deref()
+                    .filter(|u| !u.is_empty())
+                    .unwrap_or("?")
+            )
+        });
+        if let Some(uuid) = line.uuid.as_deref().filter(|u| !u.is_empty()) {
+            self.state
+                .sidechain_threads
+                .insert(uuid.to_string(), thread.clone());
+        }
+        thread
+    }
+
+    /// Remembers a Task/Agent call's prompt, to find it again as a subagent's first line.
+    fn note_task_prompt(&mut self, tool_use_id: &str, input: Option<&RawValue>) {
+        #[derive(Deserialize)]
+        struct TaskInput<'a> {
+            #[serde(borrow)]
+            prompt: Option<Cow<'a, str>>,
+            #[serde(borrow)]
+            subagent_type: Option<Cow<'a, str>>,
+        }
+        let Some(input) = input.and_then(|i| serde_json::from_str::<TaskInput>(i.get()).ok())
+        else {
+            return;
+        };
+        if let Some(prompt) = input.prompt {
+            self.state.task_prompts.insert(
+                fnv64(prompt.trim().as_bytes()),
+                (
+                    tool_use_id.to_string(),
+                    input.subagent_type.map(Cow::into_owned),
+                ),
+            );
+        }
     }
 
     fn read_meta(&mut self, rec: &SourceRecord, file: Option<&str>) {
@@ -540,6 +646,9 @@ impl ClaudeMapper {
         };
         ev.meta_str("kind", "model_request")
             .meta_str("message_id", &open.message_id);
+        if open.thread.is_some() {
+            ev.meta_str("parent_session_id", &self.state.session_id);
+        }
         sink.event(&self.state.session_id, &ev.finish())?;
         self.state.closed_requests.insert(open.message_id);
         Ok(())
@@ -838,6 +947,9 @@ impl ClaudeMapper {
                     self.state
                         .tools
                         .insert(id.to_string(), mcp.map(|(s, _)| s.to_string()));
+                    if matches!(name, "Task" | "Agent") {
+                        self.note_task_prompt(id, b.input);
+                    }
                     let mut ev = match mcp {
                         Some((server, tool)) => {
                             let mut ev = EventBuf::new("agent.mcp_tool_use");
@@ -1012,6 +1124,22 @@ impl ClaudeMapper {
             }
         }
     }
+}
+
+/// The text of a `user` line's prompt: its string content, or its first text block's.
+fn first_prompt_text<'l>(line: &'l ClaudeLine) -> Option<Cow<'l, str>> {
+    if line.kind.as_deref() != Some("user") {
+        return None;
+    }
+    let content = line.message.as_ref()?.content?;
+    if let Some(t) = as_str(content) {
+        return Some(t);
+    }
+    let blocks: Vec<Block> = serde_json::from_str(content.get()).ok()?;
+    blocks
+        .into_iter()
+        .filter(|b| b.kind.as_deref() == Some("text"))
+        .find_map(|b| b.text.and_then(as_str).map(|t| Cow::Owned(t.into_owned())))
 }
 
 /// A `user.message` (with `metadata.author`) or `system.message` of a `user` line's content.
