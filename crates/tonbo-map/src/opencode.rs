@@ -14,9 +14,11 @@
 //! message read from both the JSON store and the database would map to the same keys.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use serde::Deserialize;
 use serde_json::Value;
+use tonbo_core::contract::{check_session_id, session_id_for};
 use tonbo_core::SourceRecord;
 
 use crate::event::{fnv64, text_content, EventBuf};
@@ -28,7 +30,15 @@ const SOURCE: &str = "opencode";
 struct SessionState {
     session_id: String,
     directory: Option<String>,
+    /// The parent's stream (`opencode-<parent id>`), for a sub-agent's session.
     parent: Option<String>,
+    /// A sub-agent's session: its own stream, as the thread its parent announced.
+    thread: Option<String>,
+    /// Hashes of the prompts a person wrote, to tell a prompt OpenCode copies after a
+    /// compaction (an overflow replay) from a new one.
+    human_prompts: HashSet<u64>,
+    /// The message before was a compaction summary.
+    after_summary: bool,
     /// Go lineage: the compaction summary's message id (§1.4).
     summary_message_id: Option<String>,
 }
@@ -155,6 +165,71 @@ fn thinking_event(text: &str) -> EventBuf {
     ev
 }
 
+/// The session an OpenCode 2 `subagent` call ran: `metadata.sessionID`, else the
+/// `<subagent sessionID="...">` its result text starts with.
+fn subagent_session_of(state: &Value) -> Option<String> {
+    if let Some(id) = state.get("metadata").and_then(|m| s(m, "sessionID")) {
+        return Some(id.to_string());
+    }
+    state
+        .get("content")
+        .and_then(Value::as_array)?
+        .iter()
+        .filter_map(|c| s(c, "text"))
+        .find_map(|t| {
+            let rest = t.split_once("<subagent sessionID=\"")?.1;
+            rest.split_once('"').map(|(id, _)| id.to_string())
+        })
+}
+
+/// How a sub-agent's session begins in OpenCode 2 (the parent's prompt follows).
+const SUBAGENT_PROMPTS: &[&str] = &[
+    "You are a subagent spawned by another session.",
+    "You are a forked subagent.",
+];
+
+/// Crush's own prompt after a session grew too long (in the user's name).
+const CRUSH_CONTINUATION: &str = "The previous session was interrupted because it got too long";
+
+/// The agent of a TypeScript sub-agent's session, from its title `<description> (@<agent>
+/// subagent)`.
+fn subagent_of_title(title: &str) -> Option<String> {
+    let rest = title.strip_suffix(" subagent)")?;
+    let at = rest.rfind("(@")?;
+    let name = &rest[at + 2..];
+    (!name.is_empty() && !name.contains(char::is_whitespace)).then(|| name.to_string())
+}
+
+/// The tool call that made a Go-lineage sub-agent's session, which its id names: Crush's
+/// `<message id>$$<call id>`, or (opencode-ai, early Crush) the call id itself, which is no UUID.
+fn go_spawning_call<'a>(layout: &str, child: &'a str) -> Option<&'a str> {
+    if !matches!(layout, "g1" | "g2") {
+        return None;
+    }
+    if let Some((_, call)) = child.split_once("$$") {
+        return Some(call);
+    }
+    let uuid = child.len() == 36 && child.chars().filter(|c| *c == '-').count() == 4;
+    (!uuid).then_some(child)
+}
+
+/// A command a person ran (`!cmd`): the command as a `user.message`, its output as a
+/// `system.message` after it.
+fn emit_shell(
+    m: &mut Msg,
+    command: &str,
+    output: &str,
+    at: Option<String>,
+) -> Result<(), MapError> {
+    let mut ev = EventBuf::new("user.message");
+    ev.raw("content", &blocks(&[text_block(command)]));
+    ev.meta_str("author", "human");
+    m.emit(ev, "bash_input", at.clone())?;
+    let mut ev = EventBuf::new("system.message");
+    ev.raw("content", &blocks(&[text_block(output)]));
+    m.emit(ev, "bash_output", at)
+}
+
 /// Go tool inputs and metadata are JSON encoded a second time (§1.3, §4.4).
 fn decode_twice(v: Option<&Value>) -> (String, Option<String>) {
     match v {
@@ -178,6 +253,8 @@ struct Msg<'a> {
     emitted: usize,
     timestamp: Option<String>,
     meta: Vec<(&'static str, String)>,
+    /// A sub-agent's session: every event names its thread (the session itself).
+    thread: Option<String>,
 }
 
 impl Msg<'_> {
@@ -193,6 +270,9 @@ impl Msg<'_> {
         let ts = at.or_else(|| self.timestamp.clone());
         if let Some(ts) = &ts {
             ev.str("processed_at", ts);
+        }
+        if let Some(t) = &self.thread {
+            ev.str("session_thread_id", t);
         }
         ev.meta_str("source", SOURCE).meta_str("source_key", &key);
         match &ts {
@@ -247,6 +327,8 @@ impl OpenCodeMapper {
     ) -> Result<usize, MapError> {
         #[derive(Deserialize)]
         struct SessionRecord {
+            #[serde(default)]
+            layout: String,
             session: Value,
         }
         let r: SessionRecord = serde_json::from_str(rec.record.get())
@@ -255,24 +337,54 @@ impl OpenCodeMapper {
         self.state.directory = s(ses, "directory")
             .or_else(|| s(ses, "path"))
             .map(str::to_string);
-        self.state.parent = s(ses, "parent_session_id")
+        let parent = s(ses, "parent_session_id")
             .or_else(|| s(ses, "parentID"))
             .or_else(|| s(ses, "parent_id"))
-            .map(str::to_string);
+            .filter(|p| !p.is_empty());
+        self.state.parent = parent.map(|p| session_id_for(SOURCE, p));
+        self.state.thread = parent.map(|_| session_id.to_string());
         self.state.summary_message_id = s(ses, "summary_message_id").map(str::to_string);
-        // The title is the session's one piece of content; sub-agent title sessions are Go's
-        // `title-<parent>` and carry none (§1.4).
-        let Some(title) = s(ses, "title").filter(|t| !t.is_empty()) else {
-            self.skip("session without title");
-            return Ok(0);
-        };
-        let mut ev = EventBuf::new("opencode.title");
-        ev.str("title", title);
         let created = ses
             .get("time_created")
             .or_else(|| ses.get("created_at"))
             .or_else(|| ses.get("time").and_then(|t| t.get("created")))
             .and_then(timestamp);
+        let title = s(ses, "title").filter(|t| !t.is_empty());
+        let mut emitted = 0;
+        if let (Some(parent), Some(parent_stream)) = (parent, self.state.parent.clone()) {
+            // A sub-agent's session: its parent's stream announces it as a thread.
+            check_session_id(&parent_stream).map_err(MapError::Reject)?;
+            let child = rec.session.as_ref();
+            let agent = s(ses, "agent")
+                .map(str::to_string)
+                .or_else(|| title.and_then(subagent_of_title));
+            let mut ev = EventBuf::new("session.thread_created");
+            ev.str("agent_name", agent.as_deref().unwrap_or("subagent"))
+                .str("session_thread_id", session_id);
+            if let Some(ts) = &created {
+                ev.str("processed_at", ts);
+            }
+            ev.meta_str("source", SOURCE)
+                .meta_str("source_key", &format!("thread/{child}"));
+            match &created {
+                Some(t) => ev.meta_str("original_timestamp", t),
+                None => ev.meta_raw("original_timestamp", "null"),
+            };
+            ev.meta_str("kind", "thread_created")
+                .meta_str("child_session_id", session_id)
+                .meta_opt("parent_tool_use_id", go_spawning_call(&r.layout, child));
+            let _ = parent;
+            sink.event(&parent_stream, &ev.finish())?;
+            emitted += 1;
+        }
+        // The title is the session's one piece of content; sub-agent title sessions are Go's
+        // `title-<parent>` and carry none (§1.4).
+        let Some(title) = title else {
+            self.skip("session without title");
+            return Ok(emitted);
+        };
+        let mut ev = EventBuf::new("opencode.title");
+        ev.str("title", title);
         let mut m = Msg {
             sink,
             session_id,
@@ -281,9 +393,46 @@ impl OpenCodeMapper {
             emitted: 0,
             timestamp: created,
             meta: self.session_meta(),
+            thread: self.state.thread.clone(),
         };
         m.emit(ev, "title", None)?;
-        Ok(m.emitted)
+        Ok(emitted + m.emitted)
+    }
+
+    /// What a prompt of this session is: a person's, a parent agent's (a sub-agent's
+    /// session), text OpenCode or Crush wrote in a user's name, or a person's prompt copied
+    /// after a compaction.
+    fn prompt_class(&mut self, text: &str) -> (&'static str, &'static str, Option<&'static str>) {
+        let t = text.trim();
+        if self.state.thread.is_some() || SUBAGENT_PROMPTS.iter().any(|p| t.starts_with(p)) {
+            return ("user.message", "subagent_prompt", Some("agent"));
+        }
+        if t.starts_with(CRUSH_CONTINUATION) {
+            return ("system.message", "continuation", None);
+        }
+        let h = fnv64(t.as_bytes());
+        if self.state.after_summary && self.state.human_prompts.contains(&h) {
+            return ("system.message", "replayed_prompt", None);
+        }
+        self.state.human_prompts.insert(h);
+        ("user.message", "prompt", Some("human"))
+    }
+
+    /// The prompt a user message's text and file parts make, after its other events.
+    fn emit_prompt(
+        &mut self,
+        prompt: &[String],
+        first_text: &str,
+        m: &mut Msg,
+    ) -> Result<(), MapError> {
+        if prompt.is_empty() {
+            return Ok(());
+        }
+        let (event, kind, author) = self.prompt_class(first_text);
+        let mut ev = EventBuf::new(event);
+        ev.raw("content", &blocks(prompt));
+        ev.meta_opt("author", author);
+        m.emit(ev, kind, None)
     }
 
     fn session_meta(&self) -> Vec<(&'static str, String)> {
@@ -366,6 +515,7 @@ impl OpenCodeMapper {
             emitted: 0,
             timestamp: created,
             meta,
+            thread: self.state.thread.clone(),
         };
         match r.layout.as_ref() {
             "g1" | "g2" => self.map_go(msg, &r.parts, &mut m)?,
@@ -377,6 +527,11 @@ impl OpenCodeMapper {
                 )))
             }
         }
+        // A compaction's summary: the prompt after it may be a copy of an earlier one.
+        self.state.after_summary = msg.get("summary").and_then(Value::as_bool) == Some(true)
+            || msg.get("is_summary_message").and_then(Value::as_i64) == Some(1)
+            || self.state.summary_message_id.as_deref() == Some(id)
+            || s(msg, "type") == Some("compaction");
         Ok(m.emitted)
     }
 
@@ -387,11 +542,18 @@ impl OpenCodeMapper {
         let is_summary = msg.get("is_summary_message").and_then(Value::as_i64) == Some(1)
             || self.state.summary_message_id.as_deref() == Some(id);
         let mut prompt = Vec::new();
+        let mut first_text = String::new();
         for part in parts {
             let kind = s(part, "type").unwrap_or("");
             let data = part.get("data").cloned().unwrap_or(Value::Null);
             match (role, kind) {
-                ("user", "text") => prompt.push(text_block(s(&data, "text").unwrap_or(""))),
+                ("user", "text") => {
+                    let text = s(&data, "text").unwrap_or("");
+                    if first_text.is_empty() {
+                        first_text = text.to_string();
+                    }
+                    prompt.push(text_block(text));
+                }
                 ("user", "image_url") => prompt.push(url_block(
                     s(&data, "url").unwrap_or(""),
                     Some("image/"),
@@ -489,14 +651,13 @@ impl OpenCodeMapper {
                     m.emit(ev, "finish", data.get("time").and_then(timestamp))?;
                 }
                 (_, "shell_command") => {
-                    let text = format!(
-                        "$ {}\n{}",
+                    // `!cmd` (Crush's bang mode): a person ran the command.
+                    emit_shell(
+                        m,
                         s(&data, "command").unwrap_or(""),
-                        s(&data, "output").unwrap_or("")
-                    );
-                    let mut ev = EventBuf::new("system.message");
-                    ev.raw("content", &blocks(&[text_block(&text)]));
-                    m.emit(ev, "shell_command", None)?;
+                        s(&data, "output").unwrap_or(""),
+                        None,
+                    )?;
                 }
                 (r, k) => {
                     // Unknown part types are kept whole and counted, never fatal (§1.3).
@@ -507,11 +668,7 @@ impl OpenCodeMapper {
                 }
             }
         }
-        if !prompt.is_empty() {
-            let mut ev = EventBuf::new("user.message");
-            ev.raw("content", &blocks(&prompt));
-            m.emit(ev, "prompt", None)?;
-        }
+        self.emit_prompt(&prompt, &first_text, m)?;
         Ok(())
     }
 
@@ -520,6 +677,7 @@ impl OpenCodeMapper {
         let role = s(msg, "role").unwrap_or("");
         let summary = msg.get("summary").and_then(Value::as_bool) == Some(true);
         let mut prompt = Vec::new();
+        let mut first_text = String::new();
         for part in parts {
             let kind = s(part, "type").unwrap_or("");
             let started = part
@@ -533,11 +691,21 @@ impl OpenCodeMapper {
                     if part.get("ignored").and_then(Value::as_bool) == Some(true) {
                         self.skip("text (ignored)");
                     } else if synthetic {
-                        // Injected by OpenCode, not typed (§2.4).
+                        // Injected by OpenCode, not typed (§2.4); the TUI's editor context
+                        // says so in its metadata.
+                        let editor = part.get("metadata").and_then(|md| s(md, "kind"))
+                            == Some("editor_context");
                         let mut ev = EventBuf::new("system.message");
                         ev.raw("content", &blocks(&[text_block(text)]));
-                        m.emit(ev, "synthetic", started)?;
+                        m.emit(
+                            ev,
+                            if editor { "ide_context" } else { "synthetic" },
+                            started,
+                        )?;
                     } else if role == "user" {
+                        if first_text.is_empty() {
+                            first_text = text.to_string();
+                        }
                         prompt.push(text_block(text));
                     } else if text.trim().is_empty() {
                         // OpenCode creates a text part before its first delta; some stay empty.
@@ -629,6 +797,21 @@ impl OpenCodeMapper {
                     )?;
                 }
                 "step-start" | "snapshot" | "patch" => self.skip(kind),
+                // `@name` of an agent: the typed text holds it already.
+                "agent" => self.skip("agent mention"),
+                "subtask" => {
+                    // A slash command run by a sub-agent: its prompt is the command's template,
+                    // not what the person typed.
+                    let mut ev = EventBuf::new("system.message");
+                    ev.raw(
+                        "content",
+                        &blocks(&[text_block(s(part, "prompt").unwrap_or(""))]),
+                    );
+                    ev.meta_opt("agent", s(part, "agent"))
+                        .meta_opt("description", s(part, "description"))
+                        .meta_opt("command", s(part, "command"));
+                    m.emit(ev, "subtask", None)?;
+                }
                 other => {
                     self.unknown(format!("part:{other}"));
                     let mut ev = EventBuf::new("opencode.part");
@@ -637,11 +820,7 @@ impl OpenCodeMapper {
                 }
             }
         }
-        if !prompt.is_empty() {
-            let mut ev = EventBuf::new("user.message");
-            ev.raw("content", &blocks(&prompt));
-            m.emit(ev, "prompt", None)?;
-        }
+        self.emit_prompt(&prompt, &first_text, m)?;
         if role == "assistant" {
             if let Some(err) = msg.get("error").filter(|e| !e.is_null()) {
                 let name = s(err, "name").unwrap_or("UnknownError");
@@ -692,10 +871,16 @@ impl OpenCodeMapper {
             .filter(|i| i.is_object())
             .map_or("{}".to_string(), Value::to_string);
         let t = state.get("time");
+        // The task tool's sub-agent session (1.0 and later), as its stream.
+        let child = state
+            .get("metadata")
+            .and_then(|md| s(md, "sessionId"))
+            .map(|c| session_id_for(SOURCE, c));
         let mut ev = EventBuf::new("agent.tool_use");
         ev.str("name", s(part, "tool").unwrap_or(""))
             .raw("input", &input);
         ev.meta_str("tool_use_id", call).meta_str("status", status);
+        ev.meta_opt("child_session_id", child.as_deref());
         m.emit(
             ev,
             "tool_use",
@@ -738,6 +923,7 @@ impl OpenCodeMapper {
             .raw("content", &content)
             .bool("is_error", is_error);
         ev.meta_str("tool_use_id", call);
+        ev.meta_opt("child_session_id", child.as_deref());
         if let Some(md) = state.get("metadata").filter(|x| !x.is_null()) {
             let text = md.to_string();
             if text.len() <= 64 * 1024 {
@@ -763,7 +949,8 @@ impl OpenCodeMapper {
         }
         match kind {
             "user" => {
-                let mut content = vec![text_block(s(&data, "text").unwrap_or(""))];
+                let text = s(&data, "text").unwrap_or("");
+                let mut content = vec![text_block(text)];
                 for f in data
                     .get("files")
                     .and_then(Value::as_array)
@@ -776,9 +963,7 @@ impl OpenCodeMapper {
                         s(f, "name").or_else(|| s(f, "filename")),
                     ));
                 }
-                let mut ev = EventBuf::new("user.message");
-                ev.raw("content", &blocks(&content));
-                m.emit(ev, "prompt", None)
+                self.emit_prompt(&content, text, m)
             }
             "synthetic" | "system" => {
                 let mut ev = EventBuf::new("system.message");
@@ -788,16 +973,12 @@ impl OpenCodeMapper {
                 );
                 m.emit(ev, kind, None)
             }
-            "shell" => {
-                let text = format!(
-                    "$ {}\n{}",
-                    s(&data, "command").unwrap_or(""),
-                    s(&data, "output").unwrap_or("")
-                );
-                let mut ev = EventBuf::new("system.message");
-                ev.raw("content", &blocks(&[text_block(&text)]));
-                m.emit(ev, "shell", None)
-            }
+            "shell" => emit_shell(
+                m,
+                s(&data, "command").unwrap_or(""),
+                s(&data, "output").unwrap_or(""),
+                None,
+            ),
             "compaction" => {
                 let mut ev = EventBuf::new("agent.thread_context_compacted");
                 if let Some(sum) = s(&data, "summary") {
@@ -838,10 +1019,16 @@ impl OpenCodeMapper {
                                 .get("input")
                                 .filter(|i| i.is_object())
                                 .map_or("{}".to_string(), Value::to_string);
+                            // OpenCode 2's `subagent` tool names its session in its result.
+                            let child = (s(item, "name") == Some("subagent"))
+                                .then(|| subagent_session_of(&state))
+                                .flatten()
+                                .map(|c| session_id_for(SOURCE, &c));
                             let mut ev = EventBuf::new("agent.tool_use");
                             ev.str("name", s(item, "name").unwrap_or(""))
                                 .raw("input", &input);
                             ev.meta_str("tool_use_id", call);
+                            ev.meta_opt("child_session_id", child.as_deref());
                             m.emit(ev, "tool_use", None)?;
                             let status = s(&state, "status").unwrap_or("");
                             if status == "completed" || status == "error" {
@@ -876,6 +1063,7 @@ impl OpenCodeMapper {
                                     .raw("content", &blocks(&c))
                                     .bool("is_error", status == "error");
                                 ev.meta_str("tool_use_id", call);
+                                ev.meta_opt("child_session_id", child.as_deref());
                                 m.emit(ev, "tool_result", None)?;
                             }
                         }

@@ -154,3 +154,129 @@ fn bad_input_is_named_and_the_rest_is_mapped() {
         .collect();
     assert_eq!(texts, ["good before", "good after"]);
 }
+
+#[test]
+fn who_wrote_it_and_sub_sessions_in_every_lineage() {
+    let run = run("08-who-wrote-it");
+    assert_eq!(run.map_code, Some(0), "{}", run.map_stderr);
+    let human: Vec<&str> = run
+        .events
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|ev| ev["type"] == "user.message" && ev["metadata"]["author"] == "human")
+        .map(|ev| ev["content"][0]["text"].as_str().unwrap())
+        .collect();
+    // Typed: the first prompt (not its editor context, the agent hint or the copy after the
+    // compaction), OpenCode 2's prompt, Crush's prompt and its `!` command.
+    assert_eq!(
+        human,
+        [
+            "ask @explore who calls cartTotal",
+            "audit the tax code",
+            "find why go vet fails",
+            "go vet ./..."
+        ]
+    );
+    let agent: Vec<(&str, &str)> = run
+        .events
+        .iter()
+        .filter(|e| {
+            e["event"]["type"] == "user.message" && e["event"]["metadata"]["author"] == "agent"
+        })
+        .map(|e| {
+            (
+                e["session_id"].as_str().unwrap(),
+                e["event"]["metadata"]["parent_session_id"]
+                    .as_str()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        agent,
+        [
+            (
+                "opencode-ses_7e0000000011AbCdEfGhIjKlMn",
+                "opencode-ses_7e0000000010AbCdEfGhIjKlMn"
+            ),
+            (
+                "opencode-ses_7e0000000021AbCdEfGhIjKlMn",
+                "opencode-ses_7e0000000020AbCdEfGhIjKlMn"
+            ),
+            (
+                "opencode-9a8b7c6d-0008-4a1b-8c2d-0000000000a1$$call_agent1",
+                "opencode-3c1d2e4f-0008-4a1b-8c2d-000000000001"
+            ),
+        ]
+    );
+    // Each parent announces its sub-session, with the agent and the call that made it.
+    let threads: Vec<(&str, &str, &str, &str)> = run
+        .events
+        .iter()
+        .filter(|e| e["event"]["type"] == "session.thread_created")
+        .map(|e| {
+            let ev = &e["event"];
+            (
+                e["session_id"].as_str().unwrap(),
+                ev["session_thread_id"].as_str().unwrap(),
+                ev["agent_name"].as_str().unwrap(),
+                ev["metadata"]["parent_tool_use_id"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        threads,
+        [
+            (
+                "opencode-ses_7e0000000010AbCdEfGhIjKlMn",
+                "opencode-ses_7e0000000011AbCdEfGhIjKlMn",
+                "explore",
+                ""
+            ),
+            (
+                "opencode-ses_7e0000000020AbCdEfGhIjKlMn",
+                "opencode-ses_7e0000000021AbCdEfGhIjKlMn",
+                "general",
+                ""
+            ),
+            (
+                "opencode-3c1d2e4f-0008-4a1b-8c2d-000000000001",
+                "opencode-9a8b7c6d-0008-4a1b-8c2d-0000000000a1$$call_agent1",
+                "subagent",
+                "call_agent1"
+            ),
+        ]
+    );
+    // The parent's task and subagent calls name the session they ran.
+    let linked: Vec<&str> = run
+        .events
+        .iter()
+        .filter(|e| e["event"]["type"] == "agent.tool_use")
+        .filter_map(|e| e["event"]["metadata"]["child_session_id"].as_str())
+        .collect();
+    assert_eq!(
+        linked,
+        [
+            "opencode-ses_7e0000000011AbCdEfGhIjKlMn",
+            "opencode-ses_7e0000000021AbCdEfGhIjKlMn"
+        ]
+    );
+    for (kind, want) in [
+        ("subtask", 1),
+        ("replayed_prompt", 1),
+        ("continuation", 1),
+        ("ide_context", 1),
+    ] {
+        let n = run
+            .events
+            .iter()
+            .filter(|e| e["event"]["metadata"]["kind"] == kind)
+            .count();
+        assert_eq!(n, want, "{kind}");
+    }
+    assert!(
+        run.map_stderr.contains("agent mention 1"),
+        "{}",
+        run.map_stderr
+    );
+}
