@@ -48,7 +48,7 @@ struct SessionState {
     last_total: Option<String>,
     /// The time of the session's header, then of the last line that had one: what items
     /// without a time of their own inherit.
-    last_timestamp: Option<String>,
+    last_timestamp: String,
     /// Seed variant: ids of tool uses still waiting for their result.
     seed_open_calls: Vec<String>,
 }
@@ -387,10 +387,10 @@ impl CodexMapper {
         let s = &self.state;
         // V0 and V1 items have no time of their own (§3.1, §3.2): the best there is, the
         // session's header time, or that of the last line that had one, said to be inherited.
-        let (ts, inherited) = match (&line.timestamp, &s.last_timestamp) {
-            (Some(ts), _) => (Some(ts), false),
-            (None, Some(ts)) => (Some(ts), true),
-            (None, None) => (None, false),
+        let (ts, inherited) = match &line.timestamp {
+            Some(ts) => (Some(ts.as_str()), false),
+            None if !s.last_timestamp.is_empty() => (Some(s.last_timestamp.as_str()), true),
+            None => (None, false),
         };
         if let Some(ts) = ts {
             ev.str("processed_at", ts);
@@ -450,8 +450,8 @@ impl CodexMapper {
             s.originator = m.originator;
             s.cli_version = m.cli_version;
             s.forked_from = m.forked_from_id;
-            if s.last_timestamp.is_none() {
-                s.last_timestamp = m.timestamp;
+            if let (true, Some(ts)) = (s.last_timestamp.is_empty(), m.timestamp) {
+                s.last_timestamp = ts;
             }
             if let Some(g) = m.git {
                 s.git_branch = g.branch.filter(|b| !b.is_empty());
@@ -488,8 +488,9 @@ impl CodexMapper {
         }
         let owned_ts = ts.map(str::to_string);
         line.timestamp = owned_ts.clone();
-        if owned_ts.is_some() {
-            self.state.last_timestamp = owned_ts.clone();
+        if let Some(ts) = ts {
+            self.state.last_timestamp.clear();
+            self.state.last_timestamp.push_str(ts);
         }
         match kind {
             "session_meta" => {
@@ -983,7 +984,8 @@ impl CodexMapper {
             .map_err(|e| MapError::Reject(format!("not a message: {e}")))?;
         line.timestamp = m.timestamp.as_deref().map(str::to_string);
         if line.timestamp.is_some() {
-            self.state.last_timestamp = line.timestamp.clone();
+            self.state.last_timestamp.clear();
+            self.state.last_timestamp.push_str(line.timestamp.as_deref().unwrap_or(""));
         }
         let content = m.content.map(|c| match as_str(c) {
             Some(_) => text_content(c.get()),

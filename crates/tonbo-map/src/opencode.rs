@@ -1108,8 +1108,11 @@ impl OpenCodeMapper {
                 Ok(())
             }
             other => {
-                // agent-switched, model-switched, location-switched, idle, and what comes next.
-                self.unknown(format!("message:{other}"));
+                // The agent or model changed (known bookkeeping, kept as it is); location-switched,
+                // idle and what comes next: unknown, counted.
+                if !matches!(other, "agent-switched" | "model-switched") {
+                    self.unknown(format!("message:{other}"));
+                }
                 let mut ev = EventBuf::new(&format!(
                     "opencode.{}",
                     if other.is_empty() { "message" } else { other }
