@@ -13,7 +13,8 @@ url=$("$root/scripts/ds-server" start "$work")
 # The OpenCode fixtures are SQL text: build them into real databases, as the tests do.
 opencode="$work/opencode"
 mkdir -p "$opencode"
-for case in "$root"/testdata/opencode/0[1-6]-*; do
+for case in "$root"/testdata/opencode/*/; do
+  case "$case" in *bad-input*) continue ;; esac
   cp -r "$case" "$opencode/"
 done
 # Python's sqlite3 (CPython is on every machine of this project) turns each X.sql into X.db.
@@ -30,9 +31,9 @@ backfill() {
   # records (the anything-else source) as they are. The *-bad-input fixtures hold deliberately
   # broken input for the tests and are left out here.
   {
-    "$bin/claude-read" -q "$root"/testdata/claude/0[1-8]-*/projects
+    "$bin/claude-read" -q $(ls -d "$root"/testdata/claude/*/projects | grep -v bad-input)
     "$bin/codex-read" -q "$root"/testdata/codex/0[1-9]-*/sessions
-    "$bin/opencode-read" -q "$opencode"/*/project/.opencode "$opencode"/*/project/.crush "$opencode"/0[1-6]-*/data
+    "$bin/opencode-read" -q "$opencode"/*/project/.opencode "$opencode"/*/project/.crush "$opencode"/*/data
     cat "$root"/testdata/events/*.ndjson
   } | "$bin/tonbo-map" | tee "$work/events.ndjson" \
     | "$bin/tonbo-batch" \
