@@ -269,3 +269,80 @@ fn items_without_a_time_inherit_the_header_time() {
         .iter()
         .all(|e| e["event"]["metadata"].get("timestamp_inherited").is_none()));
 }
+
+#[test]
+fn who_wrote_it_ide_context_and_sub_agents() {
+    let run = run("11-who-wrote-it");
+    assert_eq!(run.map_code, Some(0), "{}", run.map_stderr);
+    let ev = |e: &Value| e["event"].clone();
+    let human: Vec<String> = run
+        .events
+        .iter()
+        .map(ev)
+        .filter(|e| e["type"] == "user.message" && e["metadata"]["author"] == "human")
+        .map(|e| e["content"][0]["text"].as_str().unwrap().to_string())
+        .collect();
+    // The IDE's context is not part of what the person typed.
+    assert_eq!(human, ["have a critic review cartTotal"]);
+    let ide = run
+        .events
+        .iter()
+        .map(ev)
+        .find(|e| e["metadata"]["kind"] == "ide_context")
+        .unwrap();
+    assert_eq!(
+        ide["metadata"]["ide"],
+        serde_json::json!({"active_file": "src/cart.ts", "open_tabs": ["src/cart.ts", "PLAN.md"]})
+    );
+    let parent = "codex-019d1a2b-3c4d-7e5f-8a9b-000000000011";
+    let child = "codex-019d1a2b-3c4d-7e5f-8a9b-000000000012";
+    // The sub-agent's prompts (its task, and the parent's later message) are the parent's.
+    let by_agent: Vec<(&str, &str)> = run
+        .events
+        .iter()
+        .filter(|e| {
+            e["event"]["type"] == "user.message" && e["event"]["metadata"]["author"] == "agent"
+        })
+        .map(|e| {
+            (
+                e["session_id"].as_str().unwrap(),
+                e["event"]["metadata"]["parent_session_id"]
+                    .as_str()
+                    .unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_agent,
+        [
+            (child, parent),
+            (child, parent),
+            // A review sub-agent names no parent thread: agent-written, unlinked.
+            ("codex-019d1a2b-3c4d-7e5f-8a9b-000000000013", ""),
+        ]
+    );
+    let created: Vec<&Value> = run
+        .events
+        .iter()
+        .filter(|e| e["event"]["type"] == "session.thread_created")
+        .collect();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["session_id"], parent);
+    assert_eq!(created[0]["event"]["session_thread_id"], child);
+    assert_eq!(created[0]["event"]["agent_name"], "feedback_quality_critic");
+    // The spawn call's result names the session it started.
+    let spawned = run
+        .events
+        .iter()
+        .find(|e| {
+            e["event"]["metadata"]["tool_use_id"] == "call_spawn1"
+                && e["event"]["type"] == "agent.tool_result"
+        })
+        .unwrap();
+    assert_eq!(spawned["event"]["metadata"]["child_session_id"], child);
+    assert!(
+        run.map_stderr.contains("blank text 1"),
+        "{}",
+        run.map_stderr
+    );
+}

@@ -22,6 +22,8 @@ use tonbo_core::SourceRecord;
 use crate::event::{text_content, EventBuf};
 use crate::{EventSink, MapError};
 
+mod prompt;
+
 const SOURCE: &str = "codex";
 
 #[derive(Default)]
@@ -49,6 +51,14 @@ struct SessionState {
     /// The time of the session's header, then of the last line that had one: what items
     /// without a time of their own inherit.
     last_timestamp: String,
+    /// A sub-agent's session: its prompts are its parent agent's.
+    agent_written: bool,
+    /// A sub-agent's session whose parent is known: the parent's stream, and this session's own
+    /// stream as the thread the parent announced.
+    parent: Option<String>,
+    thread: Option<String>,
+    /// `spawn_agent` calls waiting for their output, which names the thread they started.
+    spawn_calls: std::collections::HashSet<String>,
     /// Seed variant: ids of tool uses still waiting for their result.
     seed_open_calls: Vec<String>,
 }
@@ -217,6 +227,17 @@ fn output_is_error(text: &str) -> bool {
         return code.parse::<i64>().is_ok_and(|c| c != 0);
     }
     false
+}
+
+/// The thread a `spawn_agent` output names (`{"agent_id": "<thread id>", "nickname": ...}`,
+/// as a JSON string).
+fn spawned_thread(output: Option<&RawValue>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Spawned {
+        agent_id: Option<String>,
+    }
+    let text = as_str(output?)?;
+    serde_json::from_str::<Spawned>(&text).ok()?.agent_id
 }
 
 /// An `input_image` URL as a Managed Agents image source.
@@ -403,7 +424,11 @@ impl CodexMapper {
         if inherited {
             ev.meta_raw("timestamp_inherited", "true");
         }
+        if let Some(t) = &s.thread {
+            ev.str("session_thread_id", t);
+        }
         ev.meta_opt("kind", kind)
+            .meta_opt("parent_session_id", s.parent.as_deref())
             .meta_opt("cwd", s.cwd.as_deref())
             .meta_opt("git_branch", s.git_branch.as_deref())
             .meta_opt("git_commit", s.git_commit.as_deref())
@@ -462,6 +487,51 @@ impl CodexMapper {
         id
     }
 
+    /// A sub-agent's session (its first `session_meta` says it was spawned): its prompts are
+    /// the parent agent's, and when the parent is named, the parent's stream announces this one
+    /// as a thread (`session.thread_created`, key `thread/<id>`).
+    fn sub_agent(
+        &mut self,
+        meta: &RawValue,
+        session_id: &str,
+        line: &Line,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), MapError> {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(meta.get()) else {
+            return Ok(());
+        };
+        let Some(spawn) = prompt::spawn_of(&v) else {
+            return Ok(());
+        };
+        self.state.agent_written = true;
+        let Some(parent) = spawn.parent.filter(|p| !p.is_empty()) else {
+            return Ok(());
+        };
+        let parent_stream = tonbo_core::contract::session_id_for(SOURCE, &parent);
+        tonbo_core::contract::check_session_id(&parent_stream).map_err(MapError::Reject)?;
+        let child = session_id.strip_prefix("codex-").unwrap_or(session_id);
+        let mut ev = EventBuf::new("session.thread_created");
+        ev.str("agent_name", spawn.agent.as_deref().unwrap_or("subagent"))
+            .str("session_thread_id", session_id);
+        if let Some(ts) = &line.timestamp {
+            ev.str("processed_at", ts);
+        }
+        ev.meta_str("source", SOURCE)
+            .meta_str("source_key", &format!("thread/{child}"));
+        match &line.timestamp {
+            Some(ts) => ev.meta_str("original_timestamp", ts),
+            None => ev.meta_raw("original_timestamp", "null"),
+        };
+        // The call that spawned it is known only on the parent's side (its result names this
+        // session, `child_session_id`): the child's file may be read first.
+        ev.meta_str("kind", "thread_created")
+            .meta_str("child_session_id", session_id);
+        sink.event(&parent_stream, &ev.finish())?;
+        self.state.parent = Some(parent_stream);
+        self.state.thread = Some(session_id.to_string());
+        Ok(())
+    }
+
     fn map_envelope(
         &mut self,
         raw: &RawValue,
@@ -499,8 +569,11 @@ impl CodexMapper {
                 if first.is_some() && id != first {
                     self.state.copy_ts = owned_ts.clone();
                     self.counts.skip("line of a fork's copy of its parent");
-                } else {
-                    self.skip("session_meta");
+                    return Ok(());
+                }
+                self.skip("session_meta");
+                if first.is_none() {
+                    self.sub_agent(payload, session_id, line, sink)?;
                 }
                 Ok(())
             }
@@ -737,7 +810,17 @@ impl CodexMapper {
                     }
                     _ => output_content(item.output),
                 };
-                self.result_event(call_id, &content, is_error, line, session_id, sink)
+                // `spawn_agent` answers with the thread it started: `{"agent_id": ...}`.
+                let child = self
+                    .state
+                    .spawn_calls
+                    .contains(call_id)
+                    .then(|| spawned_thread(item.output))
+                    .flatten();
+                let child = child.map(|c| tonbo_core::contract::session_id_for(SOURCE, &c));
+                let mut ev = self.result_buf(call_id, &content, is_error);
+                ev.meta_opt("child_session_id", child.as_deref());
+                self.emit(ev, Some("tool_result"), line, session_id, sink)
             }
             "compaction" | "compaction_summary" | "context_compaction" => {
                 let ev = EventBuf::new("agent.thread_context_compacted");
@@ -783,7 +866,7 @@ impl CodexMapper {
             self.skip("blank text");
             return Ok(());
         }
-        let content = content_blocks(&parts);
+        let mut author = None;
         let (event, kind) = match role {
             "user" => {
                 let context = parts
@@ -798,7 +881,23 @@ impl CodexMapper {
                     });
                 match context {
                     Some(k) => ("system.message", k),
-                    None => ("user.message", "prompt"),
+                    // A sub-agent's session: its parent agent wrote the prompts.
+                    None if self.state.agent_written => {
+                        author = Some("agent");
+                        ("user.message", "subagent_prompt")
+                    }
+                    None => {
+                        if let Some(ide) = parts.iter().enumerate().find_map(|(i, p)| {
+                            p.text
+                                .as_deref()
+                                .and_then(prompt::split_ide)
+                                .map(|s| (i, s))
+                        }) {
+                            return self.ide_prompt(item, &parts, ide, session_id, line, sink);
+                        }
+                        author = Some("human");
+                        ("user.message", "prompt")
+                    }
                 }
             }
             "assistant" => ("agent.message", "text"),
@@ -820,10 +919,53 @@ impl CodexMapper {
             }
         }
         let mut ev = EventBuf::new(event);
-        ev.raw("content", &content);
+        ev.raw("content", &content_blocks(&parts));
+        ev.meta_opt("author", author);
         ev.meta_opt("phase", item.phase.as_deref());
         ev.meta_opt("item_id", item.id.as_deref());
         self.emit(ev, Some(kind), line, session_id, sink)
+    }
+
+    /// A prompt an IDE extension sent: what the person typed as the `user.message`, then the
+    /// IDE context as a `system.message` (`ide_context`, its sections in `metadata.ide`).
+    fn ide_prompt(
+        &mut self,
+        item: &Item,
+        parts: &[Part],
+        (at, (context, request)): (usize, (&str, &str)),
+        session_id: &str,
+        line: &mut Line,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), MapError> {
+        let typed: Vec<Part> = parts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| match (i == at, request.is_empty()) {
+                (false, _) => Some(Part {
+                    kind: p.kind.clone(),
+                    text: p.text.clone(),
+                    image_url: p.image_url.clone(),
+                }),
+                (true, true) => None,
+                (true, false) => Some(Part {
+                    kind: p.kind.clone(),
+                    text: Some(Cow::Borrowed(request)),
+                    image_url: None,
+                }),
+            })
+            .collect();
+        let typed_content = content_blocks(&typed);
+        if typed_content != "[]" {
+            let mut ev = EventBuf::new("user.message");
+            ev.raw("content", &typed_content);
+            ev.meta_str("author", "human");
+            ev.meta_opt("item_id", item.id.as_deref());
+            self.emit(ev, Some("prompt"), line, session_id, sink)?;
+        }
+        let mut ev = EventBuf::new("system.message");
+        ev.raw("content", &text_content(&json_str(context)));
+        ev.meta_raw("ide", &prompt::ide_metadata(context).to_string());
+        self.emit(ev, Some("ide_context"), line, session_id, sink)
     }
 
     fn map_call(
@@ -895,6 +1037,9 @@ impl CodexMapper {
         self.state
             .calls
             .insert(call_id.clone(), mcp.as_ref().map(|(s, _)| s.clone()));
+        if name == "spawn_agent" {
+            self.state.spawn_calls.insert(call_id.clone());
+        }
         let mut ev = match &mcp {
             Some((server, tool)) => {
                 let mut ev = EventBuf::new("agent.mcp_tool_use");
@@ -939,6 +1084,12 @@ impl CodexMapper {
         session_id: &str,
         sink: &mut dyn EventSink,
     ) -> Result<(), MapError> {
+        let ev = self.result_buf(call_id, content, is_error);
+        self.emit(ev, Some("tool_result"), line, session_id, sink)
+    }
+
+    /// A tool's result event, paired with its call by `call_id`.
+    fn result_buf(&self, call_id: &str, content: &str, is_error: bool) -> EventBuf {
         let mcp = self.state.calls.get(call_id).cloned().flatten();
         let mut ev = match &mcp {
             Some(server) => {
@@ -955,7 +1106,7 @@ impl CodexMapper {
         };
         ev.raw("content", content).bool("is_error", is_error);
         ev.meta_str("tool_use_id", call_id);
-        self.emit(ev, Some("tool_result"), line, session_id, sink)
+        ev
     }
 
     /// The homegrown `{id, messages:[{role, content | name, args}]}` shape.
@@ -985,7 +1136,9 @@ impl CodexMapper {
         line.timestamp = m.timestamp.as_deref().map(str::to_string);
         if line.timestamp.is_some() {
             self.state.last_timestamp.clear();
-            self.state.last_timestamp.push_str(line.timestamp.as_deref().unwrap_or(""));
+            self.state
+                .last_timestamp
+                .push_str(line.timestamp.as_deref().unwrap_or(""));
         }
         let content = m.content.map(|c| match as_str(c) {
             Some(_) => text_content(c.get()),
@@ -1013,6 +1166,7 @@ impl CodexMapper {
             ("user", _, Some(content)) => {
                 let mut ev = EventBuf::new("user.message");
                 ev.raw("content", &content);
+                ev.meta_str("author", "human");
                 self.emit(ev, Some("prompt"), line, session_id, sink)
             }
             ("assistant" | "agent", _, Some(content)) => {
