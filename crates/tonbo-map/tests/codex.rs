@@ -319,14 +319,27 @@ fn who_wrote_it_ide_context_and_sub_agents() {
             (child, parent),
             // A review sub-agent names no parent thread: agent-written, unlinked.
             ("codex-019d1a2b-3c4d-7e5f-8a9b-000000000013", ""),
+            // Multi-agent v2: the task (encrypted but for its header) and a later message.
+            ("codex-019d1a2b-3c4d-7e5f-8a9b-000000000014", parent),
+            ("codex-019d1a2b-3c4d-7e5f-8a9b-000000000014", parent),
         ]
     );
+    let task = run
+        .events
+        .iter()
+        .find(|e| e["event"]["metadata"]["kind"] == "agent_message")
+        .unwrap();
+    assert_eq!(
+        task["event"]["content"][1],
+        serde_json::json!({"type": "redacted"})
+    );
+    assert_eq!(task["event"]["metadata"]["from"], "/root");
     let created: Vec<&Value> = run
         .events
         .iter()
         .filter(|e| e["event"]["type"] == "session.thread_created")
         .collect();
-    assert_eq!(created.len(), 1);
+    assert_eq!(created.len(), 2);
     assert_eq!(created[0]["session_id"], parent);
     assert_eq!(created[0]["event"]["session_thread_id"], child);
     assert_eq!(created[0]["event"]["agent_name"], "feedback_quality_critic");

@@ -149,6 +149,22 @@ const CONTEXT_MARKERS: &[(&str, &str)] = &[
     ("<subagent_notification>", "subagent_notification"),
     ("<hook_prompt", "hook"),
     ("<user-prompt-submit-hook>", "hook"),
+    ("<external_", "external_context"),
+    ("<codex_internal_context", "internal_context"),
+    ("<goal_context>", "internal_context"),
+    ("<recommended_plugins>", "recommended_plugins"),
+    ("<realtime_delegation>", "realtime_delegation"),
+    ("<node_repl_review_evidence>", "review_evidence"),
+    ("<heartbeat>", "heartbeat"),
+    (
+        "warning: the maximum number of unified exec processes",
+        "warning",
+    ),
+    ("warning: apply_patch was requested via ", "warning"),
+    (
+        "warning: your account was flagged for potentially high-risk",
+        "warning",
+    ),
 ];
 
 /// Outer types and `event_msg` types that carry nothing to emit, or only duplicates (§2.4, §2.1).
@@ -167,7 +183,6 @@ const SKIPPED: &[&str] = &[
     "mcp_tool_call_begin",
     "web_search_end",
     "web_search_begin",
-    "item_completed",
     "item_started",
     "image_generation_end",
     "ghost_snapshot",
@@ -176,8 +191,10 @@ const SKIPPED: &[&str] = &[
     "undo_completed",
     "thread_name_updated",
     "state",
-    "inter_agent_communication",
     "inter_agent_communication_metadata",
+    "thread_settings_applied",
+    "thread_goal_updated",
+    "sub_agent_activity",
     "token_usage_record",
     "world_state",
     "retained_context",
@@ -595,6 +612,8 @@ impl CodexMapper {
             }
             "response_item" => self.map_item(payload, session_id, line, sink),
             "event_msg" => self.map_event_msg(payload, session_id, line, sink),
+            // Multi-agent v2's messages between agents (June 2026's own line type).
+            "inter_agent_communication" => self.agent_message(payload, session_id, line, sink),
             "compacted" => {
                 #[derive(Deserialize, Default)]
                 #[serde(default)]
@@ -738,6 +757,26 @@ impl CodexMapper {
                 ev.raw("error", &error.to_string());
                 self.emit(ev, Some("error"), line, session_id, sink)
             }
+            "item_completed" => {
+                // Every turn item has its response item, but a plan and a sleep, whose text is
+                // in the assistant's message or is no content: counted by the item's type.
+                #[derive(Deserialize, Default)]
+                #[serde(default)]
+                struct Completed<'a> {
+                    #[serde(borrow)]
+                    item: Option<Tagged<'a>>,
+                }
+                #[derive(Deserialize, Default)]
+                #[serde(default)]
+                struct Tagged<'a> {
+                    #[serde(rename = "type", borrow)]
+                    kind: Option<Cow<'a, str>>,
+                }
+                let c: Completed = serde_json::from_str(payload.get()).unwrap_or_default();
+                let tag = c.item.and_then(|i| i.kind).unwrap_or_default();
+                self.skip(&format!("item_completed:{tag}"));
+                Ok(())
+            }
             other if SKIPPED.contains(&other) => {
                 self.skip(other);
                 Ok(())
@@ -747,6 +786,64 @@ impl CodexMapper {
                 Ok(())
             }
         }
+    }
+
+    /// A message one agent sent another (multi-agent v2): `{author, recipient, content}` with
+    /// content a string or parts (`input_text`; `encrypted_content`, kept as `redacted`).
+    fn agent_message(
+        &mut self,
+        raw: &RawValue,
+        session_id: &str,
+        line: &mut Line,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), MapError> {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Communication<'a> {
+            #[serde(borrow)]
+            author: Option<Cow<'a, str>>,
+            #[serde(borrow)]
+            recipient: Option<Cow<'a, str>>,
+            #[serde(borrow)]
+            content: Option<&'a RawValue>,
+        }
+        let c: Communication = serde_json::from_str(raw.get())
+            .map_err(|e| MapError::Reject(format!("not an agent message: {e}")))?;
+        let mut blocks = Vec::new();
+        match c.content {
+            Some(text) if as_str(text).is_some() => {
+                blocks.push(format!("{{\"type\":\"text\",\"text\":{}}}", text.get()))
+            }
+            Some(parts) => {
+                #[derive(Deserialize, Default)]
+                #[serde(default)]
+                struct P<'a> {
+                    #[serde(rename = "type", borrow)]
+                    kind: Option<Cow<'a, str>>,
+                    #[serde(borrow)]
+                    text: Option<&'a RawValue>,
+                }
+                let parts: Vec<P> = serde_json::from_str(parts.get()).unwrap_or_default();
+                for p in parts {
+                    match (p.kind.as_deref(), p.text) {
+                        (Some("encrypted_content"), _) => {
+                            blocks.push("{\"type\":\"redacted\"}".to_string())
+                        }
+                        (_, Some(t)) => {
+                            blocks.push(format!("{{\"type\":\"text\",\"text\":{}}}", t.get()))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            None => {}
+        }
+        let mut ev = EventBuf::new("user.message");
+        ev.raw("content", &format!("[{}]", blocks.join(",")));
+        ev.meta_str("author", "agent")
+            .meta_opt("from", c.author.as_deref())
+            .meta_opt("to", c.recipient.as_deref());
+        self.emit(ev, Some("agent_message"), line, session_id, sink)
     }
 
     /// One `ResponseItem` (§2.3), from any generation.
@@ -822,6 +919,8 @@ impl CodexMapper {
                 ev.meta_opt("child_session_id", child.as_deref());
                 self.emit(ev, Some("tool_result"), line, session_id, sink)
             }
+            // Multi-agent v2's messages between agents, as items (from late June 2026).
+            "agent_message" => self.agent_message(raw, session_id, line, sink),
             "compaction" | "compaction_summary" | "context_compaction" => {
                 let ev = EventBuf::new("agent.thread_context_compacted");
                 self.emit(ev, Some("compaction"), line, session_id, sink)
