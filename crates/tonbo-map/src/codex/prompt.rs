@@ -40,10 +40,13 @@ pub(crate) fn spawn_of(meta: &Value) -> Option<Spawn> {
     Some(Spawn { parent, agent })
 }
 
-/// Headings an IDE extension's prompt starts with.
+/// Headings an IDE extension's (or the desktop app's) prompt starts with.
 const IDE_HEADINGS: &[&str] = &[
     "# Context from my IDE setup:",
     "# Files mentioned by the user:",
+    "# Files pasted by the user:",
+    "# In app browser:",
+    "# Browser comments:",
 ];
 
 /// Splits an IDE extension's prompt into its context and what the person typed (after the
