@@ -18,13 +18,17 @@ pub(crate) struct Spawn {
 
 /// A sub-agent's session, from `session_meta`: `source: {"subagent": {"thread_spawn":
 /// {"parent_thread_id", "agent_role", "agent_nickname", ...}}}`, `{"subagent": "review"}` (or
-/// another kind), or the later top-level `thread_source: "subagent"`, `parent_thread_id`,
+/// another kind, or `{"other": ...}`), `{"internal": ...}`, or the later top-level
+/// `thread_source` (`subagent`, `guardian_review`; `user` is a person's), `parent_thread_id`,
 /// `agent_role` (`agent_type`), `agent_nickname`. `None` for a session a person started.
 pub(crate) fn spawn_of(meta: &Value) -> Option<Spawn> {
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let sub = meta.get("source").and_then(|src| src.get("subagent"));
+    let source = meta.get("source");
+    // `{"internal": "guardian"}` and `thread_source: "guardian_review"`: Codex's own reviewers.
+    let sub = source.and_then(|src| src.get("subagent").or_else(|| src.get("internal")));
     let by_thread = sub.and_then(|sub| sub.get("thread_spawn"));
-    let is_sub = sub.is_some() || s(meta, "thread_source").as_deref() == Some("subagent");
+    let thread_source = s(meta, "thread_source");
+    let is_sub = sub.is_some() || thread_source.as_deref().is_some_and(|t| t != "user");
     if !is_sub {
         return None;
     }
@@ -36,7 +40,13 @@ pub(crate) fn spawn_of(meta: &Value) -> Option<Spawn> {
         .or_else(|| s(meta, "agent_role"))
         .or_else(|| s(meta, "agent_type"))
         .or_else(|| s(meta, "agent_nickname"))
-        .or_else(|| sub.and_then(Value::as_str).map(str::to_string));
+        .or_else(|| sub.and_then(Value::as_str).map(str::to_string))
+        .or_else(|| {
+            sub.and_then(|s| s.get("other"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .or(thread_source);
     Some(Spawn { parent, agent })
 }
 
@@ -156,6 +166,23 @@ mod tests {
                 parent: Some("p".into()),
                 agent: Some("explorer".into())
             })
+        );
+        let guardian = json!({"id": "c", "thread_source": "guardian_review"});
+        assert_eq!(
+            spawn_of(&guardian),
+            Some(Spawn {
+                parent: None,
+                agent: Some("guardian_review".into())
+            })
+        );
+        let internal = json!({"id": "c", "source": {"internal": "memory_consolidation"}});
+        assert_eq!(
+            spawn_of(&internal).unwrap().agent.as_deref(),
+            Some("memory_consolidation")
+        );
+        assert_eq!(
+            spawn_of(&json!({"id": "c", "source": "vscode", "thread_source": "user"})),
+            None
         );
         assert_eq!(spawn_of(&json!({"id": "c", "source": "vscode"})), None);
         assert_eq!(spawn_of(&json!({"id": "c"})), None);
