@@ -339,13 +339,7 @@ fn who_wrote_each_user_line() {
         assert_eq!(find(key), want, "{key}");
     }
     // The human prompts, by the documented test, are exactly what a person typed.
-    let human: Vec<String> = run
-        .events
-        .iter()
-        .map(|e| &e["event"])
-        .filter(|ev| ev["type"] == "user.message" && ev["metadata"]["author"] == "human")
-        .map(|ev| ev["content"][0]["text"].as_str().unwrap().to_string())
-        .collect();
+    let human = prompts_by(&run, "human");
     assert_eq!(
         human,
         [

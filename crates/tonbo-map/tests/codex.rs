@@ -275,13 +275,7 @@ fn who_wrote_it_ide_context_and_sub_agents() {
     let run = run("11-who-wrote-it");
     assert_eq!(run.map_code, Some(0), "{}", run.map_stderr);
     let ev = |e: &Value| e["event"].clone();
-    let human: Vec<String> = run
-        .events
-        .iter()
-        .map(ev)
-        .filter(|e| e["type"] == "user.message" && e["metadata"]["author"] == "human")
-        .map(|e| e["content"][0]["text"].as_str().unwrap().to_string())
-        .collect();
+    let human = prompts_by(&run, "human");
     // The IDE's context is not part of what the person typed.
     assert_eq!(human, ["have a critic review cartTotal"]);
     let ide = run
@@ -297,20 +291,10 @@ fn who_wrote_it_ide_context_and_sub_agents() {
     let parent = "codex-019d1a2b-3c4d-7e5f-8a9b-000000000011";
     let child = "codex-019d1a2b-3c4d-7e5f-8a9b-000000000012";
     // The sub-agent's prompts (its task, and the parent's later message) are the parent's.
-    let by_agent: Vec<(&str, &str)> = run
-        .events
+    let by_agent = agent_prompt_sessions(&run);
+    let by_agent: Vec<(&str, &str)> = by_agent
         .iter()
-        .filter(|e| {
-            e["event"]["type"] == "user.message" && e["event"]["metadata"]["author"] == "agent"
-        })
-        .map(|e| {
-            (
-                e["session_id"].as_str().unwrap(),
-                e["event"]["metadata"]["parent_session_id"]
-                    .as_str()
-                    .unwrap_or(""),
-            )
-        })
+        .map(|(s, p)| (s.as_str(), p.as_str()))
         .collect();
     assert_eq!(
         by_agent,

@@ -159,13 +159,7 @@ fn bad_input_is_named_and_the_rest_is_mapped() {
 fn who_wrote_it_and_sub_sessions_in_every_lineage() {
     let run = run("08-who-wrote-it");
     assert_eq!(run.map_code, Some(0), "{}", run.map_stderr);
-    let human: Vec<&str> = run
-        .events
-        .iter()
-        .map(|e| &e["event"])
-        .filter(|ev| ev["type"] == "user.message" && ev["metadata"]["author"] == "human")
-        .map(|ev| ev["content"][0]["text"].as_str().unwrap())
-        .collect();
+    let human = prompts_by(&run, "human");
     // Typed: the first prompt (not its editor context, the agent hint or the copy after the
     // compaction), OpenCode 2's prompt, Crush's prompt and its `!` command.
     assert_eq!(
@@ -177,20 +171,10 @@ fn who_wrote_it_and_sub_sessions_in_every_lineage() {
             "go vet ./..."
         ]
     );
-    let agent: Vec<(&str, &str)> = run
-        .events
+    let agent = agent_prompt_sessions(&run);
+    let agent: Vec<(&str, &str)> = agent
         .iter()
-        .filter(|e| {
-            e["event"]["type"] == "user.message" && e["event"]["metadata"]["author"] == "agent"
-        })
-        .map(|e| {
-            (
-                e["session_id"].as_str().unwrap(),
-                e["event"]["metadata"]["parent_session_id"]
-                    .as_str()
-                    .unwrap(),
-            )
-        })
+        .map(|(s, p)| (s.as_str(), p.as_str()))
         .collect();
     assert_eq!(
         agent,

@@ -395,6 +395,26 @@ fn a_failing_stage_is_named_and_its_status_returned() {
     assert!(version.stdout.starts_with("tonbo-ingest "));
 }
 
+/// `tonbo-ingest --from all` into `api`, with Claude Code's and Codex's homes at `claude` and
+/// `codex`.
+fn from_all(home: &Path, api: &str, state: &Path, claude: &Path, codex: &Path) -> Run {
+    let mut cmd = front_door(
+        home,
+        &[
+            "--from",
+            "all",
+            "--",
+            "--api",
+            api,
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    );
+    cmd.env("CLAUDE_CONFIG_DIR", claude)
+        .env("CODEX_HOME", codex);
+    run(cmd)
+}
+
 #[test]
 fn from_all_runs_each_source_with_something_to_read() {
     let server = Server::start();
@@ -404,21 +424,7 @@ fn from_all_runs_each_source_with_something_to_read() {
     let state = tmp.path().join("post.sqlite");
     let mut want = mapped_keys("claude-read", &claude);
     want.extend(mapped_keys("codex-read", &codex));
-    let mut cmd = front_door(
-        tmp.path(),
-        &[
-            "--from",
-            "all",
-            "--",
-            "--api",
-            &server.url,
-            "--state",
-            state.to_str().unwrap(),
-        ],
-    );
-    cmd.env("CLAUDE_CONFIG_DIR", &claude)
-        .env("CODEX_HOME", &codex);
-    let r = run(cmd);
+    let r = from_all(tmp.path(), &server.url, &state, &claude, &codex);
     assert_ok(&r, "--from all");
     assert_on_server(&server, &want);
     // Three pipelines ran, one after another; OpenCode had nothing to read.
@@ -440,31 +446,9 @@ fn from_all_a_source_that_gives_nothing_is_status_3_and_a_failure_outranks_it() 
     std::fs::write(claude.join("projects/-p/memory/MEMORY.md"), "# notes").unwrap();
     let codex = copy_fixture(CODEX_FIXTURE, tmp.path());
     let state = tmp.path().join("post.sqlite");
-    let from_all = || {
-        let mut cmd = front_door(
-            tmp.path(),
-            &[
-                "--from",
-                "all",
-                "--",
-                "--api",
-                &server.url,
-                "--state",
-                state.to_str().unwrap(),
-            ],
-        );
-        cmd.env("CLAUDE_CONFIG_DIR", &claude)
-            .env("CODEX_HOME", &codex);
-        run(cmd)
-    };
+    let from_all = || from_all(tmp.path(), &server.url, &state, &claude, &codex);
     let r = from_all();
-    assert_eq!(
-        r.status.code(),
-        Some(3),
-        "stderr:
-{}",
-        r.stderr
-    );
+    assert_eq!(r.status.code(), Some(3), "stderr:\n{}", r.stderr);
     assert!(
         r.stderr.contains("tonbo-ingest: claude-read exited 3"),
         "{}",

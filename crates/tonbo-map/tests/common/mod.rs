@@ -239,3 +239,30 @@ pub fn every_fixture() -> Vec<(&'static str, String, Run)> {
     }
     runs
 }
+
+/// The first text of every `user.message` whose `metadata.author` is `author`, in order.
+pub fn prompts_by(run: &Run, author: &str) -> Vec<String> {
+    run.events
+        .iter()
+        .map(|e| &e["event"])
+        .filter(|ev| ev["type"] == "user.message" && ev["metadata"]["author"] == author)
+        .map(|ev| ev["content"][0]["text"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// `(session, metadata.parent_session_id or "")` of every `user.message` an agent wrote.
+pub fn agent_prompt_sessions(run: &Run) -> Vec<(String, String)> {
+    run.events
+        .iter()
+        .filter(|e| {
+            e["event"]["type"] == "user.message" && e["event"]["metadata"]["author"] == "agent"
+        })
+        .map(|e| {
+            let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+            (
+                s(&e["session_id"]),
+                s(&e["event"]["metadata"]["parent_session_id"]),
+            )
+        })
+        .collect()
+}
