@@ -351,7 +351,7 @@ impl OpenCodeMapper {
             .and_then(timestamp);
         let title = s(ses, "title").filter(|t| !t.is_empty());
         let mut emitted = 0;
-        if let (Some(parent), Some(parent_stream)) = (parent, self.state.parent.clone()) {
+        if let Some(parent_stream) = self.state.parent.clone() {
             // A sub-agent's session: its parent's stream announces it as a thread.
             check_session_id(&parent_stream).map_err(MapError::Reject)?;
             let child = rec.session.as_ref();
@@ -373,7 +373,6 @@ impl OpenCodeMapper {
             ev.meta_str("kind", "thread_created")
                 .meta_str("child_session_id", session_id)
                 .meta_opt("parent_tool_use_id", go_spawning_call(&r.layout, child));
-            let _ = parent;
             sink.event(&parent_stream, &ev.finish())?;
             emitted += 1;
         }

@@ -704,7 +704,7 @@ impl ClaudeMapper {
         let class = user::classify(&facts, &typed.text);
         if class.author == Some(Author::Human) && !typed.injected.is_empty() {
             let content = typed.content.map_or_else(|| prompt.content(), Cow::Owned);
-            let ev = user_event(class, line, &content, out);
+            let ev = user_event(class, line, &content);
             out.emit(ev, Some(class.kind))?;
             return emit_injected(&typed.injected, out);
         }
@@ -719,7 +719,7 @@ impl ClaudeMapper {
             ev.meta_str("text", &prompt.first_text());
             ev
         } else {
-            user_event(class, line, &prompt.content(), out)
+            user_event(class, line, &prompt.content())
         };
         if class.kind == "subagent_prompt" {
             ev.meta_opt("parent_tool_use_id", out.meta.parent_tool_use_id.as_deref());
@@ -1143,7 +1143,7 @@ fn first_prompt_text<'l>(line: &'l ClaudeLine) -> Option<Cow<'l, str>> {
 }
 
 /// A `user.message` (with `metadata.author`) or `system.message` of a `user` line's content.
-fn user_event(class: UserClass, line: &ClaudeLine, content: &str, _out: &Out) -> EventBuf {
+fn user_event(class: UserClass, line: &ClaudeLine, content: &str) -> EventBuf {
     let mut ev = EventBuf::new(class.event);
     ev.raw("content", content);
     if let Some(a) = class.author {
