@@ -28,7 +28,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
+
+/// The producer id of checkpoints made before each had its own (schema 3 and older): their
+/// streams' producer state on the server is under this id, and their journaled batches must go
+/// out under it again.
+pub const SHARED_PRODUCER_ID: &str = "tonbo-ingest";
 
 /// Producer state of one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +44,22 @@ pub struct StreamState {
     /// False until a POST of this checkpoint's producer was acknowledged: until then a 403 means
     /// an older epoch of our own (a deleted checkpoint) and may be claimed over.
     pub claimed: bool,
+    /// How many events the stream held when this checkpoint last knew it exactly (after a
+    /// read-back, or after its own append was taken at the position it named): the position the
+    /// next batch is written for. `None` when unknown (a checkpoint older than schema 4, or after
+    /// an answer that leaves it open); the stream is then read back before anything is sent.
+    pub tail: Option<u64>,
+}
+
+/// What an acknowledgement tells about the stream's tail ([`StreamState::tail`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    /// Unchanged (it was just read back).
+    Keep,
+    /// Exactly this many events.
+    At(u64),
+    /// No longer known.
+    Unknown,
 }
 
 /// A batch in flight for a stream.
@@ -109,7 +130,8 @@ impl Checkpoint {
                  url TEXT NOT NULL UNIQUE,
                  epoch INTEGER NOT NULL,
                  next_seq INTEGER NOT NULL,
-                 claimed INTEGER NOT NULL);
+                 claimed INTEGER NOT NULL,
+                 tail INTEGER);
              CREATE TABLE IF NOT EXISTS acked (
                  stream INTEGER NOT NULL,
                  source_key TEXT NOT NULL,
@@ -136,7 +158,18 @@ impl Checkpoint {
             migrate_v2(&conn, &inflight_dir(path))
                 .with_context(|| format!("cannot upgrade state file {}", path.display()))?;
         }
-        let version = if version == Some(2) {
+        if matches!(version, Some(2 | 3)) {
+            // Schema 4 knows each stream's tail (unknown for the streams of an older one) and
+            // gives each checkpoint a producer id of its own; an older one keeps the shared id
+            // its streams were written under (token 0).
+            conn.execute_batch(
+                "ALTER TABLE stream ADD COLUMN tail INTEGER;
+                 INSERT OR IGNORE INTO meta (key, value) VALUES ('producer', 0);
+                 UPDATE meta SET value = 4 WHERE key = 'schema';",
+            )
+            .with_context(|| format!("cannot upgrade state file {}", path.display()))?;
+        }
+        let version = if matches!(version, Some(2 | 3)) {
             Some(SCHEMA_VERSION)
         } else {
             version
@@ -146,6 +179,13 @@ impl Checkpoint {
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
                     [SCHEMA_VERSION],
+                )?;
+                // Random, never 0 (the shared id of older checkpoints); 62 bits keep it an
+                // SQLite integer.
+                let token = (fastrand::u64(..) >> 2).max(1);
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('producer', ?1)",
+                    [token as i64],
                 )?;
             }
             Some(SCHEMA_VERSION) => {}
@@ -168,6 +208,23 @@ impl Checkpoint {
             inflight: inflight_dir(path),
             run,
             _lock: Some(lock),
+        })
+    }
+
+    /// The producer id this checkpoint writes as: its own (`tonbo-post-<16 hex digits>`), so
+    /// that two checkpoints writing the same stream at once are two producers, each with its own
+    /// sequence numbers, and never fence each other's epochs; [`SHARED_PRODUCER_ID`] for a
+    /// checkpoint made before schema 4.
+    pub fn producer_id(&self) -> Result<String> {
+        let token: Option<i64> = self
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = 'producer'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(match token {
+            Some(t) if t != 0 => format!("tonbo-post-{:016x}", t as u64),
+            _ => SHARED_PRODUCER_ID.to_string(),
         })
     }
 
@@ -202,22 +259,18 @@ impl Checkpoint {
     pub fn stream(&self, url: &str) -> Result<Option<StreamState>> {
         Ok(self
             .conn()
-            .prepare_cached("SELECT id, epoch, next_seq, claimed FROM stream WHERE url = ?1")?
-            .query_row([url], |r| {
-                Ok(StreamState {
-                    id: r.get(0)?,
-                    epoch: r.get::<_, i64>(1)? as u64,
-                    next_seq: r.get::<_, i64>(2)? as u64,
-                    claimed: r.get(3)?,
-                })
-            })
+            .prepare_cached(
+                "SELECT id, epoch, next_seq, claimed, tail FROM stream WHERE url = ?1",
+            )?
+            .query_row([url], stream_state)
             .optional()?)
     }
 
-    /// Records a stream this checkpoint has not seen, with the epoch it will write in.
+    /// Records a stream this checkpoint has not seen and that is empty (just created), with the
+    /// epoch it will write in.
     pub fn add_stream(&mut self, url: &str, epoch: u64) -> Result<StreamState> {
-        match self.add_server_keys::<std::convert::Infallible>(url, Some(epoch), |_| Ok(()))? {
-            Ok((state, _)) => Ok(state),
+        match self.add_server_keys::<std::convert::Infallible>(url, Some(epoch), |_| Ok(0))? {
+            Ok(read) => Ok(read.state),
             Err(never) => match never {},
         }
     }
@@ -254,35 +307,25 @@ impl Checkpoint {
     }
 
     /// Records what the server holds for a stream: `read` is called with a function that adds one
-    /// key (marked run 0, "found on the server"). With `new_epoch`, the stream is first added to
-    /// the checkpoint in that epoch. Everything is one transaction: if `read` fails, nothing is
-    /// kept, so a stream is never recorded with only part of what the server holds.
+    /// key (marked run 0, "found on the server") and returns how many events it read, which
+    /// becomes the stream's tail. With `new_epoch`, the stream is first added to the checkpoint in
+    /// that epoch. Everything is one transaction: if `read` fails, nothing is kept, so a stream is
+    /// never recorded with only part of what the server holds.
     pub fn add_server_keys<E>(
         &mut self,
         url: &str,
         new_epoch: Option<u64>,
-        read: impl FnOnce(&mut dyn FnMut(&str)) -> std::result::Result<(), E>,
-    ) -> Result<std::result::Result<(StreamState, u64), E>> {
+        read: impl FnOnce(&mut dyn FnMut(&str)) -> std::result::Result<u64, E>,
+    ) -> Result<std::result::Result<ServerRead, E>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         if let Some(epoch) = new_epoch {
             tx.execute(
-                "INSERT INTO stream (url, epoch, next_seq, claimed) VALUES (?1, ?2, 0, 0)",
+                "INSERT INTO stream (url, epoch, next_seq, claimed, tail) VALUES (?1, ?2, 0, 0, 0)",
                 params![url, epoch as i64],
             )?;
         }
-        let state = tx.query_row(
-            "SELECT id, epoch, next_seq, claimed FROM stream WHERE url = ?1",
-            [url],
-            |r| {
-                Ok(StreamState {
-                    id: r.get(0)?,
-                    epoch: r.get::<_, i64>(1)? as u64,
-                    next_seq: r.get::<_, i64>(2)? as u64,
-                    claimed: r.get(3)?,
-                })
-            },
-        )?;
+        let id: i64 = tx.query_row("SELECT id FROM stream WHERE url = ?1", [url], |r| r.get(0))?;
         let mut added = 0u64;
         let mut db_error = None;
         let outcome = {
@@ -291,7 +334,7 @@ impl Checkpoint {
             )?;
             read(&mut |key: &str| {
                 if db_error.is_none() {
-                    match ins.execute(params![state.id, key]) {
+                    match ins.execute(params![id, key]) {
                         Ok(n) => added += n as u64,
                         Err(e) => db_error = Some(e),
                     }
@@ -301,13 +344,31 @@ impl Checkpoint {
         if let Some(e) = db_error {
             return Err(e.into());
         }
-        match outcome {
-            Ok(()) => {
-                tx.commit()?;
-                Ok(Ok((state, added)))
-            }
-            Err(e) => Ok(Err(e)),
-        }
+        let events = match outcome {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e)),
+        };
+        tx.execute(
+            "UPDATE stream SET tail = ?2 WHERE id = ?1",
+            params![id, events as i64],
+        )?;
+        let keys: i64 = tx.query_row(
+            "SELECT count(*) FROM acked WHERE stream = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        let state = tx.query_row(
+            "SELECT id, epoch, next_seq, claimed, tail FROM stream WHERE id = ?1",
+            [id],
+            stream_state,
+        )?;
+        tx.commit()?;
+        Ok(Ok(ServerRead {
+            state,
+            added,
+            events,
+            keys: keys as u64,
+        }))
     }
 
     /// The batches journaled for a stream, in `(epoch, seq)` order, with their bodies. A body file
@@ -419,8 +480,9 @@ impl Checkpoint {
     }
 
     /// The server acknowledged a journaled batch (200 or 204): its keys become present, the
-    /// sequence advances past it and its journal row goes, all in one transaction.
-    pub fn acknowledge(&mut self, stream: i64, p: &Pending) -> Result<()> {
+    /// sequence advances past it, the tail is set as `tail` says, and its journal row goes, all
+    /// in one transaction.
+    pub fn acknowledge(&mut self, stream: i64, p: &Pending, tail: Tail) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
@@ -440,6 +502,17 @@ impl Checkpoint {
         .execute(params![stream, p.epoch as i64, p.seq as i64 + 1])?;
         tx.prepare_cached("UPDATE stream SET claimed = 1 WHERE id = ?1")?
             .execute([stream])?;
+        match tail {
+            Tail::Keep => {}
+            Tail::At(n) => {
+                tx.prepare_cached("UPDATE stream SET tail = ?2 WHERE id = ?1")?
+                    .execute(params![stream, n as i64])?;
+            }
+            Tail::Unknown => {
+                tx.prepare_cached("UPDATE stream SET tail = NULL WHERE id = ?1")?
+                    .execute([stream])?;
+            }
+        }
         tx.prepare_cached("DELETE FROM journal3 WHERE id = ?1")?
             .execute([p.jid])?;
         tx.commit()?;
@@ -483,6 +556,30 @@ impl Checkpoint {
             .query_row("SELECT count(*) FROM journal3", [], |r| r.get::<_, i64>(0))?
             as u64)
     }
+}
+
+/// A row of `stream`, selected as `id, epoch, next_seq, claimed, tail`.
+fn stream_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamState> {
+    Ok(StreamState {
+        id: r.get(0)?,
+        epoch: r.get::<_, i64>(1)? as u64,
+        next_seq: r.get::<_, i64>(2)? as u64,
+        claimed: r.get(3)?,
+        tail: r.get::<_, Option<i64>>(4)?.map(|t| t as u64),
+    })
+}
+
+/// What reading a stream back found.
+#[derive(Debug)]
+pub struct ServerRead {
+    pub state: StreamState,
+    /// Keys new to the checkpoint.
+    pub added: u64,
+    /// Events the stream holds (now its tail).
+    pub events: u64,
+    /// Distinct keys the checkpoint knows for the stream, all of which the stream holds: fewer
+    /// than `events` means the stream holds an event twice (or events without a key).
+    pub keys: u64,
 }
 
 /// Schema 2 kept one journal row per stream (`journal`, body in `<stream>.json`, FNV-1a hash):
@@ -600,7 +697,7 @@ mod tests {
         cp.journal(s.id, &mut p).unwrap();
         assert_ne!(p.jid, 0);
         assert_eq!(cp.pending(s.id).unwrap(), vec![p.clone()]);
-        cp.acknowledge(s.id, &p).unwrap();
+        cp.acknowledge(s.id, &p, Tail::At(2)).unwrap();
         assert_eq!(cp.pending(s.id).unwrap(), vec![]);
         assert!(!cp.body_file(p.jid).exists());
         assert_eq!(
@@ -608,7 +705,7 @@ mod tests {
             vec![KeyState::SentThisRun, KeyState::New]
         );
         let st = cp.stream("http://x/s").unwrap().unwrap();
-        assert_eq!((st.epoch, st.next_seq, st.claimed), (0, 1, true));
+        assert_eq!((st.epoch, st.next_seq, st.claimed, st.tail), (0, 1, true, Some(2)));
         drop(cp);
         let cp = Checkpoint::open(&path).unwrap();
         assert_eq!(cp.key_state(s.id, "b").unwrap(), KeyState::Present);
@@ -634,7 +731,7 @@ mod tests {
         cp.journal(s.id, &mut half).unwrap();
         assert_eq!(half.jid, a.jid);
         assert_eq!(cp.pending(s.id).unwrap(), vec![half.clone(), b.clone()]);
-        cp.acknowledge(s.id, &half).unwrap();
+        cp.acknowledge(s.id, &half, Tail::Unknown).unwrap();
         assert_eq!(cp.pending(s.id).unwrap(), vec![b]);
     }
 
@@ -645,21 +742,24 @@ mod tests {
         let failed = cp
             .add_server_keys("u", Some(1), |add| {
                 add("a");
-                Err("connection reset")
+                Err::<u64, _>("connection reset")
             })
             .unwrap();
         assert_eq!(failed.err(), Some("connection reset"));
         assert_eq!(cp.stream("u").unwrap(), None);
-        let (st, n) = cp
+        let read = cp
             .add_server_keys::<()>("u", Some(1), |add| {
                 add("a");
                 add("b");
                 add("a");
-                Ok(())
+                Ok(3)
             })
             .unwrap()
             .unwrap();
-        assert_eq!((st.epoch, st.claimed, n), (1, false, 2));
+        let st = &read.state;
+        assert_eq!((st.epoch, st.claimed, st.tail), (1, false, Some(3)));
+        // Three events for two keys: the stream holds one twice.
+        assert_eq!((read.added, read.events, read.keys), (2, 3, 2));
         assert_eq!(cp.key_state(st.id, "a").unwrap(), KeyState::Present);
     }
 
@@ -743,5 +843,19 @@ mod tests {
         assert_eq!(j[0].keys, vec!["a", "b"]);
         assert_eq!(cp.pending(2).unwrap(), vec![]);
         assert_eq!(cp.run, 5);
+        // Carried to schema 4: tails unknown, the producer id the streams were written under.
+        assert_eq!(cp.stream("u").unwrap().unwrap().tail, None);
+        assert_eq!(cp.producer_id().unwrap(), SHARED_PRODUCER_ID);
+    }
+
+    #[test]
+    fn each_new_checkpoint_is_a_producer_of_its_own() {
+        let a = Checkpoint::open(&tmp()).unwrap().producer_id().unwrap();
+        let b = Checkpoint::open(&tmp()).unwrap().producer_id().unwrap();
+        assert!(a.starts_with("tonbo-post-") && b.starts_with("tonbo-post-"));
+        assert_ne!(a, b);
+        let path = tmp();
+        let first = Checkpoint::open(&path).unwrap().producer_id().unwrap();
+        assert_eq!(Checkpoint::open(&path).unwrap().producer_id().unwrap(), first);
     }
 }

@@ -36,6 +36,9 @@ pub enum Appended {
     },
     /// 409 with `Stream-Closed: true`.
     Closed,
+    /// 409 to the batch's `Stream-Seq`: the stream moved past the position this batch was
+    /// written for (another writer appended); nothing was stored and the producer seq is unused.
+    SeqConflict { last: Option<String> },
     /// Any other answer that retrying will not change.
     Refused { status: u16, detail: String },
     /// No answer: the connection failed after the request may have reached the server, so the
@@ -113,10 +116,32 @@ impl StreamClient {
         }
     }
 
-    /// POSTs `body` (a JSON array) as batch `(epoch, seq)` of this producer.
-    pub fn append(&mut self, url: &str, epoch: u64, seq: u64, body: &[u8]) -> Result<Appended> {
+    /// POSTs `body` (a JSON array) as batch `(epoch, seq)` of this producer, written for the
+    /// stream position `at` (the number of events the stream holds before it): the server refuses
+    /// it ([`Appended::SeqConflict`]) if another append reached that position first.
+    pub fn append(
+        &mut self,
+        url: &str,
+        epoch: u64,
+        seq: u64,
+        at: u64,
+        body: &[u8],
+    ) -> Result<Appended> {
         let producer = self.producer_id.clone();
-        self.append_as(url, &producer, epoch, seq, body, &[])
+        let position = stream_seq(at);
+        self.append_as(
+            url,
+            &producer,
+            epoch,
+            seq,
+            body,
+            &[("Stream-Seq", position.as_str())],
+        )
+    }
+
+    /// The producer id this client writes as.
+    pub fn producer_id(&self) -> &str {
+        &self.producer_id
     }
 
     /// The same for any producer id, with extra headers (`Stream-Closed: true` to close).
@@ -185,6 +210,24 @@ impl StreamClient {
                 expected: header_u64("Producer-Expected-Seq"),
                 received: header_u64("Producer-Received-Seq"),
             },
+            409 if resp.headers().contains_key("Stream-Last-Seq") => Appended::SeqConflict {
+                last: resp
+                    .headers()
+                    .get("Stream-Last-Seq")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+            },
+            409 => {
+                // The reference server names a Stream-Seq conflict only in its body.
+                let detail = body_snippet(&mut resp);
+                if detail.starts_with("Sequence conflict") {
+                    Appended::SeqConflict {
+                        last: detail.rsplit("<= ").next().map(str::to_string),
+                    }
+                } else {
+                    Appended::Refused { status, detail }
+                }
+            }
             _ => Appended::Refused {
                 status,
                 detail: body_snippet(&mut resp),
@@ -406,6 +449,13 @@ impl StreamClient {
 }
 
 const MAX_REDIRECTS: u32 = 5;
+
+/// The `Stream-Seq` of a batch written at stream position `at`: zero-padded, because the
+/// server compares them byte by byte, and strictly increasing with the position, so that of two
+/// writers appending at the same position only the first is taken (see [`Appended::SeqConflict`]).
+pub fn stream_seq(at: u64) -> String {
+    format!("{at:020}")
+}
 
 fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)

@@ -157,9 +157,10 @@ struct Args {
     #[arg(long, env = "TONBO_STATE", hide_env_values = true, value_name = "PATH")]
     state: Option<PathBuf>,
 
-    /// Producer-Id sent with every append.
-    #[arg(value_name = "ID", long, default_value = "tonbo-ingest")]
-    producer_id: String,
+    /// Producer-Id sent with every append [default: the checkpoint's own, `tonbo-post-<hex>`,
+    /// made with it]. Two runs at once with the same id fence each other (HTTP 403).
+    #[arg(value_name = "ID", long)]
+    producer_id: Option<String>,
 
     /// Retries of one request after 429, 5xx or a network error before its session fails.
     #[arg(value_name = "N", long, default_value_t = 8)]
@@ -233,7 +234,7 @@ fn run(args: Args) -> Result<Exit> {
     if args.verify {
         let client = StreamClient::new(
             api_key,
-            args.producer_id.clone(),
+            String::new(),
             RetryPolicy::default(),
             Duration::from_secs_f64(args.timeout),
         );
@@ -244,14 +245,18 @@ fn run(args: Args) -> Result<Exit> {
         cap: Duration::from_secs_f64(args.max_retry_delay),
         ..RetryPolicy::default()
     };
+    let cp = Checkpoint::open(&state_path)?;
+    let producer_id = match &args.producer_id {
+        Some(id) => id.clone(),
+        None => cp.producer_id()?,
+    };
     let mut client = StreamClient::new(
         api_key,
-        args.producer_id.clone(),
+        producer_id,
         retry,
         Duration::from_secs_f64(args.timeout),
     );
     client.check_before_resending = true;
-    let cp = Checkpoint::open(&state_path)?;
     let rejects = Arc::new(Mutex::new(rejects));
     // Dropped on every way out of this function, which erases the line before the summary or
     // the error is printed.
@@ -363,7 +368,26 @@ fn run(args: Args) -> Result<Exit> {
             rejected
         );
     }
-    Ok(Exit::from_failures(rejected + s.sessions_failed))
+    if !s.overfull.is_empty() {
+        // Not this run's doing (it never writes a position twice), but worth an alarm: the
+        // server holds an event twice, or events that no input of tonbo-post made.
+        let mut names: Vec<String> = s
+            .overfull
+            .iter()
+            .take(10)
+            .map(|o| format!("{} ({} events, {} distinct keys)", o.session_id, o.events, o.keys))
+            .collect();
+        if s.overfull.len() > 10 {
+            names.push(format!("and {} more", s.overfull.len() - 10));
+        }
+        tonbo_core::note!(
+            "{STAGE}: {} sessions on the server hold more events than distinct source_keys (an event stored twice, or events without a key): {}; `{STAGE} --verify` on the same input lists them",
+            s.overfull.len(),
+            names.join(", ")
+        );
+    }
+    let overfull = s.overfull.len() as u64;
+    Ok(Exit::from_failures(rejected + s.sessions_failed + overfull))
 }
 
 /// Just the session id of a batch line, to choose its worker, read without parsing the whole

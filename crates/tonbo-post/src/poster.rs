@@ -11,6 +11,15 @@
 //! the window, each over a connection of its own): they are numbered in input order and the
 //! server takes them only in that order. Any other answer settles the stream one batch at a time
 //! again. A batch whose answer was lost is never re-sent blindly: the stream is read back first.
+//!
+//! Other writers of the same stream (another checkpoint: a second machine, a second cron entry)
+//! are kept from doubling events by the server itself: every batch names, in `Stream-Seq`, the
+//! stream position it was written for (the number of events the stream held before it, as this
+//! checkpoint knows it), and the server takes a `Stream-Seq` only if it is greater than every
+//! one before. Of two batches written for the same position, the second is refused (409) and
+//! stores nothing; its writer reads the stream back, drops the events that are there now, and
+//! sends the rest for the new position. A checkpoint that does not know a stream's position
+//! reads the stream back before its first batch.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -20,7 +29,7 @@ use anyhow::Result;
 use serde_json::value::RawValue;
 use tonbo_core::EventHead;
 
-use crate::checkpoint::{Checkpoint, KeyState, Pending, StreamState};
+use crate::checkpoint::{Checkpoint, KeyState, Pending, ServerRead, StreamState, Tail};
 use crate::client::{Appended, StreamClient};
 
 /// Counters for the summary line.
@@ -37,6 +46,17 @@ pub struct Stats {
     pub events_recovered: u64,
     pub events_failed: u64,
     pub sessions_failed: u64,
+    /// Streams read back that hold more events than distinct keys.
+    pub overfull: Vec<Overfull>,
+}
+
+/// A stream found holding more events than distinct `source_key`s: an event stored twice (by
+/// an older writer, or one that is not tonbo-post), or events without a key.
+#[derive(Debug, Clone)]
+pub struct Overfull {
+    pub session_id: String,
+    pub events: u64,
+    pub keys: u64,
 }
 
 /// One event of a batch, with its `metadata.source_key` already read (see [`key_events`]).
@@ -77,6 +97,7 @@ impl Stats {
         self.events_recovered += o.events_recovered;
         self.events_failed += o.events_failed;
         self.sessions_failed += o.sessions_failed;
+        self.overfull.extend(o.overfull.iter().cloned());
     }
 }
 
@@ -185,6 +206,8 @@ pub struct Rejected {
 struct InFlight {
     url: String,
     stream: i64,
+    /// The stream position it was written for.
+    at: u64,
     pending: Pending,
     origin: Arc<BatchOrigin>,
     answer: Receiver<Answer>,
@@ -194,6 +217,8 @@ struct InFlight {
 struct Ahead {
     epoch: u64,
     next_seq: u64,
+    /// The stream's position after the batches in flight.
+    tail: u64,
     keys: HashSet<String>,
     count: usize,
 }
@@ -210,6 +235,7 @@ struct SendJob {
     url: String,
     epoch: u64,
     seq: u64,
+    at: u64,
     body: Vec<u8>,
     answer: SyncSender<Answer>,
 }
@@ -235,7 +261,8 @@ impl Senders {
                     };
                     let Ok(job) = job else { return };
                     let before = client.retries;
-                    let outcome = client.append(&job.url, job.epoch, job.seq, &job.body);
+                    let outcome =
+                        client.append(&job.url, job.epoch, job.seq, job.at, &job.body);
                     let _ = job.answer.send(Answer {
                         body: job.body,
                         outcome,
@@ -332,9 +359,14 @@ fn certainly_not_stored(outcome: &Result<Appended>) -> bool {
             | Appended::NotFound
             | Appended::StaleEpoch { .. }
             | Appended::Closed
+            | Appended::SeqConflict { .. }
             | Appended::Refused { .. })
     )
 }
+
+/// How often one batch may lose the race for its stream position before its session stops:
+/// each loss means another writer appended, so this bounds only a stream written without end.
+const MAX_POSITION_CONFLICTS: u32 = 1000;
 
 impl Poster {
     /// A poster sending up to `window` batches at once (pipelined, for streams in step with
@@ -424,10 +456,10 @@ impl Poster {
                 return Ok(());
             }
         };
-        // The stream's numbering continues after its batches in flight, if any.
-        let (epoch, seq) = match self.ahead.get(&url) {
-            Some(a) => (a.epoch, a.next_seq),
-            None => (state.epoch, state.next_seq),
+        // The stream's numbering and position continue after its batches in flight, if any.
+        let (epoch, seq, at) = match self.ahead.get(&url) {
+            Some(a) => (a.epoch, a.next_seq, Some(a.tail)),
+            None => (state.epoch, state.next_seq, state.tail),
         };
         let states = self
             .cp
@@ -476,8 +508,8 @@ impl Poster {
             body,
         };
         self.cp.journal(state.id, &mut pending)?;
-        if self.senders.is_some() && self.in_step.contains(&url) {
-            self.pipeline(url, state.id, pending, origin)?;
+        if let Some(at) = at.filter(|_| self.senders.is_some() && self.in_step.contains(&url)) {
+            self.pipeline(url, state.id, at, pending, origin)?;
             return Ok(());
         }
         let sent_before = self.stats.events_sent + self.stats.events_present;
@@ -502,6 +534,7 @@ impl Poster {
         &mut self,
         url: String,
         stream: i64,
+        at: u64,
         pending: Pending,
         origin: Arc<BatchOrigin>,
     ) -> Result<()> {
@@ -509,12 +542,14 @@ impl Poster {
         let ahead = self.ahead.entry(url.clone()).or_default();
         ahead.epoch = pending.epoch;
         ahead.next_seq = pending.seq + 1;
+        ahead.tail = at + pending.keys.len() as u64;
         ahead.keys.extend(pending.keys.iter().cloned());
         ahead.count += 1;
         let job = SendJob {
             url: url.clone(),
             epoch: pending.epoch,
             seq: pending.seq,
+            at,
             body: pending.body,
             answer: answer_tx,
         };
@@ -525,6 +560,7 @@ impl Poster {
         self.inflight.push_back(InFlight {
             url,
             stream,
+            at,
             pending: Pending {
                 body: Vec::new(),
                 ..pending
@@ -573,7 +609,8 @@ impl Poster {
         let (f, outcome) = self.wait(f);
         if matches!(outcome, Ok(Appended::New)) {
             self.release(&f.url, &f.pending.keys);
-            self.cp.acknowledge(f.stream, &f.pending)?;
+            let tail = Tail::At(f.at + f.pending.keys.len() as u64);
+            self.cp.acknowledge(f.stream, &f.pending, tail)?;
             self.stats.batches_sent += 1;
             self.stats.events_sent += f.pending.keys.len() as u64;
             self.stats.bytes_sent += f.pending.body.len() as u64;
@@ -612,8 +649,11 @@ impl Poster {
             Some(k) => batch.split_off(k + 1),
             None => std::mem::take(&mut batch),
         };
+        // Each was taken at the position it named (a later 200 proves it), so each leaves the
+        // tail right after itself.
         for (f, _) in batch {
-            self.cp.acknowledge(stream, &f.pending)?;
+            let tail = Tail::At(f.at + f.pending.keys.len() as u64);
+            self.cp.acknowledge(stream, &f.pending, tail)?;
             self.stats.batches_sent += 1;
             self.stats.events_sent += f.pending.keys.len() as u64;
             self.stats.bytes_sent += f.pending.body.len() as u64;
@@ -741,27 +781,45 @@ impl Poster {
         // on a 403), so a producer state left by a deleted checkpoint cannot swallow new batches
         // as duplicates of old sequence numbers.
         let client = &mut self.client;
-        let read = self
-            .cp
-            .add_server_keys(url, Some(0), |add| client.read_keys(url, add).map(|_| ()))?;
+        let read = self.cp.add_server_keys(url, Some(0), |add| {
+            client.read_keys(url, add).map(|n| n.unwrap_or(0))
+        })?;
         match read {
-            Ok((state, found)) => {
-                if found > 0 {
+            Ok(read) => {
+                if read.added > 0 {
                     tonbo_core::note!(
-                        "tonbo-post: {url}: not in the checkpoint; the stream already holds {found} events, which will not be sent again"
+                        "tonbo-post: {url}: not in the checkpoint; the stream already holds {} events, which will not be sent again",
+                        read.added
                     );
                 }
-                self.cp.set_epoch(state.id, 1, 0)?;
+                self.note_overfull(&read);
+                self.cp.set_epoch(read.state.id, 1, 0)?;
                 Ok(Ok(self.cp.stream(url)?.expect("stream row exists")))
             }
             Err(e) => Ok(Err(format!("reading the stream back failed: {e:#}"))),
         }
     }
 
+    /// Keeps a stream read back holding more events than keys for the summary.
+    fn note_overfull(&mut self, read: &ServerRead) {
+        if read.events > read.keys {
+            let session_id = self
+                .current
+                .as_ref()
+                .map_or_else(String::new, |o| o.session_id.clone());
+            self.stats.overfull.push(Overfull {
+                session_id,
+                events: read.events,
+                keys: read.keys,
+            });
+        }
+    }
+
     /// Sends a journaled batch until the server has it, claiming a fresh epoch where allowed.
     /// `check` first looks at the stream: for a batch the server may have stored already (an
     /// interrupted run's, or one whose answer was lost), whatever the server's producer state
-    /// says.
+    /// says. The batch is written for the stream's tail as the checkpoint knows it then; a
+    /// stream whose tail is unknown is looked at first the same way.
     fn send(
         &mut self,
         url: &str,
@@ -774,6 +832,7 @@ impl Poster {
         let mut claimed = false;
         let mut verified = false;
         let mut unanswered = 0u32;
+        let mut conflicts = 0u32;
         loop {
             let n = p.keys.len() as u64;
             if check {
@@ -785,9 +844,13 @@ impl Poster {
                 };
                 continue;
             }
-            match net!(self.client.append(url, p.epoch, p.seq, &p.body)) {
+            let Some(at) = self.cp.stream(url)?.and_then(|s| s.tail) else {
+                check = true;
+                continue;
+            };
+            match net!(self.client.append(url, p.epoch, p.seq, at, &p.body)) {
                 Appended::New => {
-                    self.cp.acknowledge(state.id, &p)?;
+                    self.cp.acknowledge(state.id, &p, Tail::At(at + n))?;
                     self.in_step.insert(url.to_string());
                     self.stats.batches_sent += 1;
                     if replay {
@@ -798,8 +861,9 @@ impl Poster {
                     return Ok(Delivery::Done);
                 }
                 Appended::Duplicate if replay => {
-                    // Sent by the interrupted run, and the server has it.
-                    self.cp.acknowledge(state.id, &p)?;
+                    // Sent by the interrupted run, and the server has it; where it stands in
+                    // the stream is not known from here.
+                    self.cp.acknowledge(state.id, &p, Tail::Unknown)?;
                     self.stats.events_recovered += n;
                     self.stats.events_present += n;
                     return Ok(Delivery::Done);
@@ -877,6 +941,16 @@ impl Poster {
                         p.epoch
                     )))
                 }
+                Appended::SeqConflict { last } => {
+                    // Another writer appended at this position first; nothing was stored and the
+                    // producer seq is unused. Keep what the stream still lacks, for its new tail.
+                    conflicts += 1;
+                    p = match self.after_conflict(url, state, p, at, last, conflicts)? {
+                        Ok(Some(p)) => p,
+                        Ok(None) => return Ok(Delivery::Done),
+                        Err(why) => return Ok(Delivery::Failed(why)),
+                    };
+                }
                 Appended::Closed => {
                     return Ok(Delivery::Failed(
                         "the stream is closed (HTTP 409, Stream-Closed); nothing more can be appended".into(),
@@ -898,15 +972,78 @@ impl Poster {
         }
     }
 
-    /// Reads a stream known to the checkpoint back, recording every key it holds as present.
+    /// Reads a stream known to the checkpoint back, recording every key it holds as present and
+    /// its tail.
     fn read_back(&mut self, url: &str) -> Result<Result<(), String>> {
         let client = &mut self.client;
-        let read = self
+        let read = self.cp.add_server_keys(url, None, |add| {
+            client.read_keys(url, add).map(|n| n.unwrap_or(0))
+        })?;
+        match read {
+            Ok(read) => {
+                self.note_overfull(&read);
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(format!("reading the stream back failed: {e:#}"))),
+        }
+    }
+
+    /// A batch written for position `at` lost it to another writer (409 to its `Stream-Seq`):
+    /// read the stream back, and keep the batch's events it still lacks, under the same
+    /// `(epoch, seq)` (the server used neither). `None` when it holds them all.
+    fn after_conflict(
+        &mut self,
+        url: &str,
+        state: &StreamState,
+        p: Pending,
+        at: u64,
+        last: Option<String>,
+        conflicts: u32,
+    ) -> Result<Result<Option<Pending>, String>> {
+        if conflicts > MAX_POSITION_CONFLICTS {
+            return Ok(Err(format!(
+                "batch seq {} lost its stream position to other writers {MAX_POSITION_CONFLICTS} times in a row; stopped this session",
+                p.seq
+            )));
+        }
+        if let Err(why) = self.read_back(url)? {
+            return Ok(Err(why));
+        }
+        let tail = self.cp.stream(url)?.and_then(|s| s.tail);
+        if tail == Some(at) {
+            // The stream is where this checkpoint thought, yet the position was refused: its last
+            // Stream-Seq was set by a writer numbering appends another way.
+            return Ok(Err(format!(
+                "the server refuses stream position {at} (HTTP 409 to Stream-Seq {}; its last is {}) although the stream holds exactly {at} events: another kind of writer numbers its appends on this stream. Nothing was written, so nothing is doubled; stopped this session",
+                crate::client::stream_seq(at),
+                last.as_deref().unwrap_or("not given")
+            )));
+        }
+        let states = self
             .cp
-            .add_server_keys(url, None, |add| client.read_keys(url, add).map(|_| ()))?;
-        Ok(read
-            .map(|_| ())
-            .map_err(|e| format!("reading the stream back failed: {e:#}")))
+            .key_states(state.id, p.keys.iter().map(String::as_str))?;
+        let events: Vec<&RawValue> = serde_json::from_slice(&p.body)?;
+        let mut keys = Vec::new();
+        let mut body = vec![b'['];
+        for ((key, ev), st) in p.keys.iter().zip(events).zip(states) {
+            if st != KeyState::New {
+                self.stats.events_present += 1;
+                continue;
+            }
+            if !keys.is_empty() {
+                body.push(b',');
+            }
+            body.extend_from_slice(ev.get().as_bytes());
+            keys.push(key.clone());
+        }
+        body.push(b']');
+        if keys.is_empty() {
+            self.cp.drop_journal(p.jid)?;
+            return Ok(Ok(None));
+        }
+        let mut p = Pending { keys, body, ..p };
+        self.cp.journal(state.id, &mut p)?;
+        Ok(Ok(Some(p)))
     }
 
     /// Looks at the stream before (re)sending a batch it may hold already: if it holds all of
@@ -929,7 +1066,7 @@ impl Poster {
         let held = states.iter().filter(|s| **s == KeyState::Present).count();
         let n = p.keys.len() as u64;
         if held == p.keys.len() {
-            self.cp.acknowledge(state.id, &p)?;
+            self.cp.acknowledge(state.id, &p, Tail::Keep)?;
             self.stats.events_present += n;
             if replay {
                 self.stats.events_recovered += n;
@@ -1056,6 +1193,7 @@ impl Poster {
                     keys: Vec::new(),
                     ..p
                 },
+                Tail::Keep,
             )?;
             return Ok(Ok(None));
         }

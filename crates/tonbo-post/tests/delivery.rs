@@ -73,7 +73,7 @@ fn a_session_that_keeps_failing_stops_alone_and_is_delivered_by_a_later_run() {
 }
 
 #[test]
-fn another_writer_fences_us_out_with_a_clear_error() {
+fn a_second_checkpoint_writing_the_same_streams_doubles_nothing() {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.ndjson");
@@ -81,13 +81,37 @@ fn another_writer_fences_us_out_with_a_clear_error() {
     let theirs = dir.path().join("theirs.sqlite");
     write_records(&input, &[("w", 0..10), ("other", 0..5)]);
     assert!(pipeline(&server, &input, &ours, &[], &[]).status.success());
-    // A second checkpoint (another machine) claims the producer with a newer epoch.
+    // A second checkpoint (another machine) writes the same streams further.
     write_records(&input, &[("w", 0..12), ("other", 0..5)]);
     let them = pipeline(&server, &input, &theirs, &[], &[]);
     assert!(them.status.success(), "{}", them.stderr);
-    // Our old checkpoint now meets a 403 on "w", and goes on with "other".
+    // Our checkpoint still thinks "w" holds 10 events: its batch written for position 10 is
+    // refused, the stream read back, and only w-12 and w-13 go out.
     write_records(&input, &[("w", 0..14), ("other", 0..7)]);
     let us = pipeline(&server, &input, &ours, &[], &[]);
+    assert!(us.status.success(), "{}", us.stderr);
+    assert!(us.stderr.contains(" 4 events sent"), "{}", us.stderr);
+    assert_keys(&server.keys("w"), &expected_keys("w", 14), "w");
+    assert_keys(&server.keys("other"), &expected_keys("other", 7), "other");
+}
+
+#[test]
+fn two_checkpoints_sharing_a_producer_id_fence_each_other_with_a_clear_error() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    let ours = dir.path().join("ours.sqlite");
+    let theirs = dir.path().join("theirs.sqlite");
+    let shared = ["--producer-id", "shared"];
+    write_records(&input, &[("w", 0..10), ("other", 0..5)]);
+    assert!(pipeline(&server, &input, &ours, &[], &shared).status.success());
+    // A second checkpoint under the same producer id claims it with a newer epoch.
+    write_records(&input, &[("w", 0..12), ("other", 0..5)]);
+    let them = pipeline(&server, &input, &theirs, &[], &shared);
+    assert!(them.status.success(), "{}", them.stderr);
+    // Our old checkpoint now meets a 403 on "w", and goes on with "other".
+    write_records(&input, &[("w", 0..14), ("other", 0..7)]);
+    let us = pipeline(&server, &input, &ours, &[], &shared);
     assert_eq!(us.status.code(), Some(1), "{}", us.stderr);
     assert!(
         us.stderr

@@ -354,6 +354,14 @@ impl Adapter {
                                 format!("expected seq {expected:?}, sent {received:?}"),
                             )
                         }
+                        Appended::SeqConflict { last } => {
+                            break err(
+                                ty,
+                                Some(409),
+                                "SEQUENCE_CONFLICT",
+                                format!("Stream-Seq not above the last ({last:?})"),
+                            )
+                        }
                         Appended::NotFound => {
                             break err(ty, Some(404), "NOT_FOUND", "no such stream")
                         }
@@ -403,7 +411,9 @@ impl Adapter {
                     Appended::StaleEpoch { .. } => {
                         err(ty, Some(403), "CONFLICT", "stale producer epoch")
                     }
-                    Appended::Gap { .. } => err(ty, Some(409), "SEQUENCE_CONFLICT", "sequence gap"),
+                    Appended::Gap { .. } | Appended::SeqConflict { .. } => {
+                        err(ty, Some(409), "SEQUENCE_CONFLICT", "sequence conflict")
+                    }
                     Appended::NotFound => err(ty, Some(404), "NOT_FOUND", "no such stream"),
                     Appended::Refused { status, detail } => {
                         err(ty, Some(status), "UNEXPECTED_STATUS", detail)
