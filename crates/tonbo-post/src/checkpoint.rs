@@ -259,9 +259,7 @@ impl Checkpoint {
     pub fn stream(&self, url: &str) -> Result<Option<StreamState>> {
         Ok(self
             .conn()
-            .prepare_cached(
-                "SELECT id, epoch, next_seq, claimed, tail FROM stream WHERE url = ?1",
-            )?
+            .prepare_cached("SELECT id, epoch, next_seq, claimed, tail FROM stream WHERE url = ?1")?
             .query_row([url], stream_state)
             .optional()?)
     }
@@ -352,11 +350,10 @@ impl Checkpoint {
             "UPDATE stream SET tail = ?2 WHERE id = ?1",
             params![id, events as i64],
         )?;
-        let keys: i64 = tx.query_row(
-            "SELECT count(*) FROM acked WHERE stream = ?1",
-            [id],
-            |r| r.get(0),
-        )?;
+        let keys: i64 =
+            tx.query_row("SELECT count(*) FROM acked WHERE stream = ?1", [id], |r| {
+                r.get(0)
+            })?;
         let state = tx.query_row(
             "SELECT id, epoch, next_seq, claimed, tail FROM stream WHERE id = ?1",
             [id],
@@ -705,7 +702,10 @@ mod tests {
             vec![KeyState::SentThisRun, KeyState::New]
         );
         let st = cp.stream("http://x/s").unwrap().unwrap();
-        assert_eq!((st.epoch, st.next_seq, st.claimed, st.tail), (0, 1, true, Some(2)));
+        assert_eq!(
+            (st.epoch, st.next_seq, st.claimed, st.tail),
+            (0, 1, true, Some(2))
+        );
         drop(cp);
         let cp = Checkpoint::open(&path).unwrap();
         assert_eq!(cp.key_state(s.id, "b").unwrap(), KeyState::Present);
@@ -856,6 +856,9 @@ mod tests {
         assert_ne!(a, b);
         let path = tmp();
         let first = Checkpoint::open(&path).unwrap().producer_id().unwrap();
-        assert_eq!(Checkpoint::open(&path).unwrap().producer_id().unwrap(), first);
+        assert_eq!(
+            Checkpoint::open(&path).unwrap().producer_id().unwrap(),
+            first
+        );
     }
 }

@@ -222,7 +222,7 @@ impl StreamClient {
                 let detail = body_snippet(&mut resp);
                 if detail.starts_with("Sequence conflict") {
                     Appended::SeqConflict {
-                        last: detail.rsplit("<= ").next().map(str::to_string),
+                        last: detail.split_once("<= ").map(|(_, l)| l.to_string()),
                     }
                 } else {
                     Appended::Refused { status, detail }

@@ -375,7 +375,12 @@ fn run(args: Args) -> Result<Exit> {
             .overfull
             .iter()
             .take(10)
-            .map(|o| format!("{} ({} events, {} distinct keys)", o.session_id, o.events, o.keys))
+            .map(|o| {
+                format!(
+                    "{} ({} events, {} distinct keys)",
+                    o.session_id, o.events, o.keys
+                )
+            })
             .collect();
         if s.overfull.len() > 10 {
             names.push(format!("and {} more", s.overfull.len() - 10));

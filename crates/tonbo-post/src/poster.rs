@@ -261,8 +261,7 @@ impl Senders {
                     };
                     let Ok(job) = job else { return };
                     let before = client.retries;
-                    let outcome =
-                        client.append(&job.url, job.epoch, job.seq, job.at, &job.body);
+                    let outcome = client.append(&job.url, job.epoch, job.seq, job.at, &job.body);
                     let _ = job.answer.send(Answer {
                         body: job.body,
                         outcome,
@@ -702,12 +701,24 @@ impl Poster {
                 anyhow::bail!("stream {url} left the checkpoint");
             };
             let mut p = f.pending;
+            let before_filter = p.keys.len();
+            if not_stored {
+                // Batches settled before this one may have read the stream back and found
+                // events of this one there (another writer's): those are not sent again.
+                p = match self.drop_present(stream, p)? {
+                    Some(p) => p,
+                    None => {
+                        left = left.saturating_sub(n);
+                        continue;
+                    }
+                };
+            }
             let in_turn = (p.epoch, p.seq) == (cur.epoch, cur.next_seq);
             if !in_turn && not_stored {
                 p.epoch = cur.epoch;
                 p.seq = cur.next_seq;
             }
-            if p.jid == 0 {
+            if p.jid == 0 || p.keys.len() != before_filter {
                 self.cp.journal(stream, &mut p)?;
             }
             // A batch that may be stored, or that is out of turn without being certainly not
@@ -1019,9 +1030,23 @@ impl Poster {
                 last.as_deref().unwrap_or("not given")
             )));
         }
+        let Some(mut p) = self.drop_present(state.id, p)? else {
+            return Ok(Ok(None));
+        };
+        self.cp.journal(state.id, &mut p)?;
+        Ok(Ok(Some(p)))
+    }
+
+    /// A batch the server did not store, without the events the checkpoint now knows the stream
+    /// holds (counted as present); `None`, its journal row dropped (the seq stays unused), when
+    /// that is all of them. The caller journals a changed batch.
+    fn drop_present(&mut self, stream: i64, p: Pending) -> Result<Option<Pending>> {
         let states = self
             .cp
-            .key_states(state.id, p.keys.iter().map(String::as_str))?;
+            .key_states(stream, p.keys.iter().map(String::as_str))?;
+        if states.iter().all(|s| *s == KeyState::New) {
+            return Ok(Some(p));
+        }
         let events: Vec<&RawValue> = serde_json::from_slice(&p.body)?;
         let mut keys = Vec::new();
         let mut body = vec![b'['];
@@ -1038,12 +1063,12 @@ impl Poster {
         }
         body.push(b']');
         if keys.is_empty() {
-            self.cp.drop_journal(p.jid)?;
-            return Ok(Ok(None));
+            if p.jid != 0 {
+                self.cp.drop_journal(p.jid)?;
+            }
+            return Ok(None);
         }
-        let mut p = Pending { keys, body, ..p };
-        self.cp.journal(state.id, &mut p)?;
-        Ok(Ok(Some(p)))
+        Ok(Some(Pending { keys, body, ..p }))
     }
 
     /// Looks at the stream before (re)sending a batch it may hold already: if it holds all of

@@ -104,7 +104,9 @@ fn two_checkpoints_sharing_a_producer_id_fence_each_other_with_a_clear_error() {
     let theirs = dir.path().join("theirs.sqlite");
     let shared = ["--producer-id", "shared"];
     write_records(&input, &[("w", 0..10), ("other", 0..5)]);
-    assert!(pipeline(&server, &input, &ours, &[], &shared).status.success());
+    assert!(pipeline(&server, &input, &ours, &[], &shared)
+        .status
+        .success());
     // A second checkpoint under the same producer id claims it with a newer epoch.
     write_records(&input, &[("w", 0..12), ("other", 0..5)]);
     let them = pipeline(&server, &input, &theirs, &[], &shared);
