@@ -64,6 +64,10 @@ pub enum Exit {
     Partial,
     /// An input that holds something gave nothing (each one already warned about on stderr).
     Empty,
+    /// The server did not answer for the whole retry budget (EX_TEMPFAIL: try again later).
+    Unavailable,
+    /// Stopped by this signal (the status is 128 + its number, as a shell reports it).
+    Signalled(i32),
 }
 
 impl Exit {
@@ -103,6 +107,8 @@ pub fn run_stage(stage: &str, body: impl FnOnce() -> Result<Exit>) -> ExitCode {
         Ok(Exit::Clean) => ExitCode::SUCCESS,
         Ok(Exit::Partial) => ExitCode::from(1),
         Ok(Exit::Empty) => ExitCode::from(3),
+        Ok(Exit::Unavailable) => ExitCode::from(75),
+        Ok(Exit::Signalled(sig)) => ExitCode::from((128 + sig.clamp(1, 127)) as u8),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             crate::note!("{stage}: error: {e:#}");

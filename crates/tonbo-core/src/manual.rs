@@ -36,6 +36,9 @@ pub enum Signals {
     /// A stage in the middle of a pipeline: reads its input to the end (the reader upstream
     /// stops on the same signal), then finishes; a second signal exits at once with 130.
     Drain,
+    /// The stage that talks to the server: stops sending at once, gives requests in flight a
+    /// few seconds, and exits 130/143; its checkpoint is always consistent.
+    Halt,
 }
 
 /// The parts of a stage's manual that are not its flags.
@@ -76,6 +79,15 @@ const EXIT_3: (&str, &str) = (
 
 const EXIT_130: (&str, &str) = ("130", "a second SIGINT/SIGTERM stopped it without draining");
 
+const EXIT_HALT: &[(&str, &str)] = &[
+    (
+        "75",
+        "the server gave no answer for --retry-for seconds; nothing more was sent, the checkpoint is saved: run again later",
+    ),
+    ("130", "stopped by SIGINT before the end of its input (or by a second signal)"),
+    ("143", "stopped by SIGTERM before the end of its input"),
+];
+
 /// Every stage shares these: the tools of the pipeline, for SEE ALSO.
 const STAGES: &[&str] = &[
     "tonbo-ingest",
@@ -92,6 +104,7 @@ impl Manual {
         match self.signals {
             Signals::Stop => "SIGINT and SIGTERM stop the read at a record boundary (with --follow: stop watching); what was written is flushed, the summary printed, and the exit status is as if the input had ended there.",
             Signals::Drain => "The first SIGINT or SIGTERM lets the stage read its input to the end (the reader upstream stops on the same signal) and finish as usual, so nothing in the pipe is lost; a second one exits at once with status 130.",
+            Signals::Halt => "The first SIGINT or SIGTERM stops retrying: what is already in the pipe may still go out for 3 seconds (the readers upstream stop on the same signal, so a pipeline drains), then nothing more is sent, and requests in flight get 3 more seconds. The exit status is 0 if the whole input went out, else 130 (SIGINT) or 143 (SIGTERM). The checkpoint is written before every send and after every answer, so the next run sends nothing twice and leaves nothing out. A second signal exits at once with 130.",
         }
     }
 
@@ -100,8 +113,10 @@ impl Manual {
         if self.empty_exit {
             v.push(EXIT_3);
         }
-        if self.signals == Signals::Drain {
-            v.push(EXIT_130);
+        match self.signals {
+            Signals::Drain => v.push(EXIT_130),
+            Signals::Halt => v.extend_from_slice(EXIT_HALT),
+            Signals::Stop => {}
         }
         v
     }

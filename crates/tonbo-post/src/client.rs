@@ -7,14 +7,16 @@
 //! are retried here, re-sending the same bytes with the same `(epoch, seq)`, which is safe because
 //! the server deduplicates them; everything else is returned to the caller to decide.
 
+use std::collections::HashMap;
 use std::io::{BufReader, Read};
-use std::thread::sleep;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, bail, Context, Result};
 use ureq::http::Response;
 use ureq::Body;
 
+use crate::health::{Halt, Halted, Health};
 use crate::read::source_keys;
 use crate::retry::{is_transient_status, parse_retry_after, RetryPolicy};
 
@@ -87,6 +89,12 @@ pub struct StreamClient {
     /// lost its producer state (the reference server restarted between writing a batch and
     /// recording its seq) would store it twice. The caller looks at the stream first.
     pub check_before_resending: bool,
+    /// Shared by every clone: the run's stop and its budget for server failures.
+    pub health: Arc<Health>,
+    /// Shared by every clone: for a stream (its URL without query), the URL of the node that
+    /// last answered a request for it after redirects (a cluster's leader of the stream's
+    /// group), so that only the first request to a stream pays a redirect.
+    leaders: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl StreamClient {
@@ -95,6 +103,7 @@ impl StreamClient {
         producer_id: String,
         retry: RetryPolicy,
         timeout: Duration,
+        health: Arc<Health>,
     ) -> StreamClient {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -113,6 +122,8 @@ impl StreamClient {
             retry,
             retries: 0,
             check_before_resending: false,
+            health,
+            leaders: Arc::default(),
         }
     }
 
@@ -378,6 +389,11 @@ impl StreamClient {
 
     /// [`Self::with_retries`]; with `ambiguous_final`, a network failure after which the request
     /// may have reached the server is not retried but returned as an [`Ambiguous`] error.
+    ///
+    /// Failures that are the server's (no connection, 5xx, a redirect with no leader to follow)
+    /// are retried within the run's shared budget ([`Health`]); a 5xx, which one stream alone may
+    /// get, also within `max_retries`, as are 429 and 408. When the run stops, this returns a
+    /// [`Halted`] error without sending again.
     fn with_retries_as(
         &mut self,
         url: &str,
@@ -386,65 +402,152 @@ impl StreamClient {
         mut send: impl FnMut(&Self, &str) -> Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>> {
         let mut retry = 0u32;
-        let mut target = url.to_string();
+        let (stream, query) = split_query(url);
+        let mut target = self.leader_for(stream, query, url);
         let mut hops = 0;
         loop {
-            let (why, retry_after) = match send(self, &target) {
-                Ok(resp) if is_redirect(resp.status().as_u16()) => {
+            if let Some(halt) = self.health.halted() {
+                return Err(Halted(halt).into());
+            }
+            // (why, Retry-After, whether it is a failure of the server as a whole)
+            let (why, retry_after, server) = match send(self, &target) {
+                Ok(mut resp) if is_redirect(resp.status().as_u16()) => {
                     let next = resp
                         .headers()
                         .get("Location")
                         .and_then(|v| v.to_str().ok())
                         .and_then(|l| resolve_location(&target, l));
+                    let status = resp.status().as_u16();
                     match next {
                         Some(next) if hops < MAX_REDIRECTS => {
+                            drain(&mut resp);
                             hops += 1;
                             target = next;
                             continue;
                         }
-                        _ => return Ok(resp),
+                        // No leader to follow yet (an election), or nodes sending each other
+                        // round: wait and ask again.
+                        _ => {
+                            drain(&mut resp);
+                            (
+                                format!("HTTP {status} with no leader to follow"),
+                                None,
+                                true,
+                            )
+                        }
                     }
                 }
-                Ok(resp) if !is_transient_status(resp.status().as_u16()) => return Ok(resp),
+                Ok(resp) if !is_transient_status(resp.status().as_u16()) => {
+                    self.health.answered();
+                    self.remember_leader(stream, &target);
+                    return Ok(resp);
+                }
                 Ok(mut resp) => {
+                    let status = resp.status().as_u16();
                     let ra = resp
                         .headers()
                         .get("Retry-After")
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    let why = format!("HTTP {}", resp.status().as_u16());
                     drain(&mut resp);
-                    (why, ra)
+                    let server = status >= 500;
+                    if !server {
+                        self.health.answered();
+                    }
+                    (format!("HTTP {status}"), ra, server)
                 }
                 Err(e) if ambiguous_final && may_have_arrived(&e) => {
                     self.retries += 1;
+                    self.forget_leader(stream);
                     tonbo_core::note!(
                         "tonbo-post: {what} {url}: {e}; the server may have stored it, checking the stream before sending again"
                     );
                     return Err(Ambiguous(format!("{e}")).into());
                 }
-                Err(e) if is_transient_error(&e) => (format!("{e}"), None),
+                Err(e) if is_transient_error(&e) => (format!("{e}"), None, true),
                 Err(e) => return Err(anyhow!("cannot {what} {url}: {e}")),
             };
-            if retry >= self.retry.max_retries {
+            // A failure to connect is the server's alone: only the run's budget bounds it.
+            let counted = !server || why.starts_with("HTTP 5");
+            if counted && retry >= self.retry.max_retries {
                 bail!(
                     "cannot {what} {url}: {why}, still failing after {} retries",
                     self.retry.max_retries
                 );
             }
-            let wait = self.retry.delay(retry, retry_after);
-            tonbo_core::note!(
-                "tonbo-post: {what} {url}: {why}; retry {}/{} in {:.1}s",
-                retry + 1,
-                self.retry.max_retries,
-                wait.as_secs_f64()
-            );
-            sleep(wait);
+            let mut wait = self.retry.delay(retry, retry_after);
+            if server {
+                match self.health.may_retry(&why, wait) {
+                    Some(w) => wait = w,
+                    None => return Err(Halted(Halt::ServerDown).into()),
+                }
+            }
+            // Server failures come from every worker at once: noted at most once a second.
+            if !server || self.health.worth_noting() {
+                let of = if counted {
+                    format!("/{}", self.retry.max_retries)
+                } else {
+                    String::new()
+                };
+                tonbo_core::note!(
+                    "tonbo-post: {what} {url}: {why}; retry {}{of} in {:.1}s",
+                    retry + 1,
+                    wait.as_secs_f64()
+                );
+            }
+            if !self.health.sleep(wait) {
+                let halt = match (self.health.halted(), self.health.signal()) {
+                    (Some(h), _) => h,
+                    (None, Some(sig)) => Halt::Signal(sig),
+                    (None, None) => Halt::ServerDown,
+                };
+                return Err(Halted(halt).into());
+            }
             retry += 1;
             self.retries += 1;
+            hops = 0;
             // Start over at the address asked for: a leader that moved redirects afresh.
+            self.forget_leader(stream);
             target = url.to_string();
         }
+    }
+
+    /// Where to send a request for `stream`: the leader that answered last, if any.
+    fn leader_for(&self, stream: &str, query: &str, url: &str) -> String {
+        match self
+            .leaders
+            .lock()
+            .ok()
+            .and_then(|l| l.get(stream).cloned())
+        {
+            Some(leader) => format!("{leader}{query}"),
+            None => url.to_string(),
+        }
+    }
+
+    fn remember_leader(&self, stream: &str, target: &str) {
+        let (at, _) = split_query(target);
+        if let Ok(mut l) = self.leaders.lock() {
+            if at == stream {
+                l.remove(stream);
+            } else {
+                l.insert(stream.to_string(), at.to_string());
+            }
+        }
+    }
+
+    fn forget_leader(&self, stream: &str) {
+        if let Ok(mut l) = self.leaders.lock() {
+            l.remove(stream);
+        }
+    }
+}
+
+/// A URL and its query (with the `?`), apart.
+fn split_query(url: &str) -> (&str, &str) {
+    match url.find('?') {
+        Some(i) => url.split_at(i),
+        None => (url, ""),
     }
 }
 

@@ -4,12 +4,14 @@
 //!
 //! * [`checkpoint`]: the SQLite state (producer epoch and seq, acknowledged keys, journal);
 //! * [`client`]: the HTTP protocol, with retries of transient failures;
+//! * [`health`]: the run's stop (a signal, or a server gone past `--retry-for`);
 //! * [`read`]: reading a stream back for its `source_key`s, in flat memory;
 //! * [`retry`]: backoff with full jitter and `Retry-After`;
 //! * [`poster`]: the per-session delivery state machine that ties them together.
 
 pub mod checkpoint;
 pub mod client;
+pub mod health;
 pub mod poster;
 pub mod read;
 pub mod retry;

@@ -20,6 +20,7 @@ use tonbo_core::{
 };
 use tonbo_post::checkpoint::{default_state_path, Checkpoint, KeyState};
 use tonbo_post::client::StreamClient;
+use tonbo_post::health::{Halt, Halted, Health};
 
 use tonbo_post::poster::{key_events, Creation, Creators, Poster, Rejected, Stats, UrlTemplate};
 use tonbo_post::retry::RetryPolicy;
@@ -98,7 +99,7 @@ const MANUAL: Manual = Manual {
         ("HOME", "else ~/.local/state/tonbo-ingest/post.sqlite"),
         ("TERM", "dumb: no progress line"),
     ],
-    signals: Signals::Drain,
+    signals: Signals::Halt,
     empty_exit: false,
     files: &[
         (
@@ -170,6 +171,12 @@ struct Args {
     #[arg(value_name = "SECS", long, default_value_t = 30.0)]
     max_retry_delay: f64,
 
+    /// Give up when the server has answered no request for this long, in seconds: failures that
+    /// are the server's (no connection, DNS, TLS, 5xx) share this one budget across sessions.
+    /// The run then stops with status 75, the checkpoint saved.
+    #[arg(value_name = "SECS", long, default_value_t = 60.0)]
+    retry_for: f64,
+
     /// Sessions posted at the same time (one worker each, over kept-alive connections).
     #[arg(value_name = "N", long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
     concurrency: u64,
@@ -206,9 +213,11 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<Exit> {
-    // A signal drains: the input is read to its end, every batch is settled and checkpointed,
-    // and the exit status is as usual (see `drain_on_signals`).
-    tonbo_core::follow::drain_on_signals()?;
+    if !(args.retry_for >= 0.0 && args.retry_for.is_finite()) {
+        bail!("--retry-for must be a number of seconds, 0 or more");
+    }
+    let health = Health::new(Duration::from_secs_f64(args.retry_for));
+    health.stop_on_signals()?;
     let urls = UrlTemplate::new(&args.url_template, &args.api).map_err(anyhow::Error::msg)?;
     let state_path = match &args.state {
         Some(p) => p.clone(),
@@ -237,6 +246,7 @@ fn run(args: Args) -> Result<Exit> {
             String::new(),
             RetryPolicy::default(),
             Duration::from_secs_f64(args.timeout),
+            health.clone(),
         );
         return verify(&args, inputs, urls, client, rejects);
     }
@@ -255,7 +265,9 @@ fn run(args: Args) -> Result<Exit> {
         producer_id,
         retry,
         Duration::from_secs_f64(args.timeout),
+        health.clone(),
     );
+    watch_for_a_stuck_stop(health.clone());
     client.check_before_resending = true;
     let rejects = Arc::new(Mutex::new(rejects));
     // Dropped on every way out of this function, which erases the line before the summary or
@@ -286,10 +298,15 @@ fn run(args: Args) -> Result<Exit> {
     let creators = Creators::new(workers, &cp, &client)?;
     let mut last_session = vec![String::new(); workers];
     let mut read_error = None;
+    let mut input_left = false;
     'inputs: for input in inputs {
         let mut lines = input.lines();
         let name: Arc<str> = lines.name.clone().into();
         loop {
+            if health.halted().is_some() {
+                input_left = true;
+                break 'inputs;
+            }
             let line = match lines.next_line() {
                 Ok(Some(line)) => line,
                 Ok(None) => break,
@@ -339,8 +356,13 @@ fn run(args: Args) -> Result<Exit> {
         }
     }
     progress.finish();
-    if let Some(e) = first_error {
-        return Err(e);
+    let halt = health.halted();
+    let stopping = halt.is_some() || health.signal().is_some();
+    match first_error {
+        // A stop makes requests fail with `Halted`; that is reported below, once.
+        Some(e) if stopping && e.chain().any(|c| c.is::<Halted>()) => {}
+        Some(e) => return Err(e),
+        None => {}
     }
     drop(cp);
     let rejects = Arc::try_unwrap(rejects)
@@ -392,7 +414,62 @@ fn run(args: Args) -> Result<Exit> {
         );
     }
     let overfull = s.overfull.len() as u64;
-    Ok(Exit::from_failures(rejected + s.sessions_failed + overfull))
+    // A signal whose grace let the whole input go out (a sidecar's pipeline drained) is a
+    // normal end; one that left something unsent is not.
+    let signal = health
+        .signal()
+        .filter(|_| input_left || s.events_failed > 0);
+    match halt.or(signal.map(Halt::Signal)) {
+        Some(Halt::ServerDown) => {
+            tonbo_core::note!(
+                "{STAGE}: stopped: the server has answered nothing for {:.0}s (last failure: {}); the rest of the input was not sent; the checkpoint is saved, run again later to go on (--retry-for {:.0} sets how long to keep trying)",
+                health.silent_for().as_secs_f64(),
+                health.last_failure(),
+                health.retry_for().as_secs_f64(),
+            );
+            Ok(Exit::Unavailable)
+        }
+        Some(Halt::Signal(sig)) => {
+            tonbo_core::note!(
+                "{STAGE}: stopped by {} before the end of its input; the checkpoint is saved, run again to go on",
+                signal_name(sig)
+            );
+            Ok(Exit::Signalled(sig))
+        }
+        None => Ok(Exit::from_failures(rejected + s.sessions_failed + overfull)),
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        signal_hook::consts::SIGINT => "SIGINT",
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+/// After a signal, what is already in the pipe may still go out for this long (nothing is
+/// retried); then nothing more is sent.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// Requests still in flight then get this long; then the process exits as it is (the checkpoint
+/// is consistent at every moment: a batch is journaled before it is sent).
+const IN_FLIGHT_GRACE: Duration = Duration::from_secs(3);
+
+fn watch_for_a_stuck_stop(health: Arc<Health>) {
+    std::thread::spawn(move || loop {
+        if let Some(sig) = health.signal() {
+            std::thread::sleep(STOP_GRACE);
+            health.end_grace();
+            std::thread::sleep(IN_FLIGHT_GRACE);
+            tonbo_core::note!(
+                "{STAGE}: stopped by {} with requests still in flight after {}s; they are journaled and settled by the next run",
+                signal_name(sig),
+                (STOP_GRACE + IN_FLIGHT_GRACE).as_secs()
+            );
+            std::process::exit(128 + sig);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    });
 }
 
 /// Just the session id of a batch line, to choose its worker, read without parsing the whole

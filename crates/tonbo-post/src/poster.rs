@@ -436,7 +436,7 @@ impl Poster {
         created: Option<Receiver<Creation>>,
     ) -> Result<()> {
         let url = self.urls.url(session_id);
-        if self.failed.contains(&url) {
+        if self.failed.contains(&url) || self.client.health.halted().is_some() {
             self.stats.events_failed += keyed.len() as u64;
             return Ok(());
         }
@@ -520,7 +520,11 @@ impl Poster {
     }
 
     fn fail(&mut self, url: &str, session_id: &str, why: &str, events: u64) {
-        tonbo_core::note!("tonbo-post: session {session_id}: failed: {why}");
+        // A stopping run is reported once, by main, not once per session.
+        let health = &self.client.health;
+        if health.halted().is_none() && health.signal().is_none() {
+            tonbo_core::note!("tonbo-post: session {session_id}: failed: {why}");
+        }
         self.failed.insert(url.to_string());
         self.in_step.remove(url);
         self.stats.sessions_failed += 1;
@@ -887,7 +891,9 @@ impl Poster {
                             p.seq, unanswered
                         )));
                     }
-                    std::thread::sleep(self.client.retry.delay(unanswered - 1, None));
+                    if !self.client.health.sleep(self.client.retry.delay(unanswered - 1, None)) {
+                        return Ok(Delivery::Failed("stopped".into()));
+                    }
                     check = true;
                 }
                 outcome @ (Appended::Duplicate | Appended::Gap { .. }) if !verified => {

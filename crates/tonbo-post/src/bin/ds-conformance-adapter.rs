@@ -522,6 +522,7 @@ fn main() {
             cap: Duration::from_secs(1),
         },
         Duration::from_secs(30),
+        tonbo_post::health::Health::new(Duration::from_secs(60)),
     );
     let mut adapter = Adapter {
         server: String::new(),
