@@ -18,7 +18,7 @@ fn batches(dir: &Path, sessions: usize, per: usize) -> std::path::PathBuf {
     let runs: Vec<(&str, std::ops::Range<usize>)> =
         names.iter().map(|n| (n.as_str(), 0..per)).collect();
     write_records(&input, &runs);
-    let map = Command::new(bin("tonbo-map"))
+    let mut map = Command::new(bin("tonbo-map"))
         .arg("-q")
         .arg(&input)
         .stdout(Stdio::piped())
@@ -26,9 +26,10 @@ fn batches(dir: &Path, sessions: usize, per: usize) -> std::path::PathBuf {
         .unwrap();
     let out = Command::new(bin("tonbo-batch"))
         .args(["-q", "--max-events", "5"])
-        .stdin(map.stdout.unwrap())
+        .stdin(map.stdout.take().unwrap())
         .output()
         .unwrap();
+    assert!(map.wait().unwrap().success() && out.status.success());
     let path = dir.join("batches.ndjson");
     std::fs::write(&path, out.stdout).unwrap();
     path
