@@ -229,9 +229,13 @@ impl StreamClient {
                     .map(str::to_string),
             },
             409 => {
-                // The reference server names a Stream-Seq conflict only in its body.
+                // The reference server names a Stream-Seq conflict only in its body; a stale
+                // epoch answered 409 instead of 403 (some Ursula builds) by its error code.
+                let server_epoch = header_u64("Producer-Epoch");
                 let detail = body_snippet(&mut resp);
-                if detail.starts_with("Sequence conflict") {
+                if detail.contains("PRODUCER_EPOCH_STALE") {
+                    Appended::StaleEpoch { server_epoch }
+                } else if detail.starts_with("Sequence conflict") {
                     Appended::SeqConflict {
                         last: detail.split_once("<= ").map(|(_, l)| l.to_string()),
                     }

@@ -102,9 +102,10 @@ const WRITERS: [Writer; 4] = [
     },
 ];
 
-/// Starts `writers` full pipelines at once into `base` and waits for all; returns their outcomes.
+/// Starts `writers` full pipelines at once, writer `i` into `bases[i % bases.len()]`, and waits
+/// for all; returns their outcomes.
 fn backfill_at_once(
-    base: &str,
+    bases: &[String],
     post_args: &[&str],
     corpus: &Path,
     states: &Path,
@@ -131,7 +132,7 @@ fn backfill_at_once(
             .spawn()
             .unwrap();
         let post = Command::new(bin("tonbo-post"))
-            .args(["--api", base, "--state"])
+            .args(["--api", &bases[i % bases.len()], "--state"])
             .arg(states.join(format!("writer-{i}.sqlite")))
             .args(["--concurrency", &w.concurrency.to_string()])
             .args(["--window", &w.window.to_string()])
@@ -179,7 +180,8 @@ fn concurrent_writers_against_the_reference_server(n: usize) {
     let corpus = claude_corpus(&dir.path().join("claude"), 24, 60);
     let want = expected(&corpus);
     let total: usize = want.values().map(Vec::len).sum();
-    let runs = backfill_at_once(&server.url, &[], &corpus, dir.path(), &WRITERS[..n]);
+    let bases = [server.url.clone()];
+    let runs = backfill_at_once(&bases, &[], &corpus, dir.path(), &WRITERS[..n]);
     for (i, r) in runs.iter().enumerate() {
         assert!(r.status.success(), "writer {i} failed:\n{}", r.stderr);
     }
@@ -189,7 +191,7 @@ fn concurrent_writers_against_the_reference_server(n: usize) {
     // Between them the writers sent each event once; the rest each found already there.
     assert_eq!(summed(&runs, " events sent"), total as u64, "{runs:#?}");
     // And a second round of all of them at once sends nothing.
-    let again = backfill_at_once(&server.url, &[], &corpus, dir.path(), &WRITERS[..n]);
+    let again = backfill_at_once(&bases, &[], &corpus, dir.path(), &WRITERS[..n]);
     for (i, r) in again.iter().enumerate() {
         assert!(
             r.status.success(),
@@ -250,4 +252,37 @@ fn a_stream_holding_an_event_twice_is_named_and_the_run_exits_1() {
         "{}",
         second.stderr
     );
+}
+
+/// The same against a 3-node Ursula cluster, writer `i` through node `i % 3` (so most write
+/// through followers, which redirect each write to its stream's leader).
+fn concurrent_writers_against_ursula(n: usize) {
+    let Some(bin) = ursula_binary() else { return };
+    let cluster = Ursula::start(&bin, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = claude_corpus(&dir.path().join("claude"), 24, 60);
+    let want = expected(&corpus);
+    let total: usize = want.values().map(Vec::len).sum();
+    let bases: Vec<String> = (0..3).map(|i| cluster.url(i)).collect();
+    let template = ["--url-template", "{base}/sessions/{session_id}"];
+    let runs = backfill_at_once(&bases, &template, &corpus, dir.path(), &WRITERS[..n]);
+    for (i, r) in runs.iter().enumerate() {
+        assert!(r.status.success(), "writer {i} failed:\n{}", r.stderr);
+    }
+    for (session, keys) in &want {
+        for node in 0..3 {
+            assert_keys(&cluster.keys(node, session), keys, session);
+        }
+    }
+    assert_eq!(summed(&runs, " events sent"), total as u64, "{runs:#?}");
+}
+
+#[test]
+fn ursula_two_writers_at_once_through_different_nodes_leave_each_event_once() {
+    concurrent_writers_against_ursula(2);
+}
+
+#[test]
+fn ursula_four_writers_at_once_through_different_nodes_leave_each_event_once() {
+    concurrent_writers_against_ursula(4);
 }

@@ -502,3 +502,288 @@ pub fn claude_pipeline(server: &Server, dir: &Path, state: &Path) -> Run {
     }
     run
 }
+
+/// The `ursula` binary on PATH. `None` (the caller skips, saying so) when there is none, unless
+/// `TONBO_REQUIRE_URSULA` is set, as `.ci/run` does after `make ursula`: then a missing binary
+/// fails the test instead of skipping it.
+pub fn ursula_binary() -> Option<PathBuf> {
+    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("ursula"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("TONBO_REQUIRE_URSULA").is_none(),
+            "TONBO_REQUIRE_URSULA is set but no `ursula` is on PATH (make ursula installs it)"
+        );
+        eprintln!(
+            "skipped: no `ursula` binary on PATH (`make ursula` installs it; .ci/run runs these)"
+        );
+    }
+    found
+}
+
+/// Free loopback ports (bound, then released for the server to take).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// An Ursula cluster of 1 or 3 nodes on loopback, on free ports, each with its WAL in a
+/// temporary directory; every node is killed when this is dropped (also when a test panics).
+pub struct Ursula {
+    binary: PathBuf,
+    nodes: Vec<Option<Child>>,
+    ports: Vec<u16>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Ursula {
+    pub fn start(binary: &Path, n: usize) -> Ursula {
+        let dir = tempfile::tempdir().unwrap();
+        let ports = free_ports(2 * n);
+        let mut u = Ursula {
+            binary: binary.to_path_buf(),
+            nodes: (0..n).map(|_| None).collect(),
+            ports,
+            dir,
+        };
+        for i in 0..n {
+            let mut cfg = format!(
+                "[server]\nlisten = \"127.0.0.1:{}\"\ncluster_id = \"tonbo-ingest-test\"\nadmin_listen = \"127.0.0.1:{}\"\n[runtime]\ncore_count = 1\n[raft]\ngroup_count = 4\n[raft.wal]\npath = \"{}\"\n[storage.cold]\nbackend = \"none\"\n",
+                u.ports[i],
+                u.ports[n + i],
+                u.dir.path().join(format!("wal-{}", i + 1)).display()
+            );
+            for peer in 0..n {
+                cfg += &format!(
+                    "[[raft.peers]]\nnode_id = {}\nurl = \"http://127.0.0.1:{}\"\n",
+                    peer + 1,
+                    u.ports[peer]
+                );
+            }
+            std::fs::write(u.config(i), cfg).unwrap();
+        }
+        for i in 0..n {
+            u.spawn(i);
+        }
+        u.wait_ready();
+        u
+    }
+
+    fn config(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("node{}.toml", i + 1))
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("node{}.log", i + 1))).unwrap();
+        let child = Command::new(&self.binary)
+            .args(["server", "--config"])
+            .arg(self.config(i))
+            .args(["--node-id", &(i + 1).to_string()])
+            .env("NO_COLOR", "1")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.nodes[i] = Some(child);
+    }
+
+    /// Node `i`'s base URL (0-based).
+    pub fn url(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[i])
+    }
+
+    /// Waits until every running node takes the bucket `sessions`, and then a write to every
+    /// Raft group through every node (16 probe streams spread over the groups): elections take
+    /// seconds, and a node killed before its groups have settled can leave one without a leader
+    /// for longer than a test should wait.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        // A PUT, following a follower's 307 to the leader by hand (with its body, which is
+        // empty here).
+        let put = |url: String, json: bool| {
+            let mut url = url;
+            for _ in 0..5 {
+                let req = ureq::put(&url)
+                    .config()
+                    .http_status_as_error(false)
+                    .max_redirects(0)
+                    .build();
+                let req = if json {
+                    req.header("Content-Type", "application/json")
+                } else {
+                    req
+                };
+                let Ok(resp) = req.send_empty() else {
+                    return false;
+                };
+                if resp.status().is_success() {
+                    return true;
+                }
+                match resp.headers().get("location").and_then(|v| v.to_str().ok()) {
+                    Some(l) if resp.status().is_redirection() => url = l.to_string(),
+                    _ => return false,
+                }
+            }
+            false
+        };
+        let live: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].is_some())
+            .collect();
+        for &i in &live {
+            while !put(format!("{}/sessions", self.url(i)), false) {
+                assert!(
+                    Instant::now() < deadline,
+                    "ursula node {} did not come up",
+                    i + 1
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        for &i in &live {
+            for probe in 0..16 {
+                while !put(format!("{}/sessions/_ready-{probe}", self.url(i)), true) {
+                    assert!(
+                        Instant::now() < deadline,
+                        "ursula node {} never took a write for probe {probe}",
+                        i + 1
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    /// Kills node `i` with SIGKILL.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts node `i` again on its WAL.
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.spawn(i);
+    }
+
+    /// The node (0-based) leading the Raft group of `/sessions/{stream}`, as a follower's
+    /// redirect names it (`x-ursula-raft-leader-id`); the stream must exist.
+    pub fn leader_of(&self, stream: &str) -> Option<usize> {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].is_none() {
+                continue;
+            }
+            let resp = ureq::put(&format!("{}/sessions/{stream}", self.url(i)))
+                .config()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .build()
+                .header("Content-Type", "application/json")
+                .send_empty();
+            let Ok(resp) = resp else { continue };
+            match resp.status().as_u16() {
+                200 | 201 | 204 => return Some(i),
+                307 | 308 => {
+                    let id = resp
+                        .headers()
+                        .get("x-ursula-raft-leader-id")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<usize>().ok());
+                    if let Some(id) = id {
+                        return Some(id - 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The `metadata.source_key` of every event of `/sessions/{stream}`, read through node `i`
+    /// (one event per line), page after page.
+    pub fn keys(&self, i: usize, stream: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut offset = "-1".to_string();
+        loop {
+            // During an election nodes may send a read round in redirects: ask again.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut resp = loop {
+                let got = ureq::get(&format!(
+                    "{}/sessions/{stream}?offset={offset}",
+                    self.url(i)
+                ))
+                .config()
+                .http_status_as_error(false)
+                .build()
+                .call();
+                match got {
+                    Ok(r) if r.status().as_u16() != 503 => break r,
+                    other => {
+                        assert!(Instant::now() < deadline, "reading {stream}: {other:?}");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            };
+            if resp.status().as_u16() == 404 {
+                return keys;
+            }
+            assert_eq!(
+                resp.status().as_u16(),
+                200,
+                "reading {stream} through node {}",
+                i + 1
+            );
+            let header = |name: &str| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let next = header("stream-next-offset");
+            let done = header("stream-up-to-date").is_some_and(|v| v == "true");
+            let body = resp
+                .body_mut()
+                .with_config()
+                .limit(1 << 30)
+                .read_to_string()
+                .unwrap();
+            let before = keys.len();
+            for l in body.lines().filter(|l| !l.trim().is_empty()) {
+                let v: Value = serde_json::from_str(l).unwrap();
+                keys.push(v["metadata"]["source_key"].as_str().unwrap().to_string());
+            }
+            match next {
+                Some(n) if !done && keys.len() > before && n != offset => offset = n,
+                _ => return keys,
+            }
+        }
+    }
+}
+
+impl Drop for Ursula {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+        // A failed test shows what the nodes said last.
+        if std::thread::panicking() {
+            for i in 0..self.nodes.len() {
+                let log = self.dir.path().join(format!("node{}.log", i + 1));
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(25).collect();
+                eprintln!(
+                    "--- ursula node {} (last lines, newest first)\n{}",
+                    i + 1,
+                    tail.join("\n")
+                );
+            }
+        }
+    }
+}
