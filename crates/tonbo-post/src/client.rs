@@ -15,6 +15,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use ureq::http::Response;
 use ureq::Body;
 
+use tonbo_core::url::without_credentials;
+
 use crate::read::source_keys;
 use crate::retry::{is_transient_status, parse_retry_after, RetryPolicy};
 
@@ -263,11 +265,13 @@ impl StreamClient {
                 Ok(s == 201)
             }
             409 => bail!(
-                "stream {url} exists with another configuration (not a JSON stream, or closed): {}",
+                "stream {} exists with another configuration (not a JSON stream, or closed): {}",
+                without_credentials(url),
                 body_snippet(&mut resp)
             ),
             s => bail!(
-                "creating stream {url} failed with HTTP {s}: {}",
+                "creating stream {} failed with HTTP {s}: {}",
+                without_credentials(url),
                 body_snippet(&mut resp)
             ),
         }
@@ -299,7 +303,8 @@ impl StreamClient {
                 s => {
                     let mut resp = resp;
                     bail!(
-                        "reading stream {url} failed with HTTP {s}: {}",
+                        "reading stream {} failed with HTTP {s}: {}",
+                        without_credentials(url),
                         body_snippet(&mut resp)
                     )
                 }
@@ -311,8 +316,12 @@ impl StreamClient {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             let reader = BufReader::with_capacity(64 * 1024, resp.into_body().into_reader());
-            let n = source_keys(reader, on_key)
-                .with_context(|| format!("reading stream {url} at offset {offset}"))?;
+            let n = source_keys(reader, on_key).with_context(|| {
+                format!(
+                    "reading stream {} at offset {offset}",
+                    without_credentials(url)
+                )
+            })?;
             total += n;
             match next {
                 Some(next) if !up_to_date && n > 0 && next != offset => offset = next,
@@ -343,6 +352,8 @@ impl StreamClient {
         mut send: impl FnMut(&Self, &str) -> Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>> {
         let mut retry = 0u32;
+        // What messages name: the URL asked for, without its password or token.
+        let shown = without_credentials(url);
         let mut target = url.to_string();
         let mut hops = 0;
         loop {
@@ -375,23 +386,24 @@ impl StreamClient {
                 }
                 Err(e) if ambiguous_final && may_have_arrived(&e) => {
                     self.retries += 1;
+                    let e = error_text(&e);
                     tonbo_core::note!(
-                        "tonbo-post: {what} {url}: {e}; the server may have stored it, checking the stream before sending again"
+                        "tonbo-post: {what} {shown}: {e}; the server may have stored it, checking the stream before sending again"
                     );
-                    return Err(Ambiguous(format!("{e}")).into());
+                    return Err(Ambiguous(e).into());
                 }
-                Err(e) if is_transient_error(&e) => (format!("{e}"), None),
-                Err(e) => return Err(anyhow!("cannot {what} {url}: {e}")),
+                Err(e) if is_transient_error(&e) => (error_text(&e), None),
+                Err(e) => return Err(anyhow!("cannot {what} {shown}: {}", error_text(&e))),
             };
             if retry >= self.retry.max_retries {
                 bail!(
-                    "cannot {what} {url}: {why}, still failing after {} retries",
+                    "cannot {what} {shown}: {why}, still failing after {} retries",
                     self.retry.max_retries
                 );
             }
             let wait = self.retry.delay(retry, retry_after);
             tonbo_core::note!(
-                "tonbo-post: {what} {url}: {why}; retry {}/{} in {:.1}s",
+                "tonbo-post: {what} {shown}: {why}; retry {}/{} in {:.1}s",
                 retry + 1,
                 self.retry.max_retries,
                 wait.as_secs_f64()
@@ -429,6 +441,21 @@ fn resolve_location(from: &str, location: &str) -> Option<String> {
         return None;
     }
     Some(next)
+}
+
+/// A ureq error as messages may show it: the kinds that carry the URL (with its password) are
+/// named without it.
+fn error_text(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::BadUri(why) if why.ends_with("is missing scheme") => {
+            "bad uri: no scheme (http:// or https://)".into()
+        }
+        ureq::Error::BadUri(why) if why.ends_with("is missing host") => "bad uri: no host".into(),
+        ureq::Error::BadUri(why) if why.starts_with("unknown scheme") => format!("bad uri: {why}"),
+        ureq::Error::BadUri(_) => "bad uri".into(),
+        ureq::Error::RequireHttpsOnly(_) => "configured for https only".into(),
+        e => e.to_string(),
+    }
 }
 
 fn is_transient_error(e: &ureq::Error) -> bool {
