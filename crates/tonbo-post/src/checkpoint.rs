@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use tonbo_core::url::without_credentials;
 
 const SCHEMA_VERSION: i64 = 3;
 
@@ -154,6 +155,8 @@ impl Checkpoint {
                 path.display()
             ),
         }
+        crate::checkpoint_urls::strip_stored_credentials(&conn, path, &inflight_dir(path))
+            .with_context(|| format!("cannot upgrade state file {}", path.display()))?;
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('runs', 1)
              ON CONFLICT (key) DO UPDATE SET value = value + 1",
@@ -199,19 +202,26 @@ impl Checkpoint {
         }))
     }
 
+    /// The stream at `url`, keyed by the URL without credentials (see [`crate::checkpoint_urls`]);
+    /// in a file not upgraded yet (read by `--dry-run`), by the URL as given.
     pub fn stream(&self, url: &str) -> Result<Option<StreamState>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT id, epoch, next_seq, claimed FROM stream WHERE url = ?1")?
-            .query_row([url], |r| {
-                Ok(StreamState {
-                    id: r.get(0)?,
-                    epoch: r.get::<_, i64>(1)? as u64,
-                    next_seq: r.get::<_, i64>(2)? as u64,
-                    claimed: r.get(3)?,
-                })
+        let key = without_credentials(url);
+        let conn = self.conn();
+        let mut q =
+            conn.prepare_cached("SELECT id, epoch, next_seq, claimed FROM stream WHERE url = ?1")?;
+        let row = |r: &rusqlite::Row| {
+            Ok(StreamState {
+                id: r.get(0)?,
+                epoch: r.get::<_, i64>(1)? as u64,
+                next_seq: r.get::<_, i64>(2)? as u64,
+                claimed: r.get(3)?,
             })
-            .optional()?)
+        };
+        let mut found = q.query_row([&key], row).optional()?;
+        if found.is_none() && key != url {
+            found = q.query_row([url], row).optional()?;
+        }
+        Ok(found)
     }
 
     /// Records a stream this checkpoint has not seen, with the epoch it will write in.
@@ -263,17 +273,18 @@ impl Checkpoint {
         new_epoch: Option<u64>,
         read: impl FnOnce(&mut dyn FnMut(&str)) -> std::result::Result<(), E>,
     ) -> Result<std::result::Result<(StreamState, u64), E>> {
+        let url = without_credentials(url);
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         if let Some(epoch) = new_epoch {
             tx.execute(
                 "INSERT INTO stream (url, epoch, next_seq, claimed) VALUES (?1, ?2, 0, 0)",
-                params![url, epoch as i64],
+                params![&url, epoch as i64],
             )?;
         }
         let state = tx.query_row(
             "SELECT id, epoch, next_seq, claimed FROM stream WHERE url = ?1",
-            [url],
+            [&url],
             |r| {
                 Ok(StreamState {
                     id: r.get(0)?,

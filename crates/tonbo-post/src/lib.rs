@@ -3,12 +3,14 @@
 //! checkpoint.
 //!
 //! * [`checkpoint`]: the SQLite state (producer epoch and seq, acknowledged keys, journal);
+//! * [`checkpoint_urls`]: its streams keyed by URL without credentials, and older files upgraded;
 //! * [`client`]: the HTTP protocol, with retries of transient failures;
 //! * [`read`]: reading a stream back for its `source_key`s, in flat memory;
 //! * [`retry`]: backoff with full jitter and `Retry-After`;
 //! * [`poster`]: the per-session delivery state machine that ties them together.
 
 pub mod checkpoint;
+pub mod checkpoint_urls;
 pub mod client;
 pub mod poster;
 pub mod read;
