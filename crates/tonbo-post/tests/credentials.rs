@@ -225,6 +225,15 @@ fn a_checkpoint_holding_credentials_is_cleaned_on_open_and_keeps_its_state() {
         .windows(PASSWORD.len())
         .any(|w| w == PASSWORD.as_bytes()));
     write_records(&input, &[("u", 0..5), ("v", 0..2)]);
+    // --dry-run reads the file as it is, and finds the stream by the URL as given.
+    let run = post(&base, &input, &state, &[&tpl[..], &["--dry-run"]].concat());
+    assert!(
+        run.stderr
+            .contains("would send 1 events to 1 sessions in 1 batches, 6 already present"),
+        "{}",
+        run.stderr
+    );
+    assert_run_clean("--dry-run before the upgrade", &run);
     let run = post(&base, &input, &state, &tpl);
     assert!(run.status.success(), "{}", run.stderr);
     assert!(
