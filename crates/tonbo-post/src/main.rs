@@ -127,7 +127,8 @@ struct Args {
     #[command(flatten)]
     common: CommonArgs,
 
-    /// Base URL of the server, substituted for {base} in --url-template.
+    /// Base URL of the server, substituted for {base} in --url-template. Credentials in a URL
+    /// (user:password@, a token in the query) are sent, and never printed or stored.
     // The variables' values stay out of --help: a URL can carry a password (user:pw@host).
     #[arg(
         long,
