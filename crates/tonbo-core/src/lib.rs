@@ -12,7 +12,8 @@
 //! * [`jsonline`], [`time`]: what the readers share (line checks, `--modified-after TIME`);
 //! * [`follow`]: what `--follow` shares (tailed files, the watcher, signals);
 //! * [`progress`]: the live progress line on a terminal's stderr, and [`note!`] for messages;
-//! * [`manual`]: `--help` examples, man pages and shell completions from each stage's flags.
+//! * [`manual`]: `--help` examples, man pages and shell completions from each stage's flags;
+//! * [`url`]: URLs as they may be printed and stored, without their credentials.
 
 pub mod cli;
 pub mod contract;
@@ -25,6 +26,7 @@ pub mod output;
 pub mod progress;
 pub mod rejects;
 pub mod time;
+pub mod url;
 
 pub use cli::{parse_size, run_stage, AllowEmpty, CommonArgs, Exit};
 pub use contract::{BatchLine, EventHead, EventLine, Provenance, SourceRecord, WIRE_VERSION};

@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use tonbo_core::url::without_credentials;
 
 const SCHEMA_VERSION: i64 = 4;
 
@@ -194,6 +195,8 @@ impl Checkpoint {
                 path.display()
             ),
         }
+        crate::checkpoint_urls::strip_stored_credentials(&conn, path, &inflight_dir(path))
+            .with_context(|| format!("cannot upgrade state file {}", path.display()))?;
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('runs', 1)
              ON CONFLICT (key) DO UPDATE SET value = value + 1",
@@ -256,12 +259,19 @@ impl Checkpoint {
         }))
     }
 
+    /// The stream at `url`, keyed by the URL without credentials (see [`crate::checkpoint_urls`]);
+    /// in a file not upgraded yet (read by `--dry-run`), by the URL as given.
     pub fn stream(&self, url: &str) -> Result<Option<StreamState>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT id, epoch, next_seq, claimed, tail FROM stream WHERE url = ?1")?
-            .query_row([url], stream_state)
-            .optional()?)
+        let key = without_credentials(url);
+        let conn = self.conn();
+        let mut q = conn.prepare_cached(
+            "SELECT id, epoch, next_seq, claimed, tail FROM stream WHERE url = ?1",
+        )?;
+        let mut found = q.query_row([&key], stream_state).optional()?;
+        if found.is_none() && key != url {
+            found = q.query_row([url], stream_state).optional()?;
+        }
+        Ok(found)
     }
 
     /// Records a stream this checkpoint has not seen and that is empty (just created), with the
@@ -315,15 +325,16 @@ impl Checkpoint {
         new_epoch: Option<u64>,
         read: impl FnOnce(&mut dyn FnMut(&str)) -> std::result::Result<u64, E>,
     ) -> Result<std::result::Result<ServerRead, E>> {
+        let url = without_credentials(url);
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         if let Some(epoch) = new_epoch {
             tx.execute(
                 "INSERT INTO stream (url, epoch, next_seq, claimed, tail) VALUES (?1, ?2, 0, 0, 0)",
-                params![url, epoch as i64],
+                params![&url, epoch as i64],
             )?;
         }
-        let id: i64 = tx.query_row("SELECT id FROM stream WHERE url = ?1", [url], |r| r.get(0))?;
+        let id: i64 = tx.query_row("SELECT id FROM stream WHERE url = ?1", [&url], |r| r.get(0))?;
         let mut added = 0u64;
         let mut db_error = None;
         let outcome = {

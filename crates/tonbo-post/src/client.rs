@@ -16,6 +16,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use ureq::http::Response;
 use ureq::Body;
 
+use tonbo_core::url::without_credentials;
+
 use crate::health::{Halt, Halted, Health};
 use crate::read::source_keys;
 use crate::retry::{is_transient_status, parse_retry_after, RetryPolicy};
@@ -321,11 +323,13 @@ impl StreamClient {
                 Ok(s == 201)
             }
             409 => bail!(
-                "stream {url} exists with another configuration (not a JSON stream, or closed): {}",
+                "stream {} exists with another configuration (not a JSON stream, or closed): {}",
+                without_credentials(url),
                 body_snippet(&mut resp)
             ),
             s => bail!(
-                "creating stream {url} failed with HTTP {s}: {}",
+                "creating stream {} failed with HTTP {s}: {}",
+                without_credentials(url),
                 body_snippet(&mut resp)
             ),
         }
@@ -357,7 +361,8 @@ impl StreamClient {
                 s => {
                     let mut resp = resp;
                     bail!(
-                        "reading stream {url} failed with HTTP {s}: {}",
+                        "reading stream {} failed with HTTP {s}: {}",
+                        without_credentials(url),
                         body_snippet(&mut resp)
                     )
                 }
@@ -369,8 +374,12 @@ impl StreamClient {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             let reader = BufReader::with_capacity(64 * 1024, resp.into_body().into_reader());
-            let n = source_keys(reader, on_key)
-                .with_context(|| format!("reading stream {url} at offset {offset}"))?;
+            let n = source_keys(reader, on_key).with_context(|| {
+                format!(
+                    "reading stream {} at offset {offset}",
+                    without_credentials(url)
+                )
+            })?;
             total += n;
             match next {
                 Some(next) if !up_to_date && n > 0 && next != offset => offset = next,
@@ -406,6 +415,8 @@ impl StreamClient {
         mut send: impl FnMut(&Self, &str) -> Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>> {
         let mut retry = 0u32;
+        // What messages name: the URL asked for, without its password or token.
+        let shown = without_credentials(url);
         let (stream, query) = split_query(url);
         let mut target = self.leader_for(stream, query, url);
         let mut hops = 0;
@@ -463,19 +474,20 @@ impl StreamClient {
                 Err(e) if ambiguous_final && may_have_arrived(&e) => {
                     self.retries += 1;
                     self.forget_leader(stream);
+                    let e = error_text(&e);
                     tonbo_core::note!(
-                        "tonbo-post: {what} {url}: {e}; the server may have stored it, checking the stream before sending again"
+                        "tonbo-post: {what} {shown}: {e}; the server may have stored it, checking the stream before sending again"
                     );
-                    return Err(Ambiguous(format!("{e}")).into());
+                    return Err(Ambiguous(e).into());
                 }
-                Err(e) if is_transient_error(&e) => (format!("{e}"), None, true),
-                Err(e) => return Err(anyhow!("cannot {what} {url}: {e}")),
+                Err(e) if is_transient_error(&e) => (error_text(&e), None, true),
+                Err(e) => return Err(anyhow!("cannot {what} {shown}: {}", error_text(&e))),
             };
             // A failure to connect is the server's alone: only the run's budget bounds it.
             let counted = !server || why.starts_with("HTTP 5");
             if counted && retry >= self.retry.max_retries {
                 bail!(
-                    "cannot {what} {url}: {why}, still failing after {} retries",
+                    "cannot {what} {shown}: {why}, still failing after {} retries",
                     self.retry.max_retries
                 );
             }
@@ -494,7 +506,7 @@ impl StreamClient {
                     String::new()
                 };
                 tonbo_core::note!(
-                    "tonbo-post: {what} {url}: {why}; retry {}{of} in {:.1}s",
+                    "tonbo-post: {what} {shown}: {why}; retry {}{of} in {:.1}s",
                     retry + 1,
                     wait.as_secs_f64()
                 );
@@ -586,6 +598,21 @@ fn resolve_location(from: &str, location: &str) -> Option<String> {
         return None;
     }
     Some(next)
+}
+
+/// A ureq error as messages may show it: the kinds that carry the URL (with its password) are
+/// named without it.
+fn error_text(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::BadUri(why) if why.ends_with("is missing scheme") => {
+            "bad uri: no scheme (http:// or https://)".into()
+        }
+        ureq::Error::BadUri(why) if why.ends_with("is missing host") => "bad uri: no host".into(),
+        ureq::Error::BadUri(why) if why.starts_with("unknown scheme") => format!("bad uri: {why}"),
+        ureq::Error::BadUri(_) => "bad uri".into(),
+        ureq::Error::RequireHttpsOnly(_) => "configured for https only".into(),
+        e => e.to_string(),
+    }
 }
 
 fn is_transient_error(e: &ureq::Error) -> bool {

@@ -3,6 +3,7 @@
 //! checkpoint.
 //!
 //! * [`checkpoint`]: the SQLite state (producer epoch and seq, acknowledged keys, journal);
+//! * [`checkpoint_urls`]: its streams keyed by URL without credentials, and older files upgraded;
 //! * [`client`]: the HTTP protocol, with retries of transient failures;
 //! * [`health`]: the run's stop (a signal, or a server gone past `--retry-for`);
 //! * [`read`]: reading a stream back for its `source_key`s, in flat memory;
@@ -10,6 +11,7 @@
 //! * [`poster`]: the per-session delivery state machine that ties them together.
 
 pub mod checkpoint;
+pub mod checkpoint_urls;
 pub mod client;
 pub mod health;
 pub mod poster;

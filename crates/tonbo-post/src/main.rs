@@ -15,6 +15,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use tonbo_core::contract::{check_session_id, check_version};
 use tonbo_core::progress::{self, Counters, Progress};
+use tonbo_core::url::without_credentials;
 use tonbo_core::{
     run_stage, BatchLine, CommonArgs, EventHead, Exit, Input, Manual, Output, Rejects, Signals,
 };
@@ -127,7 +128,8 @@ struct Args {
     #[command(flatten)]
     common: CommonArgs,
 
-    /// Base URL of the server, substituted for {base} in --url-template.
+    /// Base URL of the server, substituted for {base} in --url-template. Credentials in a URL
+    /// (user:password@, a token in the query) are sent, and never printed or stored.
     // The variables' values stay out of --help: a URL can carry a password (user:pw@host).
     #[arg(
         long,
@@ -589,9 +591,10 @@ fn work(
 
 /// The host of a plain-http URL that is not loopback (where a key would travel in clear text).
 fn insecure_host(url: &str) -> Option<String> {
+    // The host is what is left of the authority once the userinfo is gone.
+    let url = without_credentials(url);
     let rest = url.strip_prefix("http://")?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit('@').next().unwrap_or(authority);
     let host = if let Some(v6) = authority.strip_prefix('[') {
         v6.split(']').next().unwrap_or("").to_string()
     } else {
@@ -704,7 +707,7 @@ fn dry_run(
                 out.json(&WouldSend {
                     v: tonbo_core::WIRE_VERSION,
                     session_id: &batch.session_id,
-                    url: &url,
+                    url: &without_credentials(&url),
                     events,
                 })?;
             }
@@ -780,6 +783,10 @@ mod tests {
         );
         assert_eq!(
             insecure_host("http://u:p@example.com:80/x").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            insecure_host("http://u:p/w@example.com/x").as_deref(),
             Some("example.com")
         );
     }
@@ -872,7 +879,7 @@ fn verify(
         }
         out.json(&VerifyReport {
             session_id: session,
-            url: &url,
+            url: &without_credentials(&url),
             expected: keys.len(),
             on_server,
             missing_count: missing.len(),

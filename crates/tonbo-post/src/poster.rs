@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use serde_json::value::RawValue;
+use tonbo_core::url::without_credentials;
 use tonbo_core::EventHead;
 
 use crate::checkpoint::{Checkpoint, KeyState, Pending, ServerRead, StreamState, Tail};
@@ -118,7 +119,10 @@ pub struct UrlTemplate {
 impl UrlTemplate {
     pub fn new(template: &str, base: &str) -> Result<UrlTemplate, String> {
         if !template.contains("{session_id}") {
-            return Err(format!("--url-template `{template}` has no {{session_id}}"));
+            return Err(format!(
+                "--url-template `{}` has no {{session_id}}",
+                without_credentials(template)
+            ));
         }
         Ok(UrlTemplate {
             template: template.to_string(),
@@ -702,7 +706,7 @@ impl Poster {
         for (f, not_stored, maybe_stored, too_large) in rest {
             let n = f.pending.keys.len() as u64;
             let Some(cur) = self.cp.stream(&url)? else {
-                anyhow::bail!("stream {url} left the checkpoint");
+                anyhow::bail!("stream {} left the checkpoint", without_credentials(&url));
             };
             let mut p = f.pending;
             let before_filter = p.keys.len();
@@ -803,7 +807,8 @@ impl Poster {
             Ok(read) => {
                 if read.added > 0 {
                     tonbo_core::note!(
-                        "tonbo-post: {url}: not in the checkpoint; the stream already holds {} events, which will not be sent again",
+                        "tonbo-post: {}: not in the checkpoint; the stream already holds {} events, which will not be sent again",
+                        without_credentials(url),
                         read.added
                     );
                 }
@@ -1231,7 +1236,8 @@ impl Poster {
         let current = self.cp.stream(url)?.map_or(p.epoch, |c| c.epoch);
         let epoch = p.epoch.max(current) + 1;
         tonbo_core::note!(
-            "tonbo-post: {url}: {why}; {} of the batch's events are missing there and go out in epoch {epoch}",
+            "tonbo-post: {}: {why}; {} of the batch's events are missing there and go out in epoch {epoch}",
+            without_credentials(url),
             keys.len()
         );
         self.cp.set_epoch(state.id, epoch, p.jid)?;

@@ -346,6 +346,18 @@ pub fn start_pipeline_to(
     start_pipeline_base(base, input, state, batch_args, post_args, &[])
 }
 
+/// The pipeline into any base URL, with variables set for tonbo-post (`TONBO_API_KEY`, say).
+pub fn start_pipeline_env(
+    base: &str,
+    input: &Path,
+    state: &Path,
+    batch_args: &[&str],
+    post_args: &[&str],
+    env: &[(&str, &str)],
+) -> Child {
+    start_pipeline_base(base, input, state, batch_args, post_args, env)
+}
+
 /// Starts the pipeline and returns the tonbo-post child (its stdin is the batch stage's output).
 pub fn start_pipeline(
     server: &Server,
