@@ -7,10 +7,10 @@ use anyhow::Result;
 use clap::Parser;
 use serde_json::value::RawValue;
 use tonbo_core::contract::check_version;
+use tonbo_core::redact::{RedactArgs, Redactor};
 use tonbo_core::{
     run_stage, CommonArgs, EventLine, Exit, Input, Manual, Output, Rejects, Signals, SourceRecord,
 };
-use tonbo_map::redact::{self, Redactor};
 use tonbo_map::{EventSink, MapError, Mapper};
 
 const STAGE: &str = "tonbo-map";
@@ -74,13 +74,8 @@ struct Args {
     #[command(flatten)]
     common: CommonArgs,
 
-    /// Do not redact secrets (private keys, API keys and tokens) from the events.
-    #[arg(long)]
-    no_redact: bool,
-
-    /// Also redact the matches of REGEX, as `[REDACTED:custom]` (repeatable).
-    #[arg(long, value_name = "REGEX", value_parser = redact::parse_pattern)]
-    redact_pattern: Vec<regex::Regex>,
+    #[command(flatten)]
+    redact: RedactArgs,
 
     /// Read the FILE inputs all at once instead of one after another, passing on whole lines
     /// as each input gives them; ends when every input has ended. For several `--follow`
@@ -193,8 +188,7 @@ fn run(args: Args) -> Result<Exit> {
         events: 0,
         run: SessionRun::default(),
         empty_sessions: 0,
-        // On by default: a transcript's secrets must not reach the server unless asked for.
-        redactor: (!args.no_redact).then(|| Redactor::new(args.redact_pattern.clone())),
+        redactor: args.redact.redactor(),
     };
     if args.merge && args.common.inputs.len() > 1 {
         let mut lines = tonbo_core::ndjson::MergedLines::open(&args.common.inputs)?;

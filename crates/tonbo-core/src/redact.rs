@@ -1,4 +1,4 @@
-//! Redaction of high-confidence secrets in the events tonbo-map writes.
+//! Redaction of high-confidence secrets in events.
 //!
 //! Transcripts hold whatever an agent read or ran: a `cat ~/.ssh/id_ed25519`, an `env`, a `curl`
 //! with its `Authorization` header. Those strings would otherwise be posted to a server and kept
@@ -17,6 +17,26 @@ use regex::Regex;
 
 /// The marker of a custom pattern's matches (`--redact-pattern`).
 pub const CUSTOM: &str = "custom";
+
+/// `--no-redact` and `--redact-pattern`, declared once for every stage that redacts.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RedactArgs {
+    /// Do not redact secrets (private keys, API keys and tokens) from the events.
+    #[arg(long)]
+    pub no_redact: bool,
+
+    /// Also redact the matches of REGEX, as `[REDACTED:custom]` (repeatable).
+    #[arg(long, value_name = "REGEX", value_parser = parse_pattern)]
+    pub redact_pattern: Vec<Regex>,
+}
+
+impl RedactArgs {
+    /// The redactor these flags ask for: on by default, so that a transcript's secrets do not
+    /// reach the server unless asked for.
+    pub fn redactor(&self) -> Option<Redactor> {
+        (!self.no_redact).then(|| Redactor::new(self.redact_pattern.clone()))
+    }
+}
 
 /// One kind of secret.
 struct Rule {
