@@ -1,4 +1,6 @@
-//! Redaction of high-confidence secrets in events.
+//! Redaction of high-confidence secrets in events, shared by tonbo-map (which redacts what it
+//! writes) and tonbo-batch (which redacts event lines that did not come through tonbo-map's
+//! redactor, so that no path into tonbo-post skips it).
 //!
 //! Transcripts hold whatever an agent read or ran: a `cat ~/.ssh/id_ed25519`, an `env`, a `curl`
 //! with its `Authorization` header. Those strings would otherwise be posted to a server and kept
@@ -17,6 +19,13 @@ use regex::Regex;
 
 /// The marker of a custom pattern's matches (`--redact-pattern`).
 pub const CUSTOM: &str = "custom";
+
+/// The version of the built-in rules. tonbo-map writes it as the `redacted` field of each event
+/// line it redacted; tonbo-batch applies the built-in rules again only to lines without it (or
+/// with an older version, from an older tonbo-map), so an event is scanned once on the usual
+/// path and still scanned when it reaches tonbo-batch some other way. Raise it when a rule is
+/// added or widened.
+pub const RULES_VERSION: u64 = 1;
 
 /// `--no-redact` and `--redact-pattern`, declared once for every stage that redacts.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -203,6 +212,9 @@ pub struct Redactor {
     rules: Vec<Rule>,
     precheck: Regex,
     custom: Vec<Regex>,
+    /// Whether the built-in rules apply to the event at hand (not when an earlier stage applied
+    /// them already); custom patterns always do.
+    builtin: bool,
     pub counts: Counts,
 }
 
@@ -222,6 +234,7 @@ impl Redactor {
             rules,
             precheck: Regex::new(PRECHECK).expect("the pre-check compiles"),
             custom,
+            builtin: true,
             counts: Counts::default(),
         }
     }
@@ -229,7 +242,7 @@ impl Redactor {
     /// Redacts one string; `None` when nothing in it matched.
     pub fn redact_str(&mut self, s: &str) -> Option<String> {
         let mut cur: Option<String> = None;
-        if self.precheck.is_match(s) {
+        if self.builtin && self.precheck.is_match(s) {
             for rule in &self.rules {
                 let text = cur.as_deref().unwrap_or(s);
                 if let Some(t) = apply(rule, text, &mut self.counts) {
@@ -258,10 +271,27 @@ impl Redactor {
     /// Redacts every string of the event `json` (object keys too, save the identity fields
     /// listed above); `None` when nothing matched, so the caller writes the original bytes.
     pub fn redact_event(&mut self, json: &str) -> Option<String> {
-        if self.custom.is_empty() && !self.precheck.is_match(json) {
-            return None;
-        }
-        walk(json, self)
+        self.redact_event_marked(json, None)
+    }
+
+    /// Redacts the event of an event line whose `redacted` field is `marked`: the built-in
+    /// rules apply unless that names [`RULES_VERSION`] or a later one (tonbo-map applied them);
+    /// custom patterns apply in any case.
+    pub fn redact_event_marked(&mut self, json: &str, marked: Option<u64>) -> Option<String> {
+        self.builtin = marked.is_none_or(|v| v < RULES_VERSION);
+        let out = if self.builtin {
+            if self.custom.is_empty() && !self.precheck.is_match(json) {
+                None
+            } else {
+                walk(json, self)
+            }
+        } else if self.custom.is_empty() {
+            None
+        } else {
+            walk(json, self)
+        };
+        self.builtin = true;
+        out
     }
 }
 

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Parser;
 use serde_json::value::RawValue;
 use tonbo_core::contract::check_version;
-use tonbo_core::redact::{RedactArgs, Redactor};
+use tonbo_core::redact::{RedactArgs, Redactor, RULES_VERSION};
 use tonbo_core::{
     run_stage, CommonArgs, EventLine, Exit, Input, Manual, Output, Rejects, Signals, SourceRecord,
 };
@@ -166,6 +166,8 @@ impl EventSink for LineSink<'_> {
         self.out.json(&EventLine {
             v: tonbo_core::WIRE_VERSION,
             session_id: session_id.into(),
+            // Tells tonbo-batch this event went through the built-in rules already.
+            redacted: self.redactor.is_some().then_some(RULES_VERSION),
             event,
         })
     }

@@ -255,16 +255,23 @@ fn events_records_keep_their_bytes_unless_they_hold_a_secret() {
     let r = run(&[], &input);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
+    // `"redacted":1` tells tonbo-batch that the built-in rules were applied.
     assert_eq!(
         lines[0],
-        format!(r#"{{"v":1,"session_id":"s","event":{plain}}}"#)
+        format!(r#"{{"v":1,"session_id":"s","redacted":1,"event":{plain}}}"#)
     );
     assert_eq!(
         lines[1],
         format!(
-            r#"{{"v":1,"session_id":"s","event":{}}}"#,
+            r#"{{"v":1,"session_id":"s","redacted":1,"event":{}}}"#,
             secret.replace(gh.as_str(), "[REDACTED:github-token]")
         )
+    );
+    // Without redaction there is no marker, so tonbo-batch redacts unless told not to either.
+    let r = run(&["--no-redact"], &input);
+    assert_eq!(
+        r.stdout.lines().next().unwrap(),
+        format!(r#"{{"v":1,"session_id":"s","event":{plain}}}"#)
     );
 }
 
@@ -284,4 +291,45 @@ fn rejected_lines_are_kept_redacted() {
     assert!(!kept.contains(gh.as_str()), "{kept}");
     assert_eq!(kept.matches("[REDACTED:github-token]").count(), 2, "{kept}");
     assert!(!r.stderr.contains(gh.as_str()), "{}", r.stderr);
+}
+
+#[test]
+fn tonbo_batch_does_not_redact_again() {
+    // What tonbo-map wrote goes through the real tonbo-batch byte for byte: it is marked as
+    // redacted, so tonbo-batch neither scans it again nor finds anything to count.
+    let batch = std::path::Path::new(BIN).with_file_name("tonbo-batch");
+    assert!(
+        batch.exists(),
+        "{} missing: run `cargo build --workspace --bins`",
+        batch.display()
+    );
+    let mapped = run(&[], &input());
+    assert_eq!(mapped.code, Some(0), "{}", mapped.stderr);
+    let mut child = Command::new(&batch)
+        .args(["--max-events", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tonbo-batch");
+    let mut stdin = child.stdin.take().unwrap();
+    let data = mapped.stdout.clone().into_bytes();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("redacted"), "{stderr}");
+    // One event per batch: each batch's events array is `[` + the event as tonbo-map wrote it + `]`.
+    let batches = String::from_utf8(out.stdout).unwrap();
+    let events: Vec<&str> = mapped
+        .stdout
+        .lines()
+        .map(|l| &l[l.find(",\"event\":").unwrap() + 9..l.len() - 1])
+        .collect();
+    let bodies: Vec<&str> = batches
+        .lines()
+        .map(|l| &l[l.find(",\"events\":[").unwrap() + 11..l.len() - 2])
+        .collect();
+    assert_eq!(bodies, events);
 }
