@@ -68,6 +68,12 @@ fn planted() -> Vec<(&'static str, String, String)> {
         "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----",
         "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtz"
     );
+    let db = format!("Sup3r-{}", "s3cret9");
+    let pw = format!("Tr0ub4{}", "dor-33");
+    let jwt = format!(
+        "eyJhbGciOiJIUzI1NiJ9.{}.{}",
+        "eyJzdWIiOiIxMjM0In0", "3Fq9xLk2Pz8WmR4tYv7NcB1dHs6Ja0Ge5UoIy2Tr"
+    );
     vec![
         (
             "github-token",
@@ -85,6 +91,17 @@ fn planted() -> Vec<(&'static str, String, String)> {
             format!("x-api-key: {ant}"),
         ),
         ("private-key", key.clone(), format!("the key:\n{key}\n")),
+        (
+            "database-password",
+            db.clone(),
+            format!("DATABASE_URL=postgres://app:{db}@db.internal/shop"),
+        ),
+        (
+            "password",
+            pw.clone(),
+            format!("mysql -u root --password={pw} shop"),
+        ),
+        ("jwt", jwt.clone(), format!("{{\"id_token\": \"{jwt}\"}}")),
     ]
 }
 
@@ -144,18 +161,22 @@ fn event_lines_written_elsewhere_are_redacted() {
     assert!(r
         .stdout
         .contains("GH_TOKEN=[REDACTED:github-token] gh pr list"));
+    assert!(r
+        .stdout
+        .contains("postgres://app:[REDACTED:database-password]@db.internal/shop"));
     let events = r.events();
-    assert_eq!(events.len(), 6);
-    assert_eq!(events[5], plain);
-    for (i, e) in events[..4].iter().enumerate() {
+    assert_eq!(events.len(), 9);
+    assert_eq!(events[8], plain);
+    for (i, e) in events[..7].iter().enumerate() {
         let v: Value = serde_json::from_str(e).unwrap();
         assert_eq!(v["metadata"]["source_key"], format!("t{i}"));
     }
     // Each text once in its event and once in the tool use.
     assert!(
         r.stderr.ends_with(
-            "tonbo-batch: 6 events in 1 batches, 0 oversized, 0 rejected, redacted 8 \
-             (anthropic-api-key 2, aws-access-key-id 2, github-token 2, private-key 2)\n"
+            "tonbo-batch: 9 events in 1 batches, 0 oversized, 0 rejected, redacted 14 \
+             (anthropic-api-key 2, aws-access-key-id 2, database-password 2, github-token 2, \
+             jwt 2, password 2, private-key 2)\n"
         ),
         "{}",
         r.stderr

@@ -33,6 +33,13 @@ fn secrets() -> Vec<String> {
             "Po9Iu7Yt5Re3Wq1Az2Sx4Dc6Fv8Gb0Hn2Jm4Kl6ZxVb"
         ),
         format!("eyJhbGci{}", "OiJSUzI1NiJ9.eyJhdWQiOiJ4In0.Qm7Rk2Wp9L"),
+        format!("Pg9x-{}", "Secret7q"),
+        format!("Tr0ub4{}", "dor-33"),
+        format!(
+            "eyJhbGciOiJIUzI1NiJ9.{}.{}",
+            "eyJzdWIiOiIxMjM0In0", "3Fq9xLk2Pz8WmR4tYv7NcB1dHs6Ja0Ge5UoIy2Tr"
+        ),
+        format!("Zx81{}", "kLmQ0pW"),
     ]
 }
 
@@ -47,6 +54,10 @@ fn texts() -> Vec<String> {
         format!("OPENAI_API_KEY={}", s[5]),
         format!("ANTHROPIC_API_KEY={}", s[6]),
         format!("curl -H \"Authorization: Bearer {}\" https://api", s[7]),
+        format!("DATABASE_URL=postgres://app:{}@db.internal/app", s[8]),
+        format!("PGPASSWORD={} psql -h db", s[9]),
+        format!("id_token: {}", s[10]),
+        format!("git clone https://deploy:{}@git.example.com/r.git", s[11]),
     ]
 }
 
@@ -166,10 +177,11 @@ fn planted_secrets_never_reach_the_server() {
     let claude = server.read(&format!("claude-code-{SID}")).unwrap();
     let mine = server.read("mine-1").unwrap();
     let direct = server.read("direct-1").unwrap();
-    // 8 prompts, tool uses, tool results and 8 spans (start and end).
-    assert_eq!(claude.len(), 8 * 5, "{claude:?}");
+    // A prompt, tool use, tool result and span (start and end) per text.
+    let n = texts().len();
+    assert_eq!(claude.len(), n * 5, "{claude:?}");
     assert_eq!(mine.len(), 1);
-    assert_eq!(direct.len(), 8);
+    assert_eq!(direct.len(), n);
     // Each of them held one secret, and arrived without it.
     for e in &direct {
         assert!(e.to_string().contains("[REDACTED:"), "{e}");
@@ -192,6 +204,10 @@ fn planted_secrets_never_reach_the_server() {
         "openai-api-key",
         "anthropic-api-key",
         "bearer-token",
+        "database-password",
+        "password",
+        "jwt",
+        "url-password",
     ] {
         assert!(
             served.contains(&format!("[REDACTED:{kind}]")),
