@@ -53,11 +53,12 @@ const MANUAL: Manual = Manual {
 /// Reads event lines (`{"v":1,"session_id":..,"event":{..}}`) and writes batch lines
 /// (`{"v":1,"session_id":..,"events":[..]}`), each exactly the body of one POST.
 ///
-/// Secrets are redacted as tonbo-map redacts them, in the events it did not redact: event lines
-/// written by another program, or by `tonbo-map --no-redact` (each stage turns redaction off
-/// for itself). tonbo-map marks the lines it redacted (`"redacted":1`, the version of the
-/// rules), and those pass unchanged unless `--redact-pattern` adds patterns; an event without a
-/// secret always keeps its bytes. The summary counts what was redacted here, per kind.
+/// Secrets are redacted here with tonbo-map's rules (the kinds are in `tonbo-map --help`), in the
+/// event lines tonbo-map did not redact: lines written by another program, or by `tonbo-map
+/// --no-redact` (each stage turns redaction off for itself). tonbo-map marks the lines it
+/// redacted (`"redacted":1`, the version of the rules), and those pass unchanged unless
+/// `--redact-pattern` adds patterns; an event without a secret always keeps its bytes. The
+/// summary counts what was redacted here, per kind.
 ///
 /// Input is read on its own thread, so a batch left open when events trickle in (a `--follow`
 /// reader upstream) goes out once its first event has waited `--linger` ms, instead of waiting
