@@ -3,7 +3,8 @@
 //! A batch holds consecutive events of one session and is cut when the next event would pass
 //! `max_events` or `max_bytes` of request body (the JSON array as sent), on a session change and
 //! at the end of input. Events are copied as raw bytes and never re-parsed or re-serialised, so a
-//! batch's body is byte for byte the events tonbo-map wrote.
+//! batch's body is byte for byte the events tonbo-map wrote (the stage's redaction, for events
+//! tonbo-map did not redact, happens before an event is pushed).
 
 use std::io::{self, Write};
 

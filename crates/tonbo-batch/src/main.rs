@@ -11,6 +11,7 @@ use anyhow::Result;
 use clap::Parser;
 use tonbo_batch::{BatchWriter, Pushed};
 use tonbo_core::contract::{check_session_id, check_version};
+use tonbo_core::redact::RedactArgs;
 use tonbo_core::{
     parse_size, run_stage, CommonArgs, EventLine, Exit, Input, Manual, Output, Rejects, Signals,
 };
@@ -36,6 +37,10 @@ const MANUAL: Manual = Manual {
             "How many events each batch holds:",
             "tonbo-batch events.ndjson | jq '.events | length'",
         ),
+        (
+            "Event lines written by a program of your own, redacted here as tonbo-map would:",
+            "my-harness --events | tonbo-batch --redact-pattern 'corp_[A-Za-z0-9]{32}' | tonbo-post",
+        ),
     ],
     environment: &[],
     signals: Signals::Drain,
@@ -48,6 +53,13 @@ const MANUAL: Manual = Manual {
 /// Reads event lines (`{"v":1,"session_id":..,"event":{..}}`) and writes batch lines
 /// (`{"v":1,"session_id":..,"events":[..]}`), each exactly the body of one POST.
 ///
+/// Secrets are redacted here with tonbo-map's rules (the kinds are in `tonbo-map --help`), in the
+/// event lines tonbo-map did not redact: lines written by another program, or by `tonbo-map
+/// --no-redact` (each stage turns redaction off for itself). tonbo-map marks the lines it
+/// redacted (`"redacted":1`, the version of the rules), and those pass unchanged unless
+/// `--redact-pattern` adds patterns; an event without a secret always keeps its bytes. The
+/// summary counts what was redacted here, per kind.
+///
 /// Input is read on its own thread, so a batch left open when events trickle in (a `--follow`
 /// reader upstream) goes out once its first event has waited `--linger` ms, instead of waiting
 /// for events that may not come for hours, or for a slow trickle to fill it. SIGINT/SIGTERM: the first is noted and the input is
@@ -57,6 +69,9 @@ const MANUAL: Manual = Manual {
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
+
+    #[command(flatten)]
+    redact: RedactArgs,
 
     /// Most events in one batch.
     #[arg(value_name = "N", long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
@@ -155,6 +170,7 @@ fn run(args: Args) -> Result<Exit> {
     let mut rejects = Rejects::open(STAGE, args.common.rejects.as_deref())?;
     let mut batcher = BatchWriter::new(args.max_events as usize, args.max_bytes as usize);
     let mut oversized = 0u64;
+    let mut redactor = args.redact.redactor();
     let linger = Duration::from_millis(args.linger);
     let chunks = read_inputs(Input::open_all(&args.common.inputs)?);
     // When the open batch took its first event.
@@ -199,9 +215,14 @@ fn run(args: Args) -> Result<Exit> {
                 });
             match parsed {
                 Ok(ev) => {
+                    let redacted = match &mut redactor {
+                        Some(r) => r.redact_event_marked(ev.event.get(), ev.redacted),
+                        None => None,
+                    };
+                    // The walk re-encodes only strings with serde_json, so the text stays JSON.
+                    let event = redacted.as_deref().unwrap_or(ev.event.get());
                     let before = batcher.batches;
-                    let pushed =
-                        batcher.push(&ev.session_id, ev.event.get().as_bytes(), &mut out)?;
+                    let pushed = batcher.push(&ev.session_id, event.as_bytes(), &mut out)?;
                     if batcher.batches != before || opened.is_none() {
                         opened = batcher.is_open().then(Instant::now);
                     }
@@ -213,7 +234,12 @@ fn run(args: Args) -> Result<Exit> {
                         );
                     }
                 }
-                Err(reason) => rejects.reject(&chunk.name, *number, &reason, bytes)?,
+                Err(reason) => {
+                    // The rejects file keeps the line for a person to look at: redacted too.
+                    let redacted = redactor.as_mut().and_then(|r| r.redact_line(bytes));
+                    let raw = redacted.as_deref().map_or(bytes, str::as_bytes);
+                    rejects.reject(&chunk.name, *number, &reason, raw)?
+                }
             }
         }
         if chunk.idle {
@@ -228,8 +254,12 @@ fn run(args: Args) -> Result<Exit> {
     out.flush()?;
     let rejected = rejects.finish()?;
     if !args.common.quiet {
+        let redacted = redactor
+            .as_ref()
+            .map(|r| r.counts.summary())
+            .unwrap_or_default();
         tonbo_core::note!(
-            "{STAGE}: {} events in {} batches, {} oversized, {} rejected",
+            "{STAGE}: {} events in {} batches, {} oversized, {} rejected{redacted}",
             batcher.events,
             batcher.batches,
             oversized,

@@ -4,7 +4,7 @@
 //! reader    -> tonbo-map    source record {"v":1,"source":"claude-code","session":"<native id>",
 //!                                          "record":{..unmodified source line..},
 //!                                          "provenance":{"file":"..","line":12}}
-//! tonbo-map -> tonbo-batch  event         {"v":1,"session_id":"claude-code-<id>",
+//! tonbo-map -> tonbo-batch  event         {"v":1,"session_id":"claude-code-<id>","redacted":1,
 //!                                          "event":{"type":"user.message",..,"metadata":{
 //!                                             "source":"claude-code","source_key":"..",
 //!                                             "original_timestamp":".."}}}
@@ -66,13 +66,21 @@ pub struct SourceRecord<'a> {
     pub kind: Option<Cow<'a, str>>,
 }
 
-/// tonbo-map -> tonbo-batch. `event` is forwarded byte for byte by tonbo-batch.
+/// tonbo-map -> tonbo-batch. `event` is forwarded byte for byte by tonbo-batch, unless it
+/// redacts it (see `redacted`).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct EventLine<'a> {
     #[serde(default = "default_version")]
     pub v: u64,
     #[serde(borrow)]
     pub session_id: Cow<'a, str>,
+    /// Set by tonbo-map when it redacted the event: the version of the built-in rules applied
+    /// ([`crate::redact::RULES_VERSION`]). tonbo-batch redacts an event without it (written by
+    /// something else, or by `tonbo-map --no-redact`), so no path into tonbo-post skips
+    /// redaction, and does not scan twice what tonbo-map scanned. A field of the line, not of
+    /// the event, so that nothing of it reaches the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted: Option<u64>,
     #[serde(borrow)]
     pub event: &'a RawValue,
 }

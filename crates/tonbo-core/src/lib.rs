@@ -7,6 +7,7 @@
 //! * [`ndjson`]: a streaming line reader that counts lines and never slurps its input;
 //! * [`output`]: a stdout writer that ends quietly when the reader downstream goes away;
 //! * [`rejects`]: the bad-input policy (report, count, optionally write to `--rejects FILE`);
+//! * [`redact`]: the secrets redacted from events, and the flags that control it;
 //! * [`cli`]: flags every stage takes, and the `main` wrapper that turns results into exit codes;
 //! * [`empty`]: the warning for an input that holds something and gives nothing (exit 3);
 //! * [`jsonline`], [`time`]: what the readers share (line checks, `--modified-after TIME`);
@@ -24,6 +25,7 @@ pub mod manual;
 pub mod ndjson;
 pub mod output;
 pub mod progress;
+pub mod redact;
 pub mod rejects;
 pub mod time;
 pub mod url;

@@ -8,7 +8,6 @@ pub mod claude;
 pub mod codex;
 pub mod event;
 pub mod opencode;
-pub mod redact;
 
 use std::collections::{BTreeMap, HashMap};
 

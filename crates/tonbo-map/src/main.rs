@@ -7,10 +7,10 @@ use anyhow::Result;
 use clap::Parser;
 use serde_json::value::RawValue;
 use tonbo_core::contract::check_version;
+use tonbo_core::redact::{RedactArgs, Redactor, RULES_VERSION};
 use tonbo_core::{
     run_stage, CommonArgs, EventLine, Exit, Input, Manual, Output, Rejects, Signals, SourceRecord,
 };
-use tonbo_map::redact::{self, Redactor};
 use tonbo_map::{EventSink, MapError, Mapper};
 
 const STAGE: &str = "tonbo-map";
@@ -58,9 +58,15 @@ const MANUAL: Manual = Manual {
 /// jq): it is checked and passed on unchanged.
 ///
 /// Secrets are redacted by default, in every text, tool input and tool output: private key
-/// blocks, AWS access key ids, GitHub, GitLab and Slack tokens, OpenAI and Anthropic API keys,
-/// and bearer tokens in URLs and headers become `[REDACTED:<kind>]`; the summary counts them per
-/// kind.
+/// blocks, AWS access key ids, GitHub, GitLab, Slack, npm and PyPI tokens, OpenAI, Anthropic,
+/// Google and Stripe API keys, Google OAuth client secrets, Azure account keys, Slack webhooks,
+/// JWTs, bearer tokens in URLs and headers, the passwords of URLs and database connection
+/// strings, and values assigned to password and secret keys (`PGPASSWORD=..`, `--password=..`,
+/// `password: ..`, `"password": ".."`) become `[REDACTED:<kind>]`; placeholders (`$VAR`,
+/// `${VAR}`, `<password>`, `****`, `changeme`) are left alone. The summary counts them per kind.
+/// Each event line it redacted is marked (`"redacted":1`) so that tonbo-batch does not scan it
+/// again; a line written with `--no-redact` is not, and tonbo-batch redacts it unless given
+/// `--no-redact` too.
 ///
 /// A line that is not a source record, or a record its mapping cannot read, is rejected with
 /// its file, line and reason (exit 1); the rest is always mapped. Records a mapping passes over
@@ -74,13 +80,8 @@ struct Args {
     #[command(flatten)]
     common: CommonArgs,
 
-    /// Do not redact secrets (private keys, API keys and tokens) from the events.
-    #[arg(long)]
-    no_redact: bool,
-
-    /// Also redact the matches of REGEX, as `[REDACTED:custom]` (repeatable).
-    #[arg(long, value_name = "REGEX", value_parser = redact::parse_pattern)]
-    redact_pattern: Vec<regex::Regex>,
+    #[command(flatten)]
+    redact: RedactArgs,
 
     /// Read the FILE inputs all at once instead of one after another, passing on whole lines
     /// as each input gives them; ends when every input has ended. For several `--follow`
@@ -171,6 +172,8 @@ impl EventSink for LineSink<'_> {
         self.out.json(&EventLine {
             v: tonbo_core::WIRE_VERSION,
             session_id: session_id.into(),
+            // Tells tonbo-batch this event went through the built-in rules already.
+            redacted: self.redactor.is_some().then_some(RULES_VERSION),
             event,
         })
     }
@@ -193,8 +196,7 @@ fn run(args: Args) -> Result<Exit> {
         events: 0,
         run: SessionRun::default(),
         empty_sessions: 0,
-        // On by default: a transcript's secrets must not reach the server unless asked for.
-        redactor: (!args.no_redact).then(|| Redactor::new(args.redact_pattern.clone())),
+        redactor: args.redact.redactor(),
     };
     if args.merge && args.common.inputs.len() > 1 {
         let mut lines = tonbo_core::ndjson::MergedLines::open(&args.common.inputs)?;

@@ -81,6 +81,53 @@ fn secrets() -> Vec<(&'static str, String)> {
             "bearer-token",
             format!("ya29{}", "a0AfB_byC7dK2mQ9xR4tL8wZ"),
         ),
+        // The generic kinds: where a password or secret is assigned, only the value goes.
+        ("database-password", format!("Sup3r-{}", "s3cret9")),
+        ("url-password", format!("Zx81{}", "kLmQ0pW")),
+        ("password", format!("Tr0ub4{}", "dor-33")),
+        ("secret", format!("q8Lk2Wm4{}", "Pz7Rt1Yv")),
+        (
+            "jwt",
+            format!(
+                "eyJhbGciOiJIUzI1NiJ9.{}.{}",
+                "eyJzdWIiOiIxMjM0In0", "3Fq9xLk2Pz8WmR4tYv7NcB1dHs6Ja0Ge5UoIy2Tr"
+            ),
+        ),
+        (
+            "google-api-key",
+            format!("AIza{}", "SyD3f8Kq2LmN9pR7sT4vW1xY6zA0bC5dE8g"),
+        ),
+        (
+            "google-oauth-client-secret",
+            format!("GOCSPX-{}", "Kq2LmN9pR7sT4vW1xY6zA0bC5dE8"),
+        ),
+        (
+            "azure-key",
+            format!(
+                "{}{}==",
+                "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq",
+                "K1SZFPTOtrKBHBeksoGMGw"
+            ),
+        ),
+        (
+            "stripe-key",
+            format!("{}_{}_{}", "sk", "live", "51Hq2LmN9pR7sT4vW1xY6zA0bC5dE8"),
+        ),
+        (
+            "slack-webhook",
+            format!("T024BE7LD/B01AB2CD3EF/{}", "Xq8Lk2Wm4Pz7Rt1Yv6Nb3Jc9"),
+        ),
+        (
+            "npm-token",
+            format!("npm_{}", "Kq2LmN9pR7sT4vW1xY6zA0bC5dE8gHj3Lk9Q"),
+        ),
+        (
+            "pypi-token",
+            format!(
+                "pypi-AgEIcHlwaS5vcmc{}",
+                "CJGE2YWQ4ZTk0LWI3ZDctNDM5NC05NmY4LWQzZDc3Y2Q3ZjQyZQACKlszLCJhYjQ"
+            ),
+        ),
     ]
 }
 
@@ -108,6 +155,48 @@ fn planted() -> Vec<(String, String)> {
         (
             format!("GET https://api.example.com/me?access_token={}&x=1", s[8]),
             s[8].clone(),
+        ),
+        (
+            format!(
+                "psql postgres://app:{}@db.internal:5432/shop -c 'select 1'",
+                s[9]
+            ),
+            s[9].clone(),
+        ),
+        (
+            format!("git clone https://deploy:{}@git.example.com/r.git", s[10]),
+            s[10].clone(),
+        ),
+        (
+            format!("export PGPASSWORD={} && psql", s[11]),
+            s[11].clone(),
+        ),
+        (
+            format!("oauth:\n  client_secret: \"{}\"\n", s[12]),
+            s[12].clone(),
+        ),
+        (format!("Authorization: {}", s[13]), s[13].clone()),
+        (format!("GOOGLE_API_KEY={}", s[14]), s[14].clone()),
+        (
+            format!("{{\"client_secret\": \"{}\"}}", s[15]),
+            s[15].clone(),
+        ),
+        (
+            format!("AccountName=shop;AccountKey={};EndpointSuffix=x", s[16]),
+            s[16].clone(),
+        ),
+        (format!("stripe.api_key = \"{}\"", s[17]), s[17].clone()),
+        (
+            format!("curl https://hooks.slack.com/services/{} -d @m.json", s[18]),
+            s[18].clone(),
+        ),
+        (
+            format!("//registry.npmjs.org/:_authToken={}", s[19]),
+            s[19].clone(),
+        ),
+        (
+            format!("TWINE_PASSWORD={} twine upload", s[20]),
+            s[20].clone(),
         ),
     ]
 }
@@ -188,16 +277,24 @@ fn planted_secrets_never_reach_the_output() {
     assert!(r
         .stdout
         .contains("curl -H 'Authorization: Bearer [REDACTED:bearer-token]' https://api"));
+    assert!(r
+        .stdout
+        .contains("psql postgres://app:[REDACTED:database-password]@db.internal:5432/shop"));
     // Each planted text is written 4 times by the Claude Code lines (prompt, tool input, tool
     // result content, metadata.tool_use_result) and once in the `events` record.
+    let mut kinds: Vec<&str> = secrets().into_iter().map(|(k, _)| k).collect();
+    kinds.sort();
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for k in kinds {
+        match counts.last_mut() {
+            Some((last, n)) if *last == k => *n += 5,
+            _ => counts.push((k, 5)),
+        }
+    }
+    let listed: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let want = format!(", redacted {} ({})", secrets().len() * 5, listed.join(", "));
     let summary = r.stderr.lines().next().unwrap();
-    assert!(
-        summary.ends_with(
-            ", redacted 45 (anthropic-api-key 5, aws-access-key-id 5, bearer-token 10, \
-             github-token 5, gitlab-token 5, openai-api-key 5, private-key 5, slack-token 5)"
-        ),
-        "{summary}"
-    );
+    assert!(summary.ends_with(&want), "{summary}\nwant {want}");
 }
 
 #[test]
@@ -255,16 +352,23 @@ fn events_records_keep_their_bytes_unless_they_hold_a_secret() {
     let r = run(&[], &input);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
+    // `"redacted":1` tells tonbo-batch that the built-in rules were applied.
     assert_eq!(
         lines[0],
-        format!(r#"{{"v":1,"session_id":"s","event":{plain}}}"#)
+        format!(r#"{{"v":1,"session_id":"s","redacted":1,"event":{plain}}}"#)
     );
     assert_eq!(
         lines[1],
         format!(
-            r#"{{"v":1,"session_id":"s","event":{}}}"#,
+            r#"{{"v":1,"session_id":"s","redacted":1,"event":{}}}"#,
             secret.replace(gh.as_str(), "[REDACTED:github-token]")
         )
+    );
+    // Without redaction there is no marker, so tonbo-batch redacts unless told not to either.
+    let r = run(&["--no-redact"], &input);
+    assert_eq!(
+        r.stdout.lines().next().unwrap(),
+        format!(r#"{{"v":1,"session_id":"s","event":{plain}}}"#)
     );
 }
 
@@ -284,4 +388,45 @@ fn rejected_lines_are_kept_redacted() {
     assert!(!kept.contains(gh.as_str()), "{kept}");
     assert_eq!(kept.matches("[REDACTED:github-token]").count(), 2, "{kept}");
     assert!(!r.stderr.contains(gh.as_str()), "{}", r.stderr);
+}
+
+#[test]
+fn tonbo_batch_does_not_redact_again() {
+    // What tonbo-map wrote goes through the real tonbo-batch byte for byte: it is marked as
+    // redacted, so tonbo-batch neither scans it again nor finds anything to count.
+    let batch = std::path::Path::new(BIN).with_file_name("tonbo-batch");
+    assert!(
+        batch.exists(),
+        "{} missing: run `cargo build --workspace --bins`",
+        batch.display()
+    );
+    let mapped = run(&[], &input());
+    assert_eq!(mapped.code, Some(0), "{}", mapped.stderr);
+    let mut child = Command::new(&batch)
+        .args(["--max-events", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tonbo-batch");
+    let mut stdin = child.stdin.take().unwrap();
+    let data = mapped.stdout.clone().into_bytes();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("redacted"), "{stderr}");
+    // One event per batch: each batch's events array is `[` + the event as tonbo-map wrote it + `]`.
+    let batches = String::from_utf8(out.stdout).unwrap();
+    let events: Vec<&str> = mapped
+        .stdout
+        .lines()
+        .map(|l| &l[l.find(",\"event\":").unwrap() + 9..l.len() - 1])
+        .collect();
+    let bodies: Vec<&str> = batches
+        .lines()
+        .map(|l| &l[l.find(",\"events\":[").unwrap() + 11..l.len() - 2])
+        .collect();
+    assert_eq!(bodies, events);
 }

@@ -211,14 +211,14 @@ mod tests {
             assert_eq!((st.id, st.epoch, st.next_seq, st.claimed), (1, 2, 7, true));
         }
         assert_eq!(cp.key_state(1, "a").unwrap(), KeyState::Present);
-        let (st, _) = cp
+        let read = cp
             .add_server_keys::<()>(FULL, None, |add| {
                 add("d");
-                Ok(())
+                Ok(1)
             })
             .unwrap()
             .unwrap();
-        assert_eq!(st.id, 1);
+        assert_eq!(read.state.id, 1);
         drop(cp);
         // Opened again: nothing left to do, nothing changes.
         let cp = Checkpoint::open(&path).unwrap();

@@ -1,12 +1,14 @@
 //! Redaction end to end: secrets planted in a Claude Code session (prompt, tool input, tool
-//! output) and in an `events` record go through the real `claude-read | tonbo-map | tonbo-batch
-//! | tonbo-post` into the reference server, and none of them is on the server afterwards, neither
-//! in what it serves nor in the files it keeps.
+//! output), in an `events` record, and in event lines a harness writes straight into tonbo-batch
+//! go through the real `claude-read | tonbo-map | tonbo-batch | tonbo-post` (or `tonbo-batch |
+//! tonbo-post`) into the reference server, and none of them is on the server afterwards,
+//! neither in what it serves nor in the files it keeps.
 
 mod support;
 
 use std::io::Write;
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 use serde_json::json;
 use support::*;
@@ -31,6 +33,13 @@ fn secrets() -> Vec<String> {
             "Po9Iu7Yt5Re3Wq1Az2Sx4Dc6Fv8Gb0Hn2Jm4Kl6ZxVb"
         ),
         format!("eyJhbGci{}", "OiJSUzI1NiJ9.eyJhdWQiOiJ4In0.Qm7Rk2Wp9L"),
+        format!("Pg9x-{}", "Secret7q"),
+        format!("Tr0ub4{}", "dor-33"),
+        format!(
+            "eyJhbGciOiJIUzI1NiJ9.{}.{}",
+            "eyJzdWIiOiIxMjM0In0", "3Fq9xLk2Pz8WmR4tYv7NcB1dHs6Ja0Ge5UoIy2Tr"
+        ),
+        format!("Zx81{}", "kLmQ0pW"),
     ]
 }
 
@@ -45,6 +54,10 @@ fn texts() -> Vec<String> {
         format!("OPENAI_API_KEY={}", s[5]),
         format!("ANTHROPIC_API_KEY={}", s[6]),
         format!("curl -H \"Authorization: Bearer {}\" https://api", s[7]),
+        format!("DATABASE_URL=postgres://app:{}@db.internal/app", s[8]),
+        format!("PGPASSWORD={} psql -h db", s[9]),
+        format!("id_token: {}", s[10]),
+        format!("git clone https://deploy:{}@git.example.com/r.git", s[11]),
     ]
 }
 
@@ -147,12 +160,33 @@ fn planted_secrets_never_reach_the_server() {
     let run = pipeline(&server, &input, &dir.path().join("state2.sqlite"), &[], &[]);
     assert!(run.status.success(), "{}", run.stderr);
 
+    // Event lines written by a harness of its own, straight into `tonbo-batch | tonbo-post`.
+    let direct = dir.path().join("direct.ndjson");
+    let mut lines = String::new();
+    for (i, text) in texts().iter().enumerate() {
+        let ev = json!({"v": 1, "session_id": "direct-1", "event": {
+            "type": "agent.tool_use", "name": "Bash", "input": {"command": text},
+            "metadata": {"source": "my-harness", "source_key": format!("d{i}"),
+                         "original_timestamp": null}}});
+        lines += &format!("{ev}\n");
+    }
+    std::fs::write(&direct, lines).unwrap();
+    let run = batch_and_post(&server, &direct, &dir.path().join("state3.sqlite"));
+    assert!(run.status.success(), "{}", run.stderr);
+
     let claude = server.read(&format!("claude-code-{SID}")).unwrap();
     let mine = server.read("mine-1").unwrap();
-    // 8 prompts, tool uses, tool results and 8 spans (start and end).
-    assert_eq!(claude.len(), 8 * 5, "{claude:?}");
+    let direct = server.read("direct-1").unwrap();
+    // A prompt, tool use, tool result and span (start and end) per text.
+    let n = texts().len();
+    assert_eq!(claude.len(), n * 5, "{claude:?}");
     assert_eq!(mine.len(), 1);
-    let served = serde_json::to_string(&(claude, mine)).unwrap();
+    assert_eq!(direct.len(), n);
+    // Each of them held one secret, and arrived without it.
+    for e in &direct {
+        assert!(e.to_string().contains("[REDACTED:"), "{e}");
+    }
+    let served = serde_json::to_string(&(claude, mine, direct)).unwrap();
     let stored = all_bytes(server.dir.path());
     assert!(!stored.is_empty(), "the server keeps its streams in files");
     for s in secrets() {
@@ -170,6 +204,10 @@ fn planted_secrets_never_reach_the_server() {
         "openai-api-key",
         "anthropic-api-key",
         "bearer-token",
+        "database-password",
+        "password",
+        "jwt",
+        "url-password",
     ] {
         assert!(
             served.contains(&format!("[REDACTED:{kind}]")),
@@ -180,4 +218,28 @@ fn planted_secrets_never_reach_the_server() {
     assert!(served.contains("aws s3 ls"), "{served}");
     // And the server's files do hold the events' text, so their scan above proves something.
     assert!(contains(&stored, "aws s3 ls"));
+}
+
+/// `tonbo-batch INPUT | tonbo-post`: event lines that never went through tonbo-map.
+fn batch_and_post(server: &Server, input: &Path, state: &Path) -> Run {
+    let mut batch = Command::new(bin("tonbo-batch"))
+        .arg("-q")
+        .arg(input)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut post = Command::new(bin("tonbo-post"))
+        .args(["--api", &server.url, "--state"])
+        .arg(state)
+        .env_remove("TONBO_API_KEY")
+        .env_remove("TONBO_URL_TEMPLATE")
+        .env_remove("TONBO_STATE")
+        .stdin(batch.stdout.take().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = finish(&mut post);
+    assert!(batch.wait().unwrap().success());
+    run
 }

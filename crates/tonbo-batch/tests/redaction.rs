@@ -1,0 +1,262 @@
+//! Drives the real `tonbo-batch` binary over event lines that did not come from tonbo-map (the
+//! "any other harness" path) with planted secrets, and checks that none of them is in the
+//! batches it writes, that `--no-redact` keeps them, that lines tonbo-map marked as redacted
+//! pass unchanged, and that the rejects file is redacted too.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::{json, value::RawValue, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tonbo-batch");
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The raw text of every event of every batch, in order.
+    fn events(&self) -> Vec<String> {
+        #[derive(serde::Deserialize)]
+        struct Batch<'a> {
+            #[serde(borrow)]
+            events: Vec<&'a RawValue>,
+        }
+        let mut out = Vec::new();
+        for l in self.stdout.lines() {
+            let b: Batch = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            out.extend(b.events.iter().map(|e| e.get().to_string()));
+        }
+        out
+    }
+}
+
+fn run(args: &[&str], stdin: &str) -> Run {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tonbo-batch");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.as_bytes().to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// The planted secrets, each with its kind and a text holding it. Built from parts so that
+/// this file does not look like it holds live credentials to secret scanners.
+fn planted() -> Vec<(&'static str, String, String)> {
+    let gh = format!("ghp_{}", "Zk8mP2qR4sT6uV8wX0yA1bC3dE5fG7hJ9kL1");
+    let aws = format!("AKIA{}", "Q3EXAMPLE7TESTK9");
+    let ant = format!(
+        "sk-ant-api03-{}",
+        "Lq2Wr4Te6Yu8Io0Pa1Sd3Fg5Hj7Kl9Zx-Cv_BnMqWe"
+    );
+    let key = format!(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----",
+        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtz"
+    );
+    let db = format!("Sup3r-{}", "s3cret9");
+    let pw = format!("Tr0ub4{}", "dor-33");
+    let jwt = format!(
+        "eyJhbGciOiJIUzI1NiJ9.{}.{}",
+        "eyJzdWIiOiIxMjM0In0", "3Fq9xLk2Pz8WmR4tYv7NcB1dHs6Ja0Ge5UoIy2Tr"
+    );
+    vec![
+        (
+            "github-token",
+            gh.clone(),
+            format!("GH_TOKEN={gh} gh pr list"),
+        ),
+        (
+            "aws-access-key-id",
+            aws.clone(),
+            format!("aws_access_key_id = {aws}"),
+        ),
+        (
+            "anthropic-api-key",
+            ant.clone(),
+            format!("x-api-key: {ant}"),
+        ),
+        ("private-key", key.clone(), format!("the key:\n{key}\n")),
+        (
+            "database-password",
+            db.clone(),
+            format!("DATABASE_URL=postgres://app:{db}@db.internal/shop"),
+        ),
+        (
+            "password",
+            pw.clone(),
+            format!("mysql -u root --password={pw} shop"),
+        ),
+        ("jwt", jwt.clone(), format!("{{\"id_token\": \"{jwt}\"}}")),
+    ]
+}
+
+/// An event line as a harness of its own would write it: no `redacted` marker.
+fn line(session: &str, event: &Value) -> String {
+    format!(
+        "{}\n",
+        json!({"v": 1, "session_id": session, "event": event})
+    )
+}
+
+fn event(key: &str, text: &str) -> Value {
+    json!({"type": "user.message", "content": [{"type": "text", "text": text}],
+           "metadata": {"source": "my-harness", "source_key": key, "original_timestamp": null}})
+}
+
+/// One event per planted text, one tool use holding them all in its input, and one plain event.
+fn input() -> (String, String) {
+    let mut s = String::new();
+    for (i, (_, _, text)) in planted().iter().enumerate() {
+        s += &line("h-1", &event(&format!("t{i}"), text));
+    }
+    let texts: Vec<String> = planted().into_iter().map(|(_, _, t)| t).collect();
+    s += &line(
+        "h-1",
+        &json!({"type": "agent.tool_use", "name": "Bash", "input": {"commands": texts},
+                "metadata": {"source": "my-harness", "source_key": "tool", "original_timestamp": null}}),
+    );
+    // Spacing and number spellings a re-serialisation would change.
+    let plain = r#"{"type":"x", "n": 1.50, "s":"\u00e9\/", "metadata":{"source":"m","source_key":"k","original_timestamp":null}}"#;
+    s += &format!("{{\"v\":1,\"session_id\":\"h-1\",\"event\":{plain}}}\n");
+    (s, plain.to_string())
+}
+
+/// Every way a secret could show in JSON text: as it is, and JSON-escaped (the key's newlines).
+fn forms(secret: &str) -> Vec<String> {
+    let escaped = serde_json::to_string(secret).unwrap();
+    vec![
+        secret.to_string(),
+        escaped[1..escaped.len() - 1].to_string(),
+    ]
+}
+
+#[test]
+fn event_lines_written_elsewhere_are_redacted() {
+    let (input, plain) = input();
+    let r = run(&[], &input);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    for (kind, secret, _) in planted() {
+        for f in forms(&secret) {
+            assert!(!r.stdout.contains(&f), "{kind} leaked: {f}");
+        }
+        assert!(r.stdout.contains(&format!("[REDACTED:{kind}]")), "{kind}");
+    }
+    // The text around a secret, and the identity fields, are kept; an event without a secret
+    // keeps its bytes.
+    assert!(r
+        .stdout
+        .contains("GH_TOKEN=[REDACTED:github-token] gh pr list"));
+    assert!(r
+        .stdout
+        .contains("postgres://app:[REDACTED:database-password]@db.internal/shop"));
+    let events = r.events();
+    assert_eq!(events.len(), 9);
+    assert_eq!(events[8], plain);
+    for (i, e) in events[..7].iter().enumerate() {
+        let v: Value = serde_json::from_str(e).unwrap();
+        assert_eq!(v["metadata"]["source_key"], format!("t{i}"));
+    }
+    // Each text once in its event and once in the tool use.
+    assert!(
+        r.stderr.ends_with(
+            "tonbo-batch: 9 events in 1 batches, 0 oversized, 0 rejected, redacted 14 \
+             (anthropic-api-key 2, aws-access-key-id 2, database-password 2, github-token 2, \
+             jwt 2, password 2, private-key 2)\n"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn no_redact_keeps_the_events_as_they_were() {
+    let (input, _) = input();
+    let r = run(&["--no-redact"], &input);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let want: Vec<String> = input
+        .lines()
+        .map(|l| {
+            let ev: tonbo_core::EventLine = serde_json::from_str(l).unwrap();
+            ev.event.get().to_string()
+        })
+        .collect();
+    assert_eq!(r.events(), want);
+    assert!(!r.stdout.contains("[REDACTED"));
+    assert!(!r.stderr.contains("redacted"), "{}", r.stderr);
+}
+
+#[test]
+fn lines_marked_by_tonbo_map_are_not_scanned_again() {
+    // A secret in a line that says the built-in rules were applied passes as it is: the marker
+    // is tonbo-map's word, and scanning every event twice is what it saves.
+    let (_, secret, text) = planted().remove(0);
+    let ev = event("k", &format!("{text} corp_{}", "Ab12Cd34"));
+    let marked = format!(
+        "{}\n",
+        json!({"v": 1, "session_id": "s", "redacted": 1, "event": ev})
+    );
+    let r = run(&[], &marked);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.events(), vec![ev.to_string()]);
+    assert!(!r.stderr.contains("redacted"), "{}", r.stderr);
+
+    // Its own --redact-pattern still applies to such a line (tonbo-map did not know it).
+    let r = run(&["--redact-pattern", "corp_[A-Za-z0-9]{8}"], &marked);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.contains(&secret));
+    assert!(r.stdout.contains("[REDACTED:custom]"), "{}", r.stdout);
+    assert!(r.stderr.contains(", redacted 1 (custom 1)"), "{}", r.stderr);
+
+    // A marker of no version (0) or an unknown field does not count as redacted.
+    let unmarked = marked.replace("\"redacted\":1", "\"redacted\":0");
+    let r = run(&[], &unmarked);
+    assert!(!r.stdout.contains(&secret), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("redacted 1 (github-token 1)"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn rejected_lines_are_kept_redacted() {
+    let (_, gh, _) = planted().remove(0);
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("tonbo-batch-redaction-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rejects = dir.join("rejects.ndjson");
+    let input = format!(
+        "{}\nnot an event line {gh}\n",
+        json!({"v": 1, "session_id": "", "event": {"text": format!("token {gh}")}})
+    );
+    let r = run(&["--rejects", rejects.to_str().unwrap()], &input);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    let kept = std::fs::read_to_string(&rejects).unwrap();
+    assert_eq!(kept.lines().count(), 2, "{kept}");
+    assert!(!kept.contains(gh.as_str()), "{kept}");
+    assert_eq!(kept.matches("[REDACTED:github-token]").count(), 2, "{kept}");
+    assert!(!r.stderr.contains(gh.as_str()), "{}", r.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_redact_pattern_is_a_usage_error() {
+    let r = run(&["--redact-pattern", "a(b"], "");
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("`a(b`"), "{}", r.stderr);
+}
