@@ -4,7 +4,7 @@ SHELL := bash
 CARGO ?= cargo
 SERVER_DIR ?= .server
 
-.PHONY: all build release test unit lint demo bench bench-follow server-install server-start server-stop clean install install-files
+.PHONY: all build release test unit lint demo bench bench-follow server-install server-start server-stop clean install install-files ursula ursula-start ursula-stop test-ursula
 
 all: build
 
@@ -22,6 +22,28 @@ server-install:
 test: server-install
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
+
+# Ursula, tonbo's distributed server: built once from crates.io into ~/.cache/tonbo-ingest
+# (about 11 minutes on 2 cores; its build folder is kept, so a rebuild is quick).
+URSULA_BIN = $(shell scripts/ursula bin)
+
+ursula:
+	scripts/ursula install
+
+# The tests against Ursula (a single node, a 3-node cluster: any node, a leader killed
+# mid-backfill, restarts on the WALs, concurrent writers), which `make test` skips, saying so,
+# when no ursula is on PATH. Here a missing ursula is a failure, not a skip.
+test-ursula: server-install ursula
+	$(CARGO) build --workspace --bins
+	PATH="$(URSULA_BIN):$$PATH" TONBO_REQUIRE_URSULA=1 $(CARGO) test -p tonbo-post ursula_
+
+# A local 3-node cluster (testdata/ursula/), WALs in .ursula/: then
+# `--api http://127.0.0.1:4452 --url-template '{base}/sessions/{session_id}'`.
+ursula-start: ursula
+	scripts/ursula start .ursula
+
+ursula-stop:
+	scripts/ursula stop .ursula
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -75,4 +97,4 @@ install-files:
 
 clean:
 	$(CARGO) clean
-	rm -rf .demo .server .bench
+	rm -rf .demo .server .bench .ursula

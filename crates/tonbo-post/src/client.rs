@@ -403,10 +403,10 @@ impl StreamClient {
     /// [`Self::with_retries`]; with `ambiguous_final`, a network failure after which the request
     /// may have reached the server is not retried but returned as an [`Ambiguous`] error.
     ///
-    /// Failures that are the server's (no connection, 5xx, a redirect with no leader to follow)
-    /// are retried within the run's shared budget ([`Health`]); a 5xx, which one stream alone may
-    /// get, also within `max_retries`, as are 429 and 408. When the run stops, this returns a
-    /// [`Halted`] error without sending again.
+    /// Every request is retried at most `max_retries` times (then its session fails); failures
+    /// that are the server's (no connection, 5xx, a redirect with no leader to follow) are also
+    /// bounded by the run's shared budget ([`Health`]), which stops the whole run. When the run
+    /// stops, this returns a [`Halted`] error without sending again.
     fn with_retries_as(
         &mut self,
         url: &str,
@@ -483,9 +483,7 @@ impl StreamClient {
                 Err(e) if is_transient_error(&e) => (error_text(&e), None, true),
                 Err(e) => return Err(anyhow!("cannot {what} {shown}: {}", error_text(&e))),
             };
-            // A failure to connect is the server's alone: only the run's budget bounds it.
-            let counted = !server || why.starts_with("HTTP 5");
-            if counted && retry >= self.retry.max_retries {
+            if retry >= self.retry.max_retries {
                 bail!(
                     "cannot {what} {shown}: {why}, still failing after {} retries",
                     self.retry.max_retries
@@ -500,14 +498,10 @@ impl StreamClient {
             }
             // Server failures come from every worker at once: noted at most once a second.
             if !server || self.health.worth_noting() {
-                let of = if counted {
-                    format!("/{}", self.retry.max_retries)
-                } else {
-                    String::new()
-                };
                 tonbo_core::note!(
-                    "tonbo-post: {what} {shown}: {why}; retry {}{of} in {:.1}s",
+                    "tonbo-post: {what} {shown}: {why}; retry {}/{} in {:.1}s",
                     retry + 1,
+                    self.retry.max_retries,
                     wait.as_secs_f64()
                 );
             }
