@@ -13,7 +13,7 @@
 //!   out; then the caller prints the summary.
 //!
 //! Claude Code rewrites a session file in place on compaction and resume (lines vanish, kept
-//! lines stay, new ones follow; `shared/research/anchors.md` §4): the tail notices and passes on
+//! lines stay, new ones follow): the tail notices and passes on
 //! only lines it has not passed on before. A deleted file is dropped (its tail released); if
 //! the name comes back, it is a new file and is read from its start.
 

@@ -1,7 +1,7 @@
 //! claude-read: finds Claude Code transcript files and streams their lines as source records.
 //!
-//! The layout rules come from the format research, `shared/research/claude-and-target-format.md`
-//! Part 1 (cited below as §1.x):
+//! The layout rules are those of this crate's FORMAT.md (the §1.x numbers below name the sections
+//! of the format research it condenses):
 //!
 //! ```text
 //! projects/                                  a root (§1.1)

@@ -14,10 +14,9 @@
 //!   rule for a finished file decides, as a plain run would). Then it is read from line 1.
 //! * **JSONL lines** go out as the plain run writes them: the same session, kind, provenance
 //!   file and physical line number, byte for byte; a last line without its newline is held
-//!   until the newline arrives (anchors.md §4, "partial last lines").
+//!   until the newline arrives.
 //! * **Rewrites.** [`FileTail`] reads a rewritten or truncated file again and passes on only
-//!   lines it has not passed on before, also when the rewrite was caught half-way (anchors.md
-//!   §4). Codex appends to its JSONL files and does not rewrite them (§2.1), but a user or a
+//!   lines it has not passed on before, also when the rewrite was caught half-way. Codex appends to its JSONL files and does not rewrite them (§2.1), but a user or a
 //!   tool may.
 //! * **V0 documents** are rewritten whole after each item (§3.1, "saveRollout rewrites the whole
 //!   file"): on a change the document is read again, skipped while it is not valid JSON (a

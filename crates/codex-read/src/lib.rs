@@ -1,7 +1,7 @@
 //! codex-read: finds OpenAI Codex CLI session files and streams them as source records.
 //!
-//! The rules come from the format research, `shared/research/codex-format.md` (cited below as
-//! §N; "Key findings" is its summary):
+//! The rules are those of this crate's FORMAT.md (the § numbers below name the sections of the
+//! format research it condenses; "Key findings" is its summary):
 //!
 //! ```text
 //! $CODEX_HOME/                  default ~/.codex (§1)

@@ -1,8 +1,8 @@
 //! `opencode-read --follow`: read what exists, then keep writing what OpenCode and Crush add,
 //! until SIGINT/SIGTERM.
 //!
-//! OpenCode is not files to tail (research `anchors.md` §4: "'Tailing' it means polling rows in
-//! a read-only connection, not following byte offsets"), so [`tonbo_core::follow::FileTail`]
+//! OpenCode is not files to tail (following it means polling rows in a read-only connection, not
+//! following byte offsets), so [`tonbo_core::follow::FileTail`]
 //! has no use here; the [`Watcher`] only says when to look. Each database (`follow/db.rs`) and
 //! JSON store (`follow/store.rs`) is looked at:
 //!

@@ -1,8 +1,8 @@
 //! opencode-read: finds OpenCode and Crush sessions, in every on-disk layout, and writes them as
 //! source records.
 //!
-//! The rules come from the format research, `shared/research/opencode-format.md` (cited below as
-//! §N). Two unrelated codebases are called OpenCode, and between them there are six layouts
+//! The rules are those of this crate's FORMAT.md (the § numbers below name the sections of the
+//! format research it condenses). Two unrelated codebases are called OpenCode, and between them there are six layouts
 //! (§0); this reader reads five of them (T0 is read as T1, whose shapes it shares, §2.4):
 //!
 //! ```text

@@ -1,7 +1,7 @@
 //! What the `--follow` readers share: a tailed file that survives rewrites, a watcher that wakes
 //! on filesystem events (or polls), and the stop flag set by SIGINT/SIGTERM.
 //!
-//! Transcripts are not logs (`shared/research/anchors.md` §4): Claude Code rewrites a session
+//! Transcripts are not logs: Claude Code rewrites a session
 //! file in place on resume and compaction, so a byte offset alone would re-ship lines or skip new
 //! ones. A [`FileTail`] keeps its offset *and* a hash of the last line it consumed; when the file
 //! shrank, was replaced (another inode), or the bytes before the offset changed, it reads the

@@ -1,6 +1,7 @@
 //! OpenCode messages -> Durable Sessions events, for both lineages and every layout.
 //!
-//! Rules come from `../shared/research/opencode-format.md` (cited as §N). `opencode-read` emits,
+//! The format facts relied on are in `crates/opencode-read/FORMAT.md` (the § numbers below name
+//! the sections of the format research it condenses). `opencode-read` emits,
 //! per session, a `kind: "session"` record (`{"layout", "session"}`) and then one
 //! `kind: "message"` record per message (`{"layout", "message", "parts"}`):
 //! * Go lineage (`g1` opencode-ai/opencode, `g2` crush): `parts` are `{type, data}` envelopes

@@ -1,7 +1,7 @@
 //! The local checkpoint: what each stream already holds, and the batch in flight.
 //!
 //! Durable Streams deduplicates by producer sequence number, not by content
-//! (`../shared/research/anchors.md` §1), so a re-run that re-cut its batches differently would have
+//! (the Durable Streams protocol), so a re-run that re-cut its batches differently would have
 //! new events dropped as "duplicates". The checkpoint therefore records, per stream:
 //!
 //! * the producer `(epoch, next_seq)` and whether this checkpoint has claimed the producer;
@@ -11,7 +11,7 @@
 //!   `<state>.inflight/<row id>.json`, with its length and CRC-32 in the row, which keeps a
 //!   gigabyte of bodies out of SQLite's WAL), written *before* the POST, so that after a crash
 //!   the same bytes go out again with the same `(epoch, seq)` and the server answers 204 if it
-//!   already has them (anchors.md §4, "journal before sending").
+//!   already has them ("journal before sending").
 //!
 //! The state advances only after a 200 or 204, in one transaction with the journal row's removal,
 //! and in sequence order (a stream's batches are acknowledged in the order they were numbered).

@@ -1,6 +1,6 @@
 //! HTTP side of tonbo-post: append with idempotent-producer headers, create, and read back.
 //!
-//! Status handling follows PROTOCOL.md §5.2.1 as summarised in `../shared/research/anchors.md` §1:
+//! Status handling follows the Durable Streams protocol (PROTOCOL.md §5.2.1 of its repository):
 //! 200 appended, 204 duplicate, 403 stale epoch (with the server's `Producer-Epoch`), 409 either a
 //! closed stream (`Stream-Closed: true`, checked first) or a sequence gap
 //! (`Producer-Expected-Seq`/`Producer-Received-Seq`). Transient failures (429, 408, 5xx, network)

@@ -2,9 +2,8 @@
 //!
 //! The body is walked as it streams in and nothing but the keys is kept, so a stream of any size
 //! is reconciled in flat memory. Three read shapes are accepted, since servers differ: a JSON
-//! array of events (the reference server), `{"data":[..]}` (the hosted Durable Sessions API,
-//! `../shared/research/claude-and-target-format.md` Part 2a) and one event per line (Ursula,
-//! `../shared/research/ursula-local.md`).
+//! array of events (the reference server), `{"data":[..]}` (the hosted Durable Sessions API)
+//! and one event per line (Ursula).
 
 use std::fmt;
 use std::io::{self, Read};

@@ -2,7 +2,7 @@
 //!
 //! 429, 5xx and network errors are retried with exponential backoff and full jitter; a
 //! `Retry-After` (seconds or HTTP date) is honoured as the least wait. The official Durable
-//! Streams producers retry none of these (`../shared/research/anchors.md` §1); a backfill that runs
+//! Streams producers retry none of these; a backfill that runs
 //! unattended must.
 
 use std::time::{Duration, SystemTime};

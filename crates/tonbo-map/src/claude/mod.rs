@@ -1,6 +1,7 @@
 //! Claude Code transcript lines -> Durable Sessions events.
 //!
-//! Every rule here comes from `../shared/research/claude-and-target-format.md` (cited as §N):
+//! The format facts relied on are in `crates/claude-read/FORMAT.md` (the § numbers below name the
+//! sections of the format research it condenses):
 //! Part 1 describes the lines, §3.2 the mapping table this module implements. Where it departs
 //! from §3.2 the README says why ("Claude Code mapping").
 //!

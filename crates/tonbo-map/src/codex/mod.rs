@@ -1,6 +1,7 @@
 //! Codex CLI session lines -> Durable Sessions events.
 //!
-//! Rules come from `../shared/research/codex-format.md` (cited as §N). `codex-read` tells the
+//! The format facts relied on are in `crates/codex-read/FORMAT.md` (the § numbers below name the
+//! sections of the format research it condenses). `codex-read` tells the
 //! generation in the record's `kind`: none for the wrapped JSONL of V2 and later
 //! (`{timestamp,type,payload}`), `v1` for bare JSONL, `v0-session`/`v0-item` for the TypeScript
 //! CLI's JSON document, `seed-session`/`seed-message` for the homegrown `{id, messages}` shape.

@@ -2,7 +2,7 @@
 //! tonbo-post's own HTTP client and producer state machine, so that the upstream producer and
 //! lifecycle suites can be run against this project's code.
 //!
-//! Protocol (`../shared/research/anchors.md` §2): one JSON command per line on stdin, exactly one
+//! Protocol (the `client-adapter` protocol of the durable-streams conformance suite): one JSON command per line on stdin, exactly one
 //! JSON result per line on stdout, in order; logs on stderr. Commands: `init`, `create`,
 //! `connect`, `append`, `idempotent-append`, `idempotent-append-batch`, `idempotent-close`,
 //! `idempotent-detach`, `head`, `delete`, `read` (catch-up), `close`, `validate`, `shutdown`.
@@ -54,7 +54,7 @@ fn err(cmd: &str, status: Option<u16>, code: &str, message: impl Into<String>) -
     v
 }
 
-/// The error code of an unsuccessful answer (PROTOCOL.md; anchors.md §2).
+/// The error code of an unsuccessful answer (PROTOCOL.md).
 fn code_of(r: &RawResponse) -> &'static str {
     match r.status {
         404 => "NOT_FOUND",
