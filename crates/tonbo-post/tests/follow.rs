@@ -56,6 +56,17 @@ impl Follow {
     }
 
     fn start_reader(server: &Server, reader: &'static str, args: &[&str], state: &Path) -> Follow {
+        Follow::start_into(&server.url, &[], reader, args, state)
+    }
+
+    /// The same into any base URL, with more flags for tonbo-post.
+    fn start_into(
+        base: &str,
+        post_args: &[&str],
+        reader: &'static str,
+        args: &[&str],
+        state: &Path,
+    ) -> Follow {
         let mut read = Command::new(bin(reader))
             .args(["-q", "--follow"])
             .args(args)
@@ -75,8 +86,9 @@ impl Follow {
             .spawn()
             .unwrap();
         let post = Command::new(bin("tonbo-post"))
-            .args(["-q", "--api", &server.url, "--state"])
+            .args(["-q", "--api", base, "--state"])
             .arg(state)
+            .args(post_args)
             .env_remove("TONBO_API_KEY")
             .stdin(batch.stdout.take().unwrap())
             .spawn()
@@ -429,4 +441,67 @@ fn a_followed_opencode_database_delivers_only_final_messages_once() {
     wait_for_plain(&server, &db);
     run.stop(&["opencode-read"]);
     wait_for_plain(&server, &db);
+}
+
+/// Following into a 3-node Ursula cluster through a node that does not lead the session's
+/// stream, while the leader is killed (SIGKILL): the pipeline goes on through the election and
+/// every event is there once, in order.
+#[test]
+fn ursula_a_followed_pipeline_through_a_follower_survives_a_leader_change() {
+    let Some(bin) = ursula_binary() else { return };
+    let mut cluster = Ursula::start(&bin, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let projects = dir.path().join("projects");
+    let project = projects.join("-w");
+    std::fs::create_dir_all(&project).unwrap();
+    let state = dir.path().join("state.sqlite");
+    let a = project.join(format!("{A}.jsonl"));
+    let stream = format!("claude-code-{A}");
+    // Create the stream first, to know its leader and enter through another node.
+    assert!(cluster.create(0, &stream));
+    let leader = cluster.leader_of(&stream).expect("the stream has a leader");
+    let entry = (leader + 1) % 3;
+    let template = ["--url-template", "{base}/sessions/{session_id}"];
+    let wait = |cluster: &Ursula, node: usize, n: usize| {
+        let want: Vec<String> = (0..n).map(|i| format!("u{i}#0")).collect();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let got = cluster.keys(node, &stream);
+            if got == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "want {want:?}, got {got:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let say = |from: usize, to: usize| {
+        let ls: Vec<String> = (from..to)
+            .map(|i| prompt(A, &format!("u{i}"), &format!("line {i}")))
+            .collect();
+        append(&a, &lines(&ls));
+    };
+    say(0, 3);
+    let run = Follow::start_into(
+        &cluster.url(entry),
+        &template,
+        "claude-read",
+        &[
+            "--poll",
+            "--poll-interval",
+            "50",
+            projects.to_str().unwrap(),
+        ],
+        &state,
+    );
+    wait(&cluster, entry, 3);
+    say(3, 6);
+    wait(&cluster, entry, 6);
+    cluster.kill(leader);
+    say(6, 12);
+    wait(&cluster, entry, 12);
+    say(12, 15);
+    wait(&cluster, entry, 15);
+    run.stop(&["claude-read", "tonbo-map", "tonbo-batch", "tonbo-post"]);
+    let survivor = 3 - leader - entry;
+    wait(&cluster, survivor, 15);
 }

@@ -544,6 +544,35 @@ fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// A PUT (of a JSON stream with `json`), following a follower's 307 to the leader by hand, with
+/// its body (empty here); true on 2xx.
+fn put_following(url: &str, json: bool) -> bool {
+    let mut url = url.to_string();
+    for _ in 0..5 {
+        let req = ureq::put(&url)
+            .config()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build();
+        let req = if json {
+            req.header("Content-Type", "application/json")
+        } else {
+            req
+        };
+        let Ok(resp) = req.send_empty() else {
+            return false;
+        };
+        if resp.status().is_success() {
+            return true;
+        }
+        match resp.headers().get("location").and_then(|v| v.to_str().ok()) {
+            Some(l) if resp.status().is_redirection() => url = l.to_string(),
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// An Ursula cluster of 1 or 3 nodes on loopback, on free ports, each with its WAL in a
 /// temporary directory; every node is killed when this is dropped (also when a test panics).
 pub struct Ursula {
@@ -616,39 +645,11 @@ impl Ursula {
     /// for longer than a test should wait.
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(90);
-        // A PUT, following a follower's 307 to the leader by hand (with its body, which is
-        // empty here).
-        let put = |url: String, json: bool| {
-            let mut url = url;
-            for _ in 0..5 {
-                let req = ureq::put(&url)
-                    .config()
-                    .http_status_as_error(false)
-                    .max_redirects(0)
-                    .build();
-                let req = if json {
-                    req.header("Content-Type", "application/json")
-                } else {
-                    req
-                };
-                let Ok(resp) = req.send_empty() else {
-                    return false;
-                };
-                if resp.status().is_success() {
-                    return true;
-                }
-                match resp.headers().get("location").and_then(|v| v.to_str().ok()) {
-                    Some(l) if resp.status().is_redirection() => url = l.to_string(),
-                    _ => return false,
-                }
-            }
-            false
-        };
         let live: Vec<usize> = (0..self.nodes.len())
             .filter(|i| self.nodes[*i].is_some())
             .collect();
         for &i in &live {
-            while !put(format!("{}/sessions", self.url(i)), false) {
+            while !put_following(&format!("{}/sessions", self.url(i)), false) {
                 assert!(
                     Instant::now() < deadline,
                     "ursula node {} did not come up",
@@ -659,7 +660,7 @@ impl Ursula {
         }
         for &i in &live {
             for probe in 0..16 {
-                while !put(format!("{}/sessions/_ready-{probe}", self.url(i)), true) {
+                while !put_following(&format!("{}/sessions/_ready-{probe}", self.url(i)), true) {
                     assert!(
                         Instant::now() < deadline,
                         "ursula node {} never took a write for probe {probe}",
@@ -669,6 +670,11 @@ impl Ursula {
                 }
             }
         }
+    }
+
+    /// Creates the JSON stream `/sessions/{stream}` through node `i`.
+    pub fn create(&self, i: usize, stream: &str) -> bool {
+        put_following(&format!("{}/sessions/{stream}", self.url(i)), true)
     }
 
     /// Kills node `i` with SIGKILL.
