@@ -13,7 +13,11 @@ For each source it generates a corpus (scripts/gen-*-corpus.py, cached in .bench
   * the end-to-end backfill into the local file-backed reference server (the whole chain into
     tonbo-post), tonbo-post alone over the pre-built batches, and a re-run that must send nothing;
   * for Claude Code, the front door `scripts/tonbo-ingest --since-last-run` twice over the unchanged
-    corpus into a fresh server: the second run must send nothing, in at most 5% of the first's time.
+    corpus into a fresh server: the second run must send nothing, in at most 5% of the first's time;
+  * tonbo-post alone over the same batches into Ursula (tonbo's distributed server, built by
+    `scripts/ursula install`): a single node, and a 3-node cluster through one node (a follower of
+    most streams), with tonbo-post's own CPU per GB of request bodies beside the reference
+    server's. Skipped, saying so, when Ursula cannot be built (BENCH_URSULA=0 skips it too).
 Writes .bench/RESULTS.md and the README section between the bench markers.
 """
 
@@ -31,6 +35,7 @@ BIN = os.path.join(ROOT, "target", "release")
 SIZE = int(os.environ.get("BENCH_SIZE", "1000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "2"))
 SESSIONS = max(10, SIZE)
+URSULA = False
 
 
 def log(*a):
@@ -91,6 +96,80 @@ def count_lines(path):
         for block in iter(lambda: f.read(1 << 24), b""):
             n += block.count(b"\n")
     return n
+
+
+class Ursula:
+    """An Ursula cluster of `n` nodes (1 or 3) on loopback, in memory apart from its WALs, in a
+    fresh folder; stream URLs are `{base}/sessions/{session_id}`."""
+
+    def __init__(self, name, n, port):
+        self.dir = os.path.join(BENCH, f"ursula-{name}")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        binary = os.path.join(subprocess.run([os.path.join(ROOT, "scripts", "ursula"), "bin"],
+                                             check=True, capture_output=True, text=True).stdout.strip(), "ursula")
+        self.procs = []
+        for i in range(n):
+            cfg = (f'[server]\nlisten = "127.0.0.1:{port + i}"\ncluster_id = "bench-{name}"\n'
+                   f'admin_listen = "127.0.0.1:{port + 10 + i}"\n[runtime]\ncore_count = 1\n'
+                   f'[raft]\ngroup_count = 4\n[raft.wal]\npath = "{self.dir}/wal-{i + 1}"\n'
+                   f'[storage.cold]\nbackend = "none"\n')
+            for peer in range(n):
+                cfg += f'[[raft.peers]]\nnode_id = {peer + 1}\nurl = "http://127.0.0.1:{port + peer}"\n'
+            path = os.path.join(self.dir, f"node{i + 1}.toml")
+            with open(path, "w") as f:
+                f.write(cfg)
+            log_file = open(os.path.join(self.dir, f"node{i + 1}.log"), "w")
+            self.procs.append(subprocess.Popen([binary, "server", "--config", path, "--node-id", str(i + 1)],
+                                               stdout=log_file, stderr=log_file, env={**os.environ, "NO_COLOR": "1"}))
+        self.urls = [f"http://127.0.0.1:{port + i}" for i in range(n)]
+        # Through node 2 of 3 (a follower of most streams' groups), or the only node.
+        self.url = self.urls[1 if n > 1 else 0]
+        deadline = time.monotonic() + 90
+        for u in self.urls:
+            for path in ["/sessions"] + [f"/sessions/_ready-{k}" for k in range(16)]:
+                while not put_following(u + path, path != "/sessions"):
+                    if time.monotonic() > deadline:
+                        self.stop()
+                        raise RuntimeError(f"ursula did not come up: see {self.dir}")
+                    time.sleep(0.2)
+
+    def stop(self):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def put_following(url, json_stream):
+    """PUT, following a follower's 307 to the leader; true on 2xx."""
+    import urllib.request
+    import urllib.error
+    for _ in range(5):
+        req = urllib.request.Request(url, method="PUT", data=b"")
+        if json_stream:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return 200 <= r.status < 300
+        except urllib.error.HTTPError as e:
+            if e.code in (307, 308) and e.headers.get("Location"):
+                url = e.headers["Location"]
+                continue
+            return False
+        except OSError:
+            return False
+    return False
+
+
+def ursula_available():
+    if os.environ.get("BENCH_URSULA", "1") == "0":
+        return False
+    r = subprocess.run([os.path.join(ROOT, "scripts", "ursula"), "install"])
+    if r.returncode != 0:
+        log("Ursula could not be built: its rows are left out")
+        return False
+    return True
 
 
 class Server:
@@ -296,10 +375,13 @@ end
     return best
 
 
-def post(server, source_cmd_or_file, state, from_file):
-    """Runs tonbo-post (alone over a batches file, or at the end of the whole chain)."""
+def post(server, source_cmd_or_file, state, from_file, extra=""):
+    """Runs tonbo-post (alone over a batches file, or at the end of the whole chain). Returns
+    its wall time, summary line and peak RSS (MB); its CPU seconds (user + system) are kept in
+    `post.cpu`."""
     rss_file = state + ".rss"
-    post_cmd = f"/usr/bin/time -o {rss_file} -f %M {BIN}/tonbo-post --api {server.url} --state {state}"
+    post_cmd = (f"/usr/bin/time -o {rss_file} -f '%M %U %S' {BIN}/tonbo-post --api {server.url} "
+                f"--state {state} {extra}")
     cmd = f"{post_cmd} {source_cmd_or_file}" if from_file else f"{source_cmd_or_file} | {post_cmd}"
     t0 = time.monotonic()
     r = subprocess.run(cmd, shell=True, capture_output=True, text=True, executable="/bin/bash")
@@ -308,9 +390,11 @@ def post(server, source_cmd_or_file, state, from_file):
     if r.returncode != 0:
         log(f"tonbo-post exited {r.returncode}: {r.stderr[-2000:]}")
     try:
-        rss = int(open(rss_file).read().split()[-1]) / 1024
+        rss_kb, user, system = open(rss_file).read().split()[-3:]
+        rss = int(rss_kb) / 1024
+        post.cpu = float(user) + float(system)
     except (OSError, ValueError, IndexError):
-        rss = float("nan")
+        rss, post.cpu = float("nan"), float("nan")
     return wall, summary[-1] if summary else r.stderr.strip()[-300:], rss
 
 
@@ -427,6 +511,8 @@ def main():
     sh(f"cd {ROOT} && cargo build -q --release --bins --example json_floor")
     sh(f"{ROOT}/scripts/ds-server install")
     floor_bin = os.path.join(ROOT, "target", "release", "examples", "json_floor")
+    global URSULA
+    URSULA = ursula_available()
     rows = []
     started = time.monotonic()
     for source, gen, reader in SOURCES:
@@ -474,7 +560,7 @@ def main():
             since = since_last_run(source, [os.path.join(d, "projects")], batches, expected, work)
         # Best of two runs, each into a fresh server with a fresh checkpoint, as the ceiling is
         # the best of its two connection counts.
-        post_alone = float("inf")
+        post_alone, post_cpu = float("inf"), float("nan")
         for _ in range(2):
             server = Server(source + "-post")
             try:
@@ -485,10 +571,30 @@ def main():
                 shutil.rmtree(state2 + ".inflight", ignore_errors=True)
                 wall, summary, peak = post(server, batches, state2, from_file=True)
                 if wall < post_alone:
-                    post_alone, post_summary = wall, summary
+                    post_alone, post_summary, post_cpu = wall, summary, post.cpu
                 rss["tonbo-post"] = max(rss.get("tonbo-post", 0), peak)
             finally:
                 server.stop()
+        ursula = {}
+        if URSULA:
+            for label, nodes, port in (("1 node", 1, 4471), ("3 nodes, through a follower", 3, 4481)):
+                log(f"{source}: tonbo-post alone into Ursula, {label}")
+                cluster = Ursula(source.replace(" ", "-") + f"-{nodes}", nodes, port)
+                try:
+                    state3 = os.path.join(work, f"post-ursula-{nodes}.sqlite")
+                    for suffix in ("", "-wal", "-shm", ".lock"):
+                        if os.path.exists(state3 + suffix):
+                            os.remove(state3 + suffix)
+                    shutil.rmtree(state3 + ".inflight", ignore_errors=True)
+                    wall, summary, peak = post(cluster, batches, state3, from_file=True,
+                                               extra="--url-template '{base}/sessions/{session_id}'")
+                    sent = events_sent(summary)
+                    ursula[label] = dict(wall=wall, summary=summary, rss=peak, cpu=post.cpu,
+                                         complete=sent == n_events)
+                    if sent != n_events:
+                        log(f"{source}: Ursula {label}: {summary}")
+                finally:
+                    cluster.stop()
         log(f"{source}: server ceiling")
         rps, ceiling_bps, conns, body_bytes = ceiling(batches)
         post_bps = body_bytes / post_alone
@@ -496,8 +602,8 @@ def main():
                          n_events=n_events, n_batches=n_batches, times=times, rss=rss, e2e=e2e,
                          e2e_summary=e2e_summary, rerun=rerun, rerun_summary=rerun_summary,
                          post_alone=post_alone, post_summary=post_summary, ceiling_rps=rps, ceiling_conns=conns,
-                         ceiling_mbps=ceiling_bps / 1e6, post_mbps=post_bps / 1e6,
-                         body_mb=body_bytes / 1e6, since=since))
+                         ceiling_mbps=ceiling_bps / 1e6, post_mbps=post_bps / 1e6, post_cpu=post_cpu,
+                         body_mb=body_bytes / 1e6, since=since, ursula=ursula))
         for f in (records, events, batches):
             os.remove(f)
     report(rows, time.monotonic() - started)
@@ -535,9 +641,17 @@ def report(rows, elapsed):
         line(f"server ceiling (wrk, the batches' bodies to their streams, {r['ceiling_conns']} connections, best of 4 and 8)", CEILING_WINDOW, f"{r['ceiling_mbps']:,.1f}", "", "",
              f"{r['ceiling_rps']:,.1f} requests/s")
         ratio = r["post_mbps"] / r["ceiling_mbps"] if r["ceiling_mbps"] else float("nan")
+        gb = r["body_mb"] / 1e3
         line("tonbo-post alone over the batches (best of 2 runs)", r["post_alone"], f"{r['post_mbps']:,.1f}", f"{ev / r['post_alone']:,.0f}",
              f"{r['rss']['tonbo-post']:.0f}",
-             f"{ratio:.2f} of the server ceiling; target >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'}")
+             f"{ratio:.2f} of the server ceiling; target >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'}; "
+             f"tonbo-post CPU {r['post_cpu'] / gb:.1f} s per GB of bodies")
+        for label, u in r["ursula"].items():
+            speed = r["post_alone"] / u["wall"]
+            line(f"tonbo-post alone into Ursula, {label}", u["wall"], f"{r['body_mb'] / u['wall']:,.1f}",
+                 f"{ev / u['wall']:,.0f}", f"{u['rss']:.0f}",
+                 f"{speed:.2f}x the reference server's; tonbo-post CPU {u['cpu'] / gb:.1f} s per GB of bodies, "
+                 f"{u['cpu'] / u['wall']:.2f} cores" + ("" if u["complete"] else f"; INCOMPLETE: {u['summary']}"))
         line("end to end: read \\| map \\| batch \\| post", r["e2e"], f"{mb / r['e2e']:,.1f}", f"{ev / r['e2e']:,.0f}", "", "")
         sent_nothing = " 0 events sent in 0 batches" in r["rerun_summary"]
         line("re-run, same input", r["rerun"], "", "", "",
