@@ -113,7 +113,7 @@ class Ursula:
             cfg = (f'[server]\nlisten = "127.0.0.1:{port + i}"\ncluster_id = "bench-{name}"\n'
                    f'admin_listen = "127.0.0.1:{port + 10 + i}"\n[runtime]\ncore_count = 1\n'
                    f'[raft]\ngroup_count = 4\n[raft.wal]\npath = "{self.dir}/wal-{i + 1}"\n'
-                   f'[storage.cold]\nbackend = "none"\n')
+                   f'[storage.cold]\nbackend = "none"\nmax_hot_size_per_group = 0\n')
             for peer in range(n):
                 cfg += f'[[raft.peers]]\nnode_id = {peer + 1}\nurl = "http://127.0.0.1:{port + peer}"\n'
             path = os.path.join(self.dir, f"node{i + 1}.toml")

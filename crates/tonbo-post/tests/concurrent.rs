@@ -113,44 +113,21 @@ fn backfill_at_once(
 ) -> Vec<Run> {
     let mut posts = Vec::new();
     for (i, w) in writers.iter().enumerate() {
-        let mut read = Command::new(bin("claude-read"))
-            .arg("-q")
-            .arg(corpus)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut map = Command::new(bin("tonbo-map"))
-            .arg("-q")
-            .stdin(read.stdout.take().unwrap())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut batch = Command::new(bin("tonbo-batch"))
-            .args(["-q", "--max-events", &w.max_events.to_string()])
-            .stdin(map.stdout.take().unwrap())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let post = Command::new(bin("tonbo-post"))
-            .args(["--api", &bases[i % bases.len()], "--state"])
-            .arg(states.join(format!("writer-{i}.sqlite")))
-            .args(["--concurrency", &w.concurrency.to_string()])
-            .args(["--window", &w.window.to_string()])
-            .args(post_args)
-            .env_remove("TONBO_API_KEY")
-            .env_remove("TONBO_URL_TEMPLATE")
-            .env_remove("TONBO_STATE")
-            .stdin(batch.stdout.take().unwrap())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::spawn(move || {
-            for mut c in [read, map, batch] {
-                let _ = c.wait();
-            }
-        });
-        posts.push(post);
+        let (max, conc, window) = (
+            w.max_events.to_string(),
+            w.concurrency.to_string(),
+            w.window.to_string(),
+        );
+        let mut args = vec!["--concurrency", &conc, "--window", &window];
+        args.extend_from_slice(post_args);
+        let state = states.join(format!("writer-{i}.sqlite"));
+        posts.push(start_claude_pipeline(
+            &bases[i % bases.len()],
+            corpus,
+            &state,
+            &["--max-events", &max],
+            &args,
+        ));
     }
     // Read every writer's output at once, so none blocks on a full stderr pipe.
     let handles: Vec<_> = posts

@@ -479,8 +479,16 @@ pub fn assert_keys(got: &[String], want: &[String], what: &str) {
     }
 }
 
-/// `claude-read DIR | tonbo-map | tonbo-batch | tonbo-post`, four real processes.
-pub fn claude_pipeline(server: &Server, dir: &Path, state: &Path) -> Run {
+/// Starts `claude-read DIR | tonbo-map | tonbo-batch BATCH_ARGS | tonbo-post --api BASE --state
+/// STATE POST_ARGS`, four real processes; returns the tonbo-post child (the others are reaped in
+/// the background).
+pub fn start_claude_pipeline(
+    base: &str,
+    dir: &Path,
+    state: &Path,
+    batch_args: &[&str],
+    post_args: &[&str],
+) -> Child {
     let mut read = Command::new(bin("claude-read"))
         .arg("-q")
         .arg(dir)
@@ -495,24 +503,40 @@ pub fn claude_pipeline(server: &Server, dir: &Path, state: &Path) -> Run {
         .unwrap();
     let mut batch = Command::new(bin("tonbo-batch"))
         .arg("-q")
+        .args(batch_args)
         .stdin(map.stdout.take().unwrap())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut post = Command::new(bin("tonbo-post"))
-        .args(["--api", &server.url, "--state"])
+    let post = Command::new(bin("tonbo-post"))
+        .args(["--api", base, "--state"])
         .arg(state)
+        .args(post_args)
         .env_remove("TONBO_API_KEY")
+        .env_remove("TONBO_URL_TEMPLATE")
+        .env_remove("TONBO_STATE")
         .stdin(batch.stdout.take().unwrap())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let run = finish(&mut post);
-    for mut c in [read, map, batch] {
-        let _ = c.wait();
-    }
-    run
+    std::thread::spawn(move || {
+        for mut c in [read, map, batch] {
+            let _ = c.wait();
+        }
+    });
+    post
+}
+
+/// `claude-read DIR | tonbo-map | tonbo-batch | tonbo-post` into the server, with defaults.
+pub fn claude_pipeline(server: &Server, dir: &Path, state: &Path) -> Run {
+    finish(&mut start_claude_pipeline(
+        &server.url,
+        dir,
+        state,
+        &[],
+        &[],
+    ))
 }
 
 /// The `ursula` binary on PATH. `None` (the caller skips, saying so) when there is none, unless
@@ -594,7 +618,7 @@ impl Ursula {
         };
         for i in 0..n {
             let mut cfg = format!(
-                "[server]\nlisten = \"127.0.0.1:{}\"\ncluster_id = \"tonbo-ingest-test\"\nadmin_listen = \"127.0.0.1:{}\"\n[runtime]\ncore_count = 1\n[raft]\ngroup_count = 4\n[raft.wal]\npath = \"{}\"\n[storage.cold]\nbackend = \"none\"\n",
+                "[server]\nlisten = \"127.0.0.1:{}\"\ncluster_id = \"tonbo-ingest-test\"\nadmin_listen = \"127.0.0.1:{}\"\n[runtime]\ncore_count = 1\n[raft]\ngroup_count = 4\n[raft.wal]\npath = \"{}\"\n[storage.cold]\nbackend = \"none\"\nmax_hot_size_per_group = 0\n",
                 u.ports[i],
                 u.ports[n + i],
                 u.dir.path().join(format!("wal-{}", i + 1)).display()
