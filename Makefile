@@ -50,6 +50,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 demo: server-install release
+	$(CARGO) build --release -p opencode-read --example sqlite_from_sql
 	scripts/demo.sh
 
 # Throughput and memory per stage and source, as ratios to floors measured in the same run;
