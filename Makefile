@@ -49,7 +49,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# The example that builds the OpenCode fixtures (SQL text) into SQLite files; --workspace, not
+# -p opencode-read, so that it links the dependencies `release` built instead of building them
+# again with other features.
 demo: server-install release
+	$(CARGO) build --workspace --release --example sqlite_from_sql
 	scripts/demo.sh
 
 # Throughput and memory per stage and source, as ratios to floors measured in the same run;

@@ -3,7 +3,8 @@
 # read it back, run again to show nothing is sent twice, and stop the server.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/target/release"
+# Where cargo put the release build (make demo builds it, and the example used below, first).
+bin="${CARGO_TARGET_DIR:-$root/target}/release"
 work="$root/.demo"
 rm -rf "$work"; mkdir -p "$work"
 trap '"$root/scripts/ds-server" stop "$work"' EXIT
@@ -17,10 +18,9 @@ for case in "$root"/testdata/opencode/*/; do
   case "$case" in *bad-input*) continue ;; esac
   cp -r "$case" "$opencode/"
 done
-# Python's sqlite3 (CPython is on every machine of this project) turns each X.sql into X.db.
+# Each X.sql into X.db, by opencode-read's example sqlite_from_sql (the tests' own code for it).
 find "$opencode" -name '*.sql' | while read -r sql; do
-  python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[2]); c.executescript(open(sys.argv[1]).read()); c.commit()' \
-    "$sql" "${sql%.sql}.db"
+  "$bin/examples/sqlite_from_sql" "$sql" "${sql%.sql}.db"
 done
 echo "== local Durable Streams server at $url (data in .demo/data)"
 export TONBO_API="$url" TONBO_STATE="$work/post.sqlite"

@@ -49,6 +49,7 @@
 //! session's order. A signal stops a plain run at a record boundary ([`Reader::stop_on`]).
 
 pub mod db;
+pub mod fixture;
 pub mod follow;
 pub mod json;
 pub mod record;

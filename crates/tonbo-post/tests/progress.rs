@@ -1,40 +1,82 @@
-//! The live progress line: drawn on stderr when it is a terminal (here a pseudo-terminal made by
-//! util-linux `script`), erased before the summary, and absent when stderr is a pipe, where the
+//! The live progress line: drawn on stderr when it is a terminal (here a pseudo-terminal opened
+//! with `openpty`), erased before the summary, and absent when stderr is a pipe, where the
 //! summary line stays all there is. Also the readers' `--progress`.
 
 mod support;
 
+use std::fs::File;
+use std::io::{ErrorKind, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use support::*;
 
-/// Whether `script(1)` can give a command a pseudo-terminal here.
-fn have_script() -> bool {
-    Command::new("script")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// Runs `sh -c CMD` with a pseudo-terminal as stdin, stdout and stderr; returns what the
-/// terminal showed (stdout and stderr together, with their control characters).
+/// terminal showed (stdout and stderr together, with their control characters, and `\n` shown
+/// as `\r\n` as a terminal does).
 fn on_pty(cmd: &str) -> String {
-    // Wide enough for the whole line (script's terminal has no size of its own; the line is
-    // cut to the width, 80 when unknown).
-    let cmd = format!("stty cols 200 2>/dev/null; {cmd}");
-    let out = Command::new("script")
-        .args(["-qfec", &cmd, "/dev/null"])
-        .env("SHELL", "/bin/sh")
+    // 200 columns, wide enough for the whole line (it is cut to the width, 80 when unknown).
+    let size = libc::winsize {
+        ws_row: 50,
+        ws_col: 200,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes the two descriptors it opens into the two ints given; the name and
+    // terminal settings are left out (null), the size is read from `size` on this stack (a
+    // `*mut` where some systems declare it so; openpty does not write it).
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            (&raw const size).cast_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened by openpty and are owned by nothing else.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    // Not inherited by the children other tests spawn meanwhile (from here on: openpty cannot set
+    // close-on-exec itself): a stray copy of the slave would hold the terminal open, and the read
+    // below would wait for that child too. The child here gets the slave as 0, 1 and 2, which
+    // do not close on exec.
+    for fd in [&master, &slave] {
+        // SAFETY: F_SETFD on a descriptor this function owns.
+        let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+        assert_ne!(rc, -1, "fcntl: {}", std::io::Error::last_os_error());
+    }
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
         // Any terminal but `dumb`, where no line is drawn.
         .env("TERM", "xterm")
-        .stdin(Stdio::null())
-        .output()
-        .expect("script runs");
-    assert!(out.status.success(), "{cmd}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .expect("sh runs");
+    // The Command (and with it this process's copies of the slave) is gone: the terminal closes
+    // when the child and everything it started have closed it.
+    let mut master = File::from(master);
+    let mut shown = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => shown.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // EIO: the slave side is closed (Linux); what was written before is read first.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(e) => panic!("reading the terminal: {e}"),
+        }
+    }
+    let status = child.wait().unwrap();
+    let shown = String::from_utf8_lossy(&shown).into_owned();
+    assert!(status.success(), "{cmd}: {status}; {shown:?}");
+    shown
 }
 
 fn q(p: &Path) -> String {
@@ -66,10 +108,6 @@ fn batches(dir: &Path, run: &str) -> std::path::PathBuf {
 
 #[test]
 fn tonbo_post_draws_progress_on_a_terminal_only() {
-    if !have_script() {
-        println!("skipped: no script(1)");
-        return;
-    }
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
     // The input stays open a while after the batches, so the drawer (every 250 ms) gets its turn.
@@ -131,10 +169,6 @@ fn tonbo_post_draws_progress_on_a_terminal_only() {
 /// `READER --progress`: a line on a terminal (naming `scanned`), erased before the summary; on
 /// a pipe, or without the flag, the summary line alone.
 fn reader_progress_on_a_terminal_only(stage: &str, input: &Path, scanned: &str) {
-    if !have_script() {
-        println!("skipped: no script(1)");
-        return;
-    }
     let reader = q(&bin(stage));
     // Following keeps it running past the drawer's first tick; SIGTERM drains it (exit 0).
     let shown = on_pty(&format!(

@@ -168,9 +168,8 @@ pub fn build(case: &Path, into: &Path) {
         let dest = into.join(rel);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         if entry.extension().is_some_and(|e| e == "sql") {
-            let db = rusqlite::Connection::open(dest.with_extension("db")).unwrap();
-            db.execute_batch(&std::fs::read_to_string(&entry).unwrap())
-                .unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
+            opencode_read::fixture::sqlite_from_sql(&entry, &dest.with_extension("db"))
+                .unwrap_or_else(|e| panic!("{e:#}"));
         } else {
             std::fs::copy(&entry, &dest).unwrap();
         }

@@ -1,0 +1,21 @@
+//! Builds an SQLite database from SQL text: how `make demo` turns the OpenCode fixtures
+//! (`testdata/opencode/*/…/X.sql`) into the databases opencode-read reads (`X.db`).
+//!
+//! Usage: cargo run --release -p opencode-read --example sqlite_from_sql -- SQL DB
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let [sql, db] = args.as_slice() else {
+        eprintln!("usage: sqlite_from_sql SQL DB");
+        return ExitCode::from(2);
+    };
+    match opencode_read::fixture::sqlite_from_sql(sql.as_ref(), db.as_ref()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sqlite_from_sql: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

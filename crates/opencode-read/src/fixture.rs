@@ -1,0 +1,17 @@
+//! The OpenCode fixtures under `testdata/opencode/` are kept as SQL text (`X.sql`), which diffs
+//! and reviews as text; [`sqlite_from_sql`] turns one into the SQLite file (`X.db`) the reader
+//! reads. Used by tonbo-map's tests and, through the `sqlite_from_sql` example, by `make demo`.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+
+/// Opens (creating it if needed) the SQLite database `db` and runs the SQL text in the file
+/// `sql` on it, as one batch of statements. Errors name the file they concern.
+pub fn sqlite_from_sql(sql: &Path, db: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(sql).with_context(|| format!("{}", sql.display()))?;
+    let conn = Connection::open(db).with_context(|| format!("{}", db.display()))?;
+    conn.execute_batch(&text)
+        .with_context(|| format!("{} into {}", sql.display(), db.display()))
+}
