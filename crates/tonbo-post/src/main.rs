@@ -250,7 +250,26 @@ fn run(args: Args) -> Result<Exit> {
             Duration::from_secs_f64(args.timeout),
             health.clone(),
         );
-        return verify(&args, inputs, urls, client, rejects);
+        watch_for_a_stuck_stop(health.clone());
+        let verified = verify(&args, inputs, urls, client, rejects);
+        // A stop ends the reading back (each session left is reported as not read); the exit
+        // status says why.
+        let halt = health.halted().or(health.signal().map(Halt::Signal));
+        return match halt {
+            Some(Halt::Signal(sig)) => {
+                tonbo_core::note!("{STAGE}: --verify stopped by {}", signal_name(sig));
+                Ok(Exit::Signalled(sig))
+            }
+            Some(Halt::ServerDown) => {
+                tonbo_core::note!(
+                    "{STAGE}: --verify stopped: the server has answered nothing for {:.0}s (last failure: {})",
+                    health.silent_for().as_secs_f64(),
+                    health.last_failure()
+                );
+                Ok(Exit::Unavailable)
+            }
+            None => verified,
+        };
     }
     let retry = RetryPolicy {
         max_retries: args.max_retries,

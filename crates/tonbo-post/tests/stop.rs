@@ -150,3 +150,22 @@ fn a_backfill_stopped_by_sigint_is_finished_by_the_next_run_exactly_once() {
         assert_keys(&server.keys(&name), &expected_keys(&name, 200), &name);
     }
 }
+
+#[test]
+fn verify_against_a_dead_server_stops_once_the_retry_budget_is_spent() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = batches(dir.path(), 20, 2);
+    let state = dir.path().join("state.sqlite");
+    let run = post(
+        &dead_address(),
+        &input,
+        &state,
+        &["--verify", "--retry-for", "1"],
+    );
+    let (code, stderr) = outcome(run, Duration::from_secs(60));
+    assert_eq!(code, Some(75), "{stderr}");
+    assert!(
+        stderr.contains("--verify stopped: the server has answered nothing"),
+        "{stderr}"
+    );
+}
