@@ -827,6 +827,16 @@ impl Poster {
                 .current
                 .as_ref()
                 .map_or_else(String::new, |o| o.session_id.clone());
+            // A stream read back more than once in a run (lost races) is named once.
+            if let Some(o) = self
+                .stats
+                .overfull
+                .iter_mut()
+                .find(|o| o.session_id == session_id)
+            {
+                (o.events, o.keys) = (read.events, read.keys);
+                return;
+            }
             self.stats.overfull.push(Overfull {
                 session_id,
                 events: read.events,
