@@ -87,6 +87,14 @@ const MANUAL: Manual = Manual {
             "A checkpoint of your own, and 8 sessions at once:",
             "tonbo-post --state ./post.sqlite --concurrency 8 batches.ndjson",
         ),
+        (
+            "Into a local Ursula cluster, through any of its nodes (make ursula-start):",
+            "tonbo-post --api http://127.0.0.1:4452 --url-template '{base}/sessions/{session_id}' batches.ndjson",
+        ),
+        (
+            "Give up after 5 minutes without an answer from the server (exit 75):",
+            "tonbo-post --retry-for 300 batches.ndjson",
+        ),
     ],
     environment: &[
         (
