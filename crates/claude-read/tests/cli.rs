@@ -4,23 +4,17 @@
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_claude-read");
-const TIMEOUT: Duration = Duration::from_secs(120);
+tonbo_testkit::local_run!();
 
-/// What one run of the binary left behind.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+const BIN: &str = env!("CARGO_BIN_EXE_claude-read");
 
 impl Run {
     fn records(&self) -> Vec<Rec> {
@@ -105,53 +99,17 @@ impl Rec {
     }
 }
 
-fn wait_with_timeout(child: &mut Child) -> Option<i32> {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("claude-read did not finish within {TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Runs the binary with `args` and `env`; HOME is `home` and CLAUDE_CONFIG_DIR is unset unless
 /// `env` sets it, so the machine's own transcripts are never read.
 fn run_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_remove("CLAUDE_CONFIG_DIR")
-        .env("HOME", home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("HOME", home);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("spawn claude-read");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_reader = thread::spawn(move || {
-        let mut s = Vec::new();
-        out.read_to_end(&mut s).unwrap();
-        s
-    });
-    let err_reader = thread::spawn(move || {
-        let mut s = Vec::new();
-        err.read_to_end(&mut s).unwrap();
-        s
-    });
-    let code = wait_with_timeout(&mut child);
-    Run {
-        code,
-        stdout: String::from_utf8(out_reader.join().unwrap()).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(err_reader.join().unwrap()).expect("stderr is UTF-8"),
-    }
+    Run(tonbo_testkit::run(cmd, None))
 }
 
 fn run(home: &Path, args: &[&str]) -> Run {
@@ -752,7 +710,7 @@ fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
     drop(out);
-    let code = wait_with_timeout(&mut child);
+    let code = tonbo_testkit::wait_with_timeout(&mut child, "claude-read");
     let stderr = err_reader.join().unwrap();
     let rec = Rec::parse(first.trim_end());
     assert_eq!(rec.record, odd("S", 0));

@@ -5,7 +5,7 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -15,8 +15,9 @@ use rusqlite::Connection;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+tonbo_testkit::local_run!();
+
 const BIN: &str = env!("CARGO_BIN_EXE_opencode-read");
-const TIMEOUT: Duration = Duration::from_secs(120);
 
 // ---------------------------------------------------------------------------------------------
 // Schemas, as the research reconstructs them (opencode-format.md §1.2, §2.5, §2.8).
@@ -80,12 +81,6 @@ CREATE UNIQUE INDEX session_message_session_seq_idx ON session_message(session_i
 // ---------------------------------------------------------------------------------------------
 // Running the binary
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 impl Run {
     fn records(&self) -> Vec<Value> {
         self.stdout
@@ -136,21 +131,6 @@ fn outline(r: &Value) -> String {
     }
 }
 
-fn wait_with_timeout(child: &mut Child) -> Option<i32> {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("opencode-read did not finish within {TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// A fresh HOME and current directory, so that the machine's own sessions are never read.
 struct Sandbox {
     tmp: TempDir,
@@ -197,25 +177,7 @@ impl Sandbox {
     }
 
     fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut child = self.command(args, env).spawn().expect("spawn");
-        let mut out = child.stdout.take().unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let out_reader = thread::spawn(move || {
-            let mut s = String::new();
-            out.read_to_string(&mut s).unwrap();
-            s
-        });
-        let err_reader = thread::spawn(move || {
-            let mut s = String::new();
-            err.read_to_string(&mut s).unwrap();
-            s
-        });
-        let code = wait_with_timeout(&mut child);
-        Run {
-            code,
-            stdout: out_reader.join().unwrap(),
-            stderr: err_reader.join().unwrap(),
-        }
+        Run(tonbo_testkit::run(self.command(args, env), None))
     }
 
     fn run(&self, args: &[&str]) -> Run {
@@ -1405,7 +1367,7 @@ fn a_closed_pipe_ends_quietly() {
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
     drop(out);
-    let code = wait_with_timeout(&mut child);
+    let code = tonbo_testkit::wait_with_timeout(&mut child, "opencode-read");
     let stderr = err_reader.join().unwrap();
     assert!(first.contains("\"kind\":\"session\""), "{first}");
     assert_eq!(code, Some(0), "stderr: {stderr}");

@@ -5,20 +5,14 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tonbo-batch");
-const TIMEOUT: Duration = Duration::from_secs(120);
+tonbo_testkit::local_run!();
 
-/// What one run of the binary left behind.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+const BIN: &str = env!("CARGO_BIN_EXE_tonbo-batch");
 
 impl Run {
     fn batches(&self) -> Vec<Batch> {
@@ -66,56 +60,11 @@ impl Batch {
     }
 }
 
-fn wait_with_timeout(child: &mut Child) -> Option<i32> {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("tonbo-batch did not finish within {TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Runs the binary with `args`, feeding `stdin` from a thread (so a large input cannot deadlock
-/// against a full stdout pipe) and collecting stdout and stderr.
+/// Runs the binary with `args`, feeding it `stdin`.
 fn run(args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tonbo-batch");
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = thread::spawn(move || {
-        // The stage may legitimately stop reading (fatal error); ignore a closed pipe.
-        let _ = input.write_all(&data);
-    });
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_reader = thread::spawn(move || {
-        let mut s = Vec::new();
-        out.read_to_end(&mut s).unwrap();
-        s
-    });
-    let err_reader = thread::spawn(move || {
-        let mut s = Vec::new();
-        err.read_to_end(&mut s).unwrap();
-        s
-    });
-    let code = wait_with_timeout(&mut child);
-    writer.join().unwrap();
-    Run {
-        code,
-        stdout: String::from_utf8(out_reader.join().unwrap()).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(err_reader.join().unwrap()).expect("stderr is UTF-8"),
-    }
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    Run(tonbo_testkit::run(cmd, Some(stdin)))
 }
 
 /// A fresh directory for one test's files.
@@ -421,7 +370,7 @@ fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
     out.read_line(&mut first).unwrap();
     drop(out);
 
-    let code = wait_with_timeout(&mut child);
+    let code = tonbo_testkit::wait_with_timeout(&mut child, "tonbo-batch");
     writer.join().unwrap();
     let stderr = err_reader.join().unwrap();
     let b = Batch::parse(first.trim_end());
@@ -632,7 +581,7 @@ impl Live {
 
     fn close_and_wait(&mut self) -> Option<i32> {
         self.stdin.take();
-        wait_with_timeout(&mut self.child)
+        tonbo_testkit::wait_with_timeout(&mut self.child, "tonbo-batch")
     }
 }
 
@@ -681,7 +630,7 @@ fn a_signal_drains_the_input_to_its_end_and_a_second_one_stops_at_once() {
     live.send(&event_line("\"s\"", &odd_event(1)));
     assert_eq!(live.next_batch().events, vec![odd_event(1)]);
     live.signal("INT");
-    let code = wait_with_timeout(&mut live.child);
+    let code = tonbo_testkit::wait_with_timeout(&mut live.child, "tonbo-batch");
     assert_eq!(code, Some(130));
 }
 
@@ -709,7 +658,10 @@ fn a_trickle_of_events_goes_out_without_waiting_for_the_batch_to_fill() {
     seen.store(true, std::sync::atomic::Ordering::Relaxed);
     let written = writer.join().unwrap();
     assert!(written < 990, "no batch came out while events kept coming");
-    assert_eq!(wait_with_timeout(&mut live.child), Some(0));
+    assert_eq!(
+        tonbo_testkit::wait_with_timeout(&mut live.child, "tonbo-batch"),
+        Some(0)
+    );
     let mut all = first.events;
     all.extend(live.lines.iter().flat_map(|l| Batch::parse(&l).events));
     assert_eq!(all, (0..written).map(odd_event).collect::<Vec<_>>());

@@ -3,18 +3,13 @@
 //! batches it writes, that `--no-redact` keeps them, that lines tonbo-map marked as redacted
 //! pass unchanged, and that the rejects file is redacted too.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{json, value::RawValue, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tonbo-batch");
+tonbo_testkit::local_run!();
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+const BIN: &str = env!("CARGO_BIN_EXE_tonbo-batch");
 
 impl Run {
     /// The raw text of every event of every batch, in order.
@@ -34,25 +29,9 @@ impl Run {
 }
 
 fn run(args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tonbo-batch");
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.as_bytes().to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    Run(tonbo_testkit::run(cmd, Some(stdin.as_bytes())))
 }
 
 /// The planted secrets, each with its kind and a text holding it. Built from parts so that

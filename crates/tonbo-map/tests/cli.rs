@@ -3,21 +3,15 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tonbo-map");
-const TIMEOUT: Duration = Duration::from_secs(120);
+tonbo_testkit::local_run!();
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+const BIN: &str = env!("CARGO_BIN_EXE_tonbo-map");
 
 impl Run {
     fn events(&self) -> Vec<Event> {
@@ -59,53 +53,11 @@ impl Event {
     }
 }
 
-fn wait_with_timeout(child: &mut Child) -> Option<i32> {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("tonbo-map did not finish within {TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
+/// Runs the binary with `args`, feeding it `stdin`.
 fn run(args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tonbo-map");
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_reader = thread::spawn(move || {
-        let mut s = Vec::new();
-        out.read_to_end(&mut s).unwrap();
-        s
-    });
-    let err_reader = thread::spawn(move || {
-        let mut s = Vec::new();
-        err.read_to_end(&mut s).unwrap();
-        s
-    });
-    let code = wait_with_timeout(&mut child);
-    writer.join().unwrap();
-    Run {
-        code,
-        stdout: String::from_utf8(out_reader.join().unwrap()).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(err_reader.join().unwrap()).expect("stderr is UTF-8"),
-    }
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    Run(tonbo_testkit::run(cmd, Some(stdin)))
 }
 
 fn test_dir(name: &str) -> PathBuf {
@@ -356,7 +308,7 @@ fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
     out.read_line(&mut first).unwrap();
     drop(out);
 
-    let code = wait_with_timeout(&mut child);
+    let code = tonbo_testkit::wait_with_timeout(&mut child, "tonbo-map");
     writer.join().unwrap();
     let stderr = err_reader.join().unwrap();
     assert_eq!(Event::parse(first.trim_end()).event, odd_event(0));

@@ -7,34 +7,14 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
+use tonbo_testkit::Run;
+
 const BIN: &str = env!("CARGO_BIN_EXE_tonbo-map");
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn run(args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tonbo-map");
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.as_bytes().to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    tonbo_testkit::run(cmd, Some(stdin.as_bytes()))
 }
 
 /// The planted secrets, each with its kind. Built from parts so that this file does not look

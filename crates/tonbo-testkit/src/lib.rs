@@ -1,0 +1,95 @@
+//! What the stages' integration tests share: running a real binary to its end, with a deadline,
+//! its stdin fed and its stdout and stderr collected without any pipe filling up. Each crate's
+//! tests used to carry a copy of this.
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a stage run by a test may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What a finished stage gave.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` to its end: `stdin` is written from a thread (so a large input cannot deadlock
+/// against a full stdout pipe; a stage that stops reading is not an error), stdout and stderr are
+/// read by threads of their own, and a run past [`TIMEOUT`] is killed and fails the test.
+pub fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let name = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+    let writer = stdin.map(|data| {
+        let mut input = child.stdin.take().unwrap();
+        let data = data.to_vec();
+        thread::spawn(move || {
+            let _ = input.write_all(&data);
+        })
+    });
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = thread::spawn(move || {
+        let mut s = Vec::new();
+        out.read_to_end(&mut s).unwrap();
+        s
+    });
+    let err_reader = thread::spawn(move || {
+        let mut s = Vec::new();
+        err.read_to_end(&mut s).unwrap();
+        s
+    });
+    let code = wait_with_timeout(&mut child, &name);
+    if let Some(w) = writer {
+        w.join().unwrap();
+    }
+    Run {
+        code,
+        stdout: String::from_utf8(out_reader.join().unwrap()).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(err_reader.join().unwrap()).expect("stderr is UTF-8"),
+    }
+}
+
+/// Waits for `child` up to [`TIMEOUT`]; past it, kills it and fails the test.
+pub fn wait_with_timeout(child: &mut Child, name: &str) -> Option<i32> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} did not finish within {TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Declares `Run`, this test file's own name for a [`Run`] (it derefs to it), so that the file
+/// can add its readers of a stage's output (`impl Run { fn batches(&self) ... }`).
+#[macro_export]
+macro_rules! local_run {
+    () => {
+        /// A finished stage ([`tonbo_testkit::Run`]), with this file's readers of its output.
+        struct Run(tonbo_testkit::Run);
+
+        impl std::ops::Deref for Run {
+            type Target = tonbo_testkit::Run;
+            fn deref(&self) -> &tonbo_testkit::Run {
+                &self.0
+            }
+        }
+    };
+}
