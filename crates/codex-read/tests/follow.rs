@@ -514,7 +514,16 @@ fn a_v0_document_rewritten_whole_three_times_yields_each_item_once() {
         let rows: Vec<String> = e.stdout.iter().map(|l| provenance(l).1).collect();
         assert_eq!(rows, ["#session", "#0", "#1", "#2", "#3"], "mode {mode:?}");
         assert_same_as_plain(&e.stdout, home);
-        assert!(e.summary().ends_with(", 3 rewrites"), "{}", e.summary());
+        // Each of the three whole rewrites is seen (each brought a record waited for above); the
+        // one caught half-way may be counted too, depending on when the watcher looked.
+        let rewrites: u64 = e
+            .summary()
+            .rsplit(", ")
+            .next()
+            .and_then(|t| t.strip_suffix(" rewrites"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!((3..=4).contains(&rewrites), "{}", e.summary());
         assert!(
             e.summary().contains(", 4 items, 5 records, 0 incomplete"),
             "{}",
