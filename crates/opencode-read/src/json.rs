@@ -6,35 +6,9 @@ use std::fmt;
 use serde::de::{self, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-/// Removes the whitespace between tokens of valid JSON text, keeping everything else (key order,
-/// number spelling, string escapes) as written. Copied from `codex-read` (`src/lines.rs`), which
-/// has it from `claude-read`. The T1 JSON store is pretty-printed (research §2.3: `Storage.write`
-/// writes `JSON.stringify(.., null, 2)`); one record must be one line.
-pub fn compact_json(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    push_compact(&mut out, json);
-    out
-}
-
-/// [`compact_json`], appending to `out`.
-pub fn push_compact(out: &mut String, json: &str) {
-    let (mut in_string, mut escaped) = (false, false);
-    for c in json.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
-            in_string = c == '"';
-            out.push(c);
-        }
-    }
-}
+// The T1 JSON store is pretty-printed (`Storage.write` writes `JSON.stringify(.., null, 2)`,
+// see FORMAT.md); one record must be one line.
+pub use tonbo_core::jsonline::{compact_json, push_compact};
 
 /// Why a JSON text cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -39,6 +39,12 @@ pub fn check_line(bytes: &[u8]) -> Result<&RawValue, LineError> {
 /// order, number spelling, string escapes) as written.
 pub fn compact_json(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
+    push_compact(&mut out, json);
+    out
+}
+
+/// [`compact_json`], appending to `out`.
+pub fn push_compact(out: &mut String, json: &str) {
     let (mut in_string, mut escaped) = (false, false);
     for c in json.chars() {
         if in_string {
@@ -55,7 +61,6 @@ pub fn compact_json(json: &str) -> String {
             out.push(c);
         }
     }
-    out
 }
 
 #[cfg(test)]
