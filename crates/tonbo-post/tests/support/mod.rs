@@ -343,19 +343,7 @@ pub fn start_pipeline_to(
     batch_args: &[&str],
     post_args: &[&str],
 ) -> Child {
-    start_pipeline_base(base, input, state, batch_args, post_args, &[])
-}
-
-/// The pipeline into any base URL, with variables set for tonbo-post (`TONBO_API_KEY`, say).
-pub fn start_pipeline_env(
-    base: &str,
-    input: &Path,
-    state: &Path,
-    batch_args: &[&str],
-    post_args: &[&str],
-    env: &[(&str, &str)],
-) -> Child {
-    start_pipeline_base(base, input, state, batch_args, post_args, env)
+    start_pipeline_env(base, input, state, batch_args, post_args, &[])
 }
 
 /// Starts the pipeline and returns the tonbo-post child (its stdin is the batch stage's output).
@@ -367,10 +355,11 @@ pub fn start_pipeline(
     post_args: &[&str],
     env: &[(&str, &str)],
 ) -> Child {
-    start_pipeline_base(&server.url, input, state, batch_args, post_args, env)
+    start_pipeline_env(&server.url, input, state, batch_args, post_args, env)
 }
 
-fn start_pipeline_base(
+/// The pipeline into any base URL, with variables set for tonbo-post (`TONBO_API_KEY`, say).
+pub fn start_pipeline_env(
     base: &str,
     input: &Path,
     state: &Path,
