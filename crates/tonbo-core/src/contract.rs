@@ -3,6 +3,7 @@
 //! ```text
 //! reader    -> tonbo-map    source record {"v":1,"source":"claude-code","session":"<native id>",
 //!                                          "record":{..unmodified source line..},
+//!                                          "at":"<file name>:12",
 //!                                          "provenance":{"file":"..","line":12}}
 //! tonbo-map -> tonbo-batch  event         {"v":1,"session_id":"claude-code-<id>","redacted":1,
 //!                                          "event":{"type":"user.message",..,"metadata":{
@@ -25,10 +26,6 @@ pub const WIRE_VERSION: u64 = 1;
 
 /// Longest session id accepted. Session ids become one URL path segment; servers cap path length.
 pub const MAX_SESSION_ID_BYTES: usize = 512;
-
-/// The `source` values a reader may emit. `events` is the "anything else" source: its `record` is
-/// already a Durable Sessions event and passes through tonbo-map unchanged.
-pub const SOURCES: &[&str] = &["claude-code", "codex", "opencode", "events"];
 
 fn default_version() -> u64 {
     WIRE_VERSION
@@ -58,6 +55,15 @@ pub struct SourceRecord<'a> {
     pub session: Cow<'a, str>,
     #[serde(borrow)]
     pub record: &'a RawValue,
+    /// Where the record sits in its source, by the names the source gives it and nothing of
+    /// this machine: a file's name (no folders) and line, say. Stable across runs, machines and
+    /// archive moves, so a mapping whose records have no ids of their own builds its keys from
+    /// it. Absent when the record's own ids are enough.
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Cow<'a, str>>,
+    /// Where the record was read on this machine, for people: error messages and `--rejects`.
+    /// Nothing downstream depends on it; `jq 'del(.provenance)'` between stages changes no
+    /// event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
     /// What the record is when it is not a plain line of the source, e.g. `subagent-meta` for a

@@ -1,5 +1,14 @@
-//! What the `--follow` readers share: a tailed file that survives rewrites, a watcher that wakes
-//! on filesystem events (or polls), and the stop flag set by SIGINT/SIGTERM.
+//! What the `--follow` readers share: the one loop that drives them ([`follow`] over a
+//! [`Followed`] source), a tailed file that survives rewrites, a watcher that wakes on
+//! filesystem events (or polls), and the stop flag set by SIGINT/SIGTERM.
+//!
+//! The loop's rules, the same for every source: watching starts before the backfill, so what
+//! is written meanwhile wakes the loop at once; a signal during the backfill stops it at the
+//! next record boundary and ends the run (a stop before the end, as in a plain run); after it,
+//! a signal only ends the wait, and a last look at everything runs to its end so what was
+//! written before the signal goes out; every wake's records are flushed at once, however few;
+//! roots are watched again after every wake (a root may appear: a first archive folder, a new
+//! project's store).
 //!
 //! Transcripts are not logs: Claude Code rewrites a session
 //! file in place on resume and compaction, so a byte offset alone would re-ship lines or skip new
@@ -64,6 +73,97 @@ pub fn drain_on_signals() -> io::Result<Arc<AtomicBool>> {
         signal_hook::flag::register(sig, flag.clone())?;
     }
     Ok(flag)
+}
+
+/// What a source does for `--follow`; [`follow`] drives it.
+pub trait Followed {
+    /// The folders and files to watch, asked again after every wake.
+    fn roots(&self) -> Vec<PathBuf>;
+
+    /// Reads what exists, as a plain run would, keeping what following needs (positions,
+    /// held partial lines). [`Backfill::Stopped`] when a signal cut it short.
+    fn backfill(&mut self) -> anyhow::Result<Backfill>;
+
+    /// Told once the backfill is done, with how changes will be noticed (for a note).
+    fn backfilled(&mut self, _how: &Watching) {}
+
+    /// Looks at the paths the watcher reported changed.
+    fn changed(&mut self, paths: &[PathBuf]) -> anyhow::Result<()>;
+
+    /// Looks at everything again (polling, lost events, or the periodic safety rescan).
+    fn rescan(&mut self) -> anyhow::Result<()>;
+
+    /// After SIGINT/SIGTERM: one last look at everything, run to its end (the stop flag is
+    /// set by now; this look must not heed it).
+    fn last_look(&mut self) -> anyhow::Result<()>;
+
+    /// Passes on what was read so far (stdout).
+    fn flush(&mut self) -> anyhow::Result<()>;
+}
+
+/// How a backfill ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backfill {
+    Done,
+    /// A signal stopped it before the end: no following, no last look.
+    Stopped,
+}
+
+/// How a following reader notices changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watching {
+    Events,
+    Polling(Duration),
+}
+
+impl std::fmt::Display for Watching {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Watching::Events => f.write_str("filesystem events"),
+            Watching::Polling(every) => write!(f, "polling every {} ms", every.as_millis()),
+        }
+    }
+}
+
+/// Backfills `source`, then follows it until `stop` is set (SIGINT/SIGTERM), by the rules in
+/// the module's doc. Errors end the run (writing stdout or the rejects file); unreadable input
+/// is the source's to report and retry.
+pub fn follow(
+    source: &mut dyn Followed,
+    args: &FollowArgs,
+    stage: &'static str,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    let interval = Duration::from_millis(args.poll_interval);
+    let mut watcher = Watcher::new(&source.roots(), interval, args.poll, stage);
+    let backfill = source.backfill()?;
+    source.flush()?;
+    if backfill == Backfill::Stopped {
+        return Ok(());
+    }
+    source.backfilled(&if watcher.has_events() {
+        Watching::Events
+    } else {
+        Watching::Polling(interval)
+    });
+    loop {
+        watcher.watch(&source.roots());
+        let wake = watcher.wait(stop);
+        if wake != Wake::Stop {
+            // A root made since is watched before it is walked, so nothing written into it
+            // between the walk and the next watch is missed.
+            watcher.watch(&source.roots());
+        }
+        match &wake {
+            Wake::Paths(paths) => source.changed(paths)?,
+            Wake::Rescan => source.rescan()?,
+            Wake::Stop => source.last_look()?,
+        }
+        source.flush()?;
+        if wake == Wake::Stop {
+            return Ok(());
+        }
+    }
 }
 
 fn line_hash(bytes: &[u8]) -> u64 {
@@ -373,6 +473,88 @@ impl Watcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A source that logs what the driver asked of it, and sets the stop flag at its second
+    /// rescan.
+    struct Log<'a> {
+        calls: Vec<String>,
+        backfill: Backfill,
+        stop: &'a AtomicBool,
+        root: PathBuf,
+    }
+
+    impl Followed for Log<'_> {
+        fn roots(&self) -> Vec<PathBuf> {
+            vec![self.root.clone()]
+        }
+        fn backfill(&mut self) -> anyhow::Result<Backfill> {
+            self.calls.push("backfill".into());
+            Ok(self.backfill)
+        }
+        fn backfilled(&mut self, how: &Watching) {
+            self.calls.push(format!("following ({how})"));
+        }
+        fn changed(&mut self, _: &[PathBuf]) -> anyhow::Result<()> {
+            self.calls.push("changed".into());
+            Ok(())
+        }
+        fn rescan(&mut self) -> anyhow::Result<()> {
+            self.calls.push("rescan".into());
+            if self.calls.iter().filter(|c| *c == "rescan").count() == 2 {
+                self.stop.store(true, Ordering::Relaxed);
+            }
+            Ok(())
+        }
+        fn last_look(&mut self) -> anyhow::Result<()> {
+            self.calls.push("last look".into());
+            Ok(())
+        }
+        fn flush(&mut self) -> anyhow::Result<()> {
+            self.calls.push("flush".into());
+            Ok(())
+        }
+    }
+
+    fn drive(backfill: Backfill) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = AtomicBool::new(false);
+        let mut log = Log {
+            calls: vec![],
+            backfill,
+            stop: &stop,
+            root: dir.path().to_path_buf(),
+        };
+        let args = FollowArgs {
+            follow: true,
+            poll_interval: 10,
+            poll: true,
+        };
+        follow(&mut log, &args, "test", &stop).unwrap();
+        log.calls
+    }
+
+    #[test]
+    fn the_driver_follows_until_stopped_then_looks_last() {
+        assert_eq!(
+            drive(Backfill::Done),
+            [
+                "backfill",
+                "flush",
+                "following (polling every 10 ms)",
+                "rescan",
+                "flush",
+                "rescan",
+                "flush",
+                "last look",
+                "flush"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_backfill_cut_short_ends_the_run_without_a_last_look() {
+        assert_eq!(drive(Backfill::Stopped), ["backfill", "flush"]);
+    }
     use std::io::Write;
 
     fn poll(t: &mut FileTail) -> (Polled, Vec<(u64, String)>) {

@@ -7,6 +7,8 @@
 //! * [`ndjson`]: a streaming line reader that counts lines and never slurps its input;
 //! * [`output`]: a stdout writer that ends quietly when the reader downstream goes away;
 //! * [`rejects`]: the bad-input policy (report, count, optionally write to `--rejects FILE`);
+//! * [`mapping`], [`event`]: what every source's mapping shares (the trait `tonbo-map`
+//!   dispatches through, the envelope of every event, the counts of what was passed over);
 //! * [`redact`]: the secrets redacted from events, and the flags that control it;
 //! * [`cli`]: flags every stage takes, and the `main` wrapper that turns results into exit codes;
 //! * [`empty`]: the warning for an input that holds something and gives nothing (exit 3);
@@ -19,9 +21,11 @@
 pub mod cli;
 pub mod contract;
 pub mod empty;
+pub mod event;
 pub mod follow;
 pub mod jsonline;
 pub mod manual;
+pub mod mapping;
 pub mod ndjson;
 pub mod output;
 pub mod progress;

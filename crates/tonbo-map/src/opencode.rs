@@ -22,8 +22,8 @@ use serde_json::Value;
 use tonbo_core::contract::{check_session_id, session_id_for};
 use tonbo_core::SourceRecord;
 
-use crate::event::{fnv64, text_content, EventBuf};
 use crate::{EventSink, MapError};
+use tonbo_core::event::{fnv64, text_content, EventBuf};
 
 const SOURCE: &str = "opencode";
 
@@ -47,7 +47,7 @@ struct SessionState {
 #[derive(Default)]
 pub struct OpenCodeMapper {
     state: SessionState,
-    others: crate::SessionStates<SessionState>,
+    others: tonbo_core::mapping::SessionStates<SessionState>,
     pub counts: crate::Counts,
 }
 
@@ -1121,6 +1121,20 @@ impl OpenCodeMapper {
                 m.emit(ev, "other", None)
             }
         }
+    }
+}
+
+impl tonbo_core::mapping::SourceMapping for OpenCodeMapper {
+    fn source(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
+        OpenCodeMapper::map(self, rec, sink)
+    }
+
+    fn counts(&self) -> &crate::Counts {
+        &self.counts
     }
 }
 

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tonbo_core::SourceRecord;
 
-use crate::event::{fnv64, is_blank_json_str, text_content, EventBuf};
 use crate::{EventSink, MapError};
+use tonbo_core::event::{fnv64, is_blank_json_str, text_content, EventBuf};
 
 mod user;
 
@@ -200,7 +200,7 @@ struct SessionState {
 #[derive(Default)]
 pub struct ClaudeMapper {
     state: SessionState,
-    others: crate::SessionStates<SessionState>,
+    others: tonbo_core::mapping::SessionStates<SessionState>,
     pub counts: crate::Counts,
 }
 
@@ -1318,6 +1318,24 @@ fn normalize_result_blocks(raw: &RawValue) -> String {
     }
     out.push(']');
     out
+}
+
+impl tonbo_core::mapping::SourceMapping for ClaudeMapper {
+    fn source(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
+        ClaudeMapper::map(self, rec, sink)
+    }
+
+    fn finish(&mut self, sink: &mut dyn EventSink) -> Result<(), MapError> {
+        ClaudeMapper::finish(self, sink)
+    }
+
+    fn counts(&self) -> &crate::Counts {
+        &self.counts
+    }
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tonbo_core::SourceRecord;
 
-use crate::event::{text_content, EventBuf};
 use crate::{EventSink, MapError};
+use tonbo_core::event::{text_content, EventBuf};
 
 mod prompt;
 
@@ -68,7 +68,7 @@ struct SessionState {
 pub struct CodexMapper {
     state: SessionState,
     /// Kept by session and file (`\0` between).
-    others: crate::SessionStates<SessionState>,
+    others: tonbo_core::mapping::SessionStates<SessionState>,
     pub counts: crate::Counts,
 }
 
@@ -1284,6 +1284,20 @@ impl CodexMapper {
                 Ok(())
             }
         }
+    }
+}
+
+impl tonbo_core::mapping::SourceMapping for CodexMapper {
+    fn source(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
+        CodexMapper::map(self, rec, sink)
+    }
+
+    fn counts(&self) -> &crate::Counts {
+        &self.counts
     }
 }
 

@@ -1,7 +1,8 @@
 //! Writes one Durable Sessions event as JSON text, splicing raw source values in unchanged.
 //!
 //! Mappings copy large values (tool output, base64 images, thinking text) from the source line
-//! as raw JSON instead of decoding and re-encoding them.
+//! as raw JSON instead of decoding and re-encoding them. [`EventBuf`] builds one event;
+//! [`crate::mapping::EventWriter`] stamps the envelope every source's events share.
 
 use serde_json::value::RawValue;
 
@@ -116,7 +117,7 @@ pub fn is_blank_json_str(raw: &str) -> bool {
 }
 
 /// A stable key for lines that carry no id of their own (FNV-1a, shared with the other stages).
-pub use tonbo_core::contract::stable_hash as fnv64;
+pub use crate::contract::stable_hash as fnv64;
 
 #[cfg(test)]
 mod tests {
