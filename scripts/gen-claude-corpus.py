@@ -15,7 +15,7 @@ ones). Same arguments give byte-identical output: everything comes from random.R
 including UUIDs and timestamps (which advance from 2026-01-05T08:00:00Z); UUIDs are unique
 across the corpus by construction.
 
-The lines follow the shapes in shared/research/claude-and-target-format.md Part 1: camelCase
+The lines follow the shapes in crates/source-claude/FORMAT.md: camelCase
 envelope, snake_case `message`; one content block per assistant line, lines of one response
 sharing message.id/requestId with provisional usage until the last; tool_result user lines with
 toolUseResult and sourceToolAssistantUUID (errors, arrays of text blocks, big outputs of
@@ -143,7 +143,7 @@ PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 
 
 def encode_project(path):
-    """Research §1.1: every char outside [a-zA-Z0-9] becomes '-' (one per UTF-16 unit)."""
+    """Claude Code project folder names: every char outside [a-zA-Z0-9] becomes '-' (one per UTF-16 unit)."""
     return "".join(c if c in ASCII_ALNUM else ("--" if ord(c) > 0xFFFF else "-") for c in path)
 
 

@@ -21,7 +21,7 @@ transcript bytes (1 MB = 10^6 bytes, within ~5%) over about --sessions sessions:
 
 One V2 session is --big-session-mb MB (capped at 30% of --size-mb; 0 turns it off); the others
 get log-normal sizes (a long tail of small ones). Line shapes follow
-shared/research/codex-format.md sections 2.1-2.6, 3.1 and 3.2: session_meta, injected
+crates/source-codex/FORMAT.md (V2 envelopes, V1 and V0 headers): session_meta, injected
 <environment_context> / AGENTS.md / <permissions instructions> messages, then per turn
 task_started, turn_context, user message + user_message, reasoning + agent_reasoning,
 function_call/function_call_output (shell, shell_command, exec_command,

@@ -23,7 +23,7 @@ files, G1/G2 messages.parts):
   OUT_DIR/crush/.crush/crush.db     G2 (charmbracelet/crush) SQLite: G1 plus messages.provider,
                                     is_summary_message, sessions.todos, read_files. ~5%.
 
-Shapes follow shared/research/opencode-format.md (§1.2-1.4, §2.3-2.5, §2.7). T lineage: ids
+Shapes follow crates/source-opencode/FORMAT.md. T lineage: ids
 ses_/msg_/prt_ + 12 hex (ms*4096+counter, NOT-ed for sessions) + 14 base62, millisecond clocks,
 message/part ids ascending within a session; user messages with text (some synthetic), @file and
 image (data: URL, 100-800 KB) parts; assistant messages (one per LLM step) with step-start,

@@ -166,17 +166,71 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args) -> Result<Exit> {
     tonbo_core::follow::drain_on_signals()?;
-    let mut out = Output::stdout();
-    let mut rejects = Rejects::open(STAGE, args.common.rejects.as_deref())?;
-    let mut batcher = BatchWriter::new(args.max_events as usize, args.max_bytes as usize);
-    let mut oversized = 0u64;
-    let mut redactor = args.redact.redactor();
+    let mut stage = Batching {
+        out: Output::stdout(),
+        rejects: Rejects::open(STAGE, args.common.rejects.as_deref())?,
+        batcher: BatchWriter::new(args.max_events as usize, args.max_bytes as usize),
+        redactor: args.redact.redactor(),
+        max_bytes: args.max_bytes,
+        oversized: 0,
+        opened: None,
+    };
     let linger = Duration::from_millis(args.linger);
     let chunks = read_inputs(Input::open_all(&args.common.inputs)?);
-    // When the open batch took its first event.
-    let mut opened: Option<Instant> = None;
-    loop {
-        let chunk = if let Some(at) = opened.filter(|_| batcher.is_open()) {
+    while let Some(chunk) = stage.next_chunk(&chunks, linger)? {
+        stage.take_chunk(&chunk)?;
+        if chunk.idle {
+            if args.linger == 0 {
+                stage.batcher.flush(&mut stage.out)?;
+                stage.opened = None;
+            }
+            stage.out.flush()?;
+        }
+    }
+    stage.batcher.flush(&mut stage.out)?;
+    stage.out.flush()?;
+    let rejected = stage.rejects.finish()?;
+    if !args.common.quiet {
+        let redacted = stage
+            .redactor
+            .as_ref()
+            .map(|r| r.counts.summary())
+            .unwrap_or_default();
+        tonbo_core::note!(
+            "{STAGE}: {} events in {} batches, {} oversized, {} rejected{redacted}",
+            stage.batcher.events,
+            stage.batcher.batches,
+            stage.oversized,
+            rejected
+        );
+    }
+    Ok(Exit::from_failures(rejected))
+}
+
+/// The stage's state between chunks of input.
+struct Batching {
+    out: Output,
+    rejects: Rejects,
+    batcher: BatchWriter,
+    redactor: Option<tonbo_core::redact::Redactor>,
+    max_bytes: u64,
+    oversized: u64,
+    /// When the open batch took its first event.
+    opened: Option<Instant>,
+}
+
+impl Batching {
+    /// The next chunk of input, writing the open batch meanwhile once it is `linger` old;
+    /// `None` at the end of every input.
+    fn next_chunk(
+        &mut self,
+        chunks: &Receiver<std::io::Result<Chunk>>,
+        linger: Duration,
+    ) -> Result<Option<Chunk>> {
+        loop {
+            let Some(at) = self.opened.filter(|_| self.batcher.is_open()) else {
+                return Ok(chunks.recv().ok().transpose()?);
+            };
             let wait = linger.saturating_sub(at.elapsed());
             let next = if wait.is_zero() {
                 Err(RecvTimeoutError::Timeout)
@@ -184,89 +238,69 @@ fn run(args: Args) -> Result<Exit> {
                 chunks.recv_timeout(wait)
             };
             match next {
-                Ok(chunk) => chunk,
+                Ok(chunk) => return Ok(Some(chunk?)),
                 Err(RecvTimeoutError::Timeout) => {
                     // The open batch is old enough: write it now.
-                    batcher.flush(&mut out)?;
-                    out.flush()?;
-                    opened = None;
-                    continue;
+                    self.batcher.flush(&mut self.out)?;
+                    self.out.flush()?;
+                    self.opened = None;
                 }
-                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Disconnected) => return Ok(None),
             }
-        } else {
-            match chunks.recv() {
-                Ok(chunk) => chunk,
-                Err(_) => break,
-            }
-        };
-        let chunk = chunk?;
+        }
+    }
+
+    fn take_chunk(&mut self, chunk: &Chunk) -> Result<()> {
         for (number, range) in &chunk.lines {
             let bytes = &chunk.data[range.clone()];
-            let parsed = serde_json::from_slice::<EventLine>(bytes)
-                .map_err(|e| format!("not an event line: {e}"))
-                .and_then(|ev| {
-                    check_version(ev.v)?;
-                    check_session_id(&ev.session_id)?;
-                    if !ev.event.get().starts_with('{') {
-                        return Err("`event` is not a JSON object".into());
-                    }
-                    Ok(ev)
-                });
-            match parsed {
-                Ok(ev) => {
-                    let redacted = match &mut redactor {
-                        Some(r) => r.redact_event_marked(ev.event.get(), ev.redacted),
-                        None => None,
-                    };
-                    // The walk re-encodes only strings with serde_json, so the text stays JSON.
-                    let event = redacted.as_deref().unwrap_or(ev.event.get());
-                    let before = batcher.batches;
-                    let pushed = batcher.push(&ev.session_id, event.as_bytes(), &mut out)?;
-                    if batcher.batches != before || opened.is_none() {
-                        opened = batcher.is_open().then(Instant::now);
-                    }
-                    if let Pushed::Oversized { body_bytes } = pushed {
-                        oversized += 1;
-                        tonbo_core::note!(
-                            "{STAGE}: {}:{}: warning: event of session {} is {} bytes, over --max-bytes {}; sent as a batch of its own",
-                            chunk.name, number, ev.session_id, body_bytes, args.max_bytes
-                        );
-                    }
-                }
+            match parse_event_line(bytes) {
+                Ok(ev) => self.take_event(&ev, &chunk.name, *number)?,
                 Err(reason) => {
                     // The rejects file keeps the line for a person to look at: redacted too.
-                    let redacted = redactor.as_mut().and_then(|r| r.redact_line(bytes));
+                    let redacted = self.redactor.as_mut().and_then(|r| r.redact_line(bytes));
                     let raw = redacted.as_deref().map_or(bytes, str::as_bytes);
-                    rejects.reject(&chunk.name, *number, &reason, raw)?
+                    self.rejects.reject(&chunk.name, *number, &reason, raw)?
                 }
             }
         }
-        if chunk.idle {
-            if args.linger == 0 {
-                batcher.flush(&mut out)?;
-                opened = None;
-            }
-            out.flush()?;
+        Ok(())
+    }
+
+    fn take_event(&mut self, ev: &EventLine, input: &str, number: u64) -> Result<()> {
+        let redacted = match &mut self.redactor {
+            Some(r) => r.redact_event_marked(ev.event.get(), ev.redacted),
+            None => None,
+        };
+        // The walk re-encodes only strings with serde_json, so the text stays JSON.
+        let event = redacted.as_deref().unwrap_or(ev.event.get());
+        let before = self.batcher.batches;
+        let pushed = self
+            .batcher
+            .push(&ev.session_id, event.as_bytes(), &mut self.out)?;
+        if self.batcher.batches != before || self.opened.is_none() {
+            self.opened = self.batcher.is_open().then(Instant::now);
         }
+        if let Pushed::Oversized { body_bytes } = pushed {
+            self.oversized += 1;
+            tonbo_core::note!(
+                "{STAGE}: {input}:{number}: warning: event of session {} is {body_bytes} bytes, over --max-bytes {}; sent as a batch of its own",
+                ev.session_id, self.max_bytes
+            );
+        }
+        Ok(())
     }
-    batcher.flush(&mut out)?;
-    out.flush()?;
-    let rejected = rejects.finish()?;
-    if !args.common.quiet {
-        let redacted = redactor
-            .as_ref()
-            .map(|r| r.counts.summary())
-            .unwrap_or_default();
-        tonbo_core::note!(
-            "{STAGE}: {} events in {} batches, {} oversized, {} rejected{redacted}",
-            batcher.events,
-            batcher.batches,
-            oversized,
-            rejected
-        );
+}
+
+/// An event line, checked: version, session id, an object for `event`.
+fn parse_event_line(bytes: &[u8]) -> Result<EventLine<'_>, String> {
+    let ev = serde_json::from_slice::<EventLine>(bytes)
+        .map_err(|e| format!("not an event line: {e}"))?;
+    check_version(ev.v)?;
+    check_session_id(&ev.session_id)?;
+    if !ev.event.get().starts_with('{') {
+        return Err("`event` is not a JSON object".into());
     }
-    Ok(Exit::from_failures(rejected))
+    Ok(ev)
 }
 
 #[cfg(test)]

@@ -789,21 +789,9 @@ fn walk(json: &str, r: &mut Redactor) -> Option<String> {
             }
             b'"' => {
                 let start = i;
-                let mut j = i + 1;
-                let mut escaped = false;
-                while j < b.len() && b[j] != b'"' {
-                    if b[j] == b'\\' {
-                        escaped = true;
-                        j += 1;
-                    }
-                    j += 1;
-                }
-                if j >= b.len() {
-                    return None;
-                }
-                let end = j + 1;
+                let (end, escaped) = string_end(b, start)?;
                 let token = &json[start..end];
-                let inner = &json[start + 1..j];
+                let inner = &json[start + 1..end - 1];
                 let is_key = b[end..]
                     .iter()
                     .find(|c| !c.is_ascii_whitespace())
@@ -812,17 +800,7 @@ fn walk(json: &str, r: &mut Redactor) -> Option<String> {
                 let keep = is_value && is_identity(&path, key);
                 if !keep {
                     let decoded: Cow<str> = if escaped {
-                        match serde_json::from_str::<String>(token) {
-                            Ok(s) => s.into(),
-                            // A lone surrogate (`\ud800`) is valid JSON text but not a Rust
-                            // string. Skipping the string would let its secrets through; with
-                            // surrogates made U+FFFD it decodes, and is re-encoded only if a
-                            // secret was in it.
-                            Err(_) => match serde_json::from_str::<String>(&no_surrogates(token)) {
-                                Ok(s) => s.into(),
-                                Err(_) => return None,
-                            },
-                        }
+                        decode_escaped(token)?.into()
                     } else {
                         inner.into()
                     };
@@ -855,6 +833,30 @@ fn walk(json: &str, r: &mut Redactor) -> Option<String> {
     let mut o = out?;
     o.push_str(&json[copied..]);
     Some(o)
+}
+
+/// The end (one past the closing quote) of the JSON string literal opening at `start`, and
+/// whether it holds an escape; `None` when it does not close.
+fn string_end(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    let mut j = start + 1;
+    let mut escaped = false;
+    while j < b.len() && b[j] != b'"' {
+        if b[j] == b'\\' {
+            escaped = true;
+            j += 1;
+        }
+        j += 1;
+    }
+    (j < b.len()).then_some((j + 1, escaped))
+}
+
+/// Decodes a JSON string literal that holds escapes. A lone surrogate (`\ud800`) is valid
+/// JSON text but not a Rust string. Skipping the string would let its secrets through; with
+/// surrogates made U+FFFD it decodes, and is re-encoded only if a secret was in it.
+fn decode_escaped(token: &str) -> Option<String> {
+    serde_json::from_str::<String>(token)
+        .or_else(|_| serde_json::from_str::<String>(&no_surrogates(token)))
+        .ok()
 }
 
 /// `token` (a JSON string literal) with every `\uD800`-`\uDFFF` escape written `\ufffd`.

@@ -189,7 +189,6 @@ fn run(args: Args) -> Result<Exit> {
     tonbo_core::follow::drain_on_signals()?;
     let mut out = Output::stdout();
     let mut rejects = Rejects::open(STAGE, args.common.rejects.as_deref())?;
-    let mut records = 0u64;
     let mut mapper = Mapper::default();
     let mut sink = LineSink {
         out: &mut out,
@@ -198,43 +197,7 @@ fn run(args: Args) -> Result<Exit> {
         empty_sessions: 0,
         redactor: args.redact.redactor(),
     };
-    if args.merge && args.common.inputs.len() > 1 {
-        let mut lines = tonbo_core::ndjson::MergedLines::open(&args.common.inputs)?;
-        while let Some(line) = lines.next_line()? {
-            records += 1;
-            map_line(
-                &mut mapper,
-                &mut sink,
-                &mut rejects,
-                line.name,
-                line.number,
-                line.bytes,
-            )?;
-            if lines.is_idle() {
-                sink.out.flush()?;
-            }
-        }
-    } else {
-        // One input, or one after another: no threads, no copies (this is the benchmarked path).
-        for input in Input::open_all(&args.common.inputs)? {
-            let mut lines = input.lines();
-            let name = lines.name.clone();
-            while let Some(line) = lines.next_line()? {
-                records += 1;
-                map_line(
-                    &mut mapper,
-                    &mut sink,
-                    &mut rejects,
-                    &name,
-                    line.number,
-                    line.bytes,
-                )?;
-                if lines.is_idle() {
-                    sink.out.flush()?;
-                }
-            }
-        }
-    }
+    let records = map_inputs(&args, &mut mapper, &mut sink, &mut rejects)?;
     match mapper.finish(&mut sink) {
         Ok(()) | Err(MapError::Reject(_)) => {}
         Err(MapError::Io(e)) => return Err(e.into()),
@@ -249,21 +212,7 @@ fn run(args: Args) -> Result<Exit> {
     out.flush()?;
     let rejected = rejects.finish()?;
     if records > 0 && events == 0 {
-        let inputs = if args.common.inputs.is_empty() {
-            "stdin".to_string()
-        } else {
-            args.common
-                .inputs
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        tonbo_core::empty::warn(
-            STAGE,
-            &inputs,
-            &format!("its {records} records gave no event ({rejected} rejected; what was skipped or unknown is counted below)"),
-        );
+        warn_no_event(&args, records, rejected);
         empty += 1;
     }
     if !args.common.quiet {
@@ -275,6 +224,59 @@ fn run(args: Args) -> Result<Exit> {
         }
     }
     Ok(Exit::of(rejected, empty, args.allow_empty.allow_empty))
+}
+
+/// Maps every input line; returns how many there were.
+fn map_inputs(
+    args: &Args,
+    mapper: &mut Mapper,
+    sink: &mut LineSink,
+    rejects: &mut Rejects,
+) -> Result<u64> {
+    let mut records = 0u64;
+    if args.merge && args.common.inputs.len() > 1 {
+        let mut lines = tonbo_core::ndjson::MergedLines::open(&args.common.inputs)?;
+        while let Some(line) = lines.next_line()? {
+            records += 1;
+            map_line(mapper, sink, rejects, line.name, line.number, line.bytes)?;
+            if lines.is_idle() {
+                sink.out.flush()?;
+            }
+        }
+        return Ok(records);
+    }
+    // One input, or one after another: no threads, no copies (this is the benchmarked path).
+    for input in Input::open_all(&args.common.inputs)? {
+        let mut lines = input.lines();
+        let name = lines.name.clone();
+        while let Some(line) = lines.next_line()? {
+            records += 1;
+            map_line(mapper, sink, rejects, &name, line.number, line.bytes)?;
+            if lines.is_idle() {
+                sink.out.flush()?;
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// The warning for input records that gave no event at all (exit 3).
+fn warn_no_event(args: &Args, records: u64, rejected: u64) {
+    let inputs = if args.common.inputs.is_empty() {
+        "stdin".to_string()
+    } else {
+        args.common
+            .inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    tonbo_core::empty::warn(
+        STAGE,
+        &inputs,
+        &format!("its {records} records gave no event ({rejected} rejected; what was skipped or unknown is counted below)"),
+    );
 }
 
 /// Maps one input line; a rejected one is reported as line `number` of input `name`.
