@@ -303,14 +303,4 @@ fn parse_event_line(bytes: &[u8]) -> Result<EventLine<'_>, String> {
     Ok(ev)
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn flags_and_examples_agree() {
-        super::Args::command().debug_assert();
-        let drifted = super::MANUAL.check(&super::Args::command());
-        assert!(drifted.is_empty(), "{drifted:#?}");
-    }
-}
+tonbo_core::manual_test!(Args, MANUAL);

@@ -262,6 +262,26 @@ impl Manual {
     }
 }
 
+/// Fails when the stage's flags are inconsistent (clap's own checks) or an example of its
+/// manual no longer parses with them ([`Manual::check`]).
+pub fn assert_agrees<A: CommandFactory>(manual: &Manual) {
+    A::command().debug_assert();
+    let drifted = manual.check(&A::command());
+    assert!(drifted.is_empty(), "{drifted:#?}");
+}
+
+/// The unit test every stage's main carries: `tonbo_core::manual_test!(Args, MANUAL);`.
+#[macro_export]
+macro_rules! manual_test {
+    ($args:ty, $manual:expr) => {
+        #[cfg(test)]
+        #[test]
+        fn flags_and_examples_agree() {
+            $crate::manual::assert_agrees::<$args>(&$manual);
+        }
+    };
+}
+
 /// Parses the stage's flags, after answering `--generate KIND` (see the module doc).
 pub fn parse<A: Parser + CommandFactory>(manual: &Manual) -> A {
     let args: Vec<OsString> = std::env::args_os().take(4).collect();

@@ -333,14 +333,4 @@ fn describe(p: &tonbo_core::Provenance) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn flags_and_examples_agree() {
-        super::Args::command().debug_assert();
-        let drifted = super::MANUAL.check(&super::Args::command());
-        assert!(drifted.is_empty(), "{drifted:#?}");
-    }
-}
+tonbo_core::manual_test!(Args, MANUAL);
