@@ -1,7 +1,7 @@
 //! Drives the real `tonbo-batch` binary through pipes and checks what it writes on stdout and
 //! stderr, what it leaves in `--rejects FILE`, and how it exits.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -334,50 +334,13 @@ fn bad_lines_are_reported_skipped_and_recorded() {
 
 #[test]
 fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
-    let mut child = Command::new(BIN)
-        .args(["--max-events", "1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tonbo-batch");
-    let mut input = child.stdin.take().unwrap();
-    let writer = thread::spawn(move || {
-        let mut chunk = String::new();
-        for i in 0..200_000 {
-            chunk.push_str(&event_line(
-                "\"s\"",
-                &format!("{{\"type\":\"x\",\"n\":{i}}}"),
-            ));
-            if chunk.len() > 64 * 1024 {
-                if input.write_all(chunk.as_bytes()).is_err() {
-                    return; // the stage is gone: expected
-                }
-                chunk.clear();
-            }
-        }
-        let _ = input.write_all(chunk.as_bytes());
-    });
-    let mut err = child.stderr.take().unwrap();
-    let err_reader = thread::spawn(move || {
-        let mut s = String::new();
-        err.read_to_string(&mut s).unwrap();
-        s
-    });
-
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    drop(out);
-
-    let code = tonbo_testkit::wait_with_timeout(&mut child, "tonbo-batch");
-    writer.join().unwrap();
-    let stderr = err_reader.join().unwrap();
-    let b = Batch::parse(first.trim_end());
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--max-events", "1"]);
+    let line = |i| event_line("\"s\"", &format!("{{\"type\":\"x\",\"n\":{i}}}"));
+    let closed = tonbo_testkit::first_line_then_close(cmd, Some((200_000, line)));
+    let b = Batch::parse(&closed.first);
     assert_eq!(b.events, vec!["{\"type\":\"x\",\"n\":0}".to_string()]);
-    assert_eq!(code, Some(0), "stderr: {stderr}");
-    assert!(!stderr.contains("error"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    closed.assert_quiet();
 }
 
 #[test]

@@ -1,10 +1,8 @@
 //! Drives the real `tonbo-map` binary through pipes and checks what it writes on stdout and
 //! stderr, what it leaves in `--rejects FILE`, and how it exits.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::thread;
+use std::process::Command;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -277,44 +275,10 @@ fn input_files_are_read_in_order() {
 
 #[test]
 fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
-    let mut child = Command::new(BIN)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tonbo-map");
-    let mut input = child.stdin.take().unwrap();
-    let writer = thread::spawn(move || {
-        let mut chunk = String::new();
-        for i in 0..200_000 {
-            chunk.push_str(&events_record("\"s\"", &odd_event(i)));
-            if chunk.len() > 64 * 1024 {
-                if input.write_all(chunk.as_bytes()).is_err() {
-                    return;
-                }
-                chunk.clear();
-            }
-        }
-        let _ = input.write_all(chunk.as_bytes());
-    });
-    let mut err = child.stderr.take().unwrap();
-    let err_reader = thread::spawn(move || {
-        let mut s = String::new();
-        err.read_to_string(&mut s).unwrap();
-        s
-    });
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    drop(out);
-
-    let code = tonbo_testkit::wait_with_timeout(&mut child, "tonbo-map");
-    writer.join().unwrap();
-    let stderr = err_reader.join().unwrap();
-    assert_eq!(Event::parse(first.trim_end()).event, odd_event(0));
-    assert_eq!(code, Some(0), "stderr: {stderr}");
-    assert!(!stderr.contains("error"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    let line = |i| events_record("\"s\"", &odd_event(i));
+    let closed = tonbo_testkit::first_line_then_close(Command::new(BIN), Some((200_000, line)));
+    assert_eq!(Event::parse(&closed.first).event, odd_event(0));
+    closed.assert_quiet();
 }
 
 /// A Codex V2 line as a source record of session `s`, line `n` of file `f.jsonl`.

@@ -93,3 +93,78 @@ macro_rules! local_run {
         }
     };
 }
+
+/// What a stage did when its reader went away after one line.
+#[derive(Debug)]
+pub struct Closed {
+    /// The first line it wrote, without its newline.
+    pub first: String,
+    pub code: Option<i32>,
+    pub stderr: String,
+}
+
+/// Runs `cmd` as `... | head -1` would: stdin (if `stdin` is given) is fed `count` lines made by
+/// `line(i)`, in 64 KiB writes, until the stage is gone; the first line of its stdout is read
+/// and the pipe closed. A stage must then end quietly with exit 0, which the caller asserts on
+/// what this returns.
+pub fn first_line_then_close(
+    mut cmd: Command,
+    stdin: Option<(usize, fn(usize) -> String)>,
+) -> Closed {
+    use std::io::BufRead;
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let name = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+    let writer = stdin.map(|(count, line)| {
+        let mut input = child.stdin.take().unwrap();
+        thread::spawn(move || {
+            let mut chunk = String::new();
+            for i in 0..count {
+                chunk.push_str(&line(i));
+                if chunk.len() > 64 * 1024 {
+                    if input.write_all(chunk.as_bytes()).is_err() {
+                        return; // the stage is gone: expected
+                    }
+                    chunk.clear();
+                }
+            }
+            let _ = input.write_all(chunk.as_bytes());
+        })
+    });
+    let mut err = child.stderr.take().unwrap();
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).unwrap();
+        s
+    });
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    drop(out);
+    let code = wait_with_timeout(&mut child, &name);
+    if let Some(w) = writer {
+        w.join().unwrap();
+    }
+    Closed {
+        first: first.trim_end().to_string(),
+        code,
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+impl Closed {
+    /// The stage ended as a pipeline stage must when its reader goes away: exit 0, no error,
+    /// no panic.
+    pub fn assert_quiet(&self) {
+        let stderr = &self.stderr;
+        assert_eq!(self.code, Some(0), "stderr: {stderr}");
+        assert!(!stderr.contains("error"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
