@@ -103,14 +103,14 @@ pub struct Closed {
     pub stderr: String,
 }
 
+/// `count` lines for a stage's stdin, the `i`th made by the function.
+pub type Lines = (usize, fn(usize) -> String);
+
 /// Runs `cmd` as `... | head -1` would: stdin (if `stdin` is given) is fed `count` lines made by
 /// `line(i)`, in 64 KiB writes, until the stage is gone; the first line of its stdout is read
 /// and the pipe closed. A stage must then end quietly with exit 0, which the caller asserts on
 /// what this returns.
-pub fn first_line_then_close(
-    mut cmd: Command,
-    stdin: Option<(usize, fn(usize) -> String)>,
-) -> Closed {
+pub fn first_line_then_close(mut cmd: Command, stdin: Option<Lines>) -> Closed {
     use std::io::BufRead;
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
