@@ -27,87 +27,57 @@ file-history-snapshot, queue-operation, ai-title, last-prompt; MCP calls
 Prints one summary line to stderr. Python 3.11 standard library only.
 """
 
-import argparse
 import base64
 import calendar
 import json
 import math
 import operator
 import os
-import random
-import string
 import sys
 import time
 
-MB = 1_000_000
-BASE_MS = calendar.timegm((2026, 1, 5, 8, 0, 0)) * 1000
-FLUSH_BYTES = 8 << 20
-M62 = (1 << 62) - 1
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import corpus  # noqa: E402  (scripts/corpus.py: what the three generators share)
+from corpus import ADJS, ALNUM, EXT, HEX, J, MB, MODS, VERBS, iso  # noqa: E402
 
-J = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
-ALNUM = string.ascii_letters + string.digits
+BASE_MS = calendar.timegm((2026, 1, 5, 8, 0, 0)) * 1000
 ASCII_ALNUM = frozenset(ALNUM)
-B64 = string.ascii_letters + string.digits + "+/"
-HEX = "0123456789abcdef"
 
 # --------------------------------------------------------------------------------------------
 # Vocabulary and pools (built once from the seeded RNG)
 
-NOUNS = [
-    "retry loop", "checkpoint", "batch writer", "offset", "parser", "session", "transcript",
-    "manifest", "cursor", "backoff", "schema", "fixture", "buffer", "event stream", "worker",
-    "token budget", "config loader", "CLI flag", "error path", "integration test", "migration",
-    "index", "cache", "lock file", "handler", "endpoint", "reader", "producer id", "sequence number",
-    "compaction", "sidechain", "timestamp", "payload", "dedupe step", "rate limiter", "snapshot",
-    "serializer", "HTTP client", "connection pool", "benchmark", "CI job", "chart component",
-    "date picker", "form validation", "query builder", "dataloader", "eval harness", "tokenizer",
+NOUNS = corpus.NOUNS + [
+    "sidechain", "timestamp", "payload", "dedupe step", "rate limiter", "snapshot", "serializer",
+    "HTTP client", "connection pool", "benchmark", "CI job", "chart component", "date picker",
+    "form validation", "query builder", "dataloader", "eval harness", "tokenizer",
 ]
-VERBS = [
-    "refactor", "fix", "trace", "rename", "simplify", "add tests for", "document", "profile",
-    "speed up", "harden", "remove", "split", "inline", "rewrite", "debug", "review", "clean up",
-]
-ADJS = [
-    "flaky", "slow", "wrong", "unused", "duplicated", "racy", "too strict", "off by one",
-    "quadratic", "fragile", "stale", "missing", "inconsistent", "fine", "correct", "redundant",
-]
-CLAUSES = [
-    "the retry never gives up after a 4xx", "the offset is advanced before the write succeeds",
-    "we read the whole file into memory", "the test depends on wall-clock time",
-    "two workers can claim the same batch", "the error is swallowed and logged at debug level",
-    "the schema allows a null that the parser rejects", "the cache key ignores the session id",
-    "the last line of the file may be truncated", "the timeout is in seconds, not milliseconds",
-    "unknown fields are rejected instead of skipped", "the UTF-8 boundary is split across reads",
-    "the lock is held across an await point", "the fixture was regenerated with an old version",
-    "the CLI flag is parsed but never used", "the batch exceeds the 1 MB body limit",
-]
-IDENTS = [
-    "offset", "batch", "reader", "writer", "line", "buf", "session_id", "event", "record", "cfg",
-    "client", "resp", "req", "state", "cursor", "path", "entry", "items", "result", "err", "ctx",
-    "payload", "seq", "producer", "retries", "delay", "deadline", "chunk", "meta", "uuid", "ts",
-]
-TYPES = [
-    "Event", "Batch", "Record", "Session", "Config", "Reader", "Writer", "Checkpoint", "Client",
-    "Response", "Request", "Cursor", "Producer", "Error", "Entry", "Manifest", "Span", "Usage",
-]
+CLAUSES = corpus.CLAUSES + ["the CLI flag is parsed but never used", "the batch exceeds the 1 MB body limit"]
+IDENTS = corpus.IDENTS + ["uuid", "ts"]
 METHODS = [
     "parse", "flush", "push", "extend", "insert", "get", "len", "is_empty", "to_string", "clone",
     "unwrap_or_default", "context", "map_err", "as_str", "send", "await", "collect", "iter",
     "next", "take", "split_off", "read_line", "write_all", "retain", "sort_by_key", "finish",
 ]
 CRATES = ["tonbo-core", "tonbo-map", "tonbo-batch", "tonbo-post", "claude-read", "codex-read"]
-MODS = ["lib", "main", "cli", "contract", "ndjson", "output", "rejects", "client", "poster",
-        "read", "retry", "checkpoint", "batch", "map", "schema", "error", "util", "config"]
+WORDS = corpus.Vocab(nouns=NOUNS, clauses=CLAUSES, idents=IDENTS, methods=METHODS, crates=CRATES)
+SENTENCES = ["plan", "because", "check", "understand", "looks", "next", "passed", "tests", "keeps",
+             "wait", "wants", "hmm"]
+CODE = {
+    "rust": ["let", "fn", "end_block", "end_item", "blank", "use", "comment", "derive", "struct", "field",
+             "early_return", "map", "error", "assert", "test", "test_fn"],
+    "ts": ["const", "function", "end_item", "end_block", "blank", "import", "comment", "guard", "jsx",
+           "field", "expect", "it"],
+    "py": ["assign", "def", "return", "blank", "import", "comment", "class", "guard", "raise", "assert"],
+}
+LOG = ["compiling", "ok", "ok", "failed", "warning", "at", "info_jan", "retry", "modified", "commit",
+       "finished", "npm", "check", "pytest"]
 TOOL_WEIGHTS = [("Read", 26), ("Bash", 22), ("Edit", 15), ("Grep", 10), ("Glob", 5),
                 ("Write", 4), ("TodoWrite", 4), ("Task", 3), ("mcp__github__search_issues", 2)]
 SUB_TOOLS = [("Read", 40), ("Grep", 25), ("Glob", 15), ("Bash", 20)]
 MODELS = ["claude-opus-4-6", "claude-opus-4-6", "claude-sonnet-4-5-20250929",
           "claude-opus-4-5-20251101"]
 SUB_MODEL = "claude-haiku-4-5-20251001"
-EXT = {"rust": "rs", "ts": "ts", "py": "py"}
 VERSIONS = ["2.1.27", "2.1.29", "2.1.30", "2.1.30", "2.1.31"]
-SLUG_A = ["sparkling", "quiet", "brave", "lucky", "misty", "gentle", "rapid", "curious", "mellow"]
-SLUG_B = ["wandering", "dancing", "hidden", "golden", "silver", "sleepy", "humming", "drifting"]
-SLUG_C = ["quokka", "otter", "heron", "lynx", "badger", "falcon", "narwhal", "tapir", "marmot"]
 
 # (cwd, branches, language, weight); non-git folder has gitBranch "".
 PROJECTS = [
@@ -139,7 +109,6 @@ TODO_OK = (
     "Todos have been modified successfully. Ensure that you continue to use the todo list to "
     "track your progress. Please proceed with the current tasks if applicable"
 )
-PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 
 
 def encode_project(path):
@@ -147,188 +116,34 @@ def encode_project(path):
     return "".join(c if c in ASCII_ALNUM else ("--" if ord(c) > 0xFFFF else "-") for c in path)
 
 
-_iso_s = [None, ""]
-
-
-def iso(ms):
-    s, r = divmod(ms, 1000)
-    if s != _iso_s[0]:
-        _iso_s[0] = s
-        _iso_s[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s))
-    return f"{_iso_s[1]}.{r:03d}Z"
-
-
-class Pools:
-    """Prebuilt text: sentences, code lines per language, log lines."""
+class Pools(corpus.Pools):
+    """Prebuilt text: sentences, code lines per language, log lines, Read's line-number prefixes."""
 
     def __init__(self, rng):
-        c = rng.choice
-        f = lambda: f"`{c(MODS)}.rs`"  # noqa: E731
-        tmpl = [
-            lambda: f"I'll {c(VERBS)} the {c(NOUNS)} in {f()} so that {c(CLAUSES)}.",
-            lambda: f"The {c(NOUNS)} is {c(ADJS)} because {c(CLAUSES)}.",
-            lambda: f"Let me check how the {c(NOUNS)} is handled in {f()}.",
-            lambda: f"Now I understand: {c(CLAUSES)}.",
-            lambda: f"The {c(NOUNS)} looks {c(ADJS)}; {c(CLAUSES)}.",
-            lambda: f"Next, {c(VERBS)} the {c(NOUNS)} and re-run the tests.",
-            lambda: f"`{c(IDENTS)}` is passed to `{c(METHODS)}()` before the {c(NOUNS)} is ready.",
-            lambda: f"Tests pass now: {rng.randint(3, 240)} passed, 0 failed.",
-            lambda: f"This keeps the {c(NOUNS)} unchanged for callers of `{c(TYPES)}`.",
-            lambda: f"Wait, {c(CLAUSES)} — that explains the {c(ADJS)} {c(NOUNS)}.",
-            lambda: f"The user wants me to {c(VERBS)} the {c(NOUNS)}.",
-            lambda: f"Hmm, maybe the {c(NOUNS)} is {c(ADJS)} → check {f()} first.",
-        ]
-        self.sent = [c(tmpl)() for _ in range(4000)]
-        self.code = {lang: self._code(rng, lang) for lang in ("rust", "ts", "py")}
-        self.code_avg = {k: sum(map(len, v)) / len(v) + 1 for k, v in self.code.items()}
-        self.log = self._log(rng)
-        self.log_avg = sum(map(len, self.log)) / len(self.log) + 1
+        super().__init__(rng, WORDS, sentences=SENTENCES, code=CODE, log=LOG)
         self.nums = [f"{i:>6}→" for i in range(1, 20001)]
 
-    @staticmethod
-    def _code(rng, lang):
-        c = rng.choice
-        if lang == "rust":
-            t = [
-                lambda: f"    let {c(IDENTS)} = {c(IDENTS)}.{c(METHODS)}()?;",
-                lambda: f"pub fn {c(IDENTS)}_{c(METHODS)}(&mut self, {c(IDENTS)}: &{c(TYPES)}) -> Result<{c(TYPES)}> {{",
-                lambda: "    }",
-                lambda: "}",
-                lambda: "",
-                lambda: f"use crate::{c(MODS)}::{{{c(TYPES)}, {c(TYPES)}}};",
-                lambda: f"    // {c(CLAUSES)}",
-                lambda: "#[derive(Debug, Clone, Serialize, Deserialize)]",
-                lambda: f"pub struct {c(TYPES)}{c(TYPES)} {{",
-                lambda: f"    pub {c(IDENTS)}: Option<{c(TYPES)}>,",
-                lambda: f"        if {c(IDENTS)}.is_empty() {{ return Ok(()); }}",
-                lambda: f"            .map(|{c('xyz')}| {c('xyz')}.{c(METHODS)}())",
-                lambda: f'        return Err(anyhow!("{c(NOUNS)} is {c(ADJS)}: {{}}", {c(IDENTS)}));',
-                lambda: f"    assert_eq!({c(IDENTS)}.len(), {rng.randint(0, 64)});",
-                lambda: "#[test]",
-                lambda: f"fn {c(IDENTS)}_{c(ADJS).replace(' ', '_')}() {{",
-            ]
-        elif lang == "ts":
-            t = [
-                lambda: f"  const {c(IDENTS)} = await {c(IDENTS)}.{c(METHODS)}();",
-                lambda: f"export function {c(IDENTS)}({c(IDENTS)}: {c(TYPES)}): {c(TYPES)} {{",
-                lambda: "}",
-                lambda: "  }",
-                lambda: "",
-                lambda: f"import {{ {c(TYPES)} }} from './{c(MODS)}';",
-                lambda: f"  // {c(CLAUSES)}",
-                lambda: f"  if (!{c(IDENTS)}) return null;",
-                lambda: f"    <{c(TYPES)} {c(IDENTS)}={{{c(IDENTS)}}} />",
-                lambda: f"  {c(IDENTS)}: {c(TYPES)} | undefined;",
-                lambda: f"  expect({c(IDENTS)}).toEqual({rng.randint(0, 99)});",
-                lambda: f"it('{c(VERBS)} the {c(NOUNS)}', async () => {{",
-            ]
-        else:
-            t = [
-                lambda: f"    {c(IDENTS)} = {c(IDENTS)}.{c(METHODS)}()",
-                lambda: f"def {c(IDENTS)}_{c(METHODS)}(self, {c(IDENTS)}):",
-                lambda: f"        return {c(IDENTS)}",
-                lambda: "",
-                lambda: f"from .{c(MODS)} import {c(TYPES)}",
-                lambda: f"    # {c(CLAUSES)}",
-                lambda: f"class {c(TYPES)}{c(TYPES)}:",
-                lambda: f"        if not {c(IDENTS)}:",
-                lambda: f"            raise ValueError(f\"{c(NOUNS)} is {c(ADJS)}: {{{c(IDENTS)}!r}}\")",
-                lambda: f"    assert len({c(IDENTS)}) == {rng.randint(0, 64)}",
-            ]
-        return [c(t)() for _ in range(16000)]
 
-    @staticmethod
-    def _log(rng):
-        c = rng.choice
-        t = [
-            lambda: f"   Compiling {c(CRATES)} v0.{rng.randint(1, 9)}.{rng.randint(0, 20)} (/home/dev/src/tonbo-ingest/crates/{c(CRATES)})",
-            lambda: f"test {c(MODS)}::tests::{c(IDENTS)}_{c(METHODS)} ... ok",
-            lambda: f"test {c(MODS)}::tests::{c(IDENTS)}_{c(METHODS)} ... ok",
-            lambda: f"test {c(MODS)}::tests::{c(IDENTS)}_{c(METHODS)} ... FAILED",
-            lambda: f"warning: unused variable: `{c(IDENTS)}`",
-            lambda: f"  --> crates/{c(CRATES)}/src/{c(MODS)}.rs:{rng.randint(1, 900)}:{rng.randint(1, 80)}",
-            lambda: f"2026-01-{rng.randint(5, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d}Z  INFO {c(CRATES).replace('-', '_')}::{c(MODS)}: {c(NOUNS)} {c(ADJS)} {c(IDENTS)}={rng.randint(0, 99999)}",
-            lambda: f"2026-01-{rng.randint(5, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d}Z  WARN {c(CRATES).replace('-', '_')}::retry: attempt {rng.randint(1, 9)} failed: 503 Service Unavailable",
-            lambda: f" M crates/{c(CRATES)}/src/{c(MODS)}.rs",
-            lambda: f"{''.join(c(HEX) for _ in range(7))} {c(VERBS).capitalize()} the {c(NOUNS)}",
-            lambda: f"    Finished `test` profile [unoptimized + debuginfo] target(s) in {rng.randint(1, 90)}.{rng.randint(0, 99):02d}s",
-            lambda: f"npm WARN deprecated {c(IDENTS)}@{rng.randint(1, 9)}.{rng.randint(0, 9)}.0: {c(CLAUSES)}",
-            lambda: f"  ✓ {c(VERBS)} the {c(NOUNS)} ({rng.randint(1, 400)} ms)",
-            lambda: f"PASSED tests/test_{c(MODS)}.py::test_{c(IDENTS)}_{c(METHODS)}",
-        ]
-        return [c(t)() for _ in range(16000)]
-
-
-class Ids:
-    """Corpus-wide ids. The low 62 bits of each UUID are a bijection of a counter: unique."""
-
-    def __init__(self, rng):
-        self.rng = rng
-        self.n = 0
-        self.mul = rng.getrandbits(62) | 1
-        self.key = rng.getrandbits(62)
-
+class Ids(corpus.Ids):
     def uuid(self):
-        self.n += 1
-        lo = ((self.n * self.mul) & M62) ^ self.key
+        """UUIDv4 with corpus.Ids' unique low bits."""
+        lo = self.low62()
         hi = self.rng.getrandbits(60)
-        h = f"{((hi >> 12) << 80) | (4 << 76) | ((hi & 0xFFF) << 64) | (2 << 62) | lo:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-class Out:
-    """A .jsonl file written in large chunks."""
-
-    def __init__(self, path, gen):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        self.f = open(path, "wb")
-        self.buf = []
-        self.pending = 0
-        self.size = 0
-        self.gen = gen
-        gen.files += 1
-
-    def write(self, s):
-        b = s.encode()
-        self.buf.append(b)
-        n = len(b)
-        self.pending += n
-        self.size += n
-        self.gen.bytes += n
-        self.gen.lines += 1
-        if self.pending >= FLUSH_BYTES:
-            self.f.write(b"".join(self.buf))
-            self.buf.clear()
-            self.pending = 0
-
-    def close(self):
-        self.f.write(b"".join(self.buf))
-        self.f.close()
+        return corpus.uuid_text(((hi >> 12) << 80) | (4 << 76) | ((hi & 0xFFF) << 64) | (2 << 62) | lo)
 
 
 class Project:
     def __init__(self, rng, cwd, branches, lang, weight):
         self.cwd, self.branches, self.lang, self.weight = cwd, branches, lang, weight
         self.folder = encode_project(cwd)
-        self.sep = "\\" if "\\" in cwd else "/"
-        ext = EXT[lang]
-        rels = set()
-        while len(rels) < 48:
-            if lang == "rust":
-                rels.add(f"crates/{rng.choice(CRATES)}/src/{rng.choice(MODS)}.rs")
-            elif lang == "ts":
-                rels.add(f"src/{rng.choice(['components', 'lib', 'routes', 'hooks'])}/{rng.choice(MODS)}.{rng.choice([ext, 'tsx'])}")
-            else:
-                rels.add(f"{rng.choice(['evalkit', 'tests', 'scripts'])}/{rng.choice(MODS)}.py")
-        self.rels = sorted(rels)
-        self.files = [cwd + self.sep + r.replace("/", self.sep) for r in self.rels]
+        self.sep, self.rels, self.files = corpus.project_files(rng, cwd, lang, WORDS)
 
 
 # --------------------------------------------------------------------------------------------
 # One transcript file (a main session or a subagent)
 
 
-class Sess:
+class Sess(corpus.Budget):
     def __init__(self, gen, rng, proj, sid, start_ms, target, out, *, agent=None, big=False,
                  model=None, version=None, branch=None):
         self.g, self.rng, self.proj, self.sid, self.t = gen, rng, proj, sid, start_ms
@@ -340,7 +155,7 @@ class Sess:
         env = {"isSidechain": agent is not None, "userType": "external", "cwd": proj.cwd,
                "sessionId": sid, "version": self.version, "gitBranch": self.branch}
         if agent is None and rng.random() < 0.7:
-            env["slug"] = f"{rng.choice(SLUG_A)}-{rng.choice(SLUG_B)}-{rng.choice(SLUG_C)}"
+            env["slug"] = corpus.slug(rng)
         if agent is not None:
             env["agentId"] = agent
         self.env = J(env)[1:-1]
@@ -354,58 +169,13 @@ class Sess:
         self.last_prompt = None
         self.prompt_uuid = None
 
-    # ---- budget and clock
+    # ---- budget (corpus.Budget has the clock and the text helpers)
 
     def used(self):
         return self.out.size if self.big else self.out.size + self.sub_bytes
 
-    def room(self):
-        return self.target - self.used()
-
-    def tick(self, lo, hi):
-        """Advance the clock by a log-uniform delay between lo and hi ms."""
-        self.t += int(lo * (hi / lo) ** self.rng.random())
-
-    def fit(self, n, per_line, dup=1):
-        """Cap a random line count so that the content (written dup times) stays well inside the
-        session's remaining budget: small sessions get small outputs."""
-        return max(2, min(n, int(self.room() / (dup + 1.5) / per_line)))
-
-    def small(self):
-        return self.room() < 6000
-
-    def big_size(self, lo, hi, dup=2):
-        cap = min(hi, self.room() // (dup + 1))
-        if cap < lo:
-            return 0
-        return int(lo * (cap / lo) ** self.rng.random())
-
-    # ---- small random helpers
-
-    def rid(self, k):
-        return "".join(self.rng.choices(ALNUM, k=k))
-
-    def para(self, lo, hi):
-        return " ".join(self.rng.choices(self.p.sent, k=self.rng.randint(lo, hi)))
-
-    def code(self, n, lang=None):
-        pool = self.p.code[lang or self.proj.lang]
-        n = max(1, min(n, len(pool) - 1))
-        s = self.rng.randrange(len(pool) - n)
-        return pool[s:s + n]
-
     def numbered(self, lines, start=1):
         return "\n".join(map(operator.add, self.p.nums[start - 1:start - 1 + len(lines)], lines))
-
-    def logs(self, n):
-        pool = self.p.log
-        n = max(1, min(n, len(pool) - 1))
-        s = self.rng.randrange(len(pool) - n)
-        return "\n".join(pool[s:s + n])
-
-    def image_b64(self, size_b64):
-        raw = PNG_HEAD + self.rng.randbytes(max(16, size_b64 * 3 // 4 - len(PNG_HEAD)))
-        return base64.b64encode(raw).decode(), len(raw)
 
     # ---- line writers
 
@@ -478,23 +248,13 @@ class Sess:
     def text_block(self, text):
         return '{"type":"text","text":' + J(text) + "}"
 
-    def final_text(self):
-        rng = self.rng
-        if rng.random() < 0.4 or self.small():
-            return self.para(1, 4)
-        bullets = "\n".join(f"- **`{rng.choice(self.proj.rels)}`**: {self.para(1, 2)}"
-                            for _ in range(rng.randint(2, 6)))
-        tail = ""
-        if rng.random() < 0.3:
-            tail = "\n\n```" + {"rust": "rust", "ts": "ts", "py": "python"}[self.proj.lang] + "\n" \
-                + "\n".join(self.code(self.fit(rng.randint(4, 30), 40, 2))) + "\n```"
-        return f"{self.para(1, 2)}\n\n## Summary\n\n{bullets}{tail}\n\n{self.para(1, 2)}"
+    def summary_tail(self):
+        if self.rng.random() >= 0.3:
+            return ""
+        return "\n\n```" + {"rust": "rust", "ts": "ts", "py": "python"}[self.proj.lang] + "\n" \
+            + "\n".join(self.code(self.fit(self.rng.randint(4, 30), 40, 2))) + "\n```"
 
     # ---- tools: each returns (name, input, content, is_error, toolUseResult, exec_ms)
-
-    def pick_tool(self, table):
-        names, weights = zip(*table)
-        return self.rng.choices(names, weights=weights)[0]
 
     def tool(self, name):
         """Task is not here: agent_step runs it via run_task (the subagent needs the clock)."""
@@ -510,7 +270,7 @@ class Sess:
         if r < 0.04 + 0.012:
             size = self.big_size(100_000, 800_000, dup=2)
             if size:
-                b64, raw = self.image_b64(size)
+                b64, raw = self.png_b64(size)
                 ip = self.proj.cwd + self.proj.sep + rng.choice(["screenshot.png", "docs/arch.png", "out/plot.png"])
                 src = {"type": "base64", "data": b64, "media_type": "image/png"}
                 tur = {"type": "image", "file": {"base64": b64, "type": "image/png", "originalSize": raw,
@@ -655,10 +415,10 @@ class Sess:
         g = self.g
         agent = "a" + "".join(rng.choices(HEX, k=16))
         folder = os.path.join(g.root, self.proj.folder, self.sid, "subagents")
-        out = Out(os.path.join(folder, f"agent-{agent}.jsonl"), g)
+        out = g.transcript(os.path.join(folder, f"agent-{agent}.jsonl"))
         room = self.room()
         budget = min(int(math.exp(rng.gauss(math.log(60_000), 1.0))), max(8000, room // 3), 3 * MB)
-        sub = Sess(g, random.Random(rng.getrandbits(64)), self.proj, self.sid, self.t, budget, out,
+        sub = Sess(g, corpus.child_rng(rng), self.proj, self.sid, self.t, budget, out,
                    agent=agent, model=SUB_MODEL, version=self.version, branch=self.branch)
         sub.user(inp["prompt"], parent=None)
         calls = tools = 0
@@ -712,7 +472,7 @@ class Sess:
         k = 1 if rng.random() < 0.75 else rng.randint(2, 4)
         calls = []
         for _ in range(k):
-            name = self.pick_tool(table)
+            name = self.pick(table)
             if name == "Task" and (self.room() < 60_000 or k > 1):
                 name = "Read"
             toolu = "toolu_01" + self.rid(22)
@@ -797,14 +557,12 @@ class Sess:
         if self.queued is not None:
             t, self.queued = self.queued, None
             return t
-        if r < 0.15:
-            return rng.choice(["yes", "continue", "go ahead", "run the tests again", "looks good, commit it",
-                               "no, keep the old behaviour", "why?", "try again"])
-        if r < 0.3:
-            return (f"This fails:\n\n```\n{self.logs(self.fit(rng.randint(5, 60), self.p.log_avg, 2))}\n```\n\n"
-                    f"{rng.choice(VERBS)} it please")
-        f = rng.choice(self.proj.rels)
-        return f"Can you {rng.choice(VERBS)} the {rng.choice(NOUNS)} in {f}? {self.para(0, 4)}".rstrip()
+
+        def request():
+            f = rng.choice(self.proj.rels)
+            return f"Can you {rng.choice(VERBS)} the {rng.choice(NOUNS)} in {f}? {self.para(0, 4)}".rstrip()
+
+        return self.prompt_for(r, request)
 
     def turn(self):
         rng = self.rng
@@ -835,7 +593,7 @@ class Sess:
         if rng.random() < 0.006:
             size = self.big_size(100_000, 800_000, dup=1)
             if size:
-                b64, _ = self.image_b64(size)
+                b64, _ = self.png_b64(size)
                 content = [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": b64}},
                            {"type": "text", "text": text}]
         self.user(content, mid=',"permissionMode":"default"' if rng.random() < 0.5 else "", uid=uid)
@@ -898,61 +656,45 @@ class Sess:
 # --------------------------------------------------------------------------------------------
 
 
-class Gen:
+class Gen(corpus.Run):
     def __init__(self, root, seed):
+        super().__init__(seed, Pools, Ids)
         self.root = root
-        self.rng = random.Random(seed)
-        self.pools = Pools(random.Random(self.rng.getrandbits(64)))
-        self.ids = Ids(random.Random(self.rng.getrandbits(64)))
         self.projects = [Project(self.rng, *p) for p in PROJECTS]
         self.files = self.lines = self.bytes = self.subagents = 0
 
+    def transcript(self, path):
+        """A new .jsonl file, counted in files."""
+        self.files += 1
+        return corpus.Out(path, self)
+
     def session(self, proj, target, big=False):
-        rng = random.Random(self.rng.getrandbits(64))
+        rng = corpus.child_rng(self.rng)
         sid = self.ids.uuid()
         start = BASE_MS + rng.randrange(75 * 86_400_000)
-        out = Out(os.path.join(self.root, proj.folder, sid + ".jsonl"), self)
+        out = self.transcript(os.path.join(self.root, proj.folder, sid + ".jsonl"))
         s = Sess(self, rng, proj, sid, start, target, out, big=big)
         s.run()
         out.close()
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("out_dir")
-    ap.add_argument("--size-mb", type=float, default=1000)
-    ap.add_argument("--sessions", type=int, default=1000)
-    ap.add_argument("--big-session-mb", type=float, default=300)
-    ap.add_argument("--seed", type=int, default=1)
-    a = ap.parse_args()
-    if a.size_mb <= 0 or a.sessions < 1:
-        ap.error("--size-mb must be > 0 and --sessions >= 1")
+    _, a = corpus.parse_args(__doc__)
     t0 = time.perf_counter()
     total = int(a.size_mb * MB)
     root = os.path.join(a.out_dir, "projects")
     g = Gen(root, a.seed)
     rng = g.rng
 
-    big = 0
-    if a.big_session_mb > 0:
-        big = total if a.sessions == 1 else int(min(a.big_session_mb, 0.3 * a.size_mb) * MB)
+    big = corpus.big_target(a, total, a.sessions == 1)
     n_tail = a.sessions - (1 if big else 0)
-    if total - big < n_tail * 4000:
-        print(f"gen-claude-corpus: warning: {n_tail} sessions need about {n_tail * 4000 / MB:.1f} MB "
-              f"besides the big one; the output will exceed --size-mb", file=sys.stderr)
-    # Log-normal sizes; narrower when the mean budget per session is small, so that the median
-    # session still fits one short tool-using turn (~8 KB) and the total stays on target.
-    mean_tail = (total - big) / max(1, n_tail)
-    sigma = min(1.5, math.sqrt(2 * math.log(max(1.0001, mean_tail / 8000))))
-    weights = [math.exp(rng.gauss(0, sigma)) for _ in range(n_tail)]
+    corpus.warn_short("gen-claude-corpus", total - big, n_tail, 4000)
+    # The median session fits one short tool-using turn (~8 KB).
+    weights = corpus.lognormal_weights(rng, n_tail, (total - big) / max(1, n_tail), 8000)
     projs = rng.choices(g.projects, weights=[p.weight for p in g.projects], k=n_tail)
     if big:
         g.session(g.projects[0], big, big=n_tail > 0)  # big: its main file alone reaches the size
-    wleft = sum(weights)
-    for w, proj in zip(weights, projs):
-        target = max(3000, int((total - g.bytes) * w / wleft))
-        wleft -= w
+    for target, proj in zip(corpus.targets(weights, lambda: total - g.bytes, 3000), projs):
         g.session(proj, target)
 
     dt = time.perf_counter() - t0

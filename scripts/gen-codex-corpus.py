@@ -37,28 +37,21 @@ random.Random(seed), including UUIDs (v7 for V2, v4 for V0/V1; unique by constru
 timestamps. Prints one summary line to stderr. Python 3.11 standard library only.
 """
 
-import argparse
 import base64
 import calendar
 import json
-import math
 import os
-import random
 import shutil
-import string
 import subprocess
 import sys
 import time
 
-MB = 1_000_000
-DAY_MS = 86_400_000
-FLUSH_BYTES = 8 << 20
-M62 = (1 << 62) - 1
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import corpus  # noqa: E402  (scripts/corpus.py: what the three generators share)
+from corpus import ADJS, J, MB, VERBS, iso  # noqa: E402
+
 TS_LEN = 24  # len("2025-10-01T09:12:03.481Z")
 TS_PREFIX = b'{"timestamp":"'
-
-J = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
-ALNUM = string.ascii_letters + string.digits
 
 
 def ms_of(y, m, d):
@@ -82,18 +75,7 @@ NOUNS = ["retry loop", "checkpoint", "batch writer", "offset", "parser", "sessio
          "index", "cache", "lock file", "handler", "reader", "sequence number", "compaction",
          "timestamp", "payload", "dedupe step", "rate limiter", "snapshot", "serializer",
          "HTTP client", "connection pool", "benchmark", "CI job", "query builder", "tokenizer"]
-VERBS = ["refactor", "fix", "trace", "rename", "simplify", "add tests for", "document", "profile",
-         "speed up", "harden", "remove", "split", "inline", "rewrite", "debug", "review", "clean up"]
-ADJS = ["flaky", "slow", "wrong", "unused", "duplicated", "racy", "too strict", "off by one",
-        "quadratic", "fragile", "stale", "missing", "inconsistent", "fine", "correct", "redundant"]
-CLAUSES = ["the retry never gives up after a 4xx", "the offset is advanced before the write succeeds",
-           "we read the whole file into memory", "the test depends on wall-clock time",
-           "two workers can claim the same batch", "the error is swallowed and logged at debug level",
-           "the schema allows a null that the parser rejects", "the cache key ignores the session id",
-           "the last line of the file may be truncated", "the timeout is in seconds, not milliseconds",
-           "unknown fields are rejected instead of skipped", "the UTF-8 boundary is split across reads",
-           "the lock is held across an await point", "the fixture was regenerated with an old version",
-           "the call_id pairing assumes outputs follow calls", "the token totals are double counted"]
+CLAUSES = corpus.CLAUSES + ["the call_id pairing assumes outputs follow calls", "the token totals are double counted"]
 IDENTS = ["offset", "batch", "reader", "writer", "line", "buf", "session_id", "event", "record", "cfg",
           "cursor", "item", "payload", "path", "rollout", "ctx", "state", "count", "total", "limit"]
 METHODS = ["parse", "flush", "commit", "next", "take", "split_off", "read_line", "write_all", "retain",
@@ -103,6 +85,14 @@ TYPES = ["Batch", "Reader", "Writer", "Session", "Event", "Record", "Config", "C
 MODS = ["reader", "writer", "batch", "checkpoint", "schema", "codex", "claude", "rollout", "config",
         "cli", "metrics", "retry", "manifest", "dedupe", "sink", "source", "util", "error"]
 CRATES = ["ingest-core", "ingest-codex", "ingest-claude", "ingest-sink", "ingest-cli", "ingest-bench"]
+WORDS = corpus.Vocab(nouns=NOUNS, clauses=CLAUSES, idents=IDENTS, methods=METHODS, crates=CRATES, types=TYPES,
+                     mods=MODS)
+SENTENCES = ["plan", "because", "check", "understand", "looks", "next", "passed", "tests", "keeps",
+             "wait", "wants"]
+CODE = {"rust": ["let", "fn", "end_block", "end_item", "blank", "use", "comment", "derive", "struct", "field",
+                 "early_return", "error", "assert", "test"]}
+LOG = ["compiling", "ok", "ok", "failed", "warning", "at", "info_s", "modified", "commit_bits", "finished",
+       "match"]
 PROJECTS = [  # cwd, repository_url, branches, weight
     ("/home/dev/src/tonbo-ingest", "git@github.com:tonbo-io/tonbo-ingest.git", ["main", "codex-backfill", "fix/offsets"], 5),
     ("/home/dev/src/tonbo", "https://github.com/tonbo-io/tonbo.git", ["main", "wal-rework"], 3),
@@ -131,141 +121,30 @@ AGENTS_BODY = (
     "holds the pipeline stages; `scripts/` holds generators and helpers.\n- Fixtures are under "
     "`tests/fixtures/`; regenerate them with `scripts/regen-fixtures.sh`.\n"
 )
-PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
-
-
-_iso_s = [None, ""]
-
-
-def iso(ms):
-    s, r = divmod(ms, 1000)
-    if s != _iso_s[0]:
-        _iso_s[0] = s
-        _iso_s[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s))
-    return f"{_iso_s[1]}.{r:03d}Z"
-
-
-class Pools:
-    """Prebuilt text: sentences, code lines, log lines (built once from the seeded RNG)."""
+class Pools(corpus.Pools):
+    """Prebuilt text: sentences, bold reasoning titles, Rust code lines, log lines."""
 
     def __init__(self, rng):
-        c = rng.choice
-        f = lambda: f"`{c(MODS)}.rs`"  # noqa: E731
-        tmpl = [
-            lambda: f"I'll {c(VERBS)} the {c(NOUNS)} in {f()} so that {c(CLAUSES)}.",
-            lambda: f"The {c(NOUNS)} is {c(ADJS)} because {c(CLAUSES)}.",
-            lambda: f"Let me check how the {c(NOUNS)} is handled in {f()}.",
-            lambda: f"Now I understand: {c(CLAUSES)}.",
-            lambda: f"The {c(NOUNS)} looks {c(ADJS)}; {c(CLAUSES)}.",
-            lambda: f"Next, {c(VERBS)} the {c(NOUNS)} and re-run the tests.",
-            lambda: f"`{c(IDENTS)}` is passed to `{c(METHODS)}()` before the {c(NOUNS)} is ready.",
-            lambda: f"Tests pass now: {rng.randint(3, 240)} passed, 0 failed.",
-            lambda: f"This keeps the {c(NOUNS)} unchanged for callers of `{c(TYPES)}`.",
-            lambda: f"Wait, {c(CLAUSES)} \u2014 that explains the {c(ADJS)} {c(NOUNS)}.",
-            lambda: f"The user wants me to {c(VERBS)} the {c(NOUNS)}.",
-        ]
-        self.sent = [c(tmpl)() for _ in range(4000)]
-        self.titles = [f"**{c(VERBS).capitalize()} {c(ADJS)} {c(NOUNS)}**" for _ in range(500)]
-        code_t = [
-            lambda: f"    let {c(IDENTS)} = {c(IDENTS)}.{c(METHODS)}()?;",
-            lambda: f"pub fn {c(IDENTS)}_{c(METHODS)}(&mut self, {c(IDENTS)}: &{c(TYPES)}) -> Result<{c(TYPES)}> {{",
-            lambda: "    }",
-            lambda: "}",
-            lambda: "",
-            lambda: f"use crate::{c(MODS)}::{{{c(TYPES)}, {c(TYPES)}}};",
-            lambda: f"    // {c(CLAUSES)}",
-            lambda: "#[derive(Debug, Clone, Serialize, Deserialize)]",
-            lambda: f"pub struct {c(TYPES)}{c(TYPES)} {{",
-            lambda: f"    pub {c(IDENTS)}: Option<{c(TYPES)}>,",
-            lambda: f"        if {c(IDENTS)}.is_empty() {{ return Ok(()); }}",
-            lambda: f'        return Err(anyhow!("{c(NOUNS)} is {c(ADJS)}: {{}}", {c(IDENTS)}));',
-            lambda: f"    assert_eq!({c(IDENTS)}.len(), {rng.randint(0, 64)});",
-            lambda: "#[test]",
-        ]
-        self.code = [c(code_t)() for _ in range(16000)]
-        self.code_avg = sum(map(len, self.code)) / len(self.code) + 1
-        log_t = [
-            lambda: f"   Compiling {c(CRATES)} v0.{rng.randint(1, 9)}.{rng.randint(0, 20)} (/home/dev/src/tonbo-ingest/crates/{c(CRATES)})",
-            lambda: f"test {c(MODS)}::tests::{c(IDENTS)}_{c(METHODS)} ... ok",
-            lambda: f"test {c(MODS)}::tests::{c(IDENTS)}_{c(METHODS)} ... ok",
-            lambda: f"test {c(MODS)}::tests::{c(IDENTS)}_{c(METHODS)} ... FAILED",
-            lambda: f"warning: unused variable: `{c(IDENTS)}`",
-            lambda: f"  --> crates/{c(CRATES)}/src/{c(MODS)}.rs:{rng.randint(1, 900)}:{rng.randint(1, 80)}",
-            lambda: f"2026-01-{rng.randint(5, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}Z  INFO ingest::{c(MODS)}: {c(NOUNS)} {c(ADJS)} {c(IDENTS)}={rng.randint(0, 99999)}",
-            lambda: f" M crates/{c(CRATES)}/src/{c(MODS)}.rs",
-            lambda: f"{rng.getrandbits(28):07x} {c(VERBS).capitalize()} the {c(NOUNS)}",
-            lambda: f"    Finished `test` profile [unoptimized + debuginfo] target(s) in {rng.randint(1, 90)}.{rng.randint(0, 99):02d}s",
-            lambda: f"crates/{c(CRATES)}/src/{c(MODS)}.rs:{rng.randint(1, 900)}:    let {c(IDENTS)} = {c(IDENTS)}.{c(METHODS)}()?;",
-        ]
-        self.log = [c(log_t)() for _ in range(16000)]
-        self.log_avg = sum(map(len, self.log)) / len(self.log) + 1
+        super().__init__(rng, WORDS, sentences=SENTENCES, titles=500, code=CODE, log=LOG)
 
 
-class Ids:
-    """Corpus-wide ids. The low 62 bits of each UUID are a bijection of a counter: unique."""
-
-    def __init__(self, rng):
-        self.rng = rng
-        self.n = 0
-        self.mul = rng.getrandbits(62) | 1
-        self.key = rng.getrandbits(62)
-
+class Ids(corpus.Ids):
     def uuid(self, ms=None):
-        """UUIDv7 (time-ordered, as Codex >= 0.39) when ms is given, else UUIDv4."""
-        self.n += 1
-        lo = ((self.n * self.mul) & M62) ^ self.key
+        """UUIDv7 (time-ordered, as Codex >= 0.39) when ms is given, else UUIDv4; the low bits
+        from corpus.Ids."""
+        lo = self.low62()
         if ms is None:
             hi, ver = self.rng.getrandbits(48), 4
         else:
             hi, ver = ms & ((1 << 48) - 1), 7
-        h = f"{(hi << 80) | (ver << 76) | (self.rng.getrandbits(12) << 64) | (2 << 62) | lo:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-class Out:
-    """A file written in large chunks; counts bytes and lines into the generator."""
-
-    def __init__(self, path, gen):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        self.path = path
-        self.f = open(path, "wb")
-        self.buf = []
-        self.pending = 0
-        self.size = 0
-        self.gen = gen
-
-    def write(self, s, nlines=1):
-        b = s.encode()
-        self.buf.append(b)
-        n = len(b)
-        self.pending += n
-        self.size += n
-        self.gen.bytes += n
-        self.gen.lines += nlines
-        if self.pending >= FLUSH_BYTES:
-            self.f.write(b"".join(self.buf))
-            self.buf.clear()
-            self.pending = 0
-
-    def write_bytes(self, b, nlines):
-        self.f.write(b"".join(self.buf))
-        self.buf.clear()
-        self.pending = 0
-        self.f.write(b)
-        self.size += len(b)
-        self.gen.bytes += len(b)
-        self.gen.lines += nlines
-
-    def close(self):
-        self.f.write(b"".join(self.buf))
-        self.f.close()
+        return corpus.uuid_text((hi << 80) | (ver << 76) | (self.rng.getrandbits(12) << 64) | (2 << 62) | lo)
 
 
 # --------------------------------------------------------------------------------------------
 # One session. fmt: "v2" (wrapped JSONL), "v1" (bare JSONL), "v0" (one pretty-printed JSON).
 
 
-class Sess:
+class Sess(corpus.Budget):
     def __init__(self, gen, rng, fmt, proj, sid, start_ms, target, out, version=None):
         self.g, self.rng, self.fmt, self.sid, self.t = gen, rng, fmt, sid, start_ms
         self.target, self.out = target, out
@@ -289,52 +168,18 @@ class Sess:
         self.user_texts = []
         self.last_agent = None
 
-    # ---- budget and clock
+    # ---- budget (corpus.Budget has the clock and the text helpers)
 
     def used(self):
         return self.v0size if self.fmt == "v0" else self.out.size
 
-    def room(self):
-        return self.target - self.used()
-
-    def tick(self, lo, hi):
-        self.t += int(lo * (hi / lo) ** self.rng.random())
-
-    def fit(self, n, per_line, dup=1):
-        return max(2, min(n, int(self.room() / (dup + 1.5) / per_line)))
-
-    def big_size(self, lo, hi, dup=1):
-        cap = min(hi, self.room() // (dup + 1))
-        if cap < lo:
-            return 0
-        return int(lo * (cap / lo) ** self.rng.random())
-
     # ---- text helpers
 
-    def para(self, lo, hi):
-        return " ".join(self.rng.choices(self.p.sent, k=self.rng.randint(lo, hi)))
-
-    def slice(self, pool, n):
-        n = max(1, min(n, len(pool) - 1))
-        s = self.rng.randrange(len(pool) - n)
-        return "\n".join(pool[s:s + n])
-
-    def code(self, n):
-        return self.slice(self.p.code, n)
-
-    def logs(self, n):
-        return self.slice(self.p.log, n)
-
-    def big_text(self, size):
-        parts, n = [], 0
-        while n < size:
-            s = self.logs(min(15000, int((size - n) / self.p.log_avg) + 1))
-            parts.append(s)
-            n += len(s) + 1
-        return "\n".join(parts)
+    def code_text(self, n):
+        return "\n".join(self.window(self.p.code["rust"], n))
 
     def call_id(self):
-        return "call_" + "".join(self.rng.choices(ALNUM, k=24))
+        return "call_" + self.rid(24)
 
     def enc(self, lo, hi):
         return "gAAAAAB" + base64.b64encode(self.rng.randbytes(self.rng.randint(lo, hi) * 3 // 4)).decode()
@@ -386,7 +231,7 @@ class Sess:
     def meta(self, forked_from=None):
         git = {}
         if self.repo:
-            git = {"commit_hash": f"{self.rng.getrandbits(160):040x}", "branch": self.branch,
+            git = {"commit_hash": self.sha(), "branch": self.branch,
                    "repository_url": self.repo}
         if self.fmt == "v1":
             self.out.write(J({"id": self.sid, "timestamp": iso(self.t), "instructions": None, "git": git}) + "\n")
@@ -454,9 +299,9 @@ class Sess:
         v2 = self.fmt == "v2"
         if r < 0.12 and self.fmt != "v0":  # apply_patch
             path = self.path()
-            n = self.fit(rng.randint(2, 40), self.p.code_avg, 2)
-            old = self.code(max(1, n // 3)).replace("\n", "\n-")
-            new = self.code(n).replace("\n", "\n+")
+            n = self.fit(rng.randint(2, 40), self.p.code_avg["rust"], 2)
+            old = self.code_text(max(1, n // 3)).replace("\n", "\n-")
+            new = self.code_text(n).replace("\n", "\n+")
             diff = f"*** Begin Patch\n*** Update File: {path}\n@@\n-{old}\n+{new}\n*** End Patch\n"
             p = {"type": "custom_tool_call", "status": "completed", "call_id": cid, "name": "apply_patch", "input": diff}
             if self.fmt == "v1":
@@ -483,7 +328,7 @@ class Sess:
             k = rng.random()
             if k < 0.35:
                 cmd = f"sed -n '1,{rng.randint(80, 400)}p' {self.path()}"
-                text = self.code(self.fit(rng.randint(20, 400), self.p.code_avg, 1))
+                text = self.code_text(self.fit(rng.randint(20, 400), self.p.code_avg["rust"], 1))
             elif k < 0.55:
                 cmd = f"rg -n \"{rng.choice(IDENTS)}\" crates"
                 text = self.logs(self.fit(rng.randint(3, 80), self.p.log_avg, 1))
@@ -497,7 +342,7 @@ class Sess:
                 size = self.big_size(50_000, 500_000)
                 if size:
                     cmd = rng.choice(["cat target/debug/build.log", "cargo test 2>&1", "RUST_LOG=debug cargo run"])
-                    text = self.big_text(size)
+                    text = self.big_logs(size, 15000)
             code = 0 if rng.random() < 0.85 else rng.choice([1, 101, 2])
             dur = round(rng.expovariate(1 / 3), 1)
             if style == "json":
@@ -510,11 +355,11 @@ class Sess:
             if v2 and rng.random() < 0.005:
                 size = self.big_size(100_000, 800_000)
                 if size:
-                    raw = PNG_HEAD + rng.randbytes(max(16, size * 3 // 4 - len(PNG_HEAD)))
+                    b64, _ = self.png_b64(size)
                     name = "view_image"
                     args = J({"path": f"{self.cwd}/docs/screenshot-{rng.randint(1, 99)}.png"})
                     out = [{"type": "input_text", "text": "Image attached."},
-                           {"type": "input_image", "image_url": "data:image/png;base64," + base64.b64encode(raw).decode()}]
+                           {"type": "input_image", "image_url": "data:image/png;base64," + b64}]
         if self.fmt == "v2":
             self.item({"type": "function_call", "name": name, "arguments": args, "call_id": cid})
         elif self.fmt == "v1":
@@ -528,14 +373,8 @@ class Sess:
 
     def prompt(self):
         rng = self.rng
-        r = rng.random()
-        if r < 0.15:
-            return rng.choice(["yes", "continue", "go ahead", "run the tests again", "looks good, commit it",
-                               "no, keep the old behaviour", "why?", "try again"])
-        if r < 0.3:
-            return (f"This fails:\n\n```\n{self.logs(self.fit(rng.randint(5, 60), self.p.log_avg, 2))}\n```\n\n"
-                    f"{rng.choice(VERBS)} it please")
-        return f"Can you {rng.choice(VERBS)} the {rng.choice(NOUNS)} in {self.path()}? {self.para(0, 4)}".rstrip()
+        return self.prompt_for(rng.random(), lambda: f"Can you {rng.choice(VERBS)} the {rng.choice(NOUNS)} in "
+                               f"{self.path()}? {self.para(0, 4)}".rstrip())
 
     def token_count(self, inp, out):
         rng = self.rng
@@ -574,7 +413,7 @@ class Sess:
             self.turn_context(tid)
             if rng.random() < 0.1:
                 self.item({"type": "ghost_snapshot", "ghost_commit": {
-                    "id": f"{rng.getrandbits(160):040x}", "parent": f"{rng.getrandbits(160):040x}",
+                    "id": self.sha(), "parent": self.sha(),
                     "preexisting_untracked_files": [], "preexisting_untracked_dirs": []}})
         text = self.prompt()
         self.user_texts.append(text)
@@ -607,7 +446,7 @@ class Sess:
         self.tick(1000, 20_000)
         final = self.para(1, 6)
         if rng.random() < 0.3:
-            final += f"\n\n```rust\n{self.code(self.fit(rng.randint(3, 30), self.p.code_avg, 2))}\n```"
+            final += f"\n\n```rust\n{self.code_text(self.fit(rng.randint(3, 30), self.p.code_avg['rust'], 2))}\n```"
         self.message("assistant", final, "output_text")
         if v2:
             self.event({"type": "agent_message", "message": final})
@@ -646,12 +485,10 @@ class Sess:
 # --------------------------------------------------------------------------------------------
 
 
-class Gen:
+class Gen(corpus.Run):
     def __init__(self, root, seed):
+        super().__init__(seed, Pools, Ids)
         self.root = root
-        self.rng = random.Random(seed)
-        self.pools = Pools(random.Random(self.rng.getrandbits(64)))
-        self.ids = Ids(random.Random(self.rng.getrandbits(64)))
         self.lines = self.bytes = 0
         self.kinds = {"v2": 0, "archived": 0, "fork": 0, "v1": 0, "v0": 0}
         self.parents = []  # (path, turn_ends, proj, version) of plain V2 sessions
@@ -662,7 +499,7 @@ class Gen:
         return time.strftime("%Y-%m-%dT%H-%M-%S", time.gmtime(ms // 1000))
 
     def session(self, kind, target, zst=False):
-        rng = random.Random(self.rng.getrandbits(64))
+        rng = corpus.child_rng(self.rng)
         proj = rng.choices(PROJECTS, weights=[p[3] for p in PROJECTS])[0]
         lo, hi = {"v0": V0_RANGE, "v1": V1_RANGE}.get(kind, V2_RANGE)
         start = lo + rng.randrange(hi - lo)
@@ -686,7 +523,7 @@ class Gen:
                 path = os.path.join(self.root, "sessions", f"rollout-{stamp[:10]}-{sid}.json")
         if kind == "fork":
             return self.fork(rng, sid, start, path, target)
-        out = Out(path, self)
+        out = corpus.Out(path, self)
         s = Sess(self, rng, fmt, proj, sid, start, target, out, version)
         s.run()
         out.close()
@@ -709,7 +546,7 @@ class Gen:
         with open(ppath, "rb") as f:
             data = f.read(nbytes)
         parent_id = ppath[-42:-6]
-        out = Out(path, self)
+        out = corpus.Out(path, self)
         s = Sess(self, rng, "v2", proj, sid, start, target, out, version)
 
         def copied():
@@ -744,29 +581,17 @@ class Gen:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("out_dir")
-    ap.add_argument("--size-mb", type=float, default=1000)
-    ap.add_argument("--sessions", type=int, default=1000)
-    ap.add_argument("--big-session-mb", type=float, default=300)
-    ap.add_argument("--zst-share", type=float, default=0.2)
-    ap.add_argument("--seed", type=int, default=1)
-    a = ap.parse_args()
-    if a.size_mb <= 0 or a.sessions < 1 or not 0 <= a.zst_share <= 1:
-        ap.error("--size-mb must be > 0, --sessions >= 1, --zst-share in [0, 1]")
+    ap, a = corpus.parse_args(__doc__, ("--zst-share", float, 0.2))
+    if not 0 <= a.zst_share <= 1:
+        ap.error("--zst-share must be in [0, 1]")
     t0 = time.perf_counter()
     total = int(a.size_mb * MB)
     g = Gen(a.out_dir, a.seed)
     rng = g.rng
 
-    big = 0
-    if a.big_session_mb > 0:
-        big = total if a.sessions == 1 else int(min(a.big_session_mb, 0.3 * a.size_mb) * MB)
+    big = corpus.big_target(a, total, a.sessions == 1)
     n_tail = a.sessions - (1 if big else 0)
-    if total - big < n_tail * 5000:
-        print(f"gen-codex-corpus: warning: {n_tail} sessions need about {n_tail * 5000 / MB:.1f} MB "
-              f"besides the big one; the output will exceed --size-mb", file=sys.stderr)
+    corpus.warn_short("gen-codex-corpus", total - big, n_tail, 5000)
     # Special kinds: a few of each once there are enough sessions; forks go last (need parents).
     special = {}
     if n_tail >= 8:
@@ -777,9 +602,7 @@ def main():
     kinds += ["v2"] * (n_tail - len(kinds) - special.get("fork", 0))
     rng.shuffle(kinds)
     kinds += ["fork"] * special.get("fork", 0)
-    mean_tail = (total - big) / max(1, n_tail)
-    sigma = min(1.5, math.sqrt(2 * math.log(max(1.0001, mean_tail / 10000))))
-    weights = [math.exp(rng.gauss(0, sigma)) for _ in range(n_tail)]
+    weights = corpus.lognormal_weights(rng, n_tail, (total - big) / max(1, n_tail), 10000)
     for i, k in enumerate(kinds):  # V0/V1 sessions were short: keep them in the small half
         if k in ("v0", "v1"):
             weights[i] = min(weights[i], 1.0)
@@ -790,10 +613,7 @@ def main():
 
     if big:
         g.session("v2", big, zst=-1 in chosen)
-    wleft = sum(weights)
-    for w, k, z in zip(weights, kinds, zst):
-        target = max(4000, int((total - g.bytes) * w / wleft))
-        wleft -= w
+    for target, k, z in zip(corpus.targets(weights, lambda: total - g.bytes, 4000), kinds, zst):
         g.session(k, target, zst=z)
     nz = g.compress(max(1, min(8, os.cpu_count() or 1)))
 

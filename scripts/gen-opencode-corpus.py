@@ -45,22 +45,22 @@ page layout may differ, compare `iterdump()` output). Prints one summary line to
 Python 3.11 standard library only.
 """
 
-import argparse
 import base64
 import calendar
 import collections
 import json
-import math
 import operator
 import os
-import random
 import sqlite3
 import string
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-MB = 1_000_000
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import corpus  # noqa: E402  (scripts/corpus.py: what the three generators share)
+from corpus import ADJS, CLAUSES, EXT, J, MB, VERBS, iso, uuid_text  # noqa: E402
+
 FLUSH_ROWS = 4000
 FLUSH_BYTES = 48 << 20
 
@@ -76,9 +76,7 @@ IMPORT_MS = ms_at(2026, 2, 16, 9, 12, 7) + 431  # first start of v1.2: T1 -> T2 
 G1_FROM, G1_TO = ms_at(2025, 4, 25), ms_at(2025, 7, 20)
 G2_FROM, G2_TO = ms_at(2025, 7, 1), ms_at(2026, 3, 1)
 
-J = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 JI = json.JSONEncoder(ensure_ascii=False, indent=2, check_circular=False).encode  # JSON.stringify(x,null,2)
-ALNUM = string.ascii_letters + string.digits
 B62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 B62_PAIRS = [a + b for a in B62 for b in B62]
 M48 = (1 << 48) - 1
@@ -91,44 +89,17 @@ def blen(s):
 # --------------------------------------------------------------------------------------------
 # Vocabulary and pools (built once from the seeded RNG)
 
-NOUNS = [
-    "retry loop", "checkpoint", "batch writer", "offset", "parser", "session", "transcript",
-    "manifest", "cursor", "backoff", "schema", "fixture", "buffer", "event stream", "worker",
-    "token budget", "config loader", "CLI flag", "error path", "integration test", "migration",
-    "index", "cache", "lock file", "handler", "endpoint", "reader", "producer id", "sequence number",
-    "compaction", "timestamp", "payload", "dedupe step", "rate limiter", "snapshot", "serializer",
-    "HTTP client", "connection pool", "benchmark", "CI job", "chart component", "query builder",
+NOUNS = corpus.NOUNS + [
+    "timestamp", "payload", "dedupe step", "rate limiter", "snapshot", "serializer", "HTTP client",
+    "connection pool", "benchmark", "CI job", "chart component", "query builder",
 ]
-VERBS = ["refactor", "fix", "trace", "rename", "simplify", "add tests for", "document", "profile",
-         "speed up", "harden", "remove", "split", "inline", "rewrite", "debug", "review", "clean up"]
-ADJS = ["flaky", "slow", "wrong", "unused", "duplicated", "racy", "too strict", "off by one",
-        "quadratic", "fragile", "stale", "missing", "inconsistent", "fine", "correct", "redundant"]
-CLAUSES = [
-    "the retry never gives up after a 4xx", "the offset is advanced before the write succeeds",
-    "we read the whole file into memory", "the test depends on wall-clock time",
-    "two workers can claim the same batch", "the error is swallowed and logged at debug level",
-    "the schema allows a null that the parser rejects", "the cache key ignores the session id",
-    "the last line of the file may be truncated", "the timeout is in seconds, not milliseconds",
-    "unknown fields are rejected instead of skipped", "the UTF-8 boundary is split across reads",
-    "the lock is held across an await point", "the fixture was regenerated with an old version",
-]
-IDENTS = ["offset", "batch", "reader", "writer", "line", "buf", "session_id", "event", "record", "cfg",
-          "client", "resp", "req", "state", "cursor", "path", "entry", "items", "result", "err", "ctx",
-          "payload", "seq", "producer", "retries", "delay", "deadline", "chunk", "meta", "ts"]
-TYPES = ["Event", "Batch", "Record", "Session", "Config", "Reader", "Writer", "Checkpoint", "Client",
-         "Response", "Request", "Cursor", "Producer", "Error", "Entry", "Manifest", "Span", "Usage"]
+IDENTS = corpus.IDENTS + ["ts"]
 METHODS = ["parse", "flush", "push", "extend", "insert", "get", "len", "is_empty", "to_string", "clone",
            "unwrap_or_default", "context", "map_err", "as_str", "send", "collect", "iter", "next",
            "take", "read_line", "write_all", "retain", "sort_by_key", "finish"]
 CRATES = ["tonbo-core", "tonbo-map", "tonbo-batch", "tonbo-post", "opencode-read", "codex-read"]
-MODS = ["lib", "main", "cli", "contract", "ndjson", "output", "rejects", "client", "poster",
-        "read", "retry", "checkpoint", "batch", "map", "schema", "error", "util", "config"]
 GERUNDS = ["Refactoring", "Fixing", "Tracing", "Renaming", "Simplifying", "Documenting", "Profiling",
            "Hardening", "Removing", "Splitting", "Rewriting", "Debugging", "Reviewing", "Cleaning up"]
-SLUG_A = ["sparkling", "quiet", "brave", "lucky", "misty", "gentle", "rapid", "curious", "mellow"]
-SLUG_B = ["wandering", "dancing", "hidden", "golden", "silver", "sleepy", "humming", "drifting"]
-SLUG_C = ["quokka", "otter", "heron", "lynx", "badger", "falcon", "narwhal", "tapir", "marmot"]
-EXT = {"rust": "rs", "ts": "ts", "py": "py"}
 
 # (cwd, language, weight, git)
 PROJECTS = [
@@ -152,34 +123,24 @@ G_TOOLS = [("bash", 28), ("view", 30), ("edit", 16), ("grep", 14), ("ls", 8), ("
 G_SUB_TOOLS = [("view", 45), ("grep", 35), ("ls", 20)]
 RETRY_ERRORS = [(529, "Overloaded"), (500, "Internal server error"), (429, "Rate limit exceeded"),
                 (503, "Service Unavailable")]
-PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+WORDS = corpus.Vocab(nouns=NOUNS, clauses=CLAUSES, idents=IDENTS, methods=METHODS, crates=CRATES)
+SENTENCES = ["plan", "because", "check", "understand", "looks", "next", "passed", "tests", "keeps",
+             "wait", "wants", "hmm"]
+CODE = {
+    "rust": ["let", "fn", "end_block", "end_item", "blank", "use", "comment", "derive", "field", "early_return",
+             "error", "assert"],
+    "ts": ["const", "function", "end_item", "end_block", "blank", "import", "comment", "guard", "jsx", "expect"],
+    "py": ["assign", "def", "return", "blank", "import", "comment", "class", "guard", "assert"],
+}
+LOG = ["compiling", "ok", "ok", "failed", "warning", "at", "info_feb", "modified", "finished", "npm", "check",
+       "pytest"]
 
 
-class Pools:
-    """Prebuilt text: sentences, code lines per language, log lines."""
+class Pools(corpus.Pools):
+    """Prebuilt text: sentences, code lines per language, log lines, read/view line prefixes."""
 
     def __init__(self, rng):
-        c = rng.choice
-        f = lambda: f"`{c(MODS)}.rs`"  # noqa: E731
-        tmpl = [
-            lambda: f"I'll {c(VERBS)} the {c(NOUNS)} in {f()} so that {c(CLAUSES)}.",
-            lambda: f"The {c(NOUNS)} is {c(ADJS)} because {c(CLAUSES)}.",
-            lambda: f"Let me check how the {c(NOUNS)} is handled in {f()}.",
-            lambda: f"Now I understand: {c(CLAUSES)}.",
-            lambda: f"The {c(NOUNS)} looks {c(ADJS)}; {c(CLAUSES)}.",
-            lambda: f"Next, {c(VERBS)} the {c(NOUNS)} and re-run the tests.",
-            lambda: f"`{c(IDENTS)}` is passed to `{c(METHODS)}()` before the {c(NOUNS)} is ready.",
-            lambda: f"Tests pass now: {rng.randint(3, 240)} passed, 0 failed.",
-            lambda: f"This keeps the {c(NOUNS)} unchanged for callers of `{c(TYPES)}`.",
-            lambda: f"Wait, {c(CLAUSES)} — that explains the {c(ADJS)} {c(NOUNS)}.",
-            lambda: f"The user wants me to {c(VERBS)} the {c(NOUNS)}.",
-            lambda: f"Hmm, maybe the {c(NOUNS)} is {c(ADJS)} → check {f()} first.",
-        ]
-        self.sent = [c(tmpl)() for _ in range(4000)]
-        self.code = {lang: self._code(rng, lang) for lang in ("rust", "ts", "py")}
-        self.code_avg = {k: sum(map(len, v)) / len(v) + 1 for k, v in self.code.items()}
-        self.log = self._log(rng)
-        self.log_avg = sum(map(len, self.log)) / len(self.log) + 1
+        super().__init__(rng, WORDS, sentences=SENTENCES, code=CODE, log=LOG)
         self._nums = [f"{i:05d}| " for i in range(1, 20001)]
         self._gnums = [f"{i:6d}|" for i in range(1, 20001)]
 
@@ -193,90 +154,14 @@ class Pools:
         """G view-tool line prefixes `     1|`."""
         return self._gnums[:n] if n <= len(self._gnums) else [f"{i:6d}|" for i in range(1, n + 1)]
 
-    @staticmethod
-    def _code(rng, lang):
-        c = rng.choice
-        if lang == "rust":
-            t = [
-                lambda: f"    let {c(IDENTS)} = {c(IDENTS)}.{c(METHODS)}()?;",
-                lambda: f"pub fn {c(IDENTS)}_{c(METHODS)}(&mut self, {c(IDENTS)}: &{c(TYPES)}) -> Result<{c(TYPES)}> {{",
-                lambda: "    }",
-                lambda: "}",
-                lambda: "",
-                lambda: f"use crate::{c(MODS)}::{{{c(TYPES)}, {c(TYPES)}}};",
-                lambda: f"    // {c(CLAUSES)}",
-                lambda: "#[derive(Debug, Clone, Serialize, Deserialize)]",
-                lambda: f"    pub {c(IDENTS)}: Option<{c(TYPES)}>,",
-                lambda: f"        if {c(IDENTS)}.is_empty() {{ return Ok(()); }}",
-                lambda: f'        return Err(anyhow!("{c(NOUNS)} is {c(ADJS)}: {{}}", {c(IDENTS)}));',
-                lambda: f"    assert_eq!({c(IDENTS)}.len(), {rng.randint(0, 64)});",
-            ]
-        elif lang == "ts":
-            t = [
-                lambda: f"  const {c(IDENTS)} = await {c(IDENTS)}.{c(METHODS)}();",
-                lambda: f"export function {c(IDENTS)}({c(IDENTS)}: {c(TYPES)}): {c(TYPES)} {{",
-                lambda: "}",
-                lambda: "  }",
-                lambda: "",
-                lambda: f"import {{ {c(TYPES)} }} from './{c(MODS)}';",
-                lambda: f"  // {c(CLAUSES)}",
-                lambda: f"  if (!{c(IDENTS)}) return null;",
-                lambda: f"    <{c(TYPES)} {c(IDENTS)}={{{c(IDENTS)}}} />",
-                lambda: f"  expect({c(IDENTS)}).toEqual({rng.randint(0, 99)});",
-            ]
-        else:
-            t = [
-                lambda: f"    {c(IDENTS)} = {c(IDENTS)}.{c(METHODS)}()",
-                lambda: f"def {c(IDENTS)}_{c(METHODS)}(self, {c(IDENTS)}):",
-                lambda: f"        return {c(IDENTS)}",
-                lambda: "",
-                lambda: f"from .{c(MODS)} import {c(TYPES)}",
-                lambda: f"    # {c(CLAUSES)}",
-                lambda: f"class {c(TYPES)}{c(TYPES)}:",
-                lambda: f"        if not {c(IDENTS)}:",
-                lambda: f"    assert len({c(IDENTS)}) == {rng.randint(0, 64)}",
-            ]
-        return [c(t)() for _ in range(16000)]
-
-    @staticmethod
-    def _log(rng):
-        c = rng.choice
-        t = [
-            lambda: f"   Compiling {c(CRATES)} v0.{rng.randint(1, 9)}.{rng.randint(0, 20)} (/home/dev/src/tonbo-ingest/crates/{c(CRATES)})",
-            lambda: f"test {c(MODS)}::tests::{c(IDENTS)}_{c(METHODS)} ... ok",
-            lambda: f"test {c(MODS)}::tests::{c(IDENTS)}_{c(METHODS)} ... ok",
-            lambda: f"test {c(MODS)}::tests::{c(IDENTS)}_{c(METHODS)} ... FAILED",
-            lambda: f"warning: unused variable: `{c(IDENTS)}`",
-            lambda: f"  --> crates/{c(CRATES)}/src/{c(MODS)}.rs:{rng.randint(1, 900)}:{rng.randint(1, 80)}",
-            lambda: f"2026-02-{rng.randint(10, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d}Z  INFO {c(CRATES).replace('-', '_')}::{c(MODS)}: {c(NOUNS)} {c(ADJS)} {c(IDENTS)}={rng.randint(0, 99999)}",
-            lambda: f" M crates/{c(CRATES)}/src/{c(MODS)}.rs",
-            lambda: f"    Finished `test` profile [unoptimized + debuginfo] target(s) in {rng.randint(1, 90)}.{rng.randint(0, 99):02d}s",
-            lambda: f"npm WARN deprecated {c(IDENTS)}@{rng.randint(1, 9)}.{rng.randint(0, 9)}.0: {c(CLAUSES)}",
-            lambda: f"  ✓ {c(VERBS)} the {c(NOUNS)} ({rng.randint(1, 400)} ms)",
-            lambda: f"PASSED tests/test_{c(MODS)}.py::test_{c(IDENTS)}_{c(METHODS)}",
-        ]
-        return [c(t)() for _ in range(16000)]
-
 
 class Project:
     def __init__(self, rng, cwd, lang, weight, git):
         self.cwd, self.lang, self.weight, self.git = cwd, lang, weight, git
-        self.sep = "\\" if "\\" in cwd else "/"
         self.tid = f"{rng.getrandbits(160):040x}" if git else "global"  # git root commit
         self.worktree = cwd if git else "/"
         self.created = T1_FROM - rng.randrange(30 * 86_400_000)
-        ext = EXT[lang]
-        rels = set()
-        while len(rels) < 48:
-            if lang == "rust":
-                rels.add(f"crates/{rng.choice(CRATES)}/src/{rng.choice(MODS)}.rs")
-            elif lang == "ts":
-                rels.add(f"src/{rng.choice(['components', 'lib', 'routes', 'hooks'])}/{rng.choice(MODS)}.{rng.choice([ext, 'tsx'])}")
-            else:
-                rels.add(f"{rng.choice(['evalkit', 'tests', 'scripts'])}/{rng.choice(MODS)}.py")
-        self.rels = sorted(rels)
-        self.files = [cwd + self.sep + r.replace("/", self.sep) for r in self.rels]
-
+        self.sep, self.rels, self.files = corpus.project_files(rng, cwd, lang, WORDS)
 
 class TIds:
     """packages/opencode/src/id/id.ts: prefix_ + 12 hex of (ms*4096+counter) + 14 base62."""
@@ -298,8 +183,7 @@ class TIds:
 
 
 def uuid4(rng):
-    h = f"{(rng.getrandbits(128) & ~(0xF << 76) & ~(0x3 << 62)) | (4 << 76) | (2 << 62):032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return uuid_text((rng.getrandbits(128) & ~(0xF << 76) & ~(0x3 << 62)) | (4 << 76) | (2 << 62))
 
 
 # --------------------------------------------------------------------------------------------
@@ -521,57 +405,9 @@ class T1Store:
 # Session base: budget, clock, text helpers
 
 
-class Base:
+class Base(corpus.Budget):
     def used(self):
         return self.bytes if self.big else self.bytes + self.child_bytes
-
-    def room(self):
-        return self.target - self.used()
-
-    def small(self):
-        return self.room() < 6000
-
-    def tick(self, lo, hi):
-        """Advance the clock by a log-uniform delay between lo and hi ms."""
-        self.t += int(lo * (hi / lo) ** self.rng.random())
-
-    def fit(self, n, per_line, dup=1):
-        return max(2, min(n, int(self.room() / (dup + 1.5) / per_line)))
-
-    def big_size(self, lo, hi, dup=1):
-        cap = min(hi, self.room() // (dup + 1))
-        if cap < lo:
-            return 0
-        return int(lo * (cap / lo) ** self.rng.random())
-
-    def rid(self, k):
-        return "".join(self.rng.choices(ALNUM, k=k))
-
-    def sha(self):
-        return f"{self.rng.getrandbits(160):040x}"
-
-    def para(self, lo, hi):
-        return " ".join(self.rng.choices(self.p.sent, k=self.rng.randint(lo, hi)))
-
-    def code(self, n, lang=None):
-        pool = self.p.code[lang or self.proj.lang]
-        n = max(1, min(n, len(pool) - 1))
-        s = self.rng.randrange(len(pool) - n)
-        return pool[s:s + n]
-
-    def logs(self, n):
-        pool = self.p.log
-        n = max(1, min(n, len(pool) - 1))
-        s = self.rng.randrange(len(pool) - n)
-        return "\n".join(pool[s:s + n])
-
-    def big_logs(self, size):
-        out, n = [], 0
-        while n < size:
-            chunk = self.logs(min(4000, int((size - n) / self.p.log_avg) + 1))
-            out.append(chunk)
-            n += len(chunk) + 1
-        return "\n".join(out)
 
     def big_code(self, size):
         lines, n = [], 0
@@ -581,10 +417,6 @@ class Base:
             lines += chunk
             n += sum(map(len, chunk)) + len(chunk)
         return lines
-
-    def image_b64(self, size_b64):
-        raw = PNG_HEAD + self.rng.randbytes(max(16, size_b64 * 3 // 4 - len(PNG_HEAD)))
-        return base64.b64encode(raw).decode()
 
     def prompt(self):
         rng, c = self.rng, self.rng.choice
@@ -602,21 +434,33 @@ class Base:
             return f"{c(VERBS)} {rel}"
         return self.para(3, 10) + "\n\n" + "\n".join(f"- {self.para(1, 1)}" for _ in range(rng.randint(2, 6)))
 
-    def final_text(self):
-        rng = self.rng
-        if rng.random() < 0.4 or self.small():
-            return self.para(1, 4)
-        bullets = "\n".join(f"- **`{rng.choice(self.proj.rels)}`**: {self.para(1, 2)}"
-                            for _ in range(rng.randint(2, 6)))
-        return f"{self.para(1, 2)}\n\n## Summary\n\n{bullets}\n\n{self.para(1, 2)}"
+    def call_id(self):
+        return ("toolu_01" + self.rid(22)) if self.anthropic else ("call_" + self.rid(24))
+
+    def run(self, first_prompt=None):
+        """Turns until the budget is spent (at least one). Now and then a top-level session, and
+        the first one of each layout, ends mid-step; then the session's own row or file."""
+        if first_prompt is not None:
+            self.turn(first_prompt)
+        while self.room() > 0 or self.turns == 0:
+            self.turn()
+            self.after_turn()
+        self.last_turns()
+        g = self.g
+        if self.parent is None and not self.big and (self.rng.random() < 0.03 or self.layout in g.need_interrupt):
+            g.need_interrupt.discard(self.layout)
+            self.interrupted_end()
+        self.finish()
+
+    def after_turn(self):
+        """Nothing here (TSess hands an overlap session over from T1 to T2)."""
+
+    def last_turns(self):
+        """Nothing here (TSess: the overlap hand-over's last chance, and a turn after it)."""
 
     def title_text(self):
         c = self.rng.choice
         return f"{c(VERBS).capitalize()} {c(ADJS)} {c(NOUNS)}"
-
-    def pick(self, table):
-        names, weights = zip(*table)
-        return self.rng.choices(names, weights=weights)[0]
 
     def edit_pair(self):
         """(path, before lines, after lines, start, old lines, new lines)."""
@@ -642,12 +486,12 @@ class TSess(Base):
         self.target, self.big, self.parent, self.agent = target, big, parent, agent
         self.p = g.pools
         self.created = start
-        self.sid = g.tid.make("ses", start, desc=True)
+        self.sid = g.ids.make("ses", start, desc=True)
         self.provider, self.model = parent.provider_model() if parent else rng.choice(T_MODELS)
         self.anthropic = self.provider == "anthropic"
         self.hold = [] if hold else None
         self.version = rng.choice(T1_VERSIONS if layout == "t1" or hold else T2_VERSIONS)
-        self.slug = f"{rng.choice(SLUG_A)}-{rng.choice(SLUG_B)}-{rng.choice(SLUG_C)}"
+        self.slug = corpus.slug(rng)
         self.cwd = proj.cwd
         self.bytes = self.child_bytes = 0
         self.turns = self.msgs = 0
@@ -664,13 +508,10 @@ class TSess(Base):
         return self.provider, self.model
 
     def mid(self):
-        return self.g.tid.make("msg", self.t)
+        return self.g.ids.make("msg", self.t)
 
     def pid(self):
-        return self.g.tid.make("prt", self.t)
-
-    def call_id(self):
-        return ("toolu_01" + self.rid(22)) if self.anthropic else ("call_" + self.rid(24))
+        return self.g.ids.make("prt", self.t)
 
     # ---- emission
 
@@ -745,7 +586,7 @@ class TSess(Base):
             if r < 0.006:
                 size = self.big_size(100_000, 800_000)
                 if size:
-                    url = "data:image/png;base64," + self.image_b64(size)
+                    url = "data:image/png;base64," + self.png_b64(size)[0]
                     parts.append([self.pid(), {"type": "file", "mime": "image/png",
                                                "filename": f"Screenshot 2026-0{rng.randint(1, 5)}-1{rng.randint(0, 9)}.png",
                                                "url": url}, t0, t0])
@@ -985,7 +826,7 @@ class TSess(Base):
         self.tick(50, 400)
         hi = max(6000, min(400_000, int(self.room() * 0.05)))
         target = int(6000 * (hi / 6000) ** rng.random())
-        child = TSess(self.g, random.Random(rng.getrandbits(64)), self.layout, self.proj, self.t, target,
+        child = TSess(self.g, corpus.child_rng(rng), self.layout, self.proj, self.t, target,
                       parent=self, agent=agent)
         child.title = f"{desc} (@{agent} subagent)"
         child.run(first_prompt=inp["prompt"])
@@ -1053,23 +894,18 @@ class TSess(Base):
                "tokens": {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}}}
         self.emit(mid, msg, parts)
 
-    def run(self, first_prompt=None):
-        rng = self.rng
-        if first_prompt is not None:
-            self.turn(first_prompt)
-        while self.room() > 0 or self.turns == 0:
-            self.turn()
-            if (self.hold is not None and self.turns >= 2
-                    and (self.bytes >= self.target * 0.55 or self.t > IMPORT_MS - 86_400_000)):
-                self.release()
+    def after_turn(self):
+        """An overlap session goes over from T1 to T2 once it has two turns and most of its bytes
+        (or its clock nears the import)."""
+        if (self.hold is not None and self.turns >= 2
+                and (self.bytes >= self.target * 0.55 or self.t > IMPORT_MS - 86_400_000)):
+            self.release()
+
+    def last_turns(self):
         if self.hold is not None:
             self.release()
         if self.release_turn == self.turns:  # at least one turn that exists only in T2
             self.turn()
-        if self.parent is None and not self.big and (rng.random() < 0.03 or self.layout in self.g.need_interrupt):
-            self.g.need_interrupt.discard(self.layout)
-            self.interrupted_end()
-        self.finish()
 
     def t1_info(self, title, updated, version):
         info = {"id": self.sid, "slug": self.slug, "version": version, "projectID": self.proj.tid,
@@ -1086,9 +922,7 @@ class TSess(Base):
         rng = self.rng
         g = self.g
         if self.parent is None:
-            self.title = self.title_text() if rng.random() < 0.95 else \
-                "New session - " + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.created // 1000)) + \
-                f".{self.created % 1000:03d}Z"
+            self.title = self.title_text() if rng.random() < 0.95 else "New session - " + iso(self.created)
         g.sessions[self.layout] += 1
         if self.parent:
             g.children[self.layout] += 1
@@ -1159,9 +993,6 @@ class GSess(Base):
     def s(self):
         return self.t // 1000
 
-    def call_id(self):
-        return ("toolu_01" + self.rid(22)) if self.anthropic else ("call_" + self.rid(24))
-
     def row(self, role, parts, *, mid=None, finished=None, summary=False):
         mid = mid or uuid4(self.rng)
         pj = J(parts)
@@ -1193,7 +1024,7 @@ class GSess(Base):
             size = self.big_size(100_000, 800_000)
             if size:
                 parts.append({"type": "binary", "data": {"Path": f"/tmp/screenshot-{rng.randint(100, 999)}.png",
-                                                         "MIMEType": "image/png", "Data": self.image_b64(size)}})
+                                                         "MIMEType": "image/png", "Data": self.png_b64(size)[0]}})
         parts.append(self.stop())
         self.row("user", parts)
         self.ctx += len(text) // 4
@@ -1382,7 +1213,7 @@ class GSess(Base):
         hi = max(5000, min(400_000, int(self.room() * 0.1)))
         target = int(5000 * (hi / 5000) ** rng.random())
         csid = f"{mid}$${cid}" if self.crush else cid
-        child = GSess(self.g, random.Random(rng.getrandbits(64)), self.crush, self.proj, self.t + 50, target,
+        child = GSess(self.g, corpus.child_rng(rng), self.crush, self.proj, self.t + 50, target,
                       parent=self, sid=csid, title=f"{rng.choice(VERBS).capitalize()} {rng.choice(NOUNS)}")
         child.run(first_prompt=prompt)
         self.child_bytes += child.used()
@@ -1423,17 +1254,6 @@ class GSess(Base):
         self.row("assistant", [{"type": "text", "data": {"text": self.para(1, 2)}},
                                {"type": "tool_call", "data": call}])
 
-    def run(self, first_prompt=None):
-        rng = self.rng
-        if first_prompt is not None:
-            self.turn(first_prompt)
-        while self.room() > 0 or self.turns == 0:
-            self.turn()
-        if self.parent is None and (rng.random() < 0.03 or self.layout in self.g.need_interrupt):
-            self.g.need_interrupt.discard(self.layout)
-            self.interrupted_end()
-        self.finish()
-
     def finish(self):
         rng = self.rng
         g = self.g
@@ -1460,7 +1280,7 @@ class GSess(Base):
     def title_session(self):
         """G2 title-generation session `title-<parentID>`: a reader should skip it."""
         rng = self.rng
-        t = GSess(self.g, random.Random(rng.getrandbits(64)), self.crush, self.proj, self.created + 200, 0,
+        t = GSess(self.g, corpus.child_rng(rng), self.crush, self.proj, self.created + 200, 0,
                   parent=self, sid=f"title-{self.sid}", title="Generate a title")
         t.created_s = t.s()
         t.row("user", [{"type": "text", "data": {"text": "Generate a concise title for the following content:\n\n"
@@ -1478,12 +1298,10 @@ class GSess(Base):
 # --------------------------------------------------------------------------------------------
 
 
-class Gen:
+class Gen(corpus.Run):
     def __init__(self, out, seed):
+        super().__init__(seed, Pools, TIds)
         self.out = out
-        self.rng = random.Random(seed)
-        self.pools = Pools(random.Random(self.rng.getrandbits(64)))
-        self.tid = TIds(random.Random(self.rng.getrandbits(64)))
         self.projects = [Project(self.rng, *p) for p in PROJECTS]
         self.t2 = Db(os.path.join(out, "opencode", "opencode.db"), T2_SCHEMA, T2_INSERTS)
         self.t1 = T1Store(os.path.join(out, "opencode", "storage"))
@@ -1500,7 +1318,7 @@ class Gen:
         self.need_interrupt = set(L)  # every layout gets at least one interrupted ending
 
     def tsess(self, layout, target, *, big=False, hold=False):
-        rng = random.Random(self.rng.getrandbits(64))
+        rng = corpus.child_rng(self.rng)
         proj = self.projects[0] if big else rng.choices(self.projects, weights=[p.weight for p in self.projects])[0]
         lo, hi = {"t1": (T1_FROM, T1_TO), "t2": (T2_FROM, T2_TO)}[layout]
         if hold:
@@ -1510,7 +1328,7 @@ class Gen:
         return s
 
     def gsess(self, crush, target, big=False):
-        rng = random.Random(self.rng.getrandbits(64))
+        rng = corpus.child_rng(self.rng)
         lo, hi = (G2_FROM, G2_TO) if crush else (G1_FROM, G1_TO)
         s = GSess(self, rng, crush, self.projects[0 if crush else 1], lo + rng.randrange(hi - lo), target, big=big)
         s.run()
@@ -1519,14 +1337,10 @@ class Gen:
         """n sessions with log-normal sizes, each target re-aimed at what is left of the budget."""
         if n <= 0:
             return
-        rng = self.rng
         mean = max(1, budget - self.bytes[layout]) / n
-        sigma = min(1.5, math.sqrt(2 * math.log(max(1.0001, mean / 8000))))
-        weights = [math.exp(rng.gauss(0, sigma)) for _ in range(n)]
-        wleft = sum(weights)
-        for i, w in enumerate(weights):
-            make(max(3000, int((budget - self.bytes[layout]) * w / wleft)), i, i == n - 1)
-            wleft -= w
+        weights = corpus.lognormal_weights(self.rng, n, mean, 8000)
+        for i, target in enumerate(corpus.targets(weights, lambda: budget - self.bytes[layout], 3000)):
+            make(target, i, i == n - 1)
 
     def finish(self):
         rng = self.rng
@@ -1564,16 +1378,7 @@ class Gen:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("out_dir")
-    ap.add_argument("--size-mb", type=float, default=1000)
-    ap.add_argument("--sessions", type=int, default=1000)
-    ap.add_argument("--big-session-mb", type=float, default=300)
-    ap.add_argument("--seed", type=int, default=1)
-    a = ap.parse_args()
-    if a.size_mb <= 0 or a.sessions < 1:
-        ap.error("--size-mb must be > 0 and --sessions >= 1")
+    _, a = corpus.parse_args(__doc__)
     t0 = time.perf_counter()
     total = int(a.size_mb * MB)
     g = Gen(a.out_dir, a.seed)
@@ -1583,14 +1388,10 @@ def main():
     n_t2 = n - 3 * n_small
     b_small = int(0.05 * total) if n_small else 0
     b_t2 = total - 3 * b_small
-    big = 0
-    if a.big_session_mb > 0:
-        big = b_t2 if n_t2 == 1 else int(min(a.big_session_mb, 0.3 * a.size_mb) * MB)
+    big = corpus.big_target(a, b_t2, n_t2 == 1)
     n_tail = n_t2 - (1 if big else 0)
     n_ovl = min(3, n_tail) if n_small else 0
-    if total - big < (n - 1) * 5000:
-        print(f"gen-opencode-corpus: warning: {n} sessions need about {n * 5000 / MB:.1f} MB besides the "
-              f"big one; the output will exceed --size-mb", file=sys.stderr)
+    corpus.warn_short("gen-opencode-corpus", total - big, n - 1, 5000)
 
     ovl_cap = max(30_000, int(0.15 * b_small))  # their T1 part must fit T1's share
 
