@@ -1,4 +1,6 @@
-//! `--modified-after TIME`, shared by every reader so that they all accept exactly the same TIME.
+//! Times: `--modified-after TIME`, shared by every reader so that they all accept exactly the
+//! same TIME, and RFC 3339 UTC as the stages write it (tonbo-map's timestamps, the front door's
+//! last-run marks, which the readers read back as TIME).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -134,9 +136,64 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// RFC 3339 UTC to the millisecond (`2026-02-13T16:26:40.123Z`) of unix milliseconds.
+pub fn rfc3339_millis(ms: i64) -> String {
+    let seconds = rfc3339_seconds(ms.div_euclid(1000));
+    let without_z = &seconds[..seconds.len() - 1];
+    format!("{without_z}.{:03}Z", ms.rem_euclid(1000))
+}
+
+/// RFC 3339 UTC to the second (`2026-02-13T16:26:40Z`) of unix seconds.
+pub fn rfc3339_seconds(secs: i64) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `t` as [`rfc3339_seconds`] (a time before 1970 as 1970-01-01).
+pub fn rfc3339_of(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    rfc3339_seconds(i64::try_from(secs).unwrap_or(0))
+}
+
+/// The proleptic Gregorian date of a day since 1970-01-01 (H. Hinnant's `civil_from_days`, the
+/// inverse of [`days_from_civil`]).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_rfc3339() {
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_millis(1_771_000_000_123),
+            "2026-02-13T16:26:40.123Z"
+        );
+        assert_eq!(rfc3339_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339_seconds(1_793_491_200), "2026-11-01T00:00:00Z");
+        assert_eq!(rfc3339_of(at(1_709_210_096)), "2024-02-29T12:34:56Z");
+        // What is written reads back as the same time.
+        let now = at(2_000_000_000);
+        assert_eq!(parse_time(&rfc3339_of(now), now).unwrap(), now);
+    }
 
     fn at(secs: i64) -> SystemTime {
         if secs >= 0 {
