@@ -39,6 +39,9 @@ pub enum Signals {
     /// The stage that talks to the server: stops sending at once, gives requests in flight a
     /// few seconds, and exits 130/143; its checkpoint is always consistent.
     Halt,
+    /// The front door, which runs the stages: passes the signal on to the readers, so that the
+    /// pipeline drains; its exit status is its stages'.
+    Forward,
 }
 
 /// The parts of a stage's manual that are not its flags.
@@ -88,8 +91,30 @@ const EXIT_HALT: &[(&str, &str)] = &[
     ("143", "stopped by SIGTERM before the end of its input"),
 ];
 
-/// Every stage shares these: the tools of the pipeline, for SEE ALSO.
-const STAGES: &[&str] = &[
+/// The front door's: those of the stages it ran.
+const EXIT_FORWARD: &[(&str, &str)] = &[
+    ("0", "every stage exited 0"),
+    (
+        "1",
+        "something was rejected or failed (also: a last-run mark that could not be written)",
+    ),
+    (
+        "2",
+        "bad flags, a stage not found, or a stage that could not run",
+    ),
+    (
+        "3",
+        "an input that holds something gave nothing (a reader found no transcript in a folder, tonbo-map made no event of its records); with --watch, and with --since-last-run after a first run, a tonbo-map that made no event is no failure: it warns and exits 0",
+    ),
+    (
+        "other",
+        "the status of the first stage that did not exit 0, in pipeline order (each such stage is named on stderr: \"tonbo-ingest: tonbo-map exited 1\"; 128+N for one killed by signal N). With --from all, the worst status of the runs: 2 (or any other), then 1, then 3",
+    ),
+];
+
+/// The tools of the pipeline (every one's man page names the others under SEE ALSO; `make
+/// install` installs them all).
+pub const STAGES: &[&str] = &[
     "tonbo-ingest",
     "claude-read",
     "codex-read",
@@ -104,11 +129,15 @@ impl Manual {
         match self.signals {
             Signals::Stop => "SIGINT and SIGTERM stop the read at a record boundary (with --follow: stop watching); what was written is flushed, the summary printed, and the exit status is as if the input had ended there.",
             Signals::Drain => "The first SIGINT or SIGTERM lets the stage read its input to the end (the reader upstream stops on the same signal) and finish as usual, so nothing in the pipe is lost; a second one exits at once with status 130.",
+            Signals::Forward => "The first SIGINT or SIGTERM is passed on to the readers (as SIGTERM): they stop, and the stages after them finish what is in the pipe, so a --watch ends with status 0 and nothing lost; no further source is started. A second one is passed on to every stage, which stops at once.",
             Signals::Halt => "The first SIGINT or SIGTERM stops retrying: what is already in the pipe may still go out for 3 seconds (the readers upstream stop on the same signal, so a pipeline drains), then nothing more is sent, and requests in flight get 3 more seconds. The exit status is 0 if the whole input went out, else 130 (SIGINT) or 143 (SIGTERM). The checkpoint is written before every send and after every answer, so the next run sends nothing twice and leaves nothing out. A second signal exits at once with 130.",
         }
     }
 
     fn exit_status(&self) -> Vec<(&'static str, &'static str)> {
+        if self.signals == Signals::Forward {
+            return EXIT_FORWARD.to_vec();
+        }
         let mut v = EXIT_STATUS.to_vec();
         if self.empty_exit {
             v.push(EXIT_3);
@@ -116,7 +145,7 @@ impl Manual {
         match self.signals {
             Signals::Drain => v.push(EXIT_130),
             Signals::Halt => v.extend_from_slice(EXIT_HALT),
-            Signals::Stop => {}
+            Signals::Stop | Signals::Forward => {}
         }
         v
     }
@@ -284,28 +313,40 @@ macro_rules! manual_test {
 
 /// Parses the stage's flags, after answering `--generate KIND` (see the module doc).
 pub fn parse<A: Parser + CommandFactory>(manual: &Manual) -> A {
+    answer_generate::<A>(manual, &|_, _| Ok(()));
+    A::parse()
+}
+
+/// What a binary adds after what `--generate KIND` prints from its flags: `(KIND, out)`.
+pub type Addition = dyn Fn(&str, &mut dyn Write) -> io::Result<()>;
+
+/// Answers `--generate KIND` (see the module doc) and exits, if that is the command line: what
+/// [`Manual::generate`] prints, then what `more` adds for KIND (the front door's completion hands
+/// the words after `--` over to tonbo-post's). Returns otherwise.
+pub fn answer_generate<A: CommandFactory>(manual: &Manual, more: &Addition) {
     let args: Vec<OsString> = std::env::args_os().take(4).collect();
-    if args.get(1).is_some_and(|a| a == GENERATE) {
-        let cmd = A::command();
-        let name = cmd.get_name().to_owned();
-        let kind = match (args.get(2).and_then(|k| k.to_str()), args.len()) {
-            (Some(k), 3) => k.to_owned(),
-            _ => String::new(),
-        };
-        let mut out = io::stdout().lock();
-        let done = manual
-            .generate(cmd, &kind, &mut out)
-            .and_then(|()| out.flush());
-        match done {
-            Ok(()) => std::process::exit(0),
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
-            Err(e) => {
-                crate::note!("{name}: {e}");
-                std::process::exit(2);
-            }
+    if args.get(1).is_none_or(|a| a != GENERATE) {
+        return;
+    }
+    let cmd = A::command();
+    let name = cmd.get_name().to_owned();
+    let kind = match (args.get(2).and_then(|k| k.to_str()), args.len()) {
+        (Some(k), 3) => k.to_owned(),
+        _ => String::new(),
+    };
+    let mut out = io::stdout().lock();
+    let done = manual
+        .generate(cmd, &kind, &mut out)
+        .and_then(|()| more(&kind, &mut out))
+        .and_then(|()| out.flush());
+    match done {
+        Ok(()) => std::process::exit(0),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            crate::note!("{name}: {e}");
+            std::process::exit(2);
         }
     }
-    A::parse()
 }
 
 fn table(rows: &[(&str, &str)]) -> String {
