@@ -231,12 +231,7 @@ fn merge_reads_every_input_at_once_and_maps_each_as_alone() {
     wait_for("input 2's first lines", &out, &mut seen, session_of(1));
 
     // A first SIGTERM drains: every input is still read to its end.
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+    tonbo_testkit::signal(&child, "-TERM");
     go1.send(()).unwrap();
     go2.send(()).unwrap();
     seen.extend(out.iter());

@@ -1,14 +1,40 @@
-//! What the stages' integration tests share: running a real binary to its end, with a deadline,
-//! its stdin fed and its stdout and stderr collected without any pipe filling up. Each crate's
-//! tests used to carry a copy of this.
+//! What the stages' integration tests share: the workspace's binaries ([`bin`]), running one to
+//! its end with a deadline, its stdin fed and its stdout and stderr collected without any pipe
+//! filling up ([`run`]), and the reference server ([`server::RefServer`]). Each crate's tests
+//! used to carry a copy of these.
+
+pub mod server;
 
 use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// How long a stage run by a test may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A binary of the workspace. Integration tests run after `cargo build` built every binary into
+/// the target folder of the test that calls this (`target/debug`, above its `deps/`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (make test does)",
+        path.display()
+    );
+    path
+}
 
 /// What a finished stage gave.
 #[derive(Debug)]
@@ -21,7 +47,26 @@ pub struct Run {
 /// Runs `cmd` to its end: `stdin` is written from a thread (so a large input cannot deadlock
 /// against a full stdout pipe; a stage that stops reading is not an error), stdout and stderr are
 /// read by threads of their own, and a run past [`TIMEOUT`] is killed and fails the test.
-pub fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
+pub fn run(cmd: Command, stdin: Option<&[u8]>) -> Run {
+    let started = start(cmd, stdin);
+    let name = started.name.clone();
+    started
+        .finish_within(TIMEOUT)
+        .unwrap_or_else(|| panic!("{name} did not finish within {TIMEOUT:?}"))
+}
+
+/// A binary started in the background (see [`start`]).
+pub struct Started {
+    pub child: Child,
+    name: String,
+    writer: Option<JoinHandle<()>>,
+    out: JoinHandle<Vec<u8>>,
+    err: JoinHandle<Vec<u8>>,
+}
+
+/// Starts `cmd` as [`run`] does, for a test that acts while it runs (signals it, say), then
+/// [`Started::finish_within`].
+pub fn start(mut cmd: Command, stdin: Option<&[u8]>) -> Started {
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -40,38 +85,68 @@ pub fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
     });
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
-    let out_reader = thread::spawn(move || {
+    let out = thread::spawn(move || {
         let mut s = Vec::new();
         out.read_to_end(&mut s).unwrap();
         s
     });
-    let err_reader = thread::spawn(move || {
+    let err = thread::spawn(move || {
         let mut s = Vec::new();
         err.read_to_end(&mut s).unwrap();
         s
     });
-    let code = wait_with_timeout(&mut child, &name);
-    if let Some(w) = writer {
-        w.join().unwrap();
+    Started {
+        child,
+        name,
+        writer,
+        out,
+        err,
     }
-    Run {
-        code,
-        stdout: String::from_utf8(out_reader.join().unwrap()).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(err_reader.join().unwrap()).expect("stderr is UTF-8"),
+}
+
+impl Started {
+    /// What it gave, once it ended within `limit`; `None` if it was still running then (it is
+    /// killed, and what it wrote is not waited for: processes it started may hold its pipes).
+    pub fn finish_within(mut self, limit: Duration) -> Option<Run> {
+        let code = wait_within(&mut self.child, limit)?;
+        if let Some(w) = self.writer {
+            w.join().unwrap();
+        }
+        Some(Run {
+            code,
+            stdout: String::from_utf8(self.out.join().unwrap()).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(self.err.join().unwrap()).expect("stderr is UTF-8"),
+        })
     }
+}
+
+/// Sends `child` the signal `sig` (`-TERM`, `-INT`), as `kill SIG PID` does.
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {} failed", child.id());
 }
 
 /// Waits for `child` up to [`TIMEOUT`]; past it, kills it and fails the test.
 pub fn wait_with_timeout(child: &mut Child, name: &str) -> Option<i32> {
-    let deadline = Instant::now() + TIMEOUT;
+    wait_within(child, TIMEOUT)
+        .unwrap_or_else(|| panic!("{name} did not finish within {TIMEOUT:?}"))
+}
+
+/// Waits for `child` up to `limit`: `Some` of its exit code, or `None` (it is killed then).
+fn wait_within(child: &mut Child, limit: Duration) -> Option<Option<i32>> {
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
+            return Some(status.code());
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{name} did not finish within {TIMEOUT:?}");
+            return None;
         }
         thread::sleep(Duration::from_millis(5));
     }

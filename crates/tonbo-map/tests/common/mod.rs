@@ -7,24 +7,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
-}
-
-pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let p = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(
-        p.exists(),
-        "{} missing: run `cargo build --workspace --bins`",
-        p.display()
-    );
-    p
-}
+pub use tonbo_testkit::{bin, workspace_root as root};
 
 pub struct Run {
     pub events: Vec<Value>,

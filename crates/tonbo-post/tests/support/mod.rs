@@ -5,151 +5,13 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
-}
-
-/// A binary of the workspace. Integration tests run after `cargo build` built every binary into
-/// the same target directory as this test.
-pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first (make test does)",
-        path.display()
-    );
-    path
-}
-
-static INSTALL: Once = Once::new();
-
-/// Installs the pinned reference server once (make test does this before; this covers a bare
-/// `cargo test`).
-fn install_server() {
-    INSTALL.call_once(|| {
-        let root = workspace_root();
-        let status = Command::new(root.join("scripts/ds-server"))
-            .arg("install")
-            .status()
-            .expect("scripts/ds-server runs");
-        assert!(status.success(), "installing the reference server failed");
-    });
-}
-
-/// The npm reference server, file-backed in a temporary directory, on a free port.
-pub struct Server {
-    pub url: String,
-    child: Child,
-    pub dir: tempfile::TempDir,
-}
-
-impl Server {
-    pub fn start() -> Server {
-        install_server();
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new("node")
-            .arg(workspace_root().join("scripts/server/start.mjs"))
-            .args(["--port", "0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("http"), "server did not start: {line:?}");
-        Server {
-            url: line.trim().to_string(),
-            child,
-            dir,
-        }
-    }
-
-    pub fn stream_url(&self, session_id: &str) -> String {
-        format!("{}/v1/sessions/{}/events", self.url, session_id)
-    }
-
-    /// Everything the stream holds, as the server returns it (`None` if it does not exist).
-    pub fn read(&self, session_id: &str) -> Option<Vec<Value>> {
-        let mut resp = ureq::get(&format!("{}?offset=-1", self.stream_url(session_id)))
-            .config()
-            .http_status_as_error(false)
-            .build()
-            .call()
-            .unwrap();
-        match resp.status().as_u16() {
-            404 => None,
-            200 => Some(serde_json::from_reader(resp.body_mut().as_reader()).unwrap()),
-            s => panic!("reading {session_id}: HTTP {s}"),
-        }
-    }
-
-    /// The `metadata.source_key` of every event the stream holds, in order.
-    pub fn keys(&self, session_id: &str) -> Vec<String> {
-        self.read(session_id)
-            .unwrap_or_default()
-            .iter()
-            .map(|e| e["metadata"]["source_key"].as_str().unwrap().to_string())
-            .collect()
-    }
-
-    /// Asks the server to fail upcoming requests (the reference server's `/_test/inject-error`).
-    pub fn inject(&self, fault: Value) {
-        let resp = ureq::post(&format!("{}/_test/inject-error", self.url))
-            .header("Content-Type", "application/json")
-            .send(fault.to_string())
-            .unwrap();
-        assert!(resp.status().is_success());
-    }
-
-    pub fn post_raw(&self, session_id: &str, headers: &[(&str, &str)], body: &str) -> u16 {
-        let mut req = ureq::post(&self.stream_url(session_id))
-            .config()
-            .http_status_as_error(false)
-            .build()
-            .header("Content-Type", "application/json");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        req.send(body).unwrap().status().as_u16()
-    }
-}
-
-impl Server {
-    /// Stops the server (SIGKILL, as a crash) and starts it again on the same port and data dir.
-    pub fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let port = self.url.rsplit(':').next().unwrap().to_string();
-        let mut child = Command::new("node")
-            .arg(workspace_root().join("scripts/server/start.mjs"))
-            .args(["--port", &port, "--data-dir"])
-            .arg(self.dir.path().join("data"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("http"), "server did not restart: {line:?}");
-        self.child = child;
-    }
-}
+pub use tonbo_testkit::server::RefServer as Server;
+#[allow(unused_imports)] // not every test file uses both
+pub use tonbo_testkit::{bin, workspace_root};
 
 /// A TCP proxy in front of the server that forwards each request and, for the appends chosen by
 /// `drop_response`, reads the server's answer and then closes the client's connection without
@@ -272,13 +134,6 @@ pub fn start_redirector(upstream: &str) -> String {
         }
     });
     url
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One "anything else" source record: an event of `session` with key `key`.
