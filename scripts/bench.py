@@ -12,7 +12,7 @@ For each source it generates a corpus (scripts/gen-*-corpus.py, cached in .bench
     hyperfine; peak RSS of each stage with GNU time;
   * the end-to-end backfill into the local file-backed reference server (the whole chain into
     tonbo-post), tonbo-post alone over the pre-built batches, and a re-run that must send nothing;
-  * for Claude Code, the front door `scripts/tonbo-ingest --since-last-run` twice over the unchanged
+  * for Claude Code, the front door `tonbo-ingest --since-last-run` twice over the unchanged
     corpus into a fresh server: the second run must send nothing, in at most 5% of the first's time;
   * tonbo-post alone over the same batches into Ursula (tonbo's distributed server, built by
     `scripts/ursula install`): a single node, and a 3-node cluster through one node (a follower of
@@ -445,8 +445,9 @@ def stream_offsets(url, sessions):
 
 
 def front_door(args, env):
-    """Runs scripts/tonbo-ingest; returns (wall seconds, stderr). Exits the bench on a failure."""
-    cmd = [os.path.join(ROOT, "scripts", "tonbo-ingest")] + args
+    """Runs the front door tonbo-ingest of this build; returns (wall seconds, stderr). Exits the
+    bench on a failure."""
+    cmd = [os.path.join(BIN, "tonbo-ingest")] + args
     t0 = time.monotonic()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     wall = time.monotonic() - t0

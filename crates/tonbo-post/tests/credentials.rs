@@ -269,7 +269,7 @@ fn the_front_door_prints_no_credentials() {
     assert!(ok);
     let state = home.path().join("state.sqlite");
     let front_door = |args: &[&str]| -> Run {
-        let mut child = Command::new(workspace_root().join("scripts/tonbo-ingest"))
+        let mut child = Command::new(bin("tonbo-ingest"))
             .args(args)
             .current_dir(home.path())
             .env("TONBO_INGEST_BIN_DIR", bin("tonbo-post").parent().unwrap())

@@ -1,11 +1,9 @@
-//! The front door, `scripts/tonbo-ingest`, end to end against the reference server: it runs the
-//! real stage binaries of this build (through `TONBO_INGEST_BIN_DIR`), delivers what
+//! The front door, the `tonbo-ingest` binary, end to end against the reference server: it runs
+//! the real stage binaries of this build (through `TONBO_INGEST_BIN_DIR`), delivers what
 //! `READER | tonbo-map` produces, sends nothing twice, stops before posting with `--dry-run`,
 //! moves its `--since-last-run` mark only after a run whose every stage exited 0, names a failing
 //! stage and returns its status, runs `--from all`, and drains on SIGTERM in `--watch`, also with
 //! `--from all`, where `tonbo-map --merge` takes the three readers at once.
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,14 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::*;
+use tonbo_testkit::server::RefServer as Server;
+use tonbo_testkit::{bin, signal, workspace_root, Run, Started};
 
 const CLAUDE_FIXTURE: &str = "testdata/claude/03-tools";
 const CODEX_FIXTURE: &str = "testdata/codex/01-v2-turn";
 
-fn script() -> PathBuf {
-    workspace_root().join("scripts/tonbo-ingest")
-}
+const DOOR: &str = env!("CARGO_BIN_EXE_tonbo-ingest");
 
 fn bin_dir() -> PathBuf {
     bin("tonbo-post").parent().unwrap().to_path_buf()
@@ -43,7 +40,12 @@ fn copy_fixture(fixture: &str, to: &Path) -> PathBuf {
 /// The front door with a clean environment: this build's binaries, no key, no inherited state,
 /// and `home` as HOME and working directory (so the readers' default locations are empty).
 fn front_door(home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(script());
+    front_door_at(Path::new(DOOR), home, args)
+}
+
+/// [`front_door`] with the binary at `door`.
+fn front_door_at(door: &Path, home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(door);
     cmd.args(args)
         .current_dir(home)
         .env("TONBO_INGEST_BIN_DIR", bin_dir())
@@ -58,16 +60,32 @@ fn front_door(home: &Path, args: &[&str]) -> Command {
         .env_remove("CODEX_HOME")
         .env_remove("OPENCODE_DB")
         .env_remove("XDG_DATA_HOME")
-        .env_remove("CRUSH_GLOBAL_DATA")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("CRUSH_GLOBAL_DATA");
     cmd
 }
 
-fn run(mut cmd: Command) -> Run {
-    let mut child = cmd.spawn().unwrap();
-    finish(&mut child)
+/// `FRONT... -- --api API --state STATE POST...`: the front door's words, then tonbo-post's.
+fn words<'a>(front: &[&'a str], api: &'a str, state: &'a Path, post: &[&'a str]) -> Vec<&'a str> {
+    let mut words = front.to_vec();
+    words.extend(["--", "--api", api, "--state", state.to_str().unwrap()]);
+    words.extend_from_slice(post);
+    words
+}
+
+fn run(cmd: Command) -> Run {
+    tonbo_testkit::run(cmd, None)
+}
+
+/// The front door started in the background (`--watch`).
+fn start(cmd: Command) -> Started {
+    tonbo_testkit::start(cmd, None)
+}
+
+/// Waits up to `limit` for the front door to end, after it was asked to.
+#[track_caller]
+fn finish_within(door: Started, limit: Duration, what: &str) -> Run {
+    door.finish_within(limit)
+        .unwrap_or_else(|| panic!("tonbo-ingest {what}"))
 }
 
 /// The keys per session that `READER PATH | tonbo-map` produces.
@@ -107,16 +125,30 @@ fn mapped_keys(reader: &str, path: &Path) -> BTreeMap<String, Vec<String>> {
 #[track_caller]
 fn assert_on_server(server: &Server, want: &BTreeMap<String, Vec<String>>) {
     for (sid, keys) in want {
-        assert_keys(&server.keys(sid), keys, sid);
+        assert_eq!(&server.keys(sid), keys, "{sid}");
     }
 }
 
 #[track_caller]
 fn assert_ok(r: &Run, what: &str) {
+    assert_eq!(r.code, Some(0), "{what}: stderr:\n{}", r.stderr);
+}
+
+/// Asserts that the front door said `text` on stderr.
+#[track_caller]
+fn assert_said(r: &Run, text: &str) {
     assert!(
-        r.status.success(),
-        "{what}: {:?}\nstderr:\n{}",
-        r.status,
+        r.stderr.contains(text),
+        "no {text:?} in stderr:\n{}",
+        r.stderr
+    );
+}
+
+#[track_caller]
+fn assert_not_said(r: &Run, text: &str) {
+    assert!(
+        !r.stderr.contains(text),
+        "{text:?} in stderr:\n{}",
         r.stderr
     );
 }
@@ -135,27 +167,14 @@ fn delivers_what_the_reader_maps_to_and_a_second_run_sends_nothing() {
     let fixture = copy_fixture(CLAUDE_FIXTURE, tmp.path());
     let state = tmp.path().join("post.sqlite");
     let want = mapped_keys("claude-read", &fixture);
-    let args = [
-        "--from",
-        "claude-code",
-        "--path",
-        fixture.to_str().unwrap(),
-        "--",
-        "--api",
-        &server.url,
-        "--state",
-        state.to_str().unwrap(),
-    ];
+    let front = ["--from", "claude-code", "--path", fixture.to_str().unwrap()];
+    let args = words(&front, &server.url, &state, &[]);
 
     let first = run(front_door(tmp.path(), &args));
     assert_ok(&first, "first run");
     assert_on_server(&server, &want);
     let n: usize = want.values().map(Vec::len).sum();
-    assert!(
-        first.stderr.contains(&format!("{n} events sent")),
-        "{}",
-        first.stderr
-    );
+    assert_said(&first, &format!("{n} events sent"));
 
     let second = run(front_door(tmp.path(), &args));
     assert_ok(&second, "second run");
@@ -175,24 +194,20 @@ fn dry_run_sends_nothing_and_counts_events_per_type() {
     let marks = tmp.path().join("marks");
     let state = tmp.path().join("post.sqlite");
     let want = mapped_keys("claude-read", &fixture);
+    let front = [
+        "--from",
+        "claude-code",
+        "--path",
+        fixture.to_str().unwrap(),
+        "--dry-run",
+        // A dry run is no run: it must not move the mark.
+        "--since-last-run",
+        "--state-dir",
+        marks.to_str().unwrap(),
+    ];
     let r = run(front_door(
         tmp.path(),
-        &[
-            "--from",
-            "claude-code",
-            "--path",
-            fixture.to_str().unwrap(),
-            "--dry-run",
-            // A dry run is no run: it must not move the mark.
-            "--since-last-run",
-            "--state-dir",
-            marks.to_str().unwrap(),
-            "--",
-            "--api",
-            &server.url,
-            "--state",
-            state.to_str().unwrap(),
-        ],
+        &words(&front, &server.url, &state, &[]),
     ));
     assert_ok(&r, "dry run");
     assert!(!marks.join("last-run-claude-code").exists());
@@ -235,24 +250,17 @@ fn since_last_run_moves_its_mark_only_after_a_run_where_every_stage_succeeded() 
     let state_dir = tmp.path().join("marks");
     let mark = state_dir.join("last-run-claude-code");
     let want = mapped_keys("claude-read", &fixture);
-    let run_to = |api: &str, extra: &[&str]| {
-        let mut args = vec![
-            "--from",
-            "claude-code",
-            "--path",
-            fixture.to_str().unwrap(),
-            "--since-last-run",
-            "--state-dir",
-            state_dir.to_str().unwrap(),
-            "--",
-            "--api",
-            api,
-            "--state",
-            state.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        run(front_door(tmp.path(), &args))
-    };
+    let front = [
+        "--from",
+        "claude-code",
+        "--path",
+        fixture.to_str().unwrap(),
+        "--since-last-run",
+        "--state-dir",
+        state_dir.to_str().unwrap(),
+    ];
+    let run_to =
+        |api: &str, post: &[&str]| run(front_door(tmp.path(), &words(&front, api, &state, post)));
     let read_mark = || std::fs::read_to_string(&mark).unwrap().trim().to_string();
     // Marks have a resolution of one second: keep file times and run starts in distinct seconds.
     let next_second = || std::thread::sleep(Duration::from_millis(1100));
@@ -285,12 +293,8 @@ fn since_last_run_moves_its_mark_only_after_a_run_where_every_stage_succeeded() 
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, text).unwrap(); // same content, new modification time
     let failed = run_to(&closed_port_url(), &["--max-retries", "0"]);
-    assert_eq!(failed.status.code(), Some(1), "stderr:\n{}", failed.stderr);
-    assert!(
-        failed.stderr.contains("tonbo-ingest: tonbo-post exited 1"),
-        "stderr:\n{}",
-        failed.stderr
-    );
+    assert_eq!(failed.code, Some(1), "stderr:\n{}", failed.stderr);
+    assert_said(&failed, "tonbo-ingest: tonbo-post exited 1");
     assert_eq!(read_mark(), m1, "a failed run moved the mark");
 
     // A good run reads the changed file again (nothing new for the server) and moves the mark.
@@ -309,12 +313,9 @@ fn since_last_run_moves_its_mark_only_after_a_run_where_every_stage_succeeded() 
     // Unchanged since: the reader skips the file.
     let idle = run_to(&server.url, &[]);
     assert_ok(&idle, "unchanged run");
-    assert!(
-        idle.stderr.contains("claude-read: 0 files") && idle.stderr.contains("skipped 1 files"),
-        "stderr:\n{}",
-        idle.stderr
-    );
-    assert!(idle.stderr.contains("0 events sent in 0 batches"));
+    assert_said(&idle, "claude-read: 0 files");
+    assert_said(&idle, "skipped 1 files");
+    assert_said(&idle, "0 events sent in 0 batches");
     assert_on_server(&server, &want);
 }
 
@@ -330,86 +331,116 @@ fn a_failing_stage_is_named_and_its_status_returned() {
     for name in ["claude-read", "tonbo-batch", "tonbo-post"] {
         std::os::unix::fs::symlink(bin(name), bins.join(name)).unwrap();
     }
-    let fake = bins.join("tonbo-map");
-    std::fs::write(&fake, "#!/bin/sh\ncat >/dev/null\nexit 3\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut cmd = front_door(
-        tmp.path(),
-        &[
-            "--from",
-            "claude-code",
-            "--path",
-            fixture.to_str().unwrap(),
-            "--",
-            "--api",
-            &closed_port_url(),
-            "--state",
-            state.to_str().unwrap(),
-        ],
-    );
+    stand_in(&bins.join("tonbo-map"), "cat >/dev/null\nexit 3");
+    let front = ["--from", "claude-code", "--path", fixture.to_str().unwrap()];
+    let closed = closed_port_url();
+    let mut cmd = front_door(tmp.path(), &words(&front, &closed, &state, &[]));
     cmd.env("TONBO_INGEST_BIN_DIR", &bins);
     let r = run(cmd);
-    assert_eq!(r.status.code(), Some(3), "stderr:\n{}", r.stderr);
-    assert!(
-        r.stderr.contains("tonbo-ingest: tonbo-map exited 3"),
-        "stderr:\n{}",
-        r.stderr
-    );
-    assert!(!r.stderr.contains("claude-read exited"), "{}", r.stderr);
+    assert_eq!(r.code, Some(3), "stderr:\n{}", r.stderr);
+    assert_said(&r, "tonbo-ingest: tonbo-map exited 3");
+    assert_not_said(&r, "claude-read exited");
 
     // A stage that cannot start (bad flag for tonbo-post): its status 2 comes back.
     let r = run(front_door(
         tmp.path(),
-        &[
-            "--from",
-            "claude-code",
-            "--path",
-            fixture.to_str().unwrap(),
-            "--",
-            "--no-such-flag",
-        ],
+        &[&front[..], &["--", "--no-such-flag"]].concat(),
     ));
-    assert_eq!(r.status.code(), Some(2), "stderr:\n{}", r.stderr);
-    assert!(
-        r.stderr.contains("tonbo-ingest: tonbo-post exited 2"),
-        "{}",
-        r.stderr
-    );
+    assert_eq!(r.code, Some(2), "stderr:\n{}", r.stderr);
+    assert_said(&r, "tonbo-ingest: tonbo-post exited 2");
+}
 
-    // Its own usage errors are 2 as well.
-    for args in [
-        &["--from", "nowhere"][..],
-        &[][..],
-        &["--from", "claude-code", "--watch", "--since-last-run"][..],
-        &["--from", "claude-code", "--poll"][..],
-        &["--from", "opencode", "--path", "x"][..],
-    ] {
+/// Its own usage errors are 2, each said in one line and the hint to --help, on stderr.
+#[test]
+fn usage_errors_are_named_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--from", "nowhere"],
+            "unknown source: nowhere (claude-code, codex-cli, opencode or all)",
+        ),
+        (
+            &[],
+            "--from is required (claude-code, codex-cli, opencode or all)",
+        ),
+        (&["--path", "x", "--from"], "--from needs a value"),
+        (&["--from", "claude-code", "--path"], "--path needs a value"),
+        (&["--from", "claude-code", "stray"], "unknown argument: stray"),
+        (&["--from=claude-code", "--bogus=1"], "unknown argument: --bogus=1"),
+        (
+            &["--from", "claude-code", "--watch", "--since-last-run"],
+            "--since-last-run cannot be combined with --watch (a watch reads everything, then follows)",
+        ),
+        (&["--from", "claude-code", "--poll"], "--poll goes with --watch"),
+        (
+            &["--from", "codex-cli", "--watch", "--dry-run"],
+            "--dry-run cannot be combined with --watch",
+        ),
+        (
+            &["--from", "opencode", "--path", "x"],
+            "--from opencode takes --db, not --path",
+        ),
+        (
+            &["--from", "codex-cli", "--db", "x"],
+            "--db is for --from opencode; use --path",
+        ),
+        (
+            &["--from", "all", "--db", "x"],
+            "--path and --db need one source; --from all reads the default locations (CLAUDE_CONFIG_DIR, CODEX_HOME, OPENCODE_DB)",
+        ),
+    ];
+    for (args, message) in cases {
         let r = run(front_door(tmp.path(), args));
-        assert_eq!(r.status.code(), Some(2), "{args:?}: {}", r.stderr);
+        assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
+        assert_eq!(
+            r.stderr,
+            format!("tonbo-ingest: {message}\nTry 'tonbo-ingest --help'.\n"),
+            "{args:?}"
+        );
+        assert_eq!(r.stdout, "", "{args:?}");
     }
     let help = run(front_door(tmp.path(), &["--help"]));
     assert_ok(&help, "--help");
     assert!(help.stdout.contains("Examples:"), "{}", help.stdout);
     let version = run(front_door(tmp.path(), &["--version"]));
-    assert!(version.stdout.starts_with("tonbo-ingest "));
+    assert_eq!(version.stdout, "tonbo-ingest 0.1.0\n");
+}
+
+/// A stage found nowhere stops the run before any stage starts, saying where it was looked for.
+#[test]
+fn a_stage_not_found_is_said_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The front door alone in a folder, the other stages in another; PATH holds neither.
+    let alone = tmp.path().join("alone");
+    let bins = tmp.path().join("bins");
+    std::fs::create_dir(&alone).unwrap();
+    std::fs::create_dir(&bins).unwrap();
+    std::fs::copy(DOOR, alone.join("tonbo-ingest")).unwrap();
+    for name in ["tonbo-map", "tonbo-batch", "tonbo-post"] {
+        std::os::unix::fs::symlink(bin(name), bins.join(name)).unwrap();
+    }
+    let mut cmd = front_door_at(
+        &alone.join("tonbo-ingest"),
+        tmp.path(),
+        &["--from", "codex-cli"],
+    );
+    cmd.env("TONBO_INGEST_BIN_DIR", &bins)
+        .env("PATH", tmp.path().join("empty"));
+    let r = run(cmd);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "tonbo-ingest: codex-read not found (in $TONBO_INGEST_BIN_DIR, {}, or PATH); run make install\n",
+            alone.display()
+        )
+    );
 }
 
 /// `tonbo-ingest --from all` into `api`, with Claude Code's and Codex's homes at `claude` and
 /// `codex`.
 fn from_all(home: &Path, api: &str, state: &Path, claude: &Path, codex: &Path) -> Run {
-    let mut cmd = front_door(
-        home,
-        &[
-            "--from",
-            "all",
-            "--",
-            "--api",
-            api,
-            "--state",
-            state.to_str().unwrap(),
-        ],
-    );
+    let mut cmd = front_door(home, &words(&["--from", "all"], api, state, &[]));
     cmd.env("CLAUDE_CONFIG_DIR", claude)
         .env("CODEX_HOME", codex);
     run(cmd)
@@ -429,11 +460,7 @@ fn from_all_runs_each_source_with_something_to_read() {
     assert_on_server(&server, &want);
     // Three pipelines ran, one after another; OpenCode had nothing to read.
     assert_eq!(r.stderr.matches("tonbo-post: ").count(), 3, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("opencode-read: 0 databases"),
-        "{}",
-        r.stderr
-    );
+    assert_said(&r, "opencode-read: 0 databases");
 }
 
 #[test]
@@ -448,13 +475,9 @@ fn from_all_a_source_that_gives_nothing_is_status_3_and_a_failure_outranks_it() 
     let state = tmp.path().join("post.sqlite");
     let from_all = || from_all(tmp.path(), &server.url, &state, &claude, &codex);
     let r = from_all();
-    assert_eq!(r.status.code(), Some(3), "stderr:\n{}", r.stderr);
-    assert!(
-        r.stderr.contains("tonbo-ingest: claude-read exited 3"),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stderr.contains("claude-read: warning: "), "{}", r.stderr);
+    assert_eq!(r.code, Some(3), "stderr:\n{}", r.stderr);
+    assert_said(&r, "tonbo-ingest: claude-read exited 3");
+    assert_said(&r, "claude-read: warning: ");
     // The Codex sessions were delivered all the same.
     assert_on_server(&server, &mapped_keys("codex-read", &codex));
     // A rejected line in the Codex sessions is worse than an empty source: status 1.
@@ -462,17 +485,9 @@ fn from_all_a_source_that_gives_nothing_is_status_3_and_a_failure_outranks_it() 
         .join("sessions/rollout-2026-01-01T00-00-00-0199aaaa-0000-7000-8000-00000000bad0.jsonl");
     std::fs::write(&bad, "not json\n").unwrap();
     let r = from_all();
-    assert_eq!(r.status.code(), Some(1), "stderr:\n{}", r.stderr);
-    assert!(
-        r.stderr.contains("tonbo-ingest: claude-read exited 3"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains("tonbo-ingest: codex-read exited 1"),
-        "{}",
-        r.stderr
-    );
+    assert_eq!(r.code, Some(1), "stderr:\n{}", r.stderr);
+    assert_said(&r, "tonbo-ingest: claude-read exited 3");
+    assert_said(&r, "tonbo-ingest: codex-read exited 1");
 }
 
 fn prompt(sid: &str, uuid: &str, text: &str) -> String {
@@ -487,15 +502,6 @@ fn append_line(file: &Path, line: &str) {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new().append(true).open(file).unwrap();
     f.write_all((line.to_owned() + "\n").as_bytes()).unwrap();
-}
-
-fn sigterm(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
 }
 
 fn wait_until(what: &str, child: &mut Child, mut ok: impl FnMut() -> bool) {
@@ -525,45 +531,41 @@ fn watch_follows_appends_and_drains_on_sigterm() {
     let state = tmp.path().join("post.sqlite");
     let stream = format!("claude-code-{sid}");
 
-    let mut child = front_door(
+    let claude = tmp.path().join("claude");
+    let front = [
+        "--from",
+        "claude-code",
+        "--watch",
+        "--path",
+        claude.to_str().unwrap(),
+    ];
+    let mut child = start(front_door(
         tmp.path(),
-        &[
-            "--from",
-            "claude-code",
-            "--watch",
-            "--path",
-            tmp.path().join("claude").to_str().unwrap(),
-            "--",
-            "--api",
-            &server.url,
-            "--state",
-            state.to_str().unwrap(),
-        ],
-    )
-    .spawn()
-    .unwrap();
-    wait_until("the backfilled line", &mut child, || {
+        &words(&front, &server.url, &state, &[]),
+    ));
+    wait_until("the backfilled line", &mut child.child, || {
         server.keys(&stream).iter().any(|k| k.starts_with("w1"))
     });
 
     append_line(&file, &prompt(sid, "w2", "appended while watching"));
-    wait_until("the appended line", &mut child, || {
+    wait_until("the appended line", &mut child.child, || {
         server.keys(&stream).iter().any(|k| k.starts_with("w2"))
     });
 
-    sigterm(&child);
-    if wait_or_kill(&mut child, Duration::from_secs(30)) {
-        panic!("tonbo-ingest --watch did not stop on SIGTERM");
-    }
-    let r = finish(&mut child);
-    assert_eq!(r.status.code(), Some(0), "stderr:\n{}", r.stderr);
+    signal(&child.child, "-TERM");
+    let r = finish_within(
+        child,
+        Duration::from_secs(30),
+        "--watch did not stop on SIGTERM",
+    );
+    assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
     let keys = server.keys(&stream);
     let mut unique = keys.clone();
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), keys.len(), "a key twice: {keys:?}");
     assert!(keys.iter().any(|k| k.starts_with("w2")), "{keys:?}");
-    assert!(!r.stderr.contains("exited"), "{}", r.stderr);
+    assert_not_said(&r, "exited");
 }
 
 /// An OpenCode database (T2) at its default place under `home`: one session of a prompt and its
@@ -633,20 +635,10 @@ fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
     std::fs::write(&file, prompt(sid, "w1", "before the start") + "\n").unwrap();
     let stream = format!("claude-code-{sid}");
     let state = home.join("post.sqlite");
-    let args = [
-        "--from",
-        "all",
-        "--",
-        "--api",
-        &server.url,
-        "--state",
-        state.to_str().unwrap(),
-    ];
+    let args = words(&["--from", "all"], &server.url, &state, &[]);
 
-    let mut child = front_door(home, &[&["--watch"][..], &args[..]].concat())
-        .spawn()
-        .unwrap();
-    wait_until("the backfilled line", &mut child, || {
+    let mut child = start(front_door(home, &[&["--watch"][..], &args[..]].concat()));
+    wait_until("the backfilled line", &mut child.child, || {
         server.keys(&stream).iter().any(|k| k.starts_with("w1"))
     });
     append_line(&file, &prompt(sid, "w2", "appended while watching"));
@@ -659,17 +651,18 @@ fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
         keys.sort();
     }
     assert!(want.contains_key(&stream) && want.len() >= 4, "{want:?}");
-    wait_until("every source's events", &mut child, || {
+    wait_until("every source's events", &mut child.child, || {
         keys_on_server(&server, &want) == want
     });
 
-    sigterm(&child);
-    if wait_or_kill(&mut child, Duration::from_secs(60)) {
-        panic!("tonbo-ingest --from all --watch did not stop on SIGTERM");
-    }
-    let r = finish(&mut child);
-    assert_eq!(r.status.code(), Some(0), "stderr:\n{}", r.stderr);
-    assert!(!r.stderr.contains("exited"), "{}", r.stderr);
+    signal(&child.child, "-TERM");
+    let r = finish_within(
+        child,
+        Duration::from_secs(60),
+        "--from all --watch did not stop on SIGTERM",
+    );
+    assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
+    assert_not_said(&r, "exited");
     // One pipeline: one tonbo-map and one tonbo-post took the three readers.
     let summaries = |stage: &str, has: &str| {
         r.stderr
@@ -715,42 +708,89 @@ fn watch_stops_the_readers_when_a_later_stage_fails() {
     std::fs::write(&blocker, "").unwrap();
     let state = blocker.join("post.sqlite");
 
-    let mut child = front_door(
+    let claude = tmp.path().join("claude");
+    let front = [
+        "--from",
+        "claude-code",
+        "--watch",
+        // Passed on to the reader, which would be named first had it refused it.
+        "--poll",
+        "--path",
+        claude.to_str().unwrap(),
+    ];
+    let child = start(front_door(
         tmp.path(),
-        &[
-            "--from",
-            "claude-code",
-            "--watch",
-            // Passed on to the reader, which would be named first had it refused it.
-            "--poll",
-            "--path",
-            tmp.path().join("claude").to_str().unwrap(),
-            "--",
-            "--api",
-            &server.url,
-            "--state",
-            state.to_str().unwrap(),
-        ],
-    )
-    .spawn()
-    .unwrap();
+        &words(&front, &server.url, &state, &[]),
+    ));
     // Without a stop, the reader would follow for ever; no signal is sent here.
-    if wait_or_kill(&mut child, Duration::from_secs(30)) {
-        panic!("tonbo-ingest --watch kept following after tonbo-post failed");
-    }
-    let r = finish(&mut child);
-    assert_eq!(r.status.code(), Some(2), "stderr:\n{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("tonbo-ingest: tonbo-post exited 2; stopping the readers"),
-        "{}",
-        r.stderr
+    let r = finish_within(
+        child,
+        Duration::from_secs(30),
+        "--watch kept following after tonbo-post failed",
     );
-    assert!(
-        r.stderr.contains("tonbo-ingest: tonbo-post exited 2\n"),
-        "{}",
-        r.stderr
+    assert_eq!(r.code, Some(2), "stderr:\n{}", r.stderr);
+    assert_said(
+        &r,
+        "tonbo-ingest: tonbo-post exited 2; stopping the readers",
     );
+    assert_said(&r, "tonbo-ingest: tonbo-post exited 2\n");
     // The reader took --poll, and the SIGTERM it was sent drained it: exit 0.
-    assert!(!r.stderr.contains("claude-read exited"), "{}", r.stderr);
+    assert_not_said(&r, "claude-read exited");
+}
+
+/// A script standing in for a stage.
+fn stand_in(path: &Path, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The first signal goes to the readers, and no further source starts; a second goes to every
+/// stage. Stand-ins for claude-read and tonbo-batch that never end by themselves show which
+/// stage got which.
+#[test]
+fn signals_go_first_to_the_readers_then_to_every_stage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bins = tmp.path().join("bin");
+    std::fs::create_dir(&bins).unwrap();
+    for name in ["codex-read", "opencode-read", "tonbo-map", "tonbo-post"] {
+        std::os::unix::fs::symlink(bin(name), bins.join(name)).unwrap();
+    }
+    let reading = tmp.path().join("reading");
+    let drained = tmp.path().join("drained");
+    let touch = |p: &Path| format!("touch '{}'", p.display());
+    stand_in(
+        &bins.join("claude-read"),
+        &format!("{}\nexec sleep 60", touch(&reading)),
+    );
+    stand_in(
+        &bins.join("tonbo-batch"),
+        &format!("cat >/dev/null\n{}\nexec sleep 60", touch(&drained)),
+    );
+    let (closed, state) = (closed_port_url(), tmp.path().join("post.sqlite"));
+    let mut cmd = front_door(tmp.path(), &words(&["--from", "all"], &closed, &state, &[]));
+    cmd.env("TONBO_INGEST_BIN_DIR", &bins);
+    let mut door = start(cmd);
+
+    wait_until("the reader", &mut door.child, || reading.exists());
+    signal(&door.child, "-TERM");
+    // The reader stopped, so tonbo-map ended and tonbo-batch's input with it; tonbo-batch holds
+    // the pipeline until the second signal.
+    wait_until("tonbo-batch's input to end", &mut door.child, || {
+        drained.exists()
+    });
+    signal(&door.child, "-INT");
+    let r = finish_within(
+        door,
+        Duration::from_secs(30),
+        "did not stop on a second signal",
+    );
+    // The first stage that did not exit 0 gives the status: claude-read, ended by SIGTERM.
+    assert_eq!(r.code, Some(143), "stderr:\n{}", r.stderr);
+    assert_said(&r, "tonbo-ingest: claude-read exited 143\n");
+    assert_said(&r, "tonbo-ingest: tonbo-batch exited 143\n");
+    assert_not_said(&r, "tonbo-map exited");
+    // No further source was started.
+    assert_not_said(&r, "codex-read");
+    assert_not_said(&r, "opencode-read");
 }

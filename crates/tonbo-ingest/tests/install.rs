@@ -1,25 +1,14 @@
 //! `make install-files` (what `make install` does after its release build) into a temporary
 //! prefix, from this test build's binaries: every stage and the front door, their man pages
-//! (rendered by groff without a warning but for lines it cannot fill evenly, with the sections a user looks for), and completions
-//! that bash really completes with (zsh and fish are not on this machine: their files are
-//! checked for their shell's own markers).
-
-mod support;
+//! (rendered by groff without a warning but for lines it cannot fill evenly, with the sections a
+//! user looks for), and completions that bash really completes with (zsh and fish are not on
+//! this machine: their files are checked for their shell's own markers).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::*;
-
-const STAGES: &[&str] = &[
-    "claude-read",
-    "codex-read",
-    "opencode-read",
-    "tonbo-map",
-    "tonbo-batch",
-    "tonbo-post",
-    "tonbo-ingest",
-];
+use tonbo_core::manual::STAGES;
+use tonbo_testkit::{bin, workspace_root};
 
 fn have(tool: &str) -> bool {
     Command::new("sh")
@@ -101,19 +90,19 @@ fn install_puts_binaries_man_pages_and_completions_in_place() {
         let page = man_dir.join(format!("{s}.1"));
         let text = std::fs::read_to_string(&page).unwrap();
         assert!(text.contains(&format!(".TH {s} 1")), "{s}: {text}");
-        for section in ["NAME", "SYNOPSIS", "EXAMPLES", "\"SEE ALSO\""] {
+        for section in [
+            "NAME",
+            "SYNOPSIS",
+            "OPTIONS",
+            "EXAMPLES",
+            "SIGNALS",
+            "\"EXIT STATUS\"",
+            "\"SEE ALSO\"",
+        ] {
             assert!(
                 text.contains(&format!("\n.SH {section}\n")),
                 "{s}: no {section}"
             );
-        }
-        if *s != "tonbo-ingest" {
-            for section in ["OPTIONS", "SIGNALS", "\"EXIT STATUS\""] {
-                assert!(
-                    text.contains(&format!("\n.SH {section}\n")),
-                    "{s}: no {section}"
-                );
-            }
         }
         if have("groff") {
             let out = Command::new("groff")
@@ -176,12 +165,7 @@ fn install_puts_binaries_man_pages_and_completions_in_place() {
 #[test]
 fn generate_refuses_what_it_does_not_know() {
     for s in STAGES {
-        let path = if *s == "tonbo-ingest" {
-            workspace_root().join("scripts/tonbo-ingest")
-        } else {
-            bin(s)
-        };
-        let out = Command::new(&path)
+        let out = Command::new(bin(s))
             .args(["--generate", "complete-tcsh"])
             .output()
             .unwrap();
