@@ -129,7 +129,7 @@ impl Manual {
         match self.signals {
             Signals::Stop => "SIGINT and SIGTERM stop the read at a record boundary (with --follow: stop watching); what was written is flushed, the summary printed, and the exit status is as if the input had ended there.",
             Signals::Drain => "The first SIGINT or SIGTERM lets the stage read its input to the end (the reader upstream stops on the same signal) and finish as usual, so nothing in the pipe is lost; a second one exits at once with status 130.",
-            Signals::Forward => "The first SIGINT or SIGTERM is passed on to the readers (as SIGTERM): they stop, and the stages after them finish what is in the pipe, so a --watch ends with status 0 and nothing lost; no further source is started. A second one is passed on to every stage, which stops at once.",
+            Signals::Forward => "The first SIGINT or SIGTERM is passed on to the readers (as SIGTERM): they stop (one that ends by that signal counts as stopped, not failed), and the stages after them finish what is in the pipe, so a --watch ends with status 0 and nothing lost; no further source is started. A second one is passed on to every stage, which stops at once.",
             Signals::Halt => "The first SIGINT or SIGTERM stops retrying: what is already in the pipe may still go out for 3 seconds (the readers upstream stop on the same signal, so a pipeline drains), then nothing more is sent, and requests in flight get 3 more seconds. The exit status is 0 if the whole input went out, else 130 (SIGINT) or 143 (SIGTERM). The checkpoint is written before every send and after every answer, so the next run sends nothing twice and leaves nothing out. A second signal exits at once with 130.",
         }
     }

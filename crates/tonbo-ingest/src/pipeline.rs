@@ -86,6 +86,73 @@ enum Event {
 struct Running {
     pid: Option<u32>,
     status: Option<i32>,
+    /// Whether the front door sent it SIGTERM.
+    terminated: bool,
+}
+
+/// The pipeline at hand while it runs.
+struct Pipeline<'a> {
+    stages: &'a [Stage],
+    running: Vec<Running>,
+    /// The readers were stopped because a stage after them failed.
+    stopping: bool,
+}
+
+impl Pipeline<'_> {
+    fn is_running(&self) -> bool {
+        self.running.iter().any(|r| r.status.is_none())
+    }
+
+    /// Stage `i` exited with `status`. With `stop_readers_on_failure`, a stage after the
+    /// readers that failed stops them.
+    fn exited(&mut self, i: usize, status: i32, stop_readers_on_failure: bool) {
+        let reader = self.stages[i].reader;
+        let r = &mut self.running[i];
+        r.pid = None;
+        // A reader ended by the SIGTERM it was sent, before it had set up its own stop (which
+        // exits 0), was stopped all the same.
+        let stopped = reader && r.terminated && status == 128 + libc::SIGTERM;
+        r.status = Some(if stopped { 0 } else { status });
+        let has_readers = self.stages.iter().any(|s| s.reader);
+        if stop_readers_on_failure && !reader && has_readers && status != 0 && !self.stopping {
+            let name = self.stages[i].name;
+            tonbo_core::note!("{PROG}: {name} exited {status}; stopping the readers");
+            self.terminate(|s| s.reader);
+            self.stopping = true;
+        }
+    }
+
+    /// Sends SIGTERM to each stage still running that `which` picks.
+    fn terminate(&mut self, which: impl Fn(&Stage) -> bool) {
+        for (stage, r) in self.stages.iter().zip(&mut self.running) {
+            let Some(pid) = r.pid.filter(|_| which(stage)) else {
+                continue;
+            };
+            if let Ok(pid) = libc::pid_t::try_from(pid) {
+                // SAFETY: kill(2) has no memory effects; the pid is a child not yet reaped,
+                // whose exit has not been seen here (its pid would be gone).
+                unsafe {
+                    libc::kill(pid, libc::SIGTERM);
+                }
+                r.terminated = true;
+            }
+        }
+    }
+
+    /// Names each stage that exited non-zero; the first such status in pipeline order, or 0.
+    fn report(&self) -> i32 {
+        let mut first = 0;
+        for (stage, r) in self.stages.iter().zip(&self.running) {
+            let status = r.status.unwrap_or(0);
+            if status != 0 {
+                tonbo_core::note!("{PROG}: {} exited {status}", stage.name);
+                if first == 0 {
+                    first = status;
+                }
+            }
+        }
+        first
+    }
 }
 
 /// Runs pipelines one at a time, and takes SIGINT and SIGTERM from its creation on.
@@ -128,45 +195,25 @@ impl Supervisor {
     /// watch, which never ends by itself) a stage after the readers that exits non-zero stops
     /// the readers, so that the run ends for a service manager to see.
     pub fn run(&self, stages: &[Stage], stop_readers_on_failure: bool) -> i32 {
-        let mut running = self.start(stages);
+        let mut pipeline = Pipeline {
+            stages,
+            running: self.start(stages),
+            stopping: false,
+        };
         // A signal that came while they started reaches the readers now.
         if self.signals() > 0 {
-            terminate(stages, &running, |s| s.reader);
+            pipeline.terminate(|s| s.reader);
         }
-        let has_readers = stages.iter().any(|s| s.reader);
-        let mut stopping = false;
-        while running.iter().any(|r| r.status.is_none()) {
+        while pipeline.is_running() {
             // The supervisor holds a sender itself: the channel cannot close while it waits.
             let Ok(event) = self.inbox.recv() else { break };
             match event {
-                Event::Exited(i, status) => {
-                    running[i] = Running {
-                        pid: None,
-                        status: Some(status),
-                    };
-                    let after_readers = !stages[i].reader && has_readers;
-                    if stop_readers_on_failure && after_readers && status != 0 && !stopping {
-                        let name = stages[i].name;
-                        tonbo_core::note!("{PROG}: {name} exited {status}; stopping the readers");
-                        terminate(stages, &running, |s| s.reader);
-                        stopping = true;
-                    }
-                }
-                Event::Signal if self.signals() == 1 => terminate(stages, &running, |s| s.reader),
-                Event::Signal => terminate(stages, &running, |_| true),
+                Event::Exited(i, status) => pipeline.exited(i, status, stop_readers_on_failure),
+                Event::Signal if self.signals() == 1 => pipeline.terminate(|s| s.reader),
+                Event::Signal => pipeline.terminate(|_| true),
             }
         }
-        let mut first = 0;
-        for (stage, r) in stages.iter().zip(&running) {
-            let status = r.status.unwrap_or(0);
-            if status != 0 {
-                tonbo_core::note!("{PROG}: {} exited {status}", stage.name);
-                if first == 0 {
-                    first = status;
-                }
-            }
-        }
-        first
+        pipeline.report()
     }
 
     /// Starts every stage, each with a thread that waits for it. A stage that cannot start has
@@ -188,8 +235,11 @@ impl Supervisor {
                     outputs.push(None);
                     running.push(Running {
                         pid: None,
-                        status: Some(status),
+                        status: None,
+                        terminated: false,
                     });
+                    // Told as any exit is, so that it counts as one (it stops the readers too).
+                    let _ = self.events.send(Event::Exited(i, status));
                     continue;
                 }
             };
@@ -198,6 +248,7 @@ impl Supervisor {
             running.push(Running {
                 pid: Some(pid),
                 status: None,
+                terminated: false,
             });
             self.wait_in_background(i, stage.name, child);
         }
@@ -295,20 +346,4 @@ fn status_code(status: ExitStatus) -> i32 {
     status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
-}
-
-/// Sends SIGTERM to each stage still running that `which` picks.
-fn terminate(stages: &[Stage], running: &[Running], which: impl Fn(&Stage) -> bool) {
-    for (stage, r) in stages.iter().zip(running) {
-        let Some(pid) = r.pid.filter(|_| which(stage)) else {
-            continue;
-        };
-        if let Ok(pid) = libc::pid_t::try_from(pid) {
-            // SAFETY: kill(2) has no memory effects; the pid is a child not yet reaped, whose
-            // exit this thread has not seen (its status would be set).
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            }
-        }
-    }
 }
