@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use codex_read::{
+use source_codex::{
     existing_default_roots, follow, follow_roots, parse_modified_after, roots_of_path, Reader,
     Root, Yield, STAGE,
 };

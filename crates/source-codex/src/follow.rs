@@ -51,10 +51,10 @@ use tonbo_core::ndjson::Line;
 use crate::detect::{Detected, Detector, SCAN_LINES};
 use crate::doc::{self, DocKind};
 use crate::lines::{check_line, compact_json, open_document, open_lines, open_stream};
-use crate::{
-    emit, explicit_format, list_root, plan, walked_format, At, Format, Found, ListNote, Plan,
-    Reader, Root, Stopped, CHECK_EVERY, STAGE,
-};
+use crate::read::{Reader, Stopped, CHECK_EVERY};
+use crate::record::{emit, At};
+use crate::roots::{explicit_format, list_root, plan, walked_format, Format, Found, ListNote, Plan, Root};
+use crate::STAGE;
 
 /// How `--follow` watches.
 #[derive(Debug, Clone)]

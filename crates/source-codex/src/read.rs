@@ -1,358 +1,29 @@
-//! codex-read: finds OpenAI Codex CLI session files and streams them as source records.
-//!
-//! The rules are those of this crate's FORMAT.md (the § numbers below name the sections of the
-//! format research it condenses; "Key findings" is its summary):
-//!
-//! ```text
-//! $CODEX_HOME/                  default ~/.codex (§1)
-//!   sessions/
-//!     rollout-YYYY-MM-DD-<uuid>.json                    V0, TS CLI, flat; always under
-//!                                                       ~/.codex, whatever CODEX_HOME (§1, §3.1)
-//!     rollout-YYYY-MM-DD[Thh-mm-ss]-<uuid>.jsonl        V1 and early V2, flat (§1)
-//!     YYYY/MM/DD/rollout-<ts>-<uuid>.jsonl              V1..V4 (§1)
-//!     YYYY/MM/DD/rollout-<ts>-<uuid>.jsonl.zst          V4, zstd; the plain file wins (§1)
-//!   archived_sessions/<same names>                      flat (§1)
-//!   history.jsonl, session_index.jsonl, *.sqlite, log/  not transcripts, skipped (§1)
-//! ```
-//!
-//! Each file's generation is told from its content ([`detect`], [`doc`]); JSONL files are read
-//! line by line ([`tonbo_core::LineReader`]) and each line goes out as the `record` of a source
-//! record byte for byte; V0 and seed documents are read item by item. Memory stays flat in the
-//! size of files and the number of items. A SIGINT/SIGTERM ([`Reader::with_stop`]) ends the read
-//! at a record boundary. [`follow`] is `--follow`: the same read, then what is added.
-//!
-//! Output, one source record per line:
-//!
-//! ```text
-//! V2+   {"v":1,"source":"codex","session":ID,"record":LINE,"provenance":{"file":F,"line":N}}
-//! V1    the same with "kind":"v1", for every line of the file
-//! V0    "kind":"v0-session" (record: the `session` object, row "session"), then
-//!       "kind":"v0-item" per element of `items` (row: its 0-based index, as a string)
-//! seed  "kind":"seed-session" (record: the top-level object without `messages`), then
-//!       "kind":"seed-message" per element of `messages`
-//! ```
+//! Reading: each session file once, in the plain run's order, as source records on stdout.
+//! Each file's generation is told from its content ([`crate::detect`], [`crate::doc`]); JSONL
+//! files are read line by line ([`tonbo_core::LineReader`]) and each line goes out as the `record`
+//! of a source record byte for byte; V0 and seed documents are read item by item. Memory stays
+//! flat in the size of files and the number of items. A SIGINT/SIGTERM ([`Reader::with_stop`])
+//! ends the read at a record boundary.
 
-pub mod detect;
-pub mod doc;
-pub mod follow;
-pub mod lines;
-
-use std::collections::{BTreeSet, HashMap};
-use std::ffi::OsStr;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Result;
 use serde_json::value::RawValue;
-use tonbo_core::{LineReader, Output, Rejects, WIRE_VERSION};
-use walkdir::WalkDir;
+use tonbo_core::{LineReader, Output, Rejects};
 
-use crate::detect::{Detected, Detector, SCAN_LINES};
-use crate::doc::{DocKind, Head};
+use crate::detect::{self, Detected, Detector, SCAN_LINES};
+use crate::doc::{self, DocKind, Head};
 use crate::lines::{check_line, compact_json, open_document, open_lines, LineError};
+use crate::record::{emit, At};
+use crate::roots::{list_root, plan, Format, Found, ListNote, Plan, Role, Root};
+use crate::STAGE;
 
 pub use tonbo_core::time::{parse_modified_after, parse_time};
-
-pub const STAGE: &str = "codex-read";
-pub const SOURCE: &str = "codex";
-
-// ---------------------------------------------------------------------------------------------
-// Roots
-
-/// Which folder of a Codex home a root is: the same file name in both is read from `sessions/`
-/// only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Sessions,
-    Archived,
-}
-
-/// A folder (or a single file) to read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Root {
-    pub path: PathBuf,
-    pub role: Role,
-    /// Only V0 documents (`rollout-*.json`) are read here: `~/.codex/sessions` when CODEX_HOME
-    /// names another folder, since the TS CLI ignored CODEX_HOME (§1).
-    pub v0_only: bool,
-}
-
-impl Root {
-    fn new(path: PathBuf, role: Role) -> Root {
-        Root {
-            path,
-            role,
-            v0_only: false,
-        }
-    }
-}
-
-/// The roots to read when no PATH is given: `$CODEX_HOME/sessions` and
-/// `$CODEX_HOME/archived_sessions` (CODEX_HOME default `~/.codex`, §1), and, when CODEX_HOME is
-/// set, `~/.codex/sessions` for V0 files. Existence is not checked here.
-pub fn default_roots(codex_home: Option<&OsStr>, home: Option<&Path>) -> Vec<Root> {
-    let default_home = home.map(|h| h.join(".codex"));
-    let mut roots = Vec::new();
-    match codex_home.filter(|v| !v.is_empty()).map(PathBuf::from) {
-        Some(codex) => {
-            roots.push(Root::new(codex.join("sessions"), Role::Sessions));
-            roots.push(Root::new(codex.join("archived_sessions"), Role::Archived));
-            if let Some(dh) = default_home.filter(|dh| *dh != codex) {
-                roots.push(Root {
-                    path: dh.join("sessions"),
-                    role: Role::Sessions,
-                    v0_only: true,
-                });
-            }
-        }
-        None => {
-            if let Some(dh) = default_home {
-                roots.push(Root::new(dh.join("sessions"), Role::Sessions));
-                roots.push(Root::new(dh.join("archived_sessions"), Role::Archived));
-            }
-        }
-    }
-    roots
-}
-
-/// The default roots that exist. Finding none is not an error, there is just nothing to read;
-/// a note on stderr says where it looked.
-pub fn existing_default_roots() -> Vec<Root> {
-    let codex_home = std::env::var_os("CODEX_HOME").filter(|v| !v.is_empty());
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from);
-    if let Some(dir) = codex_home.as_deref().map(Path::new) {
-        if !dir.is_dir() {
-            tonbo_core::note!(
-                "{STAGE}: note: CODEX_HOME ({}) is not a directory; nothing read there",
-                dir.display()
-            );
-        }
-    }
-    let candidates = default_roots(codex_home.as_deref(), home.as_deref());
-    let looked: Vec<String> = candidates
-        .iter()
-        .map(|r| r.path.display().to_string())
-        .collect();
-    // CODEX_HOME reaching ~/.codex through a link: its sessions folder is read once, in full.
-    let mut seen = Vec::new();
-    let found: Vec<Root> = candidates
-        .into_iter()
-        .filter(|r| r.path.is_dir())
-        .filter(|r| {
-            let canon = r.path.canonicalize().unwrap_or_else(|_| r.path.clone());
-            let new = !seen.contains(&canon);
-            seen.push(canon);
-            new
-        })
-        .collect();
-    if found.is_empty() {
-        tonbo_core::note!(
-            "{STAGE}: note: no Codex sessions folder found (looked in: {}); nothing to read",
-            if looked.is_empty() {
-                "nowhere, HOME is not set".to_string()
-            } else {
-                looked.join(", ")
-            }
-        );
-    }
-    found
-}
-
-/// The roots of one PATH: a Codex home (a folder holding `sessions/` or `archived_sessions/`:
-/// both are read), a sessions folder (date folders or flat; an `archived_sessions` folder is
-/// one too), or one file.
-pub fn roots_of_path(path: &Path) -> Vec<Root> {
-    let sessions = path.join("sessions");
-    let archived = path.join("archived_sessions");
-    if path.is_dir() && (sessions.is_dir() || archived.is_dir()) {
-        let mut roots = Vec::new();
-        if sessions.is_dir() {
-            roots.push(Root::new(sessions, Role::Sessions));
-        }
-        if archived.is_dir() {
-            roots.push(Root::new(archived, Role::Archived));
-        }
-        return roots;
-    }
-    let role = if path.file_name() == Some(OsStr::new("archived_sessions")) {
-        Role::Archived
-    } else {
-        Role::Sessions
-    };
-    vec![Root::new(path.to_path_buf(), role)]
-}
-
-/// The roots `--follow` watches: a plain run's, and also those that do not exist yet, since a
-/// Codex home gets `sessions/` with its first session and `archived_sessions/` with its first
-/// archive (§1). Without PATH: every default root ([`default_roots`]), an existing one once when
-/// CODEX_HOME reaches it through a link; a note on stderr when none exists yet.
-pub fn follow_roots(paths: &[PathBuf]) -> Vec<Root> {
-    if paths.is_empty() {
-        let codex_home = std::env::var_os("CODEX_HOME").filter(|v| !v.is_empty());
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from);
-        let candidates = default_roots(codex_home.as_deref(), home.as_deref());
-        if !candidates.iter().any(|r| r.path.is_dir()) {
-            let looked: Vec<String> = candidates
-                .iter()
-                .map(|r| r.path.display().to_string())
-                .collect();
-            tonbo_core::note!(
-                "{STAGE}: note: no Codex sessions folder yet (looked in: {}); waiting for one",
-                if looked.is_empty() {
-                    "nowhere, HOME is not set".to_string()
-                } else {
-                    looked.join(", ")
-                }
-            );
-        }
-        let mut seen = Vec::new();
-        return candidates
-            .into_iter()
-            .filter(|r| match r.path.canonicalize() {
-                Ok(canon) if seen.contains(&canon) => false,
-                Ok(canon) => {
-                    seen.push(canon);
-                    true
-                }
-                Err(_) => true,
-            })
-            .collect();
-    }
-    let mut roots = Vec::new();
-    for p in paths {
-        let mut of_path = roots_of_path(p);
-        if of_path.first().is_some_and(|r| r.path != *p) {
-            // A Codex home: both of its folders, whichever exists now.
-            of_path = vec![
-                Root::new(p.join("sessions"), Role::Sessions),
-                Root::new(p.join("archived_sessions"), Role::Archived),
-            ];
-        }
-        roots.extend(of_path);
-    }
-    roots
-}
-
-// ---------------------------------------------------------------------------------------------
-// Files
-
-/// How a file is read, by its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// One JSON document: V0 or seed.
-    Document,
-    /// JSONL: V1 or V2+.
-    Lines,
-    /// zstd-compressed JSONL (V4, §1).
-    Zst,
-}
-
-/// Files in a Codex home that are not transcripts (§1).
-const NOT_TRANSCRIPTS: &[&str] = &["history.jsonl", "session_index.jsonl"];
-
-/// The format of a file found by walking a folder: `rollout-*.json`, `*.jsonl`, `*.jsonl.zst`
-/// (§6 "Discover"), except the files that are not transcripts (§1); only `rollout-*.json` in a
-/// V0-only root.
-pub fn walked_format(name: &str, v0_only: bool) -> Option<Format> {
-    if name.starts_with("rollout-") && name.ends_with(".json") {
-        return Some(Format::Document);
-    }
-    if v0_only {
-        return None;
-    }
-    named_format(name)
-}
-
-/// The format of a file named on the command line: any `.json`, `.jsonl` or `.jsonl.zst` but the
-/// files that are not transcripts.
-pub fn explicit_format(name: &str) -> Option<Format> {
-    if name.len() > ".json".len() && name.ends_with(".json") {
-        return Some(Format::Document);
-    }
-    named_format(name)
-}
-
-fn named_format(name: &str) -> Option<Format> {
-    let (plain, format) = match name.strip_suffix(".zst") {
-        Some(plain) => (plain, Format::Zst),
-        None => (name, Format::Lines),
-    };
-    let stem = plain.strip_suffix(".jsonl")?;
-    if stem.is_empty() || NOT_TRANSCRIPTS.contains(&plain) {
-        return None;
-    }
-    Some(format)
-}
-
-/// A session file found by the walk.
-#[derive(Debug, Clone)]
-pub(crate) struct Found {
-    /// The path as given or walked: what provenance and messages name.
-    pub(crate) path: PathBuf,
-    pub(crate) format: Format,
-    pub(crate) mtime: Option<SystemTime>,
-}
-
-impl Found {
-    /// The name that makes two files the same session file: the file name without `.zst`.
-    pub(crate) fn key(&self) -> String {
-        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
-        name.strip_suffix(".zst").unwrap_or(&name).to_string()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Output
-
-/// Where a record is in its file.
-#[derive(Debug, Clone, Copy)]
-enum At<'a> {
-    Line(u64),
-    Row(&'a str),
-}
-
-/// Writes one source record; `record` is written as it is, and must be one line of valid JSON.
-fn emit(
-    out: &mut Output,
-    kind: Option<&str>,
-    session: &str,
-    record: &str,
-    file: &str,
-    at: At,
-) -> io::Result<()> {
-    let w = out.raw();
-    write!(w, "{{\"v\":{WIRE_VERSION},\"source\":\"{SOURCE}\",")?;
-    if let Some(kind) = kind {
-        w.write_all(b"\"kind\":")?;
-        serde_json::to_writer(&mut *w, kind)?;
-        w.write_all(b",")?;
-    }
-    w.write_all(b"\"session\":")?;
-    serde_json::to_writer(&mut *w, session)?;
-    w.write_all(b",\"record\":")?;
-    w.write_all(record.as_bytes())?;
-    w.write_all(b",\"provenance\":{\"file\":")?;
-    serde_json::to_writer(&mut *w, file)?;
-    match at {
-        At::Line(n) => write!(w, ",\"line\":{n}")?,
-        At::Row(row) => {
-            w.write_all(b",\"row\":")?;
-            serde_json::to_writer(&mut *w, row)?;
-        }
-    }
-    w.write_all(b"}}")?;
-    out.end_line()
-}
-
-// ---------------------------------------------------------------------------------------------
-// The reader
 
 /// What a run read, for the summary line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -418,135 +89,6 @@ impl Stats {
         s
     }
 }
-
-/// What a walk of one root found besides session files, in the order it was found: reported by
-/// the caller (once per run by a plain read; once per path by `--follow`, which walks again).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ListNote {
-    /// A file or folder that could not be read (`message` names it).
-    WalkError { path: PathBuf, message: String },
-    /// A file named on the command line that is not a session file.
-    NotSession(PathBuf),
-    /// A `.zst` not read because the plain file beside it wins.
-    ZstBeside { zst: PathBuf, plain: PathBuf },
-}
-
-/// The session files of one root, sorted by path, and what else the walk met.
-pub(crate) fn list_root(root: &Root) -> (Vec<Found>, Vec<ListNote>) {
-    let mut files = Vec::new();
-    let mut notes = Vec::new();
-    let walk = WalkDir::new(&root.path)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter()
-        // Codex's TUI debug log (§1) holds no transcript.
-        .filter_entry(|e| !(e.depth() > 0 && e.file_type().is_dir() && e.file_name() == "log"));
-    for entry in walk {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) if e.loop_ancestor().is_some() => continue,
-            Err(e) => {
-                let path = e.path().unwrap_or(&root.path).to_path_buf();
-                let message = match e.io_error() {
-                    Some(io) => format!("cannot read {}: {io}", path.display()),
-                    None => format!("cannot read {}: {e}", path.display()),
-                };
-                notes.push(ListNote::WalkError { path, message });
-                continue;
-            }
-        };
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let name = entry.file_name().to_string_lossy();
-        let format = if entry.depth() == 0 {
-            explicit_format(&name)
-        } else {
-            walked_format(&name, root.v0_only)
-        };
-        let Some(format) = format else {
-            if entry.depth() == 0 {
-                notes.push(ListNote::NotSession(entry.path().to_path_buf()));
-            }
-            continue;
-        };
-        files.push(Found {
-            path: entry.path().to_path_buf(),
-            format,
-            mtime: entry.metadata().ok().and_then(|m| m.modified().ok()),
-        });
-    }
-    // The plain file wins over its `.zst` (§1, `compression.rs`): Codex writes one, then the
-    // other, and a reader may catch both.
-    let plain: BTreeSet<PathBuf> = files
-        .iter()
-        .filter(|f| f.format == Format::Lines)
-        .map(|f| f.path.clone())
-        .collect();
-    files.retain(|f| {
-        if f.format != Format::Zst {
-            return true;
-        }
-        let beside = f.path.with_extension("");
-        if !plain.contains(&beside) {
-            return true;
-        }
-        notes.push(ListNote::ZstBeside {
-            zst: f.path.clone(),
-            plain: beside,
-        });
-        false
-    });
-    (files, notes)
-}
-
-/// What to do with one listed file.
-#[derive(Debug, Clone)]
-pub(crate) enum Plan {
-    Read(Found),
-    /// In `archived_sessions/` with a name that `kept`, in `sessions/`, also has.
-    Duplicate {
-        found: Found,
-        kept: PathBuf,
-    },
-    /// Not modified after `--modified-after`.
-    Old(Found),
-}
-
-/// The files of all roots in reading order: root by root, each sorted by path. A file in an
-/// `archived_sessions` root whose name is also in a `sessions` root is passed over wherever the
-/// two come in the list.
-pub(crate) fn plan(listed: &[(Role, Vec<Found>)], modified_after: Option<SystemTime>) -> Vec<Plan> {
-    let mut in_sessions: HashMap<String, &Path> = HashMap::new();
-    for (_, files) in listed.iter().filter(|(role, _)| *role == Role::Sessions) {
-        for f in files {
-            in_sessions.entry(f.key()).or_insert(&f.path);
-        }
-    }
-    let mut plans = Vec::new();
-    for (role, files) in listed {
-        for found in files {
-            if *role == Role::Archived {
-                if let Some(kept) = in_sessions.get(&found.key()) {
-                    plans.push(Plan::Duplicate {
-                        found: found.clone(),
-                        kept: kept.to_path_buf(),
-                    });
-                    continue;
-                }
-            }
-            if let Some(after) = modified_after {
-                if found.mtime.is_some_and(|t| t <= after) {
-                    plans.push(Plan::Old(found.clone()));
-                    continue;
-                }
-            }
-            plans.push(Plan::Read(found.clone()));
-        }
-    }
-    plans
-}
-
 /// Lines or items between two looks at the stop flag.
 pub(crate) const CHECK_EVERY: u64 = 256;
 
@@ -605,13 +147,13 @@ impl Yield {
 
 /// Reads session files into source records on `out`.
 pub struct Reader<'a> {
-    out: &'a mut Output,
-    rejects: &'a mut Rejects,
-    modified_after: Option<SystemTime>,
+    pub(crate) out: &'a mut Output,
+    pub(crate) rejects: &'a mut Rejects,
+    pub(crate) modified_after: Option<SystemTime>,
     /// Set by SIGINT/SIGTERM: stop at the next record boundary.
-    stop: Option<Arc<AtomicBool>>,
+    pub(crate) stop: Option<Arc<AtomicBool>>,
     /// A stop left input unread.
-    stopped: bool,
+    pub(crate) stopped: bool,
     pub stats: Stats,
     /// `--progress`: the counters its line shows, updated after each file.
     pub progress: Option<Arc<tonbo_core::progress::Counters>>,
@@ -699,7 +241,7 @@ impl<'a> Reader<'a> {
         Ok(yields)
     }
 
-    fn note_duplicate(&mut self, path: &Path, kept: &Path) {
+    pub(crate) fn note_duplicate(&mut self, path: &Path, kept: &Path) {
         tonbo_core::note!(
             "{STAGE}: note: {} not read: {} has the same name (sessions/ wins over archived_sessions/)",
             path.display(),
@@ -717,7 +259,7 @@ impl<'a> Reader<'a> {
         files
     }
 
-    fn report_list_note(&mut self, note: &ListNote) {
+    pub(crate) fn report_list_note(&mut self, note: &ListNote) {
         match note {
             ListNote::WalkError { message, .. } => {
                 tonbo_core::note!("{STAGE}: {message}");
@@ -763,7 +305,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The session id when the content gives none: from the file name (§1), with a note.
-    fn fallback_session(&self, path: &Path, why: &str) -> String {
+    pub(crate) fn fallback_session(&self, path: &Path, why: &str) -> String {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let (id, uuid) = detect::session_from_file_name(&name);
         let from = if uuid {
@@ -796,7 +338,7 @@ impl<'a> Reader<'a> {
 
     /// The session and record kind of a JSONL file its first lines told, counted in the stats;
     /// `None` (reported and counted) when they told none.
-    fn jsonl_session(
+    pub(crate) fn jsonl_session(
         &mut self,
         path: &Path,
         detected: Detected,
@@ -838,7 +380,7 @@ impl<'a> Reader<'a> {
 
     /// A JSONL file (V1 or V2+, plain or zstd): the format and session id from its first lines,
     /// then every line.
-    fn read_jsonl(&mut self, path: &Path, zst: bool) -> Result<()> {
+    pub(crate) fn read_jsonl(&mut self, path: &Path, zst: bool) -> Result<()> {
         let name = path.display().to_string();
         if zst {
             self.stats.zst_files += 1;
@@ -872,7 +414,7 @@ impl<'a> Reader<'a> {
 
     /// Streams the lines of a JSONL file after line `after` (0: every line) as records, byte
     /// for byte.
-    fn stream_lines(
+    pub(crate) fn stream_lines(
         &mut self,
         path: &Path,
         zst: bool,
@@ -940,7 +482,7 @@ impl<'a> Reader<'a> {
 
     /// The session id, session record and record kinds of a document whose head told its kind,
     /// counted in the stats.
-    fn doc_session(
+    pub(crate) fn doc_session(
         &mut self,
         path: &Path,
         head: &Head,
@@ -966,7 +508,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reports a document whose head told no kind (`res`: how reading the head ended).
-    fn doc_not_told(&mut self, name: &str, head: &Head, res: serde_json::Result<()>) -> Result<()> {
+    pub(crate) fn doc_not_told(&mut self, name: &str, head: &Head, res: serde_json::Result<()>) -> Result<()> {
         self.stats.unknown_files += 1;
         match res {
             Err(e) if e.is_eof() && !head.object => {
@@ -994,7 +536,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reports how streaming a document's items ended, after `items` of them.
-    fn doc_ended(&mut self, name: &str, items: u64, error: Option<serde_json::Error>) {
+    pub(crate) fn doc_ended(&mut self, name: &str, items: u64, error: Option<serde_json::Error>) {
         match error {
             None => {}
             Some(e) if e.is_eof() => {
@@ -1131,112 +673,6 @@ fn session_id_field(session: &RawValue) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn paths(roots: &[Root]) -> Vec<(String, Role, bool)> {
-        roots
-            .iter()
-            .map(|r| (r.path.display().to_string(), r.role, r.v0_only))
-            .collect()
-    }
-
-    #[test]
-    fn default_roots_from_codex_home_and_home() {
-        let home = Some(Path::new("/h"));
-        assert_eq!(
-            paths(&default_roots(None, home)),
-            vec![
-                ("/h/.codex/sessions".into(), Role::Sessions, false),
-                ("/h/.codex/archived_sessions".into(), Role::Archived, false),
-            ]
-        );
-        assert_eq!(
-            paths(&default_roots(Some(OsStr::new("/c")), home)),
-            vec![
-                ("/c/sessions".into(), Role::Sessions, false),
-                ("/c/archived_sessions".into(), Role::Archived, false),
-                ("/h/.codex/sessions".into(), Role::Sessions, true),
-            ]
-        );
-        // CODEX_HOME set to the default: no V0-only extra.
-        assert_eq!(default_roots(Some(OsStr::new("/h/.codex")), home).len(), 2);
-        assert_eq!(default_roots(Some(OsStr::new("")), home).len(), 2);
-        assert!(default_roots(None, None).is_empty());
-        assert_eq!(default_roots(Some(OsStr::new("/c")), None).len(), 2);
-    }
-
-    #[test]
-    fn file_names_that_are_read() {
-        let w = |n: &str| walked_format(n, false);
-        assert_eq!(w("rollout-2025-04-20-x.json"), Some(Format::Document));
-        assert_eq!(
-            w("rollout-2025-10-01T09-12-03-x.jsonl"),
-            Some(Format::Lines)
-        );
-        assert_eq!(w("rollout-x.jsonl.zst"), Some(Format::Zst));
-        assert_eq!(w("export.jsonl"), Some(Format::Lines));
-        for skipped in [
-            "config.json",
-            "history.jsonl",
-            "session_index.jsonl",
-            "history.jsonl.zst",
-            "state_5.sqlite",
-            "x.jsonl.bak",
-            ".jsonl",
-            ".jsonl.zst",
-            "x.zst",
-        ] {
-            assert_eq!(w(skipped), None, "{skipped}");
-        }
-        assert_eq!(
-            walked_format("rollout-x.json", true),
-            Some(Format::Document)
-        );
-        assert_eq!(walked_format("rollout-x.jsonl", true), None);
-        assert_eq!(explicit_format("export.json"), Some(Format::Document));
-        assert_eq!(explicit_format("history.jsonl"), None);
-        assert_eq!(explicit_format(".json"), None);
-    }
-
-    fn emitted(kind: Option<&str>, at: At) -> String {
-        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl Write for Shared {
-            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut out = Output::to(Box::new(Shared(buf.clone())));
-        emit(&mut out, kind, "s\"1", "{\"a\": 1.50}", "/p/f\\.jsonl", at).unwrap();
-        out.flush().unwrap();
-        let bytes = buf.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap()
-    }
-
-    #[test]
-    fn records_follow_the_contract() {
-        let line = emitted(None, At::Line(12));
-        assert_eq!(
-            line,
-            "{\"v\":1,\"source\":\"codex\",\"session\":\"s\\\"1\",\"record\":{\"a\": 1.50},\"provenance\":{\"file\":\"/p/f\\\\.jsonl\",\"line\":12}}\n"
-        );
-        let rec: tonbo_core::SourceRecord = serde_json::from_str(line.trim_end()).unwrap();
-        assert_eq!(rec.source, "codex");
-        assert_eq!(rec.session, "s\"1");
-        assert_eq!(rec.record.get(), "{\"a\": 1.50}");
-        assert_eq!(rec.kind, None);
-        assert_eq!(rec.provenance.unwrap().line, Some(12));
-        let line = emitted(Some("v0-item"), At::Row("3"));
-        let rec: tonbo_core::SourceRecord = serde_json::from_str(line.trim_end()).unwrap();
-        assert_eq!(rec.kind.as_deref(), Some("v0-item"));
-        let prov = rec.provenance.unwrap();
-        assert_eq!(prov.row.as_deref(), Some("3"));
-        assert_eq!(prov.line, None);
-        assert_eq!(prov.file.as_deref(), Some("/p/f\\.jsonl"));
-    }
 
     #[test]
     fn summary_names_every_count() {

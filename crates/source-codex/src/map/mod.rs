@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tonbo_core::SourceRecord;
 
-use crate::{EventSink, MapError};
+use tonbo_core::mapping::{Counts, EventSink, MapError};
 use tonbo_core::event::{text_content, EventBuf};
 
 mod prompt;
@@ -69,7 +69,7 @@ pub struct CodexMapper {
     state: SessionState,
     /// Kept by session and file (`\0` between).
     others: tonbo_core::mapping::SessionStates<SessionState>,
-    pub counts: crate::Counts,
+    pub counts: Counts,
 }
 
 /// The V2+ envelope (§2.1).
@@ -1296,7 +1296,7 @@ impl tonbo_core::mapping::SourceMapping for CodexMapper {
         CodexMapper::map(self, rec, sink)
     }
 
-    fn counts(&self) -> &crate::Counts {
+    fn counts(&self) -> &Counts {
         &self.counts
     }
 }
