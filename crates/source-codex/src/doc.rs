@@ -20,6 +20,8 @@ use serde::de::{
 };
 use serde_json::value::RawValue;
 
+use crate::record::RecordKind;
+
 /// The top level of a JSON session document, without its arrays.
 #[derive(Debug, Default)]
 pub struct Head {
@@ -43,6 +45,14 @@ pub enum DocKind {
 }
 
 impl DocKind {
+    /// What its records are: the session's, then each item's.
+    pub fn records(self) -> (RecordKind, RecordKind) {
+        match self {
+            DocKind::V0 => (RecordKind::V0Session, RecordKind::V0Item),
+            DocKind::Seed => (RecordKind::SeedSession, RecordKind::SeedMessage),
+        }
+    }
+
     /// The array whose elements are the records.
     pub fn array(self) -> &'static str {
         match self {

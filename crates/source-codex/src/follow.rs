@@ -52,7 +52,7 @@ use crate::detect::{Detected, Detector, SCAN_LINES};
 use crate::doc::{self, DocKind};
 use crate::lines::{check_line, compact_json, open_document, open_lines, open_stream};
 use crate::read::{Reader, Stopped, CHECK_EVERY};
-use crate::record::{emit, At};
+use crate::record::{emit, At, RecordKind};
 use crate::roots::{explicit_format, list_root, plan, walked_format, Format, Found, ListNote, Plan, Root};
 use crate::STAGE;
 
@@ -149,7 +149,7 @@ struct Tracked {
 struct Tail {
     tail: FileTail,
     session: String,
-    kind: Option<&'static str>,
+    kind: RecordKind,
     /// The last line passed on (its physical number), where a `.zst` replacing it goes on.
     last_line: u64,
     /// A rewrite was seen and no line has been passed on since: the tail may still be skipping
@@ -160,7 +160,7 @@ struct Tail {
 /// Where a plain file that was followed stopped, for the `.zst` that replaces it.
 struct Continued {
     session: String,
-    kind: Option<&'static str>,
+    kind: RecordKind,
     after: u64,
 }
 
@@ -169,10 +169,9 @@ struct Continued {
 struct DocState {
     /// The version last read.
     stamp: Option<Stamp>,
-    /// Its kind, session and record kinds, from the first version that told them.
+    /// Its kind and session, from the first version that told them.
     kind: Option<DocKind>,
     session: String,
-    item_kind: &'static str,
     /// Hashes of the items of the version last read, by index.
     prefix: Vec<u64>,
     /// Hashes of every item written.
@@ -793,10 +792,10 @@ impl Follower<'_, '_> {
         let kind = match (d.kind, head.kind()) {
             (Some(kind), _) => kind,
             (None, Some(kind)) => {
-                let (session, record, kinds) = self.r.doc_session(path, &head, kind);
+                let (session, record) = self.r.doc_session(path, &head, kind);
                 emit(
                     self.r.out,
-                    Some(kinds.0),
+                    kind.records().0,
                     &session,
                     &record,
                     &name,
@@ -805,7 +804,6 @@ impl Follower<'_, '_> {
                 self.r.stats.records += 1;
                 d.kind = Some(kind);
                 d.session = session;
-                d.item_kind = kinds.1;
                 kind
             }
             (None, None) => {
@@ -837,9 +835,9 @@ impl Follower<'_, '_> {
         let r = &mut *self.r;
         let out = &mut *r.out;
         let stop = &self.stop;
+        let item_kind = kind.records().1;
         let DocState {
             session,
-            item_kind,
             prefix,
             seen,
             ..
@@ -873,7 +871,7 @@ impl Follower<'_, '_> {
             seen.insert(h);
             row.clear();
             row.push_str(&index.to_string());
-            emit(out, Some(*item_kind), session, &text, &name, At::Row(&row))?;
+            emit(out, item_kind, session, &text, &name, At::Row(&row))?;
             written += 1;
             if written.is_multiple_of(CHECK_EVERY) && stop.load(Ordering::Relaxed) {
                 return Err(Stopped.into());

@@ -19,7 +19,7 @@ use tonbo_core::{LineReader, Output, Rejects};
 use crate::detect::{self, Detected, Detector, SCAN_LINES};
 use crate::doc::{self, DocKind, Head};
 use crate::lines::{check_line, compact_json, open_document, open_lines, LineError};
-use crate::record::{emit, At};
+use crate::record::{emit, At, RecordKind};
 use crate::roots::{list_root, plan, Format, Found, ListNote, Plan, Role, Root};
 use crate::STAGE;
 
@@ -342,18 +342,18 @@ impl<'a> Reader<'a> {
         &mut self,
         path: &Path,
         detected: Detected,
-    ) -> Result<Option<(String, Option<&'static str>)>> {
+    ) -> Result<Option<(String, RecordKind)>> {
         let name = path.display().to_string();
         Ok(Some(match detected {
             Detected::V1 { id } => {
                 self.stats.v1_files += 1;
                 let id = id.unwrap_or_else(|why| self.fallback_session(path, why));
-                (id, Some("v1"))
+                (id, RecordKind::V1)
             }
             Detected::V2 { id } => {
                 self.stats.v2_files += 1;
                 let id = id.unwrap_or_else(|why| self.fallback_session(path, why));
-                (id, None)
+                (id, RecordKind::V2)
             }
             Detected::Empty => {
                 // Codex creates a file on its first write (§1): it may be on its way.
@@ -419,7 +419,7 @@ impl<'a> Reader<'a> {
         path: &Path,
         zst: bool,
         session: &str,
-        kind: Option<&str>,
+        kind: RecordKind,
         after: u64,
     ) -> Result<()> {
         let name = path.display().to_string();
@@ -480,21 +480,21 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// The session id, session record and record kinds of a document whose head told its kind,
-    /// counted in the stats.
+    /// The session id and session record of a document whose head told its kind, counted in the
+    /// stats.
     pub(crate) fn doc_session(
         &mut self,
         path: &Path,
         head: &Head,
         kind: DocKind,
-    ) -> (String, String, (&'static str, &'static str)) {
+    ) -> (String, String) {
         match kind {
             DocKind::V0 => {
                 self.stats.v0_files += 1;
                 let s = head.field("session").expect("V0 has a session");
                 let id = session_id_field(s)
                     .unwrap_or_else(|| self.fallback_session(path, "no usable session.id"));
-                (id, compact_json(s.get()), ("v0-session", "v0-item"))
+                (id, compact_json(s.get()))
             }
             DocKind::Seed => {
                 self.stats.seed_files += 1;
@@ -502,7 +502,7 @@ impl<'a> Reader<'a> {
                     .field("id")
                     .and_then(detect::id_text)
                     .unwrap_or_else(|| self.fallback_session(path, "no usable top-level id"));
-                (id, head.seed_session(), ("seed-session", "seed-message"))
+                (id, head.seed_session())
             }
         }
     }
@@ -568,11 +568,12 @@ impl<'a> Reader<'a> {
         let Some(kind) = head.kind() else {
             return self.doc_not_told(&name, &head, res);
         };
-        let (session, session_record, kinds) = self.doc_session(path, &head, kind);
+        let (session, session_record) = self.doc_session(path, &head, kind);
+        let (session_kind, item_kind) = kind.records();
         drop(head);
         emit(
             self.out,
-            Some(kinds.0),
+            session_kind,
             &session,
             &session_record,
             &name,
@@ -597,7 +598,7 @@ impl<'a> Reader<'a> {
             row.push_str(&index.to_string());
             emit(
                 out,
-                Some(kinds.1),
+                item_kind,
                 &session,
                 &compact_json(item.get()),
                 &name,

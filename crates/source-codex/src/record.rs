@@ -1,10 +1,60 @@
-//! The source records codex-read writes.
+//! The source records codex-read writes and the mapping reads: what a record is
+//! ([`RecordKind`], written as its `kind`) and where it is in its file ([`At`]).
 
 use std::io::{self, Write};
 
 use tonbo_core::{Output, WIRE_VERSION};
 
 use crate::SOURCE;
+
+/// What a record is: a line of which generation, or which part of a JSON document. The reader
+/// writes it as the record's `kind` ([`RecordKind::wire`]); the mapping reads it back
+/// ([`RecordKind::from_wire`]) and maps each kind its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A line of a V2+ file, `{timestamp, type, payload}`: no `kind`.
+    V2,
+    /// A line of a V1 file (its header, a bare item, or a state marker): `v1`.
+    V1,
+    /// A V0 document's `session` object: `v0-session`.
+    V0Session,
+    /// An element of a V0 document's `items`: `v0-item`.
+    V0Item,
+    /// A seed document's top level without its `messages`: `seed-session`.
+    SeedSession,
+    /// An element of a seed document's `messages`: `seed-message`.
+    SeedMessage,
+}
+
+impl RecordKind {
+    const WIRE: [(RecordKind, &'static str); 5] = [
+        (RecordKind::V1, "v1"),
+        (RecordKind::V0Session, "v0-session"),
+        (RecordKind::V0Item, "v0-item"),
+        (RecordKind::SeedSession, "seed-session"),
+        (RecordKind::SeedMessage, "seed-message"),
+    ];
+
+    /// The record's `kind`: none for a V2+ line.
+    pub fn wire(self) -> Option<&'static str> {
+        Self::WIRE
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map(|(_, w)| *w)
+    }
+
+    /// The kind a record's `kind` names, or the rejection of one no reader writes.
+    pub fn from_wire(kind: Option<&str>) -> Result<RecordKind, String> {
+        let Some(kind) = kind else {
+            return Ok(RecordKind::V2);
+        };
+        Self::WIRE
+            .iter()
+            .find(|(_, w)| *w == kind)
+            .map(|(k, _)| *k)
+            .ok_or_else(|| format!("unknown codex record kind `{kind}`"))
+    }
+}
 
 /// Where a record is in its file.
 #[derive(Debug, Clone, Copy)]
@@ -16,7 +66,7 @@ pub(crate) enum At<'a> {
 /// Writes one source record; `record` is written as it is, and must be one line of valid JSON.
 pub(crate) fn emit(
     out: &mut Output,
-    kind: Option<&str>,
+    kind: RecordKind,
     session: &str,
     record: &str,
     file: &str,
@@ -24,7 +74,7 @@ pub(crate) fn emit(
 ) -> io::Result<()> {
     let w = out.raw();
     write!(w, "{{\"v\":{WIRE_VERSION},\"source\":\"{SOURCE}\",")?;
-    if let Some(kind) = kind {
+    if let Some(kind) = kind.wire() {
         w.write_all(b"\"kind\":")?;
         serde_json::to_writer(&mut *w, kind)?;
         w.write_all(b",")?;
@@ -46,12 +96,11 @@ pub(crate) fn emit(
     out.end_line()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn emitted(kind: Option<&str>, at: At) -> String {
+    fn emitted(kind: RecordKind, at: At) -> String {
         let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
         impl Write for Shared {
@@ -72,7 +121,7 @@ mod tests {
 
     #[test]
     fn records_follow_the_contract() {
-        let line = emitted(None, At::Line(12));
+        let line = emitted(RecordKind::V2, At::Line(12));
         assert_eq!(
             line,
             "{\"v\":1,\"source\":\"codex\",\"session\":\"s\\\"1\",\"record\":{\"a\": 1.50},\"provenance\":{\"file\":\"/p/f\\\\.jsonl\",\"line\":12}}\n"
@@ -83,7 +132,7 @@ mod tests {
         assert_eq!(rec.record.get(), "{\"a\": 1.50}");
         assert_eq!(rec.kind, None);
         assert_eq!(rec.provenance.unwrap().line, Some(12));
-        let line = emitted(Some("v0-item"), At::Row("3"));
+        let line = emitted(RecordKind::V0Item, At::Row("3"));
         let rec: tonbo_core::SourceRecord = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(rec.kind.as_deref(), Some("v0-item"));
         let prov = rec.provenance.unwrap();
@@ -92,4 +141,18 @@ mod tests {
         assert_eq!(prov.file.as_deref(), Some("/p/f\\.jsonl"));
     }
 
+
+    #[test]
+    fn kinds_keep_their_wire_names() {
+        for (kind, wire) in RecordKind::WIRE {
+            assert_eq!(kind.wire(), Some(wire));
+            assert_eq!(RecordKind::from_wire(Some(wire)), Ok(kind));
+        }
+        assert_eq!(RecordKind::V2.wire(), None);
+        assert_eq!(RecordKind::from_wire(None), Ok(RecordKind::V2));
+        assert_eq!(
+            RecordKind::from_wire(Some("v9")),
+            Err("unknown codex record kind `v9`".to_string())
+        );
+    }
 }

@@ -21,6 +21,8 @@ use serde_json::value::RawValue;
 use tonbo_core::SourceRecord;
 
 use tonbo_core::mapping::{Counts, EventSink, MapError};
+
+use crate::record::RecordKind;
 use tonbo_core::event::{text_content, EventBuf};
 
 mod prompt;
@@ -371,9 +373,10 @@ impl CodexMapper {
             emitted: 0,
         };
         let raw = rec.record;
-        match rec.kind.as_deref() {
-            None => self.map_envelope(raw, &session_id, &mut line, sink)?,
-            Some("v1") => {
+        let kind = RecordKind::from_wire(rec.kind.as_deref()).map_err(MapError::Reject)?;
+        match kind {
+            RecordKind::V2 => self.map_envelope(raw, &session_id, &mut line, sink)?,
+            RecordKind::V1 => {
                 #[derive(Deserialize, Default)]
                 #[serde(default)]
                 struct Probe<'a> {
@@ -391,16 +394,11 @@ impl CodexMapper {
                     self.map_item(raw, &session_id, &mut line, sink)?;
                 }
             }
-            Some("v0-session") | Some("seed-session") => {
+            RecordKind::V0Session | RecordKind::SeedSession => {
                 self.session_meta(raw, None);
             }
-            Some("v0-item") => self.map_item(raw, &session_id, &mut line, sink)?,
-            Some("seed-message") => self.map_seed(raw, &session_id, &mut line, sink)?,
-            Some(other) => {
-                return Err(MapError::Reject(format!(
-                    "unknown codex record kind `{other}`"
-                )))
-            }
+            RecordKind::V0Item => self.map_item(raw, &session_id, &mut line, sink)?,
+            RecordKind::SeedMessage => self.map_seed(raw, &session_id, &mut line, sink)?,
         }
         Ok(line.emitted)
     }
