@@ -102,6 +102,7 @@ impl Rec {
             session: String,
             #[serde(borrow)]
             record: &'a RawValue,
+            at: String,
             provenance: Prov,
         }
         #[derive(Deserialize)]
@@ -115,6 +116,20 @@ impl Rec {
             .unwrap_or_else(|e| panic!("stdout line is not a source record ({e}): {line}"));
         // The contract's own type reads it too.
         let _: tonbo_core::SourceRecord = serde_json::from_str(line).unwrap();
+        // `at` is the file's name (no folders, no `.zst`) and the line or row: what keys are
+        // built from.
+        let name = Path::new(&w.provenance.file).file_name().unwrap();
+        let name = name.to_str().unwrap();
+        let place = match (&w.provenance.line, &w.provenance.row) {
+            (Some(l), None) => l.to_string(),
+            (None, Some(row)) => row.clone(),
+            _ => panic!("provenance needs exactly one of line and row: {line}"),
+        };
+        assert_eq!(
+            w.at,
+            format!("{}:{place}", name.strip_suffix(".zst").unwrap_or(name)),
+            "{line}"
+        );
         Rec {
             v: w.v,
             source: w.source,

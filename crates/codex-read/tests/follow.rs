@@ -103,9 +103,12 @@ fn line_rec(kind: Option<&str>, session: &str, record: &str, file: &Path, line: 
     let kind = kind
         .map(|k| format!("\"kind\":\"{k}\","))
         .unwrap_or_default();
+    let name = file.file_name().unwrap().to_str().unwrap();
+    let at = format!("{}:{line}", name.strip_suffix(".zst").unwrap_or(name));
     format!(
-        "{{\"v\":1,\"source\":\"codex\",{kind}\"session\":{},\"record\":{record},\"provenance\":{{\"file\":{},\"line\":{line}}}}}",
+        "{{\"v\":1,\"source\":\"codex\",{kind}\"session\":{},\"record\":{record},\"at\":{},\"provenance\":{{\"file\":{},\"line\":{line}}}}}",
         serde_json::to_string(session).unwrap(),
+        serde_json::to_string(&at).unwrap(),
         serde_json::to_string(file.to_str().unwrap()).unwrap()
     )
 }

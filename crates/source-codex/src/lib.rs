@@ -21,10 +21,11 @@
 //! Output of the reader, one source record per line:
 //!
 //! ```text
-//! V2+   {"v":1,"source":"codex","session":ID,"record":LINE,"provenance":{"file":F,"line":N}}
+//! V2+   {"v":1,"source":"codex","session":ID,"record":LINE,"at":"NAME:N",
+//!        "provenance":{"file":F,"line":N}}   NAME: F's file name without `.zst`
 //! V1    the same with "kind":"v1", for every line of the file
-//! V0    "kind":"v0-session" (record: the `session` object, row "session"), then
-//!       "kind":"v0-item" per element of `items` (row: its 0-based index, as a string)
+//! V0    "kind":"v0-session" (record: the `session` object, row "session", at "NAME:session"),
+//!       then "kind":"v0-item" per element of `items` (row: its 0-based index, as a string)
 //! seed  "kind":"seed-session" (record: the top-level object without `messages`), then
 //!       "kind":"seed-message" per element of `messages`
 //! ```

@@ -1,9 +1,10 @@
 //! The source records codex-read writes and the mapping reads: what a record is
-//! ([`RecordKind`], written as its `kind`) and where it is in its file ([`At`]).
+//! ([`RecordKind`], written as its `kind`) and where it is in its file ([`At`], written as its
+//! `at`, which the keys of its events are built from).
 
 use std::io::{self, Write};
 
-use tonbo_core::{Output, WIRE_VERSION};
+use tonbo_core::{Output, Provenance, WIRE_VERSION};
 
 use crate::SOURCE;
 
@@ -58,9 +59,48 @@ impl RecordKind {
 
 /// Where a record is in its file.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum At<'a> {
+pub enum At<'a> {
+    /// A line of a JSONL file (physical, from 1).
     Line(u64),
+    /// Of a JSON document: `session` for its top level, else the item's 0-based index.
     Row(&'a str),
+}
+
+impl At<'_> {
+    /// The record's `at`: `<file name>:<line or row>`, the file named by [`file_key`].
+    pub fn text(&self, path: &str) -> String {
+        match self {
+            At::Line(n) => format!("{}:{n}", file_key(path)),
+            At::Row(row) => format!("{}:{row}", file_key(path)),
+        }
+    }
+}
+
+/// The name `at` gives a file: without its folders (an archived file keeps its keys) and
+/// without `.zst` (so does a compressed one). Both `/` and `\` end a folder, as they always did
+/// for keys (a path written on Windows).
+pub fn file_key(path: &str) -> &str {
+    let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    name.strip_suffix(".zst").unwrap_or(name)
+}
+
+/// The `at` of a record written without one (by a reader before `at`), from its provenance as
+/// that reader wrote it: the same text, so its events keep their keys. `?` stands for a line
+/// or row the provenance does not name.
+pub fn at_of_provenance(provenance: Option<&Provenance>) -> String {
+    let p = provenance.cloned().unwrap_or_default();
+    let file = p.file.as_deref().unwrap_or_default();
+    match (p.line, &p.row) {
+        (Some(line), _) => At::Line(line).text(file),
+        (None, Some(row)) => At::Row(row).text(file),
+        (None, None) => format!("{}:?", file_key(file)),
+    }
+}
+
+/// The file part of an `at` (what comes before its last `:`), which names the file the
+/// mapping keeps a session's state by.
+pub fn at_file(at: &str) -> &str {
+    at.rsplit_once(':').map_or(at, |(file, _)| file)
 }
 
 /// Writes one source record; `record` is written as it is, and must be one line of valid JSON.
@@ -83,6 +123,8 @@ pub(crate) fn emit(
     serde_json::to_writer(&mut *w, session)?;
     w.write_all(b",\"record\":")?;
     w.write_all(record.as_bytes())?;
+    w.write_all(b",\"at\":")?;
+    serde_json::to_writer(&mut *w, &at.text(file))?;
     w.write_all(b",\"provenance\":{\"file\":")?;
     serde_json::to_writer(&mut *w, file)?;
     match at {
@@ -124,23 +166,49 @@ mod tests {
         let line = emitted(RecordKind::V2, At::Line(12));
         assert_eq!(
             line,
-            "{\"v\":1,\"source\":\"codex\",\"session\":\"s\\\"1\",\"record\":{\"a\": 1.50},\"provenance\":{\"file\":\"/p/f\\\\.jsonl\",\"line\":12}}\n"
+            "{\"v\":1,\"source\":\"codex\",\"session\":\"s\\\"1\",\"record\":{\"a\": 1.50},\"at\":\".jsonl:12\",\"provenance\":{\"file\":\"/p/f\\\\.jsonl\",\"line\":12}}\n"
         );
         let rec: tonbo_core::SourceRecord = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(rec.source, "codex");
         assert_eq!(rec.session, "s\"1");
         assert_eq!(rec.record.get(), "{\"a\": 1.50}");
         assert_eq!(rec.kind, None);
+        assert_eq!(rec.at.as_deref(), Some(".jsonl:12"));
         assert_eq!(rec.provenance.unwrap().line, Some(12));
         let line = emitted(RecordKind::V0Item, At::Row("3"));
         let rec: tonbo_core::SourceRecord = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(rec.kind.as_deref(), Some("v0-item"));
+        assert_eq!(rec.at.as_deref(), Some(".jsonl:3"));
         let prov = rec.provenance.unwrap();
         assert_eq!(prov.row.as_deref(), Some("3"));
         assert_eq!(prov.line, None);
         assert_eq!(prov.file.as_deref(), Some("/p/f\\.jsonl"));
     }
 
+    #[test]
+    fn at_is_what_keys_were_built_from() {
+        let prov = |file: Option<&str>, line: Option<u64>, row: Option<&str>| Provenance {
+            file: file.map(String::from),
+            line,
+            row: row.map(String::from),
+            ..Provenance::default()
+        };
+        let x = "/h/.codex/sessions/2025/11/02/rollout-x.jsonl.zst";
+        assert_eq!(At::Line(7).text(x), "rollout-x.jsonl:7");
+        assert_eq!(At::Row("session").text("C:\\c\\x.json"), "x.json:session");
+        for (p, at) in [
+            (prov(Some(x), Some(7), None), "rollout-x.jsonl:7"),
+            (prov(Some("x.json"), None, Some("4")), "x.json:4"),
+            (prov(Some(x), None, None), "rollout-x.jsonl:?"),
+            (prov(None, None, None), ":?"),
+        ] {
+            assert_eq!(at_of_provenance(Some(&p)), at);
+        }
+        assert_eq!(at_of_provenance(None), ":?");
+        assert_eq!(at_file("rollout-x.jsonl:7"), "rollout-x.jsonl");
+        assert_eq!(at_file("a:b.jsonl:session"), "a:b.jsonl");
+        assert_eq!(at_file(":?"), "");
+    }
 
     #[test]
     fn kinds_keep_their_wire_names() {

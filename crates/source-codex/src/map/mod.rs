@@ -22,7 +22,7 @@ use tonbo_core::SourceRecord;
 
 use tonbo_core::mapping::{Counts, EventSink, MapError};
 
-use crate::record::RecordKind;
+use crate::record::{at_file, at_of_provenance, RecordKind};
 use tonbo_core::event::{text_content, EventBuf};
 
 mod prompt;
@@ -328,15 +328,14 @@ impl CodexMapper {
     pub fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
         let session_id = format!("{SOURCE}-{}", rec.session);
         tonbo_core::contract::check_session_id(&session_id).map_err(MapError::Reject)?;
-        let prov = rec.provenance.clone().unwrap_or_default();
-        // Keys are the file name (without directory, so an archived file keeps them, and
-        // without `.zst`) and the line or row: stable while Codex appends (§2.1).
-        let file = prov
-            .file
-            .as_deref()
-            .map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f))
-            .map(|f| f.strip_suffix(".zst").unwrap_or(f).to_string())
-            .unwrap_or_default();
+        // Keys are the record's place, `<file name>:<line or row>` (`at`): stable while Codex
+        // appends, and when a file is archived or compressed. A record of an older reader has
+        // no `at`; its provenance gives the same text.
+        let at = match &rec.at {
+            Some(at) => at.to_string(),
+            None => at_of_provenance(rec.provenance.as_ref()),
+        };
+        let file = at_file(&at).to_string();
         if self.state.session_id != session_id || self.state.file != file {
             let same_session = self.state.session_id == session_id;
             let old = std::mem::take(&mut self.state);
@@ -361,13 +360,8 @@ impl CodexMapper {
                 self.others.keep(key, old);
             }
         }
-        let at = match (prov.line, &prov.row) {
-            (Some(l), _) => l.to_string(),
-            (None, Some(r)) => r.clone(),
-            (None, None) => "?".into(),
-        };
         let mut line = Line {
-            key_base: format!("{file}:{at}"),
+            key_base: at,
             timestamp: None,
             n: 0,
             emitted: 0,
