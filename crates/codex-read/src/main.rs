@@ -5,7 +5,7 @@
 //! and its [`MANUAL`]), which is also its man page (`--generate man`).
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -159,15 +159,11 @@ fn run(args: Args) -> Result<Exit> {
     }
     let mut empty = 0;
     let followed = if args.follow.follow {
-        let opts = follow::Options {
-            interval: Duration::from_millis(args.follow.poll_interval),
-            poll: args.follow.poll,
-            quiet: args.quiet,
-        };
         Some(follow::follow(
             &mut reader,
             follow_roots(&args.paths),
-            &opts,
+            &args.follow,
+            args.quiet,
         )?)
     } else {
         // Each PATH (or default folder) with its roots, to tell which one gave nothing.

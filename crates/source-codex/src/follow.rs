@@ -1,7 +1,9 @@
 //! `--follow`: read what exists, as a plain run does, then keep watching the roots and write what
 //! is added, until SIGINT/SIGTERM.
 //!
-//! Built on `tonbo_core::follow` (the [`Watcher`] and [`FileTail`]); what is Codex's own:
+//! Driven by [`tonbo_core::follow::follow`], whose rules hold (watching starts before the
+//! backfill; a signal during the backfill ends the run; after it, a last look at everything);
+//! tailed with its [`FileTail`]. What is Codex's own:
 //!
 //! * **Files found later.** Any path the watcher names that no followed file has (a new rollout,
 //!   a new `YYYY/MM/DD` folder at midnight, §1), and every periodic rescan, walks the roots again
@@ -45,7 +47,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use serde_json::value::RawValue;
-use tonbo_core::follow::{FileTail, Polled, Wake, Watcher};
+use tonbo_core::follow::{Backfill, FileTail, FollowArgs, Followed, Polled, Watching};
 use tonbo_core::ndjson::Line;
 
 use crate::detect::{Detected, Detector, SCAN_LINES};
@@ -56,21 +58,9 @@ use crate::record::{emit, At, RecordKind};
 use crate::roots::{explicit_format, list_root, plan, walked_format, Format, Found, ListNote, Plan, Root};
 use crate::STAGE;
 
-/// How `--follow` watches.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// `--poll-interval`: how often files are looked at without filesystem events, and the
-    /// base of the periodic rescan with them.
-    pub interval: Duration,
-    /// `--poll`: no filesystem events.
-    pub poll: bool,
-    /// `-q`: no note on stderr when the backfill is done.
-    pub quiet: bool,
-}
-
 /// What a follow adds to the summary line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Followed {
+pub struct FollowSummary {
     /// Files seen rewritten or truncated (a V0 document: each new version read).
     pub rewrites: u64,
 }
@@ -82,22 +72,26 @@ fn settle_time(interval: Duration) -> Duration {
     (interval * 10).max(Duration::from_secs(2))
 }
 
-/// Reads the roots, then follows them until the reader's stop flag is set (SIGINT/SIGTERM).
-/// Errors are fatal (writing stdout or the rejects file); unreadable input is reported once,
-/// counted, and looked at again later.
-pub fn follow(reader: &mut Reader, roots: Vec<Root>, opts: &Options) -> Result<Followed> {
+/// Reads the roots, then follows them until the reader's stop flag is set (SIGINT/SIGTERM), by
+/// the rules of [`tonbo_core::follow`]; `quiet`: no note when the backfill is done. Errors are
+/// fatal (writing stdout or the rejects file); unreadable input is reported once, counted, and
+/// looked at again later.
+pub fn follow(
+    reader: &mut Reader,
+    roots: Vec<Root>,
+    args: &FollowArgs,
+    quiet: bool,
+) -> Result<FollowSummary> {
     let stop = reader
         .stop
         .clone()
         .unwrap_or_else(|| Arc::new(AtomicBool::new(false)));
-    let root_paths: Vec<PathBuf> = roots.iter().map(|r| r.path.clone()).collect();
-    // Watching starts before the backfill, so that nothing written meanwhile is missed.
-    let mut watcher = Watcher::new(&root_paths, opts.interval, opts.poll, STAGE);
     let mut f = Follower {
         r: reader,
         roots,
-        stop,
-        settle: settle_time(opts.interval),
+        stop: stop.clone(),
+        quiet,
+        settle: settle_time(Duration::from_millis(args.poll_interval)),
         files: BTreeMap::new(),
         aliases: HashMap::new(),
         by_key: HashMap::new(),
@@ -106,16 +100,69 @@ pub fn follow(reader: &mut Reader, roots: Vec<Root>, opts: &Options) -> Result<F
         failing: HashSet::new(),
         rewrites: 0,
     };
-    match f.run(&mut watcher, &root_paths, opts) {
-        Ok(()) => {}
-        Err(e) if e.is::<Stopped>() => {}
-        Err(e) => return Err(e),
-    }
-    f.r.out.flush()?;
+    tonbo_core::follow::follow(&mut f, args, STAGE, &stop)?;
     f.report_unfinished();
-    Ok(Followed {
+    Ok(FollowSummary {
         rewrites: f.rewrites,
     })
+}
+
+/// A look cut short by SIGINT/SIGTERM is over: the driver's next wait sees the flag and asks for
+/// the last look.
+fn unless_stopped(looked: Result<()>) -> Result<()> {
+    match looked {
+        Err(e) if e.is::<Stopped>() => Ok(()),
+        other => other,
+    }
+}
+
+impl Followed for Follower<'_, '_> {
+    fn roots(&self) -> Vec<PathBuf> {
+        self.roots.iter().map(|r| r.path.clone()).collect()
+    }
+
+    fn backfill(&mut self) -> Result<Backfill> {
+        match self.scan(Phase::Backfill) {
+            Ok(()) => Ok(Backfill::Done),
+            Err(e) if e.is::<Stopped>() => Ok(Backfill::Stopped),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn backfilled(&mut self, how: &Watching) {
+        if self.quiet {
+            return;
+        }
+        let followed = self
+            .files
+            .values()
+            .filter(|t| !matches!(t.entry, Entry::Done))
+            .count();
+        tonbo_core::note!("{STAGE}: backfill done; following {followed} files ({how})");
+    }
+
+    fn changed(&mut self, paths: &[PathBuf]) -> Result<()> {
+        unless_stopped(self.look_at(paths))
+    }
+
+    fn rescan(&mut self) -> Result<()> {
+        unless_stopped(self.poll_all().and_then(|()| self.scan(Phase::Follow)))
+    }
+
+    /// What was written before the signal goes out, by a last look at everything, not cut
+    /// short by the flag that is now set.
+    fn last_look(&mut self) -> Result<()> {
+        self.stop = Arc::new(AtomicBool::new(false));
+        let reader_stop = self.r.stop.take();
+        self.poll_all()?;
+        self.scan(Phase::Follow)?;
+        self.r.stop = reader_stop;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        Ok(self.r.out.flush()?)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,6 +325,8 @@ struct Follower<'r, 'a> {
     r: &'r mut Reader<'a>,
     roots: Vec<Root>,
     stop: Arc<AtomicBool>,
+    /// `-q`: no note when the backfill is done.
+    quiet: bool,
     settle: Duration,
     /// Every file met, by its path as walked (what provenance names).
     files: BTreeMap<PathBuf, Tracked>,
@@ -296,57 +345,6 @@ struct Follower<'r, 'a> {
 }
 
 impl Follower<'_, '_> {
-    fn run(&mut self, watcher: &mut Watcher, root_paths: &[PathBuf], opts: &Options) -> Result<()> {
-        self.scan(Phase::Backfill)?;
-        self.r.out.flush()?;
-        if !opts.quiet {
-            let followed = self
-                .files
-                .values()
-                .filter(|t| !matches!(t.entry, Entry::Done))
-                .count();
-            let how = if watcher.has_events() {
-                "filesystem events".to_string()
-            } else {
-                format!("polling every {} ms", opts.interval.as_millis())
-            };
-            tonbo_core::note!("{STAGE}: backfill done; following {followed} files ({how})");
-        }
-        loop {
-            let woke = match watcher.wait(&self.stop) {
-                Wake::Stop => Err(Stopped.into()),
-                Wake::Rescan => {
-                    watcher.watch(root_paths);
-                    self.poll_all().and_then(|()| self.scan(Phase::Follow))
-                }
-                Wake::Paths(paths) => {
-                    // A root made since (`archived_sessions/` on the first archive) is watched
-                    // before it is walked, so nothing written into it is missed.
-                    watcher.watch(root_paths);
-                    self.changed(&paths)
-                }
-            };
-            match woke {
-                // Every wake's lines go out at once, however few.
-                Ok(()) => self.r.out.flush()?,
-                Err(e) if e.is::<Stopped>() => return self.last_look(),
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// On SIGINT/SIGTERM: what was written before the signal goes out, by a last look at
-    /// everything, not cut short by the flag that is now set. (A stop during the backfill ends
-    /// the run without it: that is a stop before the end, as in a plain run.)
-    fn last_look(&mut self) -> Result<()> {
-        self.stop = Arc::new(AtomicBool::new(false));
-        let reader_stop = self.r.stop.take();
-        self.poll_all()?;
-        self.scan(Phase::Follow)?;
-        self.r.stop = reader_stop;
-        Ok(())
-    }
-
     fn check_stop(&self) -> Result<()> {
         if self.stop.load(Ordering::Relaxed) {
             return Err(Stopped.into());
@@ -418,7 +416,7 @@ impl Follower<'_, '_> {
     /// The watcher named these paths: look at the known files among them, and walk again when
     /// one may be a new file or folder, or a known one went away (moved, or replaced by its
     /// `.zst`).
-    fn changed(&mut self, paths: &[PathBuf]) -> Result<()> {
+    fn look_at(&mut self, paths: &[PathBuf]) -> Result<()> {
         let mut walk = false;
         for p in paths {
             self.check_stop()?;
