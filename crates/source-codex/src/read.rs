@@ -508,7 +508,12 @@ impl<'a> Reader<'a> {
     }
 
     /// Reports a document whose head told no kind (`res`: how reading the head ended).
-    pub(crate) fn doc_not_told(&mut self, name: &str, head: &Head, res: serde_json::Result<()>) -> Result<()> {
+    pub(crate) fn doc_not_told(
+        &mut self,
+        name: &str,
+        head: &Head,
+        res: serde_json::Result<()>,
+    ) -> Result<()> {
         self.stats.unknown_files += 1;
         match res {
             Err(e) if e.is_eof() && !head.object => {

@@ -38,10 +38,7 @@ impl RecordKind {
 
     /// The record's `kind`: none for a V2+ line.
     pub fn wire(self) -> Option<&'static str> {
-        Self::WIRE
-            .iter()
-            .find(|(k, _)| *k == self)
-            .map(|(_, w)| *w)
+        Self::WIRE.iter().find(|(k, _)| *k == self).map(|(_, w)| *w)
     }
 
     /// The kind a record's `kind` names, or the rejection of one no reader writes.

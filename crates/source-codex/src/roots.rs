@@ -11,7 +11,6 @@ use walkdir::WalkDir;
 
 use crate::STAGE;
 
-
 /// Which folder of a Codex home a root is: the same file name in both is read from `sessions/`
 /// only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,7 +257,6 @@ impl Found {
     }
 }
 
-
 /// What a walk of one root found besides session files, in the order it was found: reported by
 /// the caller (once per run by a plain read; once per path by `--follow`, which walks again).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,7 +384,6 @@ pub(crate) fn plan(listed: &[(Role, Vec<Found>)], modified_after: Option<SystemT
     }
     plans
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -393,5 +393,8 @@ fn keys_come_from_at_and_records_without_it_keep_them() {
     );
     // Records an older reader wrote have no `at`: their provenance gives the same keys.
     let without_at = read_edit_map(|rec| rec.at = None);
-    assert!(plain == without_at, "records without `at` map to other events");
+    assert!(
+        plain == without_at,
+        "records without `at` map to other events"
+    );
 }

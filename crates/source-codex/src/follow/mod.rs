@@ -35,10 +35,8 @@
 //! * **Stop.** On SIGINT/SIGTERM every file is looked at once more, and the roots walked, so
 //!   that what was written before the signal goes out; then the summary.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
-use std::hash::Hasher;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,17 +44,21 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use serde_json::value::RawValue;
 use tonbo_core::follow::{Backfill, FileTail, FollowArgs, Followed, Polled, Watching};
 use tonbo_core::ndjson::Line;
 
 use crate::detect::{Detected, Detector, SCAN_LINES};
-use crate::doc::{self, DocKind};
-use crate::lines::{check_line, compact_json, open_document, open_lines, open_stream};
+use crate::lines::{check_line, open_lines, open_stream};
 use crate::read::{Reader, Stopped, CHECK_EVERY};
 use crate::record::{emit, At, RecordKind};
-use crate::roots::{explicit_format, list_root, plan, walked_format, Format, Found, ListNote, Plan, Root};
+use crate::roots::{
+    explicit_format, list_root, plan, walked_format, Format, Found, ListNote, Plan, Root,
+};
 use crate::STAGE;
+
+mod doc;
+
+use doc::DocState;
 
 /// What a follow adds to the summary line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -211,47 +213,6 @@ struct Continued {
     after: u64,
 }
 
-/// A V0 or seed document followed version by version.
-#[derive(Default)]
-struct DocState {
-    /// The version last read.
-    stamp: Option<Stamp>,
-    /// Its kind and session, from the first version that told them.
-    kind: Option<DocKind>,
-    session: String,
-    /// Hashes of the items of the version last read, by index.
-    prefix: Vec<u64>,
-    /// Hashes of every item written.
-    seen: HashSet<u64>,
-    /// The version last seen was not whole JSON (or not read): waiting for the next.
-    waiting: bool,
-}
-
-/// Identity, length and modification time: another value means another version of the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    id: (u64, u64),
-    len: u64,
-    mtime: Option<SystemTime>,
-}
-
-impl Stamp {
-    fn of(meta: &fs::Metadata) -> Stamp {
-        #[cfg(unix)]
-        let id = {
-            use std::os::unix::fs::MetadataExt;
-            (meta.dev(), meta.ino())
-        };
-        #[cfg(not(unix))]
-        let id = (0, 0);
-        Stamp {
-            id,
-            len: meta.len(),
-            mtime: meta.modified().ok(),
-        }
-    }
-}
-
 /// What one look at a file decided.
 enum Step {
     Keep,
@@ -271,12 +232,6 @@ impl From<io::Error> for TailError {
     fn from(e: io::Error) -> Self {
         TailError::Read(e)
     }
-}
-
-fn hash(bytes: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    h.write(bytes);
-    h.finish()
 }
 
 /// The UTF-8 BOM a plain run drops from the start of a file (§5.10, `lines::SkipBom`).
@@ -566,6 +521,19 @@ impl Follower<'_, '_> {
         }
     }
 
+    /// What reading a file gave, or the step to take when it could not be read: gone, or an
+    /// error reported (once) and looked at again later.
+    fn readable<T>(&mut self, path: &Path, read: io::Result<T>) -> Result<T, Step> {
+        read.map_err(|e| {
+            if not_found(&e) {
+                Step::Gone
+            } else {
+                self.read_error(path, &e);
+                Step::Keep
+            }
+        })
+    }
+
     /// Looks at one known file and writes what is new in it.
     fn poll(&mut self, path: &Path, phase: Phase) -> Result<()> {
         let Some(tracked) = self.files.get_mut(path) else {
@@ -634,21 +602,13 @@ impl Follower<'_, '_> {
     }
 
     fn poll_pending(&mut self, path: &Path, phase: Phase) -> Result<Step> {
-        let meta = match fs::metadata(path) {
+        let meta = match self.readable(path, fs::metadata(path)) {
             Ok(m) => m,
-            Err(e) if not_found(&e) => return Ok(Step::Gone),
-            Err(e) => {
-                self.read_error(path, &e);
-                return Ok(Step::Keep);
-            }
+            Err(step) => return Ok(step),
         };
-        let scanned = match prescan_complete(path) {
+        let scanned = match self.readable(path, prescan_complete(path)) {
             Ok(s) => s,
-            Err(e) if not_found(&e) => return Ok(Step::Gone),
-            Err(e) => {
-                self.read_error(path, &e);
-                return Ok(Step::Keep);
-            }
+            Err(step) => return Ok(step),
         };
         self.failing.remove(path);
         let detected = match scanned {
@@ -755,174 +715,15 @@ impl Follower<'_, '_> {
         }
     }
 
-    fn poll_doc(&mut self, path: &Path, d: &mut DocState, phase: Phase) -> Result<Step> {
-        let name = path.display().to_string();
-        let meta = match fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) if not_found(&e) => return Ok(Step::Gone),
-            Err(e) => {
-                self.read_error(path, &e);
-                return Ok(Step::Keep);
-            }
-        };
-        let stamp = Stamp::of(&meta);
-        if d.stamp == Some(stamp) {
-            return Ok(Step::Keep);
-        }
-        let reader = match open_document(path) {
-            Ok(r) => r,
-            Err(e) if not_found(&e) => return Ok(Step::Gone),
-            Err(e) => {
-                self.read_error(path, &e);
-                return Ok(Step::Keep);
-            }
-        };
-        self.failing.remove(path);
-        let again = d.stamp.is_some() && d.kind.is_some();
-        d.stamp = Some(stamp);
-        let (head, res) = doc::read_head(reader);
-        if res.is_err() && phase == Phase::Follow {
-            // A rewrite half-way (§3.1: the whole file is rewritten, and not atomically): the
-            // next version is read when it comes.
-            d.waiting = true;
-            return Ok(Step::Keep);
-        }
-        let kind = match (d.kind, head.kind()) {
-            (Some(kind), _) => kind,
-            (None, Some(kind)) => {
-                let (session, record) = self.r.doc_session(path, &head, kind);
-                emit(
-                    self.r.out,
-                    kind.records().0,
-                    &session,
-                    &record,
-                    &name,
-                    At::Row("session"),
-                )?;
-                self.r.stats.records += 1;
-                d.kind = Some(kind);
-                d.session = session;
-                kind
-            }
-            (None, None) => {
-                if let Err(e) = &res {
-                    if e.is_eof() {
-                        // Empty, or cut before its kind shows: most likely being written.
-                        d.waiting = true;
-                        return Ok(Step::Keep);
-                    }
-                }
-                // Not a session document: rejected as a plain run rejects it.
-                self.r.doc_not_told(&name, &head, res)?;
-                return Ok(Step::Become(Entry::Done));
-            }
-        };
-        drop(head);
-        if again {
-            self.rewrites += 1;
-        }
-        let reader = match open_document(path) {
-            Ok(r) => r,
-            Err(e) if not_found(&e) => return Ok(Step::Gone),
-            Err(e) => {
-                self.read_error(path, &e);
-                d.stamp = None;
-                return Ok(Step::Keep);
-            }
-        };
-        let r = &mut *self.r;
-        let out = &mut *r.out;
-        let stop = &self.stop;
-        let item_kind = kind.records().1;
-        let DocState {
-            session,
-            prefix,
-            seen,
-            ..
-        } = d;
-        let mut next: Vec<u64> = Vec::with_capacity(prefix.len() + 1);
-        let mut diverged = false;
-        let mut written = 0u64;
-        let mut row = String::new();
-        let streamed = doc::stream_items(reader, kind.array(), &mut |index, item: &RawValue| {
-            let text = compact_json(item.get());
-            let h = hash(text.as_bytes());
-            let i = next.len();
-            next.push(h);
-            // By index while the items written before are where they were; by content once
-            // one of them changed.
-            let new = if diverged {
-                !seen.contains(&h)
-            } else if i < prefix.len() {
-                if prefix[i] == h {
-                    false
-                } else {
-                    diverged = true;
-                    !seen.contains(&h)
-                }
-            } else {
-                true
-            };
-            if !new {
-                return Ok(());
-            }
-            seen.insert(h);
-            row.clear();
-            row.push_str(&index.to_string());
-            emit(out, item_kind, session, &text, &name, At::Row(&row))?;
-            written += 1;
-            if written.is_multiple_of(CHECK_EVERY) && stop.load(Ordering::Relaxed) {
-                return Err(Stopped.into());
-            }
-            Ok(())
-        });
-        r.stats.items += written;
-        r.stats.records += written;
-        let streamed = match streamed {
-            Ok(s) => s,
-            Err(e) => {
-                if e.is::<Stopped>() {
-                    // The last look goes on from here: by index where the items read match.
-                    if diverged || next.len() >= prefix.len() {
-                        *prefix = next;
-                    }
-                    d.stamp = None;
-                }
-                return Err(e);
-            }
-        };
-        if streamed.error.is_none() || diverged || next.len() >= prefix.len() {
-            *prefix = next;
-        }
-        match streamed.error {
-            None => d.waiting = false,
-            // As a plain run reports it: what parsed was written.
-            Some(e) if phase == Phase::Backfill => {
-                r.doc_ended(&name, streamed.items, Some(e));
-                d.waiting = false;
-            }
-            // Changed while read: read again.
-            Some(_) => {
-                d.waiting = true;
-                d.stamp = None;
-            }
-        }
-        Ok(Step::Keep)
-    }
-
     fn poll_zst(
         &mut self,
         path: &Path,
         continued: &mut Option<Continued>,
         phase: Phase,
     ) -> Result<Step> {
-        let meta = match fs::metadata(path) {
+        let meta = match self.readable(path, fs::metadata(path)) {
             Ok(m) => m,
-            Err(e) if not_found(&e) => return Ok(Step::Gone),
-            Err(e) => {
-                self.read_error(path, &e);
-                return Ok(Step::Keep);
-            }
+            Err(step) => return Ok(step),
         };
         // One that appears while following may still be being written: read it when whole.
         if phase == Phase::Follow && !self.settled(&meta) && !zst_whole(path) {
