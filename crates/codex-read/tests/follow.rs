@@ -35,7 +35,7 @@ const U4: &str = "019a4c1e-7d2f-7a10-9b3e-0c5d2e6f7a04";
 const UF: &str = "019a4c1e-7d2f-7a10-9b3e-0c5d2e6f7aff";
 
 // ---------------------------------------------------------------------------------------------
-// Fixtures, after the research's examples (§2.2, §3.1, §3.2)
+// Fixtures, after the format's examples (FORMAT.md of source-codex)
 
 fn meta(id: &str) -> String {
     format!(
@@ -61,7 +61,7 @@ fn v1_item(n: usize) -> String {
     )
 }
 
-/// A V0 document (`JSON.stringify(.., null, 2)`, §3.1) with items 0..n.
+/// A V0 document (`JSON.stringify(.., null, 2)`) with items 0..n.
 fn v0_doc(id: &str, items: &[usize]) -> String {
     let items: Vec<String> = items.iter().map(|&n| v0_item_pretty(n)).collect();
     format!(
@@ -352,7 +352,7 @@ fn appended_lines_arrive_in_order_with_their_session() {
         let v1 = home.join(format!(
             ".codex/sessions/rollout-2025-08-02T14-03-22-{U1}.jsonl"
         ));
-        // A BOM before the first line (§5.10) is dropped as a plain run drops it.
+        // A BOM before the first line is dropped as a plain run drops it.
         put(
             &v1,
             &format!(
@@ -398,7 +398,7 @@ fn a_file_created_empty_and_written_in_parts_is_told_and_read_from_line_1_once()
         let day = home.join(".codex/sessions/2025/11/02");
         fs::create_dir_all(&day).unwrap();
         let mut f = Following::start(home, mode);
-        // Codex creates the file with its first write (§1); here it is empty for a while, then
+        // Codex creates the file with its first write; here it is empty for a while, then
         // gets its first line in two writes.
         let path = rollout(&day, "2025-11-02T08-00-00", UF);
         File::create(&path).unwrap();
@@ -439,7 +439,7 @@ fn a_file_created_empty_and_written_in_parts_is_told_and_read_from_line_1_once()
 
 #[test]
 fn a_file_whose_session_meta_comes_second_waits_for_it() {
-    // The meta need not be the first line (§2.1, items buffered before the file existed): the
+    // The meta need not be the first line (items buffered before the file existed): the
     // format is told from the first line, the session only from the second. Polling every
     // 1000 ms here, so the file settles only after 10 s left alone (it never is).
     for mode in [&[][..], &["--poll", "--poll-interval", "1000"][..]] {
@@ -501,7 +501,7 @@ fn a_v0_document_rewritten_whole_three_times_yields_each_item_once() {
         put(&path, &v0_doc(U4, &[0]));
         let mut f = Following::start(home, mode);
         f.wait_for(2);
-        // saveRollout rewrites the whole file after each item (§3.1).
+        // The TypeScript CLI rewrites the whole file after each item.
         fs::write(&path, v0_doc(U4, &[0, 1])).unwrap();
         f.wait_for(3);
         // A rewrite caught half-way: not valid JSON for a while.
@@ -679,7 +679,7 @@ fn a_followed_file_compressed_or_archived_is_not_read_again() {
         put(&moving, &lines(&[meta(U3)]));
         let mut f = Following::start(home, mode);
         f.wait_for(3);
-        // V4 compresses a finished file (§1): the `.zst` holds one more line than was read,
+        // V4 compresses a finished file: the `.zst` holds one more line than was read,
         // then the plain file goes away.
         let all = lines(&[meta(U2), item(1), item(2)]);
         let zst = day.join(format!("{name}.zst"));

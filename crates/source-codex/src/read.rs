@@ -28,7 +28,7 @@ pub use tonbo_core::time::{parse_modified_after, parse_time};
 /// What a run read, for the summary line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stats {
-    /// Files by generation (§ "Key findings").
+    /// Files by generation.
     pub v0_files: u64,
     pub seed_files: u64,
     pub v1_files: u64,
@@ -304,7 +304,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The session id when the content gives none: from the file name (§1), with a note.
+    /// The session id when the content gives none: from the file name, with a note.
     pub(crate) fn fallback_session(&self, path: &Path, why: &str) -> String {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let (id, uuid) = detect::session_from_file_name(&name);
@@ -320,7 +320,7 @@ impl<'a> Reader<'a> {
         id
     }
 
-    /// Reports a read error: of a `.zst`, as a zstd stream that is not whole (§5.9).
+    /// Reports a read error: of a `.zst`, as a zstd stream that is not whole.
     fn read_failed(&mut self, name: &str, zst: bool, e: &io::Error) {
         let msg = e.to_string();
         if zst {
@@ -356,7 +356,7 @@ impl<'a> Reader<'a> {
                 (id, RecordKind::V2)
             }
             Detected::Empty => {
-                // Codex creates a file on its first write (§1): it may be on its way.
+                // Codex creates a file on its first write: it may be on its way.
                 self.stats.unknown_files += 1;
                 self.stats.incomplete += 1;
                 tonbo_core::note!(
@@ -465,7 +465,7 @@ impl<'a> Reader<'a> {
                     self.stats.records += 1;
                 }
                 // A last line without its newline that does not parse is most likely being
-                // written right now (§5.1); the next run reads it whole.
+                // written right now; the next run reads it whole.
                 Err(LineError::NotJson(_)) if !line.terminated => {
                     let (number, len) = (line.number, line.bytes.len());
                     self.incomplete(&name, number, len);
@@ -522,7 +522,7 @@ impl<'a> Reader<'a> {
                 );
                 self.stats.incomplete += 1;
             }
-            // V0 rewrites the whole file and its writes are not atomic (§3.1).
+            // V0 rewrites the whole file and its writes are not atomic.
             Err(e) if e.is_eof() => {
                 tonbo_core::note!("{STAGE}: {name}: truncated JSON document after 0 items");
                 self.stats.failed += 1;
@@ -663,7 +663,7 @@ fn prescan(mut lines: LineReader) -> io::Result<Detected> {
     Ok(detector.finish())
 }
 
-/// `id` of a V0 `session` object (§3.1), as a string.
+/// `id` of a V0 `session` object, as a string.
 fn session_id_field(session: &RawValue) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Session<'a> {

@@ -25,7 +25,7 @@ pub struct Root {
     pub path: PathBuf,
     pub role: Role,
     /// Only V0 documents (`rollout-*.json`) are read here: `~/.codex/sessions` when CODEX_HOME
-    /// names another folder, since the TS CLI ignored CODEX_HOME (§1).
+    /// names another folder, since the TS CLI ignored CODEX_HOME.
     pub v0_only: bool,
 }
 
@@ -40,7 +40,7 @@ impl Root {
 }
 
 /// The roots to read when no PATH is given: `$CODEX_HOME/sessions` and
-/// `$CODEX_HOME/archived_sessions` (CODEX_HOME default `~/.codex`, §1), and, when CODEX_HOME is
+/// `$CODEX_HOME/archived_sessions` (CODEX_HOME default `~/.codex`), and, when CODEX_HOME is
 /// set, `~/.codex/sessions` for V0 files. Existence is not checked here.
 pub fn default_roots(codex_home: Option<&OsStr>, home: Option<&Path>) -> Vec<Root> {
     let default_home = home.map(|h| h.join(".codex"));
@@ -138,7 +138,7 @@ pub fn roots_of_path(path: &Path) -> Vec<Root> {
 
 /// The roots `--follow` watches: a plain run's, and also those that do not exist yet, since a
 /// Codex home gets `sessions/` with its first session and `archived_sessions/` with its first
-/// archive (§1). Without PATH: every default root ([`default_roots`]), an existing one once when
+/// archive. Without PATH: every default root ([`default_roots`]), an existing one once when
 /// CODEX_HOME reaches it through a link; a note on stderr when none exists yet.
 pub fn follow_roots(paths: &[PathBuf]) -> Vec<Root> {
     if paths.is_empty() {
@@ -199,16 +199,15 @@ pub enum Format {
     Document,
     /// JSONL: V1 or V2+.
     Lines,
-    /// zstd-compressed JSONL (V4, §1).
+    /// zstd-compressed JSONL (V4).
     Zst,
 }
 
-/// Files in a Codex home that are not transcripts (§1).
+/// Files in a Codex home that are not transcripts.
 const NOT_TRANSCRIPTS: &[&str] = &["history.jsonl", "session_index.jsonl"];
 
-/// The format of a file found by walking a folder: `rollout-*.json`, `*.jsonl`, `*.jsonl.zst`
-/// (§6 "Discover"), except the files that are not transcripts (§1); only `rollout-*.json` in a
-/// V0-only root.
+/// The format of a file found by walking a folder: `rollout-*.json`, `*.jsonl`, `*.jsonl.zst`,
+/// except the files that are not transcripts; only `rollout-*.json` in a V0-only root.
 pub fn walked_format(name: &str, v0_only: bool) -> Option<Format> {
     if name.starts_with("rollout-") && name.ends_with(".json") {
         return Some(Format::Document);
@@ -277,7 +276,7 @@ pub(crate) fn list_root(root: &Root) -> (Vec<Found>, Vec<ListNote>) {
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
-        // Codex's TUI debug log (§1) holds no transcript.
+        // Codex's TUI debug log holds no transcript.
         .filter_entry(|e| !(e.depth() > 0 && e.file_type().is_dir() && e.file_name() == "log"));
     for entry in walk {
         let entry = match entry {
@@ -314,7 +313,7 @@ pub(crate) fn list_root(root: &Root) -> (Vec<Found>, Vec<ListNote>) {
             mtime: entry.metadata().ok().and_then(|m| m.modified().ok()),
         });
     }
-    // The plain file wins over its `.zst` (§1, `compression.rs`): Codex writes one, then the
+    // The plain file wins over its `.zst`: Codex writes one, then the
     // other, and a reader may catch both.
     let plain: BTreeSet<PathBuf> = files
         .iter()

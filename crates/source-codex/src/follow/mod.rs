@@ -6,11 +6,11 @@
 //! tailed with its [`FileTail`]. What is Codex's own:
 //!
 //! * **Files found later.** Any path the watcher names that no followed file has (a new rollout,
-//!   a new `YYYY/MM/DD` folder at midnight, §1), and every periodic rescan, walks the roots again
+//!   a new `YYYY/MM/DD` folder at midnight), and every periodic rescan, walks the roots again
 //!   with the plain run's rules ([`crate::plan`]: `sessions/` wins over `archived_sessions/`,
 //!   the plain file over its `.zst`, `--modified-after`).
 //! * **Telling a file still being written.** A new rollout may be empty or hold part of its
-//!   first line (§1: files are created on the first write). Its format is told only from
+//!   first line (files are created on the first write). Its format is told only from
 //!   complete lines: it waits until the detector answers, or until [`SCAN_LINES`] complete
 //!   lines, or until it has been left unchanged for the settle time (then the detector's own
 //!   rule for a finished file decides, as a plain run would). Then it is read from line 1.
@@ -18,18 +18,15 @@
 //!   file and physical line number, byte for byte; a last line without its newline is held
 //!   until the newline arrives.
 //! * **Rewrites.** [`FileTail`] reads a rewritten or truncated file again and passes on only
-//!   lines it has not passed on before, also when the rewrite was caught half-way. Codex appends to its JSONL files and does not rewrite them (§2.1), but a user or a
-//!   tool may.
-//! * **V0 documents** are rewritten whole after each item (§3.1, "saveRollout rewrites the whole
-//!   file"): on a change the document is read again, skipped while it is not valid JSON (a
-//!   rewrite half-way), and only items not written before go out: by index while the items
-//!   already written are unchanged, else by a hash of their content. Its session record goes
-//!   out once, from the first version read.
-//! * **`.jsonl.zst`** files are finished archives (§1): read once. One that appears while
+//!   lines it has not passed on before, also when the rewrite was caught half-way. Codex
+//!   appends to its JSONL files and does not rewrite them, but a user or a tool may.
+//! * **V0 documents** are rewritten whole after each item: each version is read again, and
+//!   only its new items go out ([`doc`]).
+//! * **`.jsonl.zst`** files are finished archives: read once. One that appears while
 //!   following is read once it is a whole zstd stream (or has settled). When it replaces a plain
 //!   file that was followed (compression) only the lines after those already written are read.
 //! * **Moves.** A followed file that is gone, and a file of the same name that appears
-//!   elsewhere (archiving moves `sessions/…/x.jsonl` to `archived_sessions/x.jsonl`, §1, §5.9),
+//!   elsewhere (archiving moves `sessions/…/x.jsonl` to `archived_sessions/x.jsonl`),
 //!   is the same file: it is followed on from where it was, not read again.
 //! * **Deleted files** are released (the tail holds no open file).
 //! * **Stop.** On SIGINT/SIGTERM every file is looked at once more, and the roots walked, so
@@ -234,7 +231,7 @@ impl From<io::Error> for TailError {
     }
 }
 
-/// The UTF-8 BOM a plain run drops from the start of a file (§5.10, `lines::SkipBom`).
+/// The UTF-8 BOM a plain run drops from the start of a file (`lines::SkipBom`).
 fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
@@ -312,7 +309,7 @@ impl Follower<'_, '_> {
         let mut listed = Vec::new();
         for root in self.roots.clone() {
             if fs::metadata(&root.path).is_err() {
-                // Not there yet: watched for (a Codex home gets its folders lazily, §1).
+                // Not there yet: watched for (a Codex home gets its folders lazily).
                 continue;
             }
             let (files, notes) = list_root(&root);
