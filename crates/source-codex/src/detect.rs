@@ -115,7 +115,7 @@ impl Detector {
             return Some(Detected::V2 {
                 id: head
                     .payload
-                    .and_then(payload_id)
+                    .and_then(id_field)
                     .ok_or("its first session_meta has no usable payload.id"),
             });
         }
@@ -144,14 +144,15 @@ impl Detector {
     }
 }
 
-/// `payload.id` of a `session_meta` line.
-fn payload_id(payload: &RawValue) -> Option<String> {
+/// The `id` of a JSON object (a `session_meta` payload, a V0 `session`), if it is a usable
+/// session id.
+pub fn id_field(object: &RawValue) -> Option<String> {
     #[derive(Deserialize)]
-    struct Payload<'a> {
+    struct Object<'a> {
         #[serde(default, borrow)]
         id: Option<&'a RawValue>,
     }
-    serde_json::from_str::<Payload>(payload.get())
+    serde_json::from_str::<Object>(object.get())
         .ok()?
         .id
         .and_then(id_text)

@@ -492,7 +492,7 @@ impl<'a> Reader<'a> {
             DocKind::V0 => {
                 self.stats.v0_files += 1;
                 let s = head.field("session").expect("V0 has a session");
-                let id = session_id_field(s)
+                let id = detect::id_field(s)
                     .unwrap_or_else(|| self.fallback_session(path, "no usable session.id"));
                 (id, compact_json(s.get()))
             }
@@ -661,19 +661,6 @@ fn prescan(mut lines: LineReader) -> io::Result<Detected> {
         }
     }
     Ok(detector.finish())
-}
-
-/// `id` of a V0 `session` object, as a string.
-fn session_id_field(session: &RawValue) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Session<'a> {
-        #[serde(default, borrow)]
-        id: Option<&'a RawValue>,
-    }
-    serde_json::from_str::<Session>(session.get())
-        .ok()?
-        .id
-        .and_then(detect::id_text)
 }
 
 #[cfg(test)]

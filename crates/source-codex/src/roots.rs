@@ -67,13 +67,31 @@ pub fn default_roots(codex_home: Option<&OsStr>, home: Option<&Path>) -> Vec<Roo
     roots
 }
 
-/// The default roots that exist. Finding none is not an error, there is just nothing to read;
-/// a note on stderr says where it looked.
-pub fn existing_default_roots() -> Vec<Root> {
+/// The environment's Codex home (`CODEX_HOME`, when set and not empty) and `HOME`.
+fn env_homes() -> (Option<std::ffi::OsString>, Option<PathBuf>) {
     let codex_home = std::env::var_os("CODEX_HOME").filter(|v| !v.is_empty());
     let home = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from);
+    (codex_home, home)
+}
+
+/// Where the default roots are, for a note: `a, b`, or that HOME is not set.
+fn looked_in(candidates: &[Root]) -> String {
+    if candidates.is_empty() {
+        return "nowhere, HOME is not set".to_string();
+    }
+    let looked: Vec<String> = candidates
+        .iter()
+        .map(|r| r.path.display().to_string())
+        .collect();
+    looked.join(", ")
+}
+
+/// The default roots that exist. Finding none is not an error, there is just nothing to read;
+/// a note on stderr says where it looked.
+pub fn existing_default_roots() -> Vec<Root> {
+    let (codex_home, home) = env_homes();
     if let Some(dir) = codex_home.as_deref().map(Path::new) {
         if !dir.is_dir() {
             tonbo_core::note!(
@@ -83,10 +101,7 @@ pub fn existing_default_roots() -> Vec<Root> {
         }
     }
     let candidates = default_roots(codex_home.as_deref(), home.as_deref());
-    let looked: Vec<String> = candidates
-        .iter()
-        .map(|r| r.path.display().to_string())
-        .collect();
+    let looked = looked_in(&candidates);
     // CODEX_HOME reaching ~/.codex through a link: its sessions folder is read once, in full.
     let mut seen = Vec::new();
     let found: Vec<Root> = candidates
@@ -101,12 +116,7 @@ pub fn existing_default_roots() -> Vec<Root> {
         .collect();
     if found.is_empty() {
         tonbo_core::note!(
-            "{STAGE}: note: no Codex sessions folder found (looked in: {}); nothing to read",
-            if looked.is_empty() {
-                "nowhere, HOME is not set".to_string()
-            } else {
-                looked.join(", ")
-            }
+            "{STAGE}: note: no Codex sessions folder found (looked in: {looked}); nothing to read"
         );
     }
     found
@@ -142,23 +152,12 @@ pub fn roots_of_path(path: &Path) -> Vec<Root> {
 /// CODEX_HOME reaches it through a link; a note on stderr when none exists yet.
 pub fn follow_roots(paths: &[PathBuf]) -> Vec<Root> {
     if paths.is_empty() {
-        let codex_home = std::env::var_os("CODEX_HOME").filter(|v| !v.is_empty());
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from);
+        let (codex_home, home) = env_homes();
         let candidates = default_roots(codex_home.as_deref(), home.as_deref());
         if !candidates.iter().any(|r| r.path.is_dir()) {
-            let looked: Vec<String> = candidates
-                .iter()
-                .map(|r| r.path.display().to_string())
-                .collect();
             tonbo_core::note!(
                 "{STAGE}: note: no Codex sessions folder yet (looked in: {}); waiting for one",
-                if looked.is_empty() {
-                    "nowhere, HOME is not set".to_string()
-                } else {
-                    looked.join(", ")
-                }
+                looked_in(&candidates)
             );
         }
         let mut seen = Vec::new();
