@@ -5,11 +5,11 @@
 //! and its [`MANUAL`]), which is also its man page (`--generate man`).
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use codex_read::{
+use source_codex::{
     existing_default_roots, follow, follow_roots, parse_modified_after, roots_of_path, Reader,
     Root, Yield, STAGE,
 };
@@ -63,11 +63,14 @@ const MANUAL: Manual = Manual {
 ///
 /// Reads OpenAI Codex CLI session files and writes one source record per line:
 /// `{"v":1,"source":"codex","session":"<id>","record":<the line, byte for byte>,
-///   "provenance":{"file":"<path>","line":<n>}}` for V2+ files (V2, V3, V4), the same with
-/// `"kind":"v1"` for every line of a V1 file; for a V0 document (`{session, items}`) a
-/// `"kind":"v0-session"` record and one `"kind":"v0-item"` per item, for a seed document
-/// (`{id, messages}`) a `"kind":"seed-session"` record and one `"kind":"seed-message"` per
-/// message, with `"provenance":{"file":"<path>","row":"<index>"}` (`"session"` for the first).
+///   "at":"<file name>:<n>","provenance":{"file":"<path>","line":<n>}}` for V2+ files (V2, V3,
+/// V4), the same with `"kind":"v1"` for every line of a V1 file; for a V0 document
+/// (`{session, items}`) a `"kind":"v0-session"` record and one `"kind":"v0-item"` per item, for
+/// a seed document (`{id, messages}`) a `"kind":"seed-session"` record and one
+/// `"kind":"seed-message"` per message, with `"at":"<file name>:<index>"` and
+/// `"provenance":{"file":"<path>","row":"<index>"}` (`session` for the first). `at` names the
+/// file without its folders and without `.zst`: the keys of the record's events are built from
+/// it, so they stay when a session file is archived or compressed.
 /// The generation is told from each file's content; the session id is the first `session_meta`'s
 /// `payload.id` (V2+), line 1's `id` (V1), `session.id` (V0) or `id` (seed), else the UUID in the
 /// file name.
@@ -156,15 +159,11 @@ fn run(args: Args) -> Result<Exit> {
     }
     let mut empty = 0;
     let followed = if args.follow.follow {
-        let opts = follow::Options {
-            interval: Duration::from_millis(args.follow.poll_interval),
-            poll: args.follow.poll,
-            quiet: args.quiet,
-        };
         Some(follow::follow(
             &mut reader,
             follow_roots(&args.paths),
-            &opts,
+            &args.follow,
+            args.quiet,
         )?)
     } else {
         // Each PATH (or default folder) with its roots, to tell which one gave nothing.

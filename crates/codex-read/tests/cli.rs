@@ -102,6 +102,7 @@ impl Rec {
             session: String,
             #[serde(borrow)]
             record: &'a RawValue,
+            at: String,
             provenance: Prov,
         }
         #[derive(Deserialize)]
@@ -115,6 +116,20 @@ impl Rec {
             .unwrap_or_else(|e| panic!("stdout line is not a source record ({e}): {line}"));
         // The contract's own type reads it too.
         let _: tonbo_core::SourceRecord = serde_json::from_str(line).unwrap();
+        // `at` is the file's name (no folders, no `.zst`) and the line or row: what keys are
+        // built from.
+        let name = Path::new(&w.provenance.file).file_name().unwrap();
+        let name = name.to_str().unwrap();
+        let place = match (&w.provenance.line, &w.provenance.row) {
+            (Some(l), None) => l.to_string(),
+            (None, Some(row)) => row.clone(),
+            _ => panic!("provenance needs exactly one of line and row: {line}"),
+        };
+        assert_eq!(
+            w.at,
+            format!("{}:{place}", name.strip_suffix(".zst").unwrap_or(name)),
+            "{line}"
+        );
         Rec {
             v: w.v,
             source: w.source,
@@ -174,9 +189,9 @@ fn set_mtime(path: &Path, t: SystemTime) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fixtures, after the examples of the research (§2.2, §2.3, §3.1, §3.2)
+// Fixtures, after the format's examples (FORMAT.md of source-codex)
 
-/// A V2 `session_meta` line (§2.2).
+/// A V2 `session_meta` line.
 fn meta(id: &str) -> String {
     format!(
         r#"{{"timestamp":"2025-11-02T08:00:00.120Z","type":"session_meta","payload":{{"id":"{id}","timestamp":"2025-11-02T08:00:00.101Z","cwd":"/home/u/proj","originator":"codex_cli_rs","cli_version":"0.53.0","instructions":null,"source":"cli","git":{{"branch":"main"}}}}}}"#
@@ -205,7 +220,7 @@ fn v2_file(id: &str, n: usize) -> String {
     s
 }
 
-/// V4: an outer `ordinal` (paginated history), new record types (§2.1, §2.2).
+/// V4: an outer `ordinal` (paginated history), new record types.
 fn v4_file(id: &str) -> String {
     [
         format!(
@@ -218,7 +233,7 @@ fn v4_file(id: &str) -> String {
     .join("\n")
 }
 
-/// V1 (§3.2): the bare meta line, a state marker, bare response items.
+/// V1: the bare meta line, a state marker, bare response items.
 fn v1_lines(id: &str) -> Vec<String> {
     vec![
         format!(
@@ -230,7 +245,7 @@ fn v1_lines(id: &str) -> Vec<String> {
     ]
 }
 
-/// V0 (§3.1), as `JSON.stringify(.., null, 2)` writes it.
+/// V0, as `JSON.stringify(.., null, 2)` writes it.
 fn v0_doc(id: &str) -> String {
     format!(
         r#"{{
@@ -490,8 +505,8 @@ fn the_session_is_the_first_session_meta_not_the_file_name() {
     // The name says U9; the content says U2.
     let renamed = dir.join(format!("rollout-2025-11-02T08-00-00-{U9}.jsonl"));
     put(&renamed, v2_file(U2, 1));
-    // A fork: its own meta first, then a copy of its parent's lines with the parent's meta
-    // (§1, §2.2); every line is the fork's.
+    // A fork: its own meta first, then a copy of its parent's lines with the parent's meta;
+    // every line is the fork's.
     let fork = dir.join(format!("rollout-2025-11-02T09-00-00-{U3}.jsonl"));
     put(
         &fork,
@@ -500,7 +515,7 @@ fn the_session_is_the_first_session_meta_not_the_file_name() {
     // No session_meta at all: the UUID at the end of the name, with a note.
     let nometa = dir.join(format!("rollout-2025-11-02T10-00-00-{U4}.jsonl"));
     put(&nometa, format!("{}\n", item(1)));
-    // The meta after a few lines (buffered items share one write, §2.1).
+    // The meta after a few lines (buffered items share one write).
     let late = dir.join(format!("rollout-2025-11-02T11-00-00-{U9}.jsonl"));
     put(&late, format!("{}\n{}\n", item(1), meta(U1)));
     // Neither meta nor UUID: the name without its extensions.
@@ -624,7 +639,7 @@ fn a_v0_document_comes_out_item_by_item_and_a_truncated_one_fails_after_its_item
     let base = tmp.path();
     let dir = base.join("sessions");
     let doc = v0_doc(U0);
-    // Cut inside the third item: the session and two items parse (§3.1: not atomic).
+    // Cut inside the third item: the session and two items parse (writes are not atomic).
     let cut = &doc[..doc.find("\"function_call_output\"").unwrap()];
     let truncated = dir.join(format!("rollout-2025-04-20-{U1}.json"));
     put(&truncated, cut.replace(U0, U1));
@@ -891,14 +906,14 @@ fn codex_home_reads_sessions_then_archive_and_a_name_in_both_once() {
     put(&ch.join("sessions/2025/11/01").join(&a), v2_file(U1, 1));
     put(&ch.join("sessions/2025/11/02").join(&b), v2_file(U2, 1));
     put(&ch.join("sessions/2025/11/04").join(&d), v2_file(U4, 1));
-    // Archived: B again (moved while a reader looked, §1, §5.9), D again compressed, and C.
+    // Archived: B again (moved while a reader looked), D again compressed, and C.
     put(&ch.join("archived_sessions").join(&b), v2_file(U2, 9));
     put_zst(
         &ch.join("archived_sessions").join(format!("{d}.zst")),
         v2_file(U4, 9),
     );
     put(&ch.join("archived_sessions").join(&c), v2_file(U3, 1));
-    // ~/.codex/sessions: V0 files are read from here whatever CODEX_HOME says (§1); others not.
+    // ~/.codex/sessions: V0 files are read from here whatever CODEX_HOME says; others not.
     put(
         &base.join(format!(".codex/sessions/rollout-2025-04-20-{U0}.json")),
         v0_doc(U0),

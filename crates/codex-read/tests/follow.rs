@@ -35,7 +35,7 @@ const U4: &str = "019a4c1e-7d2f-7a10-9b3e-0c5d2e6f7a04";
 const UF: &str = "019a4c1e-7d2f-7a10-9b3e-0c5d2e6f7aff";
 
 // ---------------------------------------------------------------------------------------------
-// Fixtures, after the research's examples (§2.2, §3.1, §3.2)
+// Fixtures, after the format's examples (FORMAT.md of source-codex)
 
 fn meta(id: &str) -> String {
     format!(
@@ -61,7 +61,7 @@ fn v1_item(n: usize) -> String {
     )
 }
 
-/// A V0 document (`JSON.stringify(.., null, 2)`, §3.1) with items 0..n.
+/// A V0 document (`JSON.stringify(.., null, 2)`) with items 0..n.
 fn v0_doc(id: &str, items: &[usize]) -> String {
     let items: Vec<String> = items.iter().map(|&n| v0_item_pretty(n)).collect();
     format!(
@@ -103,9 +103,12 @@ fn line_rec(kind: Option<&str>, session: &str, record: &str, file: &Path, line: 
     let kind = kind
         .map(|k| format!("\"kind\":\"{k}\","))
         .unwrap_or_default();
+    let name = file.file_name().unwrap().to_str().unwrap();
+    let at = format!("{}:{line}", name.strip_suffix(".zst").unwrap_or(name));
     format!(
-        "{{\"v\":1,\"source\":\"codex\",{kind}\"session\":{},\"record\":{record},\"provenance\":{{\"file\":{},\"line\":{line}}}}}",
+        "{{\"v\":1,\"source\":\"codex\",{kind}\"session\":{},\"record\":{record},\"at\":{},\"provenance\":{{\"file\":{},\"line\":{line}}}}}",
         serde_json::to_string(session).unwrap(),
+        serde_json::to_string(&at).unwrap(),
         serde_json::to_string(file.to_str().unwrap()).unwrap()
     )
 }
@@ -155,18 +158,7 @@ impl Following {
     /// Starts following `home`'s Codex folders (HOME is `home`, CODEX_HOME unset) and waits
     /// until the backfill is done, so that what the test writes next is seen as new.
     fn start(home: &Path, mode: &[&str]) -> Following {
-        let mut child = Command::new(BIN)
-            .arg("--follow")
-            .args(mode)
-            .env_remove("CODEX_HOME")
-            .env("HOME", home)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn codex-read");
-        let out = lines_of(child.stdout.take().unwrap());
-        let err = lines_of(child.stderr.take().unwrap());
+        let (child, out, err) = spawn(home, &[&["--follow"], mode].concat());
         let mut f = Following {
             child: Some(child),
             out,
@@ -206,6 +198,13 @@ impl Following {
             }
         }
         &self.stdout
+    }
+
+    /// Stops the run, which must then exit 0 (`mode` names the run in a failure).
+    fn stop_exit_0(self, mode: &[&str]) -> Ended {
+        let e = self.stop();
+        assert_eq!(e.code, Some(0), "mode {mode:?}: {:#?}", e.stderr);
+        e
     }
 
     /// Sends SIGTERM and waits for the exit; returns everything written.
@@ -262,9 +261,11 @@ fn wait_exit(child: &mut Child) -> Option<i32> {
     }
 }
 
-/// A plain run (no --follow) over `home`'s Codex folders.
-fn plain(home: &Path) -> Ended {
+/// Starts codex-read with `args` over `home`'s Codex folders (HOME is `home`, CODEX_HOME
+/// unset); its stdout and stderr lines as they come.
+fn spawn(home: &Path, args: &[&str]) -> (Child, Receiver<String>, Receiver<String>) {
     let mut child = Command::new(BIN)
+        .args(args)
         .env_remove("CODEX_HOME")
         .env("HOME", home)
         .stdin(Stdio::null())
@@ -274,6 +275,12 @@ fn plain(home: &Path) -> Ended {
         .expect("spawn codex-read");
     let out = lines_of(child.stdout.take().unwrap());
     let err = lines_of(child.stderr.take().unwrap());
+    (child, out, err)
+}
+
+/// A plain run (no --follow) over `home`'s Codex folders.
+fn plain(home: &Path) -> Ended {
+    let (mut child, out, err) = spawn(home, &[]);
     let code = wait_exit(&mut child);
     Ended {
         code,
@@ -327,6 +334,14 @@ fn assert_same_as_plain(followed: &[String], home: &Path) {
     }
 }
 
+/// Runs `test` once in each of `modes`, in a fresh home each time.
+fn each_mode(modes: &[&[&str]], test: impl Fn(&Path, &[&str])) {
+    for mode in modes {
+        let tmp = TempDir::new().unwrap();
+        test(tmp.path(), mode);
+    }
+}
+
 fn no_rejects(e: &Ended) {
     assert!(
         !e.stderr.iter().any(|l| l.contains("rejected:")),
@@ -340,16 +355,14 @@ fn no_rejects(e: &Ended) {
 
 #[test]
 fn appended_lines_arrive_in_order_with_their_session() {
-    for mode in MODES {
-        let tmp = TempDir::new().unwrap();
-        let home = tmp.path();
+    each_mode(&MODES, |home, mode| {
         let day = home.join(".codex/sessions/2025/11/02");
         let v2 = rollout(&day, "2025-11-02T08-00-00", UF);
         put(&v2, &lines(&[meta(U2), item(1)]));
         let v1 = home.join(format!(
             ".codex/sessions/rollout-2025-08-02T14-03-22-{U1}.jsonl"
         ));
-        // A BOM before the first line (§5.10) is dropped as a plain run drops it.
+        // A BOM before the first line is dropped as a plain run drops it.
         put(
             &v1,
             &format!(
@@ -374,8 +387,7 @@ fn appended_lines_arrive_in_order_with_their_session() {
         f.wait_for(8);
         append(&v1, &format!("{}\n", r#"{"record_type":"state"}"#));
         f.wait_for(9);
-        let e = f.stop();
-        assert_eq!(e.code, Some(0), "mode {mode:?}: {:#?}", e.stderr);
+        let e = f.stop_exit_0(mode);
         assert_eq!(
             e.stdout[8],
             line_rec(Some("v1"), U1, r#"{"record_type":"state"}"#, &v1, 4)
@@ -384,18 +396,16 @@ fn appended_lines_arrive_in_order_with_their_session() {
         assert_same_as_plain(&e.stdout, home);
         no_rejects(&e);
         assert!(e.summary().ends_with(", 0 rewrites"), "{}", e.summary());
-    }
+    });
 }
 
 #[test]
 fn a_file_created_empty_and_written_in_parts_is_told_and_read_from_line_1_once() {
-    for mode in MODES {
-        let tmp = TempDir::new().unwrap();
-        let home = tmp.path();
+    each_mode(&MODES, |home, mode| {
         let day = home.join(".codex/sessions/2025/11/02");
         fs::create_dir_all(&day).unwrap();
         let mut f = Following::start(home, mode);
-        // Codex creates the file with its first write (§1); here it is empty for a while, then
+        // Codex creates the file with its first write; here it is empty for a while, then
         // gets its first line in two writes.
         let path = rollout(&day, "2025-11-02T08-00-00", UF);
         File::create(&path).unwrap();
@@ -420,8 +430,7 @@ fn a_file_created_empty_and_written_in_parts_is_told_and_read_from_line_1_once()
             append(&path, &format!("{b}\n"));
             f.wait_for(1 + n);
         }
-        let e = f.stop();
-        assert_eq!(e.code, Some(0), "mode {mode:?}: {:#?}", e.stderr);
+        let e = f.stop_exit_0(mode);
         assert_eq!(e.stdout.len(), 4);
         assert_same_as_plain(&e.stdout, home);
         no_rejects(&e);
@@ -431,38 +440,36 @@ fn a_file_created_empty_and_written_in_parts_is_told_and_read_from_line_1_once()
             "{}",
             e.summary()
         );
-    }
+    });
 }
 
 #[test]
 fn a_file_whose_session_meta_comes_second_waits_for_it() {
-    // The meta need not be the first line (§2.1, items buffered before the file existed): the
+    // The meta need not be the first line (items buffered before the file existed): the
     // format is told from the first line, the session only from the second. Polling every
     // 1000 ms here, so the file settles only after 10 s left alone (it never is).
-    for mode in [&[][..], &["--poll", "--poll-interval", "1000"][..]] {
-        let tmp = TempDir::new().unwrap();
-        let home = tmp.path();
-        let day = home.join(".codex/sessions/2025/11/02");
-        fs::create_dir_all(&day).unwrap();
-        let mut f = Following::start(home, mode);
-        let path = rollout(&day, "2025-11-02T08-00-00", UF);
-        append(&path, &format!("{}\n", item(1)));
-        thread::sleep(Duration::from_millis(1500));
-        append(&path, &format!("{}\n", meta(U3)));
-        let got = f.wait_for(2);
-        assert_eq!(got[0], line_rec(None, U3, &item(1), &path, 1));
-        assert_eq!(got[1], line_rec(None, U3, &meta(U3), &path, 2));
-        let e = f.stop();
-        assert_eq!(e.code, Some(0), "mode {mode:?}: {:#?}", e.stderr);
-        assert_same_as_plain(&e.stdout, home);
-    }
+    each_mode(
+        &[&[][..], &["--poll", "--poll-interval", "1000"][..]],
+        |home, mode| {
+            let day = home.join(".codex/sessions/2025/11/02");
+            fs::create_dir_all(&day).unwrap();
+            let mut f = Following::start(home, mode);
+            let path = rollout(&day, "2025-11-02T08-00-00", UF);
+            append(&path, &format!("{}\n", item(1)));
+            thread::sleep(Duration::from_millis(1500));
+            append(&path, &format!("{}\n", meta(U3)));
+            let got = f.wait_for(2);
+            assert_eq!(got[0], line_rec(None, U3, &item(1), &path, 1));
+            assert_eq!(got[1], line_rec(None, U3, &meta(U3), &path, 2));
+            let e = f.stop_exit_0(mode);
+            assert_same_as_plain(&e.stdout, home);
+        },
+    );
 }
 
 #[test]
 fn new_date_folders_and_their_sessions_are_picked_up() {
-    for mode in MODES {
-        let tmp = TempDir::new().unwrap();
-        let home = tmp.path();
+    each_mode(&MODES, |home, mode| {
         let sessions = home.join(".codex/sessions");
         let old = rollout(&sessions.join("2025/11/02"), "2025-11-02T23-59-00", U1);
         put(&old, &lines(&[meta(U1), item(1)]));
@@ -481,24 +488,21 @@ fn new_date_folders_and_their_sessions_are_picked_up() {
         append(&far, &format!("{}\n", item(2)));
         append(&old, &format!("{}\n", item(2)));
         f.wait_for(7);
-        let e = f.stop();
-        assert_eq!(e.code, Some(0), "mode {mode:?}: {:#?}", e.stderr);
+        let e = f.stop_exit_0(mode);
         assert_eq!(e.stdout.len(), 7);
         assert_same_as_plain(&e.stdout, home);
         no_rejects(&e);
-    }
+    });
 }
 
 #[test]
 fn a_v0_document_rewritten_whole_three_times_yields_each_item_once() {
-    for mode in MODES {
-        let tmp = TempDir::new().unwrap();
-        let home = tmp.path();
+    each_mode(&MODES, |home, mode| {
         let path = home.join(format!(".codex/sessions/rollout-2025-04-20-{U4}.json"));
         put(&path, &v0_doc(U4, &[0]));
         let mut f = Following::start(home, mode);
         f.wait_for(2);
-        // saveRollout rewrites the whole file after each item (§3.1).
+        // The TypeScript CLI rewrites the whole file after each item.
         fs::write(&path, v0_doc(U4, &[0, 1])).unwrap();
         f.wait_for(3);
         // A rewrite caught half-way: not valid JSON for a while.
@@ -509,8 +513,7 @@ fn a_v0_document_rewritten_whole_three_times_yields_each_item_once() {
         f.wait_for(4);
         fs::write(&path, v0_doc(U4, &[0, 1, 2, 3])).unwrap();
         f.wait_for(5);
-        let e = f.stop();
-        assert_eq!(e.code, Some(0), "mode {mode:?}: {:#?}", e.stderr);
+        let e = f.stop_exit_0(mode);
         let rows: Vec<String> = e.stdout.iter().map(|l| provenance(l).1).collect();
         assert_eq!(rows, ["#session", "#0", "#1", "#2", "#3"], "mode {mode:?}");
         assert_same_as_plain(&e.stdout, home);
@@ -529,14 +532,12 @@ fn a_v0_document_rewritten_whole_three_times_yields_each_item_once() {
             "{}",
             e.summary()
         );
-    }
+    });
 }
 
 #[test]
 fn a_v0_document_whose_written_items_changed_yields_only_new_content() {
-    for mode in MODES {
-        let tmp = TempDir::new().unwrap();
-        let home = tmp.path();
+    each_mode(&MODES, |home, mode| {
         let path = home.join(format!(".codex/sessions/rollout-2025-04-20-{U4}.json"));
         put(&path, &v0_doc(U4, &[0, 1, 2]));
         let mut f = Following::start(home, mode);
@@ -546,8 +547,7 @@ fn a_v0_document_whose_written_items_changed_yields_only_new_content() {
         f.wait_for(5);
         fs::write(&path, v0_doc(U4, &[1, 2, 3, 4])).unwrap();
         f.wait_for(6);
-        let e = f.stop();
-        assert_eq!(e.code, Some(0), "mode {mode:?}: {:#?}", e.stderr);
+        let e = f.stop_exit_0(mode);
         let got: Vec<(String, String)> = e
             .stdout
             .iter()
@@ -573,14 +573,12 @@ fn a_v0_document_whose_written_items_changed_yields_only_new_content() {
             .iter()
             .all(|l| l.contains(&format!("\"session\":\"{U4}\""))));
         assert_eq!(got, want, "mode {mode:?}");
-    }
+    });
 }
 
 #[test]
 fn a_rewrite_in_place_and_a_truncation_yield_only_new_lines() {
-    for mode in MODES {
-        let tmp = TempDir::new().unwrap();
-        let home = tmp.path();
+    each_mode(&MODES, |home, mode| {
         let path = rollout(
             &home.join(".codex/sessions/2025/11/02"),
             "2025-11-02T08-00-00",
@@ -604,8 +602,7 @@ fn a_rewrite_in_place_and_a_truncation_yield_only_new_lines() {
         f.wait_for(6);
         append(&path, &format!("{}\n", item(6)));
         f.wait_for(7);
-        let e = f.stop();
-        assert_eq!(e.code, Some(0), "mode {mode:?}: {:#?}", e.stderr);
+        let e = f.stop_exit_0(mode);
         let want = vec![
             line_rec(None, U2, &meta(U2), &path, 1),
             line_rec(None, U2, &item(1), &path, 2),
@@ -623,14 +620,12 @@ fn a_rewrite_in_place_and_a_truncation_yield_only_new_lines() {
             p.stdout,
             [want[0].clone(), want[5].clone(), want[6].clone()]
         );
-    }
+    });
 }
 
 #[test]
 fn sigterm_writes_what_came_before_it_and_exits_0() {
-    for mode in MODES {
-        let tmp = TempDir::new().unwrap();
-        let home = tmp.path();
+    each_mode(&MODES, |home, mode| {
         let day = home.join(".codex/sessions/2025/11/02");
         let path = rollout(&day, "2025-11-02T08-00-00", U2);
         put(&path, &format!("{}\n", meta(U2)));
@@ -643,8 +638,7 @@ fn sigterm_writes_what_came_before_it_and_exits_0() {
         let other = rollout(&day, "2025-11-02T09-00-00", U3);
         put(&other, &lines(&[meta(U3), item(1)]));
         append(&path, &item(51)[..20]);
-        let e = f.stop();
-        assert_eq!(e.code, Some(0), "mode {mode:?}: {:#?}", e.stderr);
+        let e = f.stop_exit_0(mode);
         assert_eq!(e.stdout.len(), 53, "mode {mode:?}");
         // The torn last line is held, and reported; the plain run leaves it too.
         assert!(
@@ -659,14 +653,12 @@ fn sigterm_writes_what_came_before_it_and_exits_0() {
             .summary()
             .contains(", 1 incomplete, 0 rejected, 0 failed, 0 rewrites"));
         assert_same_as_plain(&e.stdout, home);
-    }
+    });
 }
 
 #[test]
 fn a_followed_file_compressed_or_archived_is_not_read_again() {
-    for mode in MODES {
-        let tmp = TempDir::new().unwrap();
-        let home = tmp.path();
+    each_mode(&MODES, |home, mode| {
         let codex = home.join(".codex");
         let day = codex.join("sessions/2026/05/01");
         let name = format!("rollout-2026-05-01T10-00-00-{U2}.jsonl");
@@ -676,7 +668,7 @@ fn a_followed_file_compressed_or_archived_is_not_read_again() {
         put(&moving, &lines(&[meta(U3)]));
         let mut f = Following::start(home, mode);
         f.wait_for(3);
-        // V4 compresses a finished file (§1): the `.zst` holds one more line than was read,
+        // V4 compresses a finished file: the `.zst` holds one more line than was read,
         // then the plain file goes away.
         let all = lines(&[meta(U2), item(1), item(2)]);
         let zst = day.join(format!("{name}.zst"));
@@ -701,8 +693,7 @@ fn a_followed_file_compressed_or_archived_is_not_read_again() {
         )
         .unwrap();
         f.wait_for(7);
-        let e = f.stop();
-        assert_eq!(e.code, Some(0), "mode {mode:?}: {:#?}", e.stderr);
+        let e = f.stop_exit_0(mode);
         let want = vec![
             line_rec(None, U2, &meta(U2), &path, 1),
             line_rec(None, U2, &item(1), &path, 2),
@@ -713,7 +704,7 @@ fn a_followed_file_compressed_or_archived_is_not_read_again() {
             line_rec(None, U4, &item(1), &lone, 2),
         ];
         assert_eq!(e.stdout, want, "mode {mode:?}");
-    }
+    });
 }
 
 #[test]

@@ -5,7 +5,6 @@
 //! Sources whose mapping has not landed yet are rejected by name, never silently dropped.
 
 pub mod claude;
-pub mod codex;
 pub mod opencode;
 
 use tonbo_core::mapping::session_stream;
@@ -16,7 +15,7 @@ use tonbo_core::{EventHead, SourceRecord};
 fn mappings() -> Vec<Box<dyn SourceMapping>> {
     vec![
         Box::new(claude::ClaudeMapper::default()),
-        Box::new(codex::CodexMapper::default()),
+        Box::new(source_codex::CodexMapper::default()),
         Box::new(opencode::OpenCodeMapper::default()),
     ]
 }

@@ -10,10 +10,13 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 use common::*;
 use serde_json::Value;
+use tonbo_core::SourceRecord;
 
 fn cases() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("testdata/codex"))
@@ -341,5 +344,57 @@ fn who_wrote_it_ide_context_and_sub_agents() {
         run.map_stderr.contains("blank text 1"),
         "{}",
         run.map_stderr
+    );
+}
+
+/// `codex-read <every fixture> | EDIT | tonbo-map`, two real processes; between them each record
+/// is parsed with the contract's own type, changed by `edit` and written again, its `record` byte
+/// for byte (jq would re-encode the numbers inside it). tonbo-map's stdout.
+fn read_edit_map(edit: fn(&mut SourceRecord)) -> String {
+    let dirs: Vec<PathBuf> = cases().iter().map(|c| c.join("sessions")).collect();
+    let mut read = Command::new(bin("codex-read"))
+        .args(&dirs)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut map = Command::new(bin("tonbo-map"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let records = BufReader::new(read.stdout.take().unwrap());
+    let mut into_map = map.stdin.take().unwrap();
+    for line in records.lines() {
+        let line = line.unwrap();
+        let mut rec: SourceRecord = serde_json::from_str(&line).unwrap();
+        edit(&mut rec);
+        writeln!(into_map, "{}", serde_json::to_string(&rec).unwrap()).unwrap();
+    }
+    drop(into_map);
+    read.wait().unwrap();
+    let out = map.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn keys_come_from_at_and_records_without_it_keep_them() {
+    let plain = read_edit_map(|_| {});
+    assert!(plain.lines().count() > 80, "{plain}");
+    // Nothing downstream depends on provenance: without it, not a byte changes.
+    let without_provenance = read_edit_map(|rec| {
+        assert!(rec.at.is_some(), "no `at`: {rec:?}");
+        rec.provenance = None;
+    });
+    assert!(
+        plain == without_provenance,
+        "records without provenance map to other events"
+    );
+    // Records an older reader wrote have no `at`: their provenance gives the same keys.
+    let without_at = read_edit_map(|rec| rec.at = None);
+    assert!(
+        plain == without_at,
+        "records without `at` map to other events"
     );
 }

@@ -1,14 +1,16 @@
 //! `--follow`: read what exists, as a plain run does, then keep watching the roots and write what
 //! is added, until SIGINT/SIGTERM.
 //!
-//! Built on `tonbo_core::follow` (the [`Watcher`] and [`FileTail`]); what is Codex's own:
+//! Driven by [`tonbo_core::follow::follow`], whose rules hold (watching starts before the
+//! backfill; a signal during the backfill ends the run; after it, a last look at everything);
+//! tailed with its [`FileTail`]. What is Codex's own:
 //!
 //! * **Files found later.** Any path the watcher names that no followed file has (a new rollout,
-//!   a new `YYYY/MM/DD` folder at midnight, §1), and every periodic rescan, walks the roots again
+//!   a new `YYYY/MM/DD` folder at midnight), and every periodic rescan, walks the roots again
 //!   with the plain run's rules ([`crate::plan`]: `sessions/` wins over `archived_sessions/`,
 //!   the plain file over its `.zst`, `--modified-after`).
 //! * **Telling a file still being written.** A new rollout may be empty or hold part of its
-//!   first line (§1: files are created on the first write). Its format is told only from
+//!   first line (files are created on the first write). Its format is told only from
 //!   complete lines: it waits until the detector answers, or until [`SCAN_LINES`] complete
 //!   lines, or until it has been left unchanged for the settle time (then the detector's own
 //!   rule for a finished file decides, as a plain run would). Then it is read from line 1.
@@ -16,27 +18,22 @@
 //!   file and physical line number, byte for byte; a last line without its newline is held
 //!   until the newline arrives.
 //! * **Rewrites.** [`FileTail`] reads a rewritten or truncated file again and passes on only
-//!   lines it has not passed on before, also when the rewrite was caught half-way. Codex appends to its JSONL files and does not rewrite them (§2.1), but a user or a
-//!   tool may.
-//! * **V0 documents** are rewritten whole after each item (§3.1, "saveRollout rewrites the whole
-//!   file"): on a change the document is read again, skipped while it is not valid JSON (a
-//!   rewrite half-way), and only items not written before go out: by index while the items
-//!   already written are unchanged, else by a hash of their content. Its session record goes
-//!   out once, from the first version read.
-//! * **`.jsonl.zst`** files are finished archives (§1): read once. One that appears while
+//!   lines it has not passed on before, also when the rewrite was caught half-way. Codex
+//!   appends to its JSONL files and does not rewrite them, but a user or a tool may.
+//! * **V0 documents** are rewritten whole after each item: each version is read again, and
+//!   only its new items go out ([`doc`]).
+//! * **`.jsonl.zst`** files are finished archives: read once. One that appears while
 //!   following is read once it is a whole zstd stream (or has settled). When it replaces a plain
 //!   file that was followed (compression) only the lines after those already written are read.
 //! * **Moves.** A followed file that is gone, and a file of the same name that appears
-//!   elsewhere (archiving moves `sessions/…/x.jsonl` to `archived_sessions/x.jsonl`, §1, §5.9),
+//!   elsewhere (archiving moves `sessions/…/x.jsonl` to `archived_sessions/x.jsonl`),
 //!   is the same file: it is followed on from where it was, not read again.
 //! * **Deleted files** are released (the tail holds no open file).
 //! * **Stop.** On SIGINT/SIGTERM every file is looked at once more, and the roots walked, so
 //!   that what was written before the signal goes out; then the summary.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
-use std::hash::Hasher;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,33 +41,25 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use serde_json::value::RawValue;
-use tonbo_core::follow::{FileTail, Polled, Wake, Watcher};
+use tonbo_core::follow::{Backfill, FileTail, FollowArgs, Followed, Polled, Watching};
 use tonbo_core::ndjson::Line;
 
 use crate::detect::{Detected, Detector, SCAN_LINES};
-use crate::doc::{self, DocKind};
-use crate::lines::{check_line, compact_json, open_document, open_lines, open_stream};
-use crate::{
-    emit, explicit_format, list_root, plan, walked_format, At, Format, Found, ListNote, Plan,
-    Reader, Root, Stopped, CHECK_EVERY, STAGE,
+use crate::lines::{check_line, open_lines, open_stream};
+use crate::read::{Reader, Stopped, CHECK_EVERY};
+use crate::record::{emit, At, RecordKind};
+use crate::roots::{
+    explicit_format, list_root, plan, walked_format, Format, Found, ListNote, Plan, Root,
 };
+use crate::STAGE;
 
-/// How `--follow` watches.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// `--poll-interval`: how often files are looked at without filesystem events, and the
-    /// base of the periodic rescan with them.
-    pub interval: Duration,
-    /// `--poll`: no filesystem events.
-    pub poll: bool,
-    /// `-q`: no note on stderr when the backfill is done.
-    pub quiet: bool,
-}
+mod doc;
+
+use doc::DocState;
 
 /// What a follow adds to the summary line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Followed {
+pub struct FollowSummary {
     /// Files seen rewritten or truncated (a V0 document: each new version read).
     pub rewrites: u64,
 }
@@ -82,22 +71,26 @@ fn settle_time(interval: Duration) -> Duration {
     (interval * 10).max(Duration::from_secs(2))
 }
 
-/// Reads the roots, then follows them until the reader's stop flag is set (SIGINT/SIGTERM).
-/// Errors are fatal (writing stdout or the rejects file); unreadable input is reported once,
-/// counted, and looked at again later.
-pub fn follow(reader: &mut Reader, roots: Vec<Root>, opts: &Options) -> Result<Followed> {
+/// Reads the roots, then follows them until the reader's stop flag is set (SIGINT/SIGTERM), by
+/// the rules of [`tonbo_core::follow`]; `quiet`: no note when the backfill is done. Errors are
+/// fatal (writing stdout or the rejects file); unreadable input is reported once, counted, and
+/// looked at again later.
+pub fn follow(
+    reader: &mut Reader,
+    roots: Vec<Root>,
+    args: &FollowArgs,
+    quiet: bool,
+) -> Result<FollowSummary> {
     let stop = reader
         .stop
         .clone()
         .unwrap_or_else(|| Arc::new(AtomicBool::new(false)));
-    let root_paths: Vec<PathBuf> = roots.iter().map(|r| r.path.clone()).collect();
-    // Watching starts before the backfill, so that nothing written meanwhile is missed.
-    let mut watcher = Watcher::new(&root_paths, opts.interval, opts.poll, STAGE);
     let mut f = Follower {
         r: reader,
         roots,
-        stop,
-        settle: settle_time(opts.interval),
+        stop: stop.clone(),
+        quiet,
+        settle: settle_time(Duration::from_millis(args.poll_interval)),
         files: BTreeMap::new(),
         aliases: HashMap::new(),
         by_key: HashMap::new(),
@@ -106,16 +99,69 @@ pub fn follow(reader: &mut Reader, roots: Vec<Root>, opts: &Options) -> Result<F
         failing: HashSet::new(),
         rewrites: 0,
     };
-    match f.run(&mut watcher, &root_paths, opts) {
-        Ok(()) => {}
-        Err(e) if e.is::<Stopped>() => {}
-        Err(e) => return Err(e),
-    }
-    f.r.out.flush()?;
+    tonbo_core::follow::follow(&mut f, args, STAGE, &stop)?;
     f.report_unfinished();
-    Ok(Followed {
+    Ok(FollowSummary {
         rewrites: f.rewrites,
     })
+}
+
+/// A look cut short by SIGINT/SIGTERM is over: the driver's next wait sees the flag and asks for
+/// the last look.
+fn unless_stopped(looked: Result<()>) -> Result<()> {
+    match looked {
+        Err(e) if e.is::<Stopped>() => Ok(()),
+        other => other,
+    }
+}
+
+impl Followed for Follower<'_, '_> {
+    fn roots(&self) -> Vec<PathBuf> {
+        self.roots.iter().map(|r| r.path.clone()).collect()
+    }
+
+    fn backfill(&mut self) -> Result<Backfill> {
+        match self.scan(Phase::Backfill) {
+            Ok(()) => Ok(Backfill::Done),
+            Err(e) if e.is::<Stopped>() => Ok(Backfill::Stopped),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn backfilled(&mut self, how: &Watching) {
+        if self.quiet {
+            return;
+        }
+        let followed = self
+            .files
+            .values()
+            .filter(|t| !matches!(t.entry, Entry::Done))
+            .count();
+        tonbo_core::note!("{STAGE}: backfill done; following {followed} files ({how})");
+    }
+
+    fn changed(&mut self, paths: &[PathBuf]) -> Result<()> {
+        unless_stopped(self.look_at(paths))
+    }
+
+    fn rescan(&mut self) -> Result<()> {
+        unless_stopped(self.poll_all().and_then(|()| self.scan(Phase::Follow)))
+    }
+
+    /// What was written before the signal goes out, by a last look at everything, not cut
+    /// short by the flag that is now set.
+    fn last_look(&mut self) -> Result<()> {
+        self.stop = Arc::new(AtomicBool::new(false));
+        let reader_stop = self.r.stop.take();
+        self.poll_all()?;
+        self.scan(Phase::Follow)?;
+        self.r.stop = reader_stop;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        Ok(self.r.out.flush()?)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +195,7 @@ struct Tracked {
 struct Tail {
     tail: FileTail,
     session: String,
-    kind: Option<&'static str>,
+    kind: RecordKind,
     /// The last line passed on (its physical number), where a `.zst` replacing it goes on.
     last_line: u64,
     /// A rewrite was seen and no line has been passed on since: the tail may still be skipping
@@ -160,50 +206,8 @@ struct Tail {
 /// Where a plain file that was followed stopped, for the `.zst` that replaces it.
 struct Continued {
     session: String,
-    kind: Option<&'static str>,
+    kind: RecordKind,
     after: u64,
-}
-
-/// A V0 or seed document followed version by version.
-#[derive(Default)]
-struct DocState {
-    /// The version last read.
-    stamp: Option<Stamp>,
-    /// Its kind, session and record kinds, from the first version that told them.
-    kind: Option<DocKind>,
-    session: String,
-    item_kind: &'static str,
-    /// Hashes of the items of the version last read, by index.
-    prefix: Vec<u64>,
-    /// Hashes of every item written.
-    seen: HashSet<u64>,
-    /// The version last seen was not whole JSON (or not read): waiting for the next.
-    waiting: bool,
-}
-
-/// Identity, length and modification time: another value means another version of the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    id: (u64, u64),
-    len: u64,
-    mtime: Option<SystemTime>,
-}
-
-impl Stamp {
-    fn of(meta: &fs::Metadata) -> Stamp {
-        #[cfg(unix)]
-        let id = {
-            use std::os::unix::fs::MetadataExt;
-            (meta.dev(), meta.ino())
-        };
-        #[cfg(not(unix))]
-        let id = (0, 0);
-        Stamp {
-            id,
-            len: meta.len(),
-            mtime: meta.modified().ok(),
-        }
-    }
 }
 
 /// What one look at a file decided.
@@ -227,13 +231,7 @@ impl From<io::Error> for TailError {
     }
 }
 
-fn hash(bytes: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    h.write(bytes);
-    h.finish()
-}
-
-/// The UTF-8 BOM a plain run drops from the start of a file (§5.10, `lines::SkipBom`).
+/// The UTF-8 BOM a plain run drops from the start of a file (`lines::SkipBom`).
 fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
@@ -279,6 +277,8 @@ struct Follower<'r, 'a> {
     r: &'r mut Reader<'a>,
     roots: Vec<Root>,
     stop: Arc<AtomicBool>,
+    /// `-q`: no note when the backfill is done.
+    quiet: bool,
     settle: Duration,
     /// Every file met, by its path as walked (what provenance names).
     files: BTreeMap<PathBuf, Tracked>,
@@ -297,57 +297,6 @@ struct Follower<'r, 'a> {
 }
 
 impl Follower<'_, '_> {
-    fn run(&mut self, watcher: &mut Watcher, root_paths: &[PathBuf], opts: &Options) -> Result<()> {
-        self.scan(Phase::Backfill)?;
-        self.r.out.flush()?;
-        if !opts.quiet {
-            let followed = self
-                .files
-                .values()
-                .filter(|t| !matches!(t.entry, Entry::Done))
-                .count();
-            let how = if watcher.has_events() {
-                "filesystem events".to_string()
-            } else {
-                format!("polling every {} ms", opts.interval.as_millis())
-            };
-            tonbo_core::note!("{STAGE}: backfill done; following {followed} files ({how})");
-        }
-        loop {
-            let woke = match watcher.wait(&self.stop) {
-                Wake::Stop => Err(Stopped.into()),
-                Wake::Rescan => {
-                    watcher.watch(root_paths);
-                    self.poll_all().and_then(|()| self.scan(Phase::Follow))
-                }
-                Wake::Paths(paths) => {
-                    // A root made since (`archived_sessions/` on the first archive) is watched
-                    // before it is walked, so nothing written into it is missed.
-                    watcher.watch(root_paths);
-                    self.changed(&paths)
-                }
-            };
-            match woke {
-                // Every wake's lines go out at once, however few.
-                Ok(()) => self.r.out.flush()?,
-                Err(e) if e.is::<Stopped>() => return self.last_look(),
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// On SIGINT/SIGTERM: what was written before the signal goes out, by a last look at
-    /// everything, not cut short by the flag that is now set. (A stop during the backfill ends
-    /// the run without it: that is a stop before the end, as in a plain run.)
-    fn last_look(&mut self) -> Result<()> {
-        self.stop = Arc::new(AtomicBool::new(false));
-        let reader_stop = self.r.stop.take();
-        self.poll_all()?;
-        self.scan(Phase::Follow)?;
-        self.r.stop = reader_stop;
-        Ok(())
-    }
-
     fn check_stop(&self) -> Result<()> {
         if self.stop.load(Ordering::Relaxed) {
             return Err(Stopped.into());
@@ -360,7 +309,7 @@ impl Follower<'_, '_> {
         let mut listed = Vec::new();
         for root in self.roots.clone() {
             if fs::metadata(&root.path).is_err() {
-                // Not there yet: watched for (a Codex home gets its folders lazily, §1).
+                // Not there yet: watched for (a Codex home gets its folders lazily).
                 continue;
             }
             let (files, notes) = list_root(&root);
@@ -419,7 +368,7 @@ impl Follower<'_, '_> {
     /// The watcher named these paths: look at the known files among them, and walk again when
     /// one may be a new file or folder, or a known one went away (moved, or replaced by its
     /// `.zst`).
-    fn changed(&mut self, paths: &[PathBuf]) -> Result<()> {
+    fn look_at(&mut self, paths: &[PathBuf]) -> Result<()> {
         let mut walk = false;
         for p in paths {
             self.check_stop()?;
@@ -569,6 +518,19 @@ impl Follower<'_, '_> {
         }
     }
 
+    /// What reading a file gave, or the step to take when it could not be read: gone, or an
+    /// error reported (once) and looked at again later.
+    fn readable<T>(&mut self, path: &Path, read: io::Result<T>) -> Result<T, Step> {
+        read.map_err(|e| {
+            if not_found(&e) {
+                Step::Gone
+            } else {
+                self.read_error(path, &e);
+                Step::Keep
+            }
+        })
+    }
+
     /// Looks at one known file and writes what is new in it.
     fn poll(&mut self, path: &Path, phase: Phase) -> Result<()> {
         let Some(tracked) = self.files.get_mut(path) else {
@@ -637,21 +599,13 @@ impl Follower<'_, '_> {
     }
 
     fn poll_pending(&mut self, path: &Path, phase: Phase) -> Result<Step> {
-        let meta = match fs::metadata(path) {
+        let meta = match self.readable(path, fs::metadata(path)) {
             Ok(m) => m,
-            Err(e) if not_found(&e) => return Ok(Step::Gone),
-            Err(e) => {
-                self.read_error(path, &e);
-                return Ok(Step::Keep);
-            }
+            Err(step) => return Ok(step),
         };
-        let scanned = match prescan_complete(path) {
+        let scanned = match self.readable(path, prescan_complete(path)) {
             Ok(s) => s,
-            Err(e) if not_found(&e) => return Ok(Step::Gone),
-            Err(e) => {
-                self.read_error(path, &e);
-                return Ok(Step::Keep);
-            }
+            Err(step) => return Ok(step),
         };
         self.failing.remove(path);
         let detected = match scanned {
@@ -758,175 +712,15 @@ impl Follower<'_, '_> {
         }
     }
 
-    fn poll_doc(&mut self, path: &Path, d: &mut DocState, phase: Phase) -> Result<Step> {
-        let name = path.display().to_string();
-        let meta = match fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) if not_found(&e) => return Ok(Step::Gone),
-            Err(e) => {
-                self.read_error(path, &e);
-                return Ok(Step::Keep);
-            }
-        };
-        let stamp = Stamp::of(&meta);
-        if d.stamp == Some(stamp) {
-            return Ok(Step::Keep);
-        }
-        let reader = match open_document(path) {
-            Ok(r) => r,
-            Err(e) if not_found(&e) => return Ok(Step::Gone),
-            Err(e) => {
-                self.read_error(path, &e);
-                return Ok(Step::Keep);
-            }
-        };
-        self.failing.remove(path);
-        let again = d.stamp.is_some() && d.kind.is_some();
-        d.stamp = Some(stamp);
-        let (head, res) = doc::read_head(reader);
-        if res.is_err() && phase == Phase::Follow {
-            // A rewrite half-way (§3.1: the whole file is rewritten, and not atomically): the
-            // next version is read when it comes.
-            d.waiting = true;
-            return Ok(Step::Keep);
-        }
-        let kind = match (d.kind, head.kind()) {
-            (Some(kind), _) => kind,
-            (None, Some(kind)) => {
-                let (session, record, kinds) = self.r.doc_session(path, &head, kind);
-                emit(
-                    self.r.out,
-                    Some(kinds.0),
-                    &session,
-                    &record,
-                    &name,
-                    At::Row("session"),
-                )?;
-                self.r.stats.records += 1;
-                d.kind = Some(kind);
-                d.session = session;
-                d.item_kind = kinds.1;
-                kind
-            }
-            (None, None) => {
-                if let Err(e) = &res {
-                    if e.is_eof() {
-                        // Empty, or cut before its kind shows: most likely being written.
-                        d.waiting = true;
-                        return Ok(Step::Keep);
-                    }
-                }
-                // Not a session document: rejected as a plain run rejects it.
-                self.r.doc_not_told(&name, &head, res)?;
-                return Ok(Step::Become(Entry::Done));
-            }
-        };
-        drop(head);
-        if again {
-            self.rewrites += 1;
-        }
-        let reader = match open_document(path) {
-            Ok(r) => r,
-            Err(e) if not_found(&e) => return Ok(Step::Gone),
-            Err(e) => {
-                self.read_error(path, &e);
-                d.stamp = None;
-                return Ok(Step::Keep);
-            }
-        };
-        let r = &mut *self.r;
-        let out = &mut *r.out;
-        let stop = &self.stop;
-        let DocState {
-            session,
-            item_kind,
-            prefix,
-            seen,
-            ..
-        } = d;
-        let mut next: Vec<u64> = Vec::with_capacity(prefix.len() + 1);
-        let mut diverged = false;
-        let mut written = 0u64;
-        let mut row = String::new();
-        let streamed = doc::stream_items(reader, kind.array(), &mut |index, item: &RawValue| {
-            let text = compact_json(item.get());
-            let h = hash(text.as_bytes());
-            let i = next.len();
-            next.push(h);
-            // By index while the items written before are where they were; by content once
-            // one of them changed.
-            let new = if diverged {
-                !seen.contains(&h)
-            } else if i < prefix.len() {
-                if prefix[i] == h {
-                    false
-                } else {
-                    diverged = true;
-                    !seen.contains(&h)
-                }
-            } else {
-                true
-            };
-            if !new {
-                return Ok(());
-            }
-            seen.insert(h);
-            row.clear();
-            row.push_str(&index.to_string());
-            emit(out, Some(*item_kind), session, &text, &name, At::Row(&row))?;
-            written += 1;
-            if written.is_multiple_of(CHECK_EVERY) && stop.load(Ordering::Relaxed) {
-                return Err(Stopped.into());
-            }
-            Ok(())
-        });
-        r.stats.items += written;
-        r.stats.records += written;
-        let streamed = match streamed {
-            Ok(s) => s,
-            Err(e) => {
-                if e.is::<Stopped>() {
-                    // The last look goes on from here: by index where the items read match.
-                    if diverged || next.len() >= prefix.len() {
-                        *prefix = next;
-                    }
-                    d.stamp = None;
-                }
-                return Err(e);
-            }
-        };
-        if streamed.error.is_none() || diverged || next.len() >= prefix.len() {
-            *prefix = next;
-        }
-        match streamed.error {
-            None => d.waiting = false,
-            // As a plain run reports it: what parsed was written.
-            Some(e) if phase == Phase::Backfill => {
-                r.doc_ended(&name, streamed.items, Some(e));
-                d.waiting = false;
-            }
-            // Changed while read: read again.
-            Some(_) => {
-                d.waiting = true;
-                d.stamp = None;
-            }
-        }
-        Ok(Step::Keep)
-    }
-
     fn poll_zst(
         &mut self,
         path: &Path,
         continued: &mut Option<Continued>,
         phase: Phase,
     ) -> Result<Step> {
-        let meta = match fs::metadata(path) {
+        let meta = match self.readable(path, fs::metadata(path)) {
             Ok(m) => m,
-            Err(e) if not_found(&e) => return Ok(Step::Gone),
-            Err(e) => {
-                self.read_error(path, &e);
-                return Ok(Step::Keep);
-            }
+            Err(step) => return Ok(step),
         };
         // One that appears while following may still be being written: read it when whole.
         if phase == Phase::Follow && !self.settled(&meta) && !zst_whole(path) {

@@ -1,7 +1,7 @@
 //! V0 and seed session files: one (pretty-printed) JSON document each, read in two streaming
 //! passes so that memory stays flat in the number of items.
 //!
-//! V0 (research §3.1) is `JSON.stringify({session:{timestamp,id,instructions}, items}, null, 2)`;
+//! V0 is `JSON.stringify({session:{timestamp,id,instructions}, items}, null, 2)`;
 //! the seed variant of homegrown exporters is `{id, messages:[{role, content | name, args}], ..}`.
 //!
 //! * Pass 1, [`read_head`], keeps every top-level field except the big arrays (`items`,
@@ -11,7 +11,7 @@
 //!   text it was written as.
 //!
 //! Both tolerate a truncated document (V0 rewrites the whole file after each item and its writes
-//! are not atomic, §3.1): what parsed before the damage is kept, and the error is returned.
+//! are not atomic): what parsed before the damage is kept, and the error is returned.
 
 use std::io::Read;
 
@@ -19,6 +19,8 @@ use serde::de::{
     self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
 use serde_json::value::RawValue;
+
+use crate::record::RecordKind;
 
 /// The top level of a JSON session document, without its arrays.
 #[derive(Debug, Default)]
@@ -36,13 +38,21 @@ pub struct Head {
 /// Which kind of JSON session document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocKind {
-    /// `{session:{..}, items:[..]}` (research §3.1).
+    /// `{session:{..}, items:[..]}`.
     V0,
     /// `{id, messages:[..], ..}`.
     Seed,
 }
 
 impl DocKind {
+    /// What its records are: the session's, then each item's.
+    pub fn records(self) -> (RecordKind, RecordKind) {
+        match self {
+            DocKind::V0 => (RecordKind::V0Session, RecordKind::V0Item),
+            DocKind::Seed => (RecordKind::SeedSession, RecordKind::SeedMessage),
+        }
+    }
+
     /// The array whose elements are the records.
     pub fn array(self) -> &'static str {
         match self {
@@ -60,7 +70,7 @@ impl Head {
             .map(|(_, v)| &**v)
     }
 
-    /// The format, from the content only ("Key findings"): V0 when `session` is an object and
+    /// The format, from the content only: V0 when `session` is an object and
     /// `items` is there; seed when `id` and `messages` are.
     pub fn kind(&self) -> Option<DocKind> {
         if self.has_items

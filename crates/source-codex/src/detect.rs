@@ -1,13 +1,12 @@
 //! Which Codex generation a file is, and its session id: from its content, never from a
-//! version number or the file name (research, "Key findings": V1 and V2 files sit side by side in
-//! the same folders, §3.2).
+//! version number or the file name (V1 and V2 files sit side by side in the same folders).
 //!
 //! ```text
 //! .jsonl / .jsonl.zst, first line that parses (leading {"record_type":"state"} lines skipped):
-//!   {"type":..,"payload":..}            V2+ (V2, V3, V4 with `ordinal`)   research §2.1
-//!   {"id":..,"timestamp":..}, no type   V1                                research §3.2
+//!   {"type":..,"payload":..}            V2+ (V2, V3, V4 with `ordinal`)
+//!   {"id":..,"timestamp":..}, no type   V1
 //! .json, the top-level object:
-//!   {"session":{..},"items":[..]}       V0                                research §3.1
+//!   {"session":{..},"items":[..]}       V0
 //!   {"id":..,"messages":[..]}           seed (homegrown exporters)
 //! ```
 
@@ -27,7 +26,7 @@ pub enum Detected {
     V2 { id: Result<String, &'static str> },
     /// No non-blank line at all.
     Empty,
-    /// Its only line is unterminated and not JSON: being written right now (research §5.1).
+    /// Its only line is unterminated and not JSON: being written right now.
     Torn { line: u64, len: usize },
     /// Cannot tell: no line of a known shape.
     Unknown {
@@ -85,13 +84,13 @@ impl Detector {
         };
         if !self.v2 {
             if head.kind.is_none() && head.record_type.is_some() {
-                // `{"record_type":"state"}` markers of V1 (0.8+) say nothing (research §3.2).
+                // `{"record_type":"state"}` markers of V1 (0.8+) say nothing.
                 return None;
             }
             if head.kind.is_some() && head.payload.is_some() {
                 self.v2 = true;
             } else if head.kind.is_none() && head.id.is_some() && head.timestamp.is_some() {
-                // Line 1 of V1 is the bare SessionMeta {id, timestamp, ..} (research §3.2).
+                // Line 1 of V1 is the bare SessionMeta {id, timestamp, ..}.
                 return Some(Detected::V1 {
                     id: head
                         .id
@@ -110,13 +109,13 @@ impl Detector {
                 });
             }
         }
-        // The first `session_meta` is canonical; later ones are a fork's copy of its parent's
-        // history (research §2.2, §1 "A fork ...", §5.5).
+        // The first `session_meta` is the session's own; later ones are a fork's copy of its
+        // parent's history.
         if head.kind.map(RawValue::get) == Some("\"session_meta\"") {
             return Some(Detected::V2 {
                 id: head
                     .payload
-                    .and_then(payload_id)
+                    .and_then(id_field)
                     .ok_or("its first session_meta has no usable payload.id"),
             });
         }
@@ -145,14 +144,15 @@ impl Detector {
     }
 }
 
-/// `payload.id` of a `session_meta` line (research §2.2).
-fn payload_id(payload: &RawValue) -> Option<String> {
+/// The `id` of a JSON object (a `session_meta` payload, a V0 `session`), if it is a usable
+/// session id.
+pub fn id_field(object: &RawValue) -> Option<String> {
     #[derive(Deserialize)]
-    struct Payload<'a> {
+    struct Object<'a> {
         #[serde(default, borrow)]
         id: Option<&'a RawValue>,
     }
-    serde_json::from_str::<Payload>(payload.get())
+    serde_json::from_str::<Object>(object.get())
         .ok()?
         .id
         .and_then(id_text)
@@ -171,7 +171,7 @@ pub fn id_text(raw: &RawValue) -> Option<String> {
 
 /// The session id a file name gives when its content gives none: the UUID at the end of
 /// `rollout-<timestamp>-<uuid>.jsonl[.zst]`, found by scanning from the right for the `-` after
-/// which a UUID parses (research §1, "Filename parsing"); for a reverted thread,
+/// which a UUID parses; for a reverted thread,
 /// `rollout-<ts>-<thread-id>_<rollout-id>.jsonl`, the thread id. Otherwise the name without its
 /// extensions. The second value says which.
 pub fn session_from_file_name(name: &str) -> (String, bool) {
@@ -246,7 +246,7 @@ mod tests {
             detect(&format!("{}\n{}\n{item}\n", meta("child"), meta("parent"))),
             v2("child")
         );
-        // The meta need not be the first line (buffered items share a write, §2.1).
+        // The meta need not be the first line (buffered items share a write).
         assert_eq!(detect(&format!("{item}\n\n{}\n", meta(U1))), v2(U1));
         // V4: an outer `ordinal`, paginated history, a new record type first.
         let v4 = format!(

@@ -1,7 +1,5 @@
-//! Opening session files as byte streams, and checking and compacting JSON text.
-//!
-//! `check_line` and `compact_json` are `claude-read`'s (section "Lines" of
-//! `crates/claude-read/src/lib.rs`), copied so that both readers judge lines the same way.
+//! Opening session files as byte streams. Lines are checked and compacted by tonbo-core's
+//! `check_line` and `compact_json`, as every reader does (re-exported here).
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -9,11 +7,11 @@ use std::path::Path;
 
 use tonbo_core::{Input, LineReader};
 
-/// The UTF-8 byte order mark, tolerated at the start of a file (research §5.10).
+/// The UTF-8 byte order mark, tolerated at the start of a file.
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
 /// Opens a session file as a stream of bytes: `.zst` files through a streaming zstd decoder
-/// (research §1, §5.9: V4 writes `.jsonl.zst`), and a leading BOM dropped either way.
+/// (V4 writes `.jsonl.zst`), and a leading BOM dropped either way.
 pub fn open_stream(path: &Path, zst: bool) -> io::Result<Box<dyn Read + Send>> {
     let file = File::open(path)?;
     let inner: Box<dyn Read + Send> = if zst {
@@ -124,30 +122,5 @@ mod tests {
                 b"{}\n\xEF\xBB\xBF{}\n"
             );
         }
-    }
-
-    #[test]
-    fn lines_are_checked_and_kept_byte_for_byte() {
-        let line = br#"{"type": "event_msg" , "n":1.50, "x":"\u00e9"}"#;
-        assert_eq!(check_line(line).unwrap().get().as_bytes(), line);
-        assert_eq!(check_line(b"[1,2]").unwrap_err(), LineError::NotObject);
-        assert!(matches!(
-            check_line(b"{\"a\":\"\xff\"}").unwrap_err(),
-            LineError::NotJson(m) if m.contains("UTF-8")
-        ));
-        assert!(matches!(
-            check_line(br#"{"a":1"#).unwrap_err(),
-            LineError::NotJson(m) if m.starts_with("not JSON")
-        ));
-    }
-
-    #[test]
-    fn compacting_keeps_strings_and_order() {
-        let pretty = "{\n  \"b\" : 1.50,\n  \"a\": [ 1, \"x y \\\" z\\\\\" ],\t\"c\": {}\r\n}";
-        let c = compact_json(pretty);
-        assert_eq!(c, r#"{"b":1.50,"a":[1,"x y \" z\\"],"c":{}}"#);
-        let v1: serde_json::Value = serde_json::from_str(pretty).unwrap();
-        let v2: serde_json::Value = serde_json::from_str(&c).unwrap();
-        assert_eq!(v1, v2);
     }
 }

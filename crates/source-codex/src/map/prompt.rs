@@ -3,7 +3,7 @@
 //! A session spawned by another thread (`session_meta.source` `{"subagent": ...}`) has its
 //! prompts written by that agent; `parent_thread_id` names it. An IDE extension sends a prompt
 //! as `# Context from my IDE setup:` (active file, open tabs, ...) then `## My request for
-//! Codex:` and what the person typed (`crates/codex-read/FORMAT.md`, "Who wrote a user message").
+//! Codex:` and what the person typed (this crate's FORMAT.md, "Who wrote a user message").
 
 use serde_json::{Map, Value};
 

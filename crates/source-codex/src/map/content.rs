@@ -1,0 +1,161 @@
+//! Content: the parts of a Codex message or tool output as content blocks, and the small facts
+//! read from text (an MCP tool's name, a shell's exit code, the thread a spawn started).
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tonbo_core::event::text_content;
+
+/// A content part: `input_text`, `output_text`, `input_image`, ...
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct Part<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub image_url: Option<Cow<'a, str>>,
+}
+
+/// A raw JSON value's text, when it is a string.
+pub(super) fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<Cow<str>>(raw.get()).ok()
+}
+
+/// `s` as a JSON string.
+pub(super) fn json_str(s: &str) -> String {
+    serde_json::to_string(s).expect("a str serialises")
+}
+
+/// `mcp__server__tool`, or the older `server__tool`: built-in tool names never hold a double
+/// underscore.
+pub(super) fn split_mcp(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix("mcp__").unwrap_or(name);
+    let (server, tool) = rest.split_once("__")?;
+    (!server.is_empty() && !tool.is_empty()).then_some((server, tool))
+}
+
+/// Best effort, since a shell's output text is opaque: did a shell-like output report failure?
+fn output_is_error(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Wrapped {
+        metadata: Option<Meta>,
+    }
+    #[derive(Deserialize)]
+    struct Meta {
+        exit_code: Option<i64>,
+    }
+    if let Ok(Wrapped {
+        metadata: Some(Meta {
+            exit_code: Some(code),
+        }),
+    }) = serde_json::from_str(text)
+    {
+        return code != 0;
+    }
+    if let Some(rest) = text.strip_prefix("Exit code: ") {
+        let code: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '-')
+            .collect();
+        return code.parse::<i64>().is_ok_and(|c| c != 0);
+    }
+    false
+}
+
+/// The thread a `spawn_agent` output names (`{"agent_id": "<thread id>", "nickname": ...}`,
+/// as a JSON string).
+pub(super) fn spawned_thread(output: Option<&RawValue>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Spawned {
+        agent_id: Option<String>,
+    }
+    let text = as_str(output?)?;
+    serde_json::from_str::<Spawned>(&text).ok()?.agent_id
+}
+
+/// An `input_image` URL as a Managed Agents image source.
+fn image_block(url: &str) -> String {
+    if let Some(rest) = url.strip_prefix("data:") {
+        if let Some((media, data)) = rest.split_once(";base64,") {
+            return format!(
+                "{{\"type\":\"image\",\"source\":{{\"type\":\"base64\",\"media_type\":{},\"data\":{}}}}}",
+                json_str(media),
+                json_str(data)
+            );
+        }
+    }
+    format!(
+        "{{\"type\":\"image\",\"source\":{{\"type\":\"url\",\"url\":{}}}}}",
+        json_str(url)
+    )
+}
+
+/// Content parts -> content blocks; the `<image ...>` wrapper texts around an image are dropped.
+pub(super) fn content_blocks(parts: &[Part]) -> String {
+    let mut out = String::from("[");
+    for p in parts {
+        let block = match (p.kind.as_deref(), &p.text, &p.image_url) {
+            (Some("input_image"), _, Some(url)) => image_block(url),
+            (_, Some(t), _) => {
+                let trimmed = t.trim();
+                if (trimmed.starts_with("<image") && trimmed.ends_with('>'))
+                    || trimmed == "</image>"
+                {
+                    continue;
+                }
+                format!("{{\"type\":\"text\",\"text\":{}}}", json_str(t))
+            }
+            _ => continue,
+        };
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(&block);
+    }
+    out.push(']');
+    out
+}
+
+/// Output of a tool: a string, or an array of `input_text`/`input_image` parts; and whether it
+/// reports a failure.
+pub(super) fn output_content(output: Option<&RawValue>) -> (String, bool) {
+    let Some(raw) = output else {
+        return ("[]".into(), false);
+    };
+    if let Some(text) = as_str(raw) {
+        return (text_content(raw.get()), output_is_error(&text));
+    }
+    match serde_json::from_str::<Vec<Part>>(raw.get()) {
+        Ok(parts) => (content_blocks(&parts), false),
+        Err(_) => (text_content(&json_str(raw.get())), false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(split_mcp("mcp__github__search"), Some(("github", "search")));
+        assert_eq!(split_mcp("github__search"), Some(("github", "search")));
+        assert_eq!(split_mcp("shell"), None);
+        assert!(output_is_error(
+            r#"{"output":"x","metadata":{"exit_code":2,"duration_seconds":0.1}}"#
+        ));
+        assert!(!output_is_error(
+            r#"{"output":"x","metadata":{"exit_code":0}}"#
+        ));
+        assert!(output_is_error(
+            "Exit code: 1\nWall time: 0.1 seconds\nOutput:\n"
+        ));
+        assert!(!output_is_error("Exit code: 0\nOutput:\n"));
+        assert_eq!(
+            image_block("data:image/png;base64,AAAA"),
+            r#"{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}}"#
+        );
+    }
+}
