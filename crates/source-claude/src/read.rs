@@ -39,7 +39,7 @@ use tonbo_core::ndjson::Line;
 use tonbo_core::{Input, Output, Rejects, WIRE_VERSION};
 use walkdir::WalkDir;
 
-pub mod follow;
+
 
 pub const STAGE: &str = "claude-read";
 pub const SOURCE: &str = "claude-code";

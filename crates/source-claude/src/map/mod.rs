@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tonbo_core::SourceRecord;
 
-use crate::{EventSink, MapError};
+use tonbo_core::mapping::{Counts, EventSink, MapError};
 use tonbo_core::event::{fnv64, is_blank_json_str, text_content, EventBuf};
 
 mod user;
@@ -201,7 +201,7 @@ struct SessionState {
 pub struct ClaudeMapper {
     state: SessionState,
     others: tonbo_core::mapping::SessionStates<SessionState>,
-    pub counts: crate::Counts,
+    pub counts: Counts,
 }
 
 /// What every event of one line shares in `metadata`.
@@ -1333,7 +1333,7 @@ impl tonbo_core::mapping::SourceMapping for ClaudeMapper {
         ClaudeMapper::finish(self, sink)
     }
 
-    fn counts(&self) -> &crate::Counts {
+    fn counts(&self) -> &Counts {
         &self.counts
     }
 }
