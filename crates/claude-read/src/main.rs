@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Result};
 use clap::Parser;
 use source_claude::follow::{follow, Options};
-use source_claude::{env_default_roots, existing_default_roots, parse_modified_after, Reader, STAGE};
+use source_claude::{env_default_roots, existing_default_roots, Reader, STAGE};
+use tonbo_core::time::parse_modified_after;
 use tonbo_core::{run_stage, Exit, Manual, Output, Rejects, Signals};
 
 /// The examples, environment and files of `--help` and the man page.

@@ -53,6 +53,7 @@ struct Rec {
     session: String,
     agent_id: Option<String>,
     record: String,
+    at: String,
     file: String,
     line: Option<u64>,
 }
@@ -68,6 +69,7 @@ impl Rec {
             agent_id: Option<String>,
             #[serde(borrow)]
             record: &'a RawValue,
+            at: String,
             provenance: Prov,
         }
         #[derive(Deserialize)]
@@ -85,6 +87,7 @@ impl Rec {
             session: w.session,
             agent_id: w.agent_id,
             record: w.record.get().to_string(),
+            at: w.at,
             file: w.provenance.file,
             line: w.provenance.line,
         }
@@ -258,7 +261,14 @@ fn walks_a_projects_tree_in_order_with_session_ids_and_exact_records() {
     for rec in &recs {
         assert_eq!(rec.v, 1);
         assert_eq!(rec.source, "claude-code");
+        // Its place by the file's own name, without this machine's folders.
+        let name = Path::new(&rec.file).file_name().unwrap().to_str().unwrap();
+        match rec.line {
+            Some(n) => assert_eq!(rec.at, format!("{name}:{n}")),
+            None => assert_eq!(rec.at, name),
+        }
     }
+    assert_eq!(recs[5].at, "agent-a1.meta.json");
     // Records are the input lines byte for byte (odd spacing, 1.50, escapes kept; the CRLF
     // ending of S0.jsonl:4 removed), and unknown types pass on.
     assert_eq!(recs[0].record, odd("S9", 1));

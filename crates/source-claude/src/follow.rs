@@ -28,10 +28,11 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use tonbo_core::follow::{FileTail, Polled, Wake, Watcher};
 
-use crate::{
-    absolute, classify, flat_agent_scan, flat_fallback, resolve_root, FlatSession, Found,
-    FoundKind, Kind, MetaRead, Reader, WalkErrors, STAGE, STOP_CHECK_LINES,
+use crate::files::{
+    absolute, agent_of_meta, classify, resolve_root, Found, FoundKind, Kind, WalkErrors,
 };
+use crate::read::{flat_agent_scan, flat_fallback, FlatSession, MetaRead, Reader, STOP_CHECK_LINES};
+use crate::STAGE;
 
 /// How to follow.
 #[derive(Debug, Clone)]
@@ -580,13 +581,6 @@ fn stamp(entry: &walkdir::DirEntry) -> Stamp {
     }
 }
 
-/// `agent-<id>.jsonl` for `agent-<id>.meta.json`.
-fn agent_of_meta(p: &Path) -> Option<PathBuf> {
-    let name = p.file_name()?.to_str()?;
-    let stem = name.strip_suffix(".meta.json")?;
-    Some(p.with_file_name(format!("{stem}.jsonl")))
-}
-
 /// The length of an unfinished last line held after `offset`, if it holds more than
 /// whitespace. Read in chunks: it may be long.
 fn held_bytes(path: &Path, offset: u64) -> io::Result<Option<u64>> {
@@ -608,18 +602,6 @@ fn held_bytes(path: &Path, offset: u64) -> io::Result<Option<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_meta_file_names_its_agent_file() {
-        assert_eq!(
-            agent_of_meta(Path::new("/p/S/subagents/agent-a1.meta.json")),
-            Some(PathBuf::from("/p/S/subagents/agent-a1.jsonl"))
-        );
-        assert_eq!(
-            agent_of_meta(Path::new("/p/S/subagents/agent-a1.jsonl")),
-            None
-        );
-    }
 
     #[test]
     fn only_a_held_line_with_content_counts() {

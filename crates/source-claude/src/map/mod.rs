@@ -24,7 +24,8 @@ mod user;
 
 use user::{Author, Injected, Origin, UserClass, UserFacts};
 
-const SOURCE: &str = "claude-code";
+use crate::record::{agent_id_of, At, RecordKind};
+use crate::SOURCE;
 
 /// The line envelope (§1.2). Only what the mapping reads; large values stay raw.
 #[derive(Deserialize, Default)]
@@ -303,13 +304,12 @@ fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
     serde_json::from_str::<Cow<str>>(raw.get()).ok()
 }
 
-/// The agent id of a subagent file named `agent-<id>.jsonl` (or `.meta.json`).
-fn agent_id_from_file(file: &str) -> Option<&str> {
-    let name = file.rsplit(['/', '\\']).next()?;
-    let stem = name
-        .strip_suffix(".jsonl")
-        .or_else(|| name.strip_suffix(".meta.json"))?;
-    stem.strip_prefix("agent-").filter(|s| !s.is_empty())
+/// The agent of a subagent's file (`agent-<id>.jsonl`, or its `.meta.json`), by the record's
+/// file name; an empty id names none.
+fn agent_of_file<'a>(rec: &'a SourceRecord) -> Option<&'a str> {
+    At::file_of(rec)
+        .and_then(agent_id_of)
+        .filter(|id| !id.is_empty())
 }
 
 /// `mcp__<server>__<tool>` -> (server, tool) (§3.2).
@@ -363,9 +363,9 @@ impl ClaudeMapper {
                     ..SessionState::default()
                 });
         }
-        let file = rec.provenance.as_ref().and_then(|p| p.file.as_deref());
-        if rec.kind.as_deref() == Some("subagent-meta") {
-            self.read_meta(rec, file);
+        let record_kind = RecordKind::of(rec);
+        if record_kind == Some(RecordKind::SubagentMeta) {
+            self.read_meta(rec);
             return Ok(0);
         }
         let line: ClaudeLine = serde_json::from_str(rec.record.get())
@@ -395,7 +395,7 @@ impl ClaudeMapper {
             self.close_request(sink)?;
         }
 
-        let subagent_file = file.and_then(agent_id_from_file);
+        let subagent_file = agent_of_file(rec);
         let agent_id = line.agent_id.as_deref().or(subagent_file);
         let is_sidechain = line.is_sidechain.unwrap_or(false) || subagent_file.is_some();
         let thread = match (is_sidechain, agent_id) {
@@ -504,7 +504,7 @@ impl ClaudeMapper {
                 // (`summary-title`); otherwise it is kept as what it is, a summary of a
                 // conversation somewhere else.
                 let (ev_type, key) = match (kind, line.leaf_uuid.as_deref()) {
-                    ("summary", leaf) if rec.kind.as_deref() != Some("summary-title") => (
+                    ("summary", leaf) if record_kind != Some(RecordKind::SummaryTitle) => (
                         "claude_code.summary",
                         format!("summary/{}/{hash:016x}", leaf.unwrap_or("")),
                     ),
@@ -599,7 +599,7 @@ impl ClaudeMapper {
         }
     }
 
-    fn read_meta(&mut self, rec: &SourceRecord, file: Option<&str>) {
+    fn read_meta(&mut self, rec: &SourceRecord) {
         #[derive(Deserialize)]
         struct Meta {
             #[serde(rename = "agentType", alias = "subagent_type", alias = "agent_type")]
@@ -607,7 +607,7 @@ impl ClaudeMapper {
             #[serde(rename = "toolUseId", alias = "tool_use_id")]
             tool_use_id: Option<String>,
         }
-        let agent = file.and_then(agent_id_from_file);
+        let agent = agent_of_file(rec);
         match (agent, serde_json::from_str::<Meta>(rec.record.get())) {
             (Some(agent), Ok(m)) => {
                 self.state
@@ -1345,16 +1345,34 @@ mod tests {
     #[test]
     fn helpers() {
         assert_eq!(
-            agent_id_from_file("/p/s/subagents/agent-a1b2.jsonl"),
-            Some("a1b2")
-        );
-        assert_eq!(agent_id_from_file("agent-a1b2.meta.json"), Some("a1b2"));
-        assert_eq!(agent_id_from_file("/p/1f0e.jsonl"), None);
-        assert_eq!(
             split_mcp("mcp__github__search_issues"),
             Some(("github", "search_issues"))
         );
         assert_eq!(split_mcp("mcp__a__b__c"), Some(("a", "b__c")));
         assert_eq!(split_mcp("Bash"), None);
+    }
+
+    #[test]
+    fn a_records_agent_comes_from_at_else_from_provenance() {
+        for (fields, agent) in [
+            (r#""at":"agent-a1.jsonl:3""#, Some("a1")),
+            (r#""at":"agent-a1.meta.json""#, Some("a1")),
+            // `at` wins; provenance is for people.
+            (
+                r#""at":"S.jsonl:3","provenance":{"file":"/p/S/subagents/agent-x.jsonl"}"#,
+                None,
+            ),
+            // Written by an older reader.
+            (
+                r#""provenance":{"file":"/p/S/subagents/agent-a1.jsonl","line":3}"#,
+                Some("a1"),
+            ),
+            (r#""at":"agent-.jsonl:1""#, None),
+            (r#""at":"1f0e.jsonl:1""#, None),
+        ] {
+            let line = format!(r#"{{"source":"claude-code","session":"s","record":{{}},{fields}}}"#);
+            let rec: SourceRecord = serde_json::from_str(&line).unwrap();
+            assert_eq!(agent_of_file(&rec), agent, "{fields}");
+        }
     }
 }
