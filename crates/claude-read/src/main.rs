@@ -5,11 +5,11 @@
 //! and its [`MANUAL`]), which is also its man page (`--generate man`).
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use source_claude::follow::{follow, Options};
+use source_claude::follow::follow;
 use source_claude::{env_default_roots, existing_default_roots, Reader, STAGE};
 use tonbo_core::time::parse_modified_after;
 use tonbo_core::{run_stage, Exit, Manual, Output, Rejects, Signals};
@@ -159,12 +159,7 @@ fn run(args: Args) -> Result<Exit> {
     let mut suffix = String::new();
     let mut empty = 0;
     if args.follow.follow {
-        let opts = Options {
-            interval: Duration::from_millis(args.follow.poll_interval),
-            poll: args.follow.poll,
-            quiet_missing_roots: default_roots,
-        };
-        suffix = follow(&mut reader, roots, &opts, stop)?.summary_suffix();
+        suffix = follow(&mut reader, roots, &args.follow, default_roots, stop)?.summary_suffix();
     } else {
         for root in &roots {
             if reader.stopped() {

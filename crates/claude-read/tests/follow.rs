@@ -725,7 +725,7 @@ fn sigterm_stops_a_plain_run_at_a_record_boundary() {
         put(&path, lines(&format!("s{f}"), 1..=per_file));
         for n in 1..=per_file {
             expect.push(format!(
-                r#"{{"v":1,"source":"claude-code","session":"S{f:03}","record":{},"provenance":{{"file":"{}","line":{n}}}}}"#,
+                r#"{{"v":1,"source":"claude-code","session":"S{f:03}","record":{},"at":"S{f:03}.jsonl:{n}","provenance":{{"file":"{}","line":{n}}}}}"#,
                 line(&format!("s{f}"), n),
                 path.display()
             ));
