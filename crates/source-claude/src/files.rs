@@ -408,7 +408,9 @@ impl Reader<'_> {
             return;
         }
         match e.io_error() {
-            Some(io) => self.unreadable(&path, format_args!("cannot read {}: {io}", path.display())),
+            Some(io) => {
+                self.unreadable(&path, format_args!("cannot read {}: {io}", path.display()))
+            }
             None => self.unreadable(&path, format_args!("cannot read {}: {e}", path.display())),
         }
     }

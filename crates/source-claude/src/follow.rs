@@ -31,7 +31,9 @@ use tonbo_core::follow::{Backfill, FileTail, FollowArgs, Followed, Polled};
 use crate::files::{
     absolute, agent_of_meta, classify, resolve_root, Found, FoundKind, Kind, WalkErrors,
 };
-use crate::read::{flat_agent_scan, flat_fallback, FlatSession, MetaRead, Reader, STOP_CHECK_LINES};
+use crate::read::{
+    flat_agent_scan, flat_fallback, FlatSession, MetaRead, Reader, STOP_CHECK_LINES,
+};
 use crate::STAGE;
 
 /// What following adds to the summary line.
@@ -115,7 +117,10 @@ impl Tailed {
     /// a legacy flat agent file needs a line naming its session.
     fn ready(&mut self, reader: &mut Reader) -> Result<Ready> {
         match &mut self.what {
-            What::Main { .. } | What::Subagent { meta: Meta::Done, .. } => Ok(Ready::Yes),
+            What::Main { .. }
+            | What::Subagent {
+                meta: Meta::Done, ..
+            } => Ok(Ready::Yes),
             What::Subagent {
                 session,
                 agent_id,
@@ -128,7 +133,9 @@ impl Tailed {
                 };
                 Ok(Ready::Yes)
             }
-            What::Flat { session: Some(_), .. } => Ok(Ready::Yes),
+            What::Flat {
+                session: Some(_), ..
+            } => Ok(Ready::Yes),
             What::Flat { session, scanned } => {
                 let len = match fs::metadata(&self.tail.path) {
                     Ok(m) => m.len(),

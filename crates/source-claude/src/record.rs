@@ -193,7 +193,9 @@ fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::E
     let raw = <&'de RawValue>::deserialize(d)?;
     Ok(match serde_json::from_str::<&'de str>(raw.get()) {
         Ok(s) => Some(Cow::Borrowed(s)),
-        Err(_) => serde_json::from_str::<String>(raw.get()).ok().map(Cow::Owned),
+        Err(_) => serde_json::from_str::<String>(raw.get())
+            .ok()
+            .map(Cow::Owned),
     })
 }
 
@@ -229,7 +231,8 @@ mod tests {
             (RecordKind::SummaryTitle, "\"summary-title\""),
         ] {
             assert_eq!(serde_json::to_string(&kind).unwrap(), wire);
-            let line = format!(r#"{{"source":"claude-code","session":"s","record":{{}},"kind":{wire}}}"#);
+            let line =
+                format!(r#"{{"source":"claude-code","session":"s","record":{{}},"kind":{wire}}}"#);
             let rec: SourceRecord = serde_json::from_str(&line).unwrap();
             assert_eq!(RecordKind::of(&rec), Some(kind));
         }
@@ -237,8 +240,8 @@ mod tests {
 
     #[test]
     fn a_line_head_passes_over_values_of_another_type() {
-        let h = LineHead::of(br#"{"type":"summary","uuid":5,"leafUuid":"l\u0031","x":{}}"#)
-            .unwrap();
+        let h =
+            LineHead::of(br#"{"type":"summary","uuid":5,"leafUuid":"l\u0031","x":{}}"#).unwrap();
         assert_eq!(h.kind.as_deref(), Some("summary"));
         assert_eq!(h.uuid, None);
         assert_eq!(h.leaf_uuid.as_deref(), Some("l1"));
