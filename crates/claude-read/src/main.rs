@@ -61,9 +61,10 @@ const MANUAL: Manual = Manual {
 ///
 /// Reads Claude Code transcripts and writes one source record per transcript line:
 /// `{"v":1,"source":"claude-code","session":"<id>","record":<the line, byte for byte>,
-///   "provenance":{"file":"<path>","line":<n>}}`,
+///   "at":"<file name>:<n>","provenance":{"file":"<path>","line":<n>}}`,
 /// and for a subagent's `agent-<id>.meta.json` one record with `"kind":"subagent-meta"` and
-/// `"agent_id"` just before that agent's lines.
+/// `"agent_id"` just before that agent's lines. `at` is where the line sits by Claude Code's own
+/// names, which is what tonbo-map reads; `provenance` is the path on this machine, for people.
 ///
 /// PATH is a projects folder (or any folder of project folders), a Claude config dir (its
 /// `projects` is read), a project folder, a session's companion folder, or one `.jsonl` file.

@@ -482,7 +482,7 @@ impl Follower<'_, '_> {
             return Unknown::Nothing;
         };
         let rel = p.strip_prefix(root).unwrap_or(p);
-        // Spilled tool output (§1.1) holds no transcript; the walk does not enter it.
+        // Spilled tool output holds no transcript; the walk does not enter it.
         if rel.components().any(|c| c.as_os_str() == "tool-results") {
             return Unknown::Nothing;
         }
