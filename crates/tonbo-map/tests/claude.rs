@@ -26,6 +26,14 @@ fn cases() -> Vec<PathBuf> {
     v
 }
 
+/// `claude-read testdata/claude/CASE/projects | tonbo-map`.
+fn read_case(case: &str) -> Run {
+    read_and_map(
+        "claude-read",
+        &root().join("testdata/claude").join(case).join("projects"),
+    )
+}
+
 #[test]
 fn fixtures_map_to_the_expected_events() {
     let mut failures = Vec::new();
@@ -228,10 +236,7 @@ fn fidelity_rules_hold_for_every_fixture() {
 
 #[test]
 fn usage_comes_from_the_final_line_of_a_response_and_is_counted_once() {
-    let run = read_and_map(
-        "claude-read",
-        &root().join("testdata/claude/01-basic-turn/projects"),
-    );
+    let run = read_case("01-basic-turn");
     let ends: Vec<&Value> = run
         .events
         .iter()
@@ -249,10 +254,7 @@ fn usage_comes_from_the_final_line_of_a_response_and_is_counted_once() {
 
 #[test]
 fn bad_lines_are_reported_with_file_and_line_and_the_rest_is_mapped() {
-    let run = read_and_map(
-        "claude-read",
-        &root().join("testdata/claude/09-bad-input/projects"),
-    );
+    let run = read_case("09-bad-input");
     let file = "0b5e1a52-0009-4c1a-9f00-000000000009.jsonl";
     for (line, what) in [(2, "rejected"), (4, "rejected")] {
         assert!(
@@ -305,10 +307,7 @@ fn who(run: &Run) -> Vec<(String, String, String, String)> {
 
 #[test]
 fn who_wrote_each_user_line() {
-    let run = read_and_map(
-        "claude-read",
-        &root().join("testdata/claude/10-who-wrote-it/projects"),
-    );
+    let run = read_case("10-who-wrote-it");
     let got = who(&run);
     let find = |key: &str| {
         got.iter()
@@ -378,10 +377,7 @@ fn who_wrote_each_user_line() {
 
 #[test]
 fn a_subagent_is_linked_both_ways() {
-    let run = read_and_map(
-        "claude-read",
-        &root().join("testdata/claude/10-who-wrote-it/projects"),
-    );
+    let run = read_case("10-who-wrote-it");
     let session = "claude-code-0b5e1a52-0010-4c1a-9f00-000000000010";
     let created: Vec<&Value> = run
         .events
@@ -418,10 +414,7 @@ fn a_subagent_is_linked_both_ways() {
 
 #[test]
 fn summaries_title_the_session_that_holds_their_leaf() {
-    let run = read_and_map(
-        "claude-read",
-        &root().join("testdata/claude/11-old-summaries/projects"),
-    );
+    let run = read_case("11-old-summaries");
     let titles: Vec<(String, String, String)> = run
         .events
         .iter()
