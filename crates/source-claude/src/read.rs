@@ -187,7 +187,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Stops reading at the next record boundary once `stop` is set (by SIGINT/SIGTERM): between
-    /// files, and every [`STOP_CHECK_LINES`] lines of a file.
+    /// files, and every `STOP_CHECK_LINES` lines of a file.
     pub fn stop_on(&mut self, stop: Arc<AtomicBool>) {
         self.stop = Some(stop);
     }
