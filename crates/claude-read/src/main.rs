@@ -5,12 +5,13 @@
 //! and its [`MANUAL`]), which is also its man page (`--generate man`).
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use claude_read::follow::{follow, Options};
-use claude_read::{env_default_roots, existing_default_roots, parse_modified_after, Reader, STAGE};
+use source_claude::follow::follow;
+use source_claude::{env_default_roots, existing_default_roots, Reader, STAGE};
+use tonbo_core::time::parse_modified_after;
 use tonbo_core::{run_stage, Exit, Manual, Output, Rejects, Signals};
 
 /// The examples, environment and files of `--help` and the man page.
@@ -60,9 +61,10 @@ const MANUAL: Manual = Manual {
 ///
 /// Reads Claude Code transcripts and writes one source record per transcript line:
 /// `{"v":1,"source":"claude-code","session":"<id>","record":<the line, byte for byte>,
-///   "provenance":{"file":"<path>","line":<n>}}`,
+///   "at":"<file name>:<n>","provenance":{"file":"<path>","line":<n>}}`,
 /// and for a subagent's `agent-<id>.meta.json` one record with `"kind":"subagent-meta"` and
-/// `"agent_id"` just before that agent's lines.
+/// `"agent_id"` just before that agent's lines. `at` is where the line sits by Claude Code's own
+/// names, which is what tonbo-map reads; `provenance` is the path on this machine, for people.
 ///
 /// PATH is a projects folder (or any folder of project folders), a Claude config dir (its
 /// `projects` is read), a project folder, a session's companion folder, or one `.jsonl` file.
@@ -158,12 +160,7 @@ fn run(args: Args) -> Result<Exit> {
     let mut suffix = String::new();
     let mut empty = 0;
     if args.follow.follow {
-        let opts = Options {
-            interval: Duration::from_millis(args.follow.poll_interval),
-            poll: args.follow.poll,
-            quiet_missing_roots: default_roots,
-        };
-        suffix = follow(&mut reader, roots, &opts, stop)?.summary_suffix();
+        suffix = follow(&mut reader, roots, &args.follow, default_roots, stop)?.summary_suffix();
     } else {
         for root in &roots {
             if reader.stopped() {

@@ -1,16 +1,19 @@
 //! Drives the real `claude-read` binary over fake Claude Code `projects/` trees built in a
 //! temporary directory, and checks what it writes on stdout and stderr and how it exits.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tempfile::TempDir;
+
+mod common;
+use common::{claude_read, put, set_mtime, spawn_piped};
 
 tonbo_testkit::local_run!();
 
@@ -28,6 +31,12 @@ impl Run {
             .iter()
             .map(|r| (r.session.clone(), r.rel_file(base), r.line.unwrap_or(0)))
             .collect()
+    }
+
+    /// [`Run::order`] of a run that must have succeeded.
+    fn ok_order(&self, base: &Path) -> Vec<(String, String, u64)> {
+        assert_eq!(self.code, Some(0), "stderr: {}", self.stderr);
+        self.order(base)
     }
 
     fn rejected_lines(&self) -> Vec<&str> {
@@ -53,6 +62,7 @@ struct Rec {
     session: String,
     agent_id: Option<String>,
     record: String,
+    at: String,
     file: String,
     line: Option<u64>,
 }
@@ -68,6 +78,7 @@ impl Rec {
             agent_id: Option<String>,
             #[serde(borrow)]
             record: &'a RawValue,
+            at: String,
             provenance: Prov,
         }
         #[derive(Deserialize)]
@@ -85,6 +96,7 @@ impl Rec {
             session: w.session,
             agent_id: w.agent_id,
             record: w.record.get().to_string(),
+            at: w.at,
             file: w.provenance.file,
             line: w.provenance.line,
         }
@@ -102,10 +114,8 @@ impl Rec {
 /// Runs the binary with `args` and `env`; HOME is `home` and CLAUDE_CONFIG_DIR is unset unless
 /// `env` sets it, so the machine's own transcripts are never read.
 fn run_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .env("HOME", home);
+    let mut cmd = claude_read(home);
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -116,22 +126,8 @@ fn run(home: &Path, args: &[&str]) -> Run {
     run_env(home, args, &[])
 }
 
-fn put(path: &Path, bytes: impl AsRef<[u8]>) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, bytes).unwrap();
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn set_mtime(path: &Path, t: SystemTime) {
-    File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(t)
-        .unwrap();
 }
 
 /// Lines whose re-serialisation would change: odd spacing, `1.50`, a unicode escape.
@@ -258,7 +254,14 @@ fn walks_a_projects_tree_in_order_with_session_ids_and_exact_records() {
     for rec in &recs {
         assert_eq!(rec.v, 1);
         assert_eq!(rec.source, "claude-code");
+        // Its place by the file's own name, without this machine's folders.
+        let name = Path::new(&rec.file).file_name().unwrap().to_str().unwrap();
+        match rec.line {
+            Some(n) => assert_eq!(rec.at, format!("{name}:{n}")),
+            None => assert_eq!(rec.at, name),
+        }
     }
+    assert_eq!(recs[5].at, "agent-a1.meta.json");
     // Records are the input lines byte for byte (odd spacing, 1.50, escapes kept; the CRLF
     // ending of S0.jsonl:4 removed), and unknown types pass on.
     assert_eq!(recs[0].record, odd("S9", 1));
@@ -308,9 +311,8 @@ fn a_config_dir_as_path_reads_only_its_projects() {
         "{\"display\":\"not a session\"}\n",
     );
     let r = run(base, &[s(&cfg)]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
     assert_eq!(
-        r.order(base),
+        r.ok_order(base),
         vec![row("S1", ".claude/projects/-p/S1.jsonl", 1)]
     );
 }
@@ -393,9 +395,8 @@ fn a_torn_last_line_is_left_for_later_and_a_whole_unterminated_one_is_read() {
     put(&proj.join("A.jsonl"), format!("{{\"n\":1}}\n{torn_line}"));
     put(&proj.join("B.jsonl"), "{\"n\":1}\n{\"n\": 2}");
     let r = run(base, &[s(&base.join("projects"))]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
     assert_eq!(
-        r.order(base),
+        r.ok_order(base),
         vec![
             row("A", "projects/-p/A.jsonl", 1),
             row("B", "projects/-p/B.jsonl", 1),
@@ -495,9 +496,8 @@ fn claude_config_dir_lists_several_config_dirs() {
         base.join("missing").display()
     );
     let r = run_env(base, &[], &[("CLAUDE_CONFIG_DIR", &dirs)]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
     assert_eq!(
-        r.order(base),
+        r.ok_order(base),
         vec![
             row("B", "two/projects/-q/B.jsonl", 1),
             row("A", "one/projects/-p/A.jsonl", 1),
@@ -524,9 +524,8 @@ fn default_roots_are_under_home_and_none_is_not_an_error() {
         "{\"n\":2}\n",
     );
     let r = run(base, &[]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
     assert_eq!(
-        r.order(base),
+        r.ok_order(base),
         vec![
             row("A", ".claude/projects/-p/A.jsonl", 1),
             row("B", ".config/claude/projects/-p/B.jsonl", 1),
@@ -538,9 +537,8 @@ fn default_roots_are_under_home_and_none_is_not_an_error() {
     fs::remove_dir_all(base.join(".config/claude")).unwrap();
     std::os::unix::fs::symlink(base.join(".claude"), base.join(".config/claude")).unwrap();
     let r = run(base, &[]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
     assert_eq!(
-        r.order(base),
+        r.ok_order(base),
         vec![row("A", ".claude/projects/-p/A.jsonl", 1)]
     );
 }
@@ -576,8 +574,7 @@ fn modified_after_skips_files_not_modified_since() {
             base,
             &[s(&base.join("projects")), "--modified-after", after],
         );
-        assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
-        assert_eq!(r.order(base), expect, "--modified-after {after}");
+        assert_eq!(r.ok_order(base), expect, "--modified-after {after}");
         assert!(
             r.summary()
                 .ends_with("skipped 2 files not modified after --modified-after"),
@@ -691,15 +688,7 @@ fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
     }
     put(&base.join("projects/-p/S.jsonl"), &data);
     put(&base.join("projects/-p/T.jsonl"), &data);
-    let mut child = Command::new(BIN)
-        .arg(base.join("projects"))
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .env("HOME", base)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn claude-read");
+    let mut child = spawn_piped(base, [base.join("projects")]);
     let mut err = child.stderr.take().unwrap();
     let err_reader = thread::spawn(move || {
         let mut s = String::new();

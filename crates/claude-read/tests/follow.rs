@@ -9,7 +9,7 @@
 //! (a write to another file and its line coming out shows a wake happened).
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -19,6 +19,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 use tempfile::TempDir;
+
+mod common;
+use common::{claude_read, put, set_mtime, spawn_piped};
 
 const BIN: &str = env!("CARGO_BIN_EXE_claude-read");
 /// How long to wait for an expected line, or for the process to end (CI runs on 2 busy cores).
@@ -69,15 +72,7 @@ impl Ended {
 }
 
 fn spawn(base: &Path, args: &[&str]) -> Running {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .env("HOME", base)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn claude-read");
+    let mut child = spawn_piped(base, args);
     let out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -214,11 +209,9 @@ fn plain(base: &Path, root: &Path, extra: &[&str]) -> Vec<String> {
 
 /// A plain run's exit code, stdout lines and stderr.
 fn plain_run(base: &Path, root: &Path, extra: &[&str]) -> (Option<i32>, Vec<String>, String) {
-    let out = Command::new(BIN)
+    let out = claude_read(base)
         .arg(root)
         .args(extra)
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .env("HOME", base)
         .stdin(Stdio::null())
         .output()
         .expect("run claude-read");
@@ -266,11 +259,6 @@ fn assert_same_records(follow: &[String], plain: &[String]) {
     }
 }
 
-fn put(path: &Path, bytes: impl AsRef<[u8]>) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, bytes).unwrap();
-}
-
 fn append(path: &Path, bytes: impl AsRef<[u8]>) {
     let mut f = OpenOptions::new().append(true).open(path).unwrap();
     f.write_all(bytes.as_ref()).unwrap();
@@ -285,9 +273,22 @@ fn lines(tag: &str, ns: impl IntoIterator<Item = u32>) -> String {
     ns.into_iter().map(|n| line(tag, n) + "\n").collect()
 }
 
-fn ended_ok(e: &Ended) {
-    assert_eq!(e.code, Some(0), "stderr: {}", e.stderr);
-    assert!(!e.stderr.contains("rejected:"), "stderr: {}", e.stderr);
+impl Running {
+    /// [`Running::terminate`], for a run that must end well: exit 0, nothing rejected.
+    fn terminate_ok(self) -> Ended {
+        let end = self.terminate();
+        assert_eq!(end.code, Some(0), "stderr: {}", end.stderr);
+        assert!(!end.stderr.contains("rejected:"), "stderr: {}", end.stderr);
+        end
+    }
+
+    /// [`Running::terminate_ok`], for a run whose records must be a plain run's over the
+    /// files as they are now (`root` under `base`).
+    fn terminate_as_plain(self, base: &Path, root: &Path) -> Ended {
+        let end = self.terminate_ok();
+        assert_same_records(&end.lines, &plain(base, root, &[]));
+        end
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,8 +309,7 @@ fn appended_lines_arrive_in_order(mode: Mode) {
     }
     append(&s, lines("s", 8..=300));
     run.next(293);
-    let end = run.terminate();
-    ended_ok(&end);
+    let end = run.terminate_ok();
     // The same bytes in the same order as a plain run over the final file.
     assert_eq!(end.lines, plain(tmp.path(), &root, &[]));
     assert!(end.summary().ends_with(", 0 rewrites"), "{}", end.summary());
@@ -338,9 +338,7 @@ fn a_partial_line_comes_once_its_newline_is_written(mode: Mode) {
     let want = plain_of(tmp.path(), &root, &s);
     assert_eq!(run.next(1), want[1..]);
     assert!(want[1].contains(&l2) && want[1].contains(r#""line":2}"#));
-    let end = run.terminate();
-    ended_ok(&end);
-    assert_same_records(&end.lines, &plain(tmp.path(), &root, &[]));
+    let end = run.terminate_as_plain(tmp.path(), &root);
     assert!(
         end.summary().contains(", 0 incomplete, 0 rejected"),
         "{}",
@@ -394,8 +392,7 @@ fn a_rewrite_in_place_gives_only_its_new_lines(mode: Mode) {
         plain(tmp.path(), &root, &[])[4..],
         "an append after the rewrites"
     );
-    let end = run.terminate();
-    ended_ok(&end);
+    let end = run.terminate_ok();
     // Every record of the final file went out as the plain run writes it, each line once.
     let final_records = plain(tmp.path(), &root, &[]);
     for r in &final_records {
@@ -442,9 +439,7 @@ fn new_session_files_and_project_folders_are_picked_up(mode: Mode) {
     let s = root.join("-p/S.jsonl");
     append(&s, lines("s", [2]));
     assert_eq!(run.next(1), plain_of(tmp.path(), &root, &s)[1..]);
-    let end = run.terminate();
-    ended_ok(&end);
-    assert_same_records(&end.lines, &plain(tmp.path(), &root, &[]));
+    let end = run.terminate_as_plain(tmp.path(), &root);
     assert!(
         end.summary().starts_with("claude-read: 5 files (5 main,"),
         "{}",
@@ -488,9 +483,7 @@ fn a_new_subagent_folder_comes_with_its_meta_record(mode: Mode) {
     put(&subs.join("agent-acompact-z.jsonl"), lines("z", [1]));
     append(&a1, lines("a1", [3]));
     assert_eq!(run.next(1), plain_of(tmp.path(), &root, &a1)[3..]);
-    let end = run.terminate();
-    ended_ok(&end);
-    assert_same_records(&end.lines, &plain(tmp.path(), &root, &[]));
+    run.terminate_as_plain(tmp.path(), &root);
 }
 
 fn a_deleted_file_is_dropped_and_a_new_one_of_that_name_read_whole(mode: Mode) {
@@ -509,8 +502,7 @@ fn a_deleted_file_is_dropped_and_a_new_one_of_that_name_read_whole(mode: Mode) {
     // A new S, starting with a line the old one had: a new file is read from its start.
     put(&s, lines("s", [1, 3]));
     assert_eq!(run.next(2), plain_of(tmp.path(), &root, &s));
-    let end = run.terminate();
-    ended_ok(&end);
+    let end = run.terminate_ok();
     assert_eq!(end.lines.len(), 6);
     assert!(end.summary().ends_with(", 0 rewrites"), "{}", end.summary());
 }
@@ -533,8 +525,7 @@ fn a_legacy_agent_file_waits_for_its_session_id(mode: Mode) {
     let got = run.next(2);
     assert_eq!(got, plain_of(tmp.path(), &root, &f));
     assert!(got.iter().all(|r| r.contains(r#""session":"S""#)));
-    let end = run.terminate();
-    ended_ok(&end);
+    let end = run.terminate_ok();
     // agent-g1 never named one: held, said so, and not read with a stand-in id.
     assert!(!end.lines.iter().any(|r| r.contains("agent-g1")));
     assert!(
@@ -574,8 +565,7 @@ fn modified_after_chooses_only_what_the_backfill_reads(mode: Mode) {
     let want = plain_of(tmp.path(), &root, &old);
     assert_eq!(want.len(), 2);
     assert_eq!(run.next(2), want);
-    let end = run.terminate();
-    ended_ok(&end);
+    let end = run.terminate_ok();
     assert!(
         end.summary()
             .contains("skipped 1 files not modified after --modified-after, 0 rewrites"),
@@ -602,8 +592,7 @@ fn sigterm_ends_with_everything_written_before_it(mode: Mode) {
     );
     let torn = line("s", 41);
     append(&s, &torn[..10]);
-    let end = run.terminate();
-    ended_ok(&end);
+    let end = run.terminate_ok();
     let mut want = plain(tmp.path(), &root, &[]);
     want.retain(|r| place(r).1 != Some(41));
     assert_same_records(&end.lines, &want);
@@ -676,15 +665,6 @@ fn bad_lines_are_rejected_with_file_and_line_and_the_rest_flows(mode: Mode) {
     );
 }
 
-fn set_mtime(path: &Path, t: SystemTime) {
-    File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(t)
-        .unwrap();
-}
-
 macro_rules! in_both_modes {
     ($($name:ident),* $(,)?) => {
         mod events {
@@ -725,21 +705,13 @@ fn sigterm_stops_a_plain_run_at_a_record_boundary() {
         put(&path, lines(&format!("s{f}"), 1..=per_file));
         for n in 1..=per_file {
             expect.push(format!(
-                r#"{{"v":1,"source":"claude-code","session":"S{f:03}","record":{},"provenance":{{"file":"{}","line":{n}}}}}"#,
+                r#"{{"v":1,"source":"claude-code","session":"S{f:03}","record":{},"at":"S{f:03}.jsonl:{n}","provenance":{{"file":"{}","line":{n}}}}}"#,
                 line(&format!("s{f}"), n),
                 path.display()
             ));
         }
     }
-    let mut child = Command::new(BIN)
-        .arg(&root)
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .env("HOME", tmp.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn claude-read");
+    let mut child = spawn_piped(tmp.path(), [&root]);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut err = child.stderr.take().unwrap();
     let guard = KillOnDrop(child);

@@ -4,7 +4,6 @@
 //! `events` records are already events and pass through byte for byte after a contract check.
 //! Sources whose mapping has not landed yet are rejected by name, never silently dropped.
 
-pub mod claude;
 pub mod opencode;
 
 use tonbo_core::mapping::session_stream;
@@ -14,7 +13,7 @@ use tonbo_core::{EventHead, SourceRecord};
 /// Every source's mapping, one line each: the record's `source` picks one.
 fn mappings() -> Vec<Box<dyn SourceMapping>> {
     vec![
-        Box::new(claude::ClaudeMapper::default()),
+        Box::new(source_claude::map::ClaudeMapper::default()),
         Box::new(source_codex::CodexMapper::default()),
         Box::new(opencode::OpenCodeMapper::default()),
     ]

@@ -26,6 +26,14 @@ fn cases() -> Vec<PathBuf> {
     v
 }
 
+/// `claude-read testdata/claude/CASE/projects | tonbo-map`.
+fn read_case(case: &str) -> Run {
+    read_and_map(
+        "claude-read",
+        &root().join("testdata/claude").join(case).join("projects"),
+    )
+}
+
 #[test]
 fn fixtures_map_to_the_expected_events() {
     let mut failures = Vec::new();
@@ -228,10 +236,7 @@ fn fidelity_rules_hold_for_every_fixture() {
 
 #[test]
 fn usage_comes_from_the_final_line_of_a_response_and_is_counted_once() {
-    let run = read_and_map(
-        "claude-read",
-        &root().join("testdata/claude/01-basic-turn/projects"),
-    );
+    let run = read_case("01-basic-turn");
     let ends: Vec<&Value> = run
         .events
         .iter()
@@ -249,10 +254,7 @@ fn usage_comes_from_the_final_line_of_a_response_and_is_counted_once() {
 
 #[test]
 fn bad_lines_are_reported_with_file_and_line_and_the_rest_is_mapped() {
-    let run = read_and_map(
-        "claude-read",
-        &root().join("testdata/claude/09-bad-input/projects"),
-    );
+    let run = read_case("09-bad-input");
     let file = "0b5e1a52-0009-4c1a-9f00-000000000009.jsonl";
     for (line, what) in [(2, "rejected"), (4, "rejected")] {
         assert!(
@@ -305,10 +307,7 @@ fn who(run: &Run) -> Vec<(String, String, String, String)> {
 
 #[test]
 fn who_wrote_each_user_line() {
-    let run = read_and_map(
-        "claude-read",
-        &root().join("testdata/claude/10-who-wrote-it/projects"),
-    );
+    let run = read_case("10-who-wrote-it");
     let got = who(&run);
     let find = |key: &str| {
         got.iter()
@@ -378,10 +377,7 @@ fn who_wrote_each_user_line() {
 
 #[test]
 fn a_subagent_is_linked_both_ways() {
-    let run = read_and_map(
-        "claude-read",
-        &root().join("testdata/claude/10-who-wrote-it/projects"),
-    );
+    let run = read_case("10-who-wrote-it");
     let session = "claude-code-0b5e1a52-0010-4c1a-9f00-000000000010";
     let created: Vec<&Value> = run
         .events
@@ -418,10 +414,7 @@ fn a_subagent_is_linked_both_ways() {
 
 #[test]
 fn summaries_title_the_session_that_holds_their_leaf() {
-    let run = read_and_map(
-        "claude-read",
-        &root().join("testdata/claude/11-old-summaries/projects"),
-    );
+    let run = read_case("11-old-summaries");
     let titles: Vec<(String, String, String)> = run
         .events
         .iter()
@@ -481,4 +474,100 @@ fn summaries_title_the_session_that_holds_their_leaf() {
             "{e}"
         );
     }
+}
+
+/// What runs between claude-read and tonbo-map in [`events_of`].
+enum Between {
+    Nothing,
+    /// Each record without this top-level field, its other fields' bytes kept (a record's
+    /// `record` above all).
+    Without(&'static [&'static str]),
+    /// `jq -c PROGRAM` (which rewrites the records' spacing and numbers).
+    Jq(&'static str),
+}
+
+/// tonbo-map's stdout for `claude-read PATHS | BETWEEN | tonbo-map`: real binaries, real pipes.
+fn events_of(paths: &[PathBuf], between: Between) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let mut read = Command::new(bin("claude-read"))
+        .args(paths)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let records = read.stdout.take().unwrap();
+    let mut jq = None;
+    let mut copier = None;
+    let input: Stdio = match between {
+        Between::Nothing => records.into(),
+        Between::Jq(program) => {
+            let mut child = Command::new("jq")
+                .args(["-c", program])
+                .stdin(records)
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("jq on PATH (/usr/bin/jq)");
+            let out = child.stdout.take().unwrap();
+            jq = Some(child);
+            out.into()
+        }
+        Between::Without(fields) => {
+            let (pipe_in, pipe_out) = std::io::pipe().unwrap();
+            copier = Some(std::thread::spawn(move || {
+                let mut to_map = std::io::BufWriter::new(pipe_out);
+                for line in BufReader::new(records).lines() {
+                    let line = line.unwrap();
+                    let mut rec: tonbo_core::SourceRecord = serde_json::from_str(&line).unwrap();
+                    for field in fields {
+                        match *field {
+                            "provenance" => rec.provenance = None,
+                            "at" => rec.at = None,
+                            other => panic!("no field {other}"),
+                        }
+                    }
+                    serde_json::to_writer(&mut to_map, &rec).unwrap();
+                    to_map.write_all(b"\n").unwrap();
+                }
+            }));
+            pipe_in.into()
+        }
+    };
+    let map = Command::new(bin("tonbo-map"))
+        .stdin(input)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = map.wait_with_output().unwrap();
+    read.wait().unwrap();
+    if let Some(mut jq) = jq {
+        assert!(jq.wait().unwrap().success(), "jq failed");
+    }
+    if let Some(copier) = copier {
+        copier.join().unwrap();
+    }
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn events_and_their_keys_do_not_depend_on_provenance() {
+    let paths: Vec<PathBuf> = cases().iter().map(|c| c.join("projects")).collect();
+    let direct = events_of(&paths, Between::Nothing);
+    // The fixtures hold subagents, whose threads are told by their files' names.
+    assert!(direct.contains(r#""session_thread_id":"agent-a6f1""#));
+    assert_eq!(events_of(&paths, Between::Without(&["provenance"])), direct);
+    // Records an older claude-read wrote, without `at`: the file's name comes from provenance.
+    assert_eq!(events_of(&paths, Between::Without(&["at"])), direct);
+    // Without either, subagent files are not told: the comparisons above could fail.
+    assert_ne!(
+        events_of(&paths, Between::Without(&["at", "provenance"])),
+        direct
+    );
+    // The same through jq, as the contract promises; jq rewrites the records' spacing, so
+    // the control goes through jq too.
+    assert_eq!(
+        events_of(&paths, Between::Jq("del(.provenance)")),
+        events_of(&paths, Between::Jq("."))
+    );
 }

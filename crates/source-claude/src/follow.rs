@@ -1,21 +1,21 @@
-//! `claude-read --follow`: backfill the roots, then keep emitting what Claude Code adds, until
-//! SIGINT/SIGTERM.
+//! `claude-read --follow`: the [`Followed`] side of Claude Code, driven by
+//! [`tonbo_core::follow::follow`] (whose doc states the loop's rules): backfill the roots, then
+//! write what Claude Code adds, until SIGINT/SIGTERM.
 //!
 //! The backfill walks the roots exactly as a plain run does (same classification and order), but
 //! reads each transcript through a [`FileTail`], so afterwards every file's position is known
-//! and a final line still without its newline is held rather than read. Then the loop waits on
-//! the [`Watcher`]:
+//! and a final line still without its newline is held rather than read. Then, on each wake:
 //! * changed paths: the transcripts among them are polled; a path that is not a followed
 //!   transcript (a new file or folder) makes the roots be walked again, and what is new is read
 //!   from its start, classified and ordered as in a backfill;
 //! * a rescan (polling, or the periodic safety rescan): walk again and poll everything;
-//! * stop: one last walk and poll of everything, so whatever was written before the signal goes
-//!   out; then the caller prints the summary.
+//! * the last look after a signal: the same, so whatever was written before the signal goes
+//!   out; then [`follow`] says what is held, and the caller prints the summary.
 //!
 //! Claude Code rewrites a session file in place on compaction and resume (lines vanish, kept
-//! lines stay, new ones follow): the tail notices and passes on
-//! only lines it has not passed on before. A deleted file is dropped (its tail released); if
-//! the name comes back, it is a new file and is read from its start.
+//! lines stay, new ones follow): the tail notices and passes on only lines it has not passed on
+//! before. A deleted file is dropped (its tail released); if the name comes back, it is a new
+//! file and is read from its start.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
@@ -26,24 +26,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use tonbo_core::follow::{FileTail, Polled, Wake, Watcher};
+use tonbo_core::follow::{Backfill, FileTail, FollowArgs, Followed, Polled};
 
-use crate::{
-    absolute, classify, flat_agent_scan, flat_fallback, resolve_root, FlatSession, Found,
-    FoundKind, Kind, MetaRead, Reader, WalkErrors, STAGE, STOP_CHECK_LINES,
+use crate::files::{
+    absolute, agent_of_meta, classify, resolve_root, Found, FoundKind, Kind, WalkErrors,
 };
-
-/// How to follow.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// How often files are checked without filesystem events, and the base of the safety rescan.
-    pub interval: Duration,
-    /// Poll even where filesystem events are available.
-    pub poll: bool,
-    /// A root that does not exist (yet) is watched for quietly instead of reported unreadable:
-    /// for the default roots, which Claude Code creates on its first run.
-    pub quiet_missing_roots: bool,
-}
+use crate::read::{
+    flat_agent_scan, flat_fallback, FlatSession, MetaRead, Reader, STOP_CHECK_LINES,
+};
+use crate::STAGE;
 
 /// What following adds to the summary line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -99,7 +90,8 @@ enum What {
     },
 }
 
-struct Followed {
+/// A followed transcript.
+struct Tailed {
     tail: FileTail,
     /// The path as walked, as provenance and messages name it.
     name: String,
@@ -108,6 +100,97 @@ struct Followed {
     /// back (`FileTail` keeps doing so across polls, for a rewrite caught half-way), and a poll
     /// that reports more of them is the same rewrite, not another one.
     recovering: bool,
+}
+
+/// Whether a followed file's lines can be read yet.
+enum Ready {
+    Yes,
+    /// A legacy flat agent file with no session id yet.
+    NotYet,
+    /// The file is gone: let it go.
+    Gone,
+}
+
+impl Tailed {
+    /// Gets the file ready to be read: a subagent's meta record goes out just before its lines,
+    /// if the meta file is there by then (if it comes later, its record goes out when it does);
+    /// a legacy flat agent file needs a line naming its session.
+    fn ready(&mut self, reader: &mut Reader) -> Result<Ready> {
+        match &mut self.what {
+            What::Main { .. }
+            | What::Subagent {
+                meta: Meta::Done, ..
+            } => Ok(Ready::Yes),
+            What::Subagent {
+                session,
+                agent_id,
+                meta,
+            } => {
+                *meta = match reader.read_meta(&self.tail.path, session, agent_id, true)? {
+                    MetaRead::Absent => Meta::Absent,
+                    MetaRead::Torn => Meta::Torn,
+                    MetaRead::Done => Meta::Done,
+                };
+                Ok(Ready::Yes)
+            }
+            What::Flat {
+                session: Some(_), ..
+            } => Ok(Ready::Yes),
+            What::Flat { session, scanned } => {
+                let len = match fs::metadata(&self.tail.path) {
+                    Ok(m) => m.len(),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Ready::Gone),
+                    Err(e) => {
+                        let msg = format!("cannot read {}: {e}", self.name);
+                        reader.unreadable(&self.tail.path, msg);
+                        return Ok(Ready::NotYet);
+                    }
+                };
+                if *scanned == Some(len) {
+                    return Ok(Ready::NotYet);
+                }
+                *scanned = Some(len);
+                // The same rule as a plain run, but a file too short for it to be final waits
+                // for more lines.
+                *session = match flat_agent_scan(&self.tail.path) {
+                    FlatSession::Found(id) => Some(id),
+                    FlatSession::None => Some(flat_fallback(&self.tail.path)),
+                    FlatSession::NotYet => return Ok(Ready::NotYet),
+                };
+                Ok(Ready::Yes)
+            }
+        }
+    }
+
+    /// Writes the file's new lines as records. With `stop` (during the backfill), a signal
+    /// stops it at the next record boundary.
+    fn read_new(
+        &mut self,
+        reader: &mut Reader,
+        stop: Option<&AtomicBool>,
+    ) -> Result<Polled, PollError> {
+        let session = match &self.what {
+            What::Main { session } | What::Subagent { session, .. } => session,
+            What::Flat {
+                session: Some(session),
+                ..
+            } => session,
+            What::Flat { session: None, .. } => return Ok(Polled::Unchanged),
+        };
+        let name = &self.name;
+        let mut n = 0u64;
+        self.tail.poll(|line| {
+            reader
+                .emit_line(name, session, line)
+                .map_err(PollError::Fatal)?;
+            n += 1;
+            if n.is_multiple_of(STOP_CHECK_LINES) && stop.is_some_and(|s| s.load(Ordering::Relaxed))
+            {
+                return Err(PollError::Stopped);
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Why a poll of one file stopped early.
@@ -147,7 +230,7 @@ struct Follower<'r, 'a> {
     abs_roots: Vec<PathBuf>,
     quiet_missing_roots: bool,
     /// Followed transcripts by absolute path (what filesystem events name).
-    files: BTreeMap<PathBuf, Followed>,
+    files: BTreeMap<PathBuf, Tailed>,
     /// Transcripts the backfill left out as not modified after `--modified-after`, with their
     /// stamp then: followed (from their start) once they change.
     skipped: HashMap<PathBuf, Stamp>,
@@ -155,54 +238,73 @@ struct Follower<'r, 'a> {
     /// During the backfill a signal stops at the next record boundary; afterwards it only ends
     /// the wait, and the last sweep runs to its end.
     interruptible: bool,
+    /// The backfill ran to its end (files a stopped one left part-read hold no unfinished line).
+    read_all: bool,
     stats: FollowStats,
 }
 
-/// Reads what exists under `given`, then follows it until `stop` is set (SIGINT/SIGTERM).
-/// Counts go to `reader.stats` and the returned [`FollowStats`]; errors are fatal (writing
-/// stdout or the rejects file).
+/// Reads what exists under `given`, then follows it until `stop` is set (SIGINT/SIGTERM), by
+/// `args`; a root that does not exist is watched for quietly with `quiet_missing_roots` (the
+/// default roots, which Claude Code makes on its first run), else reported unreadable. Counts go
+/// to `reader.stats` and the returned [`FollowStats`]; errors are fatal (writing stdout or the
+/// rejects file).
 pub fn follow(
     reader: &mut Reader<'_>,
     given: Vec<PathBuf>,
-    opts: &Options,
+    args: &FollowArgs,
+    quiet_missing_roots: bool,
     stop: Arc<AtomicBool>,
 ) -> Result<FollowStats> {
     // Re-walks and polls would report an unreadable path again and again: once is enough.
     reader.reported.get_or_insert_with(HashSet::new);
     let abs_roots: Vec<PathBuf> = given.iter().map(|g| absolute(&resolve_root(g))).collect();
-    // Watching starts before the backfill, so what is written meanwhile wakes the loop at once.
-    let mut watcher = Watcher::new(&abs_roots, opts.interval, opts.poll, STAGE);
     let mut f = Follower {
         reader,
         given,
         abs_roots,
-        quiet_missing_roots: opts.quiet_missing_roots,
+        quiet_missing_roots,
         files: BTreeMap::new(),
         skipped: HashMap::new(),
         stop: stop.clone(),
         interruptible: true,
+        read_all: false,
         stats: FollowStats::default(),
     };
-    let backfilled = f.backfill()?;
-    if backfilled {
-        f.interruptible = false;
-        watcher.watch(&f.abs_roots);
-        loop {
-            let wake = watcher.wait(&stop);
-            match &wake {
-                Wake::Paths(paths) => f.changed(paths)?,
-                Wake::Rescan | Wake::Stop => f.sweep()?,
-            }
-            // Every wake's lines go out now, whatever the pace of the writer.
-            f.reader.out.flush()?;
-            if wake == Wake::Stop {
-                break;
-            }
-            watcher.watch(&f.abs_roots);
-        }
-    }
-    f.finish(backfilled)?;
+    tonbo_core::follow::follow(&mut f, args, STAGE, &stop)?;
+    f.finish()?;
     Ok(f.stats)
+}
+
+impl Followed for Follower<'_, '_> {
+    fn roots(&self) -> Vec<PathBuf> {
+        self.abs_roots.clone()
+    }
+
+    fn backfill(&mut self) -> Result<Backfill> {
+        if !self.read_roots()? {
+            return Ok(Backfill::Stopped);
+        }
+        self.interruptible = false;
+        self.read_all = true;
+        Ok(Backfill::Done)
+    }
+
+    fn changed(&mut self, paths: &[PathBuf]) -> Result<()> {
+        Follower::changed(self, paths)
+    }
+
+    fn rescan(&mut self) -> Result<()> {
+        self.sweep()
+    }
+
+    fn last_look(&mut self) -> Result<()> {
+        self.sweep()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        // Every wake's lines go out now, whatever the pace of the writer.
+        Ok(self.reader.out.flush()?)
+    }
 }
 
 impl Follower<'_, '_> {
@@ -211,7 +313,7 @@ impl Follower<'_, '_> {
     }
 
     /// Reads every root as a plain run would, in its order. False if a signal stopped it.
-    fn backfill(&mut self) -> Result<bool> {
+    fn read_roots(&mut self) -> Result<bool> {
         let modified_after = self.reader.modified_after;
         for i in 0..self.given.len() {
             if self.stopped() {
@@ -380,7 +482,7 @@ impl Follower<'_, '_> {
             return Unknown::Nothing;
         };
         let rel = p.strip_prefix(root).unwrap_or(p);
-        // Spilled tool output (§1.1) holds no transcript; the walk does not enter it.
+        // Spilled tool output holds no transcript; the walk does not enter it.
         if rel.components().any(|c| c.as_os_str() == "tool-results") {
             return Unknown::Nothing;
         }
@@ -424,7 +526,7 @@ impl Follower<'_, '_> {
         let name = found.path.display().to_string();
         self.files.insert(
             found.abs.clone(),
-            Followed {
+            Tailed {
                 tail: FileTail::new(found.path),
                 name,
                 what,
@@ -436,90 +538,32 @@ impl Follower<'_, '_> {
 
     /// Reads what is new in one followed file. False if a signal stopped the read.
     fn poll(&mut self, abs: &Path) -> Result<bool> {
-        let Some(Followed {
-            tail,
-            name,
-            what,
-            recovering,
-        }) = self.files.get_mut(abs)
-        else {
+        let Some(t) = self.files.get_mut(abs) else {
             return Ok(true);
         };
-        let session: &str = match what {
-            What::Main { session } => session,
-            What::Subagent {
-                session,
-                agent_id,
-                meta,
-            } => {
-                // Its meta record goes just before its lines, if the meta file is there by
-                // then (§1.9); if it comes later, its record goes out when it does.
-                if *meta != Meta::Done {
-                    *meta = match self.reader.read_meta(&tail.path, session, agent_id, true)? {
-                        MetaRead::Absent => Meta::Absent,
-                        MetaRead::Torn => Meta::Torn,
-                        MetaRead::Done => Meta::Done,
-                    };
-                }
-                session
+        match t.ready(self.reader)? {
+            Ready::Yes => {}
+            Ready::NotYet => return Ok(true),
+            Ready::Gone => {
+                self.files.remove(abs);
+                return Ok(true);
             }
-            What::Flat { session, scanned } => match session {
-                Some(session) => session,
-                None => {
-                    let len = match fs::metadata(&tail.path) {
-                        Ok(m) => m.len(),
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                            self.files.remove(abs);
-                            return Ok(true);
-                        }
-                        Err(e) => {
-                            let msg = format!("cannot read {name}: {e}");
-                            self.reader.unreadable(&tail.path, msg);
-                            return Ok(true);
-                        }
-                    };
-                    if *scanned == Some(len) {
-                        return Ok(true);
-                    }
-                    *scanned = Some(len);
-                    // The same rule as a plain run (§1.1, §1.2), but a file too short for it
-                    // to be final waits for more lines.
-                    match flat_agent_scan(&tail.path) {
-                        FlatSession::Found(id) => session.insert(id),
-                        FlatSession::None => session.insert(flat_fallback(&tail.path)),
-                        FlatSession::NotYet => return Ok(true),
-                    }
-                }
-            },
-        };
-        let reader = &mut *self.reader;
-        let stop = &self.stop;
-        let interruptible = self.interruptible;
-        let mut n = 0u64;
-        let polled = tail.poll(|line| {
-            reader
-                .emit_line(name, session, line)
-                .map_err(PollError::Fatal)?;
-            n += 1;
-            if interruptible && n.is_multiple_of(STOP_CHECK_LINES) && stop.load(Ordering::Relaxed) {
-                return Err(PollError::Stopped);
-            }
-            Ok(())
-        });
-        match polled {
+        }
+        let stop = self.interruptible.then_some(&*self.stop);
+        match t.read_new(self.reader, stop) {
             Ok(Polled::Rewritten { lines, .. }) => {
-                if !*recovering {
+                if !t.recovering {
                     self.stats.rewrites += 1;
                 }
-                *recovering = lines == 0;
+                t.recovering = lines == 0;
             }
-            Ok(Polled::Appended { .. }) => *recovering = false,
+            Ok(Polled::Appended { .. }) => t.recovering = false,
             Ok(Polled::Gone) => {
                 self.files.remove(abs);
             }
             Ok(Polled::Unchanged) => {}
             Err(PollError::Read(e)) => {
-                let path = tail.path.clone();
+                let path = t.tail.path.clone();
                 self.reader.unreadable(&path, e);
             }
             Err(PollError::Fatal(e)) => return Err(e),
@@ -532,8 +576,9 @@ impl Follower<'_, '_> {
     /// is said: unfinished last lines, flat agent files without a session id yet. After a
     /// backfill cut short by a signal (`read_all` false) files were left part-read on purpose:
     /// that is not an unfinished line.
-    fn finish(&mut self, read_all: bool) -> Result<()> {
-        for Followed {
+    fn finish(&mut self) -> Result<()> {
+        let read_all = self.read_all;
+        for Tailed {
             tail, name, what, ..
         } in self.files.values_mut()
         {
@@ -580,13 +625,6 @@ fn stamp(entry: &walkdir::DirEntry) -> Stamp {
     }
 }
 
-/// `agent-<id>.jsonl` for `agent-<id>.meta.json`.
-fn agent_of_meta(p: &Path) -> Option<PathBuf> {
-    let name = p.file_name()?.to_str()?;
-    let stem = name.strip_suffix(".meta.json")?;
-    Some(p.with_file_name(format!("{stem}.jsonl")))
-}
-
 /// The length of an unfinished last line held after `offset`, if it holds more than
 /// whitespace. Read in chunks: it may be long.
 fn held_bytes(path: &Path, offset: u64) -> io::Result<Option<u64>> {
@@ -608,18 +646,6 @@ fn held_bytes(path: &Path, offset: u64) -> io::Result<Option<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_meta_file_names_its_agent_file() {
-        assert_eq!(
-            agent_of_meta(Path::new("/p/S/subagents/agent-a1.meta.json")),
-            Some(PathBuf::from("/p/S/subagents/agent-a1.jsonl"))
-        );
-        assert_eq!(
-            agent_of_meta(Path::new("/p/S/subagents/agent-a1.jsonl")),
-            None
-        );
-    }
 
     #[test]
     fn only_a_held_line_with_content_counts() {

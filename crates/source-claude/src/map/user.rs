@@ -1,7 +1,7 @@
 //! Who wrote a Claude Code `user` line, and which parts of it the harness injected.
 //!
 //! A `user` line that is not a tool result is one of three things
-//! (`crates/claude-read/FORMAT.md`, "Who wrote a `user` line"):
+//! (FORMAT.md, "Who wrote a `user` line"):
 //! * a person's input: a prompt, a slash command, `!` bash input, `#` memory input;
 //! * a message another agent wrote: a subagent's task (the first line of its file), a teammate's
 //!   or the team lead's `<teammate-message>`, a peer session's or a coordinator's message;

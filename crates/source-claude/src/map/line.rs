@@ -1,0 +1,161 @@
+//! The typed Claude Code line the mapping reads: the fields it uses, with large values kept as
+//! raw JSON to be copied into events unchanged.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tonbo_core::mapping::MapError;
+
+use super::user::Origin;
+
+/// A transcript line: its envelope (FORMAT.md, "The line envelope"). Only what the mapping
+/// reads; large values stay raw.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct ClaudeLine<'a> {
+    #[serde(rename = "type", borrow)]
+    pub(super) kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) subtype: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) uuid: Option<Cow<'a, str>>,
+    #[serde(rename = "parentUuid", borrow)]
+    pub(super) parent_uuid: Option<Cow<'a, str>>,
+    #[serde(rename = "logicalParentUuid", borrow)]
+    pub(super) logical_parent_uuid: Option<Cow<'a, str>>,
+    #[serde(rename = "sessionId", borrow)]
+    pub(super) session_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) cwd: Option<Cow<'a, str>>,
+    #[serde(rename = "gitBranch", borrow)]
+    pub(super) git_branch: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) version: Option<Cow<'a, str>>,
+    #[serde(rename = "isSidechain")]
+    pub(super) is_sidechain: Option<bool>,
+    #[serde(rename = "agentId", borrow)]
+    pub(super) agent_id: Option<Cow<'a, str>>,
+    #[serde(rename = "isMeta")]
+    pub(super) is_meta: Option<bool>,
+    #[serde(rename = "isCompactSummary")]
+    pub(super) is_compact_summary: Option<bool>,
+    #[serde(rename = "requestId", borrow)]
+    pub(super) request_id: Option<Cow<'a, str>>,
+    #[serde(rename = "isApiErrorMessage")]
+    pub(super) is_api_error_message: Option<bool>,
+    #[serde(rename = "toolUseResult", borrow)]
+    pub(super) tool_use_result: Option<&'a RawValue>,
+    #[serde(rename = "sourceToolAssistantUUID", borrow)]
+    pub(super) source_tool_assistant_uuid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) message: Option<Message<'a>>,
+    #[serde(borrow)]
+    pub(super) content: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub(super) level: Option<Cow<'a, str>>,
+    #[serde(rename = "durationMs", borrow)]
+    pub(super) duration_ms: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub(super) error: Option<&'a RawValue>,
+    #[serde(rename = "retryAttempt")]
+    pub(super) retry_attempt: Option<u64>,
+    #[serde(rename = "maxRetries")]
+    pub(super) max_retries: Option<u64>,
+    #[serde(rename = "compactMetadata", borrow)]
+    pub(super) compact_metadata: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub(super) summary: Option<Cow<'a, str>>,
+    #[serde(rename = "leafUuid", borrow)]
+    pub(super) leaf_uuid: Option<Cow<'a, str>>,
+    #[serde(rename = "aiTitle", borrow)]
+    pub(super) ai_title: Option<Cow<'a, str>>,
+    #[serde(rename = "customTitle", borrow)]
+    pub(super) custom_title: Option<Cow<'a, str>>,
+    #[serde(rename = "agentName", borrow)]
+    pub(super) agent_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) title: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) attachment: Option<Attachment<'a>>,
+    /// Who or what a newer `user` line came from (`origin.kind`: `human`, `peer`, ...).
+    #[serde(borrow)]
+    pub(super) origin: Option<Origin<'a>>,
+    #[serde(rename = "promptSource", borrow)]
+    pub(super) prompt_source: Option<Cow<'a, str>>,
+    #[serde(rename = "scheduledTaskId", borrow)]
+    pub(super) scheduled_task_id: Option<&'a RawValue>,
+}
+
+/// The Messages API object in `message`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct Message<'a> {
+    #[serde(borrow)]
+    pub(super) id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) model: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) content: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub(super) usage: Option<&'a RawValue>,
+}
+
+/// One content block; values that are copied through stay raw.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct Block<'a> {
+    #[serde(rename = "type", borrow)]
+    pub(super) kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) text: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub(super) thinking: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub(super) id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) input: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub(super) tool_use_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) content: Option<&'a RawValue>,
+    pub(super) is_error: Option<bool>,
+}
+
+/// An `attachment` line's `attachment`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct Attachment<'a> {
+    #[serde(rename = "type", borrow)]
+    pub(super) kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) prompt: Option<&'a RawValue>,
+    /// `queued_command`: `prompt`, or `task-notification`.
+    #[serde(rename = "commandMode", borrow)]
+    pub(super) command_mode: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) origin: Option<Origin<'a>>,
+    #[serde(rename = "isMeta")]
+    pub(super) is_meta: Option<bool>,
+}
+
+/// `message.usage`, as far as the span needs it.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct Usage {
+    pub(super) output_tokens: Option<u64>,
+}
+
+/// A rejection of the record at hand.
+pub(super) fn reject(msg: impl Into<String>) -> MapError {
+    MapError::Reject(msg.into())
+}
+
+/// Decodes a raw JSON string value; `None` for any other JSON type.
+pub(super) fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<Cow<str>>(raw.get()).ok()
+}
