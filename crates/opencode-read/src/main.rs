@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use opencode_read::follow::{follow, Options, Spec};
-use opencode_read::sources::{default_sources, Env, Sources};
-use opencode_read::{busy_timeout_from_env, parse_modified_after, Reader, STAGE};
+use source_opencode::follow::{follow, Options, Spec};
+use source_opencode::sources::{default_sources, Env, Sources};
+use source_opencode::{busy_timeout_from_env, parse_modified_after, Reader, STAGE};
 use tonbo_core::{run_stage, Exit, Manual, Output, Rejects, Signals};
 
 /// The examples, environment and files of `--help` and the man page.

@@ -6,7 +6,6 @@
 
 pub mod claude;
 pub mod codex;
-pub mod opencode;
 
 use tonbo_core::mapping::session_stream;
 pub use tonbo_core::mapping::{Counts, EventSink, MapError, SourceMapping};
@@ -17,7 +16,7 @@ fn mappings() -> Vec<Box<dyn SourceMapping>> {
     vec![
         Box::new(claude::ClaudeMapper::default()),
         Box::new(codex::CodexMapper::default()),
-        Box::new(opencode::OpenCodeMapper::default()),
+        Box::new(source_opencode::OpenCodeMapper::default()),
     ]
 }
 

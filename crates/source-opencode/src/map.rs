@@ -22,10 +22,10 @@ use serde_json::Value;
 use tonbo_core::contract::{check_session_id, session_id_for};
 use tonbo_core::SourceRecord;
 
-use crate::{EventSink, MapError};
+use tonbo_core::mapping::{Counts, EventSink, MapError};
 use tonbo_core::event::{fnv64, text_content, EventBuf};
 
-const SOURCE: &str = "opencode";
+use crate::SOURCE;
 
 #[derive(Default)]
 struct SessionState {
@@ -48,7 +48,7 @@ struct SessionState {
 pub struct OpenCodeMapper {
     state: SessionState,
     others: tonbo_core::mapping::SessionStates<SessionState>,
-    pub counts: crate::Counts,
+    pub counts: Counts,
 }
 
 #[derive(Deserialize)]
@@ -1133,7 +1133,7 @@ impl tonbo_core::mapping::SourceMapping for OpenCodeMapper {
         OpenCodeMapper::map(self, rec, sink)
     }
 
-    fn counts(&self) -> &crate::Counts {
+    fn counts(&self) -> &Counts {
         &self.counts
     }
 }
