@@ -20,7 +20,7 @@ use tonbo_core::contract::check_session_id;
 
 use crate::follow::gate::{self, Need};
 use crate::json::{self, BadJson};
-use crate::record::{self, Layout, Prov};
+use crate::record::{self, Kind, Layout, Prov};
 use crate::schema::{self, Go, Schema, Table, T2, T3};
 use crate::{Reader, SourceFailure, STAGE};
 
@@ -416,7 +416,7 @@ impl Reader<'_> {
             return Ok(None);
         };
         let mut buf = std::mem::take(&mut self.buf);
-        record::begin(&mut buf, "session", id, layout);
+        record::begin(&mut buf, Kind::Session, id, layout);
         buf.push_str("\"session\":");
         push_row_object(&mut buf, &table.cols, row, 0, None)?;
         record::finish(
@@ -521,7 +521,7 @@ impl Reader<'_> {
                     continue;
                 }
             };
-            record::begin(&mut buf, "message", &s.id, go.layout);
+            record::begin(&mut buf, Kind::Message, &s.id, go.layout);
             buf.push_str("\"message\":");
             push_row_object(&mut buf, &m.cols, row, 1, Some("parts")).db(what, ms)?;
             buf.push_str(",\"parts\":");
@@ -672,7 +672,7 @@ impl Reader<'_> {
             let following = self.gate.is_some();
             let mut open_tool = false;
             let mut buf = std::mem::take(&mut self.buf);
-            record::begin(&mut buf, "message", &s.id, Layout::T2);
+            record::begin(&mut buf, Kind::Message, &s.id, Layout::T2);
             buf.push_str("\"message\":");
             buf.push_str(&message);
             buf.push_str(",\"parts\":[");
@@ -811,7 +811,7 @@ impl Reader<'_> {
                     continue;
                 }
             };
-            record::begin(&mut buf, "message", &s.id, Layout::T3);
+            record::begin(&mut buf, Kind::Message, &s.id, Layout::T3);
             buf.push_str("\"message\":{");
             for (i, key) in [
                 "id",

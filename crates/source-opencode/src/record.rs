@@ -1,4 +1,6 @@
-//! The source records opencode-read writes, one per line:
+//! The source records of OpenCode and Crush, one per line: their vocabulary ([`Layout`],
+//! [`Kind`]), shared by the reader that writes them and the mapping that reads them back
+//! ([`SessionRecord`], [`MessageRecord`]).
 //!
 //! ```text
 //! {"v":1,"source":"opencode","kind":"session","session":ID,
@@ -8,31 +10,50 @@
 //! ```
 //!
 //! A record is assembled whole in memory and then written with its newline, so that an error
-//! half-way through reading a message never leaves half a line on stdout.
+//! half-way through reading a message never leaves half a line on stdout. The mapping keys its
+//! events by ids inside the record, never by its provenance.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::Value;
 use tonbo_core::WIRE_VERSION;
 
 use crate::json;
 
+/// The `source` of every record.
 pub const SOURCE: &str = "opencode";
 
-/// The storage layout a record was read from (research §0, "Detection matrix").
+/// The storage layout a record was read from (FORMAT.md, "Stores"). Written in each record as
+/// its wire name, `g1` .. `t3`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layout {
-    /// Go `opencode-ai/opencode`: `sessions`, `messages` (§1).
+    /// Go `opencode-ai/opencode`: `sessions`, `messages`.
     G1,
-    /// Crush: the same tables, `messages.provider` or `is_summary_message` (§1.2).
+    /// Crush: the same tables, `messages.provider` or `is_summary_message`.
     G2,
-    /// The TypeScript JSON store `storage/` (§2.3), and the older per-project store (T0, §2.2)
-    /// whose objects have the same shapes (§2.4).
+    /// The TypeScript JSON store `storage/`, and the older per-project store (T0) whose objects
+    /// have the same shapes.
     T1,
-    /// TypeScript 1.2+: `session`, `message`, `part` (§2.5).
+    /// TypeScript 1.2+: `session`, `message`, `part`.
     T2,
-    /// OpenCode 2: `session_v2`, `session_message` (§2.8).
+    /// OpenCode 2: `session_v2`, `session_message`.
     T3,
 }
 
+/// The codebase a layout belongs to: what shapes its messages have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lineage {
+    /// G1, G2: `parts` of `{type, data}` envelopes, times in seconds.
+    Go,
+    /// T1, T2: message and part objects, times in milliseconds.
+    TypeScript,
+    /// T3: one row per message, its content in `data`.
+    OpenCode2,
+}
+
 impl Layout {
+    /// The wire name.
     pub fn name(self) -> &'static str {
         match self {
             Layout::G1 => "g1",
@@ -42,6 +63,67 @@ impl Layout {
             Layout::T3 => "t3",
         }
     }
+
+    /// The layout of a wire name.
+    pub fn from_name(name: &str) -> Option<Layout> {
+        [Layout::G1, Layout::G2, Layout::T1, Layout::T2, Layout::T3]
+            .into_iter()
+            .find(|l| l.name() == name)
+    }
+
+    pub fn lineage(self) -> Lineage {
+        match self {
+            Layout::G1 | Layout::G2 => Lineage::Go,
+            Layout::T1 | Layout::T2 => Lineage::TypeScript,
+            Layout::T3 => Lineage::OpenCode2,
+        }
+    }
+}
+
+/// What a record is: its `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A session's own row or file, before its messages.
+    Session,
+    /// One message with its parts.
+    Message,
+}
+
+impl Kind {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Session => "session",
+            Kind::Message => "message",
+        }
+    }
+
+    /// The kind of a wire name.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        [Kind::Session, Kind::Message]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+}
+
+/// A `"kind":"session"` record's `record`, as the mapping reads it.
+#[derive(Deserialize)]
+pub struct SessionRecord {
+    /// The wire name of its layout (read with [`Layout::from_name`]; a session maps without).
+    #[serde(default)]
+    pub layout: String,
+    pub session: Value,
+}
+
+/// A `"kind":"message"` record's `record`, as the mapping reads it.
+#[derive(Deserialize)]
+pub struct MessageRecord<'a> {
+    /// The wire name of its layout (read with [`Layout::from_name`]).
+    #[serde(borrow)]
+    pub layout: Cow<'a, str>,
+    pub message: Value,
+    #[serde(default)]
+    pub parts: Vec<Value>,
 }
 
 /// Where a record comes from.
@@ -58,10 +140,11 @@ pub enum Prov<'a> {
 }
 
 /// Starts a record in `buf` (cleared first), up to and including `"record":{"layout":L,`.
-pub fn begin(buf: &mut String, kind: &str, session: &str, layout: Layout) {
+pub fn begin(buf: &mut String, kind: Kind, session: &str, layout: Layout) {
     buf.clear();
     buf.push_str(&format!(
-        "{{\"v\":{WIRE_VERSION},\"source\":\"{SOURCE}\",\"kind\":\"{kind}\",\"session\":"
+        "{{\"v\":{WIRE_VERSION},\"source\":\"{SOURCE}\",\"kind\":\"{}\",\"session\":",
+        kind.name()
     ));
     buf.push_str(&json::string(session));
     buf.push_str(",\"record\":{\"layout\":\"");
@@ -92,7 +175,7 @@ mod tests {
     #[test]
     fn records_follow_the_contract() {
         let mut buf = String::from("left over");
-        begin(&mut buf, "message", "ses_\"1", Layout::T2);
+        begin(&mut buf, Kind::Message, "ses_\"1", Layout::T2);
         buf.push_str("\"message\":{\"id\":\"msg_1\"},\"parts\":[]");
         finish(
             &mut buf,
@@ -114,7 +197,7 @@ mod tests {
         assert_eq!(prov.table.as_deref(), Some("message"));
         assert_eq!(prov.row.as_deref(), Some("msg_1"));
 
-        begin(&mut buf, "session", "s", Layout::T1);
+        begin(&mut buf, Kind::Session, "s", Layout::T1);
         buf.push_str("\"session\":{}");
         finish(&mut buf, Prov::File("/s/x.json"));
         let rec: tonbo_core::SourceRecord = serde_json::from_str(&buf).unwrap();

@@ -23,7 +23,7 @@ use tonbo_core::contract::check_session_id;
 
 use crate::follow::gate::{self, Need};
 use crate::json::{self, BadJson};
-use crate::record::{self, Layout, Prov};
+use crate::record::{self, Kind, Layout, Prov};
 use crate::sources::StoreKind;
 use crate::{Reader, STAGE};
 
@@ -245,7 +245,7 @@ impl Reader<'_> {
             Vec::new()
         };
         let mut buf = std::mem::take(&mut self.buf);
-        record::begin(&mut buf, "message", session, Layout::T1);
+        record::begin(&mut buf, Kind::Message, session, Layout::T1);
         buf.push_str("\"message\":");
         buf.push_str(&message);
         buf.push_str(",\"parts\":[");
@@ -424,7 +424,7 @@ impl Reader<'_> {
         self.claimed.insert(s.id.clone());
         self.begin_session(&source, &s.id);
         let mut buf = std::mem::take(&mut self.buf);
-        record::begin(&mut buf, "session", &s.id, Layout::T1);
+        record::begin(&mut buf, Kind::Session, &s.id, Layout::T1);
         buf.push_str("\"session\":");
         buf.push_str(&session);
         record::finish(&mut buf, Prov::File(&file));
