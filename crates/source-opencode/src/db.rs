@@ -1,16 +1,19 @@
-//! Reading the SQLite layouts: G1/G2 (research §1), T2 (§2.5) and T3 (§2.8).
+//! Reading the SQLite layouts: G1/G2 ([`go`]), T2 ([`t2`]) and T3 ([`t3`]).
 //!
 //! A database is opened read-only ([`schema::open`]); its sessions are listed (ids and times
 //! only), then each session is read inside one read transaction (`BEGIN` .. `COMMIT`): in WAL
 //! mode that pins one snapshot, so a session comes out as it was committed at one moment even
-//! while OpenCode writes (§4.2 "read each session inside one read transaction").
+//! while OpenCode writes.
 //!
 //! A database that cannot be opened, is locked past the busy timeout, is corrupt or lacks the
 //! tables or columns of its layout is reported with its file (and table) and counted as failed;
 //! a row whose JSON does not parse is rejected with file, table and row id, and the rest of the
 //! session is read.
 
-use std::collections::HashSet;
+mod go;
+mod t2;
+mod t3;
+
 use std::path::Path;
 
 use anyhow::Result;
@@ -18,10 +21,10 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Row};
 use tonbo_core::contract::check_session_id;
 
-use crate::follow::gate::{self, Need};
+use crate::follow::gate::Need;
 use crate::json::{self, BadJson};
-use crate::record::{self, Kind, Layout, Prov};
-use crate::schema::{self, Go, Schema, Table, T2, T3};
+use crate::record::{self, Kind, Layout, Lineage, Prov};
+use crate::schema::{self, Schema, Table};
 use crate::{Reader, SourceFailure, STAGE};
 
 /// A session as listed, before it is read.
@@ -31,6 +34,52 @@ pub(crate) struct Listed {
     pub id: String,
     pub created: Option<i64>,
     pub updated: Option<i64>,
+}
+
+impl Listed {
+    /// The table its row is in.
+    fn table(&self) -> &'static str {
+        match self.layout.lineage() {
+            Lineage::Go => "sessions",
+            Lineage::TypeScript => "session",
+            Lineage::OpenCode2 => "session_v2",
+        }
+    }
+}
+
+/// One session being read from a database, inside its read transaction.
+pub(crate) struct SessionRead<'c> {
+    pub conn: &'c Connection,
+    /// The database file, as given or found.
+    pub name: &'c str,
+    pub session: &'c Listed,
+    /// What a failure says was being done.
+    what: String,
+    busy_ms: u128,
+}
+
+impl SessionRead<'_> {
+    /// A result of SQLite, its failure naming the session ([`Db`]).
+    pub fn db<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
+        r.db(&self.what, self.busy_ms)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.session.id
+    }
+}
+
+/// The bytes of a TEXT or BLOB column; nothing for another type.
+pub(crate) fn bytes_of(v: ValueRef<'_>) -> &[u8] {
+    match v {
+        ValueRef::Text(b) | ValueRef::Blob(b) => b,
+        _ => b"",
+    }
+}
+
+/// A rowid column (`NULL` for a `WITHOUT ROWID` table) as the line number of a reject.
+pub(crate) fn rowid_of(v: ValueRef) -> u64 {
+    int(v).unwrap_or(0).max(0) as u64
 }
 
 /// Maps SQLite errors to a [`SourceFailure`] naming what was being done.
@@ -55,7 +104,7 @@ impl<T> Db<T> for rusqlite::Result<T> {
 }
 
 /// Text of a value: ids and JSON columns.
-fn text(v: ValueRef) -> Option<String> {
+pub(crate) fn text(v: ValueRef) -> Option<String> {
     match v {
         ValueRef::Text(b) | ValueRef::Blob(b) => Some(String::from_utf8_lossy(b).into_owned()),
         ValueRef::Integer(i) => Some(i.to_string()),
@@ -65,7 +114,7 @@ fn text(v: ValueRef) -> Option<String> {
 }
 
 /// An owned copy of a value (a key of the read order, for the look-ahead of `--follow`).
-fn owned(v: ValueRef) -> Value {
+pub(crate) fn owned(v: ValueRef) -> Value {
     match v {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Integer(i),
@@ -126,7 +175,7 @@ fn base64(bytes: &[u8]) -> String {
 
 /// Appends the columns of `row` from `offset` on as a JSON object, column name -> value, in
 /// table order, leaving out `skip`.
-fn push_row_object(
+pub(crate) fn push_row_object(
     buf: &mut String,
     cols: &[String],
     row: &Row,
@@ -152,14 +201,14 @@ fn push_row_object(
 }
 
 /// The reject reason for a row: `table `T`, row `ID`: COLUMN: WHY`.
-fn row_reason(table: &str, id: &str, column: &str, why: &BadJson) -> String {
+pub(crate) fn row_reason(table: &str, id: &str, column: &str, why: &BadJson) -> String {
     format!("table `{table}`, row `{id}`: `{column}` {why}")
 }
 
 /// `--follow`: whether a row after the one keyed `key` (its values of the read order's `cols`)
 /// exists in `session`, among the rows `filter` (SQL) admits. NULLs sort first, as in the
 /// `ORDER BY` of the read.
-fn later_row(
+pub(crate) fn later_row(
     conn: &Connection,
     table: &Table,
     session: &str,
@@ -200,6 +249,22 @@ fn later_row(
         .and_then(|mut stmt| stmt.exists(params.as_slice()))
         .map_err(|e| SourceFailure(format!("cannot look ahead in table `{}`: {e}", table.name)))?;
     Ok(found)
+}
+
+
+/// A message row as first read: its rowid (the line of a reject), id and update stamp (what
+/// `--follow` compares).
+pub(crate) struct MessageRow {
+    pub rowid: u64,
+    pub id: String,
+    pub stamp: Option<i64>,
+}
+
+/// The order a session's messages are read in: their table and the columns of its `ORDER BY`,
+/// for the look-ahead of `--follow` ([`later_row`]).
+pub(crate) struct ReadOrder<'t> {
+    pub table: &'t Table,
+    pub cols: Vec<String>,
 }
 
 impl Reader<'_> {
@@ -268,8 +333,41 @@ impl Reader<'_> {
         }
     }
 
+    /// Whether a listed session is this database's to read: not read from another source,
+    /// not a Go title session, an id usable as a stream's. It is claimed before it is read:
+    /// should reading fail half-way, no later source writes the session a second time.
+    fn claim_db_session(&mut self, name: &str, s: &Listed) -> Result<bool> {
+        if self.passed_before(name, &s.id) {
+            return Ok(false);
+        }
+        if self.claimed.contains(&s.id) {
+            self.stats.duplicates += 1;
+            self.pass(name, &s.id);
+            return Ok(false);
+        }
+        // Go-lineage title generation runs in a session of its own, `title-<parent>`.
+        if s.layout.lineage() == Lineage::Go && s.id.starts_with("title-") {
+            self.stats.title_sessions += 1;
+            self.pass(name, &s.id);
+            return Ok(false);
+        }
+        if let Err(why) = check_session_id(&s.id) {
+            let reason = format!(
+                "table `{}`, row `{}`: unusable session id: {why}",
+                s.table(),
+                s.id
+            );
+            self.pass(name, &s.id);
+            self.reject(name, 0, &reason, s.id.as_bytes())?;
+            return Ok(false);
+        }
+        self.claimed.insert(s.id.clone());
+        Ok(true)
+    }
+
     /// Reads one listed session of a database in one read transaction. In follow mode a session
-    /// this database holds is read again (what went out before is passed over, [`gate`]).
+    /// this database holds is read again (what went out before is passed over,
+    /// [`crate::follow::gate`]).
     pub(crate) fn read_db_session(
         &mut self,
         conn: &Connection,
@@ -277,43 +375,12 @@ impl Reader<'_> {
         name: &str,
         s: &Listed,
     ) -> Result<()> {
-        let ms = self.busy.as_millis();
-        let table = match s.layout {
-            Layout::G1 | Layout::G2 => "sessions",
-            Layout::T2 => "session",
-            _ => "session_v2",
-        };
         let again = self.is_followed(name, &s.id);
-        if !again {
-            if self.passed_before(name, &s.id) {
-                return Ok(());
-            }
-            if self.claimed.contains(&s.id) {
-                self.stats.duplicates += 1;
-                self.pass(name, &s.id);
-                return Ok(());
-            }
-            // Go-lineage title generation runs in a session of its own, `title-<parent>` (§1.4
-            // "Skip title sessions").
-            if matches!(s.layout, Layout::G1 | Layout::G2) && s.id.starts_with("title-") {
-                self.stats.title_sessions += 1;
-                self.pass(name, &s.id);
-                return Ok(());
-            }
-            if let Err(why) = check_session_id(&s.id) {
-                let reason = format!(
-                    "table `{table}`, row `{}`: unusable session id: {why}",
-                    s.id
-                );
-                self.pass(name, &s.id);
-                self.reject(name, 0, &reason, s.id.as_bytes())?;
-                return Ok(());
-            }
-            // Claimed before it is read: should reading fail half-way, no later source writes
-            // the session a second time.
-            self.claimed.insert(s.id.clone());
+        if !again && !self.claim_db_session(name, s)? {
+            return Ok(());
         }
-        let what = format!("cannot read session {} (table `{table}`)", s.id);
+        let ms = self.busy.as_millis();
+        let what = format!("cannot read session {} (table `{}`)", s.id, s.table());
         let tx = conn.unchecked_transaction().db(&what, ms)?;
         // A followed session read again changed since: it is read whatever its age.
         if !again
@@ -325,20 +392,21 @@ impl Reader<'_> {
             return Ok(());
         }
         self.begin_session(name, &s.id);
-        match s.layout {
-            Layout::G1 | Layout::G2 => {
-                let go = schema.go.as_ref().expect("listed from the Go tables");
-                self.read_go_session(&tx, go, name, s, &what)?;
-            }
-            Layout::T2 => {
-                let t2 = schema.t2.as_ref().expect("listed from the T2 tables");
-                self.read_t2_session(&tx, t2, name, s, &what)?;
-            }
-            _ => {
-                let t3 = schema.t3.as_ref().expect("listed from the T3 tables");
-                self.read_t3_session(&tx, t3, name, s, &what)?;
-            }
+        let cx = SessionRead {
+            conn: &tx,
+            name,
+            session: s,
+            what,
+            busy_ms: ms,
+        };
+        match (s.layout.lineage(), &schema.go, &schema.t2, &schema.t3) {
+            (Lineage::Go, Some(go), _, _) => self.read_go_session(&cx, go)?,
+            (Lineage::TypeScript, _, Some(t2), _) => self.read_t2_session(&cx, t2)?,
+            (Lineage::OpenCode2, _, _, Some(t3)) => self.read_t3_session(&cx, t3)?,
+            // Listed from its layout's tables, so they are there.
+            _ => {}
         }
+        let what = cx.what;
         tx.commit().db(&what, ms)?;
         self.end_session(&s.id)?;
         self.out.flush()?;
@@ -360,34 +428,31 @@ impl Reader<'_> {
             }
             known = true;
         }
-        let mut checks: Vec<(&Table, &str, &str)> = Vec::new();
-        match s.layout {
-            Layout::G1 | Layout::G2 => {
-                if let Some(go) = &schema.go {
-                    checks.push((&go.messages, "updated_at", "session_id"));
-                }
-            }
-            Layout::T2 => {
-                if let Some(t2) = &schema.t2 {
-                    checks.push((&t2.message, "time_updated", "session_id"));
-                    checks.push((&t2.part, "time_updated", "session_id"));
-                }
-            }
-            _ => {
-                if let Some(t3) = &schema.t3 {
-                    checks.push((&t3.message, "time_updated", "session_id"));
-                }
-            }
-        }
-        for (table, col, key) in checks {
-            if !table.has(col) || !table.has(key) {
+        let checks: Vec<(&Table, &str)> = match s.layout.lineage() {
+            Lineage::Go => schema
+                .go
+                .iter()
+                .map(|go| (&go.messages, "updated_at"))
+                .collect(),
+            Lineage::TypeScript => schema
+                .t2
+                .iter()
+                .flat_map(|t2| [(&t2.message, "time_updated"), (&t2.part, "time_updated")])
+                .collect(),
+            Lineage::OpenCode2 => schema
+                .t3
+                .iter()
+                .map(|t3| (&t3.message, "time_updated"))
+                .collect(),
+        };
+        for (table, col) in checks {
+            if !table.has(col) || !table.has("session_id") {
                 continue;
             }
             let sql = format!(
-                "SELECT max({}) FROM {} WHERE {} = ?1",
+                "SELECT max({}) FROM {} WHERE \"session_id\" = ?1",
                 schema::quote(col),
                 table.sql(),
-                schema::quote(key)
             );
             let latest = conn.query_row(&sql, [&s.id], |r| Ok(int(r.get_ref(0)?)))?;
             if let Some(t) = latest {
@@ -400,468 +465,85 @@ impl Reader<'_> {
         Ok(!known)
     }
 
-    /// Writes the `"kind":"session"` record of the row `id` of `table`; false if the row is gone.
-    fn session_record(
-        &mut self,
-        conn: &Connection,
-        table: &Table,
-        layout: Layout,
-        name: &str,
-        id: &str,
-    ) -> rusqlite::Result<Option<String>> {
+    /// Builds the `"kind":"session"` record of the session's row of `table` and writes it (in
+    /// follow mode: with the session's first message, [`crate::follow::gate`]); false if the
+    /// row is gone.
+    fn write_session_row(&mut self, cx: &SessionRead, table: &Table) -> Result<bool> {
         let sql = format!("SELECT {} FROM {} WHERE id = ?1", table.all(), table.sql());
-        let mut stmt = conn.prepare(&sql)?;
-        let mut rows = stmt.query([id])?;
-        let Some(row) = rows.next()? else {
-            return Ok(None);
+        let mut stmt = cx.db(cx.conn.prepare(&sql))?;
+        let mut rows = cx.db(stmt.query([cx.id()]))?;
+        let Some(row) = cx.db(rows.next())? else {
+            return Ok(false);
         };
         let mut buf = std::mem::take(&mut self.buf);
-        record::begin(&mut buf, Kind::Session, id, layout);
+        record::begin(&mut buf, Kind::Session, cx.id(), cx.session.layout);
         buf.push_str("\"session\":");
-        push_row_object(&mut buf, &table.cols, row, 0, None)?;
+        cx.db(push_row_object(&mut buf, &table.cols, row, 0, None))?;
         record::finish(
             &mut buf,
             Prov::Row {
-                file: name,
+                file: cx.name,
                 table: table.name,
-                row: id,
+                row: cx.id(),
             },
         );
-        Ok(Some(buf))
-    }
-
-    /// Writes a session record built by [`Self::session_record`] (in follow mode: with the
-    /// session's first message, [`gate`]); false if there was none.
-    fn write_session(&mut self, session: &str, built: Option<String>) -> Result<bool> {
-        let Some(buf) = built else {
-            return Ok(false);
-        };
-        self.emit_session(session, buf)?;
+        self.emit_session(cx.id(), buf)?;
         Ok(true)
     }
 
-    /// G1/G2: the `sessions` row, then its `messages` by `(created_at, rowid)` (§1.4: seconds, so
-    /// rows tie; ids are random UUIDs).
-    fn read_go_session(
+    /// Rejects a message row whose `column` is not usable; it is done with (never built again
+    /// in follow mode).
+    fn reject_row(
         &mut self,
-        conn: &Connection,
-        go: &Go,
-        name: &str,
-        s: &Listed,
-        what: &str,
+        cx: &SessionRead,
+        table: &str,
+        row: &MessageRow,
+        column: &str,
+        why: &BadJson,
+        raw: &[u8],
     ) -> Result<()> {
-        let ms = self.busy.as_millis();
-        let built = self
-            .session_record(conn, &go.sessions, go.layout, name, &s.id)
-            .db(what, ms)?;
-        if !self.write_session(&s.id, built)? {
-            return Ok(());
-        }
-        let m = &go.messages;
-        let tie = if m.rowid { "rowid" } else { "\"id\"" };
-        let order = if m.has("created_at") {
-            format!("\"created_at\", {tie}")
-        } else {
-            tie.to_string()
-        };
-        let sql = format!(
-            "SELECT {}, {} FROM {} WHERE \"session_id\" = ?1 ORDER BY {order}",
-            m.rowid(),
-            m.all(),
-            m.sql()
-        );
-        let at = |c: &str| m.cols.iter().position(|have| have == c).map(|i| 1 + i);
-        let id_at = at("id").expect("required");
-        let parts_at = at("parts").expect("required");
-        let role_at = at("role").expect("required");
-        let (created_at, updated_at) = (at("created_at"), at("updated_at"));
-        // The read order, for the look-ahead of `--follow` (`gate`).
-        let mut order_cols = Vec::new();
-        if created_at.is_some() {
-            order_cols.push("\"created_at\"".to_string());
-        }
-        order_cols.push(tie.to_string());
-        let mut stmt = conn.prepare(&sql).db(what, ms)?;
-        let mut rows = stmt.query([&s.id]).db(what, ms)?;
-        let mut buf = std::mem::take(&mut self.buf);
-        let mut n_read = 0u64;
-        while let Some(row) = rows.next().db(what, ms)? {
-            n_read += 1;
-            if self.stop_due(n_read) {
-                break;
-            }
-            let rowid = int(row.get_ref(0).db(what, ms)?).unwrap_or(0).max(0) as u64;
-            let id = text(row.get_ref(id_at).db(what, ms)?).unwrap_or_default();
-            let stamp = match updated_at {
-                Some(i) => int(row.get_ref(i).db(what, ms)?),
-                None => None,
-            };
-            if self.follow_skip(&s.id, &id, stamp) {
-                continue;
-            }
-            let raw = row.get_ref(parts_at).db(what, ms)?;
-            let bytes = match raw {
-                ValueRef::Text(b) | ValueRef::Blob(b) => b,
-                _ => b"",
-            };
-            // §1.3: a JSON array of {"type","data"} envelopes.
-            let parts = match raw {
-                ValueRef::Null => Err(BadJson {
-                    line: 1,
-                    reason: "is NULL".into(),
-                }),
-                _ => json::utf8(bytes).and_then(json::array),
-            };
-            let (parts, n) = match parts {
-                Ok(p) => p,
-                Err(why) => {
-                    let reason = row_reason("messages", &id, "parts", &why);
-                    self.reject(name, rowid, &reason, bytes)?;
-                    self.follow_done(&s.id, &id, stamp);
-                    continue;
-                }
-            };
-            record::begin(&mut buf, Kind::Message, &s.id, go.layout);
-            buf.push_str("\"message\":");
-            push_row_object(&mut buf, &m.cols, row, 1, Some("parts")).db(what, ms)?;
-            buf.push_str(",\"parts\":");
-            buf.push_str(&parts);
-            record::finish(
-                &mut buf,
-                Prov::Row {
-                    file: name,
-                    table: "messages",
-                    row: &id,
-                },
-            );
-            if self.gate.is_some() {
-                let role = text(row.get_ref(role_at).db(what, ms)?);
-                let need = gate::go_need(role.as_deref(), &parts);
-                let mut key = Vec::new();
-                if let Some(i) = created_at {
-                    key.push(owned(row.get_ref(i).db(what, ms)?));
-                }
-                key.push(owned(
-                    row.get_ref(if m.rowid { 0 } else { id_at }).db(what, ms)?,
-                ));
-                let later = |_: Need| {
-                    later_row(
-                        conn,
-                        m,
-                        &s.id,
-                        &order_cols,
-                        &key,
-                        Some("\"role\" = 'assistant'"),
-                    )
-                };
-                if !self.follow_admit(&s.id, need, later)? {
-                    continue;
-                }
-            }
-            self.write_message(&s.id, &id, stamp, &buf)?;
-            self.stats.messages += 1;
-            self.stats.parts += n;
-        }
-        self.buf = buf;
+        let reason = row_reason(table, &row.id, column, why);
+        self.reject(cx.name, row.rowid, &reason, raw)?;
+        self.follow_done(cx.id(), &row.id, row.stamp);
         Ok(())
     }
 
-    /// T2: the `session` row, then its messages by `(time_created, id)` (§2.7), each with its
-    /// parts by id, and the messages only the JSON store has merged in order (§2.6).
-    fn read_t2_session(
+    /// Writes a message record built from a row, with `parts` parts.
+    fn write_row(
         &mut self,
-        conn: &Connection,
-        t2: &T2,
-        name: &str,
-        s: &Listed,
-        what: &str,
+        cx: &SessionRead,
+        row: &MessageRow,
+        buf: &str,
+        parts: u64,
     ) -> Result<()> {
-        let ms = self.busy.as_millis();
-        let built = self
-            .session_record(conn, &t2.session, Layout::T2, name, &s.id)
-            .db(what, ms)?;
-        if !self.write_session(&s.id, built)? {
-            return Ok(());
-        }
-        let m = &t2.message;
-        // Messages of this session that a JSON store holds and the database does not (§2.6
-        // "Union T1 with T2, deduplicating on ids, with DB rows winning").
-        let candidates = self.json_message_files(&s.id);
-        let extras = if candidates.is_empty() {
-            Vec::new()
-        } else {
-            let sql = format!("SELECT \"id\" FROM {} WHERE \"session_id\" = ?1", m.sql());
-            let mut stmt = conn.prepare(&sql).db(what, ms)?;
-            let in_db: HashSet<String> = stmt
-                .query_map([&s.id], |r| Ok(text(r.get_ref(0)?).unwrap_or_default()))
-                .db(what, ms)?
-                .collect::<rusqlite::Result<_>>()
-                .db(what, ms)?;
-            let only_json = candidates
-                .into_iter()
-                .filter(|c| !in_db.contains(&c.1))
-                .collect();
-            self.order_json_messages(only_json)?
-        };
-        let mut extras = extras.into_iter().peekable();
-
-        let order = if m.has("time_created") {
-            "\"time_created\", \"id\""
-        } else {
-            "\"id\""
-        };
-        let sql = format!(
-            "SELECT {}, \"id\", {}, \"data\", {} FROM {} WHERE \"session_id\" = ?1 ORDER BY {order}",
-            m.rowid(),
-            m.col("time_created"),
-            m.col("time_updated"),
-            m.sql()
-        );
-        // The read order, for the look-ahead of `--follow` (`gate`).
-        let mut order_cols = Vec::new();
-        if m.has("time_created") {
-            order_cols.push("\"time_created\"".to_string());
-        }
-        order_cols.push("\"id\"".to_string());
-        let mut stmt = conn.prepare(&sql).db(what, ms)?;
-        let p = &t2.part;
-        let part_sql = format!(
-            "SELECT {}, \"id\", {}, \"data\" FROM {} WHERE \"message_id\" = ?1 ORDER BY \"id\"",
-            p.rowid(),
-            p.col("session_id"),
-            p.sql()
-        );
-        let mut part_stmt = conn.prepare(&part_sql).db(what, ms)?;
-        let mut rows = stmt.query([&s.id]).db(what, ms)?;
-        let session_json = json::string(&s.id);
-        let mut n_read = 0u64;
-        while let Some(row) = rows.next().db(what, ms)? {
-            n_read += 1;
-            if self.stop_due(n_read) {
-                return Ok(());
-            }
-            let rowid = int(row.get_ref(0).db(what, ms)?).unwrap_or(0).max(0) as u64;
-            let id = text(row.get_ref(1).db(what, ms)?).unwrap_or_default();
-            let created = int(row.get_ref(2).db(what, ms)?);
-            while let Some(x) = extras.next_if(|x| (x.created, x.id.as_str()) < (created, &id)) {
-                // Only in the JSON store, which OpenCode no longer writes (§2.6): final.
-                self.emit_json_message(&s.id, &x, (true, true))?;
-            }
-            let stamp = int(row.get_ref(4).db(what, ms)?);
-            if self.follow_skip(&s.id, &id, stamp) {
-                continue;
-            }
-            let data = row.get_ref(3).db(what, ms)?;
-            let data_bytes = match data {
-                ValueRef::Text(b) | ValueRef::Blob(b) => b,
-                _ => b"",
-            };
-            let id_json = json::string(&id);
-            let message = json::utf8(data_bytes).and_then(|d| {
-                json::spread_object(d, &[("id", &id_json), ("sessionID", &session_json)])
-            });
-            let message = match message {
-                Ok(m) => m,
-                Err(why) => {
-                    let reason = row_reason("message", &id, "data", &why);
-                    self.reject(name, rowid, &reason, data_bytes)?;
-                    self.follow_done(&s.id, &id, stamp);
-                    continue;
-                }
-            };
-            let following = self.gate.is_some();
-            let mut open_tool = false;
-            let mut buf = std::mem::take(&mut self.buf);
-            record::begin(&mut buf, Kind::Message, &s.id, Layout::T2);
-            buf.push_str("\"message\":");
-            buf.push_str(&message);
-            buf.push_str(",\"parts\":[");
-            let mut n = 0u64;
-            let mut parts = part_stmt.query([&id]).db(what, ms)?;
-            while let Some(part) = parts.next().db(what, ms)? {
-                let prowid = int(part.get_ref(0).db(what, ms)?).unwrap_or(0).max(0) as u64;
-                let pid = text(part.get_ref(1).db(what, ms)?).unwrap_or_default();
-                let psession = text(part.get_ref(2).db(what, ms)?)
-                    .map(|s| json::string(&s))
-                    .unwrap_or_else(|| session_json.clone());
-                let pdata = part.get_ref(3).db(what, ms)?;
-                let pbytes = match pdata {
-                    ValueRef::Text(b) | ValueRef::Blob(b) => b,
-                    _ => b"",
-                };
-                let spread = json::utf8(pbytes).and_then(|d| {
-                    json::spread_object(
-                        d,
-                        &[
-                            ("id", &json::string(&pid)),
-                            ("sessionID", &psession),
-                            ("messageID", &id_json),
-                        ],
-                    )
-                });
-                match spread {
-                    Ok(obj) => {
-                        if following && !open_tool {
-                            open_tool = gate::ts_part_open(&obj);
-                        }
-                        if n > 0 {
-                            buf.push(',');
-                        }
-                        buf.push_str(&obj);
-                        n += 1;
-                    }
-                    Err(why) => {
-                        let reason = row_reason("part", &pid, "data", &why);
-                        self.reject(name, prowid, &reason, pbytes)?;
-                    }
-                }
-            }
-            buf.push(']');
-            record::finish(
-                &mut buf,
-                Prov::Row {
-                    file: name,
-                    table: "message",
-                    row: &id,
-                },
-            );
-            if following {
-                let need = gate::ts_need(&message, open_tool);
-                let mut key = Vec::new();
-                if m.has("time_created") {
-                    key.push(owned(row.get_ref(2).db(what, ms)?));
-                }
-                key.push(Value::Text(id.clone()));
-                let later = |need: Need| {
-                    // §2.5: the role is inside `data`; a row whose `data` is not JSON is no
-                    // assistant message.
-                    let filter = (need == Need::LaterAssistant).then_some(
-                        "CASE WHEN json_valid(\"data\") THEN json_extract(\"data\", '$.role') END = 'assistant'",
-                    );
-                    later_row(conn, m, &s.id, &order_cols, &key, filter)
-                };
-                if !self.follow_admit(&s.id, need, later)? {
-                    self.buf = buf;
-                    continue;
-                }
-            }
-            self.write_message(&s.id, &id, stamp, &buf)?;
-            self.buf = buf;
-            self.stats.messages += 1;
-            self.stats.parts += n;
-        }
-        for x in extras {
-            self.emit_json_message(&s.id, &x, (true, true))?;
-        }
+        self.write_message(cx.id(), &row.id, row.stamp, buf)?;
+        self.stats.messages += 1;
+        self.stats.parts += parts;
         Ok(())
     }
 
-    /// T3: the `session_v2` row, then its `session_message` rows by `seq` (§2.8).
-    fn read_t3_session(
+    /// Follow mode: whether a message built from a row goes out now ([`Reader::follow_admit`]);
+    /// `key` is the row's values of the read order, and `filter` the SQL that admits the later
+    /// rows a need waits for.
+    fn admit_row(
         &mut self,
-        conn: &Connection,
-        t3: &T3,
-        name: &str,
-        s: &Listed,
-        what: &str,
-    ) -> Result<()> {
-        let ms = self.busy.as_millis();
-        let built = self
-            .session_record(conn, &t3.session, Layout::T3, name, &s.id)
-            .db(what, ms)?;
-        if !self.write_session(&s.id, built)? {
-            return Ok(());
-        }
-        let m = &t3.message;
-        let sql = format!(
-            "SELECT {}, \"id\", \"session_id\", \"type\", \"seq\", {}, {}, \"data\" FROM {} \
-             WHERE \"session_id\" = ?1 ORDER BY \"seq\", \"id\"",
-            m.rowid(),
-            m.col("time_created"),
-            m.col("time_updated"),
-            m.sql()
-        );
-        let mut stmt = conn.prepare(&sql).db(what, ms)?;
-        let mut rows = stmt.query([&s.id]).db(what, ms)?;
-        let order_cols = ["\"seq\"".to_string(), "\"id\"".to_string()];
-        let mut buf = std::mem::take(&mut self.buf);
-        let mut n_read = 0u64;
-        while let Some(row) = rows.next().db(what, ms)? {
-            n_read += 1;
-            if self.stop_due(n_read) {
-                break;
-            }
-            let rowid = int(row.get_ref(0).db(what, ms)?).unwrap_or(0).max(0) as u64;
-            let id = text(row.get_ref(1).db(what, ms)?).unwrap_or_default();
-            let stamp = int(row.get_ref(6).db(what, ms)?);
-            if self.follow_skip(&s.id, &id, stamp) {
-                continue;
-            }
-            let data = row.get_ref(7).db(what, ms)?;
-            let bytes = match data {
-                ValueRef::Text(b) | ValueRef::Blob(b) => b,
-                _ => b"",
-            };
-            let data = match json::utf8(bytes).and_then(json::any_value) {
-                Ok(d) => d,
-                Err(why) => {
-                    let reason = row_reason("session_message", &id, "data", &why);
-                    self.reject(name, rowid, &reason, bytes)?;
-                    self.follow_done(&s.id, &id, stamp);
-                    continue;
-                }
-            };
-            record::begin(&mut buf, Kind::Message, &s.id, Layout::T3);
-            buf.push_str("\"message\":{");
-            for (i, key) in [
-                "id",
-                "session_id",
-                "type",
-                "seq",
-                "time_created",
-                "time_updated",
-            ]
-            .iter()
-            .enumerate()
-            {
-                buf.push_str(&format!("\"{key}\":"));
-                push_value(&mut buf, row.get_ref(1 + i).db(what, ms)?);
-                buf.push(',');
-            }
-            buf.push_str("\"data\":");
-            buf.push_str(&data);
-            buf.push_str("},\"parts\":[]");
-            record::finish(
-                &mut buf,
-                Prov::Row {
-                    file: name,
-                    table: "session_message",
-                    row: &id,
-                },
-            );
-            if self.gate.is_some() {
-                let ty = text(row.get_ref(3).db(what, ms)?);
-                let need = gate::t3_need(ty.as_deref(), &data);
-                let key = [owned(row.get_ref(4).db(what, ms)?), Value::Text(id.clone())];
-                let later = |_: Need| {
-                    later_row(
-                        conn,
-                        m,
-                        &s.id,
-                        &order_cols,
-                        &key,
-                        Some("\"type\" = 'assistant'"),
-                    )
-                };
-                if !self.follow_admit(&s.id, need, later)? {
-                    continue;
-                }
-            }
-            self.write_message(&s.id, &id, stamp, &buf)?;
-            self.stats.messages += 1;
-        }
-        self.buf = buf;
-        Ok(())
+        cx: &SessionRead,
+        order: &ReadOrder,
+        key: &[Value],
+        need: Need,
+        filter: impl Fn(Need) -> Option<&'static str>,
+    ) -> Result<bool> {
+        let later = |need: Need| {
+            later_row(
+                cx.conn,
+                order.table,
+                cx.id(),
+                &order.cols,
+                key,
+                filter(need),
+            )
+        };
+        self.follow_admit(cx.id(), need, later)
     }
 }
 

@@ -21,11 +21,14 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use tonbo_core::contract::check_session_id;
 
-use crate::follow::gate::{self, Need};
+use crate::follow::gate::{self, Need, TsParts};
 use crate::json::{self, BadJson};
 use crate::record::{self, Kind, Layout, Prov};
 use crate::sources::StoreKind;
 use crate::{Reader, STAGE};
+
+/// Added to the reason a session file is rejected for.
+const SESSION_NOT_READ: &str = " (session not read)";
 
 /// How long to wait before reading a file that did not parse a second time.
 const REREAD_AFTER: Duration = Duration::from_millis(50);
@@ -188,23 +191,34 @@ impl Reader<'_> {
     ) -> Result<Vec<JsonMsg>> {
         let mut msgs = Vec::with_capacity(files.len());
         for (store, id, path) in files {
-            match load(&path) {
-                Loaded::Object(obj) => msgs.push(JsonMsg {
+            if let Some(obj) = self.load_reported(&path, "")? {
+                msgs.push(JsonMsg {
                     created: json::times(&obj).0,
                     assistant: is_assistant(&obj),
                     id,
                     store,
                     path,
-                }),
-                Loaded::Gone => {}
-                Loaded::Bad(why, raw) => {
-                    self.reject(&path.display().to_string(), why.line, &why.reason, &raw)?;
-                }
-                Loaded::Failed(e) => self.list_failed(&path, &e),
+                });
             }
         }
         msgs.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         Ok(msgs)
+    }
+
+    /// Loads a JSON object file. What cannot be used is reported and `None`: a file that does
+    /// not parse is rejected (`suffix` added to the reason), one that cannot be read counted
+    /// as failed, one gone since it was listed passed over.
+    fn load_reported(&mut self, path: &Path, suffix: &str) -> Result<Option<String>> {
+        match load(path) {
+            Loaded::Object(obj) => return Ok(Some(obj)),
+            Loaded::Gone => {}
+            Loaded::Bad(why, raw) => {
+                let reason = format!("{}{suffix}", why.reason);
+                self.reject(&path.display().to_string(), why.line, &reason, &raw)?;
+            }
+            Loaded::Failed(e) => self.list_failed(path, &e),
+        }
+        Ok(None)
     }
 
     /// Writes one message of the JSON store with its parts, ordered by id. `later`: whether a
@@ -232,64 +246,52 @@ impl Reader<'_> {
                 return Ok(());
             }
         };
-        let part_dir = self.stores[m.store].part_dir(session, &m.id);
-        let part_files = if is_path_component(&m.id) {
-            match list_json(&part_dir) {
-                Ok(list) => list,
-                Err(e) => {
-                    self.list_failed(&part_dir, &e);
-                    Vec::new()
-                }
-            }
-        } else {
-            Vec::new()
-        };
         let mut buf = std::mem::take(&mut self.buf);
         record::begin(&mut buf, Kind::Message, session, Layout::T1);
         buf.push_str("\"message\":");
         buf.push_str(&message);
         buf.push_str(",\"parts\":[");
-        let following = self.gate.is_some();
-        let mut open_tool = false;
-        let mut n = 0u64;
-        for (_, path) in part_files {
-            match load(&path) {
-                Loaded::Object(obj) => {
-                    if following && !open_tool {
-                        open_tool = gate::ts_part_open(&obj);
-                    }
-                    if n > 0 {
-                        buf.push(',');
-                    }
-                    buf.push_str(&obj);
-                    n += 1;
-                }
-                Loaded::Gone => {}
-                Loaded::Bad(why, raw) => {
-                    self.reject(&path.display().to_string(), why.line, &why.reason, &raw)?;
-                }
-                Loaded::Failed(e) => self.list_failed(&path, &e),
-            }
-        }
+        let parts = self.push_json_parts(session, m, &mut buf)?;
         buf.push(']');
         record::finish(&mut buf, Prov::File(&file));
-        // The same shapes as T2 (§2.4), so the same rule of finality.
-        let need = gate::ts_need(&message, open_tool);
+        // The same shapes as T2, so the same rule of finality.
+        let need = gate::ts_need(&message, parts.open_tool);
         let ready = |need: Need| {
             Ok(match need {
                 Need::LaterAssistant => later.1,
                 _ => later.0,
             })
         };
-        if !self.follow_admit(session, need, ready)? {
-            self.buf = buf;
-            return Ok(());
+        if self.follow_admit(session, need, ready)? {
+            self.write_message(session, &m.id, None, &buf)?;
+            self.stats.messages += 1;
+            self.stats.parts += parts.n;
         }
-        self.write_message(session, &m.id, None, &buf)?;
         self.buf = buf;
-        self.stats.messages += 1;
-        self.stats.parts += n;
         Ok(())
+    }
+
+    /// Appends the part files of a message, by id; a part file that does not parse is
+    /// rejected and left out.
+    fn push_json_parts(&mut self, session: &str, m: &JsonMsg, buf: &mut String) -> Result<TsParts> {
+        let mut parts = TsParts::new(self.gate.is_some());
+        if !is_path_component(&m.id) {
+            return Ok(parts);
+        }
+        let part_dir = self.stores[m.store].part_dir(session, &m.id);
+        let files = match list_json(&part_dir) {
+            Ok(list) => list,
+            Err(e) => {
+                self.list_failed(&part_dir, &e);
+                Vec::new()
+            }
+        };
+        for (_, path) in files {
+            if let Some(obj) = self.load_reported(&path, "")? {
+                parts.push(buf, &obj);
+            }
+        }
+        Ok(parts)
     }
 
     /// Reads one JSON store: its sessions that no database (and no earlier store) held.
@@ -347,25 +349,15 @@ impl Reader<'_> {
         files: Vec<(String, PathBuf)>,
     ) -> Result<Vec<JsonSession>> {
         let mut sessions = Vec::new();
-        {
-            for (id, path) in files {
-                match load(&path) {
-                    Loaded::Object(obj) => {
-                        let (created, updated) = json::times(&obj);
-                        sessions.push(JsonSession {
-                            created,
-                            updated,
-                            id,
-                            path,
-                        });
-                    }
-                    Loaded::Gone => {}
-                    Loaded::Bad(why, raw) => {
-                        let reason = format!("{} (session not read)", why.reason);
-                        self.reject(&path.display().to_string(), why.line, &reason, &raw)?;
-                    }
-                    Loaded::Failed(e) => self.list_failed(&path, &e),
-                }
+        for (id, path) in files {
+            if let Some(obj) = self.load_reported(&path, SESSION_NOT_READ)? {
+                let (created, updated) = json::times(&obj);
+                sessions.push(JsonSession {
+                    created,
+                    updated,
+                    id,
+                    path,
+                });
             }
         }
         sessions.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
@@ -408,18 +400,8 @@ impl Reader<'_> {
                 return Ok(());
             }
         }
-        let session = match load(&s.path) {
-            Loaded::Object(obj) => obj,
-            Loaded::Gone => return Ok(()),
-            Loaded::Bad(why, raw) => {
-                let reason = format!("{} (session not read)", why.reason);
-                self.reject(&file, why.line, &reason, &raw)?;
-                return Ok(());
-            }
-            Loaded::Failed(e) => {
-                self.list_failed(&s.path, &e);
-                return Ok(());
-            }
+        let Some(session) = self.load_reported(&s.path, SESSION_NOT_READ)? else {
+            return Ok(());
         };
         self.claimed.insert(s.id.clone());
         self.begin_session(&source, &s.id);

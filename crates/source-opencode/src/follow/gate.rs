@@ -339,6 +339,36 @@ pub(crate) fn ts_part_open(part: &str) -> bool {
     serde_json::from_str::<Item>(part).is_ok_and(|i| i.open_tool())
 }
 
+/// The parts of a T1/T2 message, appended to its record's `parts` one by one: how many, and
+/// (when following) whether one is a tool still running.
+pub(crate) struct TsParts {
+    following: bool,
+    pub n: u64,
+    pub open_tool: bool,
+}
+
+impl TsParts {
+    pub fn new(following: bool) -> TsParts {
+        TsParts {
+            following,
+            n: 0,
+            open_tool: false,
+        }
+    }
+
+    /// Appends a part object to the array being written in `buf`.
+    pub fn push(&mut self, buf: &mut String, part: &str) {
+        if self.following && !self.open_tool {
+            self.open_tool = ts_part_open(part);
+        }
+        if self.n > 0 {
+            buf.push(',');
+        }
+        buf.push_str(part);
+        self.n += 1;
+    }
+}
+
 /// T1/T2: what a message (its object or row `data`) waits for; `open_tool` if one of its parts
 /// is a tool still running.
 pub(crate) fn ts_need(message: &str, open_tool: bool) -> Need {
