@@ -31,26 +31,14 @@ pub(crate) mod store;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Result;
-use tonbo_core::follow::{Wake, Watcher};
+use tonbo_core::follow::{Backfill, FollowArgs, Followed, Watching};
 
 use crate::sources::{default_sources_with, is_db_name, Env, Sources};
 use crate::{Reader, STAGE};
 
 pub use gate::Gate;
-
-/// How to follow.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// How often sources are looked at without filesystem events, and the base of the safety
-    /// rescan with them.
-    pub interval: Duration,
-    /// Poll even where filesystem events are available.
-    pub poll: bool,
-}
 
 /// Where the sources are: the PATHs given, or the default places.
 #[derive(Debug, Clone)]
@@ -148,14 +136,14 @@ struct Follower<'r, 'a> {
     known: HashSet<PathBuf>,
 }
 
-/// Reads what exists, then follows it until `stop` is set (SIGINT/SIGTERM). Counts go to
-/// `reader.stats` and the returned [`FollowStats`]; errors are fatal (writing stdout or the
-/// rejects file).
+/// Reads what exists, then follows it until `stop` is set (SIGINT/SIGTERM), driven by
+/// [`tonbo_core::follow::follow`]. Counts go to `reader.stats` and the returned
+/// [`FollowStats`]; errors are fatal (writing stdout or the rejects file).
 pub fn follow(
     reader: &mut Reader<'_>,
     spec: Spec,
-    opts: &Options,
-    stop: Arc<AtomicBool>,
+    args: &FollowArgs,
+    stop: &AtomicBool,
 ) -> Result<FollowStats> {
     reader.gate = Some(Gate::default());
     let sources = spec.discover(false);
@@ -168,47 +156,63 @@ pub fn follow(
         known: HashSet::new(),
     };
     f.add(sources);
-    // Watching starts before the first pass, so what is written meanwhile wakes the loop.
-    let mut watcher = Watcher::new(&f.roots(), opts.interval, opts.poll, STAGE);
-    f.poll_dbs(false)?;
-    f.poll_stores(None, false)?;
-    if !f.reader.stopped() {
-        // From here a signal ends the wait; the last look runs to its end.
-        f.reader.interruptible = false;
-        loop {
-            let wake = watcher.wait(&stop);
-            match &wake {
-                Wake::Paths(paths) => f.changed(paths)?,
-                Wake::Rescan => {
-                    f.rediscover();
-                    f.poll_dbs(false)?;
-                    f.poll_stores(None, false)?;
-                }
-                Wake::Stop => {
-                    // Whatever became final before the signal goes out; so do the records of
-                    // sessions that have none yet.
-                    f.reader.gate.as_mut().expect("following").last_sweep = true;
-                    f.rediscover();
-                    f.poll_dbs(true)?;
-                    f.poll_stores(None, true)?;
-                }
-            }
-            // Every wake's records go out now, whatever the pace of the writer.
-            f.reader.out.flush()?;
-            if wake == Wake::Stop {
-                break;
-            }
-            watcher.watch(&f.roots());
-        }
-    }
+    tonbo_core::follow::follow(&mut f, args, STAGE, stop)?;
     for d in &f.dbs {
         f.reader.stats.failed += d.failures();
     }
-    let gate = f.reader.gate.as_ref().expect("following");
-    Ok(FollowStats {
+    Ok(f.reader.gate.as_ref().map_or_else(FollowStats::default, |gate| FollowStats {
         rewrites: gate.rewrites,
         held: gate.held(),
-    })
+    }))
+}
+
+impl Followed for Follower<'_, '_> {
+    fn roots(&self) -> Vec<PathBuf> {
+        Follower::roots(self)
+    }
+
+    /// Every database, then every store, in the order of a plain run.
+    fn backfill(&mut self) -> Result<Backfill> {
+        self.poll_dbs(false)?;
+        self.poll_stores(None, false)?;
+        Ok(if self.reader.stopped() {
+            Backfill::Stopped
+        } else {
+            Backfill::Done
+        })
+    }
+
+    fn backfilled(&mut self, _how: &Watching) {
+        // From here a signal ends the wait; the last look runs to its end.
+        self.reader.interruptible = false;
+    }
+
+    fn changed(&mut self, paths: &[PathBuf]) -> Result<()> {
+        Follower::changed(self, paths)
+    }
+
+    fn rescan(&mut self) -> Result<()> {
+        self.rediscover();
+        self.poll_dbs(false)?;
+        self.poll_stores(None, false)
+    }
+
+    /// Whatever became final before the signal goes out; so do the records of sessions that
+    /// have none yet.
+    fn last_look(&mut self) -> Result<()> {
+        if let Some(gate) = self.reader.gate.as_mut() {
+            gate.last_sweep = true;
+        }
+        self.rediscover();
+        self.poll_dbs(true)?;
+        self.poll_stores(None, true)
+    }
+
+    /// Every wake's records go out now, whatever the pace of the writer.
+    fn flush(&mut self) -> Result<()> {
+        self.reader.out.flush()?;
+        Ok(())
+    }
 }
 
 fn canonical(p: &Path) -> PathBuf {
