@@ -20,7 +20,7 @@ tonbo_testkit::local_run!();
 const BIN: &str = env!("CARGO_BIN_EXE_opencode-read");
 
 // ---------------------------------------------------------------------------------------------
-// Schemas, as the research reconstructs them (opencode-format.md §1.2, §2.5, §2.8).
+// Schemas, as OpenCode and Crush create them (source-opencode's FORMAT.md).
 
 const G1_SCHEMA: &str = "
 CREATE TABLE sessions (id TEXT PRIMARY KEY, parent_session_id TEXT, title TEXT NOT NULL,
@@ -35,7 +35,7 @@ CREATE TABLE files (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, path TEXT NOT
 CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY, version_id INTEGER, is_applied INTEGER);
 ";
 
-/// G1 plus Crush's later migrations (§1.2).
+/// G1 plus Crush's later migrations.
 fn g2_schema() -> String {
     format!(
         "{G1_SCHEMA}
@@ -237,7 +237,7 @@ fn t2_message(session: &str, id: &str, created: i64, role: &str, parts: &[&str])
 fn g1_rows_in_created_at_then_rowid_order() {
     let sb = Sandbox::new();
     let db = sb.base().join("proj/.opencode/opencode.db");
-    // Three rows of one second (§1.4): rowid order, although their UUIDs sort otherwise.
+    // Three rows of one second: rowid order, although their UUIDs sort otherwise.
     sqlite(
         &db,
         &format!(
@@ -362,7 +362,7 @@ fn t2_messages_by_time_then_id_parts_by_id() {
     );
     let recs = r.records();
     let m = &recs[4]["record"];
-    // §2.5 "Row mapping": {...data, id, sessionID}; parts {...data, id, sessionID, messageID}.
+    // OpenCode's row mapping: {...data, id, sessionID}; parts {...data, id, sessionID, messageID}.
     assert_eq!(
         m["message"],
         json!({"role":"assistant","time":{"created":2100},"id":"msg_2","sessionID":"ses_b"})
@@ -450,7 +450,7 @@ fn t3_wins_over_t2_and_legacy_sessions_are_read_through_t2() {
         .contains("(0 g1, 0 g2, 0 t1, 1 t2, 1 t3), 2 sessions, 4 messages, 1 parts"));
 }
 
-/// A T1 store (§2.3): `session/<projectID>/<ses>.json`, `message/<ses>/<msg>.json`,
+/// A T1 store: `session/<projectID>/<ses>.json`, `message/<ses>/<msg>.json`,
 /// `part/<msg>/<prt>.json`, pretty-printed.
 fn t1_session(storage: &Path, project: &str, id: &str, created: i64) {
     put_json(
@@ -484,7 +484,7 @@ fn t1_json_tree() {
     t1_message(&storage, "ses_2", "msg_a", 2100, &[]);
     t1_message(&storage, "ses_2", "msg_0", 2300, &["prt_x"]);
     t1_message(&storage, "ses_1", "msg_1", 1100, &["prt_9"]);
-    // A half-written temporary file is no part (§2.3), a broken part is rejected by name.
+    // A half-written temporary file is no part, a broken part is rejected by name.
     put(&storage.join("part/msg_b/prt_3.json.tmp"), "{\"id\":");
     put(
         &storage.join("part/msg_0/prt_y.json"),
@@ -561,7 +561,7 @@ fn t2_wins_over_t1_and_t1_only_messages_are_merged_in_order() {
     let sb = Sandbox::new();
     let data = sb.base().join("data");
     let storage = data.join("storage");
-    // The same session in both, imported partially (§2.6 "Known gaps").
+    // The same session in both, imported partially (1.2's one-time import can miss messages).
     sqlite(
         &data.join("opencode.db"),
         &format!(
@@ -1046,7 +1046,7 @@ fn no_path_reads_the_data_folder_crush_projects_and_the_current_directory() {
         &data.join("project/p/storage/session/info/ses_t0.json"),
         &json!({"id":"ses_t0","time":{"created":1}}),
     );
-    // Crush: the project list names each project's data folder (§1.1).
+    // Crush: the project list names each project's data folder.
     let global = sb.base().join("crush-global");
     let proj = sb.base().join("work/app");
     sqlite(

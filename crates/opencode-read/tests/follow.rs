@@ -1,7 +1,7 @@
 //! Drives the real `opencode-read --follow` binary over SQLite databases (and a JSON store) that
 //! the tests write while it runs, as OpenCode and Crush do: another connection, WAL mode, rows
-//! inserted and then updated in place as a message streams (research `opencode-format.md` §1.4,
-//! §2.5). Plus SIGTERM during a plain run. The follow tests run with filesystem events and with
+//! inserted and then updated in place as a message streams (source-opencode's FORMAT.md). Plus
+//! SIGTERM during a plain run. The follow tests run with filesystem events and with
 //! `--poll --poll-interval 50`.
 //!
 //! The oracle is a plain `opencode-read` run over the finished database: what `--follow` wrote
@@ -30,7 +30,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_opencode-read");
 const DEADLINE: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------------------------------------
-// Schemas: those of tests/cli.rs (research §1.2, §2.5), G1 with its triggers (the initial
+// Schemas: those of tests/cli.rs, G1 with its triggers (the initial
 // migration of opencode-ai/opencode: a message insert counts it in `sessions`, an update of a
 // row stamps its `updated_at`).
 
@@ -115,7 +115,7 @@ impl App {
         self.now
     }
 
-    // T2 (§2.5): rows upserted in place, `time_updated` moving on.
+    // T2: rows upserted in place, `time_updated` moving on.
 
     fn t2_session(&mut self, id: &str) {
         let t = self.tick();
@@ -189,7 +189,7 @@ impl App {
         self.t2_message(session, id, t2_assistant(parent, created, Some(done)));
     }
 
-    // T3 (§2.8): one row per message, `data` updated in place.
+    // T3: one row per message, `data` updated in place.
 
     fn t3_session(&mut self, id: &str) {
         let t = self.tick();
@@ -214,7 +214,7 @@ impl App {
             .unwrap();
     }
 
-    // G1 (§1.2-§1.4): `parts` rewritten whole on every delta; times in seconds.
+    // G1: `parts` rewritten whole on every delta; times in seconds.
 
     fn g1_session(&mut self, id: &str, created: i64) {
         self.conn
@@ -244,7 +244,7 @@ impl App {
             .unwrap();
     }
 
-    /// A user message (with the `finish` every non-assistant message gets, §1.4).
+    /// A user message (with the `finish` every non-assistant message gets).
     fn g1_user(&mut self, session: &str, id: &str, text: &str, created: i64) {
         self.g1_insert(
             session,
@@ -648,7 +648,7 @@ fn t2_stream(mode: Mode) {
     let mut probe = Probe { n: 0 };
     probe.t2(&mut app, &mut r);
 
-    // The answer streams: its text part is upserted again and again (§2.5), then a tool part
+    // The answer streams: its text part is upserted again and again, then a tool part
     // goes pending -> running -> completed; after each step a probe shows the follower looked
     // and wrote nothing for it.
     let text = "prt_l2_a";
@@ -689,7 +689,7 @@ fn t2_stream(mode: Mode) {
         "prt_l2_c",
         json!({"type": "step-finish", "reason": "tool-calls", "cost": 0, "tokens": {"input": 1, "output": 2}}),
     );
-    // Done: `time.completed` is written last (§2.4); now, and only now, it comes out.
+    // Done: `time.completed` is written last; now, and only now, it comes out.
     let done = app.tick();
     app.t2_message(
         "ses_live",
@@ -772,7 +772,7 @@ fn t2_rewrites_interrupted_answers_and_what_is_held_at_the_exit() {
     ]);
     let before = plain(base.path(), &db);
 
-    // OpenCode fills in a user message's `summary` after the turn (§2.4): written already, so
+    // OpenCode fills in a user message's `summary` after the turn: written already, so
     // not again. The session is read again for its next message, and the change is seen.
     let t = app.tick();
     app.t2_message(
@@ -893,7 +893,7 @@ fn t3_assistant_row_updated_in_place_comes_out_once_completed() {
             json!([{"type": "text", "id": "c1", "text": "Looking"}, tool("running")]),
             None,
         ),
-        // Completed, but its tool still running: not final (§2.8).
+        // Completed, but its tool still running: not final.
         (
             json!([{"type": "text", "id": "c1", "text": "Looking"}, tool("running")]),
             Some(9),
@@ -947,7 +947,7 @@ fn g1_stream(mode: Mode) {
     app.g1_session("done-sess", 100);
     app.g1_user("done-sess", "d1", "hello", 100);
     app.g1_answer("done-sess", "d2", "hi", 101);
-    // A title session, passed over as in a plain run (§1.4).
+    // A title session, passed over as in a plain run.
     app.g1_session("title-done-sess", 100);
     app.g1_answer("title-done-sess", "t1", "A title", 100);
     // Being answered at the start.
@@ -966,7 +966,7 @@ fn g1_stream(mode: Mode) {
     let mut probe = Probe { n: 0 };
     probe.g1(&mut app, &mut r);
 
-    // Every streamed delta rewrites the whole `parts` column (§1.4 "Live writes").
+    // Every streamed delta rewrites the whole `parts` column.
     let mut parts = Vec::new();
     for text in ["Let", "Let me", "Let me look."] {
         parts = vec![
@@ -1146,12 +1146,12 @@ fn a_new_database_in_a_followed_folder_is_read_polling() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The JSON store (T1, §2.3)
+// The JSON store (T1)
 
 fn put_json(path: &Path, v: &Value) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     // Written aside and renamed in, so no half-written file is read (the reader retries those
-    // once, §2.3, but a test must not depend on a retry's timing).
+    // once, but a test must not depend on a retry's timing).
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, serde_json::to_string_pretty(v).unwrap()).unwrap();
     fs::rename(&tmp, path).unwrap();

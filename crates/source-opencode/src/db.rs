@@ -251,13 +251,27 @@ pub(crate) fn later_row(
     Ok(found)
 }
 
-
 /// A message row as first read: its rowid (the line of a reject), id and update stamp (what
 /// `--follow` compares).
 pub(crate) struct MessageRow {
     pub rowid: u64,
     pub id: String,
     pub stamp: Option<i64>,
+}
+
+impl MessageRow {
+    /// Reads a row whose first column is the rowid, with its id and update stamp at `id` and
+    /// `stamp` (a table without the stamp's column has none).
+    fn read(cx: &SessionRead, row: &Row, id: usize, stamp: Option<usize>) -> Result<MessageRow> {
+        Ok(MessageRow {
+            rowid: rowid_of(cx.db(row.get_ref(0))?),
+            id: text(cx.db(row.get_ref(id))?).unwrap_or_default(),
+            stamp: match stamp {
+                Some(i) => int(cx.db(row.get_ref(i))?),
+                None => None,
+            },
+        })
+    }
 }
 
 /// The order a session's messages are read in: their table and the columns of its `ORDER BY`,
@@ -548,8 +562,7 @@ impl Reader<'_> {
 }
 
 /// The sessions of a database, ids and times only, by (creation time, id). With `session_v2`,
-/// its sessions and then the legacy `session` rows it does not hold (§2.8 "Choosing the
-/// generation").
+/// its sessions and then the legacy `session` rows it does not hold (FORMAT.md, "OpenCode 2").
 pub(crate) fn list_sessions(conn: &Connection, schema: &Schema) -> rusqlite::Result<Vec<Listed>> {
     let list = |table: &Table, created: &str, updated: &str, layout: Layout, extra: &str| {
         let sql = format!(

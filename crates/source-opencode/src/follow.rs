@@ -7,7 +7,7 @@
 //! JSON store (`follow/store.rs`) is looked at:
 //!
 //! * first, all of it, in the order of a plain run (every database, then every store: a
-//!   database's session wins, `opencode-format.md` §2.6);
+//!   database's session wins);
 //! * then at every wake: a change of a database file or its `-wal`/`-journal`, or of a file
 //!   under a store (filesystem events), and every `--poll-interval` when polling (or every 10
 //!   intervals with events, in case one was missed). A look at a database that nothing was
@@ -160,10 +160,13 @@ pub fn follow(
     for d in &f.dbs {
         f.reader.stats.failed += d.failures();
     }
-    Ok(f.reader.gate.as_ref().map_or_else(FollowStats::default, |gate| FollowStats {
-        rewrites: gate.rewrites,
-        held: gate.held(),
-    }))
+    Ok(f.reader
+        .gate
+        .as_ref()
+        .map_or_else(FollowStats::default, |gate| FollowStats {
+            rewrites: gate.rewrites,
+            held: gate.held(),
+        }))
 }
 
 impl Followed for Follower<'_, '_> {

@@ -32,8 +32,8 @@ use tonbo_core::SourceRecord;
 
 use crate::record::{Kind, Layout, Lineage, MessageRecord, SessionRecord};
 use crate::SOURCE;
-use content::{blocks, json_str, s, timestamp, Msg};
 pub use content::rfc3339_millis;
+use content::{blocks, json_str, s, timestamp, Msg};
 
 #[derive(Default)]
 struct SessionState {
@@ -152,8 +152,7 @@ impl OpenCodeMapper {
         session_id: &str,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let r: SessionRecord = serde_json::from_str(rec.record.get())
-            .map_err(|e| MapError::Reject(format!("not an OpenCode session record: {e}")))?;
+        let r: SessionRecord = record_of(rec, "session")?;
         let ses = &r.session;
         self.state.directory = s(ses, "directory")
             .or_else(|| s(ses, "path"))
@@ -246,7 +245,10 @@ impl OpenCodeMapper {
         let data_model = msg.get("data").and_then(|d| d.get("model"));
         let model = s(msg, "model")
             .or_else(|| s(msg, "modelID"))
-            .or_else(|| msg.get("model").and_then(|m| s(m, "modelID").or_else(|| s(m, "id"))))
+            .or_else(|| {
+                msg.get("model")
+                    .and_then(|m| s(m, "modelID").or_else(|| s(m, "id")))
+            })
             .or_else(|| data_model.and_then(|m| s(m, "id")));
         let provider = s(msg, "provider")
             .or_else(|| s(msg, "providerID"))
@@ -275,8 +277,7 @@ impl OpenCodeMapper {
         session_id: &str,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let r: MessageRecord = serde_json::from_str(rec.record.get())
-            .map_err(|e| MapError::Reject(format!("not an OpenCode message record: {e}")))?;
+        let r: MessageRecord = record_of(rec, "message")?;
         let msg = &r.message;
         let Some(id) = s(msg, "id") else {
             return Err(MapError::Reject("OpenCode message has no id".into()));
@@ -296,9 +297,9 @@ impl OpenCodeMapper {
         let thread = self.state.thread.clone();
         let mut m = Msg::new(sink, session_id, id.to_string(), created, thread, meta);
         match layout.lineage() {
-            Lineage::Go => self.map_go(msg, &r.parts, &mut m)?,
-            Lineage::TypeScript => self.map_ts(msg, &r.parts, &mut m)?,
-            Lineage::OpenCode2 => self.map_v2(msg, &mut m)?,
+            Lineage::Go => self.map_go(&r, &mut m)?,
+            Lineage::TypeScript => self.map_ts(&r, &mut m)?,
+            Lineage::OpenCode2 => self.map_v2(&r, &mut m)?,
         }
         // A compaction's summary: the prompt after it may be a copy of an earlier one.
         self.state.after_summary = msg.get("summary").and_then(Value::as_bool) == Some(true)
@@ -307,6 +308,15 @@ impl OpenCodeMapper {
             || s(msg, "type") == Some("compaction");
         Ok(m.emitted())
     }
+}
+
+/// The `record` of a source record, as a record of `kind`.
+fn record_of<'a, T: serde::Deserialize<'a>>(
+    rec: &'a SourceRecord,
+    kind: &str,
+) -> Result<T, MapError> {
+    serde_json::from_str(rec.record.get())
+        .map_err(|e| MapError::Reject(format!("not an OpenCode {kind} record: {e}")))
 }
 
 /// A sub-agent's session: its parent's stream announces it as a thread, with the agent and (Go

@@ -17,7 +17,8 @@ pub use tonbo_core::time::{parse_modified_after, parse_time};
 
 pub const STAGE: &str = "opencode-read";
 
-/// How long a locked database is waited for (research §4.2: "busy_timeout ≥ 5 s").
+/// How long a locked database is waited for (FORMAT.md, "Reading a live database": 5 s or
+/// more).
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Overrides [`DEFAULT_BUSY_TIMEOUT`], in milliseconds (for tests).
@@ -51,7 +52,7 @@ impl fmt::Display for SourceFailure {
 impl std::error::Error for SourceFailure {}
 
 /// A time stored as a number: milliseconds in the TypeScript lineage, seconds in the Go lineage
-/// (§4.7 "Sanity-check by magnitude": above 10^11 it can only be milliseconds).
+/// (told apart by magnitude: 10^11 or more can only be milliseconds).
 pub fn stored_time(v: i64) -> SystemTime {
     let (secs, millis) = if v.unsigned_abs() >= 100_000_000_000 {
         (v.div_euclid(1000), v.rem_euclid(1000) as u64)
@@ -88,7 +89,7 @@ pub struct Stats {
     pub failed: u64,
     /// Sessions passed over because an earlier source already held them.
     pub duplicates: u64,
-    /// Go-lineage title sessions (`title-<parent>`, §1.4), passed over.
+    /// Go-lineage title sessions (`title-<parent>`), passed over.
     pub title_sessions: u64,
     /// Sessions not updated after `--modified-after`.
     pub skipped_old: u64,
@@ -201,7 +202,7 @@ impl<'a> Reader<'a> {
         n.is_multiple_of(STOP_CHECK_MESSAGES) && self.stopped()
     }
 
-    /// Reads every database, then every JSON store (§2.6: the database wins, so its sessions must
+    /// Reads every database, then every JSON store (the database wins, so its sessions must
     /// be known first).
     ///
     /// Errors are fatal (writing stdout or the rejects file); unreadable input is reported,

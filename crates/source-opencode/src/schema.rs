@@ -1,17 +1,17 @@
-//! Opening a database read-only, and telling its layout from its schema (research §0 "Detect the
-//! variant from the schema, not from the filename or version", §4.3).
+//! Opening a database read-only, and telling its layout from its schema, never from its file
+//! name or a version (FORMAT.md, "Stores").
 //!
 //! ```text
 //! sessions + messages (plural)                      G1; G2 when messages has `provider` or
-//!                                                   `is_summary_message`               §1.2
-//! session + message + part (singular)               T2                                  §2.5
-//! session_v2 + session_message                      T3, usually beside T2               §2.8
-//! session_message without session_v2                ignored                             §2.8
+//!                                                   `is_summary_message`
+//! session + message + part (singular)               T2
+//! session_v2 + session_message                      T3, usually beside T2
+//! session_message without session_v2                ignored
 //! ```
 //!
 //! Every SELECT is built from `PRAGMA table_info`: a missing optional column reads as NULL and
 //! extra columns are ignored (or, for the rows emitted whole, passed on), since the schemas keep
-//! growing (§2.5 "Introspect columns rather than keying on migration names", §1.2 type drift).
+//! growing (FORMAT.md, "Reading a live database").
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,10 +22,10 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::record::Layout;
 
-/// Opens a database for reading only (research §4.2): read-only, never `immutable` (it would
-/// ignore the `-wal` of a live database), the journal mode left alone, no checkpoint, no lock
-/// file taken (Crush's `crush.lock` is its own, §1.1). A busy database is waited for up to
-/// `busy`.
+/// Opens a database for reading only (FORMAT.md, "Reading a live database"): read-only, never
+/// `immutable` (it would ignore the `-wal` of a live database), the journal mode left alone, no
+/// checkpoint, no lock file taken (Crush's `crush.lock` is its own). A busy database is waited
+/// for up to `busy`.
 pub fn open(path: &Path, busy: Duration) -> rusqlite::Result<Connection> {
     // With SQLITE_OPEN_URI a name starting with `file:` would be read as a URI.
     let path = if path.is_relative() && path.to_string_lossy().starts_with("file:") {
@@ -97,7 +97,7 @@ pub fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The Go lineage's tables (research §1.2).
+/// The Go lineage's tables.
 #[derive(Debug, Clone)]
 pub struct Go {
     pub layout: Layout,
@@ -105,7 +105,7 @@ pub struct Go {
     pub messages: Table,
 }
 
-/// OpenCode 1.2+ (research §2.5).
+/// OpenCode 1.2+'s tables.
 #[derive(Debug, Clone)]
 pub struct T2 {
     pub session: Table,
@@ -113,7 +113,7 @@ pub struct T2 {
     pub part: Table,
 }
 
-/// OpenCode 2 (research §2.8).
+/// OpenCode 2's tables.
 #[derive(Debug, Clone)]
 pub struct T3 {
     pub session: Table,
@@ -230,16 +230,33 @@ impl<'c> Catalog<'c> {
         Ok(Some(Table { name, cols, rowid }))
     }
 
+    /// The tables of a layout (`specs`: each name with its required columns), if the database
+    /// has them all, each with its required columns; else the problems say what is missing
+    /// (`layout` says what has them all). None of them there is no problem.
+    fn layout_tables<const N: usize>(
+        &mut self,
+        specs: [(&'static str, &[&str]); N],
+        layout: &str,
+    ) -> rusqlite::Result<Option<[Table; N]>> {
+        if self.complete(&specs.map(|(name, _)| name), layout) != Some(true) {
+            return Ok(None);
+        }
+        let mut tables = Vec::with_capacity(N);
+        for (name, required) in specs {
+            tables.push(self.table(name, required)?);
+        }
+        let tables: Option<Vec<Table>> = tables.into_iter().collect();
+        Ok(tables.and_then(|t| t.try_into().ok()))
+    }
+
     /// G1/G2: `sessions` and `messages`; G2 when `messages` has `provider` or
     /// `is_summary_message`.
     fn go(&mut self) -> rusqlite::Result<Option<Go>> {
-        let layout = "a Go OpenCode or Crush database has `sessions` and `messages`";
-        if self.complete(&["sessions", "messages"], layout) != Some(true) {
-            return Ok(None);
-        }
-        let sessions = self.table("sessions", GO_SESSIONS)?;
-        let messages = self.table("messages", GO_MESSAGES)?;
-        let (Some(sessions), Some(messages)) = (sessions, messages) else {
+        let Some([sessions, messages]) = self.layout_tables(
+            [("sessions", GO_SESSIONS), ("messages", GO_MESSAGES)],
+            "a Go OpenCode or Crush database has `sessions` and `messages`",
+        )?
+        else {
             return Ok(None);
         };
         let layout = if messages.has("provider") || messages.has("is_summary_message") {
@@ -256,17 +273,15 @@ impl<'c> Catalog<'c> {
 
     /// T2: `session`, `message` and `part`.
     fn t2(&mut self) -> rusqlite::Result<Option<T2>> {
-        let layout = "an OpenCode 1.2+ database has `session`, `message` and `part`";
-        if self.complete(&["session", "message", "part"], layout) != Some(true) {
-            return Ok(None);
-        }
-        let session = self.table("session", T2_SESSION)?;
-        let message = self.table("message", T2_MESSAGE)?;
-        let part = self.table("part", T2_PART)?;
-        let (Some(session), Some(message), Some(part)) = (session, message, part) else {
-            return Ok(None);
-        };
-        Ok(Some(T2 {
+        let tables = self.layout_tables(
+            [
+                ("session", T2_SESSION),
+                ("message", T2_MESSAGE),
+                ("part", T2_PART),
+            ],
+            "an OpenCode 1.2+ database has `session`, `message` and `part`",
+        )?;
+        Ok(tables.map(|[session, message, part]| T2 {
             session,
             message,
             part,
@@ -278,16 +293,11 @@ impl<'c> Catalog<'c> {
         if !self.present("session_v2") {
             return Ok(None);
         }
-        let layout = "an OpenCode 2 database has `session_v2` and `session_message`";
-        if self.complete(&["session_v2", "session_message"], layout) != Some(true) {
-            return Ok(None);
-        }
-        let session = self.table("session_v2", T3_SESSION)?;
-        let message = self.table("session_message", T3_MESSAGE)?;
-        let (Some(session), Some(message)) = (session, message) else {
-            return Ok(None);
-        };
-        Ok(Some(T3 { session, message }))
+        let tables = self.layout_tables(
+            [("session_v2", T3_SESSION), ("session_message", T3_MESSAGE)],
+            "an OpenCode 2 database has `session_v2` and `session_message`",
+        )?;
+        Ok(tables.map(|[session, message]| T3 { session, message }))
     }
 }
 

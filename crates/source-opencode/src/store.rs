@@ -1,5 +1,6 @@
-//! Reading the JSON store of OpenCode ≤ 1.1 (T1, research §2.3), and the per-project store before
-//! it (T0, §2.2), whose objects have the same shapes (§2.4) and are read the same way.
+//! Reading the JSON store of OpenCode ≤ 1.1 (T1), and the per-project store before it (T0),
+//! whose objects have the same shapes and are read the same way (FORMAT.md, "The TypeScript
+//! lineage").
 //!
 //! ```text
 //! T1 storage/session/<projectID>/<ses>.json   T0 storage/session/info/<ses>.json
@@ -7,10 +8,10 @@
 //!    storage/part/<msg>/<prt>.json               storage/session/part/<ses>/<msg>/<prt>.json
 //! ```
 //!
-//! Ids come from the file names, as in OpenCode's own import (§2.6 "ids come from file paths,
-//! not JSON content"). Only `.json` files are read (`*.tmp` files appear, §2.3); a file that does
-//! not parse is read once more (writes were not atomic, §2.3) and then rejected with its name.
-//! Sessions are ordered by (`time.created`, id), messages likewise (§2.7), parts by id.
+//! Ids come from the file names, as in OpenCode's own import, not from the JSON's content. Only
+//! `.json` files are read (`*.tmp` files appear); a file that does not parse is read once more
+//! (writes were not atomic) and then rejected with its name. Sessions are ordered by
+//! (`time.created`, id), messages likewise, parts by id.
 
 use std::fs;
 use std::io;
@@ -58,7 +59,8 @@ enum Loaded {
     Failed(io::Error),
 }
 
-/// Reads a JSON object file, a second time if it does not parse the first (§2.3).
+/// Reads a JSON object file, a second time if it does not parse the first (it may have been
+/// caught half-written).
 fn load(path: &Path) -> Loaded {
     let mut attempt = 0;
     loop {
@@ -78,16 +80,19 @@ fn load(path: &Path) -> Loaded {
     }
 }
 
+/// The entries of a folder; a missing folder has none.
+fn entries(dir: &Path) -> io::Result<Vec<fs::DirEntry>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries.collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The `.json` files of a folder as (stem, path), by stem; a missing folder has none.
 fn list_json(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
     let mut files = Vec::new();
-    for entry in entries {
-        let entry = entry?;
+    for entry in entries(dir)? {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
@@ -105,18 +110,11 @@ fn list_json(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
 
 /// The sub-folders of a folder, by name.
 fn list_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut dirs = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if path.is_dir() {
-            dirs.push(path);
-        }
-    }
+    let mut dirs: Vec<PathBuf> = entries(dir)?
+        .into_iter()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     Ok(dirs)
 }
@@ -183,8 +181,8 @@ impl Reader<'_> {
         files
     }
 
-    /// Reads the creation time of each message file and orders them by (`time.created`, id)
-    /// (§2.7). Files that cannot be read are reported here and left out.
+    /// Reads the creation time of each message file and orders them by (`time.created`, id).
+    /// Files that cannot be read are reported here and left out.
     pub(crate) fn order_json_messages(
         &mut self,
         files: Vec<(usize, String, PathBuf)>,
@@ -343,7 +341,7 @@ impl Reader<'_> {
         all
     }
 
-    /// Loads session files for their times, ordered by (`time.created`, id) (§2.7).
+    /// Loads session files for their times, ordered by (`time.created`, id).
     pub(crate) fn load_store_sessions(
         &mut self,
         files: Vec<(String, PathBuf)>,
@@ -387,7 +385,7 @@ impl Reader<'_> {
             }
         }
         if let Some(after) = self.modified_after.filter(|_| !again) {
-            // Its own time, its file, or a message added to it (§2.3: a new message is a new
+            // Its own time, its file, or a message added to it (a new message is a new
             // file in message/<ses>/).
             let message_dir = self.stores[index].message_dir(&s.id);
             let changed = s.updated.is_some_and(|t| self.is_after(t))
@@ -431,7 +429,7 @@ impl Reader<'_> {
     }
 
     /// Follow mode: the modification times of a session's file and of its message folder (a
-    /// new message is a new file there, §2.3), to tell whether the session changed.
+    /// new message is a new file there), to tell whether the session changed.
     pub(crate) fn session_stamp(
         &self,
         index: usize,

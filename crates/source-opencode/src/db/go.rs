@@ -5,9 +5,7 @@ use anyhow::Result;
 use rusqlite::types::ValueRef;
 use rusqlite::Row;
 
-use super::{
-    bytes_of, int, owned, push_row_object, rowid_of, text, MessageRow, ReadOrder, SessionRead,
-};
+use super::{bytes_of, owned, push_row_object, text, MessageRow, ReadOrder, SessionRead};
 use crate::follow::gate;
 use crate::json::{self, BadJson};
 use crate::record::{self, Kind, Prov};
@@ -89,14 +87,7 @@ impl Reader<'_> {
         row: &Row,
         buf: &mut String,
     ) -> Result<()> {
-        let msg = MessageRow {
-            rowid: rowid_of(cx.db(row.get_ref(0))?),
-            id: text(cx.db(row.get_ref(at.id))?).unwrap_or_default(),
-            stamp: match at.updated {
-                Some(i) => int(cx.db(row.get_ref(i))?),
-                None => None,
-            },
-        };
+        let msg = MessageRow::read(cx, row, at.id, at.updated)?;
         if self.follow_skip(cx.id(), &msg.id, msg.stamp) {
             return Ok(());
         }
@@ -114,7 +105,13 @@ impl Reader<'_> {
         };
         record::begin(buf, Kind::Message, cx.id(), go.layout);
         buf.push_str("\"message\":");
-        cx.db(push_row_object(buf, &go.messages.cols, row, 1, Some("parts")))?;
+        cx.db(push_row_object(
+            buf,
+            &go.messages.cols,
+            row,
+            1,
+            Some("parts"),
+        ))?;
         buf.push_str(",\"parts\":");
         buf.push_str(&parts);
         record::finish(

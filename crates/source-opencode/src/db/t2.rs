@@ -8,9 +8,7 @@ use anyhow::Result;
 use rusqlite::types::Value;
 use rusqlite::{Row, Statement};
 
-use super::{
-    bytes_of, int, owned, row_reason, rowid_of, text, MessageRow, ReadOrder, SessionRead,
-};
+use super::{bytes_of, int, owned, row_reason, rowid_of, text, MessageRow, ReadOrder, SessionRead};
 use crate::follow::gate::{self, Need, TsParts};
 use crate::json;
 use crate::record::{self, Kind, Layout, Prov};
@@ -62,13 +60,14 @@ impl Reader<'_> {
             if self.stop_due(n_read) {
                 return Ok(());
             }
-            let id = text(cx.db(row.get_ref(1))?).unwrap_or_default();
+            let msg = MessageRow::read(cx, row, 1, Some(4))?;
             let created = int(cx.db(row.get_ref(2))?);
-            while let Some(x) = extras.next_if(|x| (x.created, x.id.as_str()) < (created, &id)) {
+            while let Some(x) = extras.next_if(|x| (x.created, x.id.as_str()) < (created, &msg.id))
+            {
                 // Only in the JSON store, which OpenCode no longer writes: final.
                 self.emit_json_message(cx.id(), &x, (true, true))?;
             }
-            self.t2_message(cx, &order, &mut part_stmt, row, id)?;
+            self.t2_message(cx, &order, &mut part_stmt, row, &msg)?;
         }
         for x in extras {
             self.emit_json_message(cx.id(), &x, (true, true))?;
@@ -85,10 +84,9 @@ impl Reader<'_> {
         }
         let sql = format!("SELECT \"id\" FROM {} WHERE \"session_id\" = ?1", m.sql());
         let mut stmt = cx.db(cx.conn.prepare(&sql))?;
-        let in_db: HashSet<String> = cx.db(
-            cx.db(stmt.query_map([cx.id()], |r| Ok(text(r.get_ref(0)?).unwrap_or_default())))?
-                .collect::<rusqlite::Result<_>>(),
-        )?;
+        let in_db: HashSet<String> = cx.db(cx
+            .db(stmt.query_map([cx.id()], |r| Ok(text(r.get_ref(0)?).unwrap_or_default())))?
+            .collect::<rusqlite::Result<_>>())?;
         let only_json = candidates
             .into_iter()
             .filter(|c| !in_db.contains(&c.1))
@@ -103,13 +101,8 @@ impl Reader<'_> {
         order: &ReadOrder,
         part_stmt: &mut Statement,
         row: &Row,
-        id: String,
+        msg: &MessageRow,
     ) -> Result<()> {
-        let msg = MessageRow {
-            rowid: rowid_of(cx.db(row.get_ref(0))?),
-            id,
-            stamp: int(cx.db(row.get_ref(4))?),
-        };
         if self.follow_skip(cx.id(), &msg.id, msg.stamp) {
             return Ok(());
         }
@@ -121,7 +114,7 @@ impl Reader<'_> {
         });
         let message = match message {
             Ok(m) => m,
-            Err(why) => return self.reject_row(cx, "message", &msg, "data", &why, data),
+            Err(why) => return self.reject_row(cx, "message", msg, "data", &why, data),
         };
         let mut buf = std::mem::take(&mut self.buf);
         record::begin(&mut buf, Kind::Message, cx.id(), Layout::T2);
@@ -138,8 +131,8 @@ impl Reader<'_> {
                 row: &msg.id,
             },
         );
-        if self.t2_admit(cx, order, row, &msg, &message, &parts)? {
-            self.write_row(cx, &msg, &buf, parts.n)?;
+        if self.t2_admit(cx, order, row, msg, &message, &parts)? {
+            self.write_row(cx, msg, &buf, parts.n)?;
         }
         self.buf = buf;
         Ok(())

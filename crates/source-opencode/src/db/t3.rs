@@ -5,9 +5,7 @@ use anyhow::Result;
 use rusqlite::types::Value;
 use rusqlite::Row;
 
-use super::{
-    bytes_of, int, owned, push_value, rowid_of, text, MessageRow, ReadOrder, SessionRead,
-};
+use super::{bytes_of, owned, push_value, text, MessageRow, ReadOrder, SessionRead};
 use crate::follow::gate;
 use crate::json;
 use crate::record::{self, Kind, Layout, Prov};
@@ -65,11 +63,7 @@ impl Reader<'_> {
         row: &Row,
         buf: &mut String,
     ) -> Result<()> {
-        let msg = MessageRow {
-            rowid: rowid_of(cx.db(row.get_ref(0))?),
-            id: text(cx.db(row.get_ref(1))?).unwrap_or_default(),
-            stamp: int(cx.db(row.get_ref(6))?),
-        };
+        let msg = MessageRow::read(cx, row, 1, Some(6))?;
         if self.follow_skip(cx.id(), &msg.id, msg.stamp) {
             return Ok(());
         }

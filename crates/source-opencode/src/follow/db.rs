@@ -12,8 +12,7 @@
 //!   whose update time moved is read;
 //! * a session with held messages (not final yet, [`super::gate`]) is read again at every
 //!   change: that is how in-place updates of a streaming message are seen (G1 rewrites `parts`,
-//!   T2 upserts `message` and `part` rows, T3 updates `session_message`; research
-//!   `opencode-format.md` §1.4, §2.5, §2.8).
+//!   T2 upserts `message` and `part` rows, T3 updates `session_message`; FORMAT.md).
 //!
 //! Each session is read in one read transaction, as in a plain run. A database that cannot be
 //! opened, is locked past the busy timeout, or is mid-migration (tables missing) is reported once
@@ -276,16 +275,15 @@ impl FollowedDb {
         found: &NewRows,
         force: bool,
     ) -> Vec<&'l Listed> {
-        let tracked = |id: &str| r.gate.as_ref().and_then(|g| g.sessions.get(id));
         listed
             .iter()
             .filter(|s| {
                 found.everything
                     || found.touched.contains(&s.id)
                     || self.listed.get(&s.id) != Some(&s.updated)
-                    || tracked(&s.id).is_some_and(|t| {
-                        t.source == self.name && (t.held > 0 || (force && !t.written && !t.old))
-                    })
+                    || r.gate
+                        .as_ref()
+                        .is_some_and(|g| g.read_again(&s.id, &self.name, force))
             })
             .collect()
     }

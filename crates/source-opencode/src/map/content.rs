@@ -48,7 +48,12 @@ impl<'a> Msg<'a> {
     }
 
     /// Writes `ev` as the record's next event; `at` is its own time, if it has one.
-    pub fn emit(&mut self, mut ev: EventBuf, kind: &str, at: Option<String>) -> Result<(), MapError> {
+    pub fn emit(
+        &mut self,
+        mut ev: EventBuf,
+        kind: &str,
+        at: Option<String>,
+    ) -> Result<(), MapError> {
         let timestamp = at.or_else(|| self.timestamp.clone());
         let stamp = Stamp {
             timestamp: timestamp.as_deref(),
@@ -174,7 +179,10 @@ pub fn thinking_event(text: &str) -> EventBuf {
     } else {
         ev.raw(
             "content",
-            &format!("[{{\"type\":\"thinking\",\"thinking\":{}}}]", json_str(text)),
+            &format!(
+                "[{{\"type\":\"thinking\",\"thinking\":{}}}]",
+                json_str(text)
+            ),
         );
     }
     ev
@@ -208,7 +216,9 @@ pub fn tool_input(state: &Value) -> String {
 
 /// An error as text: a string as it is, anything else as JSON.
 pub fn error_text(e: &Value) -> String {
-    e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())
+    e.as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.to_string())
 }
 
 /// A `span.model_request_end` with the usage of `tokens` (`input`, `output`, `cache.read`,
@@ -229,6 +239,18 @@ pub fn usage_event(tokens: &Value, cost: Option<&Value>) -> EventBuf {
     if let Some(c) = cost {
         ev.meta_raw("cost", &c.to_string());
     }
+    ev
+}
+
+/// A `session.error` of the error type `kind` (`retry`: whether it is tried again).
+pub fn error_event(kind: &str, message: &str, retry: bool) -> EventBuf {
+    let error = serde_json::json!({
+        "type": kind,
+        "message": message,
+        "retry_status": {"type": if retry { "retrying" } else { "terminal" }}
+    });
+    let mut ev = EventBuf::new("session.error");
+    ev.raw("error", &error.to_string());
     ev
 }
 

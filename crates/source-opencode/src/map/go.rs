@@ -9,6 +9,7 @@ use super::content::{
     tool_use_event, turn_end_event, unknown_event, url_block, Msg,
 };
 use super::{OpenCodeMapper, Prompt};
+use crate::record::MessageRecord;
 
 /// Go tool inputs and metadata are JSON encoded a second time: decoded, the input is an object
 /// (another value is wrapped as `{"input": ..}`), and text that does not decode is returned as
@@ -29,18 +30,14 @@ fn decode_twice(v: Option<&Value>) -> (String, Option<String>) {
 impl OpenCodeMapper {
     /// A `messages` row: each part by the row's role and the part's type; a user's text and
     /// images make one prompt, after the row's other events.
-    pub(super) fn map_go(
-        &mut self,
-        msg: &Value,
-        parts: &[Value],
-        m: &mut Msg,
-    ) -> Result<(), MapError> {
+    pub(super) fn map_go(&mut self, r: &MessageRecord, m: &mut Msg) -> Result<(), MapError> {
+        let msg = &r.message;
         let role = s(msg, "role").unwrap_or("");
         let id = s(msg, "id").unwrap_or("");
         let is_summary = msg.get("is_summary_message").and_then(Value::as_i64) == Some(1)
             || self.state.summary_message_id.as_deref() == Some(id);
         let mut prompt = Prompt::default();
-        for part in parts {
+        for part in &r.parts {
             let kind = s(part, "type").unwrap_or("");
             let data = part.get("data").cloned().unwrap_or(Value::Null);
             match (role, kind) {
@@ -136,9 +133,7 @@ fn go_tool_call(data: &Value, m: &mut Msg) -> Result<(), MapError> {
 
 fn go_tool_result(data: &Value, m: &mut Msg) -> Result<(), MapError> {
     let call = s(data, "tool_call_id").unwrap_or("");
-    let mut content = vec![super::content::text_block(
-        s(data, "content").unwrap_or(""),
-    )];
+    let mut content = vec![super::content::text_block(s(data, "content").unwrap_or(""))];
     if let (Some(d), Some(mime)) = (
         s(data, "data").filter(|d| !d.is_empty()),
         s(data, "mime_type"),

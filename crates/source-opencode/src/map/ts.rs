@@ -6,11 +6,12 @@ use tonbo_core::event::EventBuf;
 use tonbo_core::mapping::MapError;
 
 use super::content::{
-    blocks, error_text, s, text_block, text_event, thinking_event, time_of, timestamp,
+    blocks, error_event, error_text, s, text_block, text_event, thinking_event, time_of, timestamp,
     tool_input, tool_result_event, tool_use_event, turn_end_event, unknown_event, url_block,
     usage_event, Msg,
 };
 use super::{OpenCodeMapper, Prompt};
+use crate::record::MessageRecord;
 use crate::SOURCE;
 use tonbo_core::contract::session_id_for;
 
@@ -21,16 +22,12 @@ impl OpenCodeMapper {
     /// A message with its parts: each part by its type; a user's text and files make one
     /// prompt, after the message's other events; an assistant message's error and turn end
     /// last.
-    pub(super) fn map_ts(
-        &mut self,
-        msg: &Value,
-        parts: &[Value],
-        m: &mut Msg,
-    ) -> Result<(), MapError> {
+    pub(super) fn map_ts(&mut self, r: &MessageRecord, m: &mut Msg) -> Result<(), MapError> {
+        let msg = &r.message;
         let role = s(msg, "role").unwrap_or("");
         let summary = msg.get("summary").and_then(Value::as_bool) == Some(true);
         let mut prompt = Prompt::default();
-        for part in parts {
+        for part in &r.parts {
             self.ts_part(part, role, summary, &mut prompt, m)?;
         }
         self.emit_prompt(&prompt, m)?;
@@ -169,13 +166,7 @@ fn ts_retry(part: &Value, m: &mut Msg) -> Result<(), MapError> {
                 .unwrap_or_else(|| e.to_string())
         })
         .unwrap_or_default();
-    let error = serde_json::json!({
-        "type": "model_request_failed_error",
-        "message": message,
-        "retry_status": {"type": "retrying"}
-    });
-    let mut ev = EventBuf::new("session.error");
-    ev.raw("error", &error.to_string());
+    let ev = error_event("model_request_failed_error", &message, true);
     m.emit(ev, "retry", time_of(part, "created"))
 }
 
@@ -191,14 +182,7 @@ fn ts_assistant_end(msg: &Value, m: &mut Msg) -> Result<(), MapError> {
         let mut ev = if name == "MessageAbortedError" {
             EventBuf::new("user.interrupt")
         } else {
-            let error = serde_json::json!({
-                "type": "unknown_error",
-                "message": message,
-                "retry_status": {"type": "terminal"}
-            });
-            let mut ev = EventBuf::new("session.error");
-            ev.raw("error", &error.to_string());
-            ev
+            error_event("unknown_error", message, false)
         };
         ev.meta_str("error_name", name);
         m.emit(ev, "error", None)?;

@@ -7,11 +7,12 @@ use tonbo_core::event::{text_content, EventBuf};
 use tonbo_core::mapping::MapError;
 
 use super::content::{
-    blocks, emit_shell, error_text, json_str, s, text_block, text_event, thinking_event,
-    time_of, tool_input, tool_result_event, tool_use_event, turn_end_event, unknown_event,
-    url_block, usage_event, Msg,
+    blocks, emit_shell, error_text, json_str, s, text_block, text_event, thinking_event, time_of,
+    tool_input, tool_result_event, tool_use_event, turn_end_event, unknown_event, url_block,
+    usage_event, Msg,
 };
 use super::{OpenCodeMapper, Prompt};
+use crate::record::MessageRecord;
 use crate::SOURCE;
 
 /// The items of the array `k` of an object (none when it is not an array).
@@ -44,7 +45,8 @@ fn subagent_session_of(state: &Value) -> Option<String> {
 
 impl OpenCodeMapper {
     /// One `session_message` row, by its `type`; its time is `data.time.created`.
-    pub(super) fn map_v2(&mut self, msg: &Value, m: &mut Msg) -> Result<(), MapError> {
+    pub(super) fn map_v2(&mut self, r: &MessageRecord, m: &mut Msg) -> Result<(), MapError> {
+        let msg = &r.message;
         let kind = s(msg, "type").unwrap_or("");
         let data = msg.get("data").cloned().unwrap_or(Value::Null);
         if let Some(ts) = time_of(&data, "created") {
@@ -119,8 +121,7 @@ impl OpenCodeMapper {
             m.emit(usage_event(tokens, data.get("cost")), "usage", None)?;
         }
         let completed = time_of(data, "completed");
-        if let (Some(_), Some(finish)) = (&completed, data.get("finish").filter(|f| !f.is_null()))
-        {
+        if let (Some(_), Some(finish)) = (&completed, data.get("finish").filter(|f| !f.is_null())) {
             let mut ev = turn_end_event();
             ev.meta_raw("finish", &finish.to_string());
             m.emit(ev, "turn_end", completed)?;
