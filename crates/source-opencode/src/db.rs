@@ -1,4 +1,4 @@
-//! Reading the SQLite layouts: G1/G2 ([`go`]), T2 ([`t2`]) and T3 ([`t3`]).
+//! Reading the SQLite layouts: G1/G2 (`db/go.rs`), T2 (`db/t2.rs`) and T3 (`db/t3.rs`).
 //!
 //! A database is opened read-only ([`schema::open`]); its sessions are listed (ids and times
 //! only), then each session is read inside one read transaction (`BEGIN` .. `COMMIT`): in WAL

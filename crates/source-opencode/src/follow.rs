@@ -2,9 +2,9 @@
 //! until SIGINT/SIGTERM.
 //!
 //! OpenCode is not files to tail (following it means polling rows in a read-only connection, not
-//! following byte offsets), so [`tonbo_core::follow::FileTail`]
-//! has no use here; the [`Watcher`] only says when to look. Each database (`follow/db.rs`) and
-//! JSON store (`follow/store.rs`) is looked at:
+//! following byte offsets), so [`tonbo_core::follow::FileTail`] has no use here; the follow
+//! driver ([`tonbo_core::follow::follow`]) and its watcher only say when to look. Each database
+//! (`follow/db.rs`) and JSON store (`follow/store.rs`) is looked at:
 //!
 //! * first, all of it, in the order of a plain run (every database, then every store: a
 //!   database's session wins);
@@ -170,8 +170,34 @@ pub fn follow(
 }
 
 impl Followed for Follower<'_, '_> {
+    /// The folders to watch: the PATHs or default folders, and the folders of the sources found
+    /// (a Crush project's data folder is listed in `projects.json`), without nesting.
     fn roots(&self) -> Vec<PathBuf> {
-        Follower::roots(self)
+        let mut roots: Vec<PathBuf> = self.spec.roots();
+        for d in &self.dbs {
+            if let Some(parent) = d.path.parent() {
+                roots.push(parent.to_path_buf());
+            }
+        }
+        for s in &self.stores {
+            roots.push(self.reader.stores[s.index].root.clone());
+        }
+        let mut roots: Vec<PathBuf> = roots
+            .into_iter()
+            .map(|r| {
+                let r = if r.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    r
+                };
+                std::path::absolute(&r).unwrap_or(r)
+            })
+            .collect();
+        roots.sort();
+        roots.dedup();
+        let all = roots.clone();
+        roots.retain(|r| !all.iter().any(|o| o != r && r.starts_with(o)));
+        roots
     }
 
     /// Every database, then every store, in the order of a plain run.
@@ -190,8 +216,37 @@ impl Followed for Follower<'_, '_> {
         self.reader.interruptible = false;
     }
 
+    /// Filesystem events: polls what they concern.
     fn changed(&mut self, paths: &[PathBuf]) -> Result<()> {
-        Follower::changed(self, paths)
+        let mut dbs = false;
+        let mut discover = false;
+        let mut stores: Vec<usize> = Vec::new();
+        for p in paths {
+            match self.classify(p) {
+                Change::Db => dbs = true,
+                Change::Store(i) => stores.push(i),
+                Change::NewDb | Change::Source => discover = true,
+                Change::None => {}
+            }
+        }
+        if discover {
+            let before = (self.dbs.len(), self.stores.len());
+            self.rediscover();
+            for i in before.1..self.stores.len() {
+                stores.push(i);
+            }
+            dbs |= self.dbs.len() > before.0;
+        }
+        if dbs {
+            // A database nothing was committed to since the last look costs a `PRAGMA`.
+            self.poll_dbs(false)?;
+        }
+        stores.sort_unstable();
+        stores.dedup();
+        for i in stores {
+            self.poll_stores(Some(i), false)?;
+        }
+        Ok(())
     }
 
     fn rescan(&mut self) -> Result<()> {
@@ -245,35 +300,6 @@ impl Follower<'_, '_> {
         self.add(sources);
     }
 
-    /// The folders to watch: the PATHs or default folders, and the folders of the sources found
-    /// (a Crush project's data folder is listed in `projects.json`), without nesting.
-    fn roots(&self) -> Vec<PathBuf> {
-        let mut roots: Vec<PathBuf> = self.spec.roots();
-        for d in &self.dbs {
-            if let Some(parent) = d.path.parent() {
-                roots.push(parent.to_path_buf());
-            }
-        }
-        for s in &self.stores {
-            roots.push(self.reader.stores[s.index].root.clone());
-        }
-        let mut roots: Vec<PathBuf> = roots
-            .into_iter()
-            .map(|r| {
-                let r = if r.as_os_str().is_empty() {
-                    PathBuf::from(".")
-                } else {
-                    r
-                };
-                std::path::absolute(&r).unwrap_or(r)
-            })
-            .collect();
-        roots.sort();
-        roots.dedup();
-        let all = roots.clone();
-        roots.retain(|r| !all.iter().any(|o| o != r && r.starts_with(o)));
-        roots
-    }
 
     fn poll_dbs(&mut self, force: bool) -> Result<()> {
         for d in &mut self.dbs {
@@ -328,36 +354,4 @@ impl Follower<'_, '_> {
         }
     }
 
-    /// Filesystem events: polls what they concern.
-    fn changed(&mut self, paths: &[PathBuf]) -> Result<()> {
-        let mut dbs = false;
-        let mut discover = false;
-        let mut stores: Vec<usize> = Vec::new();
-        for p in paths {
-            match self.classify(p) {
-                Change::Db => dbs = true,
-                Change::Store(i) => stores.push(i),
-                Change::NewDb | Change::Source => discover = true,
-                Change::None => {}
-            }
-        }
-        if discover {
-            let before = (self.dbs.len(), self.stores.len());
-            self.rediscover();
-            for i in before.1..self.stores.len() {
-                stores.push(i);
-            }
-            dbs |= self.dbs.len() > before.0;
-        }
-        if dbs {
-            // A database nothing was committed to since the last look costs a `PRAGMA`.
-            self.poll_dbs(false)?;
-        }
-        stores.sort_unstable();
-        stores.dedup();
-        for i in stores {
-            self.poll_stores(Some(i), false)?;
-        }
-        Ok(())
-    }
 }

@@ -4,12 +4,12 @@
 //! The reader writes, per session, a `kind: "session"` record (`{"layout", "session"}`) and then
 //! one `kind: "message"` record per message (`{"layout", "message", "parts"}`), [`crate::record`].
 //! Each layout's messages map by its lineage's shapes (FORMAT.md):
-//! * Go lineage (`g1` opencode-ai/opencode, `g2` crush, [`go`]): `parts` are `{type, data}`
-//!   envelopes; tool results sit in the following `tool`-role message; times are seconds.
-//! * TypeScript lineage (`t1` JSON store, `t2` SQLite, [`ts`]): one `tool` part holds the call
-//!   and its result in `state`; times are milliseconds.
-//! * OpenCode 2 (`t3`, [`v2`]): the message's `data` holds a `content[]` of text, reasoning and
-//!   tool items.
+//! * Go lineage (`g1` opencode-ai/opencode, `g2` crush, `map/go.rs`): `parts` are `{type,
+//!   data}` envelopes; tool results sit in the following `tool`-role message; times are seconds.
+//! * TypeScript lineage (`t1` JSON store, `t2` SQLite, `map/ts.rs`): one `tool` part holds the
+//!   call and its result in `state`; times are milliseconds.
+//! * OpenCode 2 (`t3`, `map/v2.rs`): the message's `data` holds a `content[]` of text, reasoning
+//!   and tool items.
 //!
 //! Keys are the message id and the event's position in it: ids are the same in every layout, so
 //! a message read from both the JSON store and the database would map to the same keys. Nothing

@@ -177,7 +177,7 @@ impl Sources {
     }
 
     /// The sources of one PATH: a database file, or a folder with stores anywhere below it
-    /// ([`Self::add_tree`]: a data directory, a `storage/` folder, a project's `.opencode` or
+    /// (`add_tree`: a data directory, a `storage/` folder, a project's `.opencode` or
     /// `.crush`, a home directory, a backup). A PATH that cannot be read is reported and
     /// counted in `failed`; a folder that holds files but no store is warned about
     /// ([`tonbo_core::empty`]) and counted in `empty`.
