@@ -300,7 +300,6 @@ impl Follower<'_, '_> {
         self.add(sources);
     }
 
-
     fn poll_dbs(&mut self, force: bool) -> Result<()> {
         for d in &mut self.dbs {
             if self.reader.stopped() {
@@ -353,5 +352,4 @@ impl Follower<'_, '_> {
             Change::None
         }
     }
-
 }

@@ -173,6 +173,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn wire_names_name_one_layout_and_kind_each() {
+        let layouts = [Layout::G1, Layout::G2, Layout::T1, Layout::T2, Layout::T3];
+        let names: Vec<&str> = layouts.iter().map(|l| l.name()).collect();
+        assert_eq!(names, ["g1", "g2", "t1", "t2", "t3"]);
+        for l in layouts {
+            assert_eq!(Layout::from_name(l.name()), Some(l));
+        }
+        assert_eq!(Layout::from_name("t0"), None);
+        assert_eq!(Layout::G2.lineage(), Lineage::Go);
+        assert_eq!(Layout::T1.lineage(), Lineage::TypeScript);
+        assert_eq!(Layout::T3.lineage(), Lineage::OpenCode2);
+        for k in [Kind::Session, Kind::Message] {
+            assert_eq!(Kind::from_name(k.name()), Some(k));
+        }
+        assert_eq!(Kind::from_name("part"), None);
+    }
+
+    #[test]
+    fn the_mapping_reads_what_the_reader_writes() {
+        let mut buf = String::new();
+        begin(&mut buf, Kind::Message, "s", Layout::G2);
+        buf.push_str(r#""message":{"id":"m","role":"user"},"parts":[{"type":"text"}]"#);
+        finish(&mut buf, Prov::File("f"));
+        let rec: tonbo_core::SourceRecord = serde_json::from_str(&buf).unwrap();
+        assert_eq!(
+            rec.kind.as_deref().and_then(Kind::from_name),
+            Some(Kind::Message)
+        );
+        let m: MessageRecord = serde_json::from_str(rec.record.get()).unwrap();
+        assert_eq!(Layout::from_name(&m.layout), Some(Layout::G2));
+        assert_eq!(m.message["id"], "m");
+        assert_eq!(m.parts.len(), 1);
+    }
+
+    #[test]
     fn records_follow_the_contract() {
         let mut buf = String::from("left over");
         begin(&mut buf, Kind::Message, "ses_\"1", Layout::T2);
