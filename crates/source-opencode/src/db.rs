@@ -18,7 +18,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{Connection, Row};
+use rusqlite::{Connection, Row, Rows};
 use tonbo_core::contract::check_session_id;
 
 use crate::follow::gate::Need;
@@ -520,6 +520,25 @@ impl Reader<'_> {
         self.reject(cx.name, row.rowid, &reason, raw)?;
         self.follow_done(cx.id(), &row.id, row.stamp);
         Ok(())
+    }
+
+    /// Calls `each` for the rows of a session's messages, one by one, until they end (true) or
+    /// a signal stops the read (false).
+    fn each_row(
+        &mut self,
+        cx: &SessionRead,
+        rows: &mut Rows,
+        mut each: impl FnMut(&mut Self, &Row) -> Result<()>,
+    ) -> Result<bool> {
+        let mut n_read = 0u64;
+        while let Some(row) = cx.db(rows.next())? {
+            n_read += 1;
+            if self.stop_due(n_read) {
+                return Ok(false);
+            }
+            each(self, row)?;
+        }
+        Ok(true)
     }
 
     /// Writes a message record built from a row, with `parts` parts.

@@ -64,14 +64,9 @@ impl Reader<'_> {
         let mut stmt = cx.db(cx.conn.prepare(&sql))?;
         let mut rows = cx.db(stmt.query([cx.id()]))?;
         let mut buf = std::mem::take(&mut self.buf);
-        let mut n_read = 0u64;
-        while let Some(row) = cx.db(rows.next())? {
-            n_read += 1;
-            if self.stop_due(n_read) {
-                break;
-            }
-            self.go_message(cx, go, &order, &at, row, &mut buf)?;
-        }
+        self.each_row(cx, &mut rows, |r, row| {
+            r.go_message(cx, go, &order, &at, row, &mut buf)
+        })?;
         self.buf = buf;
         Ok(())
     }

@@ -54,20 +54,18 @@ impl Reader<'_> {
         );
         let mut part_stmt = cx.db(cx.conn.prepare(&part_sql))?;
         let mut rows = cx.db(stmt.query([cx.id()]))?;
-        let mut n_read = 0u64;
-        while let Some(row) = cx.db(rows.next())? {
-            n_read += 1;
-            if self.stop_due(n_read) {
-                return Ok(());
-            }
+        let whole = self.each_row(cx, &mut rows, |r, row| {
             let msg = MessageRow::read(cx, row, 1, Some(4))?;
             let created = int(cx.db(row.get_ref(2))?);
             while let Some(x) = extras.next_if(|x| (x.created, x.id.as_str()) < (created, &msg.id))
             {
                 // Only in the JSON store, which OpenCode no longer writes: final.
-                self.emit_json_message(cx.id(), &x, (true, true))?;
+                r.emit_json_message(cx.id(), &x, (true, true))?;
             }
-            self.t2_message(cx, &order, &mut part_stmt, row, &msg)?;
+            r.t2_message(cx, &order, &mut part_stmt, row, &msg)
+        })?;
+        if !whole {
+            return Ok(());
         }
         for x in extras {
             self.emit_json_message(cx.id(), &x, (true, true))?;

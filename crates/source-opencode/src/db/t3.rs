@@ -43,14 +43,9 @@ impl Reader<'_> {
             cols: vec!["\"seq\"".to_string(), "\"id\"".to_string()],
         };
         let mut buf = std::mem::take(&mut self.buf);
-        let mut n_read = 0u64;
-        while let Some(row) = cx.db(rows.next())? {
-            n_read += 1;
-            if self.stop_due(n_read) {
-                break;
-            }
-            self.t3_message(cx, &order, row, &mut buf)?;
-        }
+        self.each_row(cx, &mut rows, |r, row| {
+            r.t3_message(cx, &order, row, &mut buf)
+        })?;
         self.buf = buf;
         Ok(())
     }
