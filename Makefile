@@ -49,9 +49,9 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# The example that builds the OpenCode fixtures (SQL text) into SQLite files; --workspace, not
-# -p opencode-read, so that it links the dependencies `release` built instead of building them
-# again with other features.
+# The example (of source-opencode) that builds the OpenCode fixtures (SQL text) into SQLite files;
+# --workspace, not -p source-opencode, so that it links the dependencies `release` built instead of
+# building them again with other features.
 demo: server-install release
 	$(CARGO) build --workspace --release --example sqlite_from_sql
 	scripts/demo.sh

@@ -18,7 +18,7 @@ for case in "$root"/testdata/opencode/*/; do
   case "$case" in *bad-input*) continue ;; esac
   cp -r "$case" "$opencode/"
 done
-# Each X.sql into X.db, by opencode-read's example sqlite_from_sql (the tests' own code for it).
+# Each X.sql into X.db, by source-opencode's example sqlite_from_sql (the tests' own code for it).
 find "$opencode" -name '*.sql' | while read -r sql; do
   "$bin/examples/sqlite_from_sql" "$sql" "${sql%.sql}.db"
 done

@@ -5,13 +5,13 @@
 //! and its [`MANUAL`]), which is also its man page (`--generate man`).
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use opencode_read::follow::{follow, Options, Spec};
-use opencode_read::sources::{default_sources, Env, Sources};
-use opencode_read::{busy_timeout_from_env, parse_modified_after, Reader, STAGE};
+use source_opencode::follow::{follow, Spec};
+use source_opencode::sources::{default_sources, Env, Sources};
+use source_opencode::{busy_timeout_from_env, parse_modified_after, Reader, STAGE};
 use tonbo_core::{run_stage, Exit, Manual, Output, Rejects, Signals};
 
 /// The examples, environment and files of `--help` and the man page.
@@ -197,11 +197,7 @@ fn run(args: Args) -> Result<Exit> {
         } else {
             Spec::Paths(args.paths)
         };
-        let opts = Options {
-            interval: Duration::from_millis(args.follow.poll_interval),
-            poll: args.follow.poll,
-        };
-        suffix = follow(&mut reader, spec, &opts, stop)?.summary_suffix();
+        suffix = follow(&mut reader, spec, &args.follow, &stop)?.summary_suffix();
     } else {
         let sources = if args.paths.is_empty() {
             default_sources(&Env::from_process())

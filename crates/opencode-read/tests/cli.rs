@@ -5,7 +5,7 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -15,83 +15,17 @@ use rusqlite::Connection;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+mod common;
+use common::*;
+
 tonbo_testkit::local_run!();
-
-const BIN: &str = env!("CARGO_BIN_EXE_opencode-read");
-
-// ---------------------------------------------------------------------------------------------
-// Schemas, as the research reconstructs them (opencode-format.md §1.2, §2.5, §2.8).
-
-const G1_SCHEMA: &str = "
-CREATE TABLE sessions (id TEXT PRIMARY KEY, parent_session_id TEXT, title TEXT NOT NULL,
-  message_count INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
-  completion_tokens INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL DEFAULT 0.0,
-  updated_at INTEGER NOT NULL, created_at INTEGER NOT NULL, summary_message_id TEXT);
-CREATE TABLE messages (id TEXT PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-  role TEXT NOT NULL, parts TEXT NOT NULL DEFAULT '[]', model TEXT,
-  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, finished_at INTEGER);
-CREATE TABLE files (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, path TEXT NOT NULL, content TEXT NOT NULL,
-  version TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, UNIQUE(path, session_id, version));
-CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY, version_id INTEGER, is_applied INTEGER);
-";
-
-/// G1 plus Crush's later migrations (§1.2).
-fn g2_schema() -> String {
-    format!(
-        "{G1_SCHEMA}
-        ALTER TABLE messages ADD COLUMN provider TEXT;
-        ALTER TABLE messages ADD COLUMN is_summary_message INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE sessions ADD COLUMN todos TEXT;
-        CREATE TABLE read_files (session_id TEXT, path TEXT, read_at INTEGER);"
-    )
-}
-
-const T2_SCHEMA: &str = "
-CREATE TABLE __drizzle_migrations (id INTEGER PRIMARY KEY, hash text NOT NULL, created_at numeric);
-CREATE TABLE project (id text PRIMARY KEY, worktree text NOT NULL, vcs text, name text,
-  time_created integer NOT NULL, time_updated integer NOT NULL, time_initialized integer, sandboxes text NOT NULL);
-CREATE TABLE session (id text PRIMARY KEY, project_id text NOT NULL REFERENCES project(id) ON DELETE CASCADE,
-  parent_id text, slug text NOT NULL, directory text NOT NULL, title text NOT NULL, version text NOT NULL,
-  share_url text, summary_additions integer, summary_deletions integer, summary_files integer, summary_diffs text,
-  revert text, permission text, time_created integer NOT NULL, time_updated integer NOT NULL,
-  time_compacting integer, time_archived integer);
-CREATE TABLE message (id text PRIMARY KEY, session_id text NOT NULL REFERENCES session(id) ON DELETE CASCADE,
-  time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
-CREATE TABLE part (id text PRIMARY KEY, message_id text NOT NULL REFERENCES message(id) ON DELETE CASCADE,
-  session_id text NOT NULL, time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
-CREATE INDEX message_session_idx ON message(session_id, time_created, id);
-CREATE INDEX part_message_idx ON part(message_id, id);
-CREATE TABLE todo (session_id text NOT NULL, content text NOT NULL, status text NOT NULL,
-  priority text NOT NULL, position integer NOT NULL, PRIMARY KEY(session_id, position));
-INSERT INTO project VALUES ('global', '/', NULL, NULL, 1, 1, NULL, '[]');
-";
-
-const T3_SCHEMA: &str = "
-CREATE TABLE session_v2 (id text PRIMARY KEY, project_id text NOT NULL, workspace_id text, parent_id text,
-  fork_session_id text, fork_boundary text, slug text NOT NULL, directory text NOT NULL, path text,
-  title text, version text NOT NULL, metadata text, cost real, tokens_input integer,
-  tokens_output integer, tokens_reasoning integer, tokens_cache_read integer, tokens_cache_write integer,
-  revert text, agent text, model text, time_created integer NOT NULL, time_updated integer NOT NULL,
-  time_compacting integer, time_archived integer);
-CREATE TABLE session_message (id text PRIMARY KEY, session_id text NOT NULL, type text NOT NULL,
-  seq integer NOT NULL, time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
-CREATE UNIQUE INDEX session_message_session_seq_idx ON session_message(session_id, seq);
-";
 
 // ---------------------------------------------------------------------------------------------
 // Running the binary
 
 impl Run {
     fn records(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .map(|l| {
-                // The contract's own type reads every line.
-                let _: tonbo_core::SourceRecord = serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("not a source record ({e}): {l}"));
-                serde_json::from_str(l).unwrap()
-            })
-            .collect()
+        self.stdout.lines().map(record).collect()
     }
 
     /// One short line per record: `S <session> <layout>` or `M <session> <layout> <message id>
@@ -101,10 +35,7 @@ impl Run {
     }
 
     fn summary(&self) -> &str {
-        self.stderr
-            .lines()
-            .find(|l| l.contains(" databases, "))
-            .unwrap_or_else(|| panic!("no summary line in stderr: {}", self.stderr))
+        summary(&self.stderr)
     }
 
     fn rejected(&self) -> Vec<&str> {
@@ -112,22 +43,6 @@ impl Run {
             .lines()
             .filter(|l| l.contains("rejected:"))
             .collect()
-    }
-}
-
-fn outline(r: &Value) -> String {
-    assert_eq!(r["v"], 1);
-    assert_eq!(r["source"], "opencode");
-    let session = r["session"].as_str().unwrap();
-    let layout = r["record"]["layout"].as_str().unwrap();
-    match r["kind"].as_str().unwrap() {
-        "session" => format!("S {session} {layout}"),
-        "message" => format!(
-            "M {session} {layout} {} {}",
-            r["record"]["message"]["id"].as_str().unwrap(),
-            r["record"]["parts"].as_array().unwrap().len()
-        ),
-        k => panic!("unexpected kind {k}"),
     }
 }
 
@@ -159,21 +74,7 @@ impl Sandbox {
     }
 
     fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .current_dir(self.cwd())
-            .env("HOME", self.home())
-            .env_remove("XDG_DATA_HOME")
-            .env_remove("OPENCODE_DB")
-            .env_remove("CRUSH_GLOBAL_DATA")
-            .env_remove("OPENCODE_READ_BUSY_TIMEOUT_MS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd
+        common::command(&self.cwd(), &self.home(), args, env)
     }
 
     fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
@@ -237,7 +138,7 @@ fn t2_message(session: &str, id: &str, created: i64, role: &str, parts: &[&str])
 fn g1_rows_in_created_at_then_rowid_order() {
     let sb = Sandbox::new();
     let db = sb.base().join("proj/.opencode/opencode.db");
-    // Three rows of one second (§1.4): rowid order, although their UUIDs sort otherwise.
+    // Three rows of one second: rowid order, although their UUIDs sort otherwise.
     sqlite(
         &db,
         &format!(
@@ -362,7 +263,7 @@ fn t2_messages_by_time_then_id_parts_by_id() {
     );
     let recs = r.records();
     let m = &recs[4]["record"];
-    // §2.5 "Row mapping": {...data, id, sessionID}; parts {...data, id, sessionID, messageID}.
+    // OpenCode's row mapping: {...data, id, sessionID}; parts {...data, id, sessionID, messageID}.
     assert_eq!(
         m["message"],
         json!({"role":"assistant","time":{"created":2100},"id":"msg_2","sessionID":"ses_b"})
@@ -450,7 +351,7 @@ fn t3_wins_over_t2_and_legacy_sessions_are_read_through_t2() {
         .contains("(0 g1, 0 g2, 0 t1, 1 t2, 1 t3), 2 sessions, 4 messages, 1 parts"));
 }
 
-/// A T1 store (§2.3): `session/<projectID>/<ses>.json`, `message/<ses>/<msg>.json`,
+/// A T1 store: `session/<projectID>/<ses>.json`, `message/<ses>/<msg>.json`,
 /// `part/<msg>/<prt>.json`, pretty-printed.
 fn t1_session(storage: &Path, project: &str, id: &str, created: i64) {
     put_json(
@@ -484,7 +385,7 @@ fn t1_json_tree() {
     t1_message(&storage, "ses_2", "msg_a", 2100, &[]);
     t1_message(&storage, "ses_2", "msg_0", 2300, &["prt_x"]);
     t1_message(&storage, "ses_1", "msg_1", 1100, &["prt_9"]);
-    // A half-written temporary file is no part (§2.3), a broken part is rejected by name.
+    // A half-written temporary file is no part, a broken part is rejected by name.
     put(&storage.join("part/msg_b/prt_3.json.tmp"), "{\"id\":");
     put(
         &storage.join("part/msg_0/prt_y.json"),
@@ -561,7 +462,7 @@ fn t2_wins_over_t1_and_t1_only_messages_are_merged_in_order() {
     let sb = Sandbox::new();
     let data = sb.base().join("data");
     let storage = data.join("storage");
-    // The same session in both, imported partially (§2.6 "Known gaps").
+    // The same session in both, imported partially (1.2's one-time import can miss messages).
     sqlite(
         &data.join("opencode.db"),
         &format!(
@@ -1046,7 +947,7 @@ fn no_path_reads_the_data_folder_crush_projects_and_the_current_directory() {
         &data.join("project/p/storage/session/info/ses_t0.json"),
         &json!({"id":"ses_t0","time":{"created":1}}),
     );
-    // Crush: the project list names each project's data folder (§1.1).
+    // Crush: the project list names each project's data folder.
     let global = sb.base().join("crush-global");
     let proj = sb.base().join("work/app");
     sqlite(

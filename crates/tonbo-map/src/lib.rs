@@ -1,10 +1,10 @@
 //! tonbo-map: turns source records into Durable Sessions events.
 //!
-//! Dispatches on the record's `source`. Each source's mapping lives in a module of its own;
+//! Dispatches on the record's `source` to that source's mapping, which lives in its source
+//! crate (`source-claude`, `source-codex`, `source-opencode`) behind
+//! [`tonbo_core::mapping::SourceMapping`]: adding a source is one line in [`mappings`].
 //! `events` records are already events and pass through byte for byte after a contract check.
-//! Sources whose mapping has not landed yet are rejected by name, never silently dropped.
-
-pub mod opencode;
+//! Records of a source no mapping claims are rejected by name, never silently dropped.
 
 use tonbo_core::mapping::session_stream;
 pub use tonbo_core::mapping::{Counts, EventSink, MapError, SourceMapping};
@@ -15,7 +15,7 @@ fn mappings() -> Vec<Box<dyn SourceMapping>> {
     vec![
         Box::new(source_claude::map::ClaudeMapper::default()),
         Box::new(source_codex::CodexMapper::default()),
-        Box::new(opencode::OpenCodeMapper::default()),
+        Box::new(source_opencode::OpenCodeMapper::default()),
     ]
 }
 

@@ -2,7 +2,8 @@
 //! SQLite files in a temporary copy, read by the real `opencode-read` (over the paths listed in
 //! the case's `paths` file), mapped by the real `tonbo-map`, and compared with the checked-in
 //! `expected.ndjson`; plus the fidelity rules: every message and part maps once across merged
-//! layouts, and every tool result pairs with its call.
+//! layouts, and every tool result pairs with its call; and no event depends on a record's
+//! provenance (`jq 'del(.provenance)'` between the stages changes nothing).
 //!
 //! `TONBO_UPDATE_EXPECTED=1 cargo test -p tonbo-map --test opencode` rewrites the expected
 //! files; review the diff before committing it.
@@ -11,6 +12,7 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 use common::*;
 use serde_json::Value;
@@ -38,6 +40,80 @@ fn fixtures_map_to_the_expected_events() {
         failures.extend(check_expected(&case, &run));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The events of `opencode-read PATH... | tonbo-map`, or with `strip_provenance` of
+/// `opencode-read PATH... | jq -c 'del(.provenance)' | tonbo-map`: real processes, real pipes.
+fn pipeline(paths: &[PathBuf], strip_provenance: bool) -> String {
+    let mut read = Command::new(bin("opencode-read"))
+        .args(paths)
+        .arg("-q")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut records = Stdio::from(read.stdout.take().unwrap());
+    let mut jq = None;
+    if strip_provenance {
+        let mut child = Command::new("jq")
+            .args(["-c", "del(.provenance)"])
+            .stdin(records)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("jq (on PATH): {e}"));
+        records = Stdio::from(child.stdout.take().unwrap());
+        jq = Some(child);
+    }
+    let map = Command::new(bin("tonbo-map"))
+        .stdin(records)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    read.wait().unwrap();
+    if let Some(mut jq) = jq {
+        assert!(jq.wait().unwrap().success(), "jq failed");
+    }
+    String::from_utf8(map.stdout).unwrap()
+}
+
+/// Keys, and every other byte of an event, never depend on a record's provenance: every fixture
+/// maps to the same events when `jq` strips it between the stages (saved record files, and
+/// records of an older reader, map to the keys already on servers).
+#[test]
+fn provenance_changes_no_event() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for case in cases() {
+        let into = tmp.path().join(case.file_name().unwrap());
+        build(&case, &into);
+        let listed = std::fs::read_to_string(case.join("paths")).unwrap();
+        paths.extend(
+            listed
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| into.join(l.trim())),
+        );
+    }
+    let records = Command::new(bin("opencode-read"))
+        .args(&paths)
+        .arg("-q")
+        .output()
+        .unwrap()
+        .stdout;
+    let records = String::from_utf8(records).unwrap();
+    assert_eq!(
+        records
+            .lines()
+            .filter(|l| l.contains("\"provenance\":"))
+            .count(),
+        records.lines().count(),
+        "every record names its provenance"
+    );
+    let events = pipeline(&paths, false);
+    let stripped = pipeline(&paths, true);
+    assert!(events.lines().count() > 100, "{events}");
+    assert!(events == stripped, "events differ without provenance");
 }
 
 #[test]

@@ -151,7 +151,7 @@ pub fn build(case: &Path, into: &Path) {
         let dest = into.join(rel);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         if entry.extension().is_some_and(|e| e == "sql") {
-            opencode_read::fixture::sqlite_from_sql(&entry, &dest.with_extension("db"))
+            source_opencode::fixture::sqlite_from_sql(&entry, &dest.with_extension("db"))
                 .unwrap_or_else(|e| panic!("{e:#}"));
         } else {
             std::fs::copy(&entry, &dest).unwrap();

@@ -1,17 +1,17 @@
-//! Opening a database read-only, and telling its layout from its schema (research §0 "Detect the
-//! variant from the schema, not from the filename or version", §4.3).
+//! Opening a database read-only, and telling its layout from its schema, never from its file
+//! name or a version (FORMAT.md, "Stores").
 //!
 //! ```text
 //! sessions + messages (plural)                      G1; G2 when messages has `provider` or
-//!                                                   `is_summary_message`               §1.2
-//! session + message + part (singular)               T2                                  §2.5
-//! session_v2 + session_message                      T3, usually beside T2               §2.8
-//! session_message without session_v2                ignored                             §2.8
+//!                                                   `is_summary_message`
+//! session + message + part (singular)               T2
+//! session_v2 + session_message                      T3, usually beside T2
+//! session_message without session_v2                ignored
 //! ```
 //!
 //! Every SELECT is built from `PRAGMA table_info`: a missing optional column reads as NULL and
 //! extra columns are ignored (or, for the rows emitted whole, passed on), since the schemas keep
-//! growing (§2.5 "Introspect columns rather than keying on migration names", §1.2 type drift).
+//! growing (FORMAT.md, "Reading a live database").
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,10 +22,10 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::record::Layout;
 
-/// Opens a database for reading only (research §4.2): read-only, never `immutable` (it would
-/// ignore the `-wal` of a live database), the journal mode left alone, no checkpoint, no lock
-/// file taken (Crush's `crush.lock` is its own, §1.1). A busy database is waited for up to
-/// `busy`.
+/// Opens a database for reading only (FORMAT.md, "Reading a live database"): read-only, never
+/// `immutable` (it would ignore the `-wal` of a live database), the journal mode left alone, no
+/// checkpoint, no lock file taken (Crush's `crush.lock` is its own). A busy database is waited
+/// for up to `busy`.
 pub fn open(path: &Path, busy: Duration) -> rusqlite::Result<Connection> {
     // With SQLITE_OPEN_URI a name starting with `file:` would be read as a URI.
     let path = if path.is_relative() && path.to_string_lossy().starts_with("file:") {
@@ -97,7 +97,7 @@ pub fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The Go lineage's tables (research §1.2).
+/// The Go lineage's tables.
 #[derive(Debug, Clone)]
 pub struct Go {
     pub layout: Layout,
@@ -105,7 +105,7 @@ pub struct Go {
     pub messages: Table,
 }
 
-/// OpenCode 1.2+ (research §2.5).
+/// OpenCode 1.2+'s tables.
 #[derive(Debug, Clone)]
 pub struct T2 {
     pub session: Table,
@@ -113,7 +113,7 @@ pub struct T2 {
     pub part: Table,
 }
 
-/// OpenCode 2 (research §2.8).
+/// OpenCode 2's tables.
 #[derive(Debug, Clone)]
 pub struct T3 {
     pub session: Table,
@@ -142,112 +142,163 @@ const T3_MESSAGE: &[&str] = &["id", "session_id", "type", "seq", "data"];
 /// Reads the schema. An error is SQLite's (not a database, locked, corrupt); a schema without a
 /// usable layout is an `Ok` with `problems`.
 pub fn detect(conn: &Connection) -> rusqlite::Result<Schema> {
-    let mut stmt = conn.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table'")?;
-    let tables: HashMap<String, Option<String>> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut schema = Schema::default();
-    let present = |n: &str| tables.contains_key(n);
-
-    let table = |name: &'static str, required: &[&str], problems: &mut Vec<String>| {
-        if !present(name) {
-            return Ok(None);
-        }
-        let cols: Vec<String> = conn
-            .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?
-            .query_map([name], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        let missing: Vec<&str> = required
-            .iter()
-            .copied()
-            .filter(|c| !cols.iter().any(|have| have == c))
-            .collect();
-        if !missing.is_empty() {
-            problems.push(format!(
-                "table `{name}` has no column {}",
-                missing
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            return Ok(None);
-        }
-        let sql = tables.get(name).cloned().flatten().unwrap_or_default();
-        let rowid = !sql.to_ascii_uppercase().contains("WITHOUT ROWID");
-        Ok::<_, rusqlite::Error>(Some(Table { name, cols, rowid }))
+    let mut catalog = Catalog::read(conn)?;
+    let mut schema = Schema {
+        go: catalog.go()?,
+        t2: catalog.t2()?,
+        t3: catalog.t3()?,
+        problems: Vec::new(),
     };
-    let mut problems = Vec::new();
-
-    // G1/G2 (§0, §1.2).
-    if present("sessions") || present("messages") {
-        if let Some(missing) = first_missing(&["sessions", "messages"], &present) {
-            problems.push(format!(
-                "table `{missing}` is missing (a Go OpenCode or Crush database has `sessions` and `messages`)"
-            ));
-        } else {
-            let sessions = table("sessions", GO_SESSIONS, &mut problems)?;
-            let messages = table("messages", GO_MESSAGES, &mut problems)?;
-            if let (Some(sessions), Some(messages)) = (sessions, messages) {
-                let layout = if messages.has("provider") || messages.has("is_summary_message") {
-                    Layout::G2
-                } else {
-                    Layout::G1
-                };
-                schema.go = Some(Go {
-                    layout,
-                    sessions,
-                    messages,
-                });
-            }
-        }
-    }
-    // T2 (§2.5).
-    if present("session") || present("message") || present("part") {
-        if let Some(missing) = first_missing(&["session", "message", "part"], &present) {
-            problems.push(format!(
-                "table `{missing}` is missing (an OpenCode 1.2+ database has `session`, `message` and `part`)"
-            ));
-        } else {
-            let session = table("session", T2_SESSION, &mut problems)?;
-            let message = table("message", T2_MESSAGE, &mut problems)?;
-            let part = table("part", T2_PART, &mut problems)?;
-            if let (Some(session), Some(message), Some(part)) = (session, message, part) {
-                schema.t2 = Some(T2 {
-                    session,
-                    message,
-                    part,
-                });
-            }
-        }
-    }
-    // T3 (§2.8): `session_message` alone is ignored.
-    if present("session_v2") {
-        if !present("session_message") {
-            problems.push(
-                "table `session_message` is missing (an OpenCode 2 database has `session_v2` and `session_message`)"
-                    .to_string(),
-            );
-        } else {
-            let session = table("session_v2", T3_SESSION, &mut problems)?;
-            let message = table("session_message", T3_MESSAGE, &mut problems)?;
-            if let (Some(session), Some(message)) = (session, message) {
-                schema.t3 = Some(T3 { session, message });
-            }
-        }
-    }
-    if schema.go.is_none() && schema.t2.is_none() && schema.t3.is_none() && problems.is_empty() {
-        problems.push(
+    if schema.go.is_none()
+        && schema.t2.is_none()
+        && schema.t3.is_none()
+        && catalog.problems.is_empty()
+    {
+        catalog.problems.push(
             "not an OpenCode or Crush database: it has none of the tables `sessions`/`messages` (Go OpenCode, Crush), `session`/`message`/`part` (OpenCode 1.2+) or `session_v2`/`session_message` (OpenCode 2)"
                 .to_string(),
         );
     }
-    schema.problems = problems;
+    schema.problems = catalog.problems;
     Ok(schema)
 }
 
-fn first_missing<'a>(names: &[&'a str], present: &impl Fn(&str) -> bool) -> Option<&'a str> {
-    names.iter().copied().find(|n| !present(n))
+/// The tables of a database (`sqlite_master`: name and `CREATE` statement), and the problems
+/// found in them so far.
+struct Catalog<'c> {
+    conn: &'c Connection,
+    tables: HashMap<String, Option<String>>,
+    problems: Vec<String>,
+}
+
+impl<'c> Catalog<'c> {
+    fn read(conn: &'c Connection) -> rusqlite::Result<Catalog<'c>> {
+        let mut stmt = conn.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table'")?;
+        let tables = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Catalog {
+            conn,
+            tables,
+            problems: Vec::new(),
+        })
+    }
+
+    fn present(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+    }
+
+    /// Whether any of a layout's tables is there; if so, and one is missing, that is a problem
+    /// (`layout` says what has them all) and false.
+    fn complete(&mut self, names: &[&str], layout: &str) -> Option<bool> {
+        if !names.iter().any(|n| self.present(n)) {
+            return None;
+        }
+        let missing = names.iter().find(|n| !self.present(n));
+        if let Some(missing) = missing {
+            self.problems
+                .push(format!("table `{missing}` is missing ({layout})"));
+        }
+        Some(missing.is_none())
+    }
+
+    /// A table and its columns, if it is there with the `required` ones (else that is a
+    /// problem).
+    fn table(&mut self, name: &'static str, required: &[&str]) -> rusqlite::Result<Option<Table>> {
+        if !self.present(name) {
+            return Ok(None);
+        }
+        let cols: Vec<String> = self
+            .conn
+            .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?
+            .query_map([name], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let missing: Vec<String> = required
+            .iter()
+            .filter(|c| !cols.iter().any(|have| have == *c))
+            .map(|c| format!("`{c}`"))
+            .collect();
+        if !missing.is_empty() {
+            self.problems.push(format!(
+                "table `{name}` has no column {}",
+                missing.join(", ")
+            ));
+            return Ok(None);
+        }
+        let sql = self.tables.get(name).cloned().flatten().unwrap_or_default();
+        let rowid = !sql.to_ascii_uppercase().contains("WITHOUT ROWID");
+        Ok(Some(Table { name, cols, rowid }))
+    }
+
+    /// The tables of a layout (`specs`: each name with its required columns), if the database
+    /// has them all, each with its required columns; else the problems say what is missing
+    /// (`layout` says what has them all). None of them there is no problem.
+    fn layout_tables<const N: usize>(
+        &mut self,
+        specs: [(&'static str, &[&str]); N],
+        layout: &str,
+    ) -> rusqlite::Result<Option<[Table; N]>> {
+        if self.complete(&specs.map(|(name, _)| name), layout) != Some(true) {
+            return Ok(None);
+        }
+        let mut tables = Vec::with_capacity(N);
+        for (name, required) in specs {
+            tables.push(self.table(name, required)?);
+        }
+        let tables: Option<Vec<Table>> = tables.into_iter().collect();
+        Ok(tables.and_then(|t| t.try_into().ok()))
+    }
+
+    /// G1/G2: `sessions` and `messages`; G2 when `messages` has `provider` or
+    /// `is_summary_message`.
+    fn go(&mut self) -> rusqlite::Result<Option<Go>> {
+        let Some([sessions, messages]) = self.layout_tables(
+            [("sessions", GO_SESSIONS), ("messages", GO_MESSAGES)],
+            "a Go OpenCode or Crush database has `sessions` and `messages`",
+        )?
+        else {
+            return Ok(None);
+        };
+        let layout = if messages.has("provider") || messages.has("is_summary_message") {
+            Layout::G2
+        } else {
+            Layout::G1
+        };
+        Ok(Some(Go {
+            layout,
+            sessions,
+            messages,
+        }))
+    }
+
+    /// T2: `session`, `message` and `part`.
+    fn t2(&mut self) -> rusqlite::Result<Option<T2>> {
+        let tables = self.layout_tables(
+            [
+                ("session", T2_SESSION),
+                ("message", T2_MESSAGE),
+                ("part", T2_PART),
+            ],
+            "an OpenCode 1.2+ database has `session`, `message` and `part`",
+        )?;
+        Ok(tables.map(|[session, message, part]| T2 {
+            session,
+            message,
+            part,
+        }))
+    }
+
+    /// T3: `session_v2` and `session_message`; `session_message` alone is ignored.
+    fn t3(&mut self) -> rusqlite::Result<Option<T3>> {
+        if !self.present("session_v2") {
+            return Ok(None);
+        }
+        let tables = self.layout_tables(
+            [("session_v2", T3_SESSION), ("session_message", T3_MESSAGE)],
+            "an OpenCode 2 database has `session_v2` and `session_message`",
+        )?;
+        Ok(tables.map(|[session, message]| T3 { session, message }))
+    }
 }
 
 #[cfg(test)]

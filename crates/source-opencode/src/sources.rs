@@ -1,17 +1,17 @@
 //! Where OpenCode and Crush keep their sessions, and what a PATH on the command line holds.
 //!
 //! ```text
-//! <data> = $XDG_DATA_HOME/opencode, else ~/.local/share/opencode            research §2.1
-//!   opencode.db, opencode-<channel>.db       T2/T3 (glob opencode*.db; OPENCODE_DB wins) §2.1
-//!   storage/                                 T1 JSON store                             §2.3
-//!   project/<slug>/storage/session/          T0 JSON store (info/, message/, part/)    §2.2
-//! <global> = $CRUSH_GLOBAL_DATA, else $XDG_DATA_HOME/crush, else ~/.local/share/crush  §1.1
-//!   projects.json {"projects":[{"path","data_dir"}]}: each <data_dir>/crush.db (G2)   §1.1
-//! ./.opencode/opencode.db (G1), ./.crush/crush.db (G2) in the current directory       §1.1
+//! <data> = $XDG_DATA_HOME/opencode, else ~/.local/share/opencode
+//!   opencode.db, opencode-<channel>.db       T2/T3 (glob opencode*.db; OPENCODE_DB wins)
+//!   storage/                                 T1 JSON store
+//!   project/<slug>/storage/session/          T0 JSON store (info/, message/, part/)
+//! <global> = $CRUSH_GLOBAL_DATA, else $XDG_DATA_HOME/crush, else ~/.local/share/crush
+//!   projects.json {"projects":[{"path","data_dir"}]}: each <data_dir>/crush.db (G2)
+//! ./.opencode/opencode.db (G1), ./.crush/crush.db (G2) in the current directory
 //! ```
 //!
-//! Only where to look is decided here; what a database holds is told from its schema
-//! ([`crate::schema`]), never from its name (research §0).
+//! (FORMAT.md, "Where the stores are".) Only where to look is decided here; what a database
+//! holds is told from its schema ([`crate::schema`]), never from its name.
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -26,10 +26,10 @@ use crate::STAGE;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
     /// `session/<projectID>/<ses>.json`, `message/<ses>/<msg>.json`, `part/<msg>/<prt>.json`
-    /// (research §2.3).
+    /// (FORMAT.md, "The TypeScript lineage").
     T1,
     /// `session/info/<ses>.json`, `session/message/<ses>/<msg>.json`,
-    /// `session/part/<ses>/<msg>/<prt>.json` (research §2.2).
+    /// `session/part/<ses>/<msg>/<prt>.json`, whose objects have T1's shapes.
     T0,
 }
 
@@ -177,7 +177,7 @@ impl Sources {
     }
 
     /// The sources of one PATH: a database file, or a folder with stores anywhere below it
-    /// ([`Self::add_tree`]: a data directory, a `storage/` folder, a project's `.opencode` or
+    /// (`add_tree`: a data directory, a `storage/` folder, a project's `.opencode` or
     /// `.crush`, a home directory, a backup). A PATH that cannot be read is reported and
     /// counted in `failed`; a folder that holds files but no store is warned about
     /// ([`tonbo_core::empty`]) and counted in `empty`.
@@ -238,13 +238,13 @@ impl Env {
         }
     }
 
-    /// `<data>`: `$XDG_DATA_HOME/opencode`, else `~/.local/share/opencode` (research §2.1).
+    /// `<data>`: `$XDG_DATA_HOME/opencode`, else `~/.local/share/opencode`.
     pub fn opencode_data(&self) -> Option<PathBuf> {
         xdg_data(self.xdg_data_home.as_deref(), self.home.as_deref()).map(|d| d.join("opencode"))
     }
 
     /// Crush's global data folder: `$CRUSH_GLOBAL_DATA`, else `$XDG_DATA_HOME/crush`, else
-    /// `~/.local/share/crush` (research §1.1, `GlobalConfigData`).
+    /// `~/.local/share/crush` (Crush's `GlobalConfigData`).
     pub fn crush_global(&self) -> Option<PathBuf> {
         if let Some(g) = &self.crush_global_data {
             return Some(PathBuf::from(g));
@@ -260,8 +260,8 @@ fn xdg_data(xdg: Option<&OsStr>, home: Option<&Path>) -> Option<PathBuf> {
     }
 }
 
-/// The sources read when no PATH is given (research §4.1, "Discovery"). Missing ones are not an
-/// error: a note says where nothing was found.
+/// The sources read when no PATH is given (FORMAT.md, "Where the stores are"). Missing ones
+/// are not an error: a note says where nothing was found.
 pub fn default_sources(env: &Env) -> Sources {
     default_sources_with(env, false)
 }
@@ -274,39 +274,8 @@ pub fn default_sources_with(env: &Env, quiet: bool) -> Sources {
     };
     let mut looked = Vec::new();
     let data = env.opencode_data();
-
-    // OpenCode's database: OPENCODE_DB wins, else every opencode*.db (§2.1, "DB file").
-    match (&env.opencode_db, &data) {
-        (Some(db), _) if db == ":memory:" => {
-            if !quiet {
-                tonbo_core::note!("{STAGE}: note: OPENCODE_DB is :memory:, which leaves nothing on disk; no OpenCode database read");
-            }
-        }
-        (Some(db), _) => {
-            let db = Path::new(db);
-            let path = match &data {
-                Some(d) if db.is_relative() => d.join(db),
-                _ => db.to_path_buf(),
-            };
-            looked.push(path.display().to_string());
-            if path.is_file() {
-                s.add_db(path);
-            } else if !quiet {
-                tonbo_core::note!(
-                    "{STAGE}: note: OPENCODE_DB names {}, which is not a file; not read",
-                    path.display()
-                );
-            }
-        }
-        (None, Some(d)) => {
-            looked.push(d.join("opencode*.db").display().to_string());
-            for db in dir_dbs(d) {
-                s.add_db(db);
-            }
-        }
-        (None, None) => {}
-    }
-    // The JSON stores beside it (§2.3, §2.2).
+    s.add_opencode_dbs(env.opencode_db.as_deref(), data.as_deref(), &mut looked);
+    // The JSON stores beside it (T1, T0).
     if let Some(d) = &data {
         looked.push(d.join("storage").display().to_string());
         looked.push(d.join("project/*/storage").display().to_string());
@@ -314,7 +283,7 @@ pub fn default_sources_with(env: &Env, quiet: bool) -> Sources {
             s.add_store(store);
         }
     }
-    // Crush projects (§1.1).
+    // Crush projects.
     if let Some(global) = env.crush_global() {
         let list = global.join("projects.json");
         looked.push(list.display().to_string());
@@ -322,7 +291,7 @@ pub fn default_sources_with(env: &Env, quiet: bool) -> Sources {
             s.add_db(db);
         }
     }
-    // The current directory's Go data folders (§1.1, §4.1).
+    // The current directory's Go data folders.
     if let Some(cwd) = &env.cwd {
         for sub in [".opencode", ".crush"] {
             let dir = cwd.join(sub);
@@ -347,7 +316,49 @@ pub fn default_sources_with(env: &Env, quiet: bool) -> Sources {
     s
 }
 
-/// The `crush.db` of every project in Crush's `projects.json` (research §1.1). A missing list is
+impl Sources {
+    /// OpenCode's databases: `OPENCODE_DB` (`opencode_db`, relative to the data folder `data`)
+    /// wins, else every `opencode*.db` of the data folder. Where it looked goes to `looked`.
+    fn add_opencode_dbs(
+        &mut self,
+        opencode_db: Option<&OsStr>,
+        data: Option<&Path>,
+        looked: &mut Vec<String>,
+    ) {
+        match (opencode_db, data) {
+            (Some(db), _) if db == ":memory:" => {
+                if !self.quiet {
+                    tonbo_core::note!("{STAGE}: note: OPENCODE_DB is :memory:, which leaves nothing on disk; no OpenCode database read");
+                }
+            }
+            (Some(db), _) => {
+                let db = Path::new(db);
+                let path = match data {
+                    Some(d) if db.is_relative() => d.join(db),
+                    _ => db.to_path_buf(),
+                };
+                looked.push(path.display().to_string());
+                if path.is_file() {
+                    self.add_db(path);
+                } else if !self.quiet {
+                    tonbo_core::note!(
+                        "{STAGE}: note: OPENCODE_DB names {}, which is not a file; not read",
+                        path.display()
+                    );
+                }
+            }
+            (None, Some(d)) => {
+                looked.push(d.join("opencode*.db").display().to_string());
+                for db in dir_dbs(d) {
+                    self.add_db(db);
+                }
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+/// The `crush.db` of every project in Crush's `projects.json`. A missing list is
 /// not an error; one that cannot be read is reported and counted in `failed`.
 fn crush_projects(list: &Path, failed: &mut u64, quiet: bool) -> Vec<PathBuf> {
     #[derive(Deserialize)]
@@ -393,7 +404,7 @@ fn crush_projects(list: &Path, failed: &mut u64, quiet: bool) -> Vec<PathBuf> {
         let data_dir = match (p.data_dir.filter(|d| !d.is_empty()), p.path) {
             (Some(d), Some(path)) if Path::new(&d).is_relative() => Path::new(&path).join(d),
             (Some(d), _) => PathBuf::from(d),
-            // The default data folder of a project (§1.1).
+            // The default data folder of a project.
             (None, Some(path)) => Path::new(&path).join(".crush"),
             (None, None) => continue,
         };
@@ -412,7 +423,7 @@ fn crush_projects(list: &Path, failed: &mut u64, quiet: bool) -> Vec<PathBuf> {
 }
 
 /// Whether a file name is one of the databases a data folder may hold: `opencode*.db` (channel
-/// databases and forks, §2.1), `crush.db` (§1.1), `termai.db` (G1 before 2025-04-16, §1.1).
+/// databases and forks), `crush.db`, `termai.db` (G1 before 2025-04-16).
 pub fn is_db_name(name: &str) -> bool {
     (name.starts_with("opencode") && name.ends_with(".db"))
         || name == "crush.db"
@@ -449,7 +460,7 @@ pub fn store_kind(dir: &Path) -> Option<StoreKind> {
     }
 }
 
-/// The JSON stores of a data folder: `storage/` (T1, §2.3) and `project/*/storage/` (T0, §2.2),
+/// The JSON stores of a data folder: `storage/` (T1) and `project/*/storage/` (T0),
 /// each read as what its sub-folders show.
 pub fn dir_stores(data: &Path) -> Vec<JsonStore> {
     let mut stores = Vec::new();

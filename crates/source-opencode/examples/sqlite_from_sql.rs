@@ -1,7 +1,7 @@
 //! Builds an SQLite database from SQL text: how `make demo` turns the OpenCode fixtures
 //! (`testdata/opencode/*/…/X.sql`) into the databases opencode-read reads (`X.db`).
 //!
-//! Usage: cargo run --release -p opencode-read --example sqlite_from_sql -- SQL DB
+//! Usage: cargo run --release -p source-opencode --example sqlite_from_sql -- SQL DB
 
 use std::process::ExitCode;
 
@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         eprintln!("usage: sqlite_from_sql SQL DB");
         return ExitCode::from(2);
     };
-    match opencode_read::fixture::sqlite_from_sql(sql.as_ref(), db.as_ref()) {
+    match source_opencode::fixture::sqlite_from_sql(sql.as_ref(), db.as_ref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sqlite_from_sql: {e:#}");

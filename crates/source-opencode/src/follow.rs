@@ -2,12 +2,12 @@
 //! until SIGINT/SIGTERM.
 //!
 //! OpenCode is not files to tail (following it means polling rows in a read-only connection, not
-//! following byte offsets), so [`tonbo_core::follow::FileTail`]
-//! has no use here; the [`Watcher`] only says when to look. Each database (`follow/db.rs`) and
-//! JSON store (`follow/store.rs`) is looked at:
+//! following byte offsets), so [`tonbo_core::follow::FileTail`] has no use here; the follow
+//! driver ([`tonbo_core::follow::follow`]) and its watcher only say when to look. Each database
+//! (`follow/db.rs`) and JSON store (`follow/store.rs`) is looked at:
 //!
 //! * first, all of it, in the order of a plain run (every database, then every store: a
-//!   database's session wins, `opencode-format.md` §2.6);
+//!   database's session wins);
 //! * then at every wake: a change of a database file or its `-wal`/`-journal`, or of a file
 //!   under a store (filesystem events), and every `--poll-interval` when polling (or every 10
 //!   intervals with events, in case one was missed). A look at a database that nothing was
@@ -31,26 +31,14 @@ pub(crate) mod store;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Result;
-use tonbo_core::follow::{Wake, Watcher};
+use tonbo_core::follow::{Backfill, FollowArgs, Followed, Watching};
 
 use crate::sources::{default_sources_with, is_db_name, Env, Sources};
 use crate::{Reader, STAGE};
 
 pub use gate::Gate;
-
-/// How to follow.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// How often sources are looked at without filesystem events, and the base of the safety
-    /// rescan with them.
-    pub interval: Duration,
-    /// Poll even where filesystem events are available.
-    pub poll: bool,
-}
 
 /// Where the sources are: the PATHs given, or the default places.
 #[derive(Debug, Clone)]
@@ -148,14 +136,14 @@ struct Follower<'r, 'a> {
     known: HashSet<PathBuf>,
 }
 
-/// Reads what exists, then follows it until `stop` is set (SIGINT/SIGTERM). Counts go to
-/// `reader.stats` and the returned [`FollowStats`]; errors are fatal (writing stdout or the
-/// rejects file).
+/// Reads what exists, then follows it until `stop` is set (SIGINT/SIGTERM), driven by
+/// [`tonbo_core::follow::follow`]. Counts go to `reader.stats` and the returned
+/// [`FollowStats`]; errors are fatal (writing stdout or the rejects file).
 pub fn follow(
     reader: &mut Reader<'_>,
     spec: Spec,
-    opts: &Options,
-    stop: Arc<AtomicBool>,
+    args: &FollowArgs,
+    stop: &AtomicBool,
 ) -> Result<FollowStats> {
     reader.gate = Some(Gate::default());
     let sources = spec.discover(false);
@@ -168,76 +156,20 @@ pub fn follow(
         known: HashSet::new(),
     };
     f.add(sources);
-    // Watching starts before the first pass, so what is written meanwhile wakes the loop.
-    let mut watcher = Watcher::new(&f.roots(), opts.interval, opts.poll, STAGE);
-    f.poll_dbs(false)?;
-    f.poll_stores(None, false)?;
-    if !f.reader.stopped() {
-        // From here a signal ends the wait; the last look runs to its end.
-        f.reader.interruptible = false;
-        loop {
-            let wake = watcher.wait(&stop);
-            match &wake {
-                Wake::Paths(paths) => f.changed(paths)?,
-                Wake::Rescan => {
-                    f.rediscover();
-                    f.poll_dbs(false)?;
-                    f.poll_stores(None, false)?;
-                }
-                Wake::Stop => {
-                    // Whatever became final before the signal goes out; so do the records of
-                    // sessions that have none yet.
-                    f.reader.gate.as_mut().expect("following").last_sweep = true;
-                    f.rediscover();
-                    f.poll_dbs(true)?;
-                    f.poll_stores(None, true)?;
-                }
-            }
-            // Every wake's records go out now, whatever the pace of the writer.
-            f.reader.out.flush()?;
-            if wake == Wake::Stop {
-                break;
-            }
-            watcher.watch(&f.roots());
-        }
-    }
+    tonbo_core::follow::follow(&mut f, args, STAGE, stop)?;
     for d in &f.dbs {
         f.reader.stats.failed += d.failures();
     }
-    let gate = f.reader.gate.as_ref().expect("following");
-    Ok(FollowStats {
-        rewrites: gate.rewrites,
-        held: gate.held(),
-    })
+    Ok(f.reader
+        .gate
+        .as_ref()
+        .map_or_else(FollowStats::default, |gate| FollowStats {
+            rewrites: gate.rewrites,
+            held: gate.held(),
+        }))
 }
 
-fn canonical(p: &Path) -> PathBuf {
-    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
-}
-
-impl Follower<'_, '_> {
-    /// Starts following the sources not followed yet.
-    fn add(&mut self, sources: Sources) {
-        for path in sources.dbs {
-            if self.known.insert(canonical(&path)) {
-                self.dbs.push(db::FollowedDb::new(path));
-            }
-        }
-        for store in sources.stores {
-            if self.known.insert(canonical(&store.root)) {
-                self.reader.stores.push(store);
-                self.stores
-                    .push(store::FollowedStore::new(self.reader.stores.len() - 1));
-            }
-        }
-    }
-
-    /// Looks for databases and stores that appeared.
-    fn rediscover(&mut self) {
-        let sources = self.spec.discover(true);
-        self.add(sources);
-    }
-
+impl Followed for Follower<'_, '_> {
     /// The folders to watch: the PATHs or default folders, and the folders of the sources found
     /// (a Crush project's data folder is listed in `projects.json`), without nesting.
     fn roots(&self) -> Vec<PathBuf> {
@@ -266,6 +198,106 @@ impl Follower<'_, '_> {
         let all = roots.clone();
         roots.retain(|r| !all.iter().any(|o| o != r && r.starts_with(o)));
         roots
+    }
+
+    /// Every database, then every store, in the order of a plain run.
+    fn backfill(&mut self) -> Result<Backfill> {
+        self.poll_dbs(false)?;
+        self.poll_stores(None, false)?;
+        Ok(if self.reader.stopped() {
+            Backfill::Stopped
+        } else {
+            Backfill::Done
+        })
+    }
+
+    fn backfilled(&mut self, _how: &Watching) {
+        // From here a signal ends the wait; the last look runs to its end.
+        self.reader.interruptible = false;
+    }
+
+    /// Filesystem events: polls what they concern.
+    fn changed(&mut self, paths: &[PathBuf]) -> Result<()> {
+        let mut dbs = false;
+        let mut discover = false;
+        let mut stores: Vec<usize> = Vec::new();
+        for p in paths {
+            match self.classify(p) {
+                Change::Db => dbs = true,
+                Change::Store(i) => stores.push(i),
+                Change::NewDb | Change::Source => discover = true,
+                Change::None => {}
+            }
+        }
+        if discover {
+            let before = (self.dbs.len(), self.stores.len());
+            self.rediscover();
+            for i in before.1..self.stores.len() {
+                stores.push(i);
+            }
+            dbs |= self.dbs.len() > before.0;
+        }
+        if dbs {
+            // A database nothing was committed to since the last look costs a `PRAGMA`.
+            self.poll_dbs(false)?;
+        }
+        stores.sort_unstable();
+        stores.dedup();
+        for i in stores {
+            self.poll_stores(Some(i), false)?;
+        }
+        Ok(())
+    }
+
+    fn rescan(&mut self) -> Result<()> {
+        self.rediscover();
+        self.poll_dbs(false)?;
+        self.poll_stores(None, false)
+    }
+
+    /// Whatever became final before the signal goes out; so do the records of sessions that
+    /// have none yet.
+    fn last_look(&mut self) -> Result<()> {
+        if let Some(gate) = self.reader.gate.as_mut() {
+            gate.last_sweep = true;
+        }
+        self.rediscover();
+        self.poll_dbs(true)?;
+        self.poll_stores(None, true)
+    }
+
+    /// Every wake's records go out now, whatever the pace of the writer.
+    fn flush(&mut self) -> Result<()> {
+        self.reader.out.flush()?;
+        Ok(())
+    }
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
+}
+
+impl Follower<'_, '_> {
+    /// Starts following the sources not followed yet.
+    fn add(&mut self, sources: Sources) {
+        for path in sources.dbs {
+            if self.known.insert(canonical(&path)) {
+                self.dbs.push(db::FollowedDb::new(path));
+            }
+        }
+        for store in sources.stores {
+            if self.known.insert(canonical(&store.root)) {
+                self.reader.stores.push(store);
+                self.stores
+                    .push(store::FollowedStore::new(self.reader.stores.len() - 1));
+            }
+        }
+    }
+
+    /// Looks for databases and stores that appeared.
+    fn rediscover(&mut self) {
+        let sources = self.spec.discover(true);
+        self.add(sources);
     }
 
     fn poll_dbs(&mut self, force: bool) -> Result<()> {
@@ -319,38 +351,5 @@ impl Follower<'_, '_> {
         } else {
             Change::None
         }
-    }
-
-    /// Filesystem events: polls what they concern.
-    fn changed(&mut self, paths: &[PathBuf]) -> Result<()> {
-        let mut dbs = false;
-        let mut discover = false;
-        let mut stores: Vec<usize> = Vec::new();
-        for p in paths {
-            match self.classify(p) {
-                Change::Db => dbs = true,
-                Change::Store(i) => stores.push(i),
-                Change::NewDb | Change::Source => discover = true,
-                Change::None => {}
-            }
-        }
-        if discover {
-            let before = (self.dbs.len(), self.stores.len());
-            self.rediscover();
-            for i in before.1..self.stores.len() {
-                stores.push(i);
-            }
-            dbs |= self.dbs.len() > before.0;
-        }
-        if dbs {
-            // A database nothing was committed to since the last look costs a `PRAGMA`.
-            self.poll_dbs(false)?;
-        }
-        stores.sort_unstable();
-        stores.dedup();
-        for i in stores {
-            self.poll_stores(Some(i), false)?;
-        }
-        Ok(())
     }
 }

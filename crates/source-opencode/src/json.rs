@@ -7,7 +7,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 // The T1 JSON store is pretty-printed (`Storage.write` writes `JSON.stringify(.., null, 2)`,
-// see FORMAT.md); one record must be one line.
+// FORMAT.md); one record must be one line.
 pub use tonbo_core::jsonline::{compact_json, push_compact};
 
 /// Why a JSON text cannot be used.
@@ -81,7 +81,7 @@ pub fn array(text: &str) -> Result<(String, u64), BadJson> {
 
 /// `{...data, key1: value1, ...}` in JavaScript's terms: the members of the object `data` in
 /// their order, without the keys given, then the keys given with their values (raw JSON). This is
-/// how OpenCode rebuilds a message or part from its row (research §2.5 "Row mapping").
+/// how OpenCode rebuilds a message or part from its row (FORMAT.md, "The TypeScript lineage").
 pub fn spread_object(data: &str, add: &[(&str, &str)]) -> Result<String, BadJson> {
     let entries: Entries = serde_json::from_str(data).map_err(|e| {
         if e.is_data() {
@@ -104,7 +104,7 @@ pub fn spread_object(data: &str, add: &[(&str, &str)]) -> Result<String, BadJson
             out.push(',');
         }
         first = false;
-        out.push_str(&serde_json::to_string(key).expect("a string serialises"));
+        out.push_str(&string(key));
         out.push(':');
         push_compact(&mut out, value.get());
     }
@@ -113,7 +113,7 @@ pub fn spread_object(data: &str, add: &[(&str, &str)]) -> Result<String, BadJson
             out.push(',');
         }
         first = false;
-        out.push_str(&serde_json::to_string(key).expect("a string serialises"));
+        out.push_str(&string(key));
         out.push(':');
         out.push_str(value);
     }
@@ -153,7 +153,7 @@ pub fn string(s: &str) -> String {
     serde_json::to_string(s).expect("a string serialises")
 }
 
-/// `time.created` and `time.updated` of an OpenCode object (milliseconds, research §2.7), when
+/// `time.created` and `time.updated` of an OpenCode object (milliseconds), when
 /// they are numbers.
 pub fn times(text: &str) -> (Option<i64>, Option<i64>) {
     #[derive(serde::Deserialize)]

@@ -12,8 +12,7 @@
 //!   whose update time moved is read;
 //! * a session with held messages (not final yet, [`super::gate`]) is read again at every
 //!   change: that is how in-place updates of a streaming message are seen (G1 rewrites `parts`,
-//!   T2 upserts `message` and `part` rows, T3 updates `session_message`; research
-//!   `opencode-format.md` §1.4, §2.5, §2.8).
+//!   T2 upserts `message` and `part` rows, T3 updates `session_message`; FORMAT.md).
 //!
 //! Each session is read in one read transaction, as in a plain run. A database that cannot be
 //! opened, is locked past the busy timeout, or is mid-migration (tables missing) is reported once
@@ -29,7 +28,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use rusqlite::Connection;
 
-use crate::db::{list_sessions, Db};
+use crate::db::{list_sessions, Db, Listed};
 use crate::schema::{self, Schema, Table};
 use crate::{Reader, SourceFailure, STAGE};
 
@@ -166,7 +165,6 @@ impl FollowedDb {
     }
 
     fn poll_inner(&mut self, r: &mut Reader, force: bool) -> Result<()> {
-        let ms = r.busy.as_millis();
         let ident = match fs::metadata(&self.path) {
             Ok(m) => file_id(&m),
             // Gone (deleted, or renamed away): nothing to read; a file that comes back under
@@ -178,103 +176,49 @@ impl FollowedDb {
             }
             Err(e) => return Err(SourceFailure(format!("cannot read: {e}")).into()),
         };
-        if self.conn.is_some() && ident != self.ident {
-            self.conn = None;
+        let conn = match self.conn.take() {
+            Some(conn) if ident == self.ident => conn,
+            _ => self.open(r, ident)?,
+        };
+        let read = self.read_through(r, &conn, force);
+        self.conn = Some(conn);
+        read
+    }
+
+    /// Opens the file (afresh: the schema is read again, and everything looked at).
+    fn open(&mut self, r: &Reader, ident: Option<(u64, u64)>) -> Result<Connection> {
+        let conn = schema::open(&self.path, r.busy).db("cannot open", r.busy.as_millis())?;
+        if self.ident.is_some() && self.ident != ident {
+            // Another file: its rowids and times say nothing about the old one's.
+            self.marks.clear();
+            self.listed.clear();
+            self.read_once = false;
         }
-        if self.conn.is_none() {
-            let conn = schema::open(&self.path, r.busy).db("cannot open", ms)?;
-            self.conn = Some(conn);
-            if self.ident.is_some() && self.ident != ident {
-                // Another file: its rowids and times say nothing about the old one's.
-                self.marks.clear();
-                self.listed.clear();
-                self.read_once = false;
-            }
-            self.ident = ident;
-            self.schema = None;
-            self.data_version = None;
-        }
-        let conn = self.conn.as_ref().expect("opened above");
+        self.ident = ident;
+        self.schema = None;
+        self.data_version = None;
+        Ok(conn)
+    }
+
+    /// Reads what changed since the last look, if anything was committed (or `force`).
+    fn read_through(&mut self, r: &mut Reader, conn: &Connection, force: bool) -> Result<()> {
+        let ms = r.busy.as_millis();
         let dv: i64 = conn
             .query_row("PRAGMA data_version", [], |row| row.get(0))
             .db("cannot read", ms)?;
         if !force && self.data_version == Some(dv) {
             return Ok(());
         }
-        let sv: i64 = conn
-            .query_row("PRAGMA schema_version", [], |row| row.get(0))
-            .db("cannot read", ms)?;
-        if self.schema.is_none() || self.schema_version != Some(sv) {
-            let schema = schema::detect(conn).db("cannot read", ms)?;
-            if schema.problems != self.schema_problems {
-                for p in &schema.problems {
-                    tonbo_core::note!("{STAGE}: {}: {p}", self.name);
-                }
-                self.schema_problems = schema.problems.clone();
-            }
-            if !self.layouts_counted
-                && (schema.go.is_some() || schema.t2.is_some() || schema.t3.is_some())
-            {
-                self.layouts_counted = true;
-                r.count_layouts(&schema);
-            }
-            self.schema = Some(schema);
-            self.schema_version = Some(sv);
-        }
-        let schema = self.schema.as_ref().expect("detected above");
-
+        self.refresh_schema(r, conn)?;
+        let Some(schema) = self.schema.as_ref() else {
+            return Ok(());
+        };
         // New rows since the last look, found before the sessions are read: rows committed
         // meanwhile are seen by those reads, or found at the next look.
-        let mut marks = self.marks.clone();
-        let mut touched: HashSet<String> = HashSet::new();
-        let mut everything = !self.read_once;
-        for (table, session_sql) in message_tables(schema) {
-            if !table.rowid {
-                // No rowid to find new rows by: every session is read again.
-                everything = true;
-                continue;
-            }
-            let what = format!("cannot read table `{}`", table.name);
-            let top: i64 = conn
-                .query_row(
-                    &format!("SELECT ifnull(max(rowid), 0) FROM {}", table.sql()),
-                    [],
-                    |row| row.get(0),
-                )
-                .db(&what, ms)?;
-            let from = marks.get(table.name).copied().unwrap_or(0);
-            if self.read_once && top > from {
-                let sql = format!(
-                    "SELECT DISTINCT {session_sql} FROM {} WHERE rowid > ?1 AND rowid <= ?2",
-                    table.sql()
-                );
-                let mut stmt = conn.prepare_cached(&sql).db(&what, ms)?;
-                let rows = stmt
-                    .query_map([from, top], |row| row.get::<_, Option<String>>(0))
-                    .db(&what, ms)?;
-                for id in rows {
-                    if let Some(id) = id.db(&what, ms)? {
-                        touched.insert(id);
-                    }
-                }
-            }
-            marks.insert(table.name, top);
-        }
+        let found = new_rows(conn, schema, &self.marks, self.read_once, ms)?;
         let listed = list_sessions(conn, schema).db("cannot list its sessions", ms)?;
-        let gate = r.gate.as_ref().expect("following");
-        let candidates: Vec<_> = listed
-            .iter()
-            .filter(|s| {
-                everything
-                    || touched.contains(&s.id)
-                    || self.listed.get(&s.id) != Some(&s.updated)
-                    || gate.sessions.get(&s.id).is_some_and(|t| {
-                        t.source == self.name && (t.held > 0 || (force && !t.written && !t.old))
-                    })
-            })
-            .collect();
         let before = r.stats.duplicates;
-        for s in candidates {
+        for s in self.candidates(r, &listed, &found, force) {
             if r.stopped() {
                 return Ok(());
             }
@@ -285,10 +229,121 @@ impl FollowedDb {
         }
         // Everything up to here was read: remembered only now, so that a poll that failed
         // half-way is done again in full.
-        self.marks = marks;
+        self.marks = found.marks;
         self.listed = listed.into_iter().map(|s| (s.id, s.updated)).collect();
         self.data_version = Some(dv);
         self.read_once = true;
         Ok(())
     }
+
+    /// Reads the schema again when it changed; its problems are reported when they change,
+    /// and its layouts counted once it has one.
+    fn refresh_schema(&mut self, r: &mut Reader, conn: &Connection) -> Result<()> {
+        let ms = r.busy.as_millis();
+        let sv: i64 = conn
+            .query_row("PRAGMA schema_version", [], |row| row.get(0))
+            .db("cannot read", ms)?;
+        if self.schema.is_some() && self.schema_version == Some(sv) {
+            return Ok(());
+        }
+        let schema = schema::detect(conn).db("cannot read", ms)?;
+        if schema.problems != self.schema_problems {
+            for p in &schema.problems {
+                tonbo_core::note!("{STAGE}: {}: {p}", self.name);
+            }
+            self.schema_problems = schema.problems.clone();
+        }
+        if !self.layouts_counted
+            && (schema.go.is_some() || schema.t2.is_some() || schema.t3.is_some())
+        {
+            self.layouts_counted = true;
+            r.count_layouts(&schema);
+        }
+        self.schema = Some(schema);
+        self.schema_version = Some(sv);
+        Ok(())
+    }
+
+    /// The listed sessions to read: all of them the first time (or when a table has no rowid
+    /// to find new rows by); else the new ones, those with new rows or a moved update time,
+    /// those with held messages, and (with `force`, at the exit) those whose record has not
+    /// gone out.
+    fn candidates<'l>(
+        &self,
+        r: &Reader,
+        listed: &'l [Listed],
+        found: &NewRows,
+        force: bool,
+    ) -> Vec<&'l Listed> {
+        listed
+            .iter()
+            .filter(|s| {
+                found.everything
+                    || found.touched.contains(&s.id)
+                    || self.listed.get(&s.id) != Some(&s.updated)
+                    || r.gate
+                        .as_ref()
+                        .is_some_and(|g| g.read_again(&s.id, &self.name, force))
+            })
+            .collect()
+    }
+}
+
+/// What the rowids of the message tables say changed since the last look.
+struct NewRows {
+    /// The highest rowid of each table now.
+    marks: HashMap<&'static str, i64>,
+    /// The sessions of the rows above the last marks.
+    touched: HashSet<String>,
+    /// Every session is to be read: the first look, or a table without rowids.
+    everything: bool,
+}
+
+/// The sessions of the rows added to each message table since `marks` (every session the
+/// first time, `read_once` false).
+fn new_rows(
+    conn: &Connection,
+    schema: &Schema,
+    marks: &HashMap<&'static str, i64>,
+    read_once: bool,
+    ms: u128,
+) -> Result<NewRows> {
+    let mut found = NewRows {
+        marks: marks.clone(),
+        touched: HashSet::new(),
+        everything: !read_once,
+    };
+    for (table, session_sql) in message_tables(schema) {
+        if !table.rowid {
+            // No rowid to find new rows by: every session is read again.
+            found.everything = true;
+            continue;
+        }
+        let what = format!("cannot read table `{}`", table.name);
+        let top: i64 = conn
+            .query_row(
+                &format!("SELECT ifnull(max(rowid), 0) FROM {}", table.sql()),
+                [],
+                |row| row.get(0),
+            )
+            .db(&what, ms)?;
+        let from = found.marks.get(table.name).copied().unwrap_or(0);
+        if read_once && top > from {
+            let sql = format!(
+                "SELECT DISTINCT {session_sql} FROM {} WHERE rowid > ?1 AND rowid <= ?2",
+                table.sql()
+            );
+            let mut stmt = conn.prepare_cached(&sql).db(&what, ms)?;
+            let rows = stmt
+                .query_map([from, top], |row| row.get::<_, Option<String>>(0))
+                .db(&what, ms)?;
+            for id in rows {
+                if let Some(id) = id.db(&what, ms)? {
+                    found.touched.insert(id);
+                }
+            }
+        }
+        found.marks.insert(table.name, top);
+    }
+    Ok(found)
 }

@@ -13,27 +13,27 @@
 //! * the session record waits for the session's first message that goes out, and is built from
 //!   the same snapshot; a session that has none by the exit gets its record then.
 //!
-//! When a message is final (research `opencode-format.md`, cited as §N):
+//! When a message is final (FORMAT.md tells how each lineage writes a message as it streams):
 //!
 //! ```text
-//! G1/G2 assistant   its `parts` hold a `finish` envelope (§1.3; `finished_at` is set from it,
-//!                   §1.4); G1 rewrites `parts` on every delta and Crush flushes late (§1.4
-//!                   "Live writes"), so until then it is in progress
-//! G1/G2 other roles at once: user and tool rows are written whole, with their `finish` (§1.4)
-//! T1/T2 assistant   `time.completed` is set and every `tool` part is `completed` or `error`
-//!                   (§2.4, §4.6); OpenCode marks unfinished tools `error` and then sets
-//!                   `time.completed` last, after the message's final part writes
+//! G1/G2 assistant   its `parts` hold a `finish` envelope (`finished_at` is set from it); G1
+//!                   rewrites `parts` on every delta and Crush flushes late, so until then it
+//!                   is in progress
+//! G1/G2 other roles at once: user and tool rows are written whole, with their `finish`
+//! T1/T2 assistant   `time.completed` is set and every `tool` part is `completed` or `error`;
+//!                   OpenCode marks unfinished tools `error` and then sets `time.completed`
+//!                   last, after the message's final part writes
 //! T1/T2 user        once a later message exists: OpenCode writes a user message and its parts
-//!                   before it starts the answer (the parts are separate rows, §2.5)
+//!                   before it starts the answer (the parts are separate rows)
 //! T3 assistant      `data.time.completed` is set and every `tool` item is `completed` or
-//! and shell         `error` (§2.8)
+//! and shell         `error`
 //! T3 other types    at once (one row, written whole)
 //! ```
 //!
 //! A message that is not final is final anyway once a later assistant message exists in its
 //! session: the app answers one step at a time, so an earlier step that never finished was
 //! interrupted (a crash, a kill) and will not change again; a plain run writes it as it is too
-//! (§2.7 "`pending`/`running` in an ended session means interrupted").
+//! (`pending`/`running` in an ended session means interrupted).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -69,6 +69,18 @@ pub(crate) struct Tracked {
     pub old: bool,
 }
 
+impl Tracked {
+    fn new(source: &str, old: bool) -> Tracked {
+        Tracked {
+            source: source.to_string(),
+            written: false,
+            emitted: HashMap::new(),
+            held: 0,
+            old,
+        }
+    }
+}
+
 /// The follow-mode state of a [`Reader`].
 #[derive(Debug, Default)]
 pub struct Gate {
@@ -99,6 +111,14 @@ impl Gate {
     /// The source that holds `session`, if one does.
     pub(crate) fn owner(&self, session: &str) -> Option<&str> {
         self.sessions.get(session).map(|t| t.source.as_str())
+    }
+
+    /// Whether `session` of `source` is to be read again although nothing says it changed: it
+    /// has held messages, or (`force`, the sweep at the exit) its record has not gone out.
+    pub(crate) fn read_again(&self, session: &str, source: &str, force: bool) -> bool {
+        self.sessions
+            .get(session)
+            .is_some_and(|t| t.source == source && (t.held > 0 || (force && !t.written && !t.old)))
     }
 }
 
@@ -133,13 +153,7 @@ impl Reader<'_> {
         if let Some(g) = &mut self.gate {
             g.sessions
                 .entry(session.to_string())
-                .or_insert_with(|| Tracked {
-                    source: source.to_string(),
-                    written: false,
-                    emitted: HashMap::new(),
-                    held: 0,
-                    old: true,
-                });
+                .or_insert_with(|| Tracked::new(source, true));
         }
     }
 
@@ -149,13 +163,7 @@ impl Reader<'_> {
             let t = g
                 .sessions
                 .entry(session.to_string())
-                .or_insert_with(|| Tracked {
-                    source: source.to_string(),
-                    written: false,
-                    emitted: HashMap::new(),
-                    held: 0,
-                    old: false,
-                });
+                .or_insert_with(|| Tracked::new(source, false));
             t.old = false;
             t.held = 0;
             g.pending = None;
@@ -214,7 +222,7 @@ impl Reader<'_> {
         };
         if let Some(was) = t.emitted.get_mut(id) {
             if stamp.is_some() && stamp != *was {
-                // Written when final; changed since (OpenCode prunes old tool output, §2.4
+                // Written when final; changed since (OpenCode prunes old tool output,
                 // `time.compacted`, and fills in a user message's `summary` later). A final
                 // record is not written twice.
                 if was.is_some() {
@@ -240,19 +248,19 @@ impl Reader<'_> {
         need: Need,
         later: impl FnOnce(Need) -> Result<bool>,
     ) -> Result<bool> {
-        let Some(g) = &self.gate else {
-            return Ok(true);
-        };
-        if g.blocked {
-            return Ok(false);
+        match &self.gate {
+            None => return Ok(true),
+            Some(g) if g.blocked => return Ok(false),
+            Some(_) => {}
         }
         if need == Need::Nothing || later(need)? {
             return Ok(true);
         }
-        let g = self.gate.as_mut().expect("checked above");
-        g.blocked = true;
-        if let Some(t) = g.sessions.get_mut(session) {
-            t.held += 1;
+        if let Some(g) = self.gate.as_mut() {
+            g.blocked = true;
+            if let Some(t) = g.sessions.get_mut(session) {
+                t.held += 1;
+            }
         }
         Ok(false)
     }
@@ -324,7 +332,7 @@ struct Item {
 }
 
 impl Item {
-    /// A tool whose state is not `completed` or `error` yet (`pending`, `running`, §2.4).
+    /// A tool whose state is not `completed` or `error` yet (`pending`, `running`).
     fn open_tool(&self) -> bool {
         self.ty.as_deref() == Some("tool")
             && !matches!(
@@ -337,6 +345,36 @@ impl Item {
 /// T1/T2: whether a part (its `data`, or the part file's object) is a tool still running.
 pub(crate) fn ts_part_open(part: &str) -> bool {
     serde_json::from_str::<Item>(part).is_ok_and(|i| i.open_tool())
+}
+
+/// The parts of a T1/T2 message, appended to its record's `parts` one by one: how many, and
+/// (when following) whether one is a tool still running.
+pub(crate) struct TsParts {
+    following: bool,
+    pub n: u64,
+    pub open_tool: bool,
+}
+
+impl TsParts {
+    pub fn new(following: bool) -> TsParts {
+        TsParts {
+            following,
+            n: 0,
+            open_tool: false,
+        }
+    }
+
+    /// Appends a part object to the array being written in `buf`.
+    pub fn push(&mut self, buf: &mut String, part: &str) {
+        if self.following && !self.open_tool {
+            self.open_tool = ts_part_open(part);
+        }
+        if self.n > 0 {
+            buf.push(',');
+        }
+        buf.push_str(part);
+        self.n += 1;
+    }
 }
 
 /// T1/T2: what a message (its object or row `data`) waits for; `open_tool` if one of its parts

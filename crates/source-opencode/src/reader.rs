@@ -1,61 +1,6 @@
-//! opencode-read: finds OpenCode and Crush sessions, in every on-disk layout, and writes them as
-//! source records.
-//!
-//! The rules are those of this crate's FORMAT.md (the § numbers below name the sections of the
-//! format research it condenses). Two unrelated codebases are called OpenCode, and between them there are six layouts
-//! (§0); this reader reads five of them (T0 is read as T1, whose shapes it shares, §2.4):
-//!
-//! ```text
-//! G1  Go opencode-ai/opencode   <project>/.opencode/opencode.db   sessions, messages     §1
-//! G2  charmbracelet/crush       <project>/.crush/crush.db         + messages.provider    §1
-//! T1  TypeScript ≤ 1.1          <data>/storage/ (JSON files)      (and T0 project/*/storage) §2.3
-//! T2  TypeScript 1.2+           <data>/opencode*.db               session, message, part §2.5
-//! T3  OpenCode 2                the same file as T2               session_v2, session_message §2.8
-//! ```
-//!
-//! Where to look is in [`sources`]; what a database holds is told from its schema ([`schema`]),
-//! never from its name. Databases are opened read-only and each session is read inside one read
-//! transaction, so that a session is a consistent snapshot while OpenCode writes (§4.2).
-//!
-//! Output, one source record per line ([`record`]): for each session a `"kind":"session"` record,
-//! then one `"kind":"message"` record per message, in order:
-//!
-//! ```text
-//! session  {"layout":L,"session":S}
-//!          G: the `sessions` row, T2: the `session` row, T3: the `session_v2` row, each as an
-//!          object of its columns (JSON text columns stay strings); T1: the session file's object
-//! message  {"layout":L,"message":M,"parts":P}
-//!          G1/G2: M = the `messages` row without `parts`; P = `parts` parsed (its envelopes
-//!                 {"type","data"}, §1.3)
-//!          T2:    M = {...data, "id", "sessionID"}; P = [{...part.data, "id", "sessionID",
-//!                 "messageID"}] ordered by id (§2.5 "Row mapping")
-//!          T1:    M = the message file's object; P = its part files' objects, ordered by id
-//!          T3:    M = {"id","session_id","type","seq","time_created","time_updated","data"};
-//!                 P = [] (a T3 message holds its content in `data`, §2.8)
-//! ```
-//!
-//! Order: sessions by (creation time, id); messages G `(created_at, rowid)` (seconds, random UUIDs:
-//! never by id, §1.4), T1/T2 `(time created, id)` (§2.7), T3 `seq` (§2.8).
-//!
-//! Merging (§2.6, §2.8, §4.5): all databases are read before the JSON stores. T3 wins over T2 in
-//! the same file (legacy T2 sessions not in `session_v2` are read through `message`/`part`); a
-//! database session wins over the JSON store, whose messages that the database lacks (a partial
-//! import, §2.6 "Known gaps") are merged into that session in order. Each session and message is
-//! emitted once; only ids are remembered across sessions.
-//!
-//! `--follow` ([`follow`]) reads the same way first and then polls every database read-only (and
-//! every JSON store) for what changed; the readers build each record exactly as in a plain run
-//! and a gate ([`follow::Gate`]) lets a message out once, only once it is final, in its
-//! session's order. A signal stops a plain run at a record boundary ([`Reader::stop_on`]).
-
-pub mod db;
-pub mod fixture;
-pub mod follow;
-pub mod json;
-pub mod record;
-pub mod schema;
-pub mod sources;
-pub mod store;
+//! The reader: every database, then every JSON store, into source records on stdout, each session
+//! and message once ([`Reader::read`]). The per-layout reading is in [`crate::db`] and
+//! [`crate::store`]; `--follow` drives the same reader ([`crate::follow`]).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -72,7 +17,8 @@ pub use tonbo_core::time::{parse_modified_after, parse_time};
 
 pub const STAGE: &str = "opencode-read";
 
-/// How long a locked database is waited for (research §4.2: "busy_timeout ≥ 5 s").
+/// How long a locked database is waited for (FORMAT.md, "Reading a live database": 5 s or
+/// more).
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Overrides [`DEFAULT_BUSY_TIMEOUT`], in milliseconds (for tests).
@@ -106,7 +52,7 @@ impl fmt::Display for SourceFailure {
 impl std::error::Error for SourceFailure {}
 
 /// A time stored as a number: milliseconds in the TypeScript lineage, seconds in the Go lineage
-/// (§4.7 "Sanity-check by magnitude": above 10^11 it can only be milliseconds).
+/// (told apart by magnitude: 10^11 or more can only be milliseconds).
 pub fn stored_time(v: i64) -> SystemTime {
     let (secs, millis) = if v.unsigned_abs() >= 100_000_000_000 {
         (v.div_euclid(1000), v.rem_euclid(1000) as u64)
@@ -143,7 +89,7 @@ pub struct Stats {
     pub failed: u64,
     /// Sessions passed over because an earlier source already held them.
     pub duplicates: u64,
-    /// Go-lineage title sessions (`title-<parent>`, §1.4), passed over.
+    /// Go-lineage title sessions (`title-<parent>`), passed over.
     pub title_sessions: u64,
     /// Sessions not updated after `--modified-after`.
     pub skipped_old: u64,
@@ -188,24 +134,24 @@ impl Stats {
 
 /// Reads databases and JSON stores into source records on `out`.
 pub struct Reader<'a> {
-    out: &'a mut Output,
-    rejects: &'a mut Rejects,
-    modified_after: Option<SystemTime>,
-    busy: Duration,
+    pub(crate) out: &'a mut Output,
+    pub(crate) rejects: &'a mut Rejects,
+    pub(crate) modified_after: Option<SystemTime>,
+    pub(crate) busy: Duration,
     /// The JSON stores of the run: read after every database, and looked into for the messages a
     /// database session lacks.
-    stores: Vec<JsonStore>,
+    pub(crate) stores: Vec<JsonStore>,
     /// Sessions read (or passed over as not modified) from a source that wins over later ones.
-    claimed: HashSet<String>,
+    pub(crate) claimed: HashSet<String>,
     /// The record being assembled.
-    buf: String,
+    pub(crate) buf: String,
     pub stats: Stats,
     /// Set by SIGINT/SIGTERM: a plain run stops at the next record boundary.
-    stop: Option<Arc<AtomicBool>>,
+    pub(crate) stop: Option<Arc<AtomicBool>>,
     /// Whether the stop flag ends the read (a plain run, and the first pass of `--follow`).
-    interruptible: bool,
+    pub(crate) interruptible: bool,
     /// `--follow`: what went out and what is held ([`follow::Gate`]); `None` in a plain run.
-    pub(crate) gate: Option<follow::Gate>,
+    pub(crate) gate: Option<crate::follow::Gate>,
     /// `--progress`: the counters its line shows (sessions, records, record bytes written),
     /// updated with each record.
     pub progress: Option<Arc<tonbo_core::progress::Counters>>,
@@ -252,11 +198,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Whether to look at the stop flag after `n` messages of a session.
-    fn stop_due(&self, n: u64) -> bool {
+    pub(crate) fn stop_due(&self, n: u64) -> bool {
         n.is_multiple_of(STOP_CHECK_MESSAGES) && self.stopped()
     }
 
-    /// Reads every database, then every JSON store (§2.6: the database wins, so its sessions must
+    /// Reads every database, then every JSON store (the database wins, so its sessions must
     /// be known first).
     ///
     /// Errors are fatal (writing stdout or the rejects file); unreadable input is reported,
@@ -281,7 +227,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Writes the record assembled in `buf` as one line.
-    fn write_record(&mut self, buf: &str) -> Result<()> {
+    pub(crate) fn write_record(&mut self, buf: &str) -> Result<()> {
         self.out.line(buf.as_bytes())?;
         if let Some(p) = &self.progress {
             use tonbo_core::progress::{R_BYTES, R_RECORDS, R_SCANNED};
@@ -295,7 +241,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Whether a stored update time is after `--modified-after` (always true without it).
-    fn is_after(&self, t: i64) -> bool {
+    pub(crate) fn is_after(&self, t: i64) -> bool {
         self.modified_after
             .is_none_or(|after| stored_time(t) > after)
     }

@@ -1,6 +1,6 @@
-//! One JSON store (T1/T0, research `opencode-format.md` §2.2, §2.3) followed by `--follow`.
+//! One JSON store (T1/T0) followed by `--follow`.
 //!
-//! OpenCode 1.2+ no longer writes the JSON store (§2.2), so this is for older installs. A
+//! OpenCode 1.2+ no longer writes the JSON store, so this is for older installs. A
 //! session is read again when it is new, when its file or its message folder changed
 //! (modification times: a new message is a new file in `message/<ses>/`), or while it has held
 //! messages (their message and part files are written in place as they stream).
@@ -40,18 +40,16 @@ impl FollowedStore {
         let files = r.list_store_sessions(self.index);
         let mut stamps = HashMap::with_capacity(files.len());
         let mut candidates = Vec::new();
-        {
-            let gate = r.gate.as_ref().expect("following");
-            for (id, path) in files {
-                let stamp = r.session_stamp(self.index, &id, &path);
-                let again = gate.sessions.get(&id).is_some_and(|t| {
-                    t.source == source && (t.held > 0 || (force && !t.written && !t.old))
-                });
-                if !self.read_once || self.stamps.get(&id) != Some(&stamp) || again {
-                    candidates.push((id.clone(), path));
-                }
-                stamps.insert(id, stamp);
+        for (id, path) in files {
+            let stamp = r.session_stamp(self.index, &id, &path);
+            let again = r
+                .gate
+                .as_ref()
+                .is_some_and(|g| g.read_again(&id, &source, force));
+            if !self.read_once || self.stamps.get(&id) != Some(&stamp) || again {
+                candidates.push((id.clone(), path));
             }
+            stamps.insert(id, stamp);
         }
         let sessions = r.load_store_sessions(candidates)?;
         let before = r.stats.duplicates;

@@ -1,5 +1,6 @@
-//! Reading the JSON store of OpenCode ≤ 1.1 (T1, research §2.3), and the per-project store before
-//! it (T0, §2.2), whose objects have the same shapes (§2.4) and are read the same way.
+//! Reading the JSON store of OpenCode ≤ 1.1 (T1), and the per-project store before it (T0),
+//! whose objects have the same shapes and are read the same way (FORMAT.md, "The TypeScript
+//! lineage").
 //!
 //! ```text
 //! T1 storage/session/<projectID>/<ses>.json   T0 storage/session/info/<ses>.json
@@ -7,10 +8,10 @@
 //!    storage/part/<msg>/<prt>.json               storage/session/part/<ses>/<msg>/<prt>.json
 //! ```
 //!
-//! Ids come from the file names, as in OpenCode's own import (§2.6 "ids come from file paths,
-//! not JSON content"). Only `.json` files are read (`*.tmp` files appear, §2.3); a file that does
-//! not parse is read once more (writes were not atomic, §2.3) and then rejected with its name.
-//! Sessions are ordered by (`time.created`, id), messages likewise (§2.7), parts by id.
+//! Ids come from the file names, as in OpenCode's own import, not from the JSON's content. Only
+//! `.json` files are read (`*.tmp` files appear); a file that does not parse is read once more
+//! (writes were not atomic) and then rejected with its name. Sessions are ordered by
+//! (`time.created`, id), messages likewise, parts by id.
 
 use std::fs;
 use std::io;
@@ -21,11 +22,14 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use tonbo_core::contract::check_session_id;
 
-use crate::follow::gate::{self, Need};
+use crate::follow::gate::{self, Need, TsParts};
 use crate::json::{self, BadJson};
-use crate::record::{self, Layout, Prov};
+use crate::record::{self, Kind, Layout, Prov};
 use crate::sources::StoreKind;
 use crate::{Reader, STAGE};
+
+/// Added to the reason a session file is rejected for.
+const SESSION_NOT_READ: &str = " (session not read)";
 
 /// How long to wait before reading a file that did not parse a second time.
 const REREAD_AFTER: Duration = Duration::from_millis(50);
@@ -55,7 +59,8 @@ enum Loaded {
     Failed(io::Error),
 }
 
-/// Reads a JSON object file, a second time if it does not parse the first (§2.3).
+/// Reads a JSON object file, a second time if it does not parse the first (it may have been
+/// caught half-written).
 fn load(path: &Path) -> Loaded {
     let mut attempt = 0;
     loop {
@@ -75,16 +80,19 @@ fn load(path: &Path) -> Loaded {
     }
 }
 
+/// The entries of a folder; a missing folder has none.
+fn entries(dir: &Path) -> io::Result<Vec<fs::DirEntry>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries.collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The `.json` files of a folder as (stem, path), by stem; a missing folder has none.
 fn list_json(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
     let mut files = Vec::new();
-    for entry in entries {
-        let entry = entry?;
+    for entry in entries(dir)? {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
@@ -102,18 +110,11 @@ fn list_json(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
 
 /// The sub-folders of a folder, by name.
 fn list_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut dirs = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if path.is_dir() {
-            dirs.push(path);
-        }
-    }
+    let mut dirs: Vec<PathBuf> = entries(dir)?
+        .into_iter()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     Ok(dirs)
 }
@@ -180,31 +181,42 @@ impl Reader<'_> {
         files
     }
 
-    /// Reads the creation time of each message file and orders them by (`time.created`, id)
-    /// (§2.7). Files that cannot be read are reported here and left out.
+    /// Reads the creation time of each message file and orders them by (`time.created`, id).
+    /// Files that cannot be read are reported here and left out.
     pub(crate) fn order_json_messages(
         &mut self,
         files: Vec<(usize, String, PathBuf)>,
     ) -> Result<Vec<JsonMsg>> {
         let mut msgs = Vec::with_capacity(files.len());
         for (store, id, path) in files {
-            match load(&path) {
-                Loaded::Object(obj) => msgs.push(JsonMsg {
+            if let Some(obj) = self.load_reported(&path, "")? {
+                msgs.push(JsonMsg {
                     created: json::times(&obj).0,
                     assistant: is_assistant(&obj),
                     id,
                     store,
                     path,
-                }),
-                Loaded::Gone => {}
-                Loaded::Bad(why, raw) => {
-                    self.reject(&path.display().to_string(), why.line, &why.reason, &raw)?;
-                }
-                Loaded::Failed(e) => self.list_failed(&path, &e),
+                });
             }
         }
         msgs.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         Ok(msgs)
+    }
+
+    /// Loads a JSON object file. What cannot be used is reported and `None`: a file that does
+    /// not parse is rejected (`suffix` added to the reason), one that cannot be read counted
+    /// as failed, one gone since it was listed passed over.
+    fn load_reported(&mut self, path: &Path, suffix: &str) -> Result<Option<String>> {
+        match load(path) {
+            Loaded::Object(obj) => return Ok(Some(obj)),
+            Loaded::Gone => {}
+            Loaded::Bad(why, raw) => {
+                let reason = format!("{}{suffix}", why.reason);
+                self.reject(&path.display().to_string(), why.line, &reason, &raw)?;
+            }
+            Loaded::Failed(e) => self.list_failed(path, &e),
+        }
+        Ok(None)
     }
 
     /// Writes one message of the JSON store with its parts, ordered by id. `later`: whether a
@@ -232,64 +244,52 @@ impl Reader<'_> {
                 return Ok(());
             }
         };
-        let part_dir = self.stores[m.store].part_dir(session, &m.id);
-        let part_files = if is_path_component(&m.id) {
-            match list_json(&part_dir) {
-                Ok(list) => list,
-                Err(e) => {
-                    self.list_failed(&part_dir, &e);
-                    Vec::new()
-                }
-            }
-        } else {
-            Vec::new()
-        };
         let mut buf = std::mem::take(&mut self.buf);
-        record::begin(&mut buf, "message", session, Layout::T1);
+        record::begin(&mut buf, Kind::Message, session, Layout::T1);
         buf.push_str("\"message\":");
         buf.push_str(&message);
         buf.push_str(",\"parts\":[");
-        let following = self.gate.is_some();
-        let mut open_tool = false;
-        let mut n = 0u64;
-        for (_, path) in part_files {
-            match load(&path) {
-                Loaded::Object(obj) => {
-                    if following && !open_tool {
-                        open_tool = gate::ts_part_open(&obj);
-                    }
-                    if n > 0 {
-                        buf.push(',');
-                    }
-                    buf.push_str(&obj);
-                    n += 1;
-                }
-                Loaded::Gone => {}
-                Loaded::Bad(why, raw) => {
-                    self.reject(&path.display().to_string(), why.line, &why.reason, &raw)?;
-                }
-                Loaded::Failed(e) => self.list_failed(&path, &e),
-            }
-        }
+        let parts = self.push_json_parts(session, m, &mut buf)?;
         buf.push(']');
         record::finish(&mut buf, Prov::File(&file));
-        // The same shapes as T2 (§2.4), so the same rule of finality.
-        let need = gate::ts_need(&message, open_tool);
+        // The same shapes as T2, so the same rule of finality.
+        let need = gate::ts_need(&message, parts.open_tool);
         let ready = |need: Need| {
             Ok(match need {
                 Need::LaterAssistant => later.1,
                 _ => later.0,
             })
         };
-        if !self.follow_admit(session, need, ready)? {
-            self.buf = buf;
-            return Ok(());
+        if self.follow_admit(session, need, ready)? {
+            self.write_message(session, &m.id, None, &buf)?;
+            self.stats.messages += 1;
+            self.stats.parts += parts.n;
         }
-        self.write_message(session, &m.id, None, &buf)?;
         self.buf = buf;
-        self.stats.messages += 1;
-        self.stats.parts += n;
         Ok(())
+    }
+
+    /// Appends the part files of a message, by id; a part file that does not parse is
+    /// rejected and left out.
+    fn push_json_parts(&mut self, session: &str, m: &JsonMsg, buf: &mut String) -> Result<TsParts> {
+        let mut parts = TsParts::new(self.gate.is_some());
+        if !is_path_component(&m.id) {
+            return Ok(parts);
+        }
+        let part_dir = self.stores[m.store].part_dir(session, &m.id);
+        let files = match list_json(&part_dir) {
+            Ok(list) => list,
+            Err(e) => {
+                self.list_failed(&part_dir, &e);
+                Vec::new()
+            }
+        };
+        for (_, path) in files {
+            if let Some(obj) = self.load_reported(&path, "")? {
+                parts.push(buf, &obj);
+            }
+        }
+        Ok(parts)
     }
 
     /// Reads one JSON store: its sessions that no database (and no earlier store) held.
@@ -341,31 +341,21 @@ impl Reader<'_> {
         all
     }
 
-    /// Loads session files for their times, ordered by (`time.created`, id) (§2.7).
+    /// Loads session files for their times, ordered by (`time.created`, id).
     pub(crate) fn load_store_sessions(
         &mut self,
         files: Vec<(String, PathBuf)>,
     ) -> Result<Vec<JsonSession>> {
         let mut sessions = Vec::new();
-        {
-            for (id, path) in files {
-                match load(&path) {
-                    Loaded::Object(obj) => {
-                        let (created, updated) = json::times(&obj);
-                        sessions.push(JsonSession {
-                            created,
-                            updated,
-                            id,
-                            path,
-                        });
-                    }
-                    Loaded::Gone => {}
-                    Loaded::Bad(why, raw) => {
-                        let reason = format!("{} (session not read)", why.reason);
-                        self.reject(&path.display().to_string(), why.line, &reason, &raw)?;
-                    }
-                    Loaded::Failed(e) => self.list_failed(&path, &e),
-                }
+        for (id, path) in files {
+            if let Some(obj) = self.load_reported(&path, SESSION_NOT_READ)? {
+                let (created, updated) = json::times(&obj);
+                sessions.push(JsonSession {
+                    created,
+                    updated,
+                    id,
+                    path,
+                });
             }
         }
         sessions.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
@@ -395,7 +385,7 @@ impl Reader<'_> {
             }
         }
         if let Some(after) = self.modified_after.filter(|_| !again) {
-            // Its own time, its file, or a message added to it (§2.3: a new message is a new
+            // Its own time, its file, or a message added to it (a new message is a new
             // file in message/<ses>/).
             let message_dir = self.stores[index].message_dir(&s.id);
             let changed = s.updated.is_some_and(|t| self.is_after(t))
@@ -408,23 +398,13 @@ impl Reader<'_> {
                 return Ok(());
             }
         }
-        let session = match load(&s.path) {
-            Loaded::Object(obj) => obj,
-            Loaded::Gone => return Ok(()),
-            Loaded::Bad(why, raw) => {
-                let reason = format!("{} (session not read)", why.reason);
-                self.reject(&file, why.line, &reason, &raw)?;
-                return Ok(());
-            }
-            Loaded::Failed(e) => {
-                self.list_failed(&s.path, &e);
-                return Ok(());
-            }
+        let Some(session) = self.load_reported(&s.path, SESSION_NOT_READ)? else {
+            return Ok(());
         };
         self.claimed.insert(s.id.clone());
         self.begin_session(&source, &s.id);
         let mut buf = std::mem::take(&mut self.buf);
-        record::begin(&mut buf, "session", &s.id, Layout::T1);
+        record::begin(&mut buf, Kind::Session, &s.id, Layout::T1);
         buf.push_str("\"session\":");
         buf.push_str(&session);
         record::finish(&mut buf, Prov::File(&file));
@@ -449,7 +429,7 @@ impl Reader<'_> {
     }
 
     /// Follow mode: the modification times of a session's file and of its message folder (a
-    /// new message is a new file there, §2.3), to tell whether the session changed.
+    /// new message is a new file there), to tell whether the session changed.
     pub(crate) fn session_stamp(
         &self,
         index: usize,
