@@ -5,14 +5,13 @@
 //! and its [`MANUAL`]), which is also its man page (`--generate man`).
 
 use std::path::PathBuf;
-use std::time::SystemTime;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Parser;
 use source_claude::follow::follow;
 use source_claude::{env_default_roots, existing_default_roots, Reader, STAGE};
-use tonbo_core::time::parse_modified_after;
-use tonbo_core::{run_stage, Exit, Manual, Output, Rejects, Signals};
+use tonbo_core::reader::{warn_if_empty, ReaderArgs, ReaderRun};
+use tonbo_core::{Exit, Manual, Signals};
 
 /// The examples, environment and files of `--help` and the man page.
 const MANUAL: Manual = Manual {
@@ -102,65 +101,38 @@ struct Args {
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 
-    /// Read only files modified after TIME: 2026-11-01T00:00:00Z, 2026-11-01 (UTC), or an age
-    /// such as 90m, 12h, 7d, 2w.
-    #[arg(long, value_name = "TIME", value_parser = parse_modified_after)]
-    modified_after: Option<SystemTime>,
-
-    /// Also write every rejected input line, with its reason, to FILE (NDJSON).
-    #[arg(long, value_name = "FILE")]
-    rejects: Option<PathBuf>,
-
-    /// Do not print the summary line on stderr (errors and warnings are still printed).
-    #[arg(short, long)]
-    quiet: bool,
-
-    /// Show files scanned, records written and bytes read on stderr while reading, when it is
-    /// a terminal (ignored otherwise).
-    #[arg(long)]
-    progress: bool,
-
     #[command(flatten)]
-    follow: tonbo_core::follow::FollowArgs,
-
-    #[command(flatten)]
-    allow_empty: tonbo_core::AllowEmpty,
+    reader: ReaderArgs,
 }
 
 fn main() -> std::process::ExitCode {
-    let args: Args = tonbo_core::manual::parse(&MANUAL);
-    run_stage(STAGE, || run(args))
+    tonbo_core::manual::main(STAGE, &MANUAL, run)
 }
 
 fn run(args: Args) -> Result<Exit> {
-    if args.paths.iter().any(|p| p.as_os_str() == "-") {
-        bail!("reads transcript files and folders, not stdin (`-`)");
-    }
-    // Before anything is written: from here a signal ends the run at a record boundary.
-    let stop = tonbo_core::follow::stop_on_signals()?;
+    let reads = "transcript files and folders";
+    let mut run = ReaderRun::start(STAGE, reads, &args.paths, &args.reader, ("files", "read"))?;
+    let follows = args.reader.follow.follow;
     let default_roots = args.paths.is_empty();
     let roots = if !default_roots {
         args.paths
     } else {
         match existing_default_roots() {
             // A sidecar started before Claude Code's first run watches for its folders.
-            found if found.is_empty() && args.follow.follow => env_default_roots(),
+            found if found.is_empty() && follows => env_default_roots(),
             found => found,
         }
     };
-    let mut out = Output::stdout();
-    let mut rejects = Rejects::open(STAGE, args.rejects.as_deref())?;
-    let mut reader = Reader::new(&mut out, &mut rejects, args.modified_after);
-    reader.stop_on(stop.clone());
-    // Erased when dropped, so also before an error is printed.
-    let progress = tonbo_core::progress::reader(STAGE, "files", "read", args.progress);
-    if progress.active() {
-        reader.progress = Some(progress.counters().clone());
-    }
+    let modified_after = args.reader.modified_after;
+    let mut reader = Reader::new(&mut run.out, &mut run.rejects, modified_after);
+    reader.stop_on(run.stop.clone());
+    reader.progress = run.counters.clone();
     let mut suffix = String::new();
     let mut empty = 0;
-    if args.follow.follow {
-        suffix = follow(&mut reader, roots, &args.follow, default_roots, stop)?.summary_suffix();
+    if follows {
+        let stop = run.stop.clone();
+        let followed = follow(&mut reader, roots, &args.reader.follow, default_roots, stop)?;
+        suffix = followed.summary_suffix();
     } else {
         for root in &roots {
             if reader.stopped() {
@@ -168,39 +140,13 @@ fn run(args: Args) -> Result<Exit> {
             }
             let before = reader.stats.clone();
             reader.read_path(root)?;
-            if let Some(why) = reader.stats.nothing_read(&before) {
-                if !reader.stopped() && tonbo_core::empty::holds_content(root) {
-                    tonbo_core::empty::warn(STAGE, &root.display().to_string(), &why);
-                    empty += 1;
-                }
-            }
+            let why = reader.stats.nothing_read(&before);
+            empty += warn_if_empty(STAGE, root, why, reader.stopped());
         }
     }
     let stats = reader.stats;
-    progress.finish();
-    out.flush()?;
-    let rejected = rejects.finish()?;
-    if !args.quiet {
-        tonbo_core::note!(
-            "{}{suffix}",
-            stats.summary(rejected, args.modified_after.is_some())
-        );
-    }
-    Ok(Exit::of(
-        rejected + stats.unreadable,
-        empty,
-        args.allow_empty.allow_empty,
-    ))
+    let summary = |rejected| stats.summary(rejected, modified_after.is_some()) + &suffix;
+    run.finish(&args.reader, summary, stats.unreadable, empty)
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn flags_and_examples_agree() {
-        super::Args::command().debug_assert();
-        let drifted = super::MANUAL.check(&super::Args::command());
-        assert!(drifted.is_empty(), "{drifted:#?}");
-    }
-}
+tonbo_core::manual_test!(Args, MANUAL);

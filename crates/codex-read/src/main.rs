@@ -5,16 +5,14 @@
 //! and its [`MANUAL`]), which is also its man page (`--generate man`).
 
 use std::path::PathBuf;
-use std::time::SystemTime;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Parser;
 use source_codex::{
-    existing_default_roots, follow, follow_roots, parse_modified_after, roots_of_path, Reader,
-    Root, Yield, STAGE,
+    existing_default_roots, follow, follow_roots, roots_of_path, Reader, Root, Yield, STAGE,
 };
-use tonbo_core::follow::stop_on_signals;
-use tonbo_core::{run_stage, Exit, Manual, Output, Rejects, Signals};
+use tonbo_core::reader::{warn_if_empty, ReaderArgs, ReaderRun};
+use tonbo_core::{Exit, Manual, Signals};
 
 /// The examples, environment and files of `--help` and the man page.
 const MANUAL: Manual = Manual {
@@ -112,58 +110,29 @@ struct Args {
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 
-    /// Read only files modified after TIME: 2026-11-01T00:00:00Z, 2026-11-01 (UTC), or an age
-    /// such as 90m, 12h, 7d, 2w.
-    #[arg(long, value_name = "TIME", value_parser = parse_modified_after)]
-    modified_after: Option<SystemTime>,
-
-    /// Also write every rejected input line, with its reason, to FILE (NDJSON).
-    #[arg(long, value_name = "FILE")]
-    rejects: Option<PathBuf>,
-
-    /// Do not print the summary line on stderr (errors and warnings are still printed).
-    #[arg(short, long)]
-    quiet: bool,
-
-    /// Show files scanned, records written and bytes read on stderr while reading, when it is
-    /// a terminal (ignored otherwise).
-    #[arg(long)]
-    progress: bool,
-
     #[command(flatten)]
-    follow: tonbo_core::follow::FollowArgs,
-
-    #[command(flatten)]
-    allow_empty: tonbo_core::AllowEmpty,
+    reader: ReaderArgs,
 }
 
 fn main() -> std::process::ExitCode {
-    let args: Args = tonbo_core::manual::parse(&MANUAL);
-    run_stage(STAGE, || run(args))
+    tonbo_core::manual::main(STAGE, &MANUAL, run)
 }
 
 fn run(args: Args) -> Result<Exit> {
-    if args.paths.iter().any(|p| p.as_os_str() == "-") {
-        bail!("reads session files and folders, not stdin (`-`)");
-    }
-    // Also without --follow: a stop ends the read at a record boundary, never mid-line.
-    let stop = stop_on_signals().context("cannot handle SIGINT/SIGTERM")?;
-    let mut out = Output::stdout();
-    let mut rejects = Rejects::open(STAGE, args.rejects.as_deref())?;
+    let reads = "session files and folders";
+    let mut run = ReaderRun::start(STAGE, reads, &args.paths, &args.reader, ("files", "read"))?;
+    let modified_after = args.reader.modified_after;
     let mut reader =
-        Reader::new(&mut out, &mut rejects, args.modified_after).with_stop(stop.clone());
-    // Erased when dropped, so also before an error is printed.
-    let progress = tonbo_core::progress::reader(STAGE, "files", "read", args.progress);
-    if progress.active() {
-        reader.progress = Some(progress.counters().clone());
-    }
+        Reader::new(&mut run.out, &mut run.rejects, modified_after).with_stop(run.stop.clone());
+    reader.progress = run.counters.clone();
     let mut empty = 0;
-    let followed = if args.follow.follow {
+    let followed = if args.reader.follow.follow {
+        let roots = follow_roots(&args.paths);
         Some(follow::follow(
             &mut reader,
-            follow_roots(&args.paths),
-            &args.follow,
-            args.quiet,
+            roots,
+            &args.reader.follow,
+            args.reader.quiet,
         )?)
     } else {
         // Each PATH (or default folder) with its roots, to tell which one gave nothing.
@@ -184,44 +153,18 @@ fn run(args: Args) -> Result<Exit> {
         for (path, its) in &inputs {
             let y = Yield::sum(yields.get(at..at + its.len()).unwrap_or_default());
             at += its.len();
-            if let Some(why) = y.nothing_read() {
-                if !reader.stopped() && tonbo_core::empty::holds_content(path) {
-                    tonbo_core::empty::warn(STAGE, &path.display().to_string(), &why);
-                    empty += 1;
-                }
-            }
+            empty += warn_if_empty(STAGE, path, y.nothing_read(), reader.stopped());
         }
         None
     };
-    let stopped = reader.stopped();
+    let suffix = match followed {
+        Some(f) => format!(", {} rewrites", f.rewrites),
+        None if reader.stopped() => ", stopped by a signal before the end".to_string(),
+        None => String::new(),
+    };
     let stats = reader.stats;
-    progress.finish();
-    out.flush()?;
-    let rejected = rejects.finish()?;
-    if !args.quiet {
-        let mut summary = stats.summary(rejected, args.modified_after.is_some());
-        match followed {
-            Some(f) => summary.push_str(&format!(", {} rewrites", f.rewrites)),
-            None if stopped => summary.push_str(", stopped by a signal before the end"),
-            None => {}
-        }
-        tonbo_core::note!("{summary}");
-    }
-    Ok(Exit::of(
-        rejected + stats.failed,
-        empty,
-        args.allow_empty.allow_empty,
-    ))
+    let summary = |rejected| stats.summary(rejected, modified_after.is_some()) + &suffix;
+    run.finish(&args.reader, summary, stats.failed, empty)
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn flags_and_examples_agree() {
-        super::Args::command().debug_assert();
-        let drifted = super::MANUAL.check(&super::Args::command());
-        assert!(drifted.is_empty(), "{drifted:#?}");
-    }
-}
+tonbo_core::manual_test!(Args, MANUAL);

@@ -5,14 +5,14 @@
 //! and its [`MANUAL`]), which is also its man page (`--generate man`).
 
 use std::path::PathBuf;
-use std::time::SystemTime;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Parser;
 use source_opencode::follow::{follow, Spec};
 use source_opencode::sources::{default_sources, Env, Sources};
-use source_opencode::{busy_timeout_from_env, parse_modified_after, Reader, STAGE};
-use tonbo_core::{run_stage, Exit, Manual, Output, Rejects, Signals};
+use source_opencode::{busy_timeout_from_env, Reader, STAGE};
+use tonbo_core::reader::{ReaderArgs, ReaderRun};
+use tonbo_core::{Exit, Manual, Signals};
 
 /// The examples, environment and files of `--help` and the man page.
 const MANUAL: Manual = Manual {
@@ -136,6 +136,7 @@ const MANUAL: Manual = Manual {
 /// rest is always read.
 #[derive(Parser)]
 #[command(name = STAGE, version, after_help = MANUAL.help())]
+#[command(mut_args(of_sessions_and_rows))]
 struct Args {
     /// Databases, data folders, storage folders or .opencode/.crush folders, read in order (all
     /// databases before all JSON stores); none reads OPENCODE_DB or ~/.local/share/opencode,
@@ -143,61 +144,53 @@ struct Args {
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 
-    /// Read only sessions updated after TIME: 2026-11-01T00:00:00Z, 2026-11-01 (UTC), or an age
-    /// such as 90m, 12h, 7d, 2w.
-    #[arg(long, value_name = "TIME", value_parser = parse_modified_after)]
-    modified_after: Option<SystemTime>,
-
-    /// Also write every rejected input row or file, with its reason, to FILE (NDJSON).
-    #[arg(long, value_name = "FILE")]
-    rejects: Option<PathBuf>,
-
-    /// Do not print the summary line on stderr (errors and warnings are still printed).
-    #[arg(short, long)]
-    quiet: bool,
-
-    /// Show sessions scanned, records and bytes written on stderr while reading, when it is a
-    /// terminal (ignored otherwise).
-    #[arg(long)]
-    progress: bool,
-
     #[command(flatten)]
-    follow: tonbo_core::follow::FollowArgs,
+    reader: ReaderArgs,
+}
 
-    #[command(flatten)]
-    allow_empty: tonbo_core::AllowEmpty,
+/// The help of the shared reader flags that speak of files and lines ([`ReaderArgs`]), worded
+/// for what this reader reads: sessions and rows.
+fn of_sessions_and_rows(arg: clap::Arg) -> clap::Arg {
+    let help = match arg.get_id().as_str() {
+        "modified_after" => {
+            "Read only sessions updated after TIME: 2026-11-01T00:00:00Z, 2026-11-01 (UTC), or an \
+             age such as 90m, 12h, 7d, 2w"
+        }
+        "rejects" => {
+            "Also write every rejected input row or file, with its reason, to FILE (NDJSON)"
+        }
+        "progress" => {
+            "Show sessions scanned, records and bytes written on stderr while reading, when it is \
+             a terminal (ignored otherwise)"
+        }
+        _ => return arg,
+    };
+    arg.help(help)
 }
 
 fn main() -> std::process::ExitCode {
-    let args: Args = tonbo_core::manual::parse(&MANUAL);
-    run_stage(STAGE, || run(args))
+    tonbo_core::manual::main(STAGE, &MANUAL, run)
 }
 
 fn run(args: Args) -> Result<Exit> {
-    if args.paths.iter().any(|p| p.as_os_str() == "-") {
-        bail!("reads databases and folders, not stdin (`-`)");
-    }
+    // Before the rejects file is created: a bad value leaves nothing behind.
     let busy = busy_timeout_from_env()?;
-    // Before anything is written: from here a signal ends the run at a record boundary.
-    let stop = tonbo_core::follow::stop_on_signals()?;
-    let mut out = Output::stdout();
-    let mut rejects = Rejects::open(STAGE, args.rejects.as_deref())?;
-    let mut reader = Reader::new(&mut out, &mut rejects, args.modified_after, busy);
-    reader.stop_on(stop.clone());
-    // Erased when dropped, so also before an error is printed.
-    let progress = tonbo_core::progress::reader(STAGE, "sessions", "written", args.progress);
-    if progress.active() {
-        reader.progress = Some(progress.counters().clone());
-    }
+    let reads = "databases and folders";
+    let progress = ("sessions", "written");
+    let mut run = ReaderRun::start(STAGE, reads, &args.paths, &args.reader, progress)?;
+    let modified_after = args.reader.modified_after;
+    let mut reader = Reader::new(&mut run.out, &mut run.rejects, modified_after, busy);
+    reader.stop_on(run.stop.clone());
+    reader.progress = run.counters.clone();
     let mut suffix = String::new();
     let mut empty = 0;
-    if args.follow.follow {
+    if args.reader.follow.follow {
         let spec = if args.paths.is_empty() {
             Spec::Default(Env::from_process())
         } else {
             Spec::Paths(args.paths)
         };
-        suffix = follow(&mut reader, spec, &args.follow, &stop)?.summary_suffix();
+        suffix = follow(&mut reader, spec, &args.reader.follow, &run.stop)?.summary_suffix();
     } else {
         let sources = if args.paths.is_empty() {
             default_sources(&Env::from_process())
@@ -212,30 +205,8 @@ fn run(args: Args) -> Result<Exit> {
         reader.read(&sources)?;
     }
     let stats = reader.stats;
-    progress.finish();
-    out.flush()?;
-    let rejected = rejects.finish()?;
-    if !args.quiet {
-        tonbo_core::note!(
-            "{}{suffix}",
-            stats.summary(rejected, args.modified_after.is_some())
-        );
-    }
-    Ok(Exit::of(
-        rejected + stats.failed,
-        empty,
-        args.allow_empty.allow_empty,
-    ))
+    let summary = |rejected| stats.summary(rejected, modified_after.is_some()) + &suffix;
+    run.finish(&args.reader, summary, stats.failed, empty)
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn flags_and_examples_agree() {
-        super::Args::command().debug_assert();
-        let drifted = super::MANUAL.check(&super::Args::command());
-        assert!(drifted.is_empty(), "{drifted:#?}");
-    }
-}
+tonbo_core::manual_test!(Args, MANUAL);

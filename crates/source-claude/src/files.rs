@@ -22,6 +22,7 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use tonbo_core::reader::note_none_found;
 use walkdir::WalkDir;
 
 use crate::read::Reader;
@@ -89,14 +90,7 @@ pub fn existing_default_roots() -> Vec<PathBuf> {
         }
     } else if found.is_empty() {
         let looked: Vec<String> = missing.iter().map(|m| m.display().to_string()).collect();
-        tonbo_core::note!(
-            "{STAGE}: note: no Claude Code projects folder found (looked in: {}); nothing to read",
-            if looked.is_empty() {
-                "nowhere, HOME is not set".to_string()
-            } else {
-                looked.join(", ")
-            }
-        );
+        note_none_found(STAGE, "Claude Code projects folder", &looked);
     }
     found
 }

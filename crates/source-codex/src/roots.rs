@@ -7,6 +7,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use tonbo_core::reader::{looked_in, note_none_found};
 use walkdir::WalkDir;
 
 use crate::STAGE;
@@ -76,16 +77,12 @@ fn env_homes() -> (Option<std::ffi::OsString>, Option<PathBuf>) {
     (codex_home, home)
 }
 
-/// Where the default roots are, for a note: `a, b`, or that HOME is not set.
-fn looked_in(candidates: &[Root]) -> String {
-    if candidates.is_empty() {
-        return "nowhere, HOME is not set".to_string();
-    }
-    let looked: Vec<String> = candidates
+/// Where the default roots are, for a note.
+fn places(candidates: &[Root]) -> Vec<String> {
+    candidates
         .iter()
         .map(|r| r.path.display().to_string())
-        .collect();
-    looked.join(", ")
+        .collect()
 }
 
 /// The default roots that exist. Finding none is not an error, there is just nothing to read;
@@ -101,7 +98,7 @@ pub fn existing_default_roots() -> Vec<Root> {
         }
     }
     let candidates = default_roots(codex_home.as_deref(), home.as_deref());
-    let looked = looked_in(&candidates);
+    let looked = places(&candidates);
     // CODEX_HOME reaching ~/.codex through a link: its sessions folder is read once, in full.
     let mut seen = Vec::new();
     let found: Vec<Root> = candidates
@@ -115,9 +112,7 @@ pub fn existing_default_roots() -> Vec<Root> {
         })
         .collect();
     if found.is_empty() {
-        tonbo_core::note!(
-            "{STAGE}: note: no Codex sessions folder found (looked in: {looked}); nothing to read"
-        );
+        note_none_found(STAGE, "Codex sessions folder", &looked);
     }
     found
 }
@@ -157,7 +152,7 @@ pub fn follow_roots(paths: &[PathBuf]) -> Vec<Root> {
         if !candidates.iter().any(|r| r.path.is_dir()) {
             tonbo_core::note!(
                 "{STAGE}: note: no Codex sessions folder yet (looked in: {}); waiting for one",
-                looked_in(&candidates)
+                looked_in(&places(&candidates))
             );
         }
         let mut seen = Vec::new();

@@ -18,6 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use tonbo_core::reader::note_none_found;
 use walkdir::WalkDir;
 
 use crate::STAGE;
@@ -304,14 +305,7 @@ pub fn default_sources_with(env: &Env, quiet: bool) -> Sources {
         }
     }
     if s.is_empty() && s.failed == 0 && !quiet {
-        tonbo_core::note!(
-            "{STAGE}: note: no OpenCode or Crush data found (looked in: {}); nothing to read",
-            if looked.is_empty() {
-                "nowhere, HOME is not set".to_string()
-            } else {
-                looked.join(", ")
-            }
-        );
+        note_none_found(STAGE, "OpenCode or Crush data", &looked);
     }
     s
 }

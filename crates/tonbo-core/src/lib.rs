@@ -13,6 +13,7 @@
 //! * [`cli`]: flags every stage takes, and the `main` wrapper that turns results into exit codes;
 //! * [`empty`]: the warning for an input that holds something and gives nothing (exit 3);
 //! * [`jsonline`], [`time`]: what the readers share (line checks, `--modified-after TIME`);
+//! * [`reader`]: the readers' flags besides PATH, and a reader run's setup, summary and exit;
 //! * [`follow`]: what `--follow` shares (tailed files, the watcher, signals);
 //! * [`progress`]: the live progress line on a terminal's stderr, and [`note!`] for messages;
 //! * [`manual`]: `--help` examples, man pages and shell completions from each stage's flags;
@@ -29,6 +30,7 @@ pub mod mapping;
 pub mod ndjson;
 pub mod output;
 pub mod progress;
+pub mod reader;
 pub mod redact;
 pub mod rejects;
 pub mod time;

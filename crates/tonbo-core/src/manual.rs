@@ -317,6 +317,17 @@ pub fn parse<A: Parser + CommandFactory>(manual: &Manual) -> A {
     A::parse()
 }
 
+/// A stage's `main`: its flags parsed ([`parse`]), then `run` with them, its result turned into
+/// the exit code ([`crate::run_stage`]).
+pub fn main<A: Parser + CommandFactory>(
+    stage: &str,
+    manual: &Manual,
+    run: impl FnOnce(A) -> anyhow::Result<crate::Exit>,
+) -> std::process::ExitCode {
+    let args: A = parse(manual);
+    crate::run_stage(stage, || run(args))
+}
+
 /// What a binary adds after what `--generate KIND` prints from its flags: `(KIND, out)`.
 pub type Addition = dyn Fn(&str, &mut dyn Write) -> io::Result<()>;
 
