@@ -2,26 +2,29 @@
 //! temporary directory, and checks what it writes on stdout and stderr and how it exits.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::thread;
-use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use tempfile::TempDir;
+use tonbo_testkit::reader::{
+    assert_ends, assert_has, assert_refuses_bad_arguments, assert_rejected,
+    assert_warns_nothing_read, jsonl_with_bad_lines, long_ago, put, rejects_file, set_mtime, Rec,
+    Unreadable, AFTER_LONG_AGO, JSONL_REJECTS,
+};
 
 mod common;
-use common::{claude_read, put, set_mtime, spawn_piped};
+use common::claude_read;
 
 tonbo_testkit::local_run!();
 
-const BIN: &str = env!("CARGO_BIN_EXE_claude-read");
-
 impl Run {
+    /// The records, each read strictly ([`Rec::parse`]): a line or a meta file, never a row.
     fn records(&self) -> Vec<Rec> {
-        self.stdout.lines().map(Rec::parse).collect()
+        let rec = |line: &str| {
+            let r = Rec::parse(line);
+            assert!(r.row.is_none(), "{line}");
+            r
+        };
+        self.stdout.lines().map(rec).collect()
     }
 
     /// `(session, file relative to base, line)` of every record, in output order; meta records
@@ -37,77 +40,6 @@ impl Run {
     fn ok_order(&self, base: &Path) -> Vec<(String, String, u64)> {
         assert_eq!(self.code, Some(0), "stderr: {}", self.stderr);
         self.order(base)
-    }
-
-    fn rejected_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.contains("rejected:"))
-            .collect()
-    }
-
-    fn summary(&self) -> &str {
-        self.stderr
-            .lines()
-            .find(|l| l.contains(" files ("))
-            .unwrap_or_else(|| panic!("no summary line in stderr: {}", self.stderr))
-    }
-}
-
-/// One output line, with `record` kept as the exact text the binary wrote.
-struct Rec {
-    v: u64,
-    source: String,
-    kind: Option<String>,
-    session: String,
-    agent_id: Option<String>,
-    record: String,
-    at: String,
-    file: String,
-    line: Option<u64>,
-}
-
-impl Rec {
-    fn parse(line: &str) -> Rec {
-        #[derive(Deserialize)]
-        struct Wire<'a> {
-            v: u64,
-            source: String,
-            kind: Option<String>,
-            session: String,
-            agent_id: Option<String>,
-            #[serde(borrow)]
-            record: &'a RawValue,
-            at: String,
-            provenance: Prov,
-        }
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Prov {
-            file: String,
-            line: Option<u64>,
-        }
-        let w: Wire = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("stdout line is not a source record ({e}): {line}"));
-        Rec {
-            v: w.v,
-            source: w.source,
-            kind: w.kind,
-            session: w.session,
-            agent_id: w.agent_id,
-            record: w.record.get().to_string(),
-            at: w.at,
-            file: w.provenance.file,
-            line: w.provenance.line,
-        }
-    }
-
-    fn rel_file(&self, base: &Path) -> String {
-        Path::new(&self.file)
-            .strip_prefix(base)
-            .unwrap_or_else(|_| panic!("{} is not under {}", self.file, base.display()))
-            .display()
-            .to_string()
     }
 }
 
@@ -346,11 +278,7 @@ fn a_single_file_is_classified_by_its_name_and_position() {
     );
     // Files named alone that are not transcripts give nothing: warned about, exit 3.
     assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
-    assert!(
-        r.stderr.contains("sessions-index.json: nothing read"),
-        "{}",
-        r.stderr
-    );
+    assert_has(&r.stderr, "sessions-index.json: nothing read");
     assert_eq!(
         r.order(base),
         vec![
@@ -369,18 +297,12 @@ fn a_single_file_is_classified_by_its_name_and_position() {
         .contains("sessions-index.json is not a Claude Code transcript"));
 
     // A relative path from inside the companion folder still finds the session id.
-    let out = Command::new(BIN)
-        .arg("subagents/agent-a1.jsonl")
-        .current_dir(proj.join("S1"))
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let recs: Vec<Rec> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(Rec::parse)
-        .collect();
+    let mut cmd = claude_read(base);
+    cmd.arg("subagents/agent-a1.jsonl")
+        .current_dir(proj.join("S1"));
+    let r = Run(tonbo_testkit::run(cmd, None));
+    assert_eq!(r.code, Some(0));
+    let recs = r.records();
     assert_eq!(recs.len(), 3);
     assert!(recs.iter().all(|r| r.session == "S1"));
     assert_eq!(recs[1].file, "subagents/agent-a1.jsonl");
@@ -420,17 +342,7 @@ fn corrupt_lines_are_rejected_with_file_and_line_and_the_rest_is_read() {
     let base = tmp.path();
     let proj = base.join("projects/-p");
     let file = proj.join("S.jsonl");
-    let mut data = Vec::new();
-    data.extend_from_slice(b"{\"n\":1}\n");
-    data.extend_from_slice(b"not json at all\n");
-    data.extend_from_slice(b"{\"t\":\"caf\xe9\"}\n");
-    data.extend_from_slice(b"[1,2,3]\n");
-    data.extend_from_slice(b"\n");
-    data.extend_from_slice(b"{\"n\":6}\n");
-    data.extend_from_slice(b"{\"n\":7} trailing\n");
-    // Valid JSON but not an object, without a newline: a reject, not a torn line.
-    data.extend_from_slice(b"42");
-    put(&file, &data);
+    put(&file, jsonl_with_bad_lines("{\"n\":1}", "{\"n\":6}"));
     // A corrupt meta file is rejected as line 1; its agent's lines are still read.
     put(
         &proj.join("S/subagents/agent-x.meta.json"),
@@ -453,32 +365,21 @@ fn corrupt_lines_are_rejected_with_file_and_line_and_the_rest_is_read() {
         .join("S/subagents/agent-x.meta.json")
         .display()
         .to_string();
-    let rejected = r.rejected_lines();
-    let expect = [
-        (f.clone(), 2, "not JSON"),
-        (f.clone(), 3, "invalid UTF-8"),
-        (f.clone(), 4, "not a JSON object"),
-        (f.clone(), 7, "not JSON"),
-        (f.clone(), 8, "not a JSON object"),
-        (m.clone(), 1, "not JSON"),
-    ];
-    assert_eq!(rejected.len(), expect.len(), "stderr: {}", r.stderr);
-    for (got, (file, line, why)) in rejected.iter().zip(expect.iter()) {
-        let prefix = format!("claude-read: {file}:{line}: rejected: {why}");
-        assert!(got.starts_with(&prefix), "{got} should start with {prefix}");
-    }
-    let recorded: Vec<serde_json::Value> = fs::read_to_string(&rejects)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+    let mut expect: Vec<_> = JSONL_REJECTS
+        .iter()
+        .map(|&(line, why)| (f.clone(), line, why))
         .collect();
+    // The meta file's, after its transcript's.
+    expect.push((m.clone(), 1, "not JSON"));
+    assert_rejected(&r, "claude-read", &expect);
+    let recorded = rejects_file(&rejects);
     assert_eq!(recorded.len(), 6);
     assert_eq!(recorded[0]["stage"], "claude-read");
     assert_eq!(recorded[0]["input"], f.as_str());
     assert_eq!(recorded[0]["line"], 2);
     assert_eq!(recorded[0]["raw"], "not json at all");
     assert_eq!(recorded[5]["input"], m.as_str());
-    assert!(r.summary().contains("6 rejected"), "{}", r.summary());
+    assert_has(r.summary(), "6 rejected");
 }
 
 #[test]
@@ -554,7 +455,7 @@ fn modified_after_skips_files_not_modified_since() {
     put(&proj.join("New/subagents/agent-old.meta.json"), "{}");
     put(&proj.join("New/subagents/agent-new.jsonl"), "{\"n\":4}\n");
     put(&proj.join("New/subagents/agent-new.meta.json"), "{\"a\":1}");
-    let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000); // 2023-11-14
+    let old = long_ago();
     set_mtime(&proj.join("Old.jsonl"), old);
     set_mtime(&proj.join("New/subagents/agent-old.jsonl"), old);
     // The meta file's own time does not matter: it goes with its agent file.
@@ -564,34 +465,17 @@ fn modified_after_skips_files_not_modified_since() {
         row("New", "projects/-p/New/subagents/agent-new.meta.json", 0),
         row("New", "projects/-p/New/subagents/agent-new.jsonl", 1),
     ];
-    for after in [
-        "2024-01-01",
-        "2024-01-01T00:00:00Z",
-        "2w",
-        "2023-11-14T22:13:20.5+00:00",
-    ] {
+    for after in AFTER_LONG_AGO {
         let r = run(
             base,
             &[s(&base.join("projects")), "--modified-after", after],
         );
         assert_eq!(r.ok_order(base), expect, "--modified-after {after}");
-        assert!(
-            r.summary()
-                .ends_with("skipped 2 files not modified after --modified-after"),
-            "{}",
-            r.summary()
+        assert_ends(
+            r.summary(),
+            "skipped 2 files not modified after --modified-after",
         );
     }
-    // "Not after" includes equal: a file modified exactly at TIME is skipped.
-    let r = run(
-        base,
-        &[
-            s(&base.join("projects")),
-            "--modified-after",
-            "2023-11-14T22:13:20Z",
-        ],
-    );
-    assert_eq!(r.order(base), expect);
     // Earlier than both: everything is read.
     let r = run(
         base,
@@ -604,11 +488,6 @@ fn modified_after_skips_files_not_modified_since() {
         &[s(&proj.join("Old.jsonl")), "--modified-after", "7d"],
     );
     assert_eq!(r.code, Some(0));
-    assert_eq!(r.stdout, "");
-    // A TIME that does not parse is a usage error.
-    let r = run(base, &[s(&proj), "--modified-after", "yesterday"]);
-    assert_eq!(r.code, Some(2));
-    assert!(r.stderr.contains("is not a time"), "{}", r.stderr);
     assert_eq!(r.stdout, "");
 }
 
@@ -643,13 +522,9 @@ fn unreadable_paths_are_reported_counted_and_passed_over() {
     let proj = base.join("projects/-p");
     put(&proj.join("A.jsonl"), "{\"n\":1}\n");
     put(&proj.join("C.jsonl"), "{\"n\":3}\n");
-    // A dangling symlink cannot be read.
-    std::os::unix::fs::symlink(base.join("nowhere.jsonl"), proj.join("B.jsonl")).unwrap();
-    // A symlink loop is passed over silently.
-    std::os::unix::fs::symlink("..", proj.join("loop")).unwrap();
-    let missing = base.join("no-such-dir");
-    let r = run(base, &[s(&missing), s(&base.join("projects"))]);
-    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+    let bad = Unreadable::make(base, proj.join("B.jsonl"), &proj.join("loop"));
+    let r = run(base, &[s(&bad.missing), s(&base.join("projects"))]);
+    bad.assert_reported(&r, "unreadable");
     assert_eq!(
         r.order(base),
         vec![
@@ -657,24 +532,14 @@ fn unreadable_paths_are_reported_counted_and_passed_over() {
             row("C", "projects/-p/C.jsonl", 1),
         ]
     );
-    let errors: Vec<&str> = r
-        .stderr
-        .lines()
-        .filter(|l| l.contains("cannot read"))
-        .collect();
-    assert_eq!(errors.len(), 2, "stderr: {}", r.stderr);
-    assert!(errors[0].contains(&missing.display().to_string()));
-    assert!(errors[1].contains(&proj.join("B.jsonl").display().to_string()));
-    assert!(!r.stderr.contains("loop"), "stderr: {}", r.stderr);
-    assert!(r.summary().ends_with("2 unreadable"), "{}", r.summary());
 }
 
 #[test]
-fn stdin_is_not_an_input() {
+fn bad_arguments_are_refused() {
     let tmp = TempDir::new().unwrap();
-    let r = run(tmp.path(), &["-"]);
-    assert_eq!(r.code, Some(2));
-    assert!(r.stderr.contains("not stdin"), "{}", r.stderr);
+    let base = tmp.path();
+    put(&base.join("projects/-p/S.jsonl"), "{\"n\":1}\n");
+    assert_refuses_bad_arguments(|args| run(base, args), &base.join("projects"));
 }
 
 #[test]
@@ -688,40 +553,12 @@ fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
     }
     put(&base.join("projects/-p/S.jsonl"), &data);
     put(&base.join("projects/-p/T.jsonl"), &data);
-    let mut child = spawn_piped(base, [base.join("projects")]);
-    let mut err = child.stderr.take().unwrap();
-    let err_reader = thread::spawn(move || {
-        let mut s = String::new();
-        err.read_to_string(&mut s).unwrap();
-        s
-    });
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    drop(out);
-    let code = tonbo_testkit::wait_with_timeout(&mut child, "claude-read");
-    let stderr = err_reader.join().unwrap();
-    let rec = Rec::parse(first.trim_end());
-    assert_eq!(rec.record, odd("S", 0));
-    assert_eq!(code, Some(0), "stderr: {stderr}");
-    assert_eq!(stderr, "");
-}
-
-#[test]
-fn rejects_file_that_cannot_be_created_is_fatal() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
-    put(&base.join("projects/-p/S.jsonl"), "{\"n\":1}\n");
-    let r = run(
-        base,
-        &[
-            s(&base.join("projects")),
-            "--rejects",
-            s(&base.join("no/such/dir/r.ndjson")),
-        ],
-    );
-    assert_eq!(r.code, Some(2), "stderr: {}", r.stderr);
-    assert!(r.stderr.contains("cannot create rejects file"));
+    let mut cmd = claude_read(base);
+    cmd.arg(base.join("projects"));
+    let closed = tonbo_testkit::first_line_then_close(cmd, None);
+    closed.assert_quiet();
+    assert_eq!(closed.stderr, "");
+    assert_eq!(Rec::parse(&closed.first).record, odd("S", 0));
 }
 
 #[test]
@@ -732,27 +569,16 @@ fn a_path_that_holds_files_but_gives_nothing_warns_and_exits_3() {
     let memory = base.join("projects/-p/memory/MEMORY.md");
     put(&memory, "# notes");
     let projects = base.join("projects");
-    let r = run(base, &[s(&projects)]);
-    assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
-    assert_eq!(r.stdout, "");
-    let warning = format!(
-        "claude-read: warning: {}: nothing read: no Claude Code transcript",
-        projects.display()
-    );
-    assert!(r.stderr.contains(&warning), "{}", r.stderr);
     // Said and counted the same with --allow-empty, which only changes the status.
-    let r = run(base, &[s(&projects), "--allow-empty"]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
-    assert!(r.stderr.contains(&warning), "{}", r.stderr);
+    let why = "no Claude Code transcript";
+    assert_warns_nothing_read(|args| run(base, args), "claude-read", &projects, why);
     // Transcripts that hold only a torn line give nothing either, and say why.
     put(&base.join("projects/-p/S.jsonl"), "{\"type\":\"us");
     let r = run(base, &[s(&projects)]);
     assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("nothing read: none of the 1 lines of its 1 transcripts could be read"),
-        "{}",
-        r.stderr
+    assert_has(
+        &r.stderr,
+        "nothing read: none of the 1 lines of its 1 transcripts could be read",
     );
     // The same folder as a default root (no PATH): warned about too.
     let r = run_env(base, &[], &[("CLAUDE_CONFIG_DIR", s(base))]);
@@ -763,10 +589,7 @@ fn a_path_that_holds_files_but_gives_nothing_warns_and_exits_3() {
     assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
     assert!(!r.stderr.contains("warning"), "{}", r.stderr);
     put(&base.join("old/-p/S.jsonl"), "{\"n\":1}\n");
-    set_mtime(
-        &base.join("old/-p/S.jsonl"),
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-    );
+    set_mtime(&base.join("old/-p/S.jsonl"), long_ago());
     let r = run(
         base,
         &[s(&base.join("old")), "--modified-after", "2024-01-01"],

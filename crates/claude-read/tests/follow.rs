@@ -9,216 +9,38 @@
 //! (a write to another file and its line coming out shows a wake happened).
 
 use std::collections::HashSet;
-use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 use tempfile::TempDir;
+use tonbo_testkit::reader::{
+    append, assert_ends, assert_has, assert_stopped_at_a_record_boundary, long_ago, put, set_mtime,
+    terminated_after_first_line, Ended, Following, Mode,
+};
 
 mod common;
-use common::{claude_read, put, set_mtime, spawn_piped};
+use common::claude_read;
 
-const BIN: &str = env!("CARGO_BIN_EXE_claude-read");
-/// How long to wait for an expected line, or for the process to end (CI runs on 2 busy cores).
-const DEADLINE: Duration = Duration::from_secs(20);
-
-#[derive(Debug, Clone, Copy)]
-enum Mode {
-    Events,
-    Poll,
-}
-
-impl Mode {
-    fn args(self) -> &'static [&'static str] {
-        match self {
-            Mode::Events => &["--follow"],
-            Mode::Poll => &["--follow", "--poll", "--poll-interval", "50"],
-        }
-    }
-}
-
-/// A stdout line as read: whole (ended by a newline) or not.
-type OutLine = Result<String, String>;
-
-/// A running `claude-read`; killed if a test fails before it ends.
-struct Running {
-    child: Child,
-    lines: Receiver<OutLine>,
-    stdout: Option<JoinHandle<()>>,
-    stderr: Option<JoinHandle<String>>,
-    /// Every whole stdout line received so far.
-    got: Vec<String>,
-}
-
-/// What a run left behind once it ended.
-struct Ended {
-    code: Option<i32>,
-    lines: Vec<String>,
-    stderr: String,
-}
-
-impl Ended {
-    fn summary(&self) -> &str {
-        self.stderr
-            .lines()
-            .find(|l| l.contains(" files ("))
-            .unwrap_or_else(|| panic!("no summary line in stderr: {}", self.stderr))
-    }
-}
-
-fn spawn(base: &Path, args: &[&str]) -> Running {
-    let mut child = spawn_piped(base, args);
-    let out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = thread::spawn(move || {
-        let mut out = BufReader::new(out);
-        loop {
-            let mut line = String::new();
-            match out.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    let sent = match line.strip_suffix('\n') {
-                        Some(whole) => tx.send(Ok(whole.to_string())),
-                        None => tx.send(Err(line)),
-                    };
-                    if sent.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    let stderr = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut err, &mut s);
-        s
-    });
-    Running {
-        child,
-        lines: rx,
-        stdout: Some(stdout),
-        stderr: Some(stderr),
-        got: Vec::new(),
-    }
-}
-
-fn follow(base: &Path, root: &Path, mode: Mode, extra: &[&str]) -> Running {
-    let mut args = vec![root.to_str().unwrap()];
-    args.extend_from_slice(mode.args());
-    args.extend_from_slice(extra);
-    spawn(base, &args)
-}
-
-impl Running {
-    /// The next `n` stdout lines, waiting up to [`DEADLINE`] for them.
-    fn next(&mut self, n: usize) -> Vec<String> {
-        let deadline = Instant::now() + DEADLINE;
-        let mut new = Vec::new();
-        while new.len() < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(Ok(line)) => new.push(line),
-                Ok(Err(torn)) => self.fail(&format!("a torn stdout line: {torn:?}")),
-                Err(RecvTimeoutError::Timeout) => self.fail(&format!(
-                    "waited {DEADLINE:?} for {n} lines, got {}: {new:#?}",
-                    new.len()
-                )),
-                Err(RecvTimeoutError::Disconnected) => self.fail(&format!(
-                    "stdout ended after {} of {n} lines: {new:#?}",
-                    new.len()
-                )),
-            }
-        }
-        self.got.extend(new.iter().cloned());
-        new
-    }
-
-    fn fail(&mut self, why: &str) -> ! {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default());
-        panic!(
-            "{why}\nlines before: {:#?}\nstderr: {}",
-            self.got,
-            stderr.unwrap_or_default()
-        );
-    }
-
-    /// Sends SIGTERM and collects the rest of stdout, stderr and the exit code.
-    fn terminate(self) -> Ended {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
-        self.wait()
-    }
-
-    /// Waits for the process to end by itself and collects everything.
-    fn wait(mut self) -> Ended {
-        let deadline = Instant::now() + DEADLINE;
-        let code = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status.code();
-            }
-            if Instant::now() > deadline {
-                self.fail(&format!("claude-read did not end within {DEADLINE:?}"));
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        self.stdout.take().unwrap().join().unwrap();
-        let mut lines = std::mem::take(&mut self.got);
-        for line in self.lines.try_iter() {
-            match line {
-                Ok(line) => lines.push(line),
-                Err(torn) => panic!("a torn stdout line at exit: {torn:?}"),
-            }
-        }
-        let stderr = self.stderr.take().unwrap().join().unwrap();
-        Ended {
-            code,
-            lines,
-            stderr,
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        // A failed assertion must not leave the process running.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// `claude-read --follow` over `root` (HOME at `base`) in `mode`, with the `extra` flags.
+fn follow(base: &Path, root: &Path, mode: Mode, extra: &[&str]) -> Following {
+    let mut cmd = claude_read(base);
+    cmd.arg(root).args(mode.args()).args(extra);
+    Following::start(cmd)
 }
 
 /// The stdout lines of a plain run (no `--follow`) over `root`, which must succeed.
 fn plain(base: &Path, root: &Path, extra: &[&str]) -> Vec<String> {
-    let (code, lines, stderr) = plain_run(base, root, extra);
-    assert_eq!(code, Some(0), "plain run failed: {stderr}");
-    lines
+    let r = plain_run(base, root, extra);
+    assert_eq!(r.code, Some(0), "plain run failed: {}", r.stderr);
+    r.lines()
 }
 
-/// A plain run's exit code, stdout lines and stderr.
-fn plain_run(base: &Path, root: &Path, extra: &[&str]) -> (Option<i32>, Vec<String>, String) {
-    let out = claude_read(base)
-        .arg(root)
-        .args(extra)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run claude-read");
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines = stdout.lines().map(str::to_string).collect();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out.status.code(), lines, stderr)
+/// A plain run over `root`.
+fn plain_run(base: &Path, root: &Path, extra: &[&str]) -> tonbo_testkit::Run {
+    let mut cmd = claude_read(base);
+    cmd.arg(root).args(extra);
+    tonbo_testkit::run(cmd, None)
 }
 
 /// `(file, line)` of a record; meta records have no line.
@@ -259,11 +81,6 @@ fn assert_same_records(follow: &[String], plain: &[String]) {
     }
 }
 
-fn append(path: &Path, bytes: impl AsRef<[u8]>) {
-    let mut f = OpenOptions::new().append(true).open(path).unwrap();
-    f.write_all(bytes.as_ref()).unwrap();
-}
-
 /// A transcript line (all of one length, so rewrites can keep a file's length).
 fn line(tag: &str, n: u32) -> String {
     format!(r#"{{"type":"user","uuid":"{tag}-{n:04}","text":"{tag} line {n:04}, \u00e9 1.50"}}"#)
@@ -273,22 +90,12 @@ fn lines(tag: &str, ns: impl IntoIterator<Item = u32>) -> String {
     ns.into_iter().map(|n| line(tag, n) + "\n").collect()
 }
 
-impl Running {
-    /// [`Running::terminate`], for a run that must end well: exit 0, nothing rejected.
-    fn terminate_ok(self) -> Ended {
-        let end = self.terminate();
-        assert_eq!(end.code, Some(0), "stderr: {}", end.stderr);
-        assert!(!end.stderr.contains("rejected:"), "stderr: {}", end.stderr);
-        end
-    }
-
-    /// [`Running::terminate_ok`], for a run whose records must be a plain run's over the
-    /// files as they are now (`root` under `base`).
-    fn terminate_as_plain(self, base: &Path, root: &Path) -> Ended {
-        let end = self.terminate_ok();
-        assert_same_records(&end.lines, &plain(base, root, &[]));
-        end
-    }
+/// [`Following::terminate_ok`], for a run whose records must be a plain run's over the files as
+/// they are now (`root` under `base`).
+fn terminate_as_plain(run: Following, base: &Path, root: &Path) -> Ended {
+    let end = run.terminate_ok();
+    assert_same_records(&end.lines, &plain(base, root, &[]));
+    end
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -312,7 +119,7 @@ fn appended_lines_arrive_in_order(mode: Mode) {
     let end = run.terminate_ok();
     // The same bytes in the same order as a plain run over the final file.
     assert_eq!(end.lines, plain(tmp.path(), &root, &[]));
-    assert!(end.summary().ends_with(", 0 rewrites"), "{}", end.summary());
+    assert_ends(end.summary(), ", 0 rewrites");
 }
 
 fn a_partial_line_comes_once_its_newline_is_written(mode: Mode) {
@@ -338,12 +145,8 @@ fn a_partial_line_comes_once_its_newline_is_written(mode: Mode) {
     let want = plain_of(tmp.path(), &root, &s);
     assert_eq!(run.next(1), want[1..]);
     assert!(want[1].contains(&l2) && want[1].contains(r#""line":2}"#));
-    let end = run.terminate_as_plain(tmp.path(), &root);
-    assert!(
-        end.summary().contains(", 0 incomplete, 0 rejected"),
-        "{}",
-        end.summary()
-    );
+    let end = terminate_as_plain(run, tmp.path(), &root);
+    assert_has(end.summary(), ", 0 incomplete, 0 rejected");
 }
 
 fn a_rewrite_in_place_gives_only_its_new_lines(mode: Mode) {
@@ -399,7 +202,7 @@ fn a_rewrite_in_place_gives_only_its_new_lines(mode: Mode) {
         assert_eq!(end.lines.iter().filter(|l| *l == r).count(), 1, "{r}");
     }
     assert_eq!(end.lines.len(), 11, "{:#?}", end.lines);
-    assert!(end.summary().ends_with(", 4 rewrites"), "{}", end.summary());
+    assert_ends(end.summary(), ", 4 rewrites");
 }
 
 /// The `record` of a source record, as text.
@@ -439,7 +242,7 @@ fn new_session_files_and_project_folders_are_picked_up(mode: Mode) {
     let s = root.join("-p/S.jsonl");
     append(&s, lines("s", [2]));
     assert_eq!(run.next(1), plain_of(tmp.path(), &root, &s)[1..]);
-    let end = run.terminate_as_plain(tmp.path(), &root);
+    let end = terminate_as_plain(run, tmp.path(), &root);
     assert!(
         end.summary().starts_with("claude-read: 5 files (5 main,"),
         "{}",
@@ -483,7 +286,7 @@ fn a_new_subagent_folder_comes_with_its_meta_record(mode: Mode) {
     put(&subs.join("agent-acompact-z.jsonl"), lines("z", [1]));
     append(&a1, lines("a1", [3]));
     assert_eq!(run.next(1), plain_of(tmp.path(), &root, &a1)[3..]);
-    run.terminate_as_plain(tmp.path(), &root);
+    terminate_as_plain(run, tmp.path(), &root);
 }
 
 fn a_deleted_file_is_dropped_and_a_new_one_of_that_name_read_whole(mode: Mode) {
@@ -504,7 +307,7 @@ fn a_deleted_file_is_dropped_and_a_new_one_of_that_name_read_whole(mode: Mode) {
     assert_eq!(run.next(2), plain_of(tmp.path(), &root, &s));
     let end = run.terminate_ok();
     assert_eq!(end.lines.len(), 6);
-    assert!(end.summary().ends_with(", 0 rewrites"), "{}", end.summary());
+    assert_ends(end.summary(), ", 0 rewrites");
 }
 
 fn a_legacy_agent_file_waits_for_its_session_id(mode: Mode) {
@@ -528,17 +331,13 @@ fn a_legacy_agent_file_waits_for_its_session_id(mode: Mode) {
     let end = run.terminate_ok();
     // agent-g1 never named one: held, said so, and not read with a stand-in id.
     assert!(!end.lines.iter().any(|r| r.contains("agent-g1")));
-    assert!(
-        end.stderr
-            .contains("agent-g1.jsonl: no line names its sessionId yet"),
-        "{}",
-        end.stderr
+    assert_has(
+        &end.stderr,
+        "agent-g1.jsonl: no line names its sessionId yet",
     );
-    assert!(
-        end.summary()
-            .ends_with(", 0 rewrites, 1 legacy agent files held (no sessionId yet)"),
-        "{}",
-        end.summary()
+    assert_ends(
+        end.summary(),
+        ", 0 rewrites, 1 legacy agent files held (no sessionId yet)",
     );
 }
 
@@ -549,7 +348,7 @@ fn modified_after_chooses_only_what_the_backfill_reads(mode: Mode) {
     let new = root.join("-p/New.jsonl");
     put(&old, lines("old", [1]));
     put(&new, lines("new", [1]));
-    let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000); // 2023-11-14
+    let long_ago = long_ago();
     set_mtime(&old, long_ago);
     let after = ["--modified-after", "2024-01-01"];
     let mut run = follow(tmp.path(), &root, mode, &after);
@@ -566,11 +365,9 @@ fn modified_after_chooses_only_what_the_backfill_reads(mode: Mode) {
     assert_eq!(want.len(), 2);
     assert_eq!(run.next(2), want);
     let end = run.terminate_ok();
-    assert!(
-        end.summary()
-            .contains("skipped 1 files not modified after --modified-after, 0 rewrites"),
-        "{}",
-        end.summary()
+    assert_has(
+        end.summary(),
+        "skipped 1 files not modified after --modified-after, 0 rewrites",
     );
 }
 
@@ -640,9 +437,9 @@ fn bad_lines_are_rejected_with_file_and_line_and_the_rest_flows(mode: Mode) {
     let end = run.terminate();
     // Rejected input: exit 1, as a plain run of the same files.
     assert_eq!(end.code, Some(1), "stderr: {}", end.stderr);
-    let (code, want, _) = plain_run(tmp.path(), &root, &[]);
-    assert_eq!(code, Some(1));
-    assert_same_records(&end.lines, &want);
+    let plain = plain_run(tmp.path(), &root, &[]);
+    assert_eq!(plain.code, Some(1));
+    assert_same_records(&end.lines, &plain.lines());
     let f = s.display();
     let m = subs.join("agent-a.meta.json");
     for (file, line, why) in [
@@ -658,25 +455,10 @@ fn bad_lines_are_rejected_with_file_and_line_and_the_rest_flows(mode: Mode) {
         );
     }
     assert_eq!(fs::read_to_string(&rejects).unwrap().lines().count(), 3);
-    assert!(
-        end.summary().contains("3 rejected, 0 unreadable"),
-        "{}",
-        end.summary()
-    );
+    assert_has(end.summary(), "3 rejected, 0 unreadable");
 }
 
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod events {
-            $(#[test] fn $name() { super::$name(super::Mode::Events) })*
-        }
-        mod poll {
-            $(#[test] fn $name() { super::$name(super::Mode::Poll) })*
-        }
-    };
-}
-
-in_both_modes!(
+tonbo_testkit::in_both_modes!(
     appended_lines_arrive_in_order,
     a_partial_line_comes_once_its_newline_is_written,
     a_rewrite_in_place_gives_only_its_new_lines,
@@ -711,82 +493,20 @@ fn sigterm_stops_a_plain_run_at_a_record_boundary() {
             ));
         }
     }
-    let mut child = spawn_piped(tmp.path(), [&root]);
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut err = child.stderr.take().unwrap();
-    let guard = KillOnDrop(child);
-    let stderr = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut err, &mut s);
-        s
-    });
-    // One line read, then nothing: the run fills the pipe and blocks, mid-way, until the
-    // signal has been sent and the rest is read.
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(guard.0.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut rest = Vec::new();
-    std::io::Read::read_to_end(&mut out, &mut rest).unwrap();
-    let code = guard.wait();
-    let stderr = stderr.join().unwrap();
-    assert_eq!(code, Some(0), "stderr: {stderr}");
-    let rest = String::from_utf8(rest).unwrap();
-    // Whole lines only, a prefix of the full run, and cut short.
-    assert!(rest.is_empty() || rest.ends_with('\n'), "a torn last line");
-    let got: Vec<&str> = first.lines().chain(rest.lines()).collect();
-    assert!(
-        got.len() < expect.len(),
-        "the run was not stopped: {} lines",
-        got.len()
-    );
-    assert_eq!(got[..], expect[..got.len()]);
-    let summary = stderr
-        .lines()
-        .find(|l| l.contains(" files ("))
-        .unwrap_or_else(|| panic!("no summary: {stderr}"));
-    assert!(
-        summary.contains(&format!(" {} records,", got.len())),
-        "{summary}"
-    );
-}
-
-/// A child killed if the test fails before it ends.
-struct KillOnDrop(Child);
-
-impl KillOnDrop {
-    fn wait(mut self) -> Option<i32> {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "claude-read did not end");
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    let mut cmd = claude_read(tmp.path());
+    cmd.arg(&root);
+    let r = terminated_after_first_line(cmd);
+    assert_stopped_at_a_record_boundary(&r, &expect);
+    let records = format!(" {} records,", r.lines().len());
+    assert_has(r.summary(), &records);
 }
 
 #[test]
 fn follow_flags_need_follow() {
     let tmp = TempDir::new().unwrap();
-    let out = Command::new(BIN)
-        .args([tmp.path().to_str().unwrap(), "--poll"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--follow"));
+    let mut cmd = claude_read(tmp.path());
+    cmd.args([tmp.path().to_str().unwrap(), "--poll"]);
+    let r = tonbo_testkit::run(cmd, None);
+    assert_eq!(r.code, Some(2));
+    assert_has(&r.stderr, "--follow");
 }

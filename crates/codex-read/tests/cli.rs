@@ -1,16 +1,15 @@
 //! Drives the real `codex-read` binary over fake Codex homes built in a temporary directory, and
 //! checks what it writes on stdout and stderr and how it exits.
 
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Read};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use tempfile::TempDir;
+use tonbo_testkit::reader::{
+    assert_ends, assert_has, assert_refuses_bad_arguments, assert_rejected,
+    assert_warns_nothing_read, command, jsonl_with_bad_lines, long_ago, put, rejects_file,
+    set_mtime, Rec, Unreadable, AFTER_LONG_AGO, JSONL_REJECTS,
+};
 
 tonbo_testkit::local_run!();
 
@@ -24,8 +23,18 @@ const U4: &str = "019c0000-aaaa-7bbb-8ccc-000000000004";
 const U9: &str = "019a4c1e-7d2f-7a10-9b3e-0c5d2e6f7a09";
 
 impl Run {
+    /// The records, each read strictly ([`Rec::parse`]): of a line or a row, never an agent's.
     fn records(&self) -> Vec<Rec> {
-        self.stdout.lines().map(Rec::parse).collect()
+        let rec = |line: &str| {
+            let r = Rec::parse(line);
+            assert!(r.agent_id.is_none(), "{line}");
+            assert!(
+                r.line.is_some() || r.row.is_some(),
+                "no line or row: {line}"
+            );
+            r
+        };
+        self.stdout.lines().map(rec).collect()
     }
 
     /// `(kind, session, file relative to base, at)` of every record, in output order; `at` is the
@@ -48,24 +57,6 @@ impl Run {
             })
             .collect()
     }
-
-    fn rejected_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.contains("rejected:"))
-            .collect()
-    }
-
-    fn summary(&self) -> &str {
-        self.stderr
-            .lines()
-            .find(|l| l.contains(" files ("))
-            .unwrap_or_else(|| panic!("no summary line in stderr: {}", self.stderr))
-    }
-
-    fn has_line(&self, line: &str) -> bool {
-        self.stderr.lines().any(|l| l == line)
-    }
 }
 
 type Row = (String, String, String, String);
@@ -79,83 +70,11 @@ fn row(kind: &str, session: &str, file: &str, at: impl ToString) -> Row {
     )
 }
 
-/// One output line, with `record` kept as the exact text the binary wrote.
-struct Rec {
-    v: u64,
-    source: String,
-    kind: Option<String>,
-    session: String,
-    record: String,
-    file: String,
-    line: Option<u64>,
-    row: Option<String>,
-}
-
-impl Rec {
-    fn parse(line: &str) -> Rec {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Wire<'a> {
-            v: u64,
-            source: String,
-            kind: Option<String>,
-            session: String,
-            #[serde(borrow)]
-            record: &'a RawValue,
-            at: String,
-            provenance: Prov,
-        }
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Prov {
-            file: String,
-            line: Option<u64>,
-            row: Option<String>,
-        }
-        let w: Wire = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("stdout line is not a source record ({e}): {line}"));
-        // The contract's own type reads it too.
-        let _: tonbo_core::SourceRecord = serde_json::from_str(line).unwrap();
-        // `at` is the file's name (no folders, no `.zst`) and the line or row: what keys are
-        // built from.
-        let name = Path::new(&w.provenance.file).file_name().unwrap();
-        let name = name.to_str().unwrap();
-        let place = match (&w.provenance.line, &w.provenance.row) {
-            (Some(l), None) => l.to_string(),
-            (None, Some(row)) => row.clone(),
-            _ => panic!("provenance needs exactly one of line and row: {line}"),
-        };
-        assert_eq!(
-            w.at,
-            format!("{}:{place}", name.strip_suffix(".zst").unwrap_or(name)),
-            "{line}"
-        );
-        Rec {
-            v: w.v,
-            source: w.source,
-            kind: w.kind,
-            session: w.session,
-            record: w.record.get().to_string(),
-            file: w.provenance.file,
-            line: w.provenance.line,
-            row: w.provenance.row,
-        }
-    }
-
-    fn rel_file(&self, base: &Path) -> String {
-        Path::new(&self.file)
-            .strip_prefix(base)
-            .unwrap_or_else(|_| panic!("{} is not under {}", self.file, base.display()))
-            .display()
-            .to_string()
-    }
-}
-
 /// Runs the binary with `args` and `env`; HOME is `home` and CODEX_HOME is unset unless `env`
 /// sets it, so the machine's own sessions are never read.
 fn run_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("CODEX_HOME").env("HOME", home);
+    let mut cmd = command(BIN, home, &["CODEX_HOME"]);
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -166,26 +85,12 @@ fn run(home: &Path, args: &[&str]) -> Run {
     run_env(home, args, &[])
 }
 
-fn put(path: &Path, bytes: impl AsRef<[u8]>) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, bytes).unwrap();
-}
-
 fn put_zst(path: &Path, bytes: impl AsRef<[u8]>) {
     put(path, zstd::stream::encode_all(bytes.as_ref(), 3).unwrap());
 }
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn set_mtime(path: &Path, t: SystemTime) {
-    File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(t)
-        .unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -485,11 +390,7 @@ fn reads_a_codex_home_of_every_generation_in_order() {
         ],
     );
     assert_eq!(r7.code, Some(3), "stderr: {}", r7.stderr);
-    assert!(
-        r7.stderr.contains("history.jsonl: nothing read"),
-        "{}",
-        r7.stderr
-    );
+    assert_has(&r7.stderr, "history.jsonl: nothing read");
     assert_eq!(r7.stdout, "");
     assert!(r7
         .stderr
@@ -625,12 +526,8 @@ fn a_truncated_or_foreign_zst_is_a_failure_after_what_decoded() {
     assert_eq!(errors.len(), 2, "stderr: {}", r.stderr);
     assert!(errors[0].starts_with(&format!("codex-read: {}: ", cut.display())));
     assert!(errors[1].starts_with(&format!("codex-read: {}: ", foreign.display())));
-    assert!(r.summary().contains("2 zst"), "{}", r.summary());
-    assert!(
-        r.summary().ends_with("0 rejected, 2 failed"),
-        "{}",
-        r.summary()
-    );
+    assert_has(r.summary(), "2 zst");
+    assert_ends(r.summary(), "0 rejected, 2 failed");
 }
 
 #[test]
@@ -816,11 +713,9 @@ fn a_torn_last_line_is_left_for_later_and_a_whole_unterminated_one_is_read() {
         d.display()
     )));
     assert!(r.rejected_lines().is_empty());
-    assert!(
-        r.summary()
-            .ends_with("5 lines, 0 items, 3 records, 3 incomplete, 0 rejected, 0 failed"),
-        "{}",
-        r.summary()
+    assert_ends(
+        r.summary(),
+        "5 lines, 0 items, 3 records, 3 incomplete, 0 rejected, 0 failed",
     );
 }
 
@@ -830,17 +725,7 @@ fn corrupt_lines_are_rejected_with_file_and_line_and_the_rest_is_read() {
     let base = tmp.path();
     let dir = base.join("sessions");
     let file = dir.join(format!("rollout-2025-11-02T08-00-00-{U2}.jsonl"));
-    let mut data = Vec::new();
-    data.extend_from_slice(format!("{}\n", meta(U2)).as_bytes());
-    data.extend_from_slice(b"not json at all\n");
-    data.extend_from_slice(b"{\"t\":\"caf\xe9\"}\n");
-    data.extend_from_slice(b"[1,2,3]\n");
-    data.extend_from_slice(b"\n");
-    data.extend_from_slice(format!("{}\n", item(6)).as_bytes());
-    data.extend_from_slice(b"{\"n\":7} trailing\n");
-    // Valid JSON but not an object, without a newline: a reject, not a torn line.
-    data.extend_from_slice(b"42");
-    put(&file, &data);
+    put(&file, jsonl_with_bad_lines(&meta(U2), &item(6)));
     // A file whose format cannot be told: rejected once, as a whole.
     let unknown = dir.join(format!("rollout-2025-11-02T09-00-00-{U3}.jsonl"));
     put(
@@ -854,29 +739,15 @@ fn corrupt_lines_are_rejected_with_file_and_line_and_the_rest_is_read() {
     assert_eq!(r.order(base), vec![row("", U2, &f, 1), row("", U2, &f, 6)]);
     let f = file.display().to_string();
     let u = unknown.display().to_string();
-    let rejected = r.rejected_lines();
-    let expect = [
-        (f.clone(), 2, "not JSON"),
-        (f.clone(), 3, "invalid UTF-8"),
-        (f.clone(), 4, "not a JSON object"),
-        (f.clone(), 7, "not JSON"),
-        (f.clone(), 8, "not a JSON object"),
-        (
-            u.clone(),
-            1,
-            "not a Codex session file: line 1 is neither a V2+ record",
-        ),
-    ];
-    assert_eq!(rejected.len(), expect.len(), "stderr: {}", r.stderr);
-    for (got, (file, line, why)) in rejected.iter().zip(expect.iter()) {
-        let prefix = format!("codex-read: {file}:{line}: rejected: {why}");
-        assert!(got.starts_with(&prefix), "{got} should start with {prefix}");
-    }
-    let recorded: Vec<serde_json::Value> = fs::read_to_string(&rejects)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+    let mut expect: Vec<_> = JSONL_REJECTS
+        .iter()
+        .map(|&(line, why)| (f.clone(), line, why))
         .collect();
+    // The file of no known format, once, after the first file.
+    let why = "not a Codex session file: line 1 is neither a V2+ record";
+    expect.push((u.clone(), 1, why));
+    assert_rejected(&r, "codex-read", &expect);
+    let recorded = rejects_file(&rejects);
     assert_eq!(recorded.len(), 6);
     assert_eq!(recorded[0]["stage"], "codex-read");
     assert_eq!(recorded[0]["input"], f.as_str());
@@ -966,11 +837,7 @@ fn codex_home_reads_sessions_then_archive_and_a_name_in_both_once() {
         ch.join("archived_sessions").join(&d).display(),
         ch.join("sessions/2025/11/04").join(&d).display()
     )));
-    assert!(
-        r.summary().ends_with("skipped 2 duplicate files"),
-        "{}",
-        r.summary()
-    );
+    assert_ends(r.summary(), "skipped 2 duplicate files");
 
     // The same home as PATH, and its two folders named in the other order: the same rule.
     let r2 = run(base, &[s(&ch)]);
@@ -1015,24 +882,16 @@ fn modified_after_skips_files_not_modified_since() {
     put(&old, v2_file(U1, 1));
     put(&new, v2_file(U2, 1));
     put(&old_v0, v0_doc(U0));
-    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000); // 2023-11-14
-    set_mtime(&old, t);
-    set_mtime(&old_v0, t);
-    for after in [
-        "2024-01-01",
-        "2024-01-01T00:00:00Z",
-        "2w",
-        "2023-11-14T22:13:20Z",
-    ] {
+    set_mtime(&old, long_ago());
+    set_mtime(&old_v0, long_ago());
+    for after in AFTER_LONG_AGO {
         let r = run(base, &[s(&dir), "--modified-after", after]);
         assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
         let sessions: Vec<String> = r.records().iter().map(|r| r.session.clone()).collect();
         assert_eq!(sessions, [U2, U2], "--modified-after {after}");
-        assert!(
-            r.summary()
-                .ends_with("skipped 2 files not modified after --modified-after"),
-            "{}",
-            r.summary()
+        assert_ends(
+            r.summary(),
+            "skipped 2 files not modified after --modified-after",
         );
     }
     let r = run(base, &[s(&dir), "--modified-after", "2023-11-14"]);
@@ -1040,10 +899,6 @@ fn modified_after_skips_files_not_modified_since() {
     // A file named alone is filtered too.
     let r = run(base, &[s(&old), "--modified-after", "7d"]);
     assert_eq!(r.code, Some(0));
-    assert_eq!(r.stdout, "");
-    let r = run(base, &[s(&dir), "--modified-after", "yesterday"]);
-    assert_eq!(r.code, Some(2));
-    assert!(r.stderr.contains("is not a time"), "{}", r.stderr);
     assert_eq!(r.stdout, "");
 }
 
@@ -1083,33 +938,20 @@ fn unreadable_paths_are_reported_counted_and_passed_over() {
     let dir = base.join("sessions");
     put(&dir.join(format!("a-{U1}.jsonl")), v2_file(U1, 0));
     put(&dir.join(format!("c-{U3}.jsonl")), v2_file(U3, 0));
-    std::os::unix::fs::symlink(base.join("nowhere.jsonl"), dir.join("b.jsonl")).unwrap();
-    // A link back to the root (a loop) is passed over silently.
-    fs::create_dir_all(dir.join("2025")).unwrap();
-    std::os::unix::fs::symlink("..", dir.join("2025/loop")).unwrap();
-    let missing = base.join("no-such-dir");
-    let r = run(base, &[s(&missing), s(&dir)]);
-    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
+    // A link back to the root (a loop) in a date folder.
+    let bad = Unreadable::make(base, dir.join("b.jsonl"), &dir.join("2025/loop"));
+    let r = run(base, &[s(&bad.missing), s(&dir)]);
+    bad.assert_reported(&r, "failed");
     let sessions: Vec<String> = r.records().iter().map(|r| r.session.clone()).collect();
     assert_eq!(sessions, [U1, U3]);
-    let errors: Vec<&str> = r
-        .stderr
-        .lines()
-        .filter(|l| l.contains("cannot read"))
-        .collect();
-    assert_eq!(errors.len(), 2, "stderr: {}", r.stderr);
-    assert!(errors[0].contains(&missing.display().to_string()));
-    assert!(errors[1].contains(&dir.join("b.jsonl").display().to_string()));
-    assert!(!r.stderr.contains("loop"), "stderr: {}", r.stderr);
-    assert!(r.summary().ends_with("2 failed"), "{}", r.summary());
 }
 
 #[test]
-fn stdin_is_not_an_input() {
+fn bad_arguments_are_refused() {
     let tmp = TempDir::new().unwrap();
-    let r = run(tmp.path(), &["-"]);
-    assert_eq!(r.code, Some(2));
-    assert!(r.stderr.contains("not stdin"), "{}", r.stderr);
+    let base = tmp.path();
+    put(&base.join("sessions/a.jsonl"), v2_file(U1, 1));
+    assert_refuses_bad_arguments(|args| run(base, args), &base.join("sessions"));
 }
 
 #[test]
@@ -1127,48 +969,12 @@ fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
         )),
         &data,
     );
-    let mut child = Command::new(BIN)
-        .arg(base.join("sessions"))
-        .env_remove("CODEX_HOME")
-        .env("HOME", base)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn codex-read");
-    let mut err = child.stderr.take().unwrap();
-    let err_reader = thread::spawn(move || {
-        let mut s = String::new();
-        err.read_to_string(&mut s).unwrap();
-        s
-    });
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    drop(out);
-    let code = tonbo_testkit::wait_with_timeout(&mut child, "codex-read");
-    let stderr = err_reader.join().unwrap();
-    let rec = Rec::parse(first.trim_end());
-    assert_eq!(rec.record, meta(U2));
-    assert_eq!(code, Some(0), "stderr: {stderr}");
-    assert_eq!(stderr, "");
-}
-
-#[test]
-fn rejects_file_that_cannot_be_created_is_fatal() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
-    put(&base.join("sessions/a.jsonl"), v2_file(U1, 1));
-    let r = run(
-        base,
-        &[
-            s(&base.join("sessions")),
-            "--rejects",
-            s(&base.join("no/such/dir/r.ndjson")),
-        ],
-    );
-    assert_eq!(r.code, Some(2), "stderr: {}", r.stderr);
-    assert!(r.stderr.contains("cannot create rejects file"));
+    let mut cmd = command(BIN, base, &["CODEX_HOME"]);
+    cmd.arg(base.join("sessions"));
+    let closed = tonbo_testkit::first_line_then_close(cmd, None);
+    closed.assert_quiet();
+    assert_eq!(closed.stderr, "");
+    assert_eq!(Rec::parse(&closed.first).record, meta(U2));
 }
 
 #[test]
@@ -1179,17 +985,8 @@ fn a_path_that_holds_files_but_gives_nothing_warns_and_exits_3() {
     let home = base.join("codex");
     put(&home.join("sessions/2026/11/30/notes.txt"), "not a session");
     put(&home.join("config.toml"), "model = \"x\"");
-    let r = run(base, &[s(&home)]);
-    assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
-    assert_eq!(r.stdout, "");
-    let warning = format!(
-        "codex-read: warning: {}: nothing read: no Codex session file",
-        home.display()
-    );
-    assert!(r.stderr.contains(&warning), "{}", r.stderr);
-    let r = run(base, &[s(&home), "--allow-empty"]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
-    assert!(r.stderr.contains(&warning), "{}", r.stderr);
+    let why = "no Codex session file";
+    assert_warns_nothing_read(|args| run(base, args), "codex-read", &home, why);
     // The default folders: CODEX_HOME's sessions/ holds a file but no session.
     let r = run_env(base, &[], &[("CODEX_HOME", s(&home))]);
     assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
@@ -1200,7 +997,7 @@ fn a_path_that_holds_files_but_gives_nothing_warns_and_exits_3() {
     );
     let r = run(base, &[s(&home)]);
     assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
-    assert!(r.stderr.contains("session files"), "{}", r.stderr);
+    assert_has(&r.stderr, "session files");
     // Two PATHs: one that gives records does not hide the other.
     let good =
         base.join("good/rollout-2025-10-01T09-00-00-0199a1b2-0000-7000-8000-000000000001.jsonl");

@@ -8,19 +8,20 @@
 //! half-written; what it writes must be the same whether it did or not.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tempfile::TempDir;
+use tonbo_testkit::reader::{
+    append, assert_ends, assert_has, assert_stopped_at_a_record_boundary, command, put,
+    terminated_after_first_line, Following,
+};
+use tonbo_testkit::Run;
 
 const BIN: &str = env!("CARGO_BIN_EXE_codex-read");
-/// How long to wait for output, or for an exit, before failing.
-const DEADLINE: Duration = Duration::from_secs(20);
 /// Long enough for the reader to look at a half-written file (several poll intervals).
 const PAUSE: Duration = Duration::from_millis(300);
 
@@ -80,20 +81,6 @@ fn lines(ls: &[String]) -> String {
     ls.iter().map(|l| format!("{l}\n")).collect()
 }
 
-fn append(path: &Path, s: &str) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(s.as_bytes()).unwrap();
-}
-
-fn put(path: &Path, s: &str) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, s).unwrap();
-}
-
 fn rollout(dir: &Path, ts: &str, id: &str) -> PathBuf {
     dir.join(format!("rollout-{ts}-{id}.jsonl"))
 }
@@ -116,177 +103,24 @@ fn line_rec(kind: Option<&str>, session: &str, record: &str, file: &Path, line: 
 // ---------------------------------------------------------------------------------------------
 // Running the binary
 
-/// `codex-read --follow` running over a Codex home; its stdout and stderr lines as they come.
-struct Following {
-    child: Option<Child>,
-    out: Receiver<String>,
-    err: Receiver<String>,
-    stdout: Vec<String>,
-    stderr: Vec<String>,
+/// codex-read over `home`'s Codex folders (HOME is `home`, CODEX_HOME unset).
+fn codex_read(home: &Path) -> Command {
+    command(BIN, home, &["CODEX_HOME"])
 }
 
-/// How a run ended.
-struct Ended {
-    code: Option<i32>,
-    stdout: Vec<String>,
-    stderr: Vec<String>,
-}
-
-impl Ended {
-    fn summary(&self) -> &str {
-        self.stderr
-            .iter()
-            .find(|l| l.contains(" files (") && l.contains(" records, "))
-            .unwrap_or_else(|| panic!("no summary line in stderr: {:#?}", self.stderr))
-    }
-}
-
-fn lines_of(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = channel();
-    thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Following {
-    /// Starts following `home`'s Codex folders (HOME is `home`, CODEX_HOME unset) and waits
-    /// until the backfill is done, so that what the test writes next is seen as new.
-    fn start(home: &Path, mode: &[&str]) -> Following {
-        let (child, out, err) = spawn(home, &[&["--follow"], mode].concat());
-        let mut f = Following {
-            child: Some(child),
-            out,
-            err,
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-        };
-        let deadline = Instant::now() + DEADLINE;
-        while !f.stderr.iter().any(|l| l.contains("backfill done")) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match f.err.recv_timeout(left) {
-                Ok(l) => f.stderr.push(l),
-                Err(_) => panic!("no `backfill done` note; stderr: {:#?}", f.stderr),
-            }
-        }
-        f
-    }
-
-    /// Waits until `n` lines in all have come on stdout; returns them.
-    fn wait_for(&mut self, n: usize) -> &[String] {
-        let deadline = Instant::now() + DEADLINE;
-        while self.stdout.len() < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.out.recv_timeout(left) {
-                Ok(l) => self.stdout.push(l),
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                    while let Ok(l) = self.err.try_recv() {
-                        self.stderr.push(l);
-                    }
-                    panic!(
-                        "waited for {n} lines, got {}:\n{}\nstderr: {:#?}",
-                        self.stdout.len(),
-                        self.stdout.join("\n"),
-                        self.stderr
-                    );
-                }
-            }
-        }
-        &self.stdout
-    }
-
-    /// Stops the run, which must then exit 0 (`mode` names the run in a failure).
-    fn stop_exit_0(self, mode: &[&str]) -> Ended {
-        let e = self.stop();
-        assert_eq!(e.code, Some(0), "mode {mode:?}: {:#?}", e.stderr);
-        e
-    }
-
-    /// Sends SIGTERM and waits for the exit; returns everything written.
-    fn stop(mut self) -> Ended {
-        let mut child = self.child.take().unwrap();
-        term(&child);
-        let code = wait_exit(&mut child);
-        // The pipes close at the exit: take the rest.
-        for l in self.out.iter() {
-            self.stdout.push(l);
-        }
-        for l in self.err.iter() {
-            self.stderr.push(l);
-        }
-        Ended {
-            code,
-            stdout: std::mem::take(&mut self.stdout),
-            stderr: std::mem::take(&mut self.stderr),
-        }
-    }
-}
-
-impl Drop for Following {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn term(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -TERM failed");
-}
-
-/// Waits for the exit (killing the child and failing after the deadline).
-fn wait_exit(child: &mut Child) -> Option<i32> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("codex-read did not exit within {DEADLINE:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Starts codex-read with `args` over `home`'s Codex folders (HOME is `home`, CODEX_HOME
-/// unset); its stdout and stderr lines as they come.
-fn spawn(home: &Path, args: &[&str]) -> (Child, Receiver<String>, Receiver<String>) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("CODEX_HOME")
-        .env("HOME", home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn codex-read");
-    let out = lines_of(child.stdout.take().unwrap());
-    let err = lines_of(child.stderr.take().unwrap());
-    (child, out, err)
+/// Starts following `home`'s Codex folders in `mode` and waits until the backfill is done, so
+/// that what the test writes next is seen as new.
+fn start(home: &Path, mode: &[&str]) -> Following {
+    let mut cmd = codex_read(home);
+    cmd.arg("--follow").args(mode);
+    let mut f = Following::start(cmd);
+    f.stderr_line("backfill done");
+    f
 }
 
 /// A plain run (no --follow) over `home`'s Codex folders.
-fn plain(home: &Path) -> Ended {
-    let (mut child, out, err) = spawn(home, &[]);
-    let code = wait_exit(&mut child);
-    Ended {
-        code,
-        stdout: out.iter().collect(),
-        stderr: err.iter().collect(),
-    }
+fn plain(home: &Path) -> Run {
+    tonbo_testkit::run(codex_read(home), None)
 }
 
 /// Provenance of an output line: file, and line or row.
@@ -323,7 +157,7 @@ fn assert_same_as_plain(followed: &[String], home: &Path) {
         }
         files
     };
-    let (f, p) = (by_file(followed), by_file(&p.stdout));
+    let (f, p) = (by_file(followed), by_file(&p.lines()));
     assert_eq!(
         f.keys().collect::<Vec<_>>(),
         p.keys().collect::<Vec<_>>(),
@@ -340,14 +174,6 @@ fn each_mode(modes: &[&[&str]], test: impl Fn(&Path, &[&str])) {
         let tmp = TempDir::new().unwrap();
         test(tmp.path(), mode);
     }
-}
-
-fn no_rejects(e: &Ended) {
-    assert!(
-        !e.stderr.iter().any(|l| l.contains("rejected:")),
-        "{:#?}",
-        e.stderr
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -370,13 +196,13 @@ fn appended_lines_arrive_in_order_with_their_session() {
                 lines(&[v1_meta(U1), r#"{"record_type":"state"}"#.into()])
             ),
         );
-        let mut f = Following::start(home, mode);
-        f.wait_for(4);
+        let mut f = start(home, mode);
+        f.until(4);
         for n in 2..=4 {
             // One of them with a Windows line ending.
             let end = if n == 3 { "\r\n" } else { "\n" };
             append(&v2, &format!("{}{end}", item(n)));
-            let got = f.wait_for(4 + n - 1);
+            let got = f.until(4 + n - 1);
             assert_eq!(
                 got.last().unwrap(),
                 &line_rec(None, U2, &item(n), &v2, n as u64 + 1),
@@ -384,18 +210,17 @@ fn appended_lines_arrive_in_order_with_their_session() {
             );
         }
         append(&v1, &format!("{}\n", v1_item(1)));
-        f.wait_for(8);
+        f.until(8);
         append(&v1, &format!("{}\n", r#"{"record_type":"state"}"#));
-        f.wait_for(9);
-        let e = f.stop_exit_0(mode);
+        f.until(9);
+        let e = f.terminate_ok();
         assert_eq!(
-            e.stdout[8],
+            e.lines[8],
             line_rec(Some("v1"), U1, r#"{"record_type":"state"}"#, &v1, 4)
         );
-        assert_eq!(e.stdout.len(), 9);
-        assert_same_as_plain(&e.stdout, home);
-        no_rejects(&e);
-        assert!(e.summary().ends_with(", 0 rewrites"), "{}", e.summary());
+        assert_eq!(e.lines.len(), 9);
+        assert_same_as_plain(&e.lines, home);
+        assert_ends(e.summary(), ", 0 rewrites");
     });
 }
 
@@ -404,7 +229,7 @@ fn a_file_created_empty_and_written_in_parts_is_told_and_read_from_line_1_once()
     each_mode(&MODES, |home, mode| {
         let day = home.join(".codex/sessions/2025/11/02");
         fs::create_dir_all(&day).unwrap();
-        let mut f = Following::start(home, mode);
+        let mut f = start(home, mode);
         // Codex creates the file with its first write; here it is empty for a while, then
         // gets its first line in two writes.
         let path = rollout(&day, "2025-11-02T08-00-00", UF);
@@ -415,7 +240,7 @@ fn a_file_created_empty_and_written_in_parts_is_told_and_read_from_line_1_once()
         append(&path, a);
         thread::sleep(PAUSE);
         append(&path, &format!("{b}\n"));
-        let got = f.wait_for(1);
+        let got = f.until(1);
         assert_eq!(
             got[0],
             line_rec(None, U2, &first, &path, 1),
@@ -428,17 +253,14 @@ fn a_file_created_empty_and_written_in_parts_is_told_and_read_from_line_1_once()
             append(&path, a);
             thread::sleep(PAUSE / 3);
             append(&path, &format!("{b}\n"));
-            f.wait_for(1 + n);
+            f.until(1 + n);
         }
-        let e = f.stop_exit_0(mode);
-        assert_eq!(e.stdout.len(), 4);
-        assert_same_as_plain(&e.stdout, home);
-        no_rejects(&e);
-        assert!(
-            e.summary()
-                .contains("1 files (0 v0, 0 seed, 0 v1, 1 v2+, 0 unknown; 0 zst)"),
-            "{}",
-            e.summary()
+        let e = f.terminate_ok();
+        assert_eq!(e.lines.len(), 4);
+        assert_same_as_plain(&e.lines, home);
+        assert_has(
+            e.summary(),
+            "1 files (0 v0, 0 seed, 0 v1, 1 v2+, 0 unknown; 0 zst)",
         );
     });
 }
@@ -453,16 +275,16 @@ fn a_file_whose_session_meta_comes_second_waits_for_it() {
         |home, mode| {
             let day = home.join(".codex/sessions/2025/11/02");
             fs::create_dir_all(&day).unwrap();
-            let mut f = Following::start(home, mode);
+            let mut f = start(home, mode);
             let path = rollout(&day, "2025-11-02T08-00-00", UF);
             append(&path, &format!("{}\n", item(1)));
             thread::sleep(Duration::from_millis(1500));
             append(&path, &format!("{}\n", meta(U3)));
-            let got = f.wait_for(2);
+            let got = f.until(2);
             assert_eq!(got[0], line_rec(None, U3, &item(1), &path, 1));
             assert_eq!(got[1], line_rec(None, U3, &meta(U3), &path, 2));
-            let e = f.stop_exit_0(mode);
-            assert_same_as_plain(&e.stdout, home);
+            let e = f.terminate_ok();
+            assert_same_as_plain(&e.lines, home);
         },
     );
 }
@@ -473,25 +295,24 @@ fn new_date_folders_and_their_sessions_are_picked_up() {
         let sessions = home.join(".codex/sessions");
         let old = rollout(&sessions.join("2025/11/02"), "2025-11-02T23-59-00", U1);
         put(&old, &lines(&[meta(U1), item(1)]));
-        let mut f = Following::start(home, mode);
-        f.wait_for(2);
+        let mut f = start(home, mode);
+        f.until(2);
         // Midnight: a new day folder, then a new month and year at once.
         let day = sessions.join("2025/11/03");
         fs::create_dir(&day).unwrap();
         let next = rollout(&day, "2025-11-03T00-00-01", U2);
         append(&next, &lines(&[meta(U2), item(1)]));
-        f.wait_for(4);
+        f.until(4);
         let far = rollout(&sessions.join("2026/01/01"), "2026-01-01T00-00-01", U3);
         fs::create_dir_all(far.parent().unwrap()).unwrap();
         append(&far, &format!("{}\n", meta(U3)));
-        f.wait_for(5);
+        f.until(5);
         append(&far, &format!("{}\n", item(2)));
         append(&old, &format!("{}\n", item(2)));
-        f.wait_for(7);
-        let e = f.stop_exit_0(mode);
-        assert_eq!(e.stdout.len(), 7);
-        assert_same_as_plain(&e.stdout, home);
-        no_rejects(&e);
+        f.until(7);
+        let e = f.terminate_ok();
+        assert_eq!(e.lines.len(), 7);
+        assert_same_as_plain(&e.lines, home);
     });
 }
 
@@ -500,23 +321,23 @@ fn a_v0_document_rewritten_whole_three_times_yields_each_item_once() {
     each_mode(&MODES, |home, mode| {
         let path = home.join(format!(".codex/sessions/rollout-2025-04-20-{U4}.json"));
         put(&path, &v0_doc(U4, &[0]));
-        let mut f = Following::start(home, mode);
-        f.wait_for(2);
+        let mut f = start(home, mode);
+        f.until(2);
         // The TypeScript CLI rewrites the whole file after each item.
         fs::write(&path, v0_doc(U4, &[0, 1])).unwrap();
-        f.wait_for(3);
+        f.until(3);
         // A rewrite caught half-way: not valid JSON for a while.
         let whole = v0_doc(U4, &[0, 1, 2]);
         fs::write(&path, &whole[..whole.len() * 2 / 3]).unwrap();
         thread::sleep(PAUSE);
         fs::write(&path, &whole).unwrap();
-        f.wait_for(4);
+        f.until(4);
         fs::write(&path, v0_doc(U4, &[0, 1, 2, 3])).unwrap();
-        f.wait_for(5);
-        let e = f.stop_exit_0(mode);
-        let rows: Vec<String> = e.stdout.iter().map(|l| provenance(l).1).collect();
+        f.until(5);
+        let e = f.terminate_ok();
+        let rows: Vec<String> = e.lines.iter().map(|l| provenance(l).1).collect();
         assert_eq!(rows, ["#session", "#0", "#1", "#2", "#3"], "mode {mode:?}");
-        assert_same_as_plain(&e.stdout, home);
+        assert_same_as_plain(&e.lines, home);
         // Each of the three whole rewrites is seen (each brought a record waited for above); the
         // one caught half-way may be counted too, depending on when the watcher looked.
         let rewrites: u64 = e
@@ -527,11 +348,7 @@ fn a_v0_document_rewritten_whole_three_times_yields_each_item_once() {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
         assert!((3..=4).contains(&rewrites), "{}", e.summary());
-        assert!(
-            e.summary().contains(", 4 items, 5 records, 0 incomplete"),
-            "{}",
-            e.summary()
-        );
+        assert_has(e.summary(), ", 4 items, 5 records, 0 incomplete");
     });
 }
 
@@ -540,16 +357,16 @@ fn a_v0_document_whose_written_items_changed_yields_only_new_content() {
     each_mode(&MODES, |home, mode| {
         let path = home.join(format!(".codex/sessions/rollout-2025-04-20-{U4}.json"));
         put(&path, &v0_doc(U4, &[0, 1, 2]));
-        let mut f = Following::start(home, mode);
-        f.wait_for(4);
+        let mut f = start(home, mode);
+        f.until(4);
         // Item 0 gone: the items written before moved, so they are told by content.
         fs::write(&path, v0_doc(U4, &[1, 2, 3])).unwrap();
-        f.wait_for(5);
+        f.until(5);
         fs::write(&path, v0_doc(U4, &[1, 2, 3, 4])).unwrap();
-        f.wait_for(6);
-        let e = f.stop_exit_0(mode);
+        f.until(6);
+        let e = f.terminate_ok();
         let got: Vec<(String, String)> = e
-            .stdout
+            .lines
             .iter()
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).unwrap();
@@ -569,7 +386,7 @@ fn a_v0_document_whose_written_items_changed_yields_only_new_content() {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
         assert!(e
-            .stdout
+            .lines
             .iter()
             .all(|l| l.contains(&format!("\"session\":\"{U4}\""))));
         assert_eq!(got, want, "mode {mode:?}");
@@ -585,11 +402,11 @@ fn a_rewrite_in_place_and_a_truncation_yield_only_new_lines() {
             U2,
         );
         put(&path, &lines(&[meta(U2), item(1), item(2), item(3)]));
-        let mut f = Following::start(home, mode);
-        f.wait_for(4);
+        let mut f = start(home, mode);
+        f.until(4);
         // Rewritten in place: item 2 gone, item 4 new.
         fs::write(&path, lines(&[meta(U2), item(1), item(3), item(4)])).unwrap();
-        f.wait_for(5);
+        f.until(5);
         // Truncated, left empty for a while, then written again with one new line.
         OpenOptions::new()
             .write(true)
@@ -599,10 +416,10 @@ fn a_rewrite_in_place_and_a_truncation_yield_only_new_lines() {
             .unwrap();
         thread::sleep(PAUSE);
         append(&path, &lines(&[meta(U2), item(5)]));
-        f.wait_for(6);
+        f.until(6);
         append(&path, &format!("{}\n", item(6)));
-        f.wait_for(7);
-        let e = f.stop_exit_0(mode);
+        f.until(7);
+        let e = f.terminate_ok();
         let want = vec![
             line_rec(None, U2, &meta(U2), &path, 1),
             line_rec(None, U2, &item(1), &path, 2),
@@ -612,12 +429,12 @@ fn a_rewrite_in_place_and_a_truncation_yield_only_new_lines() {
             line_rec(None, U2, &item(5), &path, 2),
             line_rec(None, U2, &item(6), &path, 3),
         ];
-        assert_eq!(e.stdout, want, "mode {mode:?}");
-        assert!(e.summary().ends_with(", 2 rewrites"), "{}", e.summary());
+        assert_eq!(e.lines, want, "mode {mode:?}");
+        assert_ends(e.summary(), ", 2 rewrites");
         // The last two are what a plain run over the final file writes for them.
         let p = plain(home);
         assert_eq!(
-            p.stdout,
+            p.lines(),
             [want[0].clone(), want[5].clone(), want[6].clone()]
         );
     });
@@ -629,8 +446,8 @@ fn sigterm_writes_what_came_before_it_and_exits_0() {
         let day = home.join(".codex/sessions/2025/11/02");
         let path = rollout(&day, "2025-11-02T08-00-00", U2);
         put(&path, &format!("{}\n", meta(U2)));
-        let mut f = Following::start(home, mode);
-        f.wait_for(1);
+        let mut f = start(home, mode);
+        f.until(1);
         // Lines, a new file and a line still being written, then the signal at once.
         for n in 1..=50 {
             append(&path, &format!("{}\n", item(n)));
@@ -638,11 +455,11 @@ fn sigterm_writes_what_came_before_it_and_exits_0() {
         let other = rollout(&day, "2025-11-02T09-00-00", U3);
         put(&other, &lines(&[meta(U3), item(1)]));
         append(&path, &item(51)[..20]);
-        let e = f.stop_exit_0(mode);
-        assert_eq!(e.stdout.len(), 53, "mode {mode:?}");
+        let e = f.terminate_ok();
+        assert_eq!(e.lines.len(), 53, "mode {mode:?}");
         // The torn last line is held, and reported; the plain run leaves it too.
         assert!(
-            e.stderr.iter().any(|l| l.ends_with(&format!(
+            e.stderr.lines().any(|l| l.ends_with(&format!(
                 "{}: incomplete last line (20 bytes), not read; a writer may still be appending",
                 path.display()
             ))),
@@ -652,7 +469,7 @@ fn sigterm_writes_what_came_before_it_and_exits_0() {
         assert!(e
             .summary()
             .contains(", 1 incomplete, 0 rejected, 0 failed, 0 rewrites"));
-        assert_same_as_plain(&e.stdout, home);
+        assert_same_as_plain(&e.lines, home);
     });
 }
 
@@ -666,8 +483,8 @@ fn a_followed_file_compressed_or_archived_is_not_read_again() {
         put(&path, &lines(&[meta(U2), item(1)]));
         let moving = rollout(&day, "2026-05-01T11-00-00", U3);
         put(&moving, &lines(&[meta(U3)]));
-        let mut f = Following::start(home, mode);
-        f.wait_for(3);
+        let mut f = start(home, mode);
+        f.until(3);
         // V4 compresses a finished file: the `.zst` holds one more line than was read,
         // then the plain file goes away.
         let all = lines(&[meta(U2), item(1), item(2)]);
@@ -675,7 +492,7 @@ fn a_followed_file_compressed_or_archived_is_not_read_again() {
         fs::write(&zst, zstd::stream::encode_all(all.as_bytes(), 3).unwrap()).unwrap();
         thread::sleep(PAUSE);
         fs::remove_file(&path).unwrap();
-        f.wait_for(4);
+        f.until(4);
         // Archived: moved to archived_sessions/, then appended to.
         let archived = codex
             .join("archived_sessions")
@@ -683,7 +500,7 @@ fn a_followed_file_compressed_or_archived_is_not_read_again() {
         fs::create_dir_all(archived.parent().unwrap()).unwrap();
         fs::rename(&moving, &archived).unwrap();
         append(&archived, &format!("{}\n", item(7)));
-        f.wait_for(5);
+        f.until(5);
         // A new `.zst` alone is read once.
         let lone = day.join(format!("rollout-2026-05-01T12-00-00-{U4}.jsonl.zst"));
         let lone_lines = lines(&[meta(U4), item(1)]);
@@ -692,8 +509,8 @@ fn a_followed_file_compressed_or_archived_is_not_read_again() {
             zstd::stream::encode_all(lone_lines.as_bytes(), 3).unwrap(),
         )
         .unwrap();
-        f.wait_for(7);
-        let e = f.stop_exit_0(mode);
+        f.until(7);
+        let e = f.terminate_ok();
         let want = vec![
             line_rec(None, U2, &meta(U2), &path, 1),
             line_rec(None, U2, &item(1), &path, 2),
@@ -703,7 +520,7 @@ fn a_followed_file_compressed_or_archived_is_not_read_again() {
             line_rec(None, U4, &meta(U4), &lone, 1),
             line_rec(None, U4, &item(1), &lone, 2),
         ];
-        assert_eq!(e.stdout, want, "mode {mode:?}");
+        assert_eq!(e.lines, want, "mode {mode:?}");
     });
 }
 
@@ -732,58 +549,10 @@ fn sigterm_stops_a_plain_run_at_a_record_boundary_with_exit_0() {
             &text,
         );
     }
-    let mut child = Command::new(BIN)
-        .env_remove("CODEX_HOME")
-        .env("HOME", home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // stdout is not read between the first line and the signal: the pipe fills and the reader
-    // waits, so the signal surely comes before the end, however slow the machine.
-    let (first_tx, first_rx) = channel();
-    let (go_tx, go_rx) = channel::<()>();
-    let stdout = child.stdout.take().unwrap();
-    let out = thread::spawn(move || {
-        let mut r = BufReader::new(stdout);
-        let mut first = String::new();
-        r.read_line(&mut first).unwrap();
-        first_tx.send(()).unwrap();
-        go_rx.recv().unwrap();
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut r, &mut rest).unwrap();
-        (first, rest)
-    });
-    let err = lines_of(child.stderr.take().unwrap());
-    if let Err(e) = first_rx.recv_timeout(DEADLINE) {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("no output: {e}");
-    }
-    term(&child);
-    go_tx.send(()).unwrap();
-    let code = wait_exit(&mut child);
-    let (first, rest) = out.join().unwrap();
-    let text = first + &rest;
-    assert!(text.ends_with('\n'), "a torn last line");
-    let got: Vec<String> = text.lines().map(str::to_string).collect();
-    let stderr: Vec<String> = err.iter().collect();
-    assert_eq!(code, Some(0), "{stderr:#?}");
-    let summary = stderr
-        .iter()
-        .find(|l| l.contains(" files (") && l.contains(" records, "))
-        .unwrap();
-    assert!(
-        summary.ends_with(", stopped by a signal before the end"),
-        "{summary}"
-    );
+    let r = terminated_after_first_line(codex_read(home));
+    assert_ends(r.summary(), ", stopped by a signal before the end");
     // Only whole records, and exactly the first ones a whole run writes.
-    let whole = plain(home);
-    assert_eq!(whole.stdout.len(), 40 * 2001);
-    assert!(
-        got.len() < whole.stdout.len(),
-        "the stop came after the end"
-    );
-    assert_eq!(got[..], whole.stdout[..got.len()]);
+    let whole = plain(home).lines();
+    assert_eq!(whole.len(), 40 * 2001);
+    assert_stopped_at_a_record_boundary(&r, &whole);
 }

@@ -14,22 +14,20 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use tonbo_testkit::reader::{
+    assert_ends, assert_has, assert_stopped_at_a_record_boundary, terminated_after_first_line,
+    Ended, Following, Mode,
+};
 
 mod common;
 use common::*;
-
-/// How long to wait for an expected line, or for the process to end (CI runs on 2 busy cores).
-const DEADLINE: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------------------------------------
 // The app's side: one connection in WAL mode, writing as OpenCode does.
@@ -229,130 +227,32 @@ fn t2_assistant(parent: &str, created: i64, completed: Option<i64>) -> Value {
 // ---------------------------------------------------------------------------------------------
 // Running the binary
 
-#[derive(Debug, Clone, Copy)]
-enum Mode {
-    Events,
-    Poll,
-}
-
-impl Mode {
-    fn args(self) -> &'static [&'static str] {
-        match self {
-            Mode::Events => &["--follow", "--poll-interval", "50"],
-            Mode::Poll => &["--follow", "--poll", "--poll-interval", "50"],
-        }
-    }
-}
-
-/// A stdout line as read: whole (ended by a newline) or not.
-type OutLine = Result<String, String>;
-
-/// A running `opencode-read`; killed if a test fails before it ends.
-struct Running {
-    child: Child,
-    lines: Receiver<OutLine>,
-    stdout: Option<JoinHandle<()>>,
-    /// Stderr lines as they come; the thread returns them all at the end.
-    errors: Receiver<String>,
-    stderr: Option<JoinHandle<String>>,
-    /// Every whole stdout line received so far.
-    got: Vec<String>,
-}
-
-/// What a run left behind once it ended.
-struct Ended {
-    code: Option<i32>,
-    lines: Vec<String>,
-    stderr: String,
-}
-
-impl Ended {
-    fn summary(&self) -> &str {
-        summary(&self.stderr)
-    }
-}
-
 fn command(base: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     common::command(base, &base.join("home"), args, env)
 }
 
-fn spawn(base: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
-    let mut child = command(base, args, env)
-        .spawn()
-        .expect("spawn opencode-read");
-    let out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = thread::spawn(move || {
-        let mut out = BufReader::new(out);
-        loop {
-            let mut line = String::new();
-            match out.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    let sent = match line.strip_suffix('\n') {
-                        Some(whole) => tx.send(Ok(whole.to_string())),
-                        None => tx.send(Err(line)),
-                    };
-                    if sent.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    let (etx, erx) = mpsc::channel();
-    let stderr = thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(&mut err).lines() {
-            let Ok(line) = line else { break };
-            all.push_str(&line);
-            all.push('\n');
-            let _ = etx.send(line);
-        }
-        all
-    });
-    Running {
-        child,
-        lines: rx,
-        stdout: Some(stdout),
-        errors: erx,
-        stderr: Some(stderr),
-        got: Vec::new(),
+/// `opencode-read --follow` over `path` in `mode`, with the variables of `env`.
+fn follow(base: &Path, path: &Path, mode: Mode, env: &[(&str, &str)]) -> Following {
+    let mut cmd = command(base, &[path.to_str().unwrap()], env);
+    cmd.args(mode.args());
+    if mode == Mode::Events {
+        // The look every 10 intervals (for a missed event, or a database locked or mid-write)
+        // comes every half second, not every ten.
+        cmd.args(["--poll-interval", "50"]);
     }
+    Following::start(cmd)
 }
 
-fn follow(base: &Path, path: &Path, mode: Mode, env: &[(&str, &str)]) -> Running {
-    let mut args = vec![path.to_str().unwrap()];
-    args.extend_from_slice(mode.args());
-    spawn(base, &args, env)
+/// What these tests read of a followed run: records by their outlines ([`outline`]).
+trait Outlined {
+    /// Reads as many lines as `want` has and checks their outlines, in order.
+    fn expect(&mut self, want: &[&str]) -> Vec<String>;
+    /// [`Following::terminate`], and checks that the run exited 0 with a summary ending in
+    /// `end`.
+    fn terminate_ending(self, end: &str) -> Ended;
 }
 
-impl Running {
-    /// The next `n` stdout lines, waiting up to [`DEADLINE`] for them.
-    fn next(&mut self, n: usize) -> Vec<String> {
-        let deadline = Instant::now() + DEADLINE;
-        let mut new = Vec::new();
-        while new.len() < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(Ok(line)) => new.push(line),
-                Ok(Err(torn)) => self.fail(&format!("a torn stdout line: {torn:?}")),
-                Err(RecvTimeoutError::Timeout) => self.fail(&format!(
-                    "waited {DEADLINE:?} for {n} lines, got {}: {new:#?}",
-                    new.len()
-                )),
-                Err(RecvTimeoutError::Disconnected) => self.fail(&format!(
-                    "stdout ended after {} of {n} lines: {new:#?}",
-                    new.len()
-                )),
-            }
-        }
-        self.got.extend(new.iter().cloned());
-        new
-    }
-
-    /// Reads as many lines as `want` has and checks their outlines ([`outline`]), in order.
+impl Outlined for Following {
     fn expect(&mut self, want: &[&str]) -> Vec<String> {
         let lines = self.next(want.len());
         let got: Vec<String> = lines.iter().map(|l| outline(l)).collect();
@@ -362,108 +262,19 @@ impl Running {
         lines
     }
 
-    /// Waits up to [`DEADLINE`] for a stderr line containing `needle`.
-    fn stderr_line(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.errors.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => self.fail(&format!("no stderr line with {needle:?}")),
-            }
-        }
-    }
-
-    fn fail(&mut self, why: &str) -> ! {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default());
-        panic!(
-            "{why}\nlines before: {:#?}\nstderr: {}",
-            self.got,
-            stderr.unwrap_or_default()
-        );
-    }
-
-    /// Sends SIGTERM and collects the rest of stdout, stderr and the exit code.
-    fn terminate(self) -> Ended {
-        sigterm(&self.child);
-        self.wait()
-    }
-
-    /// [`Self::terminate`], and checks that the run exited 0 with a summary ending in `end`.
     fn terminate_ending(self, end: &str) -> Ended {
         let ended = self.terminate();
         assert_eq!(ended.code, Some(0), "stderr: {}", ended.stderr);
-        assert!(ended.summary().ends_with(end), "{}", ended.summary());
+        assert_ends(ended.summary(), end);
         ended
     }
-
-    /// Waits for the process to end by itself and collects everything.
-    fn wait(mut self) -> Ended {
-        let deadline = Instant::now() + DEADLINE;
-        let code = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status.code();
-            }
-            if Instant::now() > deadline {
-                self.fail(&format!("opencode-read did not end within {DEADLINE:?}"));
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        self.stdout.take().unwrap().join().unwrap();
-        let mut lines = std::mem::take(&mut self.got);
-        for line in self.lines.try_iter() {
-            match line {
-                Ok(line) => lines.push(line),
-                Err(torn) => panic!("a torn stdout line at exit: {torn:?}"),
-            }
-        }
-        let stderr = self.stderr.take().unwrap().join().unwrap();
-        Ended {
-            code,
-            lines,
-            stderr,
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        // A failed assertion must not leave the process running.
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -TERM failed");
 }
 
 /// A plain run over `path`: its stdout lines.
 fn plain(base: &Path, path: &Path) -> Vec<String> {
-    let out = command(base, &[path.to_str().unwrap()], &[])
-        .output()
-        .expect("run opencode-read");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    let r = tonbo_testkit::run(command(base, &[path.to_str().unwrap()], &[]), None);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    r.lines()
 }
 
 /// One short line per record (see [`common::outline`]).
@@ -507,7 +318,7 @@ struct Probe {
 }
 
 impl Probe {
-    fn t2(&mut self, app: &mut App, r: &mut Running) {
+    fn t2(&mut self, app: &mut App, r: &mut Following) {
         if self.n == 0 {
             app.t2_session("ses_probe");
         }
@@ -527,7 +338,7 @@ impl Probe {
         self.n += 1;
     }
 
-    fn g1(&mut self, app: &mut App, r: &mut Running) {
+    fn g1(&mut self, app: &mut App, r: &mut Following) {
         if self.n == 0 {
             app.g1_session("probe-sess", 1);
         }
@@ -546,7 +357,7 @@ impl Probe {
 // ---------------------------------------------------------------------------------------------
 // T2 (OpenCode 1.2+)
 
-fn t2_stream(mode: Mode) {
+fn t2_streamed_message_and_tool_come_out_once_final(mode: Mode) {
     let base = base();
     let db = base.path().join("data/opencode.db");
     let mut app = App::create(&db, T2_SCHEMA);
@@ -640,16 +451,6 @@ fn t2_stream(mode: Mode) {
         .summary()
         .contains("(0 g1, 0 g2, 0 t1, 1 t2, 0 t3), 4 sessions, 13 messages, "));
     assert_same_records(&ended.lines, &plain(base.path(), &db));
-}
-
-#[test]
-fn t2_streamed_message_and_tool_come_out_once_final_with_events() {
-    t2_stream(Mode::Events);
-}
-
-#[test]
-fn t2_streamed_message_and_tool_come_out_once_final_polling() {
-    t2_stream(Mode::Poll);
 }
 
 /// A written message changed later is not written again (counted as a rewrite); a session
@@ -835,7 +636,7 @@ fn t3_assistant_row_updated_in_place_comes_out_once_completed() {
 // ---------------------------------------------------------------------------------------------
 // G1 (Go opencode-ai/opencode)
 
-fn g1_stream(mode: Mode) {
+fn g1_rewritten_parts_come_out_once_finished(mode: Mode) {
     let base = base();
     let db = base.path().join("proj/.opencode/opencode.db");
     let mut app = App::create(&db, &format!("{G1_SCHEMA}{G1_TRIGGERS}"));
@@ -937,16 +738,6 @@ fn g1_stream(mode: Mode) {
     assert_eq!(live["record"]["session"]["message_count"], 2);
 }
 
-#[test]
-fn g1_rewritten_parts_come_out_once_finished_with_events() {
-    g1_stream(Mode::Events);
-}
-
-#[test]
-fn g1_rewritten_parts_come_out_once_finished_polling() {
-    g1_stream(Mode::Poll);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Sources that come and go
 
@@ -984,22 +775,20 @@ fn a_locked_database_is_read_once_released() {
         )
     );
     // Nothing was written meanwhile.
-    if let Ok(line) = r.lines.try_recv() {
-        r.fail(&format!("a line while the database was locked: {line:?}"));
-    }
+    r.assert_no_line_yet();
     holder.execute_batch("ROLLBACK;").unwrap();
     r.expect(&["S ses_l t2", "M ses_l t2 msg_l 0", "M ses_l t2 msg_m 0"]);
     let ended = r.terminate();
     assert_eq!(ended.code, Some(0), "stderr: {}", ended.stderr);
     // Reported once, however many polls found it locked.
     assert_eq!(ended.stderr.matches("database is locked").count(), 1);
-    assert!(ended.stderr.contains(": read again"), "{}", ended.stderr);
+    assert_has(&ended.stderr, ": read again");
     assert!(ended.summary().contains(", 0 rejected, 0 failed"));
     drop(holder);
     assert_same_records(&ended.lines, &plain(base.path(), &db));
 }
 
-fn new_database_appears(mode: Mode) {
+fn a_new_database_in_a_followed_folder_is_read(mode: Mode) {
     let base = base();
     let data = base.path().join("data");
     fs::create_dir_all(&data).unwrap();
@@ -1023,16 +812,6 @@ fn new_database_appears(mode: Mode) {
         ended.summary()
     );
     assert_same_records(&ended.lines, &plain(base.path(), &db));
-}
-
-#[test]
-fn a_new_database_in_a_followed_folder_is_read_with_events() {
-    new_database_appears(Mode::Events);
-}
-
-#[test]
-fn a_new_database_in_a_followed_folder_is_read_polling() {
-    new_database_appears(Mode::Poll);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1070,7 +849,7 @@ fn t1_part(storage: &Path, session: &str, message: &str, id: &str, v: Value) {
     put_json(&storage.join(format!("part/{message}/{id}.json")), &v);
 }
 
-fn t1_stream(mode: Mode) {
+fn t1_store_messages_come_out_once_final(mode: Mode) {
     let base = base();
     let storage = base.path().join("data/storage");
     t1_session(&storage, "ses_1", 1000);
@@ -1135,16 +914,6 @@ fn t1_stream(mode: Mode) {
     assert_same_records(&ended.lines, &plain(base.path(), &storage));
 }
 
-#[test]
-fn t1_store_messages_come_out_once_final_with_events() {
-    t1_stream(Mode::Events);
-}
-
-#[test]
-fn t1_store_messages_come_out_once_final_polling() {
-    t1_stream(Mode::Poll);
-}
-
 // ---------------------------------------------------------------------------------------------
 // SIGTERM during a plain run
 
@@ -1186,42 +955,23 @@ fn sigterm_stops_a_plain_run_at_a_record_boundary() {
     let full = plain(base.path(), &db);
     assert_eq!(full.len(), 200 * 51);
 
-    let mut child = command(base.path(), &[db.to_str().unwrap()], &[])
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    // It is now writing (its signal handlers are set before its first line), and blocks once
-    // the pipe is full.
-    sigterm(&child);
-    let mut rest = String::new();
-    out.read_to_string(&mut rest).unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "stderr: {err}");
-    assert!(rest.is_empty() || rest.ends_with('\n'), "a torn last line");
-    let lines: Vec<String> = std::iter::once(first.trim_end_matches('\n').to_string())
-        .chain(rest.lines().map(str::to_string))
-        .collect();
-    assert!(lines.len() < full.len(), "the run was not stopped");
-    assert_eq!(lines[..], full[..lines.len()]);
-    let summary = err
+    let r = terminated_after_first_line(command(base.path(), &[db.to_str().unwrap()], &[]));
+    assert_stopped_at_a_record_boundary(&r, &full);
+    let messages = r
         .lines()
-        .find(|l| l.contains(" databases, "))
-        .unwrap_or_else(|| panic!("no summary: {err}"));
-    let messages = lines
         .iter()
         .filter(|l| l.contains(r#""kind":"message""#))
         .count();
-    assert!(
-        summary.contains(&format!(" {messages} messages, ")),
-        "{summary}"
-    );
+    let messages = format!(" {messages} messages, ");
+    assert_has(r.summary(), &messages);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Each in both modes
+
+tonbo_testkit::in_both_modes!(
+    t2_streamed_message_and_tool_come_out_once_final,
+    g1_rewritten_parts_come_out_once_finished,
+    a_new_database_in_a_followed_folder_is_read,
+    t1_store_messages_come_out_once_final,
+);

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -78,31 +78,20 @@ CREATE UNIQUE INDEX session_message_session_seq_idx ON session_message(session_i
 ";
 
 /// `opencode-read ARGS` in `cwd`, with `home` as HOME and none of the variables that would
-/// point it elsewhere (but `env`); stdin closed, stdout and stderr piped.
+/// point it elsewhere (but `env`); stdin closed.
 pub fn command(cwd: &Path, home: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .current_dir(cwd)
-        .env("HOME", home)
-        .env_remove("XDG_DATA_HOME")
-        .env_remove("OPENCODE_DB")
-        .env_remove("CRUSH_GLOBAL_DATA")
-        .env_remove("OPENCODE_READ_BUSY_TIMEOUT_MS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let unset = [
+        "XDG_DATA_HOME",
+        "OPENCODE_DB",
+        "CRUSH_GLOBAL_DATA",
+        "OPENCODE_READ_BUSY_TIMEOUT_MS",
+    ];
+    let mut cmd = tonbo_testkit::reader::command(BIN, home, &unset);
+    cmd.args(args).current_dir(cwd);
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd
-}
-
-/// The summary line of a run's stderr.
-pub fn summary(stderr: &str) -> &str {
-    stderr
-        .lines()
-        .find(|l| l.contains(" databases, "))
-        .unwrap_or_else(|| panic!("no summary line in stderr: {stderr}"))
 }
 
 /// A line of stdout, read by the contract's own type, as JSON.
