@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 use tonbo_testkit::reader::{
-    assert_ends, assert_has, assert_refuses_bad_arguments, assert_rejected,
-    assert_warns_nothing_read, jsonl_with_bad_lines, long_ago, put, rejects_file, set_mtime, Rec,
-    Unreadable, AFTER_LONG_AGO, JSONL_REJECTS,
+    assert_ends, assert_has, assert_left_out_alone, assert_none_found,
+    assert_refuses_bad_arguments, assert_rejected, assert_rejects_file, assert_warns_nothing_read,
+    jsonl_with_bad_lines, long_ago, put, run_with, set_mtime, Rec, Unreadable, AFTER_LONG_AGO,
+    JSONL_REJECTS,
 };
 
 mod common;
@@ -46,12 +47,7 @@ impl Run {
 /// Runs the binary with `args` and `env`; HOME is `home` and CLAUDE_CONFIG_DIR is unset unless
 /// `env` sets it, so the machine's own transcripts are never read.
 fn run_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = claude_read(home);
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Run(tonbo_testkit::run(cmd, None))
+    Run(run_with(claude_read(home), args, env))
 }
 
 fn run(home: &Path, args: &[&str]) -> Run {
@@ -289,12 +285,14 @@ fn a_single_file_is_classified_by_its_name_and_position() {
             row("S1", &format!("{p}/S1.jsonl"), 2),
         ]
     );
-    assert!(r
-        .stderr
-        .contains("agent-acompact-z.jsonl is not a Claude Code transcript"));
-    assert!(r
-        .stderr
-        .contains("sessions-index.json is not a Claude Code transcript"));
+    assert_has(
+        &r.stderr,
+        "agent-acompact-z.jsonl is not a Claude Code transcript",
+    );
+    assert_has(
+        &r.stderr,
+        "sessions-index.json is not a Claude Code transcript",
+    );
 
     // A relative path from inside the companion folder still finds the session id.
     let mut cmd = claude_read(base);
@@ -333,7 +331,7 @@ fn a_torn_last_line_is_left_for_later_and_a_whole_unterminated_one_is_read() {
     );
     assert!(r.stderr.lines().any(|l| l == torn), "stderr: {}", r.stderr);
     assert!(r.rejected_lines().is_empty());
-    assert!(r.summary().contains("1 incomplete, 0 rejected"));
+    assert_has(r.summary(), "1 incomplete, 0 rejected");
 }
 
 #[test]
@@ -372,13 +370,7 @@ fn corrupt_lines_are_rejected_with_file_and_line_and_the_rest_is_read() {
     // The meta file's, after its transcript's.
     expect.push((m.clone(), 1, "not JSON"));
     assert_rejected(&r, "claude-read", &expect);
-    let recorded = rejects_file(&rejects);
-    assert_eq!(recorded.len(), 6);
-    assert_eq!(recorded[0]["stage"], "claude-read");
-    assert_eq!(recorded[0]["input"], f.as_str());
-    assert_eq!(recorded[0]["line"], 2);
-    assert_eq!(recorded[0]["raw"], "not json at all");
-    assert_eq!(recorded[5]["input"], m.as_str());
+    assert_rejects_file(&rejects, "claude-read", &f, &m);
     assert_has(r.summary(), "6 rejected");
 }
 
@@ -404,20 +396,17 @@ fn claude_config_dir_lists_several_config_dirs() {
             row("A", "one/projects/-p/A.jsonl", 1),
         ]
     );
-    assert!(r
-        .stderr
-        .contains("missing/projects (from CLAUDE_CONFIG_DIR) does not exist"));
+    assert_has(
+        &r.stderr,
+        "missing/projects (from CLAUDE_CONFIG_DIR) does not exist",
+    );
 }
 
 #[test]
 fn default_roots_are_under_home_and_none_is_not_an_error() {
     let tmp = TempDir::new().unwrap();
     let base = tmp.path();
-    let r = run(base, &[]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
-    assert_eq!(r.stdout, "");
-    assert!(r.stderr.contains("no Claude Code projects folder found"));
-    assert!(r.stderr.contains("nothing to read"));
+    assert_none_found(&run(base, &[]), "Claude Code projects folder");
 
     put(&base.join(".claude/projects/-p/A.jsonl"), "{\"n\":1}\n");
     put(
@@ -482,13 +471,7 @@ fn modified_after_skips_files_not_modified_since() {
         &[s(&base.join("projects")), "--modified-after", "2023-11-14"],
     );
     assert_eq!(r.records().len(), 6);
-    // A file named alone is filtered too.
-    let r = run(
-        base,
-        &[s(&proj.join("Old.jsonl")), "--modified-after", "7d"],
-    );
-    assert_eq!(r.code, Some(0));
-    assert_eq!(r.stdout, "");
+    assert_left_out_alone(|args| run(base, args), &proj.join("Old.jsonl"));
 }
 
 #[test]

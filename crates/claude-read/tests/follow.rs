@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tempfile::TempDir;
@@ -22,25 +22,83 @@ use tonbo_testkit::reader::{
 mod common;
 use common::claude_read;
 
-/// `claude-read --follow` over `root` (HOME at `base`) in `mode`, with the `extra` flags.
-fn follow(base: &Path, root: &Path, mode: Mode, extra: &[&str]) -> Following {
-    let mut cmd = claude_read(base);
-    cmd.arg(root).args(mode.args()).args(extra);
-    Following::start(cmd)
+/// A temporary HOME and its Claude Code projects folder, `root`, which the tests write while
+/// claude-read reads it.
+struct Projects {
+    home: TempDir,
+    root: PathBuf,
 }
 
-/// The stdout lines of a plain run (no `--follow`) over `root`, which must succeed.
-fn plain(base: &Path, root: &Path, extra: &[&str]) -> Vec<String> {
-    let r = plain_run(base, root, extra);
-    assert_eq!(r.code, Some(0), "plain run failed: {}", r.stderr);
-    r.lines()
-}
+impl Projects {
+    fn new() -> Projects {
+        let home = TempDir::new().unwrap();
+        let root = home.path().join("projects");
+        Projects { home, root }
+    }
 
-/// A plain run over `root`.
-fn plain_run(base: &Path, root: &Path, extra: &[&str]) -> tonbo_testkit::Run {
-    let mut cmd = claude_read(base);
-    cmd.arg(root).args(extra);
-    tonbo_testkit::run(cmd, None)
+    fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// `claude-read --follow` over the projects in `mode`, with the `extra` flags.
+    fn follow(&self, mode: Mode, extra: &[&str]) -> Following {
+        let mut cmd = claude_read(self.home());
+        cmd.arg(&self.root).args(mode.args()).args(extra);
+        Following::start(cmd)
+    }
+
+    /// Writes `-p/S.jsonl` with the lines `s` of `ns`, and follows the projects in `mode` (with
+    /// the `extra` flags) until its first pass is out, which must be the plain run's: the file
+    /// and the run.
+    fn follow_s(
+        &self,
+        ns: impl IntoIterator<Item = u32>,
+        mode: Mode,
+        extra: &[&str],
+    ) -> (PathBuf, Following) {
+        let s = self.root.join("-p/S.jsonl");
+        put(&s, lines("s", ns));
+        let mut run = self.follow(mode, extra);
+        let want = self.plain();
+        assert_eq!(run.next(want.len()), want);
+        (s, run)
+    }
+
+    /// A plain run (no `--follow`) over the projects as they are now.
+    fn plain_run(&self) -> tonbo_testkit::Run {
+        let mut cmd = claude_read(self.home());
+        cmd.arg(&self.root);
+        tonbo_testkit::run(cmd, None)
+    }
+
+    /// The stdout lines of [`Projects::plain_run`], which must succeed.
+    fn plain(&self) -> Vec<String> {
+        let r = self.plain_run();
+        assert_eq!(r.code, Some(0), "plain run failed: {}", r.stderr);
+        r.lines()
+    }
+
+    /// The plain run's records of `file` (all of them, meta record included), in its order.
+    fn plain_of(&self, file: &Path) -> Vec<String> {
+        let want = file.to_str().unwrap();
+        let meta = file.with_extension("").with_extension("meta.json");
+        let meta = meta.to_str().unwrap();
+        self.plain()
+            .into_iter()
+            .filter(|r| {
+                let (f, _) = place(r);
+                f == want || f == meta
+            })
+            .collect()
+    }
+
+    /// [`Following::terminate_ok`], for a run whose records must be a plain run's over the
+    /// files as they are now.
+    fn terminate_as_plain(&self, run: Following) -> Ended {
+        let end = run.terminate_ok();
+        assert_same_records(&end.lines, &self.plain());
+        end
+    }
 }
 
 /// `(file, line)` of a record; meta records have no line.
@@ -48,20 +106,6 @@ fn place(rec: &str) -> (String, Option<u64>) {
     let v: Value = serde_json::from_str(rec).unwrap_or_else(|e| panic!("{e}: {rec}"));
     let p = &v["provenance"];
     (p["file"].as_str().unwrap().to_string(), p["line"].as_u64())
-}
-
-/// The plain run's records of `file` (all of them, meta record included), in its order.
-fn plain_of(base: &Path, root: &Path, file: &Path) -> Vec<String> {
-    let want = file.to_str().unwrap();
-    let meta = file.with_extension("").with_extension("meta.json");
-    let meta = meta.to_str().unwrap();
-    plain(base, root, &[])
-        .into_iter()
-        .filter(|r| {
-            let (f, _) = place(r);
-            f == want || f == meta
-        })
-        .collect()
 }
 
 /// Follow's output holds the same records as a plain run, each once; only the interleaving of
@@ -90,72 +134,55 @@ fn lines(tag: &str, ns: impl IntoIterator<Item = u32>) -> String {
     ns.into_iter().map(|n| line(tag, n) + "\n").collect()
 }
 
-/// [`Following::terminate_ok`], for a run whose records must be a plain run's over the files as
-/// they are now (`root` under `base`).
-fn terminate_as_plain(run: Following, base: &Path, root: &Path) -> Ended {
-    let end = run.terminate_ok();
-    assert_same_records(&end.lines, &plain(base, root, &[]));
-    end
-}
-
 // ---------------------------------------------------------------------------------------------
 // The tests, each run in both modes (see the modules at the end).
 
 fn appended_lines_arrive_in_order(mode: Mode) {
-    let tmp = TempDir::new().unwrap();
-    let root = tmp.path().join("projects");
-    let s = root.join("-p/S.jsonl");
-    put(&s, lines("s", 1..=2));
-    let mut run = follow(tmp.path(), &root, mode, &[]);
-    assert_eq!(run.next(2), plain(tmp.path(), &root, &[]));
+    let p = Projects::new();
+    let (s, mut run) = p.follow_s(1..=2, mode, &[]);
     // One line per write, then a burst of many in one write.
     for n in 3..=7 {
         append(&s, lines("s", [n]));
-        let want = plain(tmp.path(), &root, &[]);
+        let want = p.plain();
         assert_eq!(run.next(1), want[n as usize - 1..n as usize]);
     }
     append(&s, lines("s", 8..=300));
     run.next(293);
     let end = run.terminate_ok();
     // The same bytes in the same order as a plain run over the final file.
-    assert_eq!(end.lines, plain(tmp.path(), &root, &[]));
+    assert_eq!(end.lines, p.plain());
     assert_ends(end.summary(), ", 0 rewrites");
 }
 
 fn a_partial_line_comes_once_its_newline_is_written(mode: Mode) {
-    let tmp = TempDir::new().unwrap();
-    let root = tmp.path().join("projects");
-    let s = root.join("-p/S.jsonl");
-    let t = root.join("-p/T.jsonl");
+    let p = Projects::new();
+    let s = p.root.join("-p/S.jsonl");
+    let t = p.root.join("-p/T.jsonl");
     let l2 = line("s", 2);
     let (head, tail) = l2.split_at(20);
     put(&s, format!("{}{head}", lines("s", [1])));
     put(&t, lines("t", [1]));
-    let mut run = follow(tmp.path(), &root, mode, &[]);
+    let mut run = p.follow(mode, &[]);
     // The held partial line is neither read nor reported while it waits.
-    assert_eq!(run.next(2), plain(tmp.path(), &root, &[]));
+    assert_eq!(run.next(2), p.plain());
     // A line written to T coming out shows a wake passed over the partial line.
     append(&t, lines("t", [2]));
-    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &t)[1..]);
+    assert_eq!(run.next(1), p.plain_of(&t)[1..]);
     // The rest of the line, still without its newline: still held.
     append(&s, tail);
     append(&t, lines("t", [3]));
-    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &t)[2..]);
+    assert_eq!(run.next(1), p.plain_of(&t)[2..]);
     append(&s, "\n");
-    let want = plain_of(tmp.path(), &root, &s);
+    let want = p.plain_of(&s);
     assert_eq!(run.next(1), want[1..]);
     assert!(want[1].contains(&l2) && want[1].contains(r#""line":2}"#));
-    let end = terminate_as_plain(run, tmp.path(), &root);
+    let end = p.terminate_as_plain(run);
     assert_has(end.summary(), ", 0 incomplete, 0 rejected");
 }
 
 fn a_rewrite_in_place_gives_only_its_new_lines(mode: Mode) {
-    let tmp = TempDir::new().unwrap();
-    let root = tmp.path().join("projects");
-    let s = root.join("-p/S.jsonl");
-    put(&s, lines("s", [1, 2, 3]));
-    let mut run = follow(tmp.path(), &root, mode, &[]);
-    run.next(3);
+    let p = Projects::new();
+    let (s, mut run) = p.follow_s([1, 2, 3], mode, &[]);
     let mut sent: Vec<String> = run.got.clone();
     // What a compaction or resume leaves: lines vanish, kept ones stay, new ones follow. Each
     // step must give exactly the plain run's records of the lines not seen before.
@@ -169,7 +196,7 @@ fn a_rewrite_in_place_gives_only_its_new_lines(mode: Mode) {
     for (how, keep) in steps {
         let content = lines("s", keep.iter().copied());
         if how == "replaced by a rename" {
-            let tmp_file = root.join("-p/S.jsonl.tmp");
+            let tmp_file = p.root.join("-p/S.jsonl.tmp");
             fs::write(&tmp_file, &content).unwrap();
             fs::rename(&tmp_file, &s).unwrap();
         } else {
@@ -178,7 +205,7 @@ fn a_rewrite_in_place_gives_only_its_new_lines(mode: Mode) {
         if how == "the same length" {
             assert_eq!(fs::metadata(&s).unwrap().len(), len);
         }
-        let records_now = plain(tmp.path(), &root, &[]);
+        let records_now = p.plain();
         let texts: Vec<String> = sent.iter().map(|r| record_text(r)).collect();
         let want: Vec<String> = records_now
             .into_iter()
@@ -190,14 +217,10 @@ fn a_rewrite_in_place_gives_only_its_new_lines(mode: Mode) {
     }
     // Nothing else came in between: the next line out is the one appended now.
     append(&s, lines("s", [11]));
-    assert_eq!(
-        run.next(1),
-        plain(tmp.path(), &root, &[])[4..],
-        "an append after the rewrites"
-    );
+    assert_eq!(run.next(1), p.plain()[4..], "an append after the rewrites");
     let end = run.terminate_ok();
     // Every record of the final file went out as the plain run writes it, each line once.
-    let final_records = plain(tmp.path(), &root, &[]);
+    let final_records = p.plain();
     for r in &final_records {
         assert_eq!(end.lines.iter().filter(|l| *l == r).count(), 1, "{r}");
     }
@@ -212,37 +235,37 @@ fn record_text(rec: &str) -> String {
 }
 
 fn new_session_files_and_project_folders_are_picked_up(mode: Mode) {
-    let tmp = TempDir::new().unwrap();
-    let root = tmp.path().join("projects");
-    put(&root.join("-p/S.jsonl"), lines("s", [1]));
-    let mut run = follow(tmp.path(), &root, mode, &[]);
-    run.next(1);
+    let p = Projects::new();
+    let (s, mut run) = p.follow_s([1], mode, &[]);
     // A new session file in a known project folder.
-    let t = root.join("-p/T.jsonl");
+    let t = p.root.join("-p/T.jsonl");
     put(&t, lines("t", 1..=2));
-    assert_eq!(run.next(2), plain_of(tmp.path(), &root, &t));
+    assert_eq!(run.next(2), p.plain_of(&t));
     // A new project folder, made and then written to.
-    let u = root.join("-new/U.jsonl");
+    let u = p.root.join("-new/U.jsonl");
     put(&u, lines("u", [1]));
-    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &u));
+    assert_eq!(run.next(1), p.plain_of(&u));
     // A project folder moved in whole, files and all (one event, for the folder).
-    let outside = tmp.path().join("elsewhere/-moved");
+    let outside = p.home().join("elsewhere/-moved");
     put(&outside.join("V.jsonl"), lines("v", 1..=3));
     put(&outside.join("W.jsonl"), lines("w", [1]));
-    fs::rename(&outside, root.join("-moved")).unwrap();
+    fs::rename(&outside, p.root.join("-moved")).unwrap();
     let got = run.next(4);
-    let want: Vec<String> = plain(tmp.path(), &root, &[])
+    let want: Vec<String> = p
+        .plain()
         .into_iter()
         .filter(|r| r.contains("/-moved/"))
         .collect();
     assert_eq!(got, want);
     // Files that are not transcripts are not read.
-    put(&root.join("-p/sessions-index.json"), "{\"entries\":[]}\n");
-    put(&root.join("-p/S/tool-results/r.jsonl"), "{\"spilled\":1}\n");
-    let s = root.join("-p/S.jsonl");
+    put(&p.root.join("-p/sessions-index.json"), "{\"entries\":[]}\n");
+    put(
+        &p.root.join("-p/S/tool-results/r.jsonl"),
+        "{\"spilled\":1}\n",
+    );
     append(&s, lines("s", [2]));
-    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &s)[1..]);
-    let end = terminate_as_plain(run, tmp.path(), &root);
+    assert_eq!(run.next(1), p.plain_of(&s)[1..]);
+    let end = p.terminate_as_plain(run);
     assert!(
         end.summary().starts_with("claude-read: 5 files (5 main,"),
         "{}",
@@ -251,13 +274,10 @@ fn new_session_files_and_project_folders_are_picked_up(mode: Mode) {
 }
 
 fn a_new_subagent_folder_comes_with_its_meta_record(mode: Mode) {
-    let tmp = TempDir::new().unwrap();
-    let root = tmp.path().join("projects");
-    put(&root.join("-p/S.jsonl"), lines("s", [1]));
-    let mut run = follow(tmp.path(), &root, mode, &[]);
-    run.next(1);
+    let p = Projects::new();
+    let (_, mut run) = p.follow_s([1], mode, &[]);
     // The companion folder, the meta file, then the transcript: meta record first.
-    let subs = root.join("-p/S/subagents");
+    let subs = p.root.join("-p/S/subagents");
     put(
         &subs.join("agent-a1.meta.json"),
         "{\n  \"toolUseId\": \"toolu_01\",\n  \"agentType\": \"general purpose\"\n}\n",
@@ -265,68 +285,66 @@ fn a_new_subagent_folder_comes_with_its_meta_record(mode: Mode) {
     let a1 = subs.join("agent-a1.jsonl");
     put(&a1, lines("a1", 1..=2));
     let got = run.next(3);
-    assert_eq!(got, plain_of(tmp.path(), &root, &a1));
+    assert_eq!(got, p.plain_of(&a1));
     assert!(got[0].contains(r#""kind":"subagent-meta""#), "{}", got[0]);
     assert!(got[0].contains(r#""agent_id":"a1""#), "{}", got[0]);
     // Deeper, under workflows/: the same.
     let w1 = subs.join("workflows/wf1/agent-w1.jsonl");
     put(&w1, lines("w1", [1]));
-    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &w1));
+    assert_eq!(run.next(1), p.plain_of(&w1));
     // A meta file written after its transcript still goes out, when it appears.
     let b2 = subs.join("agent-b2.jsonl");
     put(&b2, lines("b2", [1]));
-    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &b2));
+    assert_eq!(run.next(1), p.plain_of(&b2));
     put(
         &subs.join("agent-b2.meta.json"),
         "{\"toolUseId\":\"toolu_02\"}",
     );
     let meta = run.next(1);
-    assert_eq!(meta, plain_of(tmp.path(), &root, &b2)[..1]);
+    assert_eq!(meta, p.plain_of(&b2)[..1]);
     // Internal compaction agents are not read.
     put(&subs.join("agent-acompact-z.jsonl"), lines("z", [1]));
     append(&a1, lines("a1", [3]));
-    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &a1)[3..]);
-    terminate_as_plain(run, tmp.path(), &root);
+    assert_eq!(run.next(1), p.plain_of(&a1)[3..]);
+    p.terminate_as_plain(run);
 }
 
 fn a_deleted_file_is_dropped_and_a_new_one_of_that_name_read_whole(mode: Mode) {
-    let tmp = TempDir::new().unwrap();
-    let root = tmp.path().join("projects");
-    let s = root.join("-p/S.jsonl");
-    let t = root.join("-p/T.jsonl");
+    let p = Projects::new();
+    let s = p.root.join("-p/S.jsonl");
+    let t = p.root.join("-p/T.jsonl");
     put(&s, lines("s", 1..=2));
     put(&t, lines("t", [1]));
-    let mut run = follow(tmp.path(), &root, mode, &[]);
+    let mut run = p.follow(mode, &[]);
     run.next(3);
     fs::remove_file(&s).unwrap();
     // T's new line coming out shows the wake that saw S deleted has passed.
     append(&t, lines("t", [2]));
-    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &t)[1..]);
+    assert_eq!(run.next(1), p.plain_of(&t)[1..]);
     // A new S, starting with a line the old one had: a new file is read from its start.
     put(&s, lines("s", [1, 3]));
-    assert_eq!(run.next(2), plain_of(tmp.path(), &root, &s));
+    assert_eq!(run.next(2), p.plain_of(&s));
     let end = run.terminate_ok();
     assert_eq!(end.lines.len(), 6);
     assert_ends(end.summary(), ", 0 rewrites");
 }
 
 fn a_legacy_agent_file_waits_for_its_session_id(mode: Mode) {
-    let tmp = TempDir::new().unwrap();
-    let root = tmp.path().join("projects");
-    let s = root.join("-p/S.jsonl");
-    let f = root.join("-p/agent-f1.jsonl");
-    let g = root.join("-p/agent-g1.jsonl");
+    let p = Projects::new();
+    let s = p.root.join("-p/S.jsonl");
+    let f = p.root.join("-p/agent-f1.jsonl");
+    let g = p.root.join("-p/agent-g1.jsonl");
     put(&s, lines("s", [1]));
     put(&f, "{\"type\":\"summary\",\"summary\":\"no session id\"}\n");
     put(&g, "{\"type\":\"user\",\"n\":1}\n");
-    let mut run = follow(tmp.path(), &root, mode, &[]);
-    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &s));
+    let mut run = p.follow(mode, &[]);
+    assert_eq!(run.next(1), p.plain_of(&s));
     append(&s, lines("s", [2]));
-    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &s)[1..]);
+    assert_eq!(run.next(1), p.plain_of(&s)[1..]);
     // A line naming the session: the waiting lines go out with it, as a plain run has them.
     append(&f, "{\"type\":\"user\",\"sessionId\":\"S\",\"n\":2}\n");
     let got = run.next(2);
-    assert_eq!(got, plain_of(tmp.path(), &root, &f));
+    assert_eq!(got, p.plain_of(&f));
     assert!(got.iter().all(|r| r.contains(r#""session":"S""#)));
     let end = run.terminate_ok();
     // agent-g1 never named one: held, said so, and not read with a stand-in id.
@@ -342,26 +360,25 @@ fn a_legacy_agent_file_waits_for_its_session_id(mode: Mode) {
 }
 
 fn modified_after_chooses_only_what_the_backfill_reads(mode: Mode) {
-    let tmp = TempDir::new().unwrap();
-    let root = tmp.path().join("projects");
-    let old = root.join("-p/Old.jsonl");
-    let new = root.join("-p/New.jsonl");
+    let p = Projects::new();
+    let old = p.root.join("-p/Old.jsonl");
+    let new = p.root.join("-p/New.jsonl");
     put(&old, lines("old", [1]));
     put(&new, lines("new", [1]));
     let long_ago = long_ago();
     set_mtime(&old, long_ago);
     let after = ["--modified-after", "2024-01-01"];
-    let mut run = follow(tmp.path(), &root, mode, &after);
-    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &new));
+    let mut run = p.follow(mode, &after);
+    assert_eq!(run.next(1), p.plain_of(&new));
     // A file created later is followed, whatever its time.
-    let late = root.join("-p/Late.jsonl");
+    let late = p.root.join("-p/Late.jsonl");
     put(&late, lines("late", [1]));
     set_mtime(&late, long_ago);
-    assert_eq!(run.next(1), plain_of(tmp.path(), &root, &late));
+    assert_eq!(run.next(1), p.plain_of(&late));
     // A file left out is followed once written to, from its start (as a plain run with the
     // same --modified-after would now read it).
     append(&old, lines("old", [2]));
-    let want = plain_of(tmp.path(), &root, &old);
+    let want = p.plain_of(&old);
     assert_eq!(want.len(), 2);
     assert_eq!(run.next(2), want);
     let end = run.terminate_ok();
@@ -372,25 +389,21 @@ fn modified_after_chooses_only_what_the_backfill_reads(mode: Mode) {
 }
 
 fn sigterm_ends_with_everything_written_before_it(mode: Mode) {
-    let tmp = TempDir::new().unwrap();
-    let root = tmp.path().join("projects");
-    let s = root.join("-p/S.jsonl");
-    put(&s, lines("s", [1]));
-    let mut run = follow(tmp.path(), &root, mode, &[]);
-    run.next(1);
+    let p = Projects::new();
+    let (s, mut run) = p.follow_s([1], mode, &[]);
     // Written just before the signal, without waiting for any of it to come out.
     for n in 2..=40 {
         append(&s, lines("s", [n]));
     }
-    put(&root.join("-q/T.jsonl"), lines("t", 1..=5));
+    put(&p.root.join("-q/T.jsonl"), lines("t", 1..=5));
     put(
-        &root.join("-p/S/subagents/agent-a.jsonl"),
+        &p.root.join("-p/S/subagents/agent-a.jsonl"),
         lines("a", 1..=3),
     );
     let torn = line("s", 41);
     append(&s, &torn[..10]);
     let end = run.terminate_ok();
-    let mut want = plain(tmp.path(), &root, &[]);
+    let mut want = p.plain();
     want.retain(|r| place(r).1 != Some(41));
     assert_same_records(&end.lines, &want);
     // The unfinished line is held and said so, not read.
@@ -407,18 +420,9 @@ fn sigterm_ends_with_everything_written_before_it(mode: Mode) {
 }
 
 fn bad_lines_are_rejected_with_file_and_line_and_the_rest_flows(mode: Mode) {
-    let tmp = TempDir::new().unwrap();
-    let root = tmp.path().join("projects");
-    let s = root.join("-p/S.jsonl");
-    put(&s, lines("s", [1]));
-    let rejects = tmp.path().join("rejects.ndjson");
-    let mut run = follow(
-        tmp.path(),
-        &root,
-        mode,
-        &["--rejects", rejects.to_str().unwrap()],
-    );
-    run.next(1);
+    let p = Projects::new();
+    let rejects = p.home().join("rejects.ndjson");
+    let (s, mut run) = p.follow_s([1], mode, &["--rejects", rejects.to_str().unwrap()]);
     append(
         &s,
         format!("not json\n{}\n[1,2]\n{}", line("s", 3), lines("s", [5])),
@@ -428,7 +432,7 @@ fn bad_lines_are_rejected_with_file_and_line_and_the_rest_flows(mode: Mode) {
     assert_eq!(place(&got[1]).1, Some(5));
     // A meta file still being written is not rejected while it may yet be finished, and its
     // agent's lines do not wait for it.
-    let subs = root.join("-p/S/subagents");
+    let subs = p.root.join("-p/S/subagents");
     put(&subs.join("agent-a.meta.json"), "{\"toolUseId\":");
     put(&subs.join("agent-a.jsonl"), lines("a", [1]));
     let got = run.next(1);
@@ -437,7 +441,7 @@ fn bad_lines_are_rejected_with_file_and_line_and_the_rest_flows(mode: Mode) {
     let end = run.terminate();
     // Rejected input: exit 1, as a plain run of the same files.
     assert_eq!(end.code, Some(1), "stderr: {}", end.stderr);
-    let plain = plain_run(tmp.path(), &root, &[]);
+    let plain = p.plain_run();
     assert_eq!(plain.code, Some(1));
     assert_same_records(&end.lines, &plain.lines());
     let f = s.display();
@@ -476,14 +480,13 @@ tonbo_testkit::in_both_modes!(
 
 #[test]
 fn sigterm_stops_a_plain_run_at_a_record_boundary() {
-    let tmp = TempDir::new().unwrap();
-    let root = tmp.path().join("projects");
+    let p = Projects::new();
     // About 6 MB: far more than the pipe and the output buffer hold, so the run is mid-way
     // (blocked writing) when the signal comes.
     let (files, per_file) = (30u32, 2000u32);
     let mut expect = Vec::new();
     for f in 0..files {
-        let path = root.join(format!("-p/S{f:03}.jsonl"));
+        let path = p.root.join(format!("-p/S{f:03}.jsonl"));
         put(&path, lines(&format!("s{f}"), 1..=per_file));
         for n in 1..=per_file {
             expect.push(format!(
@@ -493,8 +496,8 @@ fn sigterm_stops_a_plain_run_at_a_record_boundary() {
             ));
         }
     }
-    let mut cmd = claude_read(tmp.path());
-    cmd.arg(&root);
+    let mut cmd = claude_read(p.home());
+    cmd.arg(&p.root);
     let r = terminated_after_first_line(cmd);
     assert_stopped_at_a_record_boundary(&r, &expect);
     let records = format!(" {} records,", r.lines().len());

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 use tonbo_testkit::reader::{
-    assert_ends, assert_has, assert_refuses_bad_arguments, assert_rejected,
-    assert_warns_nothing_read, command, jsonl_with_bad_lines, long_ago, put, rejects_file,
-    set_mtime, Rec, Unreadable, AFTER_LONG_AGO, JSONL_REJECTS,
+    assert_ends, assert_has, assert_left_out_alone, assert_none_found,
+    assert_refuses_bad_arguments, assert_rejected, assert_rejects_file, assert_warns_nothing_read,
+    command, jsonl_with_bad_lines, long_ago, put, run_with, set_mtime, Rec, Unreadable,
+    AFTER_LONG_AGO, JSONL_REJECTS,
 };
 
 tonbo_testkit::local_run!();
@@ -73,12 +74,7 @@ fn row(kind: &str, session: &str, file: &str, at: impl ToString) -> Row {
 /// Runs the binary with `args` and `env`; HOME is `home` and CODEX_HOME is unset unless `env`
 /// sets it, so the machine's own sessions are never read.
 fn run_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = command(BIN, home, &["CODEX_HOME"]);
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Run(tonbo_testkit::run(cmd, None))
+    Run(run_with(command(BIN, home, &["CODEX_HOME"]), args, env))
 }
 
 fn run(home: &Path, args: &[&str]) -> Run {
@@ -392,10 +388,8 @@ fn reads_a_codex_home_of_every_generation_in_order() {
     assert_eq!(r7.code, Some(3), "stderr: {}", r7.stderr);
     assert_has(&r7.stderr, "history.jsonl: nothing read");
     assert_eq!(r7.stdout, "");
-    assert!(r7
-        .stderr
-        .contains("history.jsonl is not a Codex session file"));
-    assert!(r7.stderr.contains("notes.txt is not a Codex session file"));
+    assert_has(&r7.stderr, "history.jsonl is not a Codex session file");
+    assert_has(&r7.stderr, "notes.txt is not a Codex session file");
 }
 
 #[test]
@@ -480,7 +474,7 @@ fn the_plain_file_wins_over_its_zst_and_a_zst_alone_is_read() {
         "{}",
         r.summary()
     );
-    assert!(r.summary().ends_with("skipped 1 duplicate files"));
+    assert_ends(r.summary(), "skipped 1 duplicate files");
     // Named alone, the .zst is read even with its plain file beside it.
     let r = run(base, &[s(&dir.join(format!("{x}.zst")))]);
     assert_eq!(r.records().len(), 6);
@@ -747,13 +741,7 @@ fn corrupt_lines_are_rejected_with_file_and_line_and_the_rest_is_read() {
     let why = "not a Codex session file: line 1 is neither a V2+ record";
     expect.push((u.clone(), 1, why));
     assert_rejected(&r, "codex-read", &expect);
-    let recorded = rejects_file(&rejects);
-    assert_eq!(recorded.len(), 6);
-    assert_eq!(recorded[0]["stage"], "codex-read");
-    assert_eq!(recorded[0]["input"], f.as_str());
-    assert_eq!(recorded[0]["line"], 2);
-    assert_eq!(recorded[0]["raw"], "not json at all");
-    assert_eq!(recorded[5]["input"], u.as_str());
+    let recorded = assert_rejects_file(&rejects, "codex-read", &f, &u);
     assert_eq!(
         recorded[5]["raw"],
         "{\"session_id\":\"x\",\"ts\":1,\"text\":\"a typed prompt\"}"
@@ -832,11 +820,14 @@ fn codex_home_reads_sessions_then_archive_and_a_name_in_both_once() {
         ch.join("archived_sessions").join(&b).display(),
         ch.join("sessions/2025/11/02").join(&b).display()
     )), "stderr: {}", r.stderr);
-    assert!(r.stderr.contains(&format!(
-        "{}.zst not read: {} has the same name",
-        ch.join("archived_sessions").join(&d).display(),
-        ch.join("sessions/2025/11/04").join(&d).display()
-    )));
+    assert_has(
+        &r.stderr,
+        &format!(
+            "{}.zst not read: {} has the same name",
+            ch.join("archived_sessions").join(&d).display(),
+            ch.join("sessions/2025/11/04").join(&d).display()
+        ),
+    );
     assert_ends(r.summary(), "skipped 2 duplicate files");
 
     // The same home as PATH, and its two folders named in the other order: the same rule.
@@ -860,15 +851,11 @@ fn codex_home_reads_sessions_then_archive_and_a_name_in_both_once() {
 fn no_default_folder_is_not_an_error() {
     let tmp = TempDir::new().unwrap();
     let base = tmp.path();
-    let r = run(base, &[]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
-    assert_eq!(r.stdout, "");
-    assert!(r.stderr.contains("no Codex sessions folder found"));
-    assert!(r.stderr.contains("nothing to read"));
+    assert_none_found(&run(base, &[]), "Codex sessions folder");
     let r = run_env(base, &[], &[("CODEX_HOME", s(&base.join("missing")))]);
     assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
     assert!(r.stderr.contains("CODEX_HOME"), "stderr: {}", r.stderr);
-    assert!(r.stderr.contains("is not a directory"));
+    assert_has(&r.stderr, "is not a directory");
 }
 
 #[test]
@@ -896,10 +883,7 @@ fn modified_after_skips_files_not_modified_since() {
     }
     let r = run(base, &[s(&dir), "--modified-after", "2023-11-14"]);
     assert_eq!(r.records().len(), 5 + 2 + 2);
-    // A file named alone is filtered too.
-    let r = run(base, &[s(&old), "--modified-after", "7d"]);
-    assert_eq!(r.code, Some(0));
-    assert_eq!(r.stdout, "");
+    assert_left_out_alone(|args| run(base, args), &old);
 }
 
 #[test]

@@ -466,9 +466,10 @@ fn sigterm_writes_what_came_before_it_and_exits_0() {
             "{:#?}",
             e.stderr
         );
-        assert!(e
-            .summary()
-            .contains(", 1 incomplete, 0 rejected, 0 failed, 0 rewrites"));
+        assert_has(
+            e.summary(),
+            ", 1 incomplete, 0 rejected, 0 failed, 0 rewrites",
+        );
         assert_same_as_plain(&e.lines, home);
     });
 }

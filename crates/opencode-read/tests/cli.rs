@@ -14,8 +14,8 @@ use rusqlite::Connection;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tonbo_testkit::reader::{
-    assert_ends, assert_has, assert_refuses_bad_arguments, assert_warns_nothing_read, put,
-    rejects_file,
+    assert_ends, assert_has, assert_none_found, assert_refuses_bad_arguments,
+    assert_warns_nothing_read, put, rejects_file, run_with,
 };
 
 mod common;
@@ -70,11 +70,23 @@ impl Sandbox {
     }
 
     fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        Run(tonbo_testkit::run(self.command(args, env), None))
+        Run(run_with(self.command(&[], &[]), args, env))
     }
 
     fn run(&self, args: &[&str]) -> Run {
         self.run_env(args, &[])
+    }
+
+    /// [`Sandbox::run_env`] of a run that must succeed.
+    fn read_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let r = self.run_env(args, env);
+        r.assert_code(0);
+        r
+    }
+
+    /// [`Sandbox::run`] of a run that must succeed.
+    fn read(&self, args: &[&str]) -> Run {
+        self.read_env(args, &[])
     }
 }
 
@@ -93,6 +105,11 @@ fn sqlite(path: &Path, sql: &str) {
 fn put_json(path: &Path, v: &Value) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, serde_json::to_string_pretty(v).unwrap()).unwrap();
+}
+
+/// Creates a T2 database holding one session, `id`, and no message.
+fn t2_db(path: &Path, id: &str, created: i64) {
+    sqlite(path, &format!("{T2_SCHEMA}{}", t2_session(id, created)));
 }
 
 /// Inserts a T2 session row.
@@ -146,8 +163,7 @@ fn g1_rows_in_created_at_then_rowid_order() {
               ('c0000000-0000-4000-8000-000000000000', 'aaaa-sess', 'user', '[]', NULL, 100, 100, NULL);"
         ),
     );
-    let r = sb.run(&[s(&db)]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let r = sb.read(&[s(&db)]);
     assert_eq!(
         r.outline(),
         vec![
@@ -201,8 +217,7 @@ fn g2_from_its_columns_title_sessions_skipped_todos_a_string() {
             g2_schema()
         ),
     );
-    let r = sb.run(&[s(&db)]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let r = sb.read(&[s(&db)]);
     assert_eq!(r.outline(), vec!["S s1 g2", "M s1 g2 m1 1"]);
     let recs = r.records();
     assert_eq!(
@@ -214,8 +229,8 @@ fn g2_from_its_columns_title_sessions_skipped_todos_a_string() {
         json!({"id":"m1","session_id":"s1","role":"assistant","model":"gpt","created_at":10,
                "updated_at":10,"finished_at":null,"provider":"openai","is_summary_message":1})
     );
-    assert!(r.summary().contains("(0 g1, 1 g2, 0 t1, 0 t2, 0 t3)"));
-    assert!(r.summary().ends_with(", skipped 1 title sessions"));
+    assert_has(r.summary(), "(0 g1, 1 g2, 0 t1, 0 t2, 0 t3)");
+    assert_ends(r.summary(), ", skipped 1 title sessions");
 }
 
 #[test]
@@ -235,8 +250,7 @@ fn t2_messages_by_time_then_id_parts_by_id() {
             t2_message("ses_a", "msg_a", 1100, "user", &["prt_a"]),
         ),
     );
-    let r = sb.run(&[s(&db)]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let r = sb.read(&[s(&db)]);
     assert_eq!(
         r.outline(),
         vec![
@@ -272,9 +286,10 @@ fn t2_messages_by_time_then_id_parts_by_id() {
     );
     assert_eq!(recs[2]["record"]["session"]["slug"], "slug-ses_b");
     assert_eq!(recs[2]["record"]["session"]["time_created"], 2000);
-    assert!(r
-        .summary()
-        .contains("(0 g1, 0 g2, 0 t1, 1 t2, 0 t3), 2 sessions, 4 messages, 4 parts"));
+    assert_has(
+        r.summary(),
+        "(0 g1, 0 g2, 0 t1, 1 t2, 0 t3), 2 sessions, 4 messages, 4 parts",
+    );
 }
 
 #[test]
@@ -298,8 +313,7 @@ fn t3_wins_over_t2_and_legacy_sessions_are_read_through_t2() {
             t2_message("ses_legacy", "msg_l", 2100, "user", &["prt_l"]),
         ),
     );
-    let r = sb.run(&[s(&db)]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let r = sb.read(&[s(&db)]);
     assert_eq!(
         r.outline(),
         vec![
@@ -333,9 +347,10 @@ fn t3_wins_over_t2_and_legacy_sessions_are_read_through_t2() {
         recs[5]["provenance"],
         json!({"file": s(&db), "table": "session_message", "row": "sm_q"})
     );
-    assert!(r
-        .summary()
-        .contains("(0 g1, 0 g2, 0 t1, 1 t2, 1 t3), 2 sessions, 4 messages, 1 parts"));
+    assert_has(
+        r.summary(),
+        "(0 g1, 0 g2, 0 t1, 1 t2, 1 t3), 2 sessions, 4 messages, 1 parts",
+    );
 }
 
 /// A T1 store: `session/<projectID>/<ses>.json`, `message/<ses>/<msg>.json`,
@@ -417,9 +432,7 @@ fn t1_json_tree() {
         "opencode-read: {}:1: rejected: not JSON",
         storage.join("part/msg_0/prt_y.json").display()
     )));
-    assert!(r
-        .summary()
-        .contains("0 databases, 1 JSON stores (0 g1, 0 g2, 1 t1, 0 t2, 0 t3), 2 sessions, 4 messages, 4 parts, 1 rejected, 0 failed"));
+    assert_has(r.summary(), "0 databases, 1 JSON stores (0 g1, 0 g2, 1 t1, 0 t2, 0 t3), 2 sessions, 4 messages, 4 parts, 1 rejected, 0 failed");
 }
 
 #[test]
@@ -439,8 +452,7 @@ fn t0_store_is_read_like_t1() {
         &st.join("part/ses_0/msg_0/prt_0.json"),
         &json!({"id":"prt_0","messageID":"msg_0","sessionID":"ses_0","type":"text","text":"hi"}),
     );
-    let r = sb.run(&[s(&data)]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let r = sb.read(&[s(&data)]);
     assert_eq!(r.outline(), vec!["S ses_0 t1", "M ses_0 t1 msg_0 1"]);
 }
 
@@ -467,8 +479,7 @@ fn t2_wins_over_t1_and_t1_only_messages_are_merged_in_order() {
     // A session only in JSON.
     t1_session(&storage, "global", "ses_j", 500);
     t1_message(&storage, "ses_j", "msg_j", 600, &[]);
-    let r = sb.run(&[s(&data)]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let r = sb.read(&[s(&data)]);
     assert_eq!(
         r.outline(),
         vec![
@@ -487,9 +498,7 @@ fn t2_wins_over_t1_and_t1_only_messages_are_merged_in_order() {
         recs[2]["provenance"],
         json!({"file": s(&storage.join("message/ses_s/msg_2.json"))})
     );
-    assert!(r.summary().contains(
-        "1 databases, 1 JSON stores (0 g1, 0 g2, 1 t1, 1 t2, 0 t3), 2 sessions, 5 messages, 3 parts, 0 rejected, 0 failed, skipped 1 sessions already read from another source"
-    ));
+    assert_has(r.summary(), "1 databases, 1 JSON stores (0 g1, 0 g2, 1 t1, 1 t2, 0 t3), 2 sessions, 5 messages, 3 parts, 0 rejected, 0 failed, skipped 1 sessions already read from another source");
     // The same with the store named first: databases are still read first.
     let r2 = sb.run(&[s(&storage), s(&data.join("opencode.db"))]);
     assert_eq!(r2.outline(), r.outline());
@@ -522,12 +531,9 @@ fn t2_and_t3_across_files_never_repeat_a_session() {
             t2_message("ses_x", "msg_x", 10, "user", &[])
         ),
     );
-    let r = sb.run(&[s(&data)]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let r = sb.read(&[s(&data)]);
     assert_eq!(r.outline(), vec!["S ses_x t3", "M ses_x t3 sm_1 0"]);
-    assert!(r
-        .stderr
-        .contains("1 sessions already read from another source"));
+    assert_has(&r.stderr, "1 sessions already read from another source");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -575,37 +581,19 @@ fn unusable_databases_are_named_and_the_rest_is_read() {
     assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
     assert_eq!(r.outline(), vec!["S ses_g t2", "M ses_g t2 msg_g 1"]);
     let err = &r.stderr;
-    assert!(
-        err.contains(&format!(
-            "opencode-read: {}: cannot read: file is not a database",
-            not_sqlite.display()
-        )),
-        "{err}"
-    );
-    assert!(
-        err.contains(&format!(
-            "opencode-read: {}: table `part` is missing",
-            no_part.display()
-        )),
-        "{err}"
-    );
-    assert!(
-        err.contains(&format!(
-            "opencode-read: {}: table `messages` has no column `role`",
-            no_parts_col.display()
-        )) || err.contains(&format!(
-            "opencode-read: {}: table `messages` has no column `parts`",
-            no_parts_col.display()
-        )),
-        "{err}"
-    );
-    assert!(
-        err.contains(&format!(
-            "opencode-read: {}: not an OpenCode or Crush database",
-            other.display()
-        )),
-        "{err}"
-    );
+    for (db, what) in [
+        (&not_sqlite, "cannot read: file is not a database"),
+        (&no_part, "table `part` is missing"),
+        (&other, "not an OpenCode or Crush database"),
+    ] {
+        assert_has(err, &format!("opencode-read: {}: {what}", db.display()));
+    }
+    // Whichever of its missing columns is looked at first.
+    let no_column = |c: &str| {
+        let col = format!("table `messages` has no column `{c}`");
+        err.contains(&format!("opencode-read: {}: {col}", no_parts_col.display()))
+    };
+    assert!(no_column("role") || no_column("parts"), "{err}");
     assert!(
         err.contains(&format!("opencode-read: cannot read {}", missing.display())),
         "{err}"
@@ -702,9 +690,9 @@ fn rows_whose_json_does_not_parse_are_rejected_by_file_table_and_row() {
 fn a_locked_database_fails_after_the_busy_timeout_and_the_rest_goes_on() {
     let sb = Sandbox::new();
     let locked = sb.base().join("locked.db");
-    sqlite(&locked, &format!("{T2_SCHEMA}{}", t2_session("ses_l", 1)));
+    t2_db(&locked, "ses_l", 1);
     let good = sb.base().join("good.db");
-    sqlite(&good, &format!("{T2_SCHEMA}{}", t2_session("ses_g", 1)));
+    t2_db(&good, "ses_g", 1);
     // A rollback-journal database held by a writer: readers cannot even read the schema.
     let holder = Connection::open(&locked).unwrap();
     holder.execute_batch("BEGIN EXCLUSIVE;").unwrap();
@@ -726,7 +714,7 @@ fn a_locked_database_fails_after_the_busy_timeout_and_the_rest_goes_on() {
     assert_eq!(r.outline(), vec!["S ses_g t2"]);
     assert!(took >= Duration::from_millis(200), "{took:?}");
     assert!(took < Duration::from_secs(4), "{took:?}");
-    assert!(r.summary().ends_with("0 rejected, 1 failed"));
+    assert_ends(r.summary(), "0 rejected, 1 failed");
     // Released, it reads.
     let r = sb.run(&[s(&locked)]);
     assert_eq!(r.outline(), vec!["S ses_l t2"]);
@@ -895,8 +883,7 @@ fn a_wal_database_without_its_shm_file_is_read() {
     }
     // Closed cleanly: SQLite removed the -wal and -shm files.
     assert!(!db.with_extension("db-wal").exists());
-    let r = sb.run(&[s(&db)]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let r = sb.read(&[s(&db)]);
     assert_eq!(r.outline(), vec!["S ses_w t2", "M ses_w t2 msg_w 1"]);
 }
 
@@ -908,14 +895,8 @@ fn no_path_reads_the_data_folder_crush_projects_and_the_current_directory() {
     let sb = Sandbox::new();
     let xdg = sb.base().join("xdg");
     let data = xdg.join("opencode");
-    sqlite(
-        &data.join("opencode.db"),
-        &format!("{T2_SCHEMA}{}", t2_session("ses_main", 1)),
-    );
-    sqlite(
-        &data.join("opencode-local.db"),
-        &format!("{T2_SCHEMA}{}", t2_session("ses_local", 1)),
-    );
+    t2_db(&data.join("opencode.db"), "ses_main", 1);
+    t2_db(&data.join("opencode-local.db"), "ses_local", 1);
     t1_session(&data.join("storage"), "global", "ses_json", 1);
     put_json(
         &data.join("project/p/storage/session/info/ses_t0.json"),
@@ -956,14 +937,13 @@ fn no_path_reads_the_data_folder_crush_projects_and_the_current_directory() {
             INSERT INTO sessions (id, title, updated_at, created_at) VALUES ('go-s', 't', 1, 1);"
         ),
     );
-    let r = sb.run_env(
+    let r = sb.read_env(
         &[],
         &[
             ("XDG_DATA_HOME", s(&xdg)),
             ("CRUSH_GLOBAL_DATA", s(&global)),
         ],
     );
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
     assert_eq!(
         r.outline(),
         vec![
@@ -980,13 +960,9 @@ fn no_path_reads_the_data_folder_crush_projects_and_the_current_directory() {
 
     // HOME alone: ~/.local/share/opencode and ~/.local/share/crush.
     let home_data = sb.home().join(".local/share/opencode");
-    sqlite(
-        &home_data.join("opencode.db"),
-        &format!("{T2_SCHEMA}{}", t2_session("ses_home", 1)),
-    );
+    t2_db(&home_data.join("opencode.db"), "ses_home", 1);
     fs::remove_dir_all(sb.cwd().join(".opencode")).unwrap();
-    let r = sb.run(&[]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let r = sb.read(&[]);
     assert_eq!(r.outline(), vec!["S ses_home t2"]);
 }
 
@@ -995,22 +971,15 @@ fn opencode_db_names_the_database() {
     let sb = Sandbox::new();
     let xdg = sb.base().join("xdg");
     let data = xdg.join("opencode");
-    sqlite(
-        &data.join("opencode.db"),
-        &format!("{T2_SCHEMA}{}", t2_session("ses_default", 1)),
-    );
-    sqlite(
-        &data.join("sub/chosen.db"),
-        &format!("{T2_SCHEMA}{}", t2_session("ses_chosen", 1)),
-    );
+    t2_db(&data.join("opencode.db"), "ses_default", 1);
+    t2_db(&data.join("sub/chosen.db"), "ses_chosen", 1);
     let abs = sb.base().join("abs.db");
-    sqlite(&abs, &format!("{T2_SCHEMA}{}", t2_session("ses_abs", 1)));
+    t2_db(&abs, "ses_abs", 1);
     // Relative to the data folder.
-    let r = sb.run_env(
+    let r = sb.read_env(
         &[],
         &[("XDG_DATA_HOME", s(&xdg)), ("OPENCODE_DB", "sub/chosen.db")],
     );
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
     assert_eq!(r.outline(), vec!["S ses_chosen t2"]);
     // Absolute.
     let r = sb.run_env(&[], &[("XDG_DATA_HOME", s(&xdg)), ("OPENCODE_DB", s(&abs))]);
@@ -1022,13 +991,12 @@ fn opencode_db_names_the_database() {
     );
     assert_eq!(r.code, Some(0));
     assert!(r.stdout.is_empty());
-    assert!(r.stderr.contains("OPENCODE_DB is :memory:"));
+    assert_has(&r.stderr, "OPENCODE_DB is :memory:");
     // Missing: a note, not an error.
-    let r = sb.run_env(
+    let r = sb.read_env(
         &[],
         &[("XDG_DATA_HOME", s(&xdg)), ("OPENCODE_DB", "nope.db")],
     );
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
     assert_has(&r.stderr, "which is not a file");
 }
 
@@ -1036,10 +1004,8 @@ fn opencode_db_names_the_database() {
 fn nothing_to_read_is_a_note() {
     let sb = Sandbox::new();
     let r = sb.run(&[]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
-    assert!(r.stdout.is_empty());
-    assert_has(&r.stderr, "no OpenCode or Crush data found");
-    assert!(r.summary().contains("0 databases, 0 JSON stores"));
+    assert_none_found(&r, "OpenCode or Crush data");
+    assert_has(r.summary(), "0 databases, 0 JSON stores");
     let empty = sb.base().join("empty");
     fs::create_dir_all(&empty).unwrap();
     let r = sb.run(&[s(&empty), "-q"]);
@@ -1082,8 +1048,7 @@ fn stores_anywhere_below_a_path_are_found() {
         &format!("{G1_SCHEMA}{}", session("vendored")),
     );
     put(&dir.join("notes.md"), "not a store");
-    let r = sb.run(&[s(&dir)]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let r = sb.read(&[s(&dir)]);
     let sessions: Vec<String> = r
         .records()
         .iter()
@@ -1115,7 +1080,7 @@ fn a_folder_with_files_but_no_store_warns_and_exits_3() {
     assert_warns_nothing_read(|args| sb.run(args), "opencode-read", &dir, why);
     // A store elsewhere on the command line does not hide the folder that gave nothing.
     let db = sb.base().join("data/opencode.db");
-    sqlite(&db, &format!("{T2_SCHEMA}{}", t2_session("ses_x", 1000)));
+    t2_db(&db, "ses_x", 1000);
     let r = sb.run(&[s(&db), s(&dir)]);
     assert_eq!(r.code, Some(3), "stderr: {}", r.stderr);
     assert_eq!(r.records().len(), 1);
@@ -1154,8 +1119,7 @@ fn modified_after_reads_only_recently_updated_sessions() {
             now_ms / 1000
         ),
     );
-    let r = sb.run(&[s(&db), s(&g), "--modified-after", "7d"]);
-    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let r = sb.read(&[s(&db), s(&g), "--modified-after", "7d"]);
     assert_eq!(
         r.outline(),
         vec![
@@ -1165,16 +1129,17 @@ fn modified_after_reads_only_recently_updated_sessions() {
             "S g_new g2"
         ]
     );
-    assert!(r
-        .summary()
-        .ends_with("skipped 2 sessions not updated after --modified-after"));
+    assert_ends(
+        r.summary(),
+        "skipped 2 sessions not updated after --modified-after",
+    );
 }
 
 #[test]
 fn bad_arguments_are_refused() {
     let sb = Sandbox::new();
     let db = sb.base().join("opencode.db");
-    sqlite(&db, &format!("{T2_SCHEMA}{}", t2_session("ses_x", 1000)));
+    t2_db(&db, "ses_x", 1000);
     assert_refuses_bad_arguments(|args| sb.run(args), &db);
 }
 

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -54,6 +54,11 @@ impl App {
         }
     }
 
+    /// Runs one statement (an insert, update or upsert) on the app's connection.
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) {
+        self.conn.execute(sql, params).unwrap();
+    }
+
     fn tick(&mut self) -> i64 {
         self.now += 1;
         self.now
@@ -63,37 +68,31 @@ impl App {
 
     fn t2_session(&mut self, id: &str) {
         let t = self.tick();
-        self.conn
-            .execute(
-                "INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated)
-                 VALUES (?1, 'global', ?2, '/w', ?3, '1.2.6', ?4, ?4)",
-                params![id, format!("slug-{id}"), format!("title {id}"), t],
-            )
-            .unwrap();
+        self.exec(
+            "INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated)
+             VALUES (?1, 'global', ?2, '/w', ?3, '1.2.6', ?4, ?4)",
+            params![id, format!("slug-{id}"), format!("title {id}"), t],
+        );
     }
 
     /// Inserts or updates a message; its creation time is kept.
     fn t2_message(&mut self, session: &str, id: &str, data: Value) {
         let t = self.tick();
         let created = data["time"]["created"].as_i64().unwrap();
-        self.conn
-            .execute(
-                "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(id) DO UPDATE SET data = excluded.data, time_updated = excluded.time_updated",
-                params![id, session, created, t, data.to_string()],
-            )
-            .unwrap();
+        self.exec(
+            "INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(id) DO UPDATE SET data = excluded.data, time_updated = excluded.time_updated",
+            params![id, session, created, t, data.to_string()],
+        );
     }
 
     fn t2_part(&mut self, session: &str, message: &str, id: &str, data: Value) {
         let t = self.tick();
-        self.conn
-            .execute(
-                "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES (?1, ?2, ?3, ?4, ?4, ?5)
-                 ON CONFLICT(id) DO UPDATE SET data = excluded.data, time_updated = excluded.time_updated",
-                params![id, message, session, t, data.to_string()],
-            )
-            .unwrap();
+        self.exec(
+            "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES (?1, ?2, ?3, ?4, ?4, ?5)
+             ON CONFLICT(id) DO UPDATE SET data = excluded.data, time_updated = excluded.time_updated",
+            params![id, message, session, t, data.to_string()],
+        );
     }
 
     /// A user message and its text part, written one after the other as OpenCode does.
@@ -137,79 +136,77 @@ impl App {
 
     fn t3_session(&mut self, id: &str) {
         let t = self.tick();
-        self.conn
-            .execute(
-                "INSERT INTO session_v2 (id, project_id, slug, directory, title, version, time_created, time_updated)
-                 VALUES (?1, 'global', ?1, '/w', ?1, '2.0.3', ?2, ?2)",
-                params![id, t],
-            )
-            .unwrap();
+        self.exec(
+            "INSERT INTO session_v2 (id, project_id, slug, directory, title, version, time_created, time_updated)
+             VALUES (?1, 'global', ?1, '/w', ?1, '2.0.3', ?2, ?2)",
+            params![id, t],
+        );
     }
 
     fn t3_message(&mut self, session: &str, id: &str, ty: &str, seq: i64, data: Value) {
         let t = self.tick();
-        self.conn
-            .execute(
-                "INSERT INTO session_message (id, session_id, type, seq, time_created, time_updated, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)
-                 ON CONFLICT(id) DO UPDATE SET data = excluded.data, time_updated = excluded.time_updated",
-                params![id, session, ty, seq, t, data.to_string()],
-            )
-            .unwrap();
+        self.exec(
+            "INSERT INTO session_message (id, session_id, type, seq, time_created, time_updated, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)
+             ON CONFLICT(id) DO UPDATE SET data = excluded.data, time_updated = excluded.time_updated",
+            params![id, session, ty, seq, t, data.to_string()],
+        );
     }
 
     // G1: `parts` rewritten whole on every delta; times in seconds.
 
     fn g1_session(&mut self, id: &str, created: i64) {
-        self.conn
-            .execute(
-                "INSERT INTO sessions (id, title, updated_at, created_at) VALUES (?1, ?2, ?3, ?3)",
-                params![id, format!("title {id}"), created],
-            )
-            .unwrap();
+        self.exec(
+            "INSERT INTO sessions (id, title, updated_at, created_at) VALUES (?1, ?2, ?3, ?3)",
+            params![id, format!("title {id}"), created],
+        );
     }
 
     fn g1_insert(&mut self, session: &str, id: &str, role: &str, parts: Value, created: i64) {
-        self.conn
-            .execute(
-                "INSERT INTO messages (id, session_id, role, parts, model, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 'claude-4', ?5, ?5)",
-                params![id, session, role, parts.to_string(), created],
-            )
-            .unwrap();
+        self.exec(
+            "INSERT INTO messages (id, session_id, role, parts, model, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 'claude-4', ?5, ?5)",
+            params![id, session, role, parts.to_string(), created],
+        );
     }
 
     fn g1_update(&mut self, id: &str, parts: Value, finished_at: Option<i64>) {
-        self.conn
-            .execute(
-                "UPDATE messages SET parts = ?2, finished_at = ?3 WHERE id = ?1",
-                params![id, parts.to_string(), finished_at],
-            )
-            .unwrap();
+        self.exec(
+            "UPDATE messages SET parts = ?2, finished_at = ?3 WHERE id = ?1",
+            params![id, parts.to_string(), finished_at],
+        );
     }
 
     /// A user message (with the `finish` every non-assistant message gets).
     fn g1_user(&mut self, session: &str, id: &str, text: &str, created: i64) {
-        self.g1_insert(
-            session,
-            id,
-            "user",
-            json!([{"type": "text", "data": {"text": text}},
-                   {"type": "finish", "data": {"reason": "stop", "time": 0}}]),
-            created,
-        );
+        self.g1_text(session, id, "user", text, ("stop", 0), created);
     }
 
     /// A finished assistant message, written whole.
     fn g1_answer(&mut self, session: &str, id: &str, text: &str, created: i64) {
-        self.g1_insert(
+        self.g1_text(
             session,
             id,
             "assistant",
-            json!([{"type": "text", "data": {"text": text}},
-                   {"type": "finish", "data": {"reason": "end_turn", "time": created}}]),
+            text,
+            ("end_turn", created),
             created,
         );
+    }
+
+    /// A message of `role` with one text part and its `finish` part: `(reason, time)`.
+    fn g1_text(
+        &mut self,
+        session: &str,
+        id: &str,
+        role: &str,
+        text: &str,
+        (reason, time): (&str, i64),
+        created: i64,
+    ) {
+        let parts = json!([{"type": "text", "data": {"text": text}},
+                           {"type": "finish", "data": {"reason": reason, "time": time}}]);
+        self.g1_insert(session, id, role, parts, created);
     }
 }
 
@@ -311,6 +308,14 @@ fn base() -> TempDir {
     t
 }
 
+/// A sandbox ([`base`]) with a database of `schema` at `rel` in it, and the app that writes it.
+fn base_with_app(rel: &str, schema: &str) -> (TempDir, PathBuf, App) {
+    let base = base();
+    let db = base.path().join(rel);
+    let app = App::create(&db, schema);
+    (base, db, app)
+}
+
 /// A probe: a finished assistant message in session `ses_probe` (T2). Once its record is out,
 /// the follower has looked at the database after everything written before it.
 struct Probe {
@@ -318,6 +323,13 @@ struct Probe {
 }
 
 impl Probe {
+    /// The first probe of a T2 database, sent and seen.
+    fn first_t2(app: &mut App, r: &mut Following) -> Probe {
+        let mut probe = Probe { n: 0 };
+        probe.t2(app, r);
+        probe
+    }
+
     fn t2(&mut self, app: &mut App, r: &mut Following) {
         if self.n == 0 {
             app.t2_session("ses_probe");
@@ -329,13 +341,7 @@ impl Probe {
             &id,
             t2_assistant("none", created, Some(created)),
         );
-        let m = format!("M ses_probe t2 {id} 0");
-        if self.n == 0 {
-            r.expect(&["S ses_probe t2", &m]);
-        } else {
-            r.expect(&[&m]);
-        }
-        self.n += 1;
+        self.seen(r, "S ses_probe t2", &format!("M ses_probe t2 {id} 0"));
     }
 
     fn g1(&mut self, app: &mut App, r: &mut Following) {
@@ -344,11 +350,15 @@ impl Probe {
         }
         let id = format!("probe-{:03}", self.n);
         app.g1_answer("probe-sess", &id, "ok", 2 + self.n as i64);
-        let m = format!("M probe-sess g1 {id} 2");
+        self.seen(r, "S probe-sess g1", &format!("M probe-sess g1 {id} 2"));
+    }
+
+    /// Waits for the probe's record (outlined `message`), after its session's the first time.
+    fn seen(&mut self, r: &mut Following, session: &str, message: &str) {
         if self.n == 0 {
-            r.expect(&["S probe-sess g1", &m]);
+            r.expect(&[session, message]);
         } else {
-            r.expect(&[&m]);
+            r.expect(&[message]);
         }
         self.n += 1;
     }
@@ -358,9 +368,7 @@ impl Probe {
 // T2 (OpenCode 1.2+)
 
 fn t2_streamed_message_and_tool_come_out_once_final(mode: Mode) {
-    let base = base();
-    let db = base.path().join("data/opencode.db");
-    let mut app = App::create(&db, T2_SCHEMA);
+    let (base, db, mut app) = base_with_app("data/opencode.db", T2_SCHEMA);
     // Finished before the start: written by the first pass.
     app.t2_session("ses_done");
     app.t2_user("ses_done", "msg_d1", "hello");
@@ -379,8 +387,7 @@ fn t2_streamed_message_and_tool_come_out_once_final(mode: Mode) {
         "S ses_live t2",
         "M ses_live t2 msg_l1 1",
     ]);
-    let mut probe = Probe { n: 0 };
-    probe.t2(&mut app, &mut r);
+    let mut probe = Probe::first_t2(&mut app, &mut r);
 
     // The answer streams: its text part is upserted again and again, then a tool part
     // goes pending -> running -> completed; after each step a probe shows the follower looked
@@ -447,9 +454,10 @@ fn t2_streamed_message_and_tool_come_out_once_final(mode: Mode) {
 
     let ended =
         r.terminate_ending(", 0 rejected, 0 failed, 0 rewrites, 0 messages held (not final)");
-    assert!(ended
-        .summary()
-        .contains("(0 g1, 0 g2, 0 t1, 1 t2, 0 t3), 4 sessions, 13 messages, "));
+    assert_has(
+        ended.summary(),
+        "(0 g1, 0 g2, 0 t1, 1 t2, 0 t3), 4 sessions, 13 messages, ",
+    );
     assert_same_records(&ended.lines, &plain(base.path(), &db));
 }
 
@@ -458,9 +466,7 @@ fn t2_streamed_message_and_tool_come_out_once_final(mode: Mode) {
 /// SIGTERM is not written, and the summary says so.
 #[test]
 fn t2_rewrites_interrupted_answers_and_what_is_held_at_the_exit() {
-    let base = base();
-    let db = base.path().join("data/opencode.db");
-    let mut app = App::create(&db, T2_SCHEMA);
+    let (base, db, mut app) = base_with_app("data/opencode.db", T2_SCHEMA);
     app.t2_session("ses_a");
     app.t2_user("ses_a", "msg_a1", "first");
     // Interrupted (OpenCode was killed): never completed, its tool still running.
@@ -474,8 +480,7 @@ fn t2_rewrites_interrupted_answers_and_what_is_held_at_the_exit() {
     );
     let mut r = follow(base.path(), &db, Mode::Poll, &[]);
     r.expect(&["S ses_a t2", "M ses_a t2 msg_a1 1"]);
-    let mut probe = Probe { n: 0 };
-    probe.t2(&mut app, &mut r);
+    let mut probe = Probe::first_t2(&mut app, &mut r);
 
     // The next prompt: its user message waits behind the interrupted answer until an answer
     // to it begins, which shows the old one will not change any more.
@@ -499,12 +504,8 @@ fn t2_rewrites_interrupted_answers_and_what_is_held_at_the_exit() {
     );
     app.t2_user("ses_a", "msg_a5", "third");
     let created = app.t2_assistant_start("ses_a", "msg_a6", "msg_a5");
-    app.t2_part(
-        "ses_a",
-        "msg_a6",
-        "prt_a6_text",
-        json!({"type": "text", "text": "thinking", "time": {"start": created}}),
-    );
+    let thinking = json!({"type": "text", "text": "thinking", "time": {"start": created}});
+    app.t2_part("ses_a", "msg_a6", "prt_a6_text", thinking);
     r.expect(&["M ses_a t2 msg_a5 1"]);
     probe.t2(&mut app, &mut r);
 
@@ -532,15 +533,12 @@ fn t2_rewrites_interrupted_answers_and_what_is_held_at_the_exit() {
 /// or its only message still streaming) gets its record then, as a plain run would write it.
 #[test]
 fn sessions_without_a_final_message_get_their_record_at_the_exit() {
-    let base = base();
-    let db = base.path().join("data/opencode.db");
-    let mut app = App::create(&db, T2_SCHEMA);
+    let (base, db, mut app) = base_with_app("data/opencode.db", T2_SCHEMA);
     app.t2_session("ses_empty");
     app.t2_session("ses_open");
     app.t2_assistant_start("ses_open", "msg_o1", "none");
     let mut r = follow(base.path(), &db, Mode::Poll, &[]);
-    let mut probe = Probe { n: 0 };
-    probe.t2(&mut app, &mut r);
+    let mut probe = Probe::first_t2(&mut app, &mut r);
     // The first probe may come out of the first pass, which a signal would end without the last
     // look; the second can only come out of a poll after it.
     probe.t2(&mut app, &mut r);
@@ -568,9 +566,7 @@ fn sessions_without_a_final_message_get_their_record_at_the_exit() {
 
 #[test]
 fn t3_assistant_row_updated_in_place_comes_out_once_completed() {
-    let base = base();
-    let db = base.path().join("data/opencode.db");
-    let mut app = App::create(&db, &format!("{T2_SCHEMA}{T3_SCHEMA}"));
+    let (base, db, mut app) = base_with_app("data/opencode.db", &format!("{T2_SCHEMA}{T3_SCHEMA}"));
     app.t3_session("ses_3");
     app.t3_message(
         "ses_3",
@@ -581,8 +577,7 @@ fn t3_assistant_row_updated_in_place_comes_out_once_completed() {
     );
     let mut r = follow(base.path(), &db, Mode::Poll, &[]);
     r.expect(&["S ses_3 t3", "M ses_3 t3 sm_1 0"]);
-    let mut probe = Probe { n: 0 };
-    probe.t2(&mut app, &mut r);
+    let mut probe = Probe::first_t2(&mut app, &mut r);
     let tool = |status: &str| {
         json!({"type": "tool", "id": "call_1", "name": "bash",
                "state": {"status": status, "input": {"command": "ls"}, "content": [], "structured": {}},
@@ -637,9 +632,10 @@ fn t3_assistant_row_updated_in_place_comes_out_once_completed() {
 // G1 (Go opencode-ai/opencode)
 
 fn g1_rewritten_parts_come_out_once_finished(mode: Mode) {
-    let base = base();
-    let db = base.path().join("proj/.opencode/opencode.db");
-    let mut app = App::create(&db, &format!("{G1_SCHEMA}{G1_TRIGGERS}"));
+    let (base, db, mut app) = base_with_app(
+        "proj/.opencode/opencode.db",
+        &format!("{G1_SCHEMA}{G1_TRIGGERS}"),
+    );
     // Finished before the start.
     app.g1_session("done-sess", 100);
     app.g1_user("done-sess", "d1", "hello", 100);
@@ -783,7 +779,7 @@ fn a_locked_database_is_read_once_released() {
     // Reported once, however many polls found it locked.
     assert_eq!(ended.stderr.matches("database is locked").count(), 1);
     assert_has(&ended.stderr, ": read again");
-    assert!(ended.summary().contains(", 0 rejected, 0 failed"));
+    assert_has(ended.summary(), ", 0 rejected, 0 failed");
     drop(holder);
     assert_same_records(&ended.lines, &plain(base.path(), &db));
 }
@@ -922,9 +918,7 @@ fn t1_store_messages_come_out_once_final(mode: Mode) {
 /// sent, so the run is blocked writing long before its end, whatever the machine's speed.
 #[test]
 fn sigterm_stops_a_plain_run_at_a_record_boundary() {
-    let base = base();
-    let db = base.path().join("data/opencode.db");
-    let mut app = App::create(&db, T2_SCHEMA);
+    let (base, db, mut app) = base_with_app("data/opencode.db", T2_SCHEMA);
     {
         let tx = app.conn.transaction().unwrap();
         let filler = "x".repeat(400);

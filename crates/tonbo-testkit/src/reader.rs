@@ -21,6 +21,15 @@ use crate::{signal, Run};
 /// How long to wait for an expected line, or for a reader to end (CI runs on 2 busy cores).
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// Runs `cmd` with `args` and the variables of `env` to its end ([`crate::run`]).
+pub fn run_with(mut cmd: Command, args: &[&str], env: &[(&str, &str)]) -> Run {
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    crate::run(cmd, None)
+}
+
 /// The reader `bin` with HOME at `home` and the variables of `unset` removed (those that would
 /// point it at the machine's own sessions); stdin closed.
 pub fn command(bin: &str, home: &Path, unset: &[&str]) -> Command {
@@ -264,6 +273,20 @@ pub fn rejects_file(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Checks the `--rejects FILE` at `path` of a run over [`jsonl_with_bad_lines`] (`input`) that
+/// rejected one more input after it (`last`): a record for each rejection, the first in full.
+/// The records, for more checks.
+pub fn assert_rejects_file(path: &Path, stage: &str, input: &str, last: &str) -> Vec<Value> {
+    let recorded = rejects_file(path);
+    assert_eq!(recorded.len(), JSONL_REJECTS.len() + 1);
+    assert_eq!(recorded[0]["stage"], stage);
+    assert_eq!(recorded[0]["input"], input);
+    assert_eq!(recorded[0]["line"], 2);
+    assert_eq!(recorded[0]["raw"], "not json at all");
+    assert_eq!(recorded[JSONL_REJECTS.len()]["input"], last);
+    recorded
+}
+
 /// Inputs a reader cannot read: a PATH that does not exist, and in a folder it reads a link to
 /// nowhere; and a link back up (a loop), passed over silently.
 pub struct Unreadable {
@@ -296,6 +319,23 @@ impl Unreadable {
         assert!(!r.stderr.contains("loop"), "stderr: {}", r.stderr);
         assert_ends(r.summary(), &format!("2 {counted_as}"));
     }
+}
+
+/// Checks a run with nothing at the reader's default places: exit 0, no record, and the note
+/// that no `what` was found (where it looked) and there is nothing to read.
+pub fn assert_none_found(r: &Run, what: &str) {
+    r.assert_code(0);
+    assert_eq!(r.stdout, "");
+    assert_has(&r.stderr, &format!("note: no {what} found (looked in: "));
+    assert_has(&r.stderr, "); nothing to read");
+}
+
+/// Checks that an input named alone, modified [`long_ago`], is left out by a `--modified-after`
+/// too (`read(args)` runs the reader with `args`): exit 0, nothing written.
+pub fn assert_left_out_alone<R: Deref<Target = Run>>(read: impl Fn(&[&str]) -> R, old: &Path) {
+    let r = read(&[old.to_str().unwrap(), "--modified-after", "7d"]);
+    r.assert_code(0);
+    assert_eq!(r.stdout, "");
 }
 
 /// Checks the runs of a reader over `path`, a folder that holds files but gives nothing
