@@ -124,13 +124,11 @@ fn run(args: Args) -> Result<Exit> {
         }
     };
     let modified_after = args.reader.modified_after;
-    let mut reader = Reader::new(&mut run.out, &mut run.rejects, modified_after);
-    reader.stop_on(run.stop.clone());
-    reader.progress = run.counters.clone();
+    let stop = run.stop.clone();
+    let mut reader = Reader::new(run.io(), modified_after);
     let mut suffix = String::new();
     let mut empty = 0;
     if follows {
-        let stop = run.stop.clone();
         let followed = follow(&mut reader, roots, &args.reader.follow, default_roots, stop)?;
         suffix = followed.summary_suffix();
     } else {

@@ -4,12 +4,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use tempfile::TempDir;
 use tonbo_testkit::reader::{
     assert_ends, assert_has, assert_left_out_alone, assert_none_found,
     assert_refuses_bad_arguments, assert_rejected, assert_rejects_file, assert_warns_nothing_read,
-    jsonl_with_bad_lines, long_ago, put, run_with, set_mtime, Rec, Unreadable, AFTER_LONG_AGO,
-    JSONL_REJECTS,
+    jsonl_with_bad_lines, long_ago, put, run_with, set_mtime, Rec, TempHome, Unreadable,
+    AFTER_LONG_AGO, JSONL_REJECTS,
 };
 
 mod common;
@@ -52,6 +51,11 @@ fn run_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
 
 fn run(home: &Path, args: &[&str]) -> Run {
     run_env(home, args, &[])
+}
+
+/// The project folder most tests write their transcripts in: `projects/-p` under `base`.
+fn project(base: &Path) -> PathBuf {
+    base.join("projects/-p")
 }
 
 fn s(p: &Path) -> &str {
@@ -149,8 +153,7 @@ fn row(session: &str, file: &str, line: u64) -> (String, String, u64) {
 
 #[test]
 fn walks_a_projects_tree_in_order_with_session_ids_and_exact_records() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let root = build_tree(base);
     let r = run(base, &[s(&root)]);
     assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
@@ -230,8 +233,7 @@ fn walks_a_projects_tree_in_order_with_session_ids_and_exact_records() {
 
 #[test]
 fn a_config_dir_as_path_reads_only_its_projects() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let cfg = base.join(".claude");
     put(&cfg.join("projects/-p/S1.jsonl"), "{\"a\":1}\n");
     put(
@@ -247,8 +249,7 @@ fn a_config_dir_as_path_reads_only_its_projects() {
 
 #[test]
 fn a_single_file_is_classified_by_its_name_and_position() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let root = build_tree(base);
     let proj = root.join("-home-me-proj");
     let agent = proj.join("S1/subagents/agent-a1.jsonl");
@@ -308,9 +309,8 @@ fn a_single_file_is_classified_by_its_name_and_position() {
 
 #[test]
 fn a_torn_last_line_is_left_for_later_and_a_whole_unterminated_one_is_read() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
-    let proj = base.join("projects/-p");
+    let base = &TempHome::new();
+    let proj = project(base);
     let torn_line = "{\"type\":\"assistant\",\"message\":{\"content\":[{\"ty";
     put(&proj.join("A.jsonl"), format!("{{\"n\":1}}\n{torn_line}"));
     put(&proj.join("B.jsonl"), "{\"n\":1}\n{\"n\": 2}");
@@ -336,9 +336,8 @@ fn a_torn_last_line_is_left_for_later_and_a_whole_unterminated_one_is_read() {
 
 #[test]
 fn corrupt_lines_are_rejected_with_file_and_line_and_the_rest_is_read() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
-    let proj = base.join("projects/-p");
+    let base = &TempHome::new();
+    let proj = project(base);
     let file = proj.join("S.jsonl");
     put(&file, jsonl_with_bad_lines("{\"n\":1}", "{\"n\":6}"));
     // A corrupt meta file is rejected as line 1; its agent's lines are still read.
@@ -376,8 +375,7 @@ fn corrupt_lines_are_rejected_with_file_and_line_and_the_rest_is_read() {
 
 #[test]
 fn claude_config_dir_lists_several_config_dirs() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     put(&base.join("one/projects/-p/A.jsonl"), "{\"n\":1}\n");
     put(&base.join("two/projects/-q/B.jsonl"), "{\"n\":2}\n");
     // Also present, but not read: CLAUDE_CONFIG_DIR replaces the defaults.
@@ -404,8 +402,7 @@ fn claude_config_dir_lists_several_config_dirs() {
 
 #[test]
 fn default_roots_are_under_home_and_none_is_not_an_error() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     assert_none_found(&run(base, &[]), "Claude Code projects folder");
 
     put(&base.join(".claude/projects/-p/A.jsonl"), "{\"n\":1}\n");
@@ -435,9 +432,8 @@ fn default_roots_are_under_home_and_none_is_not_an_error() {
 
 #[test]
 fn modified_after_skips_files_not_modified_since() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
-    let proj = base.join("projects/-p");
+    let base = &TempHome::new();
+    let proj = project(base);
     put(&proj.join("Old.jsonl"), "{\"n\":1}\n");
     put(&proj.join("New.jsonl"), "{\"n\":2}\n");
     put(&proj.join("New/subagents/agent-old.jsonl"), "{\"n\":3}\n");
@@ -476,8 +472,7 @@ fn modified_after_skips_files_not_modified_since() {
 
 #[test]
 fn a_20_mb_line_is_read_whole() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let big = format!(
         "{{\"type\":\"user\", \"pad\": \"{}\"}}",
         "x".repeat(20 * 1024 * 1024)
@@ -500,9 +495,8 @@ fn a_20_mb_line_is_read_whole() {
 
 #[test]
 fn unreadable_paths_are_reported_counted_and_passed_over() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
-    let proj = base.join("projects/-p");
+    let base = &TempHome::new();
+    let proj = project(base);
     put(&proj.join("A.jsonl"), "{\"n\":1}\n");
     put(&proj.join("C.jsonl"), "{\"n\":3}\n");
     let bad = Unreadable::make(base, proj.join("B.jsonl"), &proj.join("loop"));
@@ -519,16 +513,14 @@ fn unreadable_paths_are_reported_counted_and_passed_over() {
 
 #[test]
 fn bad_arguments_are_refused() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     put(&base.join("projects/-p/S.jsonl"), "{\"n\":1}\n");
     assert_refuses_bad_arguments(|args| run(base, args), &base.join("projects"));
 }
 
 #[test]
 fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let mut data = String::new();
     for i in 0..200_000 {
         data.push_str(&odd("S", i));
@@ -546,8 +538,7 @@ fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
 
 #[test]
 fn a_path_that_holds_files_but_gives_nothing_warns_and_exits_3() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     // Claude Code's auto-memory lives in project folders too: files, but no transcript.
     let memory = base.join("projects/-p/memory/MEMORY.md");
     put(&memory, "# notes");
@@ -587,9 +578,8 @@ fn a_path_that_holds_files_but_gives_nothing_warns_and_exits_3() {
 
 #[test]
 fn a_summary_goes_out_as_a_record_of_the_session_that_holds_its_leaf() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
-    let proj = base.join("projects/-p");
+    let base = &TempHome::new();
+    let proj = project(base);
     let line = |s: &str, uuid: &str| {
         format!("{{\"type\":\"user\",\"sessionId\":\"{s}\",\"uuid\":\"{uuid}\"}}\n")
     };

@@ -122,9 +122,7 @@ fn run(args: Args) -> Result<Exit> {
     let reads = "session files and folders";
     let mut run = ReaderRun::start(STAGE, reads, &args.paths, &args.reader, ("files", "read"))?;
     let modified_after = args.reader.modified_after;
-    let mut reader =
-        Reader::new(&mut run.out, &mut run.rejects, modified_after).with_stop(run.stop.clone());
-    reader.progress = run.counters.clone();
+    let mut reader = Reader::new(run.io(), modified_after);
     let mut empty = 0;
     let followed = if args.reader.follow.follow {
         let roots = follow_roots(&args.paths);

@@ -4,11 +4,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use tempfile::TempDir;
 use tonbo_testkit::reader::{
     assert_ends, assert_has, assert_left_out_alone, assert_none_found,
     assert_refuses_bad_arguments, assert_rejected, assert_rejects_file, assert_warns_nothing_read,
-    command, jsonl_with_bad_lines, long_ago, put, run_with, set_mtime, Rec, Unreadable,
+    command, jsonl_with_bad_lines, long_ago, put, run_with, set_mtime, Rec, TempHome, Unreadable,
     AFTER_LONG_AGO, JSONL_REJECTS,
 };
 
@@ -282,8 +281,7 @@ fn build_home(base: &Path) -> PathBuf {
 
 #[test]
 fn reads_a_codex_home_of_every_generation_in_order() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let home = build_home(base);
     let r = run(base, &[]);
     assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
@@ -394,8 +392,7 @@ fn reads_a_codex_home_of_every_generation_in_order() {
 
 #[test]
 fn the_session_is_the_first_session_meta_not_the_file_name() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let dir = base.join("sessions/2025/11/02");
     // The name says U9; the content says U2.
     let renamed = dir.join(format!("rollout-2025-11-02T08-00-00-{U9}.jsonl"));
@@ -443,8 +440,7 @@ fn the_session_is_the_first_session_meta_not_the_file_name() {
 
 #[test]
 fn the_plain_file_wins_over_its_zst_and_a_zst_alone_is_read() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let dir = base.join("sessions/2025/12/01");
     let x = format!("rollout-2025-12-01T09-00-00-{U2}.jsonl");
     let y = format!("rollout-2025-12-01T08-00-00-{U3}.jsonl.zst");
@@ -482,8 +478,7 @@ fn the_plain_file_wins_over_its_zst_and_a_zst_alone_is_read() {
 
 #[test]
 fn a_truncated_or_foreign_zst_is_a_failure_after_what_decoded() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let dir = base.join("sessions");
     // Many blocks of zstd (a block holds at most 128 KiB), so a cut leaves whole blocks before.
     let mut data = meta(U2) + "\n";
@@ -526,8 +521,7 @@ fn a_truncated_or_foreign_zst_is_a_failure_after_what_decoded() {
 
 #[test]
 fn a_v0_document_comes_out_item_by_item_and_a_truncated_one_fails_after_its_items() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let dir = base.join("sessions");
     let doc = v0_doc(U0);
     // Cut inside the third item: the session and two items parse (writes are not atomic).
@@ -576,8 +570,7 @@ fn a_v0_document_comes_out_item_by_item_and_a_truncated_one_fails_after_its_item
 
 #[test]
 fn seed_documents_and_json_that_is_no_session() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let seed = base.join("export/conversation.json");
     put(&seed, seed_doc());
     // A string id, and a session record of every top-level field but `messages`.
@@ -627,8 +620,7 @@ fn seed_documents_and_json_that_is_no_session() {
 
 #[test]
 fn a_bom_at_the_start_of_a_file_is_skipped() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let dir = base.join("sessions");
     let bom = "\u{feff}";
     put(
@@ -660,8 +652,7 @@ fn a_bom_at_the_start_of_a_file_is_skipped() {
 
 #[test]
 fn a_torn_last_line_is_left_for_later_and_a_whole_unterminated_one_is_read() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let dir = base.join("sessions");
     let torn_line = r#"{"timestamp":"t","type":"response_item","payload":{"type":"mess"#;
     let a = dir.join(format!("rollout-2025-11-02T08-00-00-{U2}.jsonl"));
@@ -715,8 +706,7 @@ fn a_torn_last_line_is_left_for_later_and_a_whole_unterminated_one_is_read() {
 
 #[test]
 fn corrupt_lines_are_rejected_with_file_and_line_and_the_rest_is_read() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let dir = base.join("sessions");
     let file = dir.join(format!("rollout-2025-11-02T08-00-00-{U2}.jsonl"));
     put(&file, jsonl_with_bad_lines(&meta(U2), &item(6)));
@@ -755,8 +745,7 @@ fn corrupt_lines_are_rejected_with_file_and_line_and_the_rest_is_read() {
 
 #[test]
 fn codex_home_reads_sessions_then_archive_and_a_name_in_both_once() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let ch = base.join("ch");
     let a = format!("rollout-2025-11-01T08-00-00-{U1}.jsonl");
     let b = format!("rollout-2025-11-02T08-00-00-{U2}.jsonl");
@@ -849,8 +838,7 @@ fn codex_home_reads_sessions_then_archive_and_a_name_in_both_once() {
 
 #[test]
 fn no_default_folder_is_not_an_error() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     assert_none_found(&run(base, &[]), "Codex sessions folder");
     let r = run_env(base, &[], &[("CODEX_HOME", s(&base.join("missing")))]);
     assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
@@ -860,8 +848,7 @@ fn no_default_folder_is_not_an_error() {
 
 #[test]
 fn modified_after_skips_files_not_modified_since() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let dir = base.join("sessions");
     let old = dir.join(format!("rollout-2023-11-01T08-00-00-{U1}.jsonl"));
     let new = dir.join(format!("rollout-2025-11-01T08-00-00-{U2}.jsonl"));
@@ -888,8 +875,7 @@ fn modified_after_skips_files_not_modified_since() {
 
 #[test]
 fn a_10_mb_line_is_read_whole() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let big = format!(
         r#"{{"timestamp":"t","type":"response_item","payload":{{"type":"function_call_output","call_id":"c","output":"{}"}}}}"#,
         "x".repeat(10 * 1024 * 1024)
@@ -917,8 +903,7 @@ fn a_10_mb_line_is_read_whole() {
 
 #[test]
 fn unreadable_paths_are_reported_counted_and_passed_over() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let dir = base.join("sessions");
     put(&dir.join(format!("a-{U1}.jsonl")), v2_file(U1, 0));
     put(&dir.join(format!("c-{U3}.jsonl")), v2_file(U3, 0));
@@ -932,16 +917,14 @@ fn unreadable_paths_are_reported_counted_and_passed_over() {
 
 #[test]
 fn bad_arguments_are_refused() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     put(&base.join("sessions/a.jsonl"), v2_file(U1, 1));
     assert_refuses_bad_arguments(|args| run(base, args), &base.join("sessions"));
 }
 
 #[test]
 fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     let data = v2_file(U2, 200_000);
     put(
         &base.join(format!("sessions/rollout-2025-11-02T08-00-00-{U2}.jsonl")),
@@ -963,8 +946,7 @@ fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
 
 #[test]
 fn a_path_that_holds_files_but_gives_nothing_warns_and_exits_3() {
-    let tmp = TempDir::new().unwrap();
-    let base = tmp.path();
+    let base = &TempHome::new();
     // A Codex home with its index and config but no session file yet.
     let home = base.join("codex");
     put(&home.join("sessions/2026/11/30/notes.txt"), "not a session");

@@ -179,9 +179,8 @@ fn run(args: Args) -> Result<Exit> {
     let progress = ("sessions", "written");
     let mut run = ReaderRun::start(STAGE, reads, &args.paths, &args.reader, progress)?;
     let modified_after = args.reader.modified_after;
-    let mut reader = Reader::new(&mut run.out, &mut run.rejects, modified_after, busy);
-    reader.stop_on(run.stop.clone());
-    reader.progress = run.counters.clone();
+    let stop = run.stop.clone();
+    let mut reader = Reader::new(run.io(), modified_after, busy);
     let mut suffix = String::new();
     let mut empty = 0;
     if args.reader.follow.follow {
@@ -190,7 +189,7 @@ fn run(args: Args) -> Result<Exit> {
         } else {
             Spec::Paths(args.paths)
         };
-        suffix = follow(&mut reader, spec, &args.reader.follow, &run.stop)?.summary_suffix();
+        suffix = follow(&mut reader, spec, &args.reader.follow, &stop)?.summary_suffix();
     } else {
         let sources = if args.paths.is_empty() {
             default_sources(&Env::from_process())

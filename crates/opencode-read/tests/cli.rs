@@ -53,6 +53,14 @@ impl Sandbox {
         s
     }
 
+    /// A new sandbox with a database made from `sql` at `rel` in it; and the database's path.
+    fn with_database(rel: &str, sql: &str) -> (Sandbox, PathBuf) {
+        let sb = Sandbox::new();
+        let db = sb.base().join(rel);
+        sqlite(&db, sql);
+        (sb, db)
+    }
+
     fn base(&self) -> &Path {
         self.tmp.path()
     }
@@ -140,11 +148,9 @@ fn t2_message(session: &str, id: &str, created: i64, role: &str, parts: &[&str])
 
 #[test]
 fn g1_rows_in_created_at_then_rowid_order() {
-    let sb = Sandbox::new();
-    let db = sb.base().join("proj/.opencode/opencode.db");
     // Three rows of one second: rowid order, although their UUIDs sort otherwise.
-    sqlite(
-        &db,
+    let (sb, db) = Sandbox::with_database(
+        "proj/.opencode/opencode.db",
         &format!(
             "{G1_SCHEMA}
             INSERT INTO sessions (id, title, message_count, updated_at, created_at)
@@ -201,11 +207,9 @@ fn g1_rows_in_created_at_then_rowid_order() {
 
 #[test]
 fn g2_from_its_columns_title_sessions_skipped_todos_a_string() {
-    let sb = Sandbox::new();
     // Named like nothing in particular: the layout comes from the schema.
-    let db = sb.base().join("some.sqlite");
-    sqlite(
-        &db,
+    let (sb, db) = Sandbox::with_database(
+        "some.sqlite",
         &format!(
             "{}
             INSERT INTO sessions (id, title, updated_at, created_at, todos) VALUES
@@ -235,10 +239,8 @@ fn g2_from_its_columns_title_sessions_skipped_todos_a_string() {
 
 #[test]
 fn t2_messages_by_time_then_id_parts_by_id() {
-    let sb = Sandbox::new();
-    let db = sb.base().join("data/opencode.db");
-    sqlite(
-        &db,
+    let (sb, db) = Sandbox::with_database(
+        "data/opencode.db",
         &format!(
             "{T2_SCHEMA}{}{}{}{}{}{}",
             t2_session("ses_b", 2000),
@@ -294,10 +296,8 @@ fn t2_messages_by_time_then_id_parts_by_id() {
 
 #[test]
 fn t3_wins_over_t2_and_legacy_sessions_are_read_through_t2() {
-    let sb = Sandbox::new();
-    let db = sb.base().join("data/opencode.db");
-    sqlite(
-        &db,
+    let (sb, db) = Sandbox::with_database(
+        "data/opencode.db",
         &format!(
             "{T2_SCHEMA}{T3_SCHEMA}{}{}{}{}
             INSERT INTO session_v2 (id, project_id, slug, directory, title, version, metadata, model, time_created, time_updated)
@@ -603,10 +603,8 @@ fn unusable_databases_are_named_and_the_rest_is_read() {
 
 #[test]
 fn rows_whose_json_does_not_parse_are_rejected_by_file_table_and_row() {
-    let sb = Sandbox::new();
-    let g = sb.base().join("g.db");
-    sqlite(
-        &g,
+    let (sb, g) = Sandbox::with_database(
+        "g.db",
         &format!(
             "{G1_SCHEMA}
             INSERT INTO sessions (id, title, updated_at, created_at) VALUES ('gs', 't', 1, 1);

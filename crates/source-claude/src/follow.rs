@@ -303,7 +303,7 @@ impl Followed for Follower<'_, '_> {
 
     fn flush(&mut self) -> Result<()> {
         // Every wake's lines go out now, whatever the pace of the writer.
-        Ok(self.reader.out.flush()?)
+        Ok(self.reader.io.out.flush()?)
     }
 }
 
@@ -351,7 +351,7 @@ impl Follower<'_, '_> {
                 if !self.add(found)? {
                     return Ok(false);
                 }
-                self.reader.out.flush()?;
+                self.reader.io.out.flush()?;
             }
         }
         Ok(true)
@@ -612,7 +612,7 @@ impl Follower<'_, '_> {
                 self.reader.stats.incomplete += 1;
             }
         }
-        self.reader.out.flush()?;
+        self.reader.io.out.flush()?;
         Ok(())
     }
 }

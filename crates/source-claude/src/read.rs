@@ -6,8 +6,6 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Result;
@@ -15,7 +13,8 @@ use serde_json::value::RawValue;
 use tonbo_core::contract::check_session_id;
 use tonbo_core::jsonline::{check_line, compact_json, LineError};
 use tonbo_core::ndjson::Line;
-use tonbo_core::{Input, Output, Rejects};
+use tonbo_core::reader::{left_out_by_modified_after, ReaderIo};
+use tonbo_core::Input;
 
 use crate::files::{meta_path, FoundKind, WalkErrors};
 use crate::record::{LineHead, Record, RecordKind};
@@ -90,9 +89,9 @@ impl Stats {
             self.unreadable,
         );
         if modified_after {
-            s.push_str(&format!(
-                ", skipped {} files not modified after --modified-after",
-                self.skipped_old
+            s.push_str(&left_out_by_modified_after(
+                self.skipped_old,
+                "files not modified",
             ));
         }
         s
@@ -151,52 +150,34 @@ pub(crate) enum MetaRead {
     Torn,
 }
 
-/// Reads transcripts into source records on `out`.
+/// Reads transcripts into source records on its run's stdout. A set stop flag ends the read at
+/// the next record boundary: between files, and every `STOP_CHECK_LINES` lines of a file. Its
+/// progress counters are updated as each line is read.
 pub struct Reader<'a> {
-    pub(crate) out: &'a mut Output,
-    pub(crate) rejects: &'a mut Rejects,
+    pub(crate) io: ReaderIo<'a>,
     pub(crate) modified_after: Option<SystemTime>,
-    /// Set by SIGINT/SIGTERM: stop at the next record boundary.
-    stop: Option<Arc<AtomicBool>>,
     /// When following, the paths already reported unreadable: each is reported and counted
     /// once, not on every re-walk or poll.
     pub(crate) reported: Option<HashSet<PathBuf>>,
     pub stats: Stats,
-    /// `--progress`: the counters its line shows, updated as each line is read.
-    pub progress: Option<Arc<tonbo_core::progress::Counters>>,
     /// The `summary` lines of the project being read, waiting for their leaf.
     summaries: Summaries,
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(
-        out: &'a mut Output,
-        rejects: &'a mut Rejects,
-        modified_after: Option<SystemTime>,
-    ) -> Self {
+    pub fn new(io: ReaderIo<'a>, modified_after: Option<SystemTime>) -> Self {
         Reader {
-            out,
-            rejects,
+            io,
             modified_after,
-            stop: None,
             reported: None,
             stats: Stats::default(),
-            progress: None,
             summaries: Summaries::default(),
         }
     }
 
-    /// Stops reading at the next record boundary once `stop` is set (by SIGINT/SIGTERM): between
-    /// files, and every `STOP_CHECK_LINES` lines of a file.
-    pub fn stop_on(&mut self, stop: Arc<AtomicBool>) {
-        self.stop = Some(stop);
-    }
-
     /// True once the stop flag is set.
     pub fn stopped(&self) -> bool {
-        self.stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed))
+        self.io.stop_set()
     }
 
     /// Reports an unreadable file or folder (`message` follows the stage name) and counts it;
@@ -246,7 +227,7 @@ impl<'a> Reader<'a> {
                 self.emit_summary(&held, &held.session, None)?;
             }
         }
-        self.out.flush()?;
+        self.io.out.flush()?;
         Ok(())
     }
 
@@ -275,7 +256,7 @@ impl<'a> Reader<'a> {
 
     /// Writes one source record.
     fn write(&mut self, record: &Record) -> Result<()> {
-        self.out.json(record)?;
+        self.io.out.json(record)?;
         self.stats.records += 1;
         Ok(())
     }
@@ -332,7 +313,7 @@ impl<'a> Reader<'a> {
                 break;
             }
         }
-        self.out.flush()?;
+        self.io.out.flush()?;
         Ok(())
     }
 
@@ -340,7 +321,7 @@ impl<'a> Reader<'a> {
     /// number and why).
     pub(crate) fn emit_line(&mut self, name: &str, session: &str, line: &Line) -> Result<()> {
         self.stats.lines += 1;
-        if let Some(p) = &self.progress {
+        if let Some(p) = &self.io.progress {
             use tonbo_core::progress::{R_BYTES, R_RECORDS, R_SCANNED};
             // Stores of what the stats already count, and an add: nothing to measure per line.
             p.set(R_SCANNED, self.stats.files());
@@ -360,6 +341,7 @@ impl<'a> Reader<'a> {
                 self.stats.incomplete += 1;
             }
             Err(why) => self
+                .io
                 .rejects
                 .reject(name, line.number, &why.to_string(), line.bytes)?,
         }
@@ -394,7 +376,7 @@ impl<'a> Reader<'a> {
         if bytes.len() as u64 > MAX_META_BYTES {
             self.stats.meta_files += 1;
             let why = format!("meta file larger than {} MiB", MAX_META_BYTES >> 20);
-            self.rejects.reject(&name, 1, &why, &[])?;
+            self.io.rejects.reject(&name, 1, &why, &[])?;
             return Ok(MetaRead::Done);
         }
         let record = match check_line(&bytes) {
@@ -402,7 +384,7 @@ impl<'a> Reader<'a> {
             Err(LineError::NotJson(_)) if defer_torn => return Ok(MetaRead::Torn),
             Err(why) => {
                 self.stats.meta_files += 1;
-                self.rejects.reject(&name, 1, &why.to_string(), &bytes)?;
+                self.io.rejects.reject(&name, 1, &why.to_string(), &bytes)?;
                 return Ok(MetaRead::Done);
             }
         };

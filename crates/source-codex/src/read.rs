@@ -2,19 +2,19 @@
 //! Each file's generation is told from its content ([`crate::detect`], [`crate::doc`]); JSONL
 //! files are read line by line ([`tonbo_core::LineReader`]) and each line goes out as the `record`
 //! of a source record byte for byte; V0 and seed documents are read item by item. Memory stays
-//! flat in the size of files and the number of items. A SIGINT/SIGTERM ([`Reader::with_stop`])
+//! flat in the size of files and the number of items. A SIGINT/SIGTERM (the run's stop flag)
 //! ends the read at a record boundary.
 
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use anyhow::Result;
 use serde_json::value::RawValue;
-use tonbo_core::{LineReader, Output, Rejects};
+use tonbo_core::reader::{left_out_by_modified_after, ReaderIo};
+use tonbo_core::LineReader;
 
 use crate::detect::{self, Detected, Detector, SCAN_LINES};
 use crate::doc::{self, DocKind, Head};
@@ -81,9 +81,9 @@ impl Stats {
             s.push_str(&format!(", skipped {} duplicate files", self.duplicates));
         }
         if modified_after {
-            s.push_str(&format!(
-                ", skipped {} files not modified after --modified-after",
-                self.skipped_old
+            s.push_str(&left_out_by_modified_after(
+                self.skipped_old,
+                "files not modified",
             ));
         }
         s
@@ -147,40 +147,24 @@ impl Yield {
 
 /// Reads session files into source records on `out`.
 pub struct Reader<'a> {
-    pub(crate) out: &'a mut Output,
-    pub(crate) rejects: &'a mut Rejects,
+    /// Its run's stdout and rejects file, the stop flag it heeds (at a record boundary: between
+    /// files, and every [`CHECK_EVERY`] lines or items, so that what is written ends with a whole
+    /// line), and the progress counters it updates after each file.
+    pub(crate) io: ReaderIo<'a>,
     pub(crate) modified_after: Option<SystemTime>,
-    /// Set by SIGINT/SIGTERM: stop at the next record boundary.
-    pub(crate) stop: Option<Arc<AtomicBool>>,
     /// A stop left input unread.
     pub(crate) stopped: bool,
     pub stats: Stats,
-    /// `--progress`: the counters its line shows, updated after each file.
-    pub progress: Option<Arc<tonbo_core::progress::Counters>>,
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(
-        out: &'a mut Output,
-        rejects: &'a mut Rejects,
-        modified_after: Option<SystemTime>,
-    ) -> Self {
+    pub fn new(io: ReaderIo<'a>, modified_after: Option<SystemTime>) -> Self {
         Reader {
-            out,
-            rejects,
+            io,
             modified_after,
-            stop: None,
             stopped: false,
             stats: Stats::default(),
-            progress: None,
         }
-    }
-
-    /// Stops reading at a record boundary once `stop` is set (between files, and every
-    /// [`CHECK_EVERY`] lines or items), so that what is written ends with a whole line.
-    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
-        self.stop = Some(stop);
-        self
     }
 
     /// True when a stop left some input unread.
@@ -189,9 +173,7 @@ impl<'a> Reader<'a> {
     }
 
     fn stopping(&self) -> bool {
-        self.stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed))
+        self.io.stop_set()
     }
 
     /// Reads the roots in order, each sorted by path. All roots are listed first, so that a file
@@ -288,7 +270,7 @@ impl<'a> Reader<'a> {
         };
         // Once per file, from what the stats count: session files are small enough for the line
         // to move; bytes read are the file's size on disk (compressed for a .zst).
-        if self.progress.is_some() {
+        if self.io.progress.is_some() {
             self.show_progress(std::fs::metadata(&found.path).map_or(0, |m| m.len()));
         }
         read
@@ -296,7 +278,7 @@ impl<'a> Reader<'a> {
 
     /// `--progress`: files and records as counted so far, and `bytes` more read.
     pub(crate) fn show_progress(&self, bytes: u64) {
-        if let Some(p) = &self.progress {
+        if let Some(p) = &self.io.progress {
             use tonbo_core::progress::{R_BYTES, R_RECORDS, R_SCANNED};
             p.set(R_SCANNED, self.stats.files());
             p.set(R_RECORDS, self.stats.records);
@@ -372,7 +354,7 @@ impl<'a> Reader<'a> {
             }
             Detected::Unknown { line, reason, raw } => {
                 self.stats.unknown_files += 1;
-                self.rejects.reject(&name, line, &reason, &raw)?;
+                self.io.rejects.reject(&name, line, &reason, &raw)?;
                 return Ok(None);
             }
         }))
@@ -455,7 +437,7 @@ impl<'a> Reader<'a> {
             match check_line(line.bytes) {
                 Ok(record) => {
                     emit(
-                        self.out,
+                        self.io.out,
                         kind,
                         session,
                         record.get(),
@@ -471,12 +453,13 @@ impl<'a> Reader<'a> {
                     self.incomplete(&name, number, len);
                 }
                 Err(why) => {
-                    self.rejects
+                    self.io
+                        .rejects
                         .reject(&name, line.number, &why.to_string(), line.bytes)?
                 }
             }
         }
-        self.out.flush()?;
+        self.io.out.flush()?;
         Ok(())
     }
 
@@ -529,12 +512,12 @@ impl<'a> Reader<'a> {
             }
             Err(e) => {
                 let why = format!("not a Codex session document: {e}");
-                self.rejects.reject(name, e.line() as u64, &why, &[])?;
+                self.io.rejects.reject(name, e.line() as u64, &why, &[])?;
             }
             Ok(()) => {
                 let why = "not a Codex session document: a top-level object with `session` \
                            and `items` (V0) or `id` and `messages` (seed) expected";
-                self.rejects.reject(name, 1, why, &[])?;
+                self.io.rejects.reject(name, 1, why, &[])?;
             }
         }
         Ok(())
@@ -577,7 +560,7 @@ impl<'a> Reader<'a> {
         let (session_kind, item_kind) = kind.records();
         drop(head);
         emit(
-            self.out,
+            self.io.out,
             session_kind,
             &session,
             &session_record,
@@ -594,8 +577,8 @@ impl<'a> Reader<'a> {
                 return Ok(());
             }
         };
-        let out = &mut *self.out;
-        let stop = self.stop.clone();
+        let out = &mut *self.io.out;
+        let stop = self.io.stop.clone();
         let mut row = String::new();
         let mut emitted = 0u64;
         let streamed = doc::stream_items(reader, kind.array(), &mut |index, item: &RawValue| {
@@ -623,7 +606,7 @@ impl<'a> Reader<'a> {
                 self.stopped = true;
                 self.stats.items += emitted;
                 self.stats.records += emitted;
-                self.out.flush()?;
+                self.io.out.flush()?;
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -631,7 +614,7 @@ impl<'a> Reader<'a> {
         self.stats.items += streamed.items;
         self.stats.records += streamed.items;
         self.doc_ended(&name, streamed.items, streamed.error);
-        self.out.flush()?;
+        self.io.out.flush()?;
         Ok(())
     }
 }

@@ -423,7 +423,7 @@ impl Reader<'_> {
         let what = cx.what;
         tx.commit().db(&what, ms)?;
         self.end_session(&s.id)?;
-        self.out.flush()?;
+        self.io.out.flush()?;
         Ok(())
     }
 

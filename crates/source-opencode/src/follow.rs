@@ -268,7 +268,7 @@ impl Followed for Follower<'_, '_> {
 
     /// Every wake's records go out now, whatever the pace of the writer.
     fn flush(&mut self) -> Result<()> {
-        self.reader.out.flush()?;
+        self.reader.io.out.flush()?;
         Ok(())
     }
 }

@@ -49,7 +49,7 @@
 //! `--follow` ([`follow`]) reads the same way first and then polls every database read-only (and
 //! every JSON store) for what changed; the readers build each record exactly as in a plain run
 //! and a gate ([`follow::Gate`]) lets a message out once, only once it is final, in its
-//! session's order. A signal stops a plain run at a record boundary ([`Reader::stop_on`]).
+//! session's order. A signal stops a plain run at a record boundary ([`Reader::stopped`]).
 //!
 //! The mapping ([`map`]) keys every event by the message id and the event's place in it, so a
 //! message read from two layouts maps to the same keys; nothing of a record's provenance reaches

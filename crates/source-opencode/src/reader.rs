@@ -4,12 +4,10 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
-use tonbo_core::{Output, Rejects};
+use tonbo_core::reader::{left_out_by_modified_after, ReaderIo};
 
 use crate::sources::{JsonStore, Sources};
 
@@ -123,19 +121,19 @@ impl Stats {
             s.push_str(&format!(", skipped {} title sessions", self.title_sessions));
         }
         if modified_after {
-            s.push_str(&format!(
-                ", skipped {} sessions not updated after --modified-after",
-                self.skipped_old
-            ));
+            let not_updated = "sessions not updated";
+            s.push_str(&left_out_by_modified_after(self.skipped_old, not_updated));
         }
         s
     }
 }
 
-/// Reads databases and JSON stores into source records on `out`.
+/// Reads databases and JSON stores into source records on its run's stdout.
 pub struct Reader<'a> {
-    pub(crate) out: &'a mut Output,
-    pub(crate) rejects: &'a mut Rejects,
+    /// Its run's stdout and rejects file, the stop flag that ends a plain run at the next record
+    /// boundary, and the progress counters (sessions, records, record bytes written), updated
+    /// with each record.
+    pub(crate) io: ReaderIo<'a>,
     pub(crate) modified_after: Option<SystemTime>,
     pub(crate) busy: Duration,
     /// The JSON stores of the run: read after every database, and looked into for the messages a
@@ -146,55 +144,33 @@ pub struct Reader<'a> {
     /// The record being assembled.
     pub(crate) buf: String,
     pub stats: Stats,
-    /// Set by SIGINT/SIGTERM: a plain run stops at the next record boundary.
-    pub(crate) stop: Option<Arc<AtomicBool>>,
     /// Whether the stop flag ends the read (a plain run, and the first pass of `--follow`).
     pub(crate) interruptible: bool,
     /// `--follow`: what went out and what is held ([`follow::Gate`]); `None` in a plain run.
     pub(crate) gate: Option<crate::follow::Gate>,
-    /// `--progress`: the counters its line shows (sessions, records, record bytes written),
-    /// updated with each record.
-    pub progress: Option<Arc<tonbo_core::progress::Counters>>,
 }
 
 /// How often (in messages) a long session's read looks at the stop flag.
 const STOP_CHECK_MESSAGES: u64 = 256;
 
 impl<'a> Reader<'a> {
-    pub fn new(
-        out: &'a mut Output,
-        rejects: &'a mut Rejects,
-        modified_after: Option<SystemTime>,
-        busy: Duration,
-    ) -> Self {
+    pub fn new(io: ReaderIo<'a>, modified_after: Option<SystemTime>, busy: Duration) -> Self {
         Reader {
-            out,
-            rejects,
+            io,
             modified_after,
             busy,
             stores: Vec::new(),
             claimed: HashSet::new(),
             buf: String::new(),
             stats: Stats::default(),
-            stop: None,
             interruptible: true,
             gate: None,
-            progress: None,
         }
-    }
-
-    /// Stops the read at the next record boundary once `flag` is set (SIGINT/SIGTERM).
-    pub fn stop_on(&mut self, flag: Arc<AtomicBool>) {
-        self.stop = Some(flag);
     }
 
     /// Whether a signal asked the read to stop (and the read may stop now).
     pub fn stopped(&self) -> bool {
-        self.interruptible
-            && self
-                .stop
-                .as_ref()
-                .is_some_and(|s| s.load(Ordering::Relaxed))
+        self.interruptible && self.io.stop_set()
     }
 
     /// Whether to look at the stop flag after `n` messages of a session.
@@ -222,14 +198,14 @@ impl<'a> Reader<'a> {
             }
             self.read_store(i)?;
         }
-        self.out.flush()?;
+        self.io.out.flush()?;
         Ok(())
     }
 
     /// Writes the record assembled in `buf` as one line.
     pub(crate) fn write_record(&mut self, buf: &str) -> Result<()> {
-        self.out.line(buf.as_bytes())?;
-        if let Some(p) = &self.progress {
+        self.io.out.line(buf.as_bytes())?;
+        if let Some(p) = &self.io.progress {
             use tonbo_core::progress::{R_BYTES, R_RECORDS, R_SCANNED};
             // A database gives no per-session byte count worth showing (pages, WAL, indexes);
             // what goes out is what a person waits for.

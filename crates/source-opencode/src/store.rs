@@ -424,7 +424,7 @@ impl Reader<'_> {
             self.emit_json_message(&s.id, m, later[i])?;
         }
         self.end_session(&s.id)?;
-        self.out.flush()?;
+        self.io.out.flush()?;
         Ok(())
     }
 

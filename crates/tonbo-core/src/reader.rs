@@ -4,7 +4,7 @@
 //! warning for a PATH that gave nothing ([`warn_if_empty`]), and the exit status.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -45,14 +45,14 @@ pub struct ReaderArgs {
 }
 
 /// One reader run: where its records and rejects go, its progress line and its stop flag. The
-/// reader borrows `out` and `rejects` while it reads; [`ReaderRun::finish`] ends the run.
+/// reader borrows them while it reads ([`ReaderRun::io`]); [`ReaderRun::finish`] ends the run.
 pub struct ReaderRun {
-    pub out: Output,
-    pub rejects: Rejects,
+    out: Output,
+    rejects: Rejects,
     /// Set by SIGINT/SIGTERM: the reader stops at the next record boundary.
     pub stop: Arc<AtomicBool>,
     /// The progress line's counters, for the reader to update; `None` when no line is drawn.
-    pub counters: Option<Arc<Counters>>,
+    counters: Option<Arc<Counters>>,
     /// Erased when dropped, so also before an error is printed.
     progress: Progress,
 }
@@ -85,6 +85,16 @@ impl ReaderRun {
         })
     }
 
+    /// What the reader writes to and heeds while it reads, lent to it.
+    pub fn io(&mut self) -> ReaderIo<'_> {
+        ReaderIo {
+            out: &mut self.out,
+            rejects: &mut self.rejects,
+            stop: Some(self.stop.clone()),
+            progress: self.counters.clone(),
+        }
+    }
+
     /// Ends the run: erases the progress line, flushes stdout, closes the rejects file, prints
     /// `summary(rejected)` unless `--quiet`, and tells the exit status from the rejected lines,
     /// the reader's other `failures`, and the `empty` PATHs ([`warn_if_empty`]).
@@ -107,6 +117,34 @@ impl ReaderRun {
             args.allow_empty.allow_empty,
         ))
     }
+}
+
+/// What a reader writes to and heeds while it reads, lent by its [`ReaderRun`].
+pub struct ReaderIo<'a> {
+    /// Where its records go.
+    pub out: &'a mut Output,
+    /// Where its rejected input goes.
+    pub rejects: &'a mut Rejects,
+    /// Set by SIGINT/SIGTERM: the reader stops at the next record boundary; taken away while a
+    /// read must run to its end (a follower's last look).
+    pub stop: Option<Arc<AtomicBool>>,
+    /// `--progress`: the counters its line shows; `None` when no line is drawn.
+    pub progress: Option<Arc<Counters>>,
+}
+
+impl ReaderIo<'_> {
+    /// Whether a signal has set the stop flag.
+    pub fn stop_set(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+}
+
+/// The end of a reader's summary line for what `--modified-after` left out: `, skipped N <what>
+/// after --modified-after`, `what` being `files not modified` or `sessions not updated`.
+pub fn left_out_by_modified_after(skipped: u64, what: &str) -> String {
+    format!(", skipped {skipped} {what} after --modified-after")
 }
 
 /// Warns that `input` gave nothing and `why` (the reader's `None` when it gave something),

@@ -44,6 +44,35 @@ pub fn command(bin: &str, home: &Path, unset: &[&str]) -> Command {
 // ---------------------------------------------------------------------------------------------
 // Files
 
+/// A temporary folder for a test's HOME and inputs, removed when dropped; it derefs to its path:
+/// `let base = &TempHome::new();`.
+pub struct TempHome(tempfile::TempDir);
+
+impl TempHome {
+    pub fn new() -> TempHome {
+        TempHome(tempfile::TempDir::new().unwrap())
+    }
+}
+
+impl Default for TempHome {
+    fn default() -> TempHome {
+        TempHome::new()
+    }
+}
+
+impl Deref for TempHome {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<Path> for TempHome {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
 /// Writes `bytes` to `path`, making its folders.
 pub fn put(path: &Path, bytes: impl AsRef<[u8]>) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -153,14 +182,15 @@ impl Run {
 pub struct Rec {
     pub v: u64,
     pub source: String,
-    pub kind: Option<String>,
     pub session: String,
+    pub kind: Option<String>,
     pub agent_id: Option<String>,
-    pub record: String,
     pub at: String,
+    /// Its provenance: the file, and the line or row in it.
     pub file: String,
     pub line: Option<u64>,
     pub row: Option<String>,
+    pub record: String,
 }
 
 impl Rec {
@@ -204,14 +234,14 @@ impl Rec {
         Rec {
             v: w.v,
             source: w.source,
-            kind: w.kind,
             session: w.session,
+            kind: w.kind,
             agent_id: w.agent_id,
-            record: w.record.get().to_string(),
             at: w.at,
             file: w.provenance.file,
             line: w.provenance.line,
             row: w.provenance.row,
+            record: w.record.get().to_string(),
         }
     }
 

@@ -189,7 +189,7 @@ impl Follower<'_, '_> {
                 let (session, record) = self.r.doc_session(path, &head, kind);
                 let session_kind = kind.records().0;
                 emit(
-                    self.r.out,
+                    self.r.io.out,
                     session_kind,
                     &session,
                     &record,
@@ -225,7 +225,7 @@ impl Follower<'_, '_> {
     ) -> Result<Step> {
         let name = path.display().to_string();
         let r = &mut *self.r;
-        let out = &mut *r.out;
+        let out = &mut *r.io.out;
         let stop = &self.stop;
         let item_kind = kind.records().1;
         let mut pass = Pass::new(&mut d.written);

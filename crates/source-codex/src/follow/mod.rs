@@ -82,6 +82,7 @@ pub fn follow(
     quiet: bool,
 ) -> Result<FollowSummary> {
     let stop = reader
+        .io
         .stop
         .clone()
         .unwrap_or_else(|| Arc::new(AtomicBool::new(false)));
@@ -152,15 +153,15 @@ impl Followed for Follower<'_, '_> {
     /// short by the flag that is now set.
     fn last_look(&mut self) -> Result<()> {
         self.stop = Arc::new(AtomicBool::new(false));
-        let reader_stop = self.r.stop.take();
+        let reader_stop = self.r.io.stop.take();
         self.poll_all()?;
         self.scan(Phase::Follow)?;
-        self.r.stop = reader_stop;
+        self.r.io.stop = reader_stop;
         Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {
-        Ok(self.r.out.flush()?)
+        Ok(self.r.io.out.flush()?)
     }
 }
 
@@ -647,7 +648,7 @@ impl Follower<'_, '_> {
             recovering,
         } = t;
         let r = &mut *self.r;
-        let (out, rejects, stats) = (&mut *r.out, &mut *r.rejects, &mut r.stats);
+        let (out, rejects, stats) = (&mut *r.io.out, &mut *r.io.rejects, &mut r.stats);
         let stop = &self.stop;
         let mut passed = 0u64;
         let polled = tail.poll(|line: &Line| -> Result<(), TailError> {
@@ -729,7 +730,7 @@ impl Follower<'_, '_> {
         // Read once, so read whole: while following, a stop waits for its end (an archive, of
         // bounded size); only the backfill is cut short.
         let reader_stop = match phase {
-            Phase::Follow => self.r.stop.take(),
+            Phase::Follow => self.r.io.stop.take(),
             Phase::Backfill => None,
         };
         let read = match continued.take() {
@@ -740,7 +741,7 @@ impl Follower<'_, '_> {
             }
         };
         if reader_stop.is_some() {
-            self.r.stop = reader_stop;
+            self.r.io.stop = reader_stop;
         }
         read?;
         Ok(Step::Become(Entry::Done))

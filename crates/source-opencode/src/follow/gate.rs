@@ -301,7 +301,7 @@ impl Reader<'_> {
                 return Ok(());
             }
         }
-        self.rejects.reject(input, line, reason, raw)
+        self.io.rejects.reject(input, line, reason, raw)
     }
 }
 
