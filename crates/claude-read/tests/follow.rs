@@ -390,7 +390,7 @@ fn modified_after_chooses_only_what_the_backfill_reads(mode: Mode) {
 
 fn sigterm_ends_with_everything_written_before_it(mode: Mode) {
     let p = Projects::new();
-    let (s, mut run) = p.follow_s([1], mode, &[]);
+    let (s, run) = p.follow_s([1], mode, &[]);
     // Written just before the signal, without waiting for any of it to come out.
     for n in 2..=40 {
         append(&s, lines("s", [n]));

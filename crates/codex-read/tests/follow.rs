@@ -184,14 +184,14 @@ fn appended_lines_arrive_in_order_with_their_session() {
     each_mode(&MODES, |home, mode| {
         let day = home.join(".codex/sessions/2025/11/02");
         let v2 = rollout(&day, "2025-11-02T08-00-00", UF);
-        put(&v2, &lines(&[meta(U2), item(1)]));
+        put(&v2, lines(&[meta(U2), item(1)]));
         let v1 = home.join(format!(
             ".codex/sessions/rollout-2025-08-02T14-03-22-{U1}.jsonl"
         ));
         // A BOM before the first line is dropped as a plain run drops it.
         put(
             &v1,
-            &format!(
+            format!(
                 "\u{feff}{}",
                 lines(&[v1_meta(U1), r#"{"record_type":"state"}"#.into()])
             ),
@@ -201,7 +201,7 @@ fn appended_lines_arrive_in_order_with_their_session() {
         for n in 2..=4 {
             // One of them with a Windows line ending.
             let end = if n == 3 { "\r\n" } else { "\n" };
-            append(&v2, &format!("{}{end}", item(n)));
+            append(&v2, format!("{}{end}", item(n)));
             let got = f.until(4 + n - 1);
             assert_eq!(
                 got.last().unwrap(),
@@ -209,9 +209,9 @@ fn appended_lines_arrive_in_order_with_their_session() {
                 "mode {mode:?}"
             );
         }
-        append(&v1, &format!("{}\n", v1_item(1)));
+        append(&v1, format!("{}\n", v1_item(1)));
         f.until(8);
-        append(&v1, &format!("{}\n", r#"{"record_type":"state"}"#));
+        append(&v1, format!("{}\n", r#"{"record_type":"state"}"#));
         f.until(9);
         let e = f.terminate_ok();
         assert_eq!(
@@ -239,7 +239,7 @@ fn a_file_created_empty_and_written_in_parts_is_told_and_read_from_line_1_once()
         let (a, b) = first.split_at(first.len() / 2);
         append(&path, a);
         thread::sleep(PAUSE);
-        append(&path, &format!("{b}\n"));
+        append(&path, format!("{b}\n"));
         let got = f.until(1);
         assert_eq!(
             got[0],
@@ -252,7 +252,7 @@ fn a_file_created_empty_and_written_in_parts_is_told_and_read_from_line_1_once()
             let (a, b) = l.split_at(10);
             append(&path, a);
             thread::sleep(PAUSE / 3);
-            append(&path, &format!("{b}\n"));
+            append(&path, format!("{b}\n"));
             f.until(1 + n);
         }
         let e = f.terminate_ok();
@@ -277,9 +277,9 @@ fn a_file_whose_session_meta_comes_second_waits_for_it() {
             fs::create_dir_all(&day).unwrap();
             let mut f = start(home, mode);
             let path = rollout(&day, "2025-11-02T08-00-00", UF);
-            append(&path, &format!("{}\n", item(1)));
+            append(&path, format!("{}\n", item(1)));
             thread::sleep(Duration::from_millis(1500));
-            append(&path, &format!("{}\n", meta(U3)));
+            append(&path, format!("{}\n", meta(U3)));
             let got = f.until(2);
             assert_eq!(got[0], line_rec(None, U3, &item(1), &path, 1));
             assert_eq!(got[1], line_rec(None, U3, &meta(U3), &path, 2));
@@ -294,21 +294,21 @@ fn new_date_folders_and_their_sessions_are_picked_up() {
     each_mode(&MODES, |home, mode| {
         let sessions = home.join(".codex/sessions");
         let old = rollout(&sessions.join("2025/11/02"), "2025-11-02T23-59-00", U1);
-        put(&old, &lines(&[meta(U1), item(1)]));
+        put(&old, lines(&[meta(U1), item(1)]));
         let mut f = start(home, mode);
         f.until(2);
         // Midnight: a new day folder, then a new month and year at once.
         let day = sessions.join("2025/11/03");
         fs::create_dir(&day).unwrap();
         let next = rollout(&day, "2025-11-03T00-00-01", U2);
-        append(&next, &lines(&[meta(U2), item(1)]));
+        append(&next, lines(&[meta(U2), item(1)]));
         f.until(4);
         let far = rollout(&sessions.join("2026/01/01"), "2026-01-01T00-00-01", U3);
         fs::create_dir_all(far.parent().unwrap()).unwrap();
-        append(&far, &format!("{}\n", meta(U3)));
+        append(&far, format!("{}\n", meta(U3)));
         f.until(5);
-        append(&far, &format!("{}\n", item(2)));
-        append(&old, &format!("{}\n", item(2)));
+        append(&far, format!("{}\n", item(2)));
+        append(&old, format!("{}\n", item(2)));
         f.until(7);
         let e = f.terminate_ok();
         assert_eq!(e.lines.len(), 7);
@@ -320,7 +320,7 @@ fn new_date_folders_and_their_sessions_are_picked_up() {
 fn a_v0_document_rewritten_whole_three_times_yields_each_item_once() {
     each_mode(&MODES, |home, mode| {
         let path = home.join(format!(".codex/sessions/rollout-2025-04-20-{U4}.json"));
-        put(&path, &v0_doc(U4, &[0]));
+        put(&path, v0_doc(U4, &[0]));
         let mut f = start(home, mode);
         f.until(2);
         // The TypeScript CLI rewrites the whole file after each item.
@@ -356,7 +356,7 @@ fn a_v0_document_rewritten_whole_three_times_yields_each_item_once() {
 fn a_v0_document_whose_written_items_changed_yields_only_new_content() {
     each_mode(&MODES, |home, mode| {
         let path = home.join(format!(".codex/sessions/rollout-2025-04-20-{U4}.json"));
-        put(&path, &v0_doc(U4, &[0, 1, 2]));
+        put(&path, v0_doc(U4, &[0, 1, 2]));
         let mut f = start(home, mode);
         f.until(4);
         // Item 0 gone: the items written before moved, so they are told by content.
@@ -401,7 +401,7 @@ fn a_rewrite_in_place_and_a_truncation_yield_only_new_lines() {
             "2025-11-02T08-00-00",
             U2,
         );
-        put(&path, &lines(&[meta(U2), item(1), item(2), item(3)]));
+        put(&path, lines(&[meta(U2), item(1), item(2), item(3)]));
         let mut f = start(home, mode);
         f.until(4);
         // Rewritten in place: item 2 gone, item 4 new.
@@ -415,9 +415,9 @@ fn a_rewrite_in_place_and_a_truncation_yield_only_new_lines() {
             .set_len(0)
             .unwrap();
         thread::sleep(PAUSE);
-        append(&path, &lines(&[meta(U2), item(5)]));
+        append(&path, lines(&[meta(U2), item(5)]));
         f.until(6);
-        append(&path, &format!("{}\n", item(6)));
+        append(&path, format!("{}\n", item(6)));
         f.until(7);
         let e = f.terminate_ok();
         let want = vec![
@@ -445,15 +445,15 @@ fn sigterm_writes_what_came_before_it_and_exits_0() {
     each_mode(&MODES, |home, mode| {
         let day = home.join(".codex/sessions/2025/11/02");
         let path = rollout(&day, "2025-11-02T08-00-00", U2);
-        put(&path, &format!("{}\n", meta(U2)));
+        put(&path, format!("{}\n", meta(U2)));
         let mut f = start(home, mode);
         f.until(1);
         // Lines, a new file and a line still being written, then the signal at once.
         for n in 1..=50 {
-            append(&path, &format!("{}\n", item(n)));
+            append(&path, format!("{}\n", item(n)));
         }
         let other = rollout(&day, "2025-11-02T09-00-00", U3);
-        put(&other, &lines(&[meta(U3), item(1)]));
+        put(&other, lines(&[meta(U3), item(1)]));
         append(&path, &item(51)[..20]);
         let e = f.terminate_ok();
         assert_eq!(e.lines.len(), 53, "mode {mode:?}");
@@ -481,9 +481,9 @@ fn a_followed_file_compressed_or_archived_is_not_read_again() {
         let day = codex.join("sessions/2026/05/01");
         let name = format!("rollout-2026-05-01T10-00-00-{U2}.jsonl");
         let path = day.join(&name);
-        put(&path, &lines(&[meta(U2), item(1)]));
+        put(&path, lines(&[meta(U2), item(1)]));
         let moving = rollout(&day, "2026-05-01T11-00-00", U3);
-        put(&moving, &lines(&[meta(U3)]));
+        put(&moving, lines(&[meta(U3)]));
         let mut f = start(home, mode);
         f.until(3);
         // V4 compresses a finished file: the `.zst` holds one more line than was read,
@@ -500,7 +500,7 @@ fn a_followed_file_compressed_or_archived_is_not_read_again() {
             .join(moving.file_name().unwrap());
         fs::create_dir_all(archived.parent().unwrap()).unwrap();
         fs::rename(&moving, &archived).unwrap();
-        append(&archived, &format!("{}\n", item(7)));
+        append(&archived, format!("{}\n", item(7)));
         f.until(5);
         // A new `.zst` alone is read once.
         let lone = day.join(format!("rollout-2026-05-01T12-00-00-{U4}.jsonl.zst"));

@@ -16,7 +16,7 @@ use crate::time::parse_modified_after;
 use crate::{AllowEmpty, Exit, Output, Rejects};
 
 /// The flags every reader takes besides its PATHs (whose help is each reader's own). A reader
-/// whose inputs are not files and lines words its help of them over with `mut_arg`.
+/// whose inputs are not files and lines rewords their help with `#[command(mut_args(..))]`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReaderArgs {
     /// Read only files modified after TIME: 2026-11-01T00:00:00Z, 2026-11-01 (UTC), or an age

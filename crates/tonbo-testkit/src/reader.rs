@@ -256,7 +256,8 @@ impl Rec {
 }
 
 // ---------------------------------------------------------------------------------------------
-// What every reader does alike
+// What every reader does alike. In these checks `read(args)` runs the reader with `args`,
+// giving a `Run` or a test's own wrapper of one (`local_run!`).
 
 /// The bytes of a JSONL file whose lines 1 and 6 are `first` and `sixth` and whose others are
 /// what every reader rejects ([`JSONL_REJECTS`]), or passes over (a blank line 5).
@@ -369,7 +370,7 @@ pub fn assert_left_out_alone<R: Deref<Target = Run>>(read: impl Fn(&[&str]) -> R
 }
 
 /// Checks the runs of a reader over `path`, a folder that holds files but gives nothing
-/// (`read(args)` runs the reader with `args`, and gives a [`Run`] or a test's wrapper of one): exit 3, no record, and the warning
+/// (`read(args)` runs the reader with `args`): exit 3, no record, and the warning
 /// `<stage>: warning: <path>: nothing read: <why>...`; with `--allow-empty`, the same warning
 /// and exit 0.
 pub fn assert_warns_nothing_read<R: Deref<Target = Run>>(
@@ -383,10 +384,10 @@ pub fn assert_warns_nothing_read<R: Deref<Target = Run>>(
     let r = read(&[p]);
     r.assert_code(3);
     assert_eq!(r.stdout, "");
-    assert!(r.stderr.contains(&warning), "{}", r.stderr);
+    assert_has(&r.stderr, &warning);
     let r = read(&[p, "--allow-empty"]);
     r.assert_code(0);
-    assert!(r.stderr.contains(&warning), "{}", r.stderr);
+    assert_has(&r.stderr, &warning);
 }
 
 /// Checks what no reader accepts (`read(args)` runs the reader with `args`): stdin (`-`) as a
@@ -396,19 +397,19 @@ pub fn assert_refuses_bad_arguments<R: Deref<Target = Run>>(
     read: impl Fn(&[&str]) -> R,
     input: &Path,
 ) {
-    let r = read(&["-"]);
-    assert_eq!(r.code, Some(2));
-    assert!(r.stderr.contains("not stdin"), "{}", r.stderr);
     let input = input.to_str().unwrap();
-    let r = read(&[input, "--modified-after", "yesterday"]);
-    assert_eq!(r.code, Some(2));
-    assert!(r.stderr.contains("is not a time"), "{}", r.stderr);
-    assert_eq!(r.stdout, "");
     let no_dir = Path::new(input).with_file_name("no/such/dir/r.ndjson");
-    let r = read(&[input, "--rejects", no_dir.to_str().unwrap()]);
-    assert_eq!(r.code, Some(2), "stderr: {}", r.stderr);
-    assert!(r.stderr.contains("cannot create rejects file"));
-    assert_eq!(r.stdout, "");
+    let no_dir = no_dir.to_str().unwrap();
+    for (args, says) in [
+        (&["-"][..], "not stdin"),
+        (&[input, "--modified-after", "yesterday"], "is not a time"),
+        (&[input, "--rejects", no_dir], "cannot create rejects file"),
+    ] {
+        let r = read(args);
+        r.assert_code(2);
+        assert_has(&r.stderr, says);
+        assert_eq!(r.stdout, "", "{args:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
