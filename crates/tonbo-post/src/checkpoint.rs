@@ -333,9 +333,8 @@ impl Checkpoint {
                         file.display(),
                         rows.len() - i - 1
                     );
-                    for row in &rows[i..] {
-                        self.drop_journal(row.jid)?;
-                    }
+                    let later: Vec<i64> = rows[i..].iter().map(|row| row.jid).collect();
+                    self.drop_journals(&later)?;
                     break;
                 }
             }
@@ -434,10 +433,27 @@ impl Checkpoint {
     /// Forgets a journaled batch without advancing the sequence: the server stored nothing under
     /// it (it refused the batch, or a batch before it).
     pub fn drop_journal(&self, jid: i64) -> Result<()> {
-        self.conn()
-            .prepare_cached("DELETE FROM journal3 WHERE id = ?1")?
-            .execute([jid])?;
-        let _ = std::fs::remove_file(self.body_file(jid));
+        self.drop_journals(&[jid])
+    }
+
+    /// [`Self::drop_journal`] of several batches of a stream, all or none: a kill half-way must
+    /// not leave a later batch journaled with a hole before it, which the next run would send
+    /// into the hole's place, ahead of the events that were in it.
+    pub fn drop_journals(&self, jids: &[i64]) -> Result<()> {
+        {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            {
+                let mut delete = tx.prepare_cached("DELETE FROM journal3 WHERE id = ?1")?;
+                for jid in jids {
+                    delete.execute([jid])?;
+                }
+            }
+            tx.commit()?;
+        }
+        for jid in jids {
+            let _ = std::fs::remove_file(self.body_file(*jid));
+        }
         Ok(())
     }
 

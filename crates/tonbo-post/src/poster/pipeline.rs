@@ -264,9 +264,9 @@ impl Poster {
     }
 
     /// Sends a stream's batches that were not taken again, one at a time. A batch numbered
-    /// after one the server certainly did not store was not stored either; its journal row is
-    /// dropped at once and written again, re-addressed to the stream's numbering then, just
-    /// before it is sent.
+    /// after one the server certainly did not store was not stored either; the journal rows of
+    /// all such batches are dropped at once, together, and each is written again, re-addressed to
+    /// the stream's numbering then, just before it is sent.
     fn resend(
         &mut self,
         url: &str,
@@ -275,11 +275,15 @@ impl Poster {
         mut rest: Vec<Resend>,
         unsent: u64,
     ) -> Result<()> {
-        for r in rest.iter_mut().skip(1) {
-            if !matches!(r.proof, Proof::MaybeStored) {
-                self.cp.drop_journal(r.batch.pending.jid)?;
-                r.batch.pending.jid = 0;
-            }
+        let not_stored: Vec<&mut Resend> = rest
+            .iter_mut()
+            .skip(1)
+            .filter(|r| !matches!(r.proof, Proof::MaybeStored))
+            .collect();
+        let jids: Vec<i64> = not_stored.iter().map(|r| r.batch.pending.jid).collect();
+        self.cp.drop_journals(&jids)?;
+        for r in not_stored {
+            r.batch.pending.jid = 0;
         }
         let mut left = unsent;
         for r in rest {
