@@ -231,13 +231,4 @@ fn run(args: Args) -> Result<Exit> {
     pool::post(run, opts, health)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn flags_and_examples_agree() {
-        use clap::CommandFactory;
-        super::Args::command().debug_assert();
-        let drifted = super::MANUAL.check(&super::Args::command());
-        assert!(drifted.is_empty(), "{drifted:#?}");
-    }
-}
+tonbo_core::manual_test!(Args, MANUAL);

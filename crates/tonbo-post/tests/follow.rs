@@ -14,7 +14,7 @@ mod support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -91,12 +91,7 @@ impl Follow {
     fn stop(mut self, signalled: &[&str]) {
         for (name, child) in &self.stages {
             if signalled.contains(name) {
-                let ok = Command::new("kill")
-                    .args(["-TERM", &child.id().to_string()])
-                    .status()
-                    .unwrap()
-                    .success();
-                assert!(ok, "kill -TERM {name}");
+                signal(child, "-TERM");
             }
         }
         for (name, child) in &mut self.stages {

@@ -6,7 +6,7 @@ mod support;
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use support::*;
@@ -88,15 +88,6 @@ fn a_dead_server_stops_the_whole_run_once_the_retry_budget_is_spent() {
     // every event once.
     let server = Server::start();
     the_next_run_finishes(&server, &input, &state, 200, 3);
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} failed");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 pub use tonbo_testkit::server::RefServer as Server;
 #[allow(unused_imports)] // not every test file uses both
-pub use tonbo_testkit::{bin, workspace_root};
+pub use tonbo_testkit::{bin, signal, workspace_root};
 
 /// A TCP proxy in front of the server that forwards each request and, for the appends chosen by
 /// `drop_response`, reads the server's answer and then closes the client's connection without
