@@ -1,7 +1,7 @@
 //! The checkpoint keys each stream by its URL without credentials
 //! ([`tonbo_core::url::without_credentials`]), so the file never holds a password or a token,
 //! and a stream reached with a new password or a renewed token is the same stream. Builds before
-//! this one keyed streams by the URL as given: [`strip_stored_credentials`] upgrades such a file
+//! this one keyed streams by the URL as given: `strip_stored_credentials` upgrades such a file
 //! on every open. It is no schema step (the version is left as it is): it only rewrites values,
 //! and finds nothing to do in a file it upgraded before.
 

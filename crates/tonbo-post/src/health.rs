@@ -190,8 +190,8 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 /// is consistent at every moment: a batch is journaled before it is sent).
 const IN_FLIGHT_GRACE: Duration = Duration::from_secs(3);
 
-/// Watches for a signal: once it comes, ends the grace after [`STOP_GRACE`], and exits the
-/// process ([`IN_FLIGHT_GRACE`] later) if the run has not ended by then.
+/// Watches for a signal: once it comes, ends the grace after `STOP_GRACE`, and exits the
+/// process (`IN_FLIGHT_GRACE` later) if the run has not ended by then.
 pub fn watch_for_a_stuck_stop(health: &Arc<Health>) {
     let health = health.clone();
     std::thread::spawn(move || loop {

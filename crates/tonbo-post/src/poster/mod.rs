@@ -22,10 +22,10 @@
 //! reads the stream back before its first batch.
 //!
 //! * this module: a batch's way in ([`Poster::post_batch`]) and a stream's first touch in a run;
-//! * [`send`]: one batch at a time until the server has it, whatever it answers;
-//! * [`reconcile`]: what follows when the server and the checkpoint disagree (read-backs, a lost
+//! * `send`: one batch at a time until the server has it, whatever it answers;
+//! * `reconcile`: what follows when the server and the checkpoint disagree (read-backs, a lost
 //!   race for a position, a batch too large);
-//! * [`pipeline`]: the batches of streams in step with the server, several in flight at once.
+//! * `pipeline`: the batches of streams in step with the server, several in flight at once.
 
 mod pipeline;
 mod reconcile;
