@@ -85,9 +85,9 @@ fn assert_state_clean(state: &Path) {
 
 /// The pipeline into `base` with the API key in the environment.
 fn post(base: &str, input: &Path, state: &Path, args: &[&str]) -> Run {
-    let mut child =
-        start_pipeline_env(base, input, state, &[], args, &[("TONBO_API_KEY", API_KEY)]);
-    finish(&mut child)
+    let mut post = tonbo_post(base, state, args);
+    post.env("TONBO_API_KEY", API_KEY);
+    finish(&mut start_pipeline_into(input, &[], post))
 }
 
 #[test]

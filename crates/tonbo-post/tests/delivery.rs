@@ -367,7 +367,7 @@ fn too_many_requests_and_dropped_connections_are_retried_without_doubling() {
 
 /// The pipeline into `base` (a stand-in in front of the server), to its end.
 fn post_through(base: &str, t: &Scratch, batch_args: &[&str], post_args: &[&str]) -> Run {
-    let mut post = start_pipeline_to(base, &t.input, &t.state, batch_args, post_args);
+    let mut post = start_pipeline(base, &t.input, &t.state, batch_args, post_args);
     finish(&mut post)
 }
 
@@ -421,12 +421,11 @@ fn the_server_restarting_mid_run_loses_and_doubles_nothing() {
     let t = Scratch::new();
     write_records(&t.input, &[("rs", 0..3000), ("rt", 0..500)]);
     let mut post = start_pipeline(
-        &server,
+        &server.url,
         &t.input,
         &t.state,
         &["--max-events", "5"],
         &["--max-retry-delay", "0.5"],
-        &[],
     );
     std::thread::sleep(std::time::Duration::from_millis(300));
     server.restart();

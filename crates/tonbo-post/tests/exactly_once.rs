@@ -83,7 +83,7 @@ fn sigkill_at_any_moment_then_rerun_leaves_every_event_exactly_once_in_order() {
         // duplicate unless the interrupted batch is re-sent exactly as journaled.
         let size = (5 + round % 4).to_string();
         let batching = ["--max-events", size.as_str()];
-        let mut post = start_pipeline(&server, &t.input, &t.state, &batching, &[], &[]);
+        let mut post = start_pipeline(&server.url, &t.input, &t.state, &batching, &[]);
         // Spread the kill moments over the run: 10 ms .. ~400 ms.
         let delay = Duration::from_millis(10 + round * 19 + rng.u64(0..19));
         if wait_or_kill(&mut post, delay) {

@@ -21,7 +21,7 @@ const TEMPLATE: [&str; 2] = ["--url-template", "{base}/sessions/{session_id}"];
 fn start_through(base: &str, input: &Path, state: &Path, batch: &[&str], post: &[&str]) -> Child {
     let mut args = TEMPLATE.to_vec();
     args.extend_from_slice(post);
-    start_pipeline_to(base, input, state, batch, &args)
+    start_pipeline(base, input, state, batch, &args)
 }
 
 /// The pipeline into the node at `base`, to its end.

@@ -247,45 +247,26 @@ pub fn pipeline(
     batch_args: &[&str],
     post_args: &[&str],
 ) -> Run {
-    let mut post = start_pipeline(server, input, state, batch_args, post_args, &[]);
+    let mut post = start_pipeline(&server.url, input, state, batch_args, post_args);
     finish(&mut post)
 }
 
-/// The pipeline into any base URL (a proxy in front of the server, say).
-pub fn start_pipeline_to(
-    base: &str,
-    input: &Path,
-    state: &Path,
-    batch_args: &[&str],
-    post_args: &[&str],
-) -> Child {
-    start_pipeline_env(base, input, state, batch_args, post_args, &[])
-}
-
-/// Starts the pipeline and returns the tonbo-post child (its stdin is the batch stage's output).
+/// Starts the pipeline into any base URL (the server's, or a proxy's in front of it) and
+/// returns the tonbo-post child (its stdin is the batch stage's output).
 pub fn start_pipeline(
-    server: &Server,
-    input: &Path,
-    state: &Path,
-    batch_args: &[&str],
-    post_args: &[&str],
-    env: &[(&str, &str)],
-) -> Child {
-    start_pipeline_env(&server.url, input, state, batch_args, post_args, env)
-}
-
-/// The pipeline into any base URL, with variables set for tonbo-post (`TONBO_API_KEY`, say).
-pub fn start_pipeline_env(
     base: &str,
     input: &Path,
     state: &Path,
     batch_args: &[&str],
     post_args: &[&str],
-    env: &[(&str, &str)],
 ) -> Child {
+    start_pipeline_into(input, batch_args, tonbo_post(base, state, post_args))
+}
+
+/// `tonbo-map INPUT | tonbo-batch BATCH_ARGS | POST`, for a tonbo-post command of the caller's
+/// making (variables set for it, say).
+pub fn start_pipeline_into(input: &Path, batch_args: &[&str], post: Command) -> Child {
     let map = stage("tonbo-map", [input], Stdio::inherit());
-    let mut post = tonbo_post(base, state, post_args);
-    post.envs(env.iter().copied());
     batch_and_post(vec![map], batch_args, post)
 }
 
