@@ -24,16 +24,15 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 use tonbo_core::contract::session_id_for;
-use tonbo_core::event::{fnv64, EventBuf};
+use tonbo_core::event::{blocks, fnv64, json_str, EventBuf};
 use tonbo_core::mapping::{
-    session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
+    session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Thread,
 };
 use tonbo_core::SourceRecord;
 
 use crate::record::{Kind, Layout, Lineage, MessageRecord, SessionRecord};
 use crate::SOURCE;
-pub use content::rfc3339_millis;
-use content::{blocks, json_str, s, timestamp, Msg};
+use content::{s, timestamp, Msg};
 
 #[derive(Default)]
 struct SessionState {
@@ -336,18 +335,14 @@ fn announce_thread(
     let agent = s(ses, "agent")
         .map(str::to_string)
         .or_else(|| title.and_then(subagent_of_title));
-    let mut ev = EventBuf::new("session.thread_created");
-    ev.str("agent_name", agent.as_deref().unwrap_or("subagent"))
-        .str("session_thread_id", session_id);
-    let stamp = Stamp {
-        timestamp: created.as_deref(),
-        ..Stamp::default()
-    };
     let mut writer = EventWriter::new(sink, SOURCE, &parent_stream, String::new());
-    let key = format!("thread/{child}");
-    writer.emit_keyed(&mut ev, &key, &stamp, Some("thread_created"), |ev| {
-        ev.meta_str("child_session_id", session_id)
-            .meta_opt("parent_tool_use_id", go_spawning_call(layout, child));
+    writer.announce_thread(&Thread {
+        parent_stream: &parent_stream,
+        child,
+        child_stream: session_id,
+        agent: agent.as_deref(),
+        parent_tool_use_id: go_spawning_call(layout, child),
+        timestamp: created.as_deref(),
     })?;
     Ok(writer.emitted())
 }

@@ -168,9 +168,11 @@ impl Out<'_, '_> {
         kind: Option<&str>,
     ) -> Result<(), MapError> {
         let meta = self.meta;
-        self.w.emit_keyed(ev, key, &meta.stamp(), kind, |ev| {
-            meta.write(ev, kind.is_some())
-        })
+        let session_id = self.w.session_id();
+        self.w
+            .emit_to(session_id, ev, key, &meta.stamp(), kind, |ev| {
+                meta.write(ev, kind.is_some())
+            })
     }
 }
 
@@ -336,7 +338,8 @@ impl ClaudeMapper {
             "system" => system::map_system(line, line.subtype.as_deref(), out),
             "compact_boundary" => system::map_system(line, Some("compact_boundary"), out),
             "summary" | "ai-title" | "custom-title" | "agent-name" => {
-                self.map_title(kind, line, record_kind, out)
+                let holds_leaf = record_kind == Some(RecordKind::SummaryTitle);
+                self.map_title(kind, line, holds_leaf, out)
             }
             "attachment" => self.map_attachment(line, out),
             t if SKIPPED_TYPES.contains(&t) => {
