@@ -112,29 +112,25 @@ impl Prompt {
     }
 }
 
-impl OpenCodeMapper {
-    pub fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, &rec.session)?;
-        if self.state.session_id != session_id {
-            let current_key = self.state.session_id.clone();
-            self.others
-                .switch(&mut self.state, current_key, &session_id, || SessionState {
-                    session_id: session_id.clone(),
-                    ..SessionState::default()
-                });
-        }
-        match rec.kind.as_deref().and_then(Kind::from_name) {
-            Some(Kind::Session) => self.map_session(rec, &session_id, sink),
-            Some(Kind::Message) => self.map_message(rec, &session_id, sink),
-            None => Err(MapError::Reject(format!(
-                "OpenCode record of unknown kind {}",
-                rec.kind
-                    .as_deref()
-                    .map_or("(none)".into(), |k| format!("`{k}`"))
-            ))),
-        }
+/// A file a message carries (its block): part of the prompt of a user's message, else a
+/// message of its own, at `at` when it has its own time.
+fn file_part(
+    role: &str,
+    block: String,
+    prompt: &mut Prompt,
+    m: &mut Msg,
+    at: Option<String>,
+) -> Result<(), MapError> {
+    if role == "user" {
+        prompt.block(block);
+        return Ok(());
     }
+    let mut ev = EventBuf::new("agent.message");
+    ev.raw("content", &blocks(&[block]));
+    m.emit(ev, "file", at)
+}
 
+impl OpenCodeMapper {
     fn skip(&mut self, what: &str) {
         self.counts.skip(what);
     }
@@ -148,10 +144,10 @@ impl OpenCodeMapper {
     fn map_session(
         &mut self,
         rec: &SourceRecord,
+        r: &SessionRecord,
         session_id: &str,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let r: SessionRecord = record_of(rec, "session")?;
         let ses = &r.session;
         self.state.directory = s(ses, "directory")
             .or_else(|| s(ses, "path"))
@@ -272,11 +268,10 @@ impl OpenCodeMapper {
 
     fn map_message(
         &mut self,
-        rec: &SourceRecord,
+        r: &MessageRecord,
         session_id: &str,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let r: MessageRecord = record_of(rec, "message")?;
         let msg = &r.message;
         let Some(id) = s(msg, "id") else {
             return Err(MapError::Reject("OpenCode message has no id".into()));
@@ -296,9 +291,9 @@ impl OpenCodeMapper {
         let thread = self.state.thread.clone();
         let mut m = Msg::new(sink, session_id, id.to_string(), created, thread, meta);
         match layout.lineage() {
-            Lineage::Go => self.map_go(&r, &mut m)?,
-            Lineage::TypeScript => self.map_ts(&r, &mut m)?,
-            Lineage::OpenCode2 => self.map_v2(&r, &mut m)?,
+            Lineage::Go => self.map_go(r, &mut m)?,
+            Lineage::TypeScript => self.map_ts(r, &mut m)?,
+            Lineage::OpenCode2 => self.map_v2(r, &mut m)?,
         }
         // A compaction's summary: the prompt after it may be a copy of an earlier one.
         self.state.after_summary = msg.get("summary").and_then(Value::as_bool) == Some(true)
@@ -353,7 +348,27 @@ impl SourceMapping for OpenCodeMapper {
     }
 
     fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        OpenCodeMapper::map(self, rec, sink)
+        let session_id = session_stream(SOURCE, &rec.session)?;
+        if self.state.session_id != session_id {
+            let current_key = self.state.session_id.clone();
+            self.others
+                .switch(&mut self.state, current_key, &session_id, || SessionState {
+                    session_id: session_id.clone(),
+                    ..SessionState::default()
+                });
+        }
+        match rec.kind.as_deref().and_then(Kind::from_name) {
+            Some(Kind::Session) => {
+                self.map_session(rec, &record_of(rec, "session")?, &session_id, sink)
+            }
+            Some(Kind::Message) => self.map_message(&record_of(rec, "message")?, &session_id, sink),
+            None => Err(MapError::Reject(format!(
+                "OpenCode record of unknown kind {}",
+                rec.kind
+                    .as_deref()
+                    .map_or("(none)".into(), |k| format!("`{k}`"))
+            ))),
+        }
     }
 
     fn counts(&self) -> &Counts {

@@ -2,13 +2,13 @@
 //! envelopes, read by its role; a tool's result is a part of the next, `tool`-role, message.
 
 use serde_json::Value;
-use tonbo_core::event::{blocks, tool_result_event, tool_use_event, turn_end_event, EventBuf};
+use tonbo_core::event::{blocks, tool_result_event, tool_use_event, turn_end_event};
 use tonbo_core::mapping::MapError;
 
 use super::content::{
     emit_shell, s, text_block, text_event, thinking_event, timestamp, unknown_event, url_block, Msg,
 };
-use super::{OpenCodeMapper, Prompt};
+use super::{file_part, OpenCodeMapper, Prompt};
 use crate::record::MessageRecord;
 
 /// Go tool inputs and metadata are JSON encoded a second time: decoded, the input is an object
@@ -112,13 +112,7 @@ fn go_binary(role: &str, data: &Value, prompt: &mut Prompt, m: &mut Msg) -> Resu
     let mime = s(data, "MIMEType").unwrap_or("application/octet-stream");
     let url = format!("data:{mime};base64,{}", s(data, "Data").unwrap_or(""));
     let block = url_block(&url, Some(mime), s(data, "Path"));
-    if role == "user" {
-        prompt.block(block);
-        return Ok(());
-    }
-    let mut ev = EventBuf::new("agent.message");
-    ev.raw("content", &blocks(&[block]));
-    m.emit(ev, "file", None)
+    file_part(role, block, prompt, m, None)
 }
 
 fn go_tool_call(data: &Value, m: &mut Msg) -> Result<(), MapError> {

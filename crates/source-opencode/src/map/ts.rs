@@ -12,7 +12,7 @@ use super::content::{
     error_text, s, text_block, text_event, thinking_event, time_of, timestamp, tool_input,
     unknown_event, url_block, usage_event, Msg,
 };
-use super::{OpenCodeMapper, Prompt};
+use super::{file_part, OpenCodeMapper, Prompt};
 use crate::record::MessageRecord;
 use crate::SOURCE;
 
@@ -56,13 +56,7 @@ impl OpenCodeMapper {
                     s(part, "mime"),
                     s(part, "filename"),
                 );
-                if role == "user" {
-                    prompt.block(b);
-                    return Ok(());
-                }
-                let mut ev = EventBuf::new("agent.message");
-                ev.raw("content", &blocks(&[b]));
-                m.emit(ev, "file", started)
+                file_part(role, b, prompt, m, started)
             }
             "reasoning" => {
                 let ev = thinking_event(s(part, "text").unwrap_or(""));
