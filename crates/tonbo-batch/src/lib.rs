@@ -6,7 +6,7 @@
 //! batch's body is byte for byte the events tonbo-map wrote (the stage's redaction, for events
 //! tonbo-map did not redact, happens before an event is pushed).
 
-use std::io::{self, Write};
+use std::io;
 
 use tonbo_core::Output;
 
