@@ -3,6 +3,7 @@
 //! filling up ([`run`]), and the reference server ([`server::RefServer`]). Each crate's tests
 //! used to carry a copy of these.
 
+pub mod events;
 pub mod server;
 
 use std::io::{Read, Write};
