@@ -32,10 +32,24 @@ pub const CUSTOM: &str = "custom";
 /// added or widened.
 pub const RULES_VERSION: u64 = 1;
 
-/// `--no-redact` and `--redact-pattern`, declared once for every stage that redacts.
+/// `--no-redact` and `--redact-pattern`, declared once for every stage that redacts; the long
+/// help of `--no-redact` is where its `--help` and man page say what is redacted, and how
+/// tonbo-map and tonbo-batch share the work.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RedactArgs {
     /// Do not redact secrets (private keys, API keys, tokens, passwords) from the events.
+    ///
+    /// Secrets are redacted by default, in every text, tool input and tool output: private key
+    /// blocks, AWS access key ids, GitHub, GitLab, Slack, npm and PyPI tokens, OpenAI,
+    /// Anthropic, Google and Stripe API keys, Google OAuth client secrets, Azure account keys,
+    /// Slack webhooks, JWTs, bearer tokens in URLs and headers, the passwords of URLs and
+    /// database connection strings, and values assigned to password and secret keys
+    /// (`PGPASSWORD=..`, `--password=..`, `password: ..`, `"password": ".."`) become
+    /// `[REDACTED:<kind>]`; placeholders (`$VAR`, `${VAR}`, `<password>`, `****`, `changeme`)
+    /// are left alone, and an event without a secret keeps its bytes. The summary counts them
+    /// per kind. tonbo-map marks each event line it redacted (`"redacted":1`, the version of
+    /// the rules), and tonbo-batch redacts only the lines without the mark: written by another
+    /// program, or by `tonbo-map --no-redact` (each stage turns redaction off for itself).
     #[arg(long)]
     pub no_redact: bool,
 
