@@ -302,24 +302,10 @@ fn input_files_are_read_in_order_and_stdin_only_for_dash() {
     let f1 = dir.path().join("one.ndjson");
     let f2 = dir.path().join("two.ndjson");
     let e = |i: usize| format!("{{\"type\": \"x\", \"i\":{i}}}");
-    std::fs::write(
-        &f1,
-        format!(
-            "{}{}",
-            event_line("\"s\"", &e(1)),
-            event_line("\"s\"", &e(2))
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        &f2,
-        format!(
-            "{}not json\n{}",
-            event_line("\"s\"", &e(3)),
-            event_line("\"t\"", &e(4))
-        ),
-    )
-    .unwrap();
+    let (s, t) = ("\"s\"", "\"t\"");
+    std::fs::write(&f1, event_line(s, &e(1)) + &event_line(s, &e(2))).unwrap();
+    let bad = "not json\n";
+    std::fs::write(&f2, event_line(s, &e(3)) + bad + &event_line(t, &e(4))).unwrap();
     let stdin_events = event_line("\"s\"", &e(99));
     let (p1, p2) = (f1.to_str().unwrap(), f2.to_str().unwrap());
 

@@ -2,7 +2,8 @@
 //! stderr, what it leaves in `--rejects FILE`, and how it exits.
 
 use tonbo_testkit::events::{
-    assert_rejected, assert_rejects_file, first_line_of, rejected_lines, run_stage, StageLine,
+    assert_rejected, assert_rejects_file, assert_said, first_line_of, rejected_lines, run_stage,
+    StageLine,
 };
 
 tonbo_testkit::local_run!();
@@ -147,12 +148,7 @@ fn bad_records_are_reported_skipped_and_recorded() {
     let reported = assert_rejected(&r.stderr, "tonbo-map", &bad);
     // The record without metadata.source is not confused with one without source_key.
     assert!(!reported[2].contains("source_key"), "{}", reported[2]);
-    assert!(
-        r.stderr
-            .contains("tonbo-map: 11 records, 3 events, 8 rejected"),
-        "{}",
-        r.stderr
-    );
+    assert_said(&r.stderr, "tonbo-map: 11 records, 3 events, 8 rejected");
 
     assert_rejects_file(&rejects, "tonbo-map", &bad);
 }
@@ -272,24 +268,16 @@ fn a_session_of_unknown_records_and_a_stream_with_no_event_warn_and_exit_3() {
     let r = run(&[], input.as_bytes());
     assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert_eq!(r.events().len(), 1);
-    assert!(
-        r.stderr.contains("tonbo-map: warning: session codex-b: nothing read: its 3 records gave no event; 2 of them"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains("unknown: conversation_turn 2"),
-        "{}",
-        r.stderr
-    );
+    for said in [
+        "tonbo-map: warning: session codex-b: nothing read: its 3 records gave no event; 2 of them",
+        "unknown: conversation_turn 2",
+    ] {
+        assert_said(&r.stderr, said);
+    }
     assert!(!r.stderr.contains("session codex-a"), "{}", r.stderr);
     let r = run(&["--allow-empty"], input.as_bytes());
     assert_eq!(r.code, Some(0), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("warning: session codex-b"),
-        "{}",
-        r.stderr
-    );
+    assert_said(&r.stderr, "warning: session codex-b");
 
     // Records of which none gives an event: the whole input is warned about.
     let input = [
@@ -300,11 +288,9 @@ fn a_session_of_unknown_records_and_a_stream_with_no_event_warn_and_exit_3() {
     let r = run(&[], input.as_bytes());
     assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert!(r.stdout.is_empty());
-    assert!(
-        r.stderr
-            .contains("tonbo-map: warning: stdin: nothing read: its 2 records gave no event"),
-        "{}",
-        r.stderr
+    assert_said(
+        &r.stderr,
+        "tonbo-map: warning: stdin: nothing read: its 2 records gave no event",
     );
     // Only bookkeeping, all known: no per-session warning.
     assert!(!r.stderr.contains("session claude-code-c"), "{}", r.stderr);

@@ -120,6 +120,12 @@ impl StageLine {
     }
 }
 
+/// Fails the test unless a stage said `text` on its stderr.
+#[track_caller]
+pub fn assert_said(stderr: &str, text: &str) {
+    assert!(stderr.contains(text), "no {text:?} in:\n{stderr}");
+}
+
 /// The lines of a stage's stderr that report a rejected input line.
 pub fn rejected_lines(stderr: &str) -> Vec<&str> {
     stderr.lines().filter(|l| l.contains("rejected:")).collect()

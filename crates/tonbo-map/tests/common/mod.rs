@@ -1,15 +1,17 @@
 //! Shared by the fixture tests: run a real reader and the real tonbo-map over a fixture folder,
 //! and read what came out.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test file uses some of it
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tonbo_core::SourceRecord;
 
+pub use tonbo_testkit::events::assert_said;
 pub use tonbo_testkit::{bin, workspace_root as root};
 
 /// A source with fixtures (`testdata/<dir>/<case>`).
@@ -215,12 +217,6 @@ pub fn owned_lines(text: &str) -> Vec<String> {
     text.lines().map(str::to_string).collect()
 }
 
-/// Fails the test unless a stage said `text` on its stderr.
-#[track_caller]
-pub fn assert_said(stderr: &str, text: &str) {
-    assert!(stderr.contains(text), "no {text:?} in:\n{stderr}");
-}
-
 /// `READER PATH... | tonbo-map`, two real processes and a real pipe; every event line is
 /// checked for repeated keys.
 pub fn read_and_map(reader: &str, paths: &[PathBuf]) -> Run {
@@ -240,9 +236,7 @@ pub fn read_and_map(reader: &str, paths: &[PathBuf]) -> Run {
     let read_out = read.wait_with_output().unwrap();
     let stdout = String::from_utf8(map_out.stdout).unwrap();
     for l in stdout.lines() {
-        let mut de = serde_json::Deserializer::from_str(l);
-        serde::Deserializer::deserialize_any(&mut de, NoDuplicateKeys)
-            .unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert_no_duplicate_keys(l);
     }
     let events = stdout
         .lines()
@@ -325,52 +319,54 @@ pub fn read_between_map(reader: &str, paths: &[PathBuf], between: Between) -> St
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Walks a JSON value and fails on an object that repeats a key (which `Value` would hide).
-pub struct NoDuplicateKeys;
+/// The members of a JSON object in order, each value as its text: a key it repeats, which
+/// `Value` would hide, stays in view.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
 
-impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("JSON")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut keys = HashSet::new();
-        while let Some(k) = map.next_key::<String>()? {
-            if !keys.insert(k.clone()) {
-                return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> serde::de::Visitor<'de> for Object {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
             }
-            map.next_value_seed(NoDuplicateKeys)?;
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
         }
-        Ok(())
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(NoDuplicateKeys)?.is_some() {}
-        Ok(())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
+        d.deserialize_map(Object)
     }
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicateKeys {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
+/// Fails on an object anywhere in the JSON text `json` that repeats a key.
+#[track_caller]
+pub fn assert_no_duplicate_keys(json: &str) {
+    match json.trim_start().as_bytes().first() {
+        Some(b'{') => {
+            let Members(members) =
+                serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+            let mut keys = HashSet::new();
+            for (key, value) in members {
+                assert_no_duplicate_keys(value.get());
+                assert!(keys.insert(key.clone()), "duplicate key `{key}`: {json}");
+            }
+        }
+        Some(b'[') => {
+            let items: Vec<&RawValue> =
+                serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+            for item in items {
+                assert_no_duplicate_keys(item.get());
+            }
+        }
+        _ => {}
     }
 }
 
