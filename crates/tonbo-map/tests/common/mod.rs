@@ -179,6 +179,15 @@ impl Run {
         by
     }
 
+    /// Some event is of the session `session`.
+    #[track_caller]
+    pub fn assert_has_session(&self, session: &str) {
+        assert!(
+            self.events.iter().any(|e| e["session_id"] == session),
+            "no event of {session}"
+        );
+    }
+
     /// The first text of every `user.message` whose `metadata.author` is `author`, in order.
     pub fn prompts_by(&self, author: &str) -> Vec<&str> {
         self.of_type("user.message")
