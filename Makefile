@@ -85,8 +85,9 @@ FISH_COMPLETION_DIR ?= $(PREFIX)/share/fish/vendor_completions.d
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 # Where install-files takes the binaries from (the tests install a debug build).
 BUILD_DIR ?= $(TARGET_DIR)/release
-STAGES := claude-read codex-read opencode-read tonbo-map tonbo-batch tonbo-post
-BINARIES := $(STAGES) tonbo-ingest
+# Every source's reader (a binary named *-read in its crate's Cargo.toml), then the pipeline.
+READERS := $(shell sed -n 's/^name = "\([a-z0-9-]*-read\)"$$/\1/p' crates/*/Cargo.toml)
+BINARIES := $(READERS) tonbo-map tonbo-batch tonbo-post tonbo-ingest
 
 install: release install-files
 

@@ -140,22 +140,10 @@ mod tests {
     use super::*;
 
     fn emitted(kind: RecordKind, at: At) -> String {
-        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl Write for Shared {
-            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut out = Output::to(Box::new(Shared(buf.clone())));
+        let (mut out, written) = Output::in_memory();
         emit(&mut out, kind, "s\"1", "{\"a\": 1.50}", "/p/f\\.jsonl", at).unwrap();
         out.flush().unwrap();
-        let bytes = buf.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap()
+        String::from_utf8(written.bytes()).unwrap()
     }
 
     #[test]

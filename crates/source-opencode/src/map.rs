@@ -24,16 +24,15 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 use tonbo_core::contract::session_id_for;
-use tonbo_core::event::{fnv64, EventBuf};
+use tonbo_core::event::{blocks, fnv64, json_str, EventBuf};
 use tonbo_core::mapping::{
-    session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
+    session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Thread,
 };
 use tonbo_core::SourceRecord;
 
 use crate::record::{Kind, Layout, Lineage, MessageRecord, SessionRecord};
 use crate::SOURCE;
-pub use content::rfc3339_millis;
-use content::{blocks, json_str, s, timestamp, Msg};
+use content::{s, timestamp, Msg};
 
 #[derive(Default)]
 struct SessionState {
@@ -113,29 +112,25 @@ impl Prompt {
     }
 }
 
-impl OpenCodeMapper {
-    pub fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, &rec.session)?;
-        if self.state.session_id != session_id {
-            let current_key = self.state.session_id.clone();
-            self.others
-                .switch(&mut self.state, current_key, &session_id, || SessionState {
-                    session_id: session_id.clone(),
-                    ..SessionState::default()
-                });
-        }
-        match rec.kind.as_deref().and_then(Kind::from_name) {
-            Some(Kind::Session) => self.map_session(rec, &session_id, sink),
-            Some(Kind::Message) => self.map_message(rec, &session_id, sink),
-            None => Err(MapError::Reject(format!(
-                "OpenCode record of unknown kind {}",
-                rec.kind
-                    .as_deref()
-                    .map_or("(none)".into(), |k| format!("`{k}`"))
-            ))),
-        }
+/// A file a message carries (its block): part of the prompt of a user's message, else a
+/// message of its own, at `at` when it has its own time.
+fn file_part(
+    role: &str,
+    block: String,
+    prompt: &mut Prompt,
+    m: &mut Msg,
+    at: Option<String>,
+) -> Result<(), MapError> {
+    if role == "user" {
+        prompt.block(block);
+        return Ok(());
     }
+    let mut ev = EventBuf::new("agent.message");
+    ev.raw("content", &blocks(&[block]));
+    m.emit(ev, "file", at)
+}
 
+impl OpenCodeMapper {
     fn skip(&mut self, what: &str) {
         self.counts.skip(what);
     }
@@ -149,10 +144,10 @@ impl OpenCodeMapper {
     fn map_session(
         &mut self,
         rec: &SourceRecord,
+        r: &SessionRecord,
         session_id: &str,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let r: SessionRecord = record_of(rec, "session")?;
         let ses = &r.session;
         self.state.directory = s(ses, "directory")
             .or_else(|| s(ses, "path"))
@@ -273,11 +268,10 @@ impl OpenCodeMapper {
 
     fn map_message(
         &mut self,
-        rec: &SourceRecord,
+        r: &MessageRecord,
         session_id: &str,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let r: MessageRecord = record_of(rec, "message")?;
         let msg = &r.message;
         let Some(id) = s(msg, "id") else {
             return Err(MapError::Reject("OpenCode message has no id".into()));
@@ -297,9 +291,9 @@ impl OpenCodeMapper {
         let thread = self.state.thread.clone();
         let mut m = Msg::new(sink, session_id, id.to_string(), created, thread, meta);
         match layout.lineage() {
-            Lineage::Go => self.map_go(&r, &mut m)?,
-            Lineage::TypeScript => self.map_ts(&r, &mut m)?,
-            Lineage::OpenCode2 => self.map_v2(&r, &mut m)?,
+            Lineage::Go => self.map_go(r, &mut m)?,
+            Lineage::TypeScript => self.map_ts(r, &mut m)?,
+            Lineage::OpenCode2 => self.map_v2(r, &mut m)?,
         }
         // A compaction's summary: the prompt after it may be a copy of an earlier one.
         self.state.after_summary = msg.get("summary").and_then(Value::as_bool) == Some(true)
@@ -336,18 +330,14 @@ fn announce_thread(
     let agent = s(ses, "agent")
         .map(str::to_string)
         .or_else(|| title.and_then(subagent_of_title));
-    let mut ev = EventBuf::new("session.thread_created");
-    ev.str("agent_name", agent.as_deref().unwrap_or("subagent"))
-        .str("session_thread_id", session_id);
-    let stamp = Stamp {
-        timestamp: created.as_deref(),
-        ..Stamp::default()
-    };
     let mut writer = EventWriter::new(sink, SOURCE, &parent_stream, String::new());
-    let key = format!("thread/{child}");
-    writer.emit_keyed(&mut ev, &key, &stamp, Some("thread_created"), |ev| {
-        ev.meta_str("child_session_id", session_id)
-            .meta_opt("parent_tool_use_id", go_spawning_call(layout, child));
+    writer.announce_thread(&Thread {
+        parent_stream: &parent_stream,
+        child,
+        child_stream: session_id,
+        agent: agent.as_deref(),
+        parent_tool_use_id: go_spawning_call(layout, child),
+        timestamp: created.as_deref(),
     })?;
     Ok(writer.emitted())
 }
@@ -358,7 +348,27 @@ impl SourceMapping for OpenCodeMapper {
     }
 
     fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        OpenCodeMapper::map(self, rec, sink)
+        let session_id = session_stream(SOURCE, &rec.session)?;
+        if self.state.session_id != session_id {
+            let current_key = self.state.session_id.clone();
+            self.others
+                .switch(&mut self.state, current_key, &session_id, || SessionState {
+                    session_id: session_id.clone(),
+                    ..SessionState::default()
+                });
+        }
+        match rec.kind.as_deref().and_then(Kind::from_name) {
+            Some(Kind::Session) => {
+                self.map_session(rec, &record_of(rec, "session")?, &session_id, sink)
+            }
+            Some(Kind::Message) => self.map_message(&record_of(rec, "message")?, &session_id, sink),
+            None => Err(MapError::Reject(format!(
+                "OpenCode record of unknown kind {}",
+                rec.kind
+                    .as_deref()
+                    .map_or("(none)".into(), |k| format!("`{k}`"))
+            ))),
+        }
     }
 
     fn counts(&self) -> &Counts {

@@ -6,7 +6,7 @@
 //! batch's body is byte for byte the events tonbo-map wrote (the stage's redaction, for events
 //! tonbo-map did not redact, happens before an event is pushed).
 
-use std::io::{self, Write};
+use std::io;
 
 use tonbo_core::Output;
 
@@ -111,32 +111,16 @@ impl BatchWriter {
     }
 }
 
-/// Writes into a shared buffer so tests can read what was emitted.
-#[doc(hidden)]
-pub struct SharedBuf(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
 
     fn run(
         max_events: usize,
         max_bytes: usize,
         events: &[(&str, &str)],
     ) -> (Vec<String>, Vec<Pushed>) {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let mut out = Output::to(Box::new(SharedBuf(buf.clone())));
+        let (mut out, written) = Output::in_memory();
         let mut b = BatchWriter::new(max_events, max_bytes);
         let mut pushed = vec![];
         for (s, e) in events {
@@ -144,7 +128,7 @@ mod tests {
         }
         b.flush(&mut out).unwrap();
         out.flush().unwrap();
-        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(written.bytes()).unwrap();
         (text.lines().map(String::from).collect(), pushed)
     }
 

@@ -53,17 +53,15 @@ const MANUAL: Manual = Manual {
 /// Reads event lines (`{"v":1,"session_id":..,"event":{..}}`) and writes batch lines
 /// (`{"v":1,"session_id":..,"events":[..]}`), each exactly the body of one POST.
 ///
-/// Secrets are redacted here with tonbo-map's rules (the kinds are in `tonbo-map --help`), in the
-/// event lines tonbo-map did not redact: lines written by another program, or by `tonbo-map
-/// --no-redact` (each stage turns redaction off for itself). tonbo-map marks the lines it
-/// redacted (`"redacted":1`, the version of the rules), and those pass unchanged unless
-/// `--redact-pattern` adds patterns; an event without a secret always keeps its bytes. The
-/// summary counts what was redacted here, per kind.
+/// Secrets are redacted here with tonbo-map's rules (the kinds are under `--no-redact`), in the
+/// event lines tonbo-map did not redact; the lines it marked pass unchanged unless
+/// `--redact-pattern` adds patterns. The summary counts what was redacted here, per kind.
 ///
 /// Input is read on its own thread, so a batch left open when events trickle in (a `--follow`
 /// reader upstream) goes out once its first event has waited `--linger` ms, instead of waiting
-/// for events that may not come for hours, or for a slow trickle to fill it. SIGINT/SIGTERM: the first is noted and the input is
-/// read to its end (the reader upstream stops on the same signal), the second exits at once.
+/// for events that may not come for hours, or for a slow trickle to fill it. SIGINT/SIGTERM:
+/// the first is noted and the input is read to its end (the reader upstream stops on the same
+/// signal), the second exits at once.
 #[derive(Parser)]
 #[command(name = STAGE, version, after_help = MANUAL.help())]
 struct Args {

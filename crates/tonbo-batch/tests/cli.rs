@@ -2,13 +2,14 @@
 //! stderr, what it leaves in `--rejects FILE`, and how it exits.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
+use tonbo_testkit::events::{
+    assert_rejected, assert_rejects_file, first_line_of, run_stage, StageLine,
+};
 
 tonbo_testkit::local_run!();
 
@@ -19,12 +20,9 @@ impl Run {
         self.stdout.lines().map(Batch::parse).collect()
     }
 
-    /// The stderr lines that report a rejected input line.
-    fn rejected_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.contains("rejected:"))
-            .collect()
+    /// The events of every batch, in order.
+    fn events(&self) -> Vec<String> {
+        self.batches().into_iter().flat_map(|b| b.events).collect()
     }
 }
 
@@ -40,40 +38,21 @@ struct Batch {
 
 impl Batch {
     fn parse(line: &str) -> Batch {
-        #[derive(Deserialize)]
-        struct Wire<'a> {
-            v: u64,
-            session_id: String,
-            #[serde(borrow)]
-            events: &'a RawValue,
-        }
-        let w: Wire = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("stdout line is not a batch line ({e}): {line}"));
-        let events: Vec<&RawValue> = serde_json::from_str(w.events.get())
+        let l = StageLine::parse(line, "events");
+        let events: Vec<&RawValue> = serde_json::from_str(&l.body)
             .unwrap_or_else(|e| panic!("`events` is not an array ({e}): {line}"));
         Batch {
-            v: w.v,
-            session_id: w.session_id,
-            body: w.events.get().to_string(),
+            v: l.v,
+            session_id: l.session_id,
             events: events.iter().map(|e| e.get().to_string()).collect(),
+            body: l.body,
         }
     }
 }
 
 /// Runs the binary with `args`, feeding it `stdin`.
 fn run(args: &[&str], stdin: &[u8]) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args);
-    Run(tonbo_testkit::run(cmd, Some(stdin)))
-}
-
-/// A fresh directory for one test's files.
-fn test_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("tonbo-batch-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Run(run_stage(BIN, args, stdin))
 }
 
 /// An event line whose event is `event` verbatim, with some spacing around it on purpose.
@@ -260,13 +239,18 @@ fn an_oversized_event_goes_alone_with_a_warning() {
 fn bad_lines_are_reported_skipped_and_recorded() {
     let good = |i: usize| event_line("\"s\"", &odd_event(i));
     let bad = [
-        (2, "this is not json"),
+        (2, "this is not json", ""),
         (
             3,
             r#"{"v":1,"event":{"type":"x","metadata":{"source_key":"k"}}}"#,
+            "session_id",
         ),
-        (5, r#"{"v":1,"session_id":"s","event": 5}"#),
-        (6, r#"{"v":2,"session_id":"s","event":{"type":"x"}}"#),
+        (5, r#"{"v":1,"session_id":"s","event": 5}"#, "object"),
+        (
+            6,
+            r#"{"v":2,"session_id":"s","event":{"type":"x"}}"#,
+            "version 2",
+        ),
     ];
     let input = format!(
         "{}{}\n{}\n{}{}\n{}\n{}",
@@ -278,8 +262,8 @@ fn bad_lines_are_reported_skipped_and_recorded() {
         bad[3].1,
         good(7)
     );
-    let dir = test_dir("rejects");
-    let rejects = dir.join("rejects.ndjson");
+    let dir = tempfile::tempdir().unwrap();
+    let rejects = dir.path().join("rejects.ndjson");
 
     for with_file in [false, true] {
         let rejects_arg = rejects.to_str().unwrap();
@@ -292,133 +276,75 @@ fn bad_lines_are_reported_skipped_and_recorded() {
         assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
 
         // The good lines around the bad ones still come out, in order.
-        let got: Vec<String> = r.batches().iter().flat_map(|b| b.events.clone()).collect();
+        let got = r.events();
         assert_eq!(got, vec![odd_event(1), odd_event(4), odd_event(7)]);
 
         // Each bad line is reported once, with its own line number, and nothing else is.
-        let reported = r.rejected_lines();
-        assert_eq!(reported.len(), bad.len(), "{}", r.stderr);
-        for ((line, _), msg) in bad.iter().zip(&reported) {
-            let prefix = format!("tonbo-batch: -:{line}: rejected: ");
-            assert!(
-                msg.starts_with(&prefix),
-                "expected `{prefix}...`, got `{msg}`"
-            );
-            assert!(msg.len() > prefix.len(), "empty reason: {msg}");
-        }
-        assert!(reported[1].contains("session_id"), "{}", reported[1]);
-        assert!(reported[2].contains("object"), "{}", reported[2]);
-        assert!(reported[3].contains("version 2"), "{}", reported[3]);
+        assert_rejected(&r.stderr, "tonbo-batch", &bad);
         assert!(r.stderr.contains("4 rejected"), "{}", r.stderr);
     }
 
     // The rejects file holds exactly the bad lines, as NDJSON, with line and raw text.
-    let text = std::fs::read_to_string(&rejects).unwrap();
-    let recs: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("rejects line is JSON"))
-        .collect();
-    assert_eq!(recs.len(), bad.len(), "{text}");
-    for ((line, raw), rec) in bad.iter().zip(&recs) {
-        assert_eq!(rec["stage"], "tonbo-batch", "{rec}");
-        assert_eq!(rec["input"], "-", "{rec}");
-        assert_eq!(rec["line"], *line, "{rec}");
-        assert_eq!(rec["raw"], *raw, "{rec}");
-        assert!(
-            rec["reason"].as_str().is_some_and(|s| !s.is_empty()),
-            "{rec}"
-        );
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_rejects_file(&rejects, "tonbo-batch", &bad);
 }
 
 #[test]
 fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["--max-events", "1"]);
     let line = |i| event_line("\"s\"", &format!("{{\"type\":\"x\",\"n\":{i}}}"));
-    let closed = tonbo_testkit::first_line_then_close(cmd, Some((200_000, line)));
-    let b = Batch::parse(&closed.first);
+    let first = first_line_of(BIN, &["--max-events", "1"], (200_000, line));
+    let b = Batch::parse(&first);
     assert_eq!(b.events, vec!["{\"type\":\"x\",\"n\":0}".to_string()]);
-    closed.assert_quiet();
 }
 
 #[test]
 fn input_files_are_read_in_order_and_stdin_only_for_dash() {
-    let dir = test_dir("files");
-    let f1 = dir.join("one.ndjson");
-    let f2 = dir.join("two.ndjson");
+    let dir = tempfile::tempdir().unwrap();
+    let f1 = dir.path().join("one.ndjson");
+    let f2 = dir.path().join("two.ndjson");
     let e = |i: usize| format!("{{\"type\": \"x\", \"i\":{i}}}");
-    std::fs::write(
-        &f1,
-        format!(
-            "{}{}",
-            event_line("\"s\"", &e(1)),
-            event_line("\"s\"", &e(2))
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        &f2,
-        format!(
-            "{}not json\n{}",
-            event_line("\"s\"", &e(3)),
-            event_line("\"t\"", &e(4))
-        ),
-    )
-    .unwrap();
+    let (s, t) = ("\"s\"", "\"t\"");
+    std::fs::write(&f1, event_line(s, &e(1)) + &event_line(s, &e(2))).unwrap();
+    let bad = "not json\n";
+    std::fs::write(&f2, event_line(s, &e(3)) + bad + &event_line(t, &e(4))).unwrap();
     let stdin_events = event_line("\"s\"", &e(99));
     let (p1, p2) = (f1.to_str().unwrap(), f2.to_str().unwrap());
 
     // Files as arguments: read in order; stdin is not read.
     let r = run(&[p1, p2], stdin_events.as_bytes());
     assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
-    let got: Vec<String> = r.batches().iter().flat_map(|b| b.events.clone()).collect();
+    let got = r.events();
     assert_eq!(got, vec![e(1), e(2), e(3), e(4)]);
     // A rejected line is named by its file and its line within that file.
-    let reported = r.rejected_lines();
-    assert_eq!(reported.len(), 1, "{}", r.stderr);
-    assert!(
-        reported[0].starts_with(&format!("tonbo-batch: {p2}:2: rejected: not an event line")),
-        "{}",
-        r.stderr
-    );
+    r.assert_one_rejected(&format!("tonbo-batch: {p2}:2: rejected: not an event line"));
 
     // The other order gives the other order.
     let r = run(&["-q", p2, p1], b"");
-    let got: Vec<String> = r.batches().iter().flat_map(|b| b.events.clone()).collect();
+    let got = r.events();
     assert_eq!(got, vec![e(3), e(4), e(1), e(2)]);
 
     // `-` among the files reads stdin at that place.
     let r = run(&["-q", p1, "-", p2], stdin_events.as_bytes());
-    let got: Vec<String> = r.batches().iter().flat_map(|b| b.events.clone()).collect();
+    let got = r.events();
     assert_eq!(got, vec![e(1), e(2), e(99), e(3), e(4)]);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_missing_input_file_is_fatal_and_named() {
-    let dir = test_dir("missing");
-    let f1 = dir.join("ok.ndjson");
+    let dir = tempfile::tempdir().unwrap();
+    let f1 = dir.path().join("ok.ndjson");
     std::fs::write(&f1, event_line("\"s\"", "{}")).unwrap();
-    let missing = dir.join("does-not-exist.ndjson");
+    let missing = dir.path().join("does-not-exist.ndjson");
     let r = run(&[f1.to_str().unwrap(), missing.to_str().unwrap()], b"");
-    assert_eq!(r.code, Some(2), "stderr: {}", r.stderr);
-    assert!(r.stderr.contains("tonbo-batch: error:"), "{}", r.stderr);
-    assert!(r.stderr.contains(missing.to_str().unwrap()), "{}", r.stderr);
-    let _ = std::fs::remove_dir_all(&dir);
+    r.assert_fatal("tonbo-batch", missing.to_str().unwrap());
 }
 
 #[test]
 fn an_unreadable_input_path_is_fatal_and_named() {
     // A directory opens fine on Linux but fails on read (EISDIR). Running as root, a chmod 000
     // file would still be readable, so this is the portable "unreadable path".
-    let dir = test_dir("unreadable");
-    let r = run(&[dir.to_str().unwrap()], b"");
-    assert_eq!(r.code, Some(2), "stderr: {}", r.stderr);
-    assert!(r.stderr.contains("tonbo-batch: error:"), "{}", r.stderr);
-    assert!(r.stderr.contains(dir.to_str().unwrap()), "{}", r.stderr);
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    run(&[path], b"").assert_fatal("tonbo-batch", path);
 }
 
 #[test]
@@ -435,21 +361,15 @@ fn blank_lines_and_crlf_endings_are_accepted() {
     );
     let r = run(&[], input.as_bytes());
     assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
-    let got: Vec<String> = r.batches().iter().flat_map(|b| b.events.clone()).collect();
+    let got = r.events();
     assert_eq!(got, vec![e(1), e(5), e(7), e(8)]);
     // Blank lines are skipped, not rejected, yet still counted in line numbers.
-    let reported = r.rejected_lines();
-    assert_eq!(reported.len(), 1, "{}", r.stderr);
-    assert!(
-        reported[0].starts_with("tonbo-batch: -:6: rejected:"),
-        "{}",
-        reported[0]
-    );
+    r.assert_one_rejected("tonbo-batch: -:6: rejected:");
     // A CRLF file without bad lines is clean.
     let clean: String = [1, 2, 3].iter().map(|&i| crlf(i)).collect();
     let r = run(&[], format!("\r\n{clean}\r\n").as_bytes());
     assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
-    let got: Vec<String> = r.batches().iter().flat_map(|b| b.events.clone()).collect();
+    let got = r.events();
     assert_eq!(got, vec![e(1), e(2), e(3)]);
     assert!(!r.stdout.contains('\r'));
 }
@@ -534,12 +454,7 @@ impl Live {
     }
 
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig} failed");
+        tonbo_testkit::signal(&self.child, &format!("-{sig}"));
     }
 
     fn close_and_wait(&mut self) -> Option<i32> {

@@ -3,9 +3,8 @@
 //! batches it writes, that `--no-redact` keeps them, that lines tonbo-map marked as redacted
 //! pass unchanged, and that the rejects file is redacted too.
 
-use std::process::Command;
-
 use serde_json::{json, value::RawValue, Value};
+use tonbo_testkit::events::{assert_redacted, assert_rejects_redacted, run_stage, secret};
 
 tonbo_testkit::local_run!();
 
@@ -29,59 +28,30 @@ impl Run {
 }
 
 fn run(args: &[&str], stdin: &str) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args);
-    Run(tonbo_testkit::run(cmd, Some(stdin.as_bytes())))
+    Run(run_stage(BIN, args, stdin.as_bytes()))
 }
 
-/// The planted secrets, each with its kind and a text holding it. Built from parts so that
-/// this file does not look like it holds live credentials to secret scanners.
-fn planted() -> Vec<(&'static str, String, String)> {
-    let gh = format!("ghp_{}", "Zk8mP2qR4sT6uV8wX0yA1bC3dE5fG7hJ9kL1");
-    let aws = format!("AKIA{}", "Q3EXAMPLE7TESTK9");
-    let ant = format!(
-        "sk-ant-api03-{}",
-        "Lq2Wr4Te6Yu8Io0Pa1Sd3Fg5Hj7Kl9Zx-Cv_BnMqWe"
-    );
-    let key = format!(
-        "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----",
-        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtz"
-    );
-    let db = format!("Sup3r-{}", "s3cret9");
-    let pw = format!("Tr0ub4{}", "dor-33");
-    let jwt = format!(
-        "eyJhbGciOiJIUzI1NiJ9.{}.{}",
-        "eyJzdWIiOiIxMjM0In0", "3Fq9xLk2Pz8WmR4tYv7NcB1dHs6Ja0Ge5UoIy2Tr"
-    );
-    vec![
-        (
-            "github-token",
-            gh.clone(),
-            format!("GH_TOKEN={gh} gh pr list"),
-        ),
-        (
-            "aws-access-key-id",
-            aws.clone(),
-            format!("aws_access_key_id = {aws}"),
-        ),
-        (
-            "anthropic-api-key",
-            ant.clone(),
-            format!("x-api-key: {ant}"),
-        ),
-        ("private-key", key.clone(), format!("the key:\n{key}\n")),
-        (
-            "database-password",
-            db.clone(),
-            format!("DATABASE_URL=postgres://app:{db}@db.internal/shop"),
-        ),
-        (
-            "password",
-            pw.clone(),
-            format!("mysql -u root --password={pw} shop"),
-        ),
-        ("jwt", jwt.clone(), format!("{{\"id_token\": \"{jwt}\"}}")),
-    ]
+/// The kinds of the planted secrets used here (of `tonbo_testkit::events::SECRETS`), and the
+/// text each stands in (`{}`).
+const PLANTED: [(&str, &str); 7] = [
+    ("github-token", "GH_TOKEN={} gh pr list"),
+    ("aws-access-key-id", "aws_access_key_id = {}"),
+    ("anthropic-api-key", "x-api-key: {}"),
+    ("private-key", "the key:\n{}\n"),
+    (
+        "database-password",
+        "DATABASE_URL=postgres://app:{}@db.internal/shop",
+    ),
+    ("password", "mysql -u root --password={} shop"),
+    ("jwt", "{\"id_token\": \"{}\"}"),
+];
+
+/// `(kind, secret, the text holding it)` of each planted secret.
+fn planted() -> Vec<(&'static str, &'static str, String)> {
+    PLANTED
+        .iter()
+        .map(|(kind, around)| (*kind, secret(kind), around.replace("{}", secret(kind))))
+        .collect()
 }
 
 /// An event line as a harness of its own would write it: no `redacted` marker.
@@ -115,34 +85,20 @@ fn input() -> (String, String) {
     (s, plain.to_string())
 }
 
-/// Every way a secret could show in JSON text: as it is, and JSON-escaped (the key's newlines).
-fn forms(secret: &str) -> Vec<String> {
-    let escaped = serde_json::to_string(secret).unwrap();
-    vec![
-        secret.to_string(),
-        escaped[1..escaped.len() - 1].to_string(),
-    ]
-}
-
 #[test]
 fn event_lines_written_elsewhere_are_redacted() {
     let (input, plain) = input();
     let r = run(&[], &input);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
-    for (kind, secret, _) in planted() {
-        for f in forms(&secret) {
-            assert!(!r.stdout.contains(&f), "{kind} leaked: {f}");
-        }
-        assert!(r.stdout.contains(&format!("[REDACTED:{kind}]")), "{kind}");
-    }
     // The text around a secret, and the identity fields, are kept; an event without a secret
     // keeps its bytes.
-    assert!(r
-        .stdout
-        .contains("GH_TOKEN=[REDACTED:github-token] gh pr list"));
-    assert!(r
-        .stdout
-        .contains("postgres://app:[REDACTED:database-password]@db.internal/shop"));
+    let kept = [
+        "GH_TOKEN=[REDACTED:github-token] gh pr list",
+        "postgres://app:[REDACTED:database-password]@db.internal/shop",
+    ];
+    let planted = planted();
+    let secrets = planted.iter().map(|(kind, secret, _)| (*kind, *secret));
+    assert_redacted(&r.stdout, secrets, &kept);
     let events = r.events();
     assert_eq!(events.len(), 9);
     assert_eq!(events[8], plain);
@@ -197,14 +153,14 @@ fn lines_marked_by_tonbo_map_are_not_scanned_again() {
     // Its own --redact-pattern still applies to such a line (tonbo-map did not know it).
     let r = run(&["--redact-pattern", "corp_[A-Za-z0-9]{8}"], &marked);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
-    assert!(r.stdout.contains(&secret));
+    assert!(r.stdout.contains(secret));
     assert!(r.stdout.contains("[REDACTED:custom]"), "{}", r.stdout);
     assert!(r.stderr.contains(", redacted 1 (custom 1)"), "{}", r.stderr);
 
     // A marker of no version (0) or an unknown field does not count as redacted.
     let unmarked = marked.replace("\"redacted\":1", "\"redacted\":0");
     let r = run(&[], &unmarked);
-    assert!(!r.stdout.contains(&secret), "{}", r.stdout);
+    assert!(!r.stdout.contains(secret), "{}", r.stdout);
     assert!(
         r.stderr.contains("redacted 1 (github-token 1)"),
         "{}",
@@ -214,23 +170,12 @@ fn lines_marked_by_tonbo_map_are_not_scanned_again() {
 
 #[test]
 fn rejected_lines_are_kept_redacted() {
-    let (_, gh, _) = planted().remove(0);
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("tonbo-batch-redaction-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let rejects = dir.join("rejects.ndjson");
+    let gh = secret("github-token");
     let input = format!(
         "{}\nnot an event line {gh}\n",
         json!({"v": 1, "session_id": "", "event": {"text": format!("token {gh}")}})
     );
-    let r = run(&["--rejects", rejects.to_str().unwrap()], &input);
-    assert_eq!(r.code, Some(1), "{}", r.stderr);
-    let kept = std::fs::read_to_string(&rejects).unwrap();
-    assert_eq!(kept.lines().count(), 2, "{kept}");
-    assert!(!kept.contains(gh.as_str()), "{kept}");
-    assert_eq!(kept.matches("[REDACTED:github-token]").count(), 2, "{kept}");
-    assert!(!r.stderr.contains(gh.as_str()), "{}", r.stderr);
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_rejects_redacted(BIN, &input, 2, "github-token");
 }
 
 #[test]

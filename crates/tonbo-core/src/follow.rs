@@ -577,12 +577,22 @@ mod tests {
         f.write_all(s.as_bytes()).unwrap();
     }
 
-    #[test]
-    fn appended_lines_come_once_and_a_partial_line_waits_for_its_newline() {
+    /// A file `a.jsonl` in a folder of its own, holding `text`, and its tail, not polled yet.
+    fn tail_of(text: &str) -> (tempfile::TempDir, PathBuf, FileTail) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.jsonl");
-        append(&path, "{\"n\":1}\n\n{\"n\":2}\n{\"n\":");
-        let mut t = FileTail::new(path.clone());
+        append(&path, text);
+        let tail = FileTail::new(path.clone());
+        (dir, path, tail)
+    }
+
+    fn rewritten(lines: u64, repeated: u64) -> Polled {
+        Polled::Rewritten { lines, repeated }
+    }
+
+    #[test]
+    fn appended_lines_come_once_and_a_partial_line_waits_for_its_newline() {
+        let (_dir, path, mut t) = tail_of("{\"n\":1}\n\n{\"n\":2}\n{\"n\":");
         let (p, got) = poll(&mut t);
         assert_eq!(p, Polled::Appended { lines: 2 });
         assert_eq!(got, vec![(1, "{\"n\":1}".into()), (3, "{\"n\":2}".into())]);
@@ -595,51 +605,27 @@ mod tests {
 
     #[test]
     fn a_rewrite_in_place_passes_on_only_the_new_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.jsonl");
-        append(&path, "one\ntwo\nthree\n");
-        let mut t = FileTail::new(path.clone());
+        let (_dir, path, mut t) = tail_of("one\ntwo\nthree\n");
         assert_eq!(poll(&mut t).1.len(), 3);
         // Compaction: lines vanish, the same length or longer, and new ones are added.
         std::fs::write(&path, "one\nthree\nfour\nfive!\n").unwrap();
         let (p, got) = poll(&mut t);
-        assert_eq!(
-            p,
-            Polled::Rewritten {
-                lines: 2,
-                repeated: 2
-            }
-        );
+        assert_eq!(p, rewritten(2, 2));
         assert_eq!(got, vec![(3, "four".into()), (4, "five!".into())]);
         // Truncated to less than was read, then grown again.
         std::fs::write(&path, "one\n").unwrap();
-        assert_eq!(
-            poll(&mut t).0,
-            Polled::Rewritten {
-                lines: 0,
-                repeated: 1
-            }
-        );
+        assert_eq!(poll(&mut t).0, rewritten(0, 1));
         append(&path, "six\n");
         assert_eq!(poll(&mut t).1, vec![(2, "six".into())]);
     }
 
     #[test]
     fn a_rewrite_seen_half_way_still_passes_on_each_line_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.jsonl");
-        append(&path, "one\ntwo\nthree\n");
-        let mut t = FileTail::new(path.clone());
+        let (_dir, path, mut t) = tail_of("one\ntwo\nthree\n");
         poll(&mut t);
         // Truncated first (as `fs::write` does), polled empty, then written back in two parts.
         std::fs::write(&path, "").unwrap();
-        assert_eq!(
-            poll(&mut t).0,
-            Polled::Rewritten {
-                lines: 0,
-                repeated: 0
-            }
-        );
+        assert_eq!(poll(&mut t).0, rewritten(0, 0));
         append(&path, "one\n");
         assert_eq!(poll(&mut t).1, vec![]);
         append(&path, "three\nfour\none\n");
@@ -650,22 +636,13 @@ mod tests {
 
     #[test]
     fn a_replaced_file_is_read_again_and_a_deleted_one_is_gone() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.jsonl");
-        append(&path, "one\ntwo\n");
-        let mut t = FileTail::new(path.clone());
+        let (dir, path, mut t) = tail_of("one\ntwo\n");
         poll(&mut t);
         let tmp = dir.path().join("a.tmp");
         std::fs::write(&tmp, "one\ntwo\nthree\n").unwrap();
         std::fs::rename(&tmp, &path).unwrap();
         let (p, got) = poll(&mut t);
-        assert_eq!(
-            p,
-            Polled::Rewritten {
-                lines: 1,
-                repeated: 2
-            }
-        );
+        assert_eq!(p, rewritten(1, 2));
         assert_eq!(got, vec![(3, "three".into())]);
         std::fs::remove_file(&path).unwrap();
         assert_eq!(poll(&mut t).0, Polled::Gone);

@@ -112,17 +112,9 @@ const EXIT_FORWARD: &[(&str, &str)] = &[
     ),
 ];
 
-/// The tools of the pipeline (every one's man page names the others under SEE ALSO; `make
-/// install` installs them all).
-pub const STAGES: &[&str] = &[
-    "tonbo-ingest",
-    "claude-read",
-    "codex-read",
-    "opencode-read",
-    "tonbo-map",
-    "tonbo-batch",
-    "tonbo-post",
-];
+/// The tools every pipeline runs, whatever its source (every man page names them under SEE
+/// ALSO). The readers are the sources' own: the front door's table lists them.
+pub const PIPELINE: &[&str] = &["tonbo-ingest", "tonbo-map", "tonbo-batch", "tonbo-post"];
 
 impl Manual {
     fn signals_text(&self) -> &'static str {
@@ -211,7 +203,7 @@ impl Manual {
             r.text([roman(v)]);
         }
         r.control("SH", ["SEE ALSO"]);
-        let see: Vec<String> = STAGES
+        let see: Vec<String> = PIPELINE
             .iter()
             .filter(|s| **s != name)
             .map(|s| format!("{s}(1)"))

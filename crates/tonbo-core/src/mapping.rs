@@ -1,7 +1,7 @@
 //! What every source's mapping shares: the trait `tonbo-map` dispatches through
 //! ([`SourceMapping`]), the envelope every event carries ([`EventWriter`]), the counts of what
-//! was passed over ([`Counts`]), and the per-session state kept across interleaved sessions
-//! ([`SessionStates`]).
+//! was passed over ([`Counts`]), the per-session state kept across interleaved sessions
+//! ([`SessionStates`]), and a sink that keeps what it receives ([`Collect`]).
 //!
 //! A source crate implements [`SourceMapping`] for its records; `tonbo-map` holds one of each
 //! and hands every record to the one whose [`SourceMapping::source`] matches the record's
@@ -37,6 +37,19 @@ pub trait SourceMapping {
 /// Receives the events a record maps to.
 pub trait EventSink {
     fn event(&mut self, session_id: &str, event: &RawValue) -> std::io::Result<()>;
+}
+
+/// An [`EventSink`] that keeps the events it receives, as `(session id, event JSON)`: a
+/// mapping's events in hand, for a test to look at.
+#[derive(Debug, Default)]
+pub struct Collect(pub Vec<(String, String)>);
+
+impl EventSink for Collect {
+    fn event(&mut self, session_id: &str, event: &RawValue) -> std::io::Result<()> {
+        self.0
+            .push((session_id.to_string(), event.get().to_string()));
+        Ok(())
+    }
 }
 
 /// What stopped a record from mapping.
@@ -135,24 +148,17 @@ impl<'s> EventWriter<'s> {
     ) -> Result<(), MapError> {
         let key = self.next_key();
         self.n += 1;
-        self.emit_keyed(ev, &key, stamp, kind, meta)
+        self.emit_to(self.session_id, ev, &key, stamp, kind, meta)
+    }
+
+    /// The stream this writer writes the record's events to.
+    pub fn session_id(&self) -> &'s str {
+        self.session_id
     }
 
     /// Writes `ev` under a key of its own (an event that stands for something other than one
-    /// record's part, e.g. `thread/<child>`), to this writer's session.
-    pub fn emit_keyed(
-        &mut self,
-        ev: &mut EventBuf,
-        key: &str,
-        stamp: &Stamp,
-        kind: Option<&str>,
-        meta: impl FnOnce(&mut EventBuf),
-    ) -> Result<(), MapError> {
-        let session_id = self.session_id;
-        self.emit_to(session_id, ev, key, stamp, kind, meta)
-    }
-
-    /// Writes `ev` to another session's stream (a sub-agent announced on its parent's).
+    /// record's part, e.g. `thread/<child>`) to the stream `session_id`: this writer's
+    /// ([`EventWriter::session_id`]), or another's (a sub-agent announced on its parent's).
     pub fn emit_to(
         &mut self,
         session_id: &str,
@@ -168,6 +174,49 @@ impl<'s> EventWriter<'s> {
         self.emitted += 1;
         Ok(())
     }
+
+    /// Announces a sub-agent's session as a thread of its parent's, on the parent's stream:
+    /// `session.thread_created` keyed `thread/<child's native id>`, naming the child's stream
+    /// both as the thread (`session_thread_id`) and as `metadata.child_session_id` (the link's
+    /// other end is `parent_session_id` on the child's events).
+    pub fn announce_thread(&mut self, thread: &Thread) -> Result<(), MapError> {
+        let mut ev = EventBuf::new("session.thread_created");
+        ev.str("agent_name", thread.agent.unwrap_or("subagent"))
+            .str("session_thread_id", thread.child_stream);
+        let stamp = Stamp {
+            timestamp: thread.timestamp,
+            ..Stamp::default()
+        };
+        let key = format!("thread/{}", thread.child);
+        self.emit_to(
+            thread.parent_stream,
+            &mut ev,
+            &key,
+            &stamp,
+            Some("thread_created"),
+            |ev| {
+                ev.meta_str("child_session_id", thread.child_stream)
+                    .meta_opt("parent_tool_use_id", thread.parent_tool_use_id);
+            },
+        )
+    }
+}
+
+/// A sub-agent's session that has a session (a stream) of its own, as its parent's stream
+/// announces it ([`EventWriter::announce_thread`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Thread<'a> {
+    /// The parent's stream.
+    pub parent_stream: &'a str,
+    /// The sub-agent's session: its native id (which keys the announcement) and its stream.
+    pub child: &'a str,
+    pub child_stream: &'a str,
+    /// The agent's name or type (`subagent` when unknown).
+    pub agent: Option<&'a str>,
+    /// The parent's tool call that started it, when known on the child's side.
+    pub parent_tool_use_id: Option<&'a str>,
+    /// When the sub-agent's session began.
+    pub timestamp: Option<&'a str>,
 }
 
 /// Stamps `ev` with the envelope every event carries (see [`EventWriter`]).
@@ -303,14 +352,6 @@ pub fn listed(m: &BTreeMap<String, u64>) -> String {
 mod tests {
     use super::*;
 
-    struct Collect(Vec<(String, String)>);
-    impl EventSink for Collect {
-        fn event(&mut self, s: &str, e: &RawValue) -> std::io::Result<()> {
-            self.0.push((s.to_string(), e.get().to_string()));
-            Ok(())
-        }
-    }
-
     #[test]
     fn the_envelope_and_numbered_keys() {
         let mut c = Collect(vec![]);
@@ -352,6 +393,40 @@ mod tests {
         );
         assert_eq!(c.0[2].0, "src-0");
         assert!(c.0[2].1.contains(r#""source_key":"thread/1""#));
+    }
+
+    #[test]
+    fn a_thread_is_announced_on_its_parents_stream() {
+        let mut c = Collect::default();
+        let mut w = EventWriter::new(&mut c, "src", "src-child", "k".into());
+        let thread = Thread {
+            parent_stream: "src-parent",
+            child: "child",
+            child_stream: "src-child",
+            agent: None,
+            parent_tool_use_id: Some("call-1"),
+            timestamp: Some("2026-01-01T00:00:00Z"),
+        };
+        w.announce_thread(&thread).unwrap();
+        w.announce_thread(&Thread {
+            agent: Some("explore"),
+            parent_tool_use_id: None,
+            timestamp: None,
+            ..thread
+        })
+        .unwrap();
+        assert_eq!(w.emitted(), 2);
+        assert_eq!(
+            c.0[0],
+            (
+                "src-parent".into(),
+                r#"{"type":"session.thread_created","agent_name":"subagent","session_thread_id":"src-child","processed_at":"2026-01-01T00:00:00Z","metadata":{"source":"src","source_key":"thread/child","original_timestamp":"2026-01-01T00:00:00Z","kind":"thread_created","child_session_id":"src-child","parent_tool_use_id":"call-1"}}"#.into()
+            )
+        );
+        assert_eq!(
+            c.0[1].1,
+            r#"{"type":"session.thread_created","agent_name":"explore","session_thread_id":"src-child","metadata":{"source":"src","source_key":"thread/child","original_timestamp":null,"kind":"thread_created","child_session_id":"src-child"}}"#
+        );
     }
 
     #[test]

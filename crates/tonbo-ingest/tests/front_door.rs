@@ -7,10 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tonbo_testkit::events::{events_by_session, mapped_events, OPENCODE_T2_TABLES};
 use tonbo_testkit::server::RefServer as Server;
 use tonbo_testkit::{bin, signal, workspace_root, Run, Started};
 
@@ -76,6 +77,54 @@ fn run(cmd: Command) -> Run {
     tonbo_testkit::run(cmd, None)
 }
 
+/// A test's folder (HOME and working directory of the front door), holding a copy of the Claude
+/// Code fixture and tonbo-post's checkpoint.
+struct Home {
+    tmp: tempfile::TempDir,
+    fixture: PathBuf,
+    state: PathBuf,
+}
+
+impl Home {
+    fn new() -> Home {
+        let tmp = tempfile::tempdir().unwrap();
+        let fixture = copy_fixture(CLAUDE_FIXTURE, tmp.path());
+        let state = tmp.path().join("post.sqlite");
+        Home {
+            tmp,
+            fixture,
+            state,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// The keys per session of the fixture's copy ([`mapped_keys`]).
+    fn want(&self) -> BTreeMap<String, Vec<String>> {
+        mapped_keys("claude-read", &self.fixture)
+    }
+
+    /// `tonbo-ingest --from claude-code --path FIXTURE FRONT... -- --api API --state STATE
+    /// POST...`, not yet run.
+    fn front_door(&self, front: &[&str], api: &str, post: &[&str]) -> Command {
+        let from = [
+            "--from",
+            "claude-code",
+            "--path",
+            self.fixture.to_str().unwrap(),
+        ];
+        let front = [&from[..], front].concat();
+        front_door(self.path(), &words(&front, api, &self.state, post))
+    }
+
+    /// [`Home::front_door`], run to its end.
+    fn run(&self, front: &[&str], api: &str, post: &[&str]) -> Run {
+        run(self.front_door(front, api, post))
+    }
+}
+
 /// The front door started in the background (`--watch`).
 fn start(cmd: Command) -> Started {
     tonbo_testkit::start(cmd, None)
@@ -88,32 +137,22 @@ fn finish_within(door: Started, limit: Duration, what: &str) -> Run {
         .unwrap_or_else(|| panic!("tonbo-ingest {what}"))
 }
 
+/// Sends the front door `sig` and waits up to `seconds` for it to end.
+#[track_caller]
+fn stop(door: Started, sig: &str, seconds: u64, what: &str) -> Run {
+    signal(&door.child, sig);
+    finish_within(door, Duration::from_secs(seconds), what)
+}
+
 /// The keys per session that `READER PATH | tonbo-map` produces.
 fn mapped_keys(reader: &str, path: &Path) -> BTreeMap<String, Vec<String>> {
-    let mut read = Command::new(bin(reader))
-        .arg("-q")
-        .arg(path)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = Command::new(bin("tonbo-map"))
-        .arg("-q")
-        .stdin(read.stdout.take().unwrap())
-        .output()
-        .unwrap();
-    read.wait().unwrap();
-    let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        keys.entry(v["session_id"].as_str().unwrap().to_string())
-            .or_default()
-            .push(
-                v["event"]["metadata"]["source_key"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-            );
-    }
+    let keys: BTreeMap<String, Vec<String>> = events_by_session(&mapped_events(reader, path))
+        .into_iter()
+        .map(|(session, events)| {
+            let key = |e: &Value| e["metadata"]["source_key"].as_str().unwrap().to_string();
+            (session, events.iter().map(key).collect())
+        })
+        .collect();
     assert!(
         !keys.is_empty(),
         "{reader} {} maps to nothing",
@@ -163,20 +202,16 @@ fn closed_port_url() -> String {
 #[test]
 fn delivers_what_the_reader_maps_to_and_a_second_run_sends_nothing() {
     let server = Server::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let fixture = copy_fixture(CLAUDE_FIXTURE, tmp.path());
-    let state = tmp.path().join("post.sqlite");
-    let want = mapped_keys("claude-read", &fixture);
-    let front = ["--from", "claude-code", "--path", fixture.to_str().unwrap()];
-    let args = words(&front, &server.url, &state, &[]);
+    let home = Home::new();
+    let want = home.want();
 
-    let first = run(front_door(tmp.path(), &args));
+    let first = home.run(&[], &server.url, &[]);
     assert_ok(&first, "first run");
     assert_on_server(&server, &want);
     let n: usize = want.values().map(Vec::len).sum();
     assert_said(&first, &format!("{n} events sent"));
 
-    let second = run(front_door(tmp.path(), &args));
+    let second = home.run(&[], &server.url, &[]);
     assert_ok(&second, "second run");
     assert!(
         second.stderr.contains("0 events sent in 0 batches"),
@@ -189,26 +224,17 @@ fn delivers_what_the_reader_maps_to_and_a_second_run_sends_nothing() {
 #[test]
 fn dry_run_sends_nothing_and_counts_events_per_type() {
     let server = Server::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let fixture = copy_fixture(CLAUDE_FIXTURE, tmp.path());
-    let marks = tmp.path().join("marks");
-    let state = tmp.path().join("post.sqlite");
-    let want = mapped_keys("claude-read", &fixture);
+    let home = Home::new();
+    let marks = home.path().join("marks");
+    let want = home.want();
     let front = [
-        "--from",
-        "claude-code",
-        "--path",
-        fixture.to_str().unwrap(),
         "--dry-run",
         // A dry run is no run: it must not move the mark.
         "--since-last-run",
         "--state-dir",
         marks.to_str().unwrap(),
     ];
-    let r = run(front_door(
-        tmp.path(),
-        &words(&front, &server.url, &state, &[]),
-    ));
+    let r = home.run(&front, &server.url, &[]);
     assert_ok(&r, "dry run");
     assert!(!marks.join("last-run-claude-code").exists());
     for sid in want.keys() {
@@ -244,23 +270,16 @@ fn dry_run_sends_nothing_and_counts_events_per_type() {
 #[test]
 fn since_last_run_moves_its_mark_only_after_a_run_where_every_stage_succeeded() {
     let server = Server::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let fixture = copy_fixture(CLAUDE_FIXTURE, tmp.path());
-    let state = tmp.path().join("post.sqlite");
-    let state_dir = tmp.path().join("marks");
+    let home = Home::new();
+    let state_dir = home.path().join("marks");
     let mark = state_dir.join("last-run-claude-code");
-    let want = mapped_keys("claude-read", &fixture);
+    let want = home.want();
     let front = [
-        "--from",
-        "claude-code",
-        "--path",
-        fixture.to_str().unwrap(),
         "--since-last-run",
         "--state-dir",
         state_dir.to_str().unwrap(),
     ];
-    let run_to =
-        |api: &str, post: &[&str]| run(front_door(tmp.path(), &words(&front, api, &state, post)));
+    let run_to = |api: &str, post: &[&str]| home.run(&front, api, post);
     let read_mark = || std::fs::read_to_string(&mark).unwrap().trim().to_string();
     // Marks have a resolution of one second: keep file times and run starts in distinct seconds.
     let next_second = || std::thread::sleep(Duration::from_millis(1100));
@@ -279,7 +298,7 @@ fn since_last_run_moves_its_mark_only_after_a_run_where_every_stage_succeeded() 
     // The file changes; a run whose tonbo-post cannot reach its server fails, named, with its
     // status, and leaves the mark where it was.
     next_second();
-    let session = std::fs::read_dir(fixture.join("projects"))
+    let session = std::fs::read_dir(home.fixture.join("projects"))
         .unwrap()
         .next()
         .unwrap()
@@ -321,20 +340,17 @@ fn since_last_run_moves_its_mark_only_after_a_run_where_every_stage_succeeded() 
 
 #[test]
 fn a_failing_stage_is_named_and_its_status_returned() {
-    let tmp = tempfile::tempdir().unwrap();
-    let fixture = copy_fixture(CLAUDE_FIXTURE, tmp.path());
-    let state = tmp.path().join("post.sqlite");
+    let home = Home::new();
 
     // A tonbo-map that fails with status 3, beside the real other stages.
-    let bins = tmp.path().join("bin");
+    let bins = home.path().join("bin");
     std::fs::create_dir(&bins).unwrap();
     for name in ["claude-read", "tonbo-batch", "tonbo-post"] {
         std::os::unix::fs::symlink(bin(name), bins.join(name)).unwrap();
     }
     stand_in(&bins.join("tonbo-map"), "cat >/dev/null\nexit 3");
-    let front = ["--from", "claude-code", "--path", fixture.to_str().unwrap()];
     let closed = closed_port_url();
-    let mut cmd = front_door(tmp.path(), &words(&front, &closed, &state, &[]));
+    let mut cmd = home.front_door(&[], &closed, &[]);
     cmd.env("TONBO_INGEST_BIN_DIR", &bins);
     let r = run(cmd);
     assert_eq!(r.code, Some(3), "stderr:\n{}", r.stderr);
@@ -342,10 +358,16 @@ fn a_failing_stage_is_named_and_its_status_returned() {
     assert_not_said(&r, "claude-read exited");
 
     // A stage that cannot start (bad flag for tonbo-post): its status 2 comes back.
-    let r = run(front_door(
-        tmp.path(),
-        &[&front[..], &["--", "--no-such-flag"]].concat(),
-    ));
+    let fixture = home.fixture.to_str().unwrap();
+    let front = [
+        "--from",
+        "claude-code",
+        "--path",
+        fixture,
+        "--",
+        "--no-such-flag",
+    ];
+    let r = run(front_door(home.path(), &front));
     assert_eq!(r.code, Some(2), "stderr:\n{}", r.stderr);
     assert_said(&r, "tonbo-ingest: tonbo-post exited 2");
 }
@@ -497,6 +519,15 @@ fn prompt(sid: &str, uuid: &str, text: &str) -> String {
     .to_string()
 }
 
+/// A Claude Code session file in the folder `claude` (as `CLAUDE_CONFIG_DIR`), of one prompt.
+fn claude_session(claude: &Path, sid: &str, uuid: &str, text: &str) -> PathBuf {
+    let projects = claude.join("projects/-w");
+    std::fs::create_dir_all(&projects).unwrap();
+    let file = projects.join(format!("{sid}.jsonl"));
+    std::fs::write(&file, prompt(sid, uuid, text) + "\n").unwrap();
+    file
+}
+
 /// Appends `line` and its newline to `file`, as the app writing a session does.
 fn append_line(file: &Path, line: &str) {
     use std::io::Write;
@@ -523,15 +554,12 @@ fn wait_until(what: &str, child: &mut Child, mut ok: impl FnMut() -> bool) {
 fn watch_follows_appends_and_drains_on_sigterm() {
     let server = Server::start();
     let tmp = tempfile::tempdir().unwrap();
-    let projects = tmp.path().join("claude/projects/-w");
-    std::fs::create_dir_all(&projects).unwrap();
+    let claude = tmp.path().join("claude");
     let sid = "7c0ffee0-0000-4000-8000-0000000000f0";
-    let file = projects.join(format!("{sid}.jsonl"));
-    std::fs::write(&file, prompt(sid, "w1", "before the start") + "\n").unwrap();
+    let file = claude_session(&claude, sid, "w1", "before the start");
     let state = tmp.path().join("post.sqlite");
     let stream = format!("claude-code-{sid}");
 
-    let claude = tmp.path().join("claude");
     let front = [
         "--from",
         "claude-code",
@@ -552,12 +580,7 @@ fn watch_follows_appends_and_drains_on_sigterm() {
         server.keys(&stream).iter().any(|k| k.starts_with("w2"))
     });
 
-    signal(&child.child, "-TERM");
-    let r = finish_within(
-        child,
-        Duration::from_secs(30),
-        "--watch did not stop on SIGTERM",
-    );
+    let r = stop(child, "-TERM", 30, "--watch did not stop on SIGTERM");
     assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
     let keys = server.keys(&stream);
     let mut unique = keys.clone();
@@ -575,19 +598,9 @@ fn opencode_db(home: &Path) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("opencode.db");
     let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(OPENCODE_T2_TABLES).unwrap();
     db.execute_batch(
         r#"
-CREATE TABLE project (id text PRIMARY KEY, worktree text NOT NULL, vcs text, name text,
-  time_created integer NOT NULL, time_updated integer NOT NULL, time_initialized integer, sandboxes text NOT NULL);
-CREATE TABLE session (id text PRIMARY KEY, project_id text NOT NULL, parent_id text, slug text NOT NULL,
-  directory text NOT NULL, title text NOT NULL, version text NOT NULL, share_url text,
-  summary_additions integer, summary_deletions integer, summary_files integer, summary_diffs text,
-  revert text, permission text, time_created integer NOT NULL, time_updated integer NOT NULL,
-  time_compacting integer, time_archived integer);
-CREATE TABLE message (id text PRIMARY KEY, session_id text NOT NULL, time_created integer NOT NULL,
-  time_updated integer NOT NULL, data text NOT NULL);
-CREATE TABLE part (id text PRIMARY KEY, message_id text NOT NULL, session_id text NOT NULL,
-  time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
 INSERT INTO project VALUES ('global', '/', NULL, NULL, 1, 1, NULL, '[]');
 INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated)
   VALUES ('ses_fd', 'global', 'slug', '/w', 'watched', '1.2.6', 1000, 1000);
@@ -628,11 +641,8 @@ fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
     std::fs::rename(copy_fixture(CODEX_FIXTURE, home), &codex).unwrap();
     let db = opencode_db(home);
     // The session file that is appended to while the front door runs.
-    let projects = claude.join("projects/-w");
-    std::fs::create_dir_all(&projects).unwrap();
     let sid = "7c0ffee0-0000-4000-8000-0000000000a1";
-    let file = projects.join(format!("{sid}.jsonl"));
-    std::fs::write(&file, prompt(sid, "w1", "before the start") + "\n").unwrap();
+    let file = claude_session(&claude, sid, "w1", "before the start");
     let stream = format!("claude-code-{sid}");
     let state = home.join("post.sqlite");
     let args = words(&["--from", "all"], &server.url, &state, &[]);
@@ -655,10 +665,10 @@ fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
         keys_on_server(&server, &want) == want
     });
 
-    signal(&child.child, "-TERM");
-    let r = finish_within(
+    let r = stop(
         child,
-        Duration::from_secs(60),
+        "-TERM",
+        60,
         "--from all --watch did not stop on SIGTERM",
     );
     assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
@@ -695,20 +705,18 @@ fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
 fn watch_stops_the_readers_when_a_later_stage_fails() {
     let server = Server::start();
     let tmp = tempfile::tempdir().unwrap();
-    let projects = tmp.path().join("claude/projects/-w");
-    std::fs::create_dir_all(&projects).unwrap();
-    let sid = "7c0ffee0-0000-4000-8000-0000000000f1";
-    std::fs::write(
-        projects.join(format!("{sid}.jsonl")),
-        prompt(sid, "f1", "a line") + "\n",
-    )
-    .unwrap();
+    let claude = tmp.path().join("claude");
+    claude_session(
+        &claude,
+        "7c0ffee0-0000-4000-8000-0000000000f1",
+        "f1",
+        "a line",
+    );
     // A checkpoint under a regular file: tonbo-post cannot open it and exits 2 at once.
     let blocker = tmp.path().join("not-a-folder");
     std::fs::write(&blocker, "").unwrap();
     let state = blocker.join("post.sqlite");
 
-    let claude = tmp.path().join("claude");
     let front = [
         "--from",
         "claude-code",
@@ -779,12 +787,7 @@ fn signals_go_first_to_the_readers_then_to_every_stage() {
     wait_until("tonbo-batch's input to end", &mut door.child, || {
         drained.exists()
     });
-    signal(&door.child, "-INT");
-    let r = finish_within(
-        door,
-        Duration::from_secs(30),
-        "did not stop on a second signal",
-    );
+    let r = stop(door, "-INT", 30, "did not stop on a second signal");
     // The reader ended by the SIGTERM it was sent was stopped, as asked: no failure. tonbo-batch,
     // which ended by the second signal, gives the status.
     assert_eq!(r.code, Some(143), "stderr:\n{}", r.stderr);

@@ -7,8 +7,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tonbo_core::manual::STAGES;
+use tonbo_core::manual::PIPELINE;
+use tonbo_ingest::sources::SOURCES;
 use tonbo_testkit::{bin, workspace_root};
+
+/// Every binary `make install` installs: the pipeline's and each source's reader.
+fn binaries() -> Vec<&'static str> {
+    let readers = SOURCES.iter().map(|s| s.reader);
+    PIPELINE.iter().copied().chain(readers).collect()
+}
 
 fn have(tool: &str) -> bool {
     Command::new("sh")
@@ -76,7 +83,7 @@ fn install_puts_binaries_man_pages_and_completions_in_place() {
     install(p);
     let man_dir = p.join("share/man/man1");
     let bash_dir = p.join("share/bash-completion/completions");
-    for s in STAGES {
+    for s in binaries() {
         let out = Command::new(p.join("bin").join(s))
             .arg("--version")
             .output()
@@ -164,7 +171,7 @@ fn install_puts_binaries_man_pages_and_completions_in_place() {
 
 #[test]
 fn generate_refuses_what_it_does_not_know() {
-    for s in STAGES {
+    for s in binaries() {
         let out = Command::new(bin(s))
             .args(["--generate", "complete-tcsh"])
             .output()

@@ -97,15 +97,7 @@ fn map_event_record(rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::value::RawValue;
-
-    struct Collect(Vec<(String, String)>);
-    impl EventSink for Collect {
-        fn event(&mut self, s: &str, e: &RawValue) -> std::io::Result<()> {
-            self.0.push((s.to_string(), e.get().to_string()));
-            Ok(())
-        }
-    }
+    use tonbo_core::mapping::Collect;
 
     fn map(line: &str) -> Result<Vec<(String, String)>, String> {
         let rec: SourceRecord = serde_json::from_str(line).unwrap();

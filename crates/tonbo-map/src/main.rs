@@ -57,16 +57,9 @@ const MANUAL: Manual = Manual {
 /// Records with `"source":"events"` carry an event already (a homegrown harness's, made with
 /// jq): it is checked and passed on unchanged.
 ///
-/// Secrets are redacted by default, in every text, tool input and tool output: private key
-/// blocks, AWS access key ids, GitHub, GitLab, Slack, npm and PyPI tokens, OpenAI, Anthropic,
-/// Google and Stripe API keys, Google OAuth client secrets, Azure account keys, Slack webhooks,
-/// JWTs, bearer tokens in URLs and headers, the passwords of URLs and database connection
-/// strings, and values assigned to password and secret keys (`PGPASSWORD=..`, `--password=..`,
-/// `password: ..`, `"password": ".."`) become `[REDACTED:<kind>]`; placeholders (`$VAR`,
-/// `${VAR}`, `<password>`, `****`, `changeme`) are left alone. The summary counts them per kind.
-/// Each event line it redacted is marked (`"redacted":1`) so that tonbo-batch does not scan it
-/// again; a line written with `--no-redact` is not, and tonbo-batch redacts it unless given
-/// `--no-redact` too.
+/// Secrets are redacted by default (the kinds, and how tonbo-batch relies on it, are under
+/// `--no-redact`); each event line it redacted is marked so that tonbo-batch does not scan it
+/// again.
 ///
 /// A line that is not a source record, or a record its mapping cannot read, is rejected with
 /// its file, line and reason (exit 1); the rest is always mapped. Records a mapping passes over

@@ -1,8 +1,9 @@
 //! Claude Code fixtures (`testdata/claude/<case>/projects`), read by the real `claude-read` and
 //! mapped by the real `tonbo-map`, compared with the events checked in beside them
-//! (`expected.ndjson`), and checked for the fidelity rules of the mapping:
-//! every prompt, text, thinking block, tool call and tool result exactly once; every tool result
-//! linked to a tool use of its session; no injected text as `user.message`; keys unique.
+//! (`expected.ndjson`), and checked for Claude Code's fidelity rules (those of every source, such
+//! as keys unique and every tool result linked to a tool use of its session, are in
+//! `fidelity.rs`): every prompt, text, thinking block, tool call and tool result exactly once; no
+//! injected text as `user.message`.
 //!
 //! `TONBO_UPDATE_EXPECTED=1 cargo test -p tonbo-map --test claude` rewrites the expected files;
 //! review the diff before committing it.
@@ -15,33 +16,9 @@ use std::path::{Path, PathBuf};
 use common::*;
 use serde_json::Value;
 
-fn cases() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("testdata/claude"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("projects").is_dir())
-        .collect();
-    v.sort();
-    assert!(v.len() >= 9, "fixtures missing");
-    v
-}
-
-/// `claude-read testdata/claude/CASE/projects | tonbo-map`.
-fn read_case(case: &str) -> Run {
-    read_and_map(
-        "claude-read",
-        &root().join("testdata/claude").join(case).join("projects"),
-    )
-}
-
 #[test]
 fn fixtures_map_to_the_expected_events() {
-    let mut failures = Vec::new();
-    for case in cases() {
-        let run = read_and_map("claude-read", &case.join("projects"));
-        failures.extend(check_expected(&case, &run));
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    CLAUDE.check_every_expected();
 }
 
 /// What the input holds, counted independently of the mapper: content blocks by type, over the
@@ -113,29 +90,20 @@ fn input_counts(projects: &Path) -> HashMap<&'static str, usize> {
     counts
 }
 
+/// Claude Code's own rules (the rules of every source are in `fidelity.rs`): who may write a
+/// `user.message`, every event's original time, every content block of the input once, every
+/// model request span closed.
 #[test]
 fn fidelity_rules_hold_for_every_fixture() {
-    for case in cases() {
+    for case in CLAUDE.cases() {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        let run = read_and_map("claude-read", &case.join("projects"));
-        let mut by_session: HashMap<String, Vec<&Value>> = HashMap::new();
-        for e in &run.events {
-            by_session
-                .entry(e["session_id"].as_str().unwrap().to_string())
-                .or_default()
-                .push(&e["event"]);
-        }
+        let run = CLAUDE.run(&case);
         let mut got = HashMap::new();
-        for (session, events) in &by_session {
-            let mut keys = HashSet::new();
-            let mut uses = HashSet::new();
-            let mut mcp_uses = HashSet::new();
+        for events in run.by_session().values() {
             let mut open_spans = HashSet::new();
             for ev in events {
                 let m = &ev["metadata"];
                 let key = m["source_key"].as_str().unwrap();
-                assert!(keys.insert(key), "{name}: {session}: key {key} twice");
-                assert_eq!(m["source"], "claude-code");
                 assert!(
                     m.get("original_timestamp").is_some(),
                     "{name}: {key}: no original_timestamp"
@@ -164,42 +132,13 @@ fn fidelity_rules_hold_for_every_fixture() {
                             "{name}: {key}: {kind} by {author:?} became a user.message"
                         );
                     }
-                    "agent.message" => {
-                        *got.entry("text").or_insert(0) += 1;
-                        assert!(
-                            ev["content"]
-                                .as_array()
-                                .unwrap()
-                                .iter()
-                                .any(|b| b["type"] != "text"
-                                    || !b["text"].as_str().unwrap().trim().is_empty()),
-                            "{name}: {key}: a blank agent.message"
-                        );
-                    }
+                    "agent.message" => *got.entry("text").or_insert(0) += 1,
                     "agent.thinking" => *got.entry("thinking").or_insert(0) += 1,
-                    "agent.tool_use" => {
-                        *got.entry("tool_use").or_insert(0) += 1;
-                        uses.insert(m["tool_use_id"].as_str().unwrap().to_string());
+                    "agent.tool_use" | "agent.mcp_tool_use" => {
+                        *got.entry("tool_use").or_insert(0) += 1
                     }
-                    "agent.mcp_tool_use" => {
-                        *got.entry("tool_use").or_insert(0) += 1;
-                        mcp_uses.insert(m["tool_use_id"].as_str().unwrap().to_string());
-                    }
-                    "agent.tool_result" => {
-                        *got.entry("tool_result").or_insert(0) += 1;
-                        let id = ev["tool_use_id"].as_str().unwrap();
-                        assert!(
-                            uses.contains(id),
-                            "{name}: {key}: result of unknown tool use {id}"
-                        );
-                    }
-                    "agent.mcp_tool_result" => {
-                        *got.entry("tool_result").or_insert(0) += 1;
-                        let id = ev["mcp_tool_use_id"].as_str().unwrap();
-                        assert!(
-                            mcp_uses.contains(id),
-                            "{name}: {key}: result of unknown MCP use {id}"
-                        );
+                    "agent.tool_result" | "agent.mcp_tool_result" => {
+                        *got.entry("tool_result").or_insert(0) += 1
                     }
                     "span.model_request_start" => {
                         assert!(open_spans.insert(key.replace("/start", "")))
@@ -236,25 +175,20 @@ fn fidelity_rules_hold_for_every_fixture() {
 
 #[test]
 fn usage_comes_from_the_final_line_of_a_response_and_is_counted_once() {
-    let run = read_case("01-basic-turn");
-    let ends: Vec<&Value> = run
-        .events
-        .iter()
-        .map(|e| &e["event"])
-        .filter(|e| e["type"] == "span.model_request_end")
-        .collect();
+    let run = CLAUDE.run_named("01-basic-turn");
+    let ends = run.of_type("span.model_request_end");
     assert_eq!(
         ends.len(),
         2,
         "one span per API response (msg_01 spans three lines)"
     );
-    assert_eq!(ends[0]["model_usage"]["output_tokens"], 57);
-    assert_eq!(ends[1]["model_usage"]["output_tokens"], 31);
+    assert_eq!(ends[0]["event"]["model_usage"]["output_tokens"], 57);
+    assert_eq!(ends[1]["event"]["model_usage"]["output_tokens"], 31);
 }
 
 #[test]
 fn bad_lines_are_reported_with_file_and_line_and_the_rest_is_mapped() {
-    let run = read_case("09-bad-input");
+    let run = CLAUDE.run_named("09-bad-input");
     let file = "0b5e1a52-0009-4c1a-9f00-000000000009.jsonl";
     for (line, what) in [(2, "rejected"), (4, "rejected")] {
         assert!(
@@ -265,26 +199,18 @@ fn bad_lines_are_reported_with_file_and_line_and_the_rest_is_mapped() {
             run.read_stderr
         );
     }
-    assert!(
-        run.read_stderr.contains(":7: incomplete last line"),
-        "{}",
-        run.read_stderr
-    );
+    assert_said(&run.read_stderr, ":7: incomplete last line");
     assert_eq!(run.read_code, Some(1));
     // The line without `message` is rejected by the mapper, with its stage and reason.
-    assert!(
-        run.map_stderr
-            .contains(".jsonl:5: `user` line has no message.content"),
-        "{}",
-        run.map_stderr
+    assert_said(
+        &run.map_stderr,
+        ".jsonl:5: `user` line has no message.content",
     );
     assert_eq!(run.map_code, Some(1));
-    let keys: Vec<&str> = run
-        .events
-        .iter()
-        .map(|e| e["event"]["metadata"]["source_key"].as_str().unwrap())
-        .collect();
-    assert_eq!(keys, ["b1#0", "msg_91/start", "b2#0", "msg_91/end", "b4#0"]);
+    assert_eq!(
+        run.keys(None),
+        ["b1#0", "msg_91/start", "b2#0", "msg_91/end", "b4#0"]
+    );
 }
 
 /// `(source_key, type, metadata.kind, metadata.author)` of a run's events of one session.
@@ -307,7 +233,7 @@ fn who(run: &Run) -> Vec<(String, String, String, String)> {
 
 #[test]
 fn who_wrote_each_user_line() {
-    let run = read_case("10-who-wrote-it");
+    let run = CLAUDE.run_named("10-who-wrote-it");
     let got = who(&run);
     let find = |key: &str| {
         got.iter()
@@ -338,7 +264,7 @@ fn who_wrote_each_user_line() {
         assert_eq!(find(key), want, "{key}");
     }
     // The human prompts, by the documented test, are exactly what a person typed.
-    let human = prompts_by(&run, "human");
+    let human = run.prompts_by("human");
     assert_eq!(
         human,
         [
@@ -349,13 +275,8 @@ fn who_wrote_each_user_line() {
         ]
     );
     // The IDE context that came with the first prompt, as metadata.
-    let ide = run
-        .events
-        .iter()
-        .find(|e| e["event"]["metadata"]["source_key"] == "w01#1")
-        .unwrap();
     assert_eq!(
-        ide["event"]["metadata"]["ide"],
+        run.keyed("w01#1")["event"]["metadata"]["ide"],
         serde_json::json!({"opened_file": "/home/dev/app/src/cart.ts",
             "selection": {"file": "/home/dev/app/src/cart.ts", "start_line": 12, "end_line": 14}})
     );
@@ -367,29 +288,17 @@ fn who_wrote_each_user_line() {
         "fork-context-ref 1",
         "unknown: none",
     ] {
-        assert!(
-            run.map_stderr.contains(counted),
-            "{counted}: {}",
-            run.map_stderr
-        );
+        assert_said(&run.map_stderr, counted);
     }
 }
 
 #[test]
 fn a_subagent_is_linked_both_ways() {
-    let run = read_case("10-who-wrote-it");
+    let run = CLAUDE.run_named("10-who-wrote-it");
     let session = "claude-code-0b5e1a52-0010-4c1a-9f00-000000000010";
-    let created: Vec<&Value> = run
-        .events
-        .iter()
-        .map(|e| &e["event"])
-        .filter(|ev| ev["type"] == "session.thread_created")
-        .collect();
+    let created = run.of_type("session.thread_created");
     assert_eq!(created.len(), 2);
-    let explore = created
-        .iter()
-        .find(|ev| ev["session_thread_id"] == "agent-a4ca7529859c158c2")
-        .unwrap();
+    let explore = &run.find(|ev| ev["session_thread_id"] == "agent-a4ca7529859c158c2")["event"];
     assert_eq!(explore["agent_name"], "Explore");
     assert_eq!(explore["metadata"]["parent_tool_use_id"], "toolu_w1");
     assert_eq!(explore["metadata"]["child_session_id"], session);
@@ -401,20 +310,15 @@ fn a_subagent_is_linked_both_ways() {
             assert!(ev["metadata"].get("parent_session_id").is_none(), "{ev}");
         }
     }
-    let prompt = run
-        .events
-        .iter()
-        .find(|e| e["event"]["metadata"]["source_key"] == "s01#0")
-        .unwrap();
     assert_eq!(
-        prompt["event"]["metadata"]["parent_tool_use_id"],
+        run.keyed("s01#0")["event"]["metadata"]["parent_tool_use_id"],
         "toolu_w1"
     );
 }
 
 #[test]
 fn summaries_title_the_session_that_holds_their_leaf() {
-    let run = read_case("11-old-summaries");
+    let run = CLAUDE.run_named("11-old-summaries");
     let titles: Vec<(String, String, String)> = run
         .events
         .iter()
@@ -462,11 +366,7 @@ fn summaries_title_the_session_that_holds_their_leaf() {
             t("00000000000b", "claude_code.summary", "Abandoned branch"),
         ]
     );
-    assert!(
-        run.map_stderr.contains("summary repeated 1"),
-        "{}",
-        run.map_stderr
-    );
+    assert_said(&run.map_stderr, "summary repeated 1");
     // Each comes after its leaf, with the leaf's time.
     for e in &run.events {
         assert!(
@@ -476,98 +376,28 @@ fn summaries_title_the_session_that_holds_their_leaf() {
     }
 }
 
-/// What runs between claude-read and tonbo-map in [`events_of`].
-enum Between {
-    Nothing,
-    /// Each record without this top-level field, its other fields' bytes kept (a record's
-    /// `record` above all).
-    Without(&'static [&'static str]),
-    /// `jq -c PROGRAM` (which rewrites the records' spacing and numbers).
-    Jq(&'static str),
-}
-
-/// tonbo-map's stdout for `claude-read PATHS | BETWEEN | tonbo-map`: real binaries, real pipes.
-fn events_of(paths: &[PathBuf], between: Between) -> String {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
-    let mut read = Command::new(bin("claude-read"))
-        .args(paths)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let records = read.stdout.take().unwrap();
-    let mut jq = None;
-    let mut copier = None;
-    let input: Stdio = match between {
-        Between::Nothing => records.into(),
-        Between::Jq(program) => {
-            let mut child = Command::new("jq")
-                .args(["-c", program])
-                .stdin(records)
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("jq on PATH (/usr/bin/jq)");
-            let out = child.stdout.take().unwrap();
-            jq = Some(child);
-            out.into()
-        }
-        Between::Without(fields) => {
-            let (pipe_in, pipe_out) = std::io::pipe().unwrap();
-            copier = Some(std::thread::spawn(move || {
-                let mut to_map = std::io::BufWriter::new(pipe_out);
-                for line in BufReader::new(records).lines() {
-                    let line = line.unwrap();
-                    let mut rec: tonbo_core::SourceRecord = serde_json::from_str(&line).unwrap();
-                    for field in fields {
-                        match *field {
-                            "provenance" => rec.provenance = None,
-                            "at" => rec.at = None,
-                            other => panic!("no field {other}"),
-                        }
-                    }
-                    serde_json::to_writer(&mut to_map, &rec).unwrap();
-                    to_map.write_all(b"\n").unwrap();
-                }
-            }));
-            pipe_in.into()
-        }
-    };
-    let map = Command::new(bin("tonbo-map"))
-        .stdin(input)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = map.wait_with_output().unwrap();
-    read.wait().unwrap();
-    if let Some(mut jq) = jq {
-        assert!(jq.wait().unwrap().success(), "jq failed");
-    }
-    if let Some(copier) = copier {
-        copier.join().unwrap();
-    }
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn events_and_their_keys_do_not_depend_on_provenance() {
-    let paths: Vec<PathBuf> = cases().iter().map(|c| c.join("projects")).collect();
-    let direct = events_of(&paths, Between::Nothing);
+    let paths: Vec<PathBuf> = CLAUDE.cases().iter().map(|c| c.join("projects")).collect();
+    let events_of = |between| read_between_map("claude-read", &paths, between);
+    let direct = events_of(Between::Nothing);
     // The fixtures hold subagents, whose threads are told by their files' names.
     assert!(direct.contains(r#""session_thread_id":"agent-a6f1""#));
-    assert_eq!(events_of(&paths, Between::Without(&["provenance"])), direct);
+    assert_eq!(events_of(Between::Edit(|r| r.provenance = None)), direct);
     // Records an older claude-read wrote, without `at`: the file's name comes from provenance.
-    assert_eq!(events_of(&paths, Between::Without(&["at"])), direct);
+    assert_eq!(events_of(Between::Edit(|r| r.at = None)), direct);
     // Without either, subagent files are not told: the comparisons above could fail.
     assert_ne!(
-        events_of(&paths, Between::Without(&["at", "provenance"])),
+        events_of(Between::Edit(|r| {
+            r.at = None;
+            r.provenance = None;
+        })),
         direct
     );
     // The same through jq, as the contract promises; jq rewrites the records' spacing, so
     // the control goes through jq too.
     assert_eq!(
-        events_of(&paths, Between::Jq("del(.provenance)")),
-        events_of(&paths, Between::Jq("."))
+        events_of(Between::Jq("del(.provenance)")),
+        events_of(Between::Jq("."))
     );
 }

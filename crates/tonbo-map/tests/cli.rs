@@ -1,11 +1,10 @@
 //! Drives the real `tonbo-map` binary through pipes and checks what it writes on stdout and
 //! stderr, what it leaves in `--rejects FILE`, and how it exits.
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use tonbo_testkit::events::{
+    assert_rejected, assert_rejects_file, assert_said, first_line_of, rejected_lines, run_stage,
+    StageLine,
+};
 
 tonbo_testkit::local_run!();
 
@@ -14,13 +13,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_tonbo-map");
 impl Run {
     fn events(&self) -> Vec<Event> {
         self.stdout.lines().map(Event::parse).collect()
-    }
-
-    fn rejected_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.contains("rejected:"))
-            .collect()
     }
 }
 
@@ -34,36 +26,18 @@ struct Event {
 
 impl Event {
     fn parse(line: &str) -> Event {
-        #[derive(Deserialize)]
-        struct Wire<'a> {
-            v: u64,
-            session_id: String,
-            #[serde(borrow)]
-            event: &'a RawValue,
-        }
-        let w: Wire = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("stdout line is not an event line ({e}): {line}"));
+        let l = StageLine::parse(line, "event");
         Event {
-            v: w.v,
-            session_id: w.session_id,
-            event: w.event.get().to_string(),
+            v: l.v,
+            session_id: l.session_id,
+            event: l.body,
         }
     }
 }
 
 /// Runs the binary with `args`, feeding it `stdin`.
 fn run(args: &[&str], stdin: &[u8]) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args);
-    Run(tonbo_testkit::run(cmd, Some(stdin)))
-}
-
-fn test_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("tonbo-map-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Run(run_stage(BIN, args, stdin))
 }
 
 /// A source record of source `events`, carrying `record` verbatim.
@@ -158,8 +132,8 @@ fn bad_records_are_reported_skipped_and_recorded() {
     }
     let input: String = lines.concat();
 
-    let dir = test_dir("rejects");
-    let rejects = dir.join("rejects.ndjson");
+    let dir = tempfile::tempdir().unwrap();
+    let rejects = dir.path().join("rejects.ndjson");
     let r = run(&["--rejects", rejects.to_str().unwrap()], input.as_bytes());
     assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
 
@@ -167,45 +141,16 @@ fn bad_records_are_reported_skipped_and_recorded() {
     let got: Vec<String> = r.events().into_iter().map(|e| e.event).collect();
     assert_eq!(got, vec![odd_event(1), null_ts.to_string(), odd_event(11)]);
 
-    let reported = r.rejected_lines();
-    assert_eq!(reported.len(), bad.len(), "{}", r.stderr);
-    for ((line, _, why), msg) in bad.iter().zip(&reported) {
-        let prefix = format!("tonbo-map: -:{line}: rejected: ");
-        assert!(
-            msg.starts_with(&prefix),
-            "expected `{prefix}...`, got `{msg}`"
-        );
-        assert!(
-            msg.contains(why),
-            "line {line}: expected `{why}` in `{msg}`"
-        );
-    }
+    let bad: Vec<(usize, &str, &str)> = bad
+        .iter()
+        .map(|(n, raw, why)| (*n, &raw[..], *why))
+        .collect();
+    let reported = assert_rejected(&r.stderr, "tonbo-map", &bad);
     // The record without metadata.source is not confused with one without source_key.
     assert!(!reported[2].contains("source_key"), "{}", reported[2]);
-    assert!(
-        r.stderr
-            .contains("tonbo-map: 11 records, 3 events, 8 rejected"),
-        "{}",
-        r.stderr
-    );
+    assert_said(&r.stderr, "tonbo-map: 11 records, 3 events, 8 rejected");
 
-    let text = std::fs::read_to_string(&rejects).unwrap();
-    let recs: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("rejects line is JSON"))
-        .collect();
-    assert_eq!(recs.len(), bad.len(), "{text}");
-    for ((line, raw, why), rec) in bad.iter().zip(&recs) {
-        assert_eq!(rec["stage"], "tonbo-map", "{rec}");
-        assert_eq!(rec["input"], "-", "{rec}");
-        assert_eq!(rec["line"], *line, "{rec}");
-        assert_eq!(rec["raw"], raw.as_str(), "{rec}");
-        assert!(
-            rec["reason"].as_str().is_some_and(|s| s.contains(why)),
-            "{rec}"
-        );
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_rejects_file(&rejects, "tonbo-map", &bad);
 }
 
 #[test]
@@ -221,14 +166,14 @@ fn summary_counts_and_quiet() {
     assert_eq!(r.events().len(), 3);
     let last = r.stderr.lines().last().unwrap_or_default();
     assert_eq!(last, "tonbo-map: 4 records, 3 events, 1 rejected");
-    assert!(r.rejected_lines()[0].starts_with("tonbo-map: -:4: rejected:"));
+    r.assert_one_rejected("tonbo-map: -:4: rejected:");
 
     for flag in ["-q", "--quiet"] {
         let q = run(&[flag], input.as_bytes());
         assert_eq!(q.code, Some(1));
         assert_eq!(q.stdout, r.stdout);
         // Rejections are still reported; only the summary goes.
-        assert_eq!(q.rejected_lines().len(), 1, "{}", q.stderr);
+        assert_eq!(rejected_lines(&q.stderr).len(), 1, "{}", q.stderr);
         assert!(!q.stderr.contains("records,"), "{}", q.stderr);
         assert_eq!(q.stderr.lines().count(), 1, "{}", q.stderr);
     }
@@ -245,9 +190,9 @@ fn summary_counts_and_quiet() {
 
 #[test]
 fn input_files_are_read_in_order() {
-    let dir = test_dir("files");
-    let f1 = dir.join("one.ndjson");
-    let f2 = dir.join("two.ndjson");
+    let dir = tempfile::tempdir().unwrap();
+    let f1 = dir.path().join("one.ndjson");
+    let f2 = dir.path().join("two.ndjson");
     std::fs::write(&f1, events_record("\"a\"", &odd_event(1))).unwrap();
     std::fs::write(
         &f2,
@@ -259,26 +204,18 @@ fn input_files_are_read_in_order() {
     assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
     let got: Vec<String> = r.events().into_iter().map(|e| e.event).collect();
     assert_eq!(got, vec![odd_event(2), odd_event(1)]);
-    assert_eq!(r.rejected_lines().len(), 1, "{}", r.stderr);
-    assert!(
-        r.rejected_lines()[0].starts_with(&format!("tonbo-map: {p2}:2: rejected:")),
-        "{}",
-        r.stderr
-    );
+    r.assert_one_rejected(&format!("tonbo-map: {p2}:2: rejected:"));
 
-    let missing = dir.join("missing.ndjson");
+    let missing = dir.path().join("missing.ndjson");
     let r = run(&[missing.to_str().unwrap()], b"");
-    assert_eq!(r.code, Some(2), "stderr: {}", r.stderr);
-    assert!(r.stderr.contains(missing.to_str().unwrap()), "{}", r.stderr);
-    let _ = std::fs::remove_dir_all(&dir);
+    r.assert_fatal("tonbo-map", missing.to_str().unwrap());
 }
 
 #[test]
 fn a_closed_stdout_ends_the_stage_quietly_with_exit_0() {
     let line = |i| events_record("\"s\"", &odd_event(i));
-    let closed = tonbo_testkit::first_line_then_close(Command::new(BIN), Some((200_000, line)));
-    assert_eq!(Event::parse(&closed.first).event, odd_event(0));
-    closed.assert_quiet();
+    let first = first_line_of(BIN, &[], (200_000, line));
+    assert_eq!(Event::parse(&first).event, odd_event(0));
 }
 
 /// A Codex V2 line as a source record of session `s`, line `n` of file `f.jsonl`.
@@ -331,24 +268,16 @@ fn a_session_of_unknown_records_and_a_stream_with_no_event_warn_and_exit_3() {
     let r = run(&[], input.as_bytes());
     assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert_eq!(r.events().len(), 1);
-    assert!(
-        r.stderr.contains("tonbo-map: warning: session codex-b: nothing read: its 3 records gave no event; 2 of them"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains("unknown: conversation_turn 2"),
-        "{}",
-        r.stderr
-    );
+    for said in [
+        "tonbo-map: warning: session codex-b: nothing read: its 3 records gave no event; 2 of them",
+        "unknown: conversation_turn 2",
+    ] {
+        assert_said(&r.stderr, said);
+    }
     assert!(!r.stderr.contains("session codex-a"), "{}", r.stderr);
     let r = run(&["--allow-empty"], input.as_bytes());
     assert_eq!(r.code, Some(0), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("warning: session codex-b"),
-        "{}",
-        r.stderr
-    );
+    assert_said(&r.stderr, "warning: session codex-b");
 
     // Records of which none gives an event: the whole input is warned about.
     let input = [
@@ -359,11 +288,9 @@ fn a_session_of_unknown_records_and_a_stream_with_no_event_warn_and_exit_3() {
     let r = run(&[], input.as_bytes());
     assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert!(r.stdout.is_empty());
-    assert!(
-        r.stderr
-            .contains("tonbo-map: warning: stdin: nothing read: its 2 records gave no event"),
-        "{}",
-        r.stderr
+    assert_said(
+        &r.stderr,
+        "tonbo-map: warning: stdin: nothing read: its 2 records gave no event",
     );
     // Only bookkeeping, all known: no per-session warning.
     assert!(!r.stderr.contains("session claude-code-c"), "{}", r.stderr);

@@ -1,72 +1,41 @@
 //! Codex CLI fixtures (`testdata/codex/<case>/sessions`), read by the real `codex-read` and
 //! mapped by the real `tonbo-map`, compared with the checked-in `expected.ndjson`, and checked
-//! for the fidelity rules: no message, reasoning or tool call twice (neither from the `event_msg`
-//! duplicates nor from a fork's copy of its parent), every tool result paired with a call of its
-//! session, usage counted once, injected context never a `user.message`.
+//! for Codex CLI's fidelity rules (those of every source, such as every tool result paired with a
+//! call of its session, are in `fidelity.rs`): no message, reasoning or tool call twice (neither
+//! from the `event_msg` duplicates nor from a fork's copy of its parent), usage counted once,
+//! injected context never a `user.message`.
 //!
 //! `TONBO_UPDATE_EXPECTED=1 cargo test -p tonbo-map --test codex` rewrites the expected files;
 //! review the diff before committing it.
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use common::*;
-use serde_json::Value;
 use tonbo_core::SourceRecord;
 
-fn cases() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("testdata/codex"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("sessions").is_dir())
-        .collect();
-    v.sort();
-    assert!(v.len() >= 10, "fixtures missing");
-    v
-}
-
 fn run(case: &str) -> Run {
-    read_and_map(
-        "codex-read",
-        &root().join("testdata/codex").join(case).join("sessions"),
-    )
+    CODEX.run_named(case)
 }
 
 #[test]
 fn fixtures_map_to_the_expected_events() {
-    let mut failures = Vec::new();
-    for case in cases() {
-        let run = read_and_map("codex-read", &case.join("sessions"));
-        failures.extend(check_expected(&case, &run));
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    CODEX.check_every_expected();
 }
 
+/// Codex CLI's own rules (the rules of every source are in `fidelity.rs`): no message,
+/// reasoning or tool call twice in a session, and injected context never a `user.message`.
 #[test]
 fn fidelity_rules_hold_for_every_fixture() {
-    for case in cases() {
+    for case in CODEX.cases() {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        let run = read_and_map("codex-read", &case.join("sessions"));
-        let mut by_session: HashMap<String, Vec<&Value>> = HashMap::new();
-        for e in &run.events {
-            by_session
-                .entry(e["session_id"].as_str().unwrap().to_string())
-                .or_default()
-                .push(&e["event"]);
-        }
-        for (session, events) in &by_session {
-            let mut keys = HashSet::new();
-            let mut calls = HashSet::new();
+        let run = CODEX.run(&case);
+        for (session, events) in run.by_session() {
             let mut contents = HashSet::new();
             for ev in events {
-                let m = &ev["metadata"];
-                let key = m["source_key"].as_str().unwrap();
-                assert!(keys.insert(key), "{name}: {session}: key {key} twice");
-                assert_eq!(m["source"], "codex");
+                let key = &ev["metadata"]["source_key"];
                 let ty = ev["type"].as_str().unwrap();
                 if [
                     "user.message",
@@ -83,40 +52,20 @@ fn fidelity_rules_hold_for_every_fixture() {
                         "{name}: {session}: emitted twice: {body}"
                     );
                 }
-                match ty {
-                    "user.message" => {
-                        let text = ev["content"].to_string().to_ascii_lowercase();
-                        for marker in [
-                            "<environment_context>",
-                            "agents.md instructions",
-                            "<turn_aborted>",
-                            "<user_shell_command>",
-                            "<permissions instructions>",
-                        ] {
-                            assert!(
-                                !text.contains(marker),
-                                "{name}: {key}: injected context as a user.message"
-                            );
-                        }
-                    }
-                    "agent.tool_use" | "agent.mcp_tool_use" => {
-                        calls.insert(m["tool_use_id"].as_str().unwrap().to_string());
-                    }
-                    "agent.tool_result" => {
-                        let id = ev["tool_use_id"].as_str().unwrap();
+                if ty == "user.message" {
+                    let text = ev["content"].to_string().to_ascii_lowercase();
+                    for marker in [
+                        "<environment_context>",
+                        "agents.md instructions",
+                        "<turn_aborted>",
+                        "<user_shell_command>",
+                        "<permissions instructions>",
+                    ] {
                         assert!(
-                            calls.contains(id),
-                            "{name}: {key}: result without its call {id}"
+                            !text.contains(marker),
+                            "{name}: {key}: injected context as a user.message"
                         );
                     }
-                    "agent.mcp_tool_result" => {
-                        let id = ev["mcp_tool_use_id"].as_str().unwrap();
-                        assert!(
-                            calls.contains(id),
-                            "{name}: {key}: result without its call {id}"
-                        );
-                    }
-                    _ => {}
                 }
             }
         }
@@ -144,15 +93,11 @@ fn usage_is_per_request_and_counted_once() {
 #[test]
 fn a_fork_does_not_repeat_its_parents_history_or_usage() {
     let run = run("04-fork");
-    let texts: Vec<String> = run
-        .events
-        .iter()
-        .filter_map(|e| e["event"]["content"][0]["text"].as_str().map(String::from))
-        .collect();
+    let texts = run.texts();
     assert_eq!(
         texts
             .iter()
-            .filter(|t| *t == "write the release notes")
+            .filter(|t| **t == "write the release notes")
             .count(),
         1,
         "{texts:?}"
@@ -160,11 +105,11 @@ fn a_fork_does_not_repeat_its_parents_history_or_usage() {
     assert_eq!(
         texts
             .iter()
-            .filter(|t| *t == "Draft written to NOTES.md.")
+            .filter(|t| **t == "Draft written to NOTES.md.")
             .count(),
         1
     );
-    assert!(texts.contains(&"now make it shorter".to_string()));
+    assert!(texts.contains(&"now make it shorter"));
     assert_eq!(
         output_tokens(&run, "codex-019a4c1e-7d2f-7a10-9b3e-0c5d2e6f7a84"),
         120
@@ -198,11 +143,7 @@ fn every_generation_maps_the_same_conversation_shape() {
             .iter()
             .map(|e| e["event"]["type"].as_str().unwrap())
             .collect();
-        let prompt = run
-            .events
-            .iter()
-            .find(|e| e["event"]["type"] == "user.message")
-            .unwrap();
+        let prompt = run.find(|ev| ev["type"] == "user.message");
         assert_eq!(
             prompt["event"]["content"][0]["text"], first_prompt,
             "{case}"
@@ -216,33 +157,19 @@ fn every_generation_maps_the_same_conversation_shape() {
 #[test]
 fn bad_input_is_reported_and_the_rest_is_mapped() {
     let run = run("10-bad-input");
-    assert!(
-        run.read_stderr.contains(":3: rejected"),
-        "{}",
-        run.read_stderr
-    );
-    assert!(
-        run.read_stderr.contains("incomplete last line"),
-        "{}",
-        run.read_stderr
-    );
-    assert!(
-        run.read_stderr.contains("not a complete zstd stream"),
-        "{}",
-        run.read_stderr
-    );
+    for said in [
+        ":3: rejected",
+        "incomplete last line",
+        "not a complete zstd stream",
+    ] {
+        assert_said(&run.read_stderr, said);
+    }
     assert_eq!(run.read_code, Some(1));
-    assert!(
-        run.map_stderr
-            .contains(".jsonl:5: Codex line has no `type` and `payload`"),
-        "{}",
-        run.map_stderr
+    assert_said(
+        &run.map_stderr,
+        ".jsonl:5: Codex line has no `type` and `payload`",
     );
-    let texts: Vec<&str> = run
-        .events
-        .iter()
-        .filter_map(|e| e["event"]["content"][0]["text"].as_str())
-        .collect();
+    let texts = run.texts();
     assert!(
         texts.contains(&"first") && texts.contains(&"still read"),
         "{texts:?}"
@@ -277,30 +204,18 @@ fn items_without_a_time_inherit_the_header_time() {
 fn who_wrote_it_ide_context_and_sub_agents() {
     let run = run("11-who-wrote-it");
     assert_eq!(run.map_code, Some(0), "{}", run.map_stderr);
-    let ev = |e: &Value| e["event"].clone();
-    let human = prompts_by(&run, "human");
     // The IDE's context is not part of what the person typed.
-    assert_eq!(human, ["have a critic review cartTotal"]);
-    let ide = run
-        .events
-        .iter()
-        .map(ev)
-        .find(|e| e["metadata"]["kind"] == "ide_context")
-        .unwrap();
+    assert_eq!(run.prompts_by("human"), ["have a critic review cartTotal"]);
+    let ide = run.find(|ev| ev["metadata"]["kind"] == "ide_context");
     assert_eq!(
-        ide["metadata"]["ide"],
+        ide["event"]["metadata"]["ide"],
         serde_json::json!({"active_file": "src/cart.ts", "open_tabs": ["src/cart.ts", "PLAN.md"]})
     );
     let parent = "codex-019d1a2b-3c4d-7e5f-8a9b-000000000011";
     let child = "codex-019d1a2b-3c4d-7e5f-8a9b-000000000012";
     // The sub-agent's prompts (its task, and the parent's later message) are the parent's.
-    let by_agent = agent_prompt_sessions(&run);
-    let by_agent: Vec<(&str, &str)> = by_agent
-        .iter()
-        .map(|(s, p)| (s.as_str(), p.as_str()))
-        .collect();
     assert_eq!(
-        by_agent,
+        run.agent_prompt_sessions(),
         [
             (child, parent),
             (child, parent),
@@ -311,75 +226,30 @@ fn who_wrote_it_ide_context_and_sub_agents() {
             ("codex-019d1a2b-3c4d-7e5f-8a9b-000000000014", parent),
         ]
     );
-    let task = run
-        .events
-        .iter()
-        .find(|e| e["event"]["metadata"]["kind"] == "agent_message")
-        .unwrap();
+    let task = run.find(|ev| ev["metadata"]["kind"] == "agent_message");
     assert_eq!(
         task["event"]["content"][1],
         serde_json::json!({"type": "redacted"})
     );
     assert_eq!(task["event"]["metadata"]["from"], "/root");
-    let created: Vec<&Value> = run
-        .events
-        .iter()
-        .filter(|e| e["event"]["type"] == "session.thread_created")
-        .collect();
+    let created = run.of_type("session.thread_created");
     assert_eq!(created.len(), 2);
     assert_eq!(created[0]["session_id"], parent);
     assert_eq!(created[0]["event"]["session_thread_id"], child);
     assert_eq!(created[0]["event"]["agent_name"], "feedback_quality_critic");
     // The spawn call's result names the session it started.
-    let spawned = run
-        .events
-        .iter()
-        .find(|e| {
-            e["event"]["metadata"]["tool_use_id"] == "call_spawn1"
-                && e["event"]["type"] == "agent.tool_result"
-        })
-        .unwrap();
+    let spawned = run.find(|ev| {
+        ev["metadata"]["tool_use_id"] == "call_spawn1" && ev["type"] == "agent.tool_result"
+    });
     assert_eq!(spawned["event"]["metadata"]["child_session_id"], child);
-    assert!(
-        run.map_stderr.contains("blank text 1"),
-        "{}",
-        run.map_stderr
-    );
-}
-
-/// `codex-read <every fixture> | EDIT | tonbo-map`, two real processes; between them each record
-/// is parsed with the contract's own type, changed by `edit` and written again, its `record` byte
-/// for byte (jq would re-encode the numbers inside it). tonbo-map's stdout.
-fn read_edit_map(edit: fn(&mut SourceRecord)) -> String {
-    let dirs: Vec<PathBuf> = cases().iter().map(|c| c.join("sessions")).collect();
-    let mut read = Command::new(bin("codex-read"))
-        .args(&dirs)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut map = Command::new(bin("tonbo-map"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let records = BufReader::new(read.stdout.take().unwrap());
-    let mut into_map = map.stdin.take().unwrap();
-    for line in records.lines() {
-        let line = line.unwrap();
-        let mut rec: SourceRecord = serde_json::from_str(&line).unwrap();
-        edit(&mut rec);
-        writeln!(into_map, "{}", serde_json::to_string(&rec).unwrap()).unwrap();
-    }
-    drop(into_map);
-    read.wait().unwrap();
-    let out = map.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap()
+    assert_said(&run.map_stderr, "blank text 1");
 }
 
 #[test]
 fn keys_come_from_at_and_records_without_it_keep_them() {
+    let dirs: Vec<PathBuf> = CODEX.cases().iter().map(|c| c.join("sessions")).collect();
+    let read_edit_map =
+        |edit: fn(&mut SourceRecord)| read_between_map("codex-read", &dirs, Between::Edit(edit));
     let plain = read_edit_map(|_| {});
     assert!(plain.lines().count() > 80, "{plain}");
     // Nothing downstream depends on provenance: without it, not a byte changes.

@@ -4,23 +4,81 @@
 
 mod common;
 
+use std::collections::HashSet;
+
 use common::*;
 use serde_json::Value;
 
+/// The text of a text block (which must have one); `None` for a block of another type.
 fn text_of(block: &Value) -> Option<&str> {
-    (block["type"] == "text")
-        .then(|| block["text"].as_str())
-        .flatten()
+    (block["type"] == "text").then(|| {
+        block["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a text block without its text: {block}"))
+    })
+}
+
+#[test]
+fn every_event_names_its_source_and_a_key_unique_in_its_session() {
+    for (source, case, run) in every_fixture() {
+        for (session, events) in run.by_session() {
+            let mut keys = HashSet::new();
+            for ev in events {
+                let m = &ev["metadata"];
+                let key = m["source_key"].as_str().unwrap();
+                assert!(
+                    keys.insert(key),
+                    "{source}/{case}: {session}: key {key} twice"
+                );
+                assert_eq!(m["source"], source.name, "{source}/{case}: {key}");
+            }
+        }
+    }
+}
+
+/// A tool result (an MCP tool result) follows the tool use (the MCP tool use) it answers, in
+/// its session.
+#[test]
+fn every_tool_result_follows_its_call_in_its_session() {
+    for (source, case, run) in every_fixture() {
+        for events in run.by_session().values() {
+            let (mut uses, mut mcp_uses) = (HashSet::new(), HashSet::new());
+            for ev in events {
+                let key = &ev["metadata"]["source_key"];
+                let called = |id: &Value| id.as_str().unwrap().to_string();
+                match ev["type"].as_str().unwrap() {
+                    "agent.tool_use" => {
+                        uses.insert(called(&ev["metadata"]["tool_use_id"]));
+                    }
+                    "agent.mcp_tool_use" => {
+                        mcp_uses.insert(called(&ev["metadata"]["tool_use_id"]));
+                    }
+                    "agent.tool_result" => {
+                        let id = called(&ev["tool_use_id"]);
+                        assert!(
+                            uses.contains(&id),
+                            "{source}/{case}: {key}: result without its call {id}"
+                        );
+                    }
+                    "agent.mcp_tool_result" => {
+                        let id = called(&ev["mcp_tool_use_id"]);
+                        assert!(
+                            mcp_uses.contains(&id),
+                            "{source}/{case}: {key}: result without its MCP call {id}"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 #[test]
 fn no_blank_agent_message() {
     for (source, case, run) in every_fixture() {
-        for e in &run.events {
+        for e in run.of_type("agent.message") {
             let ev = &e["event"];
-            if ev["type"] != "agent.message" {
-                continue;
-            }
             let blocks = ev["content"].as_array().expect("content is an array");
             assert!(
                 blocks
@@ -68,11 +126,8 @@ fn every_event_has_a_time_once_its_session_had_one() {
 #[test]
 fn every_user_message_says_who_wrote_it() {
     for (source, case, run) in every_fixture() {
-        for e in &run.events {
+        for e in run.of_type("user.message") {
             let ev = &e["event"];
-            if ev["type"] != "user.message" {
-                continue;
-            }
             let author = ev["metadata"]["author"].as_str();
             assert!(
                 matches!(author, Some("human" | "agent" | "external")),

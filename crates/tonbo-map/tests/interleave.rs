@@ -7,12 +7,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::collections::BTreeMap;
+use std::process::Command;
 
 use common::*;
 use serde_json::Value;
+use tonbo_testkit::events::{events_by_session, OPENCODE_T2_TABLES};
 
 /// The reader's records of every fixture of a source, in order.
 fn records(reader: &str, source_dir: &str) -> Vec<String> {
@@ -28,17 +28,7 @@ fn records(reader: &str, source_dir: &str) -> Vec<String> {
     for d in dirs {
         let input = d.join("input");
         let path = if input.exists() { input } else { d };
-        let o = Command::new(bin(reader))
-            .arg("-q")
-            .arg(&path)
-            .output()
-            .unwrap();
-        out.extend(
-            String::from_utf8(o.stdout)
-                .unwrap()
-                .lines()
-                .map(str::to_string),
-        );
+        out.extend(owned_lines(&run_quiet(reader, &path).stdout));
     }
     out
 }
@@ -49,18 +39,8 @@ fn opencode_records() -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("opencode.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let mut sql = String::from("
-CREATE TABLE project (id text PRIMARY KEY, worktree text NOT NULL, vcs text, name text,
-  time_created integer NOT NULL, time_updated integer NOT NULL, time_initialized integer, sandboxes text NOT NULL);
-CREATE TABLE session (id text PRIMARY KEY, project_id text NOT NULL, parent_id text, slug text NOT NULL,
-  directory text NOT NULL, title text NOT NULL, version text NOT NULL, share_url text,
-  summary_additions integer, summary_deletions integer, summary_files integer, summary_diffs text,
-  revert text, permission text, time_created integer NOT NULL, time_updated integer NOT NULL,
-  time_compacting integer, time_archived integer);
-CREATE TABLE message (id text PRIMARY KEY, session_id text NOT NULL, time_created integer NOT NULL,
-  time_updated integer NOT NULL, data text NOT NULL);
-CREATE TABLE part (id text PRIMARY KEY, message_id text NOT NULL, session_id text NOT NULL,
-  time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
+    let mut sql = String::from(OPENCODE_T2_TABLES);
+    sql.push_str("
 INSERT INTO project VALUES ('p', '/work/p', NULL, NULL, 1, 1, NULL, '[]');
 INSERT INTO session (id, project_id, parent_id, slug, directory, title, version, time_created, time_updated)
   VALUES ('ses_a', 'p', NULL, 'a', '/work/p', 'A', '1.2.6', 1000, 1000),
@@ -78,16 +58,7 @@ INSERT INTO session (id, project_id, parent_id, slug, directory, title, version,
     }
     conn.execute_batch(&sql).unwrap();
     drop(conn);
-    let o = Command::new(bin("opencode-read"))
-        .arg("-q")
-        .arg(&db)
-        .output()
-        .unwrap();
-    String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    owned_lines(&run_quiet("opencode-read", &db).stdout)
 }
 
 /// Deals the records out one session at a time in turn, each session's in its own order.
@@ -112,27 +83,11 @@ fn interleave(recs: &[String]) -> Vec<String> {
 }
 
 /// tonbo-map's events for the records, by session, in order.
-fn map(recs: &[String]) -> HashMap<String, Vec<Value>> {
-    let mut child = Command::new(bin("tonbo-map"))
-        .arg("-q")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
+fn map(recs: &[String]) -> BTreeMap<String, Vec<Value>> {
+    let mut cmd = Command::new(bin("tonbo-map"));
+    cmd.arg("-q");
     let input: String = recs.iter().map(|r| format!("{r}\n")).collect();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    let mut by: HashMap<String, Vec<Value>> = HashMap::new();
-    for l in String::from_utf8(out.stdout).unwrap().lines() {
-        let v: Value = serde_json::from_str(l).unwrap();
-        by.entry(v["session_id"].as_str().unwrap().to_string())
-            .or_default()
-            .push(v["event"].clone());
-    }
-    by
+    events_by_session(&tonbo_testkit::run(cmd, Some(input.as_bytes())).stdout)
 }
 
 fn check(reader: &str, dir: &str, exact: bool) {
@@ -142,8 +97,8 @@ fn check(reader: &str, dir: &str, exact: bool) {
     let (plain, followed) = (map(&recs), map(&mixed));
     assert!(!plain.is_empty());
     assert_eq!(
-        plain.keys().collect::<std::collections::BTreeSet<_>>(),
-        followed.keys().collect()
+        plain.keys().collect::<Vec<_>>(),
+        followed.keys().collect::<Vec<_>>()
     );
     for (session, want) in &plain {
         let got = &followed[session];

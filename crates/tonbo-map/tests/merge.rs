@@ -20,33 +20,16 @@ const HANG_GUARD: Duration = Duration::from_secs(60);
 
 /// The records a reader writes for a fixture, one per line.
 fn records(reader: &str, fixture: &str) -> Vec<String> {
-    let o = Command::new(bin(reader))
-        .arg("-q")
-        .arg(root().join(fixture))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{reader} {fixture}");
-    String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    let read = run_quiet(reader, &root().join(fixture));
+    assert_eq!(read.code, Some(0), "{reader} {fixture}: {}", read.stderr);
+    owned_lines(&read.stdout)
 }
 
 /// What plain `tonbo-map FILE` writes for these bytes: its event lines.
 fn map_alone(dir: &Path, name: &str, bytes: &[u8]) -> Vec<String> {
     let file = dir.join(name);
     std::fs::write(&file, bytes).unwrap();
-    let o = Command::new(bin("tonbo-map"))
-        .arg("-q")
-        .arg(&file)
-        .output()
-        .unwrap();
-    String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    owned_lines(&run_quiet("tonbo-map", &file).stdout)
 }
 
 fn session_ids(events: &[String]) -> BTreeSet<String> {

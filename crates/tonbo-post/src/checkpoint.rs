@@ -105,96 +105,15 @@ impl Checkpoint {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create state directory {}", dir.display()))?;
         }
-        let lock_path = lock_path(path);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
-        if lock.try_lock().is_err() {
-            bail!(
-                "another tonbo-post is using the state file {} (lock {} is held)",
-                path.display(),
-                lock_path.display()
-            );
-        }
+        let lock = lock(path)?;
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open state file {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS stream (
-                 id INTEGER PRIMARY KEY,
-                 url TEXT NOT NULL UNIQUE,
-                 epoch INTEGER NOT NULL,
-                 next_seq INTEGER NOT NULL,
-                 claimed INTEGER NOT NULL,
-                 tail INTEGER);
-             CREATE TABLE IF NOT EXISTS acked (
-                 stream INTEGER NOT NULL,
-                 source_key TEXT NOT NULL,
-                 run INTEGER NOT NULL,
-                 PRIMARY KEY (stream, source_key)) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS journal3 (
-                 id INTEGER PRIMARY KEY,
-                 stream INTEGER NOT NULL,
-                 epoch INTEGER NOT NULL,
-                 seq INTEGER NOT NULL,
-                 run INTEGER NOT NULL,
-                 keys TEXT NOT NULL,
-                 body_len INTEGER NOT NULL,
-                 body_crc INTEGER NOT NULL,
-                 UNIQUE (stream, epoch, seq));",
-        )
-        .with_context(|| format!("cannot initialise state file {}", path.display()))?;
-        let version: Option<i64> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if version == Some(2) {
-            migrate_v2(&conn, &inflight_dir(path))
-                .with_context(|| format!("cannot upgrade state file {}", path.display()))?;
-        }
-        if matches!(version, Some(2 | 3)) {
-            // Schema 4 knows each stream's tail (unknown for the streams of an older one) and
-            // gives each checkpoint a producer id of its own; an older one keeps the shared id
-            // its streams were written under (token 0).
-            conn.execute_batch(
-                "ALTER TABLE stream ADD COLUMN tail INTEGER;
-                 INSERT OR IGNORE INTO meta (key, value) VALUES ('producer', 0);
-                 UPDATE meta SET value = 4 WHERE key = 'schema';",
-            )
-            .with_context(|| format!("cannot upgrade state file {}", path.display()))?;
-        }
-        let version = if matches!(version, Some(2 | 3)) {
-            Some(SCHEMA_VERSION)
-        } else {
-            version
-        };
-        match version {
-            None => {
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
-                    [SCHEMA_VERSION],
-                )?;
-                // Random, never 0 (the shared id of older checkpoints); 62 bits keep it an
-                // SQLite integer.
-                let token = (fastrand::u64(..) >> 2).max(1);
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('producer', ?1)",
-                    [token as i64],
-                )?;
-            }
-            Some(SCHEMA_VERSION) => {}
-            Some(v) => bail!(
-                "state file {} has schema version {v}; this build understands {SCHEMA_VERSION}",
-                path.display()
-            ),
-        }
+        conn.execute_batch(TABLES)
+            .with_context(|| format!("cannot initialise state file {}", path.display()))?;
+        upgrade(&conn, path)?;
         crate::checkpoint_urls::strip_stored_credentials(&conn, path, &inflight_dir(path))
             .with_context(|| format!("cannot upgrade state file {}", path.display()))?;
         conn.execute(
@@ -277,10 +196,8 @@ impl Checkpoint {
     /// Records a stream this checkpoint has not seen and that is empty (just created), with the
     /// epoch it will write in.
     pub fn add_stream(&mut self, url: &str, epoch: u64) -> Result<StreamState> {
-        match self.add_server_keys::<std::convert::Infallible>(url, Some(epoch), |_| Ok(0))? {
-            Ok(read) => Ok(read.state),
-            Err(never) => match never {},
-        }
+        let read = self.add_server_keys::<anyhow::Error>(url, Some(epoch), |_| Ok(0))?;
+        Ok(read.state)
     }
 
     pub fn key_state(&self, stream: i64, key: &str) -> Result<KeyState> {
@@ -318,29 +235,36 @@ impl Checkpoint {
     /// key (marked run 0, "found on the server") and returns how many events it read, which
     /// becomes the stream's tail. With `new_epoch`, the stream is first added to the checkpoint in
     /// that epoch. Everything is one transaction: if `read` fails, nothing is kept, so a stream is
-    /// never recorded with only part of what the server holds.
-    pub fn add_server_keys<E>(
+    /// never recorded with only part of what the server holds. Its failure is returned as it is;
+    /// the checkpoint's own, turned into `E`.
+    pub fn add_server_keys<E: From<anyhow::Error>>(
         &mut self,
         url: &str,
         new_epoch: Option<u64>,
         read: impl FnOnce(&mut dyn FnMut(&str)) -> std::result::Result<u64, E>,
-    ) -> Result<std::result::Result<ServerRead, E>> {
+    ) -> std::result::Result<ServerRead, E> {
         let url = without_credentials(url);
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let db = |e: rusqlite::Error| E::from(e.into());
+        let tx = conn.transaction().map_err(db)?;
         if let Some(epoch) = new_epoch {
             tx.execute(
                 "INSERT INTO stream (url, epoch, next_seq, claimed, tail) VALUES (?1, ?2, 0, 0, 0)",
                 params![&url, epoch as i64],
-            )?;
+            )
+            .map_err(db)?;
         }
-        let id: i64 = tx.query_row("SELECT id FROM stream WHERE url = ?1", [&url], |r| r.get(0))?;
+        let id: i64 = tx
+            .query_row("SELECT id FROM stream WHERE url = ?1", [&url], |r| r.get(0))
+            .map_err(db)?;
         let mut added = 0u64;
         let mut db_error = None;
         let outcome = {
-            let mut ins = tx.prepare_cached(
-                "INSERT OR IGNORE INTO acked (stream, source_key, run) VALUES (?1, ?2, 0)",
-            )?;
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO acked (stream, source_key, run) VALUES (?1, ?2, 0)",
+                )
+                .map_err(db)?;
             read(&mut |key: &str| {
                 if db_error.is_none() {
                     match ins.execute(params![id, key]) {
@@ -351,32 +275,12 @@ impl Checkpoint {
             })
         };
         if let Some(e) = db_error {
-            return Err(e.into());
+            return Err(db(e));
         }
-        let events = match outcome {
-            Ok(n) => n,
-            Err(e) => return Ok(Err(e)),
-        };
-        tx.execute(
-            "UPDATE stream SET tail = ?2 WHERE id = ?1",
-            params![id, events as i64],
-        )?;
-        let keys: i64 =
-            tx.query_row("SELECT count(*) FROM acked WHERE stream = ?1", [id], |r| {
-                r.get(0)
-            })?;
-        let state = tx.query_row(
-            "SELECT id, epoch, next_seq, claimed, tail FROM stream WHERE id = ?1",
-            [id],
-            stream_state,
-        )?;
-        tx.commit()?;
-        Ok(Ok(ServerRead {
-            state,
-            added,
-            events,
-            keys: keys as u64,
-        }))
+        let events = outcome?;
+        let read = record_read(&tx, id, added, events).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(read)
     }
 
     /// The batches journaled for a stream, in `(epoch, seq)` order, with their bodies. A body file
@@ -384,7 +288,7 @@ impl Checkpoint {
     /// the row, or a change by hand) is reported, and that entry and every later one of the
     /// stream are dropped: their events are then simply not acknowledged, and are sent again
     /// from the input, where the server's 204 to a sequence number it already has leads to a
-    /// read-back (poster.rs).
+    /// read-back ([`crate::poster`]).
     pub fn pending(&self, stream: i64) -> Result<Vec<Pending>> {
         let rows = {
             let conn = self.conn();
@@ -394,30 +298,32 @@ impl Checkpoint {
             )?;
             let rows = q
                 .query_map([stream], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)? as u64,
-                        r.get::<_, i64>(2)? as u64,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, i64>(5)? as u64,
-                        r.get::<_, i64>(6)? as u32,
-                    ))
+                    Ok(JournalRow {
+                        jid: r.get(0)?,
+                        epoch: r.get::<_, i64>(1)? as u64,
+                        seq: r.get::<_, i64>(2)? as u64,
+                        run: r.get(3)?,
+                        keys: r.get(4)?,
+                        body_len: r.get::<_, i64>(5)? as u64,
+                        body_crc: r.get::<_, i64>(6)? as u32,
+                    })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             rows
         };
         let mut out = Vec::with_capacity(rows.len());
-        for (i, (jid, epoch, seq, run, keys, len, crc)) in rows.iter().enumerate() {
-            let file = self.body_file(*jid);
+        for (i, row) in rows.iter().enumerate() {
+            let file = self.body_file(row.jid);
             match std::fs::read(&file) {
-                Ok(body) if body.len() as u64 == *len && body_crc(&body) == *crc => {
+                Ok(body)
+                    if body.len() as u64 == row.body_len && body_crc(&body) == row.body_crc =>
+                {
                     out.push(Pending {
-                        jid: *jid,
-                        epoch: *epoch,
-                        seq: *seq,
-                        run: *run,
-                        keys: serde_json::from_str(keys).unwrap_or_default(),
+                        jid: row.jid,
+                        epoch: row.epoch,
+                        seq: row.seq,
+                        run: row.run,
+                        keys: serde_json::from_str(&row.keys).unwrap_or_default(),
                         body,
                     })
                 }
@@ -427,9 +333,8 @@ impl Checkpoint {
                         file.display(),
                         rows.len() - i - 1
                     );
-                    for (jid, ..) in &rows[i..] {
-                        self.drop_journal(*jid)?;
-                    }
+                    let later: Vec<i64> = rows[i..].iter().map(|row| row.jid).collect();
+                    self.drop_journals(&later)?;
                     break;
                 }
             }
@@ -446,35 +351,31 @@ impl Checkpoint {
         let keys = serde_json::to_string(&p.keys)?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        if p.jid == 0 {
-            tx.prepare_cached(
+        // Both take the row's columns as ?2.. and, as ?1, the stream of a new row or the row.
+        let (sql, target) = if p.jid == 0 {
+            (
                 "INSERT INTO journal3 (stream, epoch, seq, run, keys, body_len, body_crc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
                 stream,
-                p.epoch as i64,
-                p.seq as i64,
-                p.run,
-                keys,
-                p.body.len() as i64,
-                body_crc(&p.body) as i64
-            ])?;
-            p.jid = tx.last_insert_rowid();
+            )
         } else {
-            tx.prepare_cached(
+            (
                 "UPDATE journal3 SET epoch = ?2, seq = ?3, run = ?4, keys = ?5, body_len = ?6,
                  body_crc = ?7 WHERE id = ?1",
-            )?
-            .execute(params![
                 p.jid,
-                p.epoch as i64,
-                p.seq as i64,
-                p.run,
-                keys,
-                p.body.len() as i64,
-                body_crc(&p.body) as i64
-            ])?;
+            )
+        };
+        tx.prepare_cached(sql)?.execute(params![
+            target,
+            p.epoch as i64,
+            p.seq as i64,
+            p.run,
+            keys,
+            p.body.len() as i64,
+            body_crc(&p.body) as i64
+        ])?;
+        if p.jid == 0 {
+            p.jid = tx.last_insert_rowid();
         }
         let file = self.body_file(p.jid);
         std::fs::write(&file, &p.body)
@@ -532,10 +433,27 @@ impl Checkpoint {
     /// Forgets a journaled batch without advancing the sequence: the server stored nothing under
     /// it (it refused the batch, or a batch before it).
     pub fn drop_journal(&self, jid: i64) -> Result<()> {
-        self.conn()
-            .prepare_cached("DELETE FROM journal3 WHERE id = ?1")?
-            .execute([jid])?;
-        let _ = std::fs::remove_file(self.body_file(jid));
+        self.drop_journals(&[jid])
+    }
+
+    /// [`Self::drop_journal`] of several batches of a stream, all or none: a kill half-way must
+    /// not leave a later batch journaled with a hole before it, which the next run would send
+    /// into the hole's place, ahead of the events that were in it.
+    pub fn drop_journals(&self, jids: &[i64]) -> Result<()> {
+        {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            {
+                let mut delete = tx.prepare_cached("DELETE FROM journal3 WHERE id = ?1")?;
+                for jid in jids {
+                    delete.execute([jid])?;
+                }
+            }
+            tx.commit()?;
+        }
+        for jid in jids {
+            let _ = std::fs::remove_file(self.body_file(*jid));
+        }
         Ok(())
     }
 
@@ -566,6 +484,110 @@ impl Checkpoint {
     }
 }
 
+/// The tables of the current schema (created where missing).
+const TABLES: &str =
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS stream (
+         id INTEGER PRIMARY KEY,
+         url TEXT NOT NULL UNIQUE,
+         epoch INTEGER NOT NULL,
+         next_seq INTEGER NOT NULL,
+         claimed INTEGER NOT NULL,
+         tail INTEGER);
+     CREATE TABLE IF NOT EXISTS acked (
+         stream INTEGER NOT NULL,
+         source_key TEXT NOT NULL,
+         run INTEGER NOT NULL,
+         PRIMARY KEY (stream, source_key)) WITHOUT ROWID;
+     CREATE TABLE IF NOT EXISTS journal3 (
+         id INTEGER PRIMARY KEY,
+         stream INTEGER NOT NULL,
+         epoch INTEGER NOT NULL,
+         seq INTEGER NOT NULL,
+         run INTEGER NOT NULL,
+         keys TEXT NOT NULL,
+         body_len INTEGER NOT NULL,
+         body_crc INTEGER NOT NULL,
+         UNIQUE (stream, epoch, seq));";
+
+/// Takes the exclusive lock of the state file at `path` (`<state>.lock`), held as long as the
+/// file returned is open.
+fn lock(path: &Path) -> Result<File> {
+    let lock_path = lock_path(path);
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        bail!(
+            "another tonbo-post is using the state file {} (lock {} is held)",
+            path.display(),
+            lock_path.display()
+        );
+    }
+    Ok(lock)
+}
+
+/// Brings the file to [`SCHEMA_VERSION`]: a new file gets its version and a producer id of its
+/// own; schema 2 and 3 are carried over.
+fn upgrade(conn: &Connection, path: &Path) -> Result<()> {
+    let version: Option<i64> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let cannot = || format!("cannot upgrade state file {}", path.display());
+    if version == Some(2) {
+        migrate_v2(conn, &inflight_dir(path)).with_context(cannot)?;
+    }
+    match version {
+        Some(2 | 3) => {
+            // Schema 4 knows each stream's tail (unknown for the streams of an older one) and
+            // gives each checkpoint a producer id of its own; an older one keeps the shared id
+            // its streams were written under (token 0).
+            conn.execute_batch(
+                "ALTER TABLE stream ADD COLUMN tail INTEGER;
+                 INSERT OR IGNORE INTO meta (key, value) VALUES ('producer', 0);
+                 UPDATE meta SET value = 4 WHERE key = 'schema';",
+            )
+            .with_context(cannot)?;
+        }
+        None => {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                [SCHEMA_VERSION],
+            )?;
+            // Random, never 0 (the shared id of older checkpoints); 62 bits keep it an SQLite
+            // integer.
+            let token = (fastrand::u64(..) >> 2).max(1);
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('producer', ?1)",
+                [token as i64],
+            )?;
+        }
+        Some(SCHEMA_VERSION) => {}
+        Some(v) => bail!(
+            "state file {} has schema version {v}; this build understands {SCHEMA_VERSION}",
+            path.display()
+        ),
+    }
+    Ok(())
+}
+
+/// A row of `journal3`: a batch in flight, its body in a file of its own.
+struct JournalRow {
+    jid: i64,
+    epoch: u64,
+    seq: u64,
+    run: i64,
+    /// The batch's keys, as a JSON array.
+    keys: String,
+    body_len: u64,
+    body_crc: u32,
+}
+
 /// A row of `stream`, selected as `id, epoch, next_seq, claimed, tail`.
 fn stream_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamState> {
     Ok(StreamState {
@@ -574,6 +596,33 @@ fn stream_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamState> {
         next_seq: r.get::<_, i64>(2)? as u64,
         claimed: r.get(3)?,
         tail: r.get::<_, Option<i64>>(4)?.map(|t| t as u64),
+    })
+}
+
+/// Sets the tail of stream `id` read back to `events`, and says what the read found.
+fn record_read(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    added: u64,
+    events: u64,
+) -> rusqlite::Result<ServerRead> {
+    tx.execute(
+        "UPDATE stream SET tail = ?2 WHERE id = ?1",
+        params![id, events as i64],
+    )?;
+    let keys: i64 = tx.query_row("SELECT count(*) FROM acked WHERE stream = ?1", [id], |r| {
+        r.get(0)
+    })?;
+    let state = tx.query_row(
+        "SELECT id, epoch, next_seq, claimed, tail FROM stream WHERE id = ?1",
+        [id],
+        stream_state,
+    )?;
+    Ok(ServerRead {
+        state,
+        added,
+        events,
+        keys: keys as u64,
     })
 }
 
@@ -593,27 +642,39 @@ pub struct ServerRead {
 /// Schema 2 kept one journal row per stream (`journal`, body in `<stream>.json`, FNV-1a hash):
 /// move its rows to `journal3`, each body to its row's file, re-hashed after checking it.
 fn migrate_v2(conn: &Connection, inflight: &Path) -> Result<()> {
+    /// A row of schema 2's `journal`: the batch in flight of one stream.
+    struct V2Row {
+        stream: i64,
+        epoch: i64,
+        seq: i64,
+        run: i64,
+        keys: String,
+        body_len: i64,
+        /// FNV-1a of the body, 16 hex digits.
+        body_hash: String,
+    }
     let tx = conn.unchecked_transaction()?;
-    let rows: Vec<(i64, i64, i64, i64, String, i64, String)> = tx
+    let rows: Vec<V2Row> = tx
         .prepare("SELECT stream, epoch, seq, run, keys, body_len, body_hash FROM journal")?
         .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
+            Ok(V2Row {
+                stream: r.get(0)?,
+                epoch: r.get(1)?,
+                seq: r.get(2)?,
+                run: r.get(3)?,
+                keys: r.get(4)?,
+                body_len: r.get(5)?,
+                body_hash: r.get(6)?,
+            })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    for (stream, epoch, seq, run, keys, len, hash) in rows {
-        let old = inflight.join(format!("{stream}.json"));
+    for row in rows {
+        let old = inflight.join(format!("{}.json", row.stream));
         let body = match std::fs::read(&old) {
             Ok(b)
-                if b.len() as i64 == len
-                    && format!("{:016x}", tonbo_core::contract::stable_hash(&b)) == hash =>
+                if b.len() as i64 == row.body_len
+                    && format!("{:016x}", tonbo_core::contract::stable_hash(&b))
+                        == row.body_hash =>
             {
                 b
             }
@@ -623,7 +684,15 @@ fn migrate_v2(conn: &Connection, inflight: &Path) -> Result<()> {
         tx.execute(
             "INSERT INTO journal3 (stream, epoch, seq, run, keys, body_len, body_crc)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![stream, epoch, seq, run, keys, len, body_crc(&body) as i64],
+            params![
+                row.stream,
+                row.epoch,
+                row.seq,
+                row.run,
+                row.keys,
+                row.body_len,
+                body_crc(&body) as i64
+            ],
         )?;
         let jid = tx.last_insert_rowid();
         std::fs::rename(&old, inflight.join(format!("{jid}.json")))?;
@@ -671,17 +740,29 @@ pub fn default_state_path() -> Result<PathBuf> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn tmp() -> PathBuf {
+    /// A state file path in a directory of its own under the system's temporary directory.
+    pub(crate) fn tmp_state(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
-            "tonbo-post-cp-{}-{}",
+            "tonbo-post-{name}-{}-{}",
             std::process::id(),
             fastrand::u64(..)
         ));
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("state.sqlite")
+    }
+
+    fn tmp() -> PathBuf {
+        tmp_state("cp")
+    }
+
+    /// A new checkpoint holding one stream, `u`, in `epoch`.
+    fn with_stream(epoch: u64) -> (Checkpoint, StreamState) {
+        let mut cp = Checkpoint::open(&tmp()).unwrap();
+        let s = cp.add_stream("u", epoch).unwrap();
+        (cp, s)
     }
 
     fn pending(cp: &Checkpoint, seq: u64, keys: &[&str], body: &[u8]) -> Pending {
@@ -724,9 +805,7 @@ mod tests {
 
     #[test]
     fn several_batches_of_a_stream_are_journaled_in_sequence_order() {
-        let path = tmp();
-        let mut cp = Checkpoint::open(&path).unwrap();
-        let s = cp.add_stream("u", 0).unwrap();
+        let (mut cp, s) = with_stream(0);
         let mut b = pending(&cp, 1, &["b"], b"[2]");
         let mut a = pending(&cp, 0, &["a"], b"[1]");
         cp.journal(s.id, &mut b).unwrap();
@@ -750,22 +829,19 @@ mod tests {
     fn server_keys_are_all_or_nothing() {
         let path = tmp();
         let mut cp = Checkpoint::open(&path).unwrap();
-        let failed = cp
-            .add_server_keys("u", Some(1), |add| {
-                add("a");
-                Err::<u64, _>("connection reset")
-            })
-            .unwrap();
-        assert_eq!(failed.err(), Some("connection reset"));
+        let failed = cp.add_server_keys("u", Some(1), |add| {
+            add("a");
+            Err(anyhow::anyhow!("connection reset"))
+        });
+        assert_eq!(failed.unwrap_err().to_string(), "connection reset");
         assert_eq!(cp.stream("u").unwrap(), None);
         let read = cp
-            .add_server_keys::<()>("u", Some(1), |add| {
+            .add_server_keys::<anyhow::Error>("u", Some(1), |add| {
                 add("a");
                 add("b");
                 add("a");
                 Ok(3)
             })
-            .unwrap()
             .unwrap();
         let st = &read.state;
         assert_eq!((st.epoch, st.claimed, st.tail), (1, false, Some(3)));
@@ -784,9 +860,7 @@ mod tests {
 
     #[test]
     fn a_damaged_body_file_drops_its_entry_and_every_later_one() {
-        let path = tmp();
-        let mut cp = Checkpoint::open(&path).unwrap();
-        let s = cp.add_stream("u", 0).unwrap();
+        let (cp, s) = with_stream(0);
         let mut ps: Vec<Pending> = (3..6)
             .map(|seq| pending(&cp, seq, &["k"], format!("[{seq}]").as_bytes()))
             .collect();
@@ -801,9 +875,7 @@ mod tests {
 
     #[test]
     fn set_epoch_readdresses_the_journaled_batch() {
-        let path = tmp();
-        let mut cp = Checkpoint::open(&path).unwrap();
-        let s = cp.add_stream("u", 1).unwrap();
+        let (mut cp, s) = with_stream(1);
         let mut p = pending(&cp, 0, &["k"], b"[1]");
         p.epoch = 1;
         cp.journal(s.id, &mut p).unwrap();

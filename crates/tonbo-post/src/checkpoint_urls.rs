@@ -1,7 +1,7 @@
 //! The checkpoint keys each stream by its URL without credentials
 //! ([`tonbo_core::url::without_credentials`]), so the file never holds a password or a token,
 //! and a stream reached with a new password or a renewed token is the same stream. Builds before
-//! this one keyed streams by the URL as given: [`strip_stored_credentials`] upgrades such a file
+//! this one keyed streams by the URL as given: `strip_stored_credentials` upgrades such a file
 //! on every open. It is no schema step (the version is left as it is): it only rewrites values,
 //! and finds nothing to do in a file it upgraded before.
 
@@ -107,24 +107,29 @@ fn merge(tx: &Connection, keep: i64, gone: i64) -> Result<Vec<i64>> {
         .query_map([gone], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     tx.execute("DELETE FROM journal3 WHERE stream = ?1", [gone])?;
+    struct RowState {
+        epoch: i64,
+        next_seq: i64,
+        claimed: bool,
+    }
     let state = |id: i64| {
         tx.query_row(
             "SELECT epoch, next_seq, claimed FROM stream WHERE id = ?1",
             [id],
             |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, bool>(2)?,
-                ))
+                Ok(RowState {
+                    epoch: r.get(0)?,
+                    next_seq: r.get(1)?,
+                    claimed: r.get(2)?,
+                })
             },
         )
     };
     let (a, b) = (state(keep)?, state(gone)?);
-    let (epoch, next_seq) = (a.0, a.1).max((b.0, b.1));
+    let (epoch, next_seq) = (a.epoch, a.next_seq).max((b.epoch, b.next_seq));
     tx.execute(
         "UPDATE stream SET epoch = ?2, next_seq = ?3, claimed = ?4 WHERE id = ?1",
-        params![keep, epoch, next_seq, a.2 || b.2],
+        params![keep, epoch, next_seq, a.claimed || b.claimed],
     )?;
     tx.execute("DELETE FROM stream WHERE id = ?1", [gone])?;
     Ok(dropped)
@@ -140,13 +145,7 @@ mod tests {
     const BARE: &str = "http://h:1/v1/sessions/s/events?token=***";
 
     fn tmp() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "tonbo-post-urls-{}-{}",
-            std::process::id(),
-            fastrand::u64(..)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("state.sqlite")
+        crate::checkpoint::tests::tmp_state("urls")
     }
 
     /// A checkpoint as the builds before wrote it: streams keyed by the URL as given.
@@ -212,11 +211,10 @@ mod tests {
         }
         assert_eq!(cp.key_state(1, "a").unwrap(), KeyState::Present);
         let read = cp
-            .add_server_keys::<()>(FULL, None, |add| {
+            .add_server_keys::<anyhow::Error>(FULL, None, |add| {
                 add("d");
                 Ok(1)
             })
-            .unwrap()
             .unwrap();
         assert_eq!(read.state.id, 1);
         drop(cp);

@@ -1,8 +1,8 @@
 //! HTTP side of tonbo-post: append with idempotent-producer headers, create, and read back.
 //!
-//! Status handling follows the Durable Streams protocol (PROTOCOL.md §5.2.1 of its repository):
-//! 200 appended, 204 duplicate, 403 stale epoch (with the server's `Producer-Epoch`), 409 either a
-//! closed stream (`Stream-Closed: true`, checked first) or a sequence gap
+//! Status handling follows the Durable Streams protocol's answers to an append: 200 appended,
+//! 204 duplicate, 403 stale epoch (with the server's `Producer-Epoch`), 409 either a closed
+//! stream (`Stream-Closed: true`, checked first) or a sequence gap
 //! (`Producer-Expected-Seq`/`Producer-Received-Seq`). Transient failures (429, 408, 5xx, network)
 //! are retried here, re-sending the same bytes with the same `(epoch, seq)`, which is safe because
 //! the server deduplicates them; everything else is returned to the caller to decide.
@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, bail, Context, Result};
 use ureq::http::Response;
-use ureq::Body;
+use ureq::{Body, RequestBuilder};
 
 use tonbo_core::url::without_credentials;
 
@@ -46,8 +46,40 @@ pub enum Appended {
     /// Any other answer that retrying will not change.
     Refused { status: u16, detail: String },
     /// No answer: the connection failed after the request may have reached the server, so the
-    /// batch may or may not be stored (only with [`StreamClient::check_before_resending`]).
+    /// batch may or may not be stored (only with [`LostAnswer::Report`]).
     Unknown { why: String },
+}
+
+/// What a create found ([`StreamClient::create`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// 201: created by this call, new and empty, with no producer state.
+    New,
+    /// 200/204: it existed already (also when a retried create's lost first attempt was the
+    /// one that created it).
+    Existed,
+}
+
+/// What an append does when its connection fails after the request may have reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostAnswer {
+    /// Send it again like any transient failure: the server's dedupe by `(epoch, seq)` covers it.
+    Retry,
+    /// End as [`Appended::Unknown`] instead of sending again blindly: a server that stored it but
+    /// lost its producer state (the reference server restarted between writing a batch and
+    /// recording its seq) would store it twice. The caller looks at the stream first.
+    Report,
+}
+
+/// One append of a producer: its numbering, its body, and any extra headers
+/// (`Stream-Closed: true` to close, a `Content-Type` other than JSON).
+#[derive(Debug, Clone, Copy)]
+pub struct ProducerAppend<'a> {
+    pub producer: &'a str,
+    pub epoch: u64,
+    pub seq: u64,
+    pub body: &'a [u8],
+    pub headers: &'a [(&'a str, &'a str)],
 }
 
 /// An append that failed in a way that leaves open whether the server stored it.
@@ -86,17 +118,43 @@ pub struct StreamClient {
     pub retry: RetryPolicy,
     /// Retries made so far (all requests), for the summary.
     pub retries: u64,
-    /// An append whose connection fails after it may have reached the server ends as
-    /// [`Appended::Unknown`] instead of being sent again blindly: a server that stored it but
-    /// lost its producer state (the reference server restarted between writing a batch and
-    /// recording its seq) would store it twice. The caller looks at the stream first.
-    pub check_before_resending: bool,
+    /// What an append whose answer was lost comes to ([`LostAnswer::Retry`] unless set).
+    pub lost_answer: LostAnswer,
     /// Shared by every clone: the run's stop and its budget for server failures.
     pub health: Arc<Health>,
     /// Shared by every clone: for a stream (its URL without query), the URL of the node that
     /// last answered a request for it after redirects (a cluster's leader of the stream's
     /// group), so that only the first request to a stream pays a redirect.
     leaders: Arc<Mutex<HashMap<String, String>>>,
+}
+
+/// How one attempt of a request ended, in [`StreamClient::with_retries_as`].
+enum Attempt {
+    /// An answer to return to the caller.
+    Answered(Response<Body>),
+    /// A redirect to follow at once.
+    Redirected(String),
+    /// A failure worth trying again.
+    Failed(Failure),
+}
+
+/// A failed attempt: why, how long the server asked to wait, and whether it is a failure of the
+/// server as a whole (spent from the run's shared budget).
+struct Failure {
+    why: String,
+    retry_after: Option<Duration>,
+    server: bool,
+}
+
+/// A request as its retries name it and treat it.
+struct Asked<'a> {
+    /// What it does (`append to`, `read`), for messages.
+    what: &'a str,
+    /// Its URL without credentials, for messages.
+    shown: String,
+    /// Its URL without query: the key of the leader it is sent to.
+    stream: &'a str,
+    lost_answer: LostAnswer,
 }
 
 impl StreamClient {
@@ -123,7 +181,7 @@ impl StreamClient {
             producer_id,
             retry,
             retries: 0,
-            check_before_resending: false,
+            lost_answer: LostAnswer::Retry,
             health,
             leaders: Arc::default(),
         }
@@ -142,14 +200,14 @@ impl StreamClient {
     ) -> Result<Appended> {
         let producer = self.producer_id.clone();
         let position = stream_seq(at);
-        self.append_as(
-            url,
-            &producer,
+        let append = ProducerAppend {
+            producer: &producer,
             epoch,
             seq,
             body,
-            &[("Stream-Seq", position.as_str())],
-        )
+            headers: &[("Stream-Seq", position.as_str())],
+        };
+        self.append_as(url, &append)
     }
 
     /// The producer id this client writes as.
@@ -157,45 +215,11 @@ impl StreamClient {
         &self.producer_id
     }
 
-    /// The same for any producer id, with extra headers (`Stream-Closed: true` to close).
-    pub fn append_as(
-        &mut self,
-        url: &str,
-        producer: &str,
-        epoch: u64,
-        seq: u64,
-        body: &[u8],
-        extra: &[(&str, &str)],
-    ) -> Result<Appended> {
-        let epoch_s = epoch.to_string();
-        let seq_s = seq.to_string();
-        let content_type = extra
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            .map_or("application/json", |(_, v)| *v);
-        let ambiguous_final = self.check_before_resending;
-        let sent = self.with_retries_as(url, "append to", ambiguous_final, |c, url| {
-            let mut req = c
-                .agent
-                .post(url)
-                .header("Content-Type", content_type)
-                .header("Producer-Id", producer)
-                .header("Producer-Epoch", epoch_s.as_str())
-                .header("Producer-Seq", seq_s.as_str());
-            for (k, v) in extra
-                .iter()
-                .filter(|(k, _)| !k.eq_ignore_ascii_case("content-type"))
-            {
-                req = req.header(*k, *v);
-            }
-            if let Some(a) = &c.auth {
-                req = req.header("Authorization", a.as_str());
-            }
-            if body.is_empty() {
-                req.send_empty()
-            } else {
-                req.send(body)
-            }
+    /// The same for any producer, with extra headers.
+    pub fn append_as(&mut self, url: &str, append: &ProducerAppend<'_>) -> Result<Appended> {
+        let lost_answer = self.lost_answer;
+        let sent = self.with_retries_as(url, "append to", lost_answer, |c, url| {
+            c.send_append(url, append)
         });
         let mut resp = match sent {
             Ok(resp) => resp,
@@ -204,54 +228,45 @@ impl StreamClient {
                 Err(e) => return Err(e),
             },
         };
-        let status = resp.status().as_u16();
-        let header_u64 = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
-        let outcome = match status {
-            200 | 201 => Appended::New,
-            204 => Appended::Duplicate,
-            404 => Appended::NotFound,
-            403 => Appended::StaleEpoch {
-                server_epoch: header_u64("Producer-Epoch"),
-            },
-            409 if header_is_true(&resp, "Stream-Closed") => Appended::Closed,
-            409 if resp.headers().contains_key("Producer-Expected-Seq") => Appended::Gap {
-                expected: header_u64("Producer-Expected-Seq"),
-                received: header_u64("Producer-Received-Seq"),
-            },
-            409 if resp.headers().contains_key("Stream-Last-Seq") => Appended::SeqConflict {
-                last: resp
-                    .headers()
-                    .get("Stream-Last-Seq")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string),
-            },
-            409 => {
-                // The reference server names a Stream-Seq conflict only in its body; a stale
-                // epoch answered 409 instead of 403 (some Ursula builds) by its error code.
-                let server_epoch = header_u64("Producer-Epoch");
-                let detail = body_snippet(&mut resp);
-                if detail.contains("PRODUCER_EPOCH_STALE") {
-                    Appended::StaleEpoch { server_epoch }
-                } else if detail.starts_with("Sequence conflict") {
-                    Appended::SeqConflict {
-                        last: detail.split_once("<= ").map(|(_, l)| l.to_string()),
-                    }
-                } else {
-                    Appended::Refused { status, detail }
-                }
-            }
-            _ => Appended::Refused {
-                status,
-                detail: body_snippet(&mut resp),
-            },
-        };
+        let outcome = appended(&mut resp);
         drain(&mut resp);
         Ok(outcome)
+    }
+
+    /// One POST of an append, with the producer headers.
+    fn send_append(
+        &self,
+        url: &str,
+        append: &ProducerAppend<'_>,
+    ) -> Result<Response<Body>, ureq::Error> {
+        let is_content_type = |k: &str| k.eq_ignore_ascii_case("content-type");
+        let content_type = append
+            .headers
+            .iter()
+            .find(|(k, _)| is_content_type(k))
+            .map_or("application/json", |(_, v)| *v);
+        let mut req = self
+            .authorized(self.agent.post(url))
+            .header("Content-Type", content_type)
+            .header("Producer-Id", append.producer)
+            .header("Producer-Epoch", append.epoch.to_string())
+            .header("Producer-Seq", append.seq.to_string());
+        for (k, v) in append.headers.iter().filter(|(k, _)| !is_content_type(k)) {
+            req = req.header(*k, *v);
+        }
+        if append.body.is_empty() {
+            req.send_empty()
+        } else {
+            req.send(append.body)
+        }
+    }
+
+    /// A request with the API key, if there is one.
+    fn authorized<B>(&self, req: RequestBuilder<B>) -> RequestBuilder<B> {
+        match &self.auth {
+            Some(a) => req.header("Authorization", a.as_str()),
+            None => req,
+        }
     }
 
     /// Any request, with the retries and redirects of every other: the status, the headers
@@ -305,22 +320,22 @@ impl StreamClient {
         })
     }
 
-    /// Creates the stream as a JSON stream (PUT; 201 new, 200 already there).
-    /// Creates the stream (a JSON stream). `Ok(true)` if this call created it (201: new and
-    /// empty, with no producer state), `Ok(false)` if it existed already (200/204; also when a
-    /// retried create's lost first attempt was the one that created it).
-    pub fn create(&mut self, url: &str) -> Result<bool> {
+    /// Creates the stream (PUT, a JSON stream): [`Created::New`] if this call created it,
+    /// [`Created::Existed`] if it was there already.
+    pub fn create(&mut self, url: &str) -> Result<Created> {
         let mut resp = self.with_retries(url, "create", |c, url| {
-            let mut req = c.agent.put(url).header("Content-Type", "application/json");
-            if let Some(a) = &c.auth {
-                req = req.header("Authorization", a.as_str());
-            }
-            req.send_empty()
+            c.authorized(c.agent.put(url))
+                .header("Content-Type", "application/json")
+                .send_empty()
         })?;
         match resp.status().as_u16() {
             s @ (200 | 201 | 204) => {
                 drain(&mut resp);
-                Ok(s == 201)
+                Ok(if s == 201 {
+                    Created::New
+                } else {
+                    Created::Existed
+                })
             }
             409 => bail!(
                 "stream {} exists with another configuration (not a JSON stream, or closed): {}",
@@ -343,36 +358,26 @@ impl StreamClient {
         let sep = if url.contains('?') { '&' } else { '?' };
         loop {
             let page = format!("{url}{sep}offset={offset}");
-            let resp = self.with_retries(&page, "read", |c, page| {
-                let mut req = c.agent.get(page).header("Accept", "application/json");
-                if let Some(a) = &c.auth {
-                    req = req.header("Authorization", a.as_str());
-                }
-                req.call()
+            let mut resp = self.with_retries(&page, "read", |c, page| {
+                c.authorized(c.agent.get(page))
+                    .header("Accept", "application/json")
+                    .call()
             })?;
             match resp.status().as_u16() {
                 200 => {}
                 404 => {
                     // Read to the end so the connection goes back to the pool.
-                    let mut resp = resp;
                     drain(&mut resp);
                     return Ok(None);
                 }
-                s => {
-                    let mut resp = resp;
-                    bail!(
-                        "reading stream {} failed with HTTP {s}: {}",
-                        without_credentials(url),
-                        body_snippet(&mut resp)
-                    )
-                }
+                s => bail!(
+                    "reading stream {} failed with HTTP {s}: {}",
+                    without_credentials(url),
+                    body_snippet(&mut resp)
+                ),
             }
             let up_to_date = header_is_true(&resp, "Stream-Up-To-Date");
-            let next = resp
-                .headers()
-                .get("Stream-Next-Offset")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
+            let next = header_text(&resp, "Stream-Next-Offset");
             let reader = BufReader::with_capacity(64 * 1024, resp.into_body().into_reader());
             let n = source_keys(reader, on_key).with_context(|| {
                 format!(
@@ -397,11 +402,11 @@ impl StreamClient {
         what: &str,
         send: impl FnMut(&Self, &str) -> Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>> {
-        self.with_retries_as(url, what, false, send)
+        self.with_retries_as(url, what, LostAnswer::Retry, send)
     }
 
-    /// [`Self::with_retries`]; with `ambiguous_final`, a network failure after which the request
-    /// may have reached the server is not retried but returned as an [`Ambiguous`] error.
+    /// [`Self::with_retries`]; with [`LostAnswer::Report`], a network failure after which the
+    /// request may have reached the server is not retried but returned as an [`Ambiguous`] error.
     ///
     /// Every request is retried at most `max_retries` times (then its session fails); failures
     /// that are the server's (no connection, 5xx, a redirect with no leader to follow) are also
@@ -411,108 +416,38 @@ impl StreamClient {
         &mut self,
         url: &str,
         what: &str,
-        ambiguous_final: bool,
+        lost_answer: LostAnswer,
         mut send: impl FnMut(&Self, &str) -> Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>> {
-        let mut retry = 0u32;
-        // What messages name: the URL asked for, without its password or token.
-        let shown = without_credentials(url);
         let (stream, query) = split_query(url);
+        let asked = Asked {
+            what,
+            // What messages name: the URL asked for, without its password or token.
+            shown: without_credentials(url),
+            stream,
+            lost_answer,
+        };
         let mut target = self.leader_for(stream, query, url);
+        let mut retry = 0u32;
         let mut hops = 0;
         loop {
             if let Some(halt) = self.health.halted() {
                 return Err(Halted(halt).into());
             }
-            // (why, Retry-After, whether it is a failure of the server as a whole)
-            let (why, retry_after, server) = match send(self, &target) {
-                Ok(mut resp) if is_redirect(resp.status().as_u16()) => {
-                    let next = resp
-                        .headers()
-                        .get("Location")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|l| resolve_location(&target, l));
-                    let status = resp.status().as_u16();
-                    match next {
-                        Some(next) if hops < MAX_REDIRECTS => {
-                            drain(&mut resp);
-                            hops += 1;
-                            target = next;
-                            continue;
-                        }
-                        // No leader to follow yet (an election), or nodes sending each other
-                        // round: wait and ask again.
-                        _ => {
-                            drain(&mut resp);
-                            (
-                                format!("HTTP {status} with no leader to follow"),
-                                None,
-                                true,
-                            )
-                        }
-                    }
-                }
-                Ok(resp) if !is_transient_status(resp.status().as_u16()) => {
-                    self.health.answered();
+            let sent = send(self, &target);
+            let failure = match self.attempt(&asked, sent, &target, hops)? {
+                Attempt::Answered(resp) => {
                     self.remember_leader(stream, &target);
                     return Ok(resp);
                 }
-                Ok(mut resp) => {
-                    let status = resp.status().as_u16();
-                    let ra = resp
-                        .headers()
-                        .get("Retry-After")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    drain(&mut resp);
-                    let server = status >= 500;
-                    if !server {
-                        self.health.answered();
-                    }
-                    (format!("HTTP {status}"), ra, server)
+                Attempt::Redirected(next) => {
+                    hops += 1;
+                    target = next;
+                    continue;
                 }
-                Err(e) if ambiguous_final && may_have_arrived(&e) => {
-                    self.retries += 1;
-                    self.forget_leader(stream);
-                    let e = error_text(&e);
-                    tonbo_core::note!(
-                        "tonbo-post: {what} {shown}: {e}; the server may have stored it, checking the stream before sending again"
-                    );
-                    return Err(Ambiguous(e).into());
-                }
-                Err(e) if is_transient_error(&e) => (error_text(&e), None, true),
-                Err(e) => return Err(anyhow!("cannot {what} {shown}: {}", error_text(&e))),
+                Attempt::Failed(failure) => failure,
             };
-            if retry >= self.retry.max_retries {
-                bail!(
-                    "cannot {what} {shown}: {why}, still failing after {} retries",
-                    self.retry.max_retries
-                );
-            }
-            let mut wait = self.retry.delay(retry, retry_after);
-            if server {
-                match self.health.may_retry(&why, wait) {
-                    Some(w) => wait = w,
-                    None => return Err(Halted(Halt::ServerDown).into()),
-                }
-            }
-            // Server failures come from every worker at once: noted at most once a second.
-            if !server || self.health.worth_noting() {
-                tonbo_core::note!(
-                    "tonbo-post: {what} {shown}: {why}; retry {}/{} in {:.1}s",
-                    retry + 1,
-                    self.retry.max_retries,
-                    wait.as_secs_f64()
-                );
-            }
-            if !self.health.sleep(wait) {
-                let halt = match (self.health.halted(), self.health.signal()) {
-                    (Some(h), _) => h,
-                    (None, Some(sig)) => Halt::Signal(sig),
-                    (None, None) => Halt::ServerDown,
-                };
-                return Err(Halted(halt).into());
-            }
+            self.wait_to_retry(&asked, &failure, retry)?;
             retry += 1;
             self.retries += 1;
             hops = 0;
@@ -520,6 +455,120 @@ impl StreamClient {
             self.forget_leader(stream);
             target = url.to_string();
         }
+    }
+
+    /// What one attempt at `target` came to. Errors end the request: a failure that retrying
+    /// cannot help, or an append's lost answer under [`LostAnswer::Report`].
+    fn attempt(
+        &mut self,
+        asked: &Asked<'_>,
+        sent: Result<Response<Body>, ureq::Error>,
+        target: &str,
+        hops: u32,
+    ) -> Result<Attempt> {
+        let failure = |why: String, retry_after: Option<Duration>, server: bool| {
+            Ok(Attempt::Failed(Failure {
+                why,
+                retry_after,
+                server,
+            }))
+        };
+        match sent {
+            Ok(mut resp) if is_redirect(resp.status().as_u16()) => {
+                let status = resp.status().as_u16();
+                let next =
+                    header_text(&resp, "Location").and_then(|l| resolve_location(target, &l));
+                drain(&mut resp);
+                match next {
+                    Some(next) if hops < MAX_REDIRECTS => Ok(Attempt::Redirected(next)),
+                    // No leader to follow yet (an election), or nodes sending each other
+                    // round: wait and ask again.
+                    _ => failure(
+                        format!("HTTP {status} with no leader to follow"),
+                        None,
+                        true,
+                    ),
+                }
+            }
+            Ok(resp) if !is_transient_status(resp.status().as_u16()) => {
+                self.health.answered();
+                Ok(Attempt::Answered(resp))
+            }
+            Ok(mut resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = header_text(&resp, "Retry-After")
+                    .and_then(|v| parse_retry_after(&v, SystemTime::now()));
+                drain(&mut resp);
+                let server = status >= 500;
+                if !server {
+                    self.health.answered();
+                }
+                failure(format!("HTTP {status}"), retry_after, server)
+            }
+            Err(e) if asked.lost_answer == LostAnswer::Report && may_have_arrived(&e) => {
+                self.retries += 1;
+                self.forget_leader(asked.stream);
+                let e = error_text(&e);
+                tonbo_core::note!(
+                    "tonbo-post: {} {}: {e}; the server may have stored it, checking the stream before sending again",
+                    asked.what,
+                    asked.shown
+                );
+                Err(Ambiguous(e).into())
+            }
+            Err(e) if is_transient_error(&e) => failure(error_text(&e), None, true),
+            Err(e) => Err(anyhow!(
+                "cannot {} {}: {}",
+                asked.what,
+                asked.shown,
+                error_text(&e)
+            )),
+        }
+    }
+
+    /// Waits before retry number `retry` of a failed request; an error when the request may not
+    /// be retried (its retries are spent, or the run stops).
+    fn wait_to_retry(&mut self, asked: &Asked<'_>, failure: &Failure, retry: u32) -> Result<()> {
+        let Failure {
+            why,
+            retry_after,
+            server,
+        } = failure;
+        if retry >= self.retry.max_retries {
+            bail!(
+                "cannot {} {}: {why}, still failing after {} retries",
+                asked.what,
+                asked.shown,
+                self.retry.max_retries
+            );
+        }
+        let mut wait = self.retry.delay(retry, *retry_after);
+        if *server {
+            match self.health.may_retry(why, wait) {
+                Some(w) => wait = w,
+                None => return Err(Halted(Halt::ServerDown).into()),
+            }
+        }
+        // Server failures come from every worker at once: noted at most once a second.
+        if !server || self.health.worth_noting() {
+            tonbo_core::note!(
+                "tonbo-post: {} {}: {why}; retry {}/{} in {:.1}s",
+                asked.what,
+                asked.shown,
+                retry + 1,
+                self.retry.max_retries,
+                wait.as_secs_f64()
+            );
+        }
+        if !self.health.sleep(wait) {
+            let halt = match (self.health.halted(), self.health.signal()) {
+                (Some(h), _) => h,
+                (None, Some(sig)) => Halt::Signal(sig),
+                (None, None) => Halt::ServerDown,
+            };
+            return Err(Halted(halt).into());
+        }
+        Ok(())
     }
 
     /// Where to send a request for `stream`: the leader that answered last, if any.
@@ -633,10 +682,56 @@ fn may_have_arrived(e: &ureq::Error) -> bool {
 }
 
 fn header_is_true(resp: &Response<Body>, name: &str) -> bool {
+    header_text(resp, name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+fn header_text(resp: &Response<Body>, name: &str) -> Option<String> {
     resp.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        .map(str::to_string)
+}
+
+/// What the answer to an append says ([`Appended`]).
+fn appended(resp: &mut Response<Body>) -> Appended {
+    let status = resp.status().as_u16();
+    let header_u64 =
+        |name: &str| header_text(resp, name).and_then(|v| v.trim().parse::<u64>().ok());
+    match status {
+        200 | 201 => Appended::New,
+        204 => Appended::Duplicate,
+        404 => Appended::NotFound,
+        403 => Appended::StaleEpoch {
+            server_epoch: header_u64("Producer-Epoch"),
+        },
+        409 if header_is_true(resp, "Stream-Closed") => Appended::Closed,
+        409 if resp.headers().contains_key("Producer-Expected-Seq") => Appended::Gap {
+            expected: header_u64("Producer-Expected-Seq"),
+            received: header_u64("Producer-Received-Seq"),
+        },
+        409 if resp.headers().contains_key("Stream-Last-Seq") => Appended::SeqConflict {
+            last: header_text(resp, "Stream-Last-Seq"),
+        },
+        409 => {
+            // The reference server names a Stream-Seq conflict only in its body; a stale
+            // epoch answered 409 instead of 403 (some Ursula builds) by its error code.
+            let server_epoch = header_u64("Producer-Epoch");
+            let detail = body_snippet(resp);
+            if detail.contains("PRODUCER_EPOCH_STALE") {
+                Appended::StaleEpoch { server_epoch }
+            } else if detail.starts_with("Sequence conflict") {
+                Appended::SeqConflict {
+                    last: detail.split_once("<= ").map(|(_, l)| l.to_string()),
+                }
+            } else {
+                Appended::Refused { status, detail }
+            }
+        }
+        _ => Appended::Refused {
+            status,
+            detail: body_snippet(resp),
+        },
+    }
 }
 
 /// The start of an error body, for messages; never more than a few hundred bytes.

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::STAGE;
+
 /// Why a run stopped early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Halt {
@@ -170,6 +172,42 @@ impl Health {
             std::thread::sleep((end - now).min(Duration::from_millis(50)));
         }
     }
+}
+
+/// The name of a stopping signal, for messages.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        signal_hook::consts::SIGINT => "SIGINT",
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+/// After a signal, what is already in the pipe may still go out for this long (nothing is
+/// retried); then nothing more is sent.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// Requests still in flight then get this long; then the process exits as it is (the checkpoint
+/// is consistent at every moment: a batch is journaled before it is sent).
+const IN_FLIGHT_GRACE: Duration = Duration::from_secs(3);
+
+/// Watches for a signal: once it comes, ends the grace after `STOP_GRACE`, and exits the
+/// process (`IN_FLIGHT_GRACE` later) if the run has not ended by then.
+pub fn watch_for_a_stuck_stop(health: &Arc<Health>) {
+    let health = health.clone();
+    std::thread::spawn(move || loop {
+        if let Some(sig) = health.signal() {
+            std::thread::sleep(STOP_GRACE);
+            health.end_grace();
+            std::thread::sleep(IN_FLIGHT_GRACE);
+            tonbo_core::note!(
+                "{STAGE}: stopped by {} with requests still in flight after {}s; they are journaled and settled by the next run",
+                signal_name(sig),
+                (STOP_GRACE + IN_FLIGHT_GRACE).as_secs()
+            );
+            std::process::exit(128 + sig);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    });
 }
 
 #[cfg(test)]

@@ -58,17 +58,44 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// Each seed below looks at whatever value comes (`deserialize_any`) with itself as the visitor.
+macro_rules! seeds_visit_themselves {
+    ($($seed:ident),*) => {$(
+        impl<'de> DeserializeSeed<'de> for $seed<'_> {
+            type Value = ();
+            fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+    )*};
+}
+
+seeds_visit_themselves!(Doc, Event, Metadata);
+
+/// Visitor methods for values that hold no key here: each is skipped.
+macro_rules! skip {
+    (unit) => {
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    };
+    (seq) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
+    };
+    ($($visit:ident: $t:ty),*) => {$(
+        fn $visit<E>(self, _: $t) -> Result<(), E> {
+            Ok(())
+        }
+    )*};
+}
+
 /// A whole read body (or one NDJSON line): an array of events, `{"data": [..]}`, or one event.
 struct Doc<'a> {
     on_key: &'a mut dyn FnMut(&str),
     events: &'a mut u64,
-}
-
-impl<'de> DeserializeSeed<'de> for Doc<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
 }
 
 impl<'de> Visitor<'de> for Doc<'_> {
@@ -123,64 +150,26 @@ struct Event<'a> {
     on_key: &'a mut dyn FnMut(&str),
 }
 
-impl<'de> DeserializeSeed<'de> for Event<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for Event<'_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an event")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if k == "metadata" {
-                map.next_value_seed(Metadata {
-                    on_key: &mut *self.on_key,
-                })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        only_field(map, "metadata", |m| {
+            m.next_value_seed(Metadata {
+                on_key: &mut *self.on_key,
+            })
+        })
     }
-    // Anything that is not an object holds no key; skip it.
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
+    // Anything that is not an object holds no key.
+    skip!(seq);
+    skip!(unit);
+    skip!(visit_str: &str, visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64);
 }
 
 struct Metadata<'a> {
     on_key: &'a mut dyn FnMut(&str),
-}
-
-impl<'de> DeserializeSeed<'de> for Metadata<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
 }
 
 impl<'de> Visitor<'de> for Metadata<'_> {
@@ -188,28 +177,33 @@ impl<'de> Visitor<'de> for Metadata<'_> {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("event metadata")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if k == "source_key" {
-                if let serde_json::Value::String(s) = map.next_value::<serde_json::Value>()? {
-                    (self.on_key)(&s);
-                }
-            } else {
-                map.next_value::<IgnoredAny>()?;
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        only_field(map, "source_key", |m| {
+            if let serde_json::Value::String(s) = m.next_value::<serde_json::Value>()? {
+                (self.on_key)(&s);
             }
+            Ok(())
+        })
+    }
+    skip!(seq);
+    skip!(unit);
+    skip!(visit_str: &str);
+}
+
+/// Skips every field of `map` but `name`, whose value `take` reads.
+fn only_field<'de, A: MapAccess<'de>>(
+    mut map: A,
+    name: &str,
+    mut take: impl FnMut(&mut A) -> Result<(), A::Error>,
+) -> Result<(), A::Error> {
+    while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        if k == name {
+            take(&mut map)?;
+        } else {
+            map.next_value::<IgnoredAny>()?;
         }
-        Ok(())
     }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(())
-    }
+    Ok(())
 }
 
 #[cfg(test)]

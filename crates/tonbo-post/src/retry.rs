@@ -44,7 +44,7 @@ impl RetryPolicy {
     }
 }
 
-/// Reads a `Retry-After` value: delay-seconds, or an HTTP date (RFC 9110 §10.2.3).
+/// Reads a `Retry-After` value: delay-seconds, or an HTTP date (as RFC 9110 defines `Retry-After`).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {

@@ -64,9 +64,8 @@ fn write(path: &std::path::Path, lines: &[String]) {
 fn a_session_rewritten_by_compaction_is_not_duplicated_on_the_server() {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("projects").join("-w");
-    std::fs::create_dir_all(&project).unwrap();
-    let file = project.join(format!("{SID}.jsonl"));
+    let file = claude_project(dir.path()).join(format!("{SID}.jsonl"));
+    let projects = dir.path().join("projects");
     let state = dir.path().join("state.sqlite");
 
     let turn1 = vec![
@@ -76,8 +75,7 @@ fn a_session_rewritten_by_compaction_is_not_duplicated_on_the_server() {
         answer("a2", "2026-05-01T10:01:01.000Z", "msg_2", "second answer"),
     ];
     write(&file, &turn1);
-    let first = claude_pipeline(&server, dir.path().join("projects").as_path(), &state);
-    assert!(first.status.success(), "{}", first.stderr);
+    claude_pipeline(&server, &projects, &state).assert_ok();
     let session = format!("claude-code-{SID}");
     let after_first = server.keys(&session);
     assert_eq!(after_first.len(), 8, "{after_first:?}"); // 2 prompts, 2 answers, 2 spans x2
@@ -108,8 +106,7 @@ fn a_session_rewritten_by_compaction_is_not_duplicated_on_the_server() {
         answer("a3", "2026-05-01T11:01:01.000Z", "msg_3", "third answer"),
     ];
     write(&file, &rewritten);
-    let second = claude_pipeline(&server, dir.path().join("projects").as_path(), &state);
-    assert!(second.status.success(), "{}", second.stderr);
+    claude_pipeline(&server, &projects, &state).assert_ok();
 
     let keys = server.keys(&session);
     let unique: HashSet<&String> = keys.iter().collect();
@@ -130,7 +127,6 @@ fn a_session_rewritten_by_compaction_is_not_duplicated_on_the_server() {
     );
 
     // And a third read of the same file changes nothing.
-    let third = claude_pipeline(&server, dir.path().join("projects").as_path(), &state);
-    assert!(third.stderr.contains(" 0 events sent"), "{}", third.stderr);
+    claude_pipeline(&server, &projects, &state).assert_says(" 0 events sent");
     assert_eq!(server.keys(&session), keys);
 }

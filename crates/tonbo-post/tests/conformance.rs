@@ -10,14 +10,17 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use serde_json::{json, Value};
 use support::*;
 
+/// The adapter, talking to a reference server of its own.
 struct Adapter {
+    server: Server,
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
 }
 
 impl Adapter {
-    fn start(server: &Server) -> Adapter {
+    fn start() -> Adapter {
+        let server = Server::start();
         let mut child = Command::new(env!("CARGO_BIN_EXE_ds-conformance-adapter"))
             .env_remove("TONBO_API_KEY")
             .stdin(Stdio::piped())
@@ -28,15 +31,22 @@ impl Adapter {
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let mut a = Adapter {
+            server,
             child,
             stdin,
             stdout,
         };
-        let init = a.send(json!({"type": "init", "serverUrl": server.url}));
+        let init = a.send(json!({"type": "init", "serverUrl": a.server.url}));
         assert_eq!(init["success"], true, "{init}");
         assert_eq!(init["features"]["batching"], true);
         assert_eq!(init["features"]["sse"], false);
         a
+    }
+
+    /// Creates the stream at `path`, its content of type `content_type`.
+    fn create(&mut self, path: &str, content_type: &str) {
+        let r = self.send(json!({"type": "create", "path": path, "contentType": content_type}));
+        assert_eq!(r["success"], true, "{r}");
     }
 
     fn send(&mut self, cmd: Value) -> Value {
@@ -62,8 +72,7 @@ fn read_values(a: &mut Adapter, path: &str) -> Vec<Value> {
 
 #[test]
 fn lifecycle_create_head_append_read_close_delete() {
-    let server = Server::start();
-    let mut a = Adapter::start(&server);
+    let mut a = Adapter::start();
     let p = "/v1/stream/lifecycle";
     assert_eq!(
         a.send(json!({"type": "create", "path": p, "contentType": "application/json"}))["status"],
@@ -120,10 +129,9 @@ fn lifecycle_create_head_append_read_close_delete() {
 
 #[test]
 fn producers_append_once_claim_epochs_and_report_conflicts() {
-    let server = Server::start();
-    let mut a = Adapter::start(&server);
+    let mut a = Adapter::start();
     let p = "/v1/stream/producer";
-    a.send(json!({"type": "create", "path": p, "contentType": "application/json"}));
+    a.create(p, "application/json");
     for n in 1..=2 {
         let r = a.send(json!({"type": "idempotent-append", "path": p, "data": format!("{{\"n\":{n}}}"), "producerId": "p1", "epoch": 0, "autoClaim": false}));
         assert_eq!(r["status"], 200, "{r}");
@@ -137,7 +145,7 @@ fn producers_append_once_claim_epochs_and_report_conflicts() {
 
     // Another writer holds producer p3 at epoch 3: without auto-claim that is a conflict, with it
     // the adapter moves to epoch 4 and the append lands.
-    let stream = format!("{}{p}", server.url);
+    let stream = format!("{}{p}", a.server.url);
     let claim = ureq::post(&stream)
         .header("Content-Type", "application/json")
         .header("Producer-Id", "p3")
@@ -169,10 +177,9 @@ fn producers_append_once_claim_epochs_and_report_conflicts() {
 
 #[test]
 fn plain_appends_with_stream_seq_binary_data_and_validation() {
-    let server = Server::start();
-    let mut a = Adapter::start(&server);
+    let mut a = Adapter::start();
     let t = "/v1/stream/text";
-    a.send(json!({"type": "create", "path": t, "contentType": "text/plain"}));
+    a.create(t, "text/plain");
     assert_eq!(
         a.send(json!({"type": "append", "path": t, "data": "a", "seq": "0001"}))["status"],
         200
@@ -191,7 +198,7 @@ fn plain_appends_with_stream_seq_binary_data_and_validation() {
     assert_eq!(text["chunks"][0]["data"], "ab", "{text}");
 
     let b = "/v1/stream/bin";
-    a.send(json!({"type": "create", "path": b, "contentType": "application/octet-stream"}));
+    a.create(b, "application/octet-stream");
     // 0x00 0xff 0x10 'z' as base64.
     assert_eq!(
         a.send(json!({"type": "append", "path": b, "data": "AP8Qeg==", "binary": true}))["status"],

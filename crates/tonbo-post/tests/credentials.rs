@@ -11,7 +11,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use support::*;
 
 const PASSWORD: &str = "s3cretpw";
@@ -85,75 +85,54 @@ fn assert_state_clean(state: &Path) {
 
 /// The pipeline into `base` with the API key in the environment.
 fn post(base: &str, input: &Path, state: &Path, args: &[&str]) -> Run {
-    let mut child =
-        start_pipeline_env(base, input, state, &[], args, &[("TONBO_API_KEY", API_KEY)]);
-    finish(&mut child)
-}
-
-/// A loopback port where nothing listens.
-fn closed_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    drop(l);
-    url
+    let mut post = tonbo_post(base, state, args);
+    post.env("TONBO_API_KEY", API_KEY);
+    finish(&mut start_pipeline_into(input, &[], post))
 }
 
 #[test]
 fn credentials_in_the_url_are_never_printed_or_stored() {
     let server = Server::start();
     let base = with_password(&server.url);
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
+    let t = Scratch::new();
+    let (input, state) = (&t.input, &t.state);
     let tpl = ["--url-template", TEMPLATE];
 
     // Delivered, the server taking the userinfo and the token, through two retries.
-    write_records(&input, &[("c", 0..5), ("d", 0..3)]);
+    write_records(input, &[("c", 0..5), ("d", 0..3)]);
     server.inject(
         json!({"path": "/v1/sessions/c/events", "method": "POST", "status": 503, "count": 2}),
     );
-    let run = post(&base, &input, &state, &tpl);
-    assert!(run.status.success(), "{}", run.stderr);
-    assert!(
-        run.stderr.contains(&format!(
-            "append to {}: HTTP 503; retry 1/8",
-            shown(&server.url, "c")
-        )),
-        "{}",
-        run.stderr
-    );
+    let run = post(&base, input, state, &tpl);
+    let c = shown(&server.url, "c");
+    run.assert_ok()
+        .assert_says(&format!("append to {c}: HTTP 503; retry 1/8"));
     assert_run_clean("first run", &run);
-    assert_state_clean(&state);
-    assert_keys(&server.keys("c"), &expected_keys("c", 5), "c");
+    assert_state_clean(state);
+    assert_holds(&server, "c", 5);
 
     // A second checkpoint meets the streams as existing ones and names them.
-    let other = dir.path().join("other.sqlite");
-    write_records(&input, &[("c", 0..6), ("d", 0..3)]);
-    let run = post(&base, &input, &other, &tpl);
-    assert!(run.status.success(), "{}", run.stderr);
-    assert!(
-        run.stderr.contains(&format!(
-            "{}: not in the checkpoint; the stream already holds 5 events",
-            shown(&server.url, "c")
-        )),
-        "{}",
-        run.stderr
-    );
+    let other = t.path("other.sqlite");
+    write_records(input, &[("c", 0..6), ("d", 0..3)]);
+    let run = post(&base, input, &other, &tpl);
+    run.assert_ok().assert_says(&format!(
+        "{c}: not in the checkpoint; the stream already holds 5 events"
+    ));
     assert_run_clean("second checkpoint", &run);
     assert_state_clean(&other);
-    assert_keys(&server.keys("c"), &expected_keys("c", 6), "c");
+    assert_holds(&server, "c", 6);
 
     // --dry-run and --verify print the URL without them.
-    write_records(&input, &[("c", 0..7), ("d", 0..3)]);
-    let run = post(&base, &input, &state, &[&tpl[..], &["--dry-run"]].concat());
-    assert!(run.status.success(), "{}", run.stderr);
-    let first: Value = serde_json::from_str(run.stdout.lines().next().unwrap()).unwrap();
-    assert_eq!(first["url"], shown(&server.url, "c"), "{}", run.stdout);
+    write_records(input, &[("c", 0..7), ("d", 0..3)]);
+    let run = post(&base, input, state, &[&tpl[..], &["--dry-run"]].concat());
+    run.assert_ok();
+    assert_eq!(run.json_lines()[0]["url"], c, "{}", run.stdout);
     assert_run_clean("--dry-run", &run);
-    let run = post(&base, &input, &state, &[&tpl[..], &["--verify"]].concat());
-    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
-    let first: Value = serde_json::from_str(run.stdout.lines().next().unwrap()).unwrap();
-    assert_eq!(first["url"], shown(&server.url, "c"), "{}", run.stdout);
+    let verify = [&tpl[..], &["--verify"]].concat();
+    let run = post(&base, input, state, &verify);
+    run.assert_code(1);
+    let first = &run.json_lines()[0];
+    assert_eq!(first["url"], c, "{}", run.stdout);
     assert_eq!(first["missing"], json!(["c-6"]), "{}", run.stdout);
     assert_run_clean("--verify", &run);
 
@@ -161,15 +140,14 @@ fn credentials_in_the_url_are_never_printed_or_stored() {
     server.inject(
         json!({"path": "/v1/sessions/c/events", "method": "GET", "status": 400, "count": 1}),
     );
-    let run = post(&base, &input, &state, &[&tpl[..], &["--verify"]].concat());
-    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
-    let first: Value = serde_json::from_str(run.stdout.lines().next().unwrap()).unwrap();
-    let error = first["error"].as_str().unwrap_or_default();
+    let run = post(&base, input, state, &verify);
+    run.assert_code(1);
+    let error = run.json_lines()[0]["error"].clone();
     assert!(
-        error.contains(&format!(
-            "reading stream {} failed with HTTP 400",
-            shown(&server.url, "c")
-        )),
+        error
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("reading stream {c} failed with HTTP 400")),
         "{}",
         run.stdout
     );
@@ -177,21 +155,21 @@ fn credentials_in_the_url_are_never_printed_or_stored() {
 
     // Nobody listening: retry lines and the session's failure.
     let down = with_password(&closed_port());
-    let down_state = dir.path().join("down.sqlite");
+    let down_state = t.path("down.sqlite");
     let retries = ["--max-retries", "2", "--max-retry-delay", "0.01"];
-    let run = post(&down, &input, &down_state, &[&tpl[..], &retries].concat());
-    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
-    assert!(run.stderr.contains("retry 1/2"), "{}", run.stderr);
-    assert!(run.stderr.contains("?token=***"), "{}", run.stderr);
+    let run = post(&down, input, &down_state, &[&tpl[..], &retries].concat());
+    run.assert_code(1)
+        .assert_says("retry 1/2")
+        .assert_says("?token=***");
     assert_run_clean("server down", &run);
     assert_state_clean(&down_state);
     // The scheme forgotten: whatever the HTTP library makes of it, the password stays out.
     let bare = base.trim_start_matches("http://").to_string();
-    let run = post(&bare, &input, &down_state, &retries);
-    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    let run = post(&bare, input, &down_state, &retries);
+    run.assert_code(1);
     assert_run_clean("no scheme", &run);
     assert_state_clean(&down_state);
-    assert_state_clean(&state);
+    assert_state_clean(state);
 }
 
 /// A checkpoint written before credentials were stripped holds the full URL: the next open
@@ -201,16 +179,14 @@ fn credentials_in_the_url_are_never_printed_or_stored() {
 fn a_checkpoint_holding_credentials_is_cleaned_on_open_and_keeps_its_state() {
     let server = Server::start();
     let base = with_password(&server.url);
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
+    let t = Scratch::new();
+    let (input, state) = (&t.input, &t.state);
     let tpl = ["--url-template", TEMPLATE];
-    write_records(&input, &[("u", 0..4), ("v", 0..2)]);
-    let run = post(&base, &input, &state, &tpl);
-    assert!(run.status.success(), "{}", run.stderr);
+    write_records(input, &[("u", 0..4), ("v", 0..2)]);
+    post(&base, input, state, &tpl).assert_ok();
     {
         // As the builds before this one stored it: the URL as given.
-        let db = rusqlite::Connection::open(&state).unwrap();
+        let db = rusqlite::Connection::open(state).unwrap();
         let full = format!("{base}/v1/sessions/u/events?token={QUERY_TOKEN}");
         let n = db
             .execute(
@@ -220,36 +196,26 @@ fn a_checkpoint_holding_credentials_is_cleaned_on_open_and_keeps_its_state() {
             .unwrap();
         assert_eq!(n, 1);
     }
-    assert!(std::fs::read(&state)
+    assert!(std::fs::read(state)
         .unwrap()
         .windows(PASSWORD.len())
         .any(|w| w == PASSWORD.as_bytes()));
-    write_records(&input, &[("u", 0..5), ("v", 0..2)]);
+    write_records(input, &[("u", 0..5), ("v", 0..2)]);
     // --dry-run reads the file as it is, and finds the stream by the URL as given.
-    let run = post(&base, &input, &state, &[&tpl[..], &["--dry-run"]].concat());
-    assert!(
-        run.stderr
-            .contains("would send 1 events to 1 sessions in 1 batches, 6 already present"),
-        "{}",
-        run.stderr
-    );
+    let run = post(&base, input, state, &[&tpl[..], &["--dry-run"]].concat());
+    run.assert_says("would send 1 events to 1 sessions in 1 batches, 6 already present");
     assert_run_clean("--dry-run before the upgrade", &run);
-    let run = post(&base, &input, &state, &tpl);
-    assert!(run.status.success(), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("2 sessions, 1 events sent in 1 batches, 6 already present"),
-        "{}",
-        run.stderr
-    );
+    let run = post(&base, input, state, &tpl);
+    run.assert_ok()
+        .assert_says("2 sessions, 1 events sent in 1 batches, 6 already present");
     assert!(
         !run.stderr.contains("not in the checkpoint"),
         "{}",
         run.stderr
     );
     assert_run_clean("after the upgrade", &run);
-    assert_state_clean(&state);
-    assert_keys(&server.keys("u"), &expected_keys("u", 5), "u");
+    assert_state_clean(state);
+    assert_holds(&server, "u", 5);
 }
 
 /// The front door passes the URL on to tonbo-post, and echoes nothing of it.

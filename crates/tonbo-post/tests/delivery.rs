@@ -6,7 +6,7 @@ mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use serde_json::json;
 use support::*;
@@ -14,146 +14,118 @@ use support::*;
 #[test]
 fn transient_503_with_retry_after_is_retried_and_nothing_is_doubled() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    write_records(&input, &[("r", 0..250)]);
+    let t = Scratch::new();
+    write_records(&t.input, &[("r", 0..250)]);
     // The first two appends answer 503 with Retry-After: 1.
     server.inject(json!({"path": "/v1/sessions/r/events", "method": "POST", "status": 503, "count": 2, "retryAfter": 1}));
-    let run = pipeline(&server, &input, &state, &[], &[]);
-    assert!(run.status.success(), "{}", run.stderr);
-    assert!(run.stderr.contains("HTTP 503; retry 1/8"), "{}", run.stderr);
-    assert!(run.stderr.contains("2 retries"), "{}", run.stderr);
-    assert_keys(&server.keys("r"), &expected_keys("r", 250), "r");
+    pipeline(&server, &t.input, &t.state, &[], &[])
+        .assert_ok()
+        .assert_says("HTTP 503; retry 1/8")
+        .assert_says("2 retries");
+    assert_holds(&server, "r", 250);
 }
 
 #[test]
 fn a_session_that_keeps_failing_stops_alone_and_is_delivered_by_a_later_run() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    write_records(&input, &[("bad", 0..450), ("good", 0..40)]);
+    let t = Scratch::new();
+    write_records(&t.input, &[("bad", 0..450), ("good", 0..40)]);
     server.inject(
         json!({"path": "/v1/sessions/bad/events", "method": "POST", "status": 500, "count": 50}),
     );
-    let run = pipeline(
-        &server,
-        &input,
-        &state,
-        &[],
-        &["--max-retries", "1", "--max-retry-delay", "0.05"],
-    );
-    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("session bad: failed:"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("still failing after 1 retries"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("450 failed (1 sessions)"),
-        "{}",
-        run.stderr
-    );
-    assert_keys(&server.keys("good"), &expected_keys("good", 40), "good");
+    let retries = ["--max-retries", "1", "--max-retry-delay", "0.05"];
+    pipeline(&server, &t.input, &t.state, &[], &retries)
+        .assert_code(1)
+        .assert_says("session bad: failed:")
+        .assert_says("still failing after 1 retries")
+        .assert_says("450 failed (1 sessions)");
+    assert_holds(&server, "good", 40);
     assert!(server.keys("bad").is_empty());
 
     // The fault clears; the next run delivers the failed session, the journaled batch first.
     let clear = ureq::delete(&format!("{}/_test/inject-error", server.url)).call();
     assert!(clear.is_ok());
-    let rerun = pipeline(&server, &input, &state, &[], &[]);
-    assert!(rerun.status.success(), "{}", rerun.stderr);
-    assert_keys(&server.keys("bad"), &expected_keys("bad", 450), "bad");
-    assert_keys(&server.keys("good"), &expected_keys("good", 40), "good");
+    pipeline(&server, &t.input, &t.state, &[], &[]).assert_ok();
+    assert_holds(&server, "bad", 450);
+    assert_holds(&server, "good", 40);
 }
 
 #[test]
 fn a_second_checkpoint_writing_the_same_streams_doubles_nothing() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let ours = dir.path().join("ours.sqlite");
-    let theirs = dir.path().join("theirs.sqlite");
-    write_records(&input, &[("w", 0..10), ("other", 0..5)]);
-    assert!(pipeline(&server, &input, &ours, &[], &[]).status.success());
+    let t = Scratch::new();
+    let (ours, theirs) = (t.path("ours.sqlite"), t.path("theirs.sqlite"));
+    write_records(&t.input, &[("w", 0..10), ("other", 0..5)]);
+    pipeline(&server, &t.input, &ours, &[], &[]).assert_ok();
     // A second checkpoint (another machine) writes the same streams further.
-    write_records(&input, &[("w", 0..12), ("other", 0..5)]);
-    let them = pipeline(&server, &input, &theirs, &[], &[]);
-    assert!(them.status.success(), "{}", them.stderr);
+    write_records(&t.input, &[("w", 0..12), ("other", 0..5)]);
+    pipeline(&server, &t.input, &theirs, &[], &[]).assert_ok();
     // Our checkpoint still thinks "w" holds 10 events: its batch written for position 10 is
     // refused, the stream read back, and only w-12 and w-13 go out.
-    write_records(&input, &[("w", 0..14), ("other", 0..7)]);
-    let us = pipeline(&server, &input, &ours, &[], &[]);
-    assert!(us.status.success(), "{}", us.stderr);
-    assert!(us.stderr.contains(" 4 events sent"), "{}", us.stderr);
-    assert_keys(&server.keys("w"), &expected_keys("w", 14), "w");
-    assert_keys(&server.keys("other"), &expected_keys("other", 7), "other");
+    write_records(&t.input, &[("w", 0..14), ("other", 0..7)]);
+    pipeline(&server, &t.input, &ours, &[], &[])
+        .assert_ok()
+        .assert_says(" 4 events sent");
+    assert_holds(&server, "w", 14);
+    assert_holds(&server, "other", 7);
 }
 
 #[test]
 fn two_checkpoints_sharing_a_producer_id_fence_each_other_with_a_clear_error() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let ours = dir.path().join("ours.sqlite");
-    let theirs = dir.path().join("theirs.sqlite");
+    let t = Scratch::new();
+    let (ours, theirs) = (t.path("ours.sqlite"), t.path("theirs.sqlite"));
     let shared = ["--producer-id", "shared"];
-    write_records(&input, &[("w", 0..10), ("other", 0..5)]);
-    assert!(pipeline(&server, &input, &ours, &[], &shared)
-        .status
-        .success());
+    write_records(&t.input, &[("w", 0..10), ("other", 0..5)]);
+    pipeline(&server, &t.input, &ours, &[], &shared).assert_ok();
     // A second checkpoint under the same producer id claims it with a newer epoch.
-    write_records(&input, &[("w", 0..12), ("other", 0..5)]);
-    let them = pipeline(&server, &input, &theirs, &[], &shared);
-    assert!(them.status.success(), "{}", them.stderr);
+    write_records(&t.input, &[("w", 0..12), ("other", 0..5)]);
+    pipeline(&server, &t.input, &theirs, &[], &shared).assert_ok();
     // Our old checkpoint now meets a 403 on "w", and goes on with "other".
-    write_records(&input, &[("w", 0..14), ("other", 0..7)]);
-    let us = pipeline(&server, &input, &ours, &[], &shared);
-    assert_eq!(us.status.code(), Some(1), "{}", us.stderr);
-    assert!(
-        us.stderr
-            .contains("session w: failed: another writer holds this stream (HTTP 403"),
-        "{}",
-        us.stderr
-    );
-    assert_keys(&server.keys("w"), &expected_keys("w", 12), "w");
-    assert_keys(&server.keys("other"), &expected_keys("other", 7), "other");
+    write_records(&t.input, &[("w", 0..14), ("other", 0..7)]);
+    pipeline(&server, &t.input, &ours, &[], &shared)
+        .assert_code(1)
+        .assert_says("session w: failed: another writer holds this stream (HTTP 403");
+    assert_holds(&server, "w", 12);
+    assert_holds(&server, "other", 7);
 }
 
 #[test]
 fn a_closed_stream_is_reported_as_closed() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    write_records(&input, &[("c", 0..3)]);
-    assert!(pipeline(&server, &input, &state, &[], &[]).status.success());
-    // Close the stream (PROTOCOL.md: an append with Stream-Closed: true).
+    let t = Scratch::new();
+    write_records(&t.input, &[("c", 0..3)]);
+    pipeline(&server, &t.input, &t.state, &[], &[]).assert_ok();
+    // Close the stream (in the protocol, an append with Stream-Closed: true).
     let status = server.post_raw("c", &[("Stream-Closed", "true")], "");
     assert!(status < 300, "closing answered {status}");
-    write_records(&input, &[("c", 0..5)]);
-    let run = pipeline(&server, &input, &state, &[], &[]);
-    assert_eq!(run.status.code(), Some(1));
-    assert!(
-        run.stderr
-            .contains("session c: failed: the stream is closed"),
-        "{}",
-        run.stderr
-    );
-    assert_keys(&server.keys("c"), &expected_keys("c", 3), "c");
+    write_records(&t.input, &[("c", 0..5)]);
+    pipeline(&server, &t.input, &t.state, &[], &[])
+        .assert_code(1)
+        .assert_says("session c: failed: the stream is closed");
+    assert_holds(&server, "c", 3);
+}
+
+/// tonbo-post alone, fed `lines` on its stdin.
+fn post_lines(base: &str, state: &std::path::Path, args: &[&str], lines: &[String]) -> Run {
+    let mut post = tonbo_post(base, state, args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = post.stdin.take().unwrap();
+        for l in lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+    }
+    finish(&mut post)
 }
 
 #[test]
 fn bad_batches_and_events_are_rejected_by_line_and_the_rest_is_delivered() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.sqlite");
-    let rejects = dir.path().join("rejects.ndjson");
+    let t = Scratch::new();
+    let rejects = t.path("rejects.ndjson");
     let ev = |k: &str| {
         format!(
             r#"{{"type":"user.message","metadata":{{"source":"t","source_key":"{k}","original_timestamp":null}}}}"#
@@ -175,25 +147,9 @@ fn bad_batches_and_events_are_rejected_by_line_and_the_rest_is_delivered() {
         format!(r#"{{"v":1,"session_id":"x","events":[{}]}}"#, ev("2")),
         format!(r#"{{"v":9,"session_id":"x","events":[{}]}}"#, ev("5")),
     ];
-    let mut post = Command::new(bin("tonbo-post"))
-        .args(["--api", &server.url, "--state"])
-        .arg(&state)
-        .arg("--rejects")
-        .arg(&rejects)
-        .env_remove("TONBO_API_KEY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut stdin = post.stdin.take().unwrap();
-        for l in &lines {
-            writeln!(stdin, "{l}").unwrap();
-        }
-    }
-    let run = finish(&mut post);
-    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    let rejects_arg = rejects.to_str().unwrap();
+    let run = post_lines(&server.url, &t.state, &["--rejects", rejects_arg], &lines);
+    run.assert_code(1);
     for needle in [
         "tonbo-post: -:2: rejected: not a batch line",
         "tonbo-post: -:3: rejected: batch has no events",
@@ -203,7 +159,7 @@ fn bad_batches_and_events_are_rejected_by_line_and_the_rest_is_delivered() {
     ] {
         assert!(run.stderr.contains(needle), "missing {needle:?} in\n{}", run.stderr);
     }
-    assert!(run.stderr.contains("5 rejected"), "{}", run.stderr);
+    run.assert_says("5 rejected");
     assert_eq!(server.keys("x"), ["1", "2", "3", "4"]);
     let recorded: Vec<serde_json::Value> = std::fs::read_to_string(&rejects)
         .unwrap()
@@ -222,19 +178,13 @@ fn bad_batches_and_events_are_rejected_by_line_and_the_rest_is_delivered() {
 #[test]
 fn dry_run_prints_what_it_would_send_and_sends_nothing() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    write_records(&input, &[("dry", 0..5)]);
-    assert!(pipeline(&server, &input, &state, &[], &[]).status.success());
-    write_records(&input, &[("dry", 0..8), ("fresh", 0..2)]);
-    let run = pipeline(&server, &input, &state, &[], &["--dry-run"]);
-    assert!(run.status.success(), "{}", run.stderr);
-    let out: Vec<serde_json::Value> = run
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let t = Scratch::new();
+    write_records(&t.input, &[("dry", 0..5)]);
+    pipeline(&server, &t.input, &t.state, &[], &[]).assert_ok();
+    write_records(&t.input, &[("dry", 0..8), ("fresh", 0..2)]);
+    let run = pipeline(&server, &t.input, &t.state, &[], &["--dry-run"]);
+    run.assert_ok();
+    let out = run.json_lines();
     assert_eq!(out.len(), 2);
     assert_eq!(out[0]["url"], server.stream_url("dry"));
     let keys: Vec<&str> = out[0]["events"]
@@ -244,12 +194,7 @@ fn dry_run_prints_what_it_would_send_and_sends_nothing() {
         .map(|e| e["metadata"]["source_key"].as_str().unwrap())
         .collect();
     assert_eq!(keys, ["dry-5", "dry-6", "dry-7"]);
-    assert!(
-        run.stderr
-            .contains("would send 5 events to 2 sessions in 2 batches, 5 already present per the checkpoint, 0 rejected; by type: user.message 5\n"),
-        "{}",
-        run.stderr
-    );
+    run.assert_says("would send 5 events to 2 sessions in 2 batches, 5 already present per the checkpoint, 0 rejected; by type: user.message 5\n");
     assert_eq!(server.keys("dry").len(), 5);
     assert!(server.read("fresh").is_none());
 }
@@ -283,18 +228,13 @@ fn the_api_key_is_sent_as_bearer_and_never_printed() {
         }
         heads
     });
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("key");
+    let t = Scratch::new();
+    let key_file = t.path("key");
     std::fs::write(&key_file, format!("{secret}\n")).unwrap();
     let batch = r#"{"v":1,"session_id":"s","events":[{"type":"t","metadata":{"source_key":"k"}}]}"#;
     for use_file in [false, true] {
-        let mut cmd = Command::new(bin("tonbo-post"));
-        cmd.args(["--api", &base, "--state"])
-            .arg(dir.path().join(format!("state-{use_file}.sqlite")))
-            .env_remove("TONBO_API_KEY")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = tonbo_post(&base, &t.path(&format!("state-{use_file}.sqlite")), &[]);
+        cmd.stdin(Stdio::piped());
         if use_file {
             cmd.arg("--api-key-file").arg(&key_file);
         } else {
@@ -303,8 +243,7 @@ fn the_api_key_is_sent_as_bearer_and_never_printed() {
         let mut child = cmd.spawn().unwrap();
         writeln!(child.stdin.take().unwrap(), "{batch}").unwrap();
         let run = finish(&mut child);
-        assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
-        assert!(run.stderr.contains("HTTP 401"), "{}", run.stderr);
+        run.assert_code(1).assert_says("HTTP 401");
         assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret));
     }
     let heads = seen.join().unwrap();
@@ -317,14 +256,12 @@ fn the_api_key_is_sent_as_bearer_and_never_printed() {
 #[test]
 fn a_checkpoint_ahead_of_the_server_is_named_read_back_and_healed() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    write_records(&input, &[("g", 0..5), ("h", 0..5)]);
-    assert!(pipeline(&server, &input, &state, &[], &[]).status.success());
+    let t = Scratch::new();
+    write_records(&t.input, &[("g", 0..5), ("h", 0..5)]);
+    pipeline(&server, &t.input, &t.state, &[], &[]).assert_ok();
     // Pretend the checkpoint saw batches the server never got (e.g. a stream recreated).
     {
-        let db = rusqlite::Connection::open(&state).unwrap();
+        let db = rusqlite::Connection::open(&t.state).unwrap();
         let n = db
             .execute(
                 "UPDATE stream SET next_seq = 7 WHERE url LIKE '%/g/events'",
@@ -333,77 +270,55 @@ fn a_checkpoint_ahead_of_the_server_is_named_read_back_and_healed() {
             .unwrap();
         assert_eq!(n, 1);
     }
-    write_records(&input, &[("g", 0..6), ("h", 0..6)]);
-    let run = pipeline(&server, &input, &state, &[], &[]);
-    assert!(run.status.success(), "{}", run.stderr);
+    write_records(&t.input, &[("g", 0..6), ("h", 0..6)]);
     // The gap is named, the stream read back, and only the missing event sent, in a fresh epoch.
-    assert!(
-        run.stderr.contains(
-            "g/events: sequence gap (HTTP 409): the server expects seq 1, this checkpoint sent 7"
-        ),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .contains("1 of the batch's events are missing there and go out in epoch 1"),
-        "{}",
-        run.stderr
-    );
-    assert_keys(&server.keys("g"), &expected_keys("g", 6), "g");
-    assert_keys(&server.keys("h"), &expected_keys("h", 6), "h");
+    pipeline(&server, &t.input, &t.state, &[], &[])
+        .assert_ok()
+        .assert_says(
+            "g/events: sequence gap (HTTP 409): the server expects seq 1, this checkpoint sent 7",
+        )
+        .assert_says("1 of the batch's events are missing there and go out in epoch 1");
+    assert_holds(&server, "g", 6);
+    assert_holds(&server, "h", 6);
 }
 
 #[test]
 fn a_batch_refused_as_too_large_is_split_and_sent_exactly_once() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    write_records(&input, &[("big", 0..40)]);
+    let t = Scratch::new();
+    write_records(&t.input, &[("big", 0..40)]);
     // The first append answers 413: the batch of 40 goes out again as 20 + 20.
     server.inject(
         json!({"path": "/v1/sessions/big/events", "method": "POST", "status": 413, "count": 1}),
     );
-    let run = pipeline(&server, &input, &state, &[], &[]);
-    assert!(run.status.success(), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("40 events sent in 2 batches"),
-        "{}",
-        run.stderr
-    );
-    assert_keys(&server.keys("big"), &expected_keys("big", 40), "big");
-    let again = pipeline(&server, &input, &state, &["--max-events", "7"], &[]);
-    assert!(again.stderr.contains(" 0 events sent"), "{}", again.stderr);
+    pipeline(&server, &t.input, &t.state, &[], &[])
+        .assert_ok()
+        .assert_says("40 events sent in 2 batches");
+    assert_holds(&server, "big", 40);
+    pipeline(&server, &t.input, &t.state, &["--max-events", "7"], &[])
+        .assert_says(" 0 events sent");
 }
 
 #[test]
 fn an_event_too_large_alone_is_rejected_by_key_and_the_session_goes_on() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    let rejects = dir.path().join("rejects.ndjson");
-    write_records(&input, &[("one", 0..3)]);
+    let t = Scratch::new();
+    let rejects = t.path("rejects.ndjson");
+    write_records(&t.input, &[("one", 0..3)]);
     server.inject(
         json!({"path": "/v1/sessions/one/events", "method": "POST", "status": 413, "count": 1}),
     );
     let rejects_arg = rejects.to_str().unwrap().to_string();
     // One batch at a time, so the injected 413 meets the first event's batch.
-    let run = pipeline(
+    pipeline(
         &server,
-        &input,
-        &state,
+        &t.input,
+        &t.state,
         &["--max-events", "1"],
         &["--rejects", &rejects_arg, "--window", "1"],
-    );
-    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("refuses event source_key `one-0` as too large even alone (HTTP 413"),
-        "{}",
-        run.stderr
-    );
+    )
+    .assert_code(1)
+    .assert_says("refuses event source_key `one-0` as too large even alone (HTTP 413");
     assert_keys(
         &server.keys("one"),
         &["one-1".to_string(), "one-2".to_string()],
@@ -416,53 +331,44 @@ fn an_event_too_large_alone_is_rejected_by_key_and_the_session_goes_on() {
 
 #[test]
 fn a_key_is_never_sent_in_clear_text_to_another_host() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(bin("tonbo-post"))
-        .args(["--api", "http://192.0.2.10:4437", "--state"])
-        .arg(dir.path().join("s.sqlite"))
+    let t = Scratch::new();
+    let mut child = tonbo_post("http://192.0.2.10:4437", &t.path("s.sqlite"), &[])
         .env("TONBO_API_KEY", "sk-secret-value")
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     drop(child.stdin.take());
     let run = finish(&mut child);
-    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("refusing to send the API key in clear text over http:// to 192.0.2.10"),
-        "{}",
-        run.stderr
-    );
+    run.assert_code(2)
+        .assert_says("refusing to send the API key in clear text over http:// to 192.0.2.10");
     assert!(!run.stderr.contains("sk-secret-value"));
 }
 
 #[test]
 fn too_many_requests_and_dropped_connections_are_retried_without_doubling() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    write_records(&input, &[("limited", 0..60), ("flaky", 0..60)]);
+    let t = Scratch::new();
+    write_records(&t.input, &[("limited", 0..60), ("flaky", 0..60)]);
     server.inject(json!({"path": "/v1/sessions/limited/events", "method": "POST", "status": 429, "count": 2, "retryAfter": 1}));
     server.inject(json!({"path": "/v1/sessions/flaky/events", "method": "POST", "dropConnection": true, "count": 2}));
-    let run = pipeline(
+    pipeline(
         &server,
-        &input,
-        &state,
+        &t.input,
+        &t.state,
         &["--max-events", "20"],
         &["--max-retry-delay", "0.2"],
-    );
-    assert!(run.status.success(), "{}", run.stderr);
-    assert!(run.stderr.contains("HTTP 429; retry 1/8"), "{}", run.stderr);
-    assert!(run.stderr.contains("4 retries"), "{}", run.stderr);
-    assert_keys(
-        &server.keys("limited"),
-        &expected_keys("limited", 60),
-        "limited",
-    );
-    assert_keys(&server.keys("flaky"), &expected_keys("flaky", 60), "flaky");
+    )
+    .assert_ok()
+    .assert_says("HTTP 429; retry 1/8")
+    .assert_says("4 retries");
+    assert_holds(&server, "limited", 60);
+    assert_holds(&server, "flaky", 60);
+}
+
+/// The pipeline into `base` (a stand-in in front of the server), to its end.
+fn post_through(base: &str, t: &Scratch, batch_args: &[&str], post_args: &[&str]) -> Run {
+    let mut post = start_pipeline(base, &t.input, &t.state, batch_args, post_args);
+    finish(&mut post)
 }
 
 #[test]
@@ -470,21 +376,17 @@ fn an_append_applied_but_unanswered_is_resent_and_stored_once() {
     let server = Server::start();
     // Every 3rd append's answer is lost on the way back, five times.
     let proxy = DroppingProxy::start(&server.url, 3, 5);
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    write_records(&input, &[("amb", 0..200)]);
-    let mut post = start_pipeline_to(
+    let t = Scratch::new();
+    write_records(&t.input, &[("amb", 0..200)]);
+    let run = post_through(
         &proxy.url,
-        &input,
-        &state,
+        &t,
         &["--max-events", "10"],
         &["--max-retry-delay", "0.05"],
     );
-    let run = finish(&mut post);
-    assert!(run.status.success(), "{}", run.stderr);
+    run.assert_ok();
     assert_eq!(proxy.dropped.load(std::sync::atomic::Ordering::SeqCst), 5);
-    assert_keys(&server.keys("amb"), &expected_keys("amb", 200), "amb");
+    assert_holds(&server, "amb", 200);
     // Each lost answer is followed by a look at the stream, not a blind re-send; its batch then
     // counts as already present, or as sent when a later batch's 200 proved it stored (the server
     // takes a producer's batches only in order). Either way every event is counted once.
@@ -516,54 +418,39 @@ fn an_append_applied_but_unanswered_is_resent_and_stored_once() {
 #[test]
 fn the_server_restarting_mid_run_loses_and_doubles_nothing() {
     let mut server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    write_records(&input, &[("rs", 0..3000), ("rt", 0..500)]);
+    let t = Scratch::new();
+    write_records(&t.input, &[("rs", 0..3000), ("rt", 0..500)]);
     let mut post = start_pipeline(
-        &server,
-        &input,
-        &state,
+        &server.url,
+        &t.input,
+        &t.state,
         &["--max-events", "5"],
         &["--max-retry-delay", "0.5"],
-        &[],
     );
     std::thread::sleep(std::time::Duration::from_millis(300));
     server.restart();
-    let run = finish(&mut post);
-    assert!(run.status.success(), "{}", run.stderr);
-    assert_keys(&server.keys("rs"), &expected_keys("rs", 3000), "rs");
-    assert_keys(&server.keys("rt"), &expected_keys("rt", 500), "rt");
+    finish(&mut post).assert_ok();
+    assert_holds(&server, "rs", 3000);
+    assert_holds(&server, "rt", 500);
 }
 
 #[test]
 fn verify_reports_what_is_missing_or_doubled_per_session() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    write_records(&input, &[("v1", 0..30), ("v2", 0..10)]);
-    assert!(pipeline(&server, &input, &state, &[], &[]).status.success());
-    let ok = pipeline(&server, &input, &state, &[], &["--verify"]);
-    assert!(ok.status.success(), "{}", ok.stderr);
-    assert!(
-        ok.stderr
-            .contains("verify: 2 sessions, 2 complete and without duplicates, 0 not"),
-        "{}",
-        ok.stderr
-    );
+    let t = Scratch::new();
+    write_records(&t.input, &[("v1", 0..30), ("v2", 0..10)]);
+    pipeline(&server, &t.input, &t.state, &[], &[]).assert_ok();
+    pipeline(&server, &t.input, &t.state, &[], &["--verify"])
+        .assert_ok()
+        .assert_says("verify: 2 sessions, 2 complete and without duplicates, 0 not");
 
     // Someone appends a copy of v1-3 by hand, and the input gains an event never sent.
     let copy = server.read("v1").unwrap()[3].clone();
     assert!(server.post_raw("v1", &[], &format!("[{copy}]")) < 300);
-    write_records(&input, &[("v1", 0..30), ("v2", 0..11)]);
-    let bad = pipeline(&server, &input, &state, &[], &["--verify"]);
-    assert_eq!(bad.status.code(), Some(1), "{}", bad.stderr);
-    let reports: Vec<serde_json::Value> = bad
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    write_records(&t.input, &[("v1", 0..30), ("v2", 0..11)]);
+    let bad = pipeline(&server, &t.input, &t.state, &[], &["--verify"]);
+    bad.assert_code(1);
+    let reports = bad.json_lines();
     assert_eq!(reports[0]["session_id"], "v1");
     assert_eq!(reports[0]["duplicated"], json!(["v1-3"]));
     assert_eq!(reports[0]["on_server"], 31);
@@ -577,28 +464,11 @@ fn verify_reports_what_is_missing_or_doubled_per_session() {
 fn writes_redirected_to_a_leader_are_followed_with_their_body() {
     let server = Server::start();
     let follower = start_redirector(&server.url);
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    write_records(&input, &[("led", 0..45)]);
-    let mut post = start_pipeline_to(&follower, &input, &state, &["--max-events", "10"], &[]);
-    let run = finish(&mut post);
-    assert!(run.status.success(), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("45 events sent in 5 batches"),
-        "{}",
-        run.stderr
-    );
-    assert_keys(&server.keys("led"), &expected_keys("led", 45), "led");
-    let verify = {
-        let mut p = start_pipeline_to(
-            &follower,
-            &input,
-            &state,
-            &["--max-events", "10"],
-            &["--verify"],
-        );
-        finish(&mut p)
-    };
-    assert!(verify.status.success(), "{}", verify.stderr);
+    let t = Scratch::new();
+    write_records(&t.input, &[("led", 0..45)]);
+    post_through(&follower, &t, &["--max-events", "10"], &[])
+        .assert_ok()
+        .assert_says("45 events sent in 5 batches");
+    assert_holds(&server, "led", 45);
+    post_through(&follower, &t, &["--max-events", "10"], &["--verify"]).assert_ok();
 }

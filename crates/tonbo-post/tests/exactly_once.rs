@@ -14,28 +14,20 @@ use support::*;
 #[test]
 fn a_rerun_over_unchanged_input_sends_nothing() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    write_records(&input, &[("a", 0..450), ("b", 0..30), ("a", 450..470)]);
+    let t = Scratch::new();
+    write_records(&t.input, &[("a", 0..450), ("b", 0..30), ("a", 450..470)]);
 
-    let first = pipeline(&server, &input, &state, &[], &[]);
-    assert!(first.status.success(), "{}", first.stderr);
-    assert!(first.stderr.contains("500 events sent"), "{}", first.stderr);
-    assert_keys(&server.keys("a"), &expected_keys("a", 470), "a");
-    assert_keys(&server.keys("b"), &expected_keys("b", 30), "b");
+    pipeline(&server, &t.input, &t.state, &[], &[])
+        .assert_ok()
+        .assert_says("500 events sent");
+    assert_holds(&server, "a", 470);
+    assert_holds(&server, "b", 30);
 
     let before_a = server.read("a").unwrap();
     let before_b = server.read("b").unwrap();
-    let second = pipeline(&server, &input, &state, &[], &[]);
-    assert!(second.status.success(), "{}", second.stderr);
-    assert!(
-        second
-            .stderr
-            .contains(" 0 events sent in 0 batches, 500 already present"),
-        "{}",
-        second.stderr
-    );
+    pipeline(&server, &t.input, &t.state, &[], &[])
+        .assert_ok()
+        .assert_says(" 0 events sent in 0 batches, 500 already present");
     assert_eq!(server.read("a").unwrap(), before_a);
     assert_eq!(server.read("b").unwrap(), before_b);
 }
@@ -43,45 +35,37 @@ fn a_rerun_over_unchanged_input_sends_nothing() {
 #[test]
 fn after_growth_exactly_the_new_events_are_sent() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
+    let t = Scratch::new();
 
     // 450 events in batches of 200: the last batch (50) is partial.
-    write_records(&input, &[("s", 0..450)]);
-    let first = pipeline(&server, &input, &state, &[], &[]);
-    assert!(first.status.success(), "{}", first.stderr);
-    assert_keys(&server.keys("s"), &expected_keys("s", 450), "s");
+    write_records(&t.input, &[("s", 0..450)]);
+    pipeline(&server, &t.input, &t.state, &[], &[]).assert_ok();
+    assert_holds(&server, "s", 450);
 
     // The session grew by 80 events. Re-cut with other batch boundaries on purpose: the old
     // recipe's seq numbers would now address different content and the server would drop it.
-    write_records(&input, &[("s", 0..530)]);
-    let second = pipeline(&server, &input, &state, &["--max-events", "7"], &[]);
-    assert!(second.status.success(), "{}", second.stderr);
-    assert!(
-        second.stderr.contains("80 events sent") && second.stderr.contains("450 already present"),
-        "{}",
-        second.stderr
-    );
-    assert_keys(&server.keys("s"), &expected_keys("s", 530), "s");
+    write_records(&t.input, &[("s", 0..530)]);
+    pipeline(&server, &t.input, &t.state, &["--max-events", "7"], &[])
+        .assert_ok()
+        .assert_says("80 events sent")
+        .assert_says("450 already present");
+    assert_holds(&server, "s", 530);
 
     // Growth again, with a third batch size.
-    write_records(&input, &[("s", 0..531)]);
-    let third = pipeline(&server, &input, &state, &["--max-events", "1000"], &[]);
-    assert!(third.stderr.contains("1 events sent"), "{}", third.stderr);
-    assert_keys(&server.keys("s"), &expected_keys("s", 531), "s");
+    write_records(&t.input, &[("s", 0..531)]);
+    pipeline(&server, &t.input, &t.state, &["--max-events", "1000"], &[])
+        .assert_says("1 events sent");
+    assert_holds(&server, "s", 531);
 }
 
 #[test]
 fn sigkill_at_any_moment_then_rerun_leaves_every_event_exactly_once_in_order() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
+    let t = Scratch::new();
     // Small batches so that a kill lands between journal and POST, during a POST, and between a
     // POST and its acknowledgement, over the runs below.
     write_records(
-        &input,
+        &t.input,
         &[("k1", 0..1500), ("k2", 0..600), ("k1", 1500..1800)],
     );
 
@@ -98,7 +82,8 @@ fn sigkill_at_any_moment_then_rerun_leaves_every_event_exactly_once_in_order() {
         // sequence number then carries different events, which the server would drop as a
         // duplicate unless the interrupted batch is re-sent exactly as journaled.
         let size = (5 + round % 4).to_string();
-        let mut post = start_pipeline(&server, &input, &state, &["--max-events", &size], &[], &[]);
+        let batching = ["--max-events", size.as_str()];
+        let mut post = start_pipeline(&server.url, &t.input, &t.state, &batching, &[]);
         // Spread the kill moments over the run: 10 ms .. ~400 ms.
         let delay = Duration::from_millis(10 + round * 19 + rng.u64(0..19));
         if wait_or_kill(&mut post, delay) {
@@ -109,18 +94,11 @@ fn sigkill_at_any_moment_then_rerun_leaves_every_event_exactly_once_in_order() {
             partial_seen = true;
         }
         // Whatever the server holds at any point is a prefix of each session, never a duplicate.
-        let k1 = server.keys("k1");
-        assert_keys(
-            &k1,
-            &expected_keys("k1", k1.len()),
-            &format!("k1 after round {round}"),
-        );
-        let k2 = server.keys("k2");
-        assert_keys(
-            &k2,
-            &expected_keys("k2", k2.len()),
-            &format!("k2 after round {round}"),
-        );
+        for session in ["k1", "k2"] {
+            let keys = server.keys(session);
+            let what = format!("{session} after round {round}");
+            assert_keys(&keys, &expected_keys(session, keys.len()), &what);
+        }
     }
     assert!(
         kills >= 3,
@@ -128,10 +106,9 @@ fn sigkill_at_any_moment_then_rerun_leaves_every_event_exactly_once_in_order() {
     );
     assert!(partial_seen, "no kill left the server partly filled");
 
-    let last = pipeline(&server, &input, &state, &["--max-events", "5"], &[]);
-    assert!(last.status.success(), "{}", last.stderr);
-    assert_keys(&server.keys("k1"), &expected_keys("k1", 1800), "k1");
-    assert_keys(&server.keys("k2"), &expected_keys("k2", 600), "k2");
+    pipeline(&server, &t.input, &t.state, &["--max-events", "5"], &[]).assert_ok();
+    assert_holds(&server, "k1", 1800);
+    assert_holds(&server, "k2", 600);
 
     // And the event bodies arrived intact, not just their keys.
     let events = server.read("k2").unwrap();
@@ -141,50 +118,34 @@ fn sigkill_at_any_moment_then_rerun_leaves_every_event_exactly_once_in_order() {
 #[test]
 fn with_the_checkpoint_deleted_a_rerun_duplicates_nothing() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
+    let t = Scratch::new();
 
-    write_records(&input, &[("d", 0..300), ("e", 0..10)]);
-    let first = pipeline(&server, &input, &state, &[], &[]);
-    assert!(first.status.success(), "{}", first.stderr);
+    write_records(&t.input, &[("d", 0..300), ("e", 0..10)]);
+    pipeline(&server, &t.input, &t.state, &[], &[]).assert_ok();
 
     // Lose the checkpoint, grow the input, run again: only the new events go out, in a fresh
     // producer epoch (the old producer state on the server would otherwise answer 204 to seq 0).
-    remove_state(&state);
-    write_records(&input, &[("d", 0..350), ("e", 0..10)]);
-    let second = pipeline(&server, &input, &state, &[], &[]);
-    assert!(second.status.success(), "{}", second.stderr);
-    assert!(
-        second.stderr.contains("50 events sent"),
-        "{}",
-        second.stderr
-    );
-    assert!(
-        second.stderr.contains("already holds 300 events"),
-        "{}",
-        second.stderr
-    );
-    assert_keys(&server.keys("d"), &expected_keys("d", 350), "d");
-    assert_keys(&server.keys("e"), &expected_keys("e", 10), "e");
+    remove_state(&t.state);
+    write_records(&t.input, &[("d", 0..350), ("e", 0..10)]);
+    pipeline(&server, &t.input, &t.state, &[], &[])
+        .assert_ok()
+        .assert_says("50 events sent")
+        .assert_says("already holds 300 events");
+    assert_holds(&server, "d", 350);
+    assert_holds(&server, "e", 10);
 
     // Once more: now the server's producer is at epoch 1, so the fresh checkpoint's first POST
     // gets 403 and claims epoch 2.
-    remove_state(&state);
-    write_records(&input, &[("d", 0..360), ("e", 0..12)]);
-    let third = pipeline(&server, &input, &state, &[], &[]);
-    assert!(third.status.success(), "{}", third.stderr);
-    assert!(third.stderr.contains("12 events sent"), "{}", third.stderr);
-    assert_keys(&server.keys("d"), &expected_keys("d", 360), "d");
-    assert_keys(&server.keys("e"), &expected_keys("e", 12), "e");
+    remove_state(&t.state);
+    write_records(&t.input, &[("d", 0..360), ("e", 0..12)]);
+    pipeline(&server, &t.input, &t.state, &[], &[])
+        .assert_ok()
+        .assert_says("12 events sent");
+    assert_holds(&server, "d", 360);
+    assert_holds(&server, "e", 12);
 
     // And the checkpoint written by that run works as usual afterwards.
-    let fourth = pipeline(&server, &input, &state, &[], &[]);
-    assert!(
-        fourth.stderr.contains(" 0 events sent"),
-        "{}",
-        fourth.stderr
-    );
+    pipeline(&server, &t.input, &t.state, &[], &[]).assert_says(" 0 events sent");
 }
 
 fn remove_state(state: &std::path::Path) {
@@ -198,9 +159,7 @@ fn remove_state(state: &std::path::Path) {
 #[test]
 fn many_sessions_in_parallel_keep_each_sessions_order() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
+    let t = Scratch::new();
     // 30 sessions, interleaved in runs of 7, posted by 8 workers in batches of 5.
     let names: Vec<String> = (0..30).map(|i| format!("p{i}")).collect();
     let mut runs = Vec::new();
@@ -209,56 +168,34 @@ fn many_sessions_in_parallel_keep_each_sessions_order() {
             runs.push((n.as_str(), round * 7..round * 7 + 7));
         }
     }
-    write_records(&input, &runs);
-    let run = pipeline(
-        &server,
-        &input,
-        &state,
-        &["--max-events", "5"],
-        &["--concurrency", "8"],
-    );
-    assert!(run.status.success(), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("30 sessions, 1260 events sent"),
-        "{}",
-        run.stderr
-    );
+    write_records(&t.input, &runs);
+    let (batching, workers) = (["--max-events", "5"], ["--concurrency", "8"]);
+    pipeline(&server, &t.input, &t.state, &batching, &workers)
+        .assert_ok()
+        .assert_says("30 sessions, 1260 events sent");
     for n in &names {
-        assert_keys(&server.keys(n), &expected_keys(n, 42), n);
+        assert_holds(&server, n, 42);
     }
-    let again = pipeline(
-        &server,
-        &input,
-        &state,
-        &["--max-events", "9"],
-        &["--concurrency", "3"],
-    );
-    assert!(
-        again
-            .stderr
-            .contains(" 0 events sent in 0 batches, 1260 already present"),
-        "{}",
-        again.stderr
-    );
+    let (batching, workers) = (["--max-events", "9"], ["--concurrency", "3"]);
+    pipeline(&server, &t.input, &t.state, &batching, &workers)
+        .assert_says(" 0 events sent in 0 batches, 1260 already present");
 }
 
 #[test]
 fn a_long_session_pipelined_arrives_once_in_order_whatever_the_window() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
+    let t = Scratch::new();
     // Two long sessions interleaved with a short one: 400 + 200 batches of 5 events.
-    write_records(&input, &[("p1", 0..2000), ("p2", 0..1000), ("p3", 0..7)]);
+    write_records(&t.input, &[("p1", 0..2000), ("p2", 0..1000), ("p3", 0..7)]);
     for (window, state) in [("1", "w1.sqlite"), ("16", "w16.sqlite")] {
-        let state = dir.path().join(state);
         let run = pipeline(
             &server,
-            &input,
-            &state,
+            &t.input,
+            &t.path(state),
             &["--max-events", "5"],
             &["--window", window, "--concurrency", "2"],
         );
-        assert!(run.status.success(), "{}", run.stderr);
+        run.assert_ok();
         // The second state file starts empty: it reads the streams back and sends nothing.
         let sent = if window == "1" { 3007 } else { 0 };
         assert!(
@@ -266,21 +203,15 @@ fn a_long_session_pipelined_arrives_once_in_order_whatever_the_window() {
             "window {window}: {}",
             run.stderr
         );
-        assert_keys(&server.keys("p1"), &expected_keys("p1", 2000), "p1");
-        assert_keys(&server.keys("p2"), &expected_keys("p2", 1000), "p2");
-        assert_keys(&server.keys("p3"), &expected_keys("p3", 7), "p3");
+        assert_holds(&server, "p1", 2000);
+        assert_holds(&server, "p2", 1000);
+        assert_holds(&server, "p3", 7);
     }
     // Growth, pipelined: only the new events, in order after the old ones.
-    write_records(&input, &[("p1", 0..2600), ("p2", 0..1000), ("p3", 0..7)]);
-    let state = dir.path().join("w16.sqlite");
-    let run = pipeline(
-        &server,
-        &input,
-        &state,
-        &["--max-events", "3"],
-        &["--window", "16"],
-    );
-    assert!(run.status.success(), "{}", run.stderr);
-    assert!(run.stderr.contains("600 events sent"), "{}", run.stderr);
-    assert_keys(&server.keys("p1"), &expected_keys("p1", 2600), "p1");
+    write_records(&t.input, &[("p1", 0..2600), ("p2", 0..1000), ("p3", 0..7)]);
+    let (batching, window) = (["--max-events", "3"], ["--window", "16"]);
+    pipeline(&server, &t.input, &t.path("w16.sqlite"), &batching, &window)
+        .assert_ok()
+        .assert_says("600 events sent");
+    assert_holds(&server, "p1", 2600);
 }

@@ -14,7 +14,7 @@ mod support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -67,30 +67,14 @@ impl Follow {
         args: &[&str],
         state: &Path,
     ) -> Follow {
-        let mut read = Command::new(bin(reader))
-            .args(["-q", "--follow"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut map = Command::new(bin("tonbo-map"))
-            .arg("-q")
-            .stdin(read.stdout.take().unwrap())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut batch = Command::new(bin("tonbo-batch"))
-            .args(["-q", "--linger", "50"])
-            .stdin(map.stdout.take().unwrap())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let post = Command::new(bin("tonbo-post"))
-            .args(["-q", "--api", base, "--state"])
-            .arg(state)
-            .args(post_args)
-            .env_remove("TONBO_API_KEY")
-            .stdin(batch.stdout.take().unwrap())
+        let follow = ["--follow"].iter().chain(args);
+        let mut read = stage(reader, follow, Stdio::inherit());
+        let mut map = stage("tonbo-map", NO_ARGS, piped(&mut read));
+        let mut batch = stage("tonbo-batch", ["--linger", "50"], piped(&mut map));
+        let post = tonbo_post(base, state, &[&["-q"], post_args].concat())
+            .stdin(piped(&mut batch))
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
         Follow {
@@ -107,12 +91,7 @@ impl Follow {
     fn stop(mut self, signalled: &[&str]) {
         for (name, child) in &self.stages {
             if signalled.contains(name) {
-                let ok = Command::new("kill")
-                    .args(["-TERM", &child.id().to_string()])
-                    .status()
-                    .unwrap()
-                    .success();
-                assert!(ok, "kill -TERM {name}");
+                signal(child, "-TERM");
             }
         }
         for (name, child) in &mut self.stages {
@@ -164,9 +143,8 @@ fn wait_for(server: &Server, sid: &str, want: &[&str]) {
 fn follows_into_the_server(reader_args: &[&str]) {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
+    let project = claude_project(dir.path());
     let projects = dir.path().join("projects");
-    let project = projects.join("-w");
-    std::fs::create_dir_all(&project).unwrap();
     let state = dir.path().join("state.sqlite");
     let a = project.join(format!("{A}.jsonl"));
     let b = project.join(format!("{B}.jsonl"));
@@ -217,9 +195,9 @@ fn follows_into_the_server(reader_args: &[&str]) {
     wait_for(&server, B, &["b1", "b2"]);
 
     // The checkpoint holds it all: a plain backfill sends nothing.
-    let again = claude_pipeline(&server, &projects, &state);
-    assert!(again.status.success(), "{}", again.stderr);
-    assert!(again.stderr.contains(" 0 events sent"), "{}", again.stderr);
+    claude_pipeline(&server, &projects, &state)
+        .assert_ok()
+        .assert_says(" 0 events sent");
 }
 
 #[test]
@@ -352,24 +330,9 @@ impl OpenCodeApp {
 
 /// The events a plain backfill maps the database to, by session, in order.
 fn plain_events(db: &Path) -> Vec<(String, Value)> {
-    let mut read = Command::new(bin("opencode-read"))
-        .arg("-q")
-        .arg(db)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = Command::new(bin("tonbo-map"))
-        .arg("-q")
-        .stdin(read.stdout.take().unwrap())
-        .output()
-        .unwrap();
-    assert!(read.wait().unwrap().success());
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
+    mapped_events("opencode-read", db)
+        .into_iter()
+        .map(|v| {
             (
                 v["session_id"].as_str().unwrap().to_string(),
                 v["event"].clone(),
@@ -448,14 +411,13 @@ fn a_followed_opencode_database_delivers_only_final_messages_once() {
 /// every event is there once, in order.
 #[test]
 fn ursula_a_followed_pipeline_through_a_follower_survives_a_leader_change() {
-    let Some(bin) = ursula_binary() else { return };
-    let mut cluster = Ursula::start(&bin, 3);
+    let Some(mut cluster) = Ursula::start_if_present(3) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
+    let a = claude_project(dir.path()).join(format!("{A}.jsonl"));
     let projects = dir.path().join("projects");
-    let project = projects.join("-w");
-    std::fs::create_dir_all(&project).unwrap();
     let state = dir.path().join("state.sqlite");
-    let a = project.join(format!("{A}.jsonl"));
     let stream = format!("claude-code-{A}");
     // Create the stream first, to know its leader and enter through another node.
     assert!(cluster.create(0, &stream));

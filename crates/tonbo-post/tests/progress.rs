@@ -90,20 +90,19 @@ fn batches(dir: &Path, run: &str) -> std::path::PathBuf {
     let (a, b, c) = (format!("{run}-a"), format!("{run}-b"), format!("{run}-c"));
     write_records(&records, &[(&a, 0..200), (&b, 0..200), (&c, 0..200)]);
     let batches = dir.join(format!("{run}.batches.ndjson"));
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "{} {} | {} --max-events 20 > {}",
-            q(&bin("tonbo-map")),
-            q(&records),
-            q(&bin("tonbo-batch")),
-            q(&batches)
-        ))
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+    write_batches(&records, &["--max-events", "20"], &batches);
     batches
+}
+
+/// What `cmd` says on stderr when it is a pipe (TERM set as on a terminal); it must exit 0.
+fn stderr_on_a_pipe(mut cmd: Command) -> String {
+    let out = cmd
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
@@ -151,17 +150,10 @@ fn tonbo_post_draws_progress_on_a_terminal_only() {
     assert!(!quiet.contains("tonbo-post:"), "{quiet:?}");
 
     // On a pipe: the summary line alone, as always.
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(post("c", ""))
-        .env("TERM", "xterm")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut sh = Command::new("sh");
+    sh.arg("-c").arg(post("c", ""));
     assert_eq!(
-        stderr,
+        stderr_on_a_pipe(sh),
         "tonbo-post: 3 sessions, 600 events sent in 30 batches, 0 already present, 0 failed (0 sessions), 0 rejected\n"
     );
 }
@@ -182,15 +174,9 @@ fn reader_progress_on_a_terminal_only(stage: &str, input: &Path, scanned: &str) 
     // Without --progress, or on a pipe with it: the summary line alone.
     let plain = on_pty(&format!("{reader} {} > /dev/null", q(input)));
     assert!(!plain.contains(scanned), "{plain:?}");
-    let out = Command::new(bin(stage))
-        .arg("--progress")
-        .arg(input)
-        .env("TERM", "xterm")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut on_a_pipe = Command::new(bin(stage));
+    on_a_pipe.arg("--progress").arg(input);
+    let stderr = stderr_on_a_pipe(on_a_pipe);
     assert!(
         stderr.starts_with(&format!("{stage}: ")) && stderr.lines().count() == 1,
         "{stderr:?}"

@@ -8,7 +8,7 @@ mod support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use serde_json::json;
 use support::*;
@@ -43,22 +43,28 @@ fn secrets() -> Vec<String> {
     ]
 }
 
+/// Each secret of [`secrets`] in the text it is written in (`{}`).
+const TEXTS: [&str; 12] = [
+    "here is the deploy key:\n{}\n",
+    "AWS_ACCESS_KEY_ID={} aws s3 ls",
+    "GH_TOKEN={} gh pr list",
+    "GITLAB_TOKEN={}",
+    "slack: {}",
+    "OPENAI_API_KEY={}",
+    "ANTHROPIC_API_KEY={}",
+    "curl -H \"Authorization: Bearer {}\" https://api",
+    "DATABASE_URL=postgres://app:{}@db.internal/app",
+    "PGPASSWORD={} psql -h db",
+    "id_token: {}",
+    "git clone https://deploy:{}@git.example.com/r.git",
+];
+
 fn texts() -> Vec<String> {
-    let s = secrets();
-    vec![
-        format!("here is the deploy key:\n{}\n", s[0]),
-        format!("AWS_ACCESS_KEY_ID={} aws s3 ls", s[1]),
-        format!("GH_TOKEN={} gh pr list", s[2]),
-        format!("GITLAB_TOKEN={}", s[3]),
-        format!("slack: {}", s[4]),
-        format!("OPENAI_API_KEY={}", s[5]),
-        format!("ANTHROPIC_API_KEY={}", s[6]),
-        format!("curl -H \"Authorization: Bearer {}\" https://api", s[7]),
-        format!("DATABASE_URL=postgres://app:{}@db.internal/app", s[8]),
-        format!("PGPASSWORD={} psql -h db", s[9]),
-        format!("id_token: {}", s[10]),
-        format!("git clone https://deploy:{}@git.example.com/r.git", s[11]),
-    ]
+    TEXTS
+        .iter()
+        .zip(secrets())
+        .map(|(text, secret)| text.replacen("{}", &secret, 1))
+        .collect()
 }
 
 fn line(uuid: &str, ts: &str, kind: &str, extra: serde_json::Value) -> String {
@@ -139,16 +145,10 @@ fn forms(secret: &str) -> Vec<String> {
 fn planted_secrets_never_reach_the_server() {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("projects").join("-w");
-    std::fs::create_dir_all(&project).unwrap();
-    write_session(&project.join(format!("{SID}.jsonl")));
+    write_session(&claude_project(dir.path()).join(format!("{SID}.jsonl")));
 
-    let run = claude_pipeline(
-        &server,
-        dir.path().join("projects").as_path(),
-        &dir.path().join("state.sqlite"),
-    );
-    assert!(run.status.success(), "{}", run.stderr);
+    let projects = dir.path().join("projects");
+    claude_pipeline(&server, &projects, &dir.path().join("state.sqlite")).assert_ok();
 
     // An `events` record holding every text, through `tonbo-map FILE | tonbo-batch | tonbo-post`.
     let input = dir.path().join("events.ndjson");
@@ -157,8 +157,7 @@ fn planted_secrets_never_reach_the_server() {
         "notes": texts(),
         "metadata": {"source": "test", "source_key": "k1", "original_timestamp": null}}});
     std::fs::write(&input, format!("{rec}\n")).unwrap();
-    let run = pipeline(&server, &input, &dir.path().join("state2.sqlite"), &[], &[]);
-    assert!(run.status.success(), "{}", run.stderr);
+    pipeline(&server, &input, &dir.path().join("state2.sqlite"), &[], &[]).assert_ok();
 
     // Event lines written by a harness of its own, straight into `tonbo-batch | tonbo-post`.
     let direct = dir.path().join("direct.ndjson");
@@ -171,8 +170,7 @@ fn planted_secrets_never_reach_the_server() {
         lines += &format!("{ev}\n");
     }
     std::fs::write(&direct, lines).unwrap();
-    let run = batch_and_post(&server, &direct, &dir.path().join("state3.sqlite"));
-    assert!(run.status.success(), "{}", run.stderr);
+    batch_and_post(&server, &direct, &dir.path().join("state3.sqlite")).assert_ok();
 
     let claude = server.read(&format!("claude-code-{SID}")).unwrap();
     let mine = server.read("mine-1").unwrap();
@@ -222,21 +220,9 @@ fn planted_secrets_never_reach_the_server() {
 
 /// `tonbo-batch INPUT | tonbo-post`: event lines that never went through tonbo-map.
 fn batch_and_post(server: &Server, input: &Path, state: &Path) -> Run {
-    let mut batch = Command::new(bin("tonbo-batch"))
-        .arg("-q")
-        .arg(input)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut post = Command::new(bin("tonbo-post"))
-        .args(["--api", &server.url, "--state"])
-        .arg(state)
-        .env_remove("TONBO_API_KEY")
-        .env_remove("TONBO_URL_TEMPLATE")
-        .env_remove("TONBO_STATE")
-        .stdin(batch.stdout.take().unwrap())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let mut batch = stage("tonbo-batch", [input], Stdio::inherit());
+    let mut post = tonbo_post(&server.url, state, &[])
+        .stdin(piped(&mut batch))
         .spawn()
         .unwrap();
     let run = finish(&mut post);

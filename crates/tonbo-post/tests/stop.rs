@@ -6,55 +6,29 @@ mod support;
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use support::*;
 
-/// Batch lines for `sessions` sessions of `per` events each.
+/// Batch lines for `sessions` sessions of `per` events each, `s0`, `s1`..
 fn batches(dir: &Path, sessions: usize, per: usize) -> std::path::PathBuf {
     let input = dir.join("in.ndjson");
     let names: Vec<String> = (0..sessions).map(|s| format!("s{s}")).collect();
     let runs: Vec<(&str, std::ops::Range<usize>)> =
         names.iter().map(|n| (n.as_str(), 0..per)).collect();
     write_records(&input, &runs);
-    let mut map = Command::new(bin("tonbo-map"))
-        .arg("-q")
-        .arg(&input)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = Command::new(bin("tonbo-batch"))
-        .args(["-q", "--max-events", "5"])
-        .stdin(map.stdout.take().unwrap())
-        .output()
-        .unwrap();
-    assert!(map.wait().unwrap().success() && out.status.success());
     let path = dir.join("batches.ndjson");
-    std::fs::write(&path, out.stdout).unwrap();
+    write_batches(&input, &["--max-events", "5"], &path);
     path
 }
 
 fn post(base: &str, batches: &Path, state: &Path, extra: &[&str]) -> Child {
-    Command::new(bin("tonbo-post"))
-        .args(["--api", base, "--state"])
-        .arg(state)
-        .args(extra)
+    tonbo_post(base, state, extra)
         .arg(batches)
-        .env_remove("TONBO_API_KEY")
-        .env_remove("TONBO_URL_TEMPLATE")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-/// A local address nothing listens on.
-fn dead_address() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    drop(l);
-    url
 }
 
 /// Waits for the child (killing it after `limit`, which fails the test) and returns its status
@@ -72,13 +46,31 @@ fn outcome(mut child: Child, limit: Duration) -> (Option<i32>, String) {
     (child.wait().unwrap().code(), stderr)
 }
 
+/// A run with the same checkpoint against a live server delivers every event of the `sessions`
+/// sessions of `per` events once.
+#[track_caller]
+fn the_next_run_finishes(
+    server: &Server,
+    batches: &Path,
+    state: &Path,
+    sessions: usize,
+    per: usize,
+) {
+    let again = post(&server.url, batches, state, &[]);
+    let (code, stderr) = outcome(again, Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{stderr}");
+    for s in 0..sessions {
+        assert_holds(server, &format!("s{s}"), per);
+    }
+}
+
 #[test]
 fn a_dead_server_stops_the_whole_run_once_the_retry_budget_is_spent() {
     let dir = tempfile::tempdir().unwrap();
     let input = batches(dir.path(), 200, 3);
     let state = dir.path().join("state.sqlite");
     // Before, each of the 200 sessions was retried for about 25 s in turn.
-    let run = post(&dead_address(), &input, &state, &["--retry-for", "2"]);
+    let run = post(&closed_port(), &input, &state, &["--retry-for", "2"]);
     let (code, stderr) = outcome(run, Duration::from_secs(60));
     assert_eq!(code, Some(75), "{stderr}");
     let stops: Vec<&str> = stderr.lines().filter(|l| l.contains("stopped:")).collect();
@@ -95,22 +87,7 @@ fn a_dead_server_stops_the_whole_run_once_the_retry_budget_is_spent() {
     // The server is back (here: a live one): the next run with the same checkpoint delivers
     // every event once.
     let server = Server::start();
-    let again = post(&server.url, &input, &state, &[]);
-    let (code, stderr) = outcome(again, Duration::from_secs(120));
-    assert_eq!(code, Some(0), "{stderr}");
-    for s in 0..200 {
-        let name = format!("s{s}");
-        assert_keys(&server.keys(&name), &expected_keys(&name, 3), &name);
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} failed");
+    the_next_run_finishes(&server, &input, &state, 200, 3);
 }
 
 #[test]
@@ -120,7 +97,7 @@ fn the_first_sigint_or_sigterm_stops_a_run_that_is_retrying() {
         let input = batches(dir.path(), 50, 3);
         let state = dir.path().join("state.sqlite");
         // Ten minutes of budget: only the signal can end this run soon.
-        let run = post(&dead_address(), &input, &state, &["--retry-for", "600"]);
+        let run = post(&closed_port(), &input, &state, &["--retry-for", "600"]);
         std::thread::sleep(Duration::from_millis(800));
         signal(&run, sig);
         let (got, stderr) = outcome(run, Duration::from_secs(30));
@@ -142,13 +119,7 @@ fn a_backfill_stopped_by_sigint_is_finished_by_the_next_run_exactly_once() {
     let (code, stderr) = outcome(run, Duration::from_secs(30));
     // It may have finished before the signal on a fast machine; otherwise it stopped.
     assert!(matches!(code, Some(0 | 130)), "{stderr}");
-    let again = post(&server.url, &input, &state, &[]);
-    let (code, stderr) = outcome(again, Duration::from_secs(120));
-    assert_eq!(code, Some(0), "{stderr}");
-    for s in 0..60 {
-        let name = format!("s{s}");
-        assert_keys(&server.keys(&name), &expected_keys(&name, 200), &name);
-    }
+    the_next_run_finishes(&server, &input, &state, 60, 200);
 }
 
 #[test]
@@ -157,7 +128,7 @@ fn verify_against_a_dead_server_stops_once_the_retry_budget_is_spent() {
     let input = batches(dir.path(), 20, 2);
     let state = dir.path().join("state.sqlite");
     let run = post(
-        &dead_address(),
+        &closed_port(),
         &input,
         &state,
         &["--verify", "--retry-for", "1"],

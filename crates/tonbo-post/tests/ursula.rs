@@ -17,10 +17,25 @@ use support::*;
 
 const TEMPLATE: [&str; 2] = ["--url-template", "{base}/sessions/{session_id}"];
 
-fn post_through(base: &str, input: &Path, state: &Path, batch: &[&str], post: &[&str]) -> Child {
+/// Starts the pipeline into the node at `base`.
+fn start_through(base: &str, input: &Path, state: &Path, batch: &[&str], post: &[&str]) -> Child {
     let mut args = TEMPLATE.to_vec();
     args.extend_from_slice(post);
-    start_pipeline_to(base, input, state, batch, &args)
+    start_pipeline(base, input, state, batch, &args)
+}
+
+/// The pipeline into the node at `base`, to its end.
+fn post_through(base: &str, input: &Path, state: &Path, batch: &[&str], post: &[&str]) -> Run {
+    finish(&mut start_through(base, input, state, batch, post))
+}
+
+/// A run over input the checkpoint at `state` holds all of, through the node at `base`, sends
+/// nothing.
+#[track_caller]
+fn sends_nothing(base: &str, input: &Path, state: &Path, post: &[&str]) {
+    post_through(base, input, state, &[], post)
+        .assert_ok()
+        .assert_says(" 0 events sent");
 }
 
 #[track_caller]
@@ -32,30 +47,16 @@ fn assert_sessions(u: &Ursula, node: usize, sessions: &[(&str, usize)]) {
 
 #[test]
 fn ursula_single_node() {
-    let Some(bin) = ursula_binary() else { return };
-    let u = Ursula::start(&bin, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    write_records(&input, &[("u1", 0..250), ("u2", 0..30)]);
-    let run = finish(&mut post_through(
-        &u.url(0),
-        &input,
-        &state,
-        &["--max-events", "20"],
-        &[],
-    ));
-    assert!(run.status.success(), "{}", run.stderr);
+    let Some(u) = Ursula::start_if_present(1) else {
+        return;
+    };
+    let t = Scratch::new();
+    write_records(&t.input, &[("u1", 0..250), ("u2", 0..30)]);
+    post_through(&u.url(0), &t.input, &t.state, &["--max-events", "20"], &[]).assert_ok();
     assert_sessions(&u, 0, &[("u1", 250), ("u2", 30)]);
-    let verify = finish(&mut post_through(
-        &u.url(0),
-        &input,
-        &state,
-        &[],
-        &["--verify"],
-    ));
+    let verify = post_through(&u.url(0), &t.input, &t.state, &[], &["--verify"]);
     assert!(verify.status.success(), "{}", verify.stdout);
-    let again = finish(&mut post_through(&u.url(0), &input, &state, &[], &[]));
+    let again = post_through(&u.url(0), &t.input, &t.state, &[], &[]);
     assert!(again.stderr.contains(" 0 events sent"), "{}", again.stderr);
 }
 
@@ -64,24 +65,18 @@ fn ursula_single_node() {
 /// producer headers, and then remembers.
 #[test]
 fn ursula_three_nodes_through_any_node() {
-    let Some(bin) = ursula_binary() else { return };
-    let u = Ursula::start(&bin, 3);
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
+    let Some(u) = Ursula::start_if_present(3) else {
+        return;
+    };
+    let t = Scratch::new();
     let sessions: Vec<(String, usize)> = (0..12).map(|i| (format!("c{i}"), 40 + i)).collect();
     let runs: Vec<(&str, std::ops::Range<usize>)> =
         sessions.iter().map(|(s, n)| (s.as_str(), 0..*n)).collect();
-    write_records(&input, &runs);
+    write_records(&t.input, &runs);
     let want: Vec<(&str, usize)> = sessions.iter().map(|(s, n)| (s.as_str(), *n)).collect();
     for entry in 0..3 {
-        let state = dir.path().join(format!("state-{entry}.sqlite"));
-        let run = finish(&mut post_through(
-            &u.url(entry),
-            &input,
-            &state,
-            &["--max-events", "7"],
-            &[],
-        ));
+        let state = t.path(&format!("state-{entry}.sqlite"));
+        let run = post_through(&u.url(entry), &t.input, &state, &["--max-events", "7"], &[]);
         assert!(
             run.status.success(),
             "through node {}: {}",
@@ -93,16 +88,16 @@ fn ursula_three_nodes_through_any_node() {
         }
         // The same through the next node, with a fresh checkpoint: nothing more is sent.
         if entry > 0 {
-            assert!(run.stderr.contains(" 0 events sent"), "{}", run.stderr);
+            run.assert_says(" 0 events sent");
         }
     }
-    let verify = finish(&mut post_through(
+    let verify = post_through(
         &u.url(2),
-        &input,
-        &dir.path().join("state-0.sqlite"),
+        &t.input,
+        &t.path("state-0.sqlite"),
         &[],
         &["--verify"],
-    ));
+    );
     assert!(
         verify.status.success(),
         "{}\n{}",
@@ -148,27 +143,25 @@ fn a_leader_other_than(u: &Ursula, streams: &[String], spare: usize) -> usize {
 /// surviving nodes hold every event exactly once, in order.
 #[test]
 fn ursula_a_leader_killed_mid_backfill_loses_and_doubles_nothing() {
-    let Some(bin) = ursula_binary() else { return };
-    let mut u = Ursula::start(&bin, 3);
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
+    let Some(mut u) = Ursula::start_if_present(3) else {
+        return;
+    };
+    let t = Scratch::new();
     let sessions: Vec<String> = (0..16).map(|i| format!("f{i}")).collect();
     let runs: Vec<(&str, std::ops::Range<usize>)> =
         sessions.iter().map(|s| (s.as_str(), 0..250)).collect();
-    write_records(&input, &runs);
-    let mut run = post_through(
+    write_records(&t.input, &runs);
+    let mut run = start_through(
         &u.url(0),
-        &input,
-        &state,
+        &t.input,
+        &t.state,
         &["--max-events", "10"],
         &["--concurrency", "4"],
     );
     wait_until_holds(&u, 0, &sessions[0], 20);
     let victim = a_leader_other_than(&u, &sessions, 0);
     u.kill(victim);
-    let run = finish(&mut run);
-    assert!(run.status.success(), "{}", run.stderr);
+    finish(&mut run).assert_ok();
     let survivor = if victim == 1 { 2 } else { 1 };
     let want: Vec<(&str, usize)> = sessions.iter().map(|s| (s.as_str(), 250)).collect();
     assert_sessions(&u, survivor, &want);
@@ -177,42 +170,26 @@ fn ursula_a_leader_killed_mid_backfill_loses_and_doubles_nothing() {
     // The killed node comes back on its WAL and catches up; a re-run sends nothing.
     u.restart(victim);
     u.wait_ready();
-    let again = finish(&mut post_through(&u.url(victim), &input, &state, &[], &[]));
-    assert!(again.status.success(), "{}", again.stderr);
-    assert!(again.stderr.contains(" 0 events sent"), "{}", again.stderr);
+    sends_nothing(&u.url(victim), &t.input, &t.state, &[]);
 }
 
 /// A node restarted on its WAL, then the whole cluster: what was written stays, growth is sent
 /// exactly, and a re-run over unchanged input sends nothing.
 #[test]
 fn ursula_nodes_restarted_on_their_wal_keep_everything_and_a_rerun_sends_nothing() {
-    let Some(bin) = ursula_binary() else { return };
-    let mut u = Ursula::start(&bin, 3);
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let state = dir.path().join("state.sqlite");
-    write_records(&input, &[("w1", 0..100), ("w2", 0..60), ("w3", 0..30)]);
-    let first = finish(&mut post_through(
-        &u.url(1),
-        &input,
-        &state,
-        &["--max-events", "9"],
-        &[],
-    ));
-    assert!(first.status.success(), "{}", first.stderr);
+    let Some(mut u) = Ursula::start_if_present(3) else {
+        return;
+    };
+    let t = Scratch::new();
+    write_records(&t.input, &[("w1", 0..100), ("w2", 0..60), ("w3", 0..30)]);
+    post_through(&u.url(1), &t.input, &t.state, &["--max-events", "9"], &[]).assert_ok();
 
     u.restart(1);
     u.wait_ready();
-    write_records(&input, &[("w1", 0..120), ("w2", 0..60), ("w3", 0..45)]);
-    let grown = finish(&mut post_through(
-        &u.url(1),
-        &input,
-        &state,
-        &["--max-events", "4"],
-        &[],
-    ));
-    assert!(grown.status.success(), "{}", grown.stderr);
-    assert!(grown.stderr.contains(" 35 events sent"), "{}", grown.stderr);
+    write_records(&t.input, &[("w1", 0..120), ("w2", 0..60), ("w3", 0..45)]);
+    post_through(&u.url(1), &t.input, &t.state, &["--max-events", "4"], &[])
+        .assert_ok()
+        .assert_says(" 35 events sent");
 
     for i in 0..3 {
         u.kill(i);
@@ -224,46 +201,31 @@ fn ursula_nodes_restarted_on_their_wal_keep_everything_and_a_rerun_sends_nothing
     for node in 0..3 {
         assert_sessions(&u, node, &[("w1", 120), ("w2", 60), ("w3", 45)]);
     }
-    let again = finish(&mut post_through(&u.url(2), &input, &state, &[], &[]));
-    assert!(again.status.success(), "{}", again.stderr);
-    assert!(again.stderr.contains(" 0 events sent"), "{}", again.stderr);
+    sends_nothing(&u.url(2), &t.input, &t.state, &[]);
     // And with a fresh checkpoint too (read back through a follower).
-    let fresh = dir.path().join("fresh.sqlite");
-    let again = finish(&mut post_through(&u.url(0), &input, &fresh, &[], &[]));
-    assert!(again.status.success(), "{}", again.stderr);
-    assert!(again.stderr.contains(" 0 events sent"), "{}", again.stderr);
+    sends_nothing(&u.url(0), &t.input, &t.path("fresh.sqlite"), &[]);
 }
 
 /// Ursula answers a stale producer epoch (a second checkpoint claimed the producer id) with
 /// 403 or, in some builds, 409: either is "another writer holds this stream".
 #[test]
 fn ursula_a_stale_epoch_is_another_writer() {
-    let Some(bin) = ursula_binary() else { return };
-    let u = Ursula::start(&bin, 3);
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.ndjson");
-    let (ours, theirs) = (
-        dir.path().join("ours.sqlite"),
-        dir.path().join("theirs.sqlite"),
-    );
+    let Some(u) = Ursula::start_if_present(3) else {
+        return;
+    };
+    let t = Scratch::new();
+    let (ours, theirs) = (t.path("ours.sqlite"), t.path("theirs.sqlite"));
     let shared = ["--producer-id", "shared"];
-    write_records(&input, &[("e", 0..10)]);
-    assert!(
-        finish(&mut post_through(&u.url(1), &input, &ours, &[], &shared))
-            .status
-            .success()
-    );
-    write_records(&input, &[("e", 0..12)]);
-    let them = finish(&mut post_through(&u.url(2), &input, &theirs, &[], &shared));
-    assert!(them.status.success(), "{}", them.stderr);
-    write_records(&input, &[("e", 0..14)]);
+    write_records(&t.input, &[("e", 0..10)]);
+    assert!(post_through(&u.url(1), &t.input, &ours, &[], &shared)
+        .status
+        .success());
+    write_records(&t.input, &[("e", 0..12)]);
+    post_through(&u.url(2), &t.input, &theirs, &[], &shared).assert_ok();
+    write_records(&t.input, &[("e", 0..14)]);
     // Through the same node as before: the checkpoint knows a stream by its URL.
-    let us = finish(&mut post_through(&u.url(1), &input, &ours, &[], &shared));
-    assert_eq!(us.status.code(), Some(1), "{}", us.stderr);
-    assert!(
-        us.stderr.contains("another writer holds this stream"),
-        "{}",
-        us.stderr
-    );
+    post_through(&u.url(1), &t.input, &ours, &[], &shared)
+        .assert_code(1)
+        .assert_says("another writer holds this stream");
     assert_keys(&u.keys(0, "e"), &expected_keys("e", 12), "e");
 }

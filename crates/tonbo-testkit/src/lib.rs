@@ -3,6 +3,7 @@
 //! filling up ([`run`]), and the reference server ([`server::RefServer`]). Each crate's tests
 //! used to carry a copy of these.
 
+pub mod events;
 pub mod reader;
 pub mod server;
 
@@ -68,15 +69,7 @@ pub struct Started {
 /// Starts `cmd` as [`run`] does, for a test that acts while it runs (signals it, say), then
 /// [`Started::finish_within`].
 pub fn start(mut cmd: Command, stdin: Option<&[u8]>) -> Started {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let name = cmd.get_program().to_string_lossy().into_owned();
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+    let (mut child, name) = spawn_piped(&mut cmd, stdin.is_some());
     let writer = stdin.map(|data| {
         let mut input = child.stdin.take().unwrap();
         let data = data.to_vec();
@@ -84,18 +77,8 @@ pub fn start(mut cmd: Command, stdin: Option<&[u8]>) -> Started {
             let _ = input.write_all(&data);
         })
     });
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out = thread::spawn(move || {
-        let mut s = Vec::new();
-        out.read_to_end(&mut s).unwrap();
-        s
-    });
-    let err = thread::spawn(move || {
-        let mut s = Vec::new();
-        err.read_to_end(&mut s).unwrap();
-        s
-    });
+    let out = read_all(child.stdout.take().unwrap());
+    let err = read_all(child.stderr.take().unwrap());
     Started {
         child,
         name,
@@ -103,6 +86,27 @@ pub fn start(mut cmd: Command, stdin: Option<&[u8]>) -> Started {
         out,
         err,
     }
+}
+
+/// Spawns `cmd` with its stdout and stderr piped, and its stdin piped if `stdin` (else empty):
+/// the child, and the name of its program.
+fn spawn_piped(cmd: &mut Command, stdin: bool) -> (Child, String) {
+    cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let name = cmd.get_program().to_string_lossy().into_owned();
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+    (child, name)
+}
+
+/// Reads `from` (a child's stdout or stderr) to its end on a thread of its own, so that no
+/// pipe fills up.
+fn read_all(mut from: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut s = Vec::new();
+        from.read_to_end(&mut s).unwrap();
+        s
+    })
 }
 
 impl Started {
@@ -188,15 +192,7 @@ pub type Lines = (usize, fn(usize) -> String);
 /// what this returns.
 pub fn first_line_then_close(mut cmd: Command, stdin: Option<Lines>) -> Closed {
     use std::io::BufRead;
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let name = cmd.get_program().to_string_lossy().into_owned();
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+    let (mut child, name) = spawn_piped(&mut cmd, stdin.is_some());
     let writer = stdin.map(|(count, line)| {
         let mut input = child.stdin.take().unwrap();
         thread::spawn(move || {
@@ -213,12 +209,7 @@ pub fn first_line_then_close(mut cmd: Command, stdin: Option<Lines>) -> Closed {
             let _ = input.write_all(chunk.as_bytes());
         })
     });
-    let mut err = child.stderr.take().unwrap();
-    let err_reader = thread::spawn(move || {
-        let mut s = String::new();
-        err.read_to_string(&mut s).unwrap();
-        s
-    });
+    let err = read_all(child.stderr.take().unwrap());
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
@@ -230,7 +221,7 @@ pub fn first_line_then_close(mut cmd: Command, stdin: Option<Lines>) -> Closed {
     Closed {
         first: first.trim_end().to_string(),
         code,
-        stderr: err_reader.join().unwrap(),
+        stderr: String::from_utf8(err.join().unwrap()).expect("stderr is UTF-8"),
     }
 }
 

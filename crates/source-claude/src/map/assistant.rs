@@ -4,7 +4,10 @@
 use std::borrow::Cow;
 
 use serde_json::value::RawValue;
-use tonbo_core::event::{is_blank_json_str, text_content, EventBuf};
+use tonbo_core::event::{
+    error_event, is_blank_json_str, json_str, model_request_end, text_content, thinking_event,
+    tool_result_event, tool_use_event, EventBuf,
+};
 use tonbo_core::mapping::{envelope, EventSink, MapError, Stamp};
 
 use super::line::{as_str, reject, Block, ClaudeLine, Message, Usage};
@@ -67,10 +70,7 @@ impl ClaudeMapper {
             return Ok(());
         }
         let mut ev = EventBuf::new("agent.message");
-        ev.raw(
-            "content",
-            &text_content(&serde_json::to_string(&text).unwrap_or_default()),
-        );
+        ev.raw("content", &text_content(&json_str(text)));
         out.emit(ev, Some("text"))
     }
 
@@ -80,11 +80,7 @@ impl ClaudeMapper {
         match b.kind.as_deref().unwrap_or("") {
             "text" => self.map_text(&b, out),
             "thinking" => map_thinking(&b, out),
-            "redacted_thinking" => {
-                let mut ev = EventBuf::new("agent.thinking");
-                ev.raw("content", "[{\"type\":\"redacted\"}]");
-                out.emit(ev, Some("redacted_thinking"))
-            }
+            "redacted_thinking" => out.emit(thinking_event(None), Some("redacted_thinking")),
             "tool_use" | "server_tool_use" => self.map_tool_use(&b, out),
             k @ ("web_search_tool_result" | "advisor_tool_result") => {
                 map_server_tool_result(k, &b, out)
@@ -123,20 +119,7 @@ impl ClaudeMapper {
         if matches!(name, "Task" | "Agent") {
             self.note_task_prompt(id, b.input);
         }
-        let mut ev = match mcp {
-            Some((server, tool)) => {
-                let mut ev = EventBuf::new("agent.mcp_tool_use");
-                ev.str("name", tool).str("mcp_server_name", server);
-                ev
-            }
-            None => {
-                let mut ev = EventBuf::new("agent.tool_use");
-                ev.str("name", name);
-                ev
-            }
-        };
-        ev.raw("input", input);
-        ev.meta_str("tool_use_id", id);
+        let mut ev = tool_use_event(name, mcp, input, id);
         if b.kind.as_deref() == Some("server_tool_use") {
             ev.meta_raw("server_tool", "true");
         }
@@ -197,11 +180,8 @@ impl ClaudeMapper {
         let Some(open) = self.state.open.take() else {
             return Ok(());
         };
-        let mut ev = EventBuf::new("span.model_request_end");
-        ev.str("model_request_start_id", &open.start_key)
-            .bool("is_error", false);
-        let usage = open.usage.as_ref().map(|(_, u)| u.as_str());
-        ev.raw("model_usage", usage.unwrap_or("{}"));
+        let usage = open.usage.as_ref().map_or("{}", |(_, u)| u.as_str());
+        let mut ev = model_request_end(Some(&open.start_key), usage);
         let stamp = Stamp {
             timestamp: open.timestamp.as_deref(),
             inherited: false,
@@ -237,13 +217,7 @@ fn synthetic_error(
     } else {
         text
     };
-    let mut ev = EventBuf::new("session.error");
-    let error = serde_json::json!({
-        "type": "unknown_error",
-        "message": text,
-        "retry_status": {"type": "terminal"}
-    });
-    ev.raw("error", &error.to_string());
+    let ev = error_event("unknown_error", &text, "terminal");
     out.emit(ev, Some("api_error_message"))
 }
 
@@ -251,17 +225,11 @@ fn synthetic_error(
 /// the signature is dropped.
 fn map_thinking(b: &Block, out: &mut Out) -> Result<(), MapError> {
     let thinking = b.thinking.map_or("\"\"", |t| t.get());
-    let mut ev = EventBuf::new("agent.thinking");
     if is_blank_json_str(thinking) {
         // Thinking whose text was withheld (only its signature is kept).
-        ev.raw("content", "[{\"type\":\"redacted\"}]");
-        return out.emit(ev, Some("redacted_thinking"));
+        return out.emit(thinking_event(None), Some("redacted_thinking"));
     }
-    ev.raw(
-        "content",
-        &format!("[{{\"type\":\"thinking\",\"thinking\":{thinking}}}]"),
-    );
-    out.emit(ev, Some("thinking"))
+    out.emit(thinking_event(Some(thinking)), Some("thinking"))
 }
 
 /// A server tool's result inside the reply (`web_search_tool_result`, `advisor_tool_result`).
@@ -270,14 +238,11 @@ fn map_server_tool_result(kind: &str, b: &Block, out: &mut Out) -> Result<(), Ma
     let content = match b.content {
         Some(c) if as_str(c).is_some() => text_content(c.get()),
         Some(c) if c.get().starts_with('[') => normalize_result_blocks(c),
-        Some(c) => text_content(&serde_json::to_string(c.get()).unwrap_or_default()),
+        Some(c) => text_content(&json_str(c.get())),
         None => "[]".to_string(),
     };
-    let mut ev = EventBuf::new("agent.tool_result");
-    ev.str("tool_use_id", id)
-        .raw("content", &content)
-        .bool("is_error", false);
-    ev.meta_str("tool_use_id", id).meta_str("block_type", kind);
+    let mut ev = tool_result_event(id, None, &content, false);
+    ev.meta_str("block_type", kind);
     out.emit(ev, Some("tool_result"))
 }
 

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+pub(super) use tonbo_core::event::as_str;
 use tonbo_core::mapping::MapError;
 
 use super::user::Origin;
@@ -153,9 +154,4 @@ pub(super) struct Usage {
 /// A rejection of the record at hand.
 pub(super) fn reject(msg: impl Into<String>) -> MapError {
     MapError::Reject(msg.into())
-}
-
-/// Decodes a raw JSON string value; `None` for any other JSON type.
-pub(super) fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    serde_json::from_str::<Cow<str>>(raw.get()).ok()
 }

@@ -168,9 +168,11 @@ impl Out<'_, '_> {
         kind: Option<&str>,
     ) -> Result<(), MapError> {
         let meta = self.meta;
-        self.w.emit_keyed(ev, key, &meta.stamp(), kind, |ev| {
-            meta.write(ev, kind.is_some())
-        })
+        let session_id = self.w.session_id();
+        self.w
+            .emit_to(session_id, ev, key, &meta.stamp(), kind, |ev| {
+                meta.write(ev, kind.is_some())
+            })
     }
 }
 
@@ -216,55 +218,6 @@ const SKIPPED_TYPES: &[&str] = &[
 ];
 
 impl ClaudeMapper {
-    /// Maps one source record of `claude-code`. Returns the number of events produced.
-    pub fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, &rec.session)?;
-        self.enter_session(&session_id, sink)?;
-        let record_kind = RecordKind::of(rec);
-        if record_kind == Some(RecordKind::SubagentMeta) {
-            self.read_meta(rec);
-            return Ok(0);
-        }
-        let line: ClaudeLine = serde_json::from_str(rec.record.get())
-            .map_err(|e| reject(format!("not a Claude Code line: {e}")))?;
-        let Some(kind) = line.kind.as_deref() else {
-            return Err(reject("Claude Code line has no `type`"));
-        };
-        if !self.admit(rec, &line) {
-            return Ok(0);
-        }
-        // Any line that is not part of the open API response ends it.
-        let continues_request = kind == "assistant"
-            && line.message.as_ref().and_then(|m| m.id.as_deref())
-                == self.state.open.as_ref().map(|o| o.message_id.as_str());
-        if !continues_request {
-            self.close_request(sink)?;
-        }
-        let subagent = self.subagent_of(rec, &line);
-        let thread = subagent.thread.clone();
-        let new_thread = thread
-            .as_deref()
-            .and_then(|t| self.start_thread(t, subagent.agent_id, &line));
-        let inherited = self.inherited_time(&line);
-        let parent_tool_use_id = self.thread_parent(thread.as_deref());
-        let meta = LineMeta::new(
-            &line,
-            subagent,
-            inherited.as_deref(),
-            &session_id,
-            parent_tool_use_id,
-        );
-        let mut out = Out {
-            w: EventWriter::new(sink, SOURCE, &session_id, key_base(kind, &line, rec)),
-            meta: &meta,
-        };
-        if let (Some(thread), Some(agent_type)) = (&thread, new_thread) {
-            announce_thread(&mut out, thread, agent_type.as_deref(), &session_id)?;
-        }
-        self.map_line(kind, &line, record_kind, &mut out)?;
-        Ok(out.w.emitted())
-    }
-
     /// Makes `session_id`'s state the current one. The open API response ends with its
     /// session's run of records (what keeps a backfill's batches whole); the rest of the state
     /// waits for the session's return.
@@ -276,7 +229,7 @@ impl ClaudeMapper {
         if self.state.session_id == session_id {
             return Ok(());
         }
-        self.finish(sink)?;
+        self.close_request(sink)?;
         let current_key = self.state.session_id.clone();
         self.others
             .switch(&mut self.state, current_key, session_id, || SessionState {
@@ -336,7 +289,8 @@ impl ClaudeMapper {
             "system" => system::map_system(line, line.subtype.as_deref(), out),
             "compact_boundary" => system::map_system(line, Some("compact_boundary"), out),
             "summary" | "ai-title" | "custom-title" | "agent-name" => {
-                self.map_title(kind, line, record_kind, out)
+                let holds_leaf = record_kind == Some(RecordKind::SummaryTitle);
+                self.map_title(kind, line, holds_leaf, out)
             }
             "attachment" => self.map_attachment(line, out),
             t if SKIPPED_TYPES.contains(&t) => {
@@ -353,12 +307,6 @@ impl ClaudeMapper {
     fn skip(&mut self, what: &str) {
         self.counts.skip(what);
     }
-
-    /// Closes the open API response with its `span.model_request_end`. Called when a line of
-    /// another kind arrives, when the session changes, and at the end of input.
-    pub fn finish(&mut self, sink: &mut dyn EventSink) -> Result<(), MapError> {
-        self.close_request(sink)
-    }
 }
 
 impl SourceMapping for ClaudeMapper {
@@ -366,12 +314,59 @@ impl SourceMapping for ClaudeMapper {
         SOURCE
     }
 
+    /// Maps one source record of `claude-code`. Returns the number of events produced.
     fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        ClaudeMapper::map(self, rec, sink)
+        let session_id = session_stream(SOURCE, &rec.session)?;
+        self.enter_session(&session_id, sink)?;
+        let record_kind = RecordKind::of(rec);
+        if record_kind == Some(RecordKind::SubagentMeta) {
+            self.read_meta(rec);
+            return Ok(0);
+        }
+        let line: ClaudeLine = serde_json::from_str(rec.record.get())
+            .map_err(|e| reject(format!("not a Claude Code line: {e}")))?;
+        let Some(kind) = line.kind.as_deref() else {
+            return Err(reject("Claude Code line has no `type`"));
+        };
+        if !self.admit(rec, &line) {
+            return Ok(0);
+        }
+        // Any line that is not part of the open API response ends it.
+        let continues_request = kind == "assistant"
+            && line.message.as_ref().and_then(|m| m.id.as_deref())
+                == self.state.open.as_ref().map(|o| o.message_id.as_str());
+        if !continues_request {
+            self.close_request(sink)?;
+        }
+        let subagent = self.subagent_of(rec, &line);
+        let thread = subagent.thread.clone();
+        let new_thread = thread
+            .as_deref()
+            .and_then(|t| self.start_thread(t, subagent.agent_id, &line));
+        let inherited = self.inherited_time(&line);
+        let parent_tool_use_id = self.thread_parent(thread.as_deref());
+        let meta = LineMeta::new(
+            &line,
+            subagent,
+            inherited.as_deref(),
+            &session_id,
+            parent_tool_use_id,
+        );
+        let mut out = Out {
+            w: EventWriter::new(sink, SOURCE, &session_id, key_base(kind, &line, rec)),
+            meta: &meta,
+        };
+        if let (Some(thread), Some(agent_type)) = (&thread, new_thread) {
+            announce_thread(&mut out, thread, agent_type.as_deref(), &session_id)?;
+        }
+        self.map_line(kind, &line, record_kind, &mut out)?;
+        Ok(out.w.emitted())
     }
 
+    /// Closes the open API response with its `span.model_request_end`, as a line of another
+    /// kind and a change of session do.
     fn finish(&mut self, sink: &mut dyn EventSink) -> Result<(), MapError> {
-        ClaudeMapper::finish(self, sink)
+        self.close_request(sink)
     }
 
     fn counts(&self) -> &Counts {

@@ -4,12 +4,11 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use tonbo_core::event::{fnv64, EventBuf};
+use tonbo_core::event::{error_event, fnv64, turn_end_event, EventBuf};
 use tonbo_core::mapping::MapError;
 
 use super::line::{as_str, ClaudeLine};
 use super::{ClaudeMapper, Out};
-use crate::record::RecordKind;
 
 /// A `system` line of `subtype` (or the older top-level `compact_boundary`).
 pub(super) fn map_system(
@@ -19,8 +18,7 @@ pub(super) fn map_system(
 ) -> Result<(), MapError> {
     match subtype {
         Some("turn_duration") => {
-            let mut ev = EventBuf::new("session.status_idle");
-            ev.raw("stop_reason", "{\"type\":\"end_turn\"}");
+            let mut ev = turn_end_event();
             if let Some(d) = line.duration_ms {
                 ev.meta_raw("duration_ms", d.get());
             }
@@ -80,13 +78,8 @@ fn map_api_error(line: &ClaudeLine, out: &mut Out) -> Result<(), MapError> {
                 err.status.map_or("?".into(), |s| s.to_string())
             )
         });
-    let error = serde_json::json!({
-        "type": kind,
-        "message": message,
-        "retry_status": {"type": if retrying { "retrying" } else { "exhausted" }}
-    });
-    let mut ev = EventBuf::new("session.error");
-    ev.raw("error", &error.to_string());
+    let retry = if retrying { "retrying" } else { "exhausted" };
+    let mut ev = error_event(kind, &message, retry);
     if let Some(e) = line.error {
         ev.meta_raw("error", e.get());
     }
@@ -95,11 +88,12 @@ fn map_api_error(line: &ClaudeLine, out: &mut Out) -> Result<(), MapError> {
 
 impl ClaudeMapper {
     /// A `summary`, `ai-title`, `custom-title` or `agent-name` line (`kind`), once per text.
+    /// `holds_leaf`: claude-read found the session holds a `summary`'s leaf (`summary-title`).
     pub(super) fn map_title(
         &mut self,
         kind: &str,
         line: &ClaudeLine,
-        record_kind: Option<RecordKind>,
+        holds_leaf: bool,
         out: &mut Out,
     ) -> Result<(), MapError> {
         let title = match kind {
@@ -113,11 +107,10 @@ impl ClaudeMapper {
             return Ok(());
         };
         let hash = fnv64(t.as_bytes());
-        // A `summary` titles the session that holds its leaf, which claude-read tells
-        // (`summary-title`); otherwise it is kept as what it is, a summary of a conversation
-        // somewhere else.
+        // A `summary` titles the session that holds its leaf; otherwise it is kept as what it
+        // is, a summary of a conversation somewhere else.
         let (ev_type, key) = match (kind, line.leaf_uuid.as_deref()) {
-            ("summary", leaf) if record_kind != Some(RecordKind::SummaryTitle) => (
+            ("summary", leaf) if !holds_leaf => (
                 "claude_code.summary",
                 format!("summary/{}/{hash:016x}", leaf.unwrap_or("")),
             ),

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tonbo_core::event::{text_content, EventBuf};
+use tonbo_core::event::{blocks, json_str, text_block, text_content, tool_result_event, EventBuf};
 use tonbo_core::mapping::MapError;
 
 use super::line::{as_str, reject, Block, ClaudeLine};
@@ -194,22 +194,8 @@ impl ClaudeMapper {
                     .str("deny_message", &result_text);
                 out.emit(ev, Some("tool_rejected"))?;
             }
-            let mcp = self.state.tools.get(tool_use_id).cloned().flatten();
-            let mut ev = match &mcp {
-                Some(server) => {
-                    let mut ev = EventBuf::new("agent.mcp_tool_result");
-                    ev.str("mcp_tool_use_id", tool_use_id);
-                    ev.meta_str("mcp_server_name", server);
-                    ev
-                }
-                None => {
-                    let mut ev = EventBuf::new("agent.tool_result");
-                    ev.str("tool_use_id", tool_use_id);
-                    ev
-                }
-            };
-            ev.raw("content", &content).bool("is_error", is_error);
-            ev.meta_str("tool_use_id", tool_use_id);
+            let mcp = self.state.tools.get(tool_use_id).and_then(Option::as_deref);
+            let mut ev = tool_result_event(tool_use_id, mcp, &content, is_error);
             if let Some(r) = line
                 .tool_use_result
                 .filter(|r| r.get().len() <= MAX_TOOL_USE_RESULT)
@@ -261,12 +247,12 @@ fn emit_injected(injected: &[Injected], out: &mut Out) -> Result<(), MapError> {
         if group.is_empty() {
             continue;
         }
-        let blocks: Vec<String> = group
+        let texts: Vec<String> = group
             .iter()
-            .map(|i| format!("{{\"type\":\"text\",\"text\":{}}}", json_str(&i.text)))
+            .map(|i| text_block(&json_str(&i.text)))
             .collect();
         let mut ev = EventBuf::new("system.message");
-        ev.raw("content", &format!("[{}]", blocks.join(",")));
+        ev.raw("content", &blocks(&texts));
         if kind == "ide_context" {
             let owned: Vec<Injected> = group.into_iter().cloned().collect();
             ev.meta_raw("ide", &user::ide_metadata(&owned).to_string());
@@ -274,10 +260,6 @@ fn emit_injected(injected: &[Injected], out: &mut Out) -> Result<(), MapError> {
         out.emit(ev, Some(kind))?;
     }
     Ok(())
-}
-
-fn json_str(s: &str) -> String {
-    serde_json::to_string(s).expect("a str serialises")
 }
 
 /// The content of a `user` line that is not a tool result.
@@ -360,13 +342,10 @@ impl<'c> Prompt<'c> {
                         if first.is_none() {
                             first = Some(Cow::Owned(rest.to_string()));
                         }
-                        kept.push(Cow::Owned(format!(
-                            "{{\"type\":\"text\",\"text\":{}}}",
-                            json_str(rest)
-                        )));
+                        kept.push(Cow::Owned(text_block(&json_str(rest))));
                     }
                 }
-                let content = (!injected.is_empty()).then(|| format!("[{}]", kept.join(",")));
+                let content = (!injected.is_empty()).then(|| blocks(&kept));
                 Typed {
                     text: first.unwrap_or(Cow::Borrowed("")),
                     content,
@@ -385,7 +364,7 @@ const MAX_TOOL_USE_RESULT: usize = 64 * 1024;
 pub(super) fn normalize_result_blocks(raw: &RawValue) -> String {
     let blocks: Vec<&RawValue> = match serde_json::from_str(raw.get()) {
         Ok(b) => b,
-        Err(_) => return text_content(&serde_json::to_string(raw.get()).unwrap_or_default()),
+        Err(_) => return text_content(&json_str(raw.get())),
     };
     let mut out = String::with_capacity(raw.get().len() + 16);
     out.push('[');
@@ -404,9 +383,7 @@ pub(super) fn normalize_result_blocks(raw: &RawValue) -> String {
         let r: Ref = serde_json::from_str(b.get()).unwrap_or_default();
         if r.kind.as_deref() == Some("tool_reference") {
             let text = format!("tool_reference: {}", r.tool_name.as_deref().unwrap_or(""));
-            out.push_str("{\"type\":\"text\",\"text\":");
-            out.push_str(&serde_json::to_string(&text).unwrap_or_default());
-            out.push('}');
+            out.push_str(&text_block(&json_str(&text)));
         } else {
             out.push_str(b.get());
         }

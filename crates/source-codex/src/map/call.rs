@@ -2,7 +2,7 @@
 //! `tool_search_call`, `image_generation_call`) and the results paired with them.
 
 use serde_json::value::RawValue;
-use tonbo_core::event::EventBuf;
+use tonbo_core::event::{tool_result_event, tool_use_event, EventBuf};
 use tonbo_core::mapping::MapError;
 
 use super::content::{as_str, json_str, split_mcp};
@@ -95,21 +95,8 @@ impl CodexMapper {
         if call.name == "spawn_agent" {
             self.state.spawn_calls.insert(call_id.clone());
         }
-        let mut ev = match mcp {
-            Some((server, tool)) => {
-                let mut ev = EventBuf::new("agent.mcp_tool_use");
-                ev.str("name", tool).str("mcp_server_name", server);
-                ev
-            }
-            None => {
-                let mut ev = EventBuf::new("agent.tool_use");
-                ev.str("name", &call.name);
-                ev
-            }
-        };
-        ev.raw("input", &call.input);
-        ev.meta_str("tool_use_id", &call_id)
-            .meta_str("call_type", kind);
+        let mut ev = tool_use_event(&call.name, mcp, &call.input, &call_id);
+        ev.meta_str("call_type", kind);
         ev.meta_opt("namespace", item.namespace.as_deref())
             .meta_opt("status", item.status.as_deref())
             // Not JSON: kept as it was written.
@@ -141,22 +128,7 @@ impl CodexMapper {
 
     /// A tool's result event, paired with its call by `call_id`.
     pub(super) fn result_buf(&self, call_id: &str, content: &str, is_error: bool) -> EventBuf {
-        let mcp = self.state.calls.get(call_id).cloned().flatten();
-        let mut ev = match &mcp {
-            Some(server) => {
-                let mut ev = EventBuf::new("agent.mcp_tool_result");
-                ev.str("mcp_tool_use_id", call_id);
-                ev.meta_str("mcp_server_name", server);
-                ev
-            }
-            None => {
-                let mut ev = EventBuf::new("agent.tool_result");
-                ev.str("tool_use_id", call_id);
-                ev
-            }
-        };
-        ev.raw("content", content).bool("is_error", is_error);
-        ev.meta_str("tool_use_id", call_id);
-        ev
+        let mcp = self.state.calls.get(call_id).and_then(Option::as_deref);
+        tool_result_event(call_id, mcp, content, is_error)
     }
 }

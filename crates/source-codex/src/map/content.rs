@@ -5,7 +5,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tonbo_core::event::text_content;
+pub(super) use tonbo_core::event::{as_str, json_str};
+use tonbo_core::event::{text_block, text_content};
 
 /// A content part: `input_text`, `output_text`, `input_image`, ...
 #[derive(Deserialize, Default)]
@@ -17,16 +18,6 @@ pub(super) struct Part<'a> {
     pub text: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub image_url: Option<Cow<'a, str>>,
-}
-
-/// A raw JSON value's text, when it is a string.
-pub(super) fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    serde_json::from_str::<Cow<str>>(raw.get()).ok()
-}
-
-/// `s` as a JSON string.
-pub(super) fn json_str(s: &str) -> String {
-    serde_json::to_string(s).expect("a str serialises")
 }
 
 /// `mcp__server__tool`, or the older `server__tool`: built-in tool names never hold a double
@@ -106,7 +97,7 @@ pub(super) fn content_blocks(parts: &[Part]) -> String {
                 {
                     continue;
                 }
-                format!("{{\"type\":\"text\",\"text\":{}}}", json_str(t))
+                text_block(&json_str(t))
             }
             _ => continue,
         };

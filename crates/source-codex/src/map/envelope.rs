@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tonbo_core::event::{text_content, EventBuf};
-use tonbo_core::mapping::{session_stream, MapError, Stamp};
+use tonbo_core::mapping::{session_stream, MapError, Thread};
 
 use super::content::as_str;
 use super::{prompt, CodexMapper, Line};
@@ -188,25 +188,16 @@ impl CodexMapper {
         let parent_stream = session_stream(SOURCE, &parent)?;
         let session_id = line.session_id;
         let child = session_id.strip_prefix("codex-").unwrap_or(session_id);
-        let mut ev = EventBuf::new("session.thread_created");
-        ev.str("agent_name", spawn.agent.as_deref().unwrap_or("subagent"))
-            .str("session_thread_id", session_id);
-        let stamp = Stamp {
-            timestamp: line.timestamp.as_deref(),
-            ..Stamp::default()
-        };
         // The call that spawned it is known only on the parent's side (its result names this
         // session, `child_session_id`): the child's file may be read first.
-        line.out.emit_to(
-            &parent_stream,
-            &mut ev,
-            &format!("thread/{child}"),
-            &stamp,
-            Some("thread_created"),
-            |ev| {
-                ev.meta_str("child_session_id", session_id);
-            },
-        )?;
+        line.out.announce_thread(&Thread {
+            parent_stream: &parent_stream,
+            child,
+            child_stream: session_id,
+            agent: spawn.agent.as_deref(),
+            parent_tool_use_id: None,
+            timestamp: line.timestamp.as_deref(),
+        })?;
         self.state.parent = Some(parent_stream);
         self.state.thread = Some(session_id.to_string());
         Ok(())

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tonbo_core::event::EventBuf;
+use tonbo_core::event::{error_event, model_request_end, turn_end_event, EventBuf};
 use tonbo_core::mapping::MapError;
 
 use super::envelope::SKIPPED;
@@ -59,8 +59,7 @@ impl CodexMapper {
             }
             "task_complete" | "turn_complete" => {
                 // `last_agent_message` repeats the assistant message: not emitted.
-                let mut ev = EventBuf::new("session.status_idle");
-                ev.raw("stop_reason", "{\"type\":\"end_turn\"}");
+                let mut ev = turn_end_event();
                 if let Some(d) = m.duration_ms {
                     ev.meta_raw("duration_ms", d.get());
                 }
@@ -76,7 +75,10 @@ impl CodexMapper {
                 ev.raw("num_turns", &m.num_turns.unwrap_or(0).to_string());
                 (ev, "rollback")
             }
-            "error" => (error_event(m.message.as_deref()), "error"),
+            "error" => {
+                let message = m.message.as_deref().unwrap_or("");
+                (error_event("unknown_error", message, "terminal"), "error")
+            }
             "item_completed" => {
                 self.item_completed(payload);
                 return Ok(());
@@ -119,16 +121,13 @@ impl CodexMapper {
             self.skip("token_count without last_token_usage");
             return Ok(());
         };
-        let mut ev = EventBuf::new("span.model_request_end");
-        ev.raw("model_request_start_id", "null").bool("is_error", false).raw(
-            "model_usage",
-            &format!(
-                "{{\"input_tokens\":{},\"output_tokens\":{},\"cache_read_input_tokens\":{},\"cache_creation_input_tokens\":0}}",
-                u.input_tokens.saturating_sub(u.cached_input_tokens),
-                u.output_tokens,
-                u.cached_input_tokens
-            ),
+        let usage = format!(
+            "{{\"input_tokens\":{},\"output_tokens\":{},\"cache_read_input_tokens\":{},\"cache_creation_input_tokens\":0}}",
+            u.input_tokens.saturating_sub(u.cached_input_tokens),
+            u.output_tokens,
+            u.cached_input_tokens
         );
+        let mut ev = model_request_end(None, &usage);
         ev.meta_raw(
             "codex_usage",
             &format!(
@@ -158,16 +157,4 @@ impl CodexMapper {
         let tag = c.item.and_then(|i| i.kind).unwrap_or_default();
         self.skip(&format!("item_completed:{tag}"));
     }
-}
-
-/// An `error` event's message as a terminal `session.error`.
-fn error_event(message: Option<&str>) -> EventBuf {
-    let error = serde_json::json!({
-        "type": "unknown_error",
-        "message": message.unwrap_or(""),
-        "retry_status": {"type": "terminal"}
-    });
-    let mut ev = EventBuf::new("session.error");
-    ev.raw("error", &error.to_string());
-    ev
 }

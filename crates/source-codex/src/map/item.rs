@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tonbo_core::contract::session_id_for;
-use tonbo_core::event::{text_content, EventBuf};
+use tonbo_core::event::{blocks, text_block, text_content, thinking_event, EventBuf};
 use tonbo_core::mapping::MapError;
 
 use super::content::{as_str, content_blocks, json_str, output_content, spawned_thread, Part};
@@ -153,16 +153,8 @@ impl CodexMapper {
             }
         }
         let encrypted = item.encrypted_content.is_some_and(|e| e.get() != "null");
-        let mut ev = EventBuf::new("agent.thinking");
-        let content = if texts.is_empty() {
-            "[{\"type\":\"redacted\"}]".to_string()
-        } else {
-            format!(
-                "[{{\"type\":\"thinking\",\"thinking\":{}}}]",
-                json_str(&texts.join("\n\n"))
-            )
-        };
-        ev.raw("content", &content);
+        let thinking = (!texts.is_empty()).then(|| json_str(&texts.join("\n\n")));
+        let mut ev = thinking_event(thinking.as_deref());
         if encrypted {
             ev.meta_raw("encrypted", "true");
         }
@@ -368,26 +360,18 @@ fn agent_message_content(content: Option<&RawValue>) -> String {
         #[serde(borrow)]
         text: Option<&'a RawValue>,
     }
-    let mut blocks = Vec::new();
-    match content {
-        Some(text) if as_str(text).is_some() => {
-            blocks.push(format!("{{\"type\":\"text\",\"text\":{}}}", text.get()))
-        }
-        Some(parts) => {
-            let parts: Vec<P> = serde_json::from_str(parts.get()).unwrap_or_default();
-            for p in parts {
-                match (p.kind.as_deref(), p.text) {
-                    (Some("encrypted_content"), _) => {
-                        blocks.push("{\"type\":\"redacted\"}".to_string())
-                    }
-                    (_, Some(t)) => {
-                        blocks.push(format!("{{\"type\":\"text\",\"text\":{}}}", t.get()))
-                    }
-                    _ => {}
-                }
-            }
-        }
-        None => {}
-    }
-    format!("[{}]", blocks.join(","))
+    let items: Vec<String> = match content {
+        Some(text) if as_str(text).is_some() => vec![text_block(text.get())],
+        Some(parts) => serde_json::from_str::<Vec<P>>(parts.get())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| match (p.kind.as_deref(), p.text) {
+                (Some("encrypted_content"), _) => Some("{\"type\":\"redacted\"}".to_string()),
+                (_, Some(t)) => Some(text_block(t.get())),
+                _ => None,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    blocks(&items)
 }

@@ -92,35 +92,6 @@ struct Line<'w> {
 }
 
 impl CodexMapper {
-    pub fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, &rec.session)?;
-        // Keys are the record's place, `<file name>:<line or row>` (`at`): stable while Codex
-        // appends, and when a file is archived or compressed. A record of an older reader has
-        // no `at`; its provenance gives the same text.
-        let at = match &rec.at {
-            Some(at) => Cow::Borrowed(at.as_ref()),
-            None => Cow::Owned(at_of_provenance(rec.provenance.as_ref())),
-        };
-        self.enter(&session_id, at_file(&at));
-        let mut line = Line {
-            out: EventWriter::new(sink, SOURCE, &session_id, at.to_string()),
-            session_id: &session_id,
-            key_base: &at,
-            timestamp: None,
-        };
-        let raw = rec.record;
-        match RecordKind::from_wire(rec.kind.as_deref()).map_err(MapError::Reject)? {
-            RecordKind::V2 => self.map_envelope(raw, &mut line)?,
-            RecordKind::V1 => self.map_v1(raw, &mut line)?,
-            RecordKind::V0Session | RecordKind::SeedSession => {
-                self.session_meta(raw);
-            }
-            RecordKind::V0Item => self.map_item(raw, &mut line)?,
-            RecordKind::SeedMessage => self.map_seed(raw, &mut line)?,
-        }
-        Ok(line.out.emitted())
-    }
-
     /// Makes the state of `session_id`'s file `file` the one at hand: kept aside from earlier
     /// (records of files interleaved, `--follow`), or new.
     fn enter(&mut self, session_id: &str, file: &str) {
@@ -217,7 +188,32 @@ impl SourceMapping for CodexMapper {
     }
 
     fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        CodexMapper::map(self, rec, sink)
+        let session_id = session_stream(SOURCE, &rec.session)?;
+        // Keys are the record's place, `<file name>:<line or row>` (`at`): stable while Codex
+        // appends, and when a file is archived or compressed. A record of an older reader has
+        // no `at`; its provenance gives the same text.
+        let at = match &rec.at {
+            Some(at) => Cow::Borrowed(at.as_ref()),
+            None => Cow::Owned(at_of_provenance(rec.provenance.as_ref())),
+        };
+        self.enter(&session_id, at_file(&at));
+        let mut line = Line {
+            out: EventWriter::new(sink, SOURCE, &session_id, at.to_string()),
+            session_id: &session_id,
+            key_base: &at,
+            timestamp: None,
+        };
+        let raw = rec.record;
+        match RecordKind::from_wire(rec.kind.as_deref()).map_err(MapError::Reject)? {
+            RecordKind::V2 => self.map_envelope(raw, &mut line)?,
+            RecordKind::V1 => self.map_v1(raw, &mut line)?,
+            RecordKind::V0Session | RecordKind::SeedSession => {
+                self.session_meta(raw);
+            }
+            RecordKind::V0Item => self.map_item(raw, &mut line)?,
+            RecordKind::SeedMessage => self.map_seed(raw, &mut line)?,
+        }
+        Ok(line.out.emitted())
     }
 
     fn counts(&self) -> &Counts {

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tonbo_core::event::{text_content, EventBuf};
+use tonbo_core::event::{text_content, tool_use_event, EventBuf};
 use tonbo_core::mapping::MapError;
 
 use super::content::as_str;
@@ -70,14 +70,12 @@ impl CodexMapper {
         let id = format!("{}#call", line.key_base);
         self.state.seed_open_calls.push(id.clone());
         self.state.calls.insert(id.clone(), None);
-        let mut ev = EventBuf::new("agent.tool_use");
         let input = match args {
             Some(a) if a.get().starts_with('{') => a.get().to_string(),
             Some(a) => format!("{{\"args\":{}}}", a.get()),
             None => "{}".into(),
         };
-        ev.str("name", name).raw("input", &input);
-        ev.meta_str("tool_use_id", &id);
+        let ev = tool_use_event(name, None, &input, &id);
         self.emit(ev, Some("tool_use"), line)
     }
 }

@@ -2,8 +2,9 @@
 //! results, and [`Msg`], the events of one record with the envelope every event carries.
 
 use serde_json::Value;
-use tonbo_core::event::EventBuf;
+use tonbo_core::event::{self, blocks, json_str, EventBuf};
 use tonbo_core::mapping::{EventSink, EventWriter, MapError, Stamp};
+use tonbo_core::time::rfc3339_millis;
 
 use crate::SOURCE;
 
@@ -69,30 +70,6 @@ impl<'a> Msg<'a> {
     }
 }
 
-/// RFC 3339 UTC from unix milliseconds.
-pub fn rfc3339_millis(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// A timestamp field in seconds (Go lineage) or milliseconds (TypeScript), told apart by
 /// magnitude (FORMAT.md, "Stores"): anything below 10^11 is seconds (before the year 5138).
 pub fn timestamp(v: &Value) -> Option<String> {
@@ -117,13 +94,9 @@ pub fn time_of(v: &Value, k: &str) -> Option<String> {
     v.get("time").and_then(|t| t.get(k)).and_then(timestamp)
 }
 
-/// A JSON string literal.
-pub fn json_str(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_default()
-}
-
+/// A text block of `text`.
 pub fn text_block(text: &str) -> String {
-    format!("{{\"type\":\"text\",\"text\":{}}}", json_str(text))
+    event::text_block(&json_str(text))
 }
 
 /// A `data:` URL or other URL as an image or document block.
@@ -159,10 +132,6 @@ pub fn url_block(url: &str, mime: Option<&str>, filename: Option<&str>) -> Strin
     )
 }
 
-pub fn blocks(items: &[String]) -> String {
-    format!("[{}]", items.join(","))
-}
-
 /// An event whose content is one text block.
 pub fn text_event(kind: &str, text: &str) -> EventBuf {
     let mut ev = EventBuf::new(kind);
@@ -173,37 +142,8 @@ pub fn text_event(kind: &str, text: &str) -> EventBuf {
 /// An `agent.thinking` event of reasoning text; blank text (reasoning that happened but whose
 /// text was not kept, e.g. encrypted) is a `redacted` block.
 pub fn thinking_event(text: &str) -> EventBuf {
-    let mut ev = EventBuf::new("agent.thinking");
-    if text.trim().is_empty() {
-        ev.raw("content", "[{\"type\":\"redacted\"}]");
-    } else {
-        ev.raw(
-            "content",
-            &format!(
-                "[{{\"type\":\"thinking\",\"thinking\":{}}}]",
-                json_str(text)
-            ),
-        );
-    }
-    ev
-}
-
-/// An `agent.tool_use` of `name` called as `call`, with its input object (raw JSON).
-pub fn tool_use_event(name: &str, input: &str, call: &str) -> EventBuf {
-    let mut ev = EventBuf::new("agent.tool_use");
-    ev.str("name", name).raw("input", input);
-    ev.meta_str("tool_use_id", call);
-    ev
-}
-
-/// The `agent.tool_result` of the call `call`, with its content blocks (raw JSON).
-pub fn tool_result_event(call: &str, content: &str, is_error: bool) -> EventBuf {
-    let mut ev = EventBuf::new("agent.tool_result");
-    ev.str("tool_use_id", call)
-        .raw("content", content)
-        .bool("is_error", is_error);
-    ev.meta_str("tool_use_id", call);
-    ev
+    let thinking = (!text.trim().is_empty()).then(|| json_str(text));
+    event::thinking_event(thinking.as_deref())
 }
 
 /// A TypeScript or OpenCode 2 tool state's `input`, when it is an object; else `{}`.
@@ -232,32 +172,10 @@ pub fn usage_event(tokens: &Value, cost: Option<&Value>) -> EventBuf {
         "cache_read_input_tokens": n(cache.and_then(|c| c.get("read"))),
         "cache_creation_input_tokens": n(cache.and_then(|c| c.get("write"))),
     });
-    let mut ev = EventBuf::new("span.model_request_end");
-    ev.raw("model_request_start_id", "null")
-        .bool("is_error", false)
-        .raw("model_usage", &usage.to_string());
+    let mut ev = event::model_request_end(None, &usage.to_string());
     if let Some(c) = cost {
         ev.meta_raw("cost", &c.to_string());
     }
-    ev
-}
-
-/// A `session.error` of the error type `kind` (`retry`: whether it is tried again).
-pub fn error_event(kind: &str, message: &str, retry: bool) -> EventBuf {
-    let error = serde_json::json!({
-        "type": kind,
-        "message": message,
-        "retry_status": {"type": if retry { "retrying" } else { "terminal" }}
-    });
-    let mut ev = EventBuf::new("session.error");
-    ev.raw("error", &error.to_string());
-    ev
-}
-
-/// A `session.status_idle` ending the turn.
-pub fn turn_end_event() -> EventBuf {
-    let mut ev = EventBuf::new("session.status_idle");
-    ev.raw("stop_reason", "{\"type\":\"end_turn\"}");
     ev
 }
 
@@ -283,11 +201,6 @@ mod tests {
 
     #[test]
     fn times() {
-        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            rfc3339_millis(1_771_000_000_123),
-            "2026-02-13T16:26:40.123Z"
-        );
         assert_eq!(
             timestamp(&serde_json::json!(1751360000)).unwrap(),
             "2025-07-01T08:53:20.000Z"
@@ -296,7 +209,6 @@ mod tests {
             timestamp(&serde_json::json!(1751360000123i64)).unwrap(),
             "2025-07-01T08:53:20.123Z"
         );
-        assert_eq!(rfc3339_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]

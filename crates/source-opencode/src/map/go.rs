@@ -2,13 +2,13 @@
 //! envelopes, read by its role; a tool's result is a part of the next, `tool`-role, message.
 
 use serde_json::Value;
+use tonbo_core::event::{blocks, tool_result_event, tool_use_event, turn_end_event};
 use tonbo_core::mapping::MapError;
 
 use super::content::{
-    blocks, emit_shell, s, text_event, thinking_event, timestamp, tool_result_event,
-    tool_use_event, turn_end_event, unknown_event, url_block, Msg,
+    emit_shell, s, text_block, text_event, thinking_event, timestamp, unknown_event, url_block, Msg,
 };
-use super::{OpenCodeMapper, Prompt};
+use super::{file_part, OpenCodeMapper, Prompt};
 use crate::record::MessageRecord;
 
 /// Go tool inputs and metadata are JSON encoded a second time: decoded, the input is an object
@@ -112,19 +112,13 @@ fn go_binary(role: &str, data: &Value, prompt: &mut Prompt, m: &mut Msg) -> Resu
     let mime = s(data, "MIMEType").unwrap_or("application/octet-stream");
     let url = format!("data:{mime};base64,{}", s(data, "Data").unwrap_or(""));
     let block = url_block(&url, Some(mime), s(data, "Path"));
-    if role == "user" {
-        prompt.block(block);
-        return Ok(());
-    }
-    let mut ev = tonbo_core::event::EventBuf::new("agent.message");
-    ev.raw("content", &blocks(&[block]));
-    m.emit(ev, "file", None)
+    file_part(role, block, prompt, m, None)
 }
 
 fn go_tool_call(data: &Value, m: &mut Msg) -> Result<(), MapError> {
     let (input, raw) = decode_twice(data.get("input"));
     let call = s(data, "id").unwrap_or("");
-    let mut ev = tool_use_event(s(data, "name").unwrap_or(""), &input, call);
+    let mut ev = tool_use_event(s(data, "name").unwrap_or(""), None, &input, call);
     if let Some(r) = raw {
         ev.meta_str("raw_input", &r);
     }
@@ -133,7 +127,7 @@ fn go_tool_call(data: &Value, m: &mut Msg) -> Result<(), MapError> {
 
 fn go_tool_result(data: &Value, m: &mut Msg) -> Result<(), MapError> {
     let call = s(data, "tool_call_id").unwrap_or("");
-    let mut content = vec![super::content::text_block(s(data, "content").unwrap_or(""))];
+    let mut content = vec![text_block(s(data, "content").unwrap_or(""))];
     if let (Some(d), Some(mime)) = (
         s(data, "data").filter(|d| !d.is_empty()),
         s(data, "mime_type"),
@@ -148,7 +142,7 @@ fn go_tool_result(data: &Value, m: &mut Msg) -> Result<(), MapError> {
         .get("is_error")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let mut ev = tool_result_event(call, &blocks(&content), is_error);
+    let mut ev = tool_result_event(call, None, &blocks(&content), is_error);
     if let Some(md) = s(data, "metadata").filter(|x| !x.is_empty()) {
         ev.meta_str("tool_metadata", md);
     }

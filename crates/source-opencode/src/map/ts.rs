@@ -2,18 +2,19 @@
 //! objects; one `tool` part holds a call and its result in `state`.
 
 use serde_json::Value;
-use tonbo_core::event::EventBuf;
+use tonbo_core::contract::session_id_for;
+use tonbo_core::event::{
+    blocks, error_event, tool_result_event, tool_use_event, turn_end_event, EventBuf,
+};
 use tonbo_core::mapping::MapError;
 
 use super::content::{
-    blocks, error_event, error_text, s, text_block, text_event, thinking_event, time_of, timestamp,
-    tool_input, tool_result_event, tool_use_event, turn_end_event, unknown_event, url_block,
-    usage_event, Msg,
+    error_text, s, text_block, text_event, thinking_event, time_of, timestamp, tool_input,
+    unknown_event, url_block, usage_event, Msg,
 };
-use super::{OpenCodeMapper, Prompt};
+use super::{file_part, OpenCodeMapper, Prompt};
 use crate::record::MessageRecord;
 use crate::SOURCE;
-use tonbo_core::contract::session_id_for;
 
 /// Tool metadata longer than this is not carried in the event.
 const TOOL_METADATA_MAX: usize = 64 * 1024;
@@ -55,13 +56,7 @@ impl OpenCodeMapper {
                     s(part, "mime"),
                     s(part, "filename"),
                 );
-                if role == "user" {
-                    prompt.block(b);
-                    return Ok(());
-                }
-                let mut ev = EventBuf::new("agent.message");
-                ev.raw("content", &blocks(&[b]));
-                m.emit(ev, "file", started)
+                file_part(role, b, prompt, m, started)
             }
             "reasoning" => {
                 let ev = thinking_event(s(part, "text").unwrap_or(""));
@@ -166,7 +161,7 @@ fn ts_retry(part: &Value, m: &mut Msg) -> Result<(), MapError> {
                 .unwrap_or_else(|| e.to_string())
         })
         .unwrap_or_default();
-    let ev = error_event("model_request_failed_error", &message, true);
+    let ev = error_event("model_request_failed_error", &message, "retrying");
     m.emit(ev, "retry", time_of(part, "created"))
 }
 
@@ -182,7 +177,7 @@ fn ts_assistant_end(msg: &Value, m: &mut Msg) -> Result<(), MapError> {
         let mut ev = if name == "MessageAbortedError" {
             EventBuf::new("user.interrupt")
         } else {
-            error_event("unknown_error", message, false)
+            error_event("unknown_error", message, "terminal")
         };
         ev.meta_str("error_name", name);
         m.emit(ev, "error", None)?;
@@ -215,7 +210,12 @@ fn ts_tool(part: &Value, m: &mut Msg) -> Result<(), MapError> {
         .get("metadata")
         .and_then(|md| s(md, "sessionId"))
         .map(|c| session_id_for(SOURCE, c));
-    let mut ev = tool_use_event(s(part, "tool").unwrap_or(""), &tool_input(&state), call);
+    let mut ev = tool_use_event(
+        s(part, "tool").unwrap_or(""),
+        None,
+        &tool_input(&state),
+        call,
+    );
     ev.meta_str("status", status);
     ev.meta_opt("child_session_id", child.as_deref());
     m.emit(ev, "tool_use", time_of(&state, "start"))?;
@@ -243,7 +243,7 @@ fn ts_tool(part: &Value, m: &mut Msg) -> Result<(), MapError> {
         // Pending or running: the call only (an interrupted turn, or one still going).
         _ => return Ok(()),
     };
-    let mut ev = tool_result_event(call, &content, is_error);
+    let mut ev = tool_result_event(call, None, &content, is_error);
     ev.meta_opt("child_session_id", child.as_deref());
     if let Some(md) = state.get("metadata").filter(|x| !x.is_null()) {
         let text = md.to_string();

@@ -3,13 +3,14 @@
 
 use serde_json::Value;
 use tonbo_core::contract::session_id_for;
-use tonbo_core::event::{text_content, EventBuf};
+use tonbo_core::event::{
+    blocks, json_str, text_content, tool_result_event, tool_use_event, turn_end_event, EventBuf,
+};
 use tonbo_core::mapping::MapError;
 
 use super::content::{
-    blocks, emit_shell, error_text, json_str, s, text_block, text_event, thinking_event, time_of,
-    tool_input, tool_result_event, tool_use_event, turn_end_event, unknown_event, url_block,
-    usage_event, Msg,
+    emit_shell, error_text, s, text_block, text_event, thinking_event, time_of, tool_input,
+    unknown_event, url_block, usage_event, Msg,
 };
 use super::{OpenCodeMapper, Prompt};
 use crate::record::MessageRecord;
@@ -139,7 +140,12 @@ fn v2_tool(item: &Value, m: &mut Msg) -> Result<(), MapError> {
         .then(|| subagent_session_of(&state))
         .flatten()
         .map(|c| session_id_for(SOURCE, &c));
-    let mut ev = tool_use_event(s(item, "name").unwrap_or(""), &tool_input(&state), call);
+    let mut ev = tool_use_event(
+        s(item, "name").unwrap_or(""),
+        None,
+        &tool_input(&state),
+        call,
+    );
     ev.meta_opt("child_session_id", child.as_deref());
     m.emit(ev, "tool_use", None)?;
     let status = s(&state, "status").unwrap_or("");
@@ -157,7 +163,7 @@ fn v2_tool(item: &Value, m: &mut Msg) -> Result<(), MapError> {
     if let Some(e) = state.get("error").filter(|e| !e.is_null()) {
         content.push(text_block(&error_text(e)));
     }
-    let mut ev = tool_result_event(call, &blocks(&content), status == "error");
+    let mut ev = tool_result_event(call, None, &blocks(&content), status == "error");
     ev.meta_opt("child_session_id", child.as_deref());
     m.emit(ev, "tool_result", None)
 }

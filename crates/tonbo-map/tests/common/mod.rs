@@ -1,15 +1,124 @@
-//! Shared by the fixture tests: run a real reader and the real tonbo-map over a fixture folder.
-#![allow(dead_code)]
+//! Shared by the fixture tests: run a real reader and the real tonbo-map over a fixture folder,
+//! and read what came out.
+#![allow(dead_code, unused_imports)] // each test file uses some of it
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
+use serde_json::value::RawValue;
 use serde_json::Value;
+use tonbo_core::SourceRecord;
 
+pub use tonbo_testkit::events::assert_said;
 pub use tonbo_testkit::{bin, workspace_root as root};
 
+/// A source with fixtures (`testdata/<dir>/<case>`).
+pub struct Source {
+    /// Its folder under `testdata/`.
+    pub dir: &'static str,
+    /// Its reader.
+    pub reader: &'static str,
+    /// What its events name as their `metadata.source`.
+    pub name: &'static str,
+    /// How many fixtures it has at the least: one gone missing fails the tests that loop over
+    /// them.
+    pub at_least: usize,
+}
+
+pub const CLAUDE: Source = Source {
+    dir: "claude",
+    reader: "claude-read",
+    name: "claude-code",
+    at_least: 9,
+};
+pub const CODEX: Source = Source {
+    dir: "codex",
+    reader: "codex-read",
+    name: "codex",
+    at_least: 10,
+};
+pub const OPENCODE: Source = Source {
+    dir: "opencode",
+    reader: "opencode-read",
+    name: "opencode",
+    at_least: 7,
+};
+pub static SOURCES: [Source; 3] = [CLAUDE, CODEX, OPENCODE];
+
+impl Source {
+    /// Its fixture folders, sorted.
+    pub fn cases(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("testdata").join(self.dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .collect();
+        v.sort();
+        assert!(v.len() >= self.at_least, "{} fixtures missing", self.dir);
+        v
+    }
+
+    /// The paths its reader reads for the fixture `case`: Claude Code's `projects` folder,
+    /// Codex CLI's `sessions` folder, or for OpenCode the paths its `paths` file names in a
+    /// copy of it under `into` (built by [`build`]).
+    pub fn paths(&self, case: &Path, into: &Path) -> Vec<PathBuf> {
+        match self.dir {
+            "claude" => vec![case.join("projects")],
+            "codex" => vec![case.join("sessions")],
+            _ => {
+                build(case, into);
+                std::fs::read_to_string(case.join("paths"))
+                    .unwrap()
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| into.join(l.trim()))
+                    .collect()
+            }
+        }
+    }
+
+    /// `READER CASE | tonbo-map` for the fixture folder `case`.
+    pub fn run(&self, case: &Path) -> Run {
+        let tmp = tempfile::tempdir().unwrap();
+        read_and_map(self.reader, &self.paths(case, tmp.path()))
+    }
+
+    /// [`Source::run`] for the fixture named `case`.
+    pub fn run_named(&self, case: &str) -> Run {
+        self.run(&root().join("testdata").join(self.dir).join(case))
+    }
+
+    /// Every fixture maps to the events checked in beside it (`expected.ndjson`).
+    pub fn check_every_expected(&self) {
+        let mut failures = Vec::new();
+        for case in self.cases() {
+            failures.extend(check_expected(&case, &self.run(&case)));
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// The paths of every fixture, for one run of the reader over all of them (OpenCode's
+    /// built under `into`).
+    pub fn every_path(&self, into: &Path) -> Vec<PathBuf> {
+        let mut paths = Vec::new();
+        for case in self.cases() {
+            paths.extend(self.paths(&case, &into.join(case.file_name().unwrap())));
+        }
+        paths
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.dir)
+    }
+}
+
+/// What `READER | tonbo-map` gave.
 pub struct Run {
+    /// tonbo-map's event lines, parsed.
     pub events: Vec<Value>,
     pub stdout: String,
     pub read_stderr: String,
@@ -18,13 +127,108 @@ pub struct Run {
     pub map_code: Option<i32>,
 }
 
-/// `READER DIR | tonbo-map`, two real processes and a real pipe.
-pub fn read_and_map(reader: &str, dir: &Path) -> Run {
-    read_and_map_paths(reader, &[dir.to_path_buf()])
+impl Run {
+    /// The event lines whose event is of type `ty`, in order.
+    pub fn of_type(&self, ty: &str) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|e| e["event"]["type"] == ty)
+            .collect()
+    }
+
+    /// The first event line whose event is what `is` looks for.
+    #[track_caller]
+    pub fn find(&self, is: impl Fn(&Value) -> bool) -> &Value {
+        self.events
+            .iter()
+            .find(|e| is(&e["event"]))
+            .unwrap_or_else(|| panic!("no such event among {}", self.stdout))
+    }
+
+    /// The event line of the event whose `metadata.source_key` is `key`.
+    #[track_caller]
+    pub fn keyed(&self, key: &str) -> &Value {
+        self.find(|ev| ev["metadata"]["source_key"] == key)
+    }
+
+    /// The `metadata.source_key` of every event, in order; of one session's only with `Some`.
+    pub fn keys(&self, session: Option<&str>) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter(|e| session.is_none_or(|s| e["session_id"] == s))
+            .map(|e| e["event"]["metadata"]["source_key"].as_str().unwrap())
+            .collect()
+    }
+
+    /// The first text of every event whose content begins with one, in order.
+    pub fn texts(&self) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter_map(|e| e["event"]["content"][0]["text"].as_str())
+            .collect()
+    }
+
+    /// The events (without their lines' `session_id`) of each session, in order.
+    pub fn by_session(&self) -> BTreeMap<&str, Vec<&Value>> {
+        let mut by: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+        for e in &self.events {
+            by.entry(e["session_id"].as_str().unwrap())
+                .or_default()
+                .push(&e["event"]);
+        }
+        by
+    }
+
+    /// Some event is of the session `session`.
+    #[track_caller]
+    pub fn assert_has_session(&self, session: &str) {
+        assert!(
+            self.events.iter().any(|e| e["session_id"] == session),
+            "no event of {session}"
+        );
+    }
+
+    /// The first text of every `user.message` whose `metadata.author` is `author`, in order.
+    pub fn prompts_by(&self, author: &str) -> Vec<&str> {
+        self.of_type("user.message")
+            .into_iter()
+            .map(|e| &e["event"])
+            .filter(|ev| ev["metadata"]["author"] == author)
+            .map(|ev| ev["content"][0]["text"].as_str().unwrap_or(""))
+            .collect()
+    }
+
+    /// `(session, metadata.parent_session_id or "")` of every `user.message` an agent wrote.
+    pub fn agent_prompt_sessions(&self) -> Vec<(&str, &str)> {
+        self.of_type("user.message")
+            .into_iter()
+            .filter(|e| e["event"]["metadata"]["author"] == "agent")
+            .map(|e| {
+                let parent = &e["event"]["metadata"]["parent_session_id"];
+                (
+                    e["session_id"].as_str().unwrap_or(""),
+                    parent.as_str().unwrap_or(""),
+                )
+            })
+            .collect()
+    }
 }
 
-/// `READER PATH... | tonbo-map`.
-pub fn read_and_map_paths(reader: &str, paths: &[PathBuf]) -> Run {
+/// `NAME -q PATH`, a binary of the workspace run to its end.
+pub fn run_quiet(name: &str, path: &Path) -> tonbo_testkit::Run {
+    let mut cmd = Command::new(bin(name));
+    cmd.arg("-q").arg(path);
+    tonbo_testkit::run(cmd, None)
+}
+
+/// The lines of `text` (a reader's records, tonbo-map's events), each its own string.
+pub fn owned_lines(text: &str) -> Vec<String> {
+    text.lines().map(str::to_string).collect()
+}
+
+/// `READER PATH... | tonbo-map`, two real processes and a real pipe; every event line is
+/// checked for repeated keys.
+pub fn read_and_map(reader: &str, paths: &[PathBuf]) -> Run {
     let mut read = Command::new(bin(reader))
         .args(paths)
         .stdout(Stdio::piped())
@@ -41,9 +245,7 @@ pub fn read_and_map_paths(reader: &str, paths: &[PathBuf]) -> Run {
     let read_out = read.wait_with_output().unwrap();
     let stdout = String::from_utf8(map_out.stdout).unwrap();
     for l in stdout.lines() {
-        let mut de = serde_json::Deserializer::from_str(l);
-        serde::Deserializer::deserialize_any(&mut de, NoDuplicateKeys)
-            .unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert_no_duplicate_keys(l);
     }
     let events = stdout
         .lines()
@@ -59,52 +261,121 @@ pub fn read_and_map_paths(reader: &str, paths: &[PathBuf]) -> Run {
     }
 }
 
-/// Walks a JSON value and fails on an object that repeats a key (which `Value` would hide).
-pub struct NoDuplicateKeys;
+/// What runs between the reader and tonbo-map in [`read_between_map`].
+pub enum Between {
+    Nothing,
+    /// Each record parsed with the contract's own type, changed, and written again: its other
+    /// fields' bytes kept (its `record` above all, whose numbers jq would re-encode).
+    Edit(fn(&mut SourceRecord)),
+    /// `jq -c PROGRAM` (which rewrites the records' spacing and numbers).
+    Jq(&'static str),
+}
 
-impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("JSON")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut keys = HashSet::new();
-        while let Some(k) = map.next_key::<String>()? {
-            if !keys.insert(k.clone()) {
-                return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
-            }
-            map.next_value_seed(NoDuplicateKeys)?;
+/// tonbo-map's stdout for `READER -q PATH... | BETWEEN | tonbo-map`: real binaries, real pipes.
+pub fn read_between_map(reader: &str, paths: &[PathBuf], between: Between) -> String {
+    let mut read = Command::new(bin(reader))
+        .arg("-q")
+        .args(paths)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let records = read.stdout.take().unwrap();
+    let mut jq: Option<Child> = None;
+    let mut editor = None;
+    let input: Stdio = match between {
+        Between::Nothing => records.into(),
+        Between::Jq(program) => {
+            let mut child = Command::new("jq")
+                .args(["-c", program])
+                .stdin(records)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("jq (on PATH): {e}"));
+            let out = child.stdout.take().unwrap();
+            jq = Some(child);
+            out.into()
         }
-        Ok(())
+        Between::Edit(edit) => {
+            let (pipe_in, pipe_out) = std::io::pipe().unwrap();
+            editor = Some(std::thread::spawn(move || {
+                let mut to_map = std::io::BufWriter::new(pipe_out);
+                for line in BufReader::new(records).lines() {
+                    let line = line.unwrap();
+                    let mut rec: SourceRecord = serde_json::from_str(&line).unwrap();
+                    edit(&mut rec);
+                    serde_json::to_writer(&mut to_map, &rec).unwrap();
+                    to_map.write_all(b"\n").unwrap();
+                }
+            }));
+            pipe_in.into()
+        }
+    };
+    let map = Command::new(bin("tonbo-map"))
+        .stdin(input)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = map.wait_with_output().unwrap();
+    read.wait().unwrap();
+    if let Some(mut jq) = jq {
+        assert!(jq.wait().unwrap().success(), "jq failed");
     }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(NoDuplicateKeys)?.is_some() {}
-        Ok(())
+    if let Some(editor) = editor {
+        editor.join().unwrap();
     }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The members of a JSON object in order, each value as its text: a key it repeats, which
+/// `Value` would hide, stays in view.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> serde::de::Visitor<'de> for Object {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Object)
     }
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicateKeys {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
+/// Fails on an object anywhere in the JSON text `json` that repeats a key.
+#[track_caller]
+pub fn assert_no_duplicate_keys(json: &str) {
+    match json.trim_start().as_bytes().first() {
+        Some(b'{') => {
+            let Members(members) =
+                serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+            let mut keys = HashSet::new();
+            for (key, value) in members {
+                assert_no_duplicate_keys(value.get());
+                assert!(keys.insert(key.clone()), "duplicate key `{key}`: {json}");
+            }
+        }
+        Some(b'[') => {
+            let items: Vec<&RawValue> =
+                serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+            for item in items {
+                assert_no_duplicate_keys(item.get());
+            }
+        }
+        _ => {}
     }
 }
 
@@ -172,79 +443,19 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-pub fn run_opencode_case(case: &Path) -> Run {
-    let tmp = tempfile::tempdir().unwrap();
-    build(case, tmp.path());
-    let paths: Vec<PathBuf> = std::fs::read_to_string(case.join("paths"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| tmp.path().join(l.trim()))
-        .collect();
-    read_and_map_paths("opencode-read", &paths)
-}
-
-/// The fixture folders of one source (`testdata/<source>/<case>`), sorted.
-pub fn fixture_cases(source: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("testdata").join(source))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    v.sort();
-    v
-}
-
 /// Every fixture of every source, read by its real reader and mapped by the real tonbo-map:
-/// `(source, case name, run)`.
-pub fn every_fixture() -> Vec<(&'static str, String, Run)> {
-    let mut runs = Vec::new();
-    for case in fixture_cases("claude") {
-        let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        runs.push((
-            "claude",
-            name,
-            read_and_map("claude-read", &case.join("projects")),
-        ));
-    }
-    for case in fixture_cases("codex") {
-        let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        runs.push((
-            "codex",
-            name,
-            read_and_map("codex-read", &case.join("sessions")),
-        ));
-    }
-    for case in fixture_cases("opencode") {
-        let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        runs.push(("opencode", name, run_opencode_case(&case)));
-    }
-    runs
-}
-
-/// The first text of every `user.message` whose `metadata.author` is `author`, in order.
-pub fn prompts_by(run: &Run, author: &str) -> Vec<String> {
-    run.events
-        .iter()
-        .map(|e| &e["event"])
-        .filter(|ev| ev["type"] == "user.message" && ev["metadata"]["author"] == author)
-        .map(|ev| ev["content"][0]["text"].as_str().unwrap_or("").to_string())
-        .collect()
-}
-
-/// `(session, metadata.parent_session_id or "")` of every `user.message` an agent wrote.
-pub fn agent_prompt_sessions(run: &Run) -> Vec<(String, String)> {
-    run.events
-        .iter()
-        .filter(|e| {
-            e["event"]["type"] == "user.message" && e["event"]["metadata"]["author"] == "agent"
-        })
-        .map(|e| {
-            let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-            (
-                s(&e["session_id"]),
-                s(&e["event"]["metadata"]["parent_session_id"]),
-            )
-        })
-        .collect()
+/// `(source, case name, run)`. Run once for all the tests of a file.
+pub fn every_fixture() -> &'static [(&'static Source, String, Run)] {
+    static RUNS: std::sync::OnceLock<Vec<(&'static Source, String, Run)>> =
+        std::sync::OnceLock::new();
+    RUNS.get_or_init(|| {
+        let mut runs = Vec::new();
+        for source in &SOURCES {
+            for case in source.cases() {
+                let name = case.file_name().unwrap().to_string_lossy().into_owned();
+                runs.push((source, name, source.run(&case)));
+            }
+        }
+        runs
+    })
 }

@@ -19,7 +19,7 @@ use std::io::{BufRead, Write};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tonbo_post::client::{Appended, RawResponse, StreamClient};
+use tonbo_post::client::{Appended, ProducerAppend, RawResponse, StreamClient};
 use tonbo_post::retry::RetryPolicy;
 
 /// A producer kept between `idempotent-append` commands: (epoch, next seq).
@@ -54,7 +54,7 @@ fn err(cmd: &str, status: Option<u16>, code: &str, message: impl Into<String>) -
     v
 }
 
-/// The error code of an unsuccessful answer (PROTOCOL.md).
+/// The error code of an unsuccessful answer (as the protocol names them).
 fn code_of(r: &RawResponse) -> &'static str {
     match r.status {
         404 => "NOT_FOUND",
@@ -78,27 +78,18 @@ impl Adapter {
     fn headers(cmd: &Value) -> Vec<(String, String)> {
         cmd.get("headers")
             .and_then(Value::as_object)
-            .map(|h| {
-                h.iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.as_str().map_or_else(|| v.to_string(), str::to_string),
-                        )
-                    })
-                    .collect()
-            })
+            .map(|h| h.iter().map(|(k, v)| (k.clone(), text(v))).collect())
             .unwrap_or_default()
     }
 
     /// The bytes of a command's `data`: base64 when `binary`, else the text as is.
     fn data(cmd: &Value) -> Option<Vec<u8>> {
         let d = cmd.get("data")?;
-        let text = d.as_str().map_or_else(|| d.to_string(), str::to_string);
+        let data = text(d);
         if cmd.get("binary").and_then(Value::as_bool) == Some(true) {
-            base64_decode(&text)
+            base64_decode(&data)
         } else {
-            Some(text.into_bytes())
+            Some(data.into_bytes())
         }
     }
 
@@ -126,343 +117,371 @@ impl Adapter {
     }
 
     fn dispatch(&mut self, ty: &str, cmd: &Value) -> anyhow::Result<Value> {
-        let path = s(cmd, "path").unwrap_or("").to_string();
-        let url = self.url(cmd);
-        let extra = Self::headers(cmd);
-        let extra_ref: Vec<(&str, &str)> = extra
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        Ok(match ty {
-            "init" => {
-                self.server = s(cmd, "serverUrl")
-                    .unwrap_or("")
-                    .trim_end_matches('/')
-                    .to_string();
-                json!({"type": "init", "success": true, "clientName": "tonbo-post", "clientVersion": env!("CARGO_PKG_VERSION"),
-                       "features": {"batching": true, "sse": false, "longPoll": false, "auto": false, "streaming": false,
-                                    "dynamicHeaders": false, "retryOptions": false, "batchItems": false, "strictZeroValidation": false}})
-            }
-            "create" => {
-                let ct = s(cmd, "contentType")
-                    .unwrap_or("application/octet-stream")
-                    .to_string();
-                let mut h: Vec<(&str, String)> = vec![("Content-Type", ct.clone())];
-                if let Some(t) = cmd.get("ttlSeconds").and_then(Value::as_u64) {
-                    h.push(("Stream-TTL", t.to_string()));
-                }
-                if let Some(e) = s(cmd, "expiresAt") {
-                    h.push(("Stream-Expires-At", e.to_string()));
-                }
-                if cmd.get("closed").and_then(Value::as_bool) == Some(true) {
-                    h.push(("Stream-Closed", "true".into()));
-                }
-                let mut all: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                all.extend(extra_ref.iter().copied());
-                let body = Self::data(cmd);
-                let r = self.client.request("PUT", &url, &all, body.as_deref())?;
-                if r.status == 200 || r.status == 201 {
-                    self.content_types.insert(path, ct);
-                    ok(
-                        "create",
-                        r.status,
-                        json!({"offset": r.header("stream-next-offset")}),
-                    )
-                } else {
-                    err(
-                        "create",
-                        Some(r.status),
-                        code_of(&r),
-                        String::from_utf8_lossy(&r.body),
-                    )
-                }
-            }
-            "connect" | "head" => {
-                let r = self.client.request("HEAD", &url, &extra_ref, None)?;
-                if r.status == 200 {
-                    if let Some(ct) = r.header("content-type") {
-                        self.content_types.insert(path, ct.to_string());
-                    }
-                    ok(
-                        ty,
-                        200,
-                        json!({"offset": r.header("stream-next-offset"), "contentType": r.header("content-type"),
-                                       "streamClosed": r.header("stream-closed") == Some("true")}),
-                    )
-                } else {
-                    err(ty, Some(r.status), code_of(&r), "")
-                }
-            }
-            "append" => {
-                let ct = self.content_type(&path);
-                let mut h: Vec<(&str, &str)> = vec![("Content-Type", ct.as_str())];
-                let seq = cmd
-                    .get("seq")
-                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
-                if let Some(seq) = &seq {
-                    h.push(("Stream-Seq", seq.as_str()));
-                }
-                h.extend(extra_ref.iter().copied());
-                let body = Self::data(cmd).unwrap_or_default();
-                let r = self.client.request("POST", &url, &h, Some(&body))?;
-                if (200..300).contains(&r.status) {
-                    ok(
-                        "append",
-                        200,
-                        json!({"offset": r.header("stream-next-offset")}),
-                    )
-                } else {
-                    err(
-                        "append",
-                        Some(r.status),
-                        code_of(&r),
-                        String::from_utf8_lossy(&r.body),
-                    )
-                }
-            }
-            "close" => {
-                let ct = s(cmd, "contentType")
-                    .map(str::to_string)
-                    .unwrap_or_else(|| self.content_type(&path));
-                let body = Self::data(cmd);
-                let h = [("Content-Type", ct.as_str()), ("Stream-Closed", "true")];
-                let r = self.client.request("POST", &url, &h, body.as_deref())?;
-                if (200..300).contains(&r.status) {
-                    json!({"type": "close", "success": true, "finalOffset": r.header("stream-next-offset")})
-                } else {
-                    err(
-                        "close",
-                        Some(r.status),
-                        code_of(&r),
-                        String::from_utf8_lossy(&r.body),
-                    )
-                }
-            }
-            "delete" => {
-                let r = self.client.request("DELETE", &url, &extra_ref, None)?;
-                if (200..300).contains(&r.status) {
-                    self.content_types.remove(&path);
-                    ok("delete", 200, json!({}))
-                } else {
-                    err("delete", Some(r.status), code_of(&r), "")
-                }
-            }
-            "read" => {
-                let live = cmd.get("live");
-                if live.is_some_and(|l| l != &Value::Bool(false) && !l.is_null()) {
-                    return Ok(err(
-                        "read",
-                        None,
-                        "NOT_SUPPORTED",
-                        "live reads are not implemented",
-                    ));
-                }
-                let offset = cmd.get("offset").map_or("-1".to_string(), |o| {
-                    o.as_str().map_or_else(|| o.to_string(), str::to_string)
-                });
-                let r = self.client.request(
-                    "GET",
-                    &format!("{url}?offset={offset}"),
-                    &extra_ref,
-                    None,
-                )?;
-                if r.status != 200 {
-                    return Ok(err("read", Some(r.status), code_of(&r), ""));
-                }
-                let next = r.header("stream-next-offset").map(str::to_string);
-                let ct = r.header("content-type").unwrap_or("").to_string();
-                let binary = !(ct.starts_with("application/json") || ct.starts_with("text/"));
-                let data = if binary {
-                    base64_encode(&r.body)
-                } else {
-                    String::from_utf8_lossy(&r.body).into_owned()
-                };
-                let chunks = if r.body.is_empty() {
-                    json!([])
-                } else {
-                    json!([{"data": data, "binary": binary, "offset": next}])
-                };
-                ok(
-                    "read",
-                    200,
-                    json!({"chunks": chunks, "offset": next, "upToDate": r.header("stream-up-to-date") == Some("true"),
-                                       "streamClosed": r.header("stream-closed") == Some("true")}),
-                )
-            }
-            "idempotent-append" | "idempotent-close" => {
-                let producer_id = s(cmd, "producerId").unwrap_or("").to_string();
-                let epoch = cmd.get("epoch").and_then(Value::as_u64).unwrap_or(0);
-                let key = (path.clone(), producer_id.clone());
-                let mut p = *self
-                    .producers
-                    .entry(key.clone())
-                    .or_insert(Producer { epoch, next_seq: 0 });
-                if p.epoch != epoch && epoch > p.epoch {
-                    p = Producer { epoch, next_seq: 0 };
-                }
-                let ct = self.content_type(&path);
-                let json_stream = ct.starts_with("application/json");
-                let body = match Self::data(cmd) {
-                    Some(d) if json_stream => [b"[".as_slice(), &d, b"]"].concat(),
-                    Some(d) => d,
-                    None => Vec::new(),
-                };
-                let closing = ty == "idempotent-close";
-                let mut extra: Vec<(&str, &str)> = vec![("Content-Type", ct.as_str())];
-                if closing {
-                    extra.push(("Stream-Closed", "true"));
-                }
-                let auto_claim = cmd.get("autoClaim").and_then(Value::as_bool) == Some(true);
-                let mut claimed = false;
-                loop {
-                    let outcome = self.client.append_as(
-                        &url,
-                        &producer_id,
-                        p.epoch,
-                        p.next_seq,
-                        &body,
-                        &extra,
-                    )?;
-                    match outcome {
-                        Appended::New | Appended::Duplicate => {
-                            p.next_seq += 1;
-                            self.producers.insert(key, p);
-                            break if closing {
-                                json!({"type": ty, "success": true, "status": 200})
-                            } else {
-                                ok(ty, 200, json!({}))
-                            };
-                        }
-                        Appended::StaleEpoch { server_epoch } if auto_claim && !claimed => {
-                            p = Producer {
-                                epoch: server_epoch.unwrap_or(p.epoch) + 1,
-                                next_seq: 0,
-                            };
-                            claimed = true;
-                        }
-                        Appended::StaleEpoch { .. } => {
-                            break err(ty, Some(403), "CONFLICT", "stale producer epoch")
-                        }
-                        Appended::Closed => {
-                            break err(ty, Some(409), "STREAM_CLOSED", "the stream is closed")
-                        }
-                        Appended::Gap { expected, received } => {
-                            break err(
-                                ty,
-                                Some(409),
-                                "SEQUENCE_CONFLICT",
-                                format!("expected seq {expected:?}, sent {received:?}"),
-                            )
-                        }
-                        Appended::SeqConflict { last } => {
-                            break err(
-                                ty,
-                                Some(409),
-                                "SEQUENCE_CONFLICT",
-                                format!("Stream-Seq not above the last ({last:?})"),
-                            )
-                        }
-                        Appended::NotFound => {
-                            break err(ty, Some(404), "NOT_FOUND", "no such stream")
-                        }
-                        Appended::Refused { status, detail } => {
-                            break err(ty, Some(status), "UNEXPECTED_STATUS", detail)
-                        }
-                        // Only with check_before_resending, which this adapter leaves off.
-                        Appended::Unknown { why } => break err(ty, None, "NETWORK_ERROR", why),
-                    }
-                }
-            }
-            "idempotent-append-batch" => {
-                let producer_id = s(cmd, "producerId").unwrap_or("").to_string();
-                let epoch = cmd.get("epoch").and_then(Value::as_u64).unwrap_or(0);
-                let ct = self.content_type(&path);
-                let items: Vec<String> = cmd
-                    .get("items")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                // A fresh producer, everything in one batch (as the reference adapters do with
-                // maxInFlight 1).
-                let body = if ct.starts_with("application/json") {
-                    format!("[{}]", items.join(",")).into_bytes()
-                } else {
-                    items.concat().into_bytes()
-                };
-                let outcome = self.client.append_as(
-                    &url,
-                    &producer_id,
-                    epoch,
-                    0,
-                    &body,
-                    &[("Content-Type", ct.as_str())],
-                )?;
-                match outcome {
-                    Appended::New | Appended::Duplicate => {
-                        self.producers
-                            .insert((path, producer_id), Producer { epoch, next_seq: 1 });
-                        ok(ty, 200, json!({}))
-                    }
-                    Appended::Closed => err(ty, Some(409), "STREAM_CLOSED", "the stream is closed"),
-                    Appended::StaleEpoch { .. } => {
-                        err(ty, Some(403), "CONFLICT", "stale producer epoch")
-                    }
-                    Appended::Gap { .. } | Appended::SeqConflict { .. } => {
-                        err(ty, Some(409), "SEQUENCE_CONFLICT", "sequence conflict")
-                    }
-                    Appended::NotFound => err(ty, Some(404), "NOT_FOUND", "no such stream"),
-                    Appended::Refused { status, detail } => {
-                        err(ty, Some(status), "UNEXPECTED_STATUS", detail)
-                    }
-                    Appended::Unknown { why } => err(ty, None, "NETWORK_ERROR", why),
-                }
-            }
+        let c = Command {
+            ty,
+            cmd,
+            path: s(cmd, "path").unwrap_or("").to_string(),
+            url: self.url(cmd),
+            headers: Self::headers(cmd),
+        };
+        match ty {
+            "init" => Ok(self.init(cmd)),
+            "create" => self.create(&c),
+            "connect" | "head" => self.head(&c),
+            "append" => self.append(&c),
+            "close" => self.close(&c),
+            "delete" => self.delete(&c),
+            "read" => self.read(&c),
+            "idempotent-append" | "idempotent-close" => self.idempotent_append(&c),
+            "idempotent-append-batch" => self.idempotent_append_batch(&c),
             "idempotent-detach" => {
                 self.producers
-                    .remove(&(path, s(cmd, "producerId").unwrap_or("").to_string()));
-                ok(ty, 200, json!({}))
+                    .remove(&(c.path, s(cmd, "producerId").unwrap_or("").to_string()));
+                Ok(ok(ty, 200, json!({})))
             }
-            "validate" => {
-                let target = cmd.get("target").cloned().unwrap_or(Value::Null);
-                match s(&target, "target") {
-                    Some("idempotent-producer") => {
-                        for field in ["epoch", "maxBatchBytes", "maxBatchItems"] {
-                            if target
-                                .get(field)
-                                .and_then(Value::as_i64)
-                                .is_some_and(|v| v < 0)
-                            {
-                                return Ok(err(
-                                    ty,
-                                    None,
-                                    "INVALID_ARGUMENT",
-                                    format!("{field} must not be negative"),
-                                ));
-                            }
-                        }
-                        ok(ty, 200, json!({"valid": true}))
-                    }
-                    _ => err(
-                        ty,
-                        None,
-                        "NOT_SUPPORTED",
-                        "only idempotent-producer options are validated",
-                    ),
-                }
-            }
-            "shutdown" => json!({"type": "shutdown", "success": true}),
-            other => err(
+            "validate" => Ok(validate(ty, cmd)),
+            "shutdown" => Ok(json!({"type": "shutdown", "success": true})),
+            other => Ok(err(
                 other,
                 None,
                 "NOT_SUPPORTED",
                 format!("command `{other}` is not supported"),
-            ),
+            )),
+        }
+    }
+
+    fn init(&mut self, cmd: &Value) -> Value {
+        self.server = s(cmd, "serverUrl")
+            .unwrap_or("")
+            .trim_end_matches('/')
+            .to_string();
+        json!({"type": "init", "success": true, "clientName": "tonbo-post", "clientVersion": env!("CARGO_PKG_VERSION"),
+               "features": {"batching": true, "sse": false, "longPoll": false, "auto": false, "streaming": false,
+                            "dynamicHeaders": false, "retryOptions": false, "batchItems": false, "strictZeroValidation": false}})
+    }
+
+    fn create(&mut self, c: &Command<'_>) -> anyhow::Result<Value> {
+        let cmd = c.cmd;
+        let ct = s(cmd, "contentType")
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let mut h: Vec<(&str, String)> = vec![("Content-Type", ct.clone())];
+        if let Some(t) = cmd.get("ttlSeconds").and_then(Value::as_u64) {
+            h.push(("Stream-TTL", t.to_string()));
+        }
+        if let Some(e) = s(cmd, "expiresAt") {
+            h.push(("Stream-Expires-At", e.to_string()));
+        }
+        if cmd.get("closed").and_then(Value::as_bool) == Some(true) {
+            h.push(("Stream-Closed", "true".into()));
+        }
+        let mut all: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        all.extend(c.extra());
+        let body = Self::data(cmd);
+        let r = self.client.request("PUT", &c.url, &all, body.as_deref())?;
+        if r.status == 200 || r.status == 201 {
+            self.content_types.insert(c.path.clone(), ct);
+            Ok(ok(
+                "create",
+                r.status,
+                json!({"offset": r.header("stream-next-offset")}),
+            ))
+        } else {
+            Ok(refused("create", &r))
+        }
+    }
+
+    fn head(&mut self, c: &Command<'_>) -> anyhow::Result<Value> {
+        let r = self.client.request("HEAD", &c.url, &c.extra(), None)?;
+        if r.status != 200 {
+            return Ok(err(c.ty, Some(r.status), code_of(&r), ""));
+        }
+        if let Some(ct) = r.header("content-type") {
+            self.content_types.insert(c.path.clone(), ct.to_string());
+        }
+        Ok(ok(
+            c.ty,
+            200,
+            json!({"offset": r.header("stream-next-offset"), "contentType": r.header("content-type"),
+                   "streamClosed": r.header("stream-closed") == Some("true")}),
+        ))
+    }
+
+    fn append(&mut self, c: &Command<'_>) -> anyhow::Result<Value> {
+        let ct = self.content_type(&c.path);
+        let mut h: Vec<(&str, &str)> = vec![("Content-Type", ct.as_str())];
+        let seq = c.cmd.get("seq").map(text);
+        if let Some(seq) = &seq {
+            h.push(("Stream-Seq", seq.as_str()));
+        }
+        h.extend(c.extra());
+        let body = Self::data(c.cmd).unwrap_or_default();
+        let r = self.client.request("POST", &c.url, &h, Some(&body))?;
+        if (200..300).contains(&r.status) {
+            Ok(ok(
+                "append",
+                200,
+                json!({"offset": r.header("stream-next-offset")}),
+            ))
+        } else {
+            Ok(refused("append", &r))
+        }
+    }
+
+    fn close(&mut self, c: &Command<'_>) -> anyhow::Result<Value> {
+        let ct = s(c.cmd, "contentType")
+            .map(str::to_string)
+            .unwrap_or_else(|| self.content_type(&c.path));
+        let body = Self::data(c.cmd);
+        let h = [("Content-Type", ct.as_str()), ("Stream-Closed", "true")];
+        let r = self.client.request("POST", &c.url, &h, body.as_deref())?;
+        if (200..300).contains(&r.status) {
+            Ok(
+                json!({"type": "close", "success": true, "finalOffset": r.header("stream-next-offset")}),
+            )
+        } else {
+            Ok(refused("close", &r))
+        }
+    }
+
+    fn delete(&mut self, c: &Command<'_>) -> anyhow::Result<Value> {
+        let r = self.client.request("DELETE", &c.url, &c.extra(), None)?;
+        if (200..300).contains(&r.status) {
+            self.content_types.remove(&c.path);
+            Ok(ok("delete", 200, json!({})))
+        } else {
+            Ok(err("delete", Some(r.status), code_of(&r), ""))
+        }
+    }
+
+    fn read(&mut self, c: &Command<'_>) -> anyhow::Result<Value> {
+        let live = c.cmd.get("live");
+        if live.is_some_and(|l| l != &Value::Bool(false) && !l.is_null()) {
+            return Ok(err(
+                "read",
+                None,
+                "NOT_SUPPORTED",
+                "live reads are not implemented",
+            ));
+        }
+        let offset = c.cmd.get("offset").map_or("-1".to_string(), text);
+        let page = format!("{}?offset={offset}", c.url);
+        let r = self.client.request("GET", &page, &c.extra(), None)?;
+        if r.status != 200 {
+            return Ok(err("read", Some(r.status), code_of(&r), ""));
+        }
+        let next = r.header("stream-next-offset").map(str::to_string);
+        let ct = r.header("content-type").unwrap_or("").to_string();
+        let binary = !(ct.starts_with("application/json") || ct.starts_with("text/"));
+        let data = if binary {
+            base64_encode(&r.body)
+        } else {
+            String::from_utf8_lossy(&r.body).into_owned()
+        };
+        let chunks = if r.body.is_empty() {
+            json!([])
+        } else {
+            json!([{"data": data, "binary": binary, "offset": next}])
+        };
+        Ok(ok(
+            "read",
+            200,
+            json!({"chunks": chunks, "offset": next, "upToDate": r.header("stream-up-to-date") == Some("true"),
+                   "streamClosed": r.header("stream-closed") == Some("true")}),
+        ))
+    }
+
+    /// `idempotent-append` and `idempotent-close`: one append of a producer kept between
+    /// commands, claiming a newer epoch once on 403 with `autoClaim`.
+    fn idempotent_append(&mut self, c: &Command<'_>) -> anyhow::Result<Value> {
+        let (ty, cmd) = (c.ty, c.cmd);
+        let producer_id = s(cmd, "producerId").unwrap_or("").to_string();
+        let epoch = cmd.get("epoch").and_then(Value::as_u64).unwrap_or(0);
+        let key = (c.path.clone(), producer_id.clone());
+        let mut p = *self
+            .producers
+            .entry(key.clone())
+            .or_insert(Producer { epoch, next_seq: 0 });
+        if p.epoch != epoch && epoch > p.epoch {
+            p = Producer { epoch, next_seq: 0 };
+        }
+        let ct = self.content_type(&c.path);
+        let json_stream = ct.starts_with("application/json");
+        let body = match Self::data(cmd) {
+            Some(d) if json_stream => [b"[".as_slice(), &d, b"]"].concat(),
+            Some(d) => d,
+            None => Vec::new(),
+        };
+        let closing = ty == "idempotent-close";
+        let mut headers: Vec<(&str, &str)> = vec![("Content-Type", ct.as_str())];
+        if closing {
+            headers.push(("Stream-Closed", "true"));
+        }
+        let auto_claim = cmd.get("autoClaim").and_then(Value::as_bool) == Some(true);
+        let mut claimed = false;
+        loop {
+            let append = ProducerAppend {
+                producer: &producer_id,
+                epoch: p.epoch,
+                seq: p.next_seq,
+                body: &body,
+                headers: &headers,
+            };
+            match self.client.append_as(&c.url, &append)? {
+                Appended::New | Appended::Duplicate => {
+                    p.next_seq += 1;
+                    self.producers.insert(key, p);
+                    return Ok(if closing {
+                        json!({"type": ty, "success": true, "status": 200})
+                    } else {
+                        ok(ty, 200, json!({}))
+                    });
+                }
+                Appended::StaleEpoch { server_epoch } if auto_claim && !claimed => {
+                    p = Producer {
+                        epoch: server_epoch.unwrap_or(p.epoch) + 1,
+                        next_seq: 0,
+                    };
+                    claimed = true;
+                }
+                Appended::Gap { expected, received } => {
+                    return Ok(err(
+                        ty,
+                        Some(409),
+                        "SEQUENCE_CONFLICT",
+                        format!("expected seq {expected:?}, sent {received:?}"),
+                    ))
+                }
+                Appended::SeqConflict { last } => {
+                    return Ok(err(
+                        ty,
+                        Some(409),
+                        "SEQUENCE_CONFLICT",
+                        format!("Stream-Seq not above the last ({last:?})"),
+                    ))
+                }
+                other => return Ok(append_failed(ty, other)),
+            }
+        }
+    }
+
+    /// `idempotent-append-batch`: a fresh producer, everything in one batch (as the reference
+    /// adapters do with maxInFlight 1).
+    fn idempotent_append_batch(&mut self, c: &Command<'_>) -> anyhow::Result<Value> {
+        let (ty, cmd) = (c.ty, c.cmd);
+        let producer_id = s(cmd, "producerId").unwrap_or("").to_string();
+        let epoch = cmd.get("epoch").and_then(Value::as_u64).unwrap_or(0);
+        let ct = self.content_type(&c.path);
+        let items: Vec<String> = cmd
+            .get("items")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(text).collect())
+            .unwrap_or_default();
+        let body = if ct.starts_with("application/json") {
+            format!("[{}]", items.join(",")).into_bytes()
+        } else {
+            items.concat().into_bytes()
+        };
+        let append = ProducerAppend {
+            producer: &producer_id,
+            epoch,
+            seq: 0,
+            body: &body,
+            headers: &[("Content-Type", ct.as_str())],
+        };
+        Ok(match self.client.append_as(&c.url, &append)? {
+            Appended::New | Appended::Duplicate => {
+                self.producers.insert(
+                    (c.path.clone(), producer_id),
+                    Producer { epoch, next_seq: 1 },
+                );
+                ok(ty, 200, json!({}))
+            }
+            Appended::Gap { .. } | Appended::SeqConflict { .. } => {
+                err(ty, Some(409), "SEQUENCE_CONFLICT", "sequence conflict")
+            }
+            other => append_failed(ty, other),
         })
     }
+}
+
+/// One command as its handler needs it: its type, the command, its path and URL, and the extra
+/// headers it names.
+struct Command<'a> {
+    ty: &'a str,
+    cmd: &'a Value,
+    path: String,
+    url: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Command<'_> {
+    fn extra(&self) -> Vec<(&str, &str)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+}
+
+/// A JSON value as text: a string as it is, anything else as JSON.
+fn text(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+}
+
+/// An unsuccessful answer, with the server's body as the message.
+fn refused(ty: &str, r: &RawResponse) -> Value {
+    err(
+        ty,
+        Some(r.status),
+        code_of(r),
+        String::from_utf8_lossy(&r.body),
+    )
+}
+
+/// The result of an idempotent append the server did not take (gaps and position conflicts
+/// aside, which each command words its own way).
+fn append_failed(ty: &str, outcome: Appended) -> Value {
+    match outcome {
+        Appended::StaleEpoch { .. } => err(ty, Some(403), "CONFLICT", "stale producer epoch"),
+        Appended::Closed => err(ty, Some(409), "STREAM_CLOSED", "the stream is closed"),
+        Appended::NotFound => err(ty, Some(404), "NOT_FOUND", "no such stream"),
+        Appended::Refused { status, detail } => err(ty, Some(status), "UNEXPECTED_STATUS", detail),
+        // Only with LostAnswer::Report, which this adapter leaves off.
+        Appended::Unknown { why } => err(ty, None, "NETWORK_ERROR", why),
+        Appended::Gap { .. } | Appended::SeqConflict { .. } => {
+            err(ty, Some(409), "SEQUENCE_CONFLICT", "sequence conflict")
+        }
+        Appended::New | Appended::Duplicate => ok(ty, 200, json!({})),
+    }
+}
+
+/// `validate`: only the idempotent producer's options are checked (none may be negative).
+fn validate(ty: &str, cmd: &Value) -> Value {
+    let target = cmd.get("target").cloned().unwrap_or(Value::Null);
+    if s(&target, "target") != Some("idempotent-producer") {
+        return err(
+            ty,
+            None,
+            "NOT_SUPPORTED",
+            "only idempotent-producer options are validated",
+        );
+    }
+    for field in ["epoch", "maxBatchBytes", "maxBatchItems"] {
+        if target
+            .get(field)
+            .and_then(Value::as_i64)
+            .is_some_and(|v| v < 0)
+        {
+            return err(
+                ty,
+                None,
+                "INVALID_ARGUMENT",
+                format!("{field} must not be negative"),
+            );
+        }
+    }
+    ok(ty, 200, json!({"valid": true}))
 }
 
 fn base64_encode(data: &[u8]) -> String {

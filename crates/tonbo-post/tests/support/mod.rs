@@ -11,7 +11,7 @@ use serde_json::Value;
 
 pub use tonbo_testkit::server::RefServer as Server;
 #[allow(unused_imports)] // not every test file uses both
-pub use tonbo_testkit::{bin, workspace_root};
+pub use tonbo_testkit::{bin, signal, workspace_root};
 
 /// A TCP proxy in front of the server that forwards each request and, for the appends chosen by
 /// `drop_response`, reads the server's answer and then closes the client's connection without
@@ -169,12 +169,73 @@ pub fn expected_keys(session: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{session}-{i}")).collect()
 }
 
+/// Asserts the server's stream of `session` holds exactly its first `n` events, in order.
+#[track_caller]
+pub fn assert_holds(server: &Server, session: &str, n: usize) {
+    assert_keys(&server.keys(session), &expected_keys(session, n), session);
+}
+
+/// A temporary directory for one test, with the paths most tests use in it: `in.ndjson` for the
+/// input and `state.sqlite` for the checkpoint.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+    pub input: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        Scratch {
+            input: dir.path().join("in.ndjson"),
+            state: dir.path().join("state.sqlite"),
+            dir,
+        }
+    }
+
+    /// Another file of the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
 /// The outcome of one pipeline run.
 #[derive(Debug)]
 pub struct Run {
     pub status: ExitStatus,
     pub stderr: String,
     pub stdout: String,
+}
+
+impl Run {
+    /// Asserts the run exited 0, showing its stderr if not.
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Run {
+        assert!(self.status.success(), "{}", self.stderr);
+        self
+    }
+
+    /// Asserts the run exited with `code`.
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Run {
+        assert_eq!(self.status.code(), Some(code), "{}", self.stderr);
+        self
+    }
+
+    /// Asserts the run said `text` on stderr.
+    #[track_caller]
+    pub fn assert_says(&self, text: &str) -> &Run {
+        assert!(self.stderr.contains(text), "{}", self.stderr);
+        self
+    }
+
+    /// Its stdout, a JSON value a line.
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
 }
 
 /// `tonbo-map INPUT | tonbo-batch BATCH_ARGS | tonbo-post --api URL --state STATE POST_ARGS`,
@@ -186,74 +247,79 @@ pub fn pipeline(
     batch_args: &[&str],
     post_args: &[&str],
 ) -> Run {
-    let mut post = start_pipeline(server, input, state, batch_args, post_args, &[]);
+    let mut post = start_pipeline(&server.url, input, state, batch_args, post_args);
     finish(&mut post)
 }
 
-/// The pipeline into any base URL (a proxy in front of the server, say).
-pub fn start_pipeline_to(
-    base: &str,
-    input: &Path,
-    state: &Path,
-    batch_args: &[&str],
-    post_args: &[&str],
-) -> Child {
-    start_pipeline_env(base, input, state, batch_args, post_args, &[])
-}
-
-/// Starts the pipeline and returns the tonbo-post child (its stdin is the batch stage's output).
+/// Starts the pipeline into any base URL (the server's, or a proxy's in front of it) and
+/// returns the tonbo-post child (its stdin is the batch stage's output).
 pub fn start_pipeline(
-    server: &Server,
-    input: &Path,
-    state: &Path,
-    batch_args: &[&str],
-    post_args: &[&str],
-    env: &[(&str, &str)],
-) -> Child {
-    start_pipeline_env(&server.url, input, state, batch_args, post_args, env)
-}
-
-/// The pipeline into any base URL, with variables set for tonbo-post (`TONBO_API_KEY`, say).
-pub fn start_pipeline_env(
     base: &str,
     input: &Path,
     state: &Path,
     batch_args: &[&str],
     post_args: &[&str],
-    env: &[(&str, &str)],
 ) -> Child {
-    let mut map = Command::new(bin("tonbo-map"))
+    start_pipeline_into(input, batch_args, tonbo_post(base, state, post_args))
+}
+
+/// `tonbo-map INPUT | tonbo-batch BATCH_ARGS | POST`, for a tonbo-post command of the caller's
+/// making (variables set for it, say).
+pub fn start_pipeline_into(input: &Path, batch_args: &[&str], post: Command) -> Child {
+    let map = stage("tonbo-map", [input], Stdio::inherit());
+    batch_and_post(vec![map], batch_args, post)
+}
+
+/// A stage of a pipeline, `NAME -q ARGS`, reading `stdin`; its stdout is piped on.
+pub fn stage<S: AsRef<std::ffi::OsStr>>(
+    name: &str,
+    args: impl IntoIterator<Item = S>,
+    stdin: Stdio,
+) -> Child {
+    Command::new(bin(name))
         .arg("-q")
-        .arg(input)
+        .args(args)
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .spawn()
-        .unwrap();
-    let mut batch = Command::new(bin("tonbo-batch"))
-        .arg("-q")
-        .args(batch_args)
-        .stdin(map.stdout.take().unwrap())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// No arguments, for a [`stage`] that reads its stdin.
+pub const NO_ARGS: [&str; 0] = [];
+
+/// A stage's stdout, as the next one's stdin.
+pub fn piped(stage: &mut Child) -> Stdio {
+    Stdio::from(stage.stdout.take().unwrap())
+}
+
+/// `tonbo-post --api BASE --state STATE ARGS`, taking none of its variables from this
+/// environment; its stdout and stderr piped.
+pub fn tonbo_post(base: &str, state: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(bin("tonbo-post"));
     cmd.args(["--api", base, "--state"])
         .arg(state)
-        .args(post_args)
+        .args(args)
         .env_remove("TONBO_API_KEY")
         .env_remove("TONBO_URL_TEMPLATE")
         .env_remove("TONBO_STATE")
-        .stdin(batch.stdout.take().unwrap())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let post = cmd.spawn().unwrap();
-    // The upstream stages end by themselves (input exhausted, or a closed pipe); reap them in
-    // the background so they never linger as zombies.
+    cmd
+}
+
+/// `UPSTREAM | tonbo-batch BATCH_ARGS | POST`: starts tonbo-post on the batches of the last
+/// upstream stage's output and returns it. The other stages end by themselves (input exhausted,
+/// or a closed pipe) and are reaped in the background, so they never linger as zombies.
+fn batch_and_post(mut upstream: Vec<Child>, batch_args: &[&str], mut post: Command) -> Child {
+    let last = upstream.last_mut().unwrap();
+    let mut batch = stage("tonbo-batch", batch_args, piped(last));
+    let post = post.stdin(piped(&mut batch)).spawn().unwrap();
+    upstream.push(batch);
     std::thread::spawn(move || {
-        let _ = map.wait();
-        let _ = batch.wait();
+        for mut c in upstream {
+            let _ = c.wait();
+        }
     });
     post
 }
@@ -333,43 +399,13 @@ pub fn start_claude_pipeline(
     batch_args: &[&str],
     post_args: &[&str],
 ) -> Child {
-    let mut read = Command::new(bin("claude-read"))
-        .arg("-q")
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut map = Command::new(bin("tonbo-map"))
-        .arg("-q")
-        .stdin(read.stdout.take().unwrap())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut batch = Command::new(bin("tonbo-batch"))
-        .arg("-q")
-        .args(batch_args)
-        .stdin(map.stdout.take().unwrap())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let post = Command::new(bin("tonbo-post"))
-        .args(["--api", base, "--state"])
-        .arg(state)
-        .args(post_args)
-        .env_remove("TONBO_API_KEY")
-        .env_remove("TONBO_URL_TEMPLATE")
-        .env_remove("TONBO_STATE")
-        .stdin(batch.stdout.take().unwrap())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::spawn(move || {
-        for mut c in [read, map, batch] {
-            let _ = c.wait();
-        }
-    });
-    post
+    let mut read = stage("claude-read", [dir], Stdio::inherit());
+    let map = stage("tonbo-map", NO_ARGS, piped(&mut read));
+    batch_and_post(
+        vec![read, map],
+        batch_args,
+        tonbo_post(base, state, post_args),
+    )
 }
 
 /// `claude-read DIR | tonbo-map | tonbo-batch | tonbo-post` into the server, with defaults.
@@ -481,6 +517,12 @@ impl Ursula {
         }
         u.wait_ready();
         u
+    }
+
+    /// A cluster of `n` nodes, or `None` (the test skips, saying so) when there is no `ursula`
+    /// binary on PATH (see [`ursula_binary`]).
+    pub fn start_if_present(n: usize) -> Option<Ursula> {
+        Some(Ursula::start(&ursula_binary()?, n))
     }
 
     fn config(&self, i: usize) -> PathBuf {
@@ -672,4 +714,50 @@ impl Drop for Ursula {
             }
         }
     }
+}
+
+/// `READER -q INPUT | tonbo-map -q`: the event lines a plain backfill maps the input to.
+pub fn mapped_events(reader: &str, input: &Path) -> Vec<Value> {
+    let mut read = stage(reader, [input], Stdio::inherit());
+    let out = Command::new(bin("tonbo-map"))
+        .arg("-q")
+        .stdin(piped(&mut read))
+        .output()
+        .unwrap();
+    assert!(read.wait().unwrap().success() && out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `tonbo-map -q RECORDS | tonbo-batch -q BATCH_ARGS`, written to `out`: batch lines for a
+/// tonbo-post fed from a file.
+pub fn write_batches(records: &Path, batch_args: &[&str], out: &Path) {
+    let mut map = stage("tonbo-map", [records], Stdio::inherit());
+    let batched = Command::new(bin("tonbo-batch"))
+        .arg("-q")
+        .args(batch_args)
+        .stdin(piped(&mut map))
+        .output()
+        .unwrap();
+    assert!(map.wait().unwrap().success() && batched.status.success());
+    std::fs::write(out, batched.stdout).unwrap();
+}
+
+/// `http://127.0.0.1:PORT` where nothing listens.
+pub fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    drop(l);
+    url
+}
+
+/// Where a Claude Code project of the test lives: `<dir>/projects/-w`, created. Its files are
+/// read by pointing `claude-read` at `<dir>/projects`.
+pub fn claude_project(dir: &Path) -> PathBuf {
+    let project = dir.join("projects").join("-w");
+    std::fs::create_dir_all(&project).unwrap();
+    project
 }
