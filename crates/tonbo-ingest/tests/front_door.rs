@@ -20,10 +20,6 @@ const CODEX_FIXTURE: &str = "testdata/codex/01-v2-turn";
 
 const DOOR: &str = env!("CARGO_BIN_EXE_tonbo-ingest");
 
-fn bin_dir() -> PathBuf {
-    bin("tonbo-post").parent().unwrap().to_path_buf()
-}
-
 /// A copy of a fixture folder (with `cp -a`, so the files keep their old modification times).
 fn copy_fixture(fixture: &str, to: &Path) -> PathBuf {
     let dst = to.join(Path::new(fixture).file_name().unwrap());
@@ -46,22 +42,8 @@ fn front_door(home: &Path, args: &[&str]) -> Command {
 
 /// [`front_door`] with the binary at `door`.
 fn front_door_at(door: &Path, home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(door);
-    cmd.args(args)
-        .current_dir(home)
-        .env("TONBO_INGEST_BIN_DIR", bin_dir())
-        .env("HOME", home)
-        .env_remove("TONBO_API_KEY")
-        .env_remove("TONBO_API")
-        .env_remove("TONBO_URL_TEMPLATE")
-        .env_remove("TONBO_STATE")
-        .env_remove("TONBO_STATE_DIR")
-        .env_remove("XDG_STATE_HOME")
-        .env_remove("CLAUDE_CONFIG_DIR")
-        .env_remove("CODEX_HOME")
-        .env_remove("OPENCODE_DB")
-        .env_remove("XDG_DATA_HOME")
-        .env_remove("CRUSH_GLOBAL_DATA");
+    let mut cmd = tonbo_testkit::front_door(door, home);
+    cmd.args(args);
     cmd
 }
 

@@ -235,18 +235,9 @@ fn the_front_door_prints_no_credentials() {
     assert!(ok);
     let state = home.path().join("state.sqlite");
     let front_door = |args: &[&str]| -> Run {
-        let mut child = Command::new(bin("tonbo-ingest"))
+        let mut child = tonbo_testkit::front_door(&bin("tonbo-ingest"), home.path())
             .args(args)
-            .current_dir(home.path())
-            .env("TONBO_INGEST_BIN_DIR", bin("tonbo-post").parent().unwrap())
-            .env("HOME", home.path())
             .env("TONBO_API_KEY", API_KEY)
-            .env_remove("TONBO_API")
-            .env_remove("TONBO_URL_TEMPLATE")
-            .env_remove("TONBO_STATE")
-            .env_remove("TONBO_STATE_DIR")
-            .env_remove("XDG_STATE_HOME")
-            .env_remove("CLAUDE_CONFIG_DIR")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -12,13 +12,13 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::*;
+use tonbo_testkit::reader::append;
 
 const A: &str = "7c0ffee0-0000-4000-8000-00000000000a";
 const B: &str = "7c0ffee0-0000-4000-8000-00000000000b";
@@ -28,15 +28,6 @@ fn prompt(sid: &str, uuid: &str, text: &str) -> String {
            "timestamp": "2026-05-01T10:00:00.000Z", "cwd": "/w", "version": "2.1.30",
            "isSidechain": false, "message": {"role": "user", "content": text}})
     .to_string()
-}
-
-fn append(path: &Path, s: &str) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(s.as_bytes()).unwrap();
 }
 
 fn lines(ls: &[String]) -> String {
@@ -151,7 +142,7 @@ fn follows_into_the_server(reader_args: &[&str]) {
 
     // Written before anything runs: the follow run starts with a backfill.
     let a1 = [prompt(A, "a1", "one"), prompt(A, "a2", "two")];
-    append(&a, &lines(&a1));
+    append(&a, lines(&a1));
     let run = Follow::start(&server, &projects, &state, reader_args);
     wait_for(&server, A, &["a1", "a2"]);
 
@@ -159,11 +150,11 @@ fn follows_into_the_server(reader_args: &[&str]) {
     let a3 = prompt(A, "a3", "three");
     let (head, tail) = a3.split_at(a3.len() / 2);
     append(&a, head);
-    append(&a, &format!("{tail}\n{}\n", prompt(A, "a4", "four")));
+    append(&a, format!("{tail}\n{}\n", prompt(A, "a4", "four")));
     wait_for(&server, A, &["a1", "a2", "a3", "a4"]);
 
     // A new session file.
-    append(&b, &lines(&[prompt(B, "b1", "bee")]));
+    append(&b, lines(&[prompt(B, "b1", "bee")]));
     wait_for(&server, B, &["b1"]);
 
     // Compaction rewrites A in place: a2 vanishes, the rest stays, a5 is new.
@@ -183,10 +174,10 @@ fn follows_into_the_server(reader_args: &[&str]) {
     run.stop(&["claude-read"]);
 
     // Written while nothing runs, then a restart: nothing lost, nothing doubled.
-    append(&b, &lines(&[prompt(B, "b2", "bee two")]));
+    append(&b, lines(&[prompt(B, "b2", "bee two")]));
     let run = Follow::start(&server, &projects, &state, reader_args);
     wait_for(&server, B, &["b1", "b2"]);
-    append(&a, &lines(&[prompt(A, "a6", "six")]));
+    append(&a, lines(&[prompt(A, "a6", "six")]));
     wait_for(&server, A, &["a1", "a2", "a3", "a4", "a5", "a6"]);
 
     // SIGTERM to the whole pipeline, as a terminal or a service manager sends it.
@@ -440,7 +431,7 @@ fn ursula_a_followed_pipeline_through_a_follower_survives_a_leader_change() {
         let ls: Vec<String> = (from..to)
             .map(|i| prompt(A, &format!("u{i}"), &format!("line {i}")))
             .collect();
-        append(&a, &lines(&ls));
+        append(&a, lines(&ls));
     };
     say(0, 3);
     let run = Follow::start_into(

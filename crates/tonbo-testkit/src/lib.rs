@@ -235,3 +235,30 @@ impl Closed {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// The front door (`door`, this build's `tonbo-ingest` or a copy of it) run away from this
+/// machine's setup: in `home` (also `$HOME`), with the stages of this build, and none of the
+/// variables that would steer it or its stages (server, key, state, the agents' homes) left in
+/// its environment.
+pub fn front_door(door: &std::path::Path, home: &std::path::Path) -> Command {
+    let mut cmd = Command::new(door);
+    cmd.current_dir(home)
+        .env("TONBO_INGEST_BIN_DIR", bin("tonbo-post").parent().unwrap())
+        .env("HOME", home);
+    for var in [
+        "TONBO_API_KEY",
+        "TONBO_API",
+        "TONBO_URL_TEMPLATE",
+        "TONBO_STATE",
+        "TONBO_STATE_DIR",
+        "XDG_STATE_HOME",
+        "CLAUDE_CONFIG_DIR",
+        "CODEX_HOME",
+        "OPENCODE_DB",
+        "XDG_DATA_HOME",
+        "CRUSH_GLOBAL_DATA",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
