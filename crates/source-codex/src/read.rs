@@ -233,7 +233,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The session files of one root, sorted by path; walk errors are reported and counted.
-    fn list(&mut self, root: &Root) -> Vec<Found> {
+    pub(crate) fn list(&mut self, root: &Root) -> Vec<Found> {
         let (files, notes) = list_root(root);
         for note in &notes {
             self.report_list_note(note);
