@@ -170,6 +170,7 @@ mod tests {
             w.summary("codex-read"),
             "codex-read: scan: 1 sessions, 10 bytes"
         );
+        out.flush().unwrap();
         let text = String::from_utf8(written.bytes()).unwrap();
         let lines: Vec<ScanLine> = text
             .lines()
