@@ -1,0 +1,118 @@
+//! Qwen Code fixtures (`testdata/qwen/<case>/qwen`), read by the real `qwen-read` and mapped by
+//! the real `tonbo-map`, compared with the checked-in `expected.ndjson`, and checked for Qwen
+//! Code's own fidelity rules (those of every source are in `fidelity.rs`): text an `@path` read
+//! or a reminder never a person's `user.message`, every call's result paired, usage once per
+//! model request, Gemini CLI's files beside Qwen Code's never read.
+//!
+//! `TONBO_UPDATE_EXPECTED=1 cargo test -p tonbo-map --test qwen` rewrites the expected files;
+//! review the diff before committing it.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn fixtures_map_to_the_expected_events() {
+    QWEN.check_every_expected();
+}
+
+#[test]
+fn injected_text_is_never_a_persons_prompt() {
+    for case in QWEN.cases() {
+        let run = QWEN.run(&case);
+        for e in run.of_type("user.message").into_iter() {
+            let text = e["event"]["content"].to_string();
+            for marker in [
+                "Content from referenced files",
+                "<system-reminder>",
+                "Background shell",
+            ] {
+                assert!(!text.contains(marker), "{}: {text}", case.display());
+            }
+        }
+    }
+    let run = QWEN.run_named("01-first-jsonl");
+    let kinds: Vec<_> = run
+        .of_type("system.message")
+        .into_iter()
+        .map(|e| e["event"]["metadata"]["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["referenced_files"]);
+    let prompt = run.of_type("user.message").into_iter().next().unwrap();
+    assert_eq!(prompt["event"]["metadata"]["author"], "human");
+}
+
+#[test]
+fn the_first_and_the_current_format_give_the_same_events() {
+    for case in ["01-first-jsonl", "02-current"] {
+        let run = QWEN.run_named(case);
+        for ty in [
+            "user.message",
+            "agent.thinking",
+            "agent.tool_use",
+            "agent.tool_result",
+        ] {
+            assert!(
+                run.of_type(ty).into_iter().next().is_some(),
+                "{case}: no {ty}"
+            );
+        }
+        let ends = run.of_type("span.model_request_end").into_iter().count();
+        let starts = run.of_type("span.model_request_start").into_iter().count();
+        assert_eq!(ends, starts, "{case}");
+        assert!(ends >= 2, "{case}");
+    }
+}
+
+#[test]
+fn a_failed_tool_call_is_an_error_result_and_titles_and_compaction_map() {
+    let run = QWEN.run_named("02-current");
+    let failed: Vec<_> = run
+        .of_type("agent.tool_result")
+        .into_iter()
+        .filter(|e| e["event"]["is_error"] == true)
+        .map(|e| e["event"]["tool_use_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(failed, ["call_2a"]);
+    let title = run.of_type("qwen_code.title").into_iter().next().unwrap();
+    assert_eq!(title["event"]["title"], "Cart rounding fix");
+    assert_eq!(
+        run.of_type("agent.thread_context_compacted")
+            .into_iter()
+            .count(),
+        1
+    );
+    let thread = run
+        .of_type("session.thread_created")
+        .into_iter()
+        .next()
+        .unwrap();
+    assert_eq!(thread["event"]["agent_name"], "Explore");
+    assert_eq!(thread["event"]["session_thread_id"], "agent-explore-7f3c");
+}
+
+#[test]
+fn bad_input_is_reported_and_gemini_files_are_left_alone() {
+    let run = QWEN.run_named("03-bad-input");
+    assert!(
+        run.read_stderr.contains("incomplete last line"),
+        "{}",
+        run.read_stderr
+    );
+    assert!(
+        !run.stdout.contains("session-2026"),
+        "a Gemini CLI file was read"
+    );
+    assert!(run.map_stderr.contains("checkpoint"), "{}", run.map_stderr);
+    assert!(
+        run.map_stderr.contains("system:holographic_summary"),
+        "{}",
+        run.map_stderr
+    );
+    let untimed = run
+        .events
+        .iter()
+        .find(|e| e["event"]["metadata"]["uuid"] == "n0")
+        .unwrap();
+    assert_eq!(untimed["event"]["metadata"]["timestamp_inherited"], true);
+}
