@@ -16,6 +16,10 @@ const REFERENCED_FILES: &str = "--- Content from referenced files ---";
 /// Text that starts a reminder the agent adds to a user message.
 const SYSTEM_REMINDER: &str = "<system-reminder>";
 
+/// The whole text Qwen Code sends (and records as a user message) when its next-speaker check
+/// says the model should go on.
+const PLEASE_CONTINUE: &str = "\"Please continue.\"";
+
 /// What a user record's text part is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Said {
@@ -57,6 +61,15 @@ pub fn user(r: &ChatRecord, out: &mut Out, counts: &mut Counts) -> Result<(), Ma
         .as_ref()
         .map(|m| m.parts.as_slice())
         .unwrap_or(&[]);
+    let payload: Payload = r
+        .system_payload
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or_default();
+    if let (true, Some(display)) = (typed_by_person, payload.display_text) {
+        if as_str(display).is_some_and(|d| !d.trim().is_empty()) {
+            return typed_and_expanded(r, display.get(), out, counts);
+        }
+    }
     let mut typed = Vec::new();
     let mut files = Vec::new();
     let mut reminders = Vec::new();
@@ -92,6 +105,10 @@ pub fn user(r: &ChatRecord, out: &mut Out, counts: &mut Counts) -> Result<(), Ma
     let blank = typed.iter().all(|b| is_blank_block(b));
     if typed.is_empty() || blank {
         out.w.pass_over();
+    } else if typed.len() == 1 && typed[0] == text_block(PLEASE_CONTINUE) {
+        let mut ev = EventBuf::new("system.message");
+        ev.raw("content", &blocks(&typed));
+        out.emit(ev, "auto_continuation")?;
     } else if r.agent_id.is_some() {
         // A sub-agent's prompt: written by the agent that started it.
         let mut ev = EventBuf::new("user.message");
@@ -114,6 +131,42 @@ pub fn user(r: &ChatRecord, out: &mut Out, counts: &mut Counts) -> Result<(), Ma
             ev.raw("content", &blocks(&group));
             out.emit(ev, kind)?;
         }
+    }
+    tool_results(r, out, counts)
+}
+
+/// A user record whose payload keeps what the person typed before Qwen Code expanded it
+/// (`displayText`, newer versions): that is the prompt; the model-bound parts that differ from
+/// it (expanded `@path`s, hook context, reminders) are one `system.message` after it.
+fn typed_and_expanded(
+    r: &ChatRecord,
+    display: &str,
+    out: &mut Out,
+    counts: &mut Counts,
+) -> Result<(), MapError> {
+    let mut ev = EventBuf::new("user.message");
+    ev.raw("content", &text_content(display))
+        .meta_str("author", "human");
+    out.emit(ev, "prompt")?;
+    let typed = as_str_raw(display).unwrap_or_default();
+    let parts = r
+        .message
+        .as_ref()
+        .map(|m| m.parts.as_slice())
+        .unwrap_or(&[]);
+    let expanded: Vec<String> = parts
+        .iter()
+        .filter(|p| p.thought != Some(true) && p.function_response.is_none())
+        .filter_map(|p| match p.text {
+            Some(t) if as_str_raw(t.get()).is_some_and(|t| t.trim() == typed.trim()) => None,
+            Some(t) => Some(text_block(t.get())),
+            None => p.inline_data.as_ref().and_then(image_block),
+        })
+        .collect();
+    if !expanded.is_empty() {
+        let mut ev = EventBuf::new("system.message");
+        ev.raw("content", &blocks(&expanded));
+        out.emit(ev, "expanded_prompt")?;
     }
     tool_results(r, out, counts)
 }
