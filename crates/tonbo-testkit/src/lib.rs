@@ -257,6 +257,8 @@ pub fn front_door(door: &std::path::Path, home: &std::path::Path) -> Command {
         "OPENCODE_DB",
         "XDG_DATA_HOME",
         "CRUSH_GLOBAL_DATA",
+        "QWEN_HOME",
+        "QWEN_RUNTIME_DIR",
     ] {
         cmd.env_remove(var);
     }
