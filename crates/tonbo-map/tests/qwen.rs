@@ -57,8 +57,8 @@ fn the_first_and_the_current_format_give_the_same_events() {
                 "{case}: no {ty}"
             );
         }
-        let ends = run.of_type("span.model_request_end").into_iter().count();
-        let starts = run.of_type("span.model_request_start").into_iter().count();
+        let ends = run.of_type("span.model_request_end").len();
+        let starts = run.of_type("span.model_request_start").len();
         assert_eq!(ends, starts, "{case}");
         assert!(ends >= 2, "{case}");
     }
@@ -77,9 +77,7 @@ fn a_failed_tool_call_is_an_error_result_and_titles_and_compaction_map() {
     let title = run.of_type("qwen_code.title").into_iter().next().unwrap();
     assert_eq!(title["event"]["title"], "Cart rounding fix");
     assert_eq!(
-        run.of_type("agent.thread_context_compacted")
-            .into_iter()
-            .count(),
+        run.of_type("agent.thread_context_compacted").len(),
         1
     );
     let thread = run
