@@ -76,10 +76,7 @@ fn a_failed_tool_call_is_an_error_result_and_titles_and_compaction_map() {
     assert_eq!(failed, ["call_2a"]);
     let title = run.of_type("qwen_code.title").into_iter().next().unwrap();
     assert_eq!(title["event"]["title"], "Cart rounding fix");
-    assert_eq!(
-        run.of_type("agent.thread_context_compacted").len(),
-        1
-    );
+    assert_eq!(run.of_type("agent.thread_context_compacted").len(), 1);
     let thread = run
         .of_type("session.thread_created")
         .into_iter()

@@ -25,6 +25,8 @@ struct State {
     last_ts: Option<String>,
     /// The sub-agents (`agentId`) announced as threads.
     threads: HashSet<String>,
+    /// The titles given so far: Qwen Code appends its `custom_title` again as the file grows.
+    titles: HashSet<String>,
 }
 
 /// Maps `qwen-code` source records.
@@ -270,12 +272,16 @@ impl QwenMapper {
                     self.counts.skip("custom_title without title");
                     return Ok(());
                 };
+                // Re-appended to the end of the file every 32 KiB: one event per title.
+                let key = format!("title/{:016x}", stable_hash(title.as_bytes()));
+                if !self.current.titles.insert(key.clone()) {
+                    self.counts.skip("custom_title repeated");
+                    return Ok(());
+                }
                 let mut ev = EventBuf::new("qwen_code.title");
-                ev.str("title", title).str(
-                    "title_kind",
-                    payload.title_source.as_deref().unwrap_or("manual"),
-                );
-                out.emit(ev, "title")
+                let kind = payload.title_source.as_deref().unwrap_or("manual");
+                ev.str("title", title).str("title_kind", kind);
+                out.emit_keyed(ev, &key, "title")
             }
             "slash_command" => parts::slash_command(&payload, out, &mut self.counts),
             "notification" | "background_task_completed" | "cron" => {
