@@ -1,6 +1,6 @@
 //! Where Qwen Code's session files are and which files are its (FORMAT.md, "Where"): every
-//! `<session id>.jsonl` in a `chats` folder, at any depth under a PATH, so that a folder above
-//! the store (a home directory, a copied `~/.qwen`) finds them all.
+//! `<session id>.jsonl` in a `chats` folder or its `archive` folder, at any depth under a PATH,
+//! so that a folder above the store (a home directory, a copied `~/.qwen`) finds them all.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -18,15 +18,15 @@ pub fn base_dir(
         .or_else(|| home.map(|h| h.join(".qwen")))
 }
 
-/// The folders read without PATH: `projects` (current versions) and `tmp` (the first JSONL
-/// versions kept `chats` under `tmp/<project id>`) of the base folder.
+/// The folder read without PATH: `projects` of the base folder (one folder per project, each
+/// with its `chats`).
 pub fn default_roots(
     runtime: Option<&OsStr>,
     qwen_home: Option<&OsStr>,
     home: Option<&Path>,
 ) -> Vec<PathBuf> {
     match base_dir(runtime, qwen_home, home) {
-        Some(base) => vec![base.join("projects"), base.join("tmp")],
+        Some(base) => vec![base.join("projects")],
         None => Vec::new(),
     }
 }
@@ -57,12 +57,14 @@ pub fn is_session_name(name: &str) -> bool {
     })
 }
 
-/// Whether `path` is a session file found by a walk: a session name in a `chats` folder.
+/// Whether `path` is a session file found by a walk: a session name in a `chats` folder, or in
+/// its `archive` folder (sessions the person archived).
 pub fn is_session_file(path: &Path) -> bool {
-    let in_chats = path
-        .parent()
-        .and_then(Path::file_name)
-        .is_some_and(|n| n == "chats");
+    let named =
+        |p: Option<&Path>, name: &str| p.and_then(Path::file_name).is_some_and(|n| n == name);
+    let folder = path.parent();
+    let in_chats = named(folder, "chats")
+        || (named(folder, "archive") && named(folder.and_then(Path::parent), "chats"));
     in_chats
         && path
             .file_name()
@@ -142,7 +144,7 @@ mod tests {
     fn default_roots_follow_qwen_codes_order() {
         let home = Path::new("/home/me");
         let roots = default_roots(None, None, Some(home));
-        assert_eq!(roots, [home.join(".qwen/projects"), home.join(".qwen/tmp")]);
+        assert_eq!(roots, [home.join(".qwen/projects")]);
         let roots = default_roots(None, Some(OsStr::new("/q")), Some(home));
         assert_eq!(roots[0], Path::new("/q/projects"));
         let roots = default_roots(Some(OsStr::new("/r")), Some(OsStr::new("/q")), Some(home));

@@ -37,7 +37,7 @@ const MANUAL: Manual = Manual {
     environment: &[
         (
             "QWEN_RUNTIME_DIR",
-            "Qwen Code's runtime output folder: without PATH, its projects/ and tmp/ are read",
+            "Qwen Code's runtime output folder: without PATH, its projects/ is read",
         ),
         (
             "QWEN_HOME",
@@ -45,7 +45,7 @@ const MANUAL: Manual = Manual {
         ),
         (
             "HOME",
-            "without PATH, QWEN_RUNTIME_DIR and QWEN_HOME: ~/.qwen/projects and ~/.qwen/tmp are read",
+            "without PATH, QWEN_RUNTIME_DIR and QWEN_HOME: ~/.qwen/projects is read",
         ),
         ("TERM", "dumb: no --progress line"),
     ],
@@ -53,7 +53,7 @@ const MANUAL: Manual = Manual {
     empty_exit: true,
     files: &[(
         "~/.qwen/projects/PROJECT/chats/SESSION.jsonl",
-        "a session's records, one JSON object per line (~/.qwen/tmp/PROJECT/chats/ in the first JSONL versions)",
+        "a session's records, one JSON object per line; an archived session's in chats/archive/",
     )],
 };
 
@@ -66,10 +66,11 @@ const MANUAL: Manual = Manual {
 /// machine, for people.
 ///
 /// PATH is any folder above the session files (a home, a `.qwen` folder, its `projects`, one
-/// project's folder, a `chats` folder), searched at any depth for `chats/<session id>.jsonl`,
-/// or one session file. Gemini CLI's `session-*.json` and `session-*.jsonl` are not read (they
-/// are gemini-read's). Without PATH: `projects` and `tmp` of `QWEN_RUNTIME_DIR`, else of
-/// `QWEN_HOME`, else of `~/.qwen`, those that exist.
+/// project's folder, a `chats` folder), searched at any depth for `chats/<session id>.jsonl`
+/// and `chats/archive/<session id>.jsonl`, or one session file. Gemini CLI's `session-*.json`
+/// and `session-*.jsonl` are not read (they are gemini-read's). Without PATH: `projects` of
+/// `QWEN_RUNTIME_DIR`, else of `QWEN_HOME`, else of `~/.qwen`, if it exists (a runtime folder
+/// set in Qwen Code's settings instead is not known: name it as PATH).
 ///
 /// `--modified-after TIME` reads only files modified after TIME: `2026-11-01T00:00:00Z`,
 /// `2026-11-01` (midnight UTC), or an age, `90m`, `12h`, `7d`, `2w`.
@@ -92,7 +93,7 @@ const MANUAL: Manual = Manual {
 #[command(name = STAGE, version, after_help = MANUAL.help())]
 struct Args {
     /// Folders above session files, or session files, read in order; none reads the default
-    /// locations (QWEN_RUNTIME_DIR, QWEN_HOME or ~/.qwen).
+    /// location (projects/ of QWEN_RUNTIME_DIR, QWEN_HOME or ~/.qwen).
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 

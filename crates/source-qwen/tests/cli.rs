@@ -46,10 +46,17 @@ fn reads_the_default_store_and_writes_each_line_as_a_record() {
     let home = &TempHome::new();
     let file = chats(home, "-p").join(format!("{S1}.jsonl"));
     put(&file, line("u1", "hi") + &line("u2", "again"));
-    // The first JSONL versions kept chats under tmp/<hash>.
+    // An archived session.
     put(
-        &home.join(".qwen/tmp/abc/chats").join(format!("{S2}.jsonl")),
+        &chats(home, "-q")
+            .join("archive")
+            .join(format!("{S2}.jsonl")),
         line("v1", "old"),
+    );
+    // Not Qwen Code's sessions: Gemini CLI's layout under tmp/<hash>, a checkpoint.
+    put(
+        &home.join(".qwen/tmp/abc/chats/session-2026-01-01T10-00-0a1b2c3d.json"),
+        "{}",
     );
     let r = run(home, &[]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
