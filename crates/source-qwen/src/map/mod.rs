@@ -12,6 +12,7 @@ use tonbo_core::contract::stable_hash;
 use tonbo_core::event::{model_request_end, EventBuf};
 use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
+    Thread,
 };
 use tonbo_core::SourceRecord;
 
@@ -27,6 +28,8 @@ struct State {
     threads: HashSet<String>,
     /// The titles given so far: Qwen Code appends its `custom_title` again as the file grows.
     titles: HashSet<String>,
+    /// The stream of the session that spawned this one (its `parent_session` record).
+    parent: Option<String>,
 }
 
 /// Maps `qwen-code` source records.
@@ -79,6 +82,11 @@ pub(crate) struct Common<'r> {
 }
 
 impl Common<'_> {
+    /// Whether the record is a sub-agent's or a sub-session's: its prompts are an agent's.
+    pub fn in_thread(&self) -> bool {
+        self.parent.is_some()
+    }
+
     fn write(&self, ev: &mut EventBuf) {
         self.write_without_parent(ev);
         ev.meta_opt("parent_session_id", self.parent);
@@ -153,11 +161,23 @@ impl SourceMapping for QwenMapper {
             }
             None => (self.current.last_ts.clone(), self.current.last_ts.is_some()),
         };
-        let thread = r
-            .agent_id
-            .as_deref()
-            .filter(|a| !a.is_empty())
-            .map(|a| format!("agent-{a}"));
+        let payload = Payload::of(&r);
+        let spawned_by = match (r.subtype.as_deref(), &payload.parent_session_id) {
+            (Some("parent_session"), Some(parent)) => Some(session_stream(SOURCE, parent)?),
+            _ => None,
+        };
+        if spawned_by.is_some() {
+            self.current.parent.clone_from(&spawned_by);
+        }
+        // A sub-agent's records are a thread of this stream; a sub-session's (a session another
+        // spawned) are this stream as a thread of its parent's.
+        let (thread, parent) = match r.agent_id.as_deref().filter(|a| !a.is_empty()) {
+            Some(agent) => (Some(format!("agent-{agent}")), Some(stream.clone())),
+            None => match &self.current.parent {
+                Some(p) => (Some(stream.clone()), Some(p.clone())),
+                None => (None, None),
+            },
+        };
         let stamp = Stamp {
             timestamp: timestamp.as_deref(),
             inherited,
@@ -168,10 +188,20 @@ impl SourceMapping for QwenMapper {
             stamp,
             common: Common {
                 rec: &r,
-                parent: thread.as_ref().map(|_| stream.as_str()),
+                parent: parent.as_deref(),
             },
         };
-        if let Some(thread) = &thread {
+        if let Some(parent) = &spawned_by {
+            out.w.announce_thread(&Thread {
+                parent_stream: parent,
+                child: &rec.session,
+                child_stream: &stream,
+                agent: None,
+                parent_tool_use_id: None,
+                timestamp: timestamp.as_deref(),
+            })?;
+        }
+        if let (Some(thread), Some(_)) = (&thread, r.agent_id.as_deref()) {
             if self.current.threads.insert(thread.clone()) {
                 announce(&mut out, thread, r.agent_name.as_deref(), &stream)?;
             }
@@ -255,10 +285,7 @@ impl QwenMapper {
 
     fn system(&mut self, r: &ChatRecord, out: &mut Out) -> Result<(), MapError> {
         let subtype = r.subtype.as_deref().unwrap_or("(none)");
-        let payload: Payload = r
-            .system_payload
-            .and_then(|p| serde_json::from_str(p.get()).ok())
-            .unwrap_or_default();
+        let payload = Payload::of(r);
         match subtype {
             "chat_compression" => {
                 let mut ev = EventBuf::new("agent.thread_context_compacted");
@@ -284,7 +311,7 @@ impl QwenMapper {
                 out.emit_keyed(ev, &key, "title")
             }
             "slash_command" => parts::slash_command(&payload, out, &mut self.counts),
-            "notification" | "background_task_completed" | "cron" => {
+            "background_task_completed" | "notification" | "cron" => {
                 parts::injected(r, &payload, subtype, out, &mut self.counts)
             }
             "mid_turn_user_message" => parts::mid_turn(r, &payload, out, &mut self.counts),

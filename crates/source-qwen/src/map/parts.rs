@@ -55,17 +55,47 @@ fn image_block(data: &InlineData) -> Option<String> {
 /// says the agent wrote it; the files an `@path` read and reminders split off after it as
 /// `system.message`s.
 pub fn user(r: &ChatRecord, out: &mut Out, counts: &mut Counts) -> Result<(), MapError> {
+    match r.subtype.as_deref() {
+        None => prompt(r, out, counts),
+        // Written by Qwen Code as user-role input to the model, not typed.
+        Some(kind @ ("notification" | "cron")) => injected(r, &Payload::of(r), kind, out, counts),
+        Some("goal_runtime") => injected(r, &Payload::default(), "goal_runtime", out, counts),
+        Some("mid_turn_user_message") => mid_turn(r, &Payload::of(r), out, counts),
+        Some("realtime_message") => spoken(r, out, counts),
+        Some(other) => {
+            counts.unknown(&format!("user:{other}"));
+            Ok(())
+        }
+    }
+}
+
+/// A person's turn in a realtime (voice) conversation, as Qwen Code transcribed it.
+fn spoken(r: &ChatRecord, out: &mut Out, counts: &mut Counts) -> Result<(), MapError> {
+    let texts = text_of(r, &Payload::default());
+    if texts.is_empty() {
+        counts.skip("realtime_message without text");
+        return Ok(());
+    }
+    let mut ev = EventBuf::new("user.message");
+    ev.raw("content", &blocks(&texts))
+        .meta_str("author", "human");
+    out.emit(ev, "realtime")
+}
+
+/// A `user` record without subtype: the person's prompt (what `recordUserMessage` wrote).
+fn prompt(r: &ChatRecord, out: &mut Out, counts: &mut Counts) -> Result<(), MapError> {
     let typed_by_person = matches!(r.provenance.as_deref(), None | Some("real_user"));
     let parts = r
         .message
         .as_ref()
         .map(|m| m.parts.as_slice())
         .unwrap_or(&[]);
-    let payload: Payload = r
-        .system_payload
-        .and_then(|p| serde_json::from_str(p.get()).ok())
-        .unwrap_or_default();
-    if let (true, Some(display)) = (typed_by_person, payload.display_text) {
+    let payload = Payload::of(r);
+    if let (true, false, Some(display)) = (
+        typed_by_person,
+        out.common.in_thread(),
+        payload.display_text,
+    ) {
         if as_str(display).is_some_and(|d| !d.trim().is_empty()) {
             return typed_and_expanded(r, display.get(), out, counts);
         }
@@ -109,8 +139,8 @@ pub fn user(r: &ChatRecord, out: &mut Out, counts: &mut Counts) -> Result<(), Ma
         let mut ev = EventBuf::new("system.message");
         ev.raw("content", &blocks(&typed));
         out.emit(ev, "auto_continuation")?;
-    } else if r.agent_id.is_some() {
-        // A sub-agent's prompt: written by the agent that started it.
+    } else if out.common.in_thread() {
+        // A sub-agent's or sub-session's prompt: written by the agent that started it.
         let mut ev = EventBuf::new("user.message");
         ev.raw("content", &blocks(&typed))
             .meta_str("author", "agent");
@@ -338,14 +368,18 @@ pub fn injected(
     out.emit(ev, kind)
 }
 
-/// A message the person typed while the agent was working.
+/// A message the person typed while the agent was working: its `displayText`, else its parts.
 pub fn mid_turn(
     r: &ChatRecord,
     p: &Payload,
     out: &mut Out,
     counts: &mut Counts,
 ) -> Result<(), MapError> {
-    let texts = text_of(r, p);
+    // What was typed; the model-bound parts may carry more.
+    let texts = match p.display_text {
+        Some(d) if as_str(d).is_some() => vec![text_block(d.get())],
+        _ => text_of(r, p),
+    };
     if texts.is_empty() {
         counts.skip("mid_turn_user_message without text");
         return Ok(());

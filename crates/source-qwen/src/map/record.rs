@@ -134,6 +134,17 @@ pub struct Payload<'a> {
     pub display_text: Option<&'a RawValue>,
     #[serde(borrow)]
     pub info: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub parent_session_id: Option<Cow<'a, str>>,
+}
+
+impl<'a> Payload<'a> {
+    /// The `systemPayload` of `r`, as far as it has these fields (none when it has none).
+    pub fn of(r: &ChatRecord<'a>) -> Payload<'a> {
+        r.system_payload
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or_default()
+    }
 }
 
 /// Whether a raw JSON value is `null`.

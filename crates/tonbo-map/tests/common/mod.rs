@@ -49,7 +49,7 @@ pub const QWEN: Source = Source {
     dir: "qwen",
     reader: "qwen-read",
     name: "qwen-code",
-    at_least: 3,
+    at_least: 4,
 };
 pub static SOURCES: [Source; 4] = [CLAUDE, CODEX, OPENCODE, QWEN];
 
