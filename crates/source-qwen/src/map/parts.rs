@@ -82,6 +82,54 @@ fn spoken(r: &ChatRecord, out: &mut Out, counts: &mut Counts) -> Result<(), MapE
     out.emit(ev, "realtime")
 }
 
+/// A user record's parts, by who wrote them: typed (text and images), the files an `@path`
+/// read, reminders; content blocks each.
+struct Split {
+    typed: Vec<String>,
+    files: Vec<String>,
+    reminders: Vec<String>,
+}
+
+fn split(parts: &[Part], counts: &mut Counts) -> Split {
+    let mut out = Split {
+        typed: Vec::new(),
+        files: Vec::new(),
+        reminders: Vec::new(),
+    };
+    let mut said = Said::Typed;
+    for part in parts {
+        if part.function_response.is_some() {
+            // Tool results sent as a user message: as a tool_result record's.
+            continue;
+        }
+        let Some(text) = part.text else {
+            match part.inline_data.as_ref().and_then(image_block) {
+                Some(block) => out.typed.push(block),
+                None => counts.unknown("user part"),
+            }
+            continue;
+        };
+        if part.thought == Some(true) {
+            counts.skip("user thought part");
+            continue;
+        }
+        if starts_with(text.get(), REFERENCED_FILES) {
+            said = Said::ReferencedFiles;
+        }
+        let this = match said {
+            Said::Typed if starts_with(text.get(), SYSTEM_REMINDER) => Said::SystemReminder,
+            s => s,
+        };
+        let group = match this {
+            Said::Typed => &mut out.typed,
+            Said::ReferencedFiles => &mut out.files,
+            Said::SystemReminder => &mut out.reminders,
+        };
+        group.push(text_block(text.get()));
+    }
+    out
+}
+
 /// A `user` record without subtype: the person's prompt (what `recordUserMessage` wrote).
 fn prompt(r: &ChatRecord, out: &mut Out, counts: &mut Counts) -> Result<(), MapError> {
     let typed_by_person = matches!(r.provenance.as_deref(), None | Some("real_user"));
@@ -100,38 +148,11 @@ fn prompt(r: &ChatRecord, out: &mut Out, counts: &mut Counts) -> Result<(), MapE
             return typed_and_expanded(r, display.get(), out, counts);
         }
     }
-    let mut typed = Vec::new();
-    let mut files = Vec::new();
-    let mut reminders = Vec::new();
-    let mut said = Said::Typed;
-    for part in parts {
-        if part.function_response.is_some() {
-            // Tool results sent as a user message: as a tool_result record's.
-            continue;
-        }
-        if let Some(text) = part.text {
-            if part.thought == Some(true) {
-                counts.skip("user thought part");
-                continue;
-            }
-            if starts_with(text.get(), REFERENCED_FILES) {
-                said = Said::ReferencedFiles;
-            }
-            let this = match said {
-                Said::Typed if starts_with(text.get(), SYSTEM_REMINDER) => Said::SystemReminder,
-                s => s,
-            };
-            match this {
-                Said::Typed => typed.push(text_block(text.get())),
-                Said::ReferencedFiles => files.push(text_block(text.get())),
-                Said::SystemReminder => reminders.push(text_block(text.get())),
-            }
-        } else if let Some(block) = part.inline_data.as_ref().and_then(image_block) {
-            typed.push(block);
-        } else {
-            counts.unknown("user part");
-        }
-    }
+    let Split {
+        typed,
+        files,
+        reminders,
+    } = split(parts, counts);
     let blank = typed.iter().all(|b| is_blank_block(b));
     if typed.is_empty() || blank {
         out.w.pass_over();
