@@ -111,3 +111,49 @@ fn bad_input_is_reported_and_gemini_files_are_left_alone() {
         .unwrap();
     assert_eq!(untimed["event"]["metadata"]["timestamp_inherited"], true);
 }
+
+/// Records of every odd shape (wrong types, missing fields, parts of no known kind) through the
+/// real `qwen-read | tonbo-map`: never a panic; what cannot be a record is rejected and named,
+/// the rest maps.
+#[test]
+fn odd_records_never_panic_and_are_rejected_or_mapped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let chats = tmp.path().join("projects/-p/chats");
+    std::fs::create_dir_all(&chats).unwrap();
+    let odd = [
+        r#"[]"#,
+        r#"{"type":"user","message":"not content"}"#,
+        r#"{"type":"user","uuid":7}"#,
+        r#"{"type":"user","message":{"parts":[{"text":7}]}}"#,
+        r#"{"type":"user","message":{"parts":[{}, {"inlineData":{"mimeType":"image/png"}}]}}"#,
+        r#"{"type":"assistant","message":{"parts":[{"functionCall":{}}]},"usageMetadata":null}"#,
+        r#"{"type":"assistant","message":{"parts":[{"text":"\u00e9\u2028\ud83d\ude00 ok"}]}}"#,
+        r#"{"type":"tool_result","message":{"parts":[{"functionResponse":{"response":{"output":{"a":[1]}}}}]},"toolCallResult":{"callId":"c9"}}"#,
+        r#"{"type":"tool_result","message":{"parts":[{"functionResponse":{}}]}}"#,
+        r#"{"type":"system","subtype":"custom_title","systemPayload":"x"}"#,
+        r#"{"type":"system","subtype":"parent_session","systemPayload":{"parentSessionId":""}}"#,
+        r#"{"type":"system","subtype":"slash_command","systemPayload":{"phase":"invocation"}}"#,
+        r#"{"type":"user","subtype":"notification","agentId":"","message":{"parts":[]}}"#,
+    ];
+    let file = chats.join("0a1b2c3d-0009-4e5f-8a9b-000000000009.jsonl");
+    std::fs::write(&file, odd.join("\n") + "\n").unwrap();
+    let run = read_and_map("qwen-read", &[tmp.path().to_path_buf()]);
+    for stderr in [&run.read_stderr, &run.map_stderr] {
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert_ne!(run.map_code, Some(101), "{}", run.map_stderr);
+    assert!(
+        run.map_stderr.contains("not a Qwen Code record"),
+        "{}",
+        run.map_stderr
+    );
+    let texts: Vec<String> = run
+        .of_type("agent.message")
+        .into_iter()
+        .map(|e| e["event"]["content"][0]["text"].to_string())
+        .collect();
+    assert_eq!(texts, ["\"é\u{2028}😀 ok\""]);
+    let result = run.of_type("agent.tool_result").into_iter().next().unwrap();
+    assert_eq!(result["event"]["tool_use_id"], "c9");
+    assert_eq!(result["event"]["content"][0]["text"], "{\"a\":[1]}");
+}
