@@ -1,10 +1,41 @@
 //! source-cline: what tonbo-ingest knows about the Cline family of VS Code extensions (Cline,
-//! Roo Code, Kilo Code), which keep one folder per task in the editor's globalStorage with whole-
-//! file JSON arrays (`api_conversation_history.json`, `ui_messages.json`) rewritten on every turn.
+//! Roo Code, Kilo Code), which keep one folder per task in the editor's globalStorage with
+//! whole-file JSON arrays rewritten on every turn: where the folders are ([`roots`]), reading
+//! them as source records ([`read`], [`record`]), following them as they are rewritten
+//! ([`follow`]), and mapping the records to Durable Sessions events ([`map`]). `cline-read` is
+//! a thin binary over the first four; `tonbo-map` dispatches `cline` records to
+//! [`ClineMapper`].
 //!
-//! Work in progress: the format facts confirmed so far are in this crate's FORMAT.md, and what is
-//! left in STATUS.md. The reader, mapping and follow are not written yet.
+//! The format facts the code relies on are in this crate's FORMAT.md.
+//!
+//! ```text
+//! <editor user dir>/globalStorage/<extension id>/    or ~/.cline/data, or Roo's custom path
+//!   tasks/<task id>/
+//!     api_conversation_history.json   the transcript: Anthropic messages (Roo v2: an envelope)
+//!     ui_messages.json                what the panel showed: asks and says with `ts`
+//!     history_item.json               Roo Code: the task's history item
+//!   state/taskHistory.json            Cline: every task's history item
+//! ```
+//!
+//! Output of the reader, one source record per line, `kind` `<variant>/<part>`:
+//!
+//! ```text
+//! {"v":1,"source":"cline","kind":"roo-code/api","session":TASK_ID,"record":ELEMENT,
+//!  "at":"api:3:1733300000000","provenance":{"file":F,"row":"3"}}
+//! parts: task (the history item, at "task"), api, ui (at "ui:<index>:<ts>")
+//! ```
 
+pub mod follow;
+pub mod map;
+pub mod read;
+pub mod record;
+pub mod roots;
+
+pub use map::ClineMapper;
+pub use read::{Reader, Stats};
+
+/// The reader's name, which its messages start with.
+pub const STAGE: &str = "cline-read";
 /// The `source` of records and events from every variant of the family.
 pub const SOURCE: &str = "cline";
 

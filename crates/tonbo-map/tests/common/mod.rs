@@ -45,7 +45,13 @@ pub const OPENCODE: Source = Source {
     name: "opencode",
     at_least: 7,
 };
-pub static SOURCES: [Source; 3] = [CLAUDE, CODEX, OPENCODE];
+pub const CLINE: Source = Source {
+    dir: "cline",
+    reader: "cline-read",
+    name: "cline",
+    at_least: 5,
+};
+pub static SOURCES: [Source; 4] = [CLAUDE, CODEX, OPENCODE, CLINE];
 
 impl Source {
     /// Its fixture folders, sorted.
@@ -67,6 +73,7 @@ impl Source {
         match self.dir {
             "claude" => vec![case.join("projects")],
             "codex" => vec![case.join("sessions")],
+            "cline" => vec![case.to_path_buf()],
             _ => {
                 build(case, into);
                 std::fs::read_to_string(case.join("paths"))

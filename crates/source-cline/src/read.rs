@@ -1,0 +1,431 @@
+//! Reading a task folder as source records: its history item, then every element of
+//! `api_conversation_history.json` and of `ui_messages.json` not written before. The files are
+//! JSON documents rewritten whole (FORMAT.md, "How the files are written"), so each is read
+//! whole and split into its elements; an element goes out byte for byte (compacted when the
+//! writer indented it). The same code serves a plain run (every element is new) and `--follow`
+//! (a task's [`TaskState`] remembers the `at` of every element sent, so a re-read after a
+//! rewrite, a torn write or a checkpoint restore sends only elements never sent).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Result;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tonbo_core::event::fnv64;
+use tonbo_core::jsonline::compact_json;
+use tonbo_core::progress::{R_BYTES, R_RECORDS, R_SCANNED};
+use tonbo_core::reader::{left_out_by_modified_after, ReaderIo};
+
+use crate::record::{emit, At, Part};
+use crate::roots::{storage_of, variant_of_path, API_FILE, HISTORY_ITEM, TASK_HISTORY, UI_FILE};
+use crate::{Variant, STAGE};
+
+/// What a run read, for the summary line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Task folders read (at least one of their files).
+    pub tasks: u64,
+    /// Elements of the API histories and UI message lists read (sent or sent before).
+    pub api_messages: u64,
+    pub ui_messages: u64,
+    /// Source records written.
+    pub records: u64,
+    /// Files found torn or empty (being written): left for the next change or run.
+    pub incomplete: u64,
+    /// Files and folders that could not be read (each reported on stderr).
+    pub failed: u64,
+    /// Following: files found shorter than when last read (a checkpoint restore or an edited
+    /// message truncated them); what was sent stays, what follows is new.
+    pub rewinds: u64,
+    /// Task folders none of whose files was modified after `--modified-after`.
+    pub skipped_old: u64,
+}
+
+impl Stats {
+    /// The summary line (without the newline).
+    pub fn summary(&self, rejected: u64, modified_after: bool) -> String {
+        let mut s = format!(
+            "{STAGE}: {} tasks, {} api messages, {} ui messages, {} records, {} incomplete, {} rejected, {} failed",
+            self.tasks,
+            self.api_messages,
+            self.ui_messages,
+            self.records,
+            self.incomplete,
+            rejected,
+            self.failed,
+        );
+        if modified_after {
+            s.push_str(&left_out_by_modified_after(
+                self.skipped_old,
+                "tasks not modified",
+            ));
+        }
+        s
+    }
+}
+
+/// A file's size and modification time: what tells whether it changed.
+type FileStamp = (u64, SystemTime);
+
+/// What following keeps of a task folder between looks.
+#[derive(Debug, Default)]
+pub struct TaskState {
+    /// The `at` of every element sent (`api:<i>:<stamp>`, `ui:<i>:<stamp>`).
+    sent: HashSet<String>,
+    /// Whether the task's history item went out (it goes once; later versions only update
+    /// its counters).
+    task_sent: bool,
+    /// Size and modification time of each file when last read whole, to skip an unchanged
+    /// folder on a rescan; `None` after a torn read, so the next look reads again.
+    seen: Option<Vec<Option<FileStamp>>>,
+    /// Whether the folder was counted in the summary's tasks.
+    counted: bool,
+    /// How many elements the API history and the UI messages had when last read whole: fewer
+    /// now means the agent truncated them (a checkpoint restore, an edited message).
+    lens: [usize; 2],
+}
+
+/// What one task folder gave.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TaskYield {
+    pub records: u64,
+    /// Elements read (sent now or before).
+    pub elements: u64,
+    /// Left out by `--modified-after`.
+    pub old: bool,
+}
+
+/// A JSON document file, read whole.
+enum Doc {
+    Missing,
+    /// Empty, torn or not JSON: the writer may be mid-write (Cline's `fs.writeFile` truncates,
+    /// then writes); `String` says what was wrong.
+    Torn(String),
+    /// The elements, and whether the file is Roo Code's `{version, messages}` envelope.
+    Elements(String, bool),
+}
+
+/// Reads task folders, writing their records.
+pub struct Reader<'a> {
+    pub io: ReaderIo<'a>,
+    pub modified_after: Option<SystemTime>,
+    pub stats: Stats,
+    /// Following: the state of every task folder met.
+    pub tasks: HashMap<PathBuf, TaskState>,
+    /// Cline's `state/taskHistory.json` of each storage folder: when read, and its entries by
+    /// task id (compacted).
+    indexes: HashMap<PathBuf, (Option<FileStamp>, HashMap<String, String>)>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Probe {
+    ts: Option<serde_json::Number>,
+    partial: Option<bool>,
+    id: Option<String>,
+}
+
+fn probe(raw: &RawValue) -> Probe {
+    serde_json::from_str(raw.get()).unwrap_or_default()
+}
+
+fn stamp_of(path: &Path) -> Option<FileStamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?))
+}
+
+/// An element's JSON on one line: as written, or compacted when the writer indented it.
+fn one_line(raw: &str) -> String {
+    if raw.contains(['\n', '\r']) {
+        compact_json(raw)
+    } else {
+        raw.to_string()
+    }
+}
+
+fn read_doc(path: &Path) -> std::io::Result<Doc> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Doc::Missing),
+        Err(e) => return Err(e),
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Ok(Doc::Torn("not UTF-8".into()));
+    };
+    let t = text.trim_start_matches('\u{feff}').trim_start();
+    let envelope = t.starts_with('{');
+    let ok = parse_elements(t, envelope).map(|_| ());
+    Ok(match ok {
+        Ok(()) => Doc::Elements(text, envelope),
+        Err(e) if t.is_empty() => Doc::Torn(format!("empty ({e})")),
+        Err(e) => Doc::Torn(e.to_string()),
+    })
+}
+
+/// The elements of a document: an array, or Roo Code's `{"version":2,"messages":[...]}`.
+fn parse_elements(t: &str, envelope: bool) -> serde_json::Result<Vec<&RawValue>> {
+    #[derive(Deserialize)]
+    struct V2<'a> {
+        #[serde(borrow)]
+        messages: Vec<&'a RawValue>,
+    }
+    if envelope {
+        serde_json::from_str::<V2>(t).map(|v| v.messages)
+    } else {
+        serde_json::from_str(t)
+    }
+}
+
+/// The elements of a document [`read_doc`] found whole.
+fn elements(text: &str, envelope: bool) -> Vec<&RawValue> {
+    let t = text.trim_start_matches('\u{feff}').trim_start();
+    parse_elements(t, envelope).unwrap_or_default()
+}
+
+/// The variant a task folder's content shows when its path names none (FORMAT.md,
+/// "Telling the variants apart").
+fn variant_of_content(dir: &Path, envelope: bool) -> Option<Variant> {
+    if envelope || dir.join(HISTORY_ITEM).is_file() {
+        return Some(Variant::RooCode);
+    }
+    let storage = storage_of(dir);
+    if storage.is_some_and(|s| s.join("tasks/_index.json").is_file()) {
+        return Some(Variant::RooCode);
+    }
+    let digits = dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().bytes().all(|b| b.is_ascii_digit()));
+    if digits || storage.is_some_and(|s| s.join(TASK_HISTORY).is_file()) {
+        return Some(Variant::Cline);
+    }
+    None
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(io: ReaderIo<'a>, modified_after: Option<SystemTime>) -> Reader<'a> {
+        Reader {
+            io,
+            modified_after,
+            stats: Stats::default(),
+            tasks: HashMap::new(),
+            indexes: HashMap::new(),
+        }
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.io.stop_set()
+    }
+
+    /// Reports a file or folder that could not be read, and counts it.
+    pub fn failed(&mut self, what: &str) {
+        tonbo_core::note!("{STAGE}: error: {what}");
+        self.stats.failed += 1;
+    }
+
+    /// Reads one task folder, sending what was not sent before (`keep`: remember it for
+    /// following; a plain run forgets each folder once read).
+    pub fn read_task(&mut self, dir: &Path, keep: bool) -> Result<TaskYield> {
+        let mut state = self.tasks.remove(dir).unwrap_or_default();
+        let y = self.read_task_with(dir, &mut state);
+        if keep {
+            self.tasks.insert(dir.to_path_buf(), state);
+        }
+        y
+    }
+
+    fn read_task_with(&mut self, dir: &Path, state: &mut TaskState) -> Result<TaskYield> {
+        let mut y = TaskYield::default();
+        let files = [
+            dir.join(API_FILE),
+            dir.join(UI_FILE),
+            dir.join(HISTORY_ITEM),
+        ];
+        let seen: Vec<_> = files.iter().map(|f| stamp_of(f)).collect();
+        if state.task_sent && state.seen.as_ref() == Some(&seen) {
+            return Ok(y);
+        }
+        if let Some(t) = self.modified_after {
+            if state.seen.is_none() && !seen.iter().flatten().any(|(_, m)| *m > t) {
+                self.stats.skipped_old += 1;
+                y.old = true;
+                return Ok(y);
+            }
+        }
+        let session = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut whole = true;
+        let api = self.doc(&files[0], &mut whole);
+        let ui = self.doc(&files[1], &mut whole);
+        let envelope = matches!(&api, Some((_, true)));
+        let variant = variant_of_path(dir)
+            .or_else(|| variant_of_content(dir, envelope))
+            .map_or("unknown", Variant::name);
+        let task = Task {
+            variant,
+            session: &session,
+        };
+        if (api.is_some() || ui.is_some()) && !state.counted {
+            state.counted = true;
+            self.stats.tasks += 1;
+            if let Some(p) = &self.io.progress {
+                p.add(R_SCANNED, 1);
+            }
+        }
+        if !state.task_sent {
+            if let Some((raw, file)) = self.history_item(dir, &session) {
+                let at = At {
+                    part: Part::Task,
+                    index: None,
+                    stamp: String::new(),
+                };
+                self.send(&task, &raw, &file, &at, &mut y)?;
+                state.task_sent = true;
+            }
+        }
+        for (doc, part, file) in [(&api, Part::Api, &files[0]), (&ui, Part::Ui, &files[1])] {
+            if let Some((text, envelope)) = doc {
+                self.send_new(
+                    &task,
+                    state,
+                    (part, file),
+                    elements(text, *envelope),
+                    &mut y,
+                )?;
+            }
+        }
+        state.seen = whole.then_some(seen);
+        Ok(y)
+    }
+
+    /// Reads one document, noting a torn one (`whole` turns false) or an unreadable one.
+    fn doc(&mut self, path: &Path, whole: &mut bool) -> Option<(String, bool)> {
+        match read_doc(path) {
+            Ok(Doc::Missing) => None,
+            Ok(Doc::Elements(text, envelope)) => {
+                if let Some(p) = &self.io.progress {
+                    p.add(R_BYTES, text.len() as u64);
+                }
+                Some((text, envelope))
+            }
+            Ok(Doc::Torn(why)) => {
+                *whole = false;
+                self.stats.incomplete += 1;
+                tonbo_core::note!(
+                    "{STAGE}: note: {} is incomplete ({why}); left for its next write",
+                    path.display()
+                );
+                None
+            }
+            Err(e) => {
+                *whole = false;
+                self.failed(&format!("cannot read {}: {e}", path.display()));
+                None
+            }
+        }
+    }
+
+    /// Sends the elements of one file not sent before, in order. A UI message still being
+    /// streamed (`partial: true`) waits: it is rewritten in place until it is whole.
+    fn send_new(
+        &mut self,
+        task: &Task,
+        state: &mut TaskState,
+        (part, file): (Part, &Path),
+        elements: Vec<&RawValue>,
+        y: &mut TaskYield,
+    ) -> Result<()> {
+        let file = file.display().to_string();
+        let slot = usize::from(part == Part::Ui);
+        if elements.len() < state.lens[slot] {
+            self.stats.rewinds += 1;
+        }
+        state.lens[slot] = elements.len();
+        for (index, raw) in elements.into_iter().enumerate() {
+            y.elements += 1;
+            match part {
+                Part::Ui => self.stats.ui_messages += 1,
+                _ => self.stats.api_messages += 1,
+            }
+            let p = probe(raw);
+            if part == Part::Ui && p.partial == Some(true) {
+                continue;
+            }
+            let stamp = match &p.ts {
+                Some(ts) => ts.to_string(),
+                None => format!("h{:016x}", fnv64(raw.get().as_bytes())),
+            };
+            let at = At {
+                part,
+                index: Some(index),
+                stamp,
+            };
+            let text = at.text();
+            if state.sent.contains(&text) {
+                continue;
+            }
+            self.send(task, &one_line(raw.get()), &file, &at, y)?;
+            state.sent.insert(text);
+        }
+        Ok(())
+    }
+
+    fn send(
+        &mut self,
+        task: &Task,
+        raw: &str,
+        file: &str,
+        at: &At,
+        y: &mut TaskYield,
+    ) -> Result<()> {
+        emit(self.io.out, task.variant, task.session, raw, file, at)?;
+        self.stats.records += 1;
+        y.records += 1;
+        if let Some(p) = &self.io.progress {
+            p.add(R_RECORDS, 1);
+        }
+        Ok(())
+    }
+
+    /// The task's history item: its `history_item.json` (Roo Code), else its entry in the
+    /// storage folder's `state/taskHistory.json` (Cline), with the file it came from.
+    fn history_item(&mut self, dir: &Path, id: &str) -> Option<(String, String)> {
+        let own = dir.join(HISTORY_ITEM);
+        if let Ok(text) = std::fs::read_to_string(&own) {
+            if serde_json::from_str::<&RawValue>(&text).is_ok() {
+                return Some((compact_json(text.trim()), own.display().to_string()));
+            }
+        }
+        let index = storage_of(dir)?.join(TASK_HISTORY);
+        let stamp = stamp_of(&index)?;
+        let key = index.clone();
+        let fresh = self
+            .indexes
+            .get(&key)
+            .is_some_and(|(s, _)| *s == Some(stamp));
+        if !fresh {
+            let entries = std::fs::read_to_string(&index).ok().and_then(|t| {
+                serde_json::from_str::<Vec<&RawValue>>(&t).ok().map(|v| {
+                    v.into_iter()
+                        .filter_map(|raw| Some((probe(raw).id?, one_line(raw.get()))))
+                        .collect::<HashMap<_, _>>()
+                })
+            });
+            // A torn index is read again on the next look.
+            let s = entries.as_ref().map(|_| stamp);
+            self.indexes
+                .insert(key.clone(), (s, entries.unwrap_or_default()));
+        }
+        let raw = self.indexes.get(&key)?.1.get(id)?.clone();
+        Some((raw, index.display().to_string()))
+    }
+}
+
+/// The task folder being read: what its records share.
+struct Task<'t> {
+    variant: &'static str,
+    session: &'t str,
+}
