@@ -8,10 +8,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use tonbo_core::follow::{Backfill, Followed};
+use tonbo_core::follow::{Backfill, Followed, Watching};
 
 use crate::read::Reader;
 use crate::roots::{is_task_dir, task_dirs};
+use crate::STAGE;
 
 /// The inputs (PATHs, or the default storage folders) being followed.
 pub struct Follower<'r, 'a> {
@@ -67,6 +68,11 @@ impl Followed for Follower<'_, '_> {
 
     fn backfill(&mut self) -> Result<Backfill> {
         self.read_all()
+    }
+
+    fn backfilled(&mut self, how: &Watching) {
+        let tasks = self.reader.tasks.len();
+        tonbo_core::note!("{STAGE}: backfill done; following {tasks} task folders ({how})");
     }
 
     fn changed(&mut self, paths: &[PathBuf]) -> Result<()> {
