@@ -33,7 +33,7 @@ impl Follower<'_, '_> {
                 if self.reader.stopped() {
                     return Ok(Backfill::Stopped);
                 }
-                self.reader.read_task(&dir, true)?;
+                self.reader.read_task(&dir, true, false)?;
             }
         }
         Ok(Backfill::Done)
@@ -84,7 +84,7 @@ impl Followed for Follower<'_, '_> {
             return self.rescan();
         }
         for dir in dirs {
-            self.reader.read_task(&dir, true)?;
+            self.reader.read_task(&dir, true, true)?;
         }
         Ok(())
     }

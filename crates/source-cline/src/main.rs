@@ -180,7 +180,7 @@ fn read_input(reader: &mut Reader, input: &std::path::Path) -> Result<u64> {
         if reader.stopped() {
             break;
         }
-        let y = reader.read_task(dir, false)?;
+        let y = reader.read_task(dir, false, false)?;
         records += y.records;
         elements += y.elements;
         old += u64::from(y.old);

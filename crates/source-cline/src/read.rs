@@ -82,6 +82,8 @@ pub struct TaskState {
     seen: Option<Vec<Option<FileStamp>>>,
     /// Whether the folder was counted in the summary's tasks.
     counted: bool,
+    /// Whether `--modified-after` left it out (counted once in the summary).
+    left_out: bool,
     /// How many elements the API history and the UI messages had when last read whole: fewer
     /// now means the agent truncated them (a checkpoint restore, an edited message).
     lens: [usize; 2],
@@ -225,9 +227,14 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one task folder, sending what was not sent before (`keep`: remember it for
-    /// following; a plain run forgets each folder once read).
-    pub fn read_task(&mut self, dir: &Path, keep: bool) -> Result<TaskYield> {
+    /// following; a plain run forgets each folder once read). Following, a folder whose files
+    /// kept their sizes and times is not read again, unless `changed` (a filesystem event
+    /// named it: a rewrite of the same size within the clock's resolution is still read).
+    pub fn read_task(&mut self, dir: &Path, keep: bool, changed: bool) -> Result<TaskYield> {
         let mut state = self.tasks.remove(dir).unwrap_or_default();
+        if changed {
+            state.seen = None;
+        }
         let y = self.read_task_with(dir, &mut state);
         if keep {
             self.tasks.insert(dir.to_path_buf(), state);
@@ -247,8 +254,11 @@ impl<'a> Reader<'a> {
             return Ok(y);
         }
         if let Some(t) = self.modified_after {
-            if state.seen.is_none() && !seen.iter().flatten().any(|(_, m)| *m > t) {
-                self.stats.skipped_old += 1;
+            if !state.counted && !seen.iter().flatten().any(|(_, m)| *m > t) {
+                if !state.left_out {
+                    state.left_out = true;
+                    self.stats.skipped_old += 1;
+                }
                 y.old = true;
                 return Ok(y);
             }
