@@ -24,6 +24,10 @@ impl Follower<'_, '_> {
     /// Reads every task folder under the inputs; `Stopped` when a signal came first.
     fn read_all(&mut self) -> Result<Backfill> {
         for input in self.inputs.clone() {
+            // A default place (or a PATH) that does not exist yet may appear later.
+            if !input.exists() {
+                continue;
+            }
             let mut unreadable = Vec::new();
             let dirs = task_dirs(&input, &mut |e| unreadable.push(e));
             for e in unreadable {

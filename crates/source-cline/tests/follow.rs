@@ -27,7 +27,11 @@ const T0: u64 = 1_762_077_600_000;
 
 /// API message `n` (a user message when even), with `ts` T0 + `ts`.
 fn api(n: usize, ts: u64) -> String {
-    let role = if n.is_multiple_of(2) { "user" } else { "assistant" };
+    let role = if n.is_multiple_of(2) {
+        "user"
+    } else {
+        "assistant"
+    };
     format!(
         r#"{{"role":"{role}","content":[{{"type":"text","text":"message {n}"}}],"ts":{}}}"#,
         T0 + ts
