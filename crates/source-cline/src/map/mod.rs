@@ -573,10 +573,13 @@ fn usage_of(raw: &RawValue) -> Option<(String, Option<String>)> {
     }
     let m: Metrics = serde_json::from_str(raw.get()).ok()?;
     let t = m.tokens?;
+    // `prompt` counts every input token, `cached` the part read from the cache; the usage of
+    // every source counts them apart, as Anthropic's API does.
+    let cached = t.cached.unwrap_or(0);
     let usage = serde_json::json!({
-        "input_tokens": t.prompt.unwrap_or(0),
+        "input_tokens": t.prompt.unwrap_or(0).saturating_sub(cached),
         "output_tokens": t.completion.unwrap_or(0),
-        "cache_read_input_tokens": t.cached.unwrap_or(0),
+        "cache_read_input_tokens": cached,
         "cache_creation_input_tokens": 0,
     });
     Some((usage.to_string(), m.cost.map(|c| c.get().to_string())))
