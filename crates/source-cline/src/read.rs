@@ -107,6 +107,8 @@ enum Doc {
     Torn(String),
     /// The elements, and whether the file is Roo Code's `{version, messages}` envelope.
     Elements(String, bool),
+    /// Whole JSON, but neither an array nor the envelope: rejected (with its first bytes).
+    NotAList(String),
 }
 
 /// Reads task folders, writing their records.
@@ -162,6 +164,7 @@ fn read_doc(path: &Path) -> std::io::Result<Doc> {
     Ok(match ok {
         Ok(()) => Doc::Elements(text, envelope),
         Err(e) if t.is_empty() => Doc::Torn(format!("empty ({e})")),
+        Err(e) if e.is_data() => Doc::NotAList(text.chars().take(200).collect()),
         Err(e) => Doc::Torn(e.to_string()),
     })
 }
@@ -330,6 +333,14 @@ impl<'a> Reader<'a> {
                 );
                 None
             }
+            Ok(Doc::NotAList(start)) => {
+                let why = "not a JSON array of messages (nor a {\"messages\": [...]} object)";
+                let input = path.display().to_string();
+                if let Err(e) = self.io.rejects.reject(&input, 1, why, start.as_bytes()) {
+                    self.failed(&format!("{e:#}"));
+                }
+                None
+            }
             Err(e) => {
                 *whole = false;
                 self.failed(&format!("cannot read {}: {e}", path.display()));
@@ -377,7 +388,16 @@ impl<'a> Reader<'a> {
             if state.sent.contains(&text) {
                 continue;
             }
-            self.send(task, &one_line(raw.get()), &file, &at, y)?;
+            if raw.get().starts_with('{') {
+                self.send(task, &one_line(raw.get()), &file, &at, y)?;
+            } else {
+                // Not a message: rejected once (its `at` counts as done, so a re-read of the
+                // file does not reject it again).
+                let why = format!("element {index} is not a JSON object");
+                self.io
+                    .rejects
+                    .reject(&file, 1, &why, raw.get().as_bytes())?;
+            }
             state.sent.insert(text);
         }
         Ok(())

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use tonbo_testkit::reader::{
     assert_has, assert_left_out_alone, assert_none_found, assert_refuses_bad_arguments,
-    assert_warns_nothing_read, command, long_ago, put, set_mtime, TempHome,
+    assert_warns_nothing_read, command, long_ago, put, rejects_file, set_mtime, TempHome,
 };
 use tonbo_testkit::Run;
 
@@ -267,4 +267,45 @@ fn bad_arguments_are_refused() {
     let home = &TempHome::new();
     let dir = task(&home.join("s"), "1", "x");
     assert_refuses_bad_arguments(|args| Box::new(read(home, args)), &dir);
+}
+
+/// A document that is whole JSON but no list of messages, and elements that are not objects,
+/// are rejected (exit 1, `--rejects` records them); the objects beside them are read; a file that
+/// is not UTF-8 is taken as mid-write. Nothing panics.
+#[test]
+fn bad_input_is_rejected_and_the_rest_read() {
+    let home = &TempHome::new();
+    let tasks = home.join("s/tasks");
+    put(&tasks.join("a/api_conversation_history.json"), r#"{"x":1}"#);
+    put(&tasks.join("b/ui_messages.json"), b"\xff\xfe[");
+    put(
+        &tasks.join("c/api_conversation_history.json"),
+        r#"[1,{"role":"user","content":"hi"},null]"#,
+    );
+    let rejects = home.join("rejects.ndjson");
+    let r = read(
+        home,
+        &[
+            home.join("s").to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ],
+    );
+    r.assert_code(1);
+    assert_eq!(records(&r).len(), 1, "{}", r.stdout);
+    assert_has(
+        &r.stdout,
+        r#""record":{"role":"user","content":"hi"},"at":"api:1:h"#,
+    );
+    assert_has(
+        &r.stderr,
+        "a/api_conversation_history.json:1: rejected: not a JSON array of messages",
+    );
+    assert_has(&r.stderr, "b/ui_messages.json is incomplete (not UTF-8)");
+    assert_has(&r.stderr, "3 rejected");
+    let recorded = rejects_file(&rejects);
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded[1]["reason"], "element 0 is not a JSON object");
+    assert_eq!(recorded[1]["raw"], "1");
+    assert_eq!(recorded[2]["raw"], "null");
 }

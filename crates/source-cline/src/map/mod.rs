@@ -89,7 +89,8 @@ struct ApiMessage<'a> {
     role: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     content: Option<&'a RawValue>,
-    ts: Option<serde_json::Number>,
+    #[serde(borrow, default)]
+    ts: Option<&'a RawValue>,
     #[serde(borrow, default)]
     metrics: Option<&'a RawValue>,
     #[serde(rename = "modelInfo", borrow, default)]
@@ -125,9 +126,14 @@ struct Block<'a> {
     is_error: Option<bool>,
 }
 
-fn ts_text(ts: Option<&serde_json::Number>) -> Option<String> {
-    ts.and_then(|n| n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)))
-        .map(rfc3339_ms)
+/// A `ts` (milliseconds) as RFC 3339; one that is not a number in range is no time.
+fn ts_text(ts: Option<&RawValue>) -> Option<String> {
+    let n: serde_json::Number = serde_json::from_str(ts?.get()).ok()?;
+    let ms = n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))?;
+    // Past year 9999 no RFC 3339 time can say it.
+    (0..253_402_300_800_000)
+        .contains(&ms)
+        .then(|| rfc3339_ms(ms))
 }
 
 impl ClineMapper {
@@ -169,8 +175,9 @@ impl ClineMapper {
     /// The task's history item: its title, folder, model, start time and parent.
     fn map_task(&mut self, raw: &RawValue, rec: &mut Rec) -> Result<(), MapError> {
         #[derive(Deserialize)]
-        struct Item {
-            ts: Option<serde_json::Number>,
+        struct Item<'a> {
+            #[serde(borrow, default)]
+            ts: Option<&'a RawValue>,
             task: Option<String>,
             #[serde(rename = "cwdOnTaskInitialization")]
             cwd: Option<String>,
@@ -189,7 +196,7 @@ impl ClineMapper {
         s.model = item.model.or(s.model.take());
         s.mode = item.mode;
         if s.last_timestamp.is_none() {
-            s.last_timestamp = ts_text(item.ts.as_ref());
+            s.last_timestamp = ts_text(item.ts);
         }
         let Some(parent) = item.parent.filter(|p| !p.is_empty()) else {
             return Ok(());
@@ -214,7 +221,7 @@ impl ClineMapper {
     fn map_api(&mut self, raw: &RawValue, rec: &mut Rec) -> Result<(), MapError> {
         let m: ApiMessage = serde_json::from_str(raw.get())
             .map_err(|e| MapError::Reject(format!("not an API history message: {e}")))?;
-        rec.timestamp = ts_text(m.ts.as_ref());
+        rec.timestamp = ts_text(m.ts);
         if let Some(ts) = &rec.timestamp {
             self.state.last_timestamp = Some(ts.clone());
         }
@@ -502,7 +509,8 @@ impl ClineMapper {
     fn map_ui(&mut self, raw: &RawValue, rec: &mut Rec) -> Result<(), MapError> {
         #[derive(Deserialize)]
         struct Ui<'a> {
-            ts: Option<serde_json::Number>,
+            #[serde(borrow, default)]
+            ts: Option<&'a RawValue>,
             #[serde(rename = "type", borrow)]
             kind: Option<Cow<'a, str>>,
             #[serde(borrow)]
@@ -513,7 +521,7 @@ impl ClineMapper {
         }
         let ui: Ui = serde_json::from_str(raw.get())
             .map_err(|e| MapError::Reject(format!("not a UI message: {e}")))?;
-        rec.timestamp = ts_text(ui.ts.as_ref());
+        rec.timestamp = ts_text(ui.ts);
         let what = match (ui.kind.as_deref(), ui.say.as_deref(), ui.ask.as_deref()) {
             (Some("say"), Some(s), _) => s,
             (Some("ask"), _, Some(a)) => a,
