@@ -19,7 +19,9 @@ use tonbo_core::progress::{R_BYTES, R_RECORDS, R_SCANNED};
 use tonbo_core::reader::{left_out_by_modified_after, ReaderIo};
 
 use crate::record::{emit, At, Part};
-use crate::roots::{storage_of, variant_of_path, API_FILE, HISTORY_ITEM, TASK_HISTORY, UI_FILE};
+use crate::roots::{
+    sdk_files, storage_of, variant_of_path, API_FILE, HISTORY_ITEM, TASK_HISTORY, UI_FILE,
+};
 use crate::{Variant, STAGE};
 
 /// What a run read, for the summary line.
@@ -192,6 +194,9 @@ fn elements(text: &str, envelope: bool) -> Vec<&RawValue> {
 /// The variant a task folder's content shows when its path names none (FORMAT.md,
 /// "Telling the variants apart").
 fn variant_of_content(dir: &Path, envelope: bool) -> Option<Variant> {
+    if sdk_files(dir).is_some() {
+        return Some(Variant::Cline);
+    }
     if envelope || dir.join(HISTORY_ITEM).is_file() {
         return Some(Variant::RooCode);
     }
@@ -247,11 +252,11 @@ impl<'a> Reader<'a> {
 
     fn read_task_with(&mut self, dir: &Path, state: &mut TaskState) -> Result<TaskYield> {
         let mut y = TaskYield::default();
-        let files = [
-            dir.join(API_FILE),
-            dir.join(UI_FILE),
-            dir.join(HISTORY_ITEM),
-        ];
+        // An SDK session's messages and manifest stand where a task's API history and
+        // history item do.
+        let (api_file, item_file) =
+            sdk_files(dir).unwrap_or_else(|| (dir.join(API_FILE), dir.join(HISTORY_ITEM)));
+        let files = [api_file, dir.join(UI_FILE), item_file];
         let seen: Vec<_> = files.iter().map(|f| stamp_of(f)).collect();
         if state.task_sent && state.seen.as_ref() == Some(&seen) {
             return Ok(y);
@@ -289,7 +294,7 @@ impl<'a> Reader<'a> {
             }
         }
         if !state.task_sent {
-            if let Some((raw, file)) = self.history_item(dir, &session) {
+            if let Some((raw, file)) = self.history_item(dir, &files[2], &session) {
                 let at = At {
                     part: Part::Task,
                     index: None,
@@ -420,11 +425,11 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// The task's history item: its `history_item.json` (Roo Code), else its entry in the
-    /// storage folder's `state/taskHistory.json` (Cline), with the file it came from.
-    fn history_item(&mut self, dir: &Path, id: &str) -> Option<(String, String)> {
-        let own = dir.join(HISTORY_ITEM);
-        if let Ok(text) = std::fs::read_to_string(&own) {
+    /// The task's history item: `own`, its `history_item.json` (Roo Code) or an SDK session's
+    /// manifest, else its entry in the storage folder's `state/taskHistory.json` (Cline), with
+    /// the file it came from.
+    fn history_item(&mut self, dir: &Path, own: &Path, id: &str) -> Option<(String, String)> {
+        if let Ok(text) = std::fs::read_to_string(own) {
             if serde_json::from_str::<&RawValue>(&text).is_ok() {
                 return Some((compact_json(text.trim()), own.display().to_string()));
             }

@@ -83,9 +83,19 @@ pub fn default_storage_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// Whether `dir` is a task folder (holds either transcript file).
+/// The newest Cline's SDK keeps a session in `<sessions dir>/<id>/` as `<id>.messages.json`
+/// (the transcript, `{version, ..., messages}`) and `<id>.json` (its manifest).
+pub fn sdk_files(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let id = dir.file_name()?.to_str()?;
+    let messages = dir.join(format!("{id}.messages.json"));
+    messages
+        .is_file()
+        .then(|| (messages, dir.join(format!("{id}.json"))))
+}
+
+/// Whether `dir` is a task folder (holds either transcript file, or is an SDK session's).
 pub fn is_task_dir(dir: &Path) -> bool {
-    dir.join(API_FILE).is_file() || dir.join(UI_FILE).is_file()
+    dir.join(API_FILE).is_file() || dir.join(UI_FILE).is_file() || sdk_files(dir).is_some()
 }
 
 /// Folders not walked when looking for tasks under a PATH: they hold no task and can be huge.

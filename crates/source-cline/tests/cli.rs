@@ -309,3 +309,33 @@ fn bad_input_is_rejected_and_the_rest_read() {
     assert_eq!(recorded[1]["raw"], "1");
     assert_eq!(recorded[2]["raw"], "null");
 }
+
+/// The newest Cline's SDK session folder under `~/.cline/data/db/` is found by default: its
+/// manifest is the task record, its messages file's `messages` the API history.
+#[test]
+fn an_sdk_session_is_read_by_default() {
+    let home = &TempHome::new();
+    let id = "1790000000000_a1b2c";
+    let dir = home.join(".cline/data/db").join(id);
+    put(
+        &dir.join(format!("{id}.messages.json")),
+        "{\n  \"version\": 1,\n  \"agent\": \"lead\",\n  \"messages\": [\n    {\n      \"role\": \"user\",\n      \"content\": \"hi\",\n      \"ts\": 1790000000000\n    }\n  ]\n}\n",
+    );
+    put(
+        &dir.join(format!("{id}.json")),
+        "{\n  \"session_id\": \"x\",\n  \"cwd\": \"/w\"\n}\n",
+    );
+    put(&home.join(".cline/data/db/sessions.db"), "not read");
+    let r = read(home, &[]);
+    r.assert_code(0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    assert_has(
+        lines[0],
+        r#""kind":"cline/task","session":"1790000000000_a1b2c","record":{"session_id":"x","cwd":"/w"},"at":"task""#,
+    );
+    assert_has(
+        lines[1],
+        r#""kind":"cline/api","session":"1790000000000_a1b2c","record":{"role":"user","content":"hi","ts":1790000000000},"at":"api:0:1790000000000""#,
+    );
+}

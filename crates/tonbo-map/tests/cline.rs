@@ -42,6 +42,8 @@ fn human_messages_hold_only_what_a_person_typed() {
                 "[TASK RESUMPTION]",
                 "[ERROR]",
                 "\\\"status\\\"",
+                "<user_input",
+                "<mode_notice>",
             ] {
                 assert!(!text.contains(marker), "{name}: {marker} in {ev}");
             }
@@ -106,6 +108,36 @@ fn every_prompt_answer_and_feedback_is_found() {
             "subagent_prompt: write CHANGELOG.md for v1.2",
         ]
     );
+    assert_eq!(
+        prompts("06-cline-sdk"),
+        [
+            "prompt: add a health endpoint",
+            "feedback: use axum's Router",
+            "prompt: first explain the plan",
+        ]
+    );
+}
+
+/// The newest Cline's SDK session: its manifest gives the folder and model, its messages' own
+/// `metrics` the usage, attached files and mode notices are the extension's.
+#[test]
+fn an_sdk_session_maps_like_a_task() {
+    let r = run("06-cline-sdk");
+    let first = &r.events[0]["event"]["metadata"];
+    assert_eq!(first["cwd"], "/home/ada/svc");
+    assert_eq!(first["title"], "add a health endpoint");
+    let usage = r.of_type("span.model_request_end");
+    assert_eq!(usage.len(), 1);
+    assert_eq!(
+        usage[0]["event"]["model_usage"]["cache_read_input_tokens"],
+        1500
+    );
+    let kinds: Vec<&str> = r
+        .of_type("system.message")
+        .iter()
+        .map(|e| e["event"]["metadata"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["attached_file", "mode_notice"]);
 }
 
 #[test]
@@ -116,6 +148,7 @@ fn the_variant_comes_from_the_extension_folder_or_the_content() {
         ("03-roo-subtask", "roo-code"),
         ("04-kilo", "kilo-code"),
         ("05-torn", "unknown"),
+        ("06-cline-sdk", "cline"),
     ] {
         let r = run(case);
         assert!(!r.events.is_empty(), "{case}");

@@ -178,11 +178,13 @@ impl ClineMapper {
         struct Item<'a> {
             #[serde(borrow, default)]
             ts: Option<&'a RawValue>,
+            /// Cline and Roo: the first prompt; the SDK's manifest: `prompt`.
+            #[serde(alias = "prompt")]
             task: Option<String>,
-            #[serde(rename = "cwdOnTaskInitialization")]
+            #[serde(rename = "cwdOnTaskInitialization", alias = "cwd")]
             cwd: Option<String>,
             workspace: Option<String>,
-            #[serde(rename = "modelId")]
+            #[serde(rename = "modelId", alias = "model")]
             model: Option<String>,
             mode: Option<String>,
             #[serde(rename = "parentTaskId")]
@@ -406,6 +408,24 @@ impl ClineMapper {
                         }
                     }
                 }
+                "file" => {
+                    // The SDK: a file's content the extension attached, `{path, content}`.
+                    #[derive(Deserialize)]
+                    struct File {
+                        path: Option<String>,
+                    }
+                    let path = serde_json::from_str::<File>(raw.get())
+                        .ok()
+                        .and_then(|f| f.path);
+                    let mut ev = EventBuf::new("system.message");
+                    let content = b.content.filter(|c| c.get().starts_with('"'));
+                    ev.raw(
+                        "content",
+                        &text_content(content.map_or("\"\"", |c| c.get())),
+                    );
+                    ev.meta_opt("path", path.as_deref());
+                    self.emit(ev, "attached_file", rec)?;
+                }
                 "image" => {
                     let mut ev = EventBuf::new("user.message");
                     ev.raw("content", &format!("[{}]", raw.get()));
@@ -487,6 +507,8 @@ impl ClineMapper {
         let subtask = self.state.parent.is_some();
         let first_prompt =
             rec.key_base.starts_with("api:0:") && matches!(tag, "task" | "user_message");
+        let first_prompt =
+            first_prompt || (rec.key_base.starts_with("api:0:") && tag == "user_input");
         let kind = if subtask && first_prompt {
             ev.meta_str("author", "agent");
             "subagent_prompt"
@@ -498,6 +520,7 @@ impl ClineMapper {
             match tag {
                 "feedback" => "feedback",
                 "answer" => "answer",
+                "user_command" => "slash_command",
                 _ => "prompt",
             }
         };
@@ -580,7 +603,9 @@ fn usage_of(raw: &RawValue) -> Option<(String, Option<String>)> {
         cost: Option<&'a RawValue>,
     }
     let m: Metrics = serde_json::from_str(raw.get()).ok()?;
-    let t = m.tokens?;
+    let Some(t) = m.tokens else {
+        return sdk_usage_of(raw);
+    };
     // `prompt` counts every input token, `cached` the part read from the cache; the usage of
     // every source counts them apart, as Anthropic's API does.
     let cached = t.cached.unwrap_or(0);
@@ -593,11 +618,36 @@ fn usage_of(raw: &RawValue) -> Option<(String, Option<String>)> {
     Some((usage.to_string(), m.cost.map(|c| c.get().to_string())))
 }
 
+/// The SDK's `metrics` (`{inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens,
+/// cost}`), taken as written.
+fn sdk_usage_of(raw: &RawValue) -> Option<(String, Option<String>)> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Metrics<'a> {
+        input_tokens: Option<u64>,
+        output_tokens: Option<u64>,
+        cache_read_tokens: Option<u64>,
+        cache_write_tokens: Option<u64>,
+        #[serde(borrow)]
+        cost: Option<&'a RawValue>,
+    }
+    let m: Metrics = serde_json::from_str(raw.get()).ok()?;
+    m.input_tokens.or(m.output_tokens)?;
+    let usage = serde_json::json!({
+        "input_tokens": m.input_tokens.unwrap_or(0),
+        "output_tokens": m.output_tokens.unwrap_or(0),
+        "cache_read_input_tokens": m.cache_read_tokens.unwrap_or(0),
+        "cache_creation_input_tokens": m.cache_write_tokens.unwrap_or(0),
+    });
+    Some((usage.to_string(), m.cost.map(|c| c.get().to_string())))
+}
+
 /// The model a `modelInfo` names (`{providerId, modelId, mode}`).
 fn model_of(raw: &RawValue) -> Option<String> {
     #[derive(Deserialize)]
     struct Info {
-        #[serde(rename = "modelId")]
+        /// Cline's `modelId`; the SDK's `id`.
+        #[serde(rename = "modelId", alias = "id")]
         model: Option<String>,
     }
     serde_json::from_str::<Info>(raw.get()).ok()?.model

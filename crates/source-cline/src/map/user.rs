@@ -7,7 +7,9 @@
 //!   resumption): a prompt;
 //! * `<feedback>` (Cline: a denied tool, a rejected completion, too many mistakes): feedback;
 //! * `<answer>` (Cline: the answer to a follow-up question): an answer;
-//! * a tool result that is a JSON object with a `feedback` string (Roo Code since 2026-01).
+//! * a tool result that is a JSON object with a `feedback` string (Roo Code since 2026-01);
+//! * `<user_input mode="...">`, `<user_command slash="...">` (the newest Cline's SDK): a prompt,
+//!   a slash command.
 //!
 //! A tag counts only where the extension puts it: at the start of the text, or right after a
 //! line ending in `:` (`...the following feedback:`, `New instructions for task continuation:`,
@@ -16,7 +18,14 @@
 //! middle of a sentence, is not a person's message.
 
 /// The tags around what a person typed, and what their text is.
-const HUMAN_TAGS: [&str; 4] = ["task", "user_message", "feedback", "answer"];
+const HUMAN_TAGS: [&str; 6] = [
+    "task",
+    "user_message",
+    "feedback",
+    "answer",
+    "user_input",
+    "user_command",
+];
 
 /// A part of a `user` text block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +57,7 @@ pub(crate) fn tool_result_header(text: &str) -> Option<String> {
 /// The kind of a text the extension wrote, by how it starts.
 fn injected_kind(text: &str) -> &'static str {
     let t = text.trim_start();
-    const KINDS: [(&str, &str); 9] = [
+    const KINDS: [(&str, &str); 10] = [
         ("<environment_details>", "environment_details"),
         ("[TASK RESUMPTION]", "task_resumption"),
         ("[ERROR]", "error_notice"),
@@ -58,6 +67,7 @@ fn injected_kind(text: &str) -> &'static str {
         ("<file_content", "attached_files"),
         ("# task_progress", "task_progress"),
         ("[Continue assisting the user!]", "notice"),
+        ("<mode_notice", "mode_notice"),
     ];
     KINDS
         .iter()
@@ -66,22 +76,34 @@ fn injected_kind(text: &str) -> &'static str {
 }
 
 /// Where a human tag opens in `text` at a place the extension puts one (see the module's
-/// doc): its byte offset and the tag.
-fn next_human_tag(text: &str) -> Option<(usize, &'static str)> {
-    let mut best: Option<(usize, &'static str)> = None;
+/// doc): its byte offset, the tag, and the length of the opening tag (the SDK's carry
+/// attributes: `<user_input mode="act">`).
+fn next_human_tag(text: &str) -> Option<(usize, &'static str, usize)> {
+    let mut best: Option<(usize, &'static str, usize)> = None;
     for tag in HUMAN_TAGS {
-        let open = format!("<{tag}>");
+        let open = format!("<{tag}");
         let mut from = 0;
         while let Some(i) = text[from..].find(&open).map(|i| i + from) {
+            from = i + open.len();
+            let after = &text[from..];
+            let open_len = match after.as_bytes().first() {
+                Some(b'>') => open.len() + 1,
+                Some(b' ') => match after.find('>') {
+                    Some(end) => open.len() + end + 1,
+                    None => continue,
+                },
+                _ => continue,
+            };
             let before = text[..i].trim_end_matches([' ', '\t', '\r', '\n']);
             let line = before.rsplit('\n').next().unwrap_or_default();
-            if before.is_empty() || line.ends_with(':') || line.contains("feedback") {
-                if best.is_none_or(|(b, _)| i < b) {
-                    best = Some((i, tag));
+            // The SDK prepends `<mode_notice>` elements to a person's input.
+            let notice = line.ends_with("</mode_notice>");
+            if before.is_empty() || line.ends_with(':') || line.contains("feedback") || notice {
+                if best.is_none_or(|(b, _, _)| i < b) {
+                    best = Some((i, tag, open_len));
                 }
                 break;
             }
-            from = i + open.len();
         }
     }
     best
@@ -98,9 +120,8 @@ fn inner(text: &str) -> String {
 fn split_tags(text: &str) -> Vec<Result<Piece, &str>> {
     let mut out = Vec::new();
     let mut rest = text;
-    while let Some((start, tag)) = next_human_tag(rest) {
+    while let Some((start, tag, open)) = next_human_tag(rest) {
         out.push(Err(&rest[..start]));
-        let open = tag.len() + 2;
         let close = format!("</{tag}>");
         let body = &rest[start + open..];
         // The last closing tag: the person may have typed the tag's name themselves.
@@ -228,5 +249,34 @@ mod tests {
                 [0],
             Piece::Injected { .. }
         ));
+    }
+}
+
+#[cfg(test)]
+mod sdk_tests {
+    use super::*;
+
+    #[test]
+    fn the_sdk_s_user_input_is_the_person_s_and_its_notices_are_not() {
+        let t = "<mode_notice>Switched to act mode.</mode_notice>\n<user_input mode=\"act\">ship it</user_input>";
+        let p = split_user_text(t);
+        assert!(
+            matches!(
+                &p[0],
+                Piece::Injected {
+                    kind: "mode_notice",
+                    ..
+                }
+            ),
+            "{p:?}"
+        );
+        assert_eq!(
+            p[1],
+            Piece::Human {
+                tag: "user_input",
+                text: "ship it".into()
+            }
+        );
+        assert_eq!(split_user_text("<user_inputs>x</user_inputs>").len(), 1);
     }
 }

@@ -49,7 +49,7 @@ pub const CLINE: Source = Source {
     dir: "cline",
     reader: "cline-read",
     name: "cline",
-    at_least: 5,
+    at_least: 6,
 };
 pub static SOURCES: [Source; 4] = [CLAUDE, CODEX, OPENCODE, CLINE];
 
