@@ -15,6 +15,9 @@
 //!     ui_messages.json                what the panel showed: asks and says with `ts`
 //!     history_item.json               Roo Code: the task's history item
 //!   state/taskHistory.json            Cline: every task's history item
+//! ~/.cline/data/db/<session id>/      the newest Cline (SDK), read as a task:
+//!   <id>.messages.json                  {version, messages}: the `api` records
+//!   <id>.json                           the manifest: the `task` record
 //! ```
 //!
 //! Output of the reader, one source record per line, `kind` `<variant>/<part>`:

@@ -79,6 +79,10 @@ const MANUAL: Manual = Manual {
 /// none: an element written later at the same index (after a checkpoint restore) has another
 /// `at`, so it is never taken for one sent before.
 ///
+/// The newest Cline's SDK sessions are read as tasks: a folder `<id>/` holding
+/// `<id>.messages.json` (its `messages` are the `api` records) and `<id>.json` (the manifest,
+/// the `task` record), under `~/.cline/data/db/`; `sessions.db` is not read.
+///
 /// PATH is a storage folder (`.../globalStorage/<extension id>`), a `tasks` folder, a task
 /// folder, one of its files, or any folder above them (a copied home folder): every task folder
 /// at any depth is read (`.git`, `node_modules` and `checkpoints` are not walked). Without PATH:
@@ -94,6 +98,8 @@ const MANUAL: Manual = Manual {
 ///
 /// A file that is empty or not whole JSON (Cline writes it in place, so a read can catch it
 /// midway) is noted as incomplete and left for the next run (or, following, its next change);
+/// a document that is whole JSON but no list of messages, and an element that is not a JSON
+/// object, are rejected (exit 1);
 /// a UI message still streaming (`partial: true`) waits until it is whole. An unreadable file or
 /// folder is reported and counted (exit 1). A PATH that holds files but gives no record is
 /// warned about and the exit status is 3 unless `--allow-empty`.
