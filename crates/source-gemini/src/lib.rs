@@ -4,6 +4,7 @@
 //!
 //! The format facts are in this crate's FORMAT.md.
 
+pub mod files;
 pub mod record;
 
 /// The reader's name in its messages.
