@@ -204,18 +204,8 @@ fn the_same_by_polling() {
 // ---------------------------------------------------------------------------------------------
 // OpenCode
 
-const T2_SCHEMA: &str = "
-CREATE TABLE project (id text PRIMARY KEY, worktree text NOT NULL, vcs text, name text,
-  time_created integer NOT NULL, time_updated integer NOT NULL, time_initialized integer, sandboxes text NOT NULL);
-CREATE TABLE session (id text PRIMARY KEY, project_id text NOT NULL REFERENCES project(id) ON DELETE CASCADE,
-  parent_id text, slug text NOT NULL, directory text NOT NULL, title text NOT NULL, version text NOT NULL,
-  share_url text, summary_additions integer, summary_deletions integer, summary_files integer, summary_diffs text,
-  revert text, permission text, time_created integer NOT NULL, time_updated integer NOT NULL,
-  time_compacting integer, time_archived integer);
-CREATE TABLE message (id text PRIMARY KEY, session_id text NOT NULL REFERENCES session(id) ON DELETE CASCADE,
-  time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
-CREATE TABLE part (id text PRIMARY KEY, message_id text NOT NULL REFERENCES message(id) ON DELETE CASCADE,
-  session_id text NOT NULL, time_created integer NOT NULL, time_updated integer NOT NULL, data text NOT NULL);
+/// The rows every test's database starts with, in the T2 tables.
+const T2_ROWS: &str = "
 INSERT INTO project VALUES ('global', '/', NULL, NULL, 1, 1, NULL, '[]');
 INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated)
   VALUES ('ses_1', 'global', 'slug', '/w', 'a session', '1.2.6', 1000, 1000);
@@ -231,7 +221,9 @@ impl OpenCodeApp {
     fn create(path: &Path) -> OpenCodeApp {
         let db = rusqlite::Connection::open(path).unwrap();
         db.pragma_update(None, "journal_mode", "WAL").unwrap();
-        db.execute_batch(T2_SCHEMA).unwrap();
+        db.execute_batch(tonbo_testkit::events::OPENCODE_T2_TABLES)
+            .unwrap();
+        db.execute_batch(T2_ROWS).unwrap();
         OpenCodeApp { db, clock: 2000 }
     }
 
