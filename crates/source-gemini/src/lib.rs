@@ -1,12 +1,15 @@
-//! source-gemini: what tonbo-ingest knows about Gemini CLI's chats. So far: which files under a
-//! path are chats ([`files`]), a chat file cut into the pieces the reader will write ([`lines`]),
-//! and telling a line apart and replaying lines into the session Gemini CLI itself would load
-//! ([`record`]). The `gemini-read` binary, the mapping and follow are still to come (STATUS.md).
+//! source-gemini: everything tonbo-ingest knows about Gemini CLI's chats: which files under a
+//! path are chats ([`files`]), telling a line apart as Gemini CLI's own loader does
+//! ([`record`]), replaying a chat into each message once, settled ([`chat`]), reading files into
+//! source records ([`read`]), following them ([`follow`]), and mapping the records to Durable
+//! Sessions events ([`map`]). The `gemini-read` binary is a thin layer over [`read`].
 //!
 //! The format facts are in this crate's FORMAT.md.
 
+pub mod chat;
 pub mod files;
-pub mod lines;
+pub mod follow;
+pub mod read;
 pub mod record;
 
 /// The reader's name in its messages.
