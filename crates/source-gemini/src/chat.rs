@@ -10,7 +10,8 @@
 //!   file in a backfill; a quiet file or the last look in `--follow`);
 //! - a message written before and written again (a `$set.messages` checkpoint masking a tool
 //!   output, a re-read of a rewritten file, a last message that grew after a follower wrote it)
-//!   is written again only if its bytes changed, with the same `at`; the mapping keys its
+//!   is written again only if its bytes changed (a version met before is never written), with
+//!   the same `at`; the mapping keys its
 //!   events by message id and part, so only new parts make new events;
 //! - a `$rewindTo` unsends nothing: it is written once (`rewind:<id>`) for the mapping's notice;
 //! - the metadata line is the `session` record; a `$set` carrying more than `lastUpdated` (a
@@ -70,8 +71,10 @@ struct Pending {
 /// A chat file's replay state: what was written, and the message held back.
 #[derive(Debug, Default)]
 pub struct Chat {
-    /// Key -> hash of the version written under it.
-    written: HashMap<String, u64>,
+    /// Key -> hashes of every version met under it (written, or superseded while held back):
+    /// a version met before is never written, so a file read again from its start (a rewrite)
+    /// writes nothing old.
+    written: HashMap<String, Vec<u64>>,
     /// The id of the newest message (the one Gemini CLI may still write again).
     newest: Option<String>,
     pending: Option<Pending>,
@@ -103,10 +106,11 @@ impl Chat {
         text: &str,
         line: Option<u64>,
     ) -> Option<Written> {
-        if self.written.get(&key) == Some(&hash) {
+        let versions = self.written.entry(key.clone()).or_default();
+        if versions.contains(&hash) {
             return None;
         }
-        self.written.insert(key.clone(), hash);
+        versions.push(hash);
         Some(Written {
             kind,
             key,
@@ -145,6 +149,11 @@ impl Chat {
             // An older message written again (a checkpoint): settled already.
             self.put_text(Kind::Message, id.to_string(), text, line, out);
             return;
+        }
+        if let Some(old) = self.pending.take().filter(|old| old.text != text) {
+            // Superseded before it was written: met, so a re-read will not write it.
+            let hash = fnv64(old.text.as_bytes());
+            self.written.entry(old.id).or_default().push(hash);
         }
         self.pending = Some(Pending {
             id: id.to_string(),
