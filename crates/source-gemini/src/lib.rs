@@ -9,6 +9,7 @@
 pub mod chat;
 pub mod files;
 pub mod follow;
+pub mod map;
 pub mod read;
 pub mod record;
 
@@ -16,3 +17,5 @@ pub mod record;
 pub const STAGE: &str = "gemini-read";
 /// The `source` of Gemini CLI records and events.
 pub const SOURCE: &str = "gemini-cli";
+
+pub use map::GeminiMapper;

@@ -1,0 +1,101 @@
+//! Gemini CLI fixtures (`testdata/gemini/<case>`, each a fake `.gemini` home), read by the real
+//! `gemini-read` and mapped by the real `tonbo-map`, compared with the checked-in
+//! `expected.ndjson`, and checked for Gemini CLI's own rules (those of every source are in
+//! `fidelity.rs`): a message rewritten as it grew maps once with its final parts, a rewind
+//! unsends nothing, commands and injected context are never a human prompt, keys are named by
+//! message id and part, never by line.
+//!
+//! `TONBO_UPDATE_EXPECTED=1 cargo test -p tonbo-map --test gemini` rewrites the expected files;
+//! review the diff before committing it.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn fixtures_map_to_the_expected_events() {
+    GEMINI.check_every_expected();
+}
+
+fn keys_and_types(run: &Run) -> Vec<(String, String)> {
+    run.events
+        .iter()
+        .map(|e| {
+            let ev = &e["event"];
+            let key = ev["metadata"]["source_key"].as_str().unwrap().to_string();
+            (key, ev["type"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_message_written_twice_maps_once_with_its_result_and_usage() {
+    let run = GEMINI.run_named("02-jsonl-replay");
+    let keys = keys_and_types(&run);
+    let g1: Vec<&str> = keys
+        .iter()
+        .filter(|(k, _)| k.starts_with("g1/"))
+        .map(|(_, t)| t.as_str())
+        .collect();
+    assert_eq!(
+        g1,
+        [
+            "agent.tool_use",
+            "agent.tool_result",
+            "span.model_request_end"
+        ]
+    );
+    let result = run
+        .events
+        .iter()
+        .find(|e| e["event"]["type"] == "agent.tool_result")
+        .unwrap();
+    assert_eq!(result["event"]["content"][0]["text"], "error[E0425]");
+    assert_eq!(result["event"]["is_error"], false);
+}
+
+#[test]
+fn a_rewind_unsends_nothing_and_says_so() {
+    let run = GEMINI.run_named("02-jsonl-replay");
+    let keys = keys_and_types(&run);
+    let prompts: Vec<&str> = keys
+        .iter()
+        .filter(|(_, t)| t == "user.message")
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(prompts, ["u1/prompt", "u2/prompt", "u3/prompt"]);
+    assert!(keys.contains(&("rewind/u2".into(), "gemini_cli.rewind".into())));
+    assert!(keys.contains(&(
+        "title/".to_string()
+            + &format!("{:016x}", tonbo_core::event::fnv64(b"Fix the cargo build")),
+        "gemini_cli.title".into()
+    )));
+}
+
+#[test]
+fn keys_name_messages_not_lines_and_every_event_has_its_time() {
+    for case in GEMINI.cases() {
+        let run = GEMINI.run(&case);
+        assert!(!run.events.is_empty(), "{case:?}");
+        for e in &run.events {
+            let meta = &e["event"]["metadata"];
+            let key = meta["source_key"].as_str().unwrap();
+            assert!(
+                !key.chars().next().unwrap().is_ascii_digit(),
+                "{case:?}: a key by line number: {key}"
+            );
+            assert!(meta["original_timestamp"].is_string(), "{case:?}: {key}");
+            assert!(e["session_id"].as_str().unwrap().starts_with("gemini-cli-"));
+        }
+    }
+}
+
+#[test]
+fn unknown_records_are_counted_not_dropped_silently() {
+    let run = GEMINI.run_named("03-bad-input");
+    assert!(
+        run.map_stderr.contains("$future"),
+        "tonbo-map stderr: {}",
+        run.map_stderr
+    );
+}
