@@ -38,20 +38,22 @@ fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
     paths
 }
 
-/// The chat files in one `chats/` directory and its subagent subdirectories. A `.json` whose
+/// The chat files in one `chats/` directory, then those of its subagent subdirectories. A `.json` whose
 /// `.jsonl` twin exists is left out: resuming migrated it and the twin holds all of it.
 pub fn chats_in(chats: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    for path in sorted_entries(chats) {
-        if path.is_dir() {
-            found.extend(chats_in(&path));
-            continue;
-        }
+    let (subagents, files): (Vec<PathBuf>, Vec<PathBuf>) =
+        sorted_entries(chats).into_iter().partition(|p| p.is_dir());
+    for path in files {
         let migrated = chat_format(&path) == Some(ChatFormat::Document)
             && path.with_extension("jsonl").is_file();
         if chat_format(&path).is_some() && !migrated {
             found.push(path);
         }
+    }
+    // Subagents' chats after the main chats: a parent is read before its children.
+    for dir in subagents {
+        found.extend(chats_in(&dir));
     }
     found
 }
@@ -116,10 +118,15 @@ mod tests {
 
     #[test]
     fn discovers_from_a_gemini_dir_a_project_or_chats() {
-        for case in ["01-json-legacy", "02-jsonl-replay", "03-bad-input"] {
+        for (case, files) in [
+            ("01-json-legacy", 1),
+            ("02-jsonl-replay", 1),
+            ("03-bad-input", 2),
+            ("04-subagent-commands", 2),
+        ] {
             let root = testdata().join(case);
             let found = discover(&root);
-            assert_eq!(found.len(), 1, "{case}: {found:?}");
+            assert_eq!(found.len(), files, "{case}: {found:?}");
             assert_eq!(discover(&root.join("tmp")), found, "{case}");
             let chats = found[0].parent().map(Path::to_path_buf).unwrap_or_default();
             assert_eq!(discover(&chats), found, "{case}");
@@ -144,7 +151,7 @@ mod tests {
         let found = discover(&dir);
         std::fs::remove_dir_all(&dir)?;
         let names: Vec<_> = found.iter().filter_map(|path| path.file_name()).collect();
-        assert_eq!(names, ["sub.jsonl", "session-a.jsonl", "session-b.json"]);
+        assert_eq!(names, ["session-a.jsonl", "session-b.json", "sub.jsonl"]);
         Ok(())
     }
 }

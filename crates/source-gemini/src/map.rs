@@ -84,11 +84,12 @@ fn result_text(v: &Value) -> String {
 
 /// Text of a user message Gemini CLI itself does not take as a prompt (`isIgnoredUserContent`
 /// in `sessionUtils.ts`), by its start, and the `system.message` kind it becomes.
-const NOT_PROMPTS: &[(&str, &str)] = &[
-    ("/", "slash_command"),
-    ("?", "help_command"),
-    ("<session_context>", "session_context"),
-    ("<hook_context>", "hook_context"),
+/// Commands are typed by a person (`author: human`) but are no prompt; contexts are injected.
+const NOT_PROMPTS: &[(&str, &str, Option<&str>)] = &[
+    ("/", "slash_command", Some("human")),
+    ("?", "help_command", Some("human")),
+    ("<session_context>", "session_context", None),
+    ("<hook_context>", "hook_context", None),
 ];
 
 /// The statuses after which a tool call has its result.
@@ -267,8 +268,8 @@ impl GeminiMapper {
                     return Ok(0);
                 }
                 let (event, kind, author) =
-                    match NOT_PROMPTS.iter().find(|(p, _)| trimmed.starts_with(p)) {
-                        Some((_, kind)) => ("system.message", *kind, None),
+                    match NOT_PROMPTS.iter().find(|(p, _, _)| trimmed.starts_with(p)) {
+                        Some((_, kind, author)) => ("system.message", *kind, *author),
                         None if subagent => ("user.message", "subagent_prompt", Some("agent")),
                         None => ("user.message", "prompt", Some("human")),
                     };
@@ -340,7 +341,11 @@ fn map_gemini(out: &mut Out, id: &str, m: &Value, content: &Value) -> Result<(),
             .get("args")
             .map(Value::to_string)
             .unwrap_or_else(|| "{}".into());
-        let ev = tool_use_event(name, None, &args, call_id);
+        let mut ev = tool_use_event(name, None, &args, call_id);
+        // A subagent's run: its chat's session id is the call's agentId.
+        if let Some(agent) = s(call, "agentId") {
+            ev.meta_str("child_session_id", &session_id_for(SOURCE, agent));
+        }
         out.emit(
             format!("{id}/tool/{call_id}"),
             ev,

@@ -99,3 +99,46 @@ fn unknown_records_are_counted_not_dropped_silently() {
         run.map_stderr
     );
 }
+
+#[test]
+fn commands_and_injected_context_are_no_human_prompt_and_a_subagent_is_a_thread() {
+    let run = GEMINI.run_named("04-subagent-commands");
+    let by_key = |key: &str| {
+        run.events
+            .iter()
+            .find(|e| e["event"]["metadata"]["source_key"] == key)
+            .unwrap_or_else(|| panic!("no event {key}"))
+    };
+    assert_eq!(by_key("u0/prompt")["event"]["type"], "system.message");
+    assert_eq!(
+        by_key("u1/prompt")["event"]["metadata"]["kind"],
+        "slash_command"
+    );
+    let typed = &by_key("u2/prompt")["event"];
+    assert_eq!(typed["type"], "user.message");
+    assert_eq!(typed["content"][0]["text"], "explain @src/main.rs");
+    // The checkpoint's masked output is not sent again: one result per call.
+    let results: Vec<_> = run
+        .events
+        .iter()
+        .filter(|e| e["event"]["type"] == "agent.tool_result")
+        .map(|e| e["event"]["content"][0]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        results,
+        ["main calls run().", "File not found: /home/u/x/src/lib.rs"]
+    );
+    assert_eq!(by_key("g1/result/c2")["event"]["is_error"], true);
+    let child = "gemini-cli-5ub4gent-0000-4000-8000-000000000005";
+    let parent = "gemini-cli-a7c3e9d1-0000-4000-8000-000000000004";
+    let thread = by_key(&format!("thread/{}", &child["gemini-cli-".len()..]));
+    assert_eq!(thread["session_id"], parent);
+    assert_eq!(
+        by_key("g1/tool/c1")["event"]["metadata"]["child_session_id"],
+        child
+    );
+    let prompt = by_key("s1/prompt");
+    assert_eq!(prompt["session_id"], child);
+    assert_eq!(prompt["event"]["metadata"]["author"], "agent");
+    assert_eq!(prompt["event"]["metadata"]["parent_session_id"], parent);
+}
