@@ -59,7 +59,8 @@ pub fn chats_in(chats: &Path) -> Vec<PathBuf> {
 }
 
 /// The chat files under any path: a chat file itself, a `chats/` dir, a project dir
-/// (`tmp/<id>`), `tmp/`, or a whole `.gemini` dir.
+/// (`tmp/<id>`), `tmp/`, a whole `.gemini` dir, or any folder above them (searched
+/// [`SEARCH_DEPTH`] folders deep, `.gemini` included).
 pub fn discover(path: &Path) -> Vec<PathBuf> {
     if path.is_file() {
         return chat_format(path)
@@ -79,7 +80,33 @@ pub fn discover(path: &Path) -> Vec<PathBuf> {
             };
         }
     }
-    project_chats(path)
+    let found = project_chats(path);
+    if !found.is_empty() {
+        return found;
+    }
+    // A folder above the store (a home holding `.gemini`, a backup of several): every `chats/`
+    // folder below it.
+    let mut found = Vec::new();
+    chats_below(path, SEARCH_DEPTH, &mut found);
+    found
+}
+
+/// How deep a folder above the store is searched for `chats/` folders.
+const SEARCH_DEPTH: usize = 6;
+
+fn chats_below(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
+    for path in sorted_entries(dir) {
+        // Not through symbolic links: a link loop must not hang the walk.
+        let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        if !is_dir {
+            continue;
+        }
+        if path.file_name().is_some_and(|name| name == "chats") {
+            found.extend(chats_in(&path));
+        } else if depth > 0 {
+            chats_below(&path, depth - 1, found);
+        }
+    }
 }
 
 fn project_chats(tmp: &Path) -> Vec<PathBuf> {
@@ -131,6 +158,14 @@ mod tests {
             let chats = found[0].parent().map(Path::to_path_buf).unwrap_or_default();
             assert_eq!(discover(&chats), found, "{case}");
             assert_eq!(discover(chats.parent().unwrap_or(&chats)), found, "{case}");
+            assert_eq!(
+                discover(root.parent().unwrap_or(&root))
+                    .iter()
+                    .filter(|p| p.starts_with(&root))
+                    .count(),
+                files,
+                "{case}: from a folder above"
+            );
         }
     }
 
