@@ -105,7 +105,10 @@ mod tests {
             assert_ne!(s.name, ALL);
             assert!(SOURCES[i + 1..].iter().all(|t| t.name != s.name));
         }
-        assert_eq!(choices(), "claude-code, codex-cli, opencode, gemini-cli or all");
+        assert_eq!(
+            choices(),
+            "claude-code, codex-cli, opencode, gemini-cli or all"
+        );
         assert_eq!(taking(Takes::Db, " or "), "opencode");
         assert_eq!(named("all").map(|v| v.len()), Some(SOURCES.len()));
         assert_eq!(named("codex-cli").unwrap()[0].reader, "codex-read");

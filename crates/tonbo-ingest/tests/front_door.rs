@@ -743,7 +743,13 @@ fn signals_go_first_to_the_readers_then_to_every_stage() {
     let tmp = tempfile::tempdir().unwrap();
     let bins = tmp.path().join("bin");
     std::fs::create_dir(&bins).unwrap();
-    for name in ["codex-read", "opencode-read", "gemini-read", "tonbo-map", "tonbo-post"] {
+    for name in [
+        "codex-read",
+        "opencode-read",
+        "gemini-read",
+        "tonbo-map",
+        "tonbo-post",
+    ] {
         std::os::unix::fs::symlink(bin(name), bins.join(name)).unwrap();
     }
     let reading = tmp.path().join("reading");
