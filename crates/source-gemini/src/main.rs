@@ -190,19 +190,24 @@ fn run(args: Args) -> Result<Exit> {
     let modified_after = args.reader.modified_after;
     let stop = run.stop.clone();
     let mut reader = Reader::new(run.io(), modified_after);
-    let inputs = inputs(&args.paths);
     let mut empty = 0;
     if args.reader.follow.follow {
-        let roots = if args.paths.is_empty() {
+        let roots: Vec<PathBuf> = if args.paths.is_empty() {
             default_root().into_iter().collect()
         } else {
             args.paths.clone()
         };
+        if let Some(missing) = roots.iter().find(|root| !root.exists()) {
+            tonbo_core::note!(
+                "{STAGE}: note: {} does not exist yet; waiting for it",
+                missing.display()
+            );
+        }
         let quiet = Duration::from_millis(args.reader.follow.poll_interval);
         let mut following = Following::new(&mut reader, roots, quiet);
         tonbo_core::follow::follow(&mut following, &args.reader.follow, STAGE, &stop)?;
     } else {
-        empty = read_all(&mut reader, &inputs)?;
+        empty = read_all(&mut reader, &inputs(&args.paths))?;
     }
     let stopped = reader.stopped && !args.reader.follow.follow;
     let stats = reader.stats;

@@ -326,47 +326,8 @@ impl<'a> Reader<'a> {
                     break;
                 }
             };
-            let terminated = buf.last() == Some(&b'\n');
-            let text = trim_line(&buf);
-            if text.iter().all(u8::is_ascii_whitespace) {
-                if terminated {
-                    file.offset += n;
-                    file.line_no += 1;
-                }
-                continue;
-            }
-            match check_line(text) {
-                // A last line without its newline that does not parse is most likely being
-                // appended right now: left for the next read.
-                Err(LineError::NotJson(_)) if !terminated => {
-                    if !follow {
-                        tonbo_core::note!(
-                            "{STAGE}: {name}:{}: incomplete last line ({} bytes), not read; a writer may still be appending",
-                            file.line_no + 1,
-                            text.len()
-                        );
-                        self.stats.incomplete += 1;
-                    }
-                    break;
-                }
-                Ok(record) => {
-                    file.offset += n;
-                    file.line_no += 1;
-                    y.lines += 1;
-                    self.stats.lines += 1;
-                    let mut out = Vec::new();
-                    file.chat.line(record.get(), file.line_no, &mut out);
-                    y.records += self.write(file, &out)?;
-                }
-                Err(why) => {
-                    file.offset += n;
-                    file.line_no += 1;
-                    y.lines += 1;
-                    self.stats.lines += 1;
-                    self.io
-                        .rejects
-                        .reject(&name, file.line_no, &why.to_string(), text)?;
-                }
+            if !self.take_line(file, &buf, n, follow, &mut y)? {
+                break;
             }
         }
         if y.lines > 0 {
@@ -374,6 +335,59 @@ impl<'a> Reader<'a> {
         }
         self.io.out.flush()?;
         Ok(y)
+    }
+
+    /// One line read (`n` bytes with its newline, if any): a record, a rejected line, or a
+    /// torn last line left for the next read (then `false`: stop reading this file).
+    fn take_line(
+        &mut self,
+        file: &mut ChatFile,
+        buf: &[u8],
+        n: u64,
+        follow: bool,
+        y: &mut FileYield,
+    ) -> Result<bool> {
+        let terminated = buf.last() == Some(&b'\n');
+        let text = trim_line(buf);
+        if text.iter().all(u8::is_ascii_whitespace) {
+            if terminated {
+                file.offset += n;
+                file.line_no += 1;
+            }
+            return Ok(true);
+        }
+        let checked = check_line(text);
+        // A last line without its newline that does not parse is most likely being appended
+        // right now: left for the next read.
+        if let (Err(LineError::NotJson(_)), false) = (&checked, terminated) {
+            if !follow {
+                tonbo_core::note!(
+                    "{STAGE}: {}:{}: incomplete last line ({} bytes), not read; a writer may still be appending",
+                    file.path.display(),
+                    file.line_no + 1,
+                    text.len()
+                );
+                self.stats.incomplete += 1;
+            }
+            return Ok(false);
+        }
+        file.offset += n;
+        file.line_no += 1;
+        y.lines += 1;
+        self.stats.lines += 1;
+        match checked {
+            Ok(record) => {
+                let mut out = Vec::new();
+                file.chat.line(record.get(), file.line_no, &mut out);
+                y.records += self.write(file, &out)?;
+            }
+            Err(why) => {
+                let name = file.path.display().to_string();
+                let reason = why.to_string();
+                self.io.rejects.reject(&name, file.line_no, &reason, text)?;
+            }
+        }
+        Ok(true)
     }
 
     fn read_document(
