@@ -31,6 +31,8 @@ use crate::record::{classify_value, Line};
 /// What a written record is; its wire `kind` (none for a message, the ordinary record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// Written by the reader, not the chat: the project's root (`.project_root`).
+    Project,
     Session,
     Set,
     Message,
@@ -41,6 +43,7 @@ pub enum Kind {
 impl Kind {
     pub fn wire(self) -> Option<&'static str> {
         match self {
+            Kind::Project => Some("project"),
             Kind::Session => Some("session"),
             Kind::Set => Some("set"),
             Kind::Message => None,

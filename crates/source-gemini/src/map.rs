@@ -30,6 +30,8 @@ struct SessionState {
     /// Gemini CLI's session id.
     native: String,
     project_hash: Option<String>,
+    /// The project's root folder (a `project` record).
+    project_path: Option<String>,
     /// A subagent's chat: its parent's stream, and its own as the thread the parent announced.
     parent: Option<String>,
     thread: Option<String>,
@@ -148,6 +150,9 @@ impl GeminiMapper {
 
     fn meta(&self) -> Vec<(&'static str, String)> {
         let mut meta = Vec::new();
+        if let Some(p) = &self.state.project_path {
+            meta.push(("project_path", json_str(p)));
+        }
         if let Some(p) = &self.state.project_hash {
             meta.push(("project_hash", json_str(p)));
         }
@@ -396,6 +401,10 @@ impl SourceMapping for GeminiMapper {
             .map_err(|e| MapError::Reject(format!("not a Gemini CLI record: {e}")))?;
         match rec.kind.as_deref() {
             None => self.map_message(&v, &stream, sink),
+            Some("project") => {
+                self.state.project_path = s(&v, "projectRoot").map(str::to_string);
+                Ok(0)
+            }
             Some("session") => self.map_session(rec, &v, &stream, sink),
             Some("set") => {
                 let set = v.get("$set").unwrap_or(&Value::Null);

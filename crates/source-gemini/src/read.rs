@@ -80,6 +80,8 @@ pub struct ChatFile {
     seen: Option<(u64, SystemTime)>,
     /// The session id taken from the file name, once noted.
     fallback: Option<String>,
+    /// The project record was written (or there is none to write).
+    project_done: bool,
     /// When the file last gave something new (for `--follow`'s quiet flush).
     pub changed_at: Instant,
 }
@@ -106,6 +108,7 @@ impl ChatFile {
             id: None,
             seen: None,
             fallback: None,
+            project_done: false,
             changed_at: Instant::now(),
         })
     }
@@ -126,7 +129,12 @@ pub struct FileYield {
 /// Writes one source record.
 fn emit(out: &mut Output, session: &str, file: &ChatFile, w: &Written) -> std::io::Result<()> {
     use std::io::Write;
-    let path = file.path.display().to_string();
+    // A project record was read from the project's `.project_root`, not from the chat.
+    let read_from = match w.kind {
+        Kind::Project => project_root_file(&file.path).unwrap_or_else(|| file.path.clone()),
+        _ => file.path.clone(),
+    };
+    let path = read_from.display().to_string();
     let o = out.raw();
     write!(o, "{{\"v\":{WIRE_VERSION},\"source\":\"{SOURCE}\",")?;
     if let Some(kind) = w.kind.wire() {
@@ -205,11 +213,16 @@ impl<'a> Reader<'a> {
     }
 
     fn write(&mut self, file: &mut ChatFile, written: &[Written]) -> Result<u64> {
+        let mut project = 0;
         for w in written {
             let session = match &file.chat.session {
                 Some(s) => s.clone(),
                 None => self.fallback_session(file),
             };
+            if !file.project_done {
+                file.project_done = true;
+                project += self.write_project(file, &session)?;
+            }
             emit(self.io.out, &session, file, w)?;
             self.stats.records += 1;
             if w.kind == Kind::Message {
@@ -220,7 +233,32 @@ impl<'a> Reader<'a> {
             file.changed_at = Instant::now();
         }
         self.show_progress();
-        Ok(written.len() as u64)
+        Ok(written.len() as u64 + project)
+    }
+
+    /// The project's root, before a chat's first record: the `.project_root` file Gemini CLI
+    /// keeps in the project's temp folder (since #17901, 2026-02; older, hash-named folders have
+    /// none, and then nothing is written). A `kind: "project"` record `{"projectRoot": ...}`.
+    fn write_project(&mut self, file: &ChatFile, session: &str) -> Result<u64> {
+        let Some(marker) = project_root_file(&file.path) else {
+            return Ok(0);
+        };
+        let Ok(root) = std::fs::read_to_string(&marker) else {
+            return Ok(0);
+        };
+        let root = root.trim();
+        if root.is_empty() {
+            return Ok(0);
+        }
+        let record = Written {
+            kind: Kind::Project,
+            key: "project".into(),
+            text: serde_json::json!({ "projectRoot": root }).to_string(),
+            line: Some(1),
+        };
+        emit(self.io.out, session, file, &record)?;
+        self.stats.records += 1;
+        Ok(1)
     }
 
     /// A record before any metadata named the session: the id from the file name (a
@@ -436,6 +474,14 @@ impl<'a> Reader<'a> {
         self.io.out.flush()?;
         Ok(y)
     }
+}
+
+/// `<project temp dir>/.project_root` for a chat under `<project temp dir>/chats/`.
+fn project_root_file(chat: &Path) -> Option<PathBuf> {
+    let chats = chat
+        .ancestors()
+        .find(|dir| dir.file_name().is_some_and(|n| n == "chats"))?;
+    Some(chats.parent()?.join(".project_root"))
 }
 
 /// A line without its `\n` or `\r\n`.

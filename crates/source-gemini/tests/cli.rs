@@ -48,7 +48,18 @@ fn each_message_once_settled_named_by_its_id_and_byte_for_byte() {
     let case = testdata("02-jsonl-replay");
     let r = read(&home, &[case.to_str().unwrap()]);
     r.assert_code(0);
-    let recs = records(&r);
+    let mut recs = records(&r);
+    // First the project's root, from the `.project_root` Gemini CLI keeps beside `chats/`.
+    let project = recs.remove(0);
+    assert_eq!(project["kind"], "project");
+    assert_eq!(
+        project["record"],
+        serde_json::json!({"projectRoot": "/home/u/myproj"})
+    );
+    assert!(project["provenance"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("tmp/myproj/.project_root"));
     let at = |k: &str| format!("{CHAT2}:{k}");
     let set = ats(&recs)[6].clone();
     assert!(set.starts_with(&at("set:")), "{set}");
@@ -69,7 +80,7 @@ fn each_message_once_settled_named_by_its_id_and_byte_for_byte() {
     let file = case.join("tmp/myproj/chats").join(CHAT2);
     let text = std::fs::read_to_string(&file).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    for (rec, line) in r.lines().iter().zip([1, 2, 4, 5, 6, 7, 9, 8, 10]) {
+    for (rec, line) in r.lines()[1..].iter().zip([1, 2, 4, 5, 6, 7, 9, 8, 10]) {
         // The record is the line as written, never re-serialised.
         assert!(
             rec.contains(&format!("\"record\":{},\"at\"", lines[line - 1])),
@@ -82,7 +93,7 @@ fn each_message_once_settled_named_by_its_id_and_byte_for_byte() {
     assert_eq!(recs[2]["record"]["toolCalls"][0]["status"], "success");
     assert_has(
         r.summary(),
-        "10 lines, 6 messages, 9 records, 0 incomplete, 0 rejected, 0 failed",
+        "10 lines, 6 messages, 10 records, 0 incomplete, 0 rejected, 0 failed",
     );
 }
 

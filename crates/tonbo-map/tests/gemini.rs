@@ -141,4 +141,6 @@ fn commands_and_injected_context_are_no_human_prompt_and_a_subagent_is_a_thread(
     assert_eq!(prompt["session_id"], child);
     assert_eq!(prompt["event"]["metadata"]["author"], "agent");
     assert_eq!(prompt["event"]["metadata"]["parent_session_id"], parent);
+    // The project's root, from `.project_root`, on every event of the chat.
+    assert_eq!(typed["metadata"]["project_path"], "/home/u/x");
 }
