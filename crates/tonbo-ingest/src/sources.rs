@@ -53,6 +53,27 @@ pub const SOURCES: &[Source] = &[
     Source::new("gemini-cli",  "gemini-read",   Takes::Path, "GEMINI_CLI_HOME"),
 ];
 
+/// The environment of a reader whose home is `root` (`--root`: a copied home directory, a
+/// container's): HOME and the XDG base directories under it, and every source's own home
+/// variable removed, so that each reader finds its agent's default locations under `root` and
+/// nothing of this machine's.
+pub fn home_under(root: &std::path::Path) -> Vec<(std::ffi::OsString, Option<std::ffi::OsString>)> {
+    let under = |rel: &str| Some(root.join(rel).into_os_string());
+    let mut env = vec![
+        ("HOME".into(), Some(root.as_os_str().to_os_string())),
+        ("XDG_CONFIG_HOME".into(), under(".config")),
+        ("XDG_DATA_HOME".into(), under(".local/share")),
+        ("XDG_STATE_HOME".into(), under(".local/state")),
+        ("XDG_CACHE_HOME".into(), under(".cache")),
+    ];
+    for s in SOURCES {
+        if !env.iter().any(|(name, _)| name == s.home) {
+            env.push((s.home.into(), None));
+        }
+    }
+    env
+}
+
 /// The `--from` value that reads every source.
 pub const ALL: &str = "all";
 
