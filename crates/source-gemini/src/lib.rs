@@ -2,7 +2,8 @@
 //! path are chats ([`files`]), telling a line apart as Gemini CLI's own loader does
 //! ([`record`]), replaying a chat into each message once, settled ([`chat`]), reading files into
 //! source records ([`read`]), following them ([`follow`]), and mapping the records to Durable
-//! Sessions events ([`map`]). The `gemini-read` binary is a thin layer over [`read`].
+//! Sessions events ([`map`]), and listing them with Gemini CLI's retention ([`scan`]). The
+//! `gemini-read` binary is a thin layer over [`read`].
 //!
 //! The format facts are in this crate's FORMAT.md.
 
@@ -12,6 +13,7 @@ pub mod follow;
 pub mod map;
 pub mod read;
 pub mod record;
+pub mod scan;
 
 /// The reader's name in its messages.
 pub const STAGE: &str = "gemini-read";

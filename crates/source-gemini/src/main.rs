@@ -14,6 +14,7 @@ use source_gemini::follow::Following;
 use source_gemini::read::{FileYield, Reader};
 use source_gemini::STAGE;
 use tonbo_core::reader::{note_none_found, warn_if_empty, ReaderArgs, ReaderRun};
+use tonbo_core::scan::ScanWriter;
 use tonbo_core::{Exit, Manual, Signals};
 
 /// The examples, environment and files of `--help` and the man page.
@@ -95,6 +96,13 @@ const MANUAL: Manual = Manual {
 /// a line that is not a JSON object is rejected (exit 1); a truncated JSON document (Gemini CLI
 /// rewrites it whole, not atomically) is reported and counted (exit 1). A PATH that holds files
 /// but gives no record is warned about and the exit status is 3 unless `--allow-empty`.
+///
+/// `--scan`: one line per chat (a subagent's too) with its session id, bytes and last update as
+/// Gemini CLI reads it (`lastUpdated` of the last `$set` in the file's tail, else of the
+/// metadata, else `startTime`, else the file's mtime; a subagent's is its parent's), and when
+/// Gemini CLI deletes it: `lastUpdated` + `general.sessionRetention.maxAge` of the home's
+/// `settings.json` (default 30d; none when `enabled` is false), at its next start in that
+/// project.
 ///
 /// `--follow`: after reading what exists, keep watching and write what is added until SIGINT or
 /// SIGTERM, then write every held-back message, print the summary and exit 0 (1 if something
@@ -191,6 +199,14 @@ fn run(args: Args) -> Result<Exit> {
     let stop = run.stop.clone();
     let mut reader = Reader::new(run.io(), modified_after);
     let mut empty = 0;
+    if args.reader.scan {
+        let mut scan = ScanWriter::new(source_gemini::SOURCE);
+        for input in inputs(&args.paths) {
+            reader.scan_path(&input, &mut scan)?;
+        }
+        let failed = reader.stats.failed;
+        return run.finish(&args.reader, |_| scan.summary(STAGE), failed, 0);
+    }
     if args.reader.follow.follow {
         let roots: Vec<PathBuf> = if args.paths.is_empty() {
             default_root().into_iter().collect()

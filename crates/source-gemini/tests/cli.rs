@@ -239,3 +239,45 @@ fn bad_arguments_are_refused() {
         &testdata("02-jsonl-replay"),
     );
 }
+
+#[test]
+fn scan_lists_each_chat_with_gemini_cli_own_last_update_and_retention() {
+    let home = TempHome::new();
+    let file = chat(&home, "a", "11111111-aaaa");
+    tonbo_testkit::reader::append(
+        &file,
+        "{\"$set\":{\"lastUpdated\":\"2026-06-02T08:00:00.000Z\"}}\n",
+    );
+    let r = read(&home, &["--scan"]);
+    r.assert_code(0);
+    let lines: Vec<Value> = r
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", r.stdout);
+    assert_eq!(lines[0]["session"], "11111111-aaaa");
+    assert_eq!(lines[0]["updated"], "2026-06-02T08:00:00Z");
+    assert_eq!(lines[0]["expires"], "2026-07-02T08:00:00Z");
+    assert_has(
+        lines[0]["retention"].as_str().unwrap(),
+        "maxAge 30d (the default",
+    );
+    assert_has(&r.stderr, "gemini-read: scan: 1 sessions");
+    // The user's settings.json moves it; disabled, nothing expires.
+    let settings = home.join(".gemini/settings.json");
+    put(
+        &settings,
+        r#"{"general":{"sessionRetention":{"maxAge":"2w"}}}"#,
+    );
+    let r = read(&home, &["--scan"]);
+    let line: Value = serde_json::from_str(&r.lines()[0]).unwrap();
+    assert_eq!(line["expires"], "2026-06-16T08:00:00Z");
+    put(
+        &settings,
+        r#"{"general":{"sessionRetention":{"enabled":false}}}"#,
+    );
+    let r = read(&home, &["--scan"]);
+    let line: Value = serde_json::from_str(&r.lines()[0]).unwrap();
+    assert!(line.get("expires").is_none(), "{line}");
+}
