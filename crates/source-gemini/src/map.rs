@@ -443,3 +443,32 @@ impl SourceMapping for GeminiMapper {
         &self.counts
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn text_of_a_part_list_union_leaves_thoughts_and_other_parts_out() {
+        assert_eq!(parts_text(&json!("plain")), "plain");
+        assert_eq!(parts_text(&json!({"text": "one part"})), "one part");
+        let parts = json!(["a", {"text": "b"}, {"text": "hidden", "thought": true},
+                           {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}]);
+        assert_eq!(parts_text(&parts), "ab");
+        assert_eq!(parts_text(&json!(null)), "");
+    }
+
+    #[test]
+    fn a_tool_result_is_its_output_else_its_error_else_its_response() {
+        let out =
+            |response: Value| json!([{"functionResponse": {"id": "c", "response": response}}]);
+        assert_eq!(result_text(&out(json!({"output": "ok"}))), "ok");
+        assert_eq!(
+            result_text(&out(json!({"error": "no such file"}))),
+            "no such file"
+        );
+        assert_eq!(result_text(&out(json!({"files": 2}))), r#"{"files":2}"#);
+        assert_eq!(result_text(&json!([{"text": "x"}, {"text": "y"}])), "x\ny");
+    }
+}
