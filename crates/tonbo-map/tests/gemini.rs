@@ -144,3 +144,47 @@ fn commands_and_injected_context_are_no_human_prompt_and_a_subagent_is_a_thread(
     // The project's root, from `.project_root`, on every event of the chat.
     assert_eq!(typed["metadata"]["project_path"], "/home/u/x");
 }
+
+/// Resuming a legacy chat, Gemini CLI (v0.39.0+) writes it again as `<name>.jsonl`, metadata
+/// line then one line per message (`rewriteConversationFile`): keys come from message ids, not
+/// from files, so it maps to the keys the `.json` mapped to, and nothing is sent twice.
+#[test]
+fn a_legacy_chat_migrated_to_jsonl_maps_to_the_same_keys() {
+    let case = common::root().join("testdata/gemini/01-json-legacy");
+    let chats = case.join("tmp/3f2a9c/chats");
+    let name = "session-2026-03-10T09-15-a1b2c3d4";
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(chats.join(format!("{name}.json"))).unwrap())
+            .unwrap();
+    let mut metadata = doc.clone();
+    let messages = metadata
+        .as_object_mut()
+        .unwrap()
+        .remove("messages")
+        .unwrap();
+    let mut lines = vec![metadata.to_string()];
+    lines.extend(messages.as_array().unwrap().iter().map(|m| m.to_string()));
+    let tmp = tempfile::tempdir().unwrap();
+    let migrated = tmp.path().join(format!("tmp/3f2a9c/chats/{name}.jsonl"));
+    std::fs::create_dir_all(migrated.parent().unwrap()).unwrap();
+    std::fs::write(&migrated, lines.join("\n") + "\n").unwrap();
+    let keys = |run: &Run| -> Vec<(String, String)> {
+        run.events
+            .iter()
+            .map(|e| {
+                let session = e["session_id"].as_str().unwrap().to_string();
+                (
+                    session,
+                    e["event"]["metadata"]["source_key"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    let legacy = GEMINI.run_named("01-json-legacy");
+    let jsonl = read_and_map("gemini-read", &[migrated]);
+    assert!(!keys(&legacy).is_empty());
+    assert_eq!(keys(&jsonl), keys(&legacy));
+}
