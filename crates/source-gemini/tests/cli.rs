@@ -281,3 +281,41 @@ fn scan_lists_each_chat_with_gemini_cli_own_last_update_and_retention() {
     let line: Value = serde_json::from_str(&r.lines()[0]).unwrap();
     assert!(line.get("expires").is_none(), "{line}");
 }
+
+#[test]
+fn a_large_session_with_a_10_mb_tool_output_rewritten_by_id_is_read_whole_once() {
+    let home = TempHome::new();
+    let file = home.join(".gemini/tmp/big/chats/session-2026-06-01T10-00-bbbbbbbb.jsonl");
+    let output = "x".repeat(10 * 1024 * 1024);
+    let mut text = meta_line("bbbbbbbb-big") + "\n";
+    for n in 0..2000 {
+        text += &format!(
+            r#"{{"id":"u{n}","timestamp":"2026-06-01T10:00:01.000Z","type":"user","content":"turn {n}"}}"#
+        );
+        text.push('\n');
+    }
+    let call = |status: &str, result: &str| {
+        format!(
+            r#"{{"id":"g","timestamp":"2026-06-01T10:00:02.000Z","type":"gemini","content":"","toolCalls":[{{"id":"c","name":"run_shell_command","args":{{}},"status":"{status}","timestamp":"2026-06-01T10:00:02.000Z"{result}}}]}}"#
+        )
+    };
+    text += &(call("executing", "") + "\n");
+    let big = call(
+        "success",
+        &format!(
+            r#","result":[{{"functionResponse":{{"id":"c","name":"run_shell_command","response":{{"output":"{output}"}}}}}}]"#
+        ),
+    );
+    text += &(big.clone() + "\n");
+    put(&file, text);
+    let r = read(&home, &[]);
+    r.assert_code(0);
+    let lines = r.lines();
+    assert_eq!(lines.len(), 1 + 2000 + 1, "session, the prompts, g once");
+    let last = lines.last().unwrap();
+    assert!(
+        last.contains(&format!("\"record\":{big},\"at\"")),
+        "g's last version, byte for byte"
+    );
+    assert_has(r.summary(), "2003 lines, 2001 messages, 2002 records");
+}
