@@ -50,6 +50,7 @@ pub const SOURCES: &[Source] = &[
     Source::new("claude-code", "claude-read",   Takes::Path, "CLAUDE_CONFIG_DIR"),
     Source::new("codex-cli",   "codex-read",    Takes::Path, "CODEX_HOME"),
     Source::new("opencode",    "opencode-read", Takes::Db,   "OPENCODE_DB"),
+    Source::new("gemini-cli",  "gemini-read",   Takes::Path, "GEMINI_CLI_HOME"),
 ];
 
 /// The environment of a reader whose home is `root` (`--root`: a copied home directory, a
@@ -125,7 +126,10 @@ mod tests {
             assert_ne!(s.name, ALL);
             assert!(SOURCES[i + 1..].iter().all(|t| t.name != s.name));
         }
-        assert_eq!(choices(), "claude-code, codex-cli, opencode or all");
+        assert_eq!(
+            choices(),
+            "claude-code, codex-cli, opencode, gemini-cli or all"
+        );
         assert_eq!(taking(Takes::Db, " or "), "opencode");
         assert_eq!(named("all").map(|v| v.len()), Some(SOURCES.len()));
         assert_eq!(named("codex-cli").unwrap()[0].reader, "codex-read");
