@@ -33,6 +33,7 @@ pub mod map;
 pub mod read;
 pub mod record;
 pub mod roots;
+pub mod scan;
 
 pub use map::ClineMapper;
 pub use read::{Reader, Stats};

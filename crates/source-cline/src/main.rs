@@ -12,6 +12,7 @@ use source_cline::follow::Follower;
 use source_cline::roots::{default_storage_dirs, task_dirs};
 use source_cline::{Reader, STAGE};
 use tonbo_core::reader::{note_none_found, warn_if_empty, ReaderArgs, ReaderRun};
+use tonbo_core::scan::ScanWriter;
 use tonbo_core::{Exit, Manual, Signals};
 
 /// The examples, environment and files of `--help` and the man page.
@@ -104,6 +105,11 @@ const MANUAL: Manual = Manual {
 /// folder is reported and counted (exit 1). A PATH that holds files but gives no record is
 /// warned about and the exit status is 3 unless `--allow-empty`.
 ///
+/// `--scan`: one line per task folder (and SDK session folder) with its id, its bytes (its
+/// transcript files and history item) and its last update (their newest modification time),
+/// read from nothing but the folder listing; no expiry, since neither extension deletes old
+/// tasks by itself.
+///
 /// `--follow`: after reading what exists, keep watching and write what is added until SIGINT or
 /// SIGTERM, then flush, print the summary (with how many rewinds were seen) and exit 0. A task
 /// folder is read again whenever one of its files changes and only elements never sent go out;
@@ -146,6 +152,15 @@ fn run(args: Args) -> Result<Exit> {
             "Cline, Roo Code or Kilo Code storage folder",
             &looked,
         );
+    }
+    if args.reader.scan {
+        let mut scan = ScanWriter::new(source_cline::SOURCE);
+        for input in if defaults { &existing } else { &inputs } {
+            reader.scan_input(input, &mut scan)?;
+        }
+        let failed = reader.stats.failed;
+        drop(reader);
+        return run.finish(&args.reader, |_| scan.summary(STAGE), failed, 0);
     }
     let mut empty = 0;
     if args.reader.follow.follow {

@@ -53,8 +53,16 @@ pub fn user_dirs() -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("VSCODE_PORTABLE").filter(|x| !x.is_empty()) {
         dirs.push(PathBuf::from(p).join("user-data/User"));
     }
-    dirs.dedup();
-    dirs
+    unique(dirs)
+}
+
+/// `dirs` without the ones named twice (`$XDG_CONFIG_HOME` set to `~/.config`, a link to
+/// another): their tasks would be read twice.
+fn unique(dirs: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    dirs.into_iter()
+        .filter(|d| seen.insert(std::fs::canonicalize(d).unwrap_or_else(|_| d.clone())))
+        .collect()
 }
 
 /// Cline's own data folder (the newest Cline reads its pre-SDK tasks there): `CLINE_DATA_DIR`,
@@ -80,7 +88,7 @@ pub fn default_storage_dirs() -> Vec<PathBuf> {
         }
     }
     dirs.extend(cline_data_dir());
-    dirs
+    unique(dirs)
 }
 
 /// The newest Cline's SDK keeps a session in `<sessions dir>/<id>/` as `<id>.messages.json`

@@ -134,6 +134,23 @@ fn the_environment_moves_the_default_places() {
     }
 }
 
+/// `XDG_CONFIG_HOME` set to `~/.config` (as `tonbo-ingest --root` does) names the same place
+/// twice: its tasks are read once.
+#[test]
+fn a_place_named_twice_is_read_once() {
+    let home = &TempHome::new();
+    task(
+        &home.join(".config/Code/User/globalStorage/saoudrizwan.claude-dev"),
+        "1",
+        "a",
+    );
+    let mut cmd = command(BIN, home, &UNSET);
+    cmd.env("XDG_CONFIG_HOME", home.join(".config"));
+    let r = tonbo_testkit::run(cmd, None);
+    r.assert_code(0);
+    assert_eq!(records(&r).len(), 2, "{}", r.stdout);
+}
+
 #[test]
 fn nothing_at_the_default_places_is_a_note() {
     let home = &TempHome::new();
@@ -338,4 +355,34 @@ fn an_sdk_session_is_read_by_default() {
         lines[1],
         r#""kind":"cline/api","session":"1790000000000_a1b2c","record":{"role":"user","content":"hi","ts":1790000000000},"at":"api:0:1790000000000""#,
     );
+}
+
+/// `--scan` lists every task folder (and SDK session) with its bytes and newest modification
+/// time, reading none of it; no expiry (the extensions keep tasks until a person deletes them).
+#[test]
+fn scan_lists_tasks_with_size_and_last_update() {
+    let home = &TempHome::new();
+    let storage = home.join(".config/Code/User/globalStorage/saoudrizwan.claude-dev");
+    let dir = task(&storage, "1762077600000", "hi");
+    set_mtime(&dir.join("api_conversation_history.json"), long_ago());
+    set_mtime(&dir.join("ui_messages.json"), long_ago());
+    // A torn file is listed all the same: a scan does not read.
+    put(
+        &storage.join("tasks/2/api_conversation_history.json"),
+        "[{\"ro",
+    );
+    let r = read(home, &["--scan"]);
+    r.assert_code(0);
+    let lines = records(&r);
+    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    let first = &lines[0];
+    assert_eq!(first["source"], "cline");
+    assert_eq!(first["session"], "1762077600000");
+    assert_eq!(first["updated"], "2023-11-14T22:13:20Z");
+    let size = |f: &str| std::fs::metadata(dir.join(f)).unwrap().len();
+    let bytes = size("api_conversation_history.json") + size("ui_messages.json");
+    assert_eq!(first["bytes"], bytes);
+    assert!(first.get("expires").is_none());
+    assert_eq!(lines[1]["session"], "2");
+    assert_has(&r.stderr, "cline-read: scan: 2 sessions");
 }
