@@ -2,8 +2,9 @@
 //! changes, by [`tonbo_core::follow::follow`]. Every file is a JSON document rewritten whole,
 //! so there is no tail: a changed folder is re-read and the reader's [`crate::read::TaskState`]
 //! sends only the elements whose `at` was never sent. A torn document (a write caught midway)
-//! is left until its next change; a truncated history (a checkpoint restore) sends nothing
-//! again and counts a rewind; the entries written after it are new.
+//! gives what precedes the cut and the rest waits for its next change; a truncated history (a
+//! checkpoint restore) sends nothing again and counts a rewind; the entries written after it
+//! are new.
 
 use std::path::{Path, PathBuf};
 

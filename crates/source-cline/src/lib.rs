@@ -28,6 +28,7 @@
 //! parts: task (the history item, at "task"), api, ui (at "ui:<index>:<ts>")
 //! ```
 
+pub mod doc;
 pub mod follow;
 pub mod map;
 pub mod read;

@@ -97,9 +97,10 @@ const MANUAL: Manual = Manual {
 /// `--modified-after TIME` reads only tasks with a file modified after TIME: `2026-11-01T00:00:
 /// 00Z`, `2026-11-01` (midnight UTC), or an age, `90m`, `12h`, `7d`, `2w`.
 ///
-/// A file that is empty or not whole JSON (Cline writes it in place, so a read can catch it
-/// midway) is noted as incomplete and left for the next run (or, following, its next change);
-/// a document that is whole JSON but no list of messages, and an element that is not a JSON
+/// Files are read element by element. A file that is empty or cut short (Cline writes it in
+/// place, so a read can catch it midway) gives the elements before the cut, is noted as
+/// incomplete, and the rest is left for the next run (or, following, its next change); a
+/// document that is whole JSON but no list of messages, and an element that is not a JSON
 /// object, are rejected (exit 1);
 /// a UI message still streaming (`partial: true`) waits until it is whole. An unreadable file or
 /// folder is reported and counted (exit 1). A PATH that holds files but gives no record is

@@ -1,7 +1,8 @@
 //! Reading a task folder as source records: its history item, then every element of
 //! `api_conversation_history.json` and of `ui_messages.json` not written before. The files are
 //! JSON documents rewritten whole (FORMAT.md, "How the files are written"), so each is read
-//! whole and split into its elements; an element goes out byte for byte (compacted when the
+//! from its start, element by element in flat memory ([`crate::doc`]); an element goes out
+//! byte for byte (compacted when the
 //! writer indented it). The same code serves a plain run (every element is new) and `--follow`
 //! (a task's [`TaskState`] remembers the `at` of every element sent, so a re-read after a
 //! rewrite, a torn write or a checkpoint restore sends only elements never sent).
@@ -18,6 +19,7 @@ use tonbo_core::jsonline::compact_json;
 use tonbo_core::progress::{R_BYTES, R_RECORDS, R_SCANNED};
 use tonbo_core::reader::{left_out_by_modified_after, ReaderIo};
 
+use crate::doc::{self, End};
 use crate::record::{emit, At, Part};
 use crate::roots::{
     sdk_files, storage_of, variant_of_path, API_FILE, HISTORY_ITEM, TASK_HISTORY, UI_FILE,
@@ -101,18 +103,6 @@ pub struct TaskYield {
     pub old: bool,
 }
 
-/// A JSON document file, read whole.
-enum Doc {
-    Missing,
-    /// Empty, torn or not JSON: the writer may be mid-write (Cline's `fs.writeFile` truncates,
-    /// then writes); `String` says what was wrong.
-    Torn(String),
-    /// The elements, and whether the file is Roo Code's `{version, messages}` envelope.
-    Elements(String, bool),
-    /// Whole JSON, but neither an array nor the envelope: rejected (with its first bytes).
-    NotAList(String),
-}
-
 /// Reads task folders, writing their records.
 pub struct Reader<'a> {
     pub io: ReaderIo<'a>,
@@ -151,44 +141,17 @@ fn one_line(raw: &str) -> String {
     }
 }
 
-fn read_doc(path: &Path) -> std::io::Result<Doc> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Doc::Missing),
-        Err(e) => return Err(e),
-    };
-    let Ok(text) = String::from_utf8(bytes) else {
-        return Ok(Doc::Torn("not UTF-8".into()));
-    };
-    let t = text.trim_start_matches('\u{feff}').trim_start();
-    let envelope = t.starts_with('{');
-    let ok = parse_elements(t, envelope).map(|_| ());
-    Ok(match ok {
-        Ok(()) => Doc::Elements(text, envelope),
-        Err(e) if t.is_empty() => Doc::Torn(format!("empty ({e})")),
-        Err(e) if e.is_data() => Doc::NotAList(text.chars().take(200).collect()),
-        Err(e) => Doc::Torn(e.to_string()),
-    })
-}
-
-/// The elements of a document: an array, or Roo Code's `{"version":2,"messages":[...]}`.
-fn parse_elements(t: &str, envelope: bool) -> serde_json::Result<Vec<&RawValue>> {
-    #[derive(Deserialize)]
-    struct V2<'a> {
-        #[serde(borrow)]
-        messages: Vec<&'a RawValue>,
-    }
-    if envelope {
-        serde_json::from_str::<V2>(t).map(|v| v.messages)
-    } else {
-        serde_json::from_str(t)
-    }
-}
-
-/// The elements of a document [`read_doc`] found whole.
-fn elements(text: &str, envelope: bool) -> Vec<&RawValue> {
-    let t = text.trim_start_matches('\u{feff}').trim_start();
-    parse_elements(t, envelope).unwrap_or_default()
+/// Whether a file's JSON starts with `{` (an envelope rather than an array).
+fn starts_with_brace(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let text = head[..n]
+        .strip_prefix(&[0xEF, 0xBB, 0xBF])
+        .unwrap_or(&head[..n]);
+    text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 /// The variant a task folder's content shows when its path names none (FORMAT.md,
@@ -275,10 +238,7 @@ impl<'a> Reader<'a> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let mut whole = true;
-        let api = self.doc(&files[0], &mut whole);
-        let ui = self.doc(&files[1], &mut whole);
-        let envelope = matches!(&api, Some((_, true)));
+        let envelope = starts_with_brace(&files[0]);
         let variant = variant_of_path(dir)
             .or_else(|| variant_of_content(dir, envelope))
             .map_or("unknown", Variant::name);
@@ -286,7 +246,7 @@ impl<'a> Reader<'a> {
             variant,
             session: &session,
         };
-        if (api.is_some() || ui.is_some()) && !state.counted {
+        if (files[0].is_file() || files[1].is_file()) && !state.counted {
             state.counted = true;
             self.stats.tasks += 1;
             if let Some(p) = &self.io.progress {
@@ -304,107 +264,108 @@ impl<'a> Reader<'a> {
                 state.task_sent = true;
             }
         }
-        for (doc, part, file) in [(&api, Part::Api, &files[0]), (&ui, Part::Ui, &files[1])] {
-            if let Some((text, envelope)) = doc {
-                self.send_new(
-                    &task,
-                    state,
-                    (part, file),
-                    elements(text, *envelope),
-                    &mut y,
-                )?;
-            }
+        let mut whole = true;
+        for (part, file) in [(Part::Api, &files[0]), (Part::Ui, &files[1])] {
+            whole &= self.stream_part(&task, state, (part, file), &mut y)?;
         }
         state.seen = whole.then_some(seen);
         Ok(y)
     }
 
-    /// Reads one document, noting a torn one (`whole` turns false) or an unreadable one.
-    fn doc(&mut self, path: &Path, whole: &mut bool) -> Option<(String, bool)> {
-        match read_doc(path) {
-            Ok(Doc::Missing) => None,
-            Ok(Doc::Elements(text, envelope)) => {
-                if let Some(p) = &self.io.progress {
-                    p.add(R_BYTES, text.len() as u64);
-                }
-                Some((text, envelope))
+    /// Reads one file of the task, sending its elements not sent before, in order; false when
+    /// it could not be read whole (torn, unreadable: to be read again).
+    fn stream_part(
+        &mut self,
+        task: &Task,
+        state: &mut TaskState,
+        (part, path): (Part, &Path),
+        y: &mut TaskYield,
+    ) -> Result<bool> {
+        let file = path.display().to_string();
+        let streamed = doc::stream(path, &mut |index, raw| {
+            self.element(task, state, (part, &file), (index, raw), y)
+        });
+        let streamed = match streamed {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(true),
+            Err(e) if e.downcast_ref::<std::io::Error>().is_some() => {
+                self.failed(&format!("cannot read {file}: {e}"));
+                return Ok(false);
             }
-            Ok(Doc::Torn(why)) => {
-                *whole = false;
+            Err(e) => return Err(e),
+        };
+        if let Some(p) = &self.io.progress {
+            p.add(R_BYTES, stamp_of(path).map_or(0, |(len, _)| len));
+        }
+        match streamed.end {
+            End::Whole => {
+                let slot = usize::from(part == Part::Ui);
+                if streamed.count < state.lens[slot] {
+                    self.stats.rewinds += 1;
+                }
+                state.lens[slot] = streamed.count;
+                Ok(true)
+            }
+            End::Torn(why) => {
                 self.stats.incomplete += 1;
                 tonbo_core::note!(
-                    "{STAGE}: note: {} is incomplete ({why}); left for its next write",
-                    path.display()
+                    "{STAGE}: note: {file} is incomplete ({why}); left for its next write"
                 );
-                None
+                Ok(false)
             }
-            Ok(Doc::NotAList(start)) => {
+            End::NotAList => {
                 let why = "not a JSON array of messages (nor a {\"messages\": [...]} object)";
-                let input = path.display().to_string();
-                if let Err(e) = self.io.rejects.reject(&input, 1, why, start.as_bytes()) {
-                    self.failed(&format!("{e:#}"));
-                }
-                None
-            }
-            Err(e) => {
-                *whole = false;
-                self.failed(&format!("cannot read {}: {e}", path.display()));
-                None
+                let start = std::fs::read(path).unwrap_or_default();
+                let start = &start[..start.len().min(200)];
+                self.io.rejects.reject(&file, 1, why, start)?;
+                Ok(true)
             }
         }
     }
 
-    /// Sends the elements of one file not sent before, in order. A UI message still being
-    /// streamed (`partial: true`) waits: it is rewritten in place until it is whole.
-    fn send_new(
+    /// One element of a file: sent unless its `at` was. A UI message still being streamed
+    /// (`partial: true`) waits: it is rewritten in place until it is whole.
+    fn element(
         &mut self,
         task: &Task,
         state: &mut TaskState,
-        (part, file): (Part, &Path),
-        elements: Vec<&RawValue>,
+        (part, file): (Part, &str),
+        (index, raw): (usize, &RawValue),
         y: &mut TaskYield,
     ) -> Result<()> {
-        let file = file.display().to_string();
-        let slot = usize::from(part == Part::Ui);
-        if elements.len() < state.lens[slot] {
-            self.stats.rewinds += 1;
+        y.elements += 1;
+        match part {
+            Part::Ui => self.stats.ui_messages += 1,
+            _ => self.stats.api_messages += 1,
         }
-        state.lens[slot] = elements.len();
-        for (index, raw) in elements.into_iter().enumerate() {
-            y.elements += 1;
-            match part {
-                Part::Ui => self.stats.ui_messages += 1,
-                _ => self.stats.api_messages += 1,
-            }
-            let p = probe(raw);
-            if part == Part::Ui && p.partial == Some(true) {
-                continue;
-            }
-            let stamp = match &p.ts {
-                Some(ts) => ts.to_string(),
-                None => format!("h{:016x}", fnv64(raw.get().as_bytes())),
-            };
-            let at = At {
-                part,
-                index: Some(index),
-                stamp,
-            };
-            let text = at.text();
-            if state.sent.contains(&text) {
-                continue;
-            }
-            if raw.get().starts_with('{') {
-                self.send(task, &one_line(raw.get()), &file, &at, y)?;
-            } else {
-                // Not a message: rejected once (its `at` counts as done, so a re-read of the
-                // file does not reject it again).
-                let why = format!("element {index} is not a JSON object");
-                self.io
-                    .rejects
-                    .reject(&file, 1, &why, raw.get().as_bytes())?;
-            }
-            state.sent.insert(text);
+        let p = probe(raw);
+        if part == Part::Ui && p.partial == Some(true) {
+            return Ok(());
         }
+        let stamp = match &p.ts {
+            Some(ts) => ts.to_string(),
+            None => format!("h{:016x}", fnv64(raw.get().as_bytes())),
+        };
+        let at = At {
+            part,
+            index: Some(index),
+            stamp,
+        };
+        let text = at.text();
+        if state.sent.contains(&text) {
+            return Ok(());
+        }
+        if raw.get().starts_with('{') {
+            self.send(task, &one_line(raw.get()), file, &at, y)?;
+        } else {
+            // Not a message: rejected once (its `at` counts as done, so a re-read of the file
+            // does not reject it again).
+            let why = format!("element {index} is not a JSON object");
+            self.io
+                .rejects
+                .reject(file, 1, &why, raw.get().as_bytes())?;
+        }
+        state.sent.insert(text);
         Ok(())
     }
 

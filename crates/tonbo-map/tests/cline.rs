@@ -246,12 +246,14 @@ fn messages_without_ts_inherit_the_task_start() {
     assert_eq!(first["timestamp_inherited"], true);
 }
 
-/// A torn API history gives nothing yet, and says so; the whole UI messages beside it are read.
+/// A torn API history gives the messages written whole before the cut (they are the whole
+/// file's first ones) and says it is incomplete; the UI messages beside it are read.
 #[test]
-fn a_torn_history_waits_and_the_rest_is_read() {
+fn a_torn_history_gives_what_precedes_the_cut() {
     let r = run("05-torn");
     assert!(r.read_stderr.contains("is incomplete"), "{}", r.read_stderr);
     assert_eq!(r.read_code, Some(0));
     assert_eq!(r.of_type("session.error").len(), 1);
-    assert!(r.of_type("user.message").is_empty());
+    assert_eq!(r.prompts_by("human"), ["hello"]);
+    assert!(r.of_type("agent.message").is_empty());
 }
