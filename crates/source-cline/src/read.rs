@@ -115,16 +115,74 @@ pub struct Reader<'a> {
     indexes: HashMap<PathBuf, (Option<FileStamp>, HashMap<String, String>)>,
 }
 
+/// What the reader looks at in an element: each field on its own, so one of an odd type does
+/// not hide the others.
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Probe {
-    ts: Option<serde_json::Number>,
-    partial: Option<bool>,
-    id: Option<String>,
+struct Probe<'a> {
+    #[serde(borrow)]
+    ts: Option<&'a RawValue>,
+    #[serde(borrow)]
+    partial: Option<&'a RawValue>,
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    say: Option<&'a RawValue>,
+    #[serde(borrow)]
+    text: Option<&'a RawValue>,
 }
 
-fn probe(raw: &RawValue) -> Probe {
+fn probe(raw: &RawValue) -> Probe<'_> {
     serde_json::from_str(raw.get()).unwrap_or_default()
+}
+
+impl Probe<'_> {
+    /// The element's `ts` as written, when it is a number.
+    fn ts(&self) -> Option<String> {
+        let n: serde_json::Number = serde_json::from_str(self.ts?.get()).ok()?;
+        Some(n.to_string())
+    }
+
+    fn id(&self) -> Option<String> {
+        serde_json::from_str(self.id?.get()).ok()
+    }
+
+    /// A UI message the extension will rewrite in place: one being streamed (`partial:
+    /// true`), or an `api_req_started` whose request has not ended (no tokens, cost or cancel
+    /// reason in its text yet: FORMAT.md, "ui_messages.json").
+    fn unsettled(&self) -> bool {
+        if self.partial.is_some_and(|p| p.get() == "true") {
+            return true;
+        }
+        if self.say.map(RawValue::get) != Some("\"api_req_started\"") {
+            return false;
+        }
+        #[derive(Deserialize)]
+        struct ReqInfo<'a> {
+            #[serde(rename = "tokensIn", borrow)]
+            tokens_in: Option<&'a RawValue>,
+            #[serde(rename = "tokensOut", borrow)]
+            tokens_out: Option<&'a RawValue>,
+            #[serde(borrow)]
+            cost: Option<&'a RawValue>,
+            #[serde(rename = "cancelReason", borrow)]
+            cancel: Option<&'a RawValue>,
+            #[serde(rename = "streamingFailedMessage", borrow)]
+            failed: Option<&'a RawValue>,
+        }
+        let text: Option<String> = self.text.and_then(|t| serde_json::from_str(t.get()).ok());
+        match text.and_then(|t| {
+            serde_json::from_str::<ReqInfo>(&t).ok().map(|r| {
+                [r.tokens_in, r.tokens_out, r.cost, r.cancel, r.failed]
+                    .iter()
+                    .any(Option::is_some)
+            })
+        }) {
+            Some(ended) => !ended,
+            // Not the JSON the extensions write: nothing to wait for.
+            None => false,
+        }
+    }
 }
 
 fn stamp_of(path: &Path) -> Option<FileStamp> {
@@ -323,8 +381,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// One element of a file: sent unless its `at` was. A UI message still being streamed
-    /// (`partial: true`) waits: it is rewritten in place until it is whole.
+    /// One element of a file: sent unless its `at` was. A UI message the extension will still
+    /// rewrite in place ([`Probe::unsettled`]) waits.
     fn element(
         &mut self,
         task: &Task,
@@ -339,11 +397,11 @@ impl<'a> Reader<'a> {
             _ => self.stats.api_messages += 1,
         }
         let p = probe(raw);
-        if part == Part::Ui && p.partial == Some(true) {
+        if part == Part::Ui && p.unsettled() {
             return Ok(());
         }
-        let stamp = match &p.ts {
-            Some(ts) => ts.to_string(),
+        let stamp = match p.ts() {
+            Some(ts) => ts,
             None => format!("h{:016x}", fnv64(raw.get().as_bytes())),
         };
         let at = At {
@@ -406,7 +464,7 @@ impl<'a> Reader<'a> {
             let entries = std::fs::read_to_string(&index).ok().and_then(|t| {
                 serde_json::from_str::<Vec<&RawValue>>(&t).ok().map(|v| {
                     v.into_iter()
-                        .filter_map(|raw| Some((probe(raw).id?, one_line(raw.get()))))
+                        .filter_map(|raw| Some((probe(raw).id()?, one_line(raw.get()))))
                         .collect::<HashMap<_, _>>()
                 })
             });

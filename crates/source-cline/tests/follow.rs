@@ -179,6 +179,33 @@ fn a_streaming_ui_message_waits_until_whole(mode: Mode) {
     f.terminate_ok();
 }
 
+/// Cline writes `api_req_started` with the request only, then rewrites it in place with its
+/// tokens and cost when the request ends: it waits for that.
+fn a_request_waits_for_its_usage(mode: Mode) {
+    let home = tempfile::tempdir().unwrap();
+    let t = Task::new(home.path(), "t1");
+    t.ui(&[ui(0, false)]);
+    let mut f = start(&t.storage, mode);
+    f.next(1);
+    let started = |info: &str| {
+        format!(
+            r#"{{"ts":{},"type":"say","say":"api_req_started","text":{}}}"#,
+            T0 + 100,
+            serde_json::to_string(info).unwrap()
+        )
+    };
+    t.ui(&[ui(0, false), started(r#"{"request":"hi\n\nLoading..."}"#)]);
+    thread::sleep(PAUSE);
+    f.assert_no_line_yet();
+    t.ui(&[
+        ui(0, false),
+        started(r#"{"request":"hi","tokensIn":10,"tokensOut":2,"cost":0.01}"#),
+    ]);
+    let line = f.next(1).remove(0);
+    assert!(line.contains(r#"\"tokensIn\":10"#), "{line}");
+    f.terminate_ok();
+}
+
 /// A new task folder is picked up; its history item (Roo Code's `history_item.json`), written
 /// after its first messages, goes out once, however often it is rewritten.
 fn a_new_task_and_its_late_history_item(mode: Mode) {
@@ -209,5 +236,6 @@ in_both_modes!(
     a_torn_write_waits_for_the_next,
     a_checkpoint_restore_sends_nothing_again,
     a_streaming_ui_message_waits_until_whole,
+    a_request_waits_for_its_usage,
     a_new_task_and_its_late_history_item,
 );

@@ -237,6 +237,29 @@ fn metadata_usage_and_errors() {
     assert!(!r.stdout.contains("I'll fix the lock fi"));
 }
 
+/// Where the API history has no usage (Roo Code, Kilo Code, older Cline), each request's
+/// usage comes from its `api_req_started` UI message, once it has ended; where it has (newer
+/// Cline), the UI's copy is not counted again.
+#[test]
+fn usage_comes_once_from_where_it_is() {
+    let usage = |case: &str| -> Vec<String> {
+        run(case)
+            .of_type("span.model_request_end")
+            .iter()
+            .map(|e| {
+                let u = &e["event"]["model_usage"];
+                format!("{} {}", u["input_tokens"], u["cache_read_input_tokens"])
+            })
+            .collect()
+    };
+    // Roo Code's OpenAI protocol counts cached tokens in tokensIn.
+    assert_eq!(usage("03-roo-subtask"), ["1104 4096"]);
+    // The second request of the Kilo Code task has not ended: no usage yet.
+    assert_eq!(usage("04-kilo"), ["900 0"]);
+    assert_eq!(usage("01-cline-xml"), ["1200 0"]);
+    assert_eq!(usage("02-cline-native"), ["2100 0", "300 2000"]);
+}
+
 /// Older Cline's messages have no time of their own: they inherit the task's start (its id).
 #[test]
 fn messages_without_ts_inherit_the_task_start() {

@@ -55,6 +55,9 @@ struct TaskState {
     calls: HashMap<String, String>,
     /// XML tool calls waiting for their result: (tool name, the id given to the call).
     xml_calls: Vec<(String, String)>,
+    /// The API history carries usage (`metrics`): the UI's `api_req_started` would count it
+    /// twice.
+    api_metrics: bool,
 }
 
 /// A tool result written as text blocks (XML tool calling): its tool and its texts.
@@ -298,6 +301,7 @@ impl ClineMapper {
             }
         }
         if let Some(usage) = metrics.and_then(usage_of) {
+            self.state.api_metrics = true;
             let mut ev = tonbo_core::event::model_request_end(None, &usage.0);
             if let Some(cost) = &usage.1 {
                 ev.meta_raw("cost_usd", cost);
@@ -528,7 +532,23 @@ impl ClineMapper {
         self.emit(ev, kind, rec)
     }
 
-    /// One element of `ui_messages.json`: only errors are events (FORMAT.md).
+    /// The usage of one API request, from its `api_req_started` UI message: only for tasks
+    /// whose API history carries none (Roo Code, Kilo Code, Cline before 2025-12).
+    fn map_request_usage(&mut self, text: Option<&str>, rec: &mut Rec) -> Result<(), MapError> {
+        let usage = text.and_then(request_usage);
+        let Some((usage, cost)) = usage.filter(|_| !self.state.api_metrics) else {
+            self.counts.skip("ui:api_req_started");
+            return Ok(());
+        };
+        let mut ev = tonbo_core::event::model_request_end(None, &usage);
+        if let Some(cost) = &cost {
+            ev.meta_raw("cost_usd", cost);
+        }
+        self.emit(ev, "usage", rec)
+    }
+
+    /// One element of `ui_messages.json`: errors and, where the API history has none, usage
+    /// (FORMAT.md).
     fn map_ui(&mut self, raw: &RawValue, rec: &mut Rec) -> Result<(), MapError> {
         #[derive(Deserialize)]
         struct Ui<'a> {
@@ -550,6 +570,9 @@ impl ClineMapper {
             (Some("ask"), _, Some(a)) => a,
             _ => "unknown",
         };
+        if what == "api_req_started" {
+            return self.map_request_usage(ui.text.as_deref(), rec);
+        }
         let (error_kind, retry) = match what {
             "error" => ("error", "terminal"),
             "error_retry" => ("api_error", "retrying"),
@@ -585,6 +608,38 @@ fn split_thinking(text: &str) -> (Option<&str>, &str) {
         }
     }
     (None, text)
+}
+
+/// An `api_req_started` UI message's request info (`ClineApiReqInfo`) as the usage every
+/// source writes: `tokensIn` (Anthropic's protocol: without the cached tokens; Roo Code's
+/// `apiProtocol: "openai"`: with them), `tokensOut`, `cacheReads`, `cacheWrites`, and the cost.
+fn request_usage(text: &str) -> Option<(String, Option<String>)> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ReqInfo<'a> {
+        tokens_in: Option<u64>,
+        tokens_out: Option<u64>,
+        cache_reads: Option<u64>,
+        cache_writes: Option<u64>,
+        #[serde(borrow)]
+        cost: Option<&'a RawValue>,
+        api_protocol: Option<String>,
+    }
+    let r: ReqInfo = serde_json::from_str(text).ok()?;
+    r.tokens_in.or(r.tokens_out)?;
+    let cached = r.cache_reads.unwrap_or(0);
+    let input = r.tokens_in.unwrap_or(0);
+    let input = match r.api_protocol.as_deref() {
+        Some("openai") => input.saturating_sub(cached),
+        _ => input,
+    };
+    let usage = serde_json::json!({
+        "input_tokens": input,
+        "output_tokens": r.tokens_out.unwrap_or(0),
+        "cache_read_input_tokens": cached,
+        "cache_creation_input_tokens": r.cache_writes.unwrap_or(0),
+    });
+    Some((usage.to_string(), r.cost.map(|c| c.get().to_string())))
 }
 
 /// Newer Cline's per-message `metrics` (`{tokens: {prompt, completion, cached}, cost}`) as the
