@@ -108,10 +108,8 @@ pub fn is_task_dir(dir: &Path) -> bool {
 
 /// Folders not walked when looking for tasks under a PATH: they hold no task and can be huge.
 fn skipped(name: &str) -> bool {
-    matches!(
-        name,
-        ".git" | "node_modules" | "checkpoints" | "cache" | "CachedData" | "logs"
-    )
+    // `checkpoints`: Cline's shadow git repositories, beside `tasks/`.
+    matches!(name, ".git" | "node_modules" | "checkpoints" | "CachedData")
 }
 
 /// The task folders under `path`, sorted: `path` itself when it is one (or a file of one),
