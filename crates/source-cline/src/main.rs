@@ -82,7 +82,8 @@ const MANUAL: Manual = Manual {
 ///
 /// The newest Cline's SDK sessions are read as tasks: a folder `<id>/` holding
 /// `<id>.messages.json` (its `messages` are the `api` records) and `<id>.json` (the manifest,
-/// the `task` record), under `~/.cline/data/db/`; `sessions.db` is not read.
+/// the `task` record), under `~/.cline/data/db/`; each other `<agent id>.messages.json` there
+/// is a sub-agent's session, `<id>__<agent id>`; `sessions.db` is not read.
 ///
 /// PATH is a storage folder (`.../globalStorage/<extension id>`), a `tasks` folder, a task
 /// folder, one of its files, or any folder above them (a copied home folder): every task folder

@@ -22,7 +22,8 @@ use tonbo_core::reader::{left_out_by_modified_after, ReaderIo};
 use crate::doc::{self, End};
 use crate::record::{emit, At, Part};
 use crate::roots::{
-    sdk_files, storage_of, variant_of_path, API_FILE, HISTORY_ITEM, TASK_HISTORY, UI_FILE,
+    sdk_child_session, sdk_children, sdk_files, storage_of, variant_of_path, API_FILE,
+    HISTORY_ITEM, TASK_HISTORY, UI_FILE,
 };
 use crate::{Variant, STAGE};
 
@@ -268,7 +269,50 @@ impl<'a> Reader<'a> {
         if keep {
             self.tasks.insert(dir.to_path_buf(), state);
         }
-        y
+        let mut y = y?;
+        for child in sdk_children(dir) {
+            let c = self.read_child(dir, &child, keep, changed)?;
+            y.records += c.records;
+            y.elements += c.elements;
+        }
+        Ok(y)
+    }
+
+    /// An SDK sub-agent's session: `file`, `<agent id>.messages.json` in its root session's
+    /// folder `dir`, read as the API history of the session `<root id>__<agent id>`.
+    fn read_child(
+        &mut self,
+        dir: &Path,
+        file: &Path,
+        keep: bool,
+        changed: bool,
+    ) -> Result<TaskYield> {
+        let mut state = self.tasks.remove(file).unwrap_or_default();
+        if changed {
+            state.seen = None;
+        }
+        let mut y = TaskYield::default();
+        let seen = vec![stamp_of(file)];
+        let old = self
+            .modified_after
+            .is_some_and(|t| !state.counted && !seen.iter().flatten().any(|(_, m)| *m > t));
+        if state.seen.as_ref() != Some(&seen) && !old {
+            let session = sdk_child_session(dir, file);
+            let task = Task {
+                variant: Variant::Cline.name(),
+                session: &session,
+            };
+            if !state.counted {
+                state.counted = true;
+                self.stats.tasks += 1;
+            }
+            let whole = self.stream_part(&task, &mut state, (Part::Api, file), &mut y)?;
+            state.seen = whole.then_some(seen);
+        }
+        if keep {
+            self.tasks.insert(file.to_path_buf(), state);
+        }
+        Ok(y)
     }
 
     fn read_task_with(&mut self, dir: &Path, state: &mut TaskState) -> Result<TaskYield> {

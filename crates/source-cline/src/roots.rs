@@ -101,6 +101,34 @@ pub fn sdk_files(dir: &Path) -> Option<(PathBuf, PathBuf)> {
         .then(|| (messages, dir.join(format!("{id}.json"))))
 }
 
+/// The SDK's sub-agent sessions of the session folder `dir`: the other `*.messages.json` files
+/// in it, `<agent id>.messages.json`, sorted; each is the session `<root id>__<agent id>`
+/// ([`sdk_child_session`]).
+pub fn sdk_children(dir: &Path) -> Vec<PathBuf> {
+    let Some((own, _)) = sdk_files(dir) else {
+        return Vec::new();
+    };
+    let mut children: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| *p != own && p.to_string_lossy().ends_with(".messages.json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    children.sort();
+    children
+}
+
+/// The session id of a sub-agent's messages file in the root session's folder `dir`: the SDK's
+/// `makeSubSessionId(root, agent)`, `<root id>__<agent id>`.
+pub fn sdk_child_session(dir: &Path, file: &Path) -> String {
+    let root = dir.file_name().unwrap_or_default().to_string_lossy();
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    let agent = name.strip_suffix(".messages.json").unwrap_or(&name);
+    format!("{root}__{agent}")
+}
+
 /// Whether `dir` is a task folder (holds either transcript file, or is an SDK session's).
 pub fn is_task_dir(dir: &Path) -> bool {
     dir.join(API_FILE).is_file() || dir.join(UI_FILE).is_file() || sdk_files(dir).is_some()

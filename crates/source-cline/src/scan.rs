@@ -8,7 +8,9 @@ use anyhow::Result;
 use tonbo_core::scan::{size_and_mtime, FoundSession, ScanWriter};
 
 use crate::read::Reader;
-use crate::roots::{sdk_files, task_dirs, API_FILE, HISTORY_ITEM, UI_FILE};
+use crate::roots::{
+    sdk_child_session, sdk_children, sdk_files, task_dirs, API_FILE, HISTORY_ITEM, UI_FILE,
+};
 
 impl Reader<'_> {
     /// Lists the task folders under `input` (a PATH, or a default place that exists).
@@ -47,6 +49,16 @@ impl Reader<'_> {
                 updated,
             };
             scan.write(self.io.out, &found)?;
+            for child in sdk_children(&dir) {
+                let (bytes, updated) = size_and_mtime(&child);
+                let found = FoundSession {
+                    session: sdk_child_session(&dir, &child),
+                    location: input.display().to_string(),
+                    bytes,
+                    updated,
+                };
+                scan.write(self.io.out, &found)?;
+            }
         }
         self.io.out.flush()?;
         Ok(())

@@ -114,6 +114,7 @@ fn every_prompt_answer_and_feedback_is_found() {
             "prompt: add a health endpoint",
             "feedback: use axum's Router",
             "prompt: first explain the plan",
+            "subagent_prompt: Find where the HTTP router is built and report the file.",
         ]
     );
 }
@@ -126,7 +127,11 @@ fn an_sdk_session_maps_like_a_task() {
     let first = &r.events[0]["event"]["metadata"];
     assert_eq!(first["cwd"], "/home/ada/svc");
     assert_eq!(first["title"], "add a health endpoint");
-    let usage = r.of_type("span.model_request_end");
+    let usage: Vec<_> = r
+        .of_type("span.model_request_end")
+        .into_iter()
+        .filter(|e| e["session_id"] == "cline-1790000000000_a1b2c")
+        .collect();
     assert_eq!(usage.len(), 1);
     assert_eq!(
         usage[0]["event"]["model_usage"]["cache_read_input_tokens"],
@@ -235,6 +240,22 @@ fn metadata_usage_and_errors() {
         .collect();
     assert_eq!(errors, ["exhausted", "retrying"]);
     assert!(!r.stdout.contains("I'll fix the lock fi"));
+}
+
+/// The SDK's sub-agent (`<root>/<agent id>.messages.json`, session `<root>__<agent id>`) is a
+/// thread of its root session; its first message is the root agent's task for it.
+#[test]
+fn an_sdk_subagent_is_a_thread_of_its_root_session() {
+    let r = run("06-cline-sdk");
+    let t = r.of_type("session.thread_created")[0];
+    assert_eq!(t["session_id"], "cline-1790000000000_a1b2c");
+    assert_eq!(t["event"]["agent_name"], "agent_1");
+    let child = "cline-1790000000000_a1b2c__agent_1";
+    assert_eq!(t["event"]["session_thread_id"], child);
+    assert_eq!(
+        r.agent_prompt_sessions(),
+        [(child, "cline-1790000000000_a1b2c")]
+    );
 }
 
 /// Where the API history has no usage (Roo Code, Kilo Code, older Cline), each request's

@@ -140,17 +140,45 @@ fn ts_text(ts: Option<&RawValue>) -> Option<String> {
 }
 
 impl ClineMapper {
-    /// Makes `session_id`'s state the one at hand (kept aside while others were mapped).
-    fn enter(&mut self, session_id: &str, variant: &str) {
+    /// Makes `session_id`'s state the one at hand (kept aside while others were mapped); true
+    /// when the session is met for the first time.
+    fn enter(&mut self, session_id: &str, variant: &str) -> bool {
+        let mut first = false;
         if self.state.session_id != session_id {
             let old = std::mem::take(&mut self.state);
-            self.state = self.others.take(session_id).unwrap_or_default();
+            self.state = self.others.take(session_id).unwrap_or_else(|| {
+                first = true;
+                TaskState::default()
+            });
             self.state.session_id = session_id.to_string();
             if !old.session_id.is_empty() {
                 self.others.keep(old.session_id.clone(), old);
             }
         }
         self.state.variant = variant.to_string();
+        first
+    }
+
+    /// The SDK names a sub-agent's session `<root id>__<agent id>` (`makeSubSessionId`; task
+    /// ids of the extensions never hold `__`): it is a thread of its root session, announced
+    /// there once.
+    fn sdk_subagent(&mut self, native: &str, rec: &mut Rec) -> Result<(), MapError> {
+        let Some((root, agent)) = native.split_once("__") else {
+            return Ok(());
+        };
+        let parent_stream = session_stream(SOURCE, root)?;
+        let child = rec.out.session_id().to_string();
+        self.state.parent = Some(parent_stream.clone());
+        self.state.thread = Some(child.clone());
+        let ts = self.state.last_timestamp.clone();
+        rec.out.announce_thread(&Thread {
+            parent_stream: &parent_stream,
+            child: native,
+            child_stream: &child,
+            agent: Some(agent),
+            parent_tool_use_id: None,
+            timestamp: ts.as_deref(),
+        })
     }
 
     /// Writes `ev` as the record's next event, with what the task adds to its metadata.
@@ -493,6 +521,16 @@ impl ClineMapper {
                     }),
                     rec,
                 )?,
+                // A sub-agent's first message is its parent agent's task for it.
+                Piece::Injected {
+                    kind: "injected",
+                    text,
+                } if self.state.parent.is_some() && rec.key_base.starts_with("api:0:") => {
+                    let mut ev = EventBuf::new("user.message");
+                    ev.raw("content", &text_content(&json_str(&text)));
+                    ev.meta_str("author", "agent");
+                    self.emit(ev, "subagent_prompt", rec)?;
+                }
                 Piece::Injected { kind, text } => {
                     let mut ev = EventBuf::new("system.message");
                     ev.raw("content", &text_content(&json_str(&text)));
@@ -593,9 +631,11 @@ impl ClineMapper {
 
 /// Cline names a task by the time it began (`Date.now()`, milliseconds): what its messages
 /// without a `ts` of their own (older Cline) inherit.
+/// So does the SDK (`${Date.now()}_${nanoid(5)}`, a sub-agent's `<root id>__<agent id>`).
 fn start_of_id(id: &str) -> Option<String> {
-    let digits = id.len() == 13 && id.bytes().all(|b| b.is_ascii_digit());
-    digits.then(|| id.parse().ok().map(rfc3339_ms)).flatten()
+    let ms = id.split('_').next().unwrap_or(id);
+    let digits = ms.len() == 13 && ms.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| ms.parse().ok().map(rfc3339_ms)).flatten()
 }
 
 /// `<thinking>...</thinking>` opening an assistant text, and the rest of the text.
@@ -771,7 +811,7 @@ impl SourceMapping for ClineMapper {
             .at
             .as_deref()
             .ok_or_else(|| MapError::Reject("a cline record without `at`".into()))?;
-        self.enter(&session_id, variant);
+        let first = self.enter(&session_id, variant);
         if self.state.last_timestamp.is_none() {
             self.state.last_timestamp = start_of_id(&rec.session);
         }
@@ -780,6 +820,9 @@ impl SourceMapping for ClineMapper {
             key_base: at,
             timestamp: None,
         };
+        if first && at.starts_with("api:0:") {
+            self.sdk_subagent(&rec.session, &mut r)?;
+        }
         match part {
             Part::Task => self.map_task(rec.record, &mut r)?,
             Part::Api => self.map_api(rec.record, &mut r)?,
