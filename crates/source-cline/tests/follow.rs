@@ -231,11 +231,41 @@ fn a_new_task_and_its_late_history_item(mode: Mode) {
     f.terminate_ok();
 }
 
+/// The newest Cline's SDK: a session folder's messages file rewritten whole (indented), and a
+/// sub-agent's file appearing beside it later, read as its own session.
+fn an_sdk_session_and_its_late_subagent(mode: Mode) {
+    let home = tempfile::tempdir().unwrap();
+    let id = "1790000000000_a1b2c";
+    let db = home.path().join(".cline/data/db");
+    let dir = db.join(id);
+    let doc = |msgs: &[String]| {
+        format!(
+            "{{\n  \"version\": 1,\n  \"agent\": \"lead\",\n  \"messages\": [\n    {}\n  ]\n}}\n",
+            msgs.join(",\n    ")
+        )
+    };
+    put(&dir.join(format!("{id}.messages.json")), doc(&[api(0, 0)]));
+    let mut f = start(&db, mode);
+    assert_eq!(ats(&f.next(1)), [format!("{id} api:0:{T0}")]);
+    put(
+        &dir.join(format!("{id}.messages.json")),
+        doc(&[api(0, 0), api(1, 1000)]),
+    );
+    assert_eq!(ats(&f.next(1)), [format!("{id} api:1:{}", T0 + 1000)]);
+    put(&dir.join("agent_1.messages.json"), doc(&[api(0, 2000)]));
+    assert_eq!(
+        ats(&f.next(1)),
+        [format!("{id}__agent_1 api:0:{}", T0 + 2000)]
+    );
+    f.terminate_ok();
+}
+
 in_both_modes!(
     rewrites_send_each_message_once,
     a_torn_write_waits_for_the_next,
     a_checkpoint_restore_sends_nothing_again,
     a_streaming_ui_message_waits_until_whole,
     a_request_waits_for_its_usage,
+    an_sdk_session_and_its_late_subagent,
     a_new_task_and_its_late_history_item,
 );
