@@ -11,6 +11,7 @@
 //! every later event carries; `ui` records give the errors the panel showed, and nothing else
 //! (everything else in them repeats the API history). FORMAT.md says why.
 
+mod usage;
 mod user;
 mod xml;
 
@@ -32,6 +33,7 @@ use tonbo_core::SourceRecord;
 use crate::record::Part;
 use crate::SOURCE;
 
+use usage::{request_usage, usage_of};
 use user::{split_user_text, tool_result_header, Piece};
 use xml::find_call;
 
@@ -420,57 +422,63 @@ impl ClineMapper {
                 }
             }
             self.close_result(open.take(), rec)?;
-            match b.kind.as_ref() {
-                "text" => {
-                    let text = b.text.and_then(as_str).unwrap_or_default();
-                    self.map_user_text(&text, rec)?;
-                }
-                "tool_result" => {
-                    let id = b.tool_use_id.as_deref().unwrap_or_default();
-                    let content = result_content(b.content);
-                    let ev = tool_result_event(id, None, &content, b.is_error.unwrap_or(false));
-                    self.emit(ev, "tool_result", rec)?;
-                    // What the person answered (a follow-up question, feedback on a denied
-                    // tool) is inside the result: it is their message too.
-                    for text in result_texts(b.content) {
-                        for piece in split_user_text(&text) {
-                            if let Piece::Human { tag, text } = piece {
-                                self.human(&text, tag, rec)?;
-                            }
+            self.user_block(raw, b, rec)?;
+        }
+        self.close_result(open.take(), rec)
+    }
+
+    /// One block of a `user` message that is not part of an XML tool result.
+    fn user_block(&mut self, raw: &RawValue, b: &Block, rec: &mut Rec) -> Result<(), MapError> {
+        match b.kind.as_ref() {
+            "text" => {
+                let text = b.text.and_then(as_str).unwrap_or_default();
+                self.map_user_text(&text, rec)?;
+            }
+            "tool_result" => {
+                let id = b.tool_use_id.as_deref().unwrap_or_default();
+                let content = result_content(b.content);
+                let ev = tool_result_event(id, None, &content, b.is_error.unwrap_or(false));
+                self.emit(ev, "tool_result", rec)?;
+                // What the person answered (a follow-up question, feedback on a denied
+                // tool) is inside the result: it is their message too.
+                for text in result_texts(b.content) {
+                    for piece in split_user_text(&text) {
+                        if let Piece::Human { tag, text } = piece {
+                            self.human(&text, tag, rec)?;
                         }
                     }
                 }
-                "file" => {
-                    // The SDK: a file's content the extension attached, `{path, content}`.
-                    #[derive(Deserialize)]
-                    struct File {
-                        path: Option<String>,
-                    }
-                    let path = serde_json::from_str::<File>(raw.get())
-                        .ok()
-                        .and_then(|f| f.path);
-                    let mut ev = EventBuf::new("system.message");
-                    let content = b.content.filter(|c| c.get().starts_with('"'));
-                    ev.raw(
-                        "content",
-                        &text_content(content.map_or("\"\"", |c| c.get())),
-                    );
-                    ev.meta_opt("path", path.as_deref());
-                    self.emit(ev, "attached_file", rec)?;
+            }
+            "file" => {
+                // The SDK: a file's content the extension attached, `{path, content}`.
+                #[derive(Deserialize)]
+                struct File {
+                    path: Option<String>,
                 }
-                "image" => {
-                    let mut ev = EventBuf::new("user.message");
-                    ev.raw("content", &format!("[{}]", raw.get()));
-                    ev.meta_str("author", "human");
-                    self.emit(ev, "image", rec)?;
-                }
-                other => {
-                    self.counts.unknown(&format!("user block:{other}"));
-                    rec.out.pass_over();
-                }
+                let path = serde_json::from_str::<File>(raw.get())
+                    .ok()
+                    .and_then(|f| f.path);
+                let mut ev = EventBuf::new("system.message");
+                let content = b.content.filter(|c| c.get().starts_with('"'));
+                ev.raw(
+                    "content",
+                    &text_content(content.map_or("\"\"", |c| c.get())),
+                );
+                ev.meta_opt("path", path.as_deref());
+                self.emit(ev, "attached_file", rec)?;
+            }
+            "image" => {
+                let mut ev = EventBuf::new("user.message");
+                ev.raw("content", &format!("[{}]", raw.get()));
+                ev.meta_str("author", "human");
+                self.emit(ev, "image", rec)?;
+            }
+            other => {
+                self.counts.unknown(&format!("user block:{other}"));
+                rec.out.pass_over();
             }
         }
-        self.close_result(open.take(), rec)
+        Ok(())
     }
 
     /// A tool result written as text: paired with the XML call of its tool waiting for it,
@@ -648,93 +656,6 @@ fn split_thinking(text: &str) -> (Option<&str>, &str) {
         }
     }
     (None, text)
-}
-
-/// An `api_req_started` UI message's request info (`ClineApiReqInfo`) as the usage every
-/// source writes: `tokensIn` (Anthropic's protocol: without the cached tokens; Roo Code's
-/// `apiProtocol: "openai"`: with them), `tokensOut`, `cacheReads`, `cacheWrites`, and the cost.
-fn request_usage(text: &str) -> Option<(String, Option<String>)> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct ReqInfo<'a> {
-        tokens_in: Option<u64>,
-        tokens_out: Option<u64>,
-        cache_reads: Option<u64>,
-        cache_writes: Option<u64>,
-        #[serde(borrow)]
-        cost: Option<&'a RawValue>,
-        api_protocol: Option<String>,
-    }
-    let r: ReqInfo = serde_json::from_str(text).ok()?;
-    r.tokens_in.or(r.tokens_out)?;
-    let cached = r.cache_reads.unwrap_or(0);
-    let input = r.tokens_in.unwrap_or(0);
-    let input = match r.api_protocol.as_deref() {
-        Some("openai") => input.saturating_sub(cached),
-        _ => input,
-    };
-    let usage = serde_json::json!({
-        "input_tokens": input,
-        "output_tokens": r.tokens_out.unwrap_or(0),
-        "cache_read_input_tokens": cached,
-        "cache_creation_input_tokens": r.cache_writes.unwrap_or(0),
-    });
-    Some((usage.to_string(), r.cost.map(|c| c.get().to_string())))
-}
-
-/// Newer Cline's per-message `metrics` (`{tokens: {prompt, completion, cached}, cost}`) as the
-/// usage every source writes, and the cost as written.
-fn usage_of(raw: &RawValue) -> Option<(String, Option<String>)> {
-    #[derive(Deserialize)]
-    struct Tokens {
-        prompt: Option<u64>,
-        completion: Option<u64>,
-        cached: Option<u64>,
-    }
-    #[derive(Deserialize)]
-    struct Metrics<'a> {
-        tokens: Option<Tokens>,
-        #[serde(borrow)]
-        cost: Option<&'a RawValue>,
-    }
-    let m: Metrics = serde_json::from_str(raw.get()).ok()?;
-    let Some(t) = m.tokens else {
-        return sdk_usage_of(raw);
-    };
-    // `prompt` counts every input token, `cached` the part read from the cache; the usage of
-    // every source counts them apart, as Anthropic's API does.
-    let cached = t.cached.unwrap_or(0);
-    let usage = serde_json::json!({
-        "input_tokens": t.prompt.unwrap_or(0).saturating_sub(cached),
-        "output_tokens": t.completion.unwrap_or(0),
-        "cache_read_input_tokens": cached,
-        "cache_creation_input_tokens": 0,
-    });
-    Some((usage.to_string(), m.cost.map(|c| c.get().to_string())))
-}
-
-/// The SDK's `metrics` (`{inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens,
-/// cost}`), taken as written.
-fn sdk_usage_of(raw: &RawValue) -> Option<(String, Option<String>)> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Metrics<'a> {
-        input_tokens: Option<u64>,
-        output_tokens: Option<u64>,
-        cache_read_tokens: Option<u64>,
-        cache_write_tokens: Option<u64>,
-        #[serde(borrow)]
-        cost: Option<&'a RawValue>,
-    }
-    let m: Metrics = serde_json::from_str(raw.get()).ok()?;
-    m.input_tokens.or(m.output_tokens)?;
-    let usage = serde_json::json!({
-        "input_tokens": m.input_tokens.unwrap_or(0),
-        "output_tokens": m.output_tokens.unwrap_or(0),
-        "cache_read_input_tokens": m.cache_read_tokens.unwrap_or(0),
-        "cache_creation_input_tokens": m.cache_write_tokens.unwrap_or(0),
-    });
-    Some((usage.to_string(), m.cost.map(|c| c.get().to_string())))
 }
 
 /// The model a `modelInfo` names (`{providerId, modelId, mode}`).
