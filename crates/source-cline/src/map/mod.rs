@@ -2,12 +2,12 @@
 //!
 //! The transcript is `api_conversation_history.json` (`api` records; the SDK's messages file's
 //! `messages` alike): what the model was sent and answered, Anthropic-style messages. A `user`
-//! message is taken apart block by block ([`user`]): the tags the extensions put around what a
+//! message is taken apart block by block (`user.rs`): the tags the extensions put around what a
 //! person typed (`<task>`, `<user_message>`, `<feedback>`, `<answer>`, the SDK's
 //! `<user_input>`) become `user.message`s holding only that text; `<environment_details>` and
 //! the other text the extension writes become `system.message`s; `tool_result` blocks (and the
-//! `[tool] Result:` text of XML tool calling, [`xml`]) become tool results. An `assistant`
-//! message gives its text, thinking, `tool_use` blocks (or XML calls) and usage ([`usage`]).
+//! `[tool] Result:` text of XML tool calling, `xml.rs`) become tool results. An `assistant`
+//! message gives its text, thinking, `tool_use` blocks (or XML calls) and usage (`usage.rs`).
 //! The task's history item (`task` record) gives the title, working folder, model and parent
 //! task that every later event carries; `ui` records give the errors the panel showed and,
 //! where the API history has none, each request's usage; everything else in them repeats the
