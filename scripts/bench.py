@@ -192,6 +192,7 @@ SOURCES = [
     ("opencode", "gen-opencode-corpus.py",
      lambda d: f"{BIN}/opencode-read -q {d}/opencode {d}/go/.opencode {d}/crush/.crush"),
     ("gemini-cli", "gen-gemini-corpus.py", lambda d: f"{BIN}/gemini-read -q {d}"),
+    ("cline", "gen-cline-corpus.py", lambda d: f"{BIN}/cline-read -q {d}"),
 ]
 
 

@@ -35,6 +35,7 @@ backfill() {
     "$bin/codex-read" -q "$root"/testdata/codex/0[1-9]-*/sessions
     "$bin/opencode-read" -q "$opencode"/*/project/.opencode "$opencode"/*/project/.crush "$opencode"/*/data
     "$bin/gemini-read" -q $(ls -d "$root"/testdata/gemini/*/ | grep -v bad-input)
+    "$bin/cline-read" -q "$root"/testdata/cline
     cat "$root"/testdata/events/*.ndjson
   } | "$bin/tonbo-map" | tee "$work/events.ndjson" \
     | "$bin/tonbo-batch" \

@@ -51,6 +51,7 @@ pub const SOURCES: &[Source] = &[
     Source::new("codex-cli",   "codex-read",    Takes::Path, "CODEX_HOME"),
     Source::new("opencode",    "opencode-read", Takes::Db,   "OPENCODE_DB"),
     Source::new("gemini-cli",  "gemini-read",   Takes::Path, "GEMINI_CLI_HOME"),
+    Source::new("cline",       "cline-read",    Takes::Path, "VSCODE_PORTABLE"),
 ];
 
 /// The environment of a reader whose home is `root` (`--root`: a copied home directory, a
@@ -70,6 +71,10 @@ pub fn home_under(root: &std::path::Path) -> Vec<(std::ffi::OsString, Option<std
         if !env.iter().any(|(name, _)| name == s.home) {
             env.push((s.home.into(), None));
         }
+    }
+    // cline-read's other variables: Cline's own data folder.
+    for more in ["CLINE_DATA_DIR", "CLINE_DIR"] {
+        env.push((more.into(), None));
     }
     env
 }
@@ -128,7 +133,7 @@ mod tests {
         }
         assert_eq!(
             choices(),
-            "claude-code, codex-cli, opencode, gemini-cli or all"
+            "claude-code, codex-cli, opencode, gemini-cli, cline or all"
         );
         assert_eq!(taking(Takes::Db, " or "), "opencode");
         assert_eq!(named("all").map(|v| v.len()), Some(SOURCES.len()));

@@ -361,11 +361,11 @@ fn usage_errors_are_named_and_exit_2() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["--from", "nowhere"],
-            "unknown source: nowhere (claude-code, codex-cli, opencode, gemini-cli or all)",
+            "unknown source: nowhere (claude-code, codex-cli, opencode, gemini-cli, cline or all)",
         ),
         (
             &[],
-            "--from is required (claude-code, codex-cli, opencode, gemini-cli or all)",
+            "--from is required (claude-code, codex-cli, opencode, gemini-cli, cline or all)",
         ),
         (&["--path", "x", "--from"], "--from needs a value"),
         (&["--from", "claude-code", "--path"], "--path needs a value"),
@@ -390,7 +390,7 @@ fn usage_errors_are_named_and_exit_2() {
         ),
         (
             &["--from", "all", "--db", "x"],
-            "--path and --db need one source; --from all reads the default locations (CLAUDE_CONFIG_DIR, CODEX_HOME, OPENCODE_DB, GEMINI_CLI_HOME)",
+            "--path and --db need one source; --from all reads the default locations (CLAUDE_CONFIG_DIR, CODEX_HOME, OPENCODE_DB, GEMINI_CLI_HOME, VSCODE_PORTABLE)",
         ),
     ];
     for (args, message) in cases {
@@ -462,9 +462,10 @@ fn from_all_runs_each_source_with_something_to_read() {
     let r = from_all(tmp.path(), &server.url, &state, &claude, &codex);
     assert_ok(&r, "--from all");
     assert_on_server(&server, &want);
-    // Four pipelines ran, one after another; OpenCode and Gemini CLI had nothing to read.
-    assert_eq!(r.stderr.matches("tonbo-post: ").count(), 4, "{}", r.stderr);
+    // Five pipelines ran, one after another; OpenCode, Gemini CLI and Cline had nothing to read.
+    assert_eq!(r.stderr.matches("tonbo-post: ").count(), 5, "{}", r.stderr);
     assert_said(&r, "opencode-read: 0 databases");
+    assert_said(&r, "cline-read: 0 tasks");
 }
 
 #[test]
@@ -671,12 +672,12 @@ fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
     );
     assert_eq!(keys_on_server(&server, &want), want);
 
-    // A plain re-run of the four sources (Gemini CLI's home is empty) sends nothing.
+    // A plain re-run of the five sources (Gemini CLI's and Cline's homes are empty) sends nothing.
     let again = run(front_door(home, &args));
     assert_ok(&again, "re-run");
     assert_eq!(
         again.stderr.matches("0 events sent in 0 batches").count(),
-        4,
+        5,
         "{}",
         again.stderr
     );

@@ -51,7 +51,13 @@ pub const GEMINI: Source = Source {
     name: "gemini-cli",
     at_least: 3,
 };
-pub static SOURCES: [Source; 4] = [CLAUDE, CODEX, OPENCODE, GEMINI];
+pub const CLINE: Source = Source {
+    dir: "cline",
+    reader: "cline-read",
+    name: "cline",
+    at_least: 6,
+};
+pub static SOURCES: [Source; 5] = [CLAUDE, CODEX, OPENCODE, GEMINI, CLINE];
 
 impl Source {
     /// Its fixture folders, sorted.
@@ -74,6 +80,7 @@ impl Source {
             "claude" => vec![case.join("projects")],
             "codex" => vec![case.join("sessions")],
             "gemini" => vec![case.to_path_buf()],
+            "cline" => vec![case.to_path_buf()],
             _ => {
                 build(case, into);
                 std::fs::read_to_string(case.join("paths"))
