@@ -191,6 +191,8 @@ SOURCES = [
     ("codex", "gen-codex-corpus.py", lambda d: f"{BIN}/codex-read -q {d}"),
     ("opencode", "gen-opencode-corpus.py",
      lambda d: f"{BIN}/opencode-read -q {d}/opencode {d}/go/.opencode {d}/crush/.crush"),
+    ("gemini-cli", "gen-gemini-corpus.py", lambda d: f"{BIN}/gemini-read -q {d}"),
+    ("cline", "gen-cline-corpus.py", lambda d: f"{BIN}/cline-read -q {d}"),
     ("qwen-code", "gen-qwen-corpus.py", lambda d: f"{BIN}/qwen-read -q {d}/projects"),
 ]
 

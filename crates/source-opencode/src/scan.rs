@@ -4,6 +4,7 @@
 //! session file and its message files. No age-based deletion by OpenCode or Crush is known, so
 //! no line expires.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::Result;
@@ -17,11 +18,13 @@ use crate::sources::Sources;
 use crate::STAGE;
 
 impl Reader<'_> {
-    /// Lists the sessions of `sources`: databases first, then JSON stores, as a read does.
+    /// Lists the sessions of `sources`: databases first, then JSON stores, each session once
+    /// where the first that holds it lies, as a read does.
     pub fn scan(&mut self, sources: &Sources, scan: &mut ScanWriter) -> Result<()> {
         self.stats.failed += sources.failed;
+        let mut listed = HashSet::new();
         for path in &sources.dbs {
-            if let Err(e) = self.scan_db(path, scan) {
+            if let Err(e) = self.scan_db(path, scan, &mut listed) {
                 match e.downcast::<SourceFailure>() {
                     Ok(f) => {
                         tonbo_core::note!("{STAGE}: {}: {f}", path.display());
@@ -36,6 +39,9 @@ impl Reader<'_> {
             let location = self.stores[i].root.display().to_string();
             let files = self.list_store_sessions(i);
             for s in self.load_store_sessions(files)? {
+                if !listed.insert(s.id.clone()) {
+                    continue;
+                }
                 let (mut bytes, mtime) = size_and_mtime(&s.path);
                 bytes += dir_bytes(&self.stores[i].message_dir(&s.id));
                 let found = FoundSession {
@@ -51,14 +57,22 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn scan_db(&mut self, path: &Path, scan: &mut ScanWriter) -> Result<()> {
+    fn scan_db(
+        &mut self,
+        path: &Path,
+        scan: &mut ScanWriter,
+        listed: &mut HashSet<String>,
+    ) -> Result<()> {
         let ms = self.busy.as_millis();
         let conn = schema::open(path, self.busy).db("cannot open", ms)?;
         let schema = schema::detect(&conn).db("cannot read", ms)?;
-        let listed = list_sessions(&conn, &schema).db("cannot list its sessions", ms)?;
+        let sessions = list_sessions(&conn, &schema).db("cannot list its sessions", ms)?;
         let (size, _) = size_and_mtime(path);
-        let share = size / (listed.len().max(1) as u64);
-        for s in listed {
+        let share = size / (sessions.len().max(1) as u64);
+        for s in sessions {
+            if !listed.insert(s.id.clone()) {
+                continue;
+            }
             let found = FoundSession {
                 session: s.id,
                 location: path.display().to_string(),

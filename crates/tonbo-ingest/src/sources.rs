@@ -50,6 +50,8 @@ pub const SOURCES: &[Source] = &[
     Source::new("claude-code", "claude-read",   Takes::Path, "CLAUDE_CONFIG_DIR"),
     Source::new("codex-cli",   "codex-read",    Takes::Path, "CODEX_HOME"),
     Source::new("opencode",    "opencode-read", Takes::Db,   "OPENCODE_DB"),
+    Source::new("gemini-cli",  "gemini-read",   Takes::Path, "GEMINI_CLI_HOME"),
+    Source::new("cline",       "cline-read",    Takes::Path, "VSCODE_PORTABLE"),
     Source::new("qwen-code",   "qwen-read",     Takes::Path, "QWEN_HOME"),
 ];
 
@@ -70,6 +72,10 @@ pub fn home_under(root: &std::path::Path) -> Vec<(std::ffi::OsString, Option<std
         if !env.iter().any(|(name, _)| name == s.home) {
             env.push((s.home.into(), None));
         }
+    }
+    // cline-read's other variables: Cline's own data folder.
+    for more in ["CLINE_DATA_DIR", "CLINE_DIR"] {
+        env.push((more.into(), None));
     }
     env
 }
@@ -128,7 +134,7 @@ mod tests {
         }
         assert_eq!(
             choices(),
-            "claude-code, codex-cli, opencode, qwen-code or all"
+            "claude-code, codex-cli, opencode, gemini-cli, cline, qwen-code or all"
         );
         assert_eq!(taking(Takes::Db, " or "), "opencode");
         assert_eq!(named("all").map(|v| v.len()), Some(SOURCES.len()));

@@ -257,6 +257,10 @@ pub fn front_door(door: &std::path::Path, home: &std::path::Path) -> Command {
         "OPENCODE_DB",
         "XDG_DATA_HOME",
         "CRUSH_GLOBAL_DATA",
+        "XDG_CONFIG_HOME",
+        "VSCODE_PORTABLE",
+        "CLINE_DATA_DIR",
+        "CLINE_DIR",
         "QWEN_HOME",
         "QWEN_RUNTIME_DIR",
     ] {

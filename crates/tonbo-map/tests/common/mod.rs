@@ -45,13 +45,25 @@ pub const OPENCODE: Source = Source {
     name: "opencode",
     at_least: 7,
 };
+pub const GEMINI: Source = Source {
+    dir: "gemini",
+    reader: "gemini-read",
+    name: "gemini-cli",
+    at_least: 3,
+};
+pub const CLINE: Source = Source {
+    dir: "cline",
+    reader: "cline-read",
+    name: "cline",
+    at_least: 6,
+};
 pub const QWEN: Source = Source {
     dir: "qwen",
     reader: "qwen-read",
     name: "qwen-code",
     at_least: 4,
 };
-pub static SOURCES: [Source; 4] = [CLAUDE, CODEX, OPENCODE, QWEN];
+pub static SOURCES: [Source; 6] = [CLAUDE, CODEX, OPENCODE, GEMINI, CLINE, QWEN];
 
 impl Source {
     /// Its fixture folders, sorted.
@@ -73,6 +85,8 @@ impl Source {
         match self.dir {
             "claude" => vec![case.join("projects")],
             "codex" => vec![case.join("sessions")],
+            "gemini" => vec![case.to_path_buf()],
+            "cline" => vec![case.to_path_buf()],
             "qwen" => vec![case.join("qwen")],
             _ => {
                 build(case, into);
