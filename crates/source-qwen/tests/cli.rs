@@ -213,3 +213,15 @@ fn follows_appends_new_files_and_torn_lines(mode: Mode) {
 }
 
 tonbo_testkit::in_both_modes!(follows_appends_new_files_and_torn_lines);
+
+/// Gemini CLI's fixtures (its main chats and its sub-agents' `chats/<parent>/<id>.jsonl`) are
+/// gemini-read's: qwen-read finds no session in them.
+#[test]
+fn gemini_cli_chats_are_never_read() {
+    let home = &TempHome::new();
+    let gemini = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/gemini");
+    let r = run(home, &[gemini.to_str().unwrap()]);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(r.stderr.contains("qwen-read: 0 files"), "{}", r.stderr);
+}
