@@ -73,8 +73,8 @@ pub fn home_under(root: &std::path::Path) -> Vec<(std::ffi::OsString, Option<std
             env.push((s.home.into(), None));
         }
     }
-    // cline-read's other variables: Cline's own data folder.
-    for more in ["CLINE_DATA_DIR", "CLINE_DIR"] {
+    // The readers' other variables: Cline's own data folder, Qwen Code's runtime folder.
+    for more in ["CLINE_DATA_DIR", "CLINE_DIR", "QWEN_RUNTIME_DIR"] {
         env.push((more.into(), None));
     }
     env
