@@ -84,6 +84,8 @@ fn a_failed_tool_call_is_an_error_result_and_titles_and_compaction_map() {
         .unwrap();
     assert_eq!(thread["event"]["agent_name"], "Explore");
     assert_eq!(thread["event"]["session_thread_id"], "agent-explore-7f3c");
+    // Started by the `task` call whose prompt the thread's first prompt is.
+    assert_eq!(thread["event"]["metadata"]["parent_tool_use_id"], "call_2b");
 }
 
 #[test]

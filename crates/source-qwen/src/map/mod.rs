@@ -6,7 +6,7 @@
 mod parts;
 mod record;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tonbo_core::contract::stable_hash;
 use tonbo_core::event::{model_request_end, EventBuf};
@@ -30,7 +30,13 @@ struct State {
     titles: HashSet<String>,
     /// The stream of the session that spawned this one (its `parent_session` record).
     parent: Option<String>,
+    /// The calls that started a sub-agent, by the prompt they gave it (their `args.prompt`):
+    /// a thread whose first prompt is one of them was started by that call.
+    task_calls: HashMap<String, String>,
 }
+
+/// How many calls with a prompt a session keeps, waiting for their sub-agent's thread.
+const TASK_CALLS_KEPT: usize = 64;
 
 /// Maps `qwen-code` source records.
 #[derive(Default)]
@@ -203,7 +209,9 @@ impl SourceMapping for QwenMapper {
         }
         if let (Some(thread), Some(_)) = (&thread, r.agent_id.as_deref()) {
             if self.current.threads.insert(thread.clone()) {
-                announce(&mut out, thread, r.agent_name.as_deref(), &stream)?;
+                let call = parts::first_text(&r).and_then(|t| self.current.task_calls.remove(&t));
+                let agent = r.agent_name.as_deref();
+                announce(&mut out, thread, agent, call.as_deref(), &stream)?;
             }
         }
         self.map_record(&r, &key_base, &mut out)?;
@@ -222,6 +230,7 @@ fn announce(
     out: &mut Out,
     thread: &str,
     agent: Option<&str>,
+    call: Option<&str>,
     stream: &str,
 ) -> Result<(), MapError> {
     let mut ev = EventBuf::new("session.thread_created");
@@ -240,7 +249,8 @@ fn announce(
         &stamp,
         Some("thread_created"),
         |ev| {
-            ev.meta_str("child_session_id", stream);
+            ev.meta_str("child_session_id", stream)
+                .meta_opt("parent_tool_use_id", call);
             common.write_without_parent(ev)
         },
     )
@@ -276,6 +286,11 @@ impl QwenMapper {
             )?;
         }
         parts::assistant(r, out, &mut self.counts)?;
+        for (prompt, id) in parts::task_calls(r) {
+            if self.current.task_calls.len() < TASK_CALLS_KEPT {
+                self.current.task_calls.insert(prompt, id);
+            }
+        }
         if let Some(usage) = usage {
             let end = model_request_end(Some(&start), usage.get());
             out.emit_keyed(end, &format!("{base}/end"), "model_request")?;

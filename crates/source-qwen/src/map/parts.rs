@@ -410,3 +410,32 @@ pub fn mid_turn(
         .meta_str("author", "human");
     out.emit(ev, "queued")
 }
+
+/// The first text part of a record, decoded: a sub-agent's prompt, to find the call that gave it.
+pub fn first_text(r: &ChatRecord) -> Option<String> {
+    let parts = r.message.as_ref()?.parts.as_slice();
+    let text = parts.iter().find_map(|p| p.text)?;
+    as_str_raw(text.get())
+}
+
+/// `(prompt, call id)` of each call of the record whose arguments give a `prompt` (Qwen Code's
+/// `task` tool starting a sub-agent, and any other that does).
+pub fn task_calls(r: &ChatRecord) -> Vec<(String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Args {
+        prompt: Option<String>,
+    }
+    let parts = r
+        .message
+        .as_ref()
+        .map(|m| m.parts.as_slice())
+        .unwrap_or(&[]);
+    parts
+        .iter()
+        .filter_map(|p| p.function_call.as_ref())
+        .filter_map(|call| {
+            let args: Args = serde_json::from_str(call.args?.get()).ok()?;
+            Some((args.prompt?, call.id.as_deref()?.to_string()))
+        })
+        .collect()
+}
