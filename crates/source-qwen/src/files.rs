@@ -41,12 +41,16 @@ pub fn env_default_roots() -> Vec<PathBuf> {
     )
 }
 
-/// The default roots that exist.
+/// The default root if it exists, with a note on stderr where it looked when it does not:
+/// finding nothing is not an error, there is just nothing to read.
 pub fn existing_default_roots() -> Vec<PathBuf> {
-    env_default_roots()
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .collect()
+    let (found, missing): (Vec<PathBuf>, Vec<PathBuf>) =
+        env_default_roots().into_iter().partition(|p| p.is_dir());
+    if found.is_empty() {
+        let looked: Vec<String> = missing.iter().map(|m| m.display().to_string()).collect();
+        tonbo_core::reader::note_none_found(crate::STAGE, "Qwen Code projects folder", &looked);
+    }
+    found
 }
 
 /// Whether `name` is a session file's name: `<id>.jsonl`, the id 32 to 36 hex digits and

@@ -76,6 +76,14 @@ fn reads_the_default_store_and_writes_each_line_as_a_record() {
 }
 
 #[test]
+fn no_store_is_a_note_not_an_error() {
+    let home = &TempHome::new();
+    let r = run(home, &[]);
+    tonbo_testkit::reader::assert_none_found(&r, "Qwen Code projects folder");
+    assert!(r.stderr.contains(".qwen/projects"), "{}", r.stderr);
+}
+
+#[test]
 fn qwen_runtime_dir_and_qwen_home_move_the_store() {
     let home = &TempHome::new();
     let other = home.join("elsewhere");
