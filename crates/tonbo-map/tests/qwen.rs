@@ -74,6 +74,8 @@ fn a_failed_tool_call_is_an_error_result_and_titles_and_compaction_map() {
         .map(|e| e["event"]["tool_use_id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(failed, ["call_2a"]);
+    let error = run.of_type("session.error").into_iter().next().unwrap();
+    assert_eq!(error["event"]["error"]["type"], "model_rate_limited_error");
     let title = run.of_type("qwen_code.title").into_iter().next().unwrap();
     assert_eq!(title["event"]["title"], "Cart rounding fix");
     assert_eq!(run.of_type("agent.thread_context_compacted").len(), 1);

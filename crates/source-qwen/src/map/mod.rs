@@ -9,7 +9,7 @@ mod record;
 use std::collections::{HashMap, HashSet};
 
 use tonbo_core::contract::stable_hash;
-use tonbo_core::event::{model_request_end, EventBuf};
+use tonbo_core::event::{error_event, model_request_end, EventBuf};
 use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
     Thread,
@@ -50,7 +50,6 @@ pub struct QwenMapper {
 /// System subtypes that hold no conversation (UI, resume and bookkeeping state).
 const SKIPPED_SUBTYPES: &[&str] = &[
     "at_command",
-    "ui_telemetry",
     "attribution_snapshot",
     "file_history_snapshot",
     "session_notes",
@@ -298,6 +297,32 @@ impl QwenMapper {
         Ok(())
     }
 
+    /// A `ui_telemetry` record: an API error is the session's error; the rest (responses, tool
+    /// calls, already in the transcript) is skipped, counted by event name.
+    fn telemetry(&mut self, payload: &Payload, out: &mut Out) -> Result<(), MapError> {
+        let ui = payload.ui_event.as_ref();
+        let name = ui.and_then(|u| u.name.as_deref()).unwrap_or("(none)");
+        let Some(ui) = ui.filter(|_| name.ends_with(".api_error")) else {
+            self.counts.skip(&format!("system:ui_telemetry {name}"));
+            return Ok(());
+        };
+        let status = ui
+            .status_code
+            .map(|s| s.get().trim_matches('"').to_string());
+        let kind = match status.as_deref() {
+            Some("429") => "model_rate_limited_error",
+            Some("529" | "503") => "model_overloaded_error",
+            _ => "model_request_failed_error",
+        };
+        let message = ui.error.as_deref().unwrap_or("API error");
+        // Qwen Code retries a failed request itself and records each failure: whether this
+        // one was retried is not recorded.
+        let mut ev = error_event(kind, message, "terminal");
+        ev.meta_opt("error_type", ui.error_type.as_deref())
+            .meta_opt("status_code", status.as_deref());
+        out.emit(ev, "api_error")
+    }
+
     fn system(&mut self, r: &ChatRecord, out: &mut Out) -> Result<(), MapError> {
         let subtype = r.subtype.as_deref().unwrap_or("(none)");
         let payload = Payload::of(r);
@@ -326,6 +351,7 @@ impl QwenMapper {
                 out.emit_keyed(ev, &key, "title")
             }
             "slash_command" => parts::slash_command(&payload, out, &mut self.counts),
+            "ui_telemetry" => self.telemetry(&payload, out),
             "background_task_completed" | "notification" | "cron" => {
                 parts::injected(r, &payload, subtype, out, &mut self.counts)
             }

@@ -136,6 +136,22 @@ pub struct Payload<'a> {
     pub info: Option<&'a RawValue>,
     #[serde(borrow)]
     pub parent_session_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub ui_event: Option<UiEvent<'a>>,
+}
+
+/// A `ui_telemetry` record's event: Qwen Code's telemetry event with its `event.name`
+/// (`qwen-code.api_error` carries `error`, `error_type`, `status_code`, `model`).
+#[derive(Deserialize, Default)]
+pub struct UiEvent<'a> {
+    #[serde(rename = "event.name", borrow)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub error: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub error_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub status_code: Option<&'a RawValue>,
 }
 
 impl<'a> Payload<'a> {
