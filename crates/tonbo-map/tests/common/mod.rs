@@ -45,7 +45,13 @@ pub const OPENCODE: Source = Source {
     name: "opencode",
     at_least: 7,
 };
-pub static SOURCES: [Source; 3] = [CLAUDE, CODEX, OPENCODE];
+pub const COPILOT: Source = Source {
+    dir: "copilot-cli",
+    reader: "copilot-read",
+    name: "copilot-cli",
+    at_least: 3,
+};
+pub static SOURCES: [Source; 4] = [CLAUDE, CODEX, OPENCODE, COPILOT];
 
 impl Source {
     /// Its fixture folders, sorted.
@@ -67,6 +73,7 @@ impl Source {
         match self.dir {
             "claude" => vec![case.join("projects")],
             "codex" => vec![case.join("sessions")],
+            "copilot-cli" => vec![case.join("copilot")],
             _ => {
                 build(case, into);
                 std::fs::read_to_string(case.join("paths"))
