@@ -152,7 +152,10 @@ mod tests {
         assert_eq!((f.layout, f.session.as_str()), (Layout::Events, "abc"));
         assert_eq!(f.at_name(), "abc/events.jsonl");
         let f = classify(Path::new("/h/.copilot/session-state/abc.jsonl")).unwrap();
-        assert_eq!((f.layout, f.at_name().as_str()), (Layout::Flat, "abc.jsonl"));
+        assert_eq!(
+            (f.layout, f.at_name().as_str()),
+            (Layout::Flat, "abc.jsonl")
+        );
         assert!(in_place(&f));
         let f = classify(Path::new("/h/.copilot/history-session-state/s_1.json")).unwrap();
         assert_eq!((f.layout, f.session.as_str()), (Layout::Legacy, "s_1"));

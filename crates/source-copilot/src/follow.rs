@@ -47,7 +47,12 @@ struct Follower<'r, 'a> {
 }
 
 /// Reads `roots`, then follows them until SIGINT/SIGTERM; returns how many rewrites were seen.
-pub fn follow(reader: &mut Reader, roots: Vec<PathBuf>, args: &FollowArgs, quiet: bool) -> Result<u64> {
+pub fn follow(
+    reader: &mut Reader,
+    roots: Vec<PathBuf>,
+    args: &FollowArgs,
+    quiet: bool,
+) -> Result<u64> {
     let stop = reader
         .io
         .stop
@@ -80,7 +85,10 @@ impl Follower<'_, '_> {
                     }
                     self.r.count_file(&f);
                     let tracked = match f.layout {
-                        Layout::Legacy => Tracked::Legacy { sent: None, seen: None },
+                        Layout::Legacy => Tracked::Legacy {
+                            sent: None,
+                            seen: None,
+                        },
                         _ => Tracked::Lines(Box::new(FileTail::new(f.path.clone()))),
                     };
                     self.files.insert(f.path.clone(), (f, tracked));
@@ -164,12 +172,19 @@ impl Followed for Follower<'_, '_> {
 
     fn backfill(&mut self) -> Result<Backfill> {
         self.scan()?;
-        Ok(if self.r.io.stop_set() { Backfill::Stopped } else { Backfill::Done })
+        Ok(if self.r.io.stop_set() {
+            Backfill::Stopped
+        } else {
+            Backfill::Done
+        })
     }
 
     fn backfilled(&mut self, how: &Watching) {
         if !self.quiet {
-            tonbo_core::note!("{STAGE}: backfill done; following {} files ({how})", self.files.len());
+            tonbo_core::note!(
+                "{STAGE}: backfill done; following {} files ({how})",
+                self.files.len()
+            );
         }
     }
 

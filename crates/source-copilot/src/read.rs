@@ -58,7 +58,10 @@ impl Stats {
             self.failed,
         );
         if modified_after {
-            s.push_str(&left_out_by_modified_after(self.skipped_old, "files not modified"));
+            s.push_str(&left_out_by_modified_after(
+                self.skipped_old,
+                "files not modified",
+            ));
         }
         s
     }
@@ -111,15 +114,17 @@ impl<'a> Reader<'a> {
             self.read_file(f)?;
         }
         let lines = self.stats.lines + self.stats.messages - lines;
-        Ok(if self.stats.records > records || (read == 0 && !found.is_empty()) {
-            None
-        } else if found.is_empty() {
-            Some("no Copilot CLI session file (session-state/<id>/events.jsonl, session-state/<id>.jsonl, history-session-state/*.json) in it".into())
-        } else if lines == 0 {
-            Some(format!("its {read} session files hold no event or message"))
-        } else {
-            Some(format!("none of the {lines} lines of its {read} session files could be read (see above)"))
-        })
+        Ok(
+            if self.stats.records > records || (read == 0 && !found.is_empty()) {
+                None
+            } else if found.is_empty() {
+                Some("no Copilot CLI session file (session-state/<id>/events.jsonl, session-state/<id>.jsonl, history-session-state/*.json) in it".into())
+            } else if lines == 0 {
+                Some(format!("its {read} session files hold no event or message"))
+            } else {
+                Some(format!("none of the {lines} lines of its {read} session files could be read (see above)"))
+            },
+        )
     }
 
     pub(crate) fn is_old(&self, path: &Path) -> bool {
@@ -210,7 +215,14 @@ impl<'a> Reader<'a> {
         }
         let file = f.path.display().to_string();
         let at_name = f.at_name();
-        emit(self.io.out, RecordKind::Event, &f.session, bytes, (&file, &at_name), At::Line(n))?;
+        emit(
+            self.io.out,
+            RecordKind::Event,
+            &f.session,
+            bytes,
+            (&file, &at_name),
+            At::Line(n),
+        )?;
         self.stats.records += 1;
         Ok(())
     }
@@ -241,7 +253,10 @@ impl<'a> Reader<'a> {
         let at_name = f.at_name();
         if with_session {
             let mut top = String::from("{");
-            for (k, v) in doc.iter().filter(|(k, _)| *k != "chatMessages" && *k != "timeline") {
+            for (k, v) in doc
+                .iter()
+                .filter(|(k, _)| *k != "chatMessages" && *k != "timeline")
+            {
                 if top.len() > 1 {
                     top.push(',');
                 }
@@ -251,14 +266,28 @@ impl<'a> Reader<'a> {
             }
             top.push('}');
             let rec = one_line(&top);
-            emit(self.io.out, RecordKind::LegacySession, &session, &rec, (&file, &at_name), At::Row("session"))?;
+            emit(
+                self.io.out,
+                RecordKind::LegacySession,
+                &session,
+                &rec,
+                (&file, &at_name),
+                At::Row("session"),
+            )?;
             self.stats.records += 1;
         }
         for (i, m) in messages.iter().enumerate().skip(from) {
             self.stats.messages += 1;
             let row = i.to_string();
             let rec = one_line(m.get());
-            emit(self.io.out, RecordKind::LegacyMessage, &session, &rec, (&file, &at_name), At::Row(&row))?;
+            emit(
+                self.io.out,
+                RecordKind::LegacyMessage,
+                &session,
+                &rec,
+                (&file, &at_name),
+                At::Row(&row),
+            )?;
             self.stats.records += 1;
         }
         Ok(Some(messages.len()))

@@ -128,7 +128,15 @@ mod tests {
     fn records_follow_the_contract() {
         let (mut out, written) = Output::in_memory();
         let at = At::Line(3);
-        emit(&mut out, RecordKind::Event, "s1", b"{\"a\": 1.50}", ("/p/s1/events.jsonl", "s1/events.jsonl"), at).unwrap();
+        emit(
+            &mut out,
+            RecordKind::Event,
+            "s1",
+            b"{\"a\": 1.50}",
+            ("/p/s1/events.jsonl", "s1/events.jsonl"),
+            at,
+        )
+        .unwrap();
         out.flush().unwrap();
         let line = String::from_utf8(written.bytes()).unwrap();
         let rec: tonbo_core::SourceRecord = serde_json::from_str(line.trim_end()).unwrap();
@@ -143,7 +151,11 @@ mod tests {
     fn documents_go_on_one_line_byte_for_byte() {
         let doc = "{\n  \"a\": \"x  \\\" y\",\n  \"b\": [1.50, true]\n}";
         assert_eq!(one_line(doc), b"{\"a\":\"x  \\\" y\",\"b\":[1.50,true]}");
-        for k in [RecordKind::Event, RecordKind::LegacySession, RecordKind::LegacyMessage] {
+        for k in [
+            RecordKind::Event,
+            RecordKind::LegacySession,
+            RecordKind::LegacyMessage,
+        ] {
             assert_eq!(RecordKind::from_wire(k.wire()), Ok(k));
         }
         assert!(RecordKind::from_wire(Some("v9")).is_err());

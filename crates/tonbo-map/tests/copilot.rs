@@ -32,10 +32,7 @@ fn nothing_is_emitted_twice_in_a_session() {
             for ev in events {
                 let ty = ev["type"].as_str().unwrap();
                 if ["agent.thinking", "agent.tool_use", "agent.mcp_tool_use"].contains(&ty) {
-                    let body = format!(
-                        "{ty} {} {}",
-                        ev["content"], ev["metadata"]["tool_use_id"]
-                    );
+                    let body = format!("{ty} {} {}", ev["content"], ev["metadata"]["tool_use_id"]);
                     assert!(seen.insert(body.clone()), "{session}: twice: {body}");
                 }
             }
@@ -101,7 +98,10 @@ fn context_model_and_usage_come_through() {
 fn every_layout_maps_the_same_conversation_shape() {
     for (case, first_prompt) in [
         ("01-events-turn", "Add a test for the cart total"),
-        ("02-flat-early", "Summarise docs/spec.pdf and fix the failing lint"),
+        (
+            "02-flat-early",
+            "Summarise docs/spec.pdf and fix the failing lint",
+        ),
         ("03-legacy", "please add the github mcp server"),
     ] {
         let run = run(case);
@@ -111,7 +111,10 @@ fn every_layout_maps_the_same_conversation_shape() {
             .map(|e| e["event"]["type"].as_str().unwrap())
             .collect();
         let prompt = run.find(|ev| ev["type"] == "user.message");
-        assert_eq!(prompt["event"]["content"][0]["text"], first_prompt, "{case}");
+        assert_eq!(
+            prompt["event"]["content"][0]["text"], first_prompt,
+            "{case}"
+        );
         for t in ["agent.tool_use", "agent.tool_result", "agent.message"] {
             assert!(types.contains(&t), "{case}: no {t} in {types:?}");
         }
@@ -131,7 +134,11 @@ fn legacy_messages_inherit_the_sessions_start_time() {
 #[test]
 fn a_torn_line_and_an_unknown_type_are_counted_not_mapped() {
     let run = run("02-flat-early");
-    assert!(run.read_stderr.contains("1 incomplete"), "{}", run.read_stderr);
+    assert!(
+        run.read_stderr.contains("1 incomplete"),
+        "{}",
+        run.read_stderr
+    );
     assert!(
         run.map_stderr.contains("unknown: session.future_feature 1"),
         "{}",

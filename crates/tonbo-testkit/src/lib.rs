@@ -257,6 +257,8 @@ pub fn front_door(door: &std::path::Path, home: &std::path::Path) -> Command {
         "OPENCODE_DB",
         "XDG_DATA_HOME",
         "CRUSH_GLOBAL_DATA",
+        "COPILOT_HOME",
+        "XDG_CONFIG_HOME",
     ] {
         cmd.env_remove(var);
     }

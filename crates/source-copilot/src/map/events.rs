@@ -108,9 +108,13 @@ impl CopilotMapper {
             "user.message" => self.user_message(data, line)?,
             "assistant.message" => self.assistant_message(data, line)?,
             "assistant.reasoning" => self.reasoning(data, line)?,
-            "assistant.turn_start" => self.emit(EventBuf::new("session.status_running"), "turn_start", line)?,
+            "assistant.turn_start" => {
+                self.emit(EventBuf::new("session.status_running"), "turn_start", line)?
+            }
             "assistant.turn_end" => self.emit(turn_end_event(), "turn_end", line)?,
-            "tool.execution_start" | "tool.user_requested" => self.tool_start(&env.kind, data, line)?,
+            "tool.execution_start" | "tool.user_requested" => {
+                self.tool_start(&env.kind, data, line)?
+            }
             "tool.execution_complete" => self.tool_complete(data, line)?,
             "system.message" | "system.notification" => self.system(&env.kind, data, line)?,
             "session.error" => self.error(data, line)?,
@@ -189,14 +193,23 @@ impl CopilotMapper {
             attachments: Option<&'a RawValue>,
         }
         let d: D = serde_json::from_str(data).unwrap_or_default();
-        let content = d.content.map_or("\"\"".to_string(), |c| c.get().to_string());
-        let injected = d.source.as_deref().is_some_and(|s| !s.is_empty() && s != "user");
+        let content = d
+            .content
+            .map_or("\"\"".to_string(), |c| c.get().to_string());
+        let injected = d
+            .source
+            .as_deref()
+            .is_some_and(|s| !s.is_empty() && s != "user");
         let subagent = line.agent_id.is_some() || line.parent_tool.is_some();
         let by_agent = d.is_autopilot_continuation == Some(true) || subagent;
         let (event, kind, author) = if injected {
             ("system.message", "injected", None)
         } else if by_agent {
-            let kind = if subagent { "subagent_prompt" } else { "autopilot_continuation" };
+            let kind = if subagent {
+                "subagent_prompt"
+            } else {
+                "autopilot_continuation"
+            };
             ("user.message", kind, Some("agent"))
         } else {
             ("user.message", "prompt", Some("human"))
@@ -237,7 +250,10 @@ impl CopilotMapper {
                 self.emit(thinking_event(Some(&json_str(&t))), "reasoning", line)?;
             }
         }
-        match d.content.filter(|c| !tonbo_core::event::is_blank_json_str(c.get())) {
+        match d
+            .content
+            .filter(|c| !tonbo_core::event::is_blank_json_str(c.get()))
+        {
             Some(c) => {
                 let mut ev = EventBuf::new("agent.message");
                 ev.raw("content", &text_content(c.get()));
@@ -288,8 +304,13 @@ impl CopilotMapper {
         let role = d["role"].as_str();
         let mut ev = EventBuf::new("system.message");
         ev.raw("content", &text_content(&json_str(content)));
-        ev.meta_opt("role", role).meta_opt("name", d["name"].as_str());
-        let kind = if kind == "system.notification" { "notification" } else { role.unwrap_or("system") };
+        ev.meta_opt("role", role)
+            .meta_opt("name", d["name"].as_str());
+        let kind = if kind == "system.notification" {
+            "notification"
+        } else {
+            role.unwrap_or("system")
+        };
         self.emit(ev, kind, line)
     }
 
@@ -297,13 +318,21 @@ impl CopilotMapper {
         let d: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
         if d["success"] == serde_json::Value::Bool(false) {
             let msg = d["error"].as_str().unwrap_or("compaction failed");
-            return self.emit(error_event("compaction", msg, "terminal"), "compaction_failed", line);
+            return self.emit(
+                error_event("compaction", msg, "terminal"),
+                "compaction_failed",
+                line,
+            );
         }
         let mut ev = EventBuf::new("agent.thread_context_compacted");
         if let Some(s) = d["summaryContent"].as_str() {
             ev.raw("content", &text_content(&json_str(s)));
         }
-        for k in ["preCompactionTokens", "postCompactionTokens", "checkpointNumber"] {
+        for k in [
+            "preCompactionTokens",
+            "postCompactionTokens",
+            "checkpointNumber",
+        ] {
             if let Some(n) = d[k].as_u64() {
                 ev.meta_raw(k, &n.to_string());
             }
@@ -318,7 +347,9 @@ impl CopilotMapper {
     /// mcpServerName?, mcpToolName?}`.
     fn tool_request(&mut self, req: &str, line: &mut Line) -> Result<(), MapError> {
         let r: serde_json::Value = serde_json::from_str(req).unwrap_or_default();
-        let id = r["toolCallId"].as_str().map_or_else(|| line.out.next_key(), str::to_string);
+        let id = r["toolCallId"]
+            .as_str()
+            .map_or_else(|| line.out.next_key(), str::to_string);
         let name = r["name"].as_str().unwrap_or("unknown");
         self.tool_use(&id, name, &r, line, "tool_use")
     }
@@ -338,7 +369,9 @@ impl CopilotMapper {
             serde_json::Value::Null => "{}".to_string(),
             other => serde_json::json!({ "input": other }).to_string(),
         };
-        self.state.calls.insert(id.to_string(), server.map(str::to_string));
+        self.state
+            .calls
+            .insert(id.to_string(), server.map(str::to_string));
         let mut ev = tool_use_event(name, mcp, &input, id);
         ev.meta_opt("tool_title", r["toolTitle"].as_str())
             .meta_opt("intention", r["intentionSummary"].as_str());
@@ -358,7 +391,11 @@ impl CopilotMapper {
             return Ok(());
         }
         let name = d["toolName"].as_str().unwrap_or("unknown").to_string();
-        let kind = if kind == "tool.user_requested" { "user_requested_tool" } else { "tool_use" };
+        let kind = if kind == "tool.user_requested" {
+            "user_requested_tool"
+        } else {
+            "tool_use"
+        };
         self.tool_use(&id.to_string(), &name, &d, line, kind)
     }
 
@@ -372,7 +409,9 @@ impl CopilotMapper {
         };
         let failed = d["success"] == serde_json::Value::Bool(false);
         let text = if failed {
-            d["error"]["message"].as_str().or(d["result"]["content"].as_str())
+            d["error"]["message"]
+                .as_str()
+                .or(d["result"]["content"].as_str())
         } else {
             d["result"]["content"].as_str()
         };

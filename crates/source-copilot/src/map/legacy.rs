@@ -31,14 +31,21 @@ impl CopilotMapper {
         self.counts.skip("legacy session");
     }
 
-    pub(super) fn legacy_message(&mut self, raw: &RawValue, line: &mut Line) -> Result<(), MapError> {
+    pub(super) fn legacy_message(
+        &mut self,
+        raw: &RawValue,
+        line: &mut Line,
+    ) -> Result<(), MapError> {
         let m: Value = serde_json::from_str(raw.get())
             .map_err(|e| MapError::Reject(format!("not a chat message: {e}")))?;
         let text = text_of(&m["content"]).filter(|t| !t.trim().is_empty());
         match m["role"].as_str().unwrap_or("") {
             "user" => {
                 let mut ev = EventBuf::new("user.message");
-                ev.raw("content", &text_content(&json_str(text.as_deref().unwrap_or(""))));
+                ev.raw(
+                    "content",
+                    &text_content(&json_str(text.as_deref().unwrap_or(""))),
+                );
                 ev.meta_str("author", "human");
                 self.emit(ev, "prompt", line)
             }
@@ -46,7 +53,10 @@ impl CopilotMapper {
             "tool" => self.legacy_tool(&m, text, line),
             "system" | "developer" => {
                 let mut ev = EventBuf::new("system.message");
-                ev.raw("content", &text_content(&json_str(text.as_deref().unwrap_or(""))));
+                ev.raw(
+                    "content",
+                    &text_content(&json_str(text.as_deref().unwrap_or(""))),
+                );
                 self.emit(ev, m["role"].as_str().unwrap_or("system"), line)
             }
             other => {
@@ -56,7 +66,12 @@ impl CopilotMapper {
         }
     }
 
-    fn legacy_assistant(&mut self, m: &Value, text: Option<String>, line: &mut Line) -> Result<(), MapError> {
+    fn legacy_assistant(
+        &mut self,
+        m: &Value,
+        text: Option<String>,
+        line: &mut Line,
+    ) -> Result<(), MapError> {
         match text {
             Some(t) => {
                 let mut ev = EventBuf::new("agent.message");
@@ -66,7 +81,9 @@ impl CopilotMapper {
             None => line.out.pass_over(),
         }
         for call in m["tool_calls"].as_array().into_iter().flatten() {
-            let id = call["id"].as_str().map_or_else(|| line.out.next_key(), str::to_string);
+            let id = call["id"]
+                .as_str()
+                .map_or_else(|| line.out.next_key(), str::to_string);
             let f = &call["function"];
             let name = f["name"].as_str().unwrap_or("unknown");
             // OpenAI's `arguments` is a JSON string; kept as it is when it is not JSON.
@@ -84,7 +101,12 @@ impl CopilotMapper {
     }
 
     /// A tool's output: paired by `tool_call_id`, else with the oldest call still open.
-    fn legacy_tool(&mut self, m: &Value, text: Option<String>, line: &mut Line) -> Result<(), MapError> {
+    fn legacy_tool(
+        &mut self,
+        m: &Value,
+        text: Option<String>,
+        line: &mut Line,
+    ) -> Result<(), MapError> {
         let open = &mut self.state.open_calls;
         let id = match m["tool_call_id"].as_str() {
             Some(id) => {

@@ -68,10 +68,13 @@ impl CopilotMapper {
             return;
         }
         let old = std::mem::take(&mut self.state);
-        self.state = self.others.take(session_id).unwrap_or_else(|| SessionState {
-            session_id: session_id.to_string(),
-            ..SessionState::default()
-        });
+        self.state = self
+            .others
+            .take(session_id)
+            .unwrap_or_else(|| SessionState {
+                session_id: session_id.to_string(),
+                ..SessionState::default()
+            });
         if !old.session_id.is_empty() {
             self.others.keep(old.session_id.clone(), old);
         }
