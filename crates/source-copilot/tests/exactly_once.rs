@@ -68,7 +68,10 @@ fn every_event_reaches_the_server_once_and_a_rerun_sends_only_what_is_new() {
     let home = tmp.path();
     let copilot = home.join(".copilot");
     for case in ["01-events-turn", "02-flat-early", "03-legacy"] {
-        let fixture = workspace_root().join("testdata/copilot-cli").join(case).join("copilot");
+        let fixture = workspace_root()
+            .join("testdata/copilot-cli")
+            .join(case)
+            .join("copilot");
         copy_tree(&fixture, &copilot);
     }
     let want = mapped_keys(&copilot);
@@ -80,7 +83,11 @@ fn every_event_reaches_the_server_once_and_a_rerun_sends_only_what_is_new() {
 
     let r = ingest(home, &copilot, &server);
     assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
-    assert!(r.stderr.contains(" 0 events sent in 0 batches"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(" 0 events sent in 0 batches"),
+        "{}",
+        r.stderr
+    );
     assert_holds(&server, &want);
 
     // The session grows by a turn: only its events are sent.
@@ -99,4 +106,19 @@ fn every_event_reaches_the_server_once_and_a_rerun_sends_only_what_is_new() {
     assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
     assert!(r.stderr.contains(" 2 events sent"), "{}", r.stderr);
     assert_holds(&server, &grown);
+
+    // Rewound: the file cut back to its first three lines, then a new event written where the
+    // old fourth line was. Keys are event ids, so the new event is new to the server and
+    // nothing kept is sent again (what the server holds of the cut events stays).
+    let text = std::fs::read_to_string(&file).unwrap();
+    let kept: Vec<&str> = text.lines().take(3).collect();
+    let new = r#"{"type":"user.message","data":{"content":"try another way"},"id":"g3","timestamp":"2026-11-20T09:30:00.000Z","parentId":"e0003-0000-4000-8000-000000000000"}"#;
+    std::fs::write(&file, format!("{}\n{new}\n", kept.join("\n"))).unwrap();
+    let r = ingest(home, &copilot, &server);
+    assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
+    assert!(r.stderr.contains(" 1 events sent"), "{}", r.stderr);
+    let stream = format!("copilot-cli-{S1}");
+    let mut want = grown[&stream].clone();
+    want.push(format!("{S1}/events.jsonl:g3#0"));
+    assert_eq!(server.keys(&stream), want);
 }

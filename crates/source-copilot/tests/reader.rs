@@ -289,7 +289,30 @@ fn a_rewritten_legacy_document_sends_only_its_new_messages(mode: Mode) {
     assert_eq!(ended.lines.len(), 4, "{:?}", ended.lines);
 }
 
+fn a_rewritten_log_gives_only_its_new_lines(mode: Mode) {
+    let home = &TempHome::new();
+    let file = events_file(&home.join(".copilot"), S1);
+    put(
+        &file,
+        prompt(1, "one") + &prompt(2, "two") + &prompt(3, "three"),
+    );
+    let mut f = following(home, mode);
+    f.next(3);
+    // Cut back to its first line, then a new event: written whole to a new file, renamed.
+    let tmp = file.with_extension("tmp");
+    put(&tmp, prompt(1, "one") + &prompt(4, "four"));
+    std::fs::rename(&tmp, &file).unwrap();
+    let got = f.next(1);
+    let v: Value = serde_json::from_str(&got[0]).unwrap();
+    assert_eq!(v["record"]["data"]["content"], "four");
+    assert_eq!(v["at"], format!("{S1}/events.jsonl:2"));
+    let ended = f.terminate_ok();
+    assert_eq!(ended.lines.len(), 4, "{:?}", ended.lines);
+    assert_has(ended.summary(), "1 rewrites");
+}
+
 in_both_modes!(
+    a_rewritten_log_gives_only_its_new_lines,
     follows_appends_and_new_sessions,
     a_rewritten_legacy_document_sends_only_its_new_messages
 );

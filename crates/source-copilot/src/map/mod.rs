@@ -19,7 +19,9 @@ use tonbo_core::mapping::{
 };
 use tonbo_core::SourceRecord;
 
-use crate::record::RecordKind;
+use serde_json::value::RawValue;
+
+use crate::record::{at_file, RecordKind};
 use crate::SOURCE;
 
 /// What the mapping keeps of one session while its records come.
@@ -114,19 +116,19 @@ impl SourceMapping for CopilotMapper {
 
     fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
         let session_id = session_stream(SOURCE, &rec.session)?;
-        // Keys are the record's place (`at`): Copilot CLI appends, so they stay put.
         let at = rec
             .at
             .as_deref()
             .ok_or_else(|| MapError::Reject("copilot-cli record without `at`".into()))?;
+        let kind = RecordKind::from_wire(rec.kind.as_deref()).map_err(MapError::Reject)?;
         self.enter(&session_id);
         let mut line = Line {
-            out: EventWriter::new(sink, SOURCE, &session_id, at.to_string()),
+            out: EventWriter::new(sink, SOURCE, &session_id, key_base(kind, at, rec.record)),
             timestamp: None,
             agent_id: None,
             parent_tool: None,
         };
-        match RecordKind::from_wire(rec.kind.as_deref()).map_err(MapError::Reject)? {
+        match kind {
             RecordKind::Event => self.map_event(rec.record, &mut line)?,
             RecordKind::LegacySession => self.legacy_session(rec.record),
             RecordKind::LegacyMessage => self.legacy_message(rec.record, &mut line)?,
@@ -136,6 +138,29 @@ impl SourceMapping for CopilotMapper {
 
     fn counts(&self) -> &Counts {
         &self.counts
+    }
+}
+
+/// The base of a record's keys. An event line's is its file and its own `id` (a UUID the CLI
+/// gives every event): stable across re-reads, and across a rewrite of the file that moves
+/// lines (a rewind, if it rewrites the log, cannot make a new event take an old one's key). A
+/// line without an id, and a legacy message (index in `chatMessages`, only ever appended to),
+/// keys by its place, `at`.
+fn key_base(kind: RecordKind, at: &str, record: &RawValue) -> String {
+    #[derive(serde::Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        id: Option<std::borrow::Cow<'a, str>>,
+    }
+    let id = match kind {
+        RecordKind::Event => serde_json::from_str::<Id>(record.get())
+            .ok()
+            .and_then(|r| r.id),
+        _ => None,
+    };
+    match id.filter(|id| !id.is_empty()) {
+        Some(id) => format!("{}:{id}", at_file(at)),
+        None => at.to_string(),
     }
 }
 
