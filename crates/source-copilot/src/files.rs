@@ -3,7 +3,8 @@
 //!
 //! The rules (FORMAT.md, "Where sessions are"): an `events.jsonl` is a session whose id is its
 //! folder's name; a `*.jsonl` directly in a `session-state` folder is a flat session named by
-//! its stem; a `*.json` directly in a `history-session-state` folder is a legacy document.
+//! its stem (also in `history-session-state`); a `*.json` directly in a `history-session-state`
+//! folder is a legacy document.
 //! Everything else (`workspace.yaml`, `checkpoints/`, `files/`, `session-store.db`, logs) is
 //! not a transcript and is passed over. Folders are walked whole, so a folder above the store
 //! (a copied home, `/`) finds it.
@@ -104,7 +105,8 @@ fn in_place(found: &Found) -> bool {
     let parent = parent_name(&found.path);
     match found.layout {
         Layout::Events => true,
-        Layout::Flat => parent == "session-state",
+        // Event lines directly in either folder (a reader of both layouts counts on it).
+        Layout::Flat => parent == "session-state" || parent == "history-session-state",
         Layout::Legacy => parent == "history-session-state",
     }
 }

@@ -28,6 +28,9 @@ impl CopilotMapper {
         if let Some(t) = d["startTime"].as_str() {
             self.state.last_timestamp = t.to_string();
         }
+        if let Some(m) = d["selectedModel"].as_str() {
+            self.state.model = Some(m.to_string());
+        }
         self.counts.skip("legacy session");
     }
 
