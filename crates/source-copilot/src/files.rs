@@ -120,6 +120,7 @@ pub fn find(path: &Path) -> (Vec<Found>, Vec<String>) {
     let mut found = Vec::new();
     let mut errors = Vec::new();
     let walk = walkdir::WalkDir::new(path)
+        .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| e.file_name() != "node_modules");
@@ -131,8 +132,11 @@ pub fn find(path: &Path) -> (Vec<Found>, Vec<String>) {
                 }
             }
             Ok(_) => {}
-            // A root that does not exist is no error: there is nothing to read there.
+            // A default root that does not exist is no error: there is nothing to read there
+            // (a PATH given that does not exist is reported by the reader). A link back up is
+            // a loop, not a session: passed over.
             Err(e) if e.depth() == 0 && !path.exists() => {}
+            Err(e) if e.loop_ancestor().is_some() => {}
             Err(e) => errors.push(format!("cannot read {}: {e}", path_of(&e, path))),
         }
     }

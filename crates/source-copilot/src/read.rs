@@ -94,6 +94,10 @@ impl<'a> Reader<'a> {
     /// Reads the session files under `path`; returns why it gave nothing, if it did not
     /// (`None` when it gave a record, or every file found was left out by `--modified-after`).
     pub fn read_path(&mut self, path: &Path) -> Result<Option<String>> {
+        if let Err(e) = std::fs::metadata(path) {
+            self.failed(path, &e.to_string());
+            return Ok(None);
+        }
         let (found, errors) = crate::files::find(path);
         for e in errors {
             tonbo_core::note!("{STAGE}: {e}");

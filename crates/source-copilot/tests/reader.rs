@@ -11,7 +11,7 @@ use serde_json::Value;
 use tonbo_testkit::in_both_modes;
 use tonbo_testkit::reader::{
     append, assert_has, assert_none_found, assert_refuses_bad_arguments, assert_warns_nothing_read,
-    command, long_ago, put, run_with, set_mtime, Following, Mode, TempHome,
+    command, long_ago, put, run_with, set_mtime, Following, Mode, TempHome, Unreadable,
 };
 use tonbo_testkit::Run;
 
@@ -194,6 +194,32 @@ fn an_input_that_gives_nothing_is_warned_about() {
         &empty,
         "its 1 session files hold no event or message",
     );
+}
+
+#[test]
+fn what_cannot_be_read_is_reported_and_the_rest_is_read() {
+    let home = &TempHome::new();
+    let c = home.join("c");
+    put(&events_file(&c, S1), prompt(1, "kept"));
+    let bad = Unreadable::make(
+        home,
+        c.join("session-state").join(S1).join("events.jsonl.bak"),
+        &c.join("session-state/loop/up"),
+    );
+    // A dangling link named like a session file.
+    let dangling = c.join(format!("session-state/{S2}.jsonl"));
+    std::fs::rename(&bad.dangling, &dangling).unwrap();
+    let bad = Unreadable {
+        missing: bad.missing,
+        dangling,
+    };
+    let r = read(
+        home,
+        &[bad.missing.to_str().unwrap(), c.to_str().unwrap()],
+        &[],
+    );
+    bad.assert_reported(&r, "failed");
+    assert_eq!(records(&r).len(), 1);
 }
 
 #[test]

@@ -396,7 +396,7 @@ impl CopilotMapper {
         } else {
             "tool_use"
         };
-        self.tool_use(&id.to_string(), &name, &d, line, kind)
+        self.tool_use(id, &name, &d, line, kind)
     }
 
     /// `tool.execution_complete`: the result the model was given (`result.content`), or the
