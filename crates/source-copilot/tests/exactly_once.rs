@@ -67,7 +67,7 @@ fn every_event_reaches_the_server_once_and_a_rerun_sends_only_what_is_new() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let copilot = home.join(".copilot");
-    for case in ["01-events-turn", "02-flat-early", "03-legacy"] {
+    for case in ["01-events-turn", "02-flat-early", "03-legacy", "04-resumed"] {
         let fixture = workspace_root()
             .join("testdata/copilot-cli")
             .join(case)
@@ -75,7 +75,7 @@ fn every_event_reaches_the_server_once_and_a_rerun_sends_only_what_is_new() {
         copy_tree(&fixture, &copilot);
     }
     let want = mapped_keys(&copilot);
-    assert_eq!(want.len(), 3, "{want:?}");
+    assert_eq!(want.len(), 4, "{want:?}");
 
     let r = ingest(home, &copilot, &server);
     assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);

@@ -145,3 +145,37 @@ fn a_torn_line_and_an_unknown_type_are_counted_not_mapped() {
         run.map_stderr
     );
 }
+
+#[test]
+fn a_resumed_sessions_usage_is_counted_once() {
+    // Its second shutdown holds the session's totals, both runs: 2500/180/1500/200.
+    let run = run("04-resumed");
+    let usage = run.of_type("span.model_request_end");
+    assert_eq!(usage.len(), 2);
+    let sum = |k: &str| -> u64 {
+        usage
+            .iter()
+            .map(|e| e["event"]["model_usage"][k].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(sum("output_tokens"), 180);
+    assert_eq!(sum("cache_read_input_tokens"), 1500);
+    assert_eq!(sum("cache_creation_input_tokens"), 200);
+    assert_eq!(sum("input_tokens"), 2500 - 1500 - 200);
+    // After the resume, the context it carries holds.
+    let fix = run.find(|ev| ev["content"][0]["text"] == "fix the first one");
+    assert_eq!(fix["event"]["metadata"]["git_branch"], "fix/todos");
+    assert_eq!(fix["event"]["metadata"]["author"], "human");
+}
+
+#[test]
+fn another_agents_prompt_is_the_agents() {
+    let run = run("04-resumed");
+    let ev = run.find(|ev| ev["content"][0]["text"] == "Review the diff in src/todo.rs");
+    assert_eq!(ev["event"]["type"], "user.message");
+    assert_eq!(ev["event"]["metadata"]["author"], "agent");
+    assert_eq!(
+        ev["event"]["metadata"]["message_source"],
+        "agent-rubber-duck"
+    );
+}

@@ -68,6 +68,18 @@ const SKIPPED: &[&str] = &[
     "permission.completed",
     "external_tool.requested",
     "pending_messages.modified",
+    // Newer than 1.0.48 (github/copilot-sdk's generated types): bookkeeping, not conversation.
+    "session.usage_checkpoint",
+    "session.binary_asset",
+    "session.todos_changed",
+    "session.context_cleared",
+    "session.permissions_changed",
+    "session.autopilot_objective_changed",
+    "session.auto_mode_resolved",
+    "session.session_limits_changed",
+    "session.managed_settings_resolved",
+    "session.managed_settings_enforced",
+    "session.schedule_rearmed",
 ];
 
 impl CopilotMapper {
@@ -196,13 +208,17 @@ impl CopilotMapper {
         let content = d
             .content
             .map_or("\"\"".to_string(), |c| c.get().to_string());
-        let injected = d
+        let source = d
             .source
             .as_deref()
-            .is_some_and(|s| !s.is_empty() && s != "user");
+            .filter(|s| !s.is_empty() && *s != "user");
+        // `agent-<id>`: another agent's prompt; any other source is the CLI's own injection.
+        let from_agent = source.is_some_and(|s| s.starts_with("agent-"));
         let subagent = line.agent_id.is_some() || line.parent_tool.is_some();
         let by_agent = d.is_autopilot_continuation == Some(true) || subagent;
-        let (event, kind, author) = if injected {
+        let (event, kind, author) = if from_agent {
+            ("user.message", "agent_message", Some("agent"))
+        } else if source.is_some() {
             ("system.message", "injected", None)
         } else if by_agent {
             let kind = if subagent {
@@ -426,7 +442,8 @@ impl CopilotMapper {
     }
 
     /// `session.shutdown`: one `span.model_request_end` per model of `modelMetrics`, with the
-    /// session's usage of that model (`inputTokens` counts cached tokens: they are taken out).
+    /// usage since the session's previous shutdown (the totals are session-wide and carried
+    /// over a resume, FORMAT.md); `inputTokens` counts the cached tokens: they are taken out.
     fn shutdown(&mut self, data: &str, line: &mut Line) -> Result<(), MapError> {
         let d: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
         let Some(metrics) = d["modelMetrics"].as_object().filter(|m| !m.is_empty()) else {
@@ -435,17 +452,33 @@ impl CopilotMapper {
         };
         for (model, m) in metrics {
             let u = &m["usage"];
-            let n = |k: &str| u[k].as_u64().unwrap_or(0);
-            let (read, write) = (n("cacheReadTokens"), n("cacheWriteTokens"));
+            let now = [
+                "inputTokens",
+                "outputTokens",
+                "cacheReadTokens",
+                "cacheWriteTokens",
+            ]
+            .map(|k| u[k].as_u64().unwrap_or(0));
+            let before = self
+                .state
+                .usage
+                .insert(model.clone(), now)
+                .unwrap_or_default();
+            let [input, output, read, write] =
+                [0, 1, 2, 3].map(|i| now[i].saturating_sub(before[i]));
+            if [input, output, read, write] == [0; 4] {
+                self.counts.skip("session.shutdown with no new usage");
+                continue;
+            }
             let usage = serde_json::json!({
-                "input_tokens": n("inputTokens").saturating_sub(read + write),
-                "output_tokens": n("outputTokens"),
+                "input_tokens": input.saturating_sub(read + write),
+                "output_tokens": output,
                 "cache_read_input_tokens": read,
                 "cache_creation_input_tokens": write,
             });
             let mut ev = model_request_end(None, &usage.to_string());
             ev.meta_str("usage_model", model)
-                .meta_str("usage_scope", "session")
+                .meta_str("usage_scope", "since_last_shutdown")
                 .meta_raw("copilot_usage", &m.to_string());
             self.emit(ev, "shutdown_usage", line)?;
         }

@@ -40,6 +40,9 @@ struct SessionState {
     calls: HashMap<String, Option<String>>,
     /// Legacy calls still waiting for their result, for a `tool` message without an id.
     open_calls: Vec<String>,
+    /// The session-wide totals of the last `session.shutdown`, by model: input, output, cache
+    /// read, cache write.
+    usage: HashMap<String, [u64; 4]>,
     /// Hashes of reasoning texts written, so the same thinking goes out once.
     thoughts: HashSet<u64>,
     last_timestamp: String,

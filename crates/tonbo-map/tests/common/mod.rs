@@ -49,7 +49,7 @@ pub const COPILOT: Source = Source {
     dir: "copilot-cli",
     reader: "copilot-read",
     name: "copilot-cli",
-    at_least: 3,
+    at_least: 4,
 };
 pub static SOURCES: [Source; 4] = [CLAUDE, CODEX, OPENCODE, COPILOT];
 
