@@ -34,6 +34,7 @@ backfill() {
     "$bin/claude-read" -q $(ls -d "$root"/testdata/claude/*/projects | grep -v bad-input)
     "$bin/codex-read" -q "$root"/testdata/codex/0[1-9]-*/sessions
     "$bin/opencode-read" -q "$opencode"/*/project/.opencode "$opencode"/*/project/.crush "$opencode"/*/data
+    "$bin/gemini-read" -q $(ls -d "$root"/testdata/gemini/*/ | grep -v bad-input)
     "$bin/copilot-read" -q "$root"/testdata/copilot-cli/*/copilot
     cat "$root"/testdata/events/*.ndjson
   } | "$bin/tonbo-map" | tee "$work/events.ndjson" \

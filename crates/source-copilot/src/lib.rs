@@ -1,6 +1,6 @@
 //! source-copilot: everything tonbo-ingest knows about GitHub Copilot CLI sessions, in one
 //! place: where they are ([`files`]), reading them as source records ([`read`], [`record`]),
-//! following them as they are written ([`follow`]), and mapping the records to Durable Sessions
+//! following them as they are written ([`follow`]), listing them ([`scan`]), and mapping the records to Durable Sessions
 //! events ([`map`]). `copilot-read` is a thin binary over the first three; `tonbo-map` dispatches
 //! `copilot-cli` records to [`CopilotMapper`].
 //!
@@ -29,6 +29,7 @@ pub mod follow;
 pub mod map;
 pub mod read;
 pub mod record;
+pub mod scan;
 
 pub use files::{default_roots, Found, Layout};
 pub use map::CopilotMapper;

@@ -10,6 +10,7 @@ use anyhow::Result;
 use clap::Parser;
 use source_copilot::{default_roots, follow, Reader, STAGE};
 use tonbo_core::reader::{note_none_found, warn_if_empty, ReaderArgs, ReaderRun};
+use tonbo_core::scan::ScanWriter;
 use tonbo_core::{Exit, Manual, Signals};
 
 /// The examples, environment and files of `--help` and the man page.
@@ -83,6 +84,11 @@ const MANUAL: Manual = Manual {
 /// that holds files but gives no record is warned about and the exit status is 3 unless
 /// `--allow-empty`.
 ///
+/// `--scan`: instead of reading, one line per session found (a session in two files once):
+/// `{"source":"copilot-cli","session":..,"location":<the PATH or default folder>,"bytes":..,
+/// "updated":<the file's modification time>}`; Copilot CLI deletes no session by itself, so no
+/// line has an expiry.
+///
 /// `--follow`: after reading what exists, keep watching and write what is added until SIGINT or
 /// SIGTERM, then print the summary and exit. Event files are tailed (a line goes out once its
 /// newline is written; a rewritten file gives only lines not given before); a changed legacy
@@ -115,6 +121,13 @@ fn run(args: Args) -> Result<Exit> {
         default_roots()
     };
     let mut empty = 0;
+    if args.reader.scan {
+        let existing: Vec<&PathBuf> = inputs.iter().filter(|p| explicit || p.exists()).collect();
+        let mut scan = ScanWriter::new(source_copilot::SOURCE);
+        reader.scan_paths(&existing, &mut scan)?;
+        let failed = reader.stats.failed;
+        return run.finish(&args.reader, |_| scan.summary(STAGE), failed, 0);
+    }
     let suffix = if args.reader.follow.follow {
         let rewrites = follow::follow(&mut reader, inputs, &args.reader.follow, args.reader.quiet)?;
         format!(", {rewrites} rewrites")

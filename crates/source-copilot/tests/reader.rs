@@ -223,6 +223,47 @@ fn what_cannot_be_read_is_reported_and_the_rest_is_read() {
 }
 
 #[test]
+fn scan_lists_each_session_once_without_reading_it() {
+    let home = &TempHome::new();
+    let c = home.join(".copilot");
+    put(&events_file(&c, S1), prompt(1, "one") + &prompt(2, "two"));
+    set_mtime(&events_file(&c, S1), long_ago());
+    put(
+        &c.join(format!("session-state/{S2}.jsonl")),
+        prompt(1, "flat"),
+    );
+    put(
+        &c.join("history-session-state/session_a.json"),
+        r#"{"sessionId": "legacy-1", "chatMessages": []}"#,
+    );
+    put(
+        &c.join("history-session-state/torn.json"),
+        r#"{"sessionId": "x", "chatMe"#,
+    );
+    let r = read(home, &["--scan"], &[]);
+    r.assert_code(0);
+    let lines = records(&r);
+    let sessions: Vec<&str> = lines
+        .iter()
+        .map(|l| l["session"].as_str().unwrap())
+        .collect();
+    assert_eq!(sessions, [S1, S2, "legacy-1"], "{}", r.stdout);
+    let first = &lines[0];
+    assert_eq!(first["source"], "copilot-cli");
+    assert_eq!(first["location"], c.join("session-state").to_str().unwrap());
+    assert_eq!(
+        first["bytes"],
+        std::fs::metadata(events_file(&c, S1)).unwrap().len()
+    );
+    assert_eq!(first["updated"], "2023-11-14T22:13:20Z");
+    assert!(
+        first.get("expires").is_none(),
+        "Copilot CLI deletes no session"
+    );
+    assert_has(&r.stderr, "copilot-read: scan: 3 sessions");
+}
+
+#[test]
 fn bad_arguments_are_refused() {
     let home = &TempHome::new();
     let file = events_file(&home.join(".copilot"), S1);

@@ -45,13 +45,19 @@ pub const OPENCODE: Source = Source {
     name: "opencode",
     at_least: 7,
 };
+pub const GEMINI: Source = Source {
+    dir: "gemini",
+    reader: "gemini-read",
+    name: "gemini-cli",
+    at_least: 3,
+};
 pub const COPILOT: Source = Source {
     dir: "copilot-cli",
     reader: "copilot-read",
     name: "copilot-cli",
     at_least: 4,
 };
-pub static SOURCES: [Source; 4] = [CLAUDE, CODEX, OPENCODE, COPILOT];
+pub static SOURCES: [Source; 5] = [CLAUDE, CODEX, OPENCODE, GEMINI, COPILOT];
 
 impl Source {
     /// Its fixture folders, sorted.
@@ -73,6 +79,7 @@ impl Source {
         match self.dir {
             "claude" => vec![case.join("projects")],
             "codex" => vec![case.join("sessions")],
+            "gemini" => vec![case.to_path_buf()],
             "copilot-cli" => vec![case.join("copilot")],
             _ => {
                 build(case, into);
