@@ -418,24 +418,45 @@ impl CopilotMapper {
     /// `tool.execution_complete`: the result the model was given (`result.content`), or the
     /// error; paired with its call by `toolCallId`.
     fn tool_complete(&mut self, data: &str, line: &mut Line) -> Result<(), MapError> {
-        let d: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
-        let Some(id) = d["toolCallId"].as_str() else {
+        // Results can be large: their text stays raw JSON, never decoded and encoded again.
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Text<'a> {
+            #[serde(borrow)]
+            content: Option<&'a RawValue>,
+            #[serde(borrow)]
+            message: Option<&'a RawValue>,
+            code: Option<String>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct D<'a> {
+            tool_call_id: Option<String>,
+            success: Option<bool>,
+            #[serde(borrow)]
+            result: Option<Text<'a>>,
+            #[serde(borrow)]
+            error: Option<Text<'a>>,
+            is_user_requested: Option<bool>,
+        }
+        let d: D = serde_json::from_str(data).unwrap_or_default();
+        let Some(id) = d.tool_call_id else {
             self.counts.skip("tool result without id");
             return Ok(());
         };
-        let failed = d["success"] == serde_json::Value::Bool(false);
-        let text = if failed {
-            d["error"]["message"]
-                .as_str()
-                .or(d["result"]["content"].as_str())
-        } else {
-            d["result"]["content"].as_str()
-        };
-        let server = self.state.calls.get(id).cloned().flatten();
-        let content = text_content(&json_str(text.unwrap_or("")));
-        let mut ev = tool_result_event(id, server.as_deref(), &content, failed);
-        ev.meta_opt("error_code", d["error"]["code"].as_str());
-        if d["isUserRequested"] == serde_json::Value::Bool(true) {
+        let failed = d.success == Some(false);
+        let result = d.result.and_then(|r| r.content);
+        let error = d.error.as_ref().and_then(|e| e.message);
+        let text = if failed { error.or(result) } else { result };
+        let text = text.map(RawValue::get).filter(|t| t.starts_with('"'));
+        let server = self.state.calls.get(&id).cloned().flatten();
+        let content = text_content(text.unwrap_or("\"\""));
+        let mut ev = tool_result_event(&id, server.as_deref(), &content, failed);
+        ev.meta_opt(
+            "error_code",
+            d.error.as_ref().and_then(|e| e.code.as_deref()),
+        );
+        if d.is_user_requested == Some(true) {
             ev.meta_raw("user_requested", "true");
         }
         self.emit(ev, "tool_result", line)
