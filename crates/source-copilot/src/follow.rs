@@ -14,7 +14,7 @@
 //! * **New sessions**: every wake for a path no followed file has, and every rescan, walks the
 //!   roots again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -42,6 +42,8 @@ struct Follower<'r, 'a> {
     roots: Vec<PathBuf>,
     quiet: bool,
     files: BTreeMap<PathBuf, (Found, Tracked)>,
+    /// Files left out by `--modified-after` (counted once; followed once they change).
+    old: HashSet<PathBuf>,
     /// Files seen rewritten (a legacy document's new versions, a rewritten event file).
     rewrites: u64,
 }
@@ -63,6 +65,7 @@ pub fn follow(
         roots,
         quiet,
         files: BTreeMap::new(),
+        old: HashSet::new(),
         rewrites: 0,
     };
     tonbo_core::follow::follow(&mut f, args, STAGE, &stop)?;
@@ -80,7 +83,9 @@ impl Follower<'_, '_> {
             for f in found {
                 if !self.files.contains_key(&f.path) {
                     if self.r.is_old(&f.path) {
-                        self.r.stats.skipped_old += 1;
+                        if self.old.insert(f.path.clone()) {
+                            self.r.stats.skipped_old += 1;
+                        }
                         continue;
                     }
                     self.r.count_file(&f);

@@ -378,7 +378,33 @@ fn a_rewritten_log_gives_only_its_new_lines(mode: Mode) {
     assert_has(ended.summary(), "1 rewrites");
 }
 
+fn an_old_session_is_left_out_until_it_is_written_again(mode: Mode) {
+    let home = &TempHome::new();
+    let c = home.join(".copilot");
+    let old = events_file(&c, S1);
+    put(&old, prompt(1, "old"));
+    set_mtime(&old, long_ago());
+    put(&events_file(&c, S2), prompt(1, "new"));
+    let mut cmd = command(BIN, home, &["COPILOT_HOME", "XDG_CONFIG_HOME"]);
+    cmd.args(mode.args())
+        .args(["--modified-after", "2024-01-01"]);
+    let mut f = Following::start(cmd);
+    assert_eq!(at(&f.next(1)[0]), format!("{S2}/events.jsonl:1"));
+    f.assert_no_line_yet();
+    // Resumed: the whole session goes out, its old lines first.
+    append(&old, prompt(2, "resumed"));
+    let got = f.next(2);
+    assert_eq!(at(&got[0]), format!("{S1}/events.jsonl:1"));
+    assert_eq!(at(&got[1]), format!("{S1}/events.jsonl:2"));
+    let ended = f.terminate_ok();
+    assert_has(
+        ended.summary(),
+        "skipped 1 files not modified after --modified-after",
+    );
+}
+
 in_both_modes!(
+    an_old_session_is_left_out_until_it_is_written_again,
     a_rewritten_log_gives_only_its_new_lines,
     follows_appends_and_new_sessions,
     a_rewritten_legacy_document_sends_only_its_new_messages
