@@ -158,6 +158,26 @@ fn lines_go_out_byte_for_byte_a_torn_last_line_waits_and_bad_lines_are_rejected(
 }
 
 #[test]
+fn a_truncated_legacy_document_is_incomplete_and_the_rest_is_read() {
+    let home = &TempHome::new();
+    let legacy = home.join(".copilot/history-session-state");
+    put(
+        &legacy.join("session_a.json"),
+        "{\n  \"sessionId\": \"a\",\n  \"chatMessages\": [\n    {\"role\": \"user\", \"con",
+    );
+    put(
+        &legacy.join("session_b.json"),
+        r#"{"sessionId": "b", "chatMessages": [{"role": "user", "content": "whole"}]}"#,
+    );
+    let r = read(home, &[], &[]);
+    r.assert_code(0);
+    let recs = records(&r);
+    assert_eq!(recs.len(), 2);
+    assert!(recs.iter().all(|r| r["session"] == "b"));
+    assert_has(r.summary(), "2 records, 1 incomplete, 0 rejected, 0 failed");
+}
+
+#[test]
 fn modified_after_leaves_old_files_out() {
     let home = &TempHome::new();
     let c = home.join(".copilot");
