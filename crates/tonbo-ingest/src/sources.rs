@@ -52,6 +52,7 @@ pub const SOURCES: &[Source] = &[
     Source::new("opencode",    "opencode-read", Takes::Db,   "OPENCODE_DB"),
     Source::new("gemini-cli",  "gemini-read",   Takes::Path, "GEMINI_CLI_HOME"),
     Source::new("cline",       "cline-read",    Takes::Path, "VSCODE_PORTABLE"),
+    Source::new("copilot-cli", "copilot-read",  Takes::Path, "COPILOT_HOME"),
 ];
 
 /// The environment of a reader whose home is `root` (`--root`: a copied home directory, a
@@ -133,7 +134,7 @@ mod tests {
         }
         assert_eq!(
             choices(),
-            "claude-code, codex-cli, opencode, gemini-cli, cline or all"
+            "claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli or all"
         );
         assert_eq!(taking(Takes::Db, " or "), "opencode");
         assert_eq!(named("all").map(|v| v.len()), Some(SOURCES.len()));

@@ -57,7 +57,13 @@ pub const CLINE: Source = Source {
     name: "cline",
     at_least: 6,
 };
-pub static SOURCES: [Source; 5] = [CLAUDE, CODEX, OPENCODE, GEMINI, CLINE];
+pub const COPILOT: Source = Source {
+    dir: "copilot-cli",
+    reader: "copilot-read",
+    name: "copilot-cli",
+    at_least: 4,
+};
+pub static SOURCES: [Source; 6] = [CLAUDE, CODEX, OPENCODE, GEMINI, CLINE, COPILOT];
 
 impl Source {
     /// Its fixture folders, sorted.
@@ -81,6 +87,7 @@ impl Source {
             "codex" => vec![case.join("sessions")],
             "gemini" => vec![case.to_path_buf()],
             "cline" => vec![case.to_path_buf()],
+            "copilot-cli" => vec![case.join("copilot")],
             _ => {
                 build(case, into);
                 std::fs::read_to_string(case.join("paths"))
