@@ -36,6 +36,7 @@ backfill() {
     "$bin/opencode-read" -q "$opencode"/*/project/.opencode "$opencode"/*/project/.crush "$opencode"/*/data
     "$bin/gemini-read" -q $(ls -d "$root"/testdata/gemini/*/ | grep -v bad-input)
     "$bin/cline-read" -q "$root"/testdata/cline
+    "$bin/copilot-read" -q "$root"/testdata/copilot-cli/*/copilot
     "$bin/qwen-read" -q $(ls -d "$root"/testdata/qwen/*/qwen | grep -v bad-input)
     cat "$root"/testdata/events/*.ndjson
   } | "$bin/tonbo-map" | tee "$work/events.ndjson" \

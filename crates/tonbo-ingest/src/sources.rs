@@ -52,6 +52,7 @@ pub const SOURCES: &[Source] = &[
     Source::new("opencode",    "opencode-read", Takes::Db,   "OPENCODE_DB"),
     Source::new("gemini-cli",  "gemini-read",   Takes::Path, "GEMINI_CLI_HOME"),
     Source::new("cline",       "cline-read",    Takes::Path, "VSCODE_PORTABLE"),
+    Source::new("copilot-cli", "copilot-read",  Takes::Path, "COPILOT_HOME"),
     Source::new("qwen-code",   "qwen-read",     Takes::Path, "QWEN_HOME"),
 ];
 
@@ -134,7 +135,7 @@ mod tests {
         }
         assert_eq!(
             choices(),
-            "claude-code, codex-cli, opencode, gemini-cli, cline, qwen-code or all"
+            "claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, qwen-code or all"
         );
         assert_eq!(taking(Takes::Db, " or "), "opencode");
         assert_eq!(named("all").map(|v| v.len()), Some(SOURCES.len()));

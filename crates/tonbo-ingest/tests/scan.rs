@@ -31,8 +31,8 @@ fn cp(from: &str, to: &Path) {
 }
 
 /// A copied home: three Claude Code sessions (one last written 12 days ago, one 5 days ago,
-/// one now, with subagents) under `cleanupPeriodDays` 10, one Codex session, and an OpenCode
-/// database of one session.
+/// one now, with subagents) under `cleanupPeriodDays` 10, one Codex session, an OpenCode
+/// database of one session, and one Copilot CLI session.
 fn copied_home(root: &Path) {
     cp(
         "testdata/claude/06-subagents/projects",
@@ -57,6 +57,10 @@ fn copied_home(root: &Path) {
     cp(
         "testdata/codex/01-v2-turn/sessions",
         &root.join(".codex/sessions"),
+    );
+    cp(
+        "testdata/copilot-cli/01-events-turn/copilot/session-state",
+        &root.join(".copilot/session-state"),
     );
     let db = root.join(".local/share/opencode/opencode.db");
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
@@ -143,7 +147,9 @@ fn scan_tabulates_each_agent_under_a_root_and_warns_before_claude_code_deletes()
         .as_str()
         .unwrap()
         .ends_with("opencode.db"));
-    assert_eq!(rows.len(), 3, "{}", r.stdout);
+    assert_eq!(rows["copilot-cli"]["sessions"], 1);
+    assert!(rows["copilot-cli"].get("retention").is_none());
+    assert_eq!(rows.len(), 4, "{}", r.stdout);
 
     let r = run(door(tmp.path(), &decoy, &["scan", "--root", root_s]));
     assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
@@ -232,7 +238,15 @@ fn from_all_under_a_root_delivers_every_agent_found_there_and_nothing_else() {
     )));
     let db = root.join(".local/share/opencode/opencode.db");
     want.extend(events_by_session(&mapped_events("opencode-read", &db)));
-    assert_eq!(want.len(), 5, "3 Claude Code sessions, 1 Codex, 1 OpenCode");
+    want.extend(events_by_session(&mapped_events(
+        "copilot-read",
+        &root.join(".copilot"),
+    )));
+    assert_eq!(
+        want.len(),
+        6,
+        "3 Claude Code sessions, 1 Codex, 1 OpenCode, 1 Copilot CLI"
+    );
     for (session, events) in &want {
         let keys: Vec<String> = events
             .iter()

@@ -261,6 +261,7 @@ pub fn front_door(door: &std::path::Path, home: &std::path::Path) -> Command {
         "VSCODE_PORTABLE",
         "CLINE_DATA_DIR",
         "CLINE_DIR",
+        "COPILOT_HOME",
         "QWEN_HOME",
         "QWEN_RUNTIME_DIR",
     ] {

@@ -57,13 +57,19 @@ pub const CLINE: Source = Source {
     name: "cline",
     at_least: 6,
 };
+pub const COPILOT: Source = Source {
+    dir: "copilot-cli",
+    reader: "copilot-read",
+    name: "copilot-cli",
+    at_least: 4,
+};
 pub const QWEN: Source = Source {
     dir: "qwen",
     reader: "qwen-read",
     name: "qwen-code",
     at_least: 4,
 };
-pub static SOURCES: [Source; 6] = [CLAUDE, CODEX, OPENCODE, GEMINI, CLINE, QWEN];
+pub static SOURCES: [Source; 7] = [CLAUDE, CODEX, OPENCODE, GEMINI, CLINE, COPILOT, QWEN];
 
 impl Source {
     /// Its fixture folders, sorted.
@@ -87,6 +93,7 @@ impl Source {
             "codex" => vec![case.join("sessions")],
             "gemini" => vec![case.to_path_buf()],
             "cline" => vec![case.to_path_buf()],
+            "copilot-cli" => vec![case.join("copilot")],
             "qwen" => vec![case.join("qwen")],
             _ => {
                 build(case, into);
