@@ -161,3 +161,43 @@ fn odd_records_never_panic_and_are_rejected_or_mapped() {
     assert_eq!(result["event"]["tool_use_id"], "c9");
     assert_eq!(result["event"]["content"][0]["text"], "{\"a\":[1]}");
 }
+
+/// `/branch` copies the forked session's records into the fork's file: they map once, in the
+/// session they came from, and the fork's own events say where it was forked from.
+#[test]
+fn a_branch_maps_its_copied_records_once() {
+    let run = QWEN.run_named("05-branch");
+    let prompts: Vec<String> = run
+        .of_type("user.message")
+        .into_iter()
+        .map(|e| {
+            e["event"]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        prompts,
+        [
+            "Pick a chart library.",
+            "Go with Chart.js.",
+            "Go with ECharts instead."
+        ]
+    );
+    let parent = "0a1b2c3d-0005-4e5f-8a9b-00000000000a";
+    let fork = run
+        .events
+        .iter()
+        .filter(|e| e["session_id"] == "qwen-code-0a1b2c3d-0005-4e5f-8a9b-00000000000f")
+        .collect::<Vec<_>>();
+    assert_eq!(fork.len(), 4);
+    for e in fork {
+        assert_eq!(e["event"]["metadata"]["forked_from_id"], parent, "{e}");
+    }
+    assert!(
+        run.map_stderr.contains("record copied by /branch 2"),
+        "{}",
+        run.map_stderr
+    );
+}

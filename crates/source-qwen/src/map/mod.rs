@@ -33,6 +33,8 @@ struct State {
     /// The calls that started a sub-agent, by the prompt they gave it (their `args.prompt`):
     /// a thread whose first prompt is one of them was started by that call.
     task_calls: HashMap<String, String>,
+    /// The session this one was forked from by `/branch` (its copied records' `forkedFrom`).
+    forked_from: Option<String>,
 }
 
 /// How many calls with a prompt a session keeps, waiting for their sub-agent's thread.
@@ -82,6 +84,8 @@ const SKIPPED_SUBTYPES: &[&str] = &[
 /// What every event of one record writes into its metadata.
 pub(crate) struct Common<'r> {
     rec: &'r ChatRecord<'r>,
+    /// The session `/branch` forked this one from.
+    forked_from: Option<&'r str>,
     /// The session's stream, for a sub-agent's events (`parent_session_id`).
     parent: Option<&'r str>,
 }
@@ -106,7 +110,8 @@ impl Common<'_> {
             .meta_opt("version", r.version.as_deref())
             .meta_opt("model", r.model.as_deref())
             .meta_opt("provenance", r.provenance.as_deref())
-            .meta_opt("agent_id", r.agent_id.as_deref());
+            .meta_opt("agent_id", r.agent_id.as_deref())
+            .meta_opt("forked_from_id", self.forked_from);
         if r.is_sidechain == Some(true) {
             ev.meta_raw("is_sidechain", "true");
         }
@@ -166,6 +171,15 @@ impl SourceMapping for QwenMapper {
             }
             None => (self.current.last_ts.clone(), self.current.last_ts.is_some()),
         };
+        if let Some(copied) = &r.forked_from {
+            // A copy of the parent's record, whose own file holds it: mapped there, once.
+            if let Some(parent) = &copied.session_id {
+                self.current.forked_from = Some(parent.to_string());
+            }
+            self.counts.skip("record copied by /branch");
+            return Ok(0);
+        }
+        let forked_from = self.current.forked_from.clone();
         let payload = Payload::of(&r);
         let spawned_by = match (r.subtype.as_deref(), &payload.parent_session_id) {
             (Some("parent_session"), Some(parent)) => Some(session_stream(SOURCE, parent)?),
@@ -193,6 +207,7 @@ impl SourceMapping for QwenMapper {
             stamp,
             common: Common {
                 rec: &r,
+                forked_from: forked_from.as_deref(),
                 parent: parent.as_deref(),
             },
         };

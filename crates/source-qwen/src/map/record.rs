@@ -43,6 +43,16 @@ pub struct ChatRecord<'a> {
     pub tool_call_result: Option<ToolCallResult<'a>>,
     #[serde(borrow)]
     pub system_payload: Option<&'a RawValue>,
+    /// On the records `/branch` copied from the session it forked.
+    #[serde(borrow)]
+    pub forked_from: Option<ForkedFrom<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForkedFrom<'a> {
+    #[serde(borrow)]
+    pub session_id: Option<Cow<'a, str>>,
 }
 
 /// `@google/genai` `Content`: a role and its parts.

@@ -67,7 +67,7 @@ pub const QWEN: Source = Source {
     dir: "qwen",
     reader: "qwen-read",
     name: "qwen-code",
-    at_least: 4,
+    at_least: 5,
 };
 pub static SOURCES: [Source; 7] = [CLAUDE, CODEX, OPENCODE, GEMINI, CLINE, COPILOT, QWEN];
 
