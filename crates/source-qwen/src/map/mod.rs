@@ -164,13 +164,7 @@ impl SourceMapping for QwenMapper {
             (None, Some(at)) => at.to_string(),
             (None, None) => format!("{:016x}", stable_hash(rec.record.get().as_bytes())),
         };
-        let (timestamp, inherited) = match &r.timestamp {
-            Some(ts) => {
-                self.current.last_ts = Some(ts.to_string());
-                (Some(ts.to_string()), false)
-            }
-            None => (self.current.last_ts.clone(), self.current.last_ts.is_some()),
-        };
+        let (timestamp, inherited) = self.time_of(&r);
         if let Some(copied) = &r.forked_from {
             // A copy of the parent's record, whose own file holds it: mapped there, once.
             if let Some(parent) = &copied.session_id {
@@ -180,23 +174,8 @@ impl SourceMapping for QwenMapper {
             return Ok(0);
         }
         let forked_from = self.current.forked_from.clone();
-        let payload = Payload::of(&r);
-        let spawned_by = match (r.subtype.as_deref(), &payload.parent_session_id) {
-            (Some("parent_session"), Some(parent)) => Some(session_stream(SOURCE, parent)?),
-            _ => None,
-        };
-        if spawned_by.is_some() {
-            self.current.parent.clone_from(&spawned_by);
-        }
-        // A sub-agent's records are a thread of this stream; a sub-session's (a session another
-        // spawned) are this stream as a thread of its parent's.
-        let (thread, parent) = match r.agent_id.as_deref().filter(|a| !a.is_empty()) {
-            Some(agent) => (Some(format!("agent-{agent}")), Some(stream.clone())),
-            None => match &self.current.parent {
-                Some(p) => (Some(stream.clone()), Some(p.clone())),
-                None => (None, None),
-            },
-        };
+        let spawned_by = self.spawned_by(&r)?;
+        let (thread, parent) = self.thread_of(&r, &stream);
         let stamp = Stamp {
             timestamp: timestamp.as_deref(),
             inherited,
@@ -271,6 +250,44 @@ fn announce(
 }
 
 impl QwenMapper {
+    /// The record's time, else the session's last (inherited); the session's last is kept.
+    fn time_of(&mut self, r: &ChatRecord) -> (Option<String>, bool) {
+        match &r.timestamp {
+            Some(ts) => {
+                self.current.last_ts = Some(ts.to_string());
+                (Some(ts.to_string()), false)
+            }
+            None => (self.current.last_ts.clone(), self.current.last_ts.is_some()),
+        }
+    }
+
+    /// The stream of the session that spawned this one, when `r` is its `parent_session`
+    /// record (kept: the session's later events are a thread of that one).
+    fn spawned_by(&mut self, r: &ChatRecord) -> Result<Option<String>, MapError> {
+        let payload = Payload::of(r);
+        let spawned_by = match (r.subtype.as_deref(), &payload.parent_session_id) {
+            (Some("parent_session"), Some(parent)) => Some(session_stream(SOURCE, parent)?),
+            _ => None,
+        };
+        if spawned_by.is_some() {
+            self.current.parent.clone_from(&spawned_by);
+        }
+        Ok(spawned_by)
+    }
+
+    /// The thread `r` is in and the stream it is a thread of: a sub-agent's records are a
+    /// thread of this stream; a sub-session's (a session another spawned) are this stream as a
+    /// thread of its parent's.
+    fn thread_of(&self, r: &ChatRecord, stream: &str) -> (Option<String>, Option<String>) {
+        match r.agent_id.as_deref().filter(|a| !a.is_empty()) {
+            Some(agent) => (Some(format!("agent-{agent}")), Some(stream.to_string())),
+            None => match &self.current.parent {
+                Some(p) => (Some(stream.to_string()), Some(p.clone())),
+                None => (None, None),
+            },
+        }
+    }
+
     fn map_record(&mut self, r: &ChatRecord, base: &str, out: &mut Out) -> Result<(), MapError> {
         match r.kind.as_deref() {
             Some("user") => parts::user(r, out, &mut self.counts),
