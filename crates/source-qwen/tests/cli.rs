@@ -220,7 +220,31 @@ fn follows_appends_new_files_and_torn_lines(mode: Mode) {
     assert!(ended.summary().contains("3 records"), "{}", ended.stderr);
 }
 
-tonbo_testkit::in_both_modes!(follows_appends_new_files_and_torn_lines);
+/// A file `--modified-after` left out of the first pass is read whole once written to.
+fn follows_a_file_left_out_once_it_is_written_to(mode: Mode) {
+    let home = &TempHome::new();
+    let old = chats(home, "-p").join(format!("{S1}.jsonl"));
+    put(&old, line("u1", "old"));
+    tonbo_testkit::reader::set_mtime(&old, tonbo_testkit::reader::long_ago());
+    let fresh = chats(home, "-p").join(format!("{S2}.jsonl"));
+    put(&fresh, line("v1", "fresh"));
+    let mut cmd = qwen_read(home);
+    cmd.args(mode.args()).args(["--modified-after", "2d"]);
+    let mut f = Following::start(cmd);
+    assert!(f.next(1)[0].contains("\"v1\""));
+    append(&old, line("u2", "new"));
+    let got = f.next(2);
+    assert!(
+        got[0].contains("\"u1\"") && got[1].contains("\"u2\""),
+        "{got:?}"
+    );
+    f.terminate_ok();
+}
+
+tonbo_testkit::in_both_modes!(
+    follows_appends_new_files_and_torn_lines,
+    follows_a_file_left_out_once_it_is_written_to
+);
 
 /// Gemini CLI's fixtures (its main chats and its sub-agents' `chats/<parent>/<id>.jsonl`) are
 /// gemini-read's: qwen-read finds no session in them.
