@@ -1,7 +1,7 @@
 //! Qwen Code records -> Durable Sessions events (the table in this crate's README). Each record
 //! maps on its own: its events are keyed `<uuid>#<n>` (its model request `<uuid>/start` and
 //! `<uuid>/end`), so re-reading a file gives the same keys. Per session the mapping keeps only
-//! what later records need ([`State`]): its last time, the threads and titles it gave, the
+//! what later records need (its `State`): its last time, the threads and titles it gave, the
 //! session that spawned or forked it, the calls that may start a sub-agent.
 
 mod parts;
