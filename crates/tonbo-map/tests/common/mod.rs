@@ -45,7 +45,13 @@ pub const OPENCODE: Source = Source {
     name: "opencode",
     at_least: 7,
 };
-pub static SOURCES: [Source; 3] = [CLAUDE, CODEX, OPENCODE];
+pub const GOOSE: Source = Source {
+    dir: "goose",
+    reader: "goose-read",
+    name: "goose",
+    at_least: 3,
+};
+pub static SOURCES: [Source; 4] = [CLAUDE, CODEX, OPENCODE, GOOSE];
 
 impl Source {
     /// Its fixture folders, sorted.

@@ -1,0 +1,149 @@
+//! goose-read [PATH...] [--modified-after TIME] [--rejects FILE] [-q] [--progress]
+//!
+//! What it reads and writes, its flags and their rules are its `--help` (the doc of [`Args`]
+//! and its [`MANUAL`]), which is also its man page (`--generate man`).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Parser;
+use source_goose::read::Reader;
+use source_goose::roots::{default_sessions_dir, stores_under};
+use source_goose::STAGE;
+use tonbo_core::reader::{note_none_found, warn_if_empty, ReaderArgs, ReaderRun};
+use tonbo_core::{Exit, Manual, Signals};
+
+/// The examples, environment and files of `--help` and the man page.
+const MANUAL: Manual = Manual {
+    examples: &[
+        (
+            "Backfill every Goose session:",
+            "goose-read | tonbo-map | tonbo-batch | tonbo-post",
+        ),
+        (
+            "Read a copied home directory (its Goose stores are found at any depth):",
+            "goose-read /mnt/backup/home | tonbo-map | tonbo-batch | tonbo-post",
+        ),
+        (
+            "Only sessions updated since the first of the month:",
+            "goose-read --modified-after 2026-11-01 | tonbo-map | tonbo-batch | tonbo-post",
+        ),
+    ],
+    environment: &[
+        (
+            "GOOSE_PATH_ROOT",
+            "Goose's root when set: its sessions are in $GOOSE_PATH_ROOT/data/sessions",
+        ),
+        (
+            "XDG_DATA_HOME",
+            "else Goose's data dir is $XDG_DATA_HOME/goose (default ~/.local/share/goose)",
+        ),
+        ("HOME", "where ~/.local/share is"),
+        ("TERM", "dumb: no --progress line"),
+    ],
+    signals: Signals::Stop,
+    empty_exit: true,
+    files: &[
+        (
+            "~/.local/share/goose/sessions/sessions.db",
+            "current Goose versions: every session and message (SQLite, WAL)",
+        ),
+        (
+            "~/.local/share/goose/sessions/<id>.jsonl",
+            "older versions: one session per file, its metadata on line 1, a message per line",
+        ),
+    ],
+};
+
+/// Read Goose sessions as tonbo-ingest source records.
+///
+/// Reads the sessions of Goose (block/goose) and writes one source record per line:
+/// `{"v":1,"source":"goose","session":"<id>","kind":"<kind>","record":<raw>,"at":"<place>",
+///   "provenance":{..}}`. From a `sessions.db`: a `session` record per session row (its columns
+/// as a JSON object), then a `message` record per message row in row order (`content` and
+/// `metadata` are the stored JSON, unchanged), `at` being `sessions.db:sessions/<id>` and
+/// `sessions.db:messages/<message_id>`. From an older `<id>.jsonl`: its first line as a
+/// `legacy-session` record and every other line as a `legacy-message`, byte for byte, `at`
+/// being `<file name>:<line>`. A `.jsonl` whose session the database beside it also holds is
+/// not read (Goose imported it there).
+///
+/// The database is opened read-only and read in one read transaction: a consistent snapshot
+/// while Goose writes to it (WAL); nothing is written to it, no checkpoint is made.
+///
+/// PATH is a Goose sessions folder, a folder above one (a home, a GOOSE_PATH_ROOT: every
+/// `sessions.db` and every `.jsonl` in a folder named `sessions` is found, at any depth), a
+/// `sessions.db` or a `.jsonl` file. Without PATH: Goose's own sessions folder,
+/// `$GOOSE_PATH_ROOT/data/sessions`, else `$XDG_DATA_HOME/goose/sessions` (default
+/// `~/.local/share/goose/sessions`, on Linux and macOS).
+///
+/// `--modified-after TIME` reads only sessions updated after TIME (a database row's
+/// `updated_at`, a file's modification time): `2026-11-01T00:00:00Z`, `2026-11-01`, or an age,
+/// `90m`, `12h`, `7d`, `2w`.
+///
+/// A torn last line of a `.jsonl` (no newline, not JSON) is left for the next run and counted
+/// as incomplete; a line that is not a JSON object, or a row whose stored JSON is not JSON, is
+/// rejected (exit 1); a store that cannot be read is reported and counted (exit 1); the rest
+/// is always read. A PATH that holds files but gives no record is warned about, and the exit
+/// status is 3 unless `--allow-empty`.
+///
+/// `--follow` is not supported yet: it is refused with an error (exit 2). Run it again
+/// instead; records keep their keys, so nothing is posted twice.
+#[derive(Parser)]
+#[command(name = STAGE, version, after_help = MANUAL.help())]
+struct Args {
+    /// Goose sessions folders, folders above them, `sessions.db` or `.jsonl` files, read in
+    /// order; none reads Goose's own sessions folder.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    reader: ReaderArgs,
+}
+
+fn main() -> std::process::ExitCode {
+    tonbo_core::manual::main(STAGE, &MANUAL, run)
+}
+
+fn run(args: Args) -> Result<Exit> {
+    if args.reader.follow.follow {
+        bail!("--follow is not supported for Goose yet; run goose-read again instead (keys are stable, nothing is sent twice)");
+    }
+    let inputs: Vec<PathBuf> = if args.paths.is_empty() {
+        match default_sessions_dir() {
+            Some(d) if d.exists() => vec![d],
+            d => {
+                let looked: Vec<String> = d.iter().map(|d| d.display().to_string()).collect();
+                note_none_found(STAGE, "Goose sessions folder", &looked);
+                vec![]
+            }
+        }
+    } else {
+        args.paths.clone()
+    };
+    let reads = "Goose session stores";
+    let mut run = ReaderRun::start(STAGE, reads, &args.paths, &args.reader, ("stores", "read"))?;
+    let mut reader = Reader::new(run.io(), args.reader.modified_after);
+    let mut empty = 0;
+    for path in &inputs {
+        let stores = stores_under(path);
+        let mut records = 0;
+        for store in &stores {
+            if reader.stopped() {
+                break;
+            }
+            records += reader.read_store(store)?;
+        }
+        let why = if stores.is_empty() {
+            Some("no Goose sessions.db or sessions/*.jsonl in it".to_string())
+        } else if records == 0 && reader.stats.skipped == 0 {
+            Some("its Goose stores hold no session".to_string())
+        } else {
+            None
+        };
+        empty += warn_if_empty(STAGE, path, why, reader.stopped());
+    }
+    let stats = reader.stats;
+    run.finish(&args.reader, |r| stats.summary(r), stats.failed, empty)
+}
+
+tonbo_core::manual_test!(Args, MANUAL);
