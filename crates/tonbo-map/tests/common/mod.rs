@@ -67,7 +67,7 @@ impl Source {
     }
 
     /// The paths its reader reads for the fixture `case`: Claude Code's `projects` folder,
-    /// Codex CLI's `sessions` folder, or for OpenCode the paths its `paths` file names in a
+    /// Codex CLI's `sessions` folder, or for OpenCode and Goose the paths its `paths` file names in a
     /// copy of it under `into` (built by [`build`]).
     pub fn paths(&self, case: &Path, into: &Path) -> Vec<PathBuf> {
         match self.dir {
