@@ -4,6 +4,7 @@
 //! Durable Sessions events ([`map::GooseMapper`]). The format facts it relies on, and where in
 //! Goose's own code they were confirmed, are in FORMAT.md.
 
+pub mod follow;
 pub mod map;
 pub mod read;
 pub mod roots;

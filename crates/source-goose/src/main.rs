@@ -5,11 +5,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Parser;
+use source_goose::follow::Follower;
 use source_goose::read::Reader;
-use source_goose::roots::{default_sessions_dir, stores_under};
+use source_goose::roots::default_sessions_dir;
 use source_goose::STAGE;
+use tonbo_core::follow::follow;
 use tonbo_core::reader::{note_none_found, warn_if_empty, ReaderArgs, ReaderRun};
 use tonbo_core::{Exit, Manual, Signals};
 
@@ -86,8 +88,13 @@ const MANUAL: Manual = Manual {
 /// is always read. A PATH that holds files but gives no record is warned about, and the exit
 /// status is 3 unless `--allow-empty`.
 ///
-/// `--follow` is not supported yet: it is refused with an error (exit 2). Run it again
-/// instead; records keep their keys, so nothing is posted twice.
+/// `--follow`: after reading what exists, keep watching and write what is added until SIGINT or
+/// SIGTERM, then flush, print the summary and exit 0 (1 if something was rejected or
+/// unreadable). On every change the stores are read again, writing only what is new: message
+/// rows not written before (by their `message_id`: a compaction rewrites a conversation under
+/// new row ids, the same message ids), a session record when its name, folder, type or model
+/// changed, the lines of an older `.jsonl` after those written. A message deleted by a rewind
+/// stays sent. `--poll-interval MS` (default 1000), `--poll`: as for every reader.
 #[derive(Parser)]
 #[command(name = STAGE, version, after_help = MANUAL.help())]
 struct Args {
@@ -105,12 +112,11 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<Exit> {
-    if args.reader.follow.follow {
-        bail!("--follow is not supported for Goose yet; run goose-read again instead (keys are stable, nothing is sent twice)");
-    }
+    let following = args.reader.follow.follow;
     let inputs: Vec<PathBuf> = if args.paths.is_empty() {
         match default_sessions_dir() {
-            Some(d) if d.exists() => vec![d],
+            // Followed even before Goose makes it.
+            Some(d) if d.exists() || following => vec![d],
             d => {
                 let looked: Vec<String> = d.iter().map(|d| d.display().to_string()).collect();
                 note_none_found(STAGE, "Goose sessions folder", &looked);
@@ -122,25 +128,27 @@ fn run(args: Args) -> Result<Exit> {
     };
     let reads = "Goose session stores";
     let mut run = ReaderRun::start(STAGE, reads, &args.paths, &args.reader, ("stores", "read"))?;
+    let stop = run.stop.clone();
     let mut reader = Reader::new(run.io(), args.reader.modified_after);
     let mut empty = 0;
-    for path in &inputs {
-        let stores = stores_under(path);
-        let mut records = 0;
-        for store in &stores {
-            if reader.stopped() {
-                break;
-            }
-            records += reader.read_store(store)?;
-        }
-        let why = if stores.is_empty() {
-            Some("no Goose sessions.db or sessions/*.jsonl in it".to_string())
-        } else if records == 0 && reader.stats.skipped == 0 {
-            Some("its Goose stores hold no session".to_string())
-        } else {
-            None
+    if following {
+        let mut follower = Follower {
+            reader: &mut reader,
+            inputs,
         };
-        empty += warn_if_empty(STAGE, path, why, reader.stopped());
+        follow(&mut follower, &args.reader.follow, STAGE, &stop)?;
+    } else {
+        let yields = reader.read_inputs(&inputs)?;
+        for (path, (records, found)) in inputs.iter().zip(yields) {
+            let why = if !found {
+                Some("no Goose sessions.db or sessions/*.jsonl in it".to_string())
+            } else if records == 0 && reader.stats.skipped == 0 {
+                Some("its Goose stores hold no session".to_string())
+            } else {
+                None
+            };
+            empty += warn_if_empty(STAGE, path, why, reader.stopped());
+        }
     }
     let stats = reader.stats;
     run.finish(&args.reader, |r| stats.summary(r), stats.failed, empty)

@@ -10,10 +10,10 @@
 //!   every other line as `legacy-message`, byte for byte. A file whose session is also in the
 //!   database beside it is not read: Goose imported it there, and the database is the truth.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
@@ -58,11 +58,26 @@ impl Stats {
     }
 }
 
-/// Reads stores, writing their records to the run's output.
+/// Reads stores, writing their records to the run's output. What it wrote is remembered, so
+/// that reading a store again (`--follow`) writes only what is new.
 pub struct Reader<'a> {
     io: ReaderIo<'a>,
     modified_after: Option<SystemTime>,
     pub stats: Stats,
+    /// Per database, what was written of it.
+    dbs: HashMap<PathBuf, Written>,
+    /// Per older session file, how many of its lines were written or passed over.
+    legacy_lines: HashMap<PathBuf, u64>,
+}
+
+/// What was written of one database: per session, the last message row read and what its
+/// session record said; the key of every message written (Goose rewrites a whole conversation
+/// with new row ids but the same `message_id`s when it compacts or imports one).
+#[derive(Debug, Default)]
+struct Written {
+    last_row: HashMap<String, i64>,
+    session_said: HashMap<String, u64>,
+    messages: HashSet<String>,
 }
 
 /// The SQL form (`YYYY-MM-DD HH:MM:SS`, UTC) of a time, to compare with `updated_at`.
@@ -114,6 +129,8 @@ impl<'a> Reader<'a> {
             io,
             modified_after,
             stats: Stats::default(),
+            dbs: HashMap::new(),
+            legacy_lines: HashMap::new(),
         }
     }
 
@@ -231,6 +248,8 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// Writes a session's record (when it is new, or says something new: its name, folder,
+    /// type or model) and its message rows not written before.
     fn write_db_session(
         &mut self,
         conn: &Connection,
@@ -240,13 +259,17 @@ impl Reader<'_> {
         message_cols: &[String],
     ) -> Result<()> {
         let name = file_name(db);
-        let prov = |table: &str, row: &str| {
-            serde_json::json!({"file": db.display().to_string(), "table": table, "row": row})
-                .to_string()
-        };
-        self.stats.sessions += 1;
-        let at = format!("{name}:sessions/{id}");
-        self.write(id, "session", &session.to_string(), &at, &prov("sessions", id))?;
+        let said = session_said(&session);
+        let written = self.dbs.entry(db.to_path_buf()).or_default();
+        let first = !written.session_said.contains_key(id);
+        if written.session_said.insert(id.to_string(), said) != Some(said) {
+            if first {
+                self.stats.sessions += 1;
+            }
+            let at = format!("{name}:sessions/{id}");
+            let prov = provenance(db, "sessions", id);
+            self.write(id, "session", &session.to_string(), &at, &prov)?;
+        }
         if message_cols.is_empty() {
             return Ok(());
         }
@@ -254,48 +277,91 @@ impl Reader<'_> {
         let pick = |c: &'static str| if has(c) { c } else { "NULL" };
         let sql = format!(
             "SELECT id, {}, role, content_json, created_timestamp, {}, {}, {} FROM messages \
-             WHERE session_id = ?1 ORDER BY id",
+             WHERE session_id = ?1 AND id > ?2 ORDER BY id",
             pick("message_id"),
             pick("timestamp"),
             pick("tokens"),
             pick("metadata_json")
         );
+        let after = self.dbs[db].last_row.get(id).copied().unwrap_or(0);
         let mut st = conn.prepare(&sql)?;
-        let mut rows = st.query([id])?;
+        let mut rows = st.query(rusqlite::params![id, after])?;
         while let Some(row) = rows.next()? {
-            let rowid: i64 = row.get(0)?;
-            let message_id: Option<String> = row.get(1)?;
-            let content: String = row.get::<_, Option<String>>(3)?.unwrap_or_default();
-            let metadata: Option<String> = row.get(7)?;
-            let row_name = rowid.to_string();
-            let (content, metadata) = match (raw_json(&content), metadata.as_deref().map(raw_json)) {
-                (Ok(c), None) => (c, "null"),
-                (Ok(c), Some(Ok(m))) => (c, m),
-                (Err(e), _) | (_, Some(Err(e))) => {
-                    let input = format!("{}:messages/{rowid}", db.display());
-                    self.io.rejects.reject(&input, rowid as u64, &e, content.as_bytes())?;
-                    continue;
-                }
-            };
-            let head = serde_json::json!({
-                "id": rowid,
-                "message_id": message_id,
-                "session_id": id,
-                "role": json_of(row.get_ref(2)?),
-                "created_timestamp": json_of(row.get_ref(4)?),
-                "timestamp": json_of(row.get_ref(5)?),
-                "tokens": json_of(row.get_ref(6)?),
-            })
-            .to_string();
-            let record = format!(
-                "{},\"content\":{content},\"metadata\":{metadata}}}",
-                &head[..head.len() - 1]
-            );
-            let at = format!("{name}:messages/{}", message_id.as_deref().unwrap_or(&row_name));
-            self.write(id, "message", &record, &at, &prov("messages", &row_name))?;
+            self.write_message_row(db, &name, id, row)?;
         }
         Ok(())
     }
+
+    /// Writes one message row, unless a row with its `message_id` was written before.
+    fn write_message_row(
+        &mut self,
+        db: &Path,
+        name: &str,
+        session: &str,
+        row: &rusqlite::Row,
+    ) -> Result<()> {
+        let rowid: i64 = row.get(0)?;
+        let message_id: Option<String> = row.get(1)?;
+        let written = self.dbs.entry(db.to_path_buf()).or_default();
+        written.last_row.insert(session.to_string(), rowid);
+        let row_name = rowid.to_string();
+        let key = message_id.clone().unwrap_or_else(|| format!("{session}/{rowid}"));
+        if !written.messages.insert(key) {
+            return Ok(());
+        }
+        let content: String = row.get::<_, Option<String>>(3)?.unwrap_or_default();
+        let metadata: Option<String> = row.get(7)?;
+        let (content, metadata) = match (raw_json(&content), metadata.as_deref().map(raw_json)) {
+            (Ok(c), None) => (c, "null"),
+            (Ok(c), Some(Ok(m))) => (c, m),
+            (Err(e), _) | (_, Some(Err(e))) => {
+                let input = format!("{}:messages/{rowid}", db.display());
+                return self
+                    .io
+                    .rejects
+                    .reject(&input, rowid as u64, &e, content.as_bytes());
+            }
+        };
+        let head = serde_json::json!({
+            "id": rowid,
+            "message_id": message_id,
+            "session_id": session,
+            "role": json_of(row.get_ref(2)?),
+            "created_timestamp": json_of(row.get_ref(4)?),
+            "timestamp": json_of(row.get_ref(5)?),
+            "tokens": json_of(row.get_ref(6)?),
+        })
+        .to_string();
+        let record = format!(
+            "{},\"content\":{content},\"metadata\":{metadata}}}",
+            &head[..head.len() - 1]
+        );
+        let at = format!("{name}:messages/{}", message_id.as_deref().unwrap_or(&row_name));
+        let prov = provenance(db, "messages", &row_name);
+        self.write(session, "message", &record, &at, &prov)
+    }
+}
+
+/// What of a session row its events carry (not its times and counters, which change with
+/// every message): a new session record is written only when this changes.
+fn session_said(session: &Value) -> u64 {
+    let said: Vec<&Value> = [
+        "name",
+        "description",
+        "working_dir",
+        "session_type",
+        "provider_name",
+        "model_config_json",
+        "schedule_id",
+    ]
+    .iter()
+    .map(|k| session.get(*k).unwrap_or(&Value::Null))
+    .collect();
+    tonbo_core::contract::stable_hash(serde_json::to_string(&said).unwrap_or_default().as_bytes())
+}
+
+fn provenance(db: &Path, table: &str, row: &str) -> String {
+    serde_json::json!({"file": db.display().to_string(), "table": table, "row": row}).to_string()
 }
 
 /// The first 19 characters of a stored time (`2025-01-01 12:00:00` or RFC 3339), `T` made a
@@ -331,7 +397,8 @@ impl Reader<'_> {
         let mut reader = BufReader::new(File::open(file)?);
         let mut buf = Vec::new();
         let mut line_no = 0u64;
-        let mut counted = false;
+        let done = self.legacy_lines.get(file).copied().unwrap_or(0);
+        let mut counted = done > 0;
         loop {
             buf.clear();
             let n = reader.read_until(b'\n', &mut buf)?;
@@ -340,9 +407,14 @@ impl Reader<'_> {
             }
             line_no += 1;
             let complete = buf.last() == Some(&b'\n');
+            // Older Goose rewrote the whole file each turn, the lines before unchanged.
+            if line_no <= done {
+                continue;
+            }
             let text = String::from_utf8_lossy(&buf);
             let text = text.trim_end_matches(['\n', '\r']);
             if text.trim().is_empty() {
+                self.legacy_lines.insert(file.to_path_buf(), line_no);
                 continue;
             }
             let parsed: Result<Value, _> = serde_json::from_str(text);
@@ -353,14 +425,17 @@ impl Reader<'_> {
                     break;
                 }
                 Ok(_) => {
+                    self.legacy_lines.insert(file.to_path_buf(), line_no);
                     self.reject(file, line_no, "not a JSON object", text)?;
                     continue;
                 }
                 Err(e) => {
+                    self.legacy_lines.insert(file.to_path_buf(), line_no);
                     self.reject(file, line_no, &format!("not JSON: {e}"), text)?;
                     continue;
                 }
             };
+            self.legacy_lines.insert(file.to_path_buf(), line_no);
             // The first line is the session's metadata unless it is a message (a file written
             // without one, which Goose also reads).
             let kind = if line_no == 1 && obj.get("role").is_none() {
@@ -382,5 +457,39 @@ impl Reader<'_> {
     fn reject(&mut self, file: &Path, line: u64, why: &str, text: &str) -> Result<()> {
         let input = file.display().to_string();
         self.io.rejects.reject(&input, line, why, text.as_bytes())
+    }
+}
+
+impl Reader<'_> {
+    /// Reads every store under `inputs`; for each input, how many records it gave and whether
+    /// any store was found in it.
+    pub fn read_inputs(&mut self, inputs: &[PathBuf]) -> Result<Vec<(u64, bool)>> {
+        let mut yields = Vec::new();
+        for path in inputs {
+            let stores = crate::roots::stores_under(path);
+            let mut records = 0;
+            for store in &stores {
+                if self.stopped() {
+                    break;
+                }
+                records += self.read_store(store)?;
+            }
+            yields.push((records, !stores.is_empty()));
+        }
+        Ok(yields)
+    }
+
+    /// Runs `f` heedless of the stop flag (a follower's last look runs to its end).
+    pub fn heedless<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let stop = self.io.stop.take();
+        let r = f(self);
+        self.io.stop = stop;
+        r
+    }
+
+    /// Passes on what was written so far.
+    pub fn flush(&mut self) -> Result<()> {
+        self.io.out.flush()?;
+        Ok(())
     }
 }

@@ -50,6 +50,7 @@ pub const SOURCES: &[Source] = &[
     Source::new("claude-code", "claude-read",   Takes::Path, "CLAUDE_CONFIG_DIR"),
     Source::new("codex-cli",   "codex-read",    Takes::Path, "CODEX_HOME"),
     Source::new("opencode",    "opencode-read", Takes::Db,   "OPENCODE_DB"),
+    Source::new("goose",       "goose-read",    Takes::Db,   "GOOSE_PATH_ROOT"),
 ];
 
 /// The `--from` value that reads every source.
@@ -104,8 +105,8 @@ mod tests {
             assert_ne!(s.name, ALL);
             assert!(SOURCES[i + 1..].iter().all(|t| t.name != s.name));
         }
-        assert_eq!(choices(), "claude-code, codex-cli, opencode or all");
-        assert_eq!(taking(Takes::Db, " or "), "opencode");
+        assert_eq!(choices(), "claude-code, codex-cli, opencode, goose or all");
+        assert_eq!(taking(Takes::Db, " or "), "opencode or goose");
         assert_eq!(named("all").map(|v| v.len()), Some(SOURCES.len()));
         assert_eq!(named("codex-cli").unwrap()[0].reader, "codex-read");
         assert!(named("nowhere").is_none());

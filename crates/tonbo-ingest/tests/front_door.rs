@@ -361,11 +361,11 @@ fn usage_errors_are_named_and_exit_2() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["--from", "nowhere"],
-            "unknown source: nowhere (claude-code, codex-cli, opencode or all)",
+            "unknown source: nowhere (claude-code, codex-cli, opencode, goose or all)",
         ),
         (
             &[],
-            "--from is required (claude-code, codex-cli, opencode or all)",
+            "--from is required (claude-code, codex-cli, opencode, goose or all)",
         ),
         (&["--path", "x", "--from"], "--from needs a value"),
         (&["--from", "claude-code", "--path"], "--path needs a value"),
@@ -386,11 +386,11 @@ fn usage_errors_are_named_and_exit_2() {
         ),
         (
             &["--from", "codex-cli", "--db", "x"],
-            "--db is for --from opencode; use --path",
+            "--db is for --from opencode or goose; use --path",
         ),
         (
             &["--from", "all", "--db", "x"],
-            "--path and --db need one source; --from all reads the default locations (CLAUDE_CONFIG_DIR, CODEX_HOME, OPENCODE_DB)",
+            "--path and --db need one source; --from all reads the default locations (CLAUDE_CONFIG_DIR, CODEX_HOME, OPENCODE_DB, GOOSE_PATH_ROOT)",
         ),
     ];
     for (args, message) in cases {
