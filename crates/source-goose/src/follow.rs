@@ -27,7 +27,11 @@ impl Followed for Follower<'_, '_> {
                 roots.push(input.clone());
             }
             for s in stores {
-                let dir = if s.dir.is_file() { input.clone() } else { s.dir };
+                let dir = if s.dir.is_file() {
+                    input.clone()
+                } else {
+                    s.dir
+                };
                 if !roots.contains(&dir) {
                     roots.push(dir);
                 }

@@ -127,8 +127,8 @@ impl GooseMapper {
         stream: &str,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let model_config: Option<Value> = s(v, "model_config_json")
-            .and_then(|j| serde_json::from_str(j).ok());
+        let model_config: Option<Value> =
+            s(v, "model_config_json").and_then(|j| serde_json::from_str(j).ok());
         let state = Session {
             cwd: s(v, "working_dir").map(str::to_string),
             model: model_config
@@ -275,13 +275,15 @@ fn emit_prompt(state: &mut Session, items: &[&Value], m: &mut Msg) -> Result<(),
     if items.is_empty() {
         return Ok(());
     }
-    let block_of = |item: &&Value| match s(item, "type") {
+    let block_of = |item: &&Value| {
+        match s(item, "type") {
         Some("image") => format!(
             "{{\"type\":\"image\",\"source\":{{\"type\":\"base64\",\"media_type\":{},\"data\":{}}}}}",
             json_str(s(item, "mimeType").unwrap_or("image/png")),
             json_str(s(item, "data").unwrap_or(""))
         ),
         _ => text_block(s(item, "text").unwrap_or("")),
+    }
     };
     let content = blocks(&items.iter().map(block_of).collect::<Vec<_>>());
     if std::mem::take(&mut state.after_compaction) {
@@ -328,7 +330,11 @@ fn map_item(
                 ev.meta_str("continuation", text);
                 return m.emit(ev, "compaction");
             }
-            let label = if role == "user" { "injected_context" } else { "agent_only_text" };
+            let label = if role == "user" {
+                "injected_context"
+            } else {
+                "agent_only_text"
+            };
             m.emit(text_event("system.message", text), label)
         }
         "toolRequest" | "frontendToolRequest" => tool_request(state, item, m),
@@ -344,7 +350,9 @@ fn map_item(
             ev.raw("image", &item.to_string());
             m.emit(ev, "image")
         }
-        "systemNotification" | "contextLengthExceeded" | "summarizationRequested"
+        "systemNotification"
+        | "contextLengthExceeded"
+        | "summarizationRequested"
         | "conversationCompacted" => {
             let text = s(item, "msg").unwrap_or(kind);
             let mut ev = text_event("system.message", text);
@@ -382,7 +390,9 @@ fn tool_request(state: &mut Session, item: &Value, m: &mut Msg) -> Result<(), Ma
         None | Some(Value::Null) => "{}".to_string(),
         Some(other) => serde_json::json!({ "value": other }).to_string(),
     };
-    let mcp = name.split_once("__").filter(|(srv, t)| !srv.is_empty() && !t.is_empty());
+    let mcp = name
+        .split_once("__")
+        .filter(|(srv, t)| !srv.is_empty() && !t.is_empty());
     if let Some((server, _)) = mcp {
         state.servers.insert(id.to_string(), server.to_string());
     }
@@ -407,7 +417,10 @@ fn tool_response(state: &mut Session, item: &Value, m: &mut Msg) -> Result<(), M
             .cloned()
             .unwrap_or_default();
         let is_error = value.get("isError").and_then(Value::as_bool) == Some(true);
-        (blocks(&items.iter().map(mcp_block).collect::<Vec<_>>()), is_error)
+        (
+            blocks(&items.iter().map(mcp_block).collect::<Vec<_>>()),
+            is_error,
+        )
     };
     let ev = tool_result_event(id, server.as_deref(), &content, is_error);
     m.emit(ev, "tool_response")

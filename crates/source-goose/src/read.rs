@@ -164,7 +164,9 @@ impl<'a> Reader<'a> {
                 continue;
             }
             if let Err(e) = self.read_legacy(file) {
-                if e.downcast_ref::<std::io::Error>().is_some_and(is_broken_pipe) {
+                if e.downcast_ref::<std::io::Error>()
+                    .is_some_and(is_broken_pipe)
+                {
                     return Err(e);
                 }
                 tonbo_core::note!("{STAGE}: error: {}: {e:#}", file.display());
@@ -239,7 +241,10 @@ impl Reader<'_> {
                 break;
             }
             let updated = ses.get("updated_at").and_then(Value::as_str).unwrap_or("");
-            if after.as_deref().is_some_and(|a| sql_prefix(updated).as_str() <= a) {
+            if after
+                .as_deref()
+                .is_some_and(|a| sql_prefix(updated).as_str() <= a)
+            {
                 self.stats.skipped += 1;
                 continue;
             }
@@ -305,7 +310,9 @@ impl Reader<'_> {
         let written = self.dbs.entry(db.to_path_buf()).or_default();
         written.last_row.insert(session.to_string(), rowid);
         let row_name = rowid.to_string();
-        let key = message_id.clone().unwrap_or_else(|| format!("{session}/{rowid}"));
+        let key = message_id
+            .clone()
+            .unwrap_or_else(|| format!("{session}/{rowid}"));
         if !written.messages.insert(key) {
             return Ok(());
         }
@@ -336,7 +343,10 @@ impl Reader<'_> {
             "{},\"content\":{content},\"metadata\":{metadata}}}",
             &head[..head.len() - 1]
         );
-        let at = format!("{name}:messages/{}", message_id.as_deref().unwrap_or(&row_name));
+        let at = format!(
+            "{name}:messages/{}",
+            message_id.as_deref().unwrap_or(&row_name)
+        );
         let prov = provenance(db, "messages", &row_name);
         self.write(session, "message", &record, &at, &prov)
     }

@@ -28,7 +28,10 @@ fn a_person_s_prompts_are_told_from_goose_s_own_user_messages() {
     let run = run("01-sqlite-v9");
     assert_eq!(
         run.prompts_by("human"),
-        ["Run the tests and fix what fails", "Now update the changelog"]
+        [
+            "Run the tests and fix what fails",
+            "Now update the changelog"
+        ]
     );
     assert_eq!(
         run.prompts_by("agent"),
@@ -68,14 +71,27 @@ fn the_older_jsonl_generation_maps_and_its_torn_line_waits() {
     let run = run("02-legacy-jsonl");
     assert_eq!(
         run.prompts_by("human"),
-        ["Create an index.html with a hello page", "What is in this folder?"]
+        [
+            "Create an index.html with a hello page",
+            "What is in this folder?"
+        ]
     );
-    assert!(!run.stdout.contains("and the hidd"), "a torn line was mapped");
-    assert_eq!(run.of_type("goose.content").len(), 1, "the unknown content type is kept");
+    assert!(
+        !run.stdout.contains("and the hidd"),
+        "a torn line was mapped"
+    );
+    assert_eq!(
+        run.of_type("goose.content").len(),
+        1,
+        "the unknown content type is kept"
+    );
     let title = &run.of_type("goose.title")[0]["event"];
     assert_eq!(title["title"], "Set up static site");
     assert_eq!(title["metadata"]["project_path"], "/home/ana/site");
-    assert_eq!(run.keyed("20250301_101500.jsonl:4#0")["event"]["type"], "agent.mcp_tool_result");
+    assert_eq!(
+        run.keyed("20250301_101500.jsonl:4#0")["event"]["type"],
+        "agent.mcp_tool_result"
+    );
 }
 
 /// Goose imported the older file into the database and left it in place: read once, from the
@@ -90,7 +106,9 @@ fn an_imported_session_file_is_read_once_and_old_rows_keep_their_keys() {
     );
     run.keyed("msg_20250305_140000_1#0");
     run.keyed("msg_20251015_1_3#0");
-    assert!(run.read_stderr.contains("1 legacy files already in the database"));
+    assert!(run
+        .read_stderr
+        .contains("1 legacy files already in the database"));
 }
 
 #[test]
