@@ -386,7 +386,7 @@ fn usage_errors_are_named_and_exit_2() {
         ),
         (
             &["--from", "codex-cli", "--db", "x"],
-            "--db is for --from opencode or goose; use --path",
+            "--db is for --from opencode or --from goose; use --path",
         ),
         (
             &["--from", "all", "--db", "x"],
@@ -462,8 +462,8 @@ fn from_all_runs_each_source_with_something_to_read() {
     let r = from_all(tmp.path(), &server.url, &state, &claude, &codex);
     assert_ok(&r, "--from all");
     assert_on_server(&server, &want);
-    // Three pipelines ran, one after another; OpenCode had nothing to read.
-    assert_eq!(r.stderr.matches("tonbo-post: ").count(), 3, "{}", r.stderr);
+    // A pipeline per source ran, one after another; OpenCode and Goose had nothing to read.
+    assert_eq!(r.stderr.matches("tonbo-post: ").count(), 4, "{}", r.stderr);
     assert_said(&r, "opencode-read: 0 databases");
 }
 
@@ -671,12 +671,12 @@ fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
     );
     assert_eq!(keys_on_server(&server, &want), want);
 
-    // A plain re-run of the three sources sends nothing.
+    // A plain re-run of the sources (Goose's with nothing to read) sends nothing.
     let again = run(front_door(home, &args));
     assert_ok(&again, "re-run");
     assert_eq!(
         again.stderr.matches("0 events sent in 0 batches").count(),
-        3,
+        4,
         "{}",
         again.stderr
     );
