@@ -257,6 +257,7 @@ pub fn front_door(door: &std::path::Path, home: &std::path::Path) -> Command {
         "OPENCODE_DB",
         "XDG_DATA_HOME",
         "CRUSH_GLOBAL_DATA",
+        "GOOSE_PATH_ROOT",
     ] {
         cmd.env_remove(var);
     }
