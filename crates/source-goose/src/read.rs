@@ -221,7 +221,7 @@ impl Reader<'_> {
         }
         let message_cols = columns(&conn, "messages")?;
         let mut st = conn.prepare("SELECT * FROM sessions ORDER BY created_at, id")?;
-        let names: Vec<String> = st.column_names().into_iter().map(String::from).collect();
+        let names: Vec<String> = st.column_names().map(String::from).collect();
         let mut rows = st.query([])?;
         let mut sessions = Vec::new();
         while let Some(row) = rows.next()? {
