@@ -22,6 +22,12 @@ done
 find "$opencode" -name '*.sql' | while read -r sql; do
   "$bin/examples/sqlite_from_sql" "$sql" "${sql%.sql}.db"
 done
+# The Goose fixtures' sessions.db are SQL text too.
+goose="$work/goose"
+cp -r "$root/testdata/goose" "$goose"
+find "$goose" -name '*.sql' | while read -r sql; do
+  "$bin/examples/sqlite_from_sql" "$sql" "${sql%.sql}.db" && rm "$sql"
+done
 echo "== local Durable Streams server at $url (data in .demo/data)"
 export TONBO_API="$url" TONBO_STATE="$work/post.sqlite"
 
@@ -34,6 +40,7 @@ backfill() {
     "$bin/claude-read" -q $(ls -d "$root"/testdata/claude/*/projects | grep -v bad-input)
     "$bin/codex-read" -q "$root"/testdata/codex/0[1-9]-*/sessions
     "$bin/opencode-read" -q "$opencode"/*/project/.opencode "$opencode"/*/project/.crush "$opencode"/*/data
+    "$bin/goose-read" -q "$goose"
     cat "$root"/testdata/events/*.ndjson
   } | "$bin/tonbo-map" | tee "$work/events.ndjson" \
     | "$bin/tonbo-batch" \
