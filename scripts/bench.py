@@ -191,6 +191,9 @@ SOURCES = [
     ("codex", "gen-codex-corpus.py", lambda d: f"{BIN}/codex-read -q {d}"),
     ("opencode", "gen-opencode-corpus.py",
      lambda d: f"{BIN}/opencode-read -q {d}/opencode {d}/go/.opencode {d}/crush/.crush"),
+    ("gemini-cli", "gen-gemini-corpus.py", lambda d: f"{BIN}/gemini-read -q {d}"),
+    ("cline", "gen-cline-corpus.py", lambda d: f"{BIN}/cline-read -q {d}"),
+    ("copilot-cli", "gen-copilot-corpus.py", lambda d: f"{BIN}/copilot-read -q {d}"),
 ]
 
 

@@ -40,6 +40,9 @@ backfill() {
     "$bin/claude-read" -q $(ls -d "$root"/testdata/claude/*/projects | grep -v bad-input)
     "$bin/codex-read" -q "$root"/testdata/codex/0[1-9]-*/sessions
     "$bin/opencode-read" -q "$opencode"/*/project/.opencode "$opencode"/*/project/.crush "$opencode"/*/data
+    "$bin/gemini-read" -q $(ls -d "$root"/testdata/gemini/*/ | grep -v bad-input)
+    "$bin/cline-read" -q "$root"/testdata/cline
+    "$bin/copilot-read" -q "$root"/testdata/copilot-cli/*/copilot
     "$bin/goose-read" -q "$goose"
     cat "$root"/testdata/events/*.ndjson
   } | "$bin/tonbo-map" | tee "$work/events.ndjson" \

@@ -13,6 +13,7 @@ pub mod follow;
 pub mod map;
 pub mod read;
 pub mod record;
+pub mod scan;
 mod summaries;
 
 pub use files::{default_roots, env_default_roots, existing_default_roots};

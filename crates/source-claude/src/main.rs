@@ -11,6 +11,7 @@ use clap::Parser;
 use source_claude::follow::follow;
 use source_claude::{env_default_roots, existing_default_roots, Reader, STAGE};
 use tonbo_core::reader::{warn_if_empty, ReaderArgs, ReaderRun};
+use tonbo_core::scan::ScanWriter;
 use tonbo_core::{Exit, Manual, Signals};
 
 /// The examples, environment and files of `--help` and the man page.
@@ -128,6 +129,14 @@ fn run(args: Args) -> Result<Exit> {
     let mut reader = Reader::new(run.io(), modified_after);
     let mut suffix = String::new();
     let mut empty = 0;
+    if args.reader.scan {
+        let mut scan = ScanWriter::new(source_claude::SOURCE);
+        for root in &roots {
+            reader.scan_path(root, &mut scan)?;
+        }
+        let unreadable = reader.stats.unreadable;
+        return run.finish(&args.reader, |_| scan.summary(STAGE), unreadable, 0);
+    }
     if follows {
         let followed = follow(&mut reader, roots, &args.reader.follow, default_roots, stop)?;
         suffix = followed.summary_suffix();

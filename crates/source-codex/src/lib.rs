@@ -38,6 +38,7 @@ pub mod map;
 pub mod read;
 pub mod record;
 pub mod roots;
+pub mod scan;
 
 pub use map::CodexMapper;
 pub use read::{parse_modified_after, Reader, Stats, Yield};

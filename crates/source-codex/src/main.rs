@@ -12,6 +12,7 @@ use source_codex::{
     existing_default_roots, follow, follow_roots, roots_of_path, Reader, Root, Yield, STAGE,
 };
 use tonbo_core::reader::{warn_if_empty, ReaderArgs, ReaderRun};
+use tonbo_core::scan::ScanWriter;
 use tonbo_core::{Exit, Manual, Signals};
 
 /// The examples, environment and files of `--help` and the man page.
@@ -124,6 +125,17 @@ fn run(args: Args) -> Result<Exit> {
     let modified_after = args.reader.modified_after;
     let mut reader = Reader::new(run.io(), modified_after);
     let mut empty = 0;
+    if args.reader.scan {
+        let roots: Vec<Root> = if args.paths.is_empty() {
+            existing_default_roots()
+        } else {
+            args.paths.iter().flat_map(|p| roots_of_path(p)).collect()
+        };
+        let mut scan = ScanWriter::new(source_codex::SOURCE);
+        reader.scan_roots(&roots, &mut scan)?;
+        let failed = reader.stats.failed;
+        return run.finish(&args.reader, |_| scan.summary(STAGE), failed, 0);
+    }
     let followed = if args.reader.follow.follow {
         let roots = follow_roots(&args.paths);
         Some(follow::follow(

@@ -233,7 +233,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The session files of one root, sorted by path; walk errors are reported and counted.
-    fn list(&mut self, root: &Root) -> Vec<Found> {
+    pub(crate) fn list(&mut self, root: &Root) -> Vec<Found> {
         let (files, notes) = list_root(root);
         for note in &notes {
             self.report_list_note(note);
@@ -621,7 +621,7 @@ impl<'a> Reader<'a> {
 
 /// Reads the first lines of a JSONL file (at most [`SCAN_LINES`]) to tell its format and
 /// session id. A read error once the format is known is left for the full read to report.
-fn prescan(mut lines: LineReader) -> io::Result<Detected> {
+pub(crate) fn prescan(mut lines: LineReader) -> io::Result<Detected> {
     let mut detector = Detector::default();
     loop {
         match lines.next_line() {

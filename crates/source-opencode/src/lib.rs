@@ -62,6 +62,7 @@ pub mod json;
 pub mod map;
 pub mod reader;
 pub mod record;
+pub mod scan;
 pub mod schema;
 pub mod sources;
 pub mod store;

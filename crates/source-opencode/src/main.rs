@@ -12,6 +12,7 @@ use source_opencode::follow::{follow, Spec};
 use source_opencode::sources::{default_sources, Env, Sources};
 use source_opencode::{busy_timeout_from_env, Reader, STAGE};
 use tonbo_core::reader::{ReaderArgs, ReaderRun};
+use tonbo_core::scan::ScanWriter;
 use tonbo_core::{Exit, Manual, Signals};
 
 /// The examples, environment and files of `--help` and the man page.
@@ -183,6 +184,21 @@ fn run(args: Args) -> Result<Exit> {
     let mut reader = Reader::new(run.io(), modified_after, busy);
     let mut suffix = String::new();
     let mut empty = 0;
+    if args.reader.scan {
+        let sources = if args.paths.is_empty() {
+            default_sources(&Env::from_process())
+        } else {
+            let mut s = Sources::default();
+            for p in &args.paths {
+                s.add_path(p);
+            }
+            s
+        };
+        let mut scan = ScanWriter::new(source_opencode::SOURCE);
+        reader.scan(&sources, &mut scan)?;
+        let failed = reader.stats.failed;
+        return run.finish(&args.reader, |_| scan.summary(STAGE), failed, 0);
+    }
     if args.reader.follow.follow {
         let spec = if args.paths.is_empty() {
             Spec::Default(Env::from_process())

@@ -141,9 +141,9 @@ fn is_assistant(obj: &str) -> bool {
 /// A session file, listed.
 pub(crate) struct JsonSession {
     created: Option<i64>,
-    updated: Option<i64>,
+    pub updated: Option<i64>,
     pub id: String,
-    path: PathBuf,
+    pub path: PathBuf,
 }
 
 impl Reader<'_> {

@@ -33,6 +33,7 @@ pub mod progress;
 pub mod reader;
 pub mod redact;
 pub mod rejects;
+pub mod scan;
 pub mod time;
 pub mod url;
 

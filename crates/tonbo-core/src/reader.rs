@@ -37,6 +37,12 @@ pub struct ReaderArgs {
     #[arg(long)]
     pub progress: bool,
 
+    /// List the sessions PATH (or the default locations) holds, one JSON object per line
+    /// (source, session, location, bytes, updated, and expires where the agent deletes old
+    /// sessions), without reading them: what `tonbo-ingest scan` tabulates.
+    #[arg(long, conflicts_with_all = ["follow", "modified_after", "rejects"])]
+    pub scan: bool,
+
     #[command(flatten)]
     pub follow: FollowArgs,
 

@@ -72,8 +72,17 @@ pub const MANUAL: Manual = Manual {
 /// The stages are looked up in $TONBO_INGEST_BIN_DIR, then beside tonbo-ingest, then on PATH.
 /// The API key is never a flag: tonbo-post reads TONBO_API_KEY (or use -- --api-key-file FILE).
 #[derive(Parser, Debug)]
-#[command(name = PROG, version, args_override_self = true, after_help = MANUAL.help())]
+#[command(
+    name = PROG,
+    version,
+    args_override_self = true,
+    args_conflicts_with_subcommands = true,
+    after_help = MANUAL.help()
+)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The source to read, or `all` (each in turn).
     #[arg(long, value_name = "SOURCE", value_parser = sources::from_values(), allow_hyphen_values = true)]
     pub from: Option<String>,
@@ -114,6 +123,12 @@ pub struct Args {
     #[arg(long, value_name = "DIR", allow_hyphen_values = true, value_hint = ValueHint::DirPath)]
     pub state_dir: Option<OsString>,
 
+    /// Read each agent's default locations under DIR instead of this user's: a copied home
+    /// directory, or a container's. The readers run with HOME and the XDG folders under DIR and
+    /// without the sources' own variables (CLAUDE_CONFIG_DIR, ...). Not with --path or --db.
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true, value_hint = ValueHint::DirPath)]
+    pub root: Option<PathBuf>,
+
     /// Everything after `--` goes to tonbo-post (--api, --state, --concurrency, ...).
     #[arg(
         last = true,
@@ -121,6 +136,55 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     pub post_args: Vec<OsString>,
+}
+
+/// What the front door does besides running pipelines.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Find every supported agent's sessions on this machine (or under --root) without reading
+    /// them, and print a table: agent, location, sessions, size, oldest and newest session,
+    /// and how many the agent itself will delete soon (Claude Code after cleanupPeriodDays,
+    /// Gemini CLI after its session retention), with a warning on stderr for each: ingest
+    /// them before they are gone. Exit status 3 when nothing is found.
+    Scan(ScanArgs),
+}
+
+/// `tonbo-ingest scan`'s flags.
+#[derive(clap::Args, Debug)]
+pub struct ScanArgs {
+    /// Look under DIR instead of this user's home (a copied home directory, a container's).
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub root: Option<PathBuf>,
+
+    /// Scan only this source (default: all).
+    #[arg(long, value_name = "SOURCE", value_parser = sources::from_values())]
+    pub from: Option<String>,
+
+    /// Warn about the sessions their agent deletes within DAYS days.
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    pub within: u64,
+
+    /// One JSON object per agent and location (NDJSON) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    /// Pipelines, one per source.
+    Run(Config),
+    /// `tonbo-ingest scan`.
+    Scan(ScanConfig),
+}
+
+/// `tonbo-ingest scan`, checked.
+#[derive(Debug)]
+pub struct ScanConfig {
+    pub sources: Vec<&'static Source>,
+    pub root: Option<PathBuf>,
+    pub within_days: u64,
+    pub json: bool,
 }
 
 /// What the command line asks for, its flags checked against each other.
@@ -138,6 +202,8 @@ pub struct Config {
     pub since_last_run: bool,
     /// `--state-dir`, unless empty.
     pub state_dir: Option<PathBuf>,
+    /// `--root`: the readers' home.
+    pub root: Option<PathBuf>,
     pub post_args: Vec<OsString>,
 }
 
@@ -177,13 +243,28 @@ impl Usage {
 }
 
 /// Parses and checks the command line (`argv[0]` first).
-pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Config, Usage> {
+pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Invocation, Usage> {
     let argv: Vec<OsString> = argv.into_iter().collect();
-    let args = Args::try_parse_from(&argv).map_err(|e| match e.kind() {
+    let mut args = Args::try_parse_from(&argv).map_err(|e| match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Usage::Shown(e),
         _ => Usage::Error(message_of(&e, &argv)),
     })?;
-    check(args).map_err(Usage::Error)
+    match args.command.take() {
+        Some(Command::Scan(scan)) => check_scan(scan).map(Invocation::Scan),
+        None => check(args).map(Invocation::Run),
+    }
+    .map_err(Usage::Error)
+}
+
+fn check_scan(args: ScanArgs) -> Result<ScanConfig, String> {
+    let from = args.from.as_deref().unwrap_or(sources::ALL);
+    let sources = sources::named(from).ok_or_else(|| format!("unknown source: {from}"))?;
+    Ok(ScanConfig {
+        sources,
+        root: args.root.filter(|r| !r.as_os_str().is_empty()),
+        within_days: args.within,
+        json: args.json,
+    })
 }
 
 /// clap's error in the words of the front door; what the user typed is shown without its
@@ -269,6 +350,9 @@ fn check(args: Args) -> Result<Config, String> {
             ));
         }
     }
+    if args.root.is_some() && !(args.path.is_empty() && args.db.is_empty()) {
+        return Err("--root reads the default locations under it; not with --path or --db".into());
+    }
     if args.watch && args.since_last_run {
         return Err("--since-last-run cannot be combined with --watch (a watch reads everything, then follows)".into());
     }
@@ -288,6 +372,7 @@ fn check(args: Args) -> Result<Config, String> {
         dry_run: args.dry_run,
         since_last_run: args.since_last_run,
         state_dir: args.state_dir.filter(|d| !d.is_empty()).map(PathBuf::from),
+        root: args.root.filter(|r| !r.as_os_str().is_empty()),
         post_args: args.post_args,
     })
 }

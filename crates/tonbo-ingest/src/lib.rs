@@ -2,7 +2,9 @@
 //! source or each in turn (`--from all`), names each stage that failed and returns the status of
 //! the first, and remembers the start of each run whose every stage exited 0 (`--since-last-run`).
 //! With `--from all --watch` the readers run at once into one `tonbo-map --merge`, because a
-//! checkpoint takes one tonbo-post at a time.
+//! checkpoint takes one tonbo-post at a time. `scan` tabulates what each reader finds
+//! (`READER --scan`) and warns about sessions their agents will delete ([`scan`]); `--root`
+//! gives the readers a home of their own ([`sources::home_under`]).
 //!
 //! The stages stay usable on their own: this only assembles them, as a shell pipeline would,
 //! and passes signals on so that the pipeline drains ([`pipeline`]).
@@ -12,6 +14,7 @@ pub mod cli;
 pub mod completion;
 pub mod marks;
 pub mod pipeline;
+pub mod scan;
 pub mod sources;
 
 use std::ffi::OsString;
@@ -154,6 +157,11 @@ impl Door<'_> {
             input: Input::Null,
             output: Output::Pipe,
             reader: true,
+            env: config
+                .root
+                .as_deref()
+                .map(sources::home_under)
+                .unwrap_or_default(),
         }
     }
 

@@ -54,6 +54,8 @@ pub struct Stage {
     pub output: Output,
     /// A reader: the first signal stops it, and so does a failing stage after it (`--watch`).
     pub reader: bool,
+    /// Variables set (or, `None`, removed) in its environment: a reader's home under `--root`.
+    pub env: Vec<(OsString, Option<OsString>)>,
 }
 
 impl Stage {
@@ -72,6 +74,7 @@ impl Stage {
             input,
             output,
             reader: false,
+            env: Vec::new(),
         }
     }
 }
@@ -283,6 +286,12 @@ impl Supervisor {
 fn command(stage: &Stage, outputs: &mut [Option<ChildStdout>]) -> Command {
     let mut cmd = Command::new(&stage.program);
     cmd.args(&stage.args);
+    for (name, value) in &stage.env {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
     cmd.stdout(match stage.output {
         Output::Pipe => Stdio::piped(),
         Output::Inherit => Stdio::inherit(),

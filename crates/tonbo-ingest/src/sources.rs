@@ -50,8 +50,36 @@ pub const SOURCES: &[Source] = &[
     Source::new("claude-code", "claude-read",   Takes::Path, "CLAUDE_CONFIG_DIR"),
     Source::new("codex-cli",   "codex-read",    Takes::Path, "CODEX_HOME"),
     Source::new("opencode",    "opencode-read", Takes::Db,   "OPENCODE_DB"),
+    Source::new("gemini-cli",  "gemini-read",   Takes::Path, "GEMINI_CLI_HOME"),
+    Source::new("cline",       "cline-read",    Takes::Path, "VSCODE_PORTABLE"),
+    Source::new("copilot-cli", "copilot-read",  Takes::Path, "COPILOT_HOME"),
     Source::new("goose",       "goose-read",    Takes::Db,   "GOOSE_PATH_ROOT"),
 ];
+
+/// The environment of a reader whose home is `root` (`--root`: a copied home directory, a
+/// container's): HOME and the XDG base directories under it, and every source's own home
+/// variable removed, so that each reader finds its agent's default locations under `root` and
+/// nothing of this machine's.
+pub fn home_under(root: &std::path::Path) -> Vec<(std::ffi::OsString, Option<std::ffi::OsString>)> {
+    let under = |rel: &str| Some(root.join(rel).into_os_string());
+    let mut env = vec![
+        ("HOME".into(), Some(root.as_os_str().to_os_string())),
+        ("XDG_CONFIG_HOME".into(), under(".config")),
+        ("XDG_DATA_HOME".into(), under(".local/share")),
+        ("XDG_STATE_HOME".into(), under(".local/state")),
+        ("XDG_CACHE_HOME".into(), under(".cache")),
+    ];
+    for s in SOURCES {
+        if !env.iter().any(|(name, _)| name == s.home) {
+            env.push((s.home.into(), None));
+        }
+    }
+    // cline-read's other variables: Cline's own data folder.
+    for more in ["CLINE_DATA_DIR", "CLINE_DIR"] {
+        env.push((more.into(), None));
+    }
+    env
+}
 
 /// The `--from` value that reads every source.
 pub const ALL: &str = "all";
@@ -105,7 +133,10 @@ mod tests {
             assert_ne!(s.name, ALL);
             assert!(SOURCES[i + 1..].iter().all(|t| t.name != s.name));
         }
-        assert_eq!(choices(), "claude-code, codex-cli, opencode, goose or all");
+        assert_eq!(
+            choices(),
+            "claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, goose or all"
+        );
         assert_eq!(taking(Takes::Db, " or "), "opencode or goose");
         assert_eq!(named("all").map(|v| v.len()), Some(SOURCES.len()));
         assert_eq!(named("codex-cli").unwrap()[0].reader, "codex-read");

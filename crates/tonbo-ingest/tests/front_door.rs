@@ -11,6 +11,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tonbo_ingest::sources::SOURCES;
 use tonbo_testkit::events::{events_by_session, mapped_events, OPENCODE_T2_TABLES};
 use tonbo_testkit::server::RefServer as Server;
 use tonbo_testkit::{bin, signal, workspace_root, Run, Started};
@@ -361,11 +362,11 @@ fn usage_errors_are_named_and_exit_2() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["--from", "nowhere"],
-            "unknown source: nowhere (claude-code, codex-cli, opencode, goose or all)",
+            "unknown source: nowhere (claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, goose or all)",
         ),
         (
             &[],
-            "--from is required (claude-code, codex-cli, opencode, goose or all)",
+            "--from is required (claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, goose or all)",
         ),
         (&["--path", "x", "--from"], "--from needs a value"),
         (&["--from", "claude-code", "--path"], "--path needs a value"),
@@ -390,7 +391,7 @@ fn usage_errors_are_named_and_exit_2() {
         ),
         (
             &["--from", "all", "--db", "x"],
-            "--path and --db need one source; --from all reads the default locations (CLAUDE_CONFIG_DIR, CODEX_HOME, OPENCODE_DB, GOOSE_PATH_ROOT)",
+            "--path and --db need one source; --from all reads the default locations (CLAUDE_CONFIG_DIR, CODEX_HOME, OPENCODE_DB, GEMINI_CLI_HOME, VSCODE_PORTABLE, COPILOT_HOME, GOOSE_PATH_ROOT)",
         ),
     ];
     for (args, message) in cases {
@@ -462,9 +463,16 @@ fn from_all_runs_each_source_with_something_to_read() {
     let r = from_all(tmp.path(), &server.url, &state, &claude, &codex);
     assert_ok(&r, "--from all");
     assert_on_server(&server, &want);
-    // A pipeline per source ran, one after another; OpenCode and Goose had nothing to read.
-    assert_eq!(r.stderr.matches("tonbo-post: ").count(), 4, "{}", r.stderr);
+    // A pipeline per source ran, one after another; only Claude Code and Codex had something.
+    assert_eq!(
+        r.stderr.matches("tonbo-post: ").count(),
+        SOURCES.len(),
+        "{}",
+        r.stderr
+    );
     assert_said(&r, "opencode-read: 0 databases");
+    assert_said(&r, "cline-read: 0 tasks");
+    assert_said(&r, "copilot-read: 0 files");
 }
 
 #[test]
@@ -671,12 +679,12 @@ fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
     );
     assert_eq!(keys_on_server(&server, &want), want);
 
-    // A plain re-run of the sources (Goose's with nothing to read) sends nothing.
+    // A plain re-run of every source (only three have a home here) sends nothing.
     let again = run(front_door(home, &args));
     assert_ok(&again, "re-run");
     assert_eq!(
         again.stderr.matches("0 events sent in 0 batches").count(),
-        4,
+        SOURCES.len(),
         "{}",
         again.stderr
     );
@@ -743,7 +751,14 @@ fn signals_go_first_to_the_readers_then_to_every_stage() {
     let tmp = tempfile::tempdir().unwrap();
     let bins = tmp.path().join("bin");
     std::fs::create_dir(&bins).unwrap();
-    for name in ["codex-read", "opencode-read", "tonbo-map", "tonbo-post"] {
+    for name in [
+        "codex-read",
+        "opencode-read",
+        "gemini-read",
+        "copilot-read",
+        "tonbo-map",
+        "tonbo-post",
+    ] {
         std::os::unix::fs::symlink(bin(name), bins.join(name)).unwrap();
     }
     let reading = tmp.path().join("reading");
@@ -779,4 +794,6 @@ fn signals_go_first_to_the_readers_then_to_every_stage() {
     // No further source was started.
     assert_not_said(&r, "codex-read");
     assert_not_said(&r, "opencode-read");
+    assert_not_said(&r, "gemini-read");
+    assert_not_said(&r, "copilot-read");
 }

@@ -16,6 +16,9 @@ fn mappings() -> Vec<Box<dyn SourceMapping>> {
         Box::new(source_claude::map::ClaudeMapper::default()),
         Box::new(source_codex::CodexMapper::default()),
         Box::new(source_opencode::OpenCodeMapper::default()),
+        Box::new(source_gemini::GeminiMapper::default()),
+        Box::new(source_cline::ClineMapper::default()),
+        Box::new(source_copilot::CopilotMapper::default()),
         Box::new(source_goose::GooseMapper::default()),
     ]
 }

@@ -193,3 +193,27 @@ fn every_sub_session_is_linked_to_its_parent_the_same_way() {
         }
     }
 }
+
+/// `READER --scan` lists, without reading them, every session a read maps events into: nothing
+/// an ingest would send is missing from `tonbo-ingest scan`'s count. It may list more: a file
+/// that holds only bookkeeping (Claude Code's summary-only files) is a session on disk that
+/// gives no event of its own, and telling so would take reading it.
+#[test]
+fn a_scan_lists_the_sessions_every_fixture_maps() {
+    for source in &SOURCES {
+        for case in source.cases() {
+            let tmp = tempfile::tempdir().unwrap();
+            let paths = source.paths(&case, tmp.path());
+            let run = read_and_map(source.reader, &paths);
+            let mapped: std::collections::BTreeSet<String> =
+                run.by_session().into_keys().map(str::to_string).collect();
+            let scanned = tonbo_testkit::events::scanned_sessions(source.reader, &paths);
+            let missing: Vec<_> = mapped.difference(&scanned).collect();
+            assert!(
+                missing.is_empty(),
+                "{source}/{}: mapped, not scanned: {missing:?}",
+                case.display()
+            );
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! event lines back by session, an OpenCode database's tables, running a stage and reading the
 //! lines it rejected, and planted secrets with the checks that none of them got through.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -348,4 +348,34 @@ pub fn assert_rejects_redacted(bin: &str, input: &str, lines: usize, kind: &str)
     let marker = format!("[REDACTED:{kind}]");
     assert_eq!(kept.matches(&marker).count(), lines, "{kept}");
     assert!(!run.stderr.contains(secret), "{}", run.stderr);
+}
+
+/// The sessions `READER --scan PATHS` lists, each once, as the streams their events go to
+/// (`<source>-<session>`, as tonbo-map names them), with their lines' fields checked.
+pub fn scanned_sessions(reader: &str, paths: &[impl AsRef<OsStr>]) -> BTreeSet<String> {
+    let out = Command::new(bin(reader))
+        .args(["--scan", "-q"])
+        .args(paths)
+        .output()
+        .unwrap();
+    // A store that cannot be read fails the scan as it fails a read; the rest is listed.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{reader} --scan: {stderr}"
+    );
+    let mut sessions = BTreeSet::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let (source, native) = (
+            v["source"].as_str().unwrap(),
+            v["session"].as_str().unwrap(),
+        );
+        let session = tonbo_core::mapping::session_stream(source, native).unwrap();
+        assert!(v["location"].is_string(), "{line}");
+        assert!(v["bytes"].as_u64().is_some_and(|b| b > 0), "{line}");
+        assert!(v["updated"].is_null() || v["updated"].is_string(), "{line}");
+        assert!(sessions.insert(session), "{line}: listed twice");
+    }
+    sessions
 }

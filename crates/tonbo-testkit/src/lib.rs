@@ -257,6 +257,11 @@ pub fn front_door(door: &std::path::Path, home: &std::path::Path) -> Command {
         "OPENCODE_DB",
         "XDG_DATA_HOME",
         "CRUSH_GLOBAL_DATA",
+        "XDG_CONFIG_HOME",
+        "VSCODE_PORTABLE",
+        "CLINE_DATA_DIR",
+        "CLINE_DIR",
+        "COPILOT_HOME",
         "GOOSE_PATH_ROOT",
     ] {
         cmd.env_remove(var);

@@ -45,13 +45,31 @@ pub const OPENCODE: Source = Source {
     name: "opencode",
     at_least: 7,
 };
+pub const GEMINI: Source = Source {
+    dir: "gemini",
+    reader: "gemini-read",
+    name: "gemini-cli",
+    at_least: 3,
+};
+pub const CLINE: Source = Source {
+    dir: "cline",
+    reader: "cline-read",
+    name: "cline",
+    at_least: 6,
+};
+pub const COPILOT: Source = Source {
+    dir: "copilot-cli",
+    reader: "copilot-read",
+    name: "copilot-cli",
+    at_least: 4,
+};
 pub const GOOSE: Source = Source {
     dir: "goose",
     reader: "goose-read",
     name: "goose",
     at_least: 3,
 };
-pub static SOURCES: [Source; 4] = [CLAUDE, CODEX, OPENCODE, GOOSE];
+pub static SOURCES: [Source; 7] = [CLAUDE, CODEX, OPENCODE, GEMINI, CLINE, COPILOT, GOOSE];
 
 impl Source {
     /// Its fixture folders, sorted.
@@ -73,6 +91,9 @@ impl Source {
         match self.dir {
             "claude" => vec![case.join("projects")],
             "codex" => vec![case.join("sessions")],
+            "gemini" => vec![case.to_path_buf()],
+            "cline" => vec![case.to_path_buf()],
+            "copilot-cli" => vec![case.join("copilot")],
             _ => {
                 build(case, into);
                 std::fs::read_to_string(case.join("paths"))

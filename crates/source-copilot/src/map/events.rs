@@ -1,0 +1,508 @@
+//! Event lines: `{type, data, id, timestamp, parentId, agentId?}` (FORMAT.md, "Event lines").
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tonbo_core::event::{
+    error_event, json_str, model_request_end, text_content, thinking_event, tool_result_event,
+    tool_use_event, turn_end_event, EventBuf,
+};
+use tonbo_core::mapping::{session_stream, MapError};
+
+use super::{text_hash, CopilotMapper, Line};
+use crate::SOURCE;
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(rename = "agentId", borrow, default)]
+    agent_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+/// Types known and passed over on purpose (counted by name): UI, permissions, hooks, mode
+/// and plan bookkeeping, and the ephemeral types the CLI does not persist.
+const SKIPPED: &[&str] = &[
+    "session.info",
+    "session.warning",
+    "session.mode_changed",
+    "session.plan_changed",
+    "session.workspace_file_changed",
+    "session.truncation",
+    "session.compaction_start",
+    "session.task_complete",
+    "session.handoff",
+    "session.remote_steerable_changed",
+    "session.schedule_created",
+    "session.schedule_cancelled",
+    "session.idle",
+    "session.title_changed",
+    "session.usage_info",
+    "session.snapshot_rewind",
+    "assistant.intent",
+    "assistant.usage",
+    "assistant.message_delta",
+    "assistant.reasoning_delta",
+    "assistant.streaming_delta",
+    "assistant.message_start",
+    "tool.execution_partial_result",
+    "tool.execution_progress",
+    "skill.invoked",
+    "subagent.started",
+    "subagent.completed",
+    "subagent.failed",
+    "subagent.selected",
+    "subagent.deselected",
+    "custom_agent.started",
+    "custom_agent.completed",
+    "custom_agent.failed",
+    "custom_agent.selected",
+    "hook.start",
+    "hook.end",
+    "permission.requested",
+    "permission.completed",
+    "external_tool.requested",
+    "pending_messages.modified",
+    // Newer than 1.0.48 (github/copilot-sdk's generated types): bookkeeping, not conversation.
+    "session.usage_checkpoint",
+    "session.binary_asset",
+    "session.todos_changed",
+    "session.context_cleared",
+    "session.permissions_changed",
+    "session.autopilot_objective_changed",
+    "session.auto_mode_resolved",
+    "session.session_limits_changed",
+    "session.managed_settings_resolved",
+    "session.managed_settings_enforced",
+    "session.schedule_rearmed",
+];
+
+impl CopilotMapper {
+    pub(super) fn map_event(&mut self, raw: &RawValue, line: &mut Line) -> Result<(), MapError> {
+        let env: Envelope = serde_json::from_str(raw.get())
+            .map_err(|e| MapError::Reject(format!("not a Copilot CLI event: {e}")))?;
+        if let Some(ts) = &env.timestamp {
+            line.timestamp = Some(ts.to_string());
+            self.state.last_timestamp = ts.to_string();
+        }
+        line.agent_id = env.agent_id.map(Cow::into_owned);
+        let data = env.data.map_or("{}", RawValue::get);
+        // A sub-agent's events name the call that started it (every version); newer ones also
+        // carry the envelope's `agentId`.
+        #[derive(Deserialize, Default)]
+        struct Probe {
+            #[serde(rename = "parentToolCallId", default)]
+            parent_tool_call_id: Option<String>,
+        }
+        line.parent_tool = serde_json::from_str::<Probe>(data)
+            .unwrap_or_default()
+            .parent_tool_call_id;
+        match env.kind.as_ref() {
+            "session.start" | "session.resume" => self.session_start(data),
+            "session.context_changed" => self.context(data),
+            "session.model_change" => {
+                #[derive(Deserialize, Default)]
+                #[serde(rename_all = "camelCase", default)]
+                struct D {
+                    new_model: Option<String>,
+                }
+                let d: D = serde_json::from_str(data).unwrap_or_default();
+                if d.new_model.is_some() {
+                    self.state.model = d.new_model;
+                }
+                self.counts.skip("session.model_change");
+            }
+            "user.message" => self.user_message(data, line)?,
+            "assistant.message" => self.assistant_message(data, line)?,
+            "assistant.reasoning" => self.reasoning(data, line)?,
+            "assistant.turn_start" => {
+                self.emit(EventBuf::new("session.status_running"), "turn_start", line)?
+            }
+            "assistant.turn_end" => self.emit(turn_end_event(), "turn_end", line)?,
+            "tool.execution_start" | "tool.user_requested" => {
+                self.tool_start(&env.kind, data, line)?
+            }
+            "tool.execution_complete" => self.tool_complete(data, line)?,
+            "system.message" | "system.notification" => self.system(&env.kind, data, line)?,
+            "session.error" => self.error(data, line)?,
+            "abort" => {
+                let mut ev = EventBuf::new("user.interrupt");
+                let reason = serde_json::from_str::<serde_json::Value>(data).ok();
+                ev.meta_opt("reason", reason.as_ref().and_then(|d| d["reason"].as_str()));
+                self.emit(ev, "abort", line)?;
+            }
+            "session.compaction_complete" => self.compaction(data, line)?,
+            "session.shutdown" => self.shutdown(data, line)?,
+            other if SKIPPED.contains(&other) => self.counts.skip(other),
+            other => self.counts.unknown(other),
+        }
+        Ok(())
+    }
+
+    /// `session.start` / `session.resume`: no event; the context every later event carries.
+    fn session_start(&mut self, data: &str) {
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct D<'a> {
+            copilot_version: Option<String>,
+            selected_model: Option<String>,
+            #[serde(borrow)]
+            context: Option<&'a RawValue>,
+            detached_from_spawning_parent_session_id: Option<String>,
+        }
+        let d: D = serde_json::from_str(data).unwrap_or_default();
+        if d.copilot_version.is_some() {
+            self.state.cli_version = d.copilot_version;
+        }
+        if d.selected_model.is_some() {
+            self.state.model = d.selected_model;
+        }
+        if let Some(parent) = d.detached_from_spawning_parent_session_id {
+            self.state.parent = session_stream(SOURCE, &parent).ok();
+        }
+        if let Some(c) = d.context {
+            self.context(c.get());
+        }
+        self.counts.skip("session.start/resume");
+    }
+
+    /// A `WorkingDirectoryContext`: cwd, branch, head commit, repository.
+    fn context(&mut self, data: &str) {
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct C {
+            cwd: Option<String>,
+            branch: Option<String>,
+            head_commit: Option<String>,
+            repository: Option<String>,
+        }
+        let c: C = serde_json::from_str(data).unwrap_or_default();
+        let s = &mut self.state;
+        s.cwd = c.cwd.or(s.cwd.take());
+        s.git_branch = c.branch.or(s.git_branch.take());
+        s.git_commit = c.head_commit.or(s.git_commit.take());
+        s.git_repository = c.repository.or(s.git_repository.take());
+    }
+
+    /// A person's prompt, unless the CLI says it wrote it: `source` set (a skill's injected
+    /// message) is a `system.message`; an autopilot continuation or a sub-agent's prompt is a
+    /// `user.message` written by the agent.
+    fn user_message(&mut self, data: &str, line: &mut Line) -> Result<(), MapError> {
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct D<'a> {
+            #[serde(borrow)]
+            content: Option<&'a RawValue>,
+            source: Option<String>,
+            is_autopilot_continuation: Option<bool>,
+            agent_mode: Option<String>,
+            #[serde(borrow)]
+            attachments: Option<&'a RawValue>,
+        }
+        let d: D = serde_json::from_str(data).unwrap_or_default();
+        let content = d
+            .content
+            .map_or("\"\"".to_string(), |c| c.get().to_string());
+        let source = d
+            .source
+            .as_deref()
+            .filter(|s| !s.is_empty() && *s != "user");
+        // `agent-<id>`: another agent's prompt; any other source is the CLI's own injection.
+        let from_agent = source.is_some_and(|s| s.starts_with("agent-"));
+        let subagent = line.agent_id.is_some() || line.parent_tool.is_some();
+        let by_agent = d.is_autopilot_continuation == Some(true) || subagent;
+        let (event, kind, author) = if from_agent {
+            ("user.message", "agent_message", Some("agent"))
+        } else if source.is_some() {
+            ("system.message", "injected", None)
+        } else if by_agent {
+            let kind = if subagent {
+                "subagent_prompt"
+            } else {
+                "autopilot_continuation"
+            };
+            ("user.message", kind, Some("agent"))
+        } else {
+            ("user.message", "prompt", Some("human"))
+        };
+        let mut ev = EventBuf::new(event);
+        ev.raw("content", &text_content(&content));
+        ev.meta_opt("author", author)
+            .meta_opt("message_source", d.source.as_deref())
+            .meta_opt("agent_mode", d.agent_mode.as_deref());
+        if let Some(a) = d.attachments.filter(|a| a.get() != "[]") {
+            ev.meta_raw("attachments", a.get());
+        }
+        self.emit(ev, kind, line)
+    }
+
+    /// The thinking in `reasoningText`, unless an `assistant.reasoning` wrote the same, then the
+    /// text (when not blank), then one tool use per tool request.
+    fn assistant_message(&mut self, data: &str, line: &mut Line) -> Result<(), MapError> {
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct D<'a> {
+            message_id: Option<String>,
+            model: Option<String>,
+            #[serde(borrow)]
+            content: Option<&'a RawValue>,
+            reasoning_text: Option<String>,
+            #[serde(borrow)]
+            tool_requests: Vec<&'a RawValue>,
+            output_tokens: Option<u64>,
+            phase: Option<String>,
+        }
+        let d: D = serde_json::from_str(data).unwrap_or_default();
+        if d.model.is_some() {
+            self.state.model = d.model;
+        }
+        if let Some(t) = d.reasoning_text.filter(|t| !t.trim().is_empty()) {
+            if self.state.thoughts.insert(text_hash(&t)) {
+                self.emit(thinking_event(Some(&json_str(&t))), "reasoning", line)?;
+            }
+        }
+        match d
+            .content
+            .filter(|c| !tonbo_core::event::is_blank_json_str(c.get()))
+        {
+            Some(c) => {
+                let mut ev = EventBuf::new("agent.message");
+                ev.raw("content", &text_content(c.get()));
+                ev.meta_opt("message_id", d.message_id.as_deref())
+                    .meta_opt("phase", d.phase.as_deref());
+                if let Some(n) = d.output_tokens {
+                    ev.meta_raw("output_tokens", &n.to_string());
+                }
+                self.emit(ev, "assistant_message", line)?;
+            }
+            None => self.counts.skip("blank text"),
+        }
+        for req in d.tool_requests {
+            self.tool_request(req.get(), line)?;
+        }
+        Ok(())
+    }
+
+    fn reasoning(&mut self, data: &str, line: &mut Line) -> Result<(), MapError> {
+        let d: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+        let Some(t) = d["content"].as_str().filter(|t| !t.trim().is_empty()) else {
+            self.counts.skip("blank reasoning");
+            return Ok(());
+        };
+        if !self.state.thoughts.insert(text_hash(t)) {
+            self.counts.skip("reasoning repeated");
+            return Ok(());
+        }
+        let mut ev = thinking_event(Some(&json_str(t)));
+        ev.meta_opt("reasoning_id", d["reasoningId"].as_str());
+        self.emit(ev, "reasoning", line)
+    }
+
+    fn error(&mut self, data: &str, line: &mut Line) -> Result<(), MapError> {
+        let d: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+        let kind = d["errorType"].as_str().unwrap_or("error");
+        let mut ev = error_event(kind, d["message"].as_str().unwrap_or(""), "terminal");
+        ev.meta_opt("error_code", d["errorCode"].as_str());
+        if let Some(code) = d["statusCode"].as_i64() {
+            ev.meta_raw("status_code", &code.to_string());
+        }
+        self.emit(ev, "error", line)
+    }
+
+    fn system(&mut self, kind: &str, data: &str, line: &mut Line) -> Result<(), MapError> {
+        let d: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+        let content = d["content"].as_str().unwrap_or("");
+        let role = d["role"].as_str();
+        let mut ev = EventBuf::new("system.message");
+        ev.raw("content", &text_content(&json_str(content)));
+        ev.meta_opt("role", role)
+            .meta_opt("name", d["name"].as_str());
+        let kind = if kind == "system.notification" {
+            "notification"
+        } else {
+            role.unwrap_or("system")
+        };
+        self.emit(ev, kind, line)
+    }
+
+    fn compaction(&mut self, data: &str, line: &mut Line) -> Result<(), MapError> {
+        let d: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+        if d["success"] == serde_json::Value::Bool(false) {
+            let msg = d["error"].as_str().unwrap_or("compaction failed");
+            return self.emit(
+                error_event("compaction", msg, "terminal"),
+                "compaction_failed",
+                line,
+            );
+        }
+        let mut ev = EventBuf::new("agent.thread_context_compacted");
+        if let Some(s) = d["summaryContent"].as_str() {
+            ev.raw("content", &text_content(&json_str(s)));
+        }
+        for k in [
+            "preCompactionTokens",
+            "postCompactionTokens",
+            "checkpointNumber",
+        ] {
+            if let Some(n) = d[k].as_u64() {
+                ev.meta_raw(k, &n.to_string());
+            }
+        }
+        self.emit(ev, "compaction", line)
+    }
+}
+
+/// Tool calls and their results.
+impl CopilotMapper {
+    /// One of an assistant message's `toolRequests`: `{toolCallId, name, arguments,
+    /// mcpServerName?, mcpToolName?}`.
+    fn tool_request(&mut self, req: &str, line: &mut Line) -> Result<(), MapError> {
+        let r: serde_json::Value = serde_json::from_str(req).unwrap_or_default();
+        let id = r["toolCallId"]
+            .as_str()
+            .map_or_else(|| line.out.next_key(), str::to_string);
+        let name = r["name"].as_str().unwrap_or("unknown");
+        self.tool_use(&id, name, &r, line, "tool_use")
+    }
+
+    fn tool_use(
+        &mut self,
+        id: &str,
+        name: &str,
+        r: &serde_json::Value,
+        line: &mut Line,
+        kind: &str,
+    ) -> Result<(), MapError> {
+        let server = r["mcpServerName"].as_str();
+        let mcp = server.map(|s| (s, r["mcpToolName"].as_str().unwrap_or(name)));
+        let input = match &r["arguments"] {
+            v @ serde_json::Value::Object(_) => v.to_string(),
+            serde_json::Value::Null => "{}".to_string(),
+            other => serde_json::json!({ "input": other }).to_string(),
+        };
+        self.state
+            .calls
+            .insert(id.to_string(), server.map(str::to_string));
+        let mut ev = tool_use_event(name, mcp, &input, id);
+        ev.meta_opt("tool_title", r["toolTitle"].as_str())
+            .meta_opt("intention", r["intentionSummary"].as_str());
+        self.emit(ev, kind, line)
+    }
+
+    /// `tool.execution_start`: a tool use only for a call no tool request announced (a call the
+    /// user asked for, `tool.user_requested`, or a version without `toolRequests`).
+    fn tool_start(&mut self, kind: &str, data: &str, line: &mut Line) -> Result<(), MapError> {
+        let d: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+        let Some(id) = d["toolCallId"].as_str() else {
+            self.counts.skip("tool start without id");
+            return Ok(());
+        };
+        if self.state.calls.contains_key(id) {
+            self.counts.skip("tool.execution_start of a request");
+            return Ok(());
+        }
+        let name = d["toolName"].as_str().unwrap_or("unknown").to_string();
+        let kind = if kind == "tool.user_requested" {
+            "user_requested_tool"
+        } else {
+            "tool_use"
+        };
+        self.tool_use(id, &name, &d, line, kind)
+    }
+
+    /// `tool.execution_complete`: the result the model was given (`result.content`), or the
+    /// error; paired with its call by `toolCallId`.
+    fn tool_complete(&mut self, data: &str, line: &mut Line) -> Result<(), MapError> {
+        // Results can be large: their text stays raw JSON, never decoded and encoded again.
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Text<'a> {
+            #[serde(borrow)]
+            content: Option<&'a RawValue>,
+            #[serde(borrow)]
+            message: Option<&'a RawValue>,
+            code: Option<String>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct D<'a> {
+            tool_call_id: Option<String>,
+            success: Option<bool>,
+            #[serde(borrow)]
+            result: Option<Text<'a>>,
+            #[serde(borrow)]
+            error: Option<Text<'a>>,
+            is_user_requested: Option<bool>,
+        }
+        let d: D = serde_json::from_str(data).unwrap_or_default();
+        let Some(id) = d.tool_call_id else {
+            self.counts.skip("tool result without id");
+            return Ok(());
+        };
+        let failed = d.success == Some(false);
+        let result = d.result.and_then(|r| r.content);
+        let error = d.error.as_ref().and_then(|e| e.message);
+        let text = if failed { error.or(result) } else { result };
+        let text = text.map(RawValue::get).filter(|t| t.starts_with('"'));
+        let server = self.state.calls.get(&id).cloned().flatten();
+        let content = text_content(text.unwrap_or("\"\""));
+        let mut ev = tool_result_event(&id, server.as_deref(), &content, failed);
+        ev.meta_opt(
+            "error_code",
+            d.error.as_ref().and_then(|e| e.code.as_deref()),
+        );
+        if d.is_user_requested == Some(true) {
+            ev.meta_raw("user_requested", "true");
+        }
+        self.emit(ev, "tool_result", line)
+    }
+
+    /// `session.shutdown`: one `span.model_request_end` per model of `modelMetrics`, with the
+    /// usage since the session's previous shutdown (the totals are session-wide and carried
+    /// over a resume, FORMAT.md); `inputTokens` counts the cached tokens: they are taken out.
+    fn shutdown(&mut self, data: &str, line: &mut Line) -> Result<(), MapError> {
+        let d: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+        let Some(metrics) = d["modelMetrics"].as_object().filter(|m| !m.is_empty()) else {
+            self.counts.skip("session.shutdown without modelMetrics");
+            return Ok(());
+        };
+        for (model, m) in metrics {
+            let u = &m["usage"];
+            let now = [
+                "inputTokens",
+                "outputTokens",
+                "cacheReadTokens",
+                "cacheWriteTokens",
+            ]
+            .map(|k| u[k].as_u64().unwrap_or(0));
+            let before = self
+                .state
+                .usage
+                .insert(model.clone(), now)
+                .unwrap_or_default();
+            let [input, output, read, write] =
+                [0, 1, 2, 3].map(|i| now[i].saturating_sub(before[i]));
+            if [input, output, read, write] == [0; 4] {
+                self.counts.skip("session.shutdown with no new usage");
+                continue;
+            }
+            let usage = serde_json::json!({
+                "input_tokens": input.saturating_sub(read + write),
+                "output_tokens": output,
+                "cache_read_input_tokens": read,
+                "cache_creation_input_tokens": write,
+            });
+            let mut ev = model_request_end(None, &usage.to_string());
+            ev.meta_str("usage_model", model)
+                .meta_str("usage_scope", "since_last_shutdown")
+                .meta_raw("copilot_usage", &m.to_string());
+            self.emit(ev, "shutdown_usage", line)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! Copilot CLI records -> Durable Sessions events.
+//!
+//! An event line is `{type, data, id, timestamp, parentId, agentId?}` ([`events`]); a legacy
+//! document gives a session record and OpenAI-style chat messages ([`legacy`]). State is kept
+//! per session: its context (cwd, git branch and repository, model, CLI version, the parent it
+//! continues), the tool calls seen (to pair results and tell MCP tools), the reasoning texts
+//! already written (the same thinking is in `assistant.reasoning` and in the message's
+//! `reasoningText`), and the last timestamp (what legacy messages, which have none, inherit).
+//! The format facts relied on are in this crate's FORMAT.md.
+
+mod events;
+mod legacy;
+
+use std::collections::{HashMap, HashSet};
+
+use tonbo_core::event::EventBuf;
+use tonbo_core::mapping::{
+    session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
+};
+use tonbo_core::SourceRecord;
+
+use serde_json::value::RawValue;
+
+use crate::record::{at_file, RecordKind};
+use crate::SOURCE;
+
+/// What the mapping keeps of one session while its records come.
+#[derive(Default)]
+struct SessionState {
+    session_id: String,
+    cwd: Option<String>,
+    git_branch: Option<String>,
+    git_commit: Option<String>,
+    git_repository: Option<String>,
+    cli_version: Option<String>,
+    model: Option<String>,
+    /// `detachedFromSpawningParentSessionId`: the stream of the session this one continues.
+    parent: Option<String>,
+    /// toolCallId -> MCP server name (None for other tools).
+    calls: HashMap<String, Option<String>>,
+    /// Legacy calls still waiting for their result, for a `tool` message without an id.
+    open_calls: Vec<String>,
+    /// The session-wide totals of the last `session.shutdown`, by model: input, output, cache
+    /// read, cache write.
+    usage: HashMap<String, [u64; 4]>,
+    /// Hashes of reasoning texts written, so the same thinking goes out once.
+    thoughts: HashSet<u64>,
+    last_timestamp: String,
+}
+
+/// The mapping of `copilot-cli` records, for `tonbo-map`.
+#[derive(Default)]
+pub struct CopilotMapper {
+    state: SessionState,
+    others: SessionStates<SessionState>,
+    pub counts: Counts,
+}
+
+/// The record being mapped: where its events go, and what they share.
+struct Line<'w> {
+    out: EventWriter<'w>,
+    timestamp: Option<String>,
+    /// A sub-agent's event: its `agentId`, and the call that started the sub-agent.
+    agent_id: Option<String>,
+    parent_tool: Option<String>,
+}
+
+impl CopilotMapper {
+    /// Makes `session_id`'s state the one at hand (records of sessions interleave when a
+    /// follower writes several at once).
+    fn enter(&mut self, session_id: &str) {
+        if self.state.session_id == session_id {
+            return;
+        }
+        let old = std::mem::take(&mut self.state);
+        self.state = self
+            .others
+            .take(session_id)
+            .unwrap_or_else(|| SessionState {
+                session_id: session_id.to_string(),
+                ..SessionState::default()
+            });
+        if !old.session_id.is_empty() {
+            self.others.keep(old.session_id.clone(), old);
+        }
+    }
+
+    /// Writes `ev` as the record's next event: the envelope, then the session's metadata.
+    fn emit(&self, mut ev: EventBuf, kind: &str, line: &mut Line) -> Result<(), MapError> {
+        let s = &self.state;
+        let (timestamp, inherited) = match &line.timestamp {
+            Some(ts) => (Some(ts.as_str()), false),
+            None if !s.last_timestamp.is_empty() => (Some(s.last_timestamp.as_str()), true),
+            None => (None, false),
+        };
+        let stamp = Stamp {
+            timestamp,
+            inherited,
+            thread: None,
+        };
+        line.out.emit(&mut ev, &stamp, Some(kind), |ev| {
+            ev.meta_opt("parent_session_id", s.parent.as_deref())
+                .meta_opt("agent_id", line.agent_id.as_deref())
+                .meta_opt("parent_tool_use_id", line.parent_tool.as_deref())
+                .meta_opt("cwd", s.cwd.as_deref())
+                .meta_opt("git_branch", s.git_branch.as_deref())
+                .meta_opt("git_commit", s.git_commit.as_deref())
+                .meta_opt("git_repository", s.git_repository.as_deref())
+                .meta_opt("cli_version", s.cli_version.as_deref())
+                .meta_opt("model", s.model.as_deref());
+        })
+    }
+}
+
+impl SourceMapping for CopilotMapper {
+    fn source(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
+        let session_id = session_stream(SOURCE, &rec.session)?;
+        let at = rec
+            .at
+            .as_deref()
+            .ok_or_else(|| MapError::Reject("copilot-cli record without `at`".into()))?;
+        let kind = RecordKind::from_wire(rec.kind.as_deref()).map_err(MapError::Reject)?;
+        self.enter(&session_id);
+        let mut line = Line {
+            out: EventWriter::new(sink, SOURCE, &session_id, key_base(kind, at, rec.record)),
+            timestamp: None,
+            agent_id: None,
+            parent_tool: None,
+        };
+        match kind {
+            RecordKind::Event => self.map_event(rec.record, &mut line)?,
+            RecordKind::LegacySession => self.legacy_session(rec.record),
+            RecordKind::LegacyMessage => self.legacy_message(rec.record, &mut line)?,
+        }
+        Ok(line.out.emitted())
+    }
+
+    fn counts(&self) -> &Counts {
+        &self.counts
+    }
+}
+
+/// The base of a record's keys. An event line's is its file and its own `id` (a UUID the CLI
+/// gives every event): stable across re-reads, and across a rewrite of the file that moves
+/// lines (a rewind, if it rewrites the log, cannot make a new event take an old one's key). A
+/// line without an id, and a legacy message (index in `chatMessages`, only ever appended to),
+/// keys by its place, `at`.
+fn key_base(kind: RecordKind, at: &str, record: &RawValue) -> String {
+    #[derive(serde::Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        id: Option<std::borrow::Cow<'a, str>>,
+    }
+    let id = match kind {
+        RecordKind::Event => serde_json::from_str::<Id>(record.get())
+            .ok()
+            .and_then(|r| r.id),
+        _ => None,
+    };
+    match id.filter(|id| !id.is_empty()) {
+        Some(id) => format!("{}:{id}", at_file(at)),
+        None => at.to_string(),
+    }
+}
+
+/// A hash of a text, to recognise it again.
+fn text_hash(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}

@@ -1,0 +1,474 @@
+//! Gemini CLI records -> Durable Sessions events ([`GeminiMapper`]).
+//!
+//! `gemini-read` writes each message once, settled, and again only when it changed
+//! ([`crate::chat`]); a message's events are keyed by its id and the part they stand for
+//! (`<id>/prompt`, `<id>/text`, `<id>/thought/<n>`, `<id>/tool/<call id>`,
+//! `<id>/result/<call id>`, `<id>/usage`), never by a line. A message met again maps again, and
+//! only the keys not emitted before in this run go out: a tool result that arrived after a
+//! follower wrote its call is new, the text already sent is not. Across runs tonbo-post's
+//! checkpoint drops keys the server holds. The table of what maps to what is in the README.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+use tonbo_core::contract::session_id_for;
+use tonbo_core::event::{
+    error_event, fnv64, json_str, model_request_end, text_content, thinking_event,
+    tool_result_event, tool_use_event, EventBuf,
+};
+use tonbo_core::mapping::{
+    session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
+    Thread,
+};
+use tonbo_core::SourceRecord;
+
+use crate::SOURCE;
+
+/// What the mapping keeps of one session while its records come.
+#[derive(Default)]
+struct SessionState {
+    /// Gemini CLI's session id.
+    native: String,
+    project_hash: Option<String>,
+    /// The project's root folder (a `project` record).
+    project_path: Option<String>,
+    /// A subagent's chat: its parent's stream, and its own as the thread the parent announced.
+    parent: Option<String>,
+    thread: Option<String>,
+    /// Keys emitted in this run: a message met again emits only its new parts.
+    emitted: HashSet<String>,
+    /// The last time seen, for records without their own.
+    last_ts: Option<String>,
+}
+
+/// The mapping of `"source":"gemini-cli"` records, with the state of each session met recently.
+#[derive(Default)]
+pub struct GeminiMapper {
+    state: SessionState,
+    others: SessionStates<SessionState>,
+    pub counts: Counts,
+}
+
+fn s<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// The text of a `PartListUnion`: a string, a Part, or an array of strings and Parts; the
+/// `text` of each text Part that is not a thought, concatenated.
+pub fn parts_text(v: &Value) -> String {
+    match v {
+        Value::String(t) => t.clone(),
+        Value::Array(parts) => parts.iter().map(parts_text).collect(),
+        Value::Object(p) if p.get("thought").and_then(Value::as_bool) != Some(true) => p
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        _ => String::new(),
+    }
+}
+
+/// What a tool returned, as text: each Part's text, or a `functionResponse`'s `output` (else
+/// `error`, else its whole `response` as JSON).
+fn result_text(v: &Value) -> String {
+    match v {
+        Value::Array(parts) => parts.iter().map(result_text).collect::<Vec<_>>().join("\n"),
+        Value::Object(p) => match p.get("functionResponse").and_then(|f| f.get("response")) {
+            Some(r) => s(r, "output")
+                .or_else(|| s(r, "error"))
+                .map(str::to_string)
+                .unwrap_or_else(|| r.to_string()),
+            None => parts_text(v),
+        },
+        other => parts_text(other),
+    }
+}
+
+/// Text of a user message Gemini CLI itself does not take as a prompt (`isIgnoredUserContent`
+/// in `sessionUtils.ts`), by its start, and the `system.message` kind it becomes.
+/// Commands are typed by a person (`author: human`) but are no prompt; contexts are injected.
+const NOT_PROMPTS: &[(&str, &str, Option<&str>)] = &[
+    ("/", "slash_command", Some("human")),
+    ("?", "help_command", Some("human")),
+    ("<session_context>", "session_context", None),
+    ("<hook_context>", "hook_context", None),
+];
+
+/// The statuses after which a tool call has its result.
+const DONE: &[&str] = &["success", "error", "cancelled"];
+
+/// The events of one record, keyed by the message's id and part; a key emitted before in this
+/// run is passed over.
+struct Out<'a, 's> {
+    writer: EventWriter<'s>,
+    state: &'a mut SessionState,
+    ts: Option<String>,
+    meta: Vec<(&'static str, String)>,
+}
+
+impl Out<'_, '_> {
+    fn emit(
+        &mut self,
+        key: String,
+        mut ev: EventBuf,
+        kind: &str,
+        at: Option<&str>,
+    ) -> Result<(), MapError> {
+        if !self.state.emitted.insert(key.clone()) {
+            return Ok(());
+        }
+        let own = at.map(str::to_string).or_else(|| self.ts.clone());
+        let inherited = own.is_none();
+        let ts = own.or_else(|| self.state.last_ts.clone());
+        let stamp = Stamp {
+            timestamp: ts.as_deref(),
+            inherited: inherited && ts.is_some(),
+            thread: self.state.thread.as_deref(),
+        };
+        let session = self.writer.session_id();
+        let meta = &self.meta;
+        self.writer
+            .emit_to(session, &mut ev, &key, &stamp, Some(kind), |ev| {
+                for (k, v) in meta {
+                    ev.meta_raw(k, v);
+                }
+            })
+    }
+}
+
+impl GeminiMapper {
+    fn switch(&mut self, native: &str) {
+        if self.state.native != native {
+            let key = self.state.native.clone();
+            self.others
+                .switch(&mut self.state, key, native, || SessionState {
+                    native: native.to_string(),
+                    ..SessionState::default()
+                });
+        }
+    }
+
+    fn meta(&self) -> Vec<(&'static str, String)> {
+        let mut meta = Vec::new();
+        if let Some(p) = &self.state.project_path {
+            meta.push(("project_path", json_str(p)));
+        }
+        if let Some(p) = &self.state.project_hash {
+            meta.push(("project_hash", json_str(p)));
+        }
+        if let Some(p) = &self.state.parent {
+            meta.push(("parent_session_id", json_str(p)));
+        }
+        meta
+    }
+}
+
+/// The events of one record of the session `state`, on `stream`, at `ts`.
+fn out<'a, 's>(
+    state: &'a mut SessionState,
+    meta: Vec<(&'static str, String)>,
+    sink: &'s mut dyn EventSink,
+    stream: &'s str,
+    ts: Option<String>,
+) -> Out<'a, 's> {
+    if ts.is_some() {
+        state.last_ts = ts.clone();
+    }
+    Out {
+        writer: EventWriter::new(sink, SOURCE, stream, String::new()),
+        state,
+        ts,
+        meta,
+    }
+}
+
+impl GeminiMapper {
+    /// The metadata line (or a legacy document's head): project, and for a subagent's chat its
+    /// parent (the folder in `at`, `<parent id>/<file>:session`) announced as a thread; its
+    /// summary, when it has one.
+    fn map_session(
+        &mut self,
+        rec: &SourceRecord,
+        v: &Value,
+        stream: &str,
+        sink: &mut dyn EventSink,
+    ) -> Result<usize, MapError> {
+        self.state.project_hash = s(v, "projectHash").map(str::to_string);
+        let start = s(v, "startTime").map(str::to_string);
+        let parent = rec
+            .at
+            .as_deref()
+            .and_then(|at| at.split_once('/'))
+            .map(|(parent, _)| parent.to_string());
+        let mut emitted = 0;
+        if let Some(parent) = parent {
+            let parent_stream = session_stream(SOURCE, &parent)?;
+            self.state.parent = Some(session_id_for(SOURCE, &parent));
+            self.state.thread = Some(stream.to_string());
+            let key = format!("thread/{}", rec.session);
+            if self.state.emitted.insert(key) {
+                let mut w = EventWriter::new(sink, SOURCE, stream, String::new());
+                w.announce_thread(&Thread {
+                    parent_stream: &parent_stream,
+                    child: &rec.session,
+                    child_stream: stream,
+                    agent: None,
+                    parent_tool_use_id: None,
+                    timestamp: start.as_deref(),
+                })?;
+                emitted += 1;
+            }
+        }
+        Ok(emitted + self.map_summary(v, start, stream, sink)?)
+    }
+
+    /// A summary (the session's title in Gemini CLI's session list) as `gemini_cli.title`.
+    fn map_summary(
+        &mut self,
+        v: &Value,
+        ts: Option<String>,
+        stream: &str,
+        sink: &mut dyn EventSink,
+    ) -> Result<usize, MapError> {
+        let Some(summary) = s(v, "summary").filter(|t| !t.trim().is_empty()) else {
+            return Ok(0);
+        };
+        let mut ev = EventBuf::new("gemini_cli.title");
+        ev.str("title", summary);
+        let key = format!("title/{:016x}", fnv64(summary.as_bytes()));
+        let meta = self.meta();
+        let mut out = out(&mut self.state, meta, sink, stream, ts);
+        out.emit(key, ev, "title", None)?;
+        Ok(out.writer.emitted())
+    }
+
+    fn map_message(
+        &mut self,
+        m: &Value,
+        stream: &str,
+        sink: &mut dyn EventSink,
+    ) -> Result<usize, MapError> {
+        let Some(id) = s(m, "id") else {
+            return Err(MapError::Reject("Gemini CLI message without an id".into()));
+        };
+        let ts = s(m, "timestamp").map(str::to_string);
+        let ty = s(m, "type").unwrap_or_default();
+        let subagent = self.state.thread.is_some();
+        let mut meta = self.meta();
+        if let Some(model) = s(m, "model") {
+            meta.push(("model", json_str(model)));
+        }
+        let mut out = out(&mut self.state, meta, sink, stream, ts);
+        let content = m.get("content").unwrap_or(&Value::Null);
+        match ty {
+            "user" => {
+                let shown = m
+                    .get("displayContent")
+                    .map(parts_text)
+                    .filter(|t| !t.trim().is_empty());
+                let text = shown.unwrap_or_else(|| parts_text(content));
+                let trimmed = text.trim();
+                if trimmed.is_empty() {
+                    self.counts.skip("user message without text");
+                    return Ok(0);
+                }
+                let (event, kind, author) =
+                    match NOT_PROMPTS.iter().find(|(p, _, _)| trimmed.starts_with(p)) {
+                        Some((_, kind, author)) => ("system.message", *kind, *author),
+                        None if subagent => ("user.message", "subagent_prompt", Some("agent")),
+                        None => ("user.message", "prompt", Some("human")),
+                    };
+                let mut ev = EventBuf::new(event);
+                ev.raw("content", &text_content(&json_str(&text)));
+                ev.meta_opt("author", author);
+                out.emit(format!("{id}/prompt"), ev, kind, None)?;
+            }
+            "gemini" => map_gemini(&mut out, id, m, content)?,
+            "info" | "warning" => {
+                let mut ev = EventBuf::new("system.message");
+                ev.raw("content", &text_content(&json_str(&parts_text(content))));
+                out.emit(format!("{id}/notice"), ev, ty, None)?;
+            }
+            "error" => {
+                let ev = error_event("unknown_error", &parts_text(content), "terminal");
+                out.emit(format!("{id}/error"), ev, "error", None)?;
+            }
+            other => {
+                self.counts.unknown(&format!("message type:{other}"));
+                return Ok(0);
+            }
+        }
+        Ok(out.writer.emitted())
+    }
+}
+
+/// A model turn: its thoughts, its text, its tool calls each with its result once done, its
+/// token counts.
+fn map_gemini(out: &mut Out, id: &str, m: &Value, content: &Value) -> Result<(), MapError> {
+    let thoughts = m
+        .get("thoughts")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (n, t) in thoughts.iter().enumerate() {
+        let subject = s(t, "subject").unwrap_or_default();
+        let description = s(t, "description").unwrap_or_default();
+        let text = match (subject.is_empty(), description.is_empty()) {
+            (false, false) => format!("**{subject}** {description}"),
+            (false, true) => subject.to_string(),
+            _ => description.to_string(),
+        };
+        let ev = thinking_event(Some(&json_str(&text)));
+        out.emit(
+            format!("{id}/thought/{n}"),
+            ev,
+            "thinking",
+            s(t, "timestamp"),
+        )?;
+    }
+    let text = parts_text(content);
+    if !text.trim().is_empty() {
+        let mut ev = EventBuf::new("agent.message");
+        ev.raw("content", &text_content(&json_str(&text)));
+        out.emit(format!("{id}/text"), ev, "text", None)?;
+    }
+    let calls = m
+        .get("toolCalls")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for call in calls {
+        let Some(call_id) = s(call, "id") else {
+            continue;
+        };
+        let name = s(call, "name").unwrap_or("unknown");
+        let args = call
+            .get("args")
+            .map(Value::to_string)
+            .unwrap_or_else(|| "{}".into());
+        let mut ev = tool_use_event(name, None, &args, call_id);
+        // A subagent's run: its chat's session id is the call's agentId.
+        if let Some(agent) = s(call, "agentId") {
+            ev.meta_str("child_session_id", &session_id_for(SOURCE, agent));
+        }
+        out.emit(
+            format!("{id}/tool/{call_id}"),
+            ev,
+            "tool_use",
+            s(call, "timestamp"),
+        )?;
+        let status = s(call, "status").unwrap_or_default();
+        if DONE.contains(&status) {
+            let result = call.get("result").map(result_text).unwrap_or_default();
+            let ev = tool_result_event(
+                call_id,
+                None,
+                &text_content(&json_str(&result)),
+                status != "success",
+            );
+            out.emit(
+                format!("{id}/result/{call_id}"),
+                ev,
+                "tool_result",
+                s(call, "timestamp"),
+            )?;
+        }
+    }
+    if let Some(tokens) = m.get("tokens").filter(|t| t.is_object()) {
+        let n = |k: &str| tokens.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let usage = format!(
+            "{{\"input_tokens\":{},\"output_tokens\":{},\"cache_read_input_tokens\":{},\"cache_creation_input_tokens\":0}}",
+            n("input").saturating_sub(n("cached")),
+            n("output") + n("thoughts"),
+            n("cached"),
+        );
+        let mut ev = model_request_end(None, &usage);
+        ev.raw("gemini_tokens", &tokens.to_string());
+        out.emit(format!("{id}/usage"), ev, "usage", None)?;
+    }
+    Ok(())
+}
+
+impl SourceMapping for GeminiMapper {
+    fn source(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
+        let stream = session_stream(SOURCE, &rec.session)?;
+        self.switch(&rec.session);
+        let v: Value = serde_json::from_str(rec.record.get())
+            .map_err(|e| MapError::Reject(format!("not a Gemini CLI record: {e}")))?;
+        match rec.kind.as_deref() {
+            None => self.map_message(&v, &stream, sink),
+            Some("project") => {
+                self.state.project_path = s(&v, "projectRoot").map(str::to_string);
+                Ok(0)
+            }
+            Some("session") => self.map_session(rec, &v, &stream, sink),
+            Some("set") => {
+                let set = v.get("$set").unwrap_or(&Value::Null);
+                let ts = s(set, "lastUpdated").map(str::to_string);
+                let n = self.map_summary(set, ts, &stream, sink)?;
+                if n == 0 {
+                    self.counts.skip("$set without a summary");
+                }
+                Ok(n)
+            }
+            Some("rewind") => {
+                let to = s(&v, "$rewindTo").unwrap_or_default();
+                let mut ev = EventBuf::new("gemini_cli.rewind");
+                ev.str("rewind_to", to);
+                let meta = self.meta();
+                let mut out = out(&mut self.state, meta, sink, &stream, None);
+                out.emit(format!("rewind/{to}"), ev, "rewind", None)?;
+                Ok(out.writer.emitted())
+            }
+            Some("other") => {
+                let what = v
+                    .as_object()
+                    .and_then(|o| o.keys().next())
+                    .cloned()
+                    .unwrap_or_default();
+                self.counts.unknown(&format!("record {what}"));
+                Ok(0)
+            }
+            Some(kind) => Err(MapError::Reject(format!(
+                "unknown gemini-cli record kind `{kind}`"
+            ))),
+        }
+    }
+
+    fn counts(&self) -> &Counts {
+        &self.counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn text_of_a_part_list_union_leaves_thoughts_and_other_parts_out() {
+        assert_eq!(parts_text(&json!("plain")), "plain");
+        assert_eq!(parts_text(&json!({"text": "one part"})), "one part");
+        let parts = json!(["a", {"text": "b"}, {"text": "hidden", "thought": true},
+                           {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}]);
+        assert_eq!(parts_text(&parts), "ab");
+        assert_eq!(parts_text(&json!(null)), "");
+    }
+
+    #[test]
+    fn a_tool_result_is_its_output_else_its_error_else_its_response() {
+        let out =
+            |response: Value| json!([{"functionResponse": {"id": "c", "response": response}}]);
+        assert_eq!(result_text(&out(json!({"output": "ok"}))), "ok");
+        assert_eq!(
+            result_text(&out(json!({"error": "no such file"}))),
+            "no such file"
+        );
+        assert_eq!(result_text(&out(json!({"files": 2}))), r#"{"files":2}"#);
+        assert_eq!(result_text(&json!([{"text": "x"}, {"text": "y"}])), "x\ny");
+    }
+}

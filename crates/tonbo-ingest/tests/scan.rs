@@ -1,0 +1,264 @@
+//! `tonbo-ingest scan` and `--root`, end to end: the real readers list what a copied home holds
+//! (`READER --scan`), the front door tabulates it and warns about what Claude Code will delete,
+//! and `--from all --root` delivers every agent's sessions found there to the reference server,
+//! and nothing of the machine's own.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+use tonbo_testkit::events::{events_by_session, mapped_events, OPENCODE_T2_TABLES};
+use tonbo_testkit::reader::set_mtime;
+use tonbo_testkit::server::RefServer as Server;
+use tonbo_testkit::{workspace_root, Run};
+
+const DOOR: &str = env!("CARGO_BIN_EXE_tonbo-ingest");
+const PROJECT: &str = ".claude/projects/-home-dev-shop";
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn cp(from: &str, to: &Path) {
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(workspace_root().join(from))
+        .arg(to)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "cp {from}");
+}
+
+/// A copied home: three Claude Code sessions (one last written 12 days ago, one 5 days ago,
+/// one now, with subagents) under `cleanupPeriodDays` 10, one Codex session, an OpenCode
+/// database of one session, and one Copilot CLI session.
+fn copied_home(root: &Path) {
+    cp(
+        "testdata/claude/06-subagents/projects",
+        &root.join(".claude/projects"),
+    );
+    let project = root.join(PROJECT);
+    for (fixture, age) in [("01-basic-turn", 12), ("03-tools", 5)] {
+        let dir =
+            workspace_root().join(format!("testdata/claude/{fixture}/projects/-home-dev-shop"));
+        for file in std::fs::read_dir(dir).unwrap() {
+            let file = file.unwrap().path();
+            let copy = project.join(file.file_name().unwrap());
+            std::fs::copy(&file, &copy).unwrap();
+            set_mtime(&copy, SystemTime::now() - age * DAY);
+        }
+    }
+    std::fs::write(
+        root.join(".claude/settings.json"),
+        r#"{"cleanupPeriodDays": 10}"#,
+    )
+    .unwrap();
+    cp(
+        "testdata/codex/01-v2-turn/sessions",
+        &root.join(".codex/sessions"),
+    );
+    cp(
+        "testdata/copilot-cli/01-events-turn/copilot/session-state",
+        &root.join(".copilot/session-state"),
+    );
+    let db = root.join(".local/share/opencode/opencode.db");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(OPENCODE_T2_TABLES).unwrap();
+    conn.execute_batch(
+        r#"
+INSERT INTO project VALUES ('global', '/', NULL, NULL, 1, 1, NULL, '[]');
+INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated)
+  VALUES ('ses_scan', 'global', 'slug', '/w', 'scanned', '1.2.6', 1000, 1000);
+INSERT INTO message VALUES ('msg_1', 'ses_scan', 2000, 2000, '{"role":"user","time":{"created":2000}}');
+INSERT INTO part VALUES ('prt_1', 'msg_1', 'ses_scan', 2000, 2000, '{"type":"text","text":"hello"}');
+"#,
+    )
+    .unwrap();
+}
+
+/// The front door away from this machine's setup, in `cwd`, with a decoy Claude Code home in
+/// CLAUDE_CONFIG_DIR that `--root` must not read.
+fn door(cwd: &Path, decoy: &Path, args: &[&str]) -> Command {
+    let mut cmd = tonbo_testkit::front_door(Path::new(DOOR), cwd);
+    cmd.env("CLAUDE_CONFIG_DIR", decoy).args(args);
+    cmd
+}
+
+fn decoy(tmp: &Path) -> PathBuf {
+    let decoy = tmp.join("decoy");
+    cp(
+        "testdata/claude/10-who-wrote-it/projects",
+        &decoy.join("projects"),
+    );
+    decoy
+}
+
+fn run(cmd: Command) -> Run {
+    tonbo_testkit::run(cmd, None)
+}
+
+/// The sessions `READER PATH | tonbo-map` maps.
+fn mapped_sessions(reader: &str, path: &Path) -> usize {
+    events_by_session(&mapped_events(reader, path)).len()
+}
+
+#[test]
+fn scan_tabulates_each_agent_under_a_root_and_warns_before_claude_code_deletes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("copied-home");
+    copied_home(&root);
+    let decoy = decoy(tmp.path());
+    let root_s = root.to_str().unwrap();
+
+    let r = run(door(
+        tmp.path(),
+        &decoy,
+        &["scan", "--root", root_s, "--json"],
+    ));
+    assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
+    let rows: BTreeMap<String, Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| (v["source"].as_str().unwrap().to_string(), v))
+        .collect();
+    let claude = &rows["claude-code"];
+    let projects = root.join(".claude/projects");
+    assert_eq!(claude["location"], projects.to_str().unwrap());
+    assert_eq!(
+        claude["sessions"].as_u64().unwrap() as usize,
+        mapped_sessions("claude-read", &projects),
+        "a scan counts the sessions a read maps"
+    );
+    assert_eq!(claude["sessions"], 3);
+    // 12 days old under 10 days' retention: gone at the next start; 5 days old: in 5 days.
+    assert_eq!(claude["expired"], 1, "{claude}");
+    assert_eq!(claude["expiring"], 2, "{claude}");
+    assert!(claude["retention"]
+        .as_str()
+        .unwrap()
+        .contains("cleanupPeriodDays 10"));
+    assert_eq!(rows["codex-cli"]["sessions"], 1);
+    assert!(rows["codex-cli"].get("retention").is_none());
+    assert_eq!(rows["opencode"]["sessions"], 1);
+    assert!(rows["opencode"]["location"]
+        .as_str()
+        .unwrap()
+        .ends_with("opencode.db"));
+    assert_eq!(rows["copilot-cli"]["sessions"], 1);
+    assert!(rows["copilot-cli"].get("retention").is_none());
+    assert_eq!(rows.len(), 4, "{}", r.stdout);
+
+    let r = run(door(tmp.path(), &decoy, &["scan", "--root", root_s]));
+    assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
+    let table: Vec<&str> = r.stdout.lines().collect();
+    assert!(table[0].starts_with("AGENT"), "{}", r.stdout);
+    let claude_row = table.iter().find(|l| l.starts_with("claude-code")).unwrap();
+    let cells: Vec<&str> = claude_row.split_whitespace().collect();
+    assert_eq!(cells[1], "3", "{claude_row}");
+    assert!(
+        claude_row.ends_with(projects.to_str().unwrap()),
+        "{claude_row}"
+    );
+    let warning = format!(
+        "claude-code: 2 sessions in {} will be deleted by the agent within 7 days (1 at its next start)",
+        projects.display()
+    );
+    assert!(r.stderr.contains(&warning), "stderr:\n{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("--from claude-code --root {root_s}")),
+        "{}",
+        r.stderr
+    );
+
+    // With a shorter horizon only the expired session is due.
+    let r = run(door(
+        tmp.path(),
+        &decoy,
+        &["scan", "--root", root_s, "--within", "1", "--json"],
+    ));
+    assert!(
+        r.stdout.contains(r#""expired":1,"expiring":1"#),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn scan_of_a_root_with_nothing_in_it_says_so_and_exits_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty-home");
+    std::fs::create_dir_all(empty.join(".claude/projects")).unwrap();
+    let decoy = decoy(tmp.path());
+    let r = run(door(
+        tmp.path(),
+        &decoy,
+        &["scan", "--root", empty.to_str().unwrap()],
+    ));
+    assert_eq!(r.code, Some(3), "stderr:\n{}", r.stderr);
+    assert!(
+        r.stderr.contains("no session of any agent found under"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("(none found)"), "{}", r.stdout);
+}
+
+#[test]
+fn from_all_under_a_root_delivers_every_agent_found_there_and_nothing_else() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("copied-home");
+    copied_home(&root);
+    let decoy = decoy(tmp.path());
+    let state = tmp.path().join("post.sqlite");
+    let args = [
+        "--from",
+        "all",
+        "--root",
+        root.to_str().unwrap(),
+        "--",
+        "--api",
+        &server.url,
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    let r = run(door(tmp.path(), &decoy, &args));
+    assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
+    let mut want = events_by_session(&mapped_events(
+        "claude-read",
+        &root.join(".claude/projects"),
+    ));
+    want.extend(events_by_session(&mapped_events(
+        "codex-read",
+        &root.join(".codex/sessions"),
+    )));
+    let db = root.join(".local/share/opencode/opencode.db");
+    want.extend(events_by_session(&mapped_events("opencode-read", &db)));
+    want.extend(events_by_session(&mapped_events(
+        "copilot-read",
+        &root.join(".copilot"),
+    )));
+    assert_eq!(
+        want.len(),
+        6,
+        "3 Claude Code sessions, 1 Codex, 1 OpenCode, 1 Copilot CLI"
+    );
+    for (session, events) in &want {
+        let keys: Vec<String> = events
+            .iter()
+            .map(|e| e["metadata"]["source_key"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(server.keys(session), keys, "{session}");
+    }
+    for decoyed in events_by_session(&mapped_events("claude-read", &decoy.join("projects"))).keys()
+    {
+        assert!(
+            server.keys(decoyed).is_empty(),
+            "{decoyed} is not under the root"
+        );
+    }
+}
