@@ -8,6 +8,7 @@ pub mod follow;
 pub mod map;
 pub mod read;
 pub mod roots;
+pub mod scan;
 
 pub use map::GooseMapper;
 

@@ -10,9 +10,11 @@ use clap::Parser;
 use source_goose::follow::Follower;
 use source_goose::read::Reader;
 use source_goose::roots::default_sessions_dir;
-use source_goose::STAGE;
+use source_goose::scan::scan;
+use source_goose::{SOURCE, STAGE};
 use tonbo_core::follow::follow;
 use tonbo_core::reader::{note_none_found, warn_if_empty, ReaderArgs, ReaderRun};
+use tonbo_core::scan::ScanWriter;
 use tonbo_core::{Exit, Manual, Signals};
 
 /// The examples, environment and files of `--help` and the man page.
@@ -88,6 +90,11 @@ const MANUAL: Manual = Manual {
 /// is always read. A PATH that holds files but gives no record is warned about, and the exit
 /// status is 3 unless `--allow-empty`.
 ///
+/// `--scan`: lists the sessions it would read, one JSON line each (source, session, location,
+/// bytes: the session's stored message JSON, or its file; updated: `updated_at` or the file's
+/// modification time), without reading them. Goose deletes no session by age, so no line has
+/// `expires`.
+///
 /// `--follow`: after reading what exists, keep watching and write what is added until SIGINT or
 /// SIGTERM, then flush, print the summary and exit 0 (1 if something was rejected or
 /// unreadable). On every change the stores are read again, writing only what is new: message
@@ -128,6 +135,11 @@ fn run(args: Args) -> Result<Exit> {
     };
     let reads = "Goose session stores";
     let mut run = ReaderRun::start(STAGE, reads, &args.paths, &args.reader, ("stores", "read"))?;
+    if args.reader.scan {
+        let mut writer = ScanWriter::new(SOURCE);
+        let failed = scan(run.io().out, &inputs, &mut writer)?;
+        return run.finish(&args.reader, |_| writer.summary(STAGE), failed, 0);
+    }
     let stop = run.stop.clone();
     let mut reader = Reader::new(run.io(), args.reader.modified_after);
     let mut empty = 0;

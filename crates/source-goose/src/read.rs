@@ -103,7 +103,7 @@ fn json_of(v: ValueRef) -> Value {
 
 /// Opens a database for reading only: never `immutable` (that would ignore the `-wal` of a
 /// live database), no checkpoint on close, a busy database waited for.
-fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+pub(crate) fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -195,3 +195,30 @@ fn follow_writes_new_rows_once_and_not_a_compaction_s_rewrite() {
     let ended = f.terminate_ok();
     assert_eq!(ended.lines.len(), 4);
 }
+
+#[test]
+fn scan_lists_each_session_once_without_reading_it() {
+    let home = &TempHome::new();
+    let dir = sessions_dir(home);
+    let conn = new_db(&dir);
+    add_message(&conn, "m1", "user", "hello");
+    conn.execute(
+        "UPDATE sessions SET updated_at = '2025-12-01 10:00:00' WHERE id = '20251201_1'",
+        [],
+    )
+    .unwrap();
+    // One file imported (its session is in the database), one not.
+    put(&dir.join("20251201_1.jsonl"), "{\"description\":\"d\"}\n");
+    put(&dir.join("20250101_090000.jsonl"), "{\"description\":\"e\"}\n");
+    let r = read(home, &["--scan"]);
+    r.assert_code(0);
+    let lines = records(&r.lines());
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["session"], "20251201_1");
+    assert_eq!(lines[0]["source"], "goose");
+    assert_eq!(lines[0]["updated"], "2025-12-01T10:00:00Z");
+    assert!(lines[0]["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(lines[1]["session"], "20250101_090000");
+    assert!(lines.iter().all(|l| l.get("expires").is_none()));
+    assert!(r.stderr.contains("goose-read: scan: 2 sessions"), "{}", r.stderr);
+}
