@@ -33,6 +33,8 @@ struct Session {
     model: Option<String>,
     provider: Option<String>,
     session_type: String,
+    /// The prompt of the recipe the session was started from: sent in the person's name.
+    recipe_prompt: Option<String>,
     /// A compaction's continuation was seen: the next visible user text is the copy of the
     /// person's last prompt.
     after_compaction: bool,
@@ -137,6 +139,9 @@ impl GooseMapper {
                 .map(str::to_string),
             provider: s(v, "provider_name").map(str::to_string),
             session_type: s(v, "session_type").unwrap_or("user").to_string(),
+            recipe_prompt: s(v, "recipe_json")
+                .and_then(|j| serde_json::from_str::<Value>(j).ok())
+                .and_then(|r| s(&r, "prompt").map(|p| p.trim().to_string())),
             ..Session::default()
         };
         let name = s(v, "name")
@@ -291,9 +296,13 @@ fn emit_prompt(state: &mut Session, items: &[&Value], m: &mut Msg) -> Result<(),
         ev.raw("content", &content);
         return m.emit(ev, "replayed_prompt");
     }
+    let first_text = items.iter().find_map(|i| s(i, "text")).unwrap_or("").trim();
     let (kind, author) = match state.session_type.as_str() {
         "sub_agent" | "subagent" | "specialist" => ("subagent_prompt", "agent"),
+        // Goose's own sessions (naming, internal work), never typed into.
+        "hidden" => ("internal_prompt", "agent"),
         "scheduled" => ("scheduled_prompt", "external"),
+        _ if state.recipe_prompt.as_deref() == Some(first_text) => ("recipe_prompt", "external"),
         _ => ("prompt", "human"),
     };
     let mut ev = EventBuf::new("user.message");

@@ -209,7 +209,10 @@ fn scan_lists_each_session_once_without_reading_it() {
     .unwrap();
     // One file imported (its session is in the database), one not.
     put(&dir.join("20251201_1.jsonl"), "{\"description\":\"d\"}\n");
-    put(&dir.join("20250101_090000.jsonl"), "{\"description\":\"e\"}\n");
+    put(
+        &dir.join("20250101_090000.jsonl"),
+        "{\"description\":\"e\"}\n",
+    );
     let r = read(home, &["--scan"]);
     r.assert_code(0);
     let lines = records(&r.lines());
@@ -220,5 +223,9 @@ fn scan_lists_each_session_once_without_reading_it() {
     assert!(lines[0]["bytes"].as_u64().unwrap() > 0);
     assert_eq!(lines[1]["session"], "20250101_090000");
     assert!(lines.iter().all(|l| l.get("expires").is_none()));
-    assert!(r.stderr.contains("goose-read: scan: 2 sessions"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("goose-read: scan: 2 sessions"),
+        "{}",
+        r.stderr
+    );
 }

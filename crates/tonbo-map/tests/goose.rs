@@ -30,23 +30,28 @@ fn a_person_s_prompts_are_told_from_goose_s_own_user_messages() {
         run.prompts_by("human"),
         [
             "Run the tests and fix what fails",
-            "Now update the changelog"
+            "Now update the changelog",
+            "Shorter, please."
         ]
     );
     assert_eq!(
         run.prompts_by("agent"),
         ["List the test modules and how many tests each has."]
     );
+    // A schedule's prompt, and a recipe's (the session was started from it).
     assert_eq!(
         run.prompts_by("external"),
-        ["Check for outdated dependencies and open an issue if any are found."]
+        [
+            "Check for outdated dependencies and open an issue if any are found.",
+            "Draft release notes from the commits since the last tag."
+        ]
     );
     let kind = |key: &str| run.keyed(key)["event"]["metadata"]["kind"].clone();
     assert_eq!(kind("msg_a8#0"), "injected_context");
     assert_eq!(kind("msg_a9#0"), "compaction");
     assert_eq!(kind("msg_a10#0"), "replayed_prompt");
     assert_eq!(kind("msg_a13#0"), "injected_context");
-    assert_eq!(run.of_type("user.message").len(), 4);
+    assert_eq!(run.of_type("user.message").len(), 6);
 }
 
 #[test]

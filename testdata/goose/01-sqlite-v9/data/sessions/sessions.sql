@@ -46,6 +46,8 @@ INSERT INTO sessions (id, name, user_set_name, session_type, working_dir, create
  ('20251120_2', 'Survey the test suite', 0, 'sub_agent', '/home/ana/proj', '2025-11-20 09:16:00', '2025-11-20 09:17:10', '{}', 4000, 3800, 200, 4000, 3800, 200, 'anthropic', '{"model_name":"claude-haiku-4-5","context_limit":200000}'),
  ('20251120_3', 'Nightly dependency check', 0, 'scheduled', '/srv/builds', '2025-11-20 02:00:00', '2025-11-20 02:01:30', '{}', NULL, NULL, NULL, NULL, NULL, NULL, 'openai', '{"model_name":"gpt-4o"}');
 UPDATE sessions SET schedule_id = 'nightly-deps' WHERE id = '20251120_3';
+INSERT INTO sessions (id, name, session_type, working_dir, created_at, updated_at, extension_data, recipe_json, provider_name, model_config_json) VALUES
+ ('20251120_4', 'Release notes', 'user', '/home/ana/proj', '2025-11-20 10:00:00', '2025-11-20 10:02:00', '{}', '{"version":"1.0.0","title":"Release notes","description":"Draft release notes","prompt":"Draft release notes from the commits since the last tag."}', 'anthropic', '{"model_name":"claude-sonnet-4-5"}');
 
 INSERT INTO messages (message_id, session_id, role, content_json, created_timestamp, timestamp, metadata_json) VALUES
  ('msg_a1', '20251120_1', 'user', '[{"type":"text","text":"Run the tests and fix what fails"}]', 1763630043, '2025-11-20 09:14:03', '{"userVisible":true,"agentVisible":true}'),
@@ -64,4 +66,7 @@ INSERT INTO messages (message_id, session_id, role, content_json, created_timest
  ('msg_b1', '20251120_2', 'user', '[{"type":"text","text":"List the test modules and how many tests each has."}]', 1763630160, '2025-11-20 09:16:00', '{"userVisible":true,"agentVisible":true}'),
  ('msg_b2', '20251120_2', 'assistant', '[{"type":"text","text":"parse: 12, render: 30."}]', 1763630230, '2025-11-20 09:17:10', '{"userVisible":true,"agentVisible":true}'),
  ('msg_c1', '20251120_3', 'user', '[{"type":"text","text":"Check for outdated dependencies and open an issue if any are found."}]', 1763604000, '2025-11-20 02:00:00', '{"userVisible":true,"agentVisible":true}'),
- ('msg_c2', '20251120_3', 'assistant', '[{"type":"text","text":"All dependencies are current."}]', 1763604090, '2025-11-20 02:01:30', '{"userVisible":true,"agentVisible":true}');
+ ('msg_c2', '20251120_3', 'assistant', '[{"type":"text","text":"All dependencies are current."}]', 1763604090, '2025-11-20 02:01:30', '{"userVisible":true,"agentVisible":true}'),
+ ('msg_d1', '20251120_4', 'user', '[{"type":"text","text":"Draft release notes from the commits since the last tag."}]', 1763632800, '2025-11-20 10:00:00', '{"userVisible":true,"agentVisible":true}'),
+ ('msg_d2', '20251120_4', 'assistant', '[{"type":"text","text":"Here are the notes."}]', 1763632860, '2025-11-20 10:01:00', '{"userVisible":true,"agentVisible":true}'),
+ ('msg_d3', '20251120_4', 'user', '[{"type":"text","text":"Shorter, please."}]', 1763632900, '2025-11-20 10:01:40', '{"userVisible":true,"agentVisible":true}');
