@@ -134,7 +134,13 @@ fn run(args: Args) -> Result<Exit> {
         args.paths.clone()
     };
     let reads = "Goose session stores";
-    let mut run = ReaderRun::start(STAGE, reads, &args.paths, &args.reader, ("stores", "read"))?;
+    let mut run = ReaderRun::start(
+        STAGE,
+        reads,
+        &args.paths,
+        &args.reader,
+        ("sessions", "written"),
+    )?;
     if args.reader.scan {
         let mut writer = ScanWriter::new(SOURCE);
         let failed = scan(run.io().out, &inputs, &mut writer)?;

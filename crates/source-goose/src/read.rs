@@ -22,6 +22,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tonbo_core::event::json_str;
+use tonbo_core::progress::{R_BYTES, R_RECORDS, R_SCANNED};
 use tonbo_core::reader::ReaderIo;
 
 use crate::roots::Store;
@@ -194,7 +195,19 @@ impl<'a> Reader<'a> {
         )?;
         self.io.out.end_line()?;
         self.stats.records += 1;
+        if let Some(p) = &self.io.progress {
+            p.add(R_RECORDS, 1);
+            p.add(R_BYTES, record.len() as u64);
+        }
         Ok(())
+    }
+
+    /// Counts a session newly met, for the summary and the progress line.
+    fn count_session(&mut self) {
+        self.stats.sessions += 1;
+        if let Some(p) = &self.io.progress {
+            p.add(R_SCANNED, 1);
+        }
     }
 }
 
@@ -269,7 +282,7 @@ impl Reader<'_> {
         let first = !written.session_said.contains_key(id);
         if written.session_said.insert(id.to_string(), said) != Some(said) {
             if first {
-                self.stats.sessions += 1;
+                self.count_session();
             }
             let at = format!("{name}:sessions/{id}");
             let prov = provenance(db, "sessions", id);
@@ -454,7 +467,7 @@ impl Reader<'_> {
                 "legacy-message"
             };
             if !counted {
-                self.stats.sessions += 1;
+                self.count_session();
                 counted = true;
             }
             let at = format!("{name}:{line_no}");
