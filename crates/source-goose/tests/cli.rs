@@ -229,3 +229,30 @@ fn scan_lists_each_session_once_without_reading_it() {
         r.stderr
     );
 }
+
+/// Older Goose rewrote a session's whole file every turn (its metadata line updated, the
+/// messages again): only the lines after those written are new.
+#[test]
+fn follow_writes_only_the_new_lines_of_a_rewritten_session_file() {
+    let home = &TempHome::new();
+    let file = sessions_dir(home).join("20250101_120000.jsonl");
+    let meta = |n: u32| {
+        format!("{{\"working_dir\":\"/w\",\"description\":\"d\",\"message_count\":{n}}}\n")
+    };
+    let m1 =
+        "{\"role\":\"user\",\"created\":1,\"content\":[{\"type\":\"text\",\"text\":\"one\"}]}\n";
+    let m2 = "{\"role\":\"assistant\",\"created\":2,\"content\":[{\"type\":\"text\",\"text\":\"two\"}]}\n";
+    put(&file, format!("{}{m1}", meta(1)));
+    let mut f = Following::start({
+        let mut c = goose(home);
+        c.args(["--follow", "--poll", "--poll-interval", "100"]);
+        c
+    });
+    f.next(2);
+    put(&file, format!("{}{m1}{m2}", meta(2)));
+    let got = f.next(1);
+    assert!(got[0].contains("\"two\""), "{got:?}");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    f.assert_no_line_yet();
+    assert_eq!(f.terminate_ok().lines.len(), 3);
+}
