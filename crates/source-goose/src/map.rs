@@ -35,9 +35,11 @@ struct Session {
     session_type: String,
     /// The prompt of the recipe the session was started from: sent in the person's name.
     recipe_prompt: Option<String>,
-    /// A compaction's continuation was seen: the next visible user text is the copy of the
-    /// person's last prompt.
+    /// A compaction's continuation was seen that keeps the person's last prompt: the next
+    /// visible user text equal to it is its copy.
     after_compaction: bool,
+    /// The first text of the person's last prompt.
+    last_prompt: Option<String>,
     /// The MCP server (Goose extension) of each open tool call, by call id.
     servers: HashMap<String, String>,
 }
@@ -291,12 +293,13 @@ fn emit_prompt(state: &mut Session, items: &[&Value], m: &mut Msg) -> Result<(),
     }
     };
     let content = blocks(&items.iter().map(block_of).collect::<Vec<_>>());
-    if std::mem::take(&mut state.after_compaction) {
+    let first_text = items.iter().find_map(|i| s(i, "text")).unwrap_or("").trim();
+    let copy = state.last_prompt.as_deref() == Some(first_text);
+    if std::mem::take(&mut state.after_compaction) && copy {
         let mut ev = EventBuf::new("system.message");
         ev.raw("content", &content);
         return m.emit(ev, "replayed_prompt");
     }
-    let first_text = items.iter().find_map(|i| s(i, "text")).unwrap_or("").trim();
     let (kind, author) = match state.session_type.as_str() {
         "sub_agent" | "subagent" | "specialist" => ("subagent_prompt", "agent"),
         // Goose's own sessions (naming, internal work), never typed into.
@@ -305,6 +308,9 @@ fn emit_prompt(state: &mut Session, items: &[&Value], m: &mut Msg) -> Result<(),
         _ if state.recipe_prompt.as_deref() == Some(first_text) => ("recipe_prompt", "external"),
         _ => ("prompt", "human"),
     };
+    if author == "human" {
+        state.last_prompt = Some(first_text.to_string());
+    }
     let mut ev = EventBuf::new("user.message");
     ev.raw("content", &content);
     ev.meta_str("author", author);
@@ -334,7 +340,11 @@ fn map_item(
             // Written by Goose for the model only: a compaction's summary (user role), its
             // continuation (assistant role), nudges.
             if role == "assistant" && text.starts_with(COMPACTED) {
-                state.after_compaction = true;
+                // Only the continuation after a compaction that ended on the person's prompt
+                // is followed by its copy; not a manual one ("at the user's request") nor one
+                // in a tool loop ("Continue calling tools").
+                state.after_compaction = !text.contains("at the user's request")
+                    && !text.contains("Continue calling tools");
                 let mut ev = EventBuf::new("agent.thread_context_compacted");
                 ev.meta_str("continuation", text);
                 return m.emit(ev, "compaction");

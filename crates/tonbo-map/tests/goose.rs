@@ -31,7 +31,9 @@ fn a_person_s_prompts_are_told_from_goose_s_own_user_messages() {
         [
             "Run the tests and fix what fails",
             "Now update the changelog",
-            "Shorter, please."
+            "Shorter, please.",
+            "Explain the cache layer",
+            "Explain the cache layer"
         ]
     );
     assert_eq!(
@@ -51,7 +53,9 @@ fn a_person_s_prompts_are_told_from_goose_s_own_user_messages() {
     assert_eq!(kind("msg_a9#0"), "compaction");
     assert_eq!(kind("msg_a10#0"), "replayed_prompt");
     assert_eq!(kind("msg_a13#0"), "injected_context");
-    assert_eq!(run.of_type("user.message").len(), 6);
+    assert_eq!(run.of_type("user.message").len(), 8);
+    // After a manual compaction nothing is copied: the same words typed again are the person's.
+    assert_eq!(kind("msg_e5#0"), "prompt");
 }
 
 #[test]

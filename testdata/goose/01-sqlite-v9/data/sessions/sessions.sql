@@ -46,6 +46,8 @@ INSERT INTO sessions (id, name, user_set_name, session_type, working_dir, create
  ('20251120_2', 'Survey the test suite', 0, 'sub_agent', '/home/ana/proj', '2025-11-20 09:16:00', '2025-11-20 09:17:10', '{}', 4000, 3800, 200, 4000, 3800, 200, 'anthropic', '{"model_name":"claude-haiku-4-5","context_limit":200000}'),
  ('20251120_3', 'Nightly dependency check', 0, 'scheduled', '/srv/builds', '2025-11-20 02:00:00', '2025-11-20 02:01:30', '{}', NULL, NULL, NULL, NULL, NULL, NULL, 'openai', '{"model_name":"gpt-4o"}');
 UPDATE sessions SET schedule_id = 'nightly-deps' WHERE id = '20251120_3';
+INSERT INTO sessions (id, name, session_type, working_dir, created_at, updated_at, extension_data) VALUES
+ ('20251120_5', 'Manual compaction', 'user', '/home/ana/proj', '2025-11-20 11:00:00', '2025-11-20 11:05:00', '{}');
 INSERT INTO sessions (id, name, session_type, working_dir, created_at, updated_at, extension_data, recipe_json, provider_name, model_config_json) VALUES
  ('20251120_4', 'Release notes', 'user', '/home/ana/proj', '2025-11-20 10:00:00', '2025-11-20 10:02:00', '{}', '{"version":"1.0.0","title":"Release notes","description":"Draft release notes","prompt":"Draft release notes from the commits since the last tag."}', 'anthropic', '{"model_name":"claude-sonnet-4-5"}');
 
@@ -69,4 +71,9 @@ INSERT INTO messages (message_id, session_id, role, content_json, created_timest
  ('msg_c2', '20251120_3', 'assistant', '[{"type":"text","text":"All dependencies are current."}]', 1763604090, '2025-11-20 02:01:30', '{"userVisible":true,"agentVisible":true}'),
  ('msg_d1', '20251120_4', 'user', '[{"type":"text","text":"Draft release notes from the commits since the last tag."}]', 1763632800, '2025-11-20 10:00:00', '{"userVisible":true,"agentVisible":true}'),
  ('msg_d2', '20251120_4', 'assistant', '[{"type":"text","text":"Here are the notes."}]', 1763632860, '2025-11-20 10:01:00', '{"userVisible":true,"agentVisible":true}'),
- ('msg_d3', '20251120_4', 'user', '[{"type":"text","text":"Shorter, please."}]', 1763632900, '2025-11-20 10:01:40', '{"userVisible":true,"agentVisible":true}');
+ ('msg_d3', '20251120_4', 'user', '[{"type":"text","text":"Shorter, please."}]', 1763632900, '2025-11-20 10:01:40', '{"userVisible":true,"agentVisible":true}'),
+ ('msg_e1', '20251120_5', 'user', '[{"type":"text","text":"Explain the cache layer"}]', 1763636400, '2025-11-20 11:00:00', '{"userVisible":true,"agentVisible":false}'),
+ ('msg_e2', '20251120_5', 'assistant', '[{"type":"text","text":"It memoizes parsed configs."}]', 1763636460, '2025-11-20 11:01:00', '{"userVisible":true,"agentVisible":false}'),
+ ('msg_e3', '20251120_5', 'user', '[{"type":"text","text":"## Summary\nThe cache layer was explained."}]', 1763636500, '2025-11-20 11:01:40', '{"userVisible":false,"agentVisible":true}'),
+ ('msg_e4', '20251120_5', 'assistant', '[{"type":"text","text":"Your context was compacted at the user''s request. The previous message contains a summary of the conversation so far.\nDo not mention that you read a summary or that conversation summarization occurred.\nJust continue the conversation naturally based on the summarized context."}]', 1763636500, '2025-11-20 11:01:40', '{"userVisible":false,"agentVisible":true}'),
+ ('msg_e5', '20251120_5', 'user', '[{"type":"text","text":"Explain the cache layer"}]', 1763636700, '2025-11-20 11:05:00', '{"userVisible":true,"agentVisible":true}');
