@@ -233,7 +233,11 @@ impl Reader<'_> {
             bail!("not a Goose sessions database: no `sessions` table");
         }
         let message_cols = columns(&conn, "messages")?;
-        let mut st = conn.prepare("SELECT * FROM sessions ORDER BY created_at, id")?;
+        let order = match session_cols.iter().any(|c| c == "created_at") {
+            true => "created_at, id",
+            false => "rowid",
+        };
+        let mut st = conn.prepare(&format!("SELECT * FROM sessions ORDER BY {order}"))?;
         let names: Vec<String> = st.column_names().map(String::from).collect();
         let mut rows = st.query([])?;
         let mut sessions = Vec::new();
