@@ -256,3 +256,25 @@ fn follow_writes_only_the_new_lines_of_a_rewritten_session_file() {
     f.assert_no_line_yet();
     assert_eq!(f.terminate_ok().lines.len(), 3);
 }
+
+#[test]
+fn modified_after_leaves_out_sessions_not_updated_since() {
+    let home = &TempHome::new();
+    let conn = new_db(&sessions_dir(home));
+    add_message(&conn, "m1", "user", "old");
+    conn.execute(
+        "UPDATE sessions SET updated_at = '2020-01-01 00:00:00' WHERE id = '20251201_1'",
+        [],
+    )
+    .unwrap();
+    let r = read(home, &["--modified-after", "7d"]);
+    r.assert_code(0);
+    assert_eq!(r.stdout, "");
+    assert!(
+        r.summary().contains("1 left out by --modified-after"),
+        "{}",
+        r.stderr
+    );
+    let r = read(home, &["--modified-after", "2019-12-31"]);
+    assert_eq!(r.assert_code(0).lines().len(), 2);
+}
