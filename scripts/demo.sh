@@ -22,6 +22,12 @@ done
 find "$opencode" -name '*.sql' | while read -r sql; do
   "$bin/examples/sqlite_from_sql" "$sql" "${sql%.sql}.db"
 done
+# The Goose fixtures' sessions.db are SQL text too.
+goose="$work/goose"
+cp -r "$root/testdata/goose" "$goose"
+find "$goose" -name '*.sql' | while read -r sql; do
+  "$bin/examples/sqlite_from_sql" "$sql" "${sql%.sql}.db" && rm "$sql"
+done
 echo "== local Durable Streams server at $url (data in .demo/data)"
 export TONBO_API="$url" TONBO_STATE="$work/post.sqlite"
 
@@ -37,6 +43,7 @@ backfill() {
     "$bin/gemini-read" -q $(ls -d "$root"/testdata/gemini/*/ | grep -v bad-input)
     "$bin/cline-read" -q "$root"/testdata/cline
     "$bin/copilot-read" -q "$root"/testdata/copilot-cli/*/copilot
+    "$bin/goose-read" -q "$goose"
     "$bin/qwen-read" -q $(ls -d "$root"/testdata/qwen/*/qwen | grep -v bad-input)
     cat "$root"/testdata/events/*.ndjson
   } | "$bin/tonbo-map" | tee "$work/events.ndjson" \

@@ -63,13 +63,19 @@ pub const COPILOT: Source = Source {
     name: "copilot-cli",
     at_least: 4,
 };
+pub const GOOSE: Source = Source {
+    dir: "goose",
+    reader: "goose-read",
+    name: "goose",
+    at_least: 3,
+};
 pub const QWEN: Source = Source {
     dir: "qwen",
     reader: "qwen-read",
     name: "qwen-code",
     at_least: 5,
 };
-pub static SOURCES: [Source; 7] = [CLAUDE, CODEX, OPENCODE, GEMINI, CLINE, COPILOT, QWEN];
+pub static SOURCES: [Source; 8] = [CLAUDE, CODEX, OPENCODE, GEMINI, CLINE, COPILOT, GOOSE, QWEN];
 
 impl Source {
     /// Its fixture folders, sorted.
@@ -85,7 +91,7 @@ impl Source {
     }
 
     /// The paths its reader reads for the fixture `case`: Claude Code's `projects` folder,
-    /// Codex CLI's `sessions` folder, or for OpenCode the paths its `paths` file names in a
+    /// Codex CLI's `sessions` folder, or for OpenCode and Goose the paths its `paths` file names in a
     /// copy of it under `into` (built by [`build`]).
     pub fn paths(&self, case: &Path, into: &Path) -> Vec<PathBuf> {
         match self.dir {
