@@ -195,6 +195,7 @@ SOURCES = [
     ("cline", "gen-cline-corpus.py", lambda d: f"{BIN}/cline-read -q {d}"),
     ("copilot-cli", "gen-copilot-corpus.py", lambda d: f"{BIN}/copilot-read -q {d}"),
     ("goose", "gen-goose-corpus.py", lambda d: f"{BIN}/goose-read -q {d}"),
+    ("qwen-code", "gen-qwen-corpus.py", lambda d: f"{BIN}/qwen-read -q {d}/projects"),
 ]
 
 

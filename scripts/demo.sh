@@ -44,6 +44,7 @@ backfill() {
     "$bin/cline-read" -q "$root"/testdata/cline
     "$bin/copilot-read" -q "$root"/testdata/copilot-cli/*/copilot
     "$bin/goose-read" -q "$goose"
+    "$bin/qwen-read" -q $(ls -d "$root"/testdata/qwen/*/qwen | grep -v bad-input)
     cat "$root"/testdata/events/*.ndjson
   } | "$bin/tonbo-map" | tee "$work/events.ndjson" \
     | "$bin/tonbo-batch" \

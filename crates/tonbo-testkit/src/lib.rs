@@ -263,6 +263,8 @@ pub fn front_door(door: &std::path::Path, home: &std::path::Path) -> Command {
         "CLINE_DIR",
         "COPILOT_HOME",
         "GOOSE_PATH_ROOT",
+        "QWEN_HOME",
+        "QWEN_RUNTIME_DIR",
     ] {
         cmd.env_remove(var);
     }

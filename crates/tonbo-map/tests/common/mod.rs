@@ -69,7 +69,13 @@ pub const GOOSE: Source = Source {
     name: "goose",
     at_least: 3,
 };
-pub static SOURCES: [Source; 7] = [CLAUDE, CODEX, OPENCODE, GEMINI, CLINE, COPILOT, GOOSE];
+pub const QWEN: Source = Source {
+    dir: "qwen",
+    reader: "qwen-read",
+    name: "qwen-code",
+    at_least: 5,
+};
+pub static SOURCES: [Source; 8] = [CLAUDE, CODEX, OPENCODE, GEMINI, CLINE, COPILOT, GOOSE, QWEN];
 
 impl Source {
     /// Its fixture folders, sorted.
@@ -94,6 +100,7 @@ impl Source {
             "gemini" => vec![case.to_path_buf()],
             "cline" => vec![case.to_path_buf()],
             "copilot-cli" => vec![case.join("copilot")],
+            "qwen" => vec![case.join("qwen")],
             _ => {
                 build(case, into);
                 std::fs::read_to_string(case.join("paths"))
