@@ -2,7 +2,9 @@
 """make bench: throughput and memory of every stage, as ratios against floors measured in the
 same run, for each source (Claude Code, Codex CLI, OpenCode).
 
-Usage: scripts/bench.py            (BENCH_SIZE=MB per source, default 1000; BENCH_RUNS, default 2)
+Usage: scripts/bench.py            (BENCH_SIZE=MB per source, default 1000; BENCH_RUNS, default 2;
+                                    BENCH_SOURCES=a,b: only those sources, written to
+                                    .bench/RESULTS-<sources>.md, the README left alone)
 
 For each source it generates a corpus (scripts/gen-*-corpus.py, cached in .bench/), then times:
   * floors: `cat` over the corpus files (I/O), `json_floor` over the reader's output (a bare JSON
@@ -197,6 +199,12 @@ SOURCES = [
     ("goose", "gen-goose-corpus.py", lambda d: f"{BIN}/goose-read -q {d}"),
     ("qwen-code", "gen-qwen-corpus.py", lambda d: f"{BIN}/qwen-read -q {d}/projects"),
 ]
+ONLY = [s for s in os.environ.get("BENCH_SOURCES", "").split(",") if s]
+if ONLY:
+    unknown = set(ONLY) - {name for name, _, _ in SOURCES}
+    if unknown:
+        sys.exit(f"bench: unknown BENCH_SOURCES: {', '.join(sorted(unknown))}")
+    SOURCES = [s for s in SOURCES if s[0] in ONLY]
 
 
 def corpus(source, gen):
@@ -673,8 +681,12 @@ def report(rows, elapsed):
     md.append("Corpora: " + "; ".join(f"{r['source']}: {r['n_events']:,} events in {r['n_batches']:,} batches "
                                        f"({r['body_mb']:,.0f} MB of request bodies)" for r in rows) + ".")
     text = "\n".join(md) + "\n"
-    with open(os.path.join(BENCH, "RESULTS.md"), "w") as f:
+    results = f"RESULTS-{'-'.join(ONLY)}.md" if ONLY else "RESULTS.md"
+    with open(os.path.join(BENCH, results), "w") as f:
         f.write(text)
+    if ONLY:
+        print(text)
+        return
     readme = os.path.join(ROOT, "README.md")
     with open(readme) as f:
         content = f.read()
