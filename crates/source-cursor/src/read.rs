@@ -1,0 +1,553 @@
+//! Reading Cursor's global databases into source records ([`Reader`]).
+//!
+//! One database is read in one read transaction (one WAL snapshot: a chat and its messages
+//! as of the same instant). Its chats are the `composerData:<composerId>` rows of
+//! `cursorDiskKV`; for each, in order: its workspace (`kind":"workspace"`, the raw
+//! `workspace.json`, once), its head (`"kind":"composer"`: the `composerData` value without an
+//! inline `conversation`, its other members byte for byte), then its messages ("bubbles") in
+//! the chat's order: the `bubbleId:<composerId>:<bubbleId>` rows named by
+//! `fullConversationHeadersOnly`, or the elements of the inline `conversation` of older builds,
+//! each unmodified. What was written is remembered by bubble id and a hash of its bytes, so a
+//! follower writes a message again only when its bytes changed (`at` unchanged).
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tonbo_core::contract::{stable_hash, Provenance};
+use tonbo_core::event::json_str;
+use tonbo_core::reader::{left_out_by_modified_after, ReaderIo};
+use tonbo_core::SourceRecord;
+
+use crate::store::{self, value_text, Workspace};
+use crate::{SOURCE, STAGE};
+
+/// What a run read, for its summary line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub databases: u64,
+    pub chats: u64,
+    pub messages: u64,
+    pub records: u64,
+    /// Messages a chat names whose row is not (yet) there.
+    pub missing: u64,
+    pub failed: u64,
+    pub skipped_old: u64,
+}
+
+impl Stats {
+    pub fn summary(&self, rejected: u64, modified_after: bool) -> String {
+        let mut s = format!(
+            "{STAGE}: {} databases, {} chats, {} messages, {} records, {} missing, {} rejected, {} failed",
+            self.databases,
+            self.chats,
+            self.messages,
+            self.records,
+            self.missing,
+            rejected,
+            self.failed,
+        );
+        if modified_after {
+            s.push_str(&left_out_by_modified_after(
+                self.skipped_old,
+                "chats not updated",
+            ));
+        }
+        s
+    }
+}
+
+/// What one database gave.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DbYield {
+    pub chats: u64,
+    pub records: u64,
+}
+
+/// What was written of one chat, so that a follower writes only what is new or changed.
+#[derive(Debug, Default)]
+pub struct ChatSent {
+    /// `lastUpdatedAt` (else `createdAt`) when last read: a chat whose stamp did not move and
+    /// holds nothing back is not read again.
+    updated: Option<f64>,
+    /// Something was held back or missing: read again at the next look whatever its stamp.
+    pending: bool,
+    workspace: bool,
+    head: Option<u64>,
+    /// Bubble id -> hash of the bytes written (or rejected).
+    bubbles: HashMap<String, u64>,
+}
+
+/// The members of a `composerData` value the reader looks at.
+#[derive(Deserialize)]
+struct Composer<'a> {
+    #[serde(rename = "fullConversationHeadersOnly", default)]
+    headers: Vec<Header>,
+    #[serde(borrow, default)]
+    conversation: Option<Vec<&'a RawValue>>,
+    #[serde(rename = "lastUpdatedAt", default)]
+    last_updated: Option<f64>,
+    #[serde(rename = "createdAt", default)]
+    created: Option<f64>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(rename = "generatingBubbleIds", default)]
+    generating: Vec<String>,
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, rename = "modelConfig", default)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow, rename = "createdOnBranch", default)]
+    branch: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    #[serde(rename = "bubbleId")]
+    bubble_id: String,
+}
+
+#[derive(Deserialize)]
+struct BubbleId<'a> {
+    #[serde(rename = "bubbleId", borrow)]
+    id: Option<Cow<'a, str>>,
+}
+
+/// One message of a chat, as read: its id, its JSON text, and where it lies.
+struct Bubble<'t> {
+    id: String,
+    text: Cow<'t, str>,
+    row: String,
+    rowid: i64,
+}
+
+/// Reads databases into records, keeping what followed chats need.
+pub struct Reader<'a> {
+    pub io: ReaderIo<'a>,
+    pub stats: Stats,
+    pub stopped: bool,
+    modified_after: Option<SystemTime>,
+    /// Per database, per chat: what was written.
+    sent: HashMap<PathBuf, HashMap<String, ChatSent>>,
+    /// `--follow` (not its last look): a message still being generated is held back, and a
+    /// chat whose stamp did not move is not read again.
+    pub hold_generating: bool,
+    /// `--follow`'s periodic rescan: every chat is read again whatever its stamp.
+    pub recheck_all: bool,
+    seen_dbs: HashSet<PathBuf>,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(io: ReaderIo<'a>, modified_after: Option<SystemTime>) -> Reader<'a> {
+        Reader {
+            io,
+            stats: Stats::default(),
+            stopped: false,
+            modified_after,
+            sent: HashMap::new(),
+            hold_generating: false,
+            recheck_all: false,
+            seen_dbs: HashSet::new(),
+        }
+    }
+
+    fn show_progress(&self) {
+        if let Some(p) = &self.io.progress {
+            use tonbo_core::progress::{R_RECORDS, R_SCANNED};
+            p.set(R_SCANNED, self.stats.chats);
+            p.set(R_RECORDS, self.stats.records);
+        }
+    }
+
+    /// Reads the chats of the global database `db` that are new or changed since it was last
+    /// read. A database that cannot be opened or read is reported and counted as failed.
+    pub fn read_db(&mut self, db: &Path) -> Result<DbYield> {
+        if self.seen_dbs.insert(db.to_path_buf()) {
+            self.stats.databases += 1;
+        }
+        match self.try_read_db(db) {
+            Ok(y) => Ok(y),
+            Err(e) if e.is::<rusqlite::Error>() || e.is::<NotCursor>() => {
+                tonbo_core::note!("{STAGE}: {}: cannot read: {e:#}", db.display());
+                self.stats.failed += 1;
+                Ok(DbYield::default())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn try_read_db(&mut self, db: &Path) -> Result<DbYield> {
+        let conn = store::open(db)?;
+        check_cursor(&conn)?;
+        let workspaces = store::workspaces(db, STAGE);
+        let tx = conn.unchecked_transaction()?;
+        let mut stmt = tx.prepare(
+            "SELECT rowid, key, value FROM cursorDiskKV \
+             WHERE key >= 'composerData:' AND key < 'composerData;' ORDER BY key",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut y = DbYield::default();
+        while let Some(row) = rows.next()? {
+            if self.io.stop_set() {
+                self.stopped = true;
+                break;
+            }
+            let rowid: i64 = row.get(0)?;
+            let key: String = row.get(1)?;
+            let value = row.get_ref(2)?;
+            let Some(text) = value_text(value) else {
+                self.reject_row(db, rowid, &key, "its value is not UTF-8 text", b"")?;
+                continue;
+            };
+            let id = key["composerData:".len()..].to_string();
+            let before = self.stats.records;
+            if self.read_chat(&tx, db, &id, rowid, text, &workspaces)? {
+                y.chats += 1;
+            }
+            y.records += self.stats.records - before;
+            self.show_progress();
+        }
+        Ok(y)
+    }
+
+    fn reject_row(
+        &mut self,
+        db: &Path,
+        rowid: i64,
+        key: &str,
+        why: &str,
+        raw: &[u8],
+    ) -> Result<()> {
+        let input = format!("{} cursorDiskKV", db.display());
+        let reason = format!("`{key}`: {why}");
+        self.io.rejects.reject(&input, rowid as u64, &reason, raw)
+    }
+
+    /// Reads one chat; false when it was left out (too old, unchanged, rejected).
+    fn read_chat(
+        &mut self,
+        conn: &Connection,
+        db: &Path,
+        id: &str,
+        rowid: i64,
+        text: &str,
+        workspaces: &HashMap<String, Workspace>,
+    ) -> Result<bool> {
+        let key = format!("composerData:{id}");
+        let chat: Composer = match serde_json::from_str(text) {
+            Ok(c) => c,
+            Err(e) => {
+                let hash = stable_hash(text.as_bytes());
+                let sent = self.chat_state(db, id);
+                if sent.head == Some(hash) {
+                    return Ok(false);
+                }
+                sent.head = Some(hash);
+                self.reject_row(
+                    db,
+                    rowid,
+                    &key,
+                    &format!("not a Cursor chat: {e}"),
+                    text.as_bytes(),
+                )?;
+                return Ok(false);
+            }
+        };
+        let stamp = chat.last_updated.or(chat.created);
+        if let (Some(after), Some(ms)) = (self.modified_after, stamp) {
+            if time_of_ms(ms) <= after {
+                self.stats.skipped_old += 1;
+                return Ok(false);
+            }
+        }
+        let skip_unchanged = self.hold_generating && !self.recheck_all;
+        let sent = self.chat_state(db, id);
+        let unchanged = sent.updated.is_some() && sent.updated == stamp && !sent.pending;
+        if unchanged && skip_unchanged {
+            return Ok(false);
+        }
+        let first = sent.updated.is_none() && sent.head.is_none();
+        sent.updated = stamp;
+        sent.pending = false;
+        if first {
+            self.stats.chats += 1;
+        }
+        if let Some(ws) = workspaces.get(id) {
+            self.write_workspace(db, id, ws)?;
+        }
+        self.write_head(db, id, text, &chat)?;
+        let bubbles = self.bubbles_of(conn, db, id, &chat)?;
+        let last = bubbles.len().checked_sub(1);
+        for (n, b) in bubbles.into_iter().enumerate() {
+            let generating = chat.generating.contains(&b.id)
+                || (chat.status.as_deref() == Some("generating") && Some(n) == last);
+            if self.hold_generating && generating {
+                self.chat_state(db, id).pending = true;
+                continue;
+            }
+            self.write_bubble(db, id, b)?;
+        }
+        Ok(true)
+    }
+
+    fn chat_state(&mut self, db: &Path, id: &str) -> &mut ChatSent {
+        self.sent
+            .entry(db.to_path_buf())
+            .or_default()
+            .entry(id.to_string())
+            .or_default()
+    }
+
+    fn write_workspace(&mut self, db: &Path, id: &str, ws: &Workspace) -> Result<()> {
+        if self.chat_state(db, id).workspace {
+            return Ok(());
+        }
+        self.chat_state(db, id).workspace = true;
+        let Ok(raw) = serde_json::from_str::<&RawValue>(&ws.json) else {
+            tonbo_core::note!(
+                "{STAGE}: note: workspaceStorage/{}/workspace.json is not JSON; chat {id} is read without a folder",
+                ws.hash
+            );
+            return Ok(());
+        };
+        let file = db.parent().and_then(Path::parent).map(|u| {
+            u.join("workspaceStorage")
+                .join(&ws.hash)
+                .join("workspace.json")
+        });
+        let prov = Provenance {
+            file: file.map(|f| f.display().to_string()),
+            ..Provenance::default()
+        };
+        self.write(
+            id,
+            raw,
+            &format!("workspace/{}", ws.hash),
+            Some("workspace"),
+            prov,
+        )
+    }
+
+    /// The head, when what it says of the chat (title, model, branch) changed since written.
+    fn write_head(&mut self, db: &Path, id: &str, text: &str, chat: &Composer) -> Result<()> {
+        let said = [chat.name, chat.model, chat.branch]
+            .map(|v| v.map(RawValue::get).unwrap_or("null"))
+            .join("\u{1}");
+        let hash = stable_hash(said.as_bytes());
+        if self.chat_state(db, id).head == Some(hash) {
+            return Ok(());
+        }
+        self.chat_state(db, id).head = Some(hash);
+        let head = head_of(text)?;
+        let raw = RawValue::from_string(head)?;
+        self.write(
+            id,
+            &raw,
+            "composer",
+            Some("composer"),
+            row_prov(db, &format!("composerData:{id}")),
+        )
+    }
+
+    /// The chat's messages in its order.
+    fn bubbles_of<'t>(
+        &mut self,
+        conn: &Connection,
+        db: &Path,
+        id: &str,
+        chat: &Composer<'t>,
+    ) -> Result<Vec<Bubble<'t>>> {
+        let mut out = Vec::new();
+        if let Some(inline) = &chat.conversation {
+            for (n, raw) in inline.iter().enumerate() {
+                let bid = serde_json::from_str::<BubbleId>(raw.get())
+                    .ok()
+                    .and_then(|b| b.id.map(Cow::into_owned))
+                    .unwrap_or_else(|| format!("conversation[{n}]"));
+                out.push(Bubble {
+                    id: bid,
+                    text: Cow::Borrowed(raw.get()),
+                    row: format!("composerData:{id}"),
+                    rowid: n as i64,
+                });
+            }
+        }
+        let mut stmt =
+            conn.prepare_cached("SELECT rowid, value FROM cursorDiskKV WHERE key = ?1")?;
+        for h in &chat.headers {
+            let key = format!("bubbleId:{id}:{}", h.bubble_id);
+            let row = stmt
+                .query_row([&key], |r| {
+                    let text = value_text(r.get_ref(1)?).map(str::to_string);
+                    Ok((r.get::<_, i64>(0)?, text))
+                })
+                .optional()?;
+            match row {
+                None => {
+                    self.stats.missing += 1;
+                    self.chat_state(db, id).pending = true;
+                }
+                Some((rowid, text)) => out.push(Bubble {
+                    id: h.bubble_id.clone(),
+                    text: Cow::Owned(text.unwrap_or_default()),
+                    row: key,
+                    rowid,
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    fn write_bubble(&mut self, db: &Path, id: &str, b: Bubble) -> Result<()> {
+        let hash = stable_hash(b.text.as_bytes());
+        let sent = self.chat_state(db, id);
+        if sent.bubbles.get(&b.id) == Some(&hash) {
+            return Ok(());
+        }
+        sent.bubbles.insert(b.id.clone(), hash);
+        let raw = match serde_json::from_str::<&RawValue>(&b.text) {
+            Ok(raw) if raw.get().starts_with('{') => raw,
+            Ok(_) => {
+                return self.reject_row(
+                    db,
+                    b.rowid,
+                    &b.row,
+                    "a message that is not a JSON object",
+                    b.text.as_bytes(),
+                );
+            }
+            Err(e) => {
+                let why = format!("message {} is not JSON: {e}", b.id);
+                return self.reject_row(db, b.rowid, &b.row, &why, b.text.as_bytes());
+            }
+        };
+        self.stats.messages += 1;
+        self.write(id, raw, &b.id, None, row_prov(db, &b.row))
+    }
+
+    fn write(
+        &mut self,
+        session: &str,
+        record: &RawValue,
+        at: &str,
+        kind: Option<&str>,
+        provenance: Provenance,
+    ) -> Result<()> {
+        let rec = SourceRecord {
+            v: 1,
+            source: Cow::Borrowed(SOURCE),
+            session: Cow::Borrowed(session),
+            record,
+            at: Some(Cow::Borrowed(at)),
+            provenance: Some(provenance),
+            kind: kind.map(Cow::Borrowed),
+        };
+        self.io.out.json(&rec)?;
+        self.stats.records += 1;
+        Ok(())
+    }
+}
+
+fn row_prov(db: &Path, key: &str) -> Provenance {
+    Provenance {
+        file: Some(db.display().to_string()),
+        table: Some("cursorDiskKV".into()),
+        row: Some(key.to_string()),
+        ..Provenance::default()
+    }
+}
+
+/// A database that has no `cursorDiskKV` table.
+#[derive(Debug)]
+struct NotCursor;
+
+impl std::fmt::Display for NotCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(
+            "no cursorDiskKV table: not a Cursor global database (globalStorage/state.vscdb)",
+        )
+    }
+}
+
+impl std::error::Error for NotCursor {}
+
+fn check_cursor(conn: &Connection) -> Result<()> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'cursorDiskKV'",
+        [],
+        |r| r.get(0),
+    )?;
+    if n == 0 {
+        return Err(NotCursor.into());
+    }
+    Ok(())
+}
+
+/// A `composerData` value without its `conversation` member: the other members in their order,
+/// each value byte for byte.
+pub fn head_of(text: &str) -> Result<String> {
+    let members: Members = serde_json::from_str(text)?;
+    let mut out = String::with_capacity(text.len().min(4096));
+    out.push('{');
+    for (k, v) in members.0.iter().filter(|(k, _)| k != "conversation") {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(&json_str(k));
+        out.push(':');
+        out.push_str(v.get());
+    }
+    out.push('}');
+    Ok(out)
+}
+
+/// A JSON object's members in their order, values raw.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Members<'a>, M::Error> {
+                let mut v = Vec::new();
+                while let Some((k, val)) = m.next_entry::<String, &'a RawValue>()? {
+                    v.push((k, val));
+                }
+                Ok(Members(v))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// Milliseconds since the epoch as a time.
+pub fn time_of_ms(ms: f64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0.0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_leaves_the_inline_conversation_out_and_the_rest_as_written() {
+        let text =
+            r#"{"_v":2,"composerId":"c","conversation":[{"type":1}],"name":"T",  "x":{"a" : 1}}"#;
+        assert_eq!(
+            head_of(text).unwrap(),
+            r#"{"_v":2,"composerId":"c","name":"T","x":{"a" : 1}}"#
+        );
+    }
+}
