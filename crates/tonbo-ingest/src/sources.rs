@@ -53,6 +53,7 @@ pub const SOURCES: &[Source] = &[
     Source::new("gemini-cli",  "gemini-read",   Takes::Path, "GEMINI_CLI_HOME"),
     Source::new("cline",       "cline-read",    Takes::Path, "VSCODE_PORTABLE"),
     Source::new("copilot-cli", "copilot-read",  Takes::Path, "COPILOT_HOME"),
+    Source::new("cursor",      "cursor-read",   Takes::Db,   "CURSOR_USER_DIR"),
 ];
 
 /// The environment of a reader whose home is `root` (`--root`: a copied home directory, a
@@ -134,9 +135,9 @@ mod tests {
         }
         assert_eq!(
             choices(),
-            "claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli or all"
+            "claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, cursor or all"
         );
-        assert_eq!(taking(Takes::Db, " or "), "opencode");
+        assert_eq!(taking(Takes::Db, " or "), "opencode or cursor");
         assert_eq!(named("all").map(|v| v.len()), Some(SOURCES.len()));
         assert_eq!(named("codex-cli").unwrap()[0].reader, "codex-read");
         assert!(named("nowhere").is_none());

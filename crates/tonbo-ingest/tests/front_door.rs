@@ -387,11 +387,11 @@ fn usage_errors_are_named_and_exit_2() {
         ),
         (
             &["--from", "codex-cli", "--db", "x"],
-            "--db is for --from opencode; use --path",
+            "--db is for --from opencode or --from cursor; use --path",
         ),
         (
             &["--from", "all", "--db", "x"],
-            "--path and --db need one source; --from all reads the default locations (CLAUDE_CONFIG_DIR, CODEX_HOME, OPENCODE_DB, GEMINI_CLI_HOME, VSCODE_PORTABLE, COPILOT_HOME)",
+            "--path and --db need one source; --from all reads the default locations (CLAUDE_CONFIG_DIR, CODEX_HOME, OPENCODE_DB, GEMINI_CLI_HOME, VSCODE_PORTABLE, COPILOT_HOME, CURSOR_USER_DIR)",
         ),
     ];
     for (args, message) in cases {

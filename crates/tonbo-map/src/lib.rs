@@ -19,6 +19,7 @@ fn mappings() -> Vec<Box<dyn SourceMapping>> {
         Box::new(source_gemini::GeminiMapper::default()),
         Box::new(source_cline::ClineMapper::default()),
         Box::new(source_copilot::CopilotMapper::default()),
+        Box::new(source_cursor::CursorMapper::default()),
     ]
 }
 

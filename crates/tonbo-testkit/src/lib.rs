@@ -262,6 +262,7 @@ pub fn front_door(door: &std::path::Path, home: &std::path::Path) -> Command {
         "CLINE_DATA_DIR",
         "CLINE_DIR",
         "COPILOT_HOME",
+        "CURSOR_USER_DIR",
     ] {
         cmd.env_remove(var);
     }
