@@ -22,6 +22,13 @@ done
 find "$opencode" -name '*.sql' | while read -r sql; do
   "$bin/examples/sqlite_from_sql" "$sql" "${sql%.sql}.db"
 done
+# The Cursor fixtures too: each state.vscdb.sql into state.vscdb, by the same example.
+cursor="$work/cursor"
+mkdir -p "$cursor"
+cp -r "$root"/testdata/cursor/0[12]-*/ "$cursor/"
+find "$cursor" -name '*.vscdb.sql' | while read -r sql; do
+  "$bin/examples/sqlite_from_sql" "$sql" "${sql%.sql}"
+done
 echo "== local Durable Streams server at $url (data in .demo/data)"
 export TONBO_API="$url" TONBO_STATE="$work/post.sqlite"
 
@@ -37,6 +44,7 @@ backfill() {
     "$bin/gemini-read" -q $(ls -d "$root"/testdata/gemini/*/ | grep -v bad-input)
     "$bin/cline-read" -q "$root"/testdata/cline
     "$bin/copilot-read" -q "$root"/testdata/copilot-cli/*/copilot
+    "$bin/cursor-read" -q "$cursor"
     cat "$root"/testdata/events/*.ndjson
   } | "$bin/tonbo-map" | tee "$work/events.ndjson" \
     | "$bin/tonbo-batch" \

@@ -1,6 +1,7 @@
 //! The Cursor fixtures under `testdata/cursor/` are kept as SQL text (`state.vscdb.sql`), which
 //! diffs and reviews as text; [`sqlite_from_sql`] turns one into the SQLite file the reader
-//! reads (`state.vscdb`). Used by this crate's tests, tonbo-map's, and `make demo`.
+//! reads (`state.vscdb`). Used by this crate's tests (tonbo-map's and `make demo` build them
+//! with source-opencode's same function and example).
 
 use std::path::{Path, PathBuf};
 
