@@ -10,8 +10,11 @@
 //! * a chat whose `lastUpdatedAt` did not move, and that holds nothing back, is not read again
 //!   (the periodic rescan reads every chat whatever its stamp);
 //! * a message still being generated (in the chat's `generatingBubbleIds`, or the last of a
-//!   chat whose `status` is `generating`) is held back until it is not; a message the chat names
-//!   but whose row is not there yet is looked for again at the next wake;
+//!   chat whose `status` is `generating`) is held back until it is not; so is an assistant
+//!   message that is the newest of a chat that changed since the last look, until a look finds
+//!   the chat quiet (any wake, at the latest the periodic rescan): Cursor may not persist that a
+//!   message is still streaming, and a text written half would map once, half; a message the
+//!   chat names but whose row is not there yet is looked for again at the next wake;
 //! * a message written before whose bytes changed (a tool call that got its result) is written
 //!   again with the same `at`; the mapping sends only the parts it did not send before;
 //! * at SIGINT/SIGTERM one last look writes everything, held-back messages included.

@@ -96,8 +96,9 @@ const MANUAL: Manual = Manual {
 /// SIGTERM, then write what was held back, print the summary and exit 0 (1 if something was
 /// rejected or unreadable). Every change reads the database again and writes only new messages,
 /// and messages whose bytes changed (same `at`); a message still being generated
-/// (`generatingBubbleIds`, or the last of a chat whose `status` is `generating`) is held back
-/// until it is done. `--poll-interval MS` (default 1000): how often the databases are looked at
+/// (`generatingBubbleIds`, or the last of a chat whose `status` is `generating`), and the newest
+/// assistant message of a chat that changed since the last look, are held back until done and
+/// quiet. `--poll-interval MS` (default 1000): how often the databases are looked at
 /// without filesystem events, and the base of the periodic rescan with them. `--poll`: no
 /// filesystem events.
 #[derive(Parser)]

@@ -114,8 +114,15 @@ struct Header {
 
 #[derive(Deserialize)]
 struct BubbleId<'a> {
-    #[serde(rename = "bubbleId", borrow)]
+    #[serde(rename = "bubbleId", borrow, default)]
     id: Option<Cow<'a, str>>,
+    #[serde(rename = "type", default)]
+    kind: Option<i64>,
+}
+
+/// A message's `type`, when its text says (`2`: the assistant's).
+fn kind_of(text: &str) -> Option<i64> {
+    serde_json::from_str::<BubbleId>(text).ok()?.kind
 }
 
 /// One message of a chat, as read: its id, its JSON text, and where it lies.
@@ -272,6 +279,8 @@ impl<'a> Reader<'a> {
             return Ok(false);
         }
         let first = sent.updated.is_none() && sent.head.is_none();
+        // Seen before and changed since: its newest message may still be growing.
+        let moved = sent.updated.is_some() && sent.updated != stamp;
         sent.updated = stamp;
         sent.pending = false;
         if first {
@@ -284,8 +293,10 @@ impl<'a> Reader<'a> {
         let bubbles = self.bubbles_of(conn, db, id, &chat)?;
         let last = bubbles.len().checked_sub(1);
         for (n, b) in bubbles.into_iter().enumerate() {
+            let is_last = Some(n) == last;
             let generating = chat.generating.contains(&b.id)
-                || (chat.status.as_deref() == Some("generating") && Some(n) == last);
+                || (is_last && chat.status.as_deref() == Some("generating"))
+                || (is_last && moved && kind_of(&b.text) == Some(2));
             if self.hold_generating && generating {
                 self.chat_state(db, id).pending = true;
                 continue;
