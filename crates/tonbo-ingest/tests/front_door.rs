@@ -362,11 +362,11 @@ fn usage_errors_are_named_and_exit_2() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["--from", "nowhere"],
-            "unknown source: nowhere (claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli or all)",
+            "unknown source: nowhere (claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, cursor or all)",
         ),
         (
             &[],
-            "--from is required (claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli or all)",
+            "--from is required (claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, cursor or all)",
         ),
         (&["--path", "x", "--from"], "--from needs a value"),
         (&["--from", "claude-code", "--path"], "--path needs a value"),
