@@ -84,7 +84,7 @@ const MANUAL: Manual = Manual {
 /// TIME: `2026-11-01T00:00:00Z`, `2026-11-01` (midnight UTC), or an age, `90m`, `12h`, `7d`.
 ///
 /// A row whose value is not JSON is rejected with its key (exit 1) and the rest is read; a
-/// message a chat names whose row is missing is counted (`missing`); a database that cannot be
+/// message a chat names whose row is missing (or NULL, or JSON `null`) is counted (`missing`); a database that cannot be
 /// read, or has no `cursorDiskKV` table, is reported and counted as failed (exit 1). A PATH that
 /// holds files but gives no record is warned about and the exit status is 3 unless
 /// `--allow-empty`.

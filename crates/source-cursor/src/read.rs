@@ -290,19 +290,7 @@ impl<'a> Reader<'a> {
             self.write_workspace(db, id, ws)?;
         }
         self.write_head(db, id, text, &chat)?;
-        let bubbles = self.bubbles_of(conn, db, id, &chat)?;
-        let last = bubbles.len().checked_sub(1);
-        for (n, b) in bubbles.into_iter().enumerate() {
-            let is_last = Some(n) == last;
-            let generating = chat.generating.contains(&b.id)
-                || (is_last && chat.status.as_deref() == Some("generating"))
-                || (is_last && moved && kind_of(&b.text) == Some(2));
-            if self.hold_generating && generating {
-                self.chat_state(db, id).pending = true;
-                continue;
-            }
-            self.write_bubble(db, id, b)?;
-        }
+        self.write_bubbles(conn, db, id, &chat, moved)?;
         Ok(true)
     }
 
@@ -365,53 +353,41 @@ impl<'a> Reader<'a> {
         )
     }
 
-    /// The chat's messages in its order.
-    fn bubbles_of<'t>(
+    /// The chat's messages in its order, one at a time (a message can be megabytes: a chat is
+    /// never held whole). In `--follow`, a message still being generated is held back.
+    fn write_bubbles(
         &mut self,
         conn: &Connection,
         db: &Path,
         id: &str,
-        chat: &Composer<'t>,
-    ) -> Result<Vec<Bubble<'t>>> {
-        let mut out = Vec::new();
-        if let Some(inline) = &chat.conversation {
-            for (n, raw) in inline.iter().enumerate() {
-                let bid = serde_json::from_str::<BubbleId>(raw.get())
-                    .ok()
-                    .and_then(|b| b.id.map(Cow::into_owned))
-                    .unwrap_or_else(|| format!("conversation[{n}]"));
-                out.push(Bubble {
-                    id: bid,
-                    text: Cow::Borrowed(raw.get()),
-                    row: format!("composerData:{id}"),
-                    rowid: n as i64,
-                });
-            }
-        }
+        chat: &Composer,
+        moved: bool,
+    ) -> Result<()> {
+        let inline = chat.conversation.as_deref().unwrap_or_default();
+        let total = inline.len() + chat.headers.len();
         let mut stmt =
             conn.prepare_cached("SELECT rowid, value FROM cursorDiskKV WHERE key = ?1")?;
-        for h in &chat.headers {
-            let key = format!("bubbleId:{id}:{}", h.bubble_id);
-            let row = stmt
-                .query_row([&key], |r| {
-                    let text = value_text(r.get_ref(1)?).map(str::to_string);
-                    Ok((r.get::<_, i64>(0)?, text))
-                })
-                .optional()?;
-            match row {
-                None => {
-                    self.stats.missing += 1;
-                    self.chat_state(db, id).pending = true;
-                }
-                Some((rowid, text)) => out.push(Bubble {
-                    id: h.bubble_id.clone(),
-                    text: Cow::Owned(text.unwrap_or_default()),
-                    row: key,
-                    rowid,
-                }),
+        for n in 0..total {
+            let bubble = match inline.get(n) {
+                Some(raw) => Some(inline_bubble(id, n, raw)),
+                None => row_bubble(&mut stmt, id, &chat.headers[n - inline.len()])?,
+            };
+            let Some(b) = bubble else {
+                self.stats.missing += 1;
+                self.chat_state(db, id).pending = true;
+                continue;
+            };
+            let is_last = n + 1 == total;
+            let generating = chat.generating.contains(&b.id)
+                || (is_last && chat.status.as_deref() == Some("generating"))
+                || (is_last && moved && kind_of(&b.text) == Some(2));
+            if self.hold_generating && generating {
+                self.chat_state(db, id).pending = true;
+                continue;
             }
+            self.write_bubble(db, id, b)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     fn write_bubble(&mut self, db: &Path, id: &str, b: Bubble) -> Result<()> {
@@ -462,6 +438,48 @@ impl<'a> Reader<'a> {
         self.stats.records += 1;
         Ok(())
     }
+}
+
+/// The `n`th message of an inline `conversation`, named by its `bubbleId` (else its index).
+fn inline_bubble<'t>(id: &str, n: usize, raw: &'t RawValue) -> Bubble<'t> {
+    let bid = serde_json::from_str::<BubbleId>(raw.get())
+        .ok()
+        .and_then(|b| b.id.map(Cow::into_owned))
+        .unwrap_or_else(|| format!("conversation[{n}]"));
+    Bubble {
+        id: bid,
+        text: Cow::Borrowed(raw.get()),
+        row: format!("composerData:{id}"),
+        rowid: n as i64,
+    }
+}
+
+/// The message a header names, from its `bubbleId:` row; `None` when the row is not there or
+/// holds nothing (SQL NULL, JSON `null`: a message Cursor has not written, or cleared).
+fn row_bubble(
+    stmt: &mut rusqlite::CachedStatement,
+    id: &str,
+    h: &Header,
+) -> rusqlite::Result<Option<Bubble<'static>>> {
+    let key = format!("bubbleId:{id}:{}", h.bubble_id);
+    let row = stmt
+        .query_row([&key], |r| {
+            let text = match r.get_ref(1)? {
+                rusqlite::types::ValueRef::Null => None,
+                v => Some(value_text(v).unwrap_or_default().to_string()),
+            };
+            Ok((r.get::<_, i64>(0)?, text))
+        })
+        .optional()?;
+    Ok(match row {
+        Some((rowid, Some(text))) if text.trim() != "null" => Some(Bubble {
+            id: h.bubble_id.clone(),
+            text: Cow::Owned(text),
+            row: key,
+            rowid,
+        }),
+        _ => None,
+    })
 }
 
 fn row_prov(db: &Path, key: &str) -> Provenance {

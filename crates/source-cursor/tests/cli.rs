@@ -116,7 +116,7 @@ fn bad_rows_are_rejected_with_their_key_and_the_rest_is_read() {
         lines[1]["raw"],
         r#"{"_v":10,"composerId":"0b1c0000-0000-4000-8000-000000000004","name":"cut sho"#
     );
-    assert_has(&r.stderr, "1 missing, 2 rejected, 0 failed");
+    assert_has(&r.stderr, "2 missing, 2 rejected, 0 failed");
 }
 
 #[test]

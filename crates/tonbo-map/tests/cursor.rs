@@ -104,7 +104,7 @@ fn bad_rows_are_rejected_by_key_and_the_rest_flows() {
         &run.read_stderr,
         "rejected: `composerData:0b1c0000-0000-4000-8000-000000000004`",
     );
-    assert_said(&run.read_stderr, "1 missing, 2 rejected");
+    assert_said(&run.read_stderr, "2 missing, 2 rejected");
     let keys: Vec<String> = keys_and_types(&run).into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys, ["x-u1/prompt", "x-a1/text"]);
     assert_said(&run.map_stderr, "bubble type:3 1");
