@@ -194,6 +194,7 @@ SOURCES = [
     ("gemini-cli", "gen-gemini-corpus.py", lambda d: f"{BIN}/gemini-read -q {d}"),
     ("cline", "gen-cline-corpus.py", lambda d: f"{BIN}/cline-read -q {d}"),
     ("copilot-cli", "gen-copilot-corpus.py", lambda d: f"{BIN}/copilot-read -q {d}"),
+    ("cursor", "gen-cursor-corpus.py", lambda d: f"{BIN}/cursor-read -q {d}"),
 ]
 
 
