@@ -147,6 +147,8 @@ pub struct Reader<'a> {
     /// `--follow`'s periodic rescan: every chat is read again whatever its stamp.
     pub recheck_all: bool,
     seen_dbs: HashSet<PathBuf>,
+    /// Per database: which workspace each chat belongs to, as last read.
+    workspaces: HashMap<PathBuf, HashMap<String, Workspace>>,
 }
 
 impl<'a> Reader<'a> {
@@ -160,6 +162,7 @@ impl<'a> Reader<'a> {
             hold_generating: false,
             recheck_all: false,
             seen_dbs: HashSet::new(),
+            workspaces: HashMap::new(),
         }
     }
 
@@ -191,7 +194,12 @@ impl<'a> Reader<'a> {
     fn try_read_db(&mut self, db: &Path) -> Result<DbYield> {
         let conn = store::open(db)?;
         check_cursor(&conn)?;
-        let workspaces = store::workspaces(db, STAGE);
+        // Workspaces are read again on a rescan, or when a chat not met before belongs to none
+        // known (a new workspace), not at every wake.
+        let (mut workspaces, mut fresh) = match self.workspaces.remove(db) {
+            Some(ws) if !self.recheck_all => (ws, false),
+            _ => (store::workspaces(db, STAGE), true),
+        };
         let tx = conn.unchecked_transaction()?;
         let mut stmt = tx.prepare(
             "SELECT rowid, key, value FROM cursorDiskKV \
@@ -207,11 +215,19 @@ impl<'a> Reader<'a> {
             let rowid: i64 = row.get(0)?;
             let key: String = row.get(1)?;
             let value = row.get_ref(2)?;
+            if value == rusqlite::types::ValueRef::Null {
+                continue;
+            }
             let Some(text) = value_text(value) else {
                 self.reject_row(db, rowid, &key, "its value is not UTF-8 text", b"")?;
                 continue;
             };
             let id = key["composerData:".len()..].to_string();
+            let unknown = !workspaces.contains_key(&id) && !self.met(db, &id);
+            if unknown && !fresh {
+                workspaces = store::workspaces(db, STAGE);
+                fresh = true;
+            }
             let before = self.stats.records;
             if self.read_chat(&tx, db, &id, rowid, text, &workspaces)? {
                 y.chats += 1;
@@ -219,7 +235,15 @@ impl<'a> Reader<'a> {
             y.records += self.stats.records - before;
             self.show_progress();
         }
+        self.workspaces.insert(db.to_path_buf(), workspaces);
         Ok(y)
+    }
+
+    /// Whether the chat `id` of `db` was read before.
+    fn met(&self, db: &Path, id: &str) -> bool {
+        self.sent
+            .get(db)
+            .is_some_and(|chats| chats.contains_key(id))
     }
 
     fn reject_row(
@@ -368,6 +392,10 @@ impl<'a> Reader<'a> {
         let mut stmt =
             conn.prepare_cached("SELECT rowid, value FROM cursorDiskKV WHERE key = ?1")?;
         for n in 0..total {
+            if self.io.stop_set() {
+                self.stopped = true;
+                return Ok(());
+            }
             let bubble = match inline.get(n) {
                 Some(raw) => Some(inline_bubble(id, n, raw)),
                 None => row_bubble(&mut stmt, id, &chat.headers[n - inline.len()])?,

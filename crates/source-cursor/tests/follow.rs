@@ -15,7 +15,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tonbo_testkit::in_both_modes;
 use tonbo_testkit::reader::{Following, Mode, TempHome};
 
@@ -80,7 +80,48 @@ fn what_is_held_back_goes_out_at_sigterm(mode: Mode) {
     drop(live);
 }
 
+fn a_new_chat_in_a_new_workspace_comes_with_its_folder(mode: Mode) {
+    let home = TempHome::new();
+    let dir = home.join("User");
+    let mut live = Live::new(&dir);
+    live.bubble("u1", user("u1", "go"));
+    let mut f = follow(&home, &dir, mode);
+    assert_eq!(ats(&f.next(2)), ["composer", "u1"]);
+    // Cursor opens a folder (its workspace lists the new chat), then the chat is written.
+    let other = "0c000000-0000-4000-8000-000000000002";
+    let ws = dir.join("workspaceStorage/w1");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::write(
+        ws.join("workspace.json"),
+        r#"{"folder":"file:///home/dev/new"}"#,
+    )
+    .unwrap();
+    let index = json!({"allComposers": [{"composerId": other}]}).to_string();
+    let db = rusqlite::Connection::open(ws.join("state.vscdb")).unwrap();
+    db.execute_batch("CREATE TABLE ItemTable (key TEXT UNIQUE ON CONFLICT REPLACE, value BLOB);")
+        .unwrap();
+    db.execute(
+        "INSERT INTO ItemTable VALUES ('composer.composerData', ?1)",
+        [&index],
+    )
+    .unwrap();
+    drop(db);
+    live.put(
+        &format!("bubbleId:{other}:n1"),
+        &user("n1", "hi").to_string(),
+    );
+    let chat = json!({"composerId": other, "createdAt": 1_767_225_700_000_i64,
+        "lastUpdatedAt": 1_767_225_700_000_i64, "fullConversationHeadersOnly": [{"bubbleId": "n1", "type": 1}]});
+    live.put(&format!("composerData:{other}"), &chat.to_string());
+    let lines = f.next(3);
+    assert_eq!(ats(&lines), ["workspace/w1", "composer", "n1"]);
+    assert_eq!(record(&lines[0])["folder"], "file:///home/dev/new");
+    f.terminate_ok();
+    drop(live);
+}
+
 in_both_modes!(
     new_messages_go_out_once_and_a_generating_one_when_done,
     what_is_held_back_goes_out_at_sigterm,
+    a_new_chat_in_a_new_workspace_comes_with_its_folder,
 );
