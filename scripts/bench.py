@@ -194,6 +194,8 @@ SOURCES = [
     ("gemini-cli", "gen-gemini-corpus.py", lambda d: f"{BIN}/gemini-read -q {d}"),
     ("cline", "gen-cline-corpus.py", lambda d: f"{BIN}/cline-read -q {d}"),
     ("copilot-cli", "gen-copilot-corpus.py", lambda d: f"{BIN}/copilot-read -q {d}"),
+    ("goose", "gen-goose-corpus.py", lambda d: f"{BIN}/goose-read -q {d}"),
+    ("qwen-code", "gen-qwen-corpus.py", lambda d: f"{BIN}/qwen-read -q {d}/projects"),
     ("cursor", "gen-cursor-corpus.py", lambda d: f"{BIN}/cursor-read -q {d}"),
 ]
 

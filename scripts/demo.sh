@@ -22,6 +22,12 @@ done
 find "$opencode" -name '*.sql' | while read -r sql; do
   "$bin/examples/sqlite_from_sql" "$sql" "${sql%.sql}.db"
 done
+# The Goose fixtures' sessions.db are SQL text too.
+goose="$work/goose"
+cp -r "$root/testdata/goose" "$goose"
+find "$goose" -name '*.sql' | while read -r sql; do
+  "$bin/examples/sqlite_from_sql" "$sql" "${sql%.sql}.db" && rm "$sql"
+done
 # The Cursor fixtures too: each state.vscdb.sql into state.vscdb, by the same example.
 cursor="$work/cursor"
 mkdir -p "$cursor"
@@ -44,6 +50,8 @@ backfill() {
     "$bin/gemini-read" -q $(ls -d "$root"/testdata/gemini/*/ | grep -v bad-input)
     "$bin/cline-read" -q "$root"/testdata/cline
     "$bin/copilot-read" -q "$root"/testdata/copilot-cli/*/copilot
+    "$bin/goose-read" -q "$goose"
+    "$bin/qwen-read" -q $(ls -d "$root"/testdata/qwen/*/qwen | grep -v bad-input)
     "$bin/cursor-read" -q "$cursor"
     cat "$root"/testdata/events/*.ndjson
   } | "$bin/tonbo-map" | tee "$work/events.ndjson" \

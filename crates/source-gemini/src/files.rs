@@ -40,22 +40,66 @@ fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
 
 /// The chat files in one `chats/` directory, then those of its subagent subdirectories. A `.json` whose
 /// `.jsonl` twin exists is left out: resuming migrated it and the twin holds all of it.
+///
+/// Only Gemini CLI's own names count (FORMAT.md, "Files"): a main chat is
+/// `session-<time>-<first 8 of its id>.json[l]`, and a subagent's chat lies in a folder named
+/// after its parent's whole id, so that folder's name starts with a main chat's 8. Other agents'
+/// chats in a `chats/` folder (Qwen Code's `<id>.jsonl`, its `archive/`) are not Gemini CLI's.
 pub fn chats_in(chats: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let (subagents, files): (Vec<PathBuf>, Vec<PathBuf>) =
         sorted_entries(chats).into_iter().partition(|p| p.is_dir());
+    let mut parents = Vec::new();
     for path in files {
+        let Some(short_id) = main_chat_short_id(&path) else {
+            continue;
+        };
         let migrated = chat_format(&path) == Some(ChatFormat::Document)
             && path.with_extension("jsonl").is_file();
-        if chat_format(&path).is_some() && !migrated {
-            found.push(path);
+        if !migrated {
+            found.push(path.clone());
         }
+        parents.push(short_id);
     }
-    // Subagents' chats after the main chats: a parent is read before its children.
-    for dir in subagents {
-        found.extend(chats_in(&dir));
+    // Subagents' chats after the main chats: a parent is read before its children. A subagent's
+    // own subagents lie in a folder named after its id (its file's stem), beside the others.
+    let mut pending = subagents;
+    loop {
+        let (taken, left): (Vec<PathBuf>, Vec<PathBuf>) = pending.into_iter().partition(|dir| {
+            let name = dir.file_name().unwrap_or_default().to_string_lossy();
+            parents.iter().any(|id| name.starts_with(id.as_str()))
+        });
+        if taken.is_empty() {
+            break;
+        }
+        for dir in taken {
+            let chats = subagent_chats_in(&dir);
+            parents.extend(
+                chats
+                    .iter()
+                    .filter_map(|p| Some(p.file_stem()?.to_str()?.to_string())),
+            );
+            found.extend(chats);
+        }
+        pending = left;
     }
     found
+}
+
+/// The 8 characters of its session id a main chat's name ends with, if it is one.
+fn main_chat_short_id(path: &Path) -> Option<String> {
+    chat_format(path)?;
+    let stem = path.file_stem()?.to_str()?;
+    let rest = stem.strip_prefix("session-")?;
+    rest.rsplit('-').next().map(str::to_string)
+}
+
+/// A subagent folder's chats (`<sessionId>.jsonl`).
+fn subagent_chats_in(dir: &Path) -> Vec<PathBuf> {
+    sorted_entries(dir)
+        .into_iter()
+        .filter(|p| p.is_file() && chat_format(p).is_some())
+        .collect()
 }
 
 /// The chat files under any path: a chat file itself, a `chats/` dir, a project dir
@@ -170,23 +214,40 @@ mod tests {
     }
 
     #[test]
-    fn a_migrated_json_is_left_to_its_jsonl_twin() -> std::io::Result<()> {
+    fn a_migrated_json_is_left_to_its_jsonl_twin_and_only_gemini_names_count() -> std::io::Result<()>
+    {
         let dir = std::env::temp_dir().join(format!("gemini-twin-{}", std::process::id()));
         let chats = dir.join("chats");
-        std::fs::create_dir_all(chats.join("parent-session"))?;
+        let parent = "a7c3e9d1-0000-4000-8000-000000000004";
+        std::fs::create_dir_all(chats.join(parent))?;
+        std::fs::create_dir_all(chats.join("5ub4gent-1"))?;
+        std::fs::create_dir_all(chats.join("archive"))?;
         for name in [
-            "session-a.json",
-            "session-a.jsonl",
-            "session-b.json",
+            "session-2026-06-01T10-00-a7c3e9d1.json",
+            "session-2026-06-01T10-00-a7c3e9d1.jsonl",
+            "session-2026-06-02T10-00-b0000000.json",
             "x.jsonl.tmp-9",
+            // Qwen Code keeps its chats in a `chats/` folder too, under other names.
+            "0f1e2d3c-0000-4000-8000-000000000009.jsonl",
+            "archive/0f1e2d3c-0000-4000-8000-00000000000a.jsonl",
         ] {
             std::fs::write(chats.join(name), "{}")?;
         }
-        std::fs::write(chats.join("parent-session/sub.jsonl"), "{}")?;
+        std::fs::write(chats.join(parent).join("5ub4gent-1.jsonl"), "{}")?;
+        // A subagent's own subagent, in a folder named after that subagent's id.
+        std::fs::write(chats.join("5ub4gent-1/deeper-2.jsonl"), "{}")?;
         let found = discover(&dir);
         std::fs::remove_dir_all(&dir)?;
         let names: Vec<_> = found.iter().filter_map(|path| path.file_name()).collect();
-        assert_eq!(names, ["session-a.jsonl", "session-b.json", "sub.jsonl"]);
+        assert_eq!(
+            names,
+            [
+                "session-2026-06-01T10-00-a7c3e9d1.jsonl",
+                "session-2026-06-02T10-00-b0000000.json",
+                "5ub4gent-1.jsonl",
+                "deeper-2.jsonl"
+            ]
+        );
         Ok(())
     }
 }

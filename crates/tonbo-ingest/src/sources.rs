@@ -53,6 +53,8 @@ pub const SOURCES: &[Source] = &[
     Source::new("gemini-cli",  "gemini-read",   Takes::Path, "GEMINI_CLI_HOME"),
     Source::new("cline",       "cline-read",    Takes::Path, "VSCODE_PORTABLE"),
     Source::new("copilot-cli", "copilot-read",  Takes::Path, "COPILOT_HOME"),
+    Source::new("goose",       "goose-read",    Takes::Db,   "GOOSE_PATH_ROOT"),
+    Source::new("qwen-code",   "qwen-read",     Takes::Path, "QWEN_HOME"),
     Source::new("cursor",      "cursor-read",   Takes::Db,   "CURSOR_USER_DIR"),
 ];
 
@@ -74,8 +76,8 @@ pub fn home_under(root: &std::path::Path) -> Vec<(std::ffi::OsString, Option<std
             env.push((s.home.into(), None));
         }
     }
-    // cline-read's other variables: Cline's own data folder.
-    for more in ["CLINE_DATA_DIR", "CLINE_DIR"] {
+    // The readers' other variables: Cline's own data folder, Qwen Code's runtime folder.
+    for more in ["CLINE_DATA_DIR", "CLINE_DIR", "QWEN_RUNTIME_DIR"] {
         env.push((more.into(), None));
     }
     env
@@ -135,9 +137,9 @@ mod tests {
         }
         assert_eq!(
             choices(),
-            "claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, cursor or all"
+            "claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, goose, qwen-code, cursor or all"
         );
-        assert_eq!(taking(Takes::Db, " or "), "opencode or cursor");
+        assert_eq!(taking(Takes::Db, " or "), "opencode or goose or cursor");
         assert_eq!(named("all").map(|v| v.len()), Some(SOURCES.len()));
         assert_eq!(named("codex-cli").unwrap()[0].reader, "codex-read");
         assert!(named("nowhere").is_none());

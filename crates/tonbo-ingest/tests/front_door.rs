@@ -362,11 +362,11 @@ fn usage_errors_are_named_and_exit_2() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["--from", "nowhere"],
-            "unknown source: nowhere (claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, cursor or all)",
+            "unknown source: nowhere (claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, goose, qwen-code, cursor or all)",
         ),
         (
             &[],
-            "--from is required (claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, cursor or all)",
+            "--from is required (claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, goose, qwen-code, cursor or all)",
         ),
         (&["--path", "x", "--from"], "--from needs a value"),
         (&["--from", "claude-code", "--path"], "--path needs a value"),
@@ -387,11 +387,11 @@ fn usage_errors_are_named_and_exit_2() {
         ),
         (
             &["--from", "codex-cli", "--db", "x"],
-            "--db is for --from opencode or --from cursor; use --path",
+            "--db is for --from opencode or --from goose or --from cursor; use --path",
         ),
         (
             &["--from", "all", "--db", "x"],
-            "--path and --db need one source; --from all reads the default locations (CLAUDE_CONFIG_DIR, CODEX_HOME, OPENCODE_DB, GEMINI_CLI_HOME, VSCODE_PORTABLE, COPILOT_HOME, CURSOR_USER_DIR)",
+            "--path and --db need one source; --from all reads the default locations (CLAUDE_CONFIG_DIR, CODEX_HOME, OPENCODE_DB, GEMINI_CLI_HOME, VSCODE_PORTABLE, COPILOT_HOME, GOOSE_PATH_ROOT, QWEN_HOME, CURSOR_USER_DIR)",
         ),
     ];
     for (args, message) in cases {
@@ -473,6 +473,7 @@ fn from_all_runs_each_source_with_something_to_read() {
     assert_said(&r, "opencode-read: 0 databases");
     assert_said(&r, "cline-read: 0 tasks");
     assert_said(&r, "copilot-read: 0 files");
+    assert_said(&r, "qwen-read: 0 files");
 }
 
 #[test]

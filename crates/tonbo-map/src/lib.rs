@@ -19,6 +19,8 @@ fn mappings() -> Vec<Box<dyn SourceMapping>> {
         Box::new(source_gemini::GeminiMapper::default()),
         Box::new(source_cline::ClineMapper::default()),
         Box::new(source_copilot::CopilotMapper::default()),
+        Box::new(source_goose::GooseMapper::default()),
+        Box::new(source_qwen::QwenMapper::default()),
         Box::new(source_cursor::CursorMapper::default()),
     ]
 }

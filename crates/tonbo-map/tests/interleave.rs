@@ -1,9 +1,9 @@
 //! A `--follow` reader interleaves the sessions being written, where a backfill brings each
 //! session's records together. Every fixture of every source, its records dealt out one session
 //! at a time in turn, must map to the events the records map to in order: the same events per
-//! session (Codex CLI, OpenCode; a sub-session's announcement in its parent's stream goes where
-//! the child was met), and for Claude Code the same keys, since an API response split by another
-//! session's records has its span closed at the split, with the usage seen so far.
+//! session (Codex CLI, OpenCode, Qwen Code; a sub-session's announcement in its parent's stream
+//! goes where the child was met), and for Claude Code the same keys, since an API response split
+//! by another session's records has its span closed at the split, with the usage seen so far.
 
 mod common;
 
@@ -150,4 +150,9 @@ fn interleaved_codex_sessions_map_as_their_backfill() {
 #[test]
 fn interleaved_claude_sessions_map_to_the_same_keys() {
     check("claude-read", "claude", false);
+}
+
+#[test]
+fn interleaved_qwen_sessions_map_as_their_backfill() {
+    check("qwen-read", "qwen", true);
 }

@@ -262,6 +262,9 @@ pub fn front_door(door: &std::path::Path, home: &std::path::Path) -> Command {
         "CLINE_DATA_DIR",
         "CLINE_DIR",
         "COPILOT_HOME",
+        "GOOSE_PATH_ROOT",
+        "QWEN_HOME",
+        "QWEN_RUNTIME_DIR",
         "CURSOR_USER_DIR",
     ] {
         cmd.env_remove(var);

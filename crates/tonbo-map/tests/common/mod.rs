@@ -63,13 +63,27 @@ pub const COPILOT: Source = Source {
     name: "copilot-cli",
     at_least: 4,
 };
+pub const GOOSE: Source = Source {
+    dir: "goose",
+    reader: "goose-read",
+    name: "goose",
+    at_least: 3,
+};
+pub const QWEN: Source = Source {
+    dir: "qwen",
+    reader: "qwen-read",
+    name: "qwen-code",
+    at_least: 5,
+};
 pub const CURSOR: Source = Source {
     dir: "cursor",
     reader: "cursor-read",
     name: "cursor",
     at_least: 3,
 };
-pub static SOURCES: [Source; 7] = [CLAUDE, CODEX, OPENCODE, GEMINI, CLINE, COPILOT, CURSOR];
+pub static SOURCES: [Source; 9] = [
+    CLAUDE, CODEX, OPENCODE, GEMINI, CLINE, COPILOT, GOOSE, QWEN, CURSOR,
+];
 
 impl Source {
     /// Its fixture folders, sorted.
@@ -85,7 +99,7 @@ impl Source {
     }
 
     /// The paths its reader reads for the fixture `case`: Claude Code's `projects` folder,
-    /// Codex CLI's `sessions` folder, or for OpenCode the paths its `paths` file names in a
+    /// Codex CLI's `sessions` folder, or for OpenCode and Goose the paths its `paths` file names in a
     /// copy of it under `into` (built by [`build`]).
     pub fn paths(&self, case: &Path, into: &Path) -> Vec<PathBuf> {
         match self.dir {
@@ -94,6 +108,7 @@ impl Source {
             "gemini" => vec![case.to_path_buf()],
             "cline" => vec![case.to_path_buf()],
             "copilot-cli" => vec![case.join("copilot")],
+            "qwen" => vec![case.join("qwen")],
             _ => {
                 build(case, into);
                 std::fs::read_to_string(case.join("paths"))
