@@ -218,3 +218,38 @@ fn scan_lists_each_chat_with_its_bytes_and_last_update() {
     assert!(chat["bytes"].as_u64().unwrap() > lines[0]["bytes"].as_u64().unwrap());
     assert_has(&r.stderr, "cursor-read: scan: 2 sessions");
 }
+
+#[test]
+fn a_sigterm_stops_a_plain_run_at_a_record_boundary() {
+    use tonbo_testkit::reader::{assert_stopped_at_a_record_boundary, terminated_after_first_line};
+    let home = TempHome::new();
+    let dir = home.join("User");
+    let live = Live::new(&dir);
+    // 40 chats of 50 messages, about 600 KB of records: more than a pipe holds.
+    live.conn.execute_batch("BEGIN").unwrap();
+    for c in 0..40 {
+        let chat = format!("0c000000-0000-4000-8000-{c:012}");
+        let mut headers = Vec::new();
+        for b in 0..50 {
+            let id = format!("m{b}");
+            let text = format!("message {b} of chat {c}, {}", "words ".repeat(30));
+            live.put(
+                &format!("bubbleId:{chat}:{id}"),
+                &answer(&id, &text).to_string(),
+            );
+            headers.push(serde_json::json!({"bubbleId": id, "type": 2}));
+        }
+        let value = serde_json::json!({"composerId": chat, "createdAt": 1_767_225_600_000_i64,
+            "fullConversationHeadersOnly": headers});
+        live.put(&format!("composerData:{chat}"), &value.to_string());
+    }
+    live.conn.execute_batch("COMMIT").unwrap();
+    let path = dir.to_str().unwrap();
+    let whole = read(&home, &[path]).lines();
+    assert!(whole.len() > 2000);
+    let mut cmd = cursor_read(&home);
+    cmd.arg(path);
+    let stopped = terminated_after_first_line(cmd);
+    assert_stopped_at_a_record_boundary(&stopped, &whole);
+    assert_has(&stopped.stderr, "stopped by a signal before the end");
+}
