@@ -188,7 +188,11 @@ impl CursorMapper {
                 ev.meta_str("author", "human");
                 out.emit(format!("{id}/prompt"), ev, "prompt")?;
             }
-            Some(2) => map_assistant(&mut out, id, b)?,
+            Some(2) => {
+                if !map_assistant(&mut out, id, b)? {
+                    self.counts.skip("assistant message with nothing to map");
+                }
+            }
             other => {
                 let what = other.map_or_else(|| "none".to_string(), |t| t.to_string());
                 self.counts.unknown(&format!("bubble type:{what}"));
@@ -208,16 +212,20 @@ fn thinking_text(b: &Value) -> Option<&str> {
 }
 
 /// An assistant message: its thinking, its tool call with its result once done, its text, its
-/// token counts.
-fn map_assistant(out: &mut Out, id: &str, b: &Value) -> Result<(), MapError> {
+/// token counts. False when it holds none of them (code blocks only, say).
+fn map_assistant(out: &mut Out, id: &str, b: &Value) -> Result<bool, MapError> {
+    let mut any = false;
     if let Some(thinking) = thinking_text(b) {
+        any = true;
         let ev = thinking_event(Some(&json_str(thinking)));
         out.emit(format!("{id}/thinking"), ev, "thinking")?;
     }
     if let Some(tool) = b.get("toolFormerData").filter(|t| t.is_object()) {
+        any = true;
         map_tool(out, id, tool)?;
     }
     if let Some(text) = nonblank(s(b, "text")) {
+        any = true;
         let mut ev = EventBuf::new("agent.message");
         ev.raw("content", &text_content(&json_str(text)));
         out.emit(format!("{id}/text"), ev, "text")?;
@@ -226,6 +234,7 @@ fn map_assistant(out: &mut Out, id: &str, b: &Value) -> Result<(), MapError> {
         let n = |k: &str| tokens.get(k).and_then(Value::as_u64).unwrap_or(0);
         let (input, output) = (n("inputTokens"), n("outputTokens"));
         if input + output > 0 {
+            any = true;
             let usage = format!(
                 "{{\"input_tokens\":{input},\"output_tokens\":{output},\"cache_read_input_tokens\":0,\"cache_creation_input_tokens\":0}}"
             );
@@ -236,7 +245,7 @@ fn map_assistant(out: &mut Out, id: &str, b: &Value) -> Result<(), MapError> {
             )?;
         }
     }
-    Ok(())
+    Ok(any)
 }
 
 /// A JSON text Cursor keeps inside a string (`rawArgs`, `params`): the object it holds, else the

@@ -81,7 +81,7 @@ fn an_inline_conversation_is_split_into_its_messages_and_the_head_keeps_the_rest
         .iter()
         .map(|v| v["at"].as_str().unwrap())
         .collect();
-    assert_eq!(ats, ["i-u1", "i-a1", "i-u2", "i-a2"]);
+    assert_eq!(ats, ["i-u1", "i-a1", "i-u2", "i-a2", "i-a3"]);
 }
 
 #[test]

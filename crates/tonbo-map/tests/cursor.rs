@@ -90,6 +90,7 @@ fn an_inline_conversation_maps_like_bubble_rows_and_takes_the_chats_time() {
         "2024-12-12T08:00:01.000Z"
     );
     assert_said(&run.map_stderr, "user message without text 1");
+    assert_said(&run.map_stderr, "assistant message with nothing to map 1");
 }
 
 #[test]
