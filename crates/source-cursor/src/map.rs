@@ -61,7 +61,7 @@ fn time_of(v: Option<&Value>) -> Option<String> {
         Value::String(t) if !t.is_empty() => Some(t.clone()),
         Value::Number(n) => n
             .as_f64()
-            .filter(|ms| *ms >= EPOCH_2000_MS)
+            .filter(|ms| (EPOCH_2000_MS..=crate::read::MAX_MS).contains(ms))
             .map(|ms| rfc3339_millis(ms as i64)),
         _ => None,
     }

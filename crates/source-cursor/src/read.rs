@@ -19,6 +19,7 @@ use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use serde_json::Value;
 use tonbo_core::contract::{stable_hash, Provenance};
 use tonbo_core::event::json_str;
 use tonbo_core::reader::{left_out_by_modified_after, ReaderIo};
@@ -83,21 +84,22 @@ pub struct ChatSent {
     bubbles: HashMap<String, u64>,
 }
 
-/// The members of a `composerData` value the reader looks at.
+/// The members of a `composerData` value the reader looks at, each taken as any JSON so that a
+/// member of another type in some build leaves it unread, not the chat rejected.
 #[derive(Deserialize)]
 struct Composer<'a> {
     #[serde(rename = "fullConversationHeadersOnly", default)]
-    headers: Vec<Header>,
+    headers: Option<Value>,
     #[serde(borrow, default)]
-    conversation: Option<Vec<&'a RawValue>>,
+    conversation: Option<&'a RawValue>,
     #[serde(rename = "lastUpdatedAt", default)]
-    last_updated: Option<f64>,
+    last_updated: Option<Value>,
     #[serde(rename = "createdAt", default)]
-    created: Option<f64>,
+    created: Option<Value>,
     #[serde(default)]
-    status: Option<String>,
+    status: Option<Value>,
     #[serde(rename = "generatingBubbleIds", default)]
-    generating: Vec<String>,
+    generating: Option<Value>,
     #[serde(borrow, default)]
     name: Option<&'a RawValue>,
     #[serde(borrow, rename = "modelConfig", default)]
@@ -106,10 +108,34 @@ struct Composer<'a> {
     branch: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
-struct Header {
-    #[serde(rename = "bubbleId")]
-    bubble_id: String,
+impl<'a> Composer<'a> {
+    /// The ids `fullConversationHeadersOnly` names, in order.
+    fn header_ids(&self) -> Vec<String> {
+        let headers = self.headers.as_ref().and_then(Value::as_array);
+        headers
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h.get("bubbleId")?.as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The inline `conversation`'s messages, each raw.
+    fn inline(&self) -> Vec<&'a RawValue> {
+        self.conversation
+            .and_then(|c| serde_json::from_str::<Vec<&'a RawValue>>(c.get()).ok())
+            .unwrap_or_default()
+    }
+
+    /// `lastUpdatedAt`, else `createdAt`, in milliseconds (a number, or a number as text).
+    fn stamp(&self) -> Option<f64> {
+        ms_of(self.last_updated.as_ref()).or_else(|| ms_of(self.created.as_ref()))
+    }
+
+    fn generating(&self, bubble: &str, last: bool) -> bool {
+        let listed = self.generating.as_ref().and_then(Value::as_array);
+        listed.is_some_and(|ids| ids.iter().any(|i| i.as_str() == Some(bubble)))
+            || (last && self.status.as_ref().and_then(Value::as_str) == Some("generating"))
+    }
 }
 
 #[derive(Deserialize)]
@@ -289,7 +315,7 @@ impl<'a> Reader<'a> {
                 return Ok(false);
             }
         };
-        let stamp = chat.last_updated.or(chat.created);
+        let stamp = chat.stamp();
         if let (Some(after), Some(ms)) = (self.modified_after, stamp) {
             if time_of_ms(ms) <= after {
                 self.stats.skipped_old += 1;
@@ -387,8 +413,9 @@ impl<'a> Reader<'a> {
         chat: &Composer,
         moved: bool,
     ) -> Result<()> {
-        let inline = chat.conversation.as_deref().unwrap_or_default();
-        let total = inline.len() + chat.headers.len();
+        let inline = chat.inline();
+        let headers = chat.header_ids();
+        let total = inline.len() + headers.len();
         let mut stmt =
             conn.prepare_cached("SELECT rowid, value FROM cursorDiskKV WHERE key = ?1")?;
         for n in 0..total {
@@ -398,7 +425,7 @@ impl<'a> Reader<'a> {
             }
             let bubble = match inline.get(n) {
                 Some(raw) => Some(inline_bubble(id, n, raw)),
-                None => row_bubble(&mut stmt, id, &chat.headers[n - inline.len()])?,
+                None => row_bubble(&mut stmt, id, &headers[n - inline.len()])?,
             };
             let Some(b) = bubble else {
                 self.stats.missing += 1;
@@ -406,8 +433,7 @@ impl<'a> Reader<'a> {
                 continue;
             };
             let is_last = n + 1 == total;
-            let generating = chat.generating.contains(&b.id)
-                || (is_last && chat.status.as_deref() == Some("generating"))
+            let generating = chat.generating(&b.id, is_last)
                 || (is_last && moved && kind_of(&b.text) == Some(2));
             if self.hold_generating && generating {
                 self.chat_state(db, id).pending = true;
@@ -487,9 +513,9 @@ fn inline_bubble<'t>(id: &str, n: usize, raw: &'t RawValue) -> Bubble<'t> {
 fn row_bubble(
     stmt: &mut rusqlite::CachedStatement,
     id: &str,
-    h: &Header,
+    bubble: &str,
 ) -> rusqlite::Result<Option<Bubble<'static>>> {
-    let key = format!("bubbleId:{id}:{}", h.bubble_id);
+    let key = format!("bubbleId:{id}:{bubble}");
     let row = stmt
         .query_row([&key], |r| {
             let text = match r.get_ref(1)? {
@@ -501,7 +527,7 @@ fn row_bubble(
         .optional()?;
     Ok(match row {
         Some((rowid, Some(text))) if text.trim() != "null" => Some(Bubble {
-            id: h.bubble_id.clone(),
+            id: bubble.to_string(),
             text: Cow::Owned(text),
             row: key,
             rowid,
@@ -589,14 +615,50 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
     }
 }
 
-/// Milliseconds since the epoch as a time.
-pub fn time_of_ms(ms: f64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms.max(0.0) as u64)
+/// A chat's stamp in milliseconds: a number, or a number as text.
+pub fn ms_of(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(t) => t.parse().ok(),
+        _ => None,
+    }
 }
+
+/// Milliseconds since the epoch as a time, clamped to the years 1970 to 5138 (a stamp out of
+/// that range is no time Cursor wrote, and must not overflow the clock's arithmetic).
+pub fn time_of_ms(ms: f64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.clamp(0.0, MAX_MS) as u64)
+}
+
+/// 100,000,000,000,000 ms: the year 5138.
+pub const MAX_MS: f64 = 1e14;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chat_with_members_of_other_types_is_read_not_rejected() {
+        let text = r#"{"fullConversationHeadersOnly":"x","conversation":{},"lastUpdatedAt":"1767000000000","status":3,"generatingBubbleIds":null}"#;
+        let chat: Composer = serde_json::from_str(text).unwrap();
+        assert!(chat.header_ids().is_empty() && chat.inline().is_empty());
+        assert_eq!(chat.stamp(), Some(1_767_000_000_000.0));
+        assert!(!chat.generating("b", true));
+        let text =
+            r#"{"fullConversationHeadersOnly":[{"type":1},{"bubbleId":"b1"}],"createdAt":5}"#;
+        let chat: Composer = serde_json::from_str(text).unwrap();
+        assert_eq!(chat.header_ids(), ["b1"]);
+        assert_eq!(chat.stamp(), Some(5.0));
+    }
+
+    #[test]
+    fn stamps_out_of_range_are_clamped_not_a_panic() {
+        assert_eq!(time_of_ms(-5.0), UNIX_EPOCH);
+        assert_eq!(
+            time_of_ms(1e300),
+            UNIX_EPOCH + Duration::from_millis(MAX_MS as u64)
+        );
+    }
 
     #[test]
     fn a_head_leaves_the_inline_conversation_out_and_the_rest_as_written() {

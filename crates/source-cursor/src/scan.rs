@@ -10,16 +10,23 @@ use anyhow::Result;
 use serde::Deserialize;
 use tonbo_core::scan::{FoundSession, ScanWriter};
 
-use crate::read::{time_of_ms, Reader};
+use crate::read::{ms_of, time_of_ms, Reader};
 use crate::store::{self, value_text};
 use crate::STAGE;
 
 #[derive(Deserialize)]
 struct Stamps {
     #[serde(rename = "lastUpdatedAt", default)]
-    last_updated: Option<f64>,
+    last_updated: Option<serde_json::Value>,
     #[serde(rename = "createdAt", default)]
-    created: Option<f64>,
+    created: Option<serde_json::Value>,
+}
+
+impl Stamps {
+    /// As the reader takes them ([`ms_of`]), `lastUpdatedAt` first.
+    fn ms(&self) -> Option<f64> {
+        ms_of(self.last_updated.as_ref()).or_else(|| ms_of(self.created.as_ref()))
+    }
 }
 
 impl Reader<'_> {
@@ -73,7 +80,7 @@ impl Reader<'_> {
             let id = &key["composerData:".len()..];
             let updated = serde_json::from_str::<Stamps>(text)
                 .ok()
-                .and_then(|s| s.last_updated.or(s.created))
+                .and_then(|s| s.ms())
                 .map(time_of_ms);
             let found = FoundSession {
                 session: id.to_string(),
