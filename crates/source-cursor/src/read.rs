@@ -79,6 +79,8 @@ pub struct ChatSent {
     /// Something was held back or missing: read again at the next look whatever its stamp.
     pending: bool,
     workspace: bool,
+    /// Left out by `--modified-after` (and counted so) at least once.
+    left_out: bool,
     head: Option<u64>,
     /// Bubble id -> hash of the bytes written (or rejected).
     bubbles: HashMap<String, u64>,
@@ -318,7 +320,11 @@ impl<'a> Reader<'a> {
         let stamp = chat.stamp();
         if let (Some(after), Some(ms)) = (self.modified_after, stamp) {
             if time_of_ms(ms) <= after {
-                self.stats.skipped_old += 1;
+                // Counted once, however many times a follower looks at it.
+                let sent = self.chat_state(db, id);
+                if !std::mem::replace(&mut sent.left_out, true) {
+                    self.stats.skipped_old += 1;
+                }
                 return Ok(false);
             }
         }

@@ -120,7 +120,36 @@ fn a_new_chat_in_a_new_workspace_comes_with_its_folder(mode: Mode) {
     drop(live);
 }
 
+fn a_chat_left_out_by_modified_after_is_counted_once(mode: Mode) {
+    let home = TempHome::new();
+    let dir = home.join("User");
+    let mut live = Live::new(&dir);
+    live.bubble("u1", user("u1", "go"));
+    let mut cmd = cursor_read(&home);
+    cmd.args(mode.args())
+        .args(["--modified-after", "1d"])
+        .arg(&dir);
+    let mut f = Following::start(cmd);
+    for n in 2..5 {
+        thread::sleep(PAUSE);
+        let id = format!("u{n}");
+        live.bubble(&id, user(&id, "still January"));
+    }
+    thread::sleep(PAUSE);
+    f.assert_no_line_yet();
+    let end = f.terminate_ok();
+    assert!(end.lines.is_empty());
+    assert!(
+        end.summary()
+            .ends_with("skipped 1 chats not updated after --modified-after"),
+        "{}",
+        end.summary()
+    );
+    drop(live);
+}
+
 in_both_modes!(
+    a_chat_left_out_by_modified_after_is_counted_once,
     new_messages_go_out_once_and_a_generating_one_when_done,
     what_is_held_back_goes_out_at_sigterm,
     a_new_chat_in_a_new_workspace_comes_with_its_folder,
