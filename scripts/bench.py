@@ -198,6 +198,7 @@ SOURCES = [
     ("copilot-cli", "gen-copilot-corpus.py", lambda d: f"{BIN}/copilot-read -q {d}"),
     ("goose", "gen-goose-corpus.py", lambda d: f"{BIN}/goose-read -q {d}"),
     ("qwen-code", "gen-qwen-corpus.py", lambda d: f"{BIN}/qwen-read -q {d}/projects"),
+    ("cursor", "gen-cursor-corpus.py", lambda d: f"{BIN}/cursor-read -q {d}"),
 ]
 ONLY = [s for s in os.environ.get("BENCH_SOURCES", "").split(",") if s]
 if ONLY:

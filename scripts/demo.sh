@@ -28,6 +28,13 @@ cp -r "$root/testdata/goose" "$goose"
 find "$goose" -name '*.sql' | while read -r sql; do
   "$bin/examples/sqlite_from_sql" "$sql" "${sql%.sql}.db" && rm "$sql"
 done
+# The Cursor fixtures too: each state.vscdb.sql into state.vscdb, by the same example.
+cursor="$work/cursor"
+mkdir -p "$cursor"
+cp -r "$root"/testdata/cursor/0[12]-*/ "$cursor/"
+find "$cursor" -name '*.vscdb.sql' | while read -r sql; do
+  "$bin/examples/sqlite_from_sql" "$sql" "${sql%.sql}"
+done
 echo "== local Durable Streams server at $url (data in .demo/data)"
 export TONBO_API="$url" TONBO_STATE="$work/post.sqlite"
 
@@ -45,6 +52,7 @@ backfill() {
     "$bin/copilot-read" -q "$root"/testdata/copilot-cli/*/copilot
     "$bin/goose-read" -q "$goose"
     "$bin/qwen-read" -q $(ls -d "$root"/testdata/qwen/*/qwen | grep -v bad-input)
+    "$bin/cursor-read" -q "$cursor"
     cat "$root"/testdata/events/*.ndjson
   } | "$bin/tonbo-map" | tee "$work/events.ndjson" \
     | "$bin/tonbo-batch" \

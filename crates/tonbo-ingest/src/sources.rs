@@ -55,6 +55,7 @@ pub const SOURCES: &[Source] = &[
     Source::new("copilot-cli", "copilot-read",  Takes::Path, "COPILOT_HOME"),
     Source::new("goose",       "goose-read",    Takes::Db,   "GOOSE_PATH_ROOT"),
     Source::new("qwen-code",   "qwen-read",     Takes::Path, "QWEN_HOME"),
+    Source::new("cursor",      "cursor-read",   Takes::Db,   "CURSOR_USER_DIR"),
 ];
 
 /// The environment of a reader whose home is `root` (`--root`: a copied home directory, a
@@ -136,9 +137,9 @@ mod tests {
         }
         assert_eq!(
             choices(),
-            "claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, goose, qwen-code or all"
+            "claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, goose, qwen-code, cursor or all"
         );
-        assert_eq!(taking(Takes::Db, " or "), "opencode or goose");
+        assert_eq!(taking(Takes::Db, " or "), "opencode or goose or cursor");
         assert_eq!(named("all").map(|v| v.len()), Some(SOURCES.len()));
         assert_eq!(named("codex-cli").unwrap()[0].reader, "codex-read");
         assert!(named("nowhere").is_none());

@@ -362,11 +362,11 @@ fn usage_errors_are_named_and_exit_2() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["--from", "nowhere"],
-            "unknown source: nowhere (claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, goose, qwen-code or all)",
+            "unknown source: nowhere (claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, goose, qwen-code, cursor or all)",
         ),
         (
             &[],
-            "--from is required (claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, goose, qwen-code or all)",
+            "--from is required (claude-code, codex-cli, opencode, gemini-cli, cline, copilot-cli, goose, qwen-code, cursor or all)",
         ),
         (&["--path", "x", "--from"], "--from needs a value"),
         (&["--from", "claude-code", "--path"], "--path needs a value"),
@@ -387,11 +387,11 @@ fn usage_errors_are_named_and_exit_2() {
         ),
         (
             &["--from", "codex-cli", "--db", "x"],
-            "--db is for --from opencode or --from goose; use --path",
+            "--db is for --from opencode or --from goose or --from cursor; use --path",
         ),
         (
             &["--from", "all", "--db", "x"],
-            "--path and --db need one source; --from all reads the default locations (CLAUDE_CONFIG_DIR, CODEX_HOME, OPENCODE_DB, GEMINI_CLI_HOME, VSCODE_PORTABLE, COPILOT_HOME, GOOSE_PATH_ROOT, QWEN_HOME)",
+            "--path and --db need one source; --from all reads the default locations (CLAUDE_CONFIG_DIR, CODEX_HOME, OPENCODE_DB, GEMINI_CLI_HOME, VSCODE_PORTABLE, COPILOT_HOME, GOOSE_PATH_ROOT, QWEN_HOME, CURSOR_USER_DIR)",
         ),
     ];
     for (args, message) in cases {

@@ -158,7 +158,7 @@ fn install_puts_binaries_man_pages_and_completions_in_place() {
             std::slice::from_ref(&door),
             &["tonbo-ingest", "--from", "c"]
         ),
-        vec!["claude-code", "codex-cli", "cline", "copilot-cli"]
+        vec!["claude-code", "codex-cli", "cline", "copilot-cli", "cursor"]
     );
     assert_eq!(
         bash_complete(

@@ -21,6 +21,7 @@ fn mappings() -> Vec<Box<dyn SourceMapping>> {
         Box::new(source_copilot::CopilotMapper::default()),
         Box::new(source_goose::GooseMapper::default()),
         Box::new(source_qwen::QwenMapper::default()),
+        Box::new(source_cursor::CursorMapper::default()),
     ]
 }
 

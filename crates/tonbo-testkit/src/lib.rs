@@ -265,6 +265,7 @@ pub fn front_door(door: &std::path::Path, home: &std::path::Path) -> Command {
         "GOOSE_PATH_ROOT",
         "QWEN_HOME",
         "QWEN_RUNTIME_DIR",
+        "CURSOR_USER_DIR",
     ] {
         cmd.env_remove(var);
     }

@@ -75,7 +75,15 @@ pub const QWEN: Source = Source {
     name: "qwen-code",
     at_least: 5,
 };
-pub static SOURCES: [Source; 8] = [CLAUDE, CODEX, OPENCODE, GEMINI, CLINE, COPILOT, GOOSE, QWEN];
+pub const CURSOR: Source = Source {
+    dir: "cursor",
+    reader: "cursor-read",
+    name: "cursor",
+    at_least: 3,
+};
+pub static SOURCES: [Source; 9] = [
+    CLAUDE, CODEX, OPENCODE, GEMINI, CLINE, COPILOT, GOOSE, QWEN, CURSOR,
+];
 
 impl Source {
     /// Its fixture folders, sorted.
@@ -449,14 +457,22 @@ pub fn check_expected(case: &Path, run: &Run) -> Vec<String> {
     failures
 }
 
-/// Copies a case into a temporary folder, turning every `X.sql` into a real SQLite `X.db`.
+/// Copies a case into a temporary folder, turning every `X.sql` into a real SQLite `X.db`
+/// (`X.vscdb.sql` into `X.vscdb`, Cursor's name).
 pub fn build(case: &Path, into: &Path) {
     for entry in walk(case) {
         let rel = entry.strip_prefix(case).unwrap();
         let dest = into.join(rel);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         if entry.extension().is_some_and(|e| e == "sql") {
-            source_opencode::fixture::sqlite_from_sql(&entry, &dest.with_extension("db"))
+            let db = match dest
+                .file_stem()
+                .is_some_and(|s| s.to_string_lossy().contains('.'))
+            {
+                true => dest.with_extension(""),
+                false => dest.with_extension("db"),
+            };
+            source_opencode::fixture::sqlite_from_sql(&entry, &db)
                 .unwrap_or_else(|e| panic!("{e:#}"));
         } else {
             std::fs::copy(&entry, &dest).unwrap();
