@@ -262,3 +262,151 @@ fn from_all_under_a_root_delivers_every_agent_found_there_and_nothing_else() {
         );
     }
 }
+
+/// Runs the SQL text of `sql` (a fixture) into a new SQLite file at `db`.
+fn sqlite(sql: &str, db: &Path) {
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let text = std::fs::read_to_string(workspace_root().join(sql)).unwrap();
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute_batch(&text)
+        .unwrap();
+}
+
+/// A home that holds every supported agent, each in its default place: a fixture of each copied
+/// (or, for the databases, built) where the agent itself keeps it. Returns, per source, the path
+/// its reader reads to give what the home holds of it.
+fn home_of_every_agent(root: &Path) -> Vec<(&'static str, PathBuf)> {
+    copied_home(root); // Claude Code, Codex, OpenCode, Copilot CLI
+    cp(
+        "testdata/gemini/02-jsonl-replay/tmp",
+        &root.join(".gemini/tmp"),
+    );
+    cp(
+        "testdata/qwen/02-current/qwen/projects",
+        &root.join(".qwen/projects"),
+    );
+    // Kilo Code inside Cursor, the editor whose own chats are read too.
+    cp(
+        "testdata/cline/04-kilo/.config/Cursor/User/globalStorage",
+        &root.join(".config/Cursor/User/globalStorage"),
+    );
+    sqlite(
+        "testdata/goose/01-sqlite-v9/data/sessions/sessions.sql",
+        &root.join(".local/share/goose/sessions/sessions.db"),
+    );
+    let user = root.join(".config/Cursor/User");
+    sqlite(
+        "testdata/cursor/01-bubble-rows/User/globalStorage/state.vscdb.sql",
+        &user.join("globalStorage/state.vscdb"),
+    );
+    let workspaces = "testdata/cursor/01-bubble-rows/User/workspaceStorage";
+    for ws in std::fs::read_dir(workspace_root().join(workspaces)).unwrap() {
+        let ws = ws.unwrap().path();
+        let into = user.join("workspaceStorage").join(ws.file_name().unwrap());
+        let rel = |name: &str| {
+            format!(
+                "{workspaces}/{}/{name}",
+                ws.file_name().unwrap().to_str().unwrap()
+            )
+        };
+        sqlite(&rel("state.vscdb.sql"), &into.join("state.vscdb"));
+        std::fs::copy(ws.join("workspace.json"), into.join("workspace.json")).unwrap();
+    }
+    vec![
+        ("claude-read", root.join(".claude/projects")),
+        ("codex-read", root.join(".codex/sessions")),
+        (
+            "opencode-read",
+            root.join(".local/share/opencode/opencode.db"),
+        ),
+        ("gemini-read", root.join(".gemini")),
+        ("qwen-read", root.join(".qwen")),
+        ("copilot-read", root.join(".copilot")),
+        ("cline-read", root.join(".config/Cursor/User/globalStorage")),
+        (
+            "goose-read",
+            root.join(".local/share/goose/sessions/sessions.db"),
+        ),
+        ("cursor-read", user),
+    ]
+}
+
+/// Issue 21's whole capability on one home: `scan --root` finds every agent, and `--from all
+/// --root` delivers every session each reader maps there, once, and a re-run sends nothing.
+#[test]
+fn scan_and_from_all_cover_a_home_that_holds_every_agent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("home-of-every-agent");
+    let read_by = home_of_every_agent(&root);
+    let decoy = decoy(tmp.path());
+    let root_s = root.to_str().unwrap();
+    assert_eq!(
+        read_by.len(),
+        tonbo_ingest::sources::SOURCES.len(),
+        "a fixture per source"
+    );
+
+    let r = run(door(
+        tmp.path(),
+        &decoy,
+        &["scan", "--root", root_s, "--json"],
+    ));
+    assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
+    let mut sessions: BTreeMap<String, u64> = BTreeMap::new();
+    for line in r.stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        *sessions
+            .entry(v["source"].as_str().unwrap().into())
+            .or_default() += v["sessions"].as_u64().unwrap();
+    }
+    for source in tonbo_ingest::sources::SOURCES {
+        assert!(
+            sessions.get(source.name).is_some_and(|&n| n > 0),
+            "{}: {}",
+            source.name,
+            r.stdout
+        );
+    }
+
+    let server = Server::start();
+    let state = tmp.path().join("post.sqlite");
+    let args = [
+        "--from",
+        "all",
+        "--root",
+        root_s,
+        "--",
+        "--api",
+        &server.url,
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    let r = run(door(tmp.path(), &decoy, &args));
+    assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
+    let mut want = BTreeMap::new();
+    for (reader, path) in &read_by {
+        let mapped = events_by_session(&mapped_events(reader, path));
+        assert!(
+            !mapped.is_empty(),
+            "{reader} {} maps nothing",
+            path.display()
+        );
+        want.extend(mapped);
+    }
+    for (session, events) in &want {
+        let keys: Vec<String> = events
+            .iter()
+            .map(|e| e["metadata"]["source_key"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(server.keys(session), keys, "{session}");
+    }
+    let again = run(door(tmp.path(), &decoy, &args));
+    assert_eq!(again.code, Some(0), "stderr:\n{}", again.stderr);
+    assert_eq!(
+        again.stderr.matches(" 0 events sent in 0 batches").count(),
+        tonbo_ingest::sources::SOURCES.len(),
+        "{}",
+        again.stderr
+    );
+}
