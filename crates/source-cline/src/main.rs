@@ -11,7 +11,9 @@ use clap::Parser;
 use source_cline::follow::Follower;
 use source_cline::roots::{default_storage_dirs, task_dirs};
 use source_cline::{Reader, STAGE};
-use tonbo_core::reader::{note_none_found, warn_if_empty, ReaderArgs, ReaderRun};
+use tonbo_core::reader::{
+    note_none_found, warn_if_empty, ReaderArgs, ReaderRun, STOPPED_BY_A_SIGNAL,
+};
 use tonbo_core::scan::ScanWriter;
 use tonbo_core::{Exit, Manual, Signals};
 
@@ -178,7 +180,7 @@ fn run(args: Args) -> Result<Exit> {
     }
     let suffix = match (args.reader.follow.follow, reader.stopped()) {
         (true, _) => format!(", {} rewinds", reader.stats.rewinds),
-        (false, true) => ", stopped by a signal before the end".to_string(),
+        (false, true) => STOPPED_BY_A_SIGNAL.to_string(),
         (false, false) => String::new(),
     };
     let stats = reader.stats.clone();

@@ -3,9 +3,10 @@
 //! (`<variant>/<part>`), and its place ([`At`], written as its `at`, which the keys of its
 //! events are built from).
 
-use std::io::{self, Write};
+use std::io;
 
-use tonbo_core::{Output, WIRE_VERSION};
+use tonbo_core::contract::{write_source_record, Place};
+use tonbo_core::Output;
 
 use crate::SOURCE;
 
@@ -75,24 +76,20 @@ pub(crate) fn emit(
     file: &str,
     at: &At,
 ) -> io::Result<()> {
-    let w = out.raw();
-    write!(
-        w,
-        "{{\"v\":{WIRE_VERSION},\"source\":\"{SOURCE}\",\"kind\":\"{variant}/{}\",\"session\":",
-        at.part.name()
-    )?;
-    serde_json::to_writer(&mut *w, session)?;
-    w.write_all(b",\"record\":")?;
-    w.write_all(record.as_bytes())?;
-    w.write_all(b",\"at\":")?;
-    serde_json::to_writer(&mut *w, &at.text())?;
-    w.write_all(b",\"provenance\":{\"file\":")?;
-    serde_json::to_writer(&mut *w, file)?;
-    if let Some(i) = at.index {
-        write!(w, ",\"row\":\"{i}\"")?;
-    }
-    w.write_all(b"}}")?;
-    out.end_line()
+    let kind = format!("{variant}/{}", at.part.name());
+    let index = at.index.map(|i| i.to_string());
+    let place = index.as_deref().map(Place::Row);
+    let record = record.as_bytes();
+    write_source_record(
+        out,
+        SOURCE,
+        Some(&kind),
+        session,
+        record,
+        &at.text(),
+        file,
+        place,
+    )
 }
 
 #[cfg(test)]

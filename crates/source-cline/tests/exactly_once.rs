@@ -8,37 +8,19 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::Command;
 
-use tonbo_testkit::events::{events_by_session, mapped_events};
+use tonbo_testkit::events::mapped_keys;
 use tonbo_testkit::server::RefServer;
-use tonbo_testkit::{bin, workspace_root, Run};
+use tonbo_testkit::{front_door_to, workspace_root, Run};
 
 const NATIVE_TASK: &str =
     "02-cline-native/Code/User/globalStorage/saoudrizwan.claude-dev/tasks/1762077600000";
 
 fn ingest(home: &Path, data: &Path, server: &RefServer) -> Run {
-    let mut cmd = tonbo_testkit::front_door(&bin("tonbo-ingest"), home);
+    let from = ["--from", "cline", "--path", data.to_str().unwrap()];
     let state = home.join("post.sqlite");
-    cmd.args(["--from", "cline", "--path"])
-        .arg(data)
-        .args(["--", "--api", &server.url, "--state"])
-        .arg(state);
-    let r = tonbo_testkit::run(cmd, None);
+    let r = tonbo_testkit::run(front_door_to(home, &from, &server.url, &state), None);
     r.assert_code(0);
     r
-}
-
-/// The keys of the events `cline-read DATA | tonbo-map` gives, by session.
-fn mapped_keys(data: &Path) -> BTreeMap<String, Vec<String>> {
-    events_by_session(&mapped_events("cline-read", data))
-        .into_iter()
-        .map(|(s, evs)| {
-            let keys = evs
-                .iter()
-                .map(|e| e["metadata"]["source_key"].as_str().unwrap().to_string())
-                .collect();
-            (s, keys)
-        })
-        .collect()
 }
 
 /// Every session's stream holds exactly `want`'s keys, each once.
@@ -68,7 +50,7 @@ fn every_event_once_across_reruns_and_a_checkpoint_restore() {
         .unwrap()
         .success();
     assert!(ok);
-    let want = mapped_keys(&data);
+    let want = mapped_keys("cline-read", &data);
     assert!(want.len() >= 5, "{want:?}");
     ingest(home.path(), &data, &server);
     assert_on_server(&server, &want);
@@ -83,7 +65,7 @@ fn every_event_once_across_reruns_and_a_checkpoint_restore() {
     messages.push(serde_json::json!({"role":"user","content":[{"type":"text","text":"<feedback>\nsomething else\n</feedback>"}],"ts":1762090000000_u64}));
     messages.push(serde_json::json!({"role":"assistant","content":[{"type":"text","text":"On it."}],"ts":1762090005000_u64}));
     std::fs::write(&api, serde_json::to_string(&messages).unwrap()).unwrap();
-    let after = mapped_keys(&data);
+    let after = mapped_keys("cline-read", &data);
     ingest(home.path(), &data, &server);
     let session = "cline-1762077600000";
     let mut expected = want.clone();

@@ -11,7 +11,7 @@ use clap::Parser;
 use source_codex::{
     existing_default_roots, follow, follow_roots, roots_of_path, Reader, Root, Yield, STAGE,
 };
-use tonbo_core::reader::{warn_if_empty, ReaderArgs, ReaderRun};
+use tonbo_core::reader::{warn_if_empty, ReaderArgs, ReaderRun, STOPPED_BY_A_SIGNAL};
 use tonbo_core::scan::ScanWriter;
 use tonbo_core::{Exit, Manual, Signals};
 
@@ -169,7 +169,7 @@ fn run(args: Args) -> Result<Exit> {
     };
     let suffix = match followed {
         Some(f) => format!(", {} rewrites", f.rewrites),
-        None if reader.stopped() => ", stopped by a signal before the end".to_string(),
+        None if reader.stopped() => STOPPED_BY_A_SIGNAL.to_string(),
         None => String::new(),
     };
     let stats = reader.stats;

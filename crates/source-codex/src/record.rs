@@ -2,9 +2,10 @@
 //! ([`RecordKind`], written as its `kind`) and where it is in its file ([`At`], written as its
 //! `at`, which the keys of its events are built from).
 
-use std::io::{self, Write};
+use std::io;
 
-use tonbo_core::{Output, Provenance, WIRE_VERSION};
+use tonbo_core::contract::{write_source_record, Place};
+use tonbo_core::{Output, Provenance};
 
 use crate::SOURCE;
 
@@ -109,30 +110,21 @@ pub(crate) fn emit(
     file: &str,
     at: At,
 ) -> io::Result<()> {
-    let w = out.raw();
-    write!(w, "{{\"v\":{WIRE_VERSION},\"source\":\"{SOURCE}\",")?;
-    if let Some(kind) = kind.wire() {
-        w.write_all(b"\"kind\":")?;
-        serde_json::to_writer(&mut *w, kind)?;
-        w.write_all(b",")?;
-    }
-    w.write_all(b"\"session\":")?;
-    serde_json::to_writer(&mut *w, session)?;
-    w.write_all(b",\"record\":")?;
-    w.write_all(record.as_bytes())?;
-    w.write_all(b",\"at\":")?;
-    serde_json::to_writer(&mut *w, &at.text(file))?;
-    w.write_all(b",\"provenance\":{\"file\":")?;
-    serde_json::to_writer(&mut *w, file)?;
-    match at {
-        At::Line(n) => write!(w, ",\"line\":{n}")?,
-        At::Row(row) => {
-            w.write_all(b",\"row\":")?;
-            serde_json::to_writer(&mut *w, row)?;
-        }
-    }
-    w.write_all(b"}}")?;
-    out.end_line()
+    let place = match at {
+        At::Line(n) => Place::Line(n),
+        At::Row(row) => Place::Row(row),
+    };
+    let (record, at) = (record.as_bytes(), at.text(file));
+    write_source_record(
+        out,
+        SOURCE,
+        kind.wire(),
+        session,
+        record,
+        &at,
+        file,
+        Some(place),
+    )
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Parser;
 use source_copilot::{default_roots, follow, Reader, STAGE};
-use tonbo_core::reader::{note_none_found, warn_if_empty, ReaderArgs, ReaderRun};
+use tonbo_core::reader::{
+    note_none_found, warn_if_empty, ReaderArgs, ReaderRun, STOPPED_BY_A_SIGNAL,
+};
 use tonbo_core::scan::ScanWriter;
 use tonbo_core::{Exit, Manual, Signals};
 
@@ -142,7 +144,7 @@ fn run(args: Args) -> Result<Exit> {
             empty += warn_if_empty(STAGE, path, why, reader.stopped());
         }
         if reader.stopped() {
-            ", stopped by a signal before the end".to_string()
+            STOPPED_BY_A_SIGNAL.to_string()
         } else {
             String::new()
         }

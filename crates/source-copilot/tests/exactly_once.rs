@@ -3,14 +3,12 @@
 //! fixture layout; the server holds each event once, in the mapping's order; a re-run sends
 //! nothing; after the session grew, exactly the new events are sent.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::Value;
-use tonbo_testkit::events::{events_by_session, mapped_events};
+use tonbo_testkit::events::mapped_keys;
 use tonbo_testkit::reader::append;
 use tonbo_testkit::server::RefServer;
-use tonbo_testkit::{bin, workspace_root, Run};
+use tonbo_testkit::{front_door_to, workspace_root, Run};
 
 const S1: &str = "3f6c2a1e-8b4d-4c7a-9e21-5d0f1b2c3a4e";
 
@@ -28,37 +26,11 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// The source keys each session's events map to, in order.
-fn mapped_keys(copilot: &Path) -> BTreeMap<String, Vec<String>> {
-    events_by_session(&mapped_events("copilot-read", copilot))
-        .into_iter()
-        .map(|(session, events)| {
-            let key = |e: &Value| e["metadata"]["source_key"].as_str().unwrap().to_string();
-            (session, events.iter().map(key).collect())
-        })
-        .collect()
-}
-
 fn ingest(home: &Path, copilot: &Path, server: &RefServer) -> Run {
-    let mut cmd = tonbo_testkit::front_door(&bin("tonbo-ingest"), home);
     let state = home.join("post.sqlite");
-    cmd.env("COPILOT_HOME", copilot).args([
-        "--from",
-        "copilot-cli",
-        "--",
-        "--api",
-        &server.url,
-        "--state",
-        state.to_str().unwrap(),
-    ]);
+    let mut cmd = front_door_to(home, &["--from", "copilot-cli"], &server.url, &state);
+    cmd.env("COPILOT_HOME", copilot);
     tonbo_testkit::run(cmd, None)
-}
-
-#[track_caller]
-fn assert_holds(server: &RefServer, want: &BTreeMap<String, Vec<String>>) {
-    for (sid, keys) in want {
-        assert_eq!(&server.keys(sid), keys, "{sid}");
-    }
 }
 
 #[test]
@@ -74,21 +46,16 @@ fn every_event_reaches_the_server_once_and_a_rerun_sends_only_what_is_new() {
             .join("copilot");
         copy_tree(&fixture, &copilot);
     }
-    let want = mapped_keys(&copilot);
+    let want = mapped_keys("copilot-read", &copilot);
     assert_eq!(want.len(), 4, "{want:?}");
 
     let r = ingest(home, &copilot, &server);
     assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
-    assert_holds(&server, &want);
+    server.assert_holds(&want);
 
     let r = ingest(home, &copilot, &server);
-    assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
-    assert!(
-        r.stderr.contains(" 0 events sent in 0 batches"),
-        "{}",
-        r.stderr
-    );
-    assert_holds(&server, &want);
+    r.assert_sent_nothing();
+    server.assert_holds(&want);
 
     // The session grows by a turn: only its events are sent.
     let file = copilot.join("session-state").join(S1).join("events.jsonl");
@@ -101,11 +68,11 @@ fn every_event_reaches_the_server_once_and_a_rerun_sends_only_what_is_new() {
             "\n"
         ),
     );
-    let grown = mapped_keys(&copilot);
+    let grown = mapped_keys("copilot-read", &copilot);
     let r = ingest(home, &copilot, &server);
     assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
     assert!(r.stderr.contains(" 2 events sent"), "{}", r.stderr);
-    assert_holds(&server, &grown);
+    server.assert_holds(&grown);
 
     // Rewound: the file cut back to its first three lines, then a new event written where the
     // old fourth line was. Keys are event ids, so the new event is new to the server and

@@ -12,7 +12,10 @@ use source_cursor::follow::Following;
 use source_cursor::read::{DbYield, Reader};
 use source_cursor::store::{default_user_dir, discover, USER_DIR_ENV};
 use source_cursor::STAGE;
-use tonbo_core::reader::{note_none_found, warn_if_empty, ReaderArgs, ReaderRun};
+use tonbo_core::reader::{
+    note_no_such_input, note_waiting_for_missing, paths_or_default_dir, warn_if_empty, ReaderArgs,
+    ReaderRun, STOPPED_BY_A_SIGNAL,
+};
 use tonbo_core::scan::ScanWriter;
 use tonbo_core::{Exit, Manual, Signals};
 
@@ -119,17 +122,7 @@ fn main() -> std::process::ExitCode {
 
 /// The PATHs, or the default User folder when it exists (else a note, and nothing to read).
 fn inputs(paths: &[PathBuf]) -> Vec<PathBuf> {
-    if !paths.is_empty() {
-        return paths.to_vec();
-    }
-    match default_user_dir() {
-        Some(root) if root.is_dir() => vec![root],
-        root => {
-            let looked: Vec<String> = root.iter().map(|r| r.display().to_string()).collect();
-            note_none_found(STAGE, "Cursor User folder", &looked);
-            Vec::new()
-        }
-    }
+    paths_or_default_dir(STAGE, paths, default_user_dir, "Cursor User folder")
 }
 
 /// Why a PATH gave nothing, or `None` when it gave something or everything was left out.
@@ -152,10 +145,7 @@ fn read_all(reader: &mut Reader, inputs: &[PathBuf]) -> Result<u64> {
     let mut empty = 0;
     for input in inputs {
         if !input.exists() {
-            tonbo_core::note!(
-                "{STAGE}: cannot read {}: no such file or folder",
-                input.display()
-            );
+            note_no_such_input(STAGE, input);
             reader.stats.failed += 1;
             continue;
         }
@@ -200,12 +190,7 @@ fn run(args: Args) -> Result<Exit> {
         } else {
             args.paths.clone()
         };
-        if let Some(missing) = roots.iter().find(|root| !root.exists()) {
-            tonbo_core::note!(
-                "{STAGE}: note: {} does not exist yet; waiting for it",
-                missing.display()
-            );
-        }
+        note_waiting_for_missing(STAGE, &roots);
         let mut following = Following::new(&mut reader, roots);
         tonbo_core::follow::follow(&mut following, &args.reader.follow, STAGE, &stop)?;
     } else {
@@ -213,11 +198,7 @@ fn run(args: Args) -> Result<Exit> {
     }
     let stopped = reader.stopped && !args.reader.follow.follow;
     let stats = reader.stats;
-    let suffix = if stopped {
-        ", stopped by a signal before the end"
-    } else {
-        ""
-    };
+    let suffix = if stopped { STOPPED_BY_A_SIGNAL } else { "" };
     let summary = |rejected| stats.summary(rejected, modified_after.is_some()) + suffix;
     run.finish(&args.reader, summary, stats.failed, empty)
 }

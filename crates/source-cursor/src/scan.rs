@@ -33,10 +33,7 @@ impl Reader<'_> {
     /// Lists the chats of every global database under `input`.
     pub fn scan_path(&mut self, input: &Path, scan: &mut ScanWriter) -> Result<()> {
         if !input.exists() {
-            tonbo_core::note!(
-                "{STAGE}: cannot read {}: no such file or folder",
-                input.display()
-            );
+            tonbo_core::reader::note_no_such_input(STAGE, input);
             self.stats.failed += 1;
             return Ok(());
         }

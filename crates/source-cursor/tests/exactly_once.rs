@@ -6,64 +6,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
-use tonbo_testkit::events::{events_by_session, mapped_events};
+use tonbo_testkit::events::mapped_keys_sorted;
 use tonbo_testkit::reader::TempHome;
 use tonbo_testkit::server::RefServer;
-use tonbo_testkit::{bin, signal, Run};
-
-fn front_door(home: &Path, from: &[&str], api: &str, state: &Path) -> Command {
-    let mut cmd = tonbo_testkit::front_door(&bin("tonbo-ingest"), home);
-    cmd.args(["--from", "cursor"]).args(from).args([
-        "--",
-        "--api",
-        api,
-        "--state",
-        state.to_str().unwrap(),
-    ]);
-    cmd
-}
-
-/// The keys per stream that a plain `cursor-read PATH | tonbo-map` maps to, sorted.
-fn want(path: &Path) -> BTreeMap<String, Vec<String>> {
-    events_by_session(&mapped_events("cursor-read", path))
-        .into_iter()
-        .map(|(session, events)| {
-            let key = |e: &Value| e["metadata"]["source_key"].as_str().unwrap().to_string();
-            let mut keys: Vec<String> = events.iter().map(key).collect();
-            keys.sort();
-            (session, keys)
-        })
-        .collect()
-}
-
-fn held(server: &RefServer, want: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
-    want.keys()
-        .map(|stream| {
-            let mut keys = server.keys(stream);
-            keys.sort();
-            (stream.clone(), keys)
-        })
-        .collect()
-}
-
-fn ok(r: &Run) {
-    assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
-}
-
-fn sent_nothing(r: &Run) {
-    ok(r);
-    assert!(
-        r.stderr.contains(" 0 events sent in 0 batches"),
-        "{}",
-        r.stderr
-    );
-}
+use tonbo_testkit::{front_door_to, signal};
 
 #[test]
 fn a_rerun_sends_nothing_and_the_server_holds_each_event_once() {
@@ -75,37 +24,29 @@ fn a_rerun_sends_nothing_and_the_server_holds_each_event_once() {
     for case in ["01-bubble-rows", "02-inline-conversation"] {
         let path = fixture(case, &home.join(case));
         let p = path.to_str().unwrap().to_string();
-        ok(&tonbo_testkit::run(
-            front_door(&home, &["--db", &p], &server.url, &state),
+        tonbo_testkit::run(
+            front_door_to(
+                &home,
+                &["--from", "cursor", "--db", &p],
+                &server.url,
+                &state,
+            ),
             None,
-        ));
-        want_all.extend(want(&path));
+        )
+        .assert_code(0);
+        want_all.extend(mapped_keys_sorted("cursor-read", &path));
         paths.push(p);
     }
     assert_eq!(want_all.len(), 2, "{want_all:?}");
-    assert_eq!(held(&server, &want_all), want_all);
+    assert_eq!(server.keys_sorted_of(&want_all), want_all);
     for p in &paths {
-        sent_nothing(&tonbo_testkit::run(
-            front_door(&home, &["--db", p], &server.url, &state),
+        tonbo_testkit::run(
+            front_door_to(&home, &["--from", "cursor", "--db", p], &server.url, &state),
             None,
-        ));
+        )
+        .assert_sent_nothing();
     }
-    assert_eq!(held(&server, &want_all), want_all);
-}
-
-fn wait_for(server: &RefServer, stream: &str, key: &str, door: &mut std::process::Child) {
-    let start = Instant::now();
-    while !server.keys(stream).iter().any(|k| k == key) {
-        assert!(
-            door.try_wait().unwrap().is_none(),
-            "the front door ended waiting for {key}"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {key}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert_eq!(server.keys_sorted_of(&want_all), want_all);
 }
 
 #[test]
@@ -119,29 +60,35 @@ fn a_followed_chat_whose_tool_call_gets_its_result_later_lands_once() {
     let stream = format!("cursor-{CHAT}");
     let d = dir.to_str().unwrap();
     let mut door = tonbo_testkit::start(
-        front_door(&home, &["--db", d, "--watch"], &server.url, &state),
+        front_door_to(
+            &home,
+            &["--from", "cursor", "--db", d, "--watch"],
+            &server.url,
+            &state,
+        ),
         None,
     );
-    wait_for(&server, &stream, "u1/prompt", &mut door.child);
+    server.wait_for_key(&stream, "u1/prompt", &mut door.child);
     live.bubble("t1", tool("t1", "loading"));
-    wait_for(&server, &stream, "t1/tool", &mut door.child);
+    server.wait_for_key(&stream, "t1/tool", &mut door.child);
     live.bubble("t1", tool("t1", "completed"));
     live.bubble("a1", answer("a1", "src/ and Cargo.toml."));
-    wait_for(&server, &stream, "a1/text", &mut door.child);
+    server.wait_for_key(&stream, "a1/text", &mut door.child);
     signal(&door.child, "-TERM");
     let r = door
         .finish_within(Duration::from_secs(60))
         .expect("the front door did not stop");
-    ok(&r);
-    let want = want(&dir);
+    r.assert_code(0);
+    let want = mapped_keys_sorted("cursor-read", &dir);
     assert_eq!(
         want[&stream],
         ["a1/text", "t1/result", "t1/tool", "u1/prompt"]
     );
-    assert_eq!(held(&server, &want), want, "{}", r.stderr);
-    sent_nothing(&tonbo_testkit::run(
-        front_door(&home, &["--db", d], &server.url, &state),
+    assert_eq!(server.keys_sorted_of(&want), want, "{}", r.stderr);
+    tonbo_testkit::run(
+        front_door_to(&home, &["--from", "cursor", "--db", d], &server.url, &state),
         None,
-    ));
+    )
+    .assert_sent_nothing();
     drop(live);
 }

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use anyhow::Result;
+use tonbo_core::contract::{write_source_record, Place};
 use tonbo_core::jsonline::{check_line, LineError};
 use tonbo_core::reader::{left_out_by_modified_after, ReaderIo};
-use tonbo_core::{Output, WIRE_VERSION};
+use tonbo_core::Output;
 
 use crate::chat::{Chat, Kind, Written};
 use crate::files::{chat_format, ChatFormat};
@@ -128,35 +129,28 @@ pub struct FileYield {
 
 /// Writes one source record.
 fn emit(out: &mut Output, session: &str, file: &ChatFile, w: &Written) -> std::io::Result<()> {
-    use std::io::Write;
     // A project record was read from the project's `.project_root`, not from the chat.
     let read_from = match w.kind {
         Kind::Project => project_root_file(&file.path).unwrap_or_else(|| file.path.clone()),
         _ => file.path.clone(),
     };
     let path = read_from.display().to_string();
-    let o = out.raw();
-    write!(o, "{{\"v\":{WIRE_VERSION},\"source\":\"{SOURCE}\",")?;
-    if let Some(kind) = w.kind.wire() {
-        write!(o, "\"kind\":\"{kind}\",")?;
-    }
-    o.write_all(b"\"session\":")?;
-    serde_json::to_writer(&mut *o, session)?;
-    o.write_all(b",\"record\":")?;
-    o.write_all(w.text.as_bytes())?;
-    o.write_all(b",\"at\":")?;
-    serde_json::to_writer(&mut *o, &format!("{}:{}", file.file_key, w.key))?;
-    o.write_all(b",\"provenance\":{\"file\":")?;
-    serde_json::to_writer(&mut *o, &path)?;
-    match w.line {
-        Some(n) => write!(o, ",\"line\":{n}}}}}")?,
-        None => {
-            o.write_all(b",\"row\":")?;
-            serde_json::to_writer(&mut *o, &w.key)?;
-            o.write_all(b"}}")?;
-        }
-    }
-    out.end_line()
+    let at = format!("{}:{}", file.file_key, w.key);
+    let place = match w.line {
+        Some(n) => Place::Line(n),
+        None => Place::Row(&w.key),
+    };
+    let record = w.text.as_bytes();
+    write_source_record(
+        out,
+        SOURCE,
+        w.kind.wire(),
+        session,
+        record,
+        &at,
+        &path,
+        Some(place),
+    )
 }
 
 /// Lines between two looks at the stop flag.

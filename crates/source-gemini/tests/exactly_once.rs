@@ -6,54 +6,28 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
-use tonbo_testkit::events::{events_by_session, mapped_events};
+use tonbo_testkit::events::mapped_keys_sorted;
 use tonbo_testkit::reader::{append, put, TempHome};
 use tonbo_testkit::server::RefServer;
-use tonbo_testkit::{bin, signal, Run};
+use tonbo_testkit::{front_door_to, signal};
 
 fn front_door(home: &Path, from: &[&str], api: &str, state: &Path) -> Command {
-    let mut cmd = tonbo_testkit::front_door(&bin("tonbo-ingest"), home);
-    cmd.env_remove("GEMINI_CLI_HOME")
-        .args(["--from", "gemini-cli"])
-        .args(from)
-        .args(["--", "--api", api, "--state", state.to_str().unwrap()]);
+    let mut cmd = front_door_to(
+        home,
+        &[&["--from", "gemini-cli"], from].concat(),
+        api,
+        state,
+    );
+    cmd.env_remove("GEMINI_CLI_HOME");
     cmd
-}
-
-/// The keys per stream that a plain `gemini-read PATH | tonbo-map` maps to, sorted.
-fn want(path: &Path) -> BTreeMap<String, Vec<String>> {
-    events_by_session(&mapped_events("gemini-read", path))
-        .into_iter()
-        .map(|(session, events)| {
-            let key = |e: &Value| e["metadata"]["source_key"].as_str().unwrap().to_string();
-            let mut keys: Vec<String> = events.iter().map(key).collect();
-            keys.sort();
-            (session, keys)
-        })
-        .collect()
-}
-
-fn held(server: &RefServer, want: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
-    want.keys()
-        .map(|stream| {
-            let mut keys = server.keys(stream);
-            keys.sort();
-            (stream.clone(), keys)
-        })
-        .collect()
 }
 
 fn fixture(case: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../testdata/gemini")
         .join(case)
-}
-
-fn ok(r: &Run) {
-    assert_eq!(r.code, Some(0), "stderr:\n{}", r.stderr);
 }
 
 #[test]
@@ -69,26 +43,19 @@ fn a_rerun_sends_nothing_and_the_server_holds_each_event_once() {
     let mut want_all = BTreeMap::new();
     for path in &paths {
         let p = path.to_str().unwrap();
-        ok(&tonbo_testkit::run(
-            front_door(&home, &["--path", p], &server.url, &state),
-            None,
-        ));
-        want_all.extend(want(path));
+        tonbo_testkit::run(front_door(&home, &["--path", p], &server.url, &state), None)
+            .assert_code(0);
+        want_all.extend(mapped_keys_sorted("gemini-read", path));
     }
     assert!(want_all.len() >= 4, "{want_all:?}");
-    assert_eq!(held(&server, &want_all), want_all);
+    assert_eq!(server.keys_sorted_of(&want_all), want_all);
     for path in &paths {
         let p = path.to_str().unwrap();
         let again =
             tonbo_testkit::run(front_door(&home, &["--path", p], &server.url, &state), None);
-        ok(&again);
-        assert!(
-            again.stderr.contains(" 0 events sent in 0 batches"),
-            "{}",
-            again.stderr
-        );
+        again.assert_sent_nothing();
     }
-    assert_eq!(held(&server, &want_all), want_all);
+    assert_eq!(server.keys_sorted_of(&want_all), want_all);
 }
 
 const ID: &str = "e0e0e0e0-0000-4000-8000-000000000001";
@@ -110,21 +77,6 @@ fn call(status: &str, result: bool) -> String {
     )
 }
 
-fn wait_for(server: &RefServer, stream: &str, key: &str, door: &mut std::process::Child) {
-    let start = Instant::now();
-    while !server.keys(stream).iter().any(|k| k == key) {
-        assert!(
-            door.try_wait().unwrap().is_none(),
-            "the front door ended waiting for {key}"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {key}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_followed_chat_rewritten_as_it_grows_lands_once() {
     let server = RefServer::start();
@@ -142,13 +94,13 @@ fn a_followed_chat_rewritten_as_it_grows_lands_once() {
         front_door(&home, &["--path", g, "--watch"], &server.url, &state),
         None,
     );
-    wait_for(&server, &stream, "u1/prompt", &mut door.child);
+    server.wait_for_key(&stream, "u1/prompt", &mut door.child);
     // The model turn: its call first, then (the same message id again) its result and tokens.
     append(
         &file,
         format!("{}\n", line("gemini", "g1", &call("executing", false))),
     );
-    wait_for(&server, &stream, "g1/tool/c1", &mut door.child);
+    server.wait_for_key(&stream, "g1/tool/c1", &mut door.child);
     let grown =
         call("success", true) + r#","tokens":{"input":10,"output":2,"cached":0,"total":12}"#;
     append(
@@ -159,19 +111,14 @@ fn a_followed_chat_rewritten_as_it_grows_lands_once() {
             line("user", "u2", "")
         ),
     );
-    wait_for(&server, &stream, "g1/result/c1", &mut door.child);
+    server.wait_for_key(&stream, "g1/result/c1", &mut door.child);
     signal(&door.child, "-TERM");
     let r = door
         .finish_within(Duration::from_secs(60))
         .expect("the front door did not stop");
-    ok(&r);
-    let want = want(&gemini);
-    assert_eq!(held(&server, &want), want, "{}", r.stderr);
+    r.assert_code(0);
+    let want = mapped_keys_sorted("gemini-read", &gemini);
+    assert_eq!(server.keys_sorted_of(&want), want, "{}", r.stderr);
     let again = tonbo_testkit::run(front_door(&home, &["--path", g], &server.url, &state), None);
-    ok(&again);
-    assert!(
-        again.stderr.contains(" 0 events sent in 0 batches"),
-        "{}",
-        again.stderr
-    );
+    again.assert_sent_nothing();
 }

@@ -271,3 +271,54 @@ mod tests {
         assert!(out.contains(r#""record":{"b": 2.0,"a":[1, 2]}"#));
     }
 }
+
+/// Where a source record is in its file, for its `provenance`: a line (physical, from 1) or a
+/// row (a place inside a document or a database).
+#[derive(Debug, Clone, Copy)]
+pub enum Place<'a> {
+    Line(u64),
+    Row(&'a str),
+}
+
+/// Writes one source record line on `out` in the contract's field order (`v`, `source`, `kind`
+/// when there is one, `session`, `record`, `at`, `provenance`), without building it in memory:
+/// `record` is written as it is and must be one line of valid JSON; `place` is left out of the
+/// provenance when `None`.
+#[allow(clippy::too_many_arguments)]
+pub fn write_source_record(
+    out: &mut crate::Output,
+    source: &str,
+    kind: Option<&str>,
+    session: &str,
+    record: &[u8],
+    at: &str,
+    file: &str,
+    place: Option<Place>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let w = out.raw();
+    write!(w, "{{\"v\":{WIRE_VERSION},\"source\":\"{source}\",")?;
+    if let Some(kind) = kind {
+        w.write_all(b"\"kind\":")?;
+        serde_json::to_writer(&mut *w, kind)?;
+        w.write_all(b",")?;
+    }
+    w.write_all(b"\"session\":")?;
+    serde_json::to_writer(&mut *w, session)?;
+    w.write_all(b",\"record\":")?;
+    w.write_all(record)?;
+    w.write_all(b",\"at\":")?;
+    serde_json::to_writer(&mut *w, at)?;
+    w.write_all(b",\"provenance\":{\"file\":")?;
+    serde_json::to_writer(&mut *w, file)?;
+    match place {
+        Some(Place::Line(n)) => write!(w, ",\"line\":{n}")?,
+        Some(Place::Row(row)) => {
+            w.write_all(b",\"row\":")?;
+            serde_json::to_writer(&mut *w, row)?;
+        }
+        None => {}
+    }
+    w.write_all(b"}}")?;
+    out.end_line()
+}

@@ -166,6 +166,48 @@ pub fn warn_if_empty(stage: &str, input: &Path, why: Option<String>, stopped: bo
     }
 }
 
+/// The end of a reader's summary line when SIGINT or SIGTERM stopped a plain run early.
+pub const STOPPED_BY_A_SIGNAL: &str = ", stopped by a signal before the end";
+
+/// The PATHs, or else the reader's `default` folder when it is one; when it is not, a note that
+/// no `what` was found there ([`note_none_found`]) and nothing to read.
+pub fn paths_or_default_dir(
+    stage: &str,
+    paths: &[PathBuf],
+    default: impl FnOnce() -> Option<PathBuf>,
+    what: &str,
+) -> Vec<PathBuf> {
+    if !paths.is_empty() {
+        return paths.to_vec();
+    }
+    match default() {
+        Some(root) if root.is_dir() => vec![root],
+        root => {
+            let looked: Vec<String> = root.iter().map(|r| r.display().to_string()).collect();
+            note_none_found(stage, what, &looked);
+            Vec::new()
+        }
+    }
+}
+
+/// Says that a PATH cannot be read because it does not exist (the caller counts it as failed).
+pub fn note_no_such_input(stage: &str, input: &Path) {
+    crate::note!(
+        "{stage}: cannot read {}: no such file or folder",
+        input.display()
+    );
+}
+
+/// `--follow`'s note for the first of `roots` that does not exist yet: it waits for it.
+pub fn note_waiting_for_missing(stage: &str, roots: &[PathBuf]) {
+    if let Some(missing) = roots.iter().find(|root| !root.exists()) {
+        crate::note!(
+            "{stage}: note: {} does not exist yet; waiting for it",
+            missing.display()
+        );
+    }
+}
+
 /// Says that none of a reader's default places holds `what` (`Claude Code projects folder`),
 /// and where it looked ([`looked_in`]). Not an error: there is just nothing to read.
 pub fn note_none_found(stage: &str, what: &str, looked: &[String]) {

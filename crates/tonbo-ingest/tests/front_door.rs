@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tonbo_ingest::sources::SOURCES;
-use tonbo_testkit::events::{events_by_session, mapped_events, OPENCODE_T2_TABLES};
+use tonbo_testkit::events::OPENCODE_T2_TABLES;
 use tonbo_testkit::server::RefServer as Server;
 use tonbo_testkit::{bin, signal, workspace_root, Run, Started};
 
@@ -129,26 +129,13 @@ fn stop(door: Started, sig: &str, seconds: u64, what: &str) -> Run {
 
 /// The keys per session that `READER PATH | tonbo-map` produces.
 fn mapped_keys(reader: &str, path: &Path) -> BTreeMap<String, Vec<String>> {
-    let keys: BTreeMap<String, Vec<String>> = events_by_session(&mapped_events(reader, path))
-        .into_iter()
-        .map(|(session, events)| {
-            let key = |e: &Value| e["metadata"]["source_key"].as_str().unwrap().to_string();
-            (session, events.iter().map(key).collect())
-        })
-        .collect();
+    let keys = tonbo_testkit::events::mapped_keys(reader, path);
     assert!(
         !keys.is_empty(),
         "{reader} {} maps to nothing",
         path.display()
     );
     keys
-}
-
-#[track_caller]
-fn assert_on_server(server: &Server, want: &BTreeMap<String, Vec<String>>) {
-    for (sid, keys) in want {
-        assert_eq!(&server.keys(sid), keys, "{sid}");
-    }
 }
 
 #[track_caller]
@@ -190,7 +177,7 @@ fn delivers_what_the_reader_maps_to_and_a_second_run_sends_nothing() {
 
     let first = home.run(&[], &server.url, &[]);
     assert_ok(&first, "first run");
-    assert_on_server(&server, &want);
+    server.assert_holds(&want);
     let n: usize = want.values().map(Vec::len).sum();
     assert_said(&first, &format!("{n} events sent"));
 
@@ -201,7 +188,7 @@ fn delivers_what_the_reader_maps_to_and_a_second_run_sends_nothing() {
         "the second run sent something:\n{}",
         second.stderr
     );
-    assert_on_server(&server, &want);
+    server.assert_holds(&want);
 }
 
 #[test]
@@ -271,7 +258,7 @@ fn since_last_run_moves_its_mark_only_after_a_run_where_every_stage_succeeded() 
     assert!(!mark.exists());
     let first = run_to(&server.url, &[]);
     assert_ok(&first, "first run");
-    assert_on_server(&server, &want);
+    server.assert_holds(&want);
     let m1 = read_mark();
     assert!(
         m1.len() == 20 && m1.ends_with('Z') && m1.as_bytes()[10] == b'T',
@@ -310,7 +297,7 @@ fn since_last_run_moves_its_mark_only_after_a_run_where_every_stage_succeeded() 
     );
     let m2 = read_mark();
     assert!(m2 > m1, "mark {m2} did not move past {m1}");
-    assert_on_server(&server, &want);
+    server.assert_holds(&want);
 
     // Unchanged since: the reader skips the file.
     let idle = run_to(&server.url, &[]);
@@ -318,7 +305,7 @@ fn since_last_run_moves_its_mark_only_after_a_run_where_every_stage_succeeded() 
     assert_said(&idle, "claude-read: 0 files");
     assert_said(&idle, "skipped 1 files");
     assert_said(&idle, "0 events sent in 0 batches");
-    assert_on_server(&server, &want);
+    server.assert_holds(&want);
 }
 
 #[test]
@@ -462,7 +449,7 @@ fn from_all_runs_each_source_with_something_to_read() {
     want.extend(mapped_keys("codex-read", &codex));
     let r = from_all(tmp.path(), &server.url, &state, &claude, &codex);
     assert_ok(&r, "--from all");
-    assert_on_server(&server, &want);
+    server.assert_holds(&want);
     // A pipeline per source ran, one after another; only Claude Code and Codex had something.
     assert_eq!(
         r.stderr.matches("tonbo-post: ").count(),
@@ -492,7 +479,7 @@ fn from_all_a_source_that_gives_nothing_is_status_3_and_a_failure_outranks_it() 
     assert_said(&r, "tonbo-ingest: claude-read exited 3");
     assert_said(&r, "claude-read: warning: ");
     // The Codex sessions were delivered all the same.
-    assert_on_server(&server, &mapped_keys("codex-read", &codex));
+    server.assert_holds(&mapped_keys("codex-read", &codex));
     // A rejected line in the Codex sessions is worse than an empty source: status 1.
     let bad = codex
         .join("sessions/rollout-2026-01-01T00-00-00-0199aaaa-0000-7000-8000-00000000bad0.jsonl");
@@ -606,20 +593,6 @@ INSERT INTO part VALUES ('prt_2', 'msg_2', 'ses_fd', 2010, 2010, '{"type":"text"
     path
 }
 
-/// Every stream's keys, sorted: what the server holds as a multiset, to compare with `want`.
-fn keys_on_server(
-    server: &Server,
-    want: &BTreeMap<String, Vec<String>>,
-) -> BTreeMap<String, Vec<String>> {
-    want.keys()
-        .map(|sid| {
-            let mut keys = server.keys(sid);
-            keys.sort();
-            (sid.clone(), keys)
-        })
-        .collect()
-}
-
 #[test]
 fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
     let server = Server::start();
@@ -653,7 +626,7 @@ fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
     }
     assert!(want.contains_key(&stream) && want.len() >= 4, "{want:?}");
     wait_until("every source's events", &mut child.child, || {
-        keys_on_server(&server, &want) == want
+        server.keys_sorted_of(&want) == want
     });
 
     let r = stop(
@@ -678,7 +651,7 @@ fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
         "{}",
         r.stderr
     );
-    assert_eq!(keys_on_server(&server, &want), want);
+    assert_eq!(server.keys_sorted_of(&want), want);
 
     // A plain re-run of every source (only three have a home here) sends nothing.
     let again = run(front_door(home, &args));
@@ -689,7 +662,7 @@ fn watch_from_all_merges_the_three_readers_and_drains_on_sigterm() {
         "{}",
         again.stderr
     );
-    assert_eq!(keys_on_server(&server, &want), want);
+    assert_eq!(server.keys_sorted_of(&want), want);
 }
 
 #[test]

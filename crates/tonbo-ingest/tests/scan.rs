@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use tonbo_testkit::events::{events_by_session, mapped_events, OPENCODE_T2_TABLES};
+use tonbo_testkit::events::{events_by_session, mapped_events, source_keys, OPENCODE_T2_TABLES};
 use tonbo_testkit::reader::set_mtime;
 use tonbo_testkit::server::RefServer as Server;
 use tonbo_testkit::{workspace_root, Run};
@@ -248,11 +248,7 @@ fn from_all_under_a_root_delivers_every_agent_found_there_and_nothing_else() {
         "3 Claude Code sessions, 1 Codex, 1 OpenCode, 1 Copilot CLI"
     );
     for (session, events) in &want {
-        let keys: Vec<String> = events
-            .iter()
-            .map(|e| e["metadata"]["source_key"].as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(server.keys(session), keys, "{session}");
+        assert_eq!(server.keys(session), source_keys(events), "{session}");
     }
     for decoyed in events_by_session(&mapped_events("claude-read", &decoy.join("projects"))).keys()
     {
@@ -395,11 +391,7 @@ fn scan_and_from_all_cover_a_home_that_holds_every_agent() {
         want.extend(mapped);
     }
     for (session, events) in &want {
-        let keys: Vec<String> = events
-            .iter()
-            .map(|e| e["metadata"]["source_key"].as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(server.keys(session), keys, "{session}");
+        assert_eq!(server.keys(session), source_keys(events), "{session}");
     }
     let again = run(door(tmp.path(), &decoy, &args));
     assert_eq!(again.code, Some(0), "stderr:\n{}", again.stderr);

@@ -72,6 +72,30 @@ pub fn events_by_session(lines: &str) -> BTreeMap<String, Vec<Value>> {
     by
 }
 
+/// The source keys (`metadata.source_key`) of `events`, in their order.
+pub fn source_keys(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["metadata"]["source_key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The source keys of the events `READER -q PATH | tonbo-map` gives ([`mapped_events`]), by
+/// session, each session's in the mapping's order.
+pub fn mapped_keys(reader: &str, path: &Path) -> BTreeMap<String, Vec<String>> {
+    events_by_session(&mapped_events(reader, path))
+        .into_iter()
+        .map(|(session, events)| (session, source_keys(&events)))
+        .collect()
+}
+
+/// [`mapped_keys`], each session's keys sorted.
+pub fn mapped_keys_sorted(reader: &str, path: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut keys = mapped_keys(reader, path);
+    keys.values_mut().for_each(|k| k.sort());
+    keys
+}
+
 /// Runs the stage `bin` with `args` to its end, feeding it `stdin` ([`crate::run`]).
 pub fn run_stage(bin: impl AsRef<OsStr>, args: &[&str], stdin: &[u8]) -> Run {
     let mut cmd = Command::new(bin);

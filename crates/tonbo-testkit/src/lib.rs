@@ -271,3 +271,33 @@ pub fn front_door(door: &std::path::Path, home: &std::path::Path) -> Command {
     }
     cmd
 }
+
+/// This build's front door ([`front_door`]) in `home`, run as
+/// `tonbo-ingest FROM... -- --api API --state STATE`: `from` picks the source and its input,
+/// the rest is tonbo-post's server and checkpoint.
+pub fn front_door_to(
+    home: &std::path::Path,
+    from: &[&str],
+    api: &str,
+    state: &std::path::Path,
+) -> Command {
+    let mut cmd = front_door(&bin("tonbo-ingest"), home);
+    cmd.args(from)
+        .args(["--", "--api", api, "--state", state.to_str().unwrap()]);
+    cmd
+}
+
+impl Run {
+    /// Fails unless this front door run exited 0 having sent nothing (its summary says
+    /// ` 0 events sent in 0 batches`), showing its stderr.
+    #[track_caller]
+    pub fn assert_sent_nothing(&self) -> &Run {
+        self.assert_code(0);
+        assert!(
+            self.stderr.contains(" 0 events sent in 0 batches"),
+            "{}",
+            self.stderr
+        );
+        self
+    }
+}

@@ -2,9 +2,11 @@
 //! what every test that sends to a server starts. It is killed when dropped, also when a test
 //! panics.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -94,6 +96,47 @@ impl RefServer {
             .iter()
             .map(|e| e["metadata"]["source_key"].as_str().unwrap().to_string())
             .collect()
+    }
+
+    /// The keys each of `want`'s streams holds, each stream's sorted: to compare with
+    /// [`crate::events::mapped_keys_sorted`].
+    pub fn keys_sorted_of(
+        &self,
+        want: &BTreeMap<String, Vec<String>>,
+    ) -> BTreeMap<String, Vec<String>> {
+        want.keys()
+            .map(|stream| {
+                let mut keys = self.keys(stream);
+                keys.sort();
+                (stream.clone(), keys)
+            })
+            .collect()
+    }
+
+    /// Fails unless each of `want`'s streams holds exactly its keys, in that order.
+    #[track_caller]
+    pub fn assert_holds(&self, want: &BTreeMap<String, Vec<String>>) {
+        for (sid, keys) in want {
+            assert_eq!(&self.keys(sid), keys, "{sid}");
+        }
+    }
+
+    /// Waits (up to 30 s) until `stream` holds `key`, failing if the front door `door` ends
+    /// first.
+    #[track_caller]
+    pub fn wait_for_key(&self, stream: &str, key: &str, door: &mut Child) {
+        let start = Instant::now();
+        while !self.keys(stream).iter().any(|k| k == key) {
+            assert!(
+                door.try_wait().unwrap().is_none(),
+                "the front door ended waiting for {key}"
+            );
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {key}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Asks the server to fail upcoming requests (the reference server's `/_test/inject-error`).
