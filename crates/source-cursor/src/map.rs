@@ -184,7 +184,7 @@ impl CursorMapper {
                     return Ok(0);
                 };
                 let mut ev = EventBuf::new("user.message");
-                ev.raw("content", &text_content(&json_str(text)));
+                ev.text_content("content", &json_str(text));
                 ev.meta_str("author", "human");
                 out.emit(format!("{id}/prompt"), ev, "prompt")?;
             }
@@ -227,7 +227,7 @@ fn map_assistant(out: &mut Out, id: &str, b: &Value) -> Result<bool, MapError> {
     if let Some(text) = nonblank(s(b, "text")) {
         any = true;
         let mut ev = EventBuf::new("agent.message");
-        ev.raw("content", &text_content(&json_str(text)));
+        ev.text_content("content", &json_str(text));
         out.emit(format!("{id}/text"), ev, "text")?;
     }
     if let Some(tokens) = b.get("tokenCount").filter(|t| t.is_object()) {

@@ -279,14 +279,14 @@ impl GeminiMapper {
                         None => ("user.message", "prompt", Some("human")),
                     };
                 let mut ev = EventBuf::new(event);
-                ev.raw("content", &text_content(&json_str(&text)));
+                ev.text_content("content", &json_str(&text));
                 ev.meta_opt("author", author);
                 out.emit(format!("{id}/prompt"), ev, kind, None)?;
             }
             "gemini" => map_gemini(&mut out, id, m, content)?,
             "info" | "warning" => {
                 let mut ev = EventBuf::new("system.message");
-                ev.raw("content", &text_content(&json_str(&parts_text(content))));
+                ev.text_content("content", &json_str(&parts_text(content)));
                 out.emit(format!("{id}/notice"), ev, ty, None)?;
             }
             "error" => {
@@ -329,7 +329,7 @@ fn map_gemini(out: &mut Out, id: &str, m: &Value, content: &Value) -> Result<(),
     let text = parts_text(content);
     if !text.trim().is_empty() {
         let mut ev = EventBuf::new("agent.message");
-        ev.raw("content", &text_content(&json_str(&text)));
+        ev.text_content("content", &json_str(&text));
         out.emit(format!("{id}/text"), ev, "text", None)?;
     }
     let calls = m

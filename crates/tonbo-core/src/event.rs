@@ -7,6 +7,7 @@
 //! writes them alike: text, thinking, tool calls and results, errors, turn ends, usage.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use serde_json::value::RawValue;
 
@@ -16,29 +17,117 @@ pub struct EventBuf {
     meta: String,
 }
 
-fn push_json_str(out: &mut String, s: &str) {
-    out.push_str(&json_str(s));
+/// Bytes a JSON string literal escapes: `"`, `\\` and the control characters.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Appends `s` as a JSON string literal, escaped as serde_json escapes it (`"`, `\\`, control
+/// characters; the rest as UTF-8). Written in place, runs without escapes copied whole: keys,
+/// ids and paths are most of an event's strings, and a `String` per string was a tenth of
+/// tonbo-map's time.
+pub fn push_json_str(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    while let Some(at) = bytes[start..]
+        .iter()
+        .position(|&b| NEEDS_ESCAPE[b as usize])
+    {
+        let i = start + at;
+        out.push_str(&s[start..i]);
+        match bytes[i] {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            b => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// `s` as a JSON string literal.
 pub fn json_str(s: &str) -> String {
-    // serde_json escapes exactly as JSON requires; a str always serialises.
-    serde_json::to_string(s).unwrap_or_default()
+    let mut out = String::new();
+    push_json_str(&mut out, s);
+    out
 }
 
-/// A raw JSON value's text, when it is a string.
+/// A raw JSON value's text, when it is a string. Borrowed from the raw text when it holds no
+/// escape (most text does), so a look at a prompt or a block's type costs no decode.
 pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    serde_json::from_str::<Cow<str>>(raw.get()).ok()
+    let text = raw.get();
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if !inner.contains('\\') {
+        // A raw value is valid JSON: without a backslash, a string's text is its value.
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<Cow<str>>(text).ok()
+}
+
+/// Whether a raw JSON value is a string (its text is not looked at).
+pub fn is_str(raw: &RawValue) -> bool {
+    raw.get().starts_with('"')
+}
+
+thread_local! {
+    /// Buffers of events already written, for the next ones: once a few events are in flight,
+    /// building one allocates nothing (allocation was a tenth of tonbo-map's time).
+    static SPARE: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Spare buffers kept, and the largest kept (a buffer grown by a huge event is let go).
+const SPARE_KEPT: usize = 8;
+const SPARE_MAX_BYTES: usize = 1 << 20;
+
+fn spare_buffer() -> String {
+    SPARE
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_else(|| String::with_capacity(256))
+}
+
+/// Gives an event's text back once it is written, for [`EventBuf::new`] to reuse.
+pub fn recycle(mut text: String) {
+    if text.capacity() > SPARE_MAX_BYTES {
+        return;
+    }
+    text.clear();
+    SPARE.with(|s| {
+        let mut spare = s.borrow_mut();
+        if spare.len() < SPARE_KEPT {
+            spare.push(text);
+        }
+    });
 }
 
 impl EventBuf {
     pub fn new(kind: &str) -> EventBuf {
-        let mut buf = String::with_capacity(256);
+        let mut buf = spare_buffer();
         buf.push_str("{\"type\":");
         push_json_str(&mut buf, kind);
         EventBuf {
             buf,
-            meta: String::with_capacity(256),
+            meta: spare_buffer(),
         }
     }
 
@@ -60,6 +149,16 @@ impl EventBuf {
     pub fn raw(&mut self, k: &str, json: &str) -> &mut Self {
         Self::key(&mut self.buf, false, k);
         self.buf.push_str(json);
+        self
+    }
+
+    /// A field holding one text block of the raw JSON string `raw_string`
+    /// (`[{"type":"text","text":..}]`), written in place.
+    pub fn text_content(&mut self, k: &str, raw_string: &str) -> &mut Self {
+        Self::key(&mut self.buf, false, k);
+        self.buf.push('[');
+        push_text_block(&mut self.buf, raw_string);
+        self.buf.push(']');
         self
     }
 
@@ -88,28 +187,40 @@ impl EventBuf {
         self
     }
 
-    /// Closes the event and returns it as a raw JSON value.
-    pub fn finish(&mut self) -> Box<RawValue> {
+    /// Closes the event and returns its JSON text. Not parsed again to check it: every part is
+    /// either escaped here or a raw value that was parsed from valid JSON (the tests below and
+    /// every mapping's tests parse what it writes).
+    pub fn finish(&mut self) -> String {
         let mut out = std::mem::take(&mut self.buf);
+        out.reserve(self.meta.len() + 16);
         out.push_str(",\"metadata\":{");
         out.push_str(&self.meta);
         out.push_str("}}");
-        RawValue::from_string(out).expect("EventBuf writes valid JSON")
+        recycle(std::mem::take(&mut self.meta));
+        out
     }
 }
 
 /// `{"type":"text","text":<raw JSON string>}` from a raw JSON string value.
 pub fn text_block(raw_string: &str) -> String {
-    let mut s = String::with_capacity(raw_string.len() + 32);
-    s.push_str("{\"type\":\"text\",\"text\":");
-    s.push_str(raw_string);
-    s.push('}');
+    let mut s = String::with_capacity(raw_string.len() + 24);
+    push_text_block(&mut s, raw_string);
     s
+}
+
+fn push_text_block(out: &mut String, raw_string: &str) {
+    out.push_str("{\"type\":\"text\",\"text\":");
+    out.push_str(raw_string);
+    out.push('}');
 }
 
 /// `[{"type":"text","text":<raw JSON string>}]` from a raw JSON string value.
 pub fn text_content(raw_string: &str) -> String {
-    format!("[{}]", text_block(raw_string))
+    let mut s = String::with_capacity(raw_string.len() + 26);
+    s.push('[');
+    push_text_block(&mut s, raw_string);
+    s.push(']');
+    s
 }
 
 /// Content blocks (raw JSON objects) as a JSON array.
@@ -243,21 +354,21 @@ mod tests {
     #[test]
     fn builds_valid_json_with_raw_parts() {
         let mut e = EventBuf::new("agent.message");
-        e.raw("content", &text_content(r#""a \"quoted\" é""#))
+        e.text_content("content", r#""a \"quoted\" é""#)
             .bool("is_error", false);
         e.meta_str("source", "claude-code")
             .meta_opt("model", None)
             .meta_raw("n", "1.50");
         let raw = e.finish();
-        let v: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&raw).unwrap();
         assert_eq!(v["content"][0]["text"], "a \"quoted\" é");
         assert_eq!(v["metadata"]["source"], "claude-code");
-        assert!(raw.get().ends_with(r#""n":1.50}}"#));
+        assert!(raw.ends_with(r#""n":1.50}}"#));
         assert_eq!(fnv64(b"a"), 0xaf63dc4c8601ec8c);
     }
 
     fn text(mut ev: EventBuf) -> String {
-        ev.finish().get().to_string()
+        ev.finish()
     }
 
     #[test]
@@ -316,6 +427,34 @@ mod tests {
             Some("A")
         );
         assert_eq!(as_str(&RawValue::from_string("1".into()).unwrap()), None);
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let all: String = (0u8..0x80).map(char::from).collect();
+        for s in [
+            "",
+            "plain",
+            "a\"b\\c",
+            "é — 日本 😀",
+            "\u{7f}\u{2028}",
+            all.as_str(),
+        ] {
+            assert_eq!(json_str(s), serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_string_is_read_borrowed_unless_escaped() {
+        let raw = |s: &str| RawValue::from_string(s.to_string()).unwrap();
+        let plain = raw(r#""no escapes, é""#);
+        assert!(matches!(
+            as_str(&plain),
+            Some(Cow::Borrowed("no escapes, é"))
+        ));
+        assert_eq!(as_str(&raw(r#""a\nb\"""#)).as_deref(), Some("a\nb\""));
+        assert_eq!(as_str(&raw(r#"{"a":"b"}"#)), None);
+        assert!(is_str(&plain) && !is_str(&raw("[]")));
     }
 
     #[test]

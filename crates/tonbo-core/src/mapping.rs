@@ -9,8 +9,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::value::RawValue;
-
 use crate::contract::{check_session_id, session_id_for, SourceRecord};
 use crate::event::EventBuf;
 
@@ -36,7 +34,9 @@ pub trait SourceMapping {
 
 /// Receives the events a record maps to.
 pub trait EventSink {
-    fn event(&mut self, session_id: &str, event: &RawValue) -> std::io::Result<()>;
+    /// One event of the stream `session_id`: a JSON object, as [`EventBuf`] writes it or as a
+    /// validated input value holds it (it is not parsed again).
+    fn event(&mut self, session_id: &str, event: &str) -> std::io::Result<()>;
 }
 
 /// An [`EventSink`] that keeps the events it receives, as `(session id, event JSON)`: a
@@ -45,9 +45,8 @@ pub trait EventSink {
 pub struct Collect(pub Vec<(String, String)>);
 
 impl EventSink for Collect {
-    fn event(&mut self, session_id: &str, event: &RawValue) -> std::io::Result<()> {
-        self.0
-            .push((session_id.to_string(), event.get().to_string()));
+    fn event(&mut self, session_id: &str, event: &str) -> std::io::Result<()> {
+        self.0.push((session_id.to_string(), event.to_string()));
         Ok(())
     }
 }
@@ -170,7 +169,9 @@ impl<'s> EventWriter<'s> {
     ) -> Result<(), MapError> {
         envelope(ev, self.source, key, stamp, kind);
         meta(ev);
-        self.sink.event(session_id, &ev.finish())?;
+        let text = ev.finish();
+        self.sink.event(session_id, &text)?;
+        crate::event::recycle(text);
         self.emitted += 1;
         Ok(())
     }

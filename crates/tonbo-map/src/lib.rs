@@ -96,7 +96,7 @@ fn map_event_record(rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usiz
     let session_id = session_stream(EVENTS, &rec.session)?;
     let head = EventHead::parse(rec.record).map_err(MapError::Reject)?;
     head.check_full().map_err(MapError::Reject)?;
-    sink.event(&session_id, rec.record)?;
+    sink.event(&session_id, rec.record.get())?;
     Ok(1)
 }
 

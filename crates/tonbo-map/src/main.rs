@@ -5,11 +5,11 @@
 
 use anyhow::Result;
 use clap::Parser;
-use serde_json::value::RawValue;
+use std::io::Write;
 use tonbo_core::contract::check_version;
 use tonbo_core::redact::{RedactArgs, Redactor, RULES_VERSION};
 use tonbo_core::{
-    run_stage, CommonArgs, EventLine, Exit, Input, Manual, Output, Rejects, Signals, SourceRecord,
+    run_stage, CommonArgs, Exit, Input, Manual, Output, Rejects, Signals, SourceRecord,
 };
 use tonbo_map::{EventSink, MapError, Mapper};
 
@@ -147,28 +147,32 @@ impl LineSink<'_> {
 }
 
 impl EventSink for LineSink<'_> {
-    fn event(&mut self, session_id: &str, event: &RawValue) -> std::io::Result<()> {
+    fn event(&mut self, session_id: &str, event: &str) -> std::io::Result<()> {
         self.events += 1;
         if session_id == self.run.session_id {
             self.run.events += 1;
         }
         let redacted = match &mut self.redactor {
-            Some(r) => r.redact_event(event.get()),
-            None => None,
-        };
-        let redacted = match redacted {
             // The walk re-encodes only strings with serde_json, so the text stays valid JSON.
-            Some(s) => Some(RawValue::from_string(s).map_err(std::io::Error::other)?),
+            Some(r) => r.redact_event(event),
             None => None,
         };
         let event = redacted.as_deref().unwrap_or(event);
-        self.out.json(&EventLine {
-            v: tonbo_core::WIRE_VERSION,
-            session_id: session_id.into(),
+        // The line is `EventLine`, written by hand: serde would copy the event through a
+        // `RawValue`, which it can only make by parsing the event again.
+        let w = self.out.raw();
+        w.write_all(b"{\"v\":")?;
+        w.write_all(tonbo_core::WIRE_VERSION.to_string().as_bytes())?;
+        w.write_all(b",\"session_id\":")?;
+        w.write_all(tonbo_core::event::json_str(session_id).as_bytes())?;
+        if self.redactor.is_some() {
             // Tells tonbo-batch this event went through the built-in rules already.
-            redacted: self.redactor.is_some().then_some(RULES_VERSION),
-            event,
-        })
+            write!(w, ",\"redacted\":{RULES_VERSION}")?;
+        }
+        w.write_all(b",\"event\":")?;
+        w.write_all(event.as_bytes())?;
+        w.write_all(b"}")?;
+        self.out.end_line()
     }
 }
 

@@ -10,7 +10,7 @@ use tonbo_core::event::{
 };
 use tonbo_core::mapping::{envelope, EventSink, MapError, Stamp};
 
-use super::line::{as_str, reject, Block, ClaudeLine, Message, Usage};
+use super::line::{as_str, is_str, reject, Block, ClaudeLine, Message, Usage};
 use super::user_line::normalize_result_blocks;
 use super::{ClaudeMapper, Out};
 use crate::SOURCE;
@@ -44,21 +44,36 @@ impl ClaudeMapper {
         let Some(content) = msg.content else {
             return Err(reject("`assistant` line has no message.content"));
         };
-        let blocks: Vec<&RawValue> = match as_str(content) {
-            Some(_) => Vec::new(),
-            None => serde_json::from_str(content.get())
-                .map_err(|_| reject("message.content is neither a string nor an array"))?,
+        // Blocks typed in one pass; their raw text is taken (a second pass) only when a block
+        // is kept whole (an unknown one) or the content is odd.
+        let (blocks, parsed): (Vec<&RawValue>, Vec<Block>) = if is_str(content) {
+            (Vec::new(), Vec::new())
+        } else {
+            match serde_json::from_str::<Vec<Block>>(content.get()) {
+                Ok(parsed) if parsed.iter().all(|b| KNOWN_BLOCKS.contains(&b.kind())) => {
+                    (Vec::new(), parsed)
+                }
+                _ => {
+                    let blocks: Vec<&RawValue> = serde_json::from_str(content.get())
+                        .map_err(|_| reject("message.content is neither a string nor an array"))?;
+                    let parsed = blocks
+                        .iter()
+                        .map(|b| serde_json::from_str(b.get()).unwrap_or_default())
+                        .collect();
+                    (blocks, parsed)
+                }
+            }
         };
         // A synthetic error notice (`isApiErrorMessage`), not a model response.
         if line.is_api_error_message == Some(true) || msg.model.as_deref() == Some("<synthetic>") {
-            return synthetic_error(content, &blocks, out);
+            return synthetic_error(content, &parsed, out);
         }
         self.track_request(line, msg, out)?;
         if let Some(text) = as_str(content) {
             return self.map_string_reply(&text, out);
         }
-        for raw in blocks {
-            self.map_block(raw, out)?;
+        for (i, b) in parsed.iter().enumerate() {
+            self.map_block(b, blocks.get(i).copied(), out)?;
         }
         Ok(())
     }
@@ -70,22 +85,30 @@ impl ClaudeMapper {
             return Ok(());
         }
         let mut ev = EventBuf::new("agent.message");
-        ev.raw("content", &text_content(&json_str(text)));
+        ev.text_content("content", &json_str(text));
         out.emit(ev, Some("text"))
     }
 
     /// One content block of a reply.
-    fn map_block(&mut self, raw: &RawValue, out: &mut Out) -> Result<(), MapError> {
-        let b: Block = serde_json::from_str(raw.get()).unwrap_or_default();
-        match b.kind.as_deref().unwrap_or("") {
-            "text" => self.map_text(&b, out),
-            "thinking" => map_thinking(&b, out),
+    /// `raw` is the block's text, there whenever the block is not of a [`KNOWN_BLOCKS`] type.
+    fn map_block(
+        &mut self,
+        b: &Block,
+        raw: Option<&RawValue>,
+        out: &mut Out,
+    ) -> Result<(), MapError> {
+        match b.kind() {
+            "text" => self.map_text(b, out),
+            "thinking" => map_thinking(b, out),
             "redacted_thinking" => out.emit(thinking_event(None), Some("redacted_thinking")),
-            "tool_use" | "server_tool_use" => self.map_tool_use(&b, out),
+            "tool_use" | "server_tool_use" => self.map_tool_use(b, out),
             k @ ("web_search_tool_result" | "advisor_tool_result") => {
-                map_server_tool_result(k, &b, out)
+                map_server_tool_result(k, b, out)
             }
             other => {
+                let Some(raw) = raw else {
+                    return Err(reject(format!("block `{other}` could not be kept whole")));
+                };
                 // An unknown block is kept whole under a custom type, and counted.
                 self.counts.unknown(&format!("block:{other}"));
                 let mut ev = EventBuf::new("claude_code.block");
@@ -104,7 +127,7 @@ impl ClaudeMapper {
             return Ok(());
         }
         let mut ev = EventBuf::new("agent.message");
-        ev.raw("content", &text_content(text));
+        ev.text_content("content", text);
         out.emit(ev, Some("text"))
     }
 
@@ -193,22 +216,30 @@ impl ClaudeMapper {
         if open.thread.is_some() {
             ev.meta_str("parent_session_id", &self.state.session_id);
         }
-        sink.event(&self.state.session_id, &ev.finish())?;
+        let text = ev.finish();
+        sink.event(&self.state.session_id, &text)?;
+        tonbo_core::event::recycle(text);
         self.state.closed_requests.insert(open.message_id);
         Ok(())
     }
 }
 
+/// The block types [`ClaudeMapper::map_block`] maps by their fields (others are kept whole).
+const KNOWN_BLOCKS: &[&str] = &[
+    "text",
+    "thinking",
+    "redacted_thinking",
+    "tool_use",
+    "server_tool_use",
+    "web_search_tool_result",
+    "advisor_tool_result",
+];
+
 /// A synthetic error notice Claude Code wrote as an `assistant` line: its text as the error's
 /// message.
-fn synthetic_error(
-    content: &RawValue,
-    blocks: &[&RawValue],
-    out: &mut Out,
-) -> Result<(), MapError> {
+fn synthetic_error(content: &RawValue, blocks: &[Block], out: &mut Out) -> Result<(), MapError> {
     let text = blocks
         .iter()
-        .filter_map(|b| serde_json::from_str::<Block>(b.get()).ok())
         .filter_map(|b| b.text.and_then(as_str).map(Cow::into_owned))
         .collect::<Vec<_>>()
         .join("\n");
@@ -236,7 +267,7 @@ fn map_thinking(b: &Block, out: &mut Out) -> Result<(), MapError> {
 fn map_server_tool_result(kind: &str, b: &Block, out: &mut Out) -> Result<(), MapError> {
     let id = b.tool_use_id.as_deref().unwrap_or("");
     let content = match b.content {
-        Some(c) if as_str(c).is_some() => text_content(c.get()),
+        Some(c) if is_str(c) => text_content(c.get()),
         Some(c) if c.get().starts_with('[') => normalize_result_blocks(c),
         Some(c) => text_content(&json_str(c.get())),
         None => "[]".to_string(),

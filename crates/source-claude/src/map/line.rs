@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-pub(super) use tonbo_core::event::as_str;
+pub(super) use tonbo_core::event::{as_str, is_str};
 use tonbo_core::mapping::MapError;
 
 use super::user::Origin;
@@ -125,6 +125,13 @@ pub(super) struct Block<'a> {
     #[serde(borrow)]
     pub(super) content: Option<&'a RawValue>,
     pub(super) is_error: Option<bool>,
+}
+
+impl Block<'_> {
+    /// The block's `type`; empty when it has none.
+    pub(super) fn kind(&self) -> &str {
+        self.kind.as_deref().unwrap_or("")
+    }
 }
 
 /// An `attachment` line's `attachment`.

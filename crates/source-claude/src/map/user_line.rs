@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use tonbo_core::event::{blocks, json_str, text_block, text_content, tool_result_event, EventBuf};
 use tonbo_core::mapping::MapError;
 
-use super::line::{as_str, reject, Block, ClaudeLine};
+use super::line::{as_str, is_str, reject, Block, ClaudeLine};
 use super::user::{self, Author, Injected, UserClass, UserFacts};
 use super::{ClaudeMapper, Out};
 
@@ -25,21 +25,39 @@ impl ClaudeMapper {
         if let Some(text) = as_str(content) {
             return self.map_prompt(line, Prompt::Text(&text, content.get()), out);
         }
-        let blocks: Vec<&RawValue> = serde_json::from_str(content.get())
-            .map_err(|_| reject("message.content is neither a string nor an array"))?;
-        let parsed: Vec<Block> = blocks
-            .iter()
-            .map(|b| serde_json::from_str(b.get()).unwrap_or_default())
-            .collect();
+        // Blocks typed in one pass; their raw text is taken (a second pass) only where a
+        // block is kept whole: a prompt's, or text beside results.
+        let typed = serde_json::from_str::<Vec<Block>>(content.get());
+        let (raw, parsed) = match typed {
+            Ok(parsed) => (None, parsed),
+            // An element that is no object: each block on its own, as far as it reads.
+            Err(_) => {
+                let (raw, parsed) = raw_and_typed_blocks(content)?;
+                (Some(raw), parsed)
+            }
+        };
         let has_results = parsed
             .iter()
             .any(|b| b.kind.as_deref() == Some("tool_result"));
+        let raw_blocks = || match &raw {
+            Some(raw) => Ok(raw.clone()),
+            None => raw_and_typed_blocks(content).map(|(raw, _)| raw),
+        };
         if has_results
             || line.tool_use_result.is_some()
             || line.source_tool_assistant_uuid.is_some()
         {
+            let text_beside = parsed
+                .iter()
+                .any(|b| b.kind.as_deref() != Some("tool_result"));
+            let blocks = if text_beside {
+                raw_blocks()?
+            } else {
+                Vec::new()
+            };
             return self.map_tool_results(line, &blocks, &parsed, out);
         }
+        let blocks = raw_blocks()?;
         self.map_prompt(line, Prompt::Blocks(&blocks, &parsed, content.get()), out)
     }
 
@@ -154,8 +172,12 @@ impl ClaudeMapper {
         parsed: &[Block],
         out: &mut Out,
     ) -> Result<(), MapError> {
-        for (raw, b) in blocks.iter().zip(parsed) {
+        for (i, b) in parsed.iter().enumerate() {
             if b.kind.as_deref() != Some("tool_result") {
+                // `blocks` holds every raw block when any is not a result.
+                let Some(raw) = blocks.get(i) else {
+                    return Err(reject("a block beside tool results could not be read"));
+                };
                 // A fork subagent's task sits beside a replayed result: the parent wrote it.
                 let fork_task = out.meta.thread.is_some()
                     && b.text
@@ -182,11 +204,15 @@ impl ClaudeMapper {
             };
             let content = match b.content {
                 None => "[]".to_string(),
-                Some(c) if as_str(c).is_some() => text_content(c.get()),
+                Some(c) if is_str(c) => text_content(c.get()),
                 Some(c) => normalize_result_blocks(c),
             };
             let is_error = b.is_error.unwrap_or(false);
-            let result_text = b.content.and_then(as_str).unwrap_or_default();
+            // Only an error's text is looked at: decoding every result's would cost a pass.
+            let result_text = match is_error {
+                true => b.content.and_then(as_str).unwrap_or_default(),
+                false => Cow::Borrowed(""),
+            };
             if is_error && result_text.contains(REJECTION_TEXT) {
                 let mut ev = EventBuf::new("user.tool_confirmation");
                 ev.str("result", "deny")
@@ -355,6 +381,18 @@ impl<'c> Prompt<'c> {
             }
         }
     }
+}
+
+/// A `user` line's content blocks, raw and typed (a block that is no object reads as one of no
+/// type); an error when the content is no array.
+fn raw_and_typed_blocks(content: &RawValue) -> Result<(Vec<&RawValue>, Vec<Block<'_>>), MapError> {
+    let raw: Vec<&RawValue> = serde_json::from_str(content.get())
+        .map_err(|_| reject("message.content is neither a string nor an array"))?;
+    let parsed = raw
+        .iter()
+        .map(|b| serde_json::from_str(b.get()).unwrap_or_default())
+        .collect();
+    Ok((raw, parsed))
 }
 
 /// `toolUseResult` is kept in metadata up to this size; larger ones repeat the content.

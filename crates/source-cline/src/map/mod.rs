@@ -357,12 +357,12 @@ impl ClineMapper {
         }
         if thinking.is_some() && find_call(text).is_none() {
             let mut ev = EventBuf::new("agent.message");
-            ev.raw("content", &text_content(&json_str(text.trim())));
+            ev.text_content("content", &json_str(text.trim()));
             return self.emit(ev, "text", rec);
         }
         if find_call(text).is_none() {
             let mut ev = EventBuf::new("agent.message");
-            ev.raw("content", &text_content(raw.get()));
+            ev.text_content("content", raw.get());
             return self.emit(ev, "text", rec);
         }
         let mut rest: &str = text;
@@ -371,7 +371,7 @@ impl ClineMapper {
             let before = call.as_ref().map_or(rest, |c| &rest[..c.start]);
             if !before.trim().is_empty() {
                 let mut ev = EventBuf::new("agent.message");
-                ev.raw("content", &text_content(&json_str(before.trim())));
+                ev.text_content("content", &json_str(before.trim()));
                 self.emit(ev, "text", rec)?;
             }
             let Some(call) = call else { break };
@@ -537,13 +537,13 @@ impl ClineMapper {
                     text,
                 } if self.state.parent.is_some() && rec.key_base.starts_with("api:0:") => {
                     let mut ev = EventBuf::new("user.message");
-                    ev.raw("content", &text_content(&json_str(&text)));
+                    ev.text_content("content", &json_str(&text));
                     ev.meta_str("author", "agent");
                     self.emit(ev, "subagent_prompt", rec)?;
                 }
                 Piece::Injected { kind, text } => {
                     let mut ev = EventBuf::new("system.message");
-                    ev.raw("content", &text_content(&json_str(&text)));
+                    ev.text_content("content", &json_str(&text));
                     self.emit(ev, kind, rec)?;
                 }
             }
@@ -555,7 +555,7 @@ impl ClineMapper {
     /// `new_task` message), and what a person typed into the subtask later says so.
     fn human(&mut self, text: &str, tag: &'static str, rec: &mut Rec) -> Result<(), MapError> {
         let mut ev = EventBuf::new("user.message");
-        ev.raw("content", &text_content(&json_str(text)));
+        ev.text_content("content", &json_str(text));
         let subtask = self.state.parent.is_some();
         let first_prompt =
             rec.key_base.starts_with("api:0:") && matches!(tag, "task" | "user_message");

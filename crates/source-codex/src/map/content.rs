@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-pub(super) use tonbo_core::event::{as_str, json_str};
+pub(super) use tonbo_core::event::{as_str, is_str, json_str};
 use tonbo_core::event::{text_block, text_content};
 
 /// A content part: `input_text`, `output_text`, `input_image`, ...

@@ -6,10 +6,10 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tonbo_core::event::{text_content, EventBuf};
+use tonbo_core::event::EventBuf;
 use tonbo_core::mapping::{session_stream, MapError, Thread};
 
-use super::content::as_str;
+use super::content::is_str;
 use super::{prompt, CodexMapper, Line};
 use crate::SOURCE;
 
@@ -231,8 +231,8 @@ impl CodexMapper {
         }
         let c: Compacted = serde_json::from_str(payload.get()).unwrap_or_default();
         let mut ev = EventBuf::new("agent.thread_context_compacted");
-        if let Some(m) = c.message.filter(|m| as_str(m).is_some()) {
-            ev.raw("content", &text_content(m.get()));
+        if let Some(m) = c.message.filter(|m| is_str(m)) {
+            ev.text_content("content", m.get());
         }
         self.emit(ev, Some("compacted"), line)
     }

@@ -10,7 +10,9 @@ use tonbo_core::contract::session_id_for;
 use tonbo_core::event::{blocks, text_block, text_content, thinking_event, EventBuf};
 use tonbo_core::mapping::MapError;
 
-use super::content::{as_str, content_blocks, json_str, output_content, spawned_thread, Part};
+use super::content::{
+    as_str, content_blocks, is_str, json_str, output_content, spawned_thread, Part,
+};
 use super::{prompt, CodexMapper, Line};
 use crate::SOURCE;
 
@@ -328,7 +330,7 @@ impl CodexMapper {
             self.emit(ev, Some("prompt"), line)?;
         }
         let mut ev = EventBuf::new("system.message");
-        ev.raw("content", &text_content(&json_str(context)));
+        ev.text_content("content", &json_str(context));
         ev.meta_raw("ide", &prompt::ide_metadata(context).to_string());
         self.emit(ev, Some("ide_context"), line)
     }
@@ -361,7 +363,7 @@ fn agent_message_content(content: Option<&RawValue>) -> String {
         text: Option<&'a RawValue>,
     }
     let items: Vec<String> = match content {
-        Some(text) if as_str(text).is_some() => vec![text_block(text.get())],
+        Some(text) if is_str(text) => vec![text_block(text.get())],
         Some(parts) => serde_json::from_str::<Vec<P>>(parts.get())
             .unwrap_or_default()
             .into_iter()

@@ -231,7 +231,7 @@ impl CopilotMapper {
             ("user.message", "prompt", Some("human"))
         };
         let mut ev = EventBuf::new(event);
-        ev.raw("content", &text_content(&content));
+        ev.text_content("content", &content);
         ev.meta_opt("author", author)
             .meta_opt("message_source", d.source.as_deref())
             .meta_opt("agent_mode", d.agent_mode.as_deref());
@@ -272,7 +272,7 @@ impl CopilotMapper {
         {
             Some(c) => {
                 let mut ev = EventBuf::new("agent.message");
-                ev.raw("content", &text_content(c.get()));
+                ev.text_content("content", c.get());
                 ev.meta_opt("message_id", d.message_id.as_deref())
                     .meta_opt("phase", d.phase.as_deref());
                 if let Some(n) = d.output_tokens {
@@ -319,7 +319,7 @@ impl CopilotMapper {
         let content = d["content"].as_str().unwrap_or("");
         let role = d["role"].as_str();
         let mut ev = EventBuf::new("system.message");
-        ev.raw("content", &text_content(&json_str(content)));
+        ev.text_content("content", &json_str(content));
         ev.meta_opt("role", role)
             .meta_opt("name", d["name"].as_str());
         let kind = if kind == "system.notification" {
@@ -342,7 +342,7 @@ impl CopilotMapper {
         }
         let mut ev = EventBuf::new("agent.thread_context_compacted");
         if let Some(s) = d["summaryContent"].as_str() {
-            ev.raw("content", &text_content(&json_str(s)));
+            ev.text_content("content", &json_str(s));
         }
         for k in [
             "preCompactionTokens",

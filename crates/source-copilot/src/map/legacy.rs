@@ -78,7 +78,7 @@ impl CopilotMapper {
         match text {
             Some(t) => {
                 let mut ev = EventBuf::new("agent.message");
-                ev.raw("content", &text_content(&json_str(&t)));
+                ev.text_content("content", &json_str(&t));
                 self.emit(ev, "assistant_message", line)?;
             }
             None => line.out.pass_over(),

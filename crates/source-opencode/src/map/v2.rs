@@ -4,7 +4,7 @@
 use serde_json::Value;
 use tonbo_core::contract::session_id_for;
 use tonbo_core::event::{
-    blocks, json_str, text_content, tool_result_event, tool_use_event, turn_end_event, EventBuf,
+    blocks, json_str, tool_result_event, tool_use_event, turn_end_event, EventBuf,
 };
 use tonbo_core::mapping::MapError;
 
@@ -74,7 +74,7 @@ impl OpenCodeMapper {
             "compaction" => {
                 let mut ev = EventBuf::new("agent.thread_context_compacted");
                 if let Some(sum) = s(&data, "summary") {
-                    ev.raw("content", &text_content(&json_str(sum)));
+                    ev.text_content("content", &json_str(sum));
                 }
                 m.emit(ev, "compaction", None)
             }

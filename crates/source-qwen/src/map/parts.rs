@@ -2,7 +2,7 @@
 //! user record's text, the model's text, thoughts and calls, and the tools' results.
 
 use tonbo_core::event::{
-    as_str, blocks, is_blank_json_str, json_str, text_block, text_content, thinking_event,
+    as_str, blocks, is_blank_json_str, is_str, json_str, text_block, thinking_event,
     tool_result_event, tool_use_event, EventBuf,
 };
 use tonbo_core::mapping::{Counts, MapError};
@@ -196,7 +196,7 @@ fn typed_and_expanded(
     counts: &mut Counts,
 ) -> Result<(), MapError> {
     let mut ev = EventBuf::new("user.message");
-    ev.raw("content", &text_content(display))
+    ev.text_content("content", display)
         .meta_str("author", "human");
     out.emit(ev, "prompt")?;
     let typed = as_str_raw(display).unwrap_or_default();
@@ -272,7 +272,7 @@ fn assistant_part(part: &Part, out: &mut Out, counts: &mut Counts) -> Result<(),
         return out.emit(thinking_event(Some(text.get())), "thinking");
     }
     let mut ev = EventBuf::new("agent.message");
-    ev.raw("content", &text_content(text.get()));
+    ev.text_content("content", text.get());
     out.emit(ev, "text")
 }
 
@@ -305,7 +305,7 @@ pub fn tool_results(r: &ChatRecord, out: &mut Out, counts: &mut Counts) -> Resul
                 .filter(|o| o.get() != "null")
                 .or(error);
             let block = match shown {
-                Some(raw) if as_str(raw).is_some() => text_block(raw.get()),
+                Some(raw) if is_str(raw) => text_block(raw.get()),
                 Some(raw) => text_block(&json_str(raw.get())),
                 None => text_block("\"\""),
             };
@@ -342,7 +342,7 @@ pub fn slash_command(p: &Payload, out: &mut Out, counts: &mut Counts) -> Result<
     match (p.phase.as_deref(), p.raw_command.as_deref()) {
         (Some("invocation"), Some(command)) => {
             let mut ev = EventBuf::new("user.message");
-            ev.raw("content", &text_content(&json_str(command)))
+            ev.text_content("content", &json_str(command))
                 .meta_str("author", "human");
             out.emit(ev, "slash_command")
         }
@@ -366,7 +366,7 @@ fn text_of(r: &ChatRecord, p: &Payload) -> Vec<String> {
         .filter_map(|p| p.text.map(|t| text_block(t.get())))
         .collect();
     match (texts.is_empty(), p.display_text) {
-        (true, Some(d)) if as_str(d).is_some() => vec![text_block(d.get())],
+        (true, Some(d)) if is_str(d) => vec![text_block(d.get())],
         _ => texts,
     }
 }
@@ -398,7 +398,7 @@ pub fn mid_turn(
 ) -> Result<(), MapError> {
     // What was typed; the model-bound parts may carry more.
     let texts = match p.display_text {
-        Some(d) if as_str(d).is_some() => vec![text_block(d.get())],
+        Some(d) if is_str(d) => vec![text_block(d.get())],
         _ => text_of(r, p),
     };
     if texts.is_empty() {
