@@ -210,7 +210,14 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
 pub fn session_id_for(source: &str, native: &str) -> String {
     match source {
         "events" => native.to_string(),
-        _ => format!("{source}-{native}"),
+        _ => {
+            // Once per record in tonbo-map: no formatting machinery.
+            let mut id = String::with_capacity(source.len() + 1 + native.len());
+            id.push_str(source);
+            id.push('-');
+            id.push_str(native);
+            id
+        }
     }
 }
 

@@ -133,7 +133,16 @@ impl<'s> EventWriter<'s> {
 
     /// The key the next numbered event will get.
     pub fn next_key(&self) -> String {
-        format!("{}#{}", self.key_base, self.n)
+        let mut key = String::with_capacity(self.key_base.len() + 4);
+        key.push_str(&self.key_base);
+        key.push('#');
+        if self.n < 10 {
+            // Nearly every record has fewer than ten events: no formatting machinery.
+            key.push(char::from(b'0' + self.n as u8));
+        } else {
+            key.push_str(&self.n.to_string());
+        }
+        key
     }
 
     /// Writes `ev` as the record's next numbered event; `meta` adds the source's own metadata

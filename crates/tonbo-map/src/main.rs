@@ -286,8 +286,20 @@ fn map_line(
     number: u64,
     bytes: &[u8],
 ) -> Result<()> {
-    let result = serde_json::from_slice::<SourceRecord>(bytes)
-        .map_err(|e| MapError::Reject(format!("not a source record: {e}")))
+    // UTF-8 checked once for the whole line, at SIMD speed; serde_json then reads it as text
+    // and checks no string again (the record's text was checked a second time before).
+    let result = simdutf8::basic::from_utf8(bytes)
+        .map_err(|_| {
+            let e = std::str::from_utf8(bytes).err().map(|e| e.to_string());
+            MapError::Reject(format!(
+                "not a source record: {}",
+                e.unwrap_or_else(|| "invalid UTF-8".into())
+            ))
+        })
+        .and_then(|text| {
+            serde_json::from_str::<SourceRecord>(text)
+                .map_err(|e| MapError::Reject(format!("not a source record: {e}")))
+        })
         .and_then(|rec| {
             check_version(rec.v).map_err(MapError::Reject)?;
             sink.enter(&rec, mapper.unknown_total());
