@@ -5,7 +5,12 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use std::fs::File;
+
 use tonbo_core::Input;
+
+/// Read buffer for the head of a session file.
+const HEAD_BUFFER: usize = 8 * 1024;
 
 use crate::files::{Found, FoundKind};
 use crate::record::LineHead;
@@ -40,11 +45,19 @@ impl Summaries {
             let FoundKind::Main { session } = &found.kind else {
                 continue;
             };
-            let Ok(input) = Input::open(&found.path) else {
+            // A small buffer: only the head of the file is looked at, and most files hold no
+            // summary (a full-size buffer read every small session file twice).
+            let Ok(file) = File::open(&found.path) else {
                 continue;
             };
+            let input =
+                Input::from_reader_buffered(&found.path.display().to_string(), file, HEAD_BUFFER);
             let mut lines = input.lines();
             while let Ok(Some(line)) = lines.next_line() {
+                // Not a summary line: no need to parse it.
+                if memchr::memmem::find(line.bytes, b"summary").is_none() {
+                    break;
+                }
                 let Some(head) = LineHead::of(line.bytes) else {
                     break;
                 };

@@ -49,6 +49,19 @@ impl Input {
         }
     }
 
+    /// Like [`Input::from_reader`] with a read buffer of `capacity` bytes: for a look at the
+    /// head of a file, which a full-size buffer would read whole.
+    pub fn from_reader_buffered(
+        name: &str,
+        r: impl Read + Send + 'static,
+        capacity: usize,
+    ) -> Input {
+        Input {
+            name: name.to_string(),
+            reader: BufReader::with_capacity(capacity, Box::new(r)),
+        }
+    }
+
     /// The inputs named on the command line, or stdin when there are none.
     pub fn open_all(paths: &[std::path::PathBuf]) -> Result<Vec<Input>> {
         if paths.is_empty() {
