@@ -86,8 +86,35 @@ struct Args {
     allow_empty: tonbo_core::AllowEmpty,
 }
 
+/// The start of an event line up to its `event`, kept while the session stays the same.
+#[derive(Default)]
+struct LineHead {
+    session_id: String,
+    text: String,
+}
+
+impl LineHead {
+    fn write(&mut self, session_id: &str, redacted: bool) {
+        self.session_id.clear();
+        self.session_id.push_str(session_id);
+        self.text.clear();
+        self.text.push_str(&format!(
+            "{{\"v\":{},\"session_id\":",
+            tonbo_core::WIRE_VERSION
+        ));
+        tonbo_core::event::push_json_str(&mut self.text, session_id);
+        if redacted {
+            // Tells tonbo-batch this event went through the built-in rules already.
+            self.text
+                .push_str(&format!(",\"redacted\":{RULES_VERSION}"));
+        }
+        self.text.push_str(",\"event\":");
+    }
+}
+
 struct LineSink<'a> {
     out: &'a mut Output,
+    line_head: LineHead,
     events: u64,
     redactor: Option<Redactor>,
     /// The run of consecutive records of one session at hand.
@@ -160,16 +187,11 @@ impl EventSink for LineSink<'_> {
         let event = redacted.as_deref().unwrap_or(event);
         // The line is `EventLine`, written by hand: serde would copy the event through a
         // `RawValue`, which it can only make by parsing the event again.
-        let w = self.out.raw();
-        w.write_all(b"{\"v\":")?;
-        w.write_all(tonbo_core::WIRE_VERSION.to_string().as_bytes())?;
-        w.write_all(b",\"session_id\":")?;
-        w.write_all(tonbo_core::event::json_str(session_id).as_bytes())?;
-        if self.redactor.is_some() {
-            // Tells tonbo-batch this event went through the built-in rules already.
-            write!(w, ",\"redacted\":{RULES_VERSION}")?;
+        if self.line_head.text.is_empty() || self.line_head.session_id != session_id {
+            self.line_head.write(session_id, self.redactor.is_some());
         }
-        w.write_all(b",\"event\":")?;
+        let w = self.out.raw();
+        w.write_all(self.line_head.text.as_bytes())?;
         w.write_all(event.as_bytes())?;
         w.write_all(b"}")?;
         self.out.end_line()
@@ -189,6 +211,7 @@ fn run(args: Args) -> Result<Exit> {
     let mut mapper = Mapper::default();
     let mut sink = LineSink {
         out: &mut out,
+        line_head: LineHead::default(),
         events: 0,
         run: SessionRun::default(),
         empty_sessions: 0,
