@@ -159,7 +159,8 @@ impl Door<'_> {
         let mut stages = vec![self.reader(i, source, since.as_deref())];
         stages.extend(self.tail(since.is_some(), Input::Previous, Vec::new()));
         let mut status = self.supervisor.run(&stages, self.config.watch);
-        if status != 0 || self.config.dry_run {
+        // A run stopped by a signal exits 0 having read only part: it records nothing.
+        if status != 0 || self.config.dry_run || self.supervisor.signals() > 0 {
             return status;
         }
         let Some(state) = &self.state else {

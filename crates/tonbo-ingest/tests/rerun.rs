@@ -483,3 +483,46 @@ fn default_locations_are_those_the_reader_scans() {
     assert_said(&r, "claude-code: 1 file changed since the last good run");
     server.assert_holds(&home.want());
 }
+
+/// A run stopped by a signal ends 0 having read only part of its files: it keeps no manifest.
+#[test]
+fn a_run_stopped_by_a_signal_keeps_no_manifest() {
+    let home = Home::new();
+    let bins = home.tmp.path().join("bin");
+    std::fs::create_dir(&bins).unwrap();
+    for name in ["tonbo-map", "tonbo-batch", "tonbo-post"] {
+        std::os::unix::fs::symlink(tonbo_testkit::bin(name), bins.join(name)).unwrap();
+    }
+    // A reader that has read nothing yet when the signal comes.
+    let reading = home.tmp.path().join("reading");
+    let reader = bins.join("claude-read");
+    std::fs::write(
+        &reader,
+        format!("#!/bin/sh\ntouch '{}'\nexec sleep 60\n", reading.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&reader, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let mut cmd = tonbo_testkit::front_door(Path::new(DOOR), home.tmp.path());
+    cmd.env("TONBO_INGEST_BIN_DIR", &bins)
+        .args(["--from", "claude-code", "--path"])
+        .arg(&home.claude)
+        .args(["--", "--api", &closed_port_url(), "--state"])
+        .arg(&home.state);
+    let door = tonbo_testkit::start(cmd, None);
+    let start = std::time::Instant::now();
+    while !reading.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the reader never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tonbo_testkit::signal(&door.child, "-TERM");
+    let r = door
+        .finish_within(Duration::from_secs(30))
+        .expect("tonbo-ingest did not stop on SIGTERM");
+    assert_ok(&r, "stopped run");
+    assert!(!home.manifest().exists(), "a stopped run wrote a manifest");
+}
