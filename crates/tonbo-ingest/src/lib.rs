@@ -32,6 +32,7 @@ use manifest::{Manifest, Plan};
 use marks::Marks;
 use pipeline::{Input, Output, Stage, Supervisor};
 use sources::{Source, Takes};
+use tonbo_core::url::without_credentials;
 
 /// Runs what `config` asks for; the exit status.
 pub fn run(config: &Config) -> i32 {
@@ -261,8 +262,8 @@ impl Door<'_> {
 
     /// What makes two runs of the `i`th source the same run: its inputs, the stages' binaries
     /// (a new build may map more), tonbo-post's options and the variables that choose its server
-    /// and checkpoint. The API key is left out: it is a secret, and the checkpoint, not the key,
-    /// says what was sent.
+    /// and checkpoint, less their credentials. The API key is left out: it is a secret, and the
+    /// checkpoint, not the key, says what was sent.
     fn context(&self, i: usize, source: &Source) -> Vec<String> {
         let config = self.config;
         let mut context = vec![format!("source {}", source.name)];
@@ -290,8 +291,11 @@ impl Door<'_> {
                 .unwrap_or_default();
             context.push(format!("stage {name} {path:?} {size} {mtime}"));
         }
+        // Credentials in a URL stay out of the state folder, as they stay out of the checkpoint,
+        // where a stream is the same whatever the password that reaches it.
+        let clean = |v: &std::ffi::OsStr| without_credentials(&v.to_string_lossy());
         for arg in &config.post_args {
-            context.push(format!("tonbo-post {arg:?}"));
+            context.push(format!("tonbo-post {:?}", clean(arg)));
         }
         for var in [
             "TONBO_API",
@@ -300,7 +304,8 @@ impl Door<'_> {
             "XDG_STATE_HOME",
             "HOME",
         ] {
-            context.push(format!("env {var}={:?}", std::env::var_os(var)));
+            let value = std::env::var_os(var).map(|v| clean(&v));
+            context.push(format!("env {var}={value:?}"));
         }
         // tonbo-post's options may name a checkpoint relative to here.
         context.push(format!("env cwd={:?}", std::env::current_dir().ok()));

@@ -526,3 +526,33 @@ fn a_run_stopped_by_a_signal_keeps_no_manifest() {
     assert_ok(&r, "stopped run");
     assert!(!home.manifest().exists(), "a stopped run wrote a manifest");
 }
+
+/// The manifest names tonbo-post's server without the password its URL holds, in tonbo-post's
+/// options and in `TONBO_API`.
+#[test]
+fn the_manifest_holds_no_credentials() {
+    let server = Server::start();
+    let home = Home::new();
+    let api = server.url.replacen("http://", "http://alice:pw-s3cret@", 1);
+    let r = home.run(&api);
+    assert_ok(&r, "run with a password in --api");
+    let mut cmd = tonbo_testkit::front_door(Path::new(DOOR), home.tmp.path());
+    cmd.env("TONBO_API", &api)
+        .args(["--from", "claude-code", "--path"])
+        .arg(&home.claude)
+        .args(["--", "--state"])
+        .arg(&home.state);
+    let r = tonbo_testkit::run(cmd, None);
+    assert_ok(&r, "run with a password in TONBO_API");
+    assert_said(
+        &r,
+        "reading everything: its last good run had other tonbo-post options",
+    );
+    let manifest = std::fs::read_to_string(home.manifest()).unwrap();
+    assert!(
+        manifest.contains("TONBO_API=Some(\"http://127.0.0.1:"),
+        "{manifest}"
+    );
+    assert!(!manifest.contains("s3cret"), "{manifest}");
+    assert!(!manifest.contains("alice"), "{manifest}");
+}
