@@ -29,8 +29,12 @@ pub const MANUAL: Manual = Manual {
             "tonbo-ingest --from opencode --db ~/.local/share/opencode/opencode.db --dry-run",
         ),
         (
-            "From cron: only what changed since the last good run:",
-            "tonbo-ingest --from all --since-last-run",
+            "From cron: a source unchanged since its last good run is not read at all:",
+            "tonbo-ingest --from all",
+        ),
+        (
+            "Read everything again (a new server at the same address, a deleted checkpoint):",
+            "tonbo-ingest --from claude-code --full",
         ),
         (
             "Sidecar mode, until Ctrl-C:",
@@ -44,11 +48,11 @@ pub const MANUAL: Manual = Manual {
         ),
         (
             "TONBO_STATE_DIR",
-            "where the last-run marks are kept without --state-dir",
+            "where the manifests and last-run marks are kept without --state-dir",
         ),
         (
             "XDG_STATE_HOME",
-            "without either, the marks are kept in $XDG_STATE_HOME/tonbo-ingest, else in ~/.local/state/tonbo-ingest",
+            "without either, they are kept in $XDG_STATE_HOME/tonbo-ingest, else in ~/.local/state/tonbo-ingest",
         ),
         (
             "TONBO_API_KEY",
@@ -57,10 +61,16 @@ pub const MANUAL: Manual = Manual {
     ],
     signals: Signals::Forward,
     empty_exit: false,
-    files: &[(
-        "STATE_DIR/last-run-SOURCE",
-        "the start (RFC 3339 UTC, to the second) of the last run of SOURCE whose every stage exited 0, for --since-last-run",
-    )],
+    files: &[
+        (
+            "STATE_DIR/manifest-SOURCE",
+            "the files of SOURCE (size, times, inode) as the last plain run whose every stage exited 0 found them, its start, and its inputs, stages and tonbo-post options: the next plain run compares",
+        ),
+        (
+            "STATE_DIR/last-run-SOURCE",
+            "the start (RFC 3339 UTC, to the second) of the last run of SOURCE whose every stage exited 0, for --since-last-run",
+        ),
+    ],
 };
 
 /// Backfill (or mirror) coding-agent transcripts into a Durable Streams server.
@@ -68,6 +78,12 @@ pub const MANUAL: Manual = Manual {
 /// Runs `READER [PATH...] | tonbo-map | tonbo-batch | tonbo-post [OPTIONS]` for one source, or
 /// for each in turn: the stages are child processes joined by pipes, each prints its own summary
 /// on stderr, and each stage that exits non-zero is named ("tonbo-ingest: tonbo-map exited 1").
+///
+/// A plain run (no --watch, --since-last-run or --full) first looks at the source's files
+/// (their stat, nothing read): when none changed since its last run whose every stage exited
+/// 0, with the same inputs, stages and tonbo-post options, the source is not read at all; when
+/// every changed file was modified after that run's start, and none was replaced or shrank, its
+/// reader gets --modified-after; otherwise everything is read.
 ///
 /// The stages are looked up in $TONBO_INGEST_BIN_DIR, then beside tonbo-ingest, then on PATH.
 /// The API key is never a flag: tonbo-post reads TONBO_API_KEY (or use -- --api-key-file FILE).
@@ -118,8 +134,15 @@ pub struct Args {
     #[arg(long)]
     pub since_last_run: bool,
 
-    /// Where the last-run marks are kept (last-run-SOURCE); default $TONBO_STATE_DIR, else
-    /// $XDG_STATE_HOME/tonbo-ingest, else ~/.local/state/tonbo-ingest.
+    /// Read everything, whatever the manifest of the last good run says (a new server at the
+    /// same address, a deleted checkpoint: what the front door cannot see). Not with
+    /// --since-last-run; a --watch always reads everything.
+    #[arg(long)]
+    pub full: bool,
+
+    /// Where the manifests (manifest-SOURCE) and the last-run marks (last-run-SOURCE) are kept;
+    /// default $TONBO_STATE_DIR, else $XDG_STATE_HOME/tonbo-ingest, else
+    /// ~/.local/state/tonbo-ingest.
     #[arg(long, value_name = "DIR", allow_hyphen_values = true, value_hint = ValueHint::DirPath)]
     pub state_dir: Option<OsString>,
 
@@ -200,6 +223,8 @@ pub struct Config {
     pub poll: bool,
     pub dry_run: bool,
     pub since_last_run: bool,
+    /// `--full`.
+    pub full: bool,
     /// `--state-dir`, unless empty.
     pub state_dir: Option<PathBuf>,
     /// `--root`: the readers' home.
@@ -208,6 +233,12 @@ pub struct Config {
 }
 
 impl Config {
+    /// A plain run, which consults and keeps the manifests: not `--watch`, not
+    /// `--since-last-run` (`--full` is a plain run that reads everything).
+    pub fn plain(&self) -> bool {
+        !self.watch && !self.since_last_run
+    }
+
     /// What the reader of `source` reads: the `--path` or the `--db` values.
     pub fn inputs_of(&self, source: &Source) -> &[OsString] {
         match source.takes {
@@ -356,6 +387,9 @@ fn check(args: Args) -> Result<Config, String> {
     if args.watch && args.since_last_run {
         return Err("--since-last-run cannot be combined with --watch (a watch reads everything, then follows)".into());
     }
+    if args.full && args.since_last_run {
+        return Err("--full cannot be combined with --since-last-run".into());
+    }
     if args.poll && !args.watch {
         return Err("--poll goes with --watch".into());
     }
@@ -371,6 +405,7 @@ fn check(args: Args) -> Result<Config, String> {
         poll: args.poll,
         dry_run: args.dry_run,
         since_last_run: args.since_last_run,
+        full: args.full,
         state_dir: args.state_dir.filter(|d| !d.is_empty()).map(PathBuf::from),
         root: args.root.filter(|r| !r.as_os_str().is_empty()),
         post_args: args.post_args,

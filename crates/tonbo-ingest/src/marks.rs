@@ -1,6 +1,8 @@
-//! The last-run marks of `--since-last-run`: `STATE_DIR/last-run-SOURCE` holds the start (RFC
-//! 3339 UTC, to the second) of the last run of SOURCE whose every stage exited 0, which the next
-//! run passes to the reader as `--modified-after`.
+//! The front door's state folder: the last-run marks of `--since-last-run`
+//! (`STATE_DIR/last-run-SOURCE` holds the start, RFC 3339 UTC to the second, of the last run of
+//! SOURCE whose every stage exited 0, which the next run passes to the reader as
+//! `--modified-after`), and the plain runs' manifests ([`crate::manifest`],
+//! `STATE_DIR/manifest-SOURCE`).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -42,19 +44,46 @@ impl Marks {
         }
     }
 
-    /// Sets the mark of `source` to `started`, whole or not at all (written aside, then renamed).
+    /// Sets the mark of `source` to `started`, whole or not at all.
     pub fn write(&self, source: &str, started: &str) -> io::Result<()> {
-        let mark = self.path(source);
-        let mut aside = mark.clone().into_os_string();
-        aside.push(format!(".tmp.{}", std::process::id()));
-        let written = std::fs::create_dir_all(&self.dir)
-            .and_then(|()| std::fs::write(&aside, format!("{started}\n")))
-            .and_then(|()| std::fs::rename(&aside, &mark));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&aside);
-        }
-        written
+        write_whole(
+            &self.dir,
+            &self.path(source),
+            format!("{started}\n").as_bytes(),
+        )
     }
+
+    /// Where the manifest of `source` is kept.
+    pub fn manifest_path(&self, source: &str) -> PathBuf {
+        self.dir.join(format!("manifest-{source}"))
+    }
+
+    /// The manifest of `source`'s last good run, as written; `None` when there is none.
+    pub fn read_manifest(&self, source: &str) -> io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.manifest_path(source)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets the manifest of `source`, whole or not at all.
+    pub fn write_manifest(&self, source: &str, bytes: &[u8]) -> io::Result<()> {
+        write_whole(&self.dir, &self.manifest_path(source), bytes)
+    }
+}
+
+/// Writes `bytes` to `path` in `dir` whole or not at all: aside, then renamed over it.
+fn write_whole(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut aside = path.to_path_buf().into_os_string();
+    aside.push(format!(".tmp.{}", std::process::id()));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&aside, bytes))
+        .and_then(|()| std::fs::rename(&aside, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&aside);
+    }
+    written
 }
 
 #[cfg(test)]

@@ -169,6 +169,8 @@ fn closed_port_url() -> String {
     url
 }
 
+/// A second run that reads everything again (`--full`) sends nothing: the checkpoint drops it.
+/// (A plain re-run over unchanged files reads nothing at all: tests/rerun.rs.)
 #[test]
 fn delivers_what_the_reader_maps_to_and_a_second_run_sends_nothing() {
     let server = Server::start();
@@ -181,8 +183,9 @@ fn delivers_what_the_reader_maps_to_and_a_second_run_sends_nothing() {
     let n: usize = want.values().map(Vec::len).sum();
     assert_said(&first, &format!("{n} events sent"));
 
-    let second = home.run(&[], &server.url, &[]);
+    let second = home.run(&["--full"], &server.url, &[]);
     assert_ok(&second, "second run");
+    assert_said(&second, "claude-read: 1 files");
     assert!(
         second.stderr.contains("0 events sent in 0 batches"),
         "the second run sent something:\n{}",
@@ -364,6 +367,10 @@ fn usage_errors_are_named_and_exit_2() {
             "--since-last-run cannot be combined with --watch (a watch reads everything, then follows)",
         ),
         (&["--from", "claude-code", "--poll"], "--poll goes with --watch"),
+        (
+            &["--from", "claude-code", "--full", "--since-last-run"],
+            "--full cannot be combined with --since-last-run",
+        ),
         (
             &["--from", "codex-cli", "--watch", "--dry-run"],
             "--dry-run cannot be combined with --watch",
@@ -738,9 +745,13 @@ fn signals_go_first_to_the_readers_then_to_every_stage() {
     let reading = tmp.path().join("reading");
     let drained = tmp.path().join("drained");
     let touch = |p: &Path| format!("touch '{}'", p.display());
+    // Asked where it reads (`--scan`), it finds nothing, as a reader with no sessions does.
     stand_in(
         &bins.join("claude-read"),
-        &format!("{}\nexec sleep 60", touch(&reading)),
+        &format!(
+            "[ \"$1\" = --scan ] && exit 0\n{}\nexec sleep 60",
+            touch(&reading)
+        ),
     );
     stand_in(
         &bins.join("tonbo-batch"),

@@ -367,6 +367,9 @@ fn scan_and_from_all_cover_a_home_that_holds_every_agent() {
 
     let server = Server::start();
     let state = tmp.path().join("post.sqlite");
+    // What the next plain run is to find unchanged must be older than the margin before this
+    // run's start (a second).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let args = [
         "--from",
         "all",
@@ -393,7 +396,25 @@ fn scan_and_from_all_cover_a_home_that_holds_every_agent() {
     for (session, events) in &want {
         assert_eq!(server.keys(session), source_keys(events), "{session}");
     }
+    // A plain re-run: every source's files, found where its reader's --scan finds its sessions,
+    // are as the first run found them, and no reader starts.
     let again = run(door(tmp.path(), &decoy, &args));
+    assert_eq!(again.code, Some(0), "stderr:\n{}", again.stderr);
+    for source in tonbo_ingest::sources::SOURCES {
+        let skipped = format!(
+            "tonbo-ingest: {}: unchanged since the last good run (",
+            source.name
+        );
+        assert!(
+            again.stderr.contains(&skipped),
+            "{skipped}\n{}",
+            again.stderr
+        );
+    }
+    assert!(!again.stderr.contains("tonbo-post"), "{}", again.stderr);
+    // Read again whole, everything is dropped by the checkpoint.
+    let full = [&["--full"][..], &args[..]].concat();
+    let again = run(door(tmp.path(), &decoy, &full));
     assert_eq!(again.code, Some(0), "stderr:\n{}", again.stderr);
     assert_eq!(
         again.stderr.matches(" 0 events sent in 0 batches").count(),

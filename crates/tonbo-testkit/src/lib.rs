@@ -273,8 +273,10 @@ pub fn front_door(door: &std::path::Path, home: &std::path::Path) -> Command {
 }
 
 /// This build's front door ([`front_door`]) in `home`, run as
-/// `tonbo-ingest FROM... -- --api API --state STATE`: `from` picks the source and its input,
-/// the rest is tonbo-post's server and checkpoint.
+/// `tonbo-ingest --full FROM... -- --api API --state STATE`: `from` picks the source and its
+/// input, the rest is tonbo-post's server and checkpoint. `--full` makes every run read its
+/// input whole, so that a re-run tests what the checkpoint drops, whether or not the files
+/// changed (a plain re-run over unchanged files reads nothing: tonbo-ingest's own tests).
 pub fn front_door_to(
     home: &std::path::Path,
     from: &[&str],
@@ -282,7 +284,8 @@ pub fn front_door_to(
     state: &std::path::Path,
 ) -> Command {
     let mut cmd = front_door(&bin("tonbo-ingest"), home);
-    cmd.args(from)
+    cmd.arg("--full")
+        .args(from)
         .args(["--", "--api", api, "--state", state.to_str().unwrap()]);
     cmd
 }
