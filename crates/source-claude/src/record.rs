@@ -32,7 +32,12 @@ impl RecordKind {
     /// The kind of `rec`; `None` for a plain line, and for a kind this build does not know
     /// (mapped as a plain line).
     pub fn of(rec: &SourceRecord) -> Option<RecordKind> {
-        let kind = rec.kind.as_deref()?;
+        Self::named(rec.kind.as_deref())
+    }
+
+    /// The kind a record's `kind` names.
+    pub fn named(kind: Option<&str>) -> Option<RecordKind> {
+        let kind = kind?;
         Self::ALL.into_iter().find(|k| k.as_str() == kind)
     }
 }
@@ -77,13 +82,17 @@ impl<'a> At<'a> {
     /// The name of the file `rec` was read from: its `at`, or for a record written before
     /// readers wrote `at`, the last part of its provenance's file.
     pub fn file_of(rec: &'a SourceRecord) -> Option<&'a str> {
-        match rec.at.as_deref() {
+        At::file_of_parts(rec.at.as_deref(), rec.provenance.as_ref())
+    }
+
+    /// [`At::file_of`] from a record's `at` and `provenance`.
+    pub fn file_of_parts(
+        at: Option<&'a str>,
+        provenance: Option<&'a tonbo_core::Provenance>,
+    ) -> Option<&'a str> {
+        match at {
             Some(at) => Some(At::parse(at).file),
-            None => rec
-                .provenance
-                .as_ref()
-                .and_then(|p| p.file.as_deref())
-                .map(file_name),
+            None => provenance.and_then(|p| p.file.as_deref()).map(file_name),
         }
     }
 }

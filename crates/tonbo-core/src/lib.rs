@@ -31,6 +31,7 @@ pub mod ndjson;
 pub mod output;
 pub mod progress;
 pub mod reader;
+pub mod record_line;
 pub mod redact;
 pub mod rejects;
 pub mod scan;

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::contract::{check_session_id, session_id_for, SourceRecord};
 use crate::event::EventBuf;
+use crate::record_line::RecordLine;
 
 /// One source's mapping from its source records to Durable Sessions events. It is streaming:
 /// records come one at a time, in the order a reader wrote them, and the mapping keeps what it
@@ -21,6 +22,18 @@ pub trait SourceMapping {
 
     /// Maps one record, sending its events to `sink`. Returns how many it sent.
     fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError>;
+
+    /// Maps a record read by [`RecordLine`] (its text unchecked) in one pass, for a mapping
+    /// whose typed parse of the whole record comes before anything else it does: `None`, with
+    /// nothing done, when the record does not parse that way (or the mapping has no such path);
+    /// tonbo-map then parses the line as a [`SourceRecord`] and calls [`SourceMapping::map`].
+    fn map_line(
+        &mut self,
+        _line: &RecordLine,
+        _sink: &mut dyn EventSink,
+    ) -> Option<Result<usize, MapError>> {
+        None
+    }
 
     /// Sends what the end of input completes (an event waiting for a record that will not
     /// come). Most sources have nothing to send.

@@ -8,6 +8,7 @@
 
 use tonbo_core::mapping::session_stream;
 pub use tonbo_core::mapping::{Counts, EventSink, MapError, SourceMapping};
+use tonbo_core::record_line::RecordLine;
 use tonbo_core::{EventHead, SourceRecord};
 
 /// Every source's mapping, one line each: the record's `source` picks one.
@@ -55,6 +56,20 @@ impl Mapper {
                 self.source_names().join(", ")
             ))),
         }
+    }
+
+    /// Maps a record in one pass where its source's mapping can (see
+    /// [`SourceMapping::map_line`]); `None`, with nothing done, where it cannot.
+    pub fn map_line(
+        &mut self,
+        line: &RecordLine,
+        sink: &mut dyn EventSink,
+    ) -> Option<Result<usize, MapError>> {
+        let m = self
+            .sources
+            .iter_mut()
+            .find(|m| m.source() == line.source)?;
+        m.map_line(line, sink)
     }
 
     /// The `source` values records may carry.

@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::Parser;
 use std::io::Write;
 use tonbo_core::contract::check_version;
+use tonbo_core::record_line::RecordLine;
 use tonbo_core::redact::{RedactArgs, Redactor, RULES_VERSION};
 use tonbo_core::{
     run_stage, CommonArgs, Exit, Input, Manual, Output, Rejects, Signals, SourceRecord,
@@ -141,16 +142,16 @@ struct SessionRun {
 
 impl LineSink<'_> {
     /// Starts the run of `rec`'s session unless it is the run at hand.
-    fn enter(&mut self, rec: &SourceRecord, unknown_total: u64) {
+    fn enter(&mut self, source: &str, session: &str, unknown_total: u64) {
         let r = &self.run;
-        if r.records > 0 && r.source == rec.source.as_ref() && r.session == rec.session.as_ref() {
+        if r.records > 0 && r.source == source && r.session == session {
             return;
         }
         self.close_run();
         self.run = SessionRun {
-            source: rec.source.to_string(),
-            session: rec.session.to_string(),
-            session_id: tonbo_core::contract::session_id_for(&rec.source, &rec.session),
+            source: source.to_string(),
+            session: session.to_string(),
+            session_id: tonbo_core::contract::session_id_for(source, session),
             unknown_at_start: unknown_total,
             ..SessionRun::default()
         };
@@ -310,34 +311,16 @@ fn map_line(
     bytes: &[u8],
 ) -> Result<()> {
     // UTF-8 checked once for the whole line, at SIMD speed; serde_json then reads it as text
-    // and checks no string again (the record's text was checked a second time before).
-    let result = simdutf8::basic::from_utf8(bytes)
-        .map_err(|_| {
-            let e = std::str::from_utf8(bytes).err().map(|e| e.to_string());
-            MapError::Reject(format!(
-                "not a source record: {}",
-                e.unwrap_or_else(|| "invalid UTF-8".into())
-            ))
-        })
-        .and_then(|text| {
-            serde_json::from_str::<SourceRecord>(text)
-                .map_err(|e| MapError::Reject(format!("not a source record: {e}")))
-        })
-        .and_then(|rec| {
-            check_version(rec.v).map_err(MapError::Reject)?;
-            sink.enter(&rec, mapper.unknown_total());
-            let mapped = mapper.map(&rec, sink);
-            sink.run.records += 1;
-            sink.run.unknown = mapper.unknown_total() - sink.run.unknown_at_start;
-            mapped.map_err(|e| match e {
-                // Name the source file and line too, not only this stage's input line.
-                MapError::Reject(r) => MapError::Reject(match &rec.provenance {
-                    Some(p) => format!("{}: {r}", describe(p)),
-                    None => r,
-                }),
-                io => io,
-            })
-        });
+    // and checks no string again.
+    let result = match simdutf8::basic::from_utf8(bytes) {
+        Ok(text) => map_text(mapper, sink, text),
+        Err(_) => Err(MapError::Reject(format!(
+            "not a source record: {}",
+            std::str::from_utf8(bytes)
+                .err()
+                .map_or_else(|| "invalid UTF-8".to_string(), |e| e.to_string())
+        ))),
+    };
     match result {
         Ok(_) => Ok(()),
         Err(MapError::Reject(reason)) => {
@@ -347,6 +330,35 @@ fn map_line(
             rejects.reject(name, number, &reason, raw)
         }
         Err(MapError::Io(e)) => Err(e.into()),
+    }
+}
+
+/// Maps one line of text: in one pass where the line is in the writer's shape and its mapping
+/// can ([`tonbo_map::SourceMapping::map_line`]), else parsed whole as a [`SourceRecord`].
+fn map_text(mapper: &mut Mapper, sink: &mut LineSink, text: &str) -> Result<usize, MapError> {
+    if let Some(line) = RecordLine::parse(text) {
+        sink.enter(line.source, line.session, mapper.unknown_total());
+        if let Some(mapped) = mapper.map_line(&line, sink) {
+            sink.run.records += 1;
+            sink.run.unknown = mapper.unknown_total() - sink.run.unknown_at_start;
+            return mapped.map_err(|e| with_place(e, line.provenance.as_ref()));
+        }
+    }
+    let rec = serde_json::from_str::<SourceRecord>(text)
+        .map_err(|e| MapError::Reject(format!("not a source record: {e}")))?;
+    check_version(rec.v).map_err(MapError::Reject)?;
+    sink.enter(&rec.source, &rec.session, mapper.unknown_total());
+    let mapped = mapper.map(&rec, sink);
+    sink.run.records += 1;
+    sink.run.unknown = mapper.unknown_total() - sink.run.unknown_at_start;
+    mapped.map_err(|e| with_place(e, rec.provenance.as_ref()))
+}
+
+/// A rejection naming the source file and line too, not only this stage's input line.
+fn with_place(e: MapError, provenance: Option<&tonbo_core::Provenance>) -> MapError {
+    match (e, provenance) {
+        (MapError::Reject(r), Some(p)) => MapError::Reject(format!("{}: {r}", describe(p))),
+        (e, _) => e,
     }
 }
 

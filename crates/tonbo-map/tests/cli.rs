@@ -302,3 +302,32 @@ fn a_session_of_unknown_records_and_a_stream_with_no_event_warn_and_exit_3() {
     let r = run(&[], b"not json\n");
     assert_eq!(r.code, Some(1), "{}", r.stderr);
 }
+
+/// A line in a reader's exact shape takes a one-pass path (its record checked only by the
+/// mapping's typed parse); it must map exactly as the same record in any other shape, and a
+/// broken record in that shape must be rejected as the full parse rejects it.
+#[test]
+fn a_record_in_the_readers_shape_maps_as_in_any_other() {
+    let record = r#"{"type":"user","uuid":"u1","sessionId":"abc","timestamp":"2026-01-01T00:00:00Z","message":{"role":"user","content":"see ,\"at\":\" and {"},"x":{"a":1,"at":"y"}}"#;
+    let readers = format!(
+        r#"{{"v":1,"source":"claude-code","session":"abc","record":{record},"at":"abc.jsonl:1","provenance":{{"file":"/p/abc.jsonl","line":1}}}}"#
+    );
+    let reordered = format!(
+        r#"{{"session":"abc","source":"claude-code","v":1,"at":"abc.jsonl:1","record":{record},"provenance":{{"file":"/p/abc.jsonl","line":1}}}}"#
+    );
+    let a = run(&[], format!("{readers}\n").as_bytes());
+    let b = run(&[], format!("{reordered}\n").as_bytes());
+    assert_eq!(a.code, Some(0), "{}", a.stderr);
+    assert!(!a.stdout.is_empty());
+    assert_eq!(a.stdout, b.stdout);
+
+    let broken = r#"{"v":1,"source":"claude-code","session":"abc","record":{"type":"user","message":{"content":"x"},},"at":"abc.jsonl:2","provenance":{"file":"/p/abc.jsonl","line":2}}"#;
+    let r = run(&[], format!("{broken}\n").as_bytes());
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("line 1") && r.stderr.contains("not a source record"),
+        "{}",
+        r.stderr
+    );
+}

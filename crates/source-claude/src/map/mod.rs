@@ -13,6 +13,7 @@ use tonbo_core::event::{fnv64, EventBuf};
 use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
 };
+use tonbo_core::record_line::RecordLine;
 use tonbo_core::SourceRecord;
 
 mod assistant;
@@ -178,17 +179,46 @@ impl Out<'_, '_> {
 
 /// The agent of a subagent's file (`agent-<id>.jsonl`, or its `.meta.json`), by the record's
 /// file name; an empty id names none.
-fn agent_of_file<'a>(rec: &'a SourceRecord) -> Option<&'a str> {
-    At::file_of(rec)
-        .and_then(agent_id_of)
-        .filter(|id| !id.is_empty())
+fn agent_of_file<'a>(rec: &Rec<'a>) -> Option<&'a str> {
+    rec.file.and_then(agent_id_of).filter(|id| !id.is_empty())
+}
+
+/// What the mapping reads of a record besides its line, from a [`SourceRecord`] or, read in
+/// one pass, a [`RecordLine`].
+pub(super) struct Rec<'a> {
+    session: &'a str,
+    kind: Option<RecordKind>,
+    /// The name of the file the record was read from.
+    file: Option<&'a str>,
+    /// The record's JSON text.
+    text: &'a str,
+}
+
+impl<'a> Rec<'a> {
+    fn of(rec: &'a SourceRecord) -> Rec<'a> {
+        Rec {
+            session: &rec.session,
+            kind: RecordKind::of(rec),
+            file: At::file_of(rec),
+            text: rec.record.get(),
+        }
+    }
+
+    fn of_line(line: &'a RecordLine) -> Rec<'a> {
+        Rec {
+            session: line.session,
+            kind: RecordKind::named(line.kind),
+            file: At::file_of_parts(line.at.as_deref(), line.provenance.as_ref()),
+            text: line.record,
+        }
+    }
 }
 
 /// The base of a line's keys: its uuid, or for a line without one its type and a hash of it.
-fn key_base(kind: &str, line: &ClaudeLine, rec: &SourceRecord) -> String {
+fn key_base(kind: &str, line: &ClaudeLine, rec: &Rec) -> String {
     match line.uuid.as_deref().filter(|u| !u.is_empty()) {
         Some(u) => u.to_string(),
-        None => format!("{kind}/{:016x}", fnv64(rec.record.get().as_bytes())),
+        None => format!("{kind}/{:016x}", fnv64(rec.text.as_bytes())),
     }
 }
 
@@ -242,7 +272,7 @@ impl ClaudeMapper {
     /// Whether a line is the session's to map: a line of another session (a resume bridge, or
     /// replayed history) belongs to that session's own file, and a line seen before (same
     /// uuid: a rewrite or replay) is mapped once.
-    fn admit(&mut self, rec: &SourceRecord, line: &ClaudeLine) -> bool {
+    fn admit(&mut self, rec: &Rec, line: &ClaudeLine) -> bool {
         if let Some(sid) = line.session_id.as_deref() {
             if sid != rec.session && !sid.is_empty() {
                 self.counts.skip("line of another session");
@@ -276,7 +306,7 @@ impl ClaudeMapper {
     }
 
     /// Maps a line by its `type`.
-    fn map_line(
+    fn map_by_type(
         &mut self,
         kind: &str,
         line: &ClaudeLine,
@@ -309,26 +339,20 @@ impl ClaudeMapper {
     }
 }
 
-impl SourceMapping for ClaudeMapper {
-    fn source(&self) -> &'static str {
-        SOURCE
-    }
-
-    /// Maps one source record of `claude-code`. Returns the number of events produced.
-    fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, &rec.session)?;
+impl ClaudeMapper {
+    /// Maps a record whose line is parsed.
+    fn map_parsed(
+        &mut self,
+        rec: &Rec,
+        line: &ClaudeLine,
+        sink: &mut dyn EventSink,
+    ) -> Result<usize, MapError> {
+        let session_id = session_stream(SOURCE, rec.session)?;
         self.enter_session(&session_id, sink)?;
-        let record_kind = RecordKind::of(rec);
-        if record_kind == Some(RecordKind::SubagentMeta) {
-            self.read_meta(rec);
-            return Ok(0);
-        }
-        let line: ClaudeLine = serde_json::from_str(rec.record.get())
-            .map_err(|e| reject(format!("not a Claude Code line: {e}")))?;
         let Some(kind) = line.kind.as_deref() else {
             return Err(reject("Claude Code line has no `type`"));
         };
-        if !self.admit(rec, &line) {
+        if !self.admit(rec, line) {
             return Ok(0);
         }
         // Any line that is not part of the open API response ends it.
@@ -338,29 +362,64 @@ impl SourceMapping for ClaudeMapper {
         if !continues_request {
             self.close_request(sink)?;
         }
-        let subagent = self.subagent_of(rec, &line);
+        let subagent = self.subagent_of(rec, line);
         let thread = subagent.thread.clone();
         let new_thread = thread
             .as_deref()
-            .and_then(|t| self.start_thread(t, subagent.agent_id, &line));
-        let inherited = self.inherited_time(&line);
+            .and_then(|t| self.start_thread(t, subagent.agent_id, line));
+        let inherited = self.inherited_time(line);
         let parent_tool_use_id = self.thread_parent(thread.as_deref());
         let meta = LineMeta::new(
-            &line,
+            line,
             subagent,
             inherited.as_deref(),
             &session_id,
             parent_tool_use_id,
         );
         let mut out = Out {
-            w: EventWriter::new(sink, SOURCE, &session_id, key_base(kind, &line, rec)),
+            w: EventWriter::new(sink, SOURCE, &session_id, key_base(kind, line, rec)),
             meta: &meta,
         };
         if let (Some(thread), Some(agent_type)) = (&thread, new_thread) {
             announce_thread(&mut out, thread, agent_type.as_deref(), &session_id)?;
         }
-        self.map_line(kind, &line, record_kind, &mut out)?;
+        self.map_by_type(kind, line, rec.kind, &mut out)?;
         Ok(out.w.emitted())
+    }
+}
+
+impl SourceMapping for ClaudeMapper {
+    fn source(&self) -> &'static str {
+        SOURCE
+    }
+
+    /// Maps one source record of `claude-code`. Returns the number of events produced.
+    fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
+        let r = Rec::of(rec);
+        if r.kind == Some(RecordKind::SubagentMeta) {
+            let session_id = session_stream(SOURCE, r.session)?;
+            self.enter_session(&session_id, sink)?;
+            self.read_meta(&r);
+            return Ok(0);
+        }
+        let line: ClaudeLine = serde_json::from_str(r.text)
+            .map_err(|e| reject(format!("not a Claude Code line: {e}")))?;
+        self.map_parsed(&r, &line, sink)
+    }
+
+    /// The one-pass path: the typed parse of the line is its only check as JSON, and comes
+    /// first; a line that does not parse (and a meta record, rare) goes the full way.
+    fn map_line(
+        &mut self,
+        rec: &RecordLine,
+        sink: &mut dyn EventSink,
+    ) -> Option<Result<usize, MapError>> {
+        let r = Rec::of_line(rec);
+        if r.kind == Some(RecordKind::SubagentMeta) {
+            return None;
+        }
+        let line: ClaudeLine = serde_json::from_str(r.text).ok()?;
+        Some(self.map_parsed(&r, &line, sink))
     }
 
     /// Closes the open API response with its `span.model_request_end`, as a line of another
@@ -399,7 +458,7 @@ mod tests {
             let line =
                 format!(r#"{{"source":"claude-code","session":"s","record":{{}},{fields}}}"#);
             let rec: SourceRecord = serde_json::from_str(&line).unwrap();
-            assert_eq!(agent_of_file(&rec), agent, "{fields}");
+            assert_eq!(agent_of_file(&Rec::of(&rec)), agent, "{fields}");
         }
     }
 }

@@ -8,11 +8,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tonbo_core::event::{fnv64, EventBuf};
 use tonbo_core::mapping::MapError;
-use tonbo_core::SourceRecord;
 
 use super::line::ClaudeLine;
 use super::user_line::first_prompt_text;
-use super::{agent_of_file, ClaudeMapper, Out};
+use super::{agent_of_file, ClaudeMapper, Out, Rec};
 
 /// Which subagent a line is of, if any.
 pub(super) struct Subagent<'l> {
@@ -25,11 +24,7 @@ pub(super) struct Subagent<'l> {
 impl ClaudeMapper {
     /// The subagent of a line: its `agentId`, or the agent its file names (a subagent's file
     /// says so even where its lines do not).
-    pub(super) fn subagent_of<'l>(
-        &mut self,
-        rec: &'l SourceRecord,
-        line: &'l ClaudeLine,
-    ) -> Subagent<'l> {
+    pub(super) fn subagent_of<'l>(&mut self, rec: &Rec<'l>, line: &'l ClaudeLine) -> Subagent<'l> {
         let subagent_file = agent_of_file(rec);
         let agent_id = line.agent_id.as_deref().or(subagent_file);
         let is_sidechain = line.is_sidechain.unwrap_or(false) || subagent_file.is_some();
@@ -134,7 +129,7 @@ impl ClaudeMapper {
 
     /// Keeps what a subagent's meta record says (its type, the parent's call that started it)
     /// for its thread's announcement.
-    pub(super) fn read_meta(&mut self, rec: &SourceRecord) {
+    pub(super) fn read_meta(&mut self, rec: &Rec) {
         #[derive(Deserialize)]
         struct Meta {
             #[serde(rename = "agentType", alias = "subagent_type", alias = "agent_type")]
@@ -143,7 +138,7 @@ impl ClaudeMapper {
             tool_use_id: Option<String>,
         }
         let agent = agent_of_file(rec);
-        match (agent, serde_json::from_str::<Meta>(rec.record.get())) {
+        match (agent, serde_json::from_str::<Meta>(rec.text)) {
             (Some(agent), Ok(m)) => {
                 self.state
                     .agents
