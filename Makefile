@@ -56,8 +56,10 @@ demo: server-install release
 	$(CARGO) build --workspace --release --example sqlite_from_sql
 	scripts/demo.sh
 
-# Throughput and memory per stage and source, as ratios to floors measured in the same run;
-# updates the README's table. BENCH_SIZE=MB per source (default 1000), BENCH_RUNS (default 2).
+# Throughput and memory per stage and source, as ratios to floors measured in the same run, and
+# ccusage beside claude-read | tonbo-map (installed by npm into .bench/ccusage on first use);
+# updates the README's table. BENCH_SIZE=MB per source (default 1000), BENCH_RUNS (default 2);
+# the others in scripts/bench.py's doc.
 bench: server-install release
 	scripts/bench.py
 	scripts/follow-bench.py

@@ -1,43 +1,72 @@
 #!/usr/bin/env python3
 """make bench: throughput and memory of every stage, as ratios against floors measured in the
-same run, for each source (Claude Code, Codex CLI, OpenCode).
+same run, for each source (Claude Code, Codex CLI, OpenCode, ...).
 
 Usage: scripts/bench.py            (BENCH_SIZE=MB per source, default 1000; BENCH_RUNS, default 2;
                                     BENCH_SOURCES=a,b: only those sources, written to
-                                    .bench/RESULTS-<sources>.md, the README left alone)
+                                    .bench/RESULTS-<sources>.md, the README left alone;
+                                    BENCH_URSULA=0, BENCH_CCUSAGE=0: without those rows;
+                                    BENCH_LINE_MB, default 100; BENCH_CCUSAGE_LIMIT, default 600 s)
 
 For each source it generates a corpus (scripts/gen-*-corpus.py, cached in .bench/), then times:
   * floors: `cat` over the corpus files (I/O), `json_floor` over the reader's output (a bare JSON
     parse of every line: the CPU floor), and the server's own ingest ceiling (pre-built batch
     bodies POSTed back to back by wrk over one connection, as tonbo-post sends them);
   * each stage alone (reader, tonbo-map, tonbo-batch) and the `read | map | batch` chain, with
-    hyperfine; peak RSS of each stage with GNU time;
+    hyperfine; peak RSS of each stage with GNU time; tonbo-map's records/s;
   * the end-to-end backfill into the local file-backed reference server (the whole chain into
     tonbo-post), tonbo-post alone over the pre-built batches, and a re-run that must send nothing;
-  * for Claude Code, the front door `tonbo-ingest --since-last-run` twice over the unchanged
-    corpus into a fresh server: the second run must send nothing, in at most 5% of the first's time;
   * tonbo-post alone over the same batches into Ursula (tonbo's distributed server, built by
     `scripts/ursula install`): a single node, and a 3-node cluster through one node (a follower of
     most streams), with tonbo-post's own CPU per GB of request bodies beside the reference
     server's. Skipped, saying so, when Ursula cannot be built (BENCH_URSULA=0 skips it too).
+Claude Code has two corpora: `claude-code` (BENCH_SIZE MB with one session of 300 MB) and
+`claude-code-typical` (0.3 x BENCH_SIZE MB in 35 sessions a MB, `gen-claude-corpus.py --typical`:
+the shape of a typical ~/.claude/projects, where the target is tonbo-map >= 400,000 records/s).
+For each of them, also:
+  * `claude-read | tonbo-map`, beside a peer: ccusage (CCUSAGE_VERSION, npm, installed once into
+    .bench/ccusage, its native binary run directly) `daily --json --offline` over the same corpus,
+    offline and with no network where `unshare -n` works;
+  * the front door twice over the unchanged corpus into a fresh server, with `--since-last-run`
+    and then with no flag: the second run must send nothing, in at most 5% of the first's time.
+For `claude-code`, memory rows: each stage alone (its peak RSS against 64 MB) over the corpus's
+largest session alone, and over a session holding one line of BENCH_LINE_MB MB; ccusage over each
+too, killed after BENCH_CCUSAGE_LIMIT seconds, with how it ended.
 Writes .bench/RESULTS.md and the README section between the bench markers.
 """
 
 import json
 import os
+import platform
 import re
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, ".bench")
-BIN = os.path.join(ROOT, "target", "release")
+# Where `cargo build` puts the binaries (CARGO_TARGET_DIR, as cargo reads it, relative to ROOT).
+BIN = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target", "release")
 SIZE = int(os.environ.get("BENCH_SIZE", "1000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "2"))
 SESSIONS = max(10, SIZE)
+# The realistic Claude Code corpus: 0.3 of BENCH_SIZE in sessions of about 28 KB, like a typical
+# ~/.claude/projects (9,400 files and 265 MB in one user's).
+TYPICAL_SIZE = max(1, round(0.3 * SIZE))
+TYPICAL_SESSIONS = 35 * TYPICAL_SIZE
+# The session of one huge line, for the memory rows.
+LINE_MB = int(os.environ.get("BENCH_LINE_MB", "100"))
+# What a stage may hold at most, whatever its input.
+RSS_TARGET_MB = 64
+# The newest 20.x whose native binary is on npm: ccusage 20 is a Rust binary in a per-platform
+# optional package, and 20.0.26's are missing (its install cannot run).
+CCUSAGE_VERSION = "20.0.24"
+CCUSAGE_LIMIT = int(os.environ.get("BENCH_CCUSAGE_LIMIT", "600"))
 URSULA = False
+CCUSAGE = None
 
 
 def log(*a):
@@ -58,7 +87,8 @@ def need(tool, package):
 
 
 def hyperfine(name, commands):
-    """Mean wall seconds per command, by hyperfine."""
+    """Mean wall seconds per command, by hyperfine; the mean CPU seconds (user + system, the
+    command's children included) in `hyperfine.cpu`."""
     out = os.path.join(BENCH, f"hyperfine-{name}.json")
     args = ["hyperfine", "--style", "basic", "--runs", str(RUNS), "--export-json", out, "--shell", "bash"]
     if RUNS > 1:
@@ -67,7 +97,126 @@ def hyperfine(name, commands):
         args += ["-n", label, cmd]
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
     with open(out) as f:
-        return {r["command"]: r["mean"] for r in json.load(f)["results"]}
+        results = json.load(f)["results"]
+    hyperfine.cpu = {r["command"]: r["user"] + r["system"] for r in results}
+    return {r["command"]: r["mean"] for r in results}
+
+
+def measure(cmd, stdout=None, env=None, limit=None):
+    """Runs `cmd` (a list) once under GNU time, its stdout into the file `stdout` (else
+    /dev/null). Returns dict(wall s, rss MB, cpu s, rc, killed, err: the end of its stderr).
+    After `limit` seconds the command (GNU time's child) is killed, and GNU time still reports
+    what it used."""
+    stats = os.path.join(BENCH, "measure.time")
+    out = open(stdout, "wb") if stdout else subprocess.DEVNULL
+    t0 = time.monotonic()
+    p = subprocess.Popen(["/usr/bin/time", "-o", stats, "-f", "%M %U %S"] + cmd, stdin=subprocess.DEVNULL,
+                         stdout=out, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    killed = False
+    try:
+        _, err = p.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        killed = True
+        for child in children(p.pid):
+            os.kill(child, signal.SIGKILL)
+        try:
+            _, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            _, err = p.communicate()
+    wall = time.monotonic() - t0
+    if stdout:
+        out.close()
+    rss = cpu = float("nan")
+    try:
+        with open(stats) as f:
+            rss_kb, user, system = f.read().split()[-3:]
+        rss, cpu = int(rss_kb) / 1024, float(user) + float(system)
+    except (OSError, ValueError):
+        pass
+    err = err.decode(errors="replace").strip()
+    return dict(wall=wall, rss=rss, cpu=cpu, rc=p.returncode, killed=killed, err=err[-600:])
+
+
+def children(pid):
+    """The child processes of `pid`."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def ccusage_available():
+    """ccusage (CCUSAGE_VERSION), installed once into .bench/ccusage with npm; the path of its
+    native binary, run directly so that neither npx's nor node's start is timed. None (its rows
+    left out, saying so) when BENCH_CCUSAGE=0 or it cannot be installed."""
+    if os.environ.get("BENCH_CCUSAGE", "1") == "0":
+        return None
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower())
+    prefix = os.path.join(BENCH, "ccusage")
+    binary = os.path.join(prefix, "node_modules", "@ccusage", f"ccusage-{sys.platform}-{arch}", "bin", "ccusage")
+
+    def version():
+        try:
+            os.chmod(binary, 0o755)  # its npm wrapper would; the bench runs the binary itself
+            return subprocess.run([binary, "--version"], capture_output=True, text=True,
+                                  timeout=30).stdout.split()[-1:]
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+
+    if version() != [CCUSAGE_VERSION]:  # it prints "ccusage 20.0.24"
+        log(f"installing ccusage {CCUSAGE_VERSION} into {prefix}")
+        r = subprocess.run(["npm", "install", "--prefix", prefix, f"ccusage@{CCUSAGE_VERSION}",
+                            "--no-audit", "--no-fund", "--loglevel", "error"], capture_output=True, text=True)
+        if r.returncode != 0 or version() != [CCUSAGE_VERSION]:
+            log(f"ccusage {CCUSAGE_VERSION} could not be installed: its rows are left out\n{r.stderr[-1000:]}")
+            return None
+    return binary
+
+
+def ccusage(config_dir, limit=None):
+    """`ccusage daily --json --offline` over the Claude Code config folder `config_dir` (its
+    projects/ folder: CLAUDE_CONFIG_DIR), with an empty HOME so that it finds no other agent's data,
+    offline (its built-in prices) and, where `unshare -n` works, with no network at all. Returns
+    measure()'s dict, with `days` (rows of its report, None if its output is not its JSON)."""
+    home = os.path.join(BENCH, "ccusage-home")
+    os.makedirs(home, exist_ok=True)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "CLAUDE_CONFIG_DIR": config_dir,
+           "XDG_CONFIG_HOME": os.path.join(home, ".config"), "TZ": "UTC", "NO_COLOR": "1"}
+    cmd = [CCUSAGE, "daily", "--json", "--offline"]
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0:
+        cmd = ["unshare", "-n"] + cmd
+    out = os.path.join(BENCH, "ccusage-out.json")
+    m = measure(cmd, stdout=out, env=env, limit=limit)
+    try:
+        with open(out) as f:
+            m["days"] = len(json.load(f)["daily"])
+    except (OSError, ValueError, KeyError, TypeError):
+        m["days"] = None
+    return m
+
+
+def ccusage_timed(config_dir):
+    """ccusage over a corpus, RUNS times: the mean wall and CPU, the largest peak RSS."""
+    runs = [ccusage(config_dir) for _ in range(RUNS)]
+    m = dict(runs[-1])
+    m["wall"] = sum(r["wall"] for r in runs) / len(runs)
+    m["cpu"] = sum(r["cpu"] for r in runs) / len(runs)
+    m["rss"] = max(r["rss"] for r in runs)
+    if m["rc"] != 0 or not m["days"]:
+        log(f"ccusage over {config_dir}: exit {m['rc']}, {m['days']} days: {m['err']}")
+    return m
+
+
+def outcome(m):
+    """How a measured run ended, in a few words."""
+    if m["killed"]:
+        return f"did not finish: killed after {m['wall']:.0f} s"
+    if m["rc"] != 0:
+        last = m["err"].splitlines()[-1] if m["err"] else "no message"
+        return f"FAILED: exit {m['rc']}: {last[:200]}"
+    return "finished, exit 0"
 
 
 def peak_rss_mb(cmd):
@@ -188,8 +337,14 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+CLAUDE_READ = lambda d: f"{BIN}/claude-read -q {d}/projects"  # noqa: E731
+# (name, generator, reader command of the corpus folder[, MB, sessions, more generator flags]);
+# without MB and sessions, BENCH_SIZE and SESSIONS. The names starting claude-code are Claude Code
+# corpora (ccusage, the front door, records/s).
 SOURCES = [
-    ("claude-code", "gen-claude-corpus.py", lambda d: f"{BIN}/claude-read -q {d}/projects"),
+    ("claude-code", "gen-claude-corpus.py", CLAUDE_READ),
+    ("claude-code-typical", "gen-claude-corpus.py", CLAUDE_READ, TYPICAL_SIZE, TYPICAL_SESSIONS,
+     "--big-session-mb 0 --typical"),
     ("codex", "gen-codex-corpus.py", lambda d: f"{BIN}/codex-read -q {d}"),
     ("opencode", "gen-opencode-corpus.py",
      lambda d: f"{BIN}/opencode-read -q {d}/opencode {d}/go/.opencode {d}/crush/.crush"),
@@ -202,19 +357,54 @@ SOURCES = [
 ]
 ONLY = [s for s in os.environ.get("BENCH_SOURCES", "").split(",") if s]
 if ONLY:
-    unknown = set(ONLY) - {name for name, _, _ in SOURCES}
+    unknown = set(ONLY) - {s[0] for s in SOURCES}
     if unknown:
         sys.exit(f"bench: unknown BENCH_SOURCES: {', '.join(sorted(unknown))}")
     SOURCES = [s for s in SOURCES if s[0] in ONLY]
 
 
-def corpus(source, gen):
-    d = os.path.join(BENCH, "corpus", f"{source}-{SIZE}mb")
+def corpus(source, gen, size=None, sessions=None, flags=""):
+    """The corpus folder of `source`, generated once (cached under its name and size)."""
+    size = size or SIZE
+    d = os.path.join(BENCH, "corpus", f"{source}-{size}mb")
     stamp = os.path.join(d, ".complete")
     if not os.path.exists(stamp):
         shutil.rmtree(d, ignore_errors=True)
-        log(f"generating {SIZE} MB of {source}")
-        sh(f"python3 {ROOT}/scripts/{gen} {d} --size-mb {SIZE} --sessions {SESSIONS} --seed 1 2>&1 | tail -n1 >&2")
+        log(f"generating {size} MB of {source}")
+        sh(f"python3 {ROOT}/scripts/{gen} {d} --size-mb {size} --sessions {sessions or SESSIONS} {flags} --seed 1 "
+           "2>&1 | tail -n1 >&2")
+        open(stamp, "w").close()
+    return d
+
+
+def largest_session(d):
+    """A Claude Code config folder holding only the largest transcript of corpus `d` (hard-linked
+    into projects/<its project>/), and that file's size in MB."""
+    files = [os.path.join(dp, f) for dp, _, fs in os.walk(os.path.join(d, "projects")) for f in fs
+             if f.endswith(".jsonl")]
+    big = max(files, key=os.path.getsize)
+    alone = d + "-largest"
+    target = os.path.join(alone, "projects", os.path.basename(os.path.dirname(big)), os.path.basename(big))
+    if not os.path.exists(target) or not os.path.samefile(big, target):
+        shutil.rmtree(alone, ignore_errors=True)
+        os.makedirs(os.path.dirname(target))
+        try:
+            os.link(big, target)
+        except OSError:
+            shutil.copyfile(big, target)
+    return alone, os.path.getsize(big) / 1e6
+
+
+def line_corpus():
+    """A Claude Code config folder with a session holding one line of about LINE_MB MB (and two
+    small sessions)."""
+    d = os.path.join(BENCH, "corpus", f"claude-code-line-{LINE_MB}mb")
+    stamp = os.path.join(d, ".complete")
+    if not os.path.exists(stamp):
+        shutil.rmtree(d, ignore_errors=True)
+        log(f"generating a session with a line of {LINE_MB} MB")
+        sh(f"python3 {ROOT}/scripts/gen-claude-corpus.py {d} --size-mb 0.1 --sessions 2 --big-session-mb 0 "
+           f"--line-mb {LINE_MB} --seed 1 2>&1 | tail -n1 >&2")
         open(stamp, "w").close()
     return d
 
@@ -392,7 +582,7 @@ end
 def post(server, source_cmd_or_file, state, from_file, extra=""):
     """Runs tonbo-post (alone over a batches file, or at the end of the whole chain). Returns
     its wall time, summary line and peak RSS (MB); its CPU seconds (user + system) are kept in
-    `post.cpu`."""
+    `post.cpu`, the pipeline's exit status in `post.rc`."""
     rss_file = state + ".rss"
     post_cmd = (f"/usr/bin/time -o {rss_file} -f '%M %U %S' {BIN}/tonbo-post --api {server.url} "
                 f"--state {state} {extra}")
@@ -400,6 +590,7 @@ def post(server, source_cmd_or_file, state, from_file, extra=""):
     t0 = time.monotonic()
     r = subprocess.run(cmd, shell=True, capture_output=True, text=True, executable="/bin/bash")
     wall = time.monotonic() - t0
+    post.rc = r.returncode
     summary = [l for l in r.stderr.splitlines() if l.startswith("tonbo-post:") and "sessions," in l]
     if r.returncode != 0:
         log(f"tonbo-post exited {r.returncode}: {r.stderr[-2000:]}")
@@ -470,48 +661,89 @@ def front_door(args, env):
     return wall, r.stderr
 
 
-def since_last_run(source, paths, batches, expected_events, work):
-    """`tonbo-ingest --since-last-run` twice over the unchanged corpus into a fresh server, with a
-    fresh mark and checkpoint: the first run has no mark and reads and sends everything; the second
-    must read past every file and send nothing. Exits the bench if either run fails, if the first
-    does not send `expected_events`, or if the second sends anything (by tonbo-post's summary or by
-    any stream's offset on the server). Returns (first s, second s, second run's reader line)."""
-    dir_ = os.path.join(work, "since-last-run")
+def front_door_twice(source, paths, batches, expected_events, work, since_last_run):
+    """The front door twice over the unchanged corpus into a fresh server, with a fresh
+    checkpoint: `tonbo-ingest --since-last-run` with a fresh mark folder, or (since_last_run
+    false) the plain `tonbo-ingest` with a fresh XDG_STATE_HOME (where it may keep what makes its
+    re-run cheap). The first run reads and sends everything; the second must send nothing. Exits
+    the bench if either run fails, if the first does not send `expected_events`, or if the second
+    sends anything (by tonbo-post's summary or by any stream's offset on the server). Returns
+    (first s, second s, the second run's first line from the front door or the reader)."""
+    what = "--since-last-run" if since_last_run else "the plain re-run"
+    dir_ = os.path.join(work, "since-last-run" if since_last_run else "plain-rerun")
     shutil.rmtree(dir_, ignore_errors=True)
     os.makedirs(dir_)
-    env = dict(os.environ, TONBO_INGEST_BIN_DIR=BIN)
-    server = Server(source + "-since")
+    env = dict(os.environ, TONBO_INGEST_BIN_DIR=BIN, XDG_STATE_HOME=os.path.join(dir_, "xdg-state"))
+    server = Server(source + ("-since" if since_last_run else "-plain"))
     try:
-        args = ["--from", source] + [a for p in paths for a in ("--path", p)] + [
-            "--since-last-run", "--state-dir", os.path.join(dir_, "marks"),
+        flags = ["--since-last-run", "--state-dir", os.path.join(dir_, "marks")] if since_last_run else []
+        args = ["--from", "claude-code"] + [a for p in paths for a in ("--path", p)] + flags + [
             "--", "--api", server.url, "--state", os.path.join(dir_, "post.sqlite")]
         first, first_err = front_door(args, env)
         sent = events_sent(first_err)
         if sent != expected_events:
-            sys.exit(f"bench: FAILED: the first --since-last-run run sent {sent} events, "
+            sys.exit(f"bench: FAILED: the first run of {what} sent {sent} events, "
                      f"the end-to-end run sent {expected_events}:\n{first_err[-3000:]}")
         sessions = batch_sessions(batches)
         before = stream_offsets(server.url, sessions)
         missing = [s for s, o in before.items() if o is None]
         if missing:
-            sys.exit(f"bench: FAILED: after the first --since-last-run run the server lacks "
+            sys.exit(f"bench: FAILED: after the first run of {what} the server lacks "
                      f"{len(missing)} of {len(sessions)} streams, e.g. {missing[0]}")
         second, second_err = front_door(args, env)
         sent = events_sent(second_err)
+        if sent is None and "tonbo-post:" not in second_err:
+            sent = 0  # the front door found nothing to read and started no stage
         if sent != 0:
-            sys.exit(f"bench: FAILED: the second --since-last-run run over the unchanged corpus "
+            sys.exit(f"bench: FAILED: the second run of {what} over the unchanged corpus "
                      f"sent {sent} events (want 0):\n{second_err[-3000:]}")
         after = stream_offsets(server.url, sessions)
         grown = [s for s in sessions if after[s] != before[s]]
         if grown:
-            sys.exit(f"bench: FAILED: the second --since-last-run run changed {len(grown)} streams "
+            sys.exit(f"bench: FAILED: the second run of {what} changed {len(grown)} streams "
                      f"on the server, e.g. {grown[0]}: {before[grown[0]]} -> {after[grown[0]]}")
     finally:
         server.stop()
-    reader_line = next((l for l in second_err.splitlines() if "skipped" in l), "")
-    log(f"{source}: --since-last-run: first {first:.2f} s, second {second:.2f} s "
+    reader_line = next((l for l in second_err.splitlines() if l.startswith(("tonbo-ingest:", "claude-read:"))), "")
+    log(f"{source}: {what}: first {first:.2f} s, second {second:.2f} s "
         f"({second / first:.2%}); {reader_line}")
     return first, second, reader_line
+
+
+def memory_rows(label, config_dir, mb, work):
+    """Each stage alone over what the stage before it wrote, from `config_dir` (a Claude Code
+    config folder): wall, peak RSS and how it ended; tonbo-post into a fresh server. A stage that
+    fails leaves out the ones after it. Then ccusage over the same folder, within its time limit."""
+    dir_ = os.path.join(work, "memory")
+    shutil.rmtree(dir_, ignore_errors=True)
+    os.makedirs(dir_)
+    records, events, batches = (os.path.join(dir_, n) for n in ("records", "events", "batches"))
+    stages = []
+    for name, cmd, out in (("reader", shlex.split(CLAUDE_READ(config_dir)), records),
+                           ("tonbo-map", [f"{BIN}/tonbo-map", "-q", records], events),
+                           ("tonbo-batch", [f"{BIN}/tonbo-batch", "-q", events], batches)):
+        log(f"memory, {label}: {name}")
+        m = measure(cmd, stdout=out)
+        stages.append((name, m))
+        if m["rc"] != 0:
+            log(f"memory, {label}: {name} {outcome(m)}\n{m['err']}")
+            break
+    else:
+        log(f"memory, {label}: tonbo-post")
+        server = Server("memory")
+        try:
+            wall, summary, peak = post(server, batches, os.path.join(dir_, "post.sqlite"), from_file=True)
+            stages.append(("tonbo-post", dict(wall=wall, rss=peak, cpu=post.cpu, rc=post.rc, killed=False,
+                                              err=summary)))
+        finally:
+            server.stop()
+    peer = None
+    if CCUSAGE:
+        log(f"memory, {label}: ccusage (at most {CCUSAGE_LIMIT} s)")
+        peer = ccusage(config_dir, limit=CCUSAGE_LIMIT)
+        log(f"memory, {label}: ccusage {outcome(peer)}, {peer['wall']:.1f} s, {peer['rss']:.0f} MB")
+    shutil.rmtree(dir_, ignore_errors=True)
+    return dict(label=label, mb=mb, stages=stages, ccusage=peer)
 
 
 def main():
@@ -525,30 +757,42 @@ def main():
     log("building release binaries")
     sh(f"cd {ROOT} && cargo build -q --release --bins --example json_floor")
     sh(f"{ROOT}/scripts/ds-server install")
-    floor_bin = os.path.join(ROOT, "target", "release", "examples", "json_floor")
-    global URSULA
+    floor_bin = os.path.join(BIN, "examples", "json_floor")
+    global URSULA, CCUSAGE
     URSULA = ursula_available()
+    if any(s[0].startswith("claude-code") for s in SOURCES):
+        CCUSAGE = ccusage_available()
     rows = []
     started = time.monotonic()
-    for source, gen, reader in SOURCES:
-        d = corpus(source, gen)
-        data_mb = SIZE  # generators size the corpus by uncompressed transcript bytes (MB = 10^6)
+    for source, gen, reader, *sized in SOURCES:
+        size, sessions, flags = sized if sized else (SIZE, SESSIONS, "")
+        d = corpus(source, gen, size, sessions, flags)
+        data_mb = size  # generators size the corpus by uncompressed transcript bytes (MB = 10^6)
+        claude = source.startswith("claude-code")
         work = os.path.join(BENCH, f"work-{source}")
         os.makedirs(work, exist_ok=True)
         records, events, batches = (os.path.join(work, n) for n in ("records", "events", "batches"))
         r = reader(d)
         log(f"{source}: preparing stage inputs")
         sh(f"{r} > {records} && {BIN}/tonbo-map -q {records} > {events} && {BIN}/tonbo-batch -q {events} > {batches}")
-        n_events, n_batches = count_lines(events), count_lines(batches)
+        n_records, n_events, n_batches = count_lines(records), count_lines(events), count_lines(batches)
         log(f"{source}: timing ({RUNS} runs each)")
-        times = hyperfine(source, [
+        commands = [
             ("cat", f"find {d} -type f -print0 | xargs -0 cat > /dev/null"),
             ("json_floor", f"{floor_bin} {records} 2>/dev/null"),
             ("reader", f"{r} > /dev/null"),
             ("tonbo-map", f"{BIN}/tonbo-map -q {records} > /dev/null"),
             ("tonbo-batch", f"{BIN}/tonbo-batch -q {events} > /dev/null"),
             ("chain", f"{r} | {BIN}/tonbo-map -q | {BIN}/tonbo-batch -q > /dev/null"),
-        ])
+        ]
+        if claude:  # what ccusage is compared with: reading and parsing every line
+            commands.append(("read-map", f"{r} | {BIN}/tonbo-map -q > /dev/null"))
+        times = hyperfine(source, commands)
+        cpu = hyperfine.cpu
+        peer = None
+        if claude and CCUSAGE:
+            log(f"{source}: ccusage ({RUNS} runs)")
+            peer = ccusage_timed(d)
         rss = {
             "reader": peak_rss_mb(f"{r} > /dev/null"),
             "tonbo-map": peak_rss_mb(f"{BIN}/tonbo-map -q {records} > /dev/null"),
@@ -566,13 +810,16 @@ def main():
             rerun, rerun_summary, _ = post(server, chain, state, from_file=False)
         finally:
             server.stop()
-        since = None
-        if source == "claude-code":
-            log(f"{source}: the front door with --since-last-run, twice over the unchanged corpus")
+        since = plain = None
+        if claude:
             expected = events_sent(e2e_summary)
             if expected is None:
                 sys.exit(f"bench: FAILED: no tonbo-post summary from the end-to-end run: {e2e_summary}")
-            since = since_last_run(source, [os.path.join(d, "projects")], batches, expected, work)
+            paths = [os.path.join(d, "projects")]
+            log(f"{source}: the front door with --since-last-run, twice over the unchanged corpus")
+            since = front_door_twice(source, paths, batches, expected, work, since_last_run=True)
+            log(f"{source}: the front door with no flag, twice over the unchanged corpus")
+            plain = front_door_twice(source, paths, batches, expected, work, since_last_run=False)
         # Best of two runs, each into a fresh server with a fresh checkpoint, as the ceiling is
         # the best of its two connection counts.
         post_alone, post_cpu = float("inf"), float("nan")
@@ -613,7 +860,14 @@ def main():
         log(f"{source}: server ceiling")
         rps, ceiling_bps, conns, body_bytes = ceiling(batches)
         post_bps = body_bytes / post_alone
+        memory = []
+        if source == "claude-code":
+            alone, mb = largest_session(d)
+            memory.append(memory_rows(f"the largest session alone ({mb:,.0f} MB, one file)", alone, mb, work))
+            line = line_corpus()
+            memory.append(memory_rows(f"a session with one line of {LINE_MB} MB", line, du(line) / 1e6, work))
         rows.append(dict(source=source, corpus=d, data_mb=data_mb, records_mb=os.path.getsize(records) / 1e6,
+                         n_records=n_records, corpus_bytes=du(d), cpu=cpu, peer=peer, plain=plain, memory=memory,
                          n_events=n_events, n_batches=n_batches, times=times, rss=rss, e2e=e2e,
                          e2e_summary=e2e_summary, rerun=rerun, rerun_summary=rerun_summary,
                          post_alone=post_alone, post_summary=post_summary, ceiling_rps=rps, ceiling_conns=conns,
@@ -647,12 +901,29 @@ def report(rows, elapsed):
         line("floor: bare JSON parse of the records (CPU)", t["json_floor"], f"{floor_json:,.0f}", "", "", "")
         line("reader alone", t["reader"], f"{mb / t['reader']:,.0f}", "", f"{r['rss']['reader']:.0f}",
              f"{(mb / t['reader']) / floor_cat:.2f} of `cat`")
+        recs = r["n_records"] / t["tonbo-map"]
+        target = ""
+        if r["source"] == "claude-code-typical":
+            target = f"; target >= 400,000 records/s: {'met' if recs >= 400_000 else 'NOT met'}"
         line("tonbo-map alone", t["tonbo-map"], f"{r['records_mb'] / t['tonbo-map']:,.0f}", f"{ev / t['tonbo-map']:,.0f}",
-             f"{r['rss']['tonbo-map']:.0f}", f"{(r['records_mb'] / t['tonbo-map']) / floor_json:.2f} of JSON parse")
+             f"{r['rss']['tonbo-map']:.0f}",
+             f"{(r['records_mb'] / t['tonbo-map']) / floor_json:.2f} of JSON parse; {recs:,.0f} records/s{target}")
         line("tonbo-batch alone", t["tonbo-batch"], "", f"{ev / t['tonbo-batch']:,.0f}", f"{r['rss']['tonbo-batch']:.0f}", "")
         chain = mb / t["chain"]
         line("**read \\| map \\| batch**", t["chain"], f"**{chain:,.0f}**", f"{ev / t['chain']:,.0f}", "",
              f"{chain / floor_json:.2f} of JSON parse; target >= 100 MB/s: {'met' if chain >= 100 else 'NOT met'}")
+        if "read-map" in t:
+            line("read \\| map (what ccusage is compared with)", t["read-map"], f"{mb / t['read-map']:,.0f}",
+                 f"{ev / t['read-map']:,.0f}", "",
+                 f"{r['n_records'] / t['read-map']:,.0f} records/s; CPU {r['cpu']['read-map']:.2f} s")
+        if r["peer"]:
+            p = r["peer"]
+            speed = p["wall"] / t["read-map"]
+            note = f"`claude-read \\| tonbo-map` at {speed:.2f}x ccusage's speed; ccusage CPU {p['cpu']:.2f} s"
+            if p["rc"] != 0 or not p["days"]:
+                note += f"; {outcome(p)}, {p['days']} days in its report"
+            line(f"peer: ccusage {CCUSAGE_VERSION} `daily --json --offline`", p["wall"], f"{mb / p['wall']:,.0f}", "",
+                 f"{p['rss']:.0f}", note)
         line(f"server ceiling (wrk, the batches' bodies to their streams, {r['ceiling_conns']} connections, best of 4 and 8)", CEILING_WINDOW, f"{r['ceiling_mbps']:,.1f}", "", "",
              f"{r['ceiling_rps']:,.1f} requests/s")
         ratio = r["post_mbps"] / r["ceiling_mbps"] if r["ceiling_mbps"] else float("nan")
@@ -678,8 +949,30 @@ def report(rows, elapsed):
             share = second / first
             line("`tonbo-ingest --since-last-run`, second run over the unchanged corpus", second, "", "", "",
                  f"{share:.2%} of the first run; sent nothing; target <= 5%: {'met' if share <= 0.05 else 'NOT met'}")
+        if r["plain"]:
+            first, second, _ = r["plain"]
+            line("`tonbo-ingest` (no flag), first run (reads and sends everything)",
+                 first, f"{mb / first:,.1f}", f"{ev / first:,.0f}", "", "")
+            share = second / first
+            line("`tonbo-ingest` (no flag), second run over the unchanged corpus", second, "", "", "",
+                 f"{share:.2%} of the first run; sent nothing; target <= 5%: {'met' if share <= 0.05 else 'NOT met'}")
+        for m in r["memory"]:
+            for name, s in m["stages"]:
+                ok = s["rss"] <= RSS_TARGET_MB
+                note = f"target <= {RSS_TARGET_MB} MB: {'met' if ok else 'NOT met'}"
+                if s["rc"] != 0 or s["killed"]:
+                    note += f"; {outcome(s)}"
+                line(f"memory, {m['label']}: {name}", s["wall"], f"{m['mb'] / s['wall']:,.0f}", "",
+                     f"{s['rss']:.0f}", note)
+            if m["ccusage"]:
+                p = m["ccusage"]
+                line(f"memory, {m['label']}: peer ccusage (at most {CCUSAGE_LIMIT} s)", p["wall"],
+                     f"{m['mb'] / p['wall']:,.0f}", "", f"{p['rss']:.0f}",
+                     outcome(p) + ("" if p["killed"] or p["rc"] != 0 else f", {p['days']} days in its report"))
     md.append("")
-    md.append("Corpora: " + "; ".join(f"{r['source']}: {r['n_events']:,} events in {r['n_batches']:,} batches "
+    md.append("Corpora: " + "; ".join(f"{r['source']}: {r['data_mb']:,} MB, {r['n_records']:,} records "
+                                       f"({r['corpus_bytes'] / 1e3 / max(1, r['n_records']):.2f} KB of transcript each on average), "
+                                       f"{r['n_events']:,} events in {r['n_batches']:,} batches "
                                        f"({r['body_mb']:,.0f} MB of request bodies)" for r in rows) + ".")
     text = "\n".join(md) + "\n"
     results = f"RESULTS-{'-'.join(ONLY)}.md" if ONLY else "RESULTS.md"

@@ -405,7 +405,8 @@ class Out:
 
 def parse_args(doc, *more):
     """OUT_DIR, --size-mb, --sessions, --big-session-mb and --seed, with `more` (flag, type,
-    default) before --seed; exits with usage when a size or count is out of range."""
+    default; type bool: a switch, off by default) before --seed; exits with usage when a size or
+    count is out of range."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir")
@@ -413,7 +414,10 @@ def parse_args(doc, *more):
     ap.add_argument("--sessions", type=int, default=1000)
     ap.add_argument("--big-session-mb", type=float, default=300)
     for flag, kind, default in more:
-        ap.add_argument(flag, type=kind, default=default)
+        if kind is bool:
+            ap.add_argument(flag, action="store_true")
+        else:
+            ap.add_argument(flag, type=kind, default=default)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     if a.size_mb <= 0 or a.sessions < 1:

@@ -3,7 +3,8 @@
 
 Usage:
     scripts/gen-claude-corpus.py OUT_DIR [--size-mb 1000] [--sessions 1000]
-                                         [--big-session-mb 300] [--seed 1]
+                                         [--big-session-mb 300] [--typical] [--line-mb 0]
+                                         [--seed 1]
 
 Writes OUT_DIR/projects/<encoded-cwd>/<session-uuid>.jsonl for about --sessions sessions spread
 over several project folders, totalling about --size-mb MB (1 MB = 10^6 bytes, within ~5%).
@@ -23,6 +24,23 @@ toolUseResult and sourceToolAssistantUUID (errors, arrays of text blocks, big ou
 isCompactSummary, isMeta reminders, slash commands, local-command-stdout, interrupts,
 file-history-snapshot, queue-operation, ai-title, last-prompt; MCP calls
 (mcp__github__search_issues); Task calls whose subagent lives in subagents/.
+
+--typical gives the shape of a typical ~/.claude/projects (with many small sessions, e.g.
+--sessions 35 per MB and --big-session-mb 0) rather than of a heavy user's: tool output is cut
+where Claude Code cuts it, and the progress lines Claude Code 2.1 writes are there. Bash output
+over 30,000 characters (Claude Code's default BASH_MAX_OUTPUT_LENGTH) loses its middle to a
+"... [N lines truncated] ..." note; Read returns at most 2,000 lines, and a text over 25,000 tokens
+(Claude Code's Read limit; 4 bytes a token here) comes back as Claude Code's error instead. While
+a Bash command runs, one `progress` line of type bash_progress a second from the third second on
+(Claude Code writes them every second; `fullOutput` is the whole output so far, `output` its last
+lines); half the sessions run hooks, a hook_progress line per hook run (PreToolUse, PostToolUse,
+Stop). Such a corpus has a median line of about 0.7 KB and a mean of about 1.3 KB (a third of the
+lines are progress lines); without --typical, at the same sizes, 0.9 and 1.6 KB. Only
+--typical makes the draws it needs, so the corpus without it is unchanged.
+
+--line-mb N adds one more session (not counted in --sessions or --size-mb) whose Bash result is
+one line of about N MB (the output in the tool_result and again in toolUseResult.stdout): a memory
+stress case, beyond what Claude Code's own caps let a tool write.
 
 Prints one summary line to stderr. Python 3.11 standard library only.
 """
@@ -105,10 +123,33 @@ CAVEAT = (
     "local commands. DO NOT respond to these messages or otherwise consider them in your response "
     "unless the user explicitly asks you to.</local-command-caveat>"
 )
+# --typical: the caps Claude Code puts on what a tool returns (see the module doc), and the hooks
+# some sessions run (a hook_progress line per hook run).
+BASH_MAX_CHARS = 30_000
+READ_MAX_LINES = 2_000
+READ_MAX_TOKENS = 25_000
+HOOK_SHARE = 0.5
+HOOK_SETS = [
+    [("PreToolUse", "${CLAUDE_PLUGIN_ROOT}/hooks/guard.sh"), ("PostToolUse", "${CLAUDE_PLUGIN_ROOT}/hooks/format.sh")],
+    [("PostToolUse", "cargo fmt --all"), ("Stop", "node \"${CLAUDE_PLUGIN_ROOT}/scripts/notify.js\"")],
+    [("PreToolUse", "python3 ~/.claude/hooks/audit.py")],
+    [("Stop", "~/.claude/hooks/stop-check.sh")],
+]
+
 TODO_OK = (
     "Todos have been modified successfully. Ensure that you continue to use the todo list to "
     "track your progress. Please proceed with the current tasks if applicable"
 )
+
+
+def bash_cap(out):
+    """Bash output as Claude Code keeps it: over BASH_MAX_CHARS characters, the middle is cut out
+    and replaced by a note of how many lines went."""
+    if len(out) <= BASH_MAX_CHARS:
+        return out
+    half = BASH_MAX_CHARS // 2
+    cut = out[half:len(out) - half].count("\n") + 1
+    return f"{out[:half]}\n\n... [{cut} lines truncated] ...\n\n{out[len(out) - half:]}"
 
 
 def encode_project(path):
@@ -168,6 +209,9 @@ class Sess(corpus.Budget):
         self.turns = 0
         self.last_prompt = None
         self.prompt_uuid = None
+        # Drawn last, and only for --typical, so that the default corpus does not change.
+        self.typical = gen.typical
+        self.hooks = rng.choice(HOOK_SETS) if self.typical and rng.random() < HOOK_SHARE else None
 
     # ---- budget (corpus.Budget has the clock and the text helpers)
 
@@ -198,6 +242,59 @@ class Sess(corpus.Budget):
                        f'"timestamp":"{iso(self.t)}","uuid":"{u}"}}\n')
         self.last = u
         return u
+
+    def progress(self, data, tool_use_id, parent_tool_use_id):
+        """A `progress` line: chained to the last line but not a link of the chain itself (the
+        next line's parent stays the last conversation line)."""
+        self.out.write(
+            f'{{"parentUuid":{self._par(self.last)},{self.env},"type":"progress","data":{J(data)},'
+            f'"toolUseID":"{tool_use_id}","parentToolUseID":"{parent_tool_use_id}",'
+            f'"uuid":"{self.g.ids.uuid()}","timestamp":"{iso(self.t)}"}}\n')
+
+    def hook_progress(self, event, tool, tool_use_id):
+        """One hook_progress line per hook of the session's set that runs on `event`."""
+        for ev, command in self.hooks:
+            if ev == event:
+                self.t += self.rng.randint(20, 400)
+                name = f"{event}:{tool}" if tool else event
+                self.progress({"type": "hook_progress", "hookEvent": event, "hookName": name, "command": command},
+                              tool_use_id, tool_use_id)
+
+    def tool_progress(self, toolu, name, stdout, ms):
+        """The clock through a tool call of `ms`, with what Claude Code writes while it runs: the
+        PreToolUse hooks, and for Bash one bash_progress line a second from the third second on,
+        each with the last lines of the output so far (`output`) and all of it (`fullOutput`)."""
+        start = self.t
+        if self.hooks:
+            self.hook_progress("PreToolUse", name, toolu)
+        if name == "Bash" and ms >= 3000:
+            lines = stdout.split("\n") if stdout else []
+            ticks = ms // 1000 - 2
+            for i in range(ticks):
+                shown = lines[:len(lines) * (i + 1) // (ticks + 1)]
+                tail = "\n".join(shown[-5:])
+                self.t = max(self.t, start + (3 + i) * 1000)
+                self.progress({"type": "bash_progress", "output": tail, "fullOutput": "\n".join(shown),
+                               "elapsedTimeSeconds": 3 + i, "totalLines": len(shown),
+                               "totalBytes": sum(map(len, shown)) + len(shown)},
+                              f"bash-progress-{i}", toolu)
+        self.t = max(self.t, start + ms)
+
+    def huge_line(self, size):
+        """A short turn whose Bash result is one line of about `size` bytes: the log in the
+        tool_result and again in toolUseResult.stdout, as Claude Code writes both."""
+        self.user("Run the whole test suite and show me the full log, nothing cut.")
+        toolu = "toolu_01" + self.rid(22)
+        inp = {"command": "cargo test --workspace -- --nocapture 2>&1", "description": "Run the tests"}
+        au = self.response([J({"type": "tool_use", "id": toolu, "name": "Bash", "input": inp})], False)[-1]
+        log = self.p.log
+        per = max(1, size // 2)
+        reps = per // (len("\n".join(log)) + 1) + 1
+        text = "\n".join(log * reps)[:per]
+        self.t += 600_000
+        self.tool_result(toolu, text, False, {"stdout": text, "stderr": "", "interrupted": False,
+                                              "isImage": False}, au)
+        self.response([self.text_block(self.final_text())], True)
 
     def bookkeeping(self, obj):
         self.out.write(J(obj) + "\n")
@@ -282,11 +379,20 @@ class Sess(corpus.Budget):
             n = int(size / (self.p.code_avg[self.proj.lang] + 7)) if size else rng.randint(20, 400)
         else:
             n = self.fit(rng.randint(15, 420), self.p.code_avg[self.proj.lang] + 7, 2)
+        if self.typical:
+            n = min(n, READ_MAX_LINES)
         lines = self.code(n)
         raw = "\n".join(lines)
+        text = self.numbered(lines) + READ_REMINDER
+        if self.typical and len(text) > READ_MAX_TOKENS * 4:
+            msg = (f"File content ({len(text) // 4} tokens) exceeds maximum allowed tokens ({READ_MAX_TOKENS}). "
+                   "Please use offset and limit parameters to read specific portions of the file, or use the "
+                   "GrepTool to search for specific content.")
+            return ("Read", {"file_path": path}, f"<tool_use_error>{msg}</tool_use_error>", True, "Error: " + msg,
+                    rng.randint(3, 80))
         tur = {"type": "text", "file": {"filePath": path, "content": raw, "numLines": len(lines),
                                         "startLine": 1, "totalLines": len(lines)}}
-        return ("Read", {"file_path": path}, self.numbered(lines) + READ_REMINDER, False, tur, rng.randint(3, 80))
+        return ("Read", {"file_path": path}, text, False, tur, rng.randint(3, 80))
 
     def t_Bash(self):
         rng = self.rng
@@ -311,6 +417,8 @@ class Sess(corpus.Budget):
             n = rng.choice([0, 1, 3, 8, 20, 40, 80]) if rng.random() < 0.9 else rng.randint(80, 600)
             n = min(n, self.fit(n, self.p.log_avg, 2))
         out = self.logs(n) if n else ""
+        if self.typical:
+            out = bash_cap(out)
         ms = int(200 * (180_000 / 200) ** (rng.random() ** 2))
         if rng.random() < 0.08:
             code = rng.choice([1, 2, 101, 127])
@@ -493,8 +601,13 @@ class Sess(corpus.Budget):
                 self.run_task(toolu, inp, au)
                 continue
             content, err, tur, ms = res
-            self.t += ms
+            if self.typical:
+                self.tool_progress(toolu, name, tur.get("stdout", "") if isinstance(tur, dict) else "", ms)
+            else:
+                self.t += ms
             self.tool_result(toolu, content, err, tur, au)
+            if self.hooks:
+                self.hook_progress("PostToolUse", name, toolu)
             if err and content is REJECT:
                 rejected = True
             if name in ("Edit", "Write") and not err and self.agent is None and rng.random() < 0.5:
@@ -637,6 +750,8 @@ class Sess(corpus.Budget):
                 self.bookkeeping({"type": "queue-operation", "operation": "enqueue", "timestamp": iso(self.t),
                                   "sessionId": self.sid, "content": self.queued})
         self.tick(20, 400)
+        if self.hooks:
+            self.hook_progress("Stop", None, self.g.ids.uuid())
         self.system(f'"subtype":"turn_duration","durationMs":{self.t - t0},"isMeta":false')
         if self.queued is not None:
             self.bookkeeping({"type": "queue-operation", "operation": "dequeue", "timestamp": iso(self.t),
@@ -657,9 +772,10 @@ class Sess(corpus.Budget):
 
 
 class Gen(corpus.Run):
-    def __init__(self, root, seed):
+    def __init__(self, root, seed, typical=False):
         super().__init__(seed, Pools, Ids)
         self.root = root
+        self.typical = typical
         self.projects = [Project(self.rng, *p) for p in PROJECTS]
         self.files = self.lines = self.bytes = self.subagents = 0
 
@@ -677,13 +793,21 @@ class Gen(corpus.Run):
         s.run()
         out.close()
 
+    def line_session(self, proj, size):
+        """One more session, holding one line of about `size` bytes."""
+        rng = corpus.child_rng(self.rng)
+        sid = self.ids.uuid()
+        out = self.transcript(os.path.join(self.root, proj.folder, sid + ".jsonl"))
+        Sess(self, rng, proj, sid, BASE_MS + rng.randrange(75 * 86_400_000), size, out, big=True).huge_line(size)
+        out.close()
+
 
 def main():
-    _, a = corpus.parse_args(__doc__)
+    _, a = corpus.parse_args(__doc__, ("--typical", bool, False), ("--line-mb", float, 0))
     t0 = time.perf_counter()
     total = int(a.size_mb * MB)
     root = os.path.join(a.out_dir, "projects")
-    g = Gen(root, a.seed)
+    g = Gen(root, a.seed, a.typical)
     rng = g.rng
 
     big = corpus.big_target(a, total, a.sessions == 1)
@@ -696,9 +820,12 @@ def main():
         g.session(g.projects[0], big, big=n_tail > 0)  # big: its main file alone reaches the size
     for target, proj in zip(corpus.targets(weights, lambda: total - g.bytes, 3000), projs):
         g.session(proj, target)
+    if a.line_mb > 0:
+        g.line_session(g.projects[0], int(a.line_mb * MB))
 
     dt = time.perf_counter() - t0
-    print(f"gen-claude-corpus: {g.files} files ({a.sessions} sessions, {g.subagents} subagents), "
+    extra = f" + 1 with a line of {a.line_mb:g} MB" if a.line_mb > 0 else ""
+    print(f"gen-claude-corpus: {g.files} files ({a.sessions} sessions{extra}, {g.subagents} subagents), "
           f"{g.bytes / MB:.1f} MB, {g.lines} lines in {dt:.1f}s ({g.bytes / MB / dt:.1f} MB/s) -> {root}",
           file=sys.stderr)
 
