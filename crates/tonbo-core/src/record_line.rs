@@ -69,25 +69,32 @@ impl<'a> RecordLine<'a> {
         let (session, rest) = plain_string(rest)?;
         let rest = rest.strip_prefix(",\"record\":")?;
         let (record, tail) = rest.split_at(record_end(rest)?);
-        let (at, provenance) = match tail.trim_end() {
-            "}" => (None, None),
-            t => {
-                let fields = t.strip_prefix(',')?;
-                let mut object = String::with_capacity(fields.len() + 1);
-                object.push('{');
-                object.push_str(fields);
-                let t: Tail = serde_json::from_str(&object).ok()?;
-                if t.v.is_some()
-                    || t.source.is_some()
-                    || t.kind.is_some()
-                    || t.session.is_some()
-                    || t.record.is_some()
-                {
-                    return None;
-                }
-                // `at` borrowed from `object` must own its text.
-                (t.at.map(|a| Cow::Owned(a.into_owned())), t.provenance)
+        let tail = tail.trim_end();
+        let (at, provenance) = if tail == "}" {
+            (None, None)
+        } else if let Some((at, file, line)) = writers_tail(tail) {
+            let provenance = Provenance {
+                file: Some(file.to_string()),
+                line,
+                ..Provenance::default()
+            };
+            (Some(Cow::Borrowed(at)), Some(provenance))
+        } else {
+            let fields = tail.strip_prefix(',')?;
+            let mut object = String::with_capacity(fields.len() + 1);
+            object.push('{');
+            object.push_str(fields);
+            let t: Tail = serde_json::from_str(&object).ok()?;
+            if t.v.is_some()
+                || t.source.is_some()
+                || t.kind.is_some()
+                || t.session.is_some()
+                || t.record.is_some()
+            {
+                return None;
             }
+            // `at` borrowed from `object` must own its text.
+            (t.at.map(|a| Cow::Owned(a.into_owned())), t.provenance)
         };
         Some(RecordLine {
             source,
@@ -98,6 +105,28 @@ impl<'a> RecordLine<'a> {
             provenance,
         })
     }
+}
+
+/// `at`, provenance's file and line from the tail a reader writes after a record of a file:
+/// `,"at":"..","provenance":{"file":".."(,"line":N)}}`, no escapes; `None` for any other.
+fn writers_tail(t: &str) -> Option<(&str, &str, Option<u64>)> {
+    let (at, rest) = plain_string(t.strip_prefix(",\"at\":\"")?)?;
+    let (file, rest) = plain_string(rest.strip_prefix(",\"provenance\":{\"file\":\"")?)?;
+    let line = match rest {
+        "}}" => None,
+        _ => {
+            let digits = rest.strip_prefix(",\"line\":")?.strip_suffix("}}")?;
+            let json_number = !digits.is_empty()
+                && digits.len() <= 19
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'));
+            if !json_number {
+                return None;
+            }
+            Some(digits.parse().ok()?)
+        }
+    };
+    Some((at, file, line))
 }
 
 /// The text of a JSON string whose opening quote is consumed, up to its closing quote, and what
@@ -193,6 +222,25 @@ mod tests {
         );
         assert!(agrees(r#"{"v":1,"source":"x","session":"s","record":{}}"#).is_some());
         assert!(agrees(r#"{"v":1,"source":"x","session":"s","record":{},"extra":[1]}"#).is_some());
+        // The writer's tail, read by hand, and near misses read by serde.
+        for tail in [
+            r#","at":"a.jsonl:7","provenance":{"file":"/p/a.jsonl","line":7}}"#,
+            r#","at":"a.jsonl:0","provenance":{"file":"/p/a.jsonl","line":0}}"#,
+            r#","at":"a.meta.json","provenance":{"file":"/p/a.meta.json"}}"#,
+            r#","at":"db","provenance":{"file":"/p/db","row":"r1"}}"#,
+            r#","at":"a\u0041","provenance":{"file":"/p/a","line":1}}"#,
+        ] {
+            let line = format!(r#"{{"v":1,"source":"x","session":"s","record":{{"k":1}}{tail}"#);
+            assert!(agrees(&line).is_some(), "{line}");
+        }
+        for tail in [
+            r#","at":"a","provenance":{"file":"f","line":07}}"#,
+            r#","at":"a","provenance":{"file":"f","line":}}"#,
+            r#","at":"a","provenance":{"file":"f","line":1}"#,
+        ] {
+            let line = format!(r#"{{"v":1,"source":"x","session":"s","record":{{}}{tail}"#);
+            assert!(RecordLine::parse(&line).is_none(), "{line}");
+        }
     }
 
     #[test]
