@@ -11,6 +11,7 @@
 pub mod fixture;
 pub mod follow;
 pub mod map;
+mod raw;
 pub mod read;
 pub mod scan;
 pub mod store;

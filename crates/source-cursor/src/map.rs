@@ -11,17 +11,20 @@
 
 use std::collections::HashSet;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tonbo_core::event::{
-    json_str, model_request_end, text_content, thinking_event, tool_result_event, tool_use_event,
-    EventBuf,
+    is_blank_json_str, json_str, model_request_end, text_content, thinking_event,
+    tool_result_event, tool_use_event, EventBuf,
 };
 use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
 };
+use tonbo_core::record_line::RecordLine;
 use tonbo_core::time::rfc3339_millis;
 use tonbo_core::SourceRecord;
 
+use crate::raw::{has_surrogate_escape, json_text, value, Obj};
 use crate::store::folder_path;
 use crate::SOURCE;
 
@@ -135,42 +138,36 @@ impl CursorMapper {
 
     /// The chat's head: title (`name`), model (`modelConfig.modelName`), branch
     /// (`createdOnBranch`), and `createdAt` as the time of messages without one.
-    fn map_head(&mut self, v: &Value) {
+    fn map_head(&mut self, v: &Obj) {
         let st = &mut self.state;
-        if let Some(name) = nonblank(s(v, "name")) {
+        if let Some(name) = nonblank(v.str("name").as_deref()) {
             st.title = Some(name.to_string());
         }
-        let model = v.get("modelConfig").and_then(|m| s(m, "modelName"));
-        if let Some(model) = nonblank(model) {
+        if let Some(model) = nonblank(v.obj("modelConfig").str("modelName").as_deref()) {
             st.model = Some(model.to_string());
         }
-        if let Some(branch) = nonblank(s(v, "createdOnBranch")) {
+        if let Some(branch) = nonblank(v.str("createdOnBranch").as_deref()) {
             st.branch = Some(branch.to_string());
         }
         if st.last_ts.is_none() {
-            st.last_ts = time_of(v.get("createdAt"));
+            st.last_ts = raw_time_of(v.get("createdAt"));
         }
     }
 
     fn map_bubble(
         &mut self,
         id: &str,
-        b: &Value,
+        b: &Obj,
         stream: &str,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let ts = time_of(b.get("createdAt")).or_else(|| {
-            let timing = b.get("timingInfo")?;
-            time_of(timing.get("clientStartTime"))
-        });
+        let ts = raw_time_of(b.get("createdAt"))
+            .or_else(|| raw_time_of(Obj::of(b.get("timingInfo")).get("clientStartTime")));
         if ts.is_some() {
             self.state.last_ts = ts.clone();
         }
-        let model = b
-            .get("modelInfo")
-            .and_then(|m| nonblank(s(m, "modelName")))
-            .map(str::to_string);
-        let ty = b.get("type").and_then(Value::as_i64);
+        let model = nonblank(b.obj("modelInfo").str("modelName").as_deref()).map(str::to_string);
+        let ty = b.get("type").and_then(|t| value(t).as_i64());
         let mut out = Out {
             writer: EventWriter::new(sink, SOURCE, stream, String::new()),
             state: &mut self.state,
@@ -179,12 +176,12 @@ impl CursorMapper {
         };
         match ty {
             Some(1) => {
-                let Some(text) = nonblank(s(b, "text")) else {
+                let Some(text) = nonblank_raw(str_field(b, "text")) else {
                     self.counts.skip("user message without text");
                     return Ok(0);
                 };
                 let mut ev = EventBuf::new("user.message");
-                ev.text_content("content", &json_str(text));
+                ev.text_content("content", &json_text(Some(text)));
                 ev.meta_str("author", "human");
                 out.emit(format!("{id}/prompt"), ev, "prompt")?;
             }
@@ -203,35 +200,54 @@ impl CursorMapper {
     }
 }
 
+/// [`time_of`] of a raw value.
+fn raw_time_of(raw: Option<&RawValue>) -> Option<String> {
+    time_of(raw.map(value).as_ref())
+}
+
+/// Field `k` when it is a string (its raw text).
+fn str_field<'a>(o: &Obj<'a>, k: &str) -> Option<&'a RawValue> {
+    o.get(k).filter(|r| r.get().starts_with('"'))
+}
+
+/// A raw string that is not blank.
+fn nonblank_raw(t: Option<&RawValue>) -> Option<&RawValue> {
+    t.filter(|t| !is_blank_json_str(t.get()))
+}
+
 /// `thinking`: `{text}` in the builds read here; a bare string is taken too.
-fn thinking_text(b: &Value) -> Option<&str> {
-    match b.get("thinking")? {
-        Value::String(t) => nonblank(Some(t)),
-        t => nonblank(s(t, "text")),
+fn thinking_text<'a>(b: &Obj<'a>) -> Option<&'a RawValue> {
+    let t = b.get("thinking")?;
+    if t.get().starts_with('"') {
+        return nonblank_raw(Some(t));
     }
+    nonblank_raw(str_field(&Obj::of(Some(t)), "text"))
 }
 
 /// An assistant message: its thinking, its tool call with its result once done, its text, its
 /// token counts. False when it holds none of them (code blocks only, say).
-fn map_assistant(out: &mut Out, id: &str, b: &Value) -> Result<bool, MapError> {
+fn map_assistant(out: &mut Out, id: &str, b: &Obj) -> Result<bool, MapError> {
     let mut any = false;
     if let Some(thinking) = thinking_text(b) {
         any = true;
-        let ev = thinking_event(Some(&json_str(thinking)));
+        let ev = thinking_event(Some(&json_text(Some(thinking))));
         out.emit(format!("{id}/thinking"), ev, "thinking")?;
     }
-    if let Some(tool) = b.get("toolFormerData").filter(|t| t.is_object()) {
+    if let Some(tool) = b.get("toolFormerData").filter(|t| t.get().starts_with('{')) {
         any = true;
-        map_tool(out, id, tool)?;
+        map_tool(out, id, &Obj::of(Some(tool)))?;
     }
-    if let Some(text) = nonblank(s(b, "text")) {
+    if let Some(text) = nonblank_raw(str_field(b, "text")) {
         any = true;
         let mut ev = EventBuf::new("agent.message");
-        ev.text_content("content", &json_str(text));
+        ev.text_content("content", &json_text(Some(text)));
         out.emit(format!("{id}/text"), ev, "text")?;
     }
-    if let Some(tokens) = b.get("tokenCount").filter(|t| t.is_object()) {
-        let n = |k: &str| tokens.get(k).and_then(Value::as_u64).unwrap_or(0);
+    if b.get("tokenCount")
+        .is_some_and(|t| t.get().starts_with('{'))
+    {
+        let tokens = b.obj("tokenCount");
+        let n = |k: &str| tokens.get(k).and_then(|v| value(v).as_u64()).unwrap_or(0);
         let (input, output) = (n("inputTokens"), n("outputTokens"));
         if input + output > 0 {
             any = true;
@@ -262,28 +278,50 @@ fn input_of(text: Option<&str>) -> String {
 
 /// `toolFormerData`: the call (`name`, `rawArgs` else `params`, `toolCallId`), and once its
 /// `status` is final, its `result` (else `error`) in the same message.
-fn map_tool(out: &mut Out, id: &str, t: &Value) -> Result<(), MapError> {
-    let name = nonblank(s(t, "name"))
+fn map_tool(out: &mut Out, id: &str, t: &Obj) -> Result<(), MapError> {
+    let name = nonblank(t.str("name").as_deref())
         .map(str::to_string)
         .unwrap_or_else(|| {
-            t.get("tool")
+            t.value("tool")
                 .map_or("unknown".into(), |n| format!("tool {n}"))
         });
-    let call_id = nonblank(s(t, "toolCallId")).unwrap_or(id).to_string();
-    let input = input_of(s(t, "rawArgs").or_else(|| s(t, "params")));
+    let call_id = t.str("toolCallId");
+    let call_id = nonblank(call_id.as_deref()).unwrap_or(id).to_string();
+    let input = input_of(t.str("rawArgs").or_else(|| t.str("params")).as_deref());
     let ev = tool_use_event(&name, None, &input, &call_id);
     out.emit(format!("{id}/tool"), ev, "tool_use")?;
-    let status = s(t, "status").unwrap_or_default();
+    let status = t.str("status");
+    let status = status.as_deref().unwrap_or_default();
     let Some((_, is_error)) = DONE.iter().find(|(st, _)| *st == status) else {
         return Ok(());
     };
-    let result = match (s(t, "result"), s(t, "error")) {
-        (Some(r), _) if !r.is_empty() => r.to_string(),
-        (_, Some(e)) if !e.is_empty() => e.to_string(),
-        (r, _) => r.unwrap_or(status).to_string(),
+    // Copied as written: an empty string's text is always `""`.
+    let non_empty = |r: &&RawValue| r.get() != "\"\"";
+    let (result, error) = (str_field(t, "result"), str_field(t, "error"));
+    let result = match (result.filter(non_empty), error.filter(non_empty)) {
+        (Some(r), _) => json_text(Some(r)),
+        (None, Some(e)) => json_text(Some(e)),
+        (None, None) if result.is_some() => json_text(result),
+        (None, None) => json_str(status).into(),
     };
-    let ev = tool_result_event(&call_id, None, &text_content(&json_str(&result)), *is_error);
+    let ev = tool_result_event(&call_id, None, &text_content(&result), *is_error);
     out.emit(format!("{id}/result"), ev, "tool_result")
+}
+
+/// A bubble's or chat head's fields (both large: a head lists every bubble). Raw values let a lone surrogate (`\ud800`) through, which a
+/// `Value` of the record refuses: such a record is checked whole, as it always was; a record
+/// that is no object maps as one without fields, as a `Value` of it did.
+fn record_fields(text: &str) -> Result<Obj<'_>, MapError> {
+    let reject = |e: serde_json::Error| MapError::Reject(format!("not a Cursor record: {e}"));
+    if !text.trim_start().starts_with('{') {
+        serde_json::from_str::<Value>(text).map_err(reject)?;
+        return Ok(Obj::default());
+    }
+    let b = serde_json::from_str(text).map_err(reject)?;
+    if has_surrogate_escape(text) {
+        serde_json::from_str::<Value>(text).map_err(reject)?;
+    }
+    Ok(b)
 }
 
 impl SourceMapping for CursorMapper {
@@ -294,27 +332,55 @@ impl SourceMapping for CursorMapper {
     fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
         let stream = session_stream(SOURCE, &rec.session)?;
         self.switch(&rec.session);
-        let v: Value = serde_json::from_str(rec.record.get())
-            .map_err(|e| MapError::Reject(format!("not a Cursor record: {e}")))?;
+        let text = rec.record.get();
+        let head = || {
+            serde_json::from_str::<Value>(text)
+                .map_err(|e| MapError::Reject(format!("not a Cursor record: {e}")))
+        };
         match rec.kind.as_deref() {
             None => {
+                let b = record_fields(text)?;
                 let Some(id) = rec.at.as_deref() else {
                     return Err(MapError::Reject("Cursor message without `at`".into()));
                 };
-                self.map_bubble(id, &v, &stream, sink)
+                self.map_bubble(id, &b, &stream, sink)
             }
             Some("workspace") => {
-                self.map_workspace(&v);
+                self.map_workspace(&head()?);
                 Ok(0)
             }
             Some("composer") => {
-                self.map_head(&v);
+                self.map_head(&record_fields(text)?);
                 Ok(0)
             }
-            Some(kind) => Err(MapError::Reject(format!(
-                "unknown cursor record kind `{kind}`"
-            ))),
+            Some(kind) => {
+                head()?;
+                Err(MapError::Reject(format!(
+                    "unknown cursor record kind `{kind}`"
+                )))
+            }
         }
+    }
+
+    /// The one-pass path for messages (nearly every record): the parse of the record is its
+    /// only check as JSON, and comes first; anything else goes the full way.
+    fn map_line(
+        &mut self,
+        rec: &RecordLine,
+        sink: &mut dyn EventSink,
+    ) -> Option<Result<usize, MapError>> {
+        if rec.kind.is_some() {
+            return None;
+        }
+        let b = record_fields(rec.record).ok()?;
+        let mapped = session_stream(SOURCE, rec.session).and_then(|stream| {
+            self.switch(rec.session);
+            let Some(id) = rec.at.as_deref() else {
+                return Err(MapError::Reject("Cursor message without `at`".into()));
+            };
+            self.map_bubble(id, &b, &stream, sink)
+        });
+        Some(mapped)
     }
 
     fn counts(&self) -> &Counts {

@@ -6,6 +6,7 @@
 
 pub mod follow;
 pub mod map;
+mod raw;
 pub mod read;
 pub mod roots;
 pub mod scan;

@@ -9,17 +9,21 @@
 
 use std::collections::HashMap;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tonbo_core::contract::stable_hash;
 use tonbo_core::event::{
-    blocks, json_str, thinking_event, tool_result_event, tool_use_event, EventBuf,
+    blocks, is_blank_json_str, json_str, thinking_event, tool_result_event, tool_use_event,
+    EventBuf,
 };
 use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SourceMapping, Stamp,
 };
+use tonbo_core::record_line::RecordLine;
 use tonbo_core::time::rfc3339_millis;
-use tonbo_core::SourceRecord;
+use tonbo_core::{Provenance, SourceRecord};
 
+use crate::raw::{has_surrogate_escape, json_text, value, Obj, Part};
 use crate::SOURCE;
 
 /// The first words of the assistant text Goose adds after a compaction's summary
@@ -105,15 +109,52 @@ impl SourceMapping for GooseMapper {
 
     fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
         let stream = session_stream(SOURCE, &rec.session)?;
-        let v: Value = serde_json::from_str(rec.record.get())
-            .map_err(|e| MapError::Reject(format!("record is not JSON: {e}")))?;
+        let text = rec.record.get();
+        let not_json = |e: serde_json::Error| MapError::Reject(format!("record is not JSON: {e}"));
+        let place = Place {
+            session: &rec.session,
+            at: rec.at.as_deref(),
+            provenance: rec.provenance.as_ref(),
+        };
         match rec.kind.as_deref() {
-            Some("session" | "legacy-session") => self.map_session(rec, &v, &stream, sink),
-            Some("message" | "legacy-message") => self.map_message(rec, &v, &stream, sink),
-            other => Err(MapError::Reject(format!(
-                "unknown Goose record kind {other:?}"
-            ))),
+            Some("session" | "legacy-session") => {
+                let v: Value = serde_json::from_str(text).map_err(not_json)?;
+                self.map_session(&rec.session, &v, &stream, sink)
+            }
+            Some("message" | "legacy-message") => {
+                let v = message_record(text).map_err(not_json)?;
+                self.map_message(&place, &v, &stream, sink)
+            }
+            other => {
+                // Checked as JSON first, as every record always was.
+                serde_json::from_str::<Value>(text).map_err(not_json)?;
+                Err(MapError::Reject(format!(
+                    "unknown Goose record kind {other:?}"
+                )))
+            }
         }
+    }
+
+    /// The one-pass path for messages (nearly every record): the parse of the record is its
+    /// only check as JSON, and comes first; anything else goes the full way.
+    fn map_line(
+        &mut self,
+        rec: &RecordLine,
+        sink: &mut dyn EventSink,
+    ) -> Option<Result<usize, MapError>> {
+        if !matches!(rec.kind, Some("message" | "legacy-message")) {
+            return None;
+        }
+        let v = message_record(rec.record).ok()?;
+        let place = Place {
+            session: rec.session,
+            at: rec.at.as_deref(),
+            provenance: rec.provenance.as_ref(),
+        };
+        Some(
+            session_stream(SOURCE, rec.session)
+                .and_then(|stream| self.map_message(&place, &v, &stream, sink)),
+        )
     }
 
     fn counts(&self) -> &Counts {
@@ -121,12 +162,67 @@ impl SourceMapping for GooseMapper {
     }
 }
 
+/// Where a record comes from: its session and place, for a message without an id.
+struct Place<'a> {
+    session: &'a str,
+    at: Option<&'a str>,
+    provenance: Option<&'a Provenance>,
+}
+
+/// A message record's fields. Raw values let a lone surrogate (`\ud800`) through, which a
+/// `Value` of the record refuses: such a record is checked whole, as it always was.
+/// A record that is no object maps as one without fields, as a `Value` of it did.
+fn message_record(text: &str) -> Result<Obj<'_>, serde_json::Error> {
+    if !text.trim_start().starts_with('{') {
+        serde_json::from_str::<Value>(text)?;
+        return Ok(Obj::default());
+    }
+    let v = serde_json::from_str(text)?;
+    if has_surrogate_escape(text) {
+        serde_json::from_str::<Value>(text)?;
+    }
+    Ok(v)
+}
+
+/// The items of an array (none when `raw` holds no array), each parsed in one pass.
+fn items(raw: Option<&RawValue>) -> Vec<Part<'_>> {
+    raw.filter(|r| r.get().starts_with('['))
+        .and_then(|r| serde_json::from_str(r.get()).ok())
+        .unwrap_or_default()
+}
+
+/// A text block of the string `raw` holds (empty when none), copied as it is written.
+fn text_block_raw(raw: Option<&RawValue>) -> String {
+    tonbo_core::event::text_block(&json_text(raw))
+}
+
+/// An event whose content is one text block of the string `raw` holds.
+fn text_event_raw(kind: &str, raw: Option<&RawValue>) -> EventBuf {
+    let mut ev = EventBuf::new(kind);
+    ev.text_content("content", &json_text(raw));
+    ev
+}
+
+/// Field `k` of an item when it is a string (its raw text).
+fn str_field<'a>(o: &Obj<'a>, k: &str) -> Option<&'a RawValue> {
+    o.get(k).filter(|r| r.get().starts_with('"'))
+}
+
+/// A base64 image block of an item's `mimeType` and `data`.
+fn image_block(item: &Obj) -> String {
+    format!(
+        "{{\"type\":\"image\",\"source\":{{\"type\":\"base64\",\"media_type\":{},\"data\":{}}}}}",
+        json_str(item.str("mimeType").as_deref().unwrap_or("image/png")),
+        json_text(str_field(item, "data"))
+    )
+}
+
 impl GooseMapper {
     /// A session row (or an older file's metadata line): what its messages' events carry, and
     /// its name as a title event.
     fn map_session(
         &mut self,
-        rec: &SourceRecord,
+        session: &str,
         v: &Value,
         stream: &str,
         sink: &mut dyn EventSink,
@@ -152,7 +248,7 @@ impl GooseMapper {
             .filter(|n| !n.trim().is_empty())
             .map(str::to_string);
         let meta = session_meta(&state);
-        self.sessions.insert(rec.session.to_string(), state);
+        self.sessions.insert(session.to_string(), state);
         let Some(name) = name else {
             self.counts.skip("session without name");
             return Ok(0);
@@ -185,8 +281,8 @@ impl GooseMapper {
     /// after the rest.
     fn map_message(
         &mut self,
-        rec: &SourceRecord,
-        v: &Value,
+        rec: &Place,
+        v: &Obj,
         stream: &str,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
@@ -195,7 +291,7 @@ impl GooseMapper {
         let created = v
             .get("created")
             .or_else(|| v.get("created_timestamp"))
-            .and_then(Value::as_i64)
+            .and_then(|c| value(c).as_i64())
             .filter(|c| *c > 0)
             .map(|c| rfc3339_millis(c * 1000));
         let mut m = Msg {
@@ -203,20 +299,21 @@ impl GooseMapper {
             timestamp: created,
             meta: session_meta(state),
         };
-        let role = s(v, "role").unwrap_or("");
-        let md = v.get("metadata").filter(|m| m.is_object());
-        let visible = |k: &str| md.and_then(|m| m.get(k)).and_then(Value::as_bool) != Some(false);
+        let role = v.str("role");
+        let role = role.as_deref().unwrap_or("");
+        let md = v.obj("metadata");
+        let visible = |k: &str| md.bool(k) != Some(false);
         let seen = Seen {
             user_visible: visible("userVisible"),
             agent_visible: visible("agentVisible"),
         };
         let mut prompt = Vec::new();
-        let empty = Vec::new();
-        let content = v.get("content").and_then(Value::as_array).unwrap_or(&empty);
-        for item in content {
-            let kind = s(item, "type").unwrap_or("");
+        let content = items(v.get("content"));
+        for item in &content {
+            let kind = item.obj().str("type");
+            let kind = kind.as_deref().unwrap_or("");
             if role == "user" && seen.persons() && matches!(kind, "text" | "image") {
-                prompt.push(item);
+                prompt.push(item.obj());
                 continue;
             }
             map_item(state, &mut self.counts, role, seen, item, &mut m)?;
@@ -245,15 +342,15 @@ impl Seen {
 /// The key base of a message: its `message_id` (what Goose's migration 7 gives rows written
 /// before it, `msg_<session>_<row>`, for a row without one), an older file's message `id`,
 /// else the record's place (`<file>:<line>`).
-fn message_key(rec: &SourceRecord, v: &Value) -> Result<String, MapError> {
-    if let Some(id) = s(v, "message_id").or_else(|| s(v, "id")) {
-        return Ok(id.to_string());
+fn message_key(rec: &Place, v: &Obj) -> Result<String, MapError> {
+    if let Some(id) = v.str("message_id").or_else(|| v.str("id")) {
+        return Ok(id.into_owned());
     }
-    if let Some(row) = v.get("id").and_then(Value::as_i64) {
+    if let Some(row) = v.get("id").and_then(|id| value(id).as_i64()) {
         return Ok(format!("msg_{}_{row}", rec.session));
     }
-    let at = rec.at.as_deref().map(str::to_string).or_else(|| {
-        let p = rec.provenance.as_ref()?;
+    let at = rec.at.map(str::to_string).or_else(|| {
+        let p = rec.provenance?;
         let file = std::path::Path::new(p.file.as_deref()?).file_name()?;
         Some(format!("{}:{}", file.to_string_lossy(), p.line?))
     });
@@ -278,22 +375,17 @@ fn session_meta(state: &Session) -> Vec<(&'static str, String)> {
 /// A person's text and images of one message, as one `user.message` (or what it is instead:
 /// the copy of a prompt after a compaction, a parent agent's prompt to a sub-agent, a
 /// schedule's prompt).
-fn emit_prompt(state: &mut Session, items: &[&Value], m: &mut Msg) -> Result<(), MapError> {
+fn emit_prompt(state: &mut Session, items: &[&Obj], m: &mut Msg) -> Result<(), MapError> {
     if items.is_empty() {
         return Ok(());
     }
-    let block_of = |item: &&Value| {
-        match s(item, "type") {
-        Some("image") => format!(
-            "{{\"type\":\"image\",\"source\":{{\"type\":\"base64\",\"media_type\":{},\"data\":{}}}}}",
-            json_str(s(item, "mimeType").unwrap_or("image/png")),
-            json_str(s(item, "data").unwrap_or(""))
-        ),
-        _ => text_block(s(item, "text").unwrap_or("")),
-    }
+    let block_of = |item: &&Obj| match item.str("type").as_deref() {
+        Some("image") => image_block(item),
+        _ => text_block_raw(str_field(item, "text")),
     };
     let content = blocks(&items.iter().map(block_of).collect::<Vec<_>>());
-    let first_text = items.iter().find_map(|i| s(i, "text")).unwrap_or("").trim();
+    let first_text = items.iter().find_map(|i| i.str("text"));
+    let first_text = first_text.as_deref().unwrap_or("").trim();
     let copy = state.last_prompt.as_deref() == Some(first_text);
     if std::mem::take(&mut state.after_compaction) && copy {
         let mut ev = EventBuf::new("system.message");
@@ -323,20 +415,24 @@ fn map_item(
     counts: &mut Counts,
     role: &str,
     seen: Seen,
-    item: &Value,
+    whole: &Part,
     m: &mut Msg,
 ) -> Result<(), MapError> {
-    let kind = s(item, "type").unwrap_or("");
+    let item = whole.obj();
+    let kind = item.str("type");
+    let kind = kind.as_deref().unwrap_or("");
     match kind {
         "text" => {
-            let text = s(item, "text").unwrap_or("");
-            if text.trim().is_empty() {
+            let raw = str_field(item, "text");
+            if raw.is_none_or(|t| is_blank_json_str(t.get())) {
                 m.writer.pass_over();
                 return Ok(());
             }
             if seen.user_visible && role == "assistant" {
-                return m.emit(text_event("agent.message", text), "text");
+                return m.emit(text_event_raw("agent.message", raw), "text");
             }
+            let text = item.str("text");
+            let text = text.as_deref().unwrap_or("");
             // Written by Goose for the model only: a compaction's summary (user role), its
             // continuation (assistant role), nudges.
             if role == "assistant" && text.starts_with(COMPACTED) {
@@ -354,39 +450,43 @@ fn map_item(
             } else {
                 "agent_only_text"
             };
-            m.emit(text_event("system.message", text), label)
+            m.emit(text_event_raw("system.message", raw), label)
         }
         "toolRequest" | "frontendToolRequest" => tool_request(state, item, m),
         "toolResponse" => tool_response(state, item, m),
         "thinking" => {
-            let t = s(item, "thinking").unwrap_or("");
-            let raw = (!t.trim().is_empty()).then(|| json_str(t));
-            m.emit(thinking_event(raw.as_deref()), "thinking")
+            let t = str_field(item, "thinking");
+            let ev = if t.is_none_or(|t| is_blank_json_str(t.get())) {
+                thinking_event(None)
+            } else {
+                thinking_event(Some(&json_text(t)))
+            };
+            m.emit(ev, "thinking")
         }
         "redactedThinking" => m.emit(thinking_event(None), "redacted_thinking"),
         "image" => {
             let mut ev = EventBuf::new("goose.image");
-            ev.raw("image", &item.to_string());
+            ev.raw("image", &whole.to_value().to_string());
             m.emit(ev, "image")
         }
         "systemNotification"
         | "contextLengthExceeded"
         | "summarizationRequested"
         | "conversationCompacted" => {
-            let text = s(item, "msg").unwrap_or(kind);
-            let mut ev = text_event("system.message", text);
-            ev.meta_opt("notification_type", s(item, "notificationType"));
+            let text = item.str("msg");
+            let mut ev = text_event("system.message", text.as_deref().unwrap_or(kind));
+            ev.meta_opt("notification_type", item.str("notificationType").as_deref());
             m.emit(ev, kind)
         }
         "toolConfirmationRequest" | "actionRequired" => {
             let mut ev = EventBuf::new("goose.action_required");
-            ev.raw("request", &item.to_string());
+            ev.raw("request", &whole.to_value().to_string());
             m.emit(ev, kind)
         }
         other => {
             counts.unknown(&format!("content:{other}"));
             let mut ev = EventBuf::new("goose.content");
-            ev.raw("content", &item.to_string());
+            ev.raw("content", &whole.to_value().to_string());
             m.emit(ev, "unknown_content")
         }
     }
@@ -394,17 +494,20 @@ fn map_item(
 
 /// A tool call: `<extension>__<tool>` is the tool of the MCP server (Goose extension)
 /// `<extension>`; a call the model got wrong (`status: error`) keeps its error.
-fn tool_request(state: &mut Session, item: &Value, m: &mut Msg) -> Result<(), MapError> {
-    let id = s(item, "id").unwrap_or("");
-    let call = item.get("toolCall").unwrap_or(&Value::Null);
-    if s(call, "status") == Some("error") {
+fn tool_request(state: &mut Session, item: &Obj, m: &mut Msg) -> Result<(), MapError> {
+    let id = item.str("id");
+    let id = id.as_deref().unwrap_or("");
+    let call = item.obj("toolCall");
+    if call.str("status").as_deref() == Some("error") {
         let mut ev = tool_use_event("invalid_tool_call", None, "{}", id);
-        ev.meta_str("error", s(call, "error").unwrap_or(""));
+        ev.meta_str("error", call.str("error").as_deref().unwrap_or(""));
         return m.emit(ev, "tool_request");
     }
-    let value = call.get("value").unwrap_or(&Value::Null);
-    let name = s(value, "name").unwrap_or("");
-    let input = match value.get("arguments") {
+    let value = call.obj("value");
+    let name = value.str("name");
+    let name = name.as_deref().unwrap_or("");
+    // Written as serde_json writes a value (keys sorted), as it always was.
+    let input = match value.value("arguments") {
         Some(a @ Value::Object(_)) => a.to_string(),
         None | Some(Value::Null) => "{}".to_string(),
         Some(other) => serde_json::json!({ "value": other }).to_string(),
@@ -419,23 +522,19 @@ fn tool_request(state: &mut Session, item: &Value, m: &mut Msg) -> Result<(), Ma
 }
 
 /// A tool's result, carried in a user-role message: MCP content items as blocks.
-fn tool_response(state: &mut Session, item: &Value, m: &mut Msg) -> Result<(), MapError> {
-    let id = s(item, "id").unwrap_or("");
-    let result = item.get("toolResult").unwrap_or(&Value::Null);
+fn tool_response(state: &mut Session, item: &Obj, m: &mut Msg) -> Result<(), MapError> {
+    let id = item.str("id");
+    let id = id.as_deref().unwrap_or("");
+    let result = item.obj("toolResult");
     let server = state.servers.remove(id);
-    let (content, is_error) = if s(result, "status") == Some("error") {
-        let text = s(result, "error").unwrap_or("");
-        (blocks(&[text_block(text)]), true)
+    let (content, is_error) = if result.str("status").as_deref() == Some("error") {
+        (blocks(&[text_block_raw(str_field(&result, "error"))]), true)
     } else {
-        let value = result.get("value").unwrap_or(&Value::Null);
+        let raw_value = result.get("value");
+        let value = Obj::of(raw_value);
         // Current: a CallToolResult `{content, isError}`; older: the content list itself.
-        let items = value
-            .get("content")
-            .or(Some(value))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let is_error = value.get("isError").and_then(Value::as_bool) == Some(true);
+        let items = items(value.get("content").or(raw_value));
+        let is_error = value.bool("isError") == Some(true);
         (
             blocks(&items.iter().map(mcp_block).collect::<Vec<_>>()),
             is_error,
@@ -447,18 +546,15 @@ fn tool_response(state: &mut Session, item: &Value, m: &mut Msg) -> Result<(), M
 
 /// An MCP content item as a content block: text, image, a resource's text; else its JSON as
 /// text.
-fn mcp_block(item: &Value) -> String {
-    match s(item, "type") {
-        Some("text") => text_block(s(item, "text").unwrap_or("")),
-        Some("image") => format!(
-            "{{\"type\":\"image\",\"source\":{{\"type\":\"base64\",\"media_type\":{},\"data\":{}}}}}",
-            json_str(s(item, "mimeType").unwrap_or("image/png")),
-            json_str(s(item, "data").unwrap_or(""))
-        ),
+fn mcp_block(whole: &Part) -> String {
+    let item = whole.obj();
+    match item.str("type").as_deref() {
+        Some("text") => text_block_raw(str_field(item, "text")),
+        Some("image") => image_block(item),
         Some("resource") => {
-            let r = item.get("resource").unwrap_or(&Value::Null);
-            text_block(s(r, "text").or_else(|| s(r, "uri")).unwrap_or(""))
+            let r = item.obj("resource");
+            text_block_raw(str_field(&r, "text").or_else(|| str_field(&r, "uri")))
         }
-        _ => text_block(&item.to_string()),
+        _ => text_block(&whole.to_value().to_string()),
     }
 }

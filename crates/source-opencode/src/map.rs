@@ -17,17 +17,21 @@
 
 mod content;
 mod go;
+pub(crate) mod raw;
 mod ts;
 mod v2;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tonbo_core::contract::session_id_for;
-use tonbo_core::event::{blocks, fnv64, json_str, EventBuf};
+use tonbo_core::event::{as_str, blocks, fnv64, json_str, text_block, EventBuf};
 use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Thread,
 };
+use tonbo_core::record_line::RecordLine;
 use tonbo_core::SourceRecord;
 
 use crate::record::{Kind, Layout, Lineage, MessageRecord, SessionRecord};
@@ -107,6 +111,17 @@ impl Prompt {
         self.blocks.push(content::text_block(text));
     }
 
+    /// A text the record holds as `raw` (a JSON string), copied as it is written.
+    fn text_raw(&mut self, raw: Option<&RawValue>) {
+        if self.first_text.is_empty() {
+            self.first_text = raw
+                .and_then(as_str)
+                .map(Cow::into_owned)
+                .unwrap_or_default();
+        }
+        self.blocks.push(text_block(&raw::json_text(raw)));
+    }
+
     fn block(&mut self, block: String) {
         self.blocks.push(block);
     }
@@ -143,7 +158,7 @@ impl OpenCodeMapper {
     /// announced on its parent's stream; its title.
     fn map_session(
         &mut self,
-        rec: &SourceRecord,
+        native_session: &str,
         r: &SessionRecord,
         session_id: &str,
         sink: &mut dyn EventSink,
@@ -168,7 +183,15 @@ impl OpenCodeMapper {
         let mut emitted = 0;
         if let Some(parent) = parent {
             let layout = Layout::from_name(&r.layout);
-            emitted += announce_thread(rec, ses, layout, session_id, parent, &created, sink)?;
+            emitted += announce_thread(
+                native_session,
+                ses,
+                layout,
+                session_id,
+                parent,
+                &created,
+                sink,
+            )?;
         }
         // The title is the session's one piece of content; sub-agent title sessions are Go's
         // `title-<parent>` and carry none.
@@ -305,18 +328,22 @@ impl OpenCodeMapper {
 }
 
 /// The `record` of a source record, as a record of `kind`.
-fn record_of<'a, T: serde::Deserialize<'a>>(
-    rec: &'a SourceRecord,
-    kind: &str,
-) -> Result<T, MapError> {
-    serde_json::from_str(rec.record.get())
-        .map_err(|e| MapError::Reject(format!("not an OpenCode {kind} record: {e}")))
+fn record_of<'a, T: serde::Deserialize<'a>>(text: &'a str, kind: &str) -> Result<T, MapError> {
+    let reject =
+        |e: serde_json::Error| MapError::Reject(format!("not an OpenCode {kind} record: {e}"));
+    let record = serde_json::from_str(text).map_err(reject)?;
+    // Raw values let a lone surrogate through, which a `Value` of the record (what the
+    // mapping reads it as) refuses.
+    if raw::has_surrogate_escape(text) {
+        serde_json::from_str::<Value>(text).map_err(reject)?;
+    }
+    Ok(record)
 }
 
 /// A sub-agent's session: its parent's stream announces it as a thread, with the agent and (Go
 /// lineage) the call that made it.
 fn announce_thread(
-    rec: &SourceRecord,
+    child: &str,
     ses: &Value,
     layout: Option<Layout>,
     session_id: &str,
@@ -325,7 +352,6 @@ fn announce_thread(
     sink: &mut dyn EventSink,
 ) -> Result<usize, MapError> {
     let parent_stream = session_stream(SOURCE, parent)?;
-    let child = rec.session.as_ref();
     let title = s(ses, "title").filter(|t| !t.is_empty());
     let agent = s(ses, "agent")
         .map(str::to_string)
@@ -342,13 +368,10 @@ fn announce_thread(
     Ok(writer.emitted())
 }
 
-impl SourceMapping for OpenCodeMapper {
-    fn source(&self) -> &'static str {
-        SOURCE
-    }
-
-    fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, &rec.session)?;
+impl OpenCodeMapper {
+    /// The stream of the record's session, whose state becomes the one at hand.
+    fn enter(&mut self, native_session: &str) -> Result<String, MapError> {
+        let session_id = session_stream(SOURCE, native_session)?;
         if self.state.session_id != session_id {
             let current_key = self.state.session_id.clone();
             self.others
@@ -357,11 +380,26 @@ impl SourceMapping for OpenCodeMapper {
                     ..SessionState::default()
                 });
         }
+        Ok(session_id)
+    }
+}
+
+impl SourceMapping for OpenCodeMapper {
+    fn source(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
+        let session_id = self.enter(&rec.session)?;
+        let text = rec.record.get();
         match rec.kind.as_deref().and_then(Kind::from_name) {
             Some(Kind::Session) => {
-                self.map_session(rec, &record_of(rec, "session")?, &session_id, sink)
+                let r = record_of(text, "session")?;
+                self.map_session(&rec.session, &r, &session_id, sink)
             }
-            Some(Kind::Message) => self.map_message(&record_of(rec, "message")?, &session_id, sink),
+            Some(Kind::Message) => {
+                self.map_message(&record_of(text, "message")?, &session_id, sink)
+            }
             None => Err(MapError::Reject(format!(
                 "OpenCode record of unknown kind {}",
                 rec.kind
@@ -369,6 +407,23 @@ impl SourceMapping for OpenCodeMapper {
                     .map_or("(none)".into(), |k| format!("`{k}`"))
             ))),
         }
+    }
+
+    /// The one-pass path for messages (nearly every record): the typed parse of the record is
+    /// its only check as JSON, and comes first; anything else goes the full way.
+    fn map_line(
+        &mut self,
+        line: &RecordLine,
+        sink: &mut dyn EventSink,
+    ) -> Option<Result<usize, MapError>> {
+        if line.kind.and_then(Kind::from_name) != Some(Kind::Message) {
+            return None;
+        }
+        let r: MessageRecord = record_of(line.record, "message").ok()?;
+        Some(
+            self.enter(line.session)
+                .and_then(|session_id| self.map_message(&r, &session_id, sink)),
+        )
     }
 
     fn counts(&self) -> &Counts {

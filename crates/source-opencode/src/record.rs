@@ -20,6 +20,7 @@ use serde_json::Value;
 use tonbo_core::WIRE_VERSION;
 
 use crate::json;
+use crate::map::raw::Part;
 
 /// The `source` of every record.
 pub const SOURCE: &str = "opencode";
@@ -122,8 +123,10 @@ pub struct MessageRecord<'a> {
     #[serde(borrow)]
     pub layout: Cow<'a, str>,
     pub message: Value,
-    #[serde(default)]
-    pub parts: Vec<Value>,
+    /// Each an object's fields as raw values: the TypeScript layouts read a part's fields
+    /// without a `Value`.
+    #[serde(default, borrow)]
+    pub parts: Vec<Part<'a>>,
 }
 
 /// Where a record comes from.

@@ -56,6 +56,26 @@ fn output_is_error(text: &str) -> bool {
     false
 }
 
+/// [`output_is_error`] of the string `raw` holds, decoded only when it must be: an output that
+/// may be a JSON object (`{`, or whitespace first, which the raw text holds as ` ` or an escape)
+/// is decoded; `Exit code: <n>` is read from the raw text, whose digits are never escaped but
+/// by `\u00..` (then it is decoded too). Decoding every output was a tenth of the mapping's
+/// time.
+fn raw_output_is_error(raw: &RawValue) -> bool {
+    let inner = raw.get().strip_prefix('"').unwrap_or("");
+    if let Some(rest) = inner.strip_prefix("Exit code: ") {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+            .unwrap_or(rest.len());
+        if !rest[end..].starts_with("\\u") {
+            return rest[..end].parse::<i64>().is_ok_and(|c| c != 0);
+        }
+    } else if !inner.starts_with(['{', ' ', '\\']) {
+        return false;
+    }
+    as_str(raw).is_some_and(|text| output_is_error(&text))
+}
+
 /// The thread a `spawn_agent` output names (`{"agent_id": "<thread id>", "nickname": ...}`,
 /// as a JSON string).
 pub(super) fn spawned_thread(output: Option<&RawValue>) -> Option<String> {
@@ -116,8 +136,8 @@ pub(super) fn output_content(output: Option<&RawValue>) -> (String, bool) {
     let Some(raw) = output else {
         return ("[]".into(), false);
     };
-    if let Some(text) = as_str(raw) {
-        return (text_content(raw.get()), output_is_error(&text));
+    if is_str(raw) {
+        return (text_content(raw.get()), raw_output_is_error(raw));
     }
     match serde_json::from_str::<Vec<Part>>(raw.get()) {
         Ok(parts) => (content_blocks(&parts), false),
@@ -144,6 +164,22 @@ mod tests {
             "Exit code: 1\nWall time: 0.1 seconds\nOutput:\n"
         ));
         assert!(!output_is_error("Exit code: 0\nOutput:\n"));
+        for raw in [
+            r#""Exit code: 1\nOutput:\n""#,
+            r#""Exit code: 0\nOutput:\n""#,
+            r#""Exit code: 0""#,
+            r#""Exit code: 1\u0032""#,
+            r#""Exit code: -""#,
+            r#""\u0045xit code: 3""#,
+            r#""{\"metadata\":{\"exit_code\":2}}""#,
+            r#""\n {\"metadata\":{\"exit_code\":2}}""#,
+            r#"" {\"metadata\":{\"exit_code\":0}}""#,
+            r#""plain""#,
+        ] {
+            let raw: &RawValue = serde_json::from_str(raw).unwrap();
+            let text: String = serde_json::from_str(raw.get()).unwrap();
+            assert_eq!(raw_output_is_error(raw), output_is_error(&text), "{raw}");
+        }
         assert_eq!(
             image_block("data:image/png;base64,AAAA"),
             r#"{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}}"#

@@ -16,13 +16,19 @@ use crate::SOURCE;
 /// The V2+ envelope of every line.
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Envelope<'a> {
+pub(super) struct Envelope<'a> {
     #[serde(borrow)]
     timestamp: Option<Cow<'a, str>>,
     #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
     payload: Option<&'a RawValue>,
+}
+
+impl<'a> Envelope<'a> {
+    pub(super) fn parse(text: &'a str) -> Result<Envelope<'a>, MapError> {
+        serde_json::from_str(text).map_err(|e| MapError::Reject(format!("not a Codex line: {e}")))
+    }
 }
 
 /// Outer types and `event_msg` types that carry nothing to emit, or only duplicates of response
@@ -65,8 +71,14 @@ const FORK_COPY: &str = "line of a fork's copy of its parent";
 
 impl CodexMapper {
     pub(super) fn map_envelope(&mut self, raw: &RawValue, line: &mut Line) -> Result<(), MapError> {
-        let env: Envelope = serde_json::from_str(raw.get())
-            .map_err(|e| MapError::Reject(format!("not a Codex line: {e}")))?;
+        self.map_parsed_envelope(&Envelope::parse(raw.get())?, line)
+    }
+
+    pub(super) fn map_parsed_envelope(
+        &mut self,
+        env: &Envelope,
+        line: &mut Line,
+    ) -> Result<(), MapError> {
         let (Some(kind), Some(payload)) = (env.kind.as_deref(), env.payload) else {
             return Err(MapError::Reject(
                 "Codex line has no `type` and `payload`".into(),

@@ -14,6 +14,7 @@
 mod call;
 mod content;
 mod envelope;
+use envelope::Envelope;
 mod event_msg;
 mod item;
 mod prompt;
@@ -28,7 +29,8 @@ use tonbo_core::event::EventBuf;
 use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
 };
-use tonbo_core::SourceRecord;
+use tonbo_core::record_line::RecordLine;
+use tonbo_core::{Provenance, SourceRecord};
 
 use crate::record::{at_file, at_of_provenance, RecordKind};
 use crate::SOURCE;
@@ -182,19 +184,24 @@ impl CodexMapper {
     }
 }
 
-impl SourceMapping for CodexMapper {
-    fn source(&self) -> &'static str {
-        SOURCE
-    }
-
-    fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, &rec.session)?;
+impl CodexMapper {
+    /// Maps one record of the session `session` at `at` (else where its provenance says),
+    /// `by` the mapping of its kind.
+    fn map_record(
+        &mut self,
+        session: &str,
+        at: Option<&str>,
+        provenance: Option<&Provenance>,
+        sink: &mut dyn EventSink,
+        by: impl FnOnce(&mut Self, &mut Line) -> Result<(), MapError>,
+    ) -> Result<usize, MapError> {
+        let session_id = session_stream(SOURCE, session)?;
         // Keys are the record's place, `<file name>:<line or row>` (`at`): stable while Codex
         // appends, and when a file is archived or compressed. A record of an older reader has
         // no `at`; its provenance gives the same text.
-        let at = match &rec.at {
-            Some(at) => Cow::Borrowed(at.as_ref()),
-            None => Cow::Owned(at_of_provenance(rec.provenance.as_ref())),
+        let at = match at {
+            Some(at) => Cow::Borrowed(at),
+            None => Cow::Owned(at_of_provenance(provenance)),
         };
         self.enter(&session_id, at_file(&at));
         let mut line = Line {
@@ -203,17 +210,54 @@ impl SourceMapping for CodexMapper {
             key_base: &at,
             timestamp: None,
         };
-        let raw = rec.record;
-        match RecordKind::from_wire(rec.kind.as_deref()).map_err(MapError::Reject)? {
-            RecordKind::V2 => self.map_envelope(raw, &mut line)?,
-            RecordKind::V1 => self.map_v1(raw, &mut line)?,
-            RecordKind::V0Session | RecordKind::SeedSession => {
-                self.session_meta(raw);
-            }
-            RecordKind::V0Item => self.map_item(raw, &mut line)?,
-            RecordKind::SeedMessage => self.map_seed(raw, &mut line)?,
-        }
+        by(self, &mut line)?;
         Ok(line.out.emitted())
+    }
+}
+
+impl SourceMapping for CodexMapper {
+    fn source(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
+        let raw = rec.record;
+        let at = rec.at.as_deref();
+        self.map_record(
+            &rec.session,
+            at,
+            rec.provenance.as_ref(),
+            sink,
+            |m, line| match RecordKind::from_wire(rec.kind.as_deref()).map_err(MapError::Reject)? {
+                RecordKind::V2 => m.map_envelope(raw, line),
+                RecordKind::V1 => m.map_v1(raw, line),
+                RecordKind::V0Session | RecordKind::SeedSession => {
+                    m.session_meta(raw);
+                    Ok(())
+                }
+                RecordKind::V0Item => m.map_item(raw, line),
+                RecordKind::SeedMessage => m.map_seed(raw, line),
+            },
+        )
+    }
+
+    /// The one-pass path for V2+ lines (nearly every record): the typed parse of the line's
+    /// envelope is its only check as JSON, and comes first; anything else goes the full way.
+    fn map_line(
+        &mut self,
+        rec: &RecordLine,
+        sink: &mut dyn EventSink,
+    ) -> Option<Result<usize, MapError>> {
+        if rec.kind.is_some() {
+            return None;
+        }
+        let env = Envelope::parse(rec.record).ok()?;
+        let at = rec.at.as_deref();
+        Some(
+            self.map_record(rec.session, at, rec.provenance.as_ref(), sink, |m, line| {
+                m.map_parsed_envelope(&env, line)
+            }),
+        )
     }
 
     fn counts(&self) -> &Counts {

@@ -38,6 +38,7 @@ impl OpenCodeMapper {
             || self.state.summary_message_id.as_deref() == Some(id);
         let mut prompt = Prompt::default();
         for part in &r.parts {
+            let part = &part.to_value();
             let kind = s(part, "type").unwrap_or("");
             let data = part.get("data").cloned().unwrap_or(Value::Null);
             match (role, kind) {

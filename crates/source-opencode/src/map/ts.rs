@@ -1,17 +1,17 @@
 //! The TypeScript lineage (`t1` JSON store, `t2` SQLite): a message object and its part
 //! objects; one `tool` part holds a call and its result in `state`.
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tonbo_core::contract::session_id_for;
 use tonbo_core::event::{
-    blocks, error_event, tool_result_event, tool_use_event, turn_end_event, EventBuf,
+    self, blocks, error_event, is_blank_json_str, json_str, text_block, tool_result_event,
+    tool_use_event, turn_end_event, EventBuf,
 };
 use tonbo_core::mapping::MapError;
 
-use super::content::{
-    error_text, s, text_block, text_event, thinking_event, time_of, timestamp, tool_input,
-    unknown_event, url_block, usage_event, Msg,
-};
+use super::content::{error_text, s, timestamp, unknown_event, url_block, usage_event, Msg};
+use super::raw::{json_text, value, Obj, Part};
 use super::{file_part, OpenCodeMapper, Prompt};
 use crate::record::MessageRecord;
 use crate::SOURCE;
@@ -40,33 +40,40 @@ impl OpenCodeMapper {
 
     fn ts_part(
         &mut self,
-        part: &Value,
+        whole: &Part,
         role: &str,
         summary: bool,
         prompt: &mut Prompt,
         m: &mut Msg,
     ) -> Result<(), MapError> {
-        let kind = s(part, "type").unwrap_or("");
-        let started = time_of(part, "start");
+        let part = whole.obj();
+        let kind = part.str("type");
+        let kind = kind.as_deref().unwrap_or("");
+        let started = time_of_obj(part, "start");
         match kind {
             "text" => self.ts_text(part, role, summary, started, prompt, m),
             "file" => {
                 let b = url_block(
-                    s(part, "url").unwrap_or(""),
-                    s(part, "mime"),
-                    s(part, "filename"),
+                    part.str("url").as_deref().unwrap_or(""),
+                    part.str("mime").as_deref(),
+                    part.str("filename").as_deref(),
                 );
                 file_part(role, b, prompt, m, started)
             }
             "reasoning" => {
-                let ev = thinking_event(s(part, "text").unwrap_or(""));
+                let text = part.get("text").filter(|t| t.get().starts_with('"'));
+                let ev = if text.is_none_or(|t| is_blank_json_str(t.get())) {
+                    event::thinking_event(None)
+                } else {
+                    event::thinking_event(Some(&json_text(text)))
+                };
                 m.emit(ev, "reasoning", started)
             }
             "tool" => ts_tool(part, m),
             "step-finish" => ts_step_finish(part, m),
             "compaction" => {
                 let mut ev = EventBuf::new("agent.thread_context_compacted");
-                let auto = part.get("auto").cloned().unwrap_or(Value::Null);
+                let auto = part.value("auto").unwrap_or(Value::Null);
                 ev.meta_raw("auto", &auto.to_string());
                 m.emit(ev, "compaction_request", None)
             }
@@ -83,15 +90,15 @@ impl OpenCodeMapper {
             "subtask" => {
                 // A slash command run by a sub-agent: its prompt is the command's template,
                 // not what the person typed.
-                let mut ev = text_event("system.message", s(part, "prompt").unwrap_or(""));
-                ev.meta_opt("agent", s(part, "agent"))
-                    .meta_opt("description", s(part, "description"))
-                    .meta_opt("command", s(part, "command"));
+                let mut ev = text_event_raw("system.message", part.get("prompt"));
+                ev.meta_opt("agent", part.str("agent").as_deref())
+                    .meta_opt("description", part.str("description").as_deref())
+                    .meta_opt("command", part.str("command").as_deref());
                 m.emit(ev, "subtask", None)
             }
             other => {
                 self.unknown(format!("part:{other}"));
-                let ev = unknown_event("opencode.part", "part", part);
+                let ev = unknown_event("opencode.part", "part", &whole.to_value());
                 m.emit(ev, "unknown_part", started)
             }
         }
@@ -102,27 +109,27 @@ impl OpenCodeMapper {
     /// summary of a compaction.
     fn ts_text(
         &mut self,
-        part: &Value,
+        part: &Obj,
         role: &str,
         summary: bool,
         started: Option<String>,
         prompt: &mut Prompt,
         m: &mut Msg,
     ) -> Result<(), MapError> {
-        let text = s(part, "text").unwrap_or("");
-        let synthetic = part.get("synthetic").and_then(Value::as_bool) == Some(true);
-        if part.get("ignored").and_then(Value::as_bool) == Some(true) {
+        // Copied as written, decoded only to look at (a prompt's first text, blankness).
+        let text = part.get("text").filter(|t| t.get().starts_with('"'));
+        let synthetic = part.bool("synthetic") == Some(true);
+        if part.bool("ignored") == Some(true) {
             self.skip("text (ignored)");
         } else if synthetic {
             // Injected by OpenCode, not typed; the TUI's editor context says so in its
             // metadata.
-            let editor =
-                part.get("metadata").and_then(|md| s(md, "kind")) == Some("editor_context");
+            let editor = part.obj("metadata").str("kind").as_deref() == Some("editor_context");
             let kind = if editor { "ide_context" } else { "synthetic" };
-            m.emit(text_event("system.message", text), kind, started)?;
+            m.emit(text_event_raw("system.message", text), kind, started)?;
         } else if role == "user" {
-            prompt.text(text);
-        } else if text.trim().is_empty() {
+            prompt.text_raw(text);
+        } else if text.is_none_or(|t| is_blank_json_str(t.get())) {
             // OpenCode creates a text part before its first delta; some stay empty.
             m.pass_over();
             self.skip("blank text");
@@ -132,27 +139,39 @@ impl OpenCodeMapper {
             } else {
                 ("agent.message", "text")
             };
-            m.emit(text_event(event, text), kind, started)?;
+            m.emit(text_event_raw(event, text), kind, started)?;
         }
         Ok(())
     }
 }
 
+/// The time `k` of the `time` object of a part or state.
+fn time_of_obj(o: &Obj, k: &str) -> Option<String> {
+    o.obj("time").value(k).as_ref().and_then(timestamp)
+}
+
+/// An event whose content is one text block of the string `raw` holds (empty when none).
+fn text_event_raw(kind: &str, raw: Option<&RawValue>) -> EventBuf {
+    let mut ev = EventBuf::new(kind);
+    ev.text_content("content", &json_text(raw));
+    ev
+}
+
 /// A `step-finish` part: the step's usage, cost and tokens.
-fn ts_step_finish(part: &Value, m: &mut Msg) -> Result<(), MapError> {
-    let tokens = part.get("tokens").cloned().unwrap_or(Value::Null);
-    let mut ev = usage_event(&tokens, part.get("cost"));
+fn ts_step_finish(part: &Obj, m: &mut Msg) -> Result<(), MapError> {
+    let tokens = part.value("tokens").unwrap_or(Value::Null);
+    let mut ev = usage_event(&tokens, part.value("cost").as_ref());
     ev.meta_raw("tokens", &tokens.to_string());
-    if let Some(r) = s(part, "reason") {
-        ev.meta_str("finish_reason", r);
+    if let Some(r) = part.str("reason") {
+        ev.meta_str("finish_reason", &r);
     }
     m.emit(ev, "step_finish", None)
 }
 
 /// A `retry` part: a model request that failed and is tried again.
-fn ts_retry(part: &Value, m: &mut Msg) -> Result<(), MapError> {
+fn ts_retry(part: &Obj, m: &mut Msg) -> Result<(), MapError> {
     let message = part
-        .get("error")
+        .value("error")
         .map(|e| {
             e.get("data")
                 .and_then(|d| d.get("message"))
@@ -162,7 +181,7 @@ fn ts_retry(part: &Value, m: &mut Msg) -> Result<(), MapError> {
         })
         .unwrap_or_default();
     let ev = error_event("model_request_failed_error", &message, "retrying");
-    m.emit(ev, "retry", time_of(part, "created"))
+    m.emit(ev, "retry", time_of_obj(part, "created"))
 }
 
 /// The end of an assistant message: its error (an abort is the user's interrupt), then the
@@ -201,58 +220,70 @@ fn ts_assistant_end(msg: &Value, m: &mut Msg) -> Result<(), MapError> {
 }
 
 /// One `tool` part: the call, and its result once completed or failed.
-fn ts_tool(part: &Value, m: &mut Msg) -> Result<(), MapError> {
-    let call = s(part, "callID").unwrap_or("");
-    let state = part.get("state").cloned().unwrap_or(Value::Null);
-    let status = s(&state, "status").unwrap_or("");
+fn ts_tool(part: &Obj, m: &mut Msg) -> Result<(), MapError> {
+    let call = part.str("callID");
+    let call = call.as_deref().unwrap_or("");
+    let state = part.obj("state");
+    let status = state.str("status");
+    let status = status.as_deref().unwrap_or("");
+    let metadata = state.get("metadata");
     // The task tool's sub-agent session (1.0 and later), as its stream.
-    let child = state
-        .get("metadata")
-        .and_then(|md| s(md, "sessionId"))
-        .map(|c| session_id_for(SOURCE, c));
+    let child = Obj::of(metadata)
+        .str("sessionId")
+        .map(|c| session_id_for(SOURCE, &c));
+    // Written as serde_json writes an object (keys sorted), as it always was.
+    let input = state
+        .get("input")
+        .filter(|i| i.get().starts_with('{'))
+        .map_or("{}".to_string(), |i| value(i).to_string());
     let mut ev = tool_use_event(
-        s(part, "tool").unwrap_or(""),
+        part.str("tool").as_deref().unwrap_or(""),
         None,
-        &tool_input(&state),
+        &input,
         call,
     );
     ev.meta_str("status", status);
     ev.meta_opt("child_session_id", child.as_deref());
-    m.emit(ev, "tool_use", time_of(&state, "start"))?;
+    m.emit(ev, "tool_use", time_of_obj(&state, "start"))?;
     let (content, is_error) = match status {
         "completed" => {
-            let mut c = vec![text_block(s(&state, "output").unwrap_or(""))];
-            for a in state
+            let mut c = vec![text_block(&json_text(state.get("output")))];
+            let attachments = state
                 .get("attachments")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+                .filter(|a| a.get().starts_with('['))
+                .and_then(|a| serde_json::from_str::<Vec<&RawValue>>(a.get()).ok())
+                .unwrap_or_default();
+            for a in attachments {
+                let a = Obj::of(Some(a));
                 c.push(url_block(
-                    s(a, "url").unwrap_or(""),
-                    s(a, "mime"),
-                    s(a, "filename"),
+                    a.str("url").as_deref().unwrap_or(""),
+                    a.str("mime").as_deref(),
+                    a.str("filename").as_deref(),
                 ));
             }
             (blocks(&c), false)
         }
         "error" => {
-            let e = state.get("error").map(error_text).unwrap_or_default();
-            (blocks(&[text_block(&e)]), true)
+            let e = state.get("error");
+            let text = match e.filter(|e| e.get().starts_with('"')) {
+                Some(_) => json_text(e),
+                None => json_str(&e.map(|e| error_text(&value(e))).unwrap_or_default()).into(),
+            };
+            (blocks(&[text_block(&text)]), true)
         }
         // Pending or running: the call only (an interrupted turn, or one still going).
         _ => return Ok(()),
     };
     let mut ev = tool_result_event(call, None, &content, is_error);
     ev.meta_opt("child_session_id", child.as_deref());
-    if let Some(md) = state.get("metadata").filter(|x| !x.is_null()) {
-        let text = md.to_string();
+    if let Some(md) = metadata.filter(|x| x.get() != "null") {
+        let text = value(md).to_string();
         if text.len() <= TOOL_METADATA_MAX {
             ev.meta_raw("tool_metadata", &text);
         }
     }
-    if let Some(title) = s(&state, "title") {
-        ev.meta_str("title", title);
+    if let Some(title) = state.str("title") {
+        ev.meta_str("title", &title);
     }
-    m.emit(ev, "tool_result", time_of(&state, "end"))
+    m.emit(ev, "tool_result", time_of_obj(&state, "end"))
 }
