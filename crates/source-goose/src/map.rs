@@ -7,6 +7,7 @@
 //! copied again as a fresh visible message. Only a user text that is not for the agent only,
 //! in a person's session, and not such a copy, is a person's prompt.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::value::RawValue;
@@ -23,7 +24,7 @@ use tonbo_core::record_line::RecordLine;
 use tonbo_core::time::rfc3339_millis;
 use tonbo_core::{Provenance, SourceRecord};
 
-use crate::raw::{has_surrogate_escape, json_text, value, Obj, Part};
+use crate::raw::{has_surrogate_escape, json_text, value, Obj, Part, Val};
 use crate::SOURCE;
 
 /// The first words of the assistant text Goose adds after a compaction's summary
@@ -184,13 +185,6 @@ fn message_record(text: &str) -> Result<Obj<'_>, serde_json::Error> {
     Ok(v)
 }
 
-/// The items of an array (none when `raw` holds no array), each parsed in one pass.
-fn items(raw: Option<&RawValue>) -> Vec<Part<'_>> {
-    raw.filter(|r| r.get().starts_with('['))
-        .and_then(|r| serde_json::from_str(r.get()).ok())
-        .unwrap_or_default()
-}
-
 /// A text block of the string `raw` holds (empty when none), copied as it is written.
 fn text_block_raw(raw: Option<&RawValue>) -> String {
     tonbo_core::event::text_block(&json_text(raw))
@@ -308,8 +302,8 @@ impl GooseMapper {
             agent_visible: visible("agentVisible"),
         };
         let mut prompt = Vec::new();
-        let content = items(v.get("content"));
-        for item in &content {
+        let content = v.items("content");
+        for item in content.iter() {
             let kind = item.obj().str("type");
             let kind = kind.as_deref().unwrap_or("");
             if role == "user" && seen.persons() && matches!(kind, "text" | "image") {
@@ -530,11 +524,15 @@ fn tool_response(state: &mut Session, item: &Obj, m: &mut Msg) -> Result<(), Map
     let (content, is_error) = if result.str("status").as_deref() == Some("error") {
         (blocks(&[text_block_raw(str_field(&result, "error"))]), true)
     } else {
-        let raw_value = result.get("value");
-        let value = Obj::of(raw_value);
+        let value = result.field("value");
+        let obj = value.map(Val::as_obj);
         // Current: a CallToolResult `{content, isError}`; older: the content list itself.
-        let items = items(value.get("content").or(raw_value));
-        let is_error = value.bool("isError") == Some(true);
+        let items = match (value, obj.as_deref().and_then(|o| o.field("content"))) {
+            (_, Some(content)) => content.items(),
+            (Some(list), None) => list.items(),
+            (None, None) => Cow::Owned(Vec::new()),
+        };
+        let is_error = obj.as_deref().and_then(|o| o.bool("isError")) == Some(true);
         (
             blocks(&items.iter().map(mcp_block).collect::<Vec<_>>()),
             is_error,

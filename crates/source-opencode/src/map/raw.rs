@@ -4,6 +4,9 @@
 //! tree of every part, every string decoded into its own allocation, was most of the mapping's
 //! time.
 //!
+//! The object a tool part keeps its call and result in ([`EXPANDED`]) is read in the same pass
+//! as the fields around it, not parsed again from its raw text: a tool's output is scanned once.
+//!
 //! What it reads is what a `Value` of the same text reads: the last of two fields of one name,
 //! nothing of a value that is not an object; the text a string is written as is the one
 //! `serde_json` would write for it ([`json_text`]).
@@ -16,10 +19,57 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use tonbo_core::event::{as_str, json_str};
 
-/// An object's fields as raw values, in their order; empty for what is not an object.
-#[derive(Default)]
+/// The fields that hold the containers a part nests its tool call and result in: read in the
+/// record's one pass (an object or array as such, another value as a `Value`); every
+/// other field is kept as its raw text.
+const EXPANDED: &[&str] = &["state"];
+
+/// An object's fields, in their order; empty for what is not an object.
+#[derive(Default, Clone)]
 pub struct Obj<'a> {
-    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    fields: Vec<(Cow<'a, str>, Val<'a>)>,
+}
+
+/// A field's value: its raw text, or (an [`EXPANDED`] field) what it holds, read in the same
+/// pass.
+#[derive(Clone)]
+pub enum Val<'a> {
+    Raw(&'a RawValue),
+    Obj(Obj<'a>),
+    Arr(Vec<Part<'a>>),
+    Other(Value),
+}
+
+impl<'a> Val<'a> {
+    /// The object it is (empty when it is none).
+    pub fn as_obj(&self) -> Cow<'_, Obj<'a>> {
+        match self {
+            Val::Obj(o) => Cow::Borrowed(o),
+            Val::Raw(r) => Cow::Owned(Obj::of(Some(r))),
+            _ => Cow::Owned(Obj::default()),
+        }
+    }
+
+    /// The items of the array it is (none when it is none).
+    pub fn items(&self) -> Cow<'_, [Part<'a>]> {
+        match self {
+            Val::Arr(items) => Cow::Borrowed(items),
+            Val::Raw(r) if r.get().starts_with('[') => {
+                Cow::Owned(serde_json::from_str(r.get()).unwrap_or_default())
+            }
+            _ => Cow::Owned(Vec::new()),
+        }
+    }
+
+    /// It as a `Value`, the one a parse of its text makes.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Val::Raw(r) => value(r),
+            Val::Obj(o) => o.to_value(),
+            Val::Arr(items) => Value::Array(items.iter().map(Part::to_value).collect()),
+            Val::Other(v) => v.clone(),
+        }
+    }
 }
 
 impl<'a> Obj<'a> {
@@ -30,9 +80,17 @@ impl<'a> Obj<'a> {
             .unwrap_or_default()
     }
 
-    /// The raw value of field `k` (the last, when it is written twice, as in a `Value`).
+    /// Field `k` (the last, when it is written twice, as in a `Value`).
+    pub fn field(&self, k: &str) -> Option<&Val<'a>> {
+        self.fields.iter().rev().find(|(n, _)| n == k).map(|f| &f.1)
+    }
+
+    /// The raw value of field `k`, one not [`EXPANDED`].
     pub fn get(&self, k: &str) -> Option<&'a RawValue> {
-        self.fields.iter().rev().find(|(n, _)| n == k).map(|f| f.1)
+        match self.field(k)? {
+            Val::Raw(r) => Some(r),
+            _ => None,
+        }
     }
 
     /// Field `k`, when it is a string.
@@ -41,15 +99,30 @@ impl<'a> Obj<'a> {
     }
 
     /// Field `k` as an object (empty when it is none).
-    pub fn obj(&self, k: &str) -> Obj<'a> {
-        Obj::of(self.get(k))
+    pub fn obj(&self, k: &str) -> Cow<'_, Obj<'a>> {
+        match self.field(k) {
+            Some(v) => v.as_obj(),
+            None => Cow::Owned(Obj::default()),
+        }
+    }
+
+    /// The items of the array field `k` (none when it is no array).
+    pub fn items(&self, k: &str) -> Cow<'_, [Part<'a>]> {
+        match self.field(k) {
+            Some(v) => v.items(),
+            None => Cow::Owned(Vec::new()),
+        }
     }
 
     /// Field `k`, when it is `true` or `false`.
     pub fn bool(&self, k: &str) -> Option<bool> {
-        match self.get(k).map(RawValue::get) {
-            Some("true") => Some(true),
-            Some("false") => Some(false),
+        match self.field(k)? {
+            Val::Raw(r) => match r.get() {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            },
+            Val::Other(v) => v.as_bool(),
             _ => None,
         }
     }
@@ -57,13 +130,94 @@ impl<'a> Obj<'a> {
     /// Field `k` as a `Value`, for what is written out as `serde_json` writes it (keys sorted,
     /// numbers respelled).
     pub fn value(&self, k: &str) -> Option<Value> {
-        self.get(k).map(value)
+        self.field(k).map(Val::to_value)
+    }
+
+    /// The object as a `Value`, the one a parse of its text makes (the last of two fields of
+    /// one name).
+    pub fn to_value(&self) -> Value {
+        Value::Object(
+            self.fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_value()))
+                .collect(),
+        )
     }
 }
 
 /// A raw value as a `Value` (it is valid JSON: it was read as one).
 pub fn value(raw: &RawValue) -> Value {
     serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
+/// The text `serde_json` writes for a `Value` of `raw` (keys sorted, the last of two of one
+/// name; numbers respelled), written without building the `Value`: strings are copied as
+/// [`json_text`] copies them, and only a number that may be respelled goes through one.
+pub fn value_text(raw: &RawValue) -> String {
+    let mut out = String::with_capacity(raw.get().len());
+    push_value_text(&mut out, raw);
+    out
+}
+
+fn push_value_text(out: &mut String, raw: &RawValue) {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'{') => {
+            let Ok(o) = serde_json::from_str::<Obj>(text) else {
+                out.push_str(&value(raw).to_string());
+                return;
+            };
+            let mut fields = o.fields;
+            // Stable: of two fields of one name the later stays later, and is the one kept.
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+            out.push('{');
+            let mut first = true;
+            for (i, (k, v)) in fields.iter().enumerate() {
+                if fields.get(i + 1).is_some_and(|next| next.0 == *k) {
+                    continue;
+                }
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                tonbo_core::event::push_json_str(out, k);
+                out.push(':');
+                match v {
+                    Val::Raw(r) => push_value_text(out, r),
+                    read => out.push_str(&read.to_value().to_string()),
+                }
+            }
+            out.push('}');
+        }
+        Some(b'[') => {
+            let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(text) else {
+                out.push_str(&value(raw).to_string());
+                return;
+            };
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_value_text(out, item);
+            }
+            out.push(']');
+        }
+        Some(b'"') => out.push_str(&json_text(Some(raw))),
+        _ if matches!(text, "true" | "false" | "null") || plain_integer(text) => out.push_str(text),
+        _ => out.push_str(&value(raw).to_string()),
+    }
+}
+
+/// An integer `serde_json` writes back as it is: no sign but `-`, no fraction or exponent, no
+/// leading zero, no `-0`, and short enough to be an `i64` or `u64`.
+fn plain_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty()
+        && digits.len() <= 18
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && text != "-0"
 }
 
 /// The JSON string literal `serde_json` writes for the string `raw` holds: `raw` itself when
@@ -134,16 +288,17 @@ pub fn has_surrogate_escape(text: &str) -> bool {
     })
 }
 
-/// A message's part as the record is parsed, in the same pass: an object's fields, or
-/// (never written by OpenCode, but read alike) another value.
+/// A message's part as the record is parsed, in the same pass: an object's fields, or (never
+/// written by OpenCode, but read alike) another value.
+#[derive(Clone)]
 pub enum Part<'a> {
     Obj(Obj<'a>),
     Other(Value),
 }
 
-impl Part<'_> {
+impl<'a> Part<'a> {
     /// The part's fields (none for a part that is no object).
-    pub fn obj(&self) -> &Obj<'_> {
+    pub fn obj(&self) -> &Obj<'a> {
         static NONE: Obj<'static> = Obj { fields: Vec::new() };
         match self {
             Part::Obj(o) => o,
@@ -151,18 +306,56 @@ impl Part<'_> {
         }
     }
 
-    /// The part as a `Value`, the one a parse of its text makes (the last of two fields of one
-    /// name).
+    /// The part as a `Value`, the one a parse of its text makes.
     pub fn to_value(&self) -> Value {
         match self {
-            Part::Obj(o) => Value::Object(
-                o.fields
-                    .iter()
-                    .map(|(k, raw)| (k.to_string(), value(raw)))
-                    .collect(),
-            ),
+            Part::Obj(o) => o.to_value(),
             Part::Other(v) => v.clone(),
         }
+    }
+}
+
+/// An [`EXPANDED`] field's value, read in the same pass.
+struct Expanded<'a>(Val<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Expanded<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct AnyVal;
+        impl<'de> Visitor<'de> for AnyVal {
+            type Value = Val<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Val<'de>, A::Error> {
+                Fields.visit_map(map).map(Val::Obj)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val<'de>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(p) = seq.next_element::<Part<'de>>()? {
+                    items.push(p);
+                }
+                Ok(Val::Arr(items))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Val<'de>, E> {
+                Ok(Val::Other(Value::String(v.to_string())))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Val<'de>, E> {
+                Ok(Val::Other(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Val<'de>, E> {
+                Ok(Val::Other(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Val<'de>, E> {
+                Ok(Val::Other(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Val<'de>, E> {
+                Ok(Val::Other(Value::from(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Val<'de>, E> {
+                Ok(Val::Other(Value::Null))
+            }
+        }
+        d.deserialize_any(AnyVal).map(Expanded)
     }
 }
 
@@ -218,7 +411,12 @@ impl<'de> Visitor<'de> for Fields {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Obj<'de>, A::Error> {
         let mut fields = Vec::new();
         while let Some(name) = map.next_key::<Name<'de>>()? {
-            fields.push((name.0, map.next_value::<&'de RawValue>()?));
+            let v = if EXPANDED.contains(&name.0.as_ref()) {
+                map.next_value::<Expanded<'de>>()?.0
+            } else {
+                Val::Raw(map.next_value::<&'de RawValue>()?)
+            };
+            fields.push((name.0, v));
         }
         Ok(Obj { fields })
     }
@@ -309,6 +507,38 @@ mod tests {
             let v: Value = serde_json::from_str(t).unwrap();
             assert_eq!(p.to_value(), v, "{t}");
             assert_eq!(p.to_value().to_string(), v.to_string(), "{t}");
+        }
+    }
+
+    #[test]
+    fn expanded_fields_read_as_a_value_reads_them() {
+        let t = r#"{"type":"tool","state":{"status":"completed","output":"a\nb","time":{"start":1},"input":{"b":1,"a":2}},"x":[1,{"state":"s"}]}"#;
+        let p: Part = serde_json::from_str(t).unwrap();
+        let v: Value = serde_json::from_str(t).unwrap();
+        assert_eq!(p.to_value(), v);
+        assert_eq!(p.to_value().to_string(), v.to_string());
+        let state = p.obj().obj("state");
+        assert_eq!(state.str("output").as_deref(), Some("a\nb"));
+        assert_eq!(state.obj("time").value("start"), Some(serde_json::json!(1)));
+        assert_eq!(value_text(state.get("input").unwrap()), r#"{"a":2,"b":1}"#);
+        assert!(p.obj().get("state").is_none());
+    }
+
+    #[test]
+    fn value_texts_are_what_serde_json_writes() {
+        for t in [
+            r#"{"b":1,"a":{"y":[1,2.5,"s\/",{"q":-0}],"x":null},"b":2,"\u0061":true}"#,
+            r#"{"filePath":"C:\\a\nb","offset":10,"limit":1e3,"big":123456789012345678901}"#,
+            r#"[-7,0,12,1.50,-1.0e-5,"\u00e9\u001f",[],{}]"#,
+            r#""x""#,
+            "false",
+            "-0",
+            "9223372036854775807",
+            "18446744073709551615",
+        ] {
+            let raw: &RawValue = serde_json::from_str(t).unwrap();
+            let v: Value = serde_json::from_str(t).unwrap();
+            assert_eq!(value_text(raw), v.to_string(), "{t}");
         }
     }
 

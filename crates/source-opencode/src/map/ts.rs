@@ -11,7 +11,7 @@ use tonbo_core::event::{
 use tonbo_core::mapping::MapError;
 
 use super::content::{error_text, s, timestamp, unknown_event, url_block, usage_event, Msg};
-use super::raw::{json_text, value, Obj, Part};
+use super::raw::{json_text, value, value_text, Obj, Part};
 use super::{file_part, OpenCodeMapper, Prompt};
 use crate::record::MessageRecord;
 use crate::SOURCE;
@@ -235,7 +235,7 @@ fn ts_tool(part: &Obj, m: &mut Msg) -> Result<(), MapError> {
     let input = state
         .get("input")
         .filter(|i| i.get().starts_with('{'))
-        .map_or("{}".to_string(), |i| value(i).to_string());
+        .map_or("{}".to_string(), value_text);
     let mut ev = tool_use_event(
         part.str("tool").as_deref().unwrap_or(""),
         None,
@@ -277,7 +277,7 @@ fn ts_tool(part: &Obj, m: &mut Msg) -> Result<(), MapError> {
     let mut ev = tool_result_event(call, None, &content, is_error);
     ev.meta_opt("child_session_id", child.as_deref());
     if let Some(md) = metadata.filter(|x| x.get() != "null") {
-        let text = value(md).to_string();
+        let text = value_text(md);
         if text.len() <= TOOL_METADATA_MAX {
             ev.meta_raw("tool_metadata", &text);
         }
