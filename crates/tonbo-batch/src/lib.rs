@@ -5,9 +5,13 @@
 //! at the end of input. Events are copied as raw bytes and never re-parsed or re-serialised, so a
 //! batch's body is byte for byte the events tonbo-map wrote (the stage's redaction, for events
 //! tonbo-map did not redact, happens before an event is pushed).
+//!
+//! When every event of a batch comes with its key, the line carries them ahead of the events,
+//! with a check ([`tonbo_core::contract::BatchHead`]): tonbo-post then reads no event.
 
-use std::io;
+use std::io::{self, Write};
 
+use tonbo_core::contract::write_batch_line;
 use tonbo_core::Output;
 
 /// What the batcher says about one event it accepted.
@@ -20,16 +24,19 @@ pub enum Pushed {
     },
 }
 
-/// Accumulates one batch line at a time: `{"v":1,"session_id":..,"events":[..]}`.
+/// Accumulates one batch line at a time: `{"v":1,"session_id":..,"keys":[..],"check":..,
+/// "events":[..]}`, or without `keys` and `check` when an event came without a key.
 pub struct BatchWriter {
     max_events: usize,
     max_bytes: usize,
     session: String,
-    /// The line being built, up to and including the last event.
-    line: Vec<u8>,
+    /// The request body (`[e1,e2,..`) up to and including the last event; its length is the
+    /// body's size less its closing bracket.
+    body: Vec<u8>,
+    /// The `keys` array (`["k1","k2",..`) while every event of the batch came with a key.
+    keys: Vec<u8>,
+    keyed: bool,
     count: usize,
-    /// Size of the request body (`[e1,e2,..]`) if the batch were cut now.
-    body_bytes: usize,
     pub batches: u64,
     pub events: u64,
 }
@@ -40,37 +47,50 @@ impl BatchWriter {
             max_events: max_events.max(1),
             max_bytes: max_bytes.max(2),
             session: String::new(),
-            line: Vec::with_capacity(max_bytes.min(8 << 20) + 256),
+            body: Vec::with_capacity(max_bytes.min(8 << 20) + 256),
+            keys: Vec::new(),
+            keyed: true,
             count: 0,
-            body_bytes: 2,
             batches: 0,
             events: 0,
         }
     }
 
-    /// Adds one event (its raw JSON) of `session_id`, writing out whatever batch it closes.
-    pub fn push(&mut self, session_id: &str, event: &[u8], out: &mut Output) -> io::Result<Pushed> {
+    /// Adds one event (its raw JSON) of `session_id`, with its `metadata.source_key` if it has
+    /// one, writing out whatever batch it closes.
+    pub fn push(
+        &mut self,
+        session_id: &str,
+        event: &[u8],
+        key: Option<&str>,
+        out: &mut Output,
+    ) -> io::Result<Pushed> {
         if self.count > 0 && self.session != session_id {
             self.flush(out)?;
         }
         let grows_by = event.len() + usize::from(self.count > 0);
-        if self.count > 0 && self.body_bytes + grows_by > self.max_bytes {
+        if self.count > 0 && self.body_bytes() + grows_by > self.max_bytes {
             self.flush(out)?;
         }
         if self.count == 0 {
             self.start(session_id);
         } else {
-            self.line.push(b',');
-            self.body_bytes += 1;
+            self.body.push(b',');
+            self.keys.push(b',');
         }
-        self.line.extend_from_slice(event);
-        self.body_bytes += event.len();
+        self.body.extend_from_slice(event);
+        match key {
+            Some(key) if self.keyed => {
+                serde_json::to_writer(&mut self.keys, key)?;
+            }
+            _ => self.keyed = false,
+        }
         self.count += 1;
         self.events += 1;
-        let oversized = self.count == 1 && self.body_bytes > self.max_bytes;
+        let oversized = self.count == 1 && self.body_bytes() > self.max_bytes;
         let pushed = if oversized {
             Pushed::Oversized {
-                body_bytes: self.body_bytes,
+                body_bytes: self.body_bytes(),
             }
         } else {
             Pushed::Fits
@@ -79,6 +99,11 @@ impl BatchWriter {
             self.flush(out)?;
         }
         Ok(pushed)
+    }
+
+    /// Size of the request body (`[e1,e2,..]`) if the batch were cut now.
+    fn body_bytes(&self) -> usize {
+        self.body.len() + 1
     }
 
     /// True while a batch is open (events accepted, not written yet).
@@ -91,23 +116,34 @@ impl BatchWriter {
         if self.count == 0 {
             return Ok(());
         }
-        self.line.extend_from_slice(b"]}");
-        out.line(&self.line)?;
+        self.body.push(b']');
+        if self.keyed {
+            self.keys.push(b']');
+            write_batch_line(out.raw(), &self.session, &self.keys, &self.body)?;
+        } else {
+            // Without every key there is no head: tonbo-post reads each event for its key (and
+            // rejects those without one).
+            let w = out.raw();
+            w.write_all(b"{\"v\":1,\"session_id\":")?;
+            serde_json::to_writer(&mut *w, &self.session)?;
+            w.write_all(b",\"events\":")?;
+            w.write_all(&self.body)?;
+            w.write_all(b"}")?;
+        }
+        out.end_line()?;
         self.batches += 1;
         self.count = 0;
-        self.line.clear();
-        self.body_bytes = 2;
         Ok(())
     }
 
     fn start(&mut self, session_id: &str) {
         self.session.clear();
         self.session.push_str(session_id);
-        self.line.clear();
-        self.line.extend_from_slice(b"{\"v\":1,\"session_id\":");
-        serde_json::to_writer(&mut self.line, session_id).expect("writing to a Vec cannot fail");
-        self.line.extend_from_slice(b",\"events\":[");
-        self.body_bytes = 2;
+        self.body.clear();
+        self.body.push(b'[');
+        self.keys.clear();
+        self.keys.push(b'[');
+        self.keyed = true;
     }
 }
 
@@ -124,7 +160,7 @@ mod tests {
         let mut b = BatchWriter::new(max_events, max_bytes);
         let mut pushed = vec![];
         for (s, e) in events {
-            pushed.push(b.push(s, e.as_bytes(), &mut out).unwrap());
+            pushed.push(b.push(s, e.as_bytes(), None, &mut out).unwrap());
         }
         b.flush(&mut out).unwrap();
         out.flush().unwrap();
@@ -205,6 +241,30 @@ mod tests {
     fn no_input_no_batch() {
         let (lines, _) = run(10, 100, &[]);
         assert!(lines.is_empty());
+    }
+
+    #[test]
+    fn a_batch_whose_events_all_have_keys_carries_them_ahead() {
+        let (mut out, written) = Output::in_memory();
+        let mut b = BatchWriter::new(3, 1 << 20);
+        for (key, ev) in [(Some("k\"1"), "{\"n\":1}"), (Some("k2"), "{\"n\":2}")] {
+            b.push("s", ev.as_bytes(), key, &mut out).unwrap();
+        }
+        // A batch with one event without a key has no head at all.
+        b.push("t", b"{\"n\":3}", Some("k3"), &mut out).unwrap();
+        b.push("t", b"{\"n\":4}", None, &mut out).unwrap();
+        b.flush(&mut out).unwrap();
+        out.flush().unwrap();
+        let text = String::from_utf8(written.bytes()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let head = tonbo_core::contract::BatchHead::read(lines[0].as_bytes()).unwrap();
+        assert_eq!(head.session_id, "s");
+        assert_eq!(head.keys, ["k\"1", "k2"]);
+        assert_eq!(&lines[0][head.events], "[{\"n\":1},{\"n\":2}]");
+        assert_eq!(
+            lines[1],
+            "{\"v\":1,\"session_id\":\"t\",\"events\":[{\"n\":3},{\"n\":4}]}"
+        );
     }
 
     #[test]

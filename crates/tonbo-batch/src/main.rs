@@ -3,6 +3,7 @@
 //! What it reads and writes, its flags and their rules are its `--help` (the doc of [`Args`]
 //! and its [`MANUAL`]), which is also its man page (`--generate man`).
 
+use std::borrow::Cow;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +14,8 @@ use tonbo_batch::{BatchWriter, Pushed};
 use tonbo_core::contract::{check_session_id, check_version};
 use tonbo_core::redact::RedactArgs;
 use tonbo_core::{
-    parse_size, run_stage, CommonArgs, EventLine, Exit, Input, Manual, Output, Rejects, Signals,
+    parse_size, run_stage, CommonArgs, EventHead, EventLine, Exit, Input, Manual, Output, Rejects,
+    Signals,
 };
 
 const STAGE: &str = "tonbo-batch";
@@ -264,17 +266,24 @@ impl Batching {
         Ok(())
     }
 
-    fn take_event(&mut self, ev: &EventLine, input: &str, number: u64) -> Result<()> {
+    fn take_event(&mut self, ev: &EventIn, input: &str, number: u64) -> Result<()> {
         let redacted = match &mut self.redactor {
-            Some(r) => r.redact_event_marked(ev.event.get(), ev.redacted),
+            Some(r) => r.redact_event_marked(ev.event, ev.redacted),
             None => None,
         };
-        // The walk re-encodes only strings with serde_json, so the text stays JSON.
-        let event = redacted.as_deref().unwrap_or(ev.event.get());
+        // The walk re-encodes only strings with serde_json, so the text stays JSON. A redacted
+        // event's key is read again: the key itself may have held what was redacted.
+        let (event, key) = match redacted.as_deref() {
+            Some(text) => (text, key_of(text)),
+            None => (ev.event, ev.key.clone()),
+        };
         let before = self.batcher.batches;
-        let pushed = self
-            .batcher
-            .push(&ev.session_id, event.as_bytes(), &mut self.out)?;
+        let pushed = self.batcher.push(
+            &ev.session_id,
+            event.as_bytes(),
+            key.as_deref(),
+            &mut self.out,
+        )?;
         if self.batcher.batches != before || self.opened.is_none() {
             self.opened = self.batcher.is_open().then(Instant::now);
         }
@@ -289,8 +298,19 @@ impl Batching {
     }
 }
 
+/// An event line, checked, with its event's key when it has one.
+struct EventIn<'a> {
+    session_id: Cow<'a, str>,
+    redacted: Option<u64>,
+    /// The event's JSON text, as it stands in the line.
+    event: &'a str,
+    /// Its `metadata.source_key`, when it has one and a `type` (what tonbo-post needs of it):
+    /// the batch's head names it, so that tonbo-post need not read the event.
+    key: Option<Cow<'a, str>>,
+}
+
 /// An event line, checked: version, session id, an object for `event`.
-fn parse_event_line(bytes: &[u8]) -> Result<EventLine<'_>, String> {
+fn parse_event_line(bytes: &[u8]) -> Result<EventIn<'_>, String> {
     // UTF-8 checked once for the line at SIMD speed, then read as text (serde_json checked the
     // event's text again as it took it raw).
     let text = simdutf8::basic::from_utf8(bytes).map_err(|_| {
@@ -300,14 +320,72 @@ fn parse_event_line(bytes: &[u8]) -> Result<EventLine<'_>, String> {
             e.map_or_else(|| "invalid UTF-8".into(), |e| e.to_string())
         )
     })?;
+    if let Some(ev) = tonbo_maps_line(text) {
+        return Ok(ev);
+    }
     let ev =
         serde_json::from_str::<EventLine>(text).map_err(|e| format!("not an event line: {e}"))?;
     check_version(ev.v)?;
     check_session_id(&ev.session_id)?;
-    if !ev.event.get().starts_with('{') {
+    let event = ev.event.get();
+    if !event.starts_with('{') {
         return Err("`event` is not a JSON object".into());
     }
-    Ok(ev)
+    Ok(EventIn {
+        session_id: ev.session_id,
+        redacted: ev.redacted,
+        event,
+        key: key_of(event),
+    })
+}
+
+/// An event line laid out as tonbo-map writes it (`{"v":1,"session_id":..,["redacted":..,]
+/// "event":{..}}`), read in one pass: the event's key with its text, where the general way
+/// takes the text, then reads it again for the key. `None` for any other line, or one that
+/// fails a check (the general way then names the reason).
+fn tonbo_maps_line(text: &str) -> Option<EventIn<'_>> {
+    let rest = text.strip_prefix(r#"{"v":1,"session_id":"#)?;
+    let (session_id, len) = value_at::<Cow<str>>(rest)?;
+    check_session_id(&session_id).ok()?;
+    let mut rest = &rest[len..];
+    let mut redacted = None;
+    if let Some(after) = rest.strip_prefix(r#","redacted":"#) {
+        let (version, len) = value_at::<u64>(after)?;
+        redacted = Some(version);
+        rest = &after[len..];
+    }
+    let rest = rest.strip_prefix(r#","event":"#)?;
+    let mut events = serde_json::Deserializer::from_str(rest).into_iter::<EventHead>();
+    let head = events.next()?.ok()?;
+    let end = events.byte_offset();
+    let event = &rest[..end];
+    if !event.starts_with('{') || rest[end..].trim_end() != "}" {
+        return None;
+    }
+    Some(EventIn {
+        session_id,
+        redacted,
+        event,
+        key: usable_key(head),
+    })
+}
+
+/// The JSON value at the start of `text`, and its length.
+fn value_at<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Option<(T, usize)> {
+    let mut values = serde_json::Deserializer::from_str(text).into_iter::<T>();
+    let value = values.next()?.ok()?;
+    Some((value, values.byte_offset()))
+}
+
+/// The key of an event, as tonbo-post would read it; `None` if it would reject the event.
+fn key_of(event: &str) -> Option<Cow<'_, str>> {
+    let head: EventHead = serde_json::from_str(event).ok()?;
+    usable_key(head)
+}
+
+fn usable_key(head: EventHead<'_>) -> Option<Cow<'_, str>> {
+    let usable = !head.kind.is_empty() && !head.metadata.source_key.is_empty();
+    usable.then_some(head.metadata.source_key)
 }
 
 tonbo_core::manual_test!(Args, MANUAL);

@@ -9,8 +9,12 @@
 //!                                          "event":{"type":"user.message",..,"metadata":{
 //!                                             "source":"claude-code","source_key":"..",
 //!                                             "original_timestamp":".."}}}
-//! tonbo-batch -> tonbo-post batch         {"v":1,"session_id":"..","events":[event,..]}
+//! tonbo-batch -> tonbo-post batch         {"v":1,"session_id":"..","keys":[..],"check":..,
+//!                                          "events":[event,..]}
 //! ```
+//!
+//! A batch's `keys` and `check` ([`BatchHead`]) spare tonbo-post reading the events it only
+//! forwards; a batch line without them is read event by event.
 //!
 //! `v` may be omitted by hand-written input (it then means 1); a higher version is rejected so an
 //! old stage never misreads a newer contract. Unknown top-level fields are ignored, so a later
@@ -92,6 +96,8 @@ pub struct EventLine<'a> {
 }
 
 /// tonbo-batch -> tonbo-post. `events` is exactly the JSON array tonbo-post sends as the body.
+/// tonbo-batch also writes a head ahead of `events` ([`BatchHead`]); this struct reads any batch
+/// line, with or without it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct BatchLine<'a> {
     #[serde(default = "default_version")]
@@ -100,6 +106,110 @@ pub struct BatchLine<'a> {
     pub session_id: Cow<'a, str>,
     #[serde(borrow)]
     pub events: Vec<&'a RawValue>,
+}
+
+/// What tonbo-batch writes ahead of a batch's `events` when every event has a key, so that
+/// tonbo-post need not read the events it only forwards:
+///
+/// ```text
+/// {"v":1,"session_id":"..","keys":["k1","k2"],"check":1234567890,"events":[e1,e2]}
+/// ```
+///
+/// `keys` are the events' `metadata.source_key`s, in order; `check` is the CRC-32
+/// ([`batch_check`]) of the `keys` array's text followed by the `events` array's text, byte for
+/// byte as they stand in the line. A line edited after tonbo-batch (by jq, say) no longer matches
+/// its check unless it is byte for byte what tonbo-batch wrote, and is then read event by event
+/// like a line without a head; the check guards against edits, not against a line forged with a
+/// recomputed check.
+#[derive(Debug)]
+pub struct BatchHead<'a> {
+    pub session_id: Cow<'a, str>,
+    pub keys: Vec<Cow<'a, str>>,
+    /// Where the `events` array's text is in the line.
+    pub events: std::ops::Range<usize>,
+}
+
+/// The `check` of a batch head: CRC-32 of the `keys` array's text, then the `events` array's.
+pub fn batch_check(keys: &[u8], events: &[u8]) -> u32 {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(keys);
+    crc.update(events);
+    crc.finalize()
+}
+
+/// The prefix of every batch line tonbo-batch writes.
+const BATCH_FRONT: &[u8] = br#"{"v":1,"session_id":"#;
+const _: () = assert!(WIRE_VERSION == 1, "BATCH_FRONT names the wire version");
+
+impl<'a> BatchHead<'a> {
+    /// The head of a batch line laid out exactly as [`write_batch_line`] writes it, when its
+    /// check matches and every key is non-empty; `None` for any other line (no head, another
+    /// layout, an edit), which the reader then reads event by event. The events themselves are
+    /// not read.
+    pub fn read(line: &'a [u8]) -> Option<BatchHead<'a>> {
+        let mut at = BATCH_FRONT.len();
+        if !line.starts_with(BATCH_FRONT) {
+            return None;
+        }
+        let (session_id, len) = json_value_at::<Cow<str>>(line, at)?;
+        at += len;
+        at = after(line, at, br#","keys":"#)?;
+        let (keys, len) = json_value_at::<Vec<Cow<str>>>(line, at)?;
+        let keys_text = &line[at..at + len];
+        at = after(line, at + len, br#","check":"#)?;
+        let digits = line[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let check: u32 = std::str::from_utf8(&line[at..at + digits])
+            .ok()?
+            .parse()
+            .ok()?;
+        at = after(line, at + digits, br#","events":"#)?;
+        let end = line.len().checked_sub(1)?;
+        let events = at..end;
+        let text = line.get(events.clone())?;
+        let shaped = line[end] == b'}' && text.starts_with(b"[") && text.ends_with(b"]");
+        if !shaped || keys.is_empty() || keys.iter().any(|k| k.is_empty()) {
+            return None;
+        }
+        if batch_check(keys_text, text) != check {
+            return None;
+        }
+        Some(BatchHead {
+            session_id,
+            keys,
+            events,
+        })
+    }
+}
+
+/// The JSON value of type `T` that starts at `line[at]`, and its length in bytes.
+fn json_value_at<'a, T: Deserialize<'a>>(line: &'a [u8], at: usize) -> Option<(T, usize)> {
+    let mut values = serde_json::Deserializer::from_slice(line.get(at..)?).into_iter::<T>();
+    let value = values.next()?.ok()?;
+    Some((value, values.byte_offset()))
+}
+
+/// The position after `literal`, which must stand at `line[at]`.
+fn after(line: &[u8], at: usize, literal: &[u8]) -> Option<usize> {
+    line.get(at..)?
+        .starts_with(literal)
+        .then(|| at + literal.len())
+}
+
+/// Writes a batch line with its head ([`BatchHead`]): `keys` is the text of the JSON array of
+/// the events' keys, `events` that of the array of the events, each as it goes in the line.
+pub fn write_batch_line(
+    w: &mut impl std::io::Write,
+    session_id: &str,
+    keys: &[u8],
+    events: &[u8],
+) -> std::io::Result<()> {
+    w.write_all(BATCH_FRONT)?;
+    serde_json::to_writer(&mut *w, session_id)?;
+    w.write_all(br#","keys":"#)?;
+    w.write_all(keys)?;
+    write!(w, ",\"check\":{},\"events\":", batch_check(keys, events))?;
+    w.write_all(events)?;
+    w.write_all(b"}")
 }
 
 /// The fields of an event that the pipeline itself relies on; everything else is opaque payload.
@@ -254,6 +364,54 @@ mod tests {
         assert!(EventHead::parse(&raw)
             .unwrap_err()
             .contains("not a valid event"));
+    }
+
+    /// A batch line as tonbo-batch writes it, with keys `k1`, `k2`.
+    fn batch_line() -> Vec<u8> {
+        let mut line = Vec::new();
+        let events = br#"[{"type":"a","metadata":{"source_key":"k1"}},{"type":"b","metadata":{"source_key":"k2"}}]"#;
+        write_batch_line(&mut line, "s\"1", br#"["k1","k2"]"#, events).unwrap();
+        line
+    }
+
+    #[test]
+    fn a_batch_head_is_read_without_reading_the_events() {
+        let line = batch_line();
+        let b: BatchLine = serde_json::from_slice(&line).unwrap();
+        assert_eq!(b.events.len(), 2);
+        let head = BatchHead::read(&line).unwrap();
+        assert_eq!(head.session_id, "s\"1");
+        assert_eq!(head.keys, ["k1", "k2"]);
+        let events = &line[head.events.clone()];
+        assert_eq!(serde_json::to_string(&b.events).unwrap().as_bytes(), events);
+    }
+
+    #[test]
+    fn a_batch_head_that_does_not_match_its_line_is_not_read() {
+        let line = String::from_utf8(batch_line()).unwrap();
+        let edits = [
+            // A key changed, events changed, an event dropped (jq would leave the head stale).
+            line.replace(r#"["k1","k2"]"#, r#"["k1","k3"]"#),
+            line.replace(r#""type":"b""#, r#""type":"c""#),
+            line.replace(r#",{"type":"b","metadata":{"source_key":"k2"}}"#, ""),
+            // Reformatted, reordered, cut, or an empty key.
+            line.replace(r#","check":"#, r#", "check":"#),
+            line.replace(r#"{"v":1,"#, r#"{"#),
+            line[..line.len() - 1].to_string(),
+            format!("{line} "),
+            line.replace(r#""check":"#, r#""check":1"#),
+        ];
+        for edited in edits {
+            assert!(
+                BatchHead::read(edited.as_bytes()).is_none(),
+                "read: {edited}"
+            );
+        }
+        let mut empty_key = Vec::new();
+        write_batch_line(&mut empty_key, "s", br#"[""]"#, b"[{}]").unwrap();
+        assert!(BatchHead::read(&empty_key).is_none());
+        let old = br#"{"v":1,"session_id":"s","events":[{}]}"#;
+        assert!(BatchHead::read(old).is_none());
     }
 
     #[test]

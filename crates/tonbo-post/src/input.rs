@@ -1,10 +1,12 @@
 //! Reading tonbo-post's input: batch lines (`{"v":1,"session_id":..,"events":[..]}`), each
-//! event named by its `metadata.source_key`. What cannot be used is rejected by line.
+//! event named by its `metadata.source_key`: by the line's head, which tonbo-batch writes, or
+//! else by reading each event. What cannot be used is rejected by line.
 
 use std::borrow::Cow;
 
 use anyhow::Result;
 use serde_json::value::RawValue;
+use tonbo_core::contract::BatchHead;
 use tonbo_core::contract::{check_session_id, check_version};
 use tonbo_core::{BatchLine, EventHead, Input};
 
@@ -61,14 +63,56 @@ pub fn parse_batch(bytes: &[u8]) -> Result<BatchLine<'_>, String> {
     Ok(b)
 }
 
+/// The events of a batch line, as tonbo-post takes them to post.
+pub enum BatchEvents<'a> {
+    /// The line's head named every event's key, and matched its check ([`BatchHead`]): the
+    /// `events` array's text, whole and unread.
+    Whole { keys: Vec<String>, array: &'a [u8] },
+    /// Read event by event (a line without a head, or one whose head did not match): those with
+    /// a key.
+    Each(Vec<KeyedEvent<'a>>),
+}
+
+impl BatchEvents<'_> {
+    /// How many events there are (with a key).
+    pub fn len(&self) -> usize {
+        match self {
+            BatchEvents::Whole { keys, .. } => keys.len(),
+            BatchEvents::Each(events) => events.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Reads a batch line to post it: by its head when it has one that matches it, so that no
+/// event is read; else like [`keyed_batch`]. `None` for a line rejected whole.
+pub fn batch_to_post<'a>(
+    line: &'a [u8],
+    reject: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
+) -> Result<Option<(Cow<'a, str>, BatchEvents<'a>)>> {
+    if let Some(head) = BatchHead::read(line).filter(|h| check_session_id(&h.session_id).is_ok()) {
+        let keys = head.keys.into_iter().map(Cow::into_owned).collect();
+        let events = BatchEvents::Whole {
+            keys,
+            array: &line[head.events],
+        };
+        return Ok(Some((head.session_id, events)));
+    }
+    Ok(keyed_batch(line, reject)?.map(|b| (b.session_id, BatchEvents::Each(b.events))))
+}
+
 /// A batch line's session and its events with a key.
 pub struct KeyedBatch<'a> {
     pub session_id: Cow<'a, str>,
     pub events: Vec<KeyedEvent<'a>>,
 }
 
-/// Reads a batch line for its keyed events. A line that is no batch, and events without a key,
-/// go to `reject(reason, raw)`; `None` for a line rejected whole.
+/// Reads a batch line for its keyed events, reading every event (whatever its head says). A line
+/// that is no batch, and events without a key, go to `reject(reason, raw)`; `None` for a line
+/// rejected whole.
 pub fn keyed_batch<'a>(
     line: &'a [u8],
     reject: &mut dyn FnMut(&str, &[u8]) -> Result<()>,

@@ -20,7 +20,7 @@ use crate::checkpoint::Checkpoint;
 use crate::client::{LostAnswer, StreamClient};
 use crate::creators::{Creation, Creators};
 use crate::health::{signal_name, watch_for_a_stuck_stop, Halt, Halted, Health};
-use crate::input::{keyed_batch, session_of};
+use crate::input::{batch_to_post, session_of};
 use crate::poster::{Batch, Poster, Rejected};
 use crate::retry::RetryPolicy;
 use crate::summary::{progress_line, Stats};
@@ -310,12 +310,12 @@ impl Worker {
     fn take(&mut self, job: Job) -> Result<()> {
         let mut to_rejects =
             |reason: &str, raw: &[u8]| reject(&self.rejects, &job.input, job.number, reason, raw);
-        let Some(batch) = keyed_batch(&job.line, &mut to_rejects)? else {
+        let Some((session_id, events)) = batch_to_post(&job.line, &mut to_rejects)? else {
             return Ok(());
         };
         let batch = Batch {
-            session_id: &batch.session_id,
-            events: batch.events,
+            session_id: &session_id,
+            events,
             input: &job.input,
             line: job.number,
         };

@@ -36,12 +36,13 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use serde_json::value::RawValue;
 use tonbo_core::url::without_credentials;
 
 use crate::checkpoint::{Checkpoint, KeyState, Pending, ServerRead, StreamState};
 use crate::client::{Created, StreamClient};
 use crate::creators::Creation;
-use crate::input::KeyedEvent;
+use crate::input::{key_events, BatchEvents, KeyedEvent, KeyedEvents};
 use crate::summary::{Overfull, Stats};
 use crate::url_template::UrlTemplate;
 use pipeline::{Ahead, InFlight, Senders};
@@ -110,18 +111,46 @@ pub struct Poster {
 /// where it was read.
 pub struct Batch<'a> {
     pub session_id: &'a str,
-    pub events: Vec<KeyedEvent<'a>>,
+    pub events: BatchEvents<'a>,
     pub input: &'a Arc<str>,
     pub line: u64,
 }
 
-/// Where a batch came from: its input line, and the position of each event by key.
+/// Where a batch came from: its input line, and the position there of each event by key.
 #[derive(Debug)]
 pub struct BatchOrigin {
     pub session_id: String,
     pub input: Arc<str>,
     pub line: u64,
-    pub index_of: HashMap<String, usize>,
+    /// The keys of the line's events, in order (those without one were rejected on reading).
+    keys: Vec<String>,
+    /// Each one's position in the line, when not its place in `keys`.
+    positions: Option<Vec<usize>>,
+}
+
+impl BatchOrigin {
+    fn new(batch: &Batch<'_>) -> BatchOrigin {
+        let (keys, positions) = match &batch.events {
+            BatchEvents::Whole { keys, .. } => (keys.clone(), None),
+            BatchEvents::Each(events) => (
+                events.iter().map(|e| e.key.clone()).collect(),
+                Some(events.iter().map(|e| e.index).collect()),
+            ),
+        };
+        BatchOrigin {
+            session_id: batch.session_id.to_string(),
+            input: batch.input.clone(),
+            line: batch.line,
+            keys,
+            positions,
+        }
+    }
+
+    /// The position in its line of the event with `key` (looked up only to name a reject).
+    pub fn index_of(&self, key: &str) -> Option<usize> {
+        let i = self.keys.iter().position(|k| k == key)?;
+        Some(self.positions.as_ref().map_or(i, |p| p[i]))
+    }
 }
 
 /// An event that was not delivered and will not be: named by its input line and position.
@@ -250,16 +279,7 @@ impl Poster {
             self.stats.events_failed += n;
             return Ok(());
         }
-        let origin = Arc::new(BatchOrigin {
-            session_id: batch.session_id.to_string(),
-            input: batch.input.clone(),
-            line: batch.line,
-            index_of: batch
-                .events
-                .iter()
-                .map(|k| (k.key.clone(), k.index))
-                .collect(),
-        });
+        let origin = Arc::new(BatchOrigin::new(&batch));
         self.current = Some(origin.clone());
         let state = match self.settle_stream(&url, created) {
             Ok(state) => state,
@@ -302,15 +322,28 @@ impl Poster {
 
     /// The batch to send, numbered for `slot`: the events the stream does not hold (those it
     /// holds are counted as present), less those repeating an event earlier in this run
-    /// (rejected). `None` when nothing is left.
+    /// (rejected). `None` when nothing is left. Events named by their line's head are sent as
+    /// their array stands when all of them are to go, and read one by one only when not.
     fn unsent(
         &mut self,
         url: &str,
         stream: i64,
         slot: Slot,
-        events: Vec<KeyedEvent<'_>>,
+        events: BatchEvents<'_>,
         origin: &BatchOrigin,
     ) -> Result<Option<Pending>> {
+        let events = match events {
+            BatchEvents::Each(events) => events,
+            BatchEvents::Whole { keys, array } => {
+                if self.all_new(url, stream, &keys)? {
+                    return Ok(Some(self.numbered(slot, keys, array.to_vec())));
+                }
+                match self.read_each(array, origin) {
+                    Some(events) => events,
+                    None => return Ok(None),
+                }
+            }
+        };
         let states = self
             .cp
             .key_states(stream, events.iter().map(|k| k.key.as_str()))?;
@@ -342,14 +375,70 @@ impl Poster {
         if array.is_empty() {
             return Ok(None);
         }
-        Ok(Some(array.into_pending(Pending {
+        Ok(Some(array.into_pending(self.numbered(
+            slot,
+            Vec::new(),
+            Vec::new(),
+        ))))
+    }
+
+    /// True when every one of `keys` is new to the stream, in flight for none of its batches,
+    /// and there once: the batch goes whole.
+    fn all_new(&self, url: &str, stream: i64, keys: &[String]) -> Result<bool> {
+        let states = self
+            .cp
+            .key_states(stream, keys.iter().map(String::as_str))?;
+        if states.iter().any(|s| *s != KeyState::New) {
+            return Ok(false);
+        }
+        let in_flight = self.ahead.get(url);
+        let mut seen = HashSet::with_capacity(keys.len());
+        Ok(keys
+            .iter()
+            .all(|k| seen.insert(k.as_str()) && !in_flight.is_some_and(|a| a.keys.contains(k))))
+    }
+
+    /// The events of a batch whose head named them, read one by one for their own keys (some
+    /// are not to be sent); those without a key are rejected. `None`, the line rejected, when
+    /// its array does not read as one: its head matched its check, so it was written to lie.
+    fn read_each<'a>(
+        &mut self,
+        array: &'a [u8],
+        origin: &BatchOrigin,
+    ) -> Option<Vec<KeyedEvent<'a>>> {
+        let reject = |reason: String, raw: &[u8]| Rejected {
+            input: origin.input.clone(),
+            line: origin.line,
+            reason,
+            raw: raw.to_vec(),
+        };
+        let events: Vec<&RawValue> = match serde_json::from_slice(array) {
+            Ok(events) => events,
+            Err(e) => {
+                let why = format!("the batch's `events` is not a JSON array of events: {e}");
+                self.rejects.push(reject(why, array));
+                return None;
+            }
+        };
+        let KeyedEvents { keyed, rejects } = key_events(&events);
+        for r in rejects {
+            let why = format!("event {} of the batch: {}", r.index, r.reason);
+            self.rejects
+                .push(reject(why, events[r.index].get().as_bytes()));
+        }
+        Some(keyed)
+    }
+
+    /// A batch of `keys` with `body` (their array), numbered for `slot`.
+    fn numbered(&self, slot: Slot, keys: Vec<String>, body: Vec<u8>) -> Pending {
+        Pending {
             jid: 0,
             epoch: slot.epoch,
             seq: slot.seq,
             run: self.cp.run,
-            keys: Vec::new(),
-            body: Vec::new(),
-        })))
+            keys,
+            body,
+        }
     }
 
     /// A session's failure is counted (its `events` failed); the run's is passed on.

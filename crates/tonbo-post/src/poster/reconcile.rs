@@ -198,7 +198,7 @@ impl Poster {
         // The server stored nothing under this (epoch, seq): drop the journal, keep the seq.
         self.cp.drop_journal(p.jid)?;
         if let Some(o) = &self.current {
-            let index = o.index_of.get(&key).copied().unwrap_or(0);
+            let index = o.index_of(&key).unwrap_or(0);
             self.rejects.push(Rejected {
                 input: o.input.clone(),
                 line: o.line,
