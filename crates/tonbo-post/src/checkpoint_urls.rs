@@ -197,7 +197,7 @@ mod tests {
             seq: 7,
             run: cp.run,
             keys: vec!["c".into()],
-            body: b"[3]".to_vec(),
+            body: crate::checkpoint::tests::body_of(&["c"]),
         };
         cp.journal(1, &mut p).unwrap();
         assert!(!holds_secret(&path));
