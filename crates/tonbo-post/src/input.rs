@@ -3,6 +3,7 @@
 //! else by reading each event. What cannot be used is rejected by line.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use anyhow::Result;
 use serde_json::value::RawValue;
@@ -66,8 +67,12 @@ pub fn parse_batch(bytes: &[u8]) -> Result<BatchLine<'_>, String> {
 /// The events of a batch line, as tonbo-post takes them to post.
 pub enum BatchEvents<'a> {
     /// The line's head named every event's key, and matched its check ([`BatchHead`]): the
-    /// `events` array's text, whole and unread.
-    Whole { keys: Vec<String>, array: &'a [u8] },
+    /// line itself, whose `events` array's text (at `array`) is unread.
+    Whole {
+        keys: Vec<String>,
+        line: Vec<u8>,
+        array: Range<usize>,
+    },
     /// Read event by event (a line without a head, or one whose head did not match): those with
     /// a key.
     Each(Vec<KeyedEvent<'a>>),
@@ -87,21 +92,32 @@ impl BatchEvents<'_> {
     }
 }
 
+/// A batch line, read to post it.
+pub enum ReadBatch<'a> {
+    /// By its head: the session, the events' keys, and where the `events` array is in the line.
+    Head {
+        session_id: String,
+        keys: Vec<String>,
+        array: Range<usize>,
+    },
+    /// Event by event.
+    Each(KeyedBatch<'a>),
+}
+
 /// Reads a batch line to post it: by its head when it has one that matches it, so that no
 /// event is read; else like [`keyed_batch`]. `None` for a line rejected whole.
 pub fn batch_to_post<'a>(
     line: &'a [u8],
     reject: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
-) -> Result<Option<(Cow<'a, str>, BatchEvents<'a>)>> {
+) -> Result<Option<ReadBatch<'a>>> {
     if let Some(head) = BatchHead::read(line).filter(|h| check_session_id(&h.session_id).is_ok()) {
-        let keys = head.keys.into_iter().map(Cow::into_owned).collect();
-        let events = BatchEvents::Whole {
-            keys,
-            array: &line[head.events],
-        };
-        return Ok(Some((head.session_id, events)));
+        return Ok(Some(ReadBatch::Head {
+            session_id: head.session_id.into_owned(),
+            keys: head.keys.into_iter().map(Cow::into_owned).collect(),
+            array: head.events,
+        }));
     }
-    Ok(keyed_batch(line, reject)?.map(|b| (b.session_id, BatchEvents::Each(b.events))))
+    Ok(keyed_batch(line, reject)?.map(ReadBatch::Each))
 }
 
 /// A batch line's session and its events with a key.

@@ -20,7 +20,7 @@ use crate::checkpoint::Checkpoint;
 use crate::client::{LostAnswer, StreamClient};
 use crate::creators::{Creation, Creators};
 use crate::health::{signal_name, watch_for_a_stuck_stop, Halt, Halted, Health};
-use crate::input::{batch_to_post, session_of};
+use crate::input::{batch_to_post, session_of, BatchEvents, ReadBatch};
 use crate::poster::{Batch, Poster, Rejected};
 use crate::retry::RetryPolicy;
 use crate::summary::{progress_line, Stats};
@@ -310,16 +310,40 @@ impl Worker {
     fn take(&mut self, job: Job) -> Result<()> {
         let mut to_rejects =
             |reason: &str, raw: &[u8]| reject(&self.rejects, &job.input, job.number, reason, raw);
-        let Some((session_id, events)) = batch_to_post(&job.line, &mut to_rejects)? else {
-            return Ok(());
+        let batch = match batch_to_post(&job.line, &mut to_rejects)? {
+            None => return Ok(()),
+            Some(ReadBatch::Head {
+                session_id,
+                keys,
+                array,
+            }) => {
+                // The line becomes the request body where it stands.
+                let events = BatchEvents::Whole {
+                    keys,
+                    line: job.line,
+                    array,
+                };
+                let batch = Batch {
+                    session_id: &session_id,
+                    events,
+                    input: &job.input,
+                    line: job.number,
+                };
+                return self.post(batch, job.created);
+            }
+            Some(ReadBatch::Each(batch)) => batch,
         };
         let batch = Batch {
-            session_id: &session_id,
-            events,
+            session_id: &batch.session_id,
+            events: BatchEvents::Each(batch.events),
             input: &job.input,
             line: job.number,
         };
-        self.poster.post_batch(batch, job.created)?;
+        self.post(batch, job.created)
+    }
+
+    fn post(&mut self, batch: Batch<'_>, created: Option<Receiver<Creation>>) -> Result<()> {
+        self.poster.post_batch(batch, created)?;
         self.publish();
         self.report()
     }

@@ -332,18 +332,36 @@ impl Poster {
         events: BatchEvents<'_>,
         origin: &BatchOrigin,
     ) -> Result<Option<Pending>> {
-        let events = match events {
-            BatchEvents::Each(events) => events,
-            BatchEvents::Whole { keys, array } => {
+        match events {
+            BatchEvents::Each(events) => self.unsent_of(url, stream, slot, events, origin),
+            BatchEvents::Whole {
+                keys,
+                mut line,
+                array,
+            } => {
                 if self.all_new(url, stream, &keys)? {
-                    return Ok(Some(self.numbered(slot, keys, array.to_vec())));
+                    // The body is the line less its head, moved to the front where it stands.
+                    line.truncate(array.end);
+                    line.drain(..array.start);
+                    return Ok(Some(self.numbered(slot, keys, line)));
                 }
-                match self.read_each(array, origin) {
-                    Some(events) => events,
-                    None => return Ok(None),
+                match self.read_each(&line[array], origin) {
+                    Some(events) => self.unsent_of(url, stream, slot, events, origin),
+                    None => Ok(None),
                 }
             }
-        };
+        }
+    }
+
+    /// [`Self::unsent`] of events read one by one.
+    fn unsent_of(
+        &mut self,
+        url: &str,
+        stream: i64,
+        slot: Slot,
+        events: Vec<KeyedEvent<'_>>,
+        origin: &BatchOrigin,
+    ) -> Result<Option<Pending>> {
         let states = self
             .cp
             .key_states(stream, events.iter().map(|k| k.key.as_str()))?;
