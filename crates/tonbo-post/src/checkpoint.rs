@@ -386,8 +386,6 @@ impl Checkpoint {
     /// it always was, and a crash half-way leaves a body that does not match its row, caught by
     /// its length and CRC-32 like one torn by a power cut ([`Self::pending`]).
     pub fn journal(&self, stream: i64, p: &mut Pending) -> Result<()> {
-        std::fs::create_dir_all(&self.inflight)
-            .with_context(|| format!("cannot create {}", self.inflight.display()))?;
         let mut conn = self.conn();
         let mut jids = self.jids();
         let tx = conn.transaction()?;
@@ -428,15 +426,25 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// Writes `body` into the in-flight file of row `jid`, over what it held.
+    /// Writes `body` into the in-flight file of row `jid`, over what it held; the folder is
+    /// made when missing (the first body, or one removed meanwhile), not asked for every time.
     fn write_body(&self, jid: i64, body: &[u8]) -> Result<()> {
         let file = self.body_file(jid);
-        let write = || -> std::io::Result<()> {
-            let mut f = File::options()
+        let open = || {
+            File::options()
                 .write(true)
                 .create(true)
                 .truncate(false)
-                .open(&file)?;
+                .open(&file)
+        };
+        let write = || -> std::io::Result<()> {
+            let mut f = match open() {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir_all(&self.inflight)?;
+                    open()?
+                }
+                f => f?,
+            };
             f.write_all(body)?;
             f.set_len(body.len() as u64)
         };

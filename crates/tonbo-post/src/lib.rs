@@ -19,9 +19,11 @@
 //! * [`read`]: reading a stream back for its `source_key`s, in flat memory;
 //! * [`retry`]: backoff with full jitter and `Retry-After`;
 //! * [`input`], [`url_template`], [`auth`], [`summary`], [`threads`]: batch lines, stream URLs,
-//!   the API key, the counters and summary, and the job threads.
+//!   the API key, the counters and summary, and the job threads;
+//! * [`buffers`]: line buffers used again as request bodies.
 
 pub mod auth;
+pub mod buffers;
 pub mod checkpoint;
 pub mod checkpoint_urls;
 pub mod client;

@@ -16,6 +16,7 @@ use tonbo_core::contract::{check_session_id, stable_hash};
 use tonbo_core::progress::Counters;
 use tonbo_core::{Exit, Input, Progress, Rejects};
 
+use crate::buffers::Buffers;
 use crate::checkpoint::Checkpoint;
 use crate::client::{LostAnswer, StreamClient};
 use crate::creators::{Creation, Creators};
@@ -79,6 +80,8 @@ struct Joined {
 struct Workers {
     queues: Vec<SyncSender<Job>>,
     handles: Vec<JoinHandle<Result<Stats>>>,
+    /// The lines' buffers, which come back from the workers as their batches are taken.
+    buffers: Buffers,
 }
 
 /// Posts the input, and says how the run ended.
@@ -174,11 +177,14 @@ impl Workers {
         counters: Option<Arc<Counters>>,
     ) -> Result<Workers> {
         let n = opts.concurrency.max(1);
+        let buffers = Buffers::default();
         let mut queues = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
         for _ in 0..n {
             let (tx, rx) = sync_channel::<Job>(QUEUE_PER_WORKER);
-            let poster = Poster::new(cp.another()?, client.clone(), urls.clone(), opts.window)?;
+            let mut poster =
+                Poster::new(cp.another()?, client.clone(), urls.clone(), opts.window)?;
+            poster.buffers = buffers.clone();
             let worker = Worker {
                 poster,
                 rejects: rejects.clone(),
@@ -188,7 +194,11 @@ impl Workers {
             queues.push(tx);
             handles.push(std::thread::spawn(move || worker.work(rx)));
         }
-        Ok(Workers { queues, handles })
+        Ok(Workers {
+            queues,
+            handles,
+            buffers,
+        })
     }
 
     /// Reads every input to its end (or until the run stops), handing each line to the worker
@@ -232,10 +242,12 @@ impl Workers {
                     last_session[worker] = session.to_string();
                     creators.create(urls.url(&session))
                 });
+                let mut buf = self.buffers.take();
+                buf.extend_from_slice(line.bytes);
                 let job = Job {
                     input: name.clone(),
                     number: line.number,
-                    line: line.bytes.to_vec(),
+                    line: buf,
                     created,
                 };
                 if self.queues[worker].send(job).is_err() {

@@ -39,6 +39,7 @@ use anyhow::{Context, Result};
 use serde_json::value::RawValue;
 use tonbo_core::url::without_credentials;
 
+use crate::buffers::Buffers;
 use crate::checkpoint::{Checkpoint, KeyState, Pending, ServerRead, StreamState};
 use crate::client::{Created, StreamClient};
 use crate::creators::Creation;
@@ -105,6 +106,8 @@ pub struct Poster {
     /// The batch being handled now, for naming its events in rejects.
     current: Option<Arc<BatchOrigin>>,
     rejects: Vec<Rejected>,
+    /// Where the bodies of batches taken go, for lines to be read into again.
+    pub buffers: Buffers,
 }
 
 /// One batch line for [`Poster::post_batch`]: its session, its events with their keys, and
@@ -238,6 +241,7 @@ impl Poster {
             window,
             current: None,
             rejects: Vec::new(),
+            buffers: Buffers::default(),
         })
     }
 
@@ -365,7 +369,7 @@ impl Poster {
         let states = self
             .cp
             .key_states(stream, events.iter().map(|k| k.key.as_str()))?;
-        let mut in_batch = HashSet::new();
+        let mut in_batch = foldhash::HashSet::default();
         let mut array = EventArray::with_capacity(events.iter().map(|e| e.raw.len() + 1).sum());
         for (KeyedEvent { index, key, raw }, known) in events.into_iter().zip(states) {
             let in_flight = self.ahead.get(url).is_some_and(|a| a.keys.contains(&key));
@@ -410,7 +414,7 @@ impl Poster {
             return Ok(false);
         }
         let in_flight = self.ahead.get(url);
-        let mut seen = HashSet::with_capacity(keys.len());
+        let mut seen = foldhash::HashSet::with_capacity_and_hasher(keys.len(), Default::default());
         Ok(keys
             .iter()
             .all(|k| seen.insert(k.as_str()) && !in_flight.is_some_and(|a| a.keys.contains(k))))

@@ -2,7 +2,7 @@
 //! a connection of its own. A 200 is acknowledged in sequence order; any other answer takes the
 //! stream out of the pipeline and settles it one batch at a time ([`Poster::send`]).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
@@ -34,7 +34,7 @@ pub(super) struct Ahead {
     pub next_seq: u64,
     /// The stream's position after the batches in flight.
     pub tail: u64,
-    pub keys: HashSet<String>,
+    pub keys: foldhash::HashSet<String>,
     count: usize,
 }
 
@@ -214,7 +214,9 @@ impl Poster {
         if matches!(answered.outcome, Ok(Appended::New)) {
             let f = answered.batch;
             self.release(&f.url, &f.pending.keys);
-            return self.acknowledge_taken(&f);
+            self.acknowledge_taken(&f)?;
+            self.buffers.give(f.pending.body);
+            return Ok(());
         }
         self.settle_pipelined(answered)
     }

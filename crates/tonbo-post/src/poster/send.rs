@@ -138,6 +138,7 @@ impl Poster {
                 if d.by == JournaledBy::InterruptedRun {
                     self.stats.events_recovered += n;
                 }
+                self.buffers.give(p.body);
                 Ok(Next::Delivered)
             }
             Appended::Duplicate if d.by == JournaledBy::InterruptedRun => {
