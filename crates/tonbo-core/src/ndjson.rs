@@ -99,35 +99,47 @@ pub struct LineReader {
 impl LineReader {
     /// The next non-blank line, or `None` at end of input. `\n` and `\r\n` endings are removed.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        if self.buf.capacity() > KEEP_LINE_BUFFER {
+            self.buf = Vec::new();
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        let read = self.next_line_into(&mut buf);
+        self.buf = buf;
+        Ok(read?.map(|(number, terminated)| Line {
+            number,
+            bytes: &self.buf,
+            terminated,
+        }))
+    }
+
+    /// [`Self::next_line`] read into `buf` (emptied first), which the caller keeps: for a stage
+    /// that hands lines on whole, without copying each out of the reader's buffer again. `buf`
+    /// holds the line without its ending; the line's number and whether it ended with a newline
+    /// are returned, `None` at end of input.
+    pub fn next_line_into(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<(u64, bool)>> {
         loop {
-            if self.buf.capacity() > KEEP_LINE_BUFFER {
-                self.buf = Vec::new();
-            }
-            self.buf.clear();
+            buf.clear();
             let n = self
                 .reader
-                .read_until(b'\n', &mut self.buf)
+                .read_until(b'\n', buf)
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot read {}: {e}", self.name)))?;
             if n == 0 {
                 return Ok(None);
             }
             self.number += 1;
-            let mut end = self.buf.len();
-            let terminated = self.buf[end - 1] == b'\n';
+            let mut end = buf.len();
+            let terminated = buf[end - 1] == b'\n';
             if terminated {
                 end -= 1;
-                if end > 0 && self.buf[end - 1] == b'\r' {
+                if end > 0 && buf[end - 1] == b'\r' {
                     end -= 1;
                 }
             }
-            if self.buf[..end].iter().all(u8::is_ascii_whitespace) {
+            if buf[..end].iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return Ok(Some(Line {
-                number: self.number,
-                bytes: &self.buf[..end],
-                terminated,
-            }));
+            buf.truncate(end);
+            return Ok(Some((self.number, terminated)));
         }
     }
 

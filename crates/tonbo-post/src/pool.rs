@@ -182,8 +182,7 @@ impl Workers {
         let mut handles = Vec::with_capacity(n);
         for _ in 0..n {
             let (tx, rx) = sync_channel::<Job>(QUEUE_PER_WORKER);
-            let mut poster =
-                Poster::new(cp.another()?, client.clone(), urls.clone(), opts.window)?;
+            let mut poster = Poster::new(cp.another()?, client.clone(), urls.clone(), opts.window)?;
             poster.buffers = buffers.clone();
             let worker = Worker {
                 poster,
@@ -222,8 +221,10 @@ impl Workers {
                         input_left: true,
                     };
                 }
-                let line = match lines.next_line() {
-                    Ok(Some(line)) => line,
+                // Read into a buffer of its own, which goes to the worker as it is.
+                let mut line = self.buffers.take();
+                let number = match lines.next_line_into(&mut line) {
+                    Ok(Some((number, _))) => number,
                     Ok(None) => break,
                     Err(e) => {
                         return Fed {
@@ -233,7 +234,7 @@ impl Workers {
                     }
                 };
                 // Not even a session id: the full parse in the worker names the reason.
-                let session = session_of(line.bytes).unwrap_or_default();
+                let session = session_of(&line).unwrap_or_default();
                 let worker = (stable_hash(session.as_bytes()) % n as u64) as usize;
                 // A session's batches arrive together: a session new to its worker is (usually)
                 // one not seen before in this run.
@@ -242,12 +243,10 @@ impl Workers {
                     last_session[worker] = session.to_string();
                     creators.create(urls.url(&session))
                 });
-                let mut buf = self.buffers.take();
-                buf.extend_from_slice(line.bytes);
                 let job = Job {
                     input: name.clone(),
-                    number: line.number,
-                    line: buf,
+                    number,
+                    line,
                     created,
                 };
                 if self.queues[worker].send(job).is_err() {
