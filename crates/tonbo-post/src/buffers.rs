@@ -17,7 +17,11 @@ pub struct Buffers(Arc<Mutex<Vec<Vec<u8>>>>);
 impl Buffers {
     /// An empty buffer: one given back, if any.
     pub fn take(&self) -> Vec<u8> {
-        self.0.lock().ok().and_then(|mut b| b.pop()).unwrap_or_default()
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut b| b.pop())
+            .unwrap_or_default()
     }
 
     /// Gives a buffer back for use again.
