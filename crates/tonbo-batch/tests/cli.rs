@@ -544,3 +544,63 @@ fn a_trickle_of_events_goes_out_without_waiting_for_the_batch_to_fill() {
     all.extend(live.lines.iter().flat_map(|l| Batch::parse(&l).events));
     assert_eq!(all, (0..written).map(odd_event).collect::<Vec<_>>());
 }
+
+/// The head of a batch line ([`tonbo_core::contract::BatchHead`]): its keys and session, or
+/// `None` when it has none that matches it.
+fn head(line: &str) -> Option<(String, Vec<String>)> {
+    let head = tonbo_core::contract::BatchHead::read(line.as_bytes())?;
+    let keys = head.keys.iter().map(|k| k.to_string()).collect();
+    Some((head.session_id.into_owned(), keys))
+}
+
+/// The `metadata.source_key` of each event of a batch line, as the events say it.
+fn event_keys(line: &str) -> Vec<String> {
+    let b: serde_json::Value = serde_json::from_str(line).unwrap();
+    b["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["metadata"]["source_key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_batch_names_its_events_keys_ahead_of_them_unless_one_has_none() {
+    let ev = |k: &str| {
+        format!(
+            r#"{{"type":"user.message","content":[{{"type":"text","text":"hi \"{k}\""}}],"metadata":{{"source":"events","source_key":"{k}","original_timestamp":null}}}}"#
+        )
+    };
+    let input = [
+        // As tonbo-map writes them (read in one pass), one key with an escape...
+        format!(
+            r#"{{"v":1,"session_id":"s","redacted":1,"event":{}}}"#,
+            ev(r"k\u00e91")
+        ),
+        format!(r#"{{"v":1,"session_id":"s","event":{}}}"#, ev("k2")),
+        // ...and laid out otherwise (read the general way).
+        event_line("\"s\"", &ev("k3")),
+        // Session t's second event has no key: its batch goes without a head.
+        format!(
+            r#"{{"v":1,"session_id":"t","redacted":1,"event":{}}}"#,
+            ev("k4")
+        ),
+        r#"{"v":1,"session_id":"t","redacted":1,"event":{"type":"x","metadata":{}}}"#.into(),
+    ]
+    .join("\n");
+    let r = run(&[], input.as_bytes());
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    let (session, keys) = head(lines[0]).expect("a head that matches its line");
+    assert_eq!(
+        (session.as_str(), keys.clone()),
+        ("s", vec!["ké1".into(), "k2".into(), "k3".into()])
+    );
+    assert_eq!(keys, event_keys(lines[0]));
+    assert!(head(lines[1]).is_none());
+    let t: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    assert!(t.get("keys").is_none() && t.get("check").is_none(), "{t}");
+    // Either way the events are the body tonbo-post sends, byte for byte.
+    assert_eq!(r.events().len(), 5);
+}

@@ -184,3 +184,18 @@ fn a_bad_redact_pattern_is_a_usage_error() {
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert!(r.stderr.contains("`a(b`"), "{}", r.stderr);
 }
+
+#[test]
+fn a_batch_redacted_here_names_its_events_by_the_keys_they_are_sent_with() {
+    let text = format!("GH_TOKEN={} gh pr list", secret("github-token"));
+    let r = run(&[], &line("h-1", &event("k-1", &text)));
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let head = tonbo_core::contract::BatchHead::read(r.stdout.trim_end().as_bytes())
+        .expect("a head that matches its line");
+    let sent: Value = serde_json::from_str(&r.events()[0]).unwrap();
+    assert!(!sent.to_string().contains(secret("github-token")), "{sent}");
+    assert_eq!(
+        head.keys,
+        [sent["metadata"]["source_key"].as_str().unwrap()]
+    );
+}

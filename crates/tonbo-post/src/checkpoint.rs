@@ -222,12 +222,28 @@ impl Checkpoint {
     /// Records a stream this checkpoint has not seen and that is empty (just created), with the
     /// epoch it will write in.
     pub fn add_stream(&mut self, url: &str, epoch: u64) -> Result<StreamState> {
-        let read = self.add_server_keys::<anyhow::Error>(url, Some(epoch), |_| Ok(0))?;
-        if read.keys == 0 {
-            let _conn = self.conn();
-            self.unfolded().fresh.insert(read.state.id);
+        let url = without_credentials(url);
+        let conn = self.conn();
+        conn.prepare_cached(
+            "INSERT INTO stream (url, epoch, next_seq, claimed, tail) VALUES (?1, ?2, 0, 0, 0)",
+        )?
+        .execute(params![&url, epoch as i64])?;
+        let id = conn.last_insert_rowid();
+        // A new row has no keys; `acked` could hold some of its id only if a stream of that id
+        // was ever merged away (the streams' ids are never deleted otherwise).
+        let keys: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM acked WHERE stream = ?1)")?
+            .query_row([id], |r| r.get(0))?;
+        if !keys {
+            self.unfolded().fresh.insert(id);
         }
-        Ok(read.state)
+        Ok(StreamState {
+            id,
+            epoch,
+            next_seq: 0,
+            claimed: false,
+            tail: Some(0),
+        })
     }
 
     pub fn key_state(&self, stream: i64, key: &str) -> Result<KeyState> {
@@ -1195,6 +1211,77 @@ pub(crate) mod tests {
         cp.journal(s.id, &mut q).unwrap();
         assert_eq!(cp.pending(s.id).unwrap(), vec![p]);
         assert_eq!(cp.pending_count().unwrap(), 1);
+    }
+
+    /// How many keys `acked` and `acked_batch` hold.
+    fn folded_and_not(cp: &Checkpoint) -> (i64, i64) {
+        let conn = cp.conn();
+        let count = |t: &str| {
+            conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        (count("acked"), count("acked_batch"))
+    }
+
+    #[test]
+    fn acknowledged_keys_are_gathered_then_folded_and_known_all_along() {
+        let path = tmp();
+        let mut cp = Checkpoint::open(&path).unwrap();
+        // A stream made in this run, and one read back holding `a` already.
+        let fresh = cp.add_stream("u", 0).unwrap();
+        let known = cp
+            .add_server_keys::<anyhow::Error>("v", Some(1), |add| {
+                add("a");
+                Ok(1)
+            })
+            .unwrap()
+            .state;
+        for (s, keys) in [(&fresh, ["a", "b"]), (&known, ["a", "b"])] {
+            let mut p = pending(&cp, 0, &keys);
+            cp.journal(s.id, &mut p).unwrap();
+            cp.acknowledge(s.id, &p, Tail::Unknown).unwrap();
+        }
+        assert_eq!(folded_and_not(&cp), (1, 2));
+        use KeyState::*;
+        assert_eq!(
+            cp.key_states(fresh.id, ["a", "b", "c"]).unwrap(),
+            [SentThisRun, SentThisRun, New]
+        );
+        // Found on the server first, it stays present, as it did when inserted at once.
+        assert_eq!(
+            cp.key_states(known.id, ["a", "b"]).unwrap(),
+            [Present, SentThisRun]
+        );
+        // A look that does not fold sees them too.
+        let look = Checkpoint::open_read_only(&path).unwrap().unwrap();
+        assert_eq!(
+            look.key_states(fresh.id, ["b", "c"]).unwrap(),
+            [Present, New]
+        );
+        // Reading a stream back folds first, so that its keys are counted whole.
+        let read = cp
+            .add_server_keys::<anyhow::Error>("u", None, |add| {
+                add("a");
+                add("b");
+                Ok(2)
+            })
+            .unwrap();
+        assert_eq!((read.added, read.events, read.keys), (0, 2, 2));
+        assert_eq!(folded_and_not(&cp), (4, 0));
+        assert_eq!(
+            cp.key_states(fresh.id, ["a", "b", "c"]).unwrap(),
+            [SentThisRun, SentThisRun, New]
+        );
+        // What a run leaves gathered (killed before the end) is folded by the next open.
+        let mut p = pending(&cp, 1, &["c"]);
+        cp.journal(fresh.id, &mut p).unwrap();
+        cp.acknowledge(fresh.id, &p, Tail::Unknown).unwrap();
+        std::mem::forget(cp);
+        // (Its lock, still held by this process, goes as a killed process's would.)
+        std::fs::remove_file(lock_path(&path)).unwrap();
+        let cp = Checkpoint::open(&path).unwrap();
+        assert_eq!(folded_and_not(&cp), (5, 0));
+        assert_eq!(cp.key_states(fresh.id, ["c"]).unwrap(), [Present]);
     }
 
     #[test]

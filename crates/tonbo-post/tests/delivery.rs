@@ -472,3 +472,50 @@ fn writes_redirected_to_a_leader_are_followed_with_their_body() {
     assert_holds(&server, "led", 45);
     post_through(&follower, &t, &["--max-events", "10"], &["--verify"]).assert_ok();
 }
+
+#[test]
+fn a_batch_line_edited_after_tonbo_batch_is_read_event_by_event() {
+    let server = Server::start();
+    let t = Scratch::new();
+    write_records(&t.input, &[("h", 0..6)]);
+    let batches = t.path("batches.ndjson");
+    write_batches(&t.input, &["--max-events", "3"], &batches);
+    let lines: Vec<String> = std::fs::read_to_string(&batches)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let head = |l: &str| tonbo_core::contract::BatchHead::read(l.as_bytes()).map(|h| h.keys.len());
+    assert_eq!(
+        head(&lines[0]),
+        Some(3),
+        "tonbo-batch names the keys: {}",
+        lines[0]
+    );
+    // Edited in place, as a hand or a script might, head left as it was: the first line loses
+    // its second event, the second line's head names another key for its first event.
+    let array = tonbo_core::contract::BatchHead::read(lines[0].as_bytes())
+        .unwrap()
+        .events;
+    let events: Vec<&serde_json::value::RawValue> = serde_json::from_str(&lines[0][array]).unwrap();
+    let dropped = events[1].get();
+    let edited = [
+        lines[0].replacen(&format!(",{dropped}"), "", 1),
+        lines[1].replacen(r#""keys":["h-3""#, r#""keys":["h-9""#, 1),
+    ];
+    for l in &edited {
+        assert!(head(l).is_none(), "the head still matches: {l}");
+    }
+    post_lines(&server.url, &t.state, &[], &edited)
+        .assert_ok()
+        .assert_says("5 events sent");
+    // Each event is known by its own key, not by the head's.
+    assert_eq!(server.keys("h"), ["h-0", "h-2", "h-3", "h-4", "h-5"]);
+    // The lines as tonbo-batch wrote them: only the event left out goes.
+    post_lines(&server.url, &t.state, &[], &lines)
+        .assert_ok()
+        .assert_says("1 events sent")
+        .assert_says("5 already present");
+    assert_eq!(server.keys("h"), ["h-0", "h-2", "h-3", "h-4", "h-5", "h-1"]);
+}
