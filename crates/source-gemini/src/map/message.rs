@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use tonbo_core::event::as_str;
+use tonbo_core::event::{as_str, json_str};
 
 /// A message record's fields: raw where they are only looked at.
 #[derive(Deserialize, Default)]
@@ -35,6 +35,113 @@ struct RawMessage<'a> {
     tokens: Option<&'a RawValue>,
 }
 
+/// A message whose tool calls have the shape Gemini CLI writes (`result` an array of Parts, a
+/// `functionResponse`'s `response` an object): typed in the same parse, the output raw (tool
+/// output is most of the bytes). Any other shape fails the parse; [`RawMessage`] reads it.
+#[derive(Deserialize)]
+struct FastMessage<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
+    #[serde(default)]
+    content: Option<Value>,
+    #[serde(rename = "displayContent", default)]
+    display_content: Option<Value>,
+    #[serde(default)]
+    thoughts: Option<Value>,
+    #[serde(rename = "toolCalls", borrow, default)]
+    tool_calls: Option<Vec<FastCall<'a>>>,
+    #[serde(borrow, default)]
+    tokens: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct FastCall<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    /// Present even when `null` (written `null`, where an absent one is `{}`).
+    #[serde(borrow, default, deserialize_with = "present")]
+    args: Option<&'a RawValue>,
+    #[serde(rename = "agentId", borrow, default)]
+    agent_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    status: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    result: Option<Vec<FastPart<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct FastPart<'a> {
+    #[serde(rename = "functionResponse", borrow, default)]
+    function_response: Option<FastFunctionResponse<'a>>,
+    #[serde(borrow, default)]
+    text: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    thought: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct FastFunctionResponse<'a> {
+    /// An object when there (a `null` one fails the parse: it is written as `null`).
+    #[serde(borrow, default, deserialize_with = "present")]
+    response: Option<FastResponse<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FastResponse<'a> {
+    #[serde(borrow, default)]
+    output: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+}
+
+/// A field that is there, `null` included (an `Option` alone reads `null` as absent).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+impl FastPart<'_> {
+    /// The part's text as [`result_text`] reads it; `None` for a response it writes whole.
+    fn result_text(&self) -> Option<Cow<'_, str>> {
+        match &self.function_response {
+            Some(FastFunctionResponse { response: Some(r) }) => {
+                string_of(r.output).or_else(|| string_of(r.error))
+            }
+            _ if self.thought.map(RawValue::get) == Some("true") => Some(Cow::Borrowed("")),
+            _ => Some(string_of(self.text).unwrap_or_default()),
+        }
+    }
+
+    /// The part's text as a JSON string: a response's output (else error) copied as written
+    /// when it holds no escape (`json_str` would write it so again).
+    fn result_json(&self) -> Option<String> {
+        if let Some(FastFunctionResponse { response: Some(r) }) = &self.function_response {
+            for raw in [r.output, r.error].into_iter().flatten() {
+                match as_str(raw) {
+                    Some(Cow::Borrowed(_)) => return Some(raw.get().to_string()),
+                    Some(Cow::Owned(t)) => return Some(json_str(&t)),
+                    None => {}
+                }
+            }
+            return None;
+        }
+        Some(json_str(&self.result_text()?))
+    }
+}
+
 /// A thought of a model turn.
 pub(super) struct Thought {
     pub subject: String,
@@ -51,7 +158,7 @@ pub(super) struct Call {
     pub agent_id: Option<String>,
     pub timestamp: Option<String>,
     pub status: String,
-    /// What the tool returned as text, for a call that is done.
+    /// What the tool returned as text (a JSON string), for a call that is done.
     pub result: Option<String>,
 }
 
@@ -126,6 +233,12 @@ pub(super) fn result_text(v: Value) -> String {
     }
 }
 
+/// A value written as a `Value` writes it.
+fn value_text(raw: &RawValue) -> String {
+    serde_json::from_str::<Value>(raw.get())
+        .map_or_else(|_| raw.get().to_string(), |v| v.to_string())
+}
+
 /// An object's field that is a string.
 fn str_of(o: &Map<String, Value>, key: &str) -> Option<String> {
     o.get(key).and_then(Value::as_str).map(str::to_string)
@@ -155,7 +268,18 @@ impl<'a> Message<'a> {
     /// The record typed in one parse; `None` when it does not type (a key written twice, no
     /// object, no JSON).
     pub(super) fn read_typed(text: &'a str) -> Option<Message<'a>> {
+        if let Some(m) = serde_json::from_str::<FastMessage>(text)
+            .ok()
+            .and_then(Message::of_fast)
+        {
+            return Some(m);
+        }
         let m: RawMessage = serde_json::from_str(text).ok()?;
+        Some(Message::of_raw(m))
+    }
+
+    /// A message typed by [`RawMessage`].
+    fn of_raw(m: RawMessage<'a>) -> Message<'a> {
         let thoughts = elements(m.thoughts)
             .into_iter()
             .map(|t| {
@@ -180,7 +304,7 @@ impl<'a> Message<'a> {
                 let status = str_of(&c, "status").unwrap_or_default();
                 let result = DONE
                     .contains(&status.as_str())
-                    .then(|| c.remove("result").map(result_text).unwrap_or_default());
+                    .then(|| json_str(&c.remove("result").map(result_text).unwrap_or_default()));
                 Call {
                     id: str_of(&c, "id"),
                     name: str_of(&c, "name"),
@@ -198,7 +322,7 @@ impl<'a> Message<'a> {
             .tokens
             .filter(|t| t.get().starts_with('{'))
             .and_then(|t| serde_json::from_str::<Value>(t.get()).ok());
-        Some(Message {
+        Message {
             id: string_of(m.id),
             timestamp: string_of(m.timestamp),
             kind: string_of(m.kind).unwrap_or_default(),
@@ -208,7 +332,54 @@ impl<'a> Message<'a> {
             thoughts,
             calls,
             tokens,
-        })
+        }
+    }
+
+    /// A message typed by [`FastMessage`]; `None` for what it does not read as the `Value`
+    /// did (a response written whole).
+    fn of_fast(m: FastMessage<'a>) -> Option<Message<'a>> {
+        let mut calls = Vec::new();
+        for c in m.tool_calls.unwrap_or_default() {
+            let status = string_of(c.status).unwrap_or_default().into_owned();
+            let result = if DONE.contains(&status.as_str()) {
+                Some(match c.result.as_deref().unwrap_or_default() {
+                    [one] => one.result_json()?,
+                    parts => {
+                        let texts = parts
+                            .iter()
+                            .map(FastPart::result_text)
+                            .collect::<Option<Vec<_>>>()?;
+                        json_str(&texts.join("\n"))
+                    }
+                })
+            } else {
+                None
+            };
+            let own = |c: Option<&RawValue>| string_of(c).map(Cow::into_owned);
+            calls.push(Call {
+                id: own(c.id),
+                name: own(c.name),
+                args: c.args.map_or_else(|| "{}".to_string(), value_text),
+                agent_id: own(c.agent_id),
+                timestamp: own(c.timestamp),
+                status,
+                result,
+            });
+        }
+        let raw = RawMessage {
+            id: m.id,
+            timestamp: m.timestamp,
+            kind: m.kind,
+            model: m.model,
+            content: m.content,
+            display_content: m.display_content,
+            thoughts: m.thoughts,
+            tool_calls: None,
+            tokens: m.tokens,
+        };
+        let mut message = Message::of_raw(raw);
+        message.calls = calls;
+        Some(message)
     }
 
     fn empty() -> Message<'static> {
@@ -253,6 +424,40 @@ mod tests {
         assert_eq!((m.id.as_deref(), m.text.as_str()), (Some("b"), "y"));
         assert!(Message::read("{").is_err());
         assert!(Message::read("[1]").unwrap().id.is_none());
+    }
+
+    #[test]
+    fn a_result_reads_alike_typed_in_one_pass_or_as_a_value() {
+        let fr = |response: &str| {
+            format!(r#"{{"functionResponse":{{"id":"c","response":{response}}}}}"#)
+        };
+        for result in [
+            format!("[{}]", fr(r#"{"output":"plain"}"#)),
+            format!("[{}]", fr(r#"{"output":"a\"q\u00e9\n"}"#)),
+            format!("[{}]", fr(r#"{"output":5,"error":"no such file"}"#)),
+            format!("[{}]", fr(r#"{"files":2,"a":[1]}"#)),
+            format!("[{}]", fr("null")),
+            format!("[{}]", fr(r#""text""#)),
+            format!(
+                r#"[{},{{"text":"x"}},{{"text":"t","thought":true}}]"#,
+                fr(r#"{"output":"o"}"#)
+            ),
+            r#"[{"text":"x"},"y"]"#.to_string(),
+            r#"{"text":"x"}"#.to_string(),
+            "[]".to_string(),
+            "null".to_string(),
+        ] {
+            let text = format!(
+                r#"{{"id":"m","type":"gemini","toolCalls":[{{"id":"c","status":"success","result":{result}}}]}}"#
+            );
+            let value: Value = serde_json::from_str(&result).unwrap();
+            let m = Message::read(&text).unwrap();
+            assert_eq!(
+                m.calls[0].result.as_deref(),
+                Some(json_str(&result_text(value)).as_str()),
+                "{result}"
+            );
+        }
     }
 
     #[test]

@@ -85,25 +85,29 @@ impl Out<'_, '_> {
         kind: &str,
         at: Option<&str>,
     ) -> Result<(), MapError> {
-        if !self.state.emitted.insert(key.clone()) {
+        if self.state.emitted.contains(&key) {
             return Ok(());
         }
-        let own = at.map(str::to_string).or_else(|| self.ts.clone());
+        let own = at.or(self.ts.as_deref());
         let inherited = own.is_none();
-        let ts = own.or_else(|| self.state.last_ts.clone());
+        let ts = own.or(self.state.last_ts.as_deref());
         let stamp = Stamp {
-            timestamp: ts.as_deref(),
+            timestamp: ts,
             inherited: inherited && ts.is_some(),
             thread: self.state.thread.as_deref(),
         };
         let session = self.writer.session_id();
         let meta = &self.meta;
-        self.writer
+        let sent = self
+            .writer
             .emit_to(session, &mut ev, &key, &stamp, Some(kind), |ev| {
                 for (k, v) in meta {
                     ev.meta_raw(k, v);
                 }
-            })
+            });
+        // Kept after the event is written: the key moves in, no copy of it.
+        self.state.emitted.insert(key);
+        sent
     }
 }
 
@@ -312,7 +316,7 @@ fn map_gemini(out: &mut Out, id: &str, m: &Message) -> Result<(), MapError> {
             let ev = tool_result_event(
                 call_id,
                 None,
-                &text_content(&json_str(result)),
+                &text_content(result),
                 call.status != "success",
             );
             out.emit(
