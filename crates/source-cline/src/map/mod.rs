@@ -862,17 +862,17 @@ fn result_content(content: Option<&RawValue>) -> String {
 }
 
 /// The texts of a tool result's content.
-fn result_texts(content: Option<&RawValue>) -> Vec<String> {
+fn result_texts(content: Option<&RawValue>) -> Vec<Cow<'_, str>> {
     let Some(c) = content else {
         return Vec::new();
     };
     if let Some(s) = as_str(c) {
-        return vec![s.into_owned()];
+        return vec![s];
     }
     content_blocks(Some(c))
-        .iter()
+        .into_iter()
         .filter(|b| b.kind == "text")
-        .filter_map(|b| b.text.and_then(as_str).map(Cow::into_owned))
+        .filter_map(|b| b.text.and_then(as_str))
         .collect()
 }
 
