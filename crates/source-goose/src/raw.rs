@@ -18,7 +18,9 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
-use tonbo_core::event::{as_str, json_str};
+use tonbo_core::event::as_str;
+use tonbo_core::raw::Name;
+pub use tonbo_core::raw::{has_surrogate_escape, json_text, value};
 
 /// The fields that hold the containers a message nests its content and tool results in: read
 /// in the record's one pass (an object or array as such, another value as a `Value`); every
@@ -144,79 +146,6 @@ impl<'a> Obj<'a> {
                 .collect(),
         )
     }
-}
-
-/// A raw value as a `Value` (it is valid JSON: it was read as one).
-pub fn value(raw: &RawValue) -> Value {
-    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
-}
-
-/// The JSON string literal `serde_json` writes for the string `raw` holds: `raw` itself when
-/// its escapes are the ones `serde_json` writes (nearly always), else the string decoded and
-/// escaped again; `""` when `raw` holds no string.
-pub fn json_text(raw: Option<&RawValue>) -> Cow<'_, str> {
-    let Some(raw) = raw.filter(|r| r.get().starts_with('"')) else {
-        return Cow::Borrowed("\"\"");
-    };
-    if escapes_are_canonical(raw.get()) {
-        return Cow::Borrowed(raw.get());
-    }
-    match as_str(raw) {
-        Some(s) => Cow::Owned(json_str(&s)),
-        None => Cow::Borrowed("\"\""),
-    }
-}
-
-/// Whether every escape of a JSON string literal is the one `serde_json` (and
-/// [`tonbo_core::event::push_json_str`]) writes: `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, and
-/// `\u00xx` (lowercase) for the other control characters. Nothing else needs escaping, so such
-/// a literal is what escaping its decoded text writes.
-fn escapes_are_canonical(text: &str) -> bool {
-    let b = text.as_bytes();
-    let mut from = 0;
-    while let Some(at) = memchr::memchr(b'\\', &b[from..]) {
-        let i = from + at;
-        match b.get(i + 1) {
-            Some(b'"' | b'\\' | b'n' | b'r' | b't' | b'b' | b'f') => from = i + 2,
-            Some(b'u') => {
-                let Some(hex) = b.get(i + 2..i + 6) else {
-                    return false;
-                };
-                let lower_hex = |c: u8| c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
-                if hex[0] != b'0' || hex[1] != b'0' || !matches!(hex[2], b'0' | b'1') {
-                    return false;
-                }
-                if !lower_hex(hex[3]) {
-                    return false;
-                }
-                let code = (hex[2] - b'0') * 16
-                    + if hex[3].is_ascii_digit() {
-                        hex[3] - b'0'
-                    } else {
-                        hex[3] - b'a' + 10
-                    };
-                // These have short escapes.
-                if matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
-                    return false;
-                }
-                from = i + 6;
-            }
-            _ => return false,
-        }
-    }
-    true
-}
-
-/// Whether a record's text holds an escaped surrogate (`\ud800`..`\udfff`): a `Value` of it
-/// refuses a lone one, which raw values let through, so such a record is checked whole.
-pub fn has_surrogate_escape(text: &str) -> bool {
-    memchr::memmem::find_iter(text.as_bytes(), b"\\u").any(|i| {
-        matches!(text.as_bytes().get(i + 2), Some(b'd' | b'D'))
-            && matches!(
-                text.as_bytes().get(i + 3),
-                Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-            )
-    })
 }
 
 /// A content item as the content is parsed, in the same pass: an object's fields, or (never
@@ -359,55 +288,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for Obj<'a> {
     }
 }
 
-/// A field's name, borrowed from the text unless it holds an escape.
-struct Name<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Name<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct N;
-        impl<'de> Visitor<'de> for N {
-            type Value = Name<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
-                Ok(Name(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
-                Ok(Name(Cow::Owned(v.to_string())))
-            }
-        }
-        d.deserialize_str(N)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn raw(t: &str) -> Box<RawValue> {
         RawValue::from_string(t.to_string()).unwrap()
-    }
-
-    #[test]
-    fn string_texts_are_what_serde_json_writes() {
-        for t in [
-            r#""plain""#,
-            r#""a\"b\\c\n\r\t\b\f""#,
-            r#""\u001b\u0000\u001f""#,
-            r#""\u001B""#,
-            r#""\/""#,
-            r#""\u00e9 \u003c""#,
-            r#""\u000a""#,
-            r#""\ud83d\ude00""#,
-            r#""é😀""#,
-        ] {
-            let r = raw(t);
-            let decoded: String = serde_json::from_str(t).unwrap();
-            assert_eq!(json_text(Some(&r)), json_str(&decoded), "{t}");
-        }
-        assert_eq!(json_text(Some(&raw("5"))), "\"\"");
-        assert_eq!(json_text(None), "\"\"");
     }
 
     #[test]

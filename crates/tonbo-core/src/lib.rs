@@ -30,6 +30,7 @@ pub mod mapping;
 pub mod ndjson;
 pub mod output;
 pub mod progress;
+pub mod raw;
 pub mod reader;
 pub mod record_line;
 pub mod redact;

@@ -30,6 +30,7 @@ use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
     Thread,
 };
+use tonbo_core::record_line::RecordLine;
 use tonbo_core::SourceRecord;
 
 use crate::record::Part;
@@ -90,12 +91,15 @@ pub(crate) fn rfc3339_ms(ms: i64) -> String {
     tonbo_core::time::rfc3339_millis(ms)
 }
 
+/// One element of the API history; its `content` raw (`&RawValue`), or typed in the same
+/// parse ([`TypedBlocks`]).
 #[derive(Deserialize)]
-struct ApiMessage<'a> {
+#[serde(bound(deserialize = "C: Deserialize<'de>"))]
+struct ApiMessage<'a, C> {
     #[serde(borrow, default)]
     role: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    content: Option<&'a RawValue>,
+    #[serde(default = "Option::default")]
+    content: Option<C>,
     #[serde(borrow, default)]
     ts: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -131,6 +135,105 @@ struct Block<'a> {
     content: Option<&'a RawValue>,
     #[serde(default)]
     is_error: Option<bool>,
+    /// The block's JSON, taken only for the kinds kept whole (`image`, `file`).
+    #[serde(skip)]
+    raw: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+/// A task's history item (`task` record).
+struct Item<'a> {
+    #[serde(borrow, default)]
+    ts: Option<&'a RawValue>,
+    /// Cline and Roo: the first prompt; the SDK's manifest: `prompt`.
+    #[serde(alias = "prompt")]
+    task: Option<String>,
+    #[serde(rename = "cwdOnTaskInitialization", alias = "cwd")]
+    cwd: Option<String>,
+    workspace: Option<String>,
+    #[serde(rename = "modelId", alias = "model")]
+    model: Option<String>,
+    mode: Option<String>,
+    #[serde(rename = "parentTaskId")]
+    parent: Option<String>,
+}
+
+#[derive(Deserialize)]
+/// One element of `ui_messages.json` (`ui` record).
+struct Ui<'a> {
+    #[serde(borrow, default)]
+    ts: Option<&'a RawValue>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    say: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ask: Option<Cow<'a, str>>,
+    /// Decoded only for the messages mapped: most are skipped.
+    #[serde(borrow)]
+    text: Option<&'a RawValue>,
+}
+
+/// A record typed by the part of the task it comes from.
+enum Parsed<'a> {
+    Task(Item<'a>),
+    Api(ApiMessage<'a, &'a RawValue>),
+    ApiTyped(ApiMessage<'a, TypedBlocks<'a>>),
+    Ui(Ui<'a>),
+}
+
+impl<'a> Parsed<'a> {
+    /// The record's text typed as its part's record: the one parse of it.
+    fn of(part: Part, text: &'a str) -> Result<Parsed<'a>, MapError> {
+        let reject = |what: &str, e: serde_json::Error| MapError::Reject(format!("{what}: {e}"));
+        Ok(match part {
+            Part::Task => Parsed::Task(
+                serde_json::from_str(text).map_err(|e| reject("not a history item", e))?,
+            ),
+            Part::Api => Parsed::Api(
+                serde_json::from_str(text).map_err(|e| reject("not an API history message", e))?,
+            ),
+            Part::Ui => {
+                Parsed::Ui(serde_json::from_str(text).map_err(|e| reject("not a UI message", e))?)
+            }
+        })
+    }
+}
+
+/// A message's `content` that is an array of blocks each typed as it is read (the record's one
+/// parse); any other content, or a block kept whole (its JSON is wanted), fails the parse, and
+/// the record is read again with its content raw.
+struct TypedBlocks<'a>(Vec<Block<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for TypedBlocks<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Blocks<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Blocks<'a> {
+            type Value = TypedBlocks<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of content blocks")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut blocks = Vec::new();
+                while let Some(b) = seq.next_element::<Block<'a>>()? {
+                    if kept_whole(&b) {
+                        return Err(serde::de::Error::custom("a block kept whole"));
+                    }
+                    blocks.push(b);
+                }
+                Ok(TypedBlocks(blocks))
+            }
+        }
+        d.deserialize_seq(Blocks(std::marker::PhantomData))
+    }
+}
+
+/// Blocks mapped from their whole JSON: their raw text is wanted.
+fn kept_whole(b: &Block) -> bool {
+    matches!(b.kind.as_ref(), "image" | "file")
 }
 
 /// A `ts` (milliseconds) as RFC 3339; one that is not a number in range is no time.
@@ -208,25 +311,7 @@ impl ClineMapper {
     }
 
     /// The task's history item: its title, folder, model, start time and parent.
-    fn map_task(&mut self, raw: &RawValue, rec: &mut Rec) -> Result<(), MapError> {
-        #[derive(Deserialize)]
-        struct Item<'a> {
-            #[serde(borrow, default)]
-            ts: Option<&'a RawValue>,
-            /// Cline and Roo: the first prompt; the SDK's manifest: `prompt`.
-            #[serde(alias = "prompt")]
-            task: Option<String>,
-            #[serde(rename = "cwdOnTaskInitialization", alias = "cwd")]
-            cwd: Option<String>,
-            workspace: Option<String>,
-            #[serde(rename = "modelId", alias = "model")]
-            model: Option<String>,
-            mode: Option<String>,
-            #[serde(rename = "parentTaskId")]
-            parent: Option<String>,
-        }
-        let item: Item = serde_json::from_str(raw.get())
-            .map_err(|e| MapError::Reject(format!("not a history item: {e}")))?;
+    fn map_task(&mut self, item: Item, rec: &mut Rec) -> Result<(), MapError> {
         let s = &mut self.state;
         s.title = item.task.filter(|t| !t.trim().is_empty());
         s.cwd = item.cwd.or(item.workspace).filter(|c| !c.is_empty());
@@ -255,9 +340,12 @@ impl ClineMapper {
     }
 
     /// One element of the API history.
-    fn map_api(&mut self, raw: &RawValue, rec: &mut Rec) -> Result<(), MapError> {
-        let m: ApiMessage = serde_json::from_str(raw.get())
-            .map_err(|e| MapError::Reject(format!("not an API history message: {e}")))?;
+    fn map_api<C>(
+        &mut self,
+        m: ApiMessage<C>,
+        blocks: Vec<Block>,
+        rec: &mut Rec,
+    ) -> Result<(), MapError> {
         rec.timestamp = ts_text(m.ts);
         if let Some(ts) = &rec.timestamp {
             self.state.last_timestamp = Some(ts.clone());
@@ -268,7 +356,6 @@ impl ClineMapper {
         if let Some(model) = m.model_info.and_then(model_of) {
             self.state.model = Some(model);
         }
-        let blocks = content_blocks(m.content);
         match m.role.as_deref().unwrap_or("none") {
             "assistant" => self.map_assistant(&blocks, m.metrics, rec),
             "user" if m.is_summary => self.map_summary(&blocks, rec),
@@ -305,11 +392,11 @@ impl ClineMapper {
 
     fn map_assistant(
         &mut self,
-        blocks: &[(&RawValue, Block)],
+        blocks: &[Block],
         metrics: Option<&RawValue>,
         rec: &mut Rec,
     ) -> Result<(), MapError> {
-        for (_, b) in blocks {
+        for b in blocks {
             match b.kind.as_ref() {
                 "text" => match b.text {
                     Some(t) if !is_blank_json_str(t.get()) => self.assistant_text(t, rec)?,
@@ -386,14 +473,10 @@ impl ClineMapper {
     }
 
     /// Roo Code's condensed summary of the conversation so far (`isSummary`).
-    fn map_summary(
-        &mut self,
-        blocks: &[(&RawValue, Block)],
-        rec: &mut Rec,
-    ) -> Result<(), MapError> {
+    fn map_summary(&mut self, blocks: &[Block], rec: &mut Rec) -> Result<(), MapError> {
         let texts: Vec<String> = blocks
             .iter()
-            .filter_map(|(_, b)| b.text)
+            .filter_map(|b| b.text)
             .map(|t| text_block(t.get()))
             .collect();
         let mut ev = EventBuf::new("agent.thread_context_compacted");
@@ -401,41 +484,41 @@ impl ClineMapper {
         self.emit(ev, "condense_summary", rec)
     }
 
-    fn map_user(&mut self, blocks: &[(&RawValue, Block)], rec: &mut Rec) -> Result<(), MapError> {
+    fn map_user(&mut self, blocks: &[Block], rec: &mut Rec) -> Result<(), MapError> {
         // XML tool calling: a `[tool] Result:` block and the text blocks after it, up to the
         // environment details or the next result, are one result.
         let mut open: Option<XmlResult> = None;
-        for (raw, b) in blocks {
+        for b in blocks {
             if b.kind == "text" {
-                let text = b.text.and_then(as_str).unwrap_or_default().into_owned();
+                let text = b.text.and_then(as_str).unwrap_or_default();
                 if let Some(tool) = tool_result_header(&text) {
                     self.close_result(open.take(), rec)?;
                     open = Some(XmlResult {
                         tool,
-                        texts: vec![text],
+                        texts: vec![text.into_owned()],
                     });
                     continue;
                 }
                 if let Some(r) = open.as_mut() {
                     if !text.trim_start().starts_with("<environment_details>") {
-                        r.texts.push(text);
+                        r.texts.push(text.into_owned());
                         continue;
                     }
                 }
+                self.close_result(open.take(), rec)?;
+                self.map_user_text(&text, rec)?;
+                continue;
             }
             self.close_result(open.take(), rec)?;
-            self.user_block(raw, b, rec)?;
+            self.user_block(b, rec)?;
         }
         self.close_result(open.take(), rec)
     }
 
-    /// One block of a `user` message that is not part of an XML tool result.
-    fn user_block(&mut self, raw: &RawValue, b: &Block, rec: &mut Rec) -> Result<(), MapError> {
+    /// One block of a `user` message that is not text and not part of an XML tool result.
+    fn user_block(&mut self, b: &Block, rec: &mut Rec) -> Result<(), MapError> {
+        let raw_text = || b.raw.map_or("null", |r| r.get());
         match b.kind.as_ref() {
-            "text" => {
-                let text = b.text.and_then(as_str).unwrap_or_default();
-                self.map_user_text(&text, rec)?;
-            }
             "tool_result" => {
                 let id = b.tool_use_id.as_deref().unwrap_or_default();
                 let content = result_content(b.content);
@@ -457,7 +540,7 @@ impl ClineMapper {
                 struct File {
                     path: Option<String>,
                 }
-                let path = serde_json::from_str::<File>(raw.get())
+                let path = serde_json::from_str::<File>(raw_text())
                     .ok()
                     .and_then(|f| f.path);
                 let mut ev = EventBuf::new("system.message");
@@ -471,7 +554,7 @@ impl ClineMapper {
             }
             "image" => {
                 let mut ev = EventBuf::new("user.message");
-                ev.raw("content", &format!("[{}]", raw.get()));
+                ev.raw("content", &format!("[{}]", raw_text()));
                 ev.meta_str("author", "human");
                 self.emit(ev, "image", rec)?;
             }
@@ -527,7 +610,7 @@ impl ClineMapper {
                 Piece::ToolResult { tool, text } => self.close_result(
                     Some(XmlResult {
                         tool,
-                        texts: vec![text],
+                        texts: vec![text.to_string()],
                     }),
                     rec,
                 )?,
@@ -537,13 +620,13 @@ impl ClineMapper {
                     text,
                 } if self.state.parent.is_some() && rec.key_base.starts_with("api:0:") => {
                     let mut ev = EventBuf::new("user.message");
-                    ev.text_content("content", &json_str(&text));
+                    ev.text_content("content", &json_str(text));
                     ev.meta_str("author", "agent");
                     self.emit(ev, "subagent_prompt", rec)?;
                 }
                 Piece::Injected { kind, text } => {
                     let mut ev = EventBuf::new("system.message");
-                    ev.text_content("content", &json_str(&text));
+                    ev.text_content("content", &json_str(text));
                     self.emit(ev, kind, rec)?;
                 }
             }
@@ -597,29 +680,30 @@ impl ClineMapper {
 
     /// One element of `ui_messages.json`: errors and, where the API history has none, usage
     /// (FORMAT.md).
-    fn map_ui(&mut self, raw: &RawValue, rec: &mut Rec) -> Result<(), MapError> {
-        #[derive(Deserialize)]
-        struct Ui<'a> {
-            #[serde(borrow, default)]
-            ts: Option<&'a RawValue>,
-            #[serde(rename = "type", borrow)]
-            kind: Option<Cow<'a, str>>,
-            #[serde(borrow)]
-            say: Option<Cow<'a, str>>,
-            #[serde(borrow)]
-            ask: Option<Cow<'a, str>>,
-            text: Option<String>,
-        }
-        let ui: Ui = serde_json::from_str(raw.get())
-            .map_err(|e| MapError::Reject(format!("not a UI message: {e}")))?;
-        rec.timestamp = ts_text(ui.ts);
+    fn map_ui(&mut self, ui: Ui, raw: &str, rec: &mut Rec) -> Result<(), MapError> {
+        let text = match ui.text.map(|t| (t, as_str(t))) {
+            None => None,
+            Some((_, Some(t))) => Some(t),
+            // A `text` that is no string rejects the message, with serde's words for it.
+            Some((_, None)) => {
+                #[derive(Deserialize)]
+                struct UiText {
+                    #[allow(dead_code)]
+                    text: Option<String>,
+                }
+                let e = serde_json::from_str::<UiText>(raw).err();
+                let e = e.map_or_else(String::new, |e| e.to_string());
+                return Err(MapError::Reject(format!("not a UI message: {e}")));
+            }
+        };
         let what = match (ui.kind.as_deref(), ui.say.as_deref(), ui.ask.as_deref()) {
             (Some("say"), Some(s), _) => s,
             (Some("ask"), _, Some(a)) => a,
             _ => "unknown",
         };
         if what == "api_req_started" {
-            return self.map_request_usage(ui.text.as_deref(), rec);
+            rec.timestamp = ts_text(ui.ts);
+            return self.map_request_usage(text.as_deref(), rec);
         }
         let (error_kind, retry) = match what {
             "error" => ("error", "terminal"),
@@ -634,8 +718,64 @@ impl ClineMapper {
                 return Ok(());
             }
         };
-        let message = ui.text.unwrap_or_default();
+        rec.timestamp = ts_text(ui.ts);
+        let message = text.unwrap_or_default();
         self.emit(error_event(error_kind, &message, retry), "error", rec)
+    }
+}
+
+/// What a record line says of its record.
+struct Place<'a> {
+    session: &'a str,
+    kind: Option<&'a str>,
+    at: Option<&'a str>,
+    /// The record's JSON text.
+    text: &'a str,
+}
+
+impl ClineMapper {
+    /// Maps one record; `parsed` is its text already typed, else it is typed here, where the
+    /// session's state is entered.
+    fn map_record(
+        &mut self,
+        place: &Place,
+        parsed: Option<Parsed>,
+        sink: &mut dyn EventSink,
+    ) -> Result<usize, MapError> {
+        let session_id = session_stream(SOURCE, place.session)?;
+        let (variant, part) = Part::from_kind(place.kind).map_err(MapError::Reject)?;
+        let at = place
+            .at
+            .ok_or_else(|| MapError::Reject("a cline record without `at`".into()))?;
+        let first = self.enter(&session_id, variant);
+        if self.state.last_timestamp.is_none() {
+            self.state.last_timestamp = start_of_id(place.session);
+        }
+        let mut r = Rec {
+            out: EventWriter::new(sink, SOURCE, &session_id, at.to_string()),
+            key_base: at,
+            timestamp: None,
+        };
+        if first && at.starts_with("api:0:") {
+            self.sdk_subagent(place.session, &mut r)?;
+        }
+        let parsed = match parsed {
+            Some(p) => p,
+            None => Parsed::of(part, place.text)?,
+        };
+        match parsed {
+            Parsed::Task(item) => self.map_task(item, &mut r)?,
+            Parsed::Api(m) => {
+                let blocks = content_blocks(m.content);
+                self.map_api(m, blocks, &mut r)?
+            }
+            Parsed::ApiTyped(mut m) => {
+                let blocks = m.content.take().map_or_else(Vec::new, |c| c.0);
+                self.map_api(m, blocks, &mut r)?
+            }
+            Parsed::Ui(ui) => self.map_ui(ui, place.text, &mut r)?,
+        }
+        Ok(r.out.emitted())
     }
 }
 
@@ -671,30 +811,44 @@ fn model_of(raw: &RawValue) -> Option<String> {
     serde_json::from_str::<Info>(raw.get()).ok()?.model
 }
 
-/// A message's content as blocks, each with its JSON: a string is one text block.
-fn content_blocks(content: Option<&RawValue>) -> Vec<(&RawValue, Block<'_>)> {
+/// A message's content as blocks: a string is one text block. Typed in one pass; a block's
+/// JSON is taken (a second pass) only for the kinds kept whole. An element that is no block is
+/// left out.
+fn content_blocks(content: Option<&RawValue>) -> Vec<Block<'_>> {
     let Some(c) = content else {
         return Vec::new();
     };
     if c.get().starts_with('"') {
-        return vec![(
-            c,
-            Block {
-                kind: Cow::Borrowed("text"),
-                text: Some(c),
-                thinking: None,
-                id: None,
-                name: None,
-                input: None,
-                tool_use_id: None,
-                content: None,
-                is_error: None,
-            },
-        )];
+        return vec![Block {
+            kind: Cow::Borrowed("text"),
+            text: Some(c),
+            thinking: None,
+            id: None,
+            name: None,
+            input: None,
+            tool_use_id: None,
+            content: None,
+            is_error: None,
+            raw: Some(c),
+        }];
     }
+    if let Ok(mut blocks) = serde_json::from_str::<Vec<Block>>(c.get()) {
+        if blocks.iter().any(kept_whole) {
+            let raws: Vec<&RawValue> = serde_json::from_str(c.get()).unwrap_or_default();
+            for (b, raw) in blocks.iter_mut().zip(raws) {
+                b.raw = Some(raw);
+            }
+        }
+        return blocks;
+    }
+    // Some element is no block: each on its own.
     let raws: Vec<&RawValue> = serde_json::from_str(c.get()).unwrap_or_default();
     raws.into_iter()
-        .filter_map(|r| Some((r, serde_json::from_str(r.get()).ok()?)))
+        .filter_map(|r| {
+            let mut b: Block = serde_json::from_str(r.get()).ok()?;
+            b.raw = Some(r);
+            Some(b)
+        })
         .collect()
 }
 
@@ -708,17 +862,17 @@ fn result_content(content: Option<&RawValue>) -> String {
 }
 
 /// The texts of a tool result's content.
-fn result_texts(content: Option<&RawValue>) -> Vec<String> {
+fn result_texts(content: Option<&RawValue>) -> Vec<Cow<'_, str>> {
     let Some(c) = content else {
         return Vec::new();
     };
     if let Some(s) = as_str(c) {
-        return vec![s.into_owned()];
+        return vec![s];
     }
     content_blocks(Some(c))
-        .iter()
-        .filter(|(_, b)| b.kind == "text")
-        .filter_map(|(_, b)| b.text.and_then(as_str).map(Cow::into_owned))
+        .into_iter()
+        .filter(|b| b.kind == "text")
+        .filter_map(|b| b.text.and_then(as_str))
         .collect()
 }
 
@@ -728,30 +882,33 @@ impl SourceMapping for ClineMapper {
     }
 
     fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, &rec.session)?;
-        let (variant, part) = Part::from_kind(rec.kind.as_deref()).map_err(MapError::Reject)?;
-        let at = rec
-            .at
-            .as_deref()
-            .ok_or_else(|| MapError::Reject("a cline record without `at`".into()))?;
-        let first = self.enter(&session_id, variant);
-        if self.state.last_timestamp.is_none() {
-            self.state.last_timestamp = start_of_id(&rec.session);
-        }
-        let mut r = Rec {
-            out: EventWriter::new(sink, SOURCE, &session_id, at.to_string()),
-            key_base: at,
-            timestamp: None,
+        let place = Place {
+            session: &rec.session,
+            kind: rec.kind.as_deref(),
+            at: rec.at.as_deref(),
+            text: rec.record.get(),
         };
-        if first && at.starts_with("api:0:") {
-            self.sdk_subagent(&rec.session, &mut r)?;
-        }
-        match part {
-            Part::Task => self.map_task(rec.record, &mut r)?,
-            Part::Api => self.map_api(rec.record, &mut r)?,
-            Part::Ui => self.map_ui(rec.record, &mut r)?,
-        }
-        Ok(r.out.emitted())
+        self.map_record(&place, None, sink)
+    }
+
+    /// The record typed first (its one parse); any doubt is left to [`Self::map`].
+    fn map_line(
+        &mut self,
+        line: &RecordLine,
+        sink: &mut dyn EventSink,
+    ) -> Option<Result<usize, MapError>> {
+        let (_, part) = Part::from_kind(line.kind).ok()?;
+        let parsed = match part {
+            Part::Api => Parsed::ApiTyped(serde_json::from_str(line.record).ok()?),
+            _ => Parsed::of(part, line.record).ok()?,
+        };
+        let place = Place {
+            session: line.session,
+            kind: line.kind,
+            at: line.at.as_deref(),
+            text: line.record,
+        };
+        Some(self.map_record(&place, Some(parsed), sink))
     }
 
     fn counts(&self) -> &Counts {

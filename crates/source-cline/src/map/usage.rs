@@ -29,13 +29,13 @@ pub(crate) fn request_usage(text: &str) -> Option<(String, Option<String>)> {
         Some("openai") => input.saturating_sub(cached),
         _ => input,
     };
-    let usage = serde_json::json!({
-        "input_tokens": input,
-        "output_tokens": r.tokens_out.unwrap_or(0),
-        "cache_read_input_tokens": cached,
-        "cache_creation_input_tokens": r.cache_writes.unwrap_or(0),
-    });
-    Some((usage.to_string(), r.cost.map(|c| c.get().to_string())))
+    let usage = usage_json(
+        input,
+        r.tokens_out.unwrap_or(0),
+        cached,
+        r.cache_writes.unwrap_or(0),
+    );
+    Some((usage, r.cost.map(|c| c.get().to_string())))
 }
 
 /// Newer Cline's per-message `metrics` (`{tokens: {prompt, completion, cached}, cost}`) as the
@@ -60,13 +60,13 @@ pub(crate) fn usage_of(raw: &RawValue) -> Option<(String, Option<String>)> {
     // `prompt` counts every input token, `cached` the part read from the cache; the usage of
     // every source counts them apart, as Anthropic's API does.
     let cached = t.cached.unwrap_or(0);
-    let usage = serde_json::json!({
-        "input_tokens": t.prompt.unwrap_or(0).saturating_sub(cached),
-        "output_tokens": t.completion.unwrap_or(0),
-        "cache_read_input_tokens": cached,
-        "cache_creation_input_tokens": 0,
-    });
-    Some((usage.to_string(), m.cost.map(|c| c.get().to_string())))
+    let usage = usage_json(
+        t.prompt.unwrap_or(0).saturating_sub(cached),
+        t.completion.unwrap_or(0),
+        cached,
+        0,
+    );
+    Some((usage, m.cost.map(|c| c.get().to_string())))
 }
 
 /// The SDK's `metrics` (`{inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens,
@@ -84,13 +84,22 @@ fn sdk_usage_of(raw: &RawValue) -> Option<(String, Option<String>)> {
     }
     let m: Metrics = serde_json::from_str(raw.get()).ok()?;
     m.input_tokens.or(m.output_tokens)?;
-    let usage = serde_json::json!({
-        "input_tokens": m.input_tokens.unwrap_or(0),
-        "output_tokens": m.output_tokens.unwrap_or(0),
-        "cache_read_input_tokens": m.cache_read_tokens.unwrap_or(0),
-        "cache_creation_input_tokens": m.cache_write_tokens.unwrap_or(0),
-    });
-    Some((usage.to_string(), m.cost.map(|c| c.get().to_string())))
+    let usage = usage_json(
+        m.input_tokens.unwrap_or(0),
+        m.output_tokens.unwrap_or(0),
+        m.cache_read_tokens.unwrap_or(0),
+        m.cache_write_tokens.unwrap_or(0),
+    );
+    Some((usage, m.cost.map(|c| c.get().to_string())))
+}
+
+/// The usage object every source writes, keys in the order serde_json's map writes them
+/// (sorted): written directly, not built as a `Value` first.
+fn usage_json(input: u64, output: u64, cache_read: u64, cache_write: u64) -> String {
+    format!(
+        "{{\"cache_creation_input_tokens\":{cache_write},\"cache_read_input_tokens\":{cache_read},\
+         \"input_tokens\":{input},\"output_tokens\":{output}}}"
+    )
 }
 
 #[cfg(test)]

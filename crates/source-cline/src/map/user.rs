@@ -17,6 +17,8 @@
 //! feedback on the results. ...`). The same tag quoted in a file the model read, or in the
 //! middle of a sentence, is not a person's message.
 
+use std::borrow::Cow;
+
 /// The tags around what a person typed, and what their text is.
 const HUMAN_TAGS: [&str; 6] = [
     "task",
@@ -29,14 +31,17 @@ const HUMAN_TAGS: [&str; 6] = [
 
 /// A part of a `user` text block.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Piece {
+pub(crate) enum Piece<'a> {
     /// What a person typed, inside the tag `tag`.
-    Human { tag: &'static str, text: String },
+    Human {
+        tag: &'static str,
+        text: Cow<'a, str>,
+    },
     /// A tool's result written as text by XML tool calling: `[tool for 'x'] Result:` and what
     /// follows.
-    ToolResult { tool: String, text: String },
+    ToolResult { tool: String, text: &'a str },
     /// The extension's text: its kind (`environment_details`, `task_resumption`, ...).
-    Injected { kind: &'static str, text: String },
+    Injected { kind: &'static str, text: &'a str },
 }
 
 /// The tool a `[name] Result:` / `[name for '...'] Result:` header names.
@@ -79,45 +84,45 @@ fn injected_kind(text: &str) -> &'static str {
 /// doc): its byte offset, the tag, and the length of the opening tag (the SDK's carry
 /// attributes: `<user_input mode="act">`).
 fn next_human_tag(text: &str) -> Option<(usize, &'static str, usize)> {
-    let mut best: Option<(usize, &'static str, usize)> = None;
-    for tag in HUMAN_TAGS {
-        let open = format!("<{tag}");
-        let mut from = 0;
-        while let Some(i) = text[from..].find(&open).map(|i| i + from) {
-            from = i + open.len();
-            let after = &text[from..];
-            let open_len = match after.as_bytes().first() {
-                Some(b'>') => open.len() + 1,
-                Some(b' ') => match after.find('>') {
-                    Some(end) => open.len() + end + 1,
-                    None => continue,
-                },
-                _ => continue,
-            };
-            let before = text[..i].trim_end_matches([' ', '\t', '\r', '\n']);
-            let line = before.rsplit('\n').next().unwrap_or_default();
-            // The SDK prepends `<mode_notice>` elements to a person's input.
-            let notice = line.ends_with("</mode_notice>");
-            if before.is_empty() || line.ends_with(':') || line.contains("feedback") || notice {
-                if best.is_none_or(|(b, _, _)| i < b) {
-                    best = Some((i, tag, open_len));
-                }
-                break;
-            }
+    // One pass over the `<`s: no tag is a prefix of another followed by `>` or ` `, so the
+    // first `<` that opens a tag at a counted place is the earliest of them all.
+    let mut from = 0;
+    while let Some(i) = text[from..].find('<').map(|i| i + from) {
+        from = i + 1;
+        let after_lt = &text[from..];
+        let Some(tag) = HUMAN_TAGS.into_iter().find(|t| after_lt.starts_with(t)) else {
+            continue;
+        };
+        let open = tag.len() + 1;
+        let after = &after_lt[tag.len()..];
+        let open_len = match after.as_bytes().first() {
+            Some(b'>') => open + 1,
+            Some(b' ') => match after.find('>') {
+                Some(end) => open + end + 1,
+                None => continue,
+            },
+            _ => continue,
+        };
+        let before = text[..i].trim_end_matches([' ', '\t', '\r', '\n']);
+        let line = before.rsplit('\n').next().unwrap_or_default();
+        // The SDK prepends `<mode_notice>` elements to a person's input.
+        let notice = line.ends_with("</mode_notice>");
+        if before.is_empty() || line.ends_with(':') || line.contains("feedback") || notice {
+            return Some((i, tag, open_len));
         }
     }
-    best
+    None
 }
 
 /// One newline the extension writes inside the tag, on each side, is not the person's.
-fn inner(text: &str) -> String {
+fn inner(text: &str) -> &str {
     let t = text.strip_prefix('\n').unwrap_or(text);
-    t.strip_suffix('\n').unwrap_or(t).to_string()
+    t.strip_suffix('\n').unwrap_or(t)
 }
 
 /// `text` cut at the person's messages (at the places tags count): `Ok` a person's message,
 /// `Err` the text between them, in order.
-fn split_tags(text: &str) -> Vec<Result<Piece, &str>> {
+fn split_tags(text: &str) -> Vec<Result<Piece<'_>, &str>> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some((start, tag, open)) = next_human_tag(rest) {
@@ -131,7 +136,7 @@ fn split_tags(text: &str) -> Vec<Result<Piece, &str>> {
         };
         out.push(Ok(Piece::Human {
             tag,
-            text: inner(typed),
+            text: Cow::Borrowed(inner(typed)),
         }));
         rest = after;
     }
@@ -140,19 +145,16 @@ fn split_tags(text: &str) -> Vec<Result<Piece, &str>> {
 }
 
 /// The pieces of one text block of a `user` message, in order.
-pub(crate) fn split_user_text(text: &str) -> Vec<Piece> {
+pub(crate) fn split_user_text(text: &str) -> Vec<Piece<'_>> {
     if let Some(tool) = tool_result_header(text) {
-        let result = Piece::ToolResult {
-            tool,
-            text: text.to_string(),
-        };
+        let result = Piece::ToolResult { tool, text };
         let humans = split_tags(text).into_iter().filter_map(Result::ok);
         return std::iter::once(result).chain(humans).collect();
     }
     if let Some(feedback) = json_feedback(text) {
         return vec![Piece::Human {
             tag: "feedback",
-            text: feedback,
+            text: Cow::Owned(feedback),
         }];
     }
     split_tags(text)
@@ -162,7 +164,7 @@ pub(crate) fn split_user_text(text: &str) -> Vec<Piece> {
             Err(between) if between.trim().is_empty() => None,
             Err(between) => Some(Piece::Injected {
                 kind: injected_kind(between),
-                text: between.to_string(),
+                text: between,
             }),
         })
         .collect()
@@ -189,7 +191,7 @@ fn json_feedback(text: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn human(tag: &'static str, text: &str) -> Piece {
+    fn human<'a>(tag: &'static str, text: &'a str) -> Piece<'a> {
         Piece::Human {
             tag,
             text: text.into(),
@@ -207,7 +209,7 @@ mod tests {
             split_user_text(env),
             vec![Piece::Injected {
                 kind: "environment_details",
-                text: env.into()
+                text: env
             }]
         );
     }

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tonbo_core::event::{
-    error_event, json_str, model_request_end, text_content, thinking_event, tool_result_event,
-    tool_use_event, turn_end_event, EventBuf,
+    as_str, error_event, json_str, model_request_end, text_content, thinking_event,
+    tool_result_event, tool_use_event, turn_end_event, EventBuf,
 };
 use tonbo_core::mapping::{session_stream, MapError};
 
@@ -14,7 +14,7 @@ use super::{text_hash, CopilotMapper, Line};
 use crate::SOURCE;
 
 #[derive(Deserialize)]
-struct Envelope<'a> {
+pub(super) struct Envelope<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
     #[serde(borrow, default)]
@@ -23,6 +23,38 @@ struct Envelope<'a> {
     agent_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     data: Option<&'a RawValue>,
+}
+
+/// The envelope read with the line's `id` in the same parse (tonbo-map's one pass): it types
+/// only where both [`Envelope`] and the key's own read of `id` do, and reads them alike.
+#[derive(Deserialize)]
+pub(super) struct IdEnvelope<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(rename = "agentId", borrow, default)]
+    agent_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+impl<'a> IdEnvelope<'a> {
+    /// The line's `id`, when it is a string.
+    pub(super) fn id(&self) -> Option<Cow<'a, str>> {
+        self.id.and_then(as_str)
+    }
+
+    pub(super) fn envelope(self) -> Envelope<'a> {
+        Envelope {
+            kind: self.kind,
+            timestamp: self.timestamp,
+            agent_id: self.agent_id,
+            data: self.data,
+        }
+    }
 }
 
 /// Types known and passed over on purpose (counted by name): UI, permissions, hooks, mode
@@ -82,10 +114,31 @@ const SKIPPED: &[&str] = &[
     "session.schedule_rearmed",
 ];
 
+/// A sub-agent event's `parentToolCallId`. Data without the name, written plain or with a
+/// `\u` escape (the only escape that writes a letter), has none: it is not parsed for it.
+fn parent_tool_call_id(data: &str) -> Option<String> {
+    const NAME: &str = "parentToolCallId";
+    if !data.contains(NAME) && !data.contains("\\u") {
+        return None;
+    }
+    #[derive(Deserialize, Default)]
+    struct Probe {
+        #[serde(rename = "parentToolCallId", default)]
+        parent_tool_call_id: Option<String>,
+    }
+    serde_json::from_str::<Probe>(data)
+        .unwrap_or_default()
+        .parent_tool_call_id
+}
+
 impl CopilotMapper {
-    pub(super) fn map_event(&mut self, raw: &RawValue, line: &mut Line) -> Result<(), MapError> {
-        let env: Envelope = serde_json::from_str(raw.get())
+    pub(super) fn map_event(&mut self, raw: &str, line: &mut Line) -> Result<(), MapError> {
+        let env: Envelope = serde_json::from_str(raw)
             .map_err(|e| MapError::Reject(format!("not a Copilot CLI event: {e}")))?;
+        self.map_envelope(env, line)
+    }
+
+    pub(super) fn map_envelope(&mut self, env: Envelope, line: &mut Line) -> Result<(), MapError> {
         if let Some(ts) = &env.timestamp {
             line.timestamp = Some(ts.to_string());
             self.state.last_timestamp = ts.to_string();
@@ -94,14 +147,7 @@ impl CopilotMapper {
         let data = env.data.map_or("{}", RawValue::get);
         // A sub-agent's events name the call that started it (every version); newer ones also
         // carry the envelope's `agentId`.
-        #[derive(Deserialize, Default)]
-        struct Probe {
-            #[serde(rename = "parentToolCallId", default)]
-            parent_tool_call_id: Option<String>,
-        }
-        line.parent_tool = serde_json::from_str::<Probe>(data)
-            .unwrap_or_default()
-            .parent_tool_call_id;
+        line.parent_tool = parent_tool_call_id(data);
         match env.kind.as_ref() {
             "session.start" | "session.resume" => self.session_start(data),
             "session.context_changed" => self.context(data),
@@ -289,6 +335,32 @@ impl CopilotMapper {
     }
 
     fn reasoning(&mut self, data: &str, line: &mut Line) -> Result<(), MapError> {
+        #[derive(Deserialize)]
+        struct D<'a> {
+            #[serde(borrow, default)]
+            content: Option<&'a RawValue>,
+            #[serde(rename = "reasoningId", borrow, default)]
+            reasoning_id: Option<&'a RawValue>,
+        }
+        // Typed where it types (an object without those keys twice): as the `Value` reads it.
+        if let Ok(d) = serde_json::from_str::<D>(data) {
+            let text = d.content.and_then(|r| Some((r, as_str(r)?)));
+            let Some((raw, t)) = text.filter(|(_, t)| !t.trim().is_empty()) else {
+                self.counts.skip("blank reasoning");
+                return Ok(());
+            };
+            if !self.state.thoughts.insert(text_hash(&t)) {
+                self.counts.skip("reasoning repeated");
+                return Ok(());
+            }
+            // A string without an escape is written as it is (as it would be escaped again).
+            let mut ev = match t {
+                Cow::Borrowed(_) => thinking_event(Some(raw.get())),
+                Cow::Owned(t) => thinking_event(Some(&json_str(&t))),
+            };
+            ev.meta_opt("reasoning_id", d.reasoning_id.and_then(as_str).as_deref());
+            return self.emit(ev, "reasoning", line);
+        }
         let d: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
         let Some(t) = d["content"].as_str().filter(|t| !t.trim().is_empty()) else {
             self.counts.skip("blank reasoning");
@@ -397,6 +469,21 @@ impl CopilotMapper {
     /// `tool.execution_start`: a tool use only for a call no tool request announced (a call the
     /// user asked for, `tool.user_requested`, or a version without `toolRequests`).
     fn tool_start(&mut self, kind: &str, data: &str, line: &mut Line) -> Result<(), MapError> {
+        // Most starts are of a request already written: its id alone is read for them.
+        #[derive(Deserialize)]
+        struct Id<'a> {
+            #[serde(rename = "toolCallId", borrow, default)]
+            tool_call_id: Option<&'a RawValue>,
+        }
+        if let Ok(Id {
+            tool_call_id: Some(id),
+        }) = serde_json::from_str(data)
+        {
+            if as_str(id).is_some_and(|id| self.state.calls.contains_key(id.as_ref())) {
+                self.counts.skip("tool.execution_start of a request");
+                return Ok(());
+            }
+        }
         let d: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
         let Some(id) = d["toolCallId"].as_str() else {
             self.counts.skip("tool start without id");
@@ -504,5 +591,27 @@ impl CopilotMapper {
             self.emit(ev, "shutdown_usage", line)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parent_tool_call_id;
+
+    #[test]
+    fn a_parent_call_is_found_written_plain_or_escaped_and_only_then() {
+        assert_eq!(
+            parent_tool_call_id(r#"{"parentToolCallId":"c1"}"#).as_deref(),
+            Some("c1")
+        );
+        assert_eq!(
+            parent_tool_call_id(r#"{"parentToolCall\u0049d":"c2"}"#).as_deref(),
+            Some("c2")
+        );
+        assert_eq!(
+            parent_tool_call_id(r#"{"content":"parentToolCallId"}"#),
+            None
+        );
+        assert_eq!(parent_tool_call_id(r#"{"content":"x"}"#), None);
     }
 }

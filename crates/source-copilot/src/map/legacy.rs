@@ -3,7 +3,6 @@
 //! tool_call_id, name}` (FORMAT.md, "Legacy documents"). Messages have no time of their own:
 //! their events carry the session's `startTime`, said to be inherited.
 
-use serde_json::value::RawValue;
 use serde_json::Value;
 use tonbo_core::event::{json_str, text_content, tool_result_event, tool_use_event, EventBuf};
 use tonbo_core::mapping::MapError;
@@ -23,8 +22,8 @@ fn text_of(content: &Value) -> Option<String> {
 }
 
 impl CopilotMapper {
-    pub(super) fn legacy_session(&mut self, raw: &RawValue) {
-        let d: Value = serde_json::from_str(raw.get()).unwrap_or_default();
+    pub(super) fn legacy_session(&mut self, raw: &str) {
+        let d: Value = serde_json::from_str(raw).unwrap_or_default();
         if let Some(t) = d["startTime"].as_str() {
             self.state.last_timestamp = t.to_string();
         }
@@ -34,12 +33,8 @@ impl CopilotMapper {
         self.counts.skip("legacy session");
     }
 
-    pub(super) fn legacy_message(
-        &mut self,
-        raw: &RawValue,
-        line: &mut Line,
-    ) -> Result<(), MapError> {
-        let m: Value = serde_json::from_str(raw.get())
+    pub(super) fn legacy_message(&mut self, raw: &str, line: &mut Line) -> Result<(), MapError> {
+        let m: Value = serde_json::from_str(raw)
             .map_err(|e| MapError::Reject(format!("not a chat message: {e}")))?;
         let text = text_of(&m["content"]).filter(|t| !t.trim().is_empty());
         match m["role"].as_str().unwrap_or("") {

@@ -17,9 +17,8 @@ use tonbo_core::event::EventBuf;
 use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
 };
+use tonbo_core::record_line::RecordLine;
 use tonbo_core::SourceRecord;
-
-use serde_json::value::RawValue;
 
 use crate::record::{at_file, RecordKind};
 use crate::SOURCE;
@@ -118,29 +117,80 @@ impl SourceMapping for CopilotMapper {
     }
 
     fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, &rec.session)?;
-        let at = rec
-            .at
-            .as_deref()
-            .ok_or_else(|| MapError::Reject("copilot-cli record without `at`".into()))?;
-        let kind = RecordKind::from_wire(rec.kind.as_deref()).map_err(MapError::Reject)?;
-        self.enter(&session_id);
-        let mut line = Line {
-            out: EventWriter::new(sink, SOURCE, &session_id, key_base(kind, at, rec.record)),
-            timestamp: None,
-            agent_id: None,
-            parent_tool: None,
+        let place = Place {
+            session: &rec.session,
+            kind: rec.kind.as_deref(),
+            at: rec.at.as_deref(),
+            text: rec.record.get(),
         };
-        match kind {
-            RecordKind::Event => self.map_event(rec.record, &mut line)?,
-            RecordKind::LegacySession => self.legacy_session(rec.record),
-            RecordKind::LegacyMessage => self.legacy_message(rec.record, &mut line)?,
+        self.map_record(&place, None, sink)
+    }
+
+    /// An event line typed first, its id with it (the line's one parse); anything else, and an
+    /// event that does not type so, is left to [`Self::map`].
+    fn map_line(
+        &mut self,
+        line: &RecordLine,
+        sink: &mut dyn EventSink,
+    ) -> Option<Result<usize, MapError>> {
+        if RecordKind::from_wire(line.kind).ok()? != RecordKind::Event {
+            return None;
         }
-        Ok(line.out.emitted())
+        let env: events::IdEnvelope = serde_json::from_str(line.record).ok()?;
+        let place = Place {
+            session: line.session,
+            kind: line.kind,
+            at: line.at.as_deref(),
+            text: line.record,
+        };
+        Some(self.map_record(&place, Some(env), sink))
     }
 
     fn counts(&self) -> &Counts {
         &self.counts
+    }
+}
+
+/// What a record line says of its record.
+struct Place<'a> {
+    session: &'a str,
+    kind: Option<&'a str>,
+    at: Option<&'a str>,
+    /// The record's JSON text.
+    text: &'a str,
+}
+
+impl CopilotMapper {
+    /// Maps one record; `typed` is an event line's envelope already read with its id.
+    fn map_record(
+        &mut self,
+        place: &Place,
+        typed: Option<events::IdEnvelope>,
+        sink: &mut dyn EventSink,
+    ) -> Result<usize, MapError> {
+        let session_id = session_stream(SOURCE, place.session)?;
+        let at = place
+            .at
+            .ok_or_else(|| MapError::Reject("copilot-cli record without `at`".into()))?;
+        let kind = RecordKind::from_wire(place.kind).map_err(MapError::Reject)?;
+        self.enter(&session_id);
+        let key_base = match &typed {
+            Some(env) => key_of(at, env.id().as_deref()),
+            None => key_base(kind, at, place.text),
+        };
+        let mut line = Line {
+            out: EventWriter::new(sink, SOURCE, &session_id, key_base),
+            timestamp: None,
+            agent_id: None,
+            parent_tool: None,
+        };
+        match (kind, typed) {
+            (_, Some(env)) => self.map_envelope(env.envelope(), &mut line)?,
+            (RecordKind::Event, None) => self.map_event(place.text, &mut line)?,
+            (RecordKind::LegacySession, None) => self.legacy_session(place.text),
+            (RecordKind::LegacyMessage, None) => self.legacy_message(place.text, &mut line)?,
+        }
+        Ok(line.out.emitted())
     }
 }
 
@@ -149,18 +199,21 @@ impl SourceMapping for CopilotMapper {
 /// lines (a rewind, if it rewrites the log, cannot make a new event take an old one's key). A
 /// line without an id, and a legacy message (index in `chatMessages`, only ever appended to),
 /// keys by its place, `at`.
-fn key_base(kind: RecordKind, at: &str, record: &RawValue) -> String {
+fn key_base(kind: RecordKind, at: &str, record: &str) -> String {
     #[derive(serde::Deserialize)]
     struct Id<'a> {
         #[serde(borrow)]
         id: Option<std::borrow::Cow<'a, str>>,
     }
     let id = match kind {
-        RecordKind::Event => serde_json::from_str::<Id>(record.get())
-            .ok()
-            .and_then(|r| r.id),
+        RecordKind::Event => serde_json::from_str::<Id>(record).ok().and_then(|r| r.id),
         _ => None,
     };
+    key_of(at, id.as_deref())
+}
+
+/// The base of a record's keys from its `id` (see [`key_base`]).
+fn key_of(at: &str, id: Option<&str>) -> String {
     match id.filter(|id| !id.is_empty()) {
         Some(id) => format!("{}:{id}", at_file(at)),
         None => at.to_string(),

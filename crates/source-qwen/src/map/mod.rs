@@ -15,6 +15,7 @@ use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
     Thread,
 };
+use tonbo_core::record_line::RecordLine;
 use tonbo_core::SourceRecord;
 
 use crate::SOURCE;
@@ -153,19 +154,47 @@ impl SourceMapping for QwenMapper {
     fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
         let r: ChatRecord = serde_json::from_str(rec.record.get())
             .map_err(|e| MapError::Reject(format!("not a Qwen Code record: {e}")))?;
-        let stream = session_stream(SOURCE, &rec.session)?;
+        self.map_chat_record(&r, &rec.session, rec.at.as_deref(), rec.record.get(), sink)
+    }
+
+    /// The record typed first, as [`Self::map`] types it: the line's one parse.
+    fn map_line(
+        &mut self,
+        line: &RecordLine,
+        sink: &mut dyn EventSink,
+    ) -> Option<Result<usize, MapError>> {
+        let r: ChatRecord = serde_json::from_str(line.record).ok()?;
+        Some(self.map_chat_record(&r, line.session, line.at.as_deref(), line.record, sink))
+    }
+
+    fn counts(&self) -> &Counts {
+        &self.counts
+    }
+}
+
+impl QwenMapper {
+    /// Maps a record typed from `text`, of the session `session`, read at `at`.
+    fn map_chat_record(
+        &mut self,
+        r: &ChatRecord,
+        session: &str,
+        at: Option<&str>,
+        text: &str,
+        sink: &mut dyn EventSink,
+    ) -> Result<usize, MapError> {
+        let stream = session_stream(SOURCE, session)?;
         if self.current_key != stream {
             let old = std::mem::take(&mut self.current_key);
             self.others
                 .switch(&mut self.current, old, &stream, State::default);
             self.current_key = stream.clone();
         }
-        let key_base = match (&r.uuid, &rec.at) {
+        let key_base = match (&r.uuid, at) {
             (Some(uuid), _) => uuid.to_string(),
             (None, Some(at)) => at.to_string(),
-            (None, None) => format!("{:016x}", stable_hash(rec.record.get().as_bytes())),
+            (None, None) => format!("{:016x}", stable_hash(text.as_bytes())),
         };
-        let (timestamp, inherited) = self.time_of(&r);
+        let (timestamp, inherited) = self.time_of(r);
         if let Some(copied) = &r.forked_from {
             // A copy of the parent's record, whose own file holds it: mapped there, once.
             if let Some(parent) = &copied.session_id {
@@ -175,8 +204,8 @@ impl SourceMapping for QwenMapper {
             return Ok(0);
         }
         let forked_from = self.current.forked_from.clone();
-        let spawned_by = self.spawned_by(&r)?;
-        let (thread, parent) = self.thread_of(&r, &stream);
+        let spawned_by = self.spawned_by(r)?;
+        let (thread, parent) = self.thread_of(r, &stream);
         let stamp = Stamp {
             timestamp: timestamp.as_deref(),
             inherited,
@@ -186,7 +215,7 @@ impl SourceMapping for QwenMapper {
             w: EventWriter::new(sink, SOURCE, &stream, key_base.clone()),
             stamp,
             common: Common {
-                rec: &r,
+                rec: r,
                 forked_from: forked_from.as_deref(),
                 parent: parent.as_deref(),
             },
@@ -194,7 +223,7 @@ impl SourceMapping for QwenMapper {
         if let Some(parent) = &spawned_by {
             out.w.announce_thread(&Thread {
                 parent_stream: parent,
-                child: &rec.session,
+                child: session,
                 child_stream: &stream,
                 agent: None,
                 parent_tool_use_id: None,
@@ -203,17 +232,13 @@ impl SourceMapping for QwenMapper {
         }
         if let (Some(thread), Some(_)) = (&thread, r.agent_id.as_deref()) {
             if self.current.threads.insert(thread.clone()) {
-                let call = parts::first_text(&r).and_then(|t| self.current.task_calls.remove(&t));
+                let call = parts::first_text(r).and_then(|t| self.current.task_calls.remove(&t));
                 let agent = r.agent_name.as_deref();
                 announce(&mut out, thread, agent, call.as_deref(), &stream)?;
             }
         }
-        self.map_record(&r, &key_base, &mut out)?;
+        self.map_record(r, &key_base, &mut out)?;
         Ok(out.w.emitted())
-    }
-
-    fn counts(&self) -> &Counts {
-        &self.counts
     }
 }
 

@@ -286,7 +286,9 @@ pub fn tool_results(r: &ChatRecord, out: &mut Out, counts: &mut Counts) -> Resul
         .unwrap_or(&[]);
     let result = r.tool_call_result.as_ref();
     let failed = result.is_some_and(|t| !is_null(t.error) || t.status.as_deref() == Some("error"));
-    let mut pending: Option<(String, Vec<String>, bool)> = None;
+    // The result being read: its call id, its content array as written so far (tool output
+    // is large: written once, not joined and copied again), whether it failed.
+    let mut pending: Option<(String, String, bool)> = None;
     for part in parts {
         if let Some(fr) = &part.function_response {
             flush(&mut pending, out)?;
@@ -304,15 +306,19 @@ pub fn tool_results(r: &ChatRecord, out: &mut Out, counts: &mut Counts) -> Resul
                 .and_then(|r| r.output)
                 .filter(|o| o.get() != "null")
                 .or(error);
-            let block = match shown {
-                Some(raw) if is_str(raw) => text_block(raw.get()),
-                Some(raw) => text_block(&json_str(raw.get())),
-                None => text_block("\"\""),
+            let mut content = String::from("[");
+            match shown {
+                Some(raw) if is_str(raw) => push_text_block(&mut content, raw.get()),
+                Some(raw) => push_text_block(&mut content, &json_str(raw.get())),
+                None => push_text_block(&mut content, "\"\""),
             };
-            pending = Some((id.to_string(), vec![block], failed || error.is_some()));
+            pending = Some((id.to_string(), content, failed || error.is_some()));
         } else if r.kind.as_deref() == Some("tool_result") {
             match (&mut pending, extra_block(part)) {
-                (Some((_, content, _)), Some(block)) => content.push(block),
+                (Some((_, content, _)), Some(block)) => {
+                    content.push(',');
+                    content.push_str(&block);
+                }
                 _ => counts.skip("tool result part without a response"),
             }
         }
@@ -327,14 +333,25 @@ fn extra_block(part: &Part) -> Option<String> {
     part.inline_data.as_ref().and_then(image_block)
 }
 
-fn flush(pending: &mut Option<(String, Vec<String>, bool)>, out: &mut Out) -> Result<(), MapError> {
+fn flush(pending: &mut Option<(String, String, bool)>, out: &mut Out) -> Result<(), MapError> {
     match pending.take() {
-        Some((id, content, is_error)) => out.emit(
-            tool_result_event(&id, None, &blocks(&content), is_error),
-            "tool_result",
-        ),
+        Some((id, mut content, is_error)) => {
+            content.push(']');
+            out.emit(
+                tool_result_event(&id, None, &content, is_error),
+                "tool_result",
+            )
+        }
         None => Ok(()),
     }
+}
+
+/// Appends `{"type":"text","text":<raw JSON string>}`, as [`text_block`] writes it.
+fn push_text_block(out: &mut String, raw_string: &str) {
+    out.reserve(raw_string.len() + 24);
+    out.push_str("{\"type\":\"text\",\"text\":");
+    out.push_str(raw_string);
+    out.push('}');
 }
 
 /// A `slash_command` record: its invocation is what the person typed; its result is the UI's.

@@ -20,9 +20,14 @@ use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
     Thread,
 };
+use tonbo_core::record_line::RecordLine;
 use tonbo_core::SourceRecord;
 
 use crate::SOURCE;
+
+mod message;
+
+use message::Message;
 
 /// What the mapping keeps of one session while its records come.
 #[derive(Default)]
@@ -53,37 +58,6 @@ fn s<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
     v.get(key).and_then(Value::as_str)
 }
 
-/// The text of a `PartListUnion`: a string, a Part, or an array of strings and Parts; the
-/// `text` of each text Part that is not a thought, concatenated.
-pub fn parts_text(v: &Value) -> String {
-    match v {
-        Value::String(t) => t.clone(),
-        Value::Array(parts) => parts.iter().map(parts_text).collect(),
-        Value::Object(p) if p.get("thought").and_then(Value::as_bool) != Some(true) => p
-            .get("text")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        _ => String::new(),
-    }
-}
-
-/// What a tool returned, as text: each Part's text, or a `functionResponse`'s `output` (else
-/// `error`, else its whole `response` as JSON).
-fn result_text(v: &Value) -> String {
-    match v {
-        Value::Array(parts) => parts.iter().map(result_text).collect::<Vec<_>>().join("\n"),
-        Value::Object(p) => match p.get("functionResponse").and_then(|f| f.get("response")) {
-            Some(r) => s(r, "output")
-                .or_else(|| s(r, "error"))
-                .map(str::to_string)
-                .unwrap_or_else(|| r.to_string()),
-            None => parts_text(v),
-        },
-        other => parts_text(other),
-    }
-}
-
 /// Text of a user message Gemini CLI itself does not take as a prompt (`isIgnoredUserContent`
 /// in `sessionUtils.ts`), by its start, and the `system.message` kind it becomes.
 /// Commands are typed by a person (`author: human`) but are no prompt; contexts are injected.
@@ -93,9 +67,6 @@ const NOT_PROMPTS: &[(&str, &str, Option<&str>)] = &[
     ("<session_context>", "session_context", None),
     ("<hook_context>", "hook_context", None),
 ];
-
-/// The statuses after which a tool call has its result.
-const DONE: &[&str] = &["success", "error", "cancelled"];
 
 /// The events of one record, keyed by the message's id and part; a key emitted before in this
 /// run is passed over.
@@ -114,25 +85,29 @@ impl Out<'_, '_> {
         kind: &str,
         at: Option<&str>,
     ) -> Result<(), MapError> {
-        if !self.state.emitted.insert(key.clone()) {
+        if self.state.emitted.contains(&key) {
             return Ok(());
         }
-        let own = at.map(str::to_string).or_else(|| self.ts.clone());
+        let own = at.or(self.ts.as_deref());
         let inherited = own.is_none();
-        let ts = own.or_else(|| self.state.last_ts.clone());
+        let ts = own.or(self.state.last_ts.as_deref());
         let stamp = Stamp {
-            timestamp: ts.as_deref(),
+            timestamp: ts,
             inherited: inherited && ts.is_some(),
             thread: self.state.thread.as_deref(),
         };
         let session = self.writer.session_id();
         let meta = &self.meta;
-        self.writer
+        let sent = self
+            .writer
             .emit_to(session, &mut ev, &key, &stamp, Some(kind), |ev| {
                 for (k, v) in meta {
                     ev.meta_raw(k, v);
                 }
-            })
+            });
+        // Kept after the event is written: the key moves in, no copy of it.
+        self.state.emitted.insert(key);
+        sent
     }
 }
 
@@ -244,29 +219,25 @@ impl GeminiMapper {
 
     fn map_message(
         &mut self,
-        m: &Value,
+        m: &Message,
         stream: &str,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let Some(id) = s(m, "id") else {
+        let Some(id) = m.id.as_deref() else {
             return Err(MapError::Reject("Gemini CLI message without an id".into()));
         };
-        let ts = s(m, "timestamp").map(str::to_string);
-        let ty = s(m, "type").unwrap_or_default();
+        let ts = m.timestamp.as_deref().map(str::to_string);
+        let ty = m.kind.as_ref();
         let subagent = self.state.thread.is_some();
         let mut meta = self.meta();
-        if let Some(model) = s(m, "model") {
+        if let Some(model) = &m.model {
             meta.push(("model", json_str(model)));
         }
         let mut out = out(&mut self.state, meta, sink, stream, ts);
-        let content = m.get("content").unwrap_or(&Value::Null);
         match ty {
             "user" => {
-                let shown = m
-                    .get("displayContent")
-                    .map(parts_text)
-                    .filter(|t| !t.trim().is_empty());
-                let text = shown.unwrap_or_else(|| parts_text(content));
+                let shown = m.shown.as_deref().filter(|t| !t.trim().is_empty());
+                let text = shown.unwrap_or(&m.text);
                 let trimmed = text.trim();
                 if trimmed.is_empty() {
                     self.counts.skip("user message without text");
@@ -279,18 +250,18 @@ impl GeminiMapper {
                         None => ("user.message", "prompt", Some("human")),
                     };
                 let mut ev = EventBuf::new(event);
-                ev.text_content("content", &json_str(&text));
+                ev.text_content("content", &json_str(text));
                 ev.meta_opt("author", author);
                 out.emit(format!("{id}/prompt"), ev, kind, None)?;
             }
-            "gemini" => map_gemini(&mut out, id, m, content)?,
+            "gemini" => map_gemini(&mut out, id, m)?,
             "info" | "warning" => {
                 let mut ev = EventBuf::new("system.message");
-                ev.text_content("content", &json_str(&parts_text(content)));
+                ev.text_content("content", &json_str(&m.text));
                 out.emit(format!("{id}/notice"), ev, ty, None)?;
             }
             "error" => {
-                let ev = error_event("unknown_error", &parts_text(content), "terminal");
+                let ev = error_event("unknown_error", &m.text, "terminal");
                 out.emit(format!("{id}/error"), ev, "error", None)?;
             }
             other => {
@@ -304,15 +275,9 @@ impl GeminiMapper {
 
 /// A model turn: its thoughts, its text, its tool calls each with its result once done, its
 /// token counts.
-fn map_gemini(out: &mut Out, id: &str, m: &Value, content: &Value) -> Result<(), MapError> {
-    let thoughts = m
-        .get("thoughts")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    for (n, t) in thoughts.iter().enumerate() {
-        let subject = s(t, "subject").unwrap_or_default();
-        let description = s(t, "description").unwrap_or_default();
+fn map_gemini(out: &mut Out, id: &str, m: &Message) -> Result<(), MapError> {
+    for (n, t) in m.thoughts.iter().enumerate() {
+        let (subject, description) = (t.subject.as_str(), t.description.as_str());
         let text = match (subject.is_empty(), description.is_empty()) {
             (false, false) => format!("**{subject}** {description}"),
             (false, true) => subject.to_string(),
@@ -323,58 +288,46 @@ fn map_gemini(out: &mut Out, id: &str, m: &Value, content: &Value) -> Result<(),
             format!("{id}/thought/{n}"),
             ev,
             "thinking",
-            s(t, "timestamp"),
+            t.timestamp.as_deref(),
         )?;
     }
-    let text = parts_text(content);
-    if !text.trim().is_empty() {
+    if !m.text.trim().is_empty() {
         let mut ev = EventBuf::new("agent.message");
-        ev.text_content("content", &json_str(&text));
+        ev.text_content("content", &json_str(&m.text));
         out.emit(format!("{id}/text"), ev, "text", None)?;
     }
-    let calls = m
-        .get("toolCalls")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    for call in calls {
-        let Some(call_id) = s(call, "id") else {
+    for call in &m.calls {
+        let Some(call_id) = call.id.as_deref() else {
             continue;
         };
-        let name = s(call, "name").unwrap_or("unknown");
-        let args = call
-            .get("args")
-            .map(Value::to_string)
-            .unwrap_or_else(|| "{}".into());
-        let mut ev = tool_use_event(name, None, &args, call_id);
+        let name = call.name.as_deref().unwrap_or("unknown");
+        let mut ev = tool_use_event(name, None, &call.args, call_id);
         // A subagent's run: its chat's session id is the call's agentId.
-        if let Some(agent) = s(call, "agentId") {
+        if let Some(agent) = &call.agent_id {
             ev.meta_str("child_session_id", &session_id_for(SOURCE, agent));
         }
         out.emit(
             format!("{id}/tool/{call_id}"),
             ev,
             "tool_use",
-            s(call, "timestamp"),
+            call.timestamp.as_deref(),
         )?;
-        let status = s(call, "status").unwrap_or_default();
-        if DONE.contains(&status) {
-            let result = call.get("result").map(result_text).unwrap_or_default();
+        if let Some(result) = &call.result {
             let ev = tool_result_event(
                 call_id,
                 None,
-                &text_content(&json_str(&result)),
-                status != "success",
+                &text_content(result),
+                call.status != "success",
             );
             out.emit(
                 format!("{id}/result/{call_id}"),
                 ev,
                 "tool_result",
-                s(call, "timestamp"),
+                call.timestamp.as_deref(),
             )?;
         }
     }
-    if let Some(tokens) = m.get("tokens").filter(|t| t.is_object()) {
+    if let Some(tokens) = &m.tokens {
         let n = |k: &str| tokens.get(k).and_then(Value::as_u64).unwrap_or(0);
         let usage = format!(
             "{{\"input_tokens\":{},\"output_tokens\":{},\"cache_read_input_tokens\":{},\"cache_creation_input_tokens\":0}}",
@@ -397,10 +350,14 @@ impl SourceMapping for GeminiMapper {
     fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
         let stream = session_stream(SOURCE, &rec.session)?;
         self.switch(&rec.session);
-        let v: Value = serde_json::from_str(rec.record.get())
-            .map_err(|e| MapError::Reject(format!("not a Gemini CLI record: {e}")))?;
+        let not_a_record = |e| MapError::Reject(format!("not a Gemini CLI record: {e}"));
+        if rec.kind.is_none() {
+            let m = Message::read(rec.record.get()).map_err(not_a_record)?;
+            return self.map_message(&m, &stream, sink);
+        }
+        let v: Value = serde_json::from_str(rec.record.get()).map_err(not_a_record)?;
         match rec.kind.as_deref() {
-            None => self.map_message(&v, &stream, sink),
+            None => Ok(0),
             Some("project") => {
                 self.state.project_path = s(&v, "projectRoot").map(str::to_string);
                 Ok(0)
@@ -439,6 +396,25 @@ impl SourceMapping for GeminiMapper {
         }
     }
 
+    /// A message typed in the line's one pass; other records, and a message with a key written
+    /// twice, are left to [`Self::map`].
+    fn map_line(
+        &mut self,
+        line: &RecordLine,
+        sink: &mut dyn EventSink,
+    ) -> Option<Result<usize, MapError>> {
+        if line.kind.is_some() {
+            return None;
+        }
+        let m = Message::read_typed(line.record)?;
+        let mut map = || {
+            let stream = session_stream(SOURCE, line.session)?;
+            self.switch(line.session);
+            self.map_message(&m, &stream, sink)
+        };
+        Some(map())
+    }
+
     fn counts(&self) -> &Counts {
         &self.counts
     }
@@ -446,29 +422,29 @@ impl SourceMapping for GeminiMapper {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use serde_json::json;
+    use super::message::{parts_text, result_text};
+    use serde_json::{json, Value};
 
     #[test]
     fn text_of_a_part_list_union_leaves_thoughts_and_other_parts_out() {
-        assert_eq!(parts_text(&json!("plain")), "plain");
-        assert_eq!(parts_text(&json!({"text": "one part"})), "one part");
+        assert_eq!(parts_text(json!("plain")), "plain");
+        assert_eq!(parts_text(json!({"text": "one part"})), "one part");
         let parts = json!(["a", {"text": "b"}, {"text": "hidden", "thought": true},
                            {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}]);
-        assert_eq!(parts_text(&parts), "ab");
-        assert_eq!(parts_text(&json!(null)), "");
+        assert_eq!(parts_text(parts), "ab");
+        assert_eq!(parts_text(json!(null)), "");
     }
 
     #[test]
     fn a_tool_result_is_its_output_else_its_error_else_its_response() {
         let out =
             |response: Value| json!([{"functionResponse": {"id": "c", "response": response}}]);
-        assert_eq!(result_text(&out(json!({"output": "ok"}))), "ok");
+        assert_eq!(result_text(out(json!({"output": "ok"}))), "ok");
         assert_eq!(
-            result_text(&out(json!({"error": "no such file"}))),
+            result_text(out(json!({"error": "no such file"}))),
             "no such file"
         );
-        assert_eq!(result_text(&out(json!({"files": 2}))), r#"{"files":2}"#);
-        assert_eq!(result_text(&json!([{"text": "x"}, {"text": "y"}])), "x\ny");
+        assert_eq!(result_text(out(json!({"files": 2}))), r#"{"files":2}"#);
+        assert_eq!(result_text(json!([{"text": "x"}, {"text": "y"}])), "x\ny");
     }
 }

@@ -1,0 +1,470 @@
+//! A message record read into what its events need in one parse of its text, with the
+//! mapping's reading of each field as a `serde_json::Value` (a field of the wrong type reads as
+//! absent): the fields that are only looked at stay raw, the content, thoughts and tool calls
+//! become `Value`s, taken apart by value so that their text is not copied again.
+//!
+//! A `Value` keeps the last of an object's duplicate keys, where the typed parse refuses the
+//! record: [`Message::read`] then reads it from its `Value`'s text.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use tonbo_core::event::{as_str, json_str};
+
+/// A message record's fields: raw where they are only looked at.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawMessage<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    model: Option<&'a RawValue>,
+    content: Option<Value>,
+    #[serde(rename = "displayContent")]
+    display_content: Option<Value>,
+    thoughts: Option<Value>,
+    #[serde(rename = "toolCalls")]
+    tool_calls: Option<Value>,
+    #[serde(borrow)]
+    tokens: Option<&'a RawValue>,
+}
+
+/// A message whose tool calls have the shape Gemini CLI writes (`result` an array of Parts, a
+/// `functionResponse`'s `response` an object): typed in the same parse, the output raw (tool
+/// output is most of the bytes). Any other shape fails the parse; [`RawMessage`] reads it.
+#[derive(Deserialize)]
+struct FastMessage<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
+    #[serde(default)]
+    content: Option<Value>,
+    #[serde(rename = "displayContent", default)]
+    display_content: Option<Value>,
+    #[serde(default)]
+    thoughts: Option<Value>,
+    #[serde(rename = "toolCalls", borrow, default)]
+    tool_calls: Option<Vec<FastCall<'a>>>,
+    #[serde(borrow, default)]
+    tokens: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct FastCall<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    /// Present even when `null` (written `null`, where an absent one is `{}`).
+    #[serde(borrow, default, deserialize_with = "present")]
+    args: Option<&'a RawValue>,
+    #[serde(rename = "agentId", borrow, default)]
+    agent_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    status: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    result: Option<Vec<FastPart<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct FastPart<'a> {
+    #[serde(rename = "functionResponse", borrow, default)]
+    function_response: Option<FastFunctionResponse<'a>>,
+    #[serde(borrow, default)]
+    text: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    thought: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct FastFunctionResponse<'a> {
+    /// An object when there (a `null` one fails the parse: it is written as `null`).
+    #[serde(borrow, default, deserialize_with = "present")]
+    response: Option<FastResponse<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FastResponse<'a> {
+    #[serde(borrow, default)]
+    output: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+}
+
+/// A field that is there, `null` included (an `Option` alone reads `null` as absent).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+impl FastPart<'_> {
+    /// The part's text as [`result_text`] reads it; `None` for a response it writes whole.
+    fn result_text(&self) -> Option<Cow<'_, str>> {
+        match &self.function_response {
+            Some(FastFunctionResponse { response: Some(r) }) => {
+                string_of(r.output).or_else(|| string_of(r.error))
+            }
+            _ if self.thought.map(RawValue::get) == Some("true") => Some(Cow::Borrowed("")),
+            _ => Some(string_of(self.text).unwrap_or_default()),
+        }
+    }
+
+    /// The part's text as a JSON string: a response's output (else error) copied as written
+    /// when it holds no escape (`json_str` would write it so again).
+    fn result_json(&self) -> Option<String> {
+        if let Some(FastFunctionResponse { response: Some(r) }) = &self.function_response {
+            for raw in [r.output, r.error].into_iter().flatten() {
+                match as_str(raw) {
+                    Some(Cow::Borrowed(_)) => return Some(raw.get().to_string()),
+                    Some(Cow::Owned(t)) => return Some(json_str(&t)),
+                    None => {}
+                }
+            }
+            return None;
+        }
+        Some(json_str(&self.result_text()?))
+    }
+}
+
+/// A thought of a model turn.
+pub(super) struct Thought {
+    pub subject: String,
+    pub description: String,
+    pub timestamp: Option<String>,
+}
+
+/// A tool call of a model turn.
+pub(super) struct Call {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// `args` as JSON text; `{}` when there are none.
+    pub args: String,
+    pub agent_id: Option<String>,
+    pub timestamp: Option<String>,
+    pub status: String,
+    /// What the tool returned as text (a JSON string), for a call that is done.
+    pub result: Option<String>,
+}
+
+/// What a message record's events need.
+pub(super) struct Message<'a> {
+    pub id: Option<Cow<'a, str>>,
+    pub timestamp: Option<Cow<'a, str>>,
+    pub kind: Cow<'a, str>,
+    pub model: Option<Cow<'a, str>>,
+    /// The text of `content`.
+    pub text: String,
+    /// The text of `displayContent`, when there is one.
+    pub shown: Option<String>,
+    pub thoughts: Vec<Thought>,
+    pub calls: Vec<Call>,
+    /// `tokens`, when it is an object.
+    pub tokens: Option<Value>,
+}
+
+/// The statuses after which a tool call has its result.
+const DONE: &[&str] = &["success", "error", "cancelled"];
+
+/// A raw value's string; `None` for any other value.
+fn string_of(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    raw.and_then(as_str)
+}
+
+/// An object's field that is a string, taken out of it.
+fn take_str(o: &mut Map<String, Value>, key: &str) -> Option<String> {
+    match o.remove(key) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The text of a `PartListUnion`: a string, a Part, or an array of strings and Parts; the
+/// `text` of each text Part that is not a thought, concatenated.
+pub(super) fn parts_text(v: Value) -> String {
+    match v {
+        Value::String(t) => t,
+        Value::Array(parts) => parts.into_iter().map(parts_text).collect(),
+        Value::Object(mut p) if p.get("thought").and_then(Value::as_bool) != Some(true) => {
+            take_str(&mut p, "text").unwrap_or_default()
+        }
+        _ => String::new(),
+    }
+}
+
+/// What a tool returned, as text: each Part's text, or a `functionResponse`'s `output` (else
+/// `error`, else its whole `response` as JSON).
+pub(super) fn result_text(v: Value) -> String {
+    match v {
+        Value::Array(parts) => parts
+            .into_iter()
+            .map(result_text)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Value::Object(mut p) => {
+            let response = p
+                .get_mut("functionResponse")
+                .and_then(Value::as_object_mut)
+                .and_then(|f| f.remove("response"));
+            match response {
+                Some(Value::Object(mut r)) => take_str(&mut r, "output")
+                    .or_else(|| take_str(&mut r, "error"))
+                    .unwrap_or_else(|| Value::Object(r).to_string()),
+                Some(r) => r.to_string(),
+                None => parts_text(Value::Object(p)),
+            }
+        }
+        other => parts_text(other),
+    }
+}
+
+/// A value written as a `Value` writes it.
+fn value_text(raw: &RawValue) -> String {
+    serde_json::from_str::<Value>(raw.get())
+        .map_or_else(|_| raw.get().to_string(), |v| v.to_string())
+}
+
+/// An object's field that is a string.
+fn str_of(o: &Map<String, Value>, key: &str) -> Option<String> {
+    o.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// The elements of an array; none for any other value.
+fn elements(v: Option<Value>) -> Vec<Value> {
+    match v {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    }
+}
+
+impl<'a> Message<'a> {
+    /// The message record `text`, typed; a record that is no JSON is refused with serde's
+    /// words for it.
+    pub(super) fn read(text: &'a str) -> Result<Message<'a>, serde_json::Error> {
+        if let Some(m) = Self::read_typed(text) {
+            return Ok(m);
+        }
+        // A key written twice, or no object: read as a `Value` reads it.
+        let value: Value = serde_json::from_str(text)?;
+        let canonical = value.to_string();
+        Ok(Message::read_typed(&canonical).map_or_else(Message::empty, Message::into_owned))
+    }
+
+    /// The record typed in one parse; `None` when it does not type (a key written twice, no
+    /// object, no JSON).
+    pub(super) fn read_typed(text: &'a str) -> Option<Message<'a>> {
+        if let Some(m) = serde_json::from_str::<FastMessage>(text)
+            .ok()
+            .and_then(Message::of_fast)
+        {
+            return Some(m);
+        }
+        let m: RawMessage = serde_json::from_str(text).ok()?;
+        Some(Message::of_raw(m))
+    }
+
+    /// A message typed by [`RawMessage`].
+    fn of_raw(m: RawMessage<'a>) -> Message<'a> {
+        let thoughts = elements(m.thoughts)
+            .into_iter()
+            .map(|t| {
+                let t = match t {
+                    Value::Object(o) => o,
+                    _ => Map::new(),
+                };
+                Thought {
+                    subject: str_of(&t, "subject").unwrap_or_default(),
+                    description: str_of(&t, "description").unwrap_or_default(),
+                    timestamp: str_of(&t, "timestamp"),
+                }
+            })
+            .collect();
+        let calls = elements(m.tool_calls)
+            .into_iter()
+            .map(|c| {
+                let mut c = match c {
+                    Value::Object(o) => o,
+                    _ => Map::new(),
+                };
+                let status = str_of(&c, "status").unwrap_or_default();
+                let result = DONE
+                    .contains(&status.as_str())
+                    .then(|| json_str(&c.remove("result").map(result_text).unwrap_or_default()));
+                Call {
+                    id: str_of(&c, "id"),
+                    name: str_of(&c, "name"),
+                    args: c
+                        .get("args")
+                        .map_or_else(|| "{}".to_string(), Value::to_string),
+                    agent_id: str_of(&c, "agentId"),
+                    timestamp: str_of(&c, "timestamp"),
+                    status,
+                    result,
+                }
+            })
+            .collect();
+        let tokens = m
+            .tokens
+            .filter(|t| t.get().starts_with('{'))
+            .and_then(|t| serde_json::from_str::<Value>(t.get()).ok());
+        Message {
+            id: string_of(m.id),
+            timestamp: string_of(m.timestamp),
+            kind: string_of(m.kind).unwrap_or_default(),
+            model: string_of(m.model),
+            text: m.content.map(parts_text).unwrap_or_default(),
+            shown: m.display_content.map(parts_text),
+            thoughts,
+            calls,
+            tokens,
+        }
+    }
+
+    /// A message typed by [`FastMessage`]; `None` for what it does not read as the `Value`
+    /// did (a response written whole).
+    fn of_fast(m: FastMessage<'a>) -> Option<Message<'a>> {
+        let mut calls = Vec::new();
+        for c in m.tool_calls.unwrap_or_default() {
+            let status = string_of(c.status).unwrap_or_default().into_owned();
+            let result = if DONE.contains(&status.as_str()) {
+                Some(match c.result.as_deref().unwrap_or_default() {
+                    [one] => one.result_json()?,
+                    parts => {
+                        let texts = parts
+                            .iter()
+                            .map(FastPart::result_text)
+                            .collect::<Option<Vec<_>>>()?;
+                        json_str(&texts.join("\n"))
+                    }
+                })
+            } else {
+                None
+            };
+            let own = |c: Option<&RawValue>| string_of(c).map(Cow::into_owned);
+            calls.push(Call {
+                id: own(c.id),
+                name: own(c.name),
+                args: c.args.map_or_else(|| "{}".to_string(), value_text),
+                agent_id: own(c.agent_id),
+                timestamp: own(c.timestamp),
+                status,
+                result,
+            });
+        }
+        let raw = RawMessage {
+            id: m.id,
+            timestamp: m.timestamp,
+            kind: m.kind,
+            model: m.model,
+            content: m.content,
+            display_content: m.display_content,
+            thoughts: m.thoughts,
+            tool_calls: None,
+            tokens: m.tokens,
+        };
+        let mut message = Message::of_raw(raw);
+        message.calls = calls;
+        Some(message)
+    }
+
+    fn empty() -> Message<'static> {
+        Message {
+            id: None,
+            timestamp: None,
+            kind: Cow::Borrowed(""),
+            model: None,
+            text: String::new(),
+            shown: None,
+            thoughts: Vec::new(),
+            calls: Vec::new(),
+            tokens: None,
+        }
+    }
+
+    fn into_owned(self) -> Message<'static> {
+        let own = |c: Cow<str>| Cow::Owned(c.into_owned());
+        Message {
+            id: self.id.map(own),
+            timestamp: self.timestamp.map(own),
+            kind: own(self.kind),
+            model: self.model.map(own),
+            text: self.text,
+            shown: self.shown,
+            thoughts: self.thoughts,
+            calls: self.calls,
+            tokens: self.tokens,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_written_twice_reads_as_a_value_reads_it_the_last_one() {
+        let text = r#"{"id":"a","type":"gemini","id":"b","content":[{"text":"x","text":"y"}]}"#;
+        assert!(Message::read_typed(text).is_none());
+        let m = Message::read(text).unwrap();
+        assert_eq!((m.id.as_deref(), m.text.as_str()), (Some("b"), "y"));
+        assert!(Message::read("{").is_err());
+        assert!(Message::read("[1]").unwrap().id.is_none());
+    }
+
+    #[test]
+    fn a_result_reads_alike_typed_in_one_pass_or_as_a_value() {
+        let fr = |response: &str| {
+            format!(r#"{{"functionResponse":{{"id":"c","response":{response}}}}}"#)
+        };
+        for result in [
+            format!("[{}]", fr(r#"{"output":"plain"}"#)),
+            format!("[{}]", fr(r#"{"output":"a\"q\u00e9\n"}"#)),
+            format!("[{}]", fr(r#"{"output":5,"error":"no such file"}"#)),
+            format!("[{}]", fr(r#"{"files":2,"a":[1]}"#)),
+            format!("[{}]", fr("null")),
+            format!("[{}]", fr(r#""text""#)),
+            format!(
+                r#"[{},{{"text":"x"}},{{"text":"t","thought":true}}]"#,
+                fr(r#"{"output":"o"}"#)
+            ),
+            r#"[{"text":"x"},"y"]"#.to_string(),
+            r#"{"text":"x"}"#.to_string(),
+            "[]".to_string(),
+            "null".to_string(),
+        ] {
+            let text = format!(
+                r#"{{"id":"m","type":"gemini","toolCalls":[{{"id":"c","status":"success","result":{result}}}]}}"#
+            );
+            let value: Value = serde_json::from_str(&result).unwrap();
+            let m = Message::read(&text).unwrap();
+            assert_eq!(
+                m.calls[0].result.as_deref(),
+                Some(json_str(&result_text(value)).as_str()),
+                "{result}"
+            );
+        }
+    }
+
+    #[test]
+    fn null_args_are_written_null_and_absent_ones_empty() {
+        let text = r#"{"id":"m","toolCalls":[{"id":"c","args":null},{"id":"d","args":{"b":1,"a":2}},{"id":"e"}]}"#;
+        let m = Message::read(text).unwrap();
+        let args: Vec<&str> = m.calls.iter().map(|c| c.args.as_str()).collect();
+        assert_eq!(args, ["null", r#"{"a":2,"b":1}"#, "{}"]);
+    }
+}
