@@ -63,7 +63,12 @@ pub struct SourceRecord<'a> {
     /// this machine: a file's name (no folders) and line, say. Stable across runs, machines and
     /// archive moves, so a mapping whose records have no ids of their own builds its keys from
     /// it. Absent when the record's own ids are enough.
-    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        borrow,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::raw::opt_str"
+    )]
     pub at: Option<Cow<'a, str>>,
     /// Where the record was read on this machine, for people: error messages and `--rejects`.
     /// Nothing downstream depends on it; `jq 'del(.provenance)'` between stages changes no
@@ -72,7 +77,12 @@ pub struct SourceRecord<'a> {
     pub provenance: Option<Provenance>,
     /// What the record is when it is not a plain line of the source, e.g. `subagent-meta` for a
     /// Claude Code `agent-<id>.meta.json`. Absent for ordinary records.
-    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        borrow,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::raw::opt_str"
+    )]
     pub kind: Option<Cow<'a, str>>,
 }
 
@@ -224,7 +234,7 @@ pub struct EventHead<'a> {
 
 #[derive(Debug, Deserialize)]
 pub struct MetadataHead<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "crate::raw::opt_str")]
     pub source: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub source_key: Cow<'a, str>,

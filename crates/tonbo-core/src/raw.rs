@@ -86,6 +86,47 @@ pub fn has_surrogate_escape(text: &str) -> bool {
     })
 }
 
+/// For an `Option<Cow<str>>` field of a typed record, as
+/// `#[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]`: the string is
+/// borrowed from the text unless it holds an escape. serde borrows a `Cow<str>` field marked
+/// `borrow`, but decodes one inside an `Option` into a new `String` every time, which was an
+/// allocation per field of every record.
+pub fn opt_str<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    struct S;
+    impl<'de> Visitor<'de> for S {
+        type Value = Cow<'de, str>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+            Ok(Cow::Borrowed(v))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Cow<'de, str>, E> {
+            Ok(Cow::Owned(v.to_string()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Cow<'de, str>, E> {
+            Ok(Cow::Owned(v))
+        }
+    }
+    struct Opt;
+    impl<'de> Visitor<'de> for Opt {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(S).map(Some)
+        }
+    }
+    d.deserialize_option(Opt)
+}
+
 /// An object's field name, borrowed from the text unless it holds an escape.
 pub struct Name<'a>(pub Cow<'a, str>);
 
@@ -114,6 +155,31 @@ mod tests {
 
     fn raw(t: &str) -> Box<RawValue> {
         RawValue::from_string(t.to_string()).unwrap()
+    }
+
+    #[test]
+    fn optional_strings_are_borrowed_unless_escaped() {
+        #[derive(serde::Deserialize)]
+        struct R<'a> {
+            #[serde(borrow, default, deserialize_with = "opt_str")]
+            a: Option<Cow<'a, str>>,
+            #[serde(borrow, default, deserialize_with = "opt_str")]
+            b: Option<Cow<'a, str>>,
+            #[serde(borrow, default, deserialize_with = "opt_str")]
+            c: Option<Cow<'a, str>>,
+            #[serde(borrow, default, deserialize_with = "opt_str")]
+            d: Option<Cow<'a, str>>,
+        }
+        let r: R = serde_json::from_str(r#"{"a":"plain","b":"t\u00e9","c":null}"#).unwrap();
+        assert!(matches!(r.a, Some(Cow::Borrowed("plain"))));
+        assert!(matches!(r.b, Some(Cow::Owned(ref b)) if b == "té"));
+        assert!(r.c.is_none() && r.d.is_none());
+        let e = serde_json::from_str::<R>(r#"{"a":5}"#).err().unwrap();
+        assert!(
+            e.to_string()
+                .starts_with("invalid type: integer `5`, expected a string"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub struct RecordLine<'a> {
 /// decides).
 #[derive(Deserialize)]
 struct Tail<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "crate::raw::opt_str")]
     at: Option<Cow<'a, str>>,
     #[serde(default)]
     provenance: Option<Provenance>,

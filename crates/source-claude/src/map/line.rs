@@ -15,47 +15,87 @@ use super::user::Origin;
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub(super) struct ClaudeLine<'a> {
-    #[serde(rename = "type", borrow)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub(super) subtype: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub(super) uuid: Option<Cow<'a, str>>,
-    #[serde(rename = "parentUuid", borrow)]
+    #[serde(
+        rename = "parentUuid",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) parent_uuid: Option<Cow<'a, str>>,
-    #[serde(rename = "logicalParentUuid", borrow)]
+    #[serde(
+        rename = "logicalParentUuid",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) logical_parent_uuid: Option<Cow<'a, str>>,
-    #[serde(rename = "sessionId", borrow)]
+    #[serde(
+        rename = "sessionId",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) session_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub(super) timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub(super) cwd: Option<Cow<'a, str>>,
-    #[serde(rename = "gitBranch", borrow)]
+    #[serde(
+        rename = "gitBranch",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) git_branch: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub(super) version: Option<Cow<'a, str>>,
     #[serde(rename = "isSidechain")]
     pub(super) is_sidechain: Option<bool>,
-    #[serde(rename = "agentId", borrow)]
+    #[serde(
+        rename = "agentId",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) agent_id: Option<Cow<'a, str>>,
     #[serde(rename = "isMeta")]
     pub(super) is_meta: Option<bool>,
     #[serde(rename = "isCompactSummary")]
     pub(super) is_compact_summary: Option<bool>,
-    #[serde(rename = "requestId", borrow)]
+    #[serde(
+        rename = "requestId",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) request_id: Option<Cow<'a, str>>,
     #[serde(rename = "isApiErrorMessage")]
     pub(super) is_api_error_message: Option<bool>,
     #[serde(rename = "toolUseResult", borrow)]
     pub(super) tool_use_result: Option<&'a RawValue>,
-    #[serde(rename = "sourceToolAssistantUUID", borrow)]
+    #[serde(
+        rename = "sourceToolAssistantUUID",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) source_tool_assistant_uuid: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub(super) message: Option<Message<'a>>,
     #[serde(borrow)]
     pub(super) content: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub(super) level: Option<Cow<'a, str>>,
     #[serde(rename = "durationMs", borrow)]
     pub(super) duration_ms: Option<&'a RawValue>,
@@ -67,24 +107,49 @@ pub(super) struct ClaudeLine<'a> {
     pub(super) max_retries: Option<u64>,
     #[serde(rename = "compactMetadata", borrow)]
     pub(super) compact_metadata: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub(super) summary: Option<Cow<'a, str>>,
-    #[serde(rename = "leafUuid", borrow)]
+    #[serde(
+        rename = "leafUuid",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) leaf_uuid: Option<Cow<'a, str>>,
-    #[serde(rename = "aiTitle", borrow)]
+    #[serde(
+        rename = "aiTitle",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) ai_title: Option<Cow<'a, str>>,
-    #[serde(rename = "customTitle", borrow)]
+    #[serde(
+        rename = "customTitle",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) custom_title: Option<Cow<'a, str>>,
-    #[serde(rename = "agentName", borrow)]
+    #[serde(
+        rename = "agentName",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) agent_name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub(super) title: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub(super) attachment: Option<Attachment<'a>>,
     /// Who or what a newer `user` line came from (`origin.kind`: `human`, `peer`, ...).
     #[serde(borrow)]
     pub(super) origin: Option<Origin<'a>>,
-    #[serde(rename = "promptSource", borrow)]
+    #[serde(
+        rename = "promptSource",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) prompt_source: Option<Cow<'a, str>>,
     #[serde(rename = "scheduledTaskId", borrow)]
     pub(super) scheduled_task_id: Option<&'a RawValue>,
@@ -94,9 +159,9 @@ pub(super) struct ClaudeLine<'a> {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub(super) struct Message<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub(super) id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub(super) model: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub(super) content: Option<&'a RawValue>,
@@ -108,19 +173,24 @@ pub(super) struct Message<'a> {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub(super) struct Block<'a> {
-    #[serde(rename = "type", borrow)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub(super) text: Option<&'a RawValue>,
     #[serde(borrow)]
     pub(super) thinking: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub(super) id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub(super) name: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub(super) input: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub(super) tool_use_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub(super) content: Option<&'a RawValue>,
@@ -138,12 +208,22 @@ impl Block<'_> {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub(super) struct Attachment<'a> {
-    #[serde(rename = "type", borrow)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub(super) prompt: Option<&'a RawValue>,
     /// `queued_command`: `prompt`, or `task-notification`.
-    #[serde(rename = "commandMode", borrow)]
+    #[serde(
+        rename = "commandMode",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub(super) command_mode: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub(super) origin: Option<Origin<'a>>,

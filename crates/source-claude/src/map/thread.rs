@@ -107,9 +107,9 @@ impl ClaudeMapper {
     pub(super) fn note_task_prompt(&mut self, tool_use_id: &str, input: Option<&RawValue>) {
         #[derive(Deserialize)]
         struct TaskInput<'a> {
-            #[serde(borrow)]
+            #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
             prompt: Option<Cow<'a, str>>,
-            #[serde(borrow)]
+            #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
             subagent_type: Option<Cow<'a, str>>,
         }
         let Some(input) = input.and_then(|i| serde_json::from_str::<TaskInput>(i.get()).ok())

@@ -42,20 +42,23 @@ impl Author {
 #[derive(Deserialize, Default, Debug)]
 #[serde(default)]
 pub(crate) struct Origin<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub subkind: Option<Cow<'a, str>>,
     /// A peer's id (`peer`).
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub from: Option<Cow<'a, str>>,
     /// A peer's name (`peer`).
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub name: Option<Cow<'a, str>>,
-    /// The plugin of a `coordinator`, the server of a `channel`.
-    #[serde(borrow)]
+    /// The plugin of a `coordinator`, the server of a `channel`: read (a string, as the format
+    /// has them), not mapped.
+    #[allow(dead_code)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub plugin: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[allow(dead_code)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub server: Option<Cow<'a, str>>,
 }
 

@@ -413,9 +413,14 @@ pub(super) fn normalize_result_blocks(raw: &RawValue) -> String {
         #[derive(Deserialize, Default)]
         #[serde(default)]
         struct Ref<'a> {
-            #[serde(rename = "type", borrow)]
+            #[serde(
+                rename = "type",
+                borrow,
+                default,
+                deserialize_with = "tonbo_core::raw::opt_str"
+            )]
             kind: Option<Cow<'a, str>>,
-            #[serde(borrow)]
+            #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
             tool_name: Option<Cow<'a, str>>,
         }
         let r: Ref = serde_json::from_str(b.get()).unwrap_or_default();

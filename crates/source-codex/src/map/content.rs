@@ -12,11 +12,16 @@ use tonbo_core::event::{text_block, text_content};
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub(super) struct Part<'a> {
-    #[serde(rename = "type", borrow)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub text: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub image_url: Option<Cow<'a, str>>,
 }
 

@@ -17,9 +17,14 @@ use crate::SOURCE;
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub(super) struct Envelope<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     timestamp: Option<Cow<'a, str>>,
-    #[serde(rename = "type", borrow)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
     payload: Option<&'a RawValue>,

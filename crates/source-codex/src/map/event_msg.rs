@@ -16,18 +16,23 @@ use super::{CodexMapper, Line};
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Msg<'a> {
-    #[serde(rename = "type", borrow)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
     info: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     turn_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     reason: Option<Cow<'a, str>>,
     #[serde(borrow)]
     duration_ms: Option<&'a RawValue>,
     num_turns: Option<u64>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     message: Option<Cow<'a, str>>,
 }
 
@@ -150,7 +155,12 @@ impl CodexMapper {
         #[derive(Deserialize, Default)]
         #[serde(default)]
         struct Tagged<'a> {
-            #[serde(rename = "type", borrow)]
+            #[serde(
+                rename = "type",
+                borrow,
+                default,
+                deserialize_with = "tonbo_core::raw::opt_str"
+            )]
             kind: Option<Cow<'a, str>>,
         }
         let c: Completed = serde_json::from_str(payload.get()).unwrap_or_default();

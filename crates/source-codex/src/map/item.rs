@@ -20,11 +20,16 @@ use crate::SOURCE;
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub(super) struct Item<'a> {
-    #[serde(rename = "type", borrow)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub role: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub content: Option<&'a RawValue>,
@@ -32,13 +37,13 @@ pub(super) struct Item<'a> {
     pub summary: Option<&'a RawValue>,
     #[serde(borrow)]
     pub encrypted_content: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub namespace: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub arguments: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub call_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub output: Option<&'a RawValue>,
@@ -46,9 +51,9 @@ pub(super) struct Item<'a> {
     pub input: Option<&'a RawValue>,
     #[serde(borrow)]
     pub action: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub status: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub phase: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub result: Option<&'a RawValue>,
@@ -193,9 +198,9 @@ impl CodexMapper {
         #[derive(Deserialize, Default)]
         #[serde(default)]
         struct Communication<'a> {
-            #[serde(borrow)]
+            #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
             author: Option<Cow<'a, str>>,
-            #[serde(borrow)]
+            #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
             recipient: Option<Cow<'a, str>>,
             #[serde(borrow)]
             content: Option<&'a RawValue>,
@@ -357,7 +362,12 @@ fn agent_message_content(content: Option<&RawValue>) -> String {
     #[derive(Deserialize, Default)]
     #[serde(default)]
     struct P<'a> {
-        #[serde(rename = "type", borrow)]
+        #[serde(
+            rename = "type",
+            borrow,
+            default,
+            deserialize_with = "tonbo_core::raw::opt_str"
+        )]
         kind: Option<Cow<'a, str>>,
         #[serde(borrow)]
         text: Option<&'a RawValue>,

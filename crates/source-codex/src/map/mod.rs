@@ -129,9 +129,14 @@ impl CodexMapper {
         #[derive(Deserialize, Default)]
         #[serde(default)]
         struct Probe<'a> {
-            #[serde(rename = "type", borrow)]
+            #[serde(
+                rename = "type",
+                borrow,
+                default,
+                deserialize_with = "tonbo_core::raw::opt_str"
+            )]
             kind: Option<Cow<'a, str>>,
-            #[serde(borrow)]
+            #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
             record_type: Option<Cow<'a, str>>,
         }
         let p: Probe = serde_json::from_str(raw.get()).unwrap_or_default();

@@ -14,15 +14,15 @@ use super::{CodexMapper, Line};
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Seed<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     role: Option<Cow<'a, str>>,
     #[serde(borrow)]
     content: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     name: Option<Cow<'a, str>>,
     #[serde(borrow)]
     args: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     timestamp: Option<Cow<'a, str>>,
 }
 

@@ -10,29 +10,34 @@ use serde_json::value::RawValue;
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatRecord<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub uuid: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub parent_uuid: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub timestamp: Option<Cow<'a, str>>,
-    #[serde(rename = "type", borrow)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub subtype: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub cwd: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub version: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub git_branch: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub model: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub provenance: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub agent_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub agent_name: Option<Cow<'a, str>>,
     pub is_sidechain: Option<bool>,
     #[serde(borrow)]
@@ -51,7 +56,7 @@ pub struct ChatRecord<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ForkedFrom<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub session_id: Option<Cow<'a, str>>,
 }
 
@@ -80,9 +85,9 @@ pub struct Part<'a> {
 
 #[derive(Deserialize)]
 pub struct FunctionCall<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub name: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub args: Option<&'a RawValue>,
@@ -90,7 +95,7 @@ pub struct FunctionCall<'a> {
 
 #[derive(Deserialize)]
 pub struct FunctionResponse<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub response: Option<Response<'a>>,
@@ -109,7 +114,7 @@ pub struct Response<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InlineData<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub mime_type: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub data: Option<&'a RawValue>,
@@ -119,11 +124,11 @@ pub struct InlineData<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolCallResult<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub call_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub error: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub status: Option<Cow<'a, str>>,
 }
 
@@ -131,20 +136,20 @@ pub struct ToolCallResult<'a> {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Payload<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub custom_title: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub title_source: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub raw_command: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub phase: Option<Cow<'a, str>>,
     /// Raw JSON string.
     #[serde(borrow)]
     pub display_text: Option<&'a RawValue>,
     #[serde(borrow)]
     pub info: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub parent_session_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub ui_event: Option<UiEvent<'a>>,
@@ -154,11 +159,16 @@ pub struct Payload<'a> {
 /// (`qwen-code.api_error` carries `error`, `error_type`, `status_code`, `model`).
 #[derive(Deserialize, Default)]
 pub struct UiEvent<'a> {
-    #[serde(rename = "event.name", borrow)]
+    #[serde(
+        rename = "event.name",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     pub name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub error: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub error_type: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub status_code: Option<&'a RawValue>,
