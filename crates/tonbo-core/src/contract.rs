@@ -164,7 +164,10 @@ impl<'a> BatchHead<'a> {
         let (session_id, len) = json_value_at::<Cow<str>>(line, at)?;
         at += len;
         at = after(line, at, br#","keys":"#)?;
-        let (keys, len) = json_value_at::<Vec<Cow<str>>>(line, at)?;
+        // Each key borrowed (`raw::Name`): a `Vec<Cow<str>>` would decode every key into a new
+        // `String`.
+        let (keys, len) = json_value_at::<Vec<crate::raw::Name>>(line, at)?;
+        let keys: Vec<Cow<str>> = keys.into_iter().map(|k| k.0).collect();
         let keys_text = &line[at..at + len];
         at = after(line, at + len, br#","check":"#)?;
         let digits = line[at..].iter().take_while(|b| b.is_ascii_digit()).count();
