@@ -113,7 +113,7 @@ where
     T::deserialize(d).map(Some)
 }
 
-impl FastPart<'_> {
+impl<'a> FastPart<'a> {
     /// The part's text as [`result_text`] reads it; `None` for a response it writes whole.
     fn result_text(&self) -> Option<Cow<'_, str>> {
         match &self.function_response {
@@ -127,18 +127,18 @@ impl FastPart<'_> {
 
     /// The part's text as a JSON string: a response's output (else error) copied as written
     /// when it holds no escape (`json_str` would write it so again).
-    fn result_json(&self) -> Option<String> {
+    fn result_json(&self) -> Option<Cow<'a, str>> {
         if let Some(FastFunctionResponse { response: Some(r) }) = &self.function_response {
             for raw in [r.output, r.error].into_iter().flatten() {
                 match as_str(raw) {
-                    Some(Cow::Borrowed(_)) => return Some(raw.get().to_string()),
-                    Some(Cow::Owned(t)) => return Some(json_str(&t)),
+                    Some(Cow::Borrowed(_)) => return Some(Cow::Borrowed(raw.get())),
+                    Some(Cow::Owned(t)) => return Some(Cow::Owned(json_str(&t))),
                     None => {}
                 }
             }
             return None;
         }
-        Some(json_str(&self.result_text()?))
+        Some(Cow::Owned(json_str(&self.result_text()?)))
     }
 }
 
@@ -150,16 +150,75 @@ pub(super) struct Thought {
 }
 
 /// A tool call of a model turn.
-pub(super) struct Call {
-    pub id: Option<String>,
-    pub name: Option<String>,
+pub(super) struct Call<'a> {
+    pub id: Option<Cow<'a, str>>,
+    pub name: Option<Cow<'a, str>>,
     /// `args` as JSON text; `{}` when there are none.
     pub args: String,
-    pub agent_id: Option<String>,
-    pub timestamp: Option<String>,
-    pub status: String,
+    pub agent_id: Option<Cow<'a, str>>,
+    pub timestamp: Option<Cow<'a, str>>,
+    pub status: Cow<'a, str>,
     /// What the tool returned as text (a JSON string), for a call that is done.
-    pub result: Option<String>,
+    pub result: Option<Cow<'a, str>>,
+}
+
+/// A model turn's token counts: those the usage is made of, and the whole object's text.
+pub(super) struct Tokens {
+    pub input: u64,
+    pub output: u64,
+    pub cached: u64,
+    pub thoughts: u64,
+    /// The object as a `Value` writes it.
+    pub text: String,
+}
+
+impl Tokens {
+    /// The counts of a `tokens` object, read as its `Value` reads them (a count that is no
+    /// `u64` is 0).
+    fn of_value(v: &Value) -> Tokens {
+        let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+        Tokens {
+            input: n("input"),
+            output: n("output"),
+            cached: n("cached"),
+            thoughts: n("thoughts"),
+            text: v.to_string(),
+        }
+    }
+
+    /// The counts of a raw `tokens` value, without a `Value` where its text is plain (see
+    /// [`tonbo_core::canonical`]); `None` when it is no object.
+    fn of_raw(raw: &RawValue) -> Option<Tokens> {
+        if !raw.get().starts_with('{') {
+            return None;
+        }
+        #[derive(Deserialize)]
+        struct Counts<'a> {
+            #[serde(borrow, default)]
+            input: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            output: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            cached: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            thoughts: Option<&'a RawValue>,
+        }
+        let plain = tonbo_core::canonical::object_text(raw)
+            .and_then(|text| Some((serde_json::from_str::<Counts>(raw.get()).ok()?, text)));
+        let Some((c, text)) = plain else {
+            let v: Value = serde_json::from_str(raw.get()).ok()?;
+            return Some(Tokens::of_value(&v));
+        };
+        // What `as_u64` of the number gives: digits only, in range.
+        let n = |r: Option<&RawValue>| r.and_then(|r| r.get().parse::<u64>().ok()).unwrap_or(0);
+        Some(Tokens {
+            input: n(c.input),
+            output: n(c.output),
+            cached: n(c.cached),
+            thoughts: n(c.thoughts),
+            text,
+        })
+    }
 }
 
 /// What a message record's events need.
@@ -173,9 +232,9 @@ pub(super) struct Message<'a> {
     /// The text of `displayContent`, when there is one.
     pub shown: Option<String>,
     pub thoughts: Vec<Thought>,
-    pub calls: Vec<Call>,
+    pub calls: Vec<Call<'a>>,
     /// `tokens`, when it is an object.
-    pub tokens: Option<Value>,
+    pub tokens: Option<Tokens>,
 }
 
 /// The statuses after which a tool call has its result.
@@ -233,6 +292,11 @@ pub(super) fn result_text(v: Value) -> String {
     }
 }
 
+/// Arguments written as a `Value` writes them: without one where their text is plain.
+fn args_text(raw: &RawValue) -> String {
+    tonbo_core::canonical::object_text(raw).unwrap_or_else(|| value_text(raw))
+}
+
 /// A value written as a `Value` writes it.
 fn value_text(raw: &RawValue) -> String {
     serde_json::from_str::<Value>(raw.get())
@@ -249,6 +313,21 @@ fn elements(v: Option<Value>) -> Vec<Value> {
     match v {
         Some(Value::Array(a)) => a,
         _ => Vec::new(),
+    }
+}
+
+impl Call<'_> {
+    fn into_owned(self) -> Call<'static> {
+        let own = |c: Cow<str>| Cow::Owned(c.into_owned());
+        Call {
+            id: self.id.map(own),
+            name: self.name.map(own),
+            args: self.args,
+            agent_id: self.agent_id.map(own),
+            timestamp: self.timestamp.map(own),
+            status: own(self.status),
+            result: self.result.map(own),
+        }
     }
 }
 
@@ -305,23 +384,21 @@ impl<'a> Message<'a> {
                 let result = DONE
                     .contains(&status.as_str())
                     .then(|| json_str(&c.remove("result").map(result_text).unwrap_or_default()));
+                let own = |k: &str| str_of(&c, k).map(Cow::Owned);
                 Call {
-                    id: str_of(&c, "id"),
-                    name: str_of(&c, "name"),
+                    id: own("id"),
+                    name: own("name"),
                     args: c
                         .get("args")
                         .map_or_else(|| "{}".to_string(), Value::to_string),
-                    agent_id: str_of(&c, "agentId"),
-                    timestamp: str_of(&c, "timestamp"),
-                    status,
-                    result,
+                    agent_id: own("agentId"),
+                    timestamp: own("timestamp"),
+                    status: Cow::Owned(status),
+                    result: result.map(Cow::Owned),
                 }
             })
             .collect();
-        let tokens = m
-            .tokens
-            .filter(|t| t.get().starts_with('{'))
-            .and_then(|t| serde_json::from_str::<Value>(t.get()).ok());
+        let tokens = m.tokens.and_then(Tokens::of_raw);
         Message {
             id: string_of(m.id),
             timestamp: string_of(m.timestamp),
@@ -340,8 +417,8 @@ impl<'a> Message<'a> {
     fn of_fast(m: FastMessage<'a>) -> Option<Message<'a>> {
         let mut calls = Vec::new();
         for c in m.tool_calls.unwrap_or_default() {
-            let status = string_of(c.status).unwrap_or_default().into_owned();
-            let result = if DONE.contains(&status.as_str()) {
+            let status = string_of(c.status).unwrap_or_default();
+            let result = if DONE.contains(&status.as_ref()) {
                 Some(match c.result.as_deref().unwrap_or_default() {
                     [one] => one.result_json()?,
                     parts => {
@@ -349,19 +426,18 @@ impl<'a> Message<'a> {
                             .iter()
                             .map(FastPart::result_text)
                             .collect::<Option<Vec<_>>>()?;
-                        json_str(&texts.join("\n"))
+                        Cow::Owned(json_str(&texts.join("\n")))
                     }
                 })
             } else {
                 None
             };
-            let own = |c: Option<&RawValue>| string_of(c).map(Cow::into_owned);
             calls.push(Call {
-                id: own(c.id),
-                name: own(c.name),
-                args: c.args.map_or_else(|| "{}".to_string(), value_text),
-                agent_id: own(c.agent_id),
-                timestamp: own(c.timestamp),
+                id: string_of(c.id),
+                name: string_of(c.name),
+                args: c.args.map_or_else(|| "{}".to_string(), args_text),
+                agent_id: string_of(c.agent_id),
+                timestamp: string_of(c.timestamp),
                 status,
                 result,
             });
@@ -406,7 +482,7 @@ impl<'a> Message<'a> {
             text: self.text,
             shown: self.shown,
             thoughts: self.thoughts,
-            calls: self.calls,
+            calls: self.calls.into_iter().map(Call::into_owned).collect(),
             tokens: self.tokens,
         }
     }

@@ -13,8 +13,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use tonbo_core::contract::session_id_for;
 use tonbo_core::event::{
-    error_event, fnv64, json_str, model_request_end, text_content, thinking_event,
-    tool_result_event, tool_use_event, EventBuf,
+    error_event, fnv64, json_str, model_request_end, thinking_event, tool_use_event, EventBuf,
 };
 use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
@@ -41,7 +40,7 @@ struct SessionState {
     parent: Option<String>,
     thread: Option<String>,
     /// Keys emitted in this run: a message met again emits only its new parts.
-    emitted: HashSet<String>,
+    emitted: HashSet<String, foldhash::fast::RandomState>,
     /// The last time seen, for records without their own.
     last_ts: Option<String>,
 }
@@ -313,12 +312,12 @@ fn map_gemini(out: &mut Out, id: &str, m: &Message) -> Result<(), MapError> {
             call.timestamp.as_deref(),
         )?;
         if let Some(result) = &call.result {
-            let ev = tool_result_event(
-                call_id,
-                None,
-                &text_content(result),
-                call.status != "success",
-            );
+            // `tool_result_event(.., &text_content(result), ..)`, the block written in place.
+            let mut ev = EventBuf::new("agent.tool_result");
+            ev.str("tool_use_id", call_id);
+            ev.text_content("content", result)
+                .bool("is_error", call.status != "success");
+            ev.meta_str("tool_use_id", call_id);
             out.emit(
                 format!("{id}/result/{call_id}"),
                 ev,
@@ -327,16 +326,15 @@ fn map_gemini(out: &mut Out, id: &str, m: &Message) -> Result<(), MapError> {
             )?;
         }
     }
-    if let Some(tokens) = &m.tokens {
-        let n = |k: &str| tokens.get(k).and_then(Value::as_u64).unwrap_or(0);
+    if let Some(t) = &m.tokens {
         let usage = format!(
             "{{\"input_tokens\":{},\"output_tokens\":{},\"cache_read_input_tokens\":{},\"cache_creation_input_tokens\":0}}",
-            n("input").saturating_sub(n("cached")),
-            n("output") + n("thoughts"),
-            n("cached"),
+            t.input.saturating_sub(t.cached),
+            t.output + t.thoughts,
+            t.cached,
         );
         let mut ev = model_request_end(None, &usage);
-        ev.raw("gemini_tokens", &tokens.to_string());
+        ev.raw("gemini_tokens", &t.text);
         out.emit(format!("{id}/usage"), ev, "usage", None)?;
     }
     Ok(())
