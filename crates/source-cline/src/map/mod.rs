@@ -88,7 +88,43 @@ struct Rec<'w> {
 
 /// Milliseconds since the epoch as RFC 3339 (UTC, milliseconds).
 pub(crate) fn rfc3339_ms(ms: i64) -> String {
-    tonbo_core::time::rfc3339_millis(ms)
+    // Past year 9999 (and before 1970) the shared formatter says it.
+    if !(0..253_402_300_800_000).contains(&ms) {
+        return tonbo_core::time::rfc3339_millis(ms);
+    }
+    // What `tonbo_core::time::rfc3339_millis` writes, digit by digit: it formats twice, and
+    // every message's time is written (a tenth of tonbo-map's time on Cline's records).
+    let (y, m, d) = civil_from_days(ms / 86_400_000);
+    let rem = ms % 86_400_000;
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut n: i64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, rem / 3_600_000);
+    put(14, 2, rem / 60_000 % 60);
+    put(17, 2, rem / 1000 % 60);
+    put(20, 3, rem % 1000);
+    b.iter().map(|&c| char::from(c)).collect()
+}
+
+/// The proleptic Gregorian date of a day since 1970-01-01 (H. Hinnant's `civil_from_days`,
+/// as tonbo-core's time module has it).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// One element of the API history; its `content` raw (`&RawValue`), or typed in the same
@@ -526,7 +562,8 @@ impl ClineMapper {
                 self.emit(ev, "tool_result", rec)?;
                 // What the person answered (a follow-up question, feedback on a denied
                 // tool) is inside the result: it is their message too.
-                for text in result_texts(b.content) {
+                let content = b.content.filter(|c| may_hold_person_words(c.get()));
+                for text in result_texts(content) {
                     for piece in split_user_text(&text) {
                         if let Piece::Human { tag, text } = piece {
                             self.human(&text, tag, rec)?;
@@ -852,6 +889,22 @@ fn content_blocks(content: Option<&RawValue>) -> Vec<Block<'_>> {
         .collect()
 }
 
+/// Whether a tool result's raw content may hold a person's words ([`split_user_text`]'s human
+/// pieces): a human tag opening (`<task`, `<user_..`, `<feedback`, `<answer`), or a JSON
+/// `feedback`; a `\u` escape could write either, so it counts too. Most results hold none, and
+/// are then not parsed again for them.
+fn may_hold_person_words(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    if memchr::memmem::find(b, b"feedback").is_some() || memchr::memmem::find(b, b"\\u").is_some()
+    {
+        return true;
+    }
+    memchr::memchr_iter(b'<', b).any(|i| {
+        let after = &b[i + 1..];
+        after.starts_with(b"task") || after.starts_with(b"user_") || after.starts_with(b"answer")
+    })
+}
+
 /// A tool result's content as content blocks: a string becomes one text block.
 fn result_content(content: Option<&RawValue>) -> String {
     match content {
@@ -913,5 +966,36 @@ impl SourceMapping for ClineMapper {
 
     fn counts(&self) -> &Counts {
         &self.counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_the_shared_formatter_writes_them() {
+        let mut ms = 0i64;
+        while ms < 253_402_300_800_000 {
+            assert_eq!(rfc3339_ms(ms), tonbo_core::time::rfc3339_millis(ms), "{ms}");
+            ms = ms * 3 / 2 + 7_919_113;
+        }
+        for ms in [-1, 951_782_400_000, 253_402_300_799_999, 253_402_300_800_000] {
+            assert_eq!(rfc3339_ms(ms), tonbo_core::time::rfc3339_millis(ms), "{ms}");
+        }
+    }
+
+    #[test]
+    fn a_result_without_tags_or_feedback_holds_no_person_s_words() {
+        for (raw, may) in [
+            (r#""plain output <b>x</b>""#, false),
+            (r#"[{"type":"text","text":"a < b"}]"#, false),
+            (r#""<answer>\nyes</answer>""#, true),
+            (r#""<user_message>go</user_message>""#, true),
+            (r#""{\"status\":\"denied\",\"feedback\":\"no\"}""#, true),
+            (r#""\u003ctask>x""#, true),
+        ] {
+            assert_eq!(may_hold_person_words(raw), may, "{raw}");
+        }
     }
 }
