@@ -11,7 +11,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use tonbo_core::event::{as_str, json_str};
+use tonbo_core::event::json_str;
+use tonbo_core::raw::{has_surrogate_escape, json_text, str_value, value};
 
 /// A message record's fields: raw where they are only looked at.
 #[derive(Deserialize, Default)]
@@ -48,16 +49,39 @@ struct FastMessage<'a> {
     kind: Option<&'a RawValue>,
     #[serde(borrow, default)]
     model: Option<&'a RawValue>,
-    #[serde(default)]
-    content: Option<Value>,
+    /// Raw: a string (a model turn's text) is written as it is.
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
     #[serde(rename = "displayContent", default)]
     display_content: Option<Value>,
-    #[serde(default)]
-    thoughts: Option<Value>,
+    /// Raw: typed on their own ([`FastThought`]) where they type.
+    #[serde(borrow, default)]
+    thoughts: Option<&'a RawValue>,
     #[serde(rename = "toolCalls", borrow, default)]
     tool_calls: Option<Vec<FastCall<'a>>>,
     #[serde(borrow, default)]
     tokens: Option<&'a RawValue>,
+}
+
+/// A thought as its `Value` is read: a field that is no string is absent.
+#[derive(Deserialize)]
+struct FastThought<'a> {
+    #[serde(borrow, default)]
+    subject: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    description: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    timestamp: Option<&'a RawValue>,
+}
+
+impl<'a> FastThought<'a> {
+    fn thought(self) -> Thought<'a> {
+        Thought {
+            subject: string_of(self.subject).unwrap_or_default(),
+            description: string_of(self.description).unwrap_or_default(),
+            timestamp: string_of(self.timestamp),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -130,7 +154,7 @@ impl<'a> FastPart<'a> {
     fn result_json(&self) -> Option<Cow<'a, str>> {
         if let Some(FastFunctionResponse { response: Some(r) }) = &self.function_response {
             for raw in [r.output, r.error].into_iter().flatten() {
-                match as_str(raw) {
+                match str_value(raw) {
                     Some(Cow::Borrowed(_)) => return Some(Cow::Borrowed(raw.get())),
                     Some(Cow::Owned(t)) => return Some(Cow::Owned(json_str(&t))),
                     None => {}
@@ -143,10 +167,10 @@ impl<'a> FastPart<'a> {
 }
 
 /// A thought of a model turn.
-pub(super) struct Thought {
-    pub subject: String,
-    pub description: String,
-    pub timestamp: Option<String>,
+pub(super) struct Thought<'a> {
+    pub subject: Cow<'a, str>,
+    pub description: Cow<'a, str>,
+    pub timestamp: Option<Cow<'a, str>>,
 }
 
 /// A tool call of a model turn.
@@ -228,10 +252,13 @@ pub(super) struct Message<'a> {
     pub kind: Cow<'a, str>,
     pub model: Option<Cow<'a, str>>,
     /// The text of `content`.
-    pub text: String,
+    pub text: Cow<'a, str>,
+    /// `content`'s own text when it is a string serde_json writes alike: the JSON string of
+    /// `text`, written without escaping it again.
+    pub text_literal: Option<&'a str>,
     /// The text of `displayContent`, when there is one.
     pub shown: Option<String>,
-    pub thoughts: Vec<Thought>,
+    pub thoughts: Vec<Thought<'a>>,
     pub calls: Vec<Call<'a>>,
     /// `tokens`, when it is an object.
     pub tokens: Option<Tokens>,
@@ -242,7 +269,7 @@ const DONE: &[&str] = &["success", "error", "cancelled"];
 
 /// A raw value's string; `None` for any other value.
 fn string_of(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
-    raw.and_then(as_str)
+    raw.and_then(str_value)
 }
 
 /// An object's field that is a string, taken out of it.
@@ -367,9 +394,9 @@ impl<'a> Message<'a> {
                     _ => Map::new(),
                 };
                 Thought {
-                    subject: str_of(&t, "subject").unwrap_or_default(),
-                    description: str_of(&t, "description").unwrap_or_default(),
-                    timestamp: str_of(&t, "timestamp"),
+                    subject: Cow::Owned(str_of(&t, "subject").unwrap_or_default()),
+                    description: Cow::Owned(str_of(&t, "description").unwrap_or_default()),
+                    timestamp: str_of(&t, "timestamp").map(Cow::Owned),
                 }
             })
             .collect();
@@ -404,7 +431,8 @@ impl<'a> Message<'a> {
             timestamp: string_of(m.timestamp),
             kind: string_of(m.kind).unwrap_or_default(),
             model: string_of(m.model),
-            text: m.content.map(parts_text).unwrap_or_default(),
+            text: Cow::Owned(m.content.map(parts_text).unwrap_or_default()),
+            text_literal: None,
             shown: m.display_content.map(parts_text),
             thoughts,
             calls,
@@ -442,19 +470,55 @@ impl<'a> Message<'a> {
                 result,
             });
         }
+        // A lone surrogate fails a `Value`, not a raw value: such content is read as a `Value`
+        // reads it (the record is refused).
+        let content = m.content.filter(|c| !c.get().starts_with('"'));
+        if content.is_some_and(|c| has_surrogate_escape(c.get())) {
+            return None;
+        }
+        let text = match m.content.filter(|c| c.get().starts_with('"')) {
+            Some(c) if !has_surrogate_escape(c.get()) => {
+                let literal = match json_text(Some(c)) {
+                    Cow::Borrowed(l) => Some(l),
+                    Cow::Owned(_) => None,
+                };
+                Some((str_value(c)?, literal))
+            }
+            Some(_) => return None,
+            None => None,
+        };
+        // Thoughts typed where they type and hold no surrogate escape (a `Value` of them
+        // would fail); else read as their `Value`.
+        if m.thoughts.is_some_and(|t| has_surrogate_escape(t.get())) {
+            return None;
+        }
+        let typed_thoughts = m
+            .thoughts
+            .and_then(|t| serde_json::from_str::<Vec<FastThought>>(t.get()).ok());
+        let thoughts = match typed_thoughts {
+            Some(_) => None,
+            None => m.thoughts.map(value),
+        };
         let raw = RawMessage {
             id: m.id,
             timestamp: m.timestamp,
             kind: m.kind,
             model: m.model,
-            content: m.content,
+            content: content.map(value),
             display_content: m.display_content,
-            thoughts: m.thoughts,
+            thoughts,
             tool_calls: None,
             tokens: m.tokens,
         };
         let mut message = Message::of_raw(raw);
         message.calls = calls;
+        if let Some(thoughts) = typed_thoughts {
+            message.thoughts = thoughts.into_iter().map(FastThought::thought).collect();
+        }
+        if let Some((text, literal)) = text {
+            message.text = text;
+            message.text_literal = literal;
+        }
         Some(message)
     }
 
@@ -464,11 +528,20 @@ impl<'a> Message<'a> {
             timestamp: None,
             kind: Cow::Borrowed(""),
             model: None,
-            text: String::new(),
+            text: Cow::Borrowed(""),
+            text_literal: None,
             shown: None,
             thoughts: Vec::new(),
             calls: Vec::new(),
             tokens: None,
+        }
+    }
+
+    /// The JSON string of `text`.
+    pub(super) fn text_json(&self) -> Cow<'_, str> {
+        match self.text_literal {
+            Some(l) => Cow::Borrowed(l),
+            None => Cow::Owned(json_str(&self.text)),
         }
     }
 
@@ -479,9 +552,18 @@ impl<'a> Message<'a> {
             timestamp: self.timestamp.map(own),
             kind: own(self.kind),
             model: self.model.map(own),
-            text: self.text,
+            text: own(self.text),
+            text_literal: None,
             shown: self.shown,
-            thoughts: self.thoughts,
+            thoughts: self
+                .thoughts
+                .into_iter()
+                .map(|t| Thought {
+                    subject: own(t.subject),
+                    description: own(t.description),
+                    timestamp: t.timestamp.map(own),
+                })
+                .collect(),
             calls: self.calls.into_iter().map(Call::into_owned).collect(),
             tokens: self.tokens,
         }
@@ -497,7 +579,7 @@ mod tests {
         let text = r#"{"id":"a","type":"gemini","id":"b","content":[{"text":"x","text":"y"}]}"#;
         assert!(Message::read_typed(text).is_none());
         let m = Message::read(text).unwrap();
-        assert_eq!((m.id.as_deref(), m.text.as_str()), (Some("b"), "y"));
+        assert_eq!((m.id.as_deref(), m.text.as_ref()), (Some("b"), "y"));
         assert!(Message::read("{").is_err());
         assert!(Message::read("[1]").unwrap().id.is_none());
     }

@@ -8,6 +8,7 @@
 //! follower wrote its call is new, the text already sent is not. Across runs tonbo-post's
 //! checkpoint drops keys the server holds. The table of what maps to what is in the README.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use serde_json::Value;
@@ -237,6 +238,10 @@ impl GeminiMapper {
             "user" => {
                 let shown = m.shown.as_deref().filter(|t| !t.trim().is_empty());
                 let text = shown.unwrap_or(&m.text);
+                let literal = match shown {
+                    Some(t) => Cow::Owned(json_str(t)),
+                    None => m.text_json(),
+                };
                 let trimmed = text.trim();
                 if trimmed.is_empty() {
                     self.counts.skip("user message without text");
@@ -249,19 +254,19 @@ impl GeminiMapper {
                         None => ("user.message", "prompt", Some("human")),
                     };
                 let mut ev = EventBuf::new(event);
-                ev.text_content("content", &json_str(text));
+                ev.text_content("content", &literal);
                 ev.meta_opt("author", author);
-                out.emit(format!("{id}/prompt"), ev, kind, None)?;
+                out.emit(key(&[id, "/prompt"]), ev, kind, None)?;
             }
             "gemini" => map_gemini(&mut out, id, m)?,
             "info" | "warning" => {
                 let mut ev = EventBuf::new("system.message");
-                ev.text_content("content", &json_str(&m.text));
-                out.emit(format!("{id}/notice"), ev, ty, None)?;
+                ev.text_content("content", &m.text_json());
+                out.emit(key(&[id, "/notice"]), ev, ty, None)?;
             }
             "error" => {
                 let ev = error_event("unknown_error", &m.text, "terminal");
-                out.emit(format!("{id}/error"), ev, "error", None)?;
+                out.emit(key(&[id, "/error"]), ev, "error", None)?;
             }
             other => {
                 self.counts.unknown(&format!("message type:{other}"));
@@ -272,19 +277,28 @@ impl GeminiMapper {
     }
 }
 
+/// An event's key of its parts, without formatting machinery (a few per record).
+fn key(parts: &[&str]) -> String {
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        key.push_str(p);
+    }
+    key
+}
+
 /// A model turn: its thoughts, its text, its tool calls each with its result once done, its
 /// token counts.
 fn map_gemini(out: &mut Out, id: &str, m: &Message) -> Result<(), MapError> {
     for (n, t) in m.thoughts.iter().enumerate() {
-        let (subject, description) = (t.subject.as_str(), t.description.as_str());
+        let (subject, description) = (t.subject.as_ref(), t.description.as_ref());
         let text = match (subject.is_empty(), description.is_empty()) {
-            (false, false) => format!("**{subject}** {description}"),
+            (false, false) => ["**", subject, "** ", description].concat(),
             (false, true) => subject.to_string(),
             _ => description.to_string(),
         };
         let ev = thinking_event(Some(&json_str(&text)));
         out.emit(
-            format!("{id}/thought/{n}"),
+            key(&[id, "/thought/", &n.to_string()]),
             ev,
             "thinking",
             t.timestamp.as_deref(),
@@ -292,8 +306,8 @@ fn map_gemini(out: &mut Out, id: &str, m: &Message) -> Result<(), MapError> {
     }
     if !m.text.trim().is_empty() {
         let mut ev = EventBuf::new("agent.message");
-        ev.text_content("content", &json_str(&m.text));
-        out.emit(format!("{id}/text"), ev, "text", None)?;
+        ev.text_content("content", &m.text_json());
+        out.emit(key(&[id, "/text"]), ev, "text", None)?;
     }
     for call in &m.calls {
         let Some(call_id) = call.id.as_deref() else {
@@ -306,7 +320,7 @@ fn map_gemini(out: &mut Out, id: &str, m: &Message) -> Result<(), MapError> {
             ev.meta_str("child_session_id", &session_id_for(SOURCE, agent));
         }
         out.emit(
-            format!("{id}/tool/{call_id}"),
+            key(&[id, "/tool/", call_id]),
             ev,
             "tool_use",
             call.timestamp.as_deref(),
@@ -319,7 +333,7 @@ fn map_gemini(out: &mut Out, id: &str, m: &Message) -> Result<(), MapError> {
                 .bool("is_error", call.status != "success");
             ev.meta_str("tool_use_id", call_id);
             out.emit(
-                format!("{id}/result/{call_id}"),
+                key(&[id, "/result/", call_id]),
                 ev,
                 "tool_result",
                 call.timestamp.as_deref(),
@@ -335,7 +349,7 @@ fn map_gemini(out: &mut Out, id: &str, m: &Message) -> Result<(), MapError> {
         );
         let mut ev = model_request_end(None, &usage);
         ev.raw("gemini_tokens", &t.text);
-        out.emit(format!("{id}/usage"), ev, "usage", None)?;
+        out.emit(key(&[id, "/usage"]), ev, "usage", None)?;
     }
     Ok(())
 }
