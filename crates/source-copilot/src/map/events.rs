@@ -288,7 +288,7 @@ impl<'a> Request<'a> {
     /// The request typed where that reads it as its `Value` does: an object without a key
     /// written twice, nor a `\u` escape (a lone surrogate fails the `Value`, not a raw value).
     fn typed(req: &'a str) -> Option<Request<'a>> {
-        if !req.starts_with('{') || memchr::memmem::find(req.as_bytes(), b"\\u").is_some() {
+        if !req.starts_with('{') || super::may_hold_u_escape(req.as_bytes()) {
             return None;
         }
         serde_json::from_str(req).ok()

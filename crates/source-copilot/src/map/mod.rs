@@ -12,6 +12,7 @@ mod events;
 mod legacy;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use tonbo_core::event::EventBuf;
 use tonbo_core::mapping::{
@@ -168,9 +169,9 @@ impl CopilotMapper {
     /// write it), and a tool start is of a request already written.
     fn fast_event<'a>(&self, line: &RecordLine<'a>) -> Option<events::FastEvent<'a>> {
         let text = line.record.as_bytes();
-        if memchr::memmem::find(text, b"parentToolCallId").is_some()
-            || memchr::memmem::find(text, b"\\u").is_some()
-        {
+        static PARENT_CALL: LazyLock<memchr::memmem::Finder<'static>> =
+            LazyLock::new(|| memchr::memmem::Finder::new("parentToolCallId"));
+        if PARENT_CALL.find(text).is_some() || may_hold_u_escape(text) {
             return None;
         }
         let ev: events::FastEvent = serde_json::from_str(line.record).ok()?;
@@ -206,7 +207,13 @@ impl CopilotMapper {
         typed: Option<Typed>,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, place.session)?;
+        let session_id = match self.state.session_id.strip_prefix(SOURCE) {
+            // The session at hand: its stream was checked when it was entered.
+            Some(rest) if rest.strip_prefix('-') == Some(place.session) => {
+                self.state.session_id.clone()
+            }
+            _ => session_stream(SOURCE, place.session)?,
+        };
         let at = place
             .at
             .ok_or_else(|| MapError::Reject("copilot-cli record without `at`".into()))?;
@@ -258,6 +265,12 @@ fn key_of(at: &str, id: Option<&str>) -> String {
         Some(id) => format!("{}:{id}", at_file(at)),
         None => at.to_string(),
     }
+}
+
+/// Whether `text` may hold a `\\u` escape: a backslash before a `u` (an escaped backslash
+/// before one counts too).
+pub(crate) fn may_hold_u_escape(text: &[u8]) -> bool {
+    memchr::memchr_iter(b'\\', text).any(|i| text.get(i + 1) == Some(&b'u'))
 }
 
 /// A hash of a text, to recognise it again.
