@@ -19,6 +19,7 @@ mod xml;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -46,8 +47,9 @@ use xml::find_call;
 struct TaskState {
     session_id: String,
     variant: String,
-    title: Option<String>,
-    cwd: Option<String>,
+    /// The title and working folder as JSON strings: every event carries them, escaped once.
+    title_json: Option<String>,
+    cwd_json: Option<String>,
     model: Option<String>,
     mode: Option<String>,
     /// The parent task's stream (a Roo Code subtask).
@@ -111,7 +113,7 @@ pub(crate) fn rfc3339_ms(ms: i64) -> String {
     put(14, 2, rem / 60_000 % 60);
     put(17, 2, rem / 1000 % 60);
     put(20, 3, rem % 1000);
-    b.iter().map(|&c| char::from(c)).collect()
+    std::str::from_utf8(&b).map_or_else(|_| String::new(), str::to_string)
 }
 
 /// The proleptic Gregorian date of a day since 1970-01-01 (H. Hinnant's `civil_from_days`,
@@ -339,10 +341,14 @@ impl ClineMapper {
         };
         rec.out.emit(&mut ev, &stamp, Some(kind), |ev| {
             ev.meta_str("variant", &s.variant)
-                .meta_opt("parent_session_id", s.parent.as_deref())
-                .meta_opt("title", s.title.as_deref())
-                .meta_opt("cwd", s.cwd.as_deref())
-                .meta_opt("mode", s.mode.as_deref())
+                .meta_opt("parent_session_id", s.parent.as_deref());
+            if let Some(title) = &s.title_json {
+                ev.meta_raw("title", title);
+            }
+            if let Some(cwd) = &s.cwd_json {
+                ev.meta_raw("cwd", cwd);
+            }
+            ev.meta_opt("mode", s.mode.as_deref())
                 .meta_opt("model", s.model.as_deref());
         })
     }
@@ -350,8 +356,15 @@ impl ClineMapper {
     /// The task's history item: its title, folder, model, start time and parent.
     fn map_task(&mut self, item: Item, rec: &mut Rec) -> Result<(), MapError> {
         let s = &mut self.state;
-        s.title = item.task.filter(|t| !t.trim().is_empty());
-        s.cwd = item.cwd.or(item.workspace).filter(|c| !c.is_empty());
+        s.title_json = item
+            .task
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| json_str(&t));
+        s.cwd_json = item
+            .cwd
+            .or(item.workspace)
+            .filter(|c| !c.is_empty())
+            .map(|c| json_str(&c));
         s.model = item.model.or(s.model.take());
         s.mode = item.mode;
         if s.last_timestamp.is_none() {
@@ -780,7 +793,13 @@ impl ClineMapper {
         parsed: Option<Parsed>,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, place.session)?;
+        let session_id = match self.state.session_id.strip_prefix(SOURCE) {
+            // The task at hand: its stream was checked when it was entered.
+            Some(rest) if rest.strip_prefix('-') == Some(place.session) => {
+                self.state.session_id.clone()
+            }
+            _ => session_stream(SOURCE, place.session)?,
+        };
         let (variant, part) = Part::from_kind(place.kind).map_err(MapError::Reject)?;
         let at = place
             .at
@@ -896,7 +915,10 @@ fn content_blocks(content: Option<&RawValue>) -> Vec<Block<'_>> {
 /// are then not parsed again for them.
 fn may_hold_person_words(raw: &str) -> bool {
     let b = raw.as_bytes();
-    if memchr::memmem::find(b, b"feedback").is_some() || memchr::memmem::find(b, b"\\u").is_some() {
+    static FEEDBACK: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new("feedback"));
+    let u_escape = memchr::memchr_iter(b'\\', b).any(|i| b.get(i + 1) == Some(&b'u'));
+    if u_escape || FEEDBACK.find(b).is_some() {
         return true;
     }
     memchr::memchr_iter(b'<', b).any(|i| {
