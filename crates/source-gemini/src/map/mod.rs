@@ -50,6 +50,8 @@ struct SessionState {
 #[derive(Default)]
 pub struct GeminiMapper {
     state: SessionState,
+    /// The last session's stream, and its native id: most records follow one of their session.
+    stream: (String, String),
     others: SessionStates<SessionState>,
     pub counts: Counts,
 }
@@ -112,6 +114,15 @@ impl Out<'_, '_> {
 }
 
 impl GeminiMapper {
+    /// The stream of the session `native` ([`session_stream`]), checked once per run of its
+    /// records.
+    fn stream_of(&mut self, native: &str) -> Result<String, MapError> {
+        if self.stream.0 != native || self.stream.1.is_empty() {
+            self.stream = (native.to_string(), session_stream(SOURCE, native)?);
+        }
+        Ok(self.stream.1.clone())
+    }
+
     fn switch(&mut self, native: &str) {
         if self.state.native != native {
             let key = self.state.native.clone();
@@ -360,7 +371,7 @@ impl SourceMapping for GeminiMapper {
     }
 
     fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        let stream = session_stream(SOURCE, &rec.session)?;
+        let stream = self.stream_of(&rec.session)?;
         self.switch(&rec.session);
         let not_a_record = |e| MapError::Reject(format!("not a Gemini CLI record: {e}"));
         if rec.kind.is_none() {
@@ -420,7 +431,7 @@ impl SourceMapping for GeminiMapper {
         }
         let m = Message::read_typed(line.record)?;
         let mut map = || {
-            let stream = session_stream(SOURCE, line.session)?;
+            let stream = self.stream_of(line.session)?;
             self.switch(line.session);
             self.map_message(&m, &stream, sink)
         };
