@@ -262,7 +262,15 @@ fn key_base(kind: RecordKind, at: &str, record: &str) -> String {
 /// The base of a record's keys from its `id` (see [`key_base`]).
 fn key_of(at: &str, id: Option<&str>) -> String {
     match id.filter(|id| !id.is_empty()) {
-        Some(id) => format!("{}:{id}", at_file(at)),
+        Some(id) => {
+            // Once per line: no formatting machinery.
+            let file = at_file(at);
+            let mut key = String::with_capacity(file.len() + 1 + id.len());
+            key.push_str(file);
+            key.push(':');
+            key.push_str(id);
+            key
+        }
         None => at.to_string(),
     }
 }
