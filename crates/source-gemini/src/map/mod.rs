@@ -44,6 +44,9 @@ struct SessionState {
     emitted: HashSet<String, foldhash::fast::RandomState>,
     /// The last time seen, for records without their own.
     last_ts: Option<String>,
+    /// The metadata every event of the session carries (project, parent) as JSON, kept from
+    /// record to record; `None` when it must be made again (a field of it changed).
+    meta_json: Option<Vec<(&'static str, String)>>,
 }
 
 /// The mapping of `"source":"gemini-cli"` records, with the state of each session met recently.
@@ -75,11 +78,22 @@ const NOT_PROMPTS: &[(&str, &str, Option<&str>)] = &[
 struct Out<'a, 's> {
     writer: EventWriter<'s>,
     state: &'a mut SessionState,
-    ts: Option<String>,
+    ts: Option<&'a str>,
+    /// The session's metadata ([`SessionState::meta_json`]), and the record's model after it.
     meta: Vec<(&'static str, String)>,
+    with_model: bool,
 }
 
 impl Out<'_, '_> {
+    /// How many events were written; the session's metadata is kept for its next record.
+    fn done(mut self) -> usize {
+        if self.with_model {
+            self.meta.pop();
+        }
+        self.state.meta_json = Some(self.meta);
+        self.writer.emitted()
+    }
+
     fn emit(
         &mut self,
         key: String,
@@ -90,7 +104,7 @@ impl Out<'_, '_> {
         if self.state.emitted.contains(&key) {
             return Ok(());
         }
-        let own = at.or(self.ts.as_deref());
+        let own = at.or(self.ts);
         let inherited = own.is_none();
         let ts = own.or(self.state.last_ts.as_deref());
         let stamp = Stamp {
@@ -134,7 +148,15 @@ impl GeminiMapper {
         }
     }
 
-    fn meta(&self) -> Vec<(&'static str, String)> {
+    /// The session's metadata, as JSON: kept from its last record unless it changed since.
+    fn meta(&mut self) -> Vec<(&'static str, String)> {
+        match self.state.meta_json.take() {
+            Some(meta) => meta,
+            None => self.meta_of_state(),
+        }
+    }
+
+    fn meta_of_state(&self) -> Vec<(&'static str, String)> {
         let mut meta = Vec::new();
         if let Some(p) = &self.state.project_path {
             meta.push(("project_path", json_str(p)));
@@ -155,16 +177,23 @@ fn out<'a, 's>(
     meta: Vec<(&'static str, String)>,
     sink: &'s mut dyn EventSink,
     stream: &'s str,
-    ts: Option<String>,
+    ts: Option<&'a str>,
 ) -> Out<'a, 's> {
-    if ts.is_some() {
-        state.last_ts = ts.clone();
+    if let Some(ts) = ts {
+        match &mut state.last_ts {
+            Some(last) => {
+                last.clear();
+                last.push_str(ts);
+            }
+            None => state.last_ts = Some(ts.to_string()),
+        }
     }
     Out {
         writer: EventWriter::new(sink, SOURCE, stream, String::new()),
         state,
         ts,
         meta,
+        with_model: false,
     }
 }
 
@@ -180,6 +209,7 @@ impl GeminiMapper {
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
         self.state.project_hash = s(v, "projectHash").map(str::to_string);
+        self.state.meta_json = None;
         let start = s(v, "startTime").map(str::to_string);
         let parent = rec
             .at
@@ -190,6 +220,7 @@ impl GeminiMapper {
         if let Some(parent) = parent {
             let parent_stream = session_stream(SOURCE, &parent)?;
             self.state.parent = Some(session_id_for(SOURCE, &parent));
+            self.state.meta_json = None;
             self.state.thread = Some(stream.to_string());
             let key = format!("thread/{}", rec.session);
             if self.state.emitted.insert(key) {
@@ -223,9 +254,9 @@ impl GeminiMapper {
         ev.str("title", summary);
         let key = format!("title/{:016x}", fnv64(summary.as_bytes()));
         let meta = self.meta();
-        let mut out = out(&mut self.state, meta, sink, stream, ts);
+        let mut out = out(&mut self.state, meta, sink, stream, ts.as_deref());
         out.emit(key, ev, "title", None)?;
-        Ok(out.writer.emitted())
+        Ok(out.done())
     }
 
     fn map_message(
@@ -237,14 +268,15 @@ impl GeminiMapper {
         let Some(id) = m.id.as_deref() else {
             return Err(MapError::Reject("Gemini CLI message without an id".into()));
         };
-        let ts = m.timestamp.as_deref().map(str::to_string);
         let ty = m.kind.as_ref();
         let subagent = self.state.thread.is_some();
         let mut meta = self.meta();
         if let Some(model) = &m.model {
             meta.push(("model", json_str(model)));
         }
-        let mut out = out(&mut self.state, meta, sink, stream, ts);
+        let with_model = m.model.is_some();
+        let mut out = out(&mut self.state, meta, sink, stream, m.timestamp.as_deref());
+        out.with_model = with_model;
         match ty {
             "user" => {
                 let shown = m.shown.as_deref().filter(|t| !t.trim().is_empty());
@@ -284,7 +316,7 @@ impl GeminiMapper {
                 return Ok(0);
             }
         }
-        Ok(out.writer.emitted())
+        Ok(out.done())
     }
 }
 
@@ -383,6 +415,7 @@ impl SourceMapping for GeminiMapper {
             None => Ok(0),
             Some("project") => {
                 self.state.project_path = s(&v, "projectRoot").map(str::to_string);
+                self.state.meta_json = None;
                 Ok(0)
             }
             Some("session") => self.map_session(rec, &v, &stream, sink),
@@ -402,7 +435,7 @@ impl SourceMapping for GeminiMapper {
                 let meta = self.meta();
                 let mut out = out(&mut self.state, meta, sink, &stream, None);
                 out.emit(format!("rewind/{to}"), ev, "rewind", None)?;
-                Ok(out.writer.emitted())
+                Ok(out.done())
             }
             Some("other") => {
                 let what = v
