@@ -19,6 +19,7 @@
 //! * [`manual`]: `--help` examples, man pages and shell completions from each stage's flags;
 //! * [`url`]: URLs as they may be printed and stored, without their credentials.
 
+pub mod canonical;
 pub mod cli;
 pub mod contract;
 pub mod empty;

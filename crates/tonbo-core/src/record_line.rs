@@ -72,10 +72,16 @@ impl<'a> RecordLine<'a> {
         let tail = tail.trim_end();
         let (at, provenance) = if tail == "}" {
             (None, None)
-        } else if let Some((at, file, line)) = writers_tail(tail) {
+        } else if let Some((at, file, place)) = writers_tail(tail) {
+            let (line, row) = match place {
+                Place::File => (None, None),
+                Place::Line(n) => (Some(n), None),
+                Place::Row(r) => (None, Some(r.to_string())),
+            };
             let provenance = Provenance {
                 file: Some(file.to_string()),
                 line,
+                row,
                 ..Provenance::default()
             };
             (Some(Cow::Borrowed(at)), Some(provenance))
@@ -107,14 +113,30 @@ impl<'a> RecordLine<'a> {
     }
 }
 
-/// `at`, provenance's file and line from the tail a reader writes after a record of a file:
-/// `,"at":"..","provenance":{"file":".."(,"line":N)}}`, no escapes; `None` for any other.
-fn writers_tail(t: &str) -> Option<(&str, &str, Option<u64>)> {
+/// Where in its file a record is, as a reader's tail says it.
+enum Place<'a> {
+    File,
+    Line(u64),
+    /// A row of a document (an index, or a name such as `session`).
+    Row(&'a str),
+}
+
+/// `at`, provenance's file and place from the tail a reader writes after a record of a file:
+/// `,"at":"..","provenance":{"file":".."(,"line":N|,"row":"..")}}`, no escapes; `None` for any
+/// other.
+fn writers_tail(t: &str) -> Option<(&str, &str, Place<'_>)> {
     let (at, rest) = plain_string(t.strip_prefix(",\"at\":\"")?)?;
     let (file, rest) = plain_string(rest.strip_prefix(",\"provenance\":{\"file\":\"")?)?;
-    let line = match rest {
-        "}}" => None,
+    let place = match rest {
+        "}}" => Place::File,
         _ => {
+            if let Some(row) = rest.strip_prefix(",\"row\":\"") {
+                let (row, rest) = plain_string(row)?;
+                if rest != "}}" {
+                    return None;
+                }
+                return Some((at, file, Place::Row(row)));
+            }
             let digits = rest.strip_prefix(",\"line\":")?.strip_suffix("}}")?;
             let json_number = !digits.is_empty()
                 && digits.len() <= 19
@@ -123,20 +145,43 @@ fn writers_tail(t: &str) -> Option<(&str, &str, Option<u64>)> {
             if !json_number {
                 return None;
             }
-            Some(digits.parse().ok()?)
+            Place::Line(digits.parse().ok()?)
         }
     };
-    Some((at, file, line))
+    Some((at, file, place))
 }
 
 /// The text of a JSON string whose opening quote is consumed, up to its closing quote, and what
 /// follows; `None` when it holds an escape or a control character (left to the full parse).
 fn plain_string(s: &str) -> Option<(&str, &str)> {
-    let end = memchr::memchr2(b'"', b'\\', s.as_bytes())?;
-    if s.as_bytes()[end] != b'"' || s.as_bytes()[..end].iter().any(|&b| b < 0x20) {
+    let end = special_byte(s.as_bytes())?;
+    if s.as_bytes()[end] != b'"' {
         return None;
     }
     Some((&s[..end], &s[end + 1..]))
+}
+
+/// The first `"`, `\\` or control character of `b`, eight bytes at a time (names and paths
+/// are short: no SIMD set-up to pay for).
+fn special_byte(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut at = 0;
+    while let Some(word) = b.get(at..at + 8) {
+        let x = u64::from_le_bytes(word.try_into().ok()?);
+        let hit = (x.wrapping_sub(ONES * 0x20) & !x & HIGH)
+            | has_zero(x ^ (ONES * u64::from(b'"')))
+            | has_zero(x ^ (ONES * u64::from(b'\\')));
+        if hit != 0 {
+            break;
+        }
+        at += 8;
+    }
+    b[at..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|i| at + i)
 }
 
 /// Where the record that starts `rest` ends: before the line's last `,"at":"`, found from the
@@ -147,10 +192,16 @@ fn plain_string(s: &str) -> Option<(&str, &str)> {
 /// either the writer's `at` or a field of an object after the record, which a typed parse of
 /// the text up to them refuses (trailing characters).
 fn record_end(rest: &str) -> Option<usize> {
-    match memchr::memmem::rfind(rest.as_bytes(), b",\"at\":\"") {
-        Some(at) => Some(at),
-        None => object_end(rest.as_bytes()),
+    // From comma to comma back from the end: the tail holds two or three.
+    let b = rest.as_bytes();
+    let mut end = b.len();
+    while let Some(comma) = memchr::memrchr(b',', &b[..end]) {
+        if b[comma..].starts_with(b",\"at\":\"") {
+            return Some(comma);
+        }
+        end = comma;
     }
+    object_end(b)
 }
 
 /// The length of the JSON object at the start of `b`, found by its brackets and strings; `None`
@@ -229,6 +280,11 @@ mod tests {
             r#","at":"a.meta.json","provenance":{"file":"/p/a.meta.json"}}"#,
             r#","at":"db","provenance":{"file":"/p/db","row":"r1"}}"#,
             r#","at":"a\u0041","provenance":{"file":"/p/a","line":1}}"#,
+            r#","at":"api:3:17","provenance":{"file":"/p/h.json","row":"3"}}"#,
+            r#","at":"s.json:session","provenance":{"file":"/p/s.json","row":"session"}}"#,
+            r#","at":"a","provenance":{"file":"/p/s.json","row":"r\"1"}}"#,
+            r#","at":"a","provenance":{"file":"/p/s.json","row":"1","line":2}}"#,
+            r#","at":"a","provenance":{"file":"/p/s.json","row":"1"},"x":1}"#,
         ] {
             let line = format!(r#"{{"v":1,"source":"x","session":"s","record":{{"k":1}}{tail}"#);
             assert!(agrees(&line).is_some(), "{line}");
@@ -240,6 +296,21 @@ mod tests {
         ] {
             let line = format!(r#"{{"v":1,"source":"x","session":"s","record":{{}}{tail}"#);
             assert!(RecordLine::parse(&line).is_none(), "{line}");
+        }
+    }
+
+    #[test]
+    fn plain_strings_end_at_their_quote_before_any_escape_or_control_character() {
+        for (s, want) in [
+            ("abc\"x", Some(("abc", "x"))),
+            ("\"", Some(("", ""))),
+            ("0123456789abcdef0123\"", Some(("0123456789abcdef0123", ""))),
+            ("0123456789\\\"", None),
+            ("01234567890123\n\"", None),
+            ("é日本\"", Some(("é日本", ""))),
+            ("no quote", None),
+        ] {
+            assert_eq!(plain_string(s), want, "{s:?}");
         }
     }
 

@@ -19,17 +19,19 @@ mod xml;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tonbo_core::event::{
-    as_str, error_event, is_blank_json_str, json_str, text_block, text_content, thinking_event,
+    error_event, is_blank_json_str, json_str, text_block, text_content, thinking_event,
     tool_result_event, tool_use_event, EventBuf,
 };
 use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
     Thread,
 };
+use tonbo_core::raw::str_value;
 use tonbo_core::record_line::RecordLine;
 use tonbo_core::SourceRecord;
 
@@ -45,8 +47,9 @@ use xml::find_call;
 struct TaskState {
     session_id: String,
     variant: String,
-    title: Option<String>,
-    cwd: Option<String>,
+    /// The title and working folder as JSON strings: every event carries them, escaped once.
+    title_json: Option<String>,
+    cwd_json: Option<String>,
     model: Option<String>,
     mode: Option<String>,
     /// The parent task's stream (a Roo Code subtask).
@@ -88,7 +91,43 @@ struct Rec<'w> {
 
 /// Milliseconds since the epoch as RFC 3339 (UTC, milliseconds).
 pub(crate) fn rfc3339_ms(ms: i64) -> String {
-    tonbo_core::time::rfc3339_millis(ms)
+    // Past year 9999 (and before 1970) the shared formatter says it.
+    if !(0..253_402_300_800_000).contains(&ms) {
+        return tonbo_core::time::rfc3339_millis(ms);
+    }
+    // What `tonbo_core::time::rfc3339_millis` writes, digit by digit: it formats twice, and
+    // every message's time is written (a tenth of tonbo-map's time on Cline's records).
+    let (y, m, d) = civil_from_days(ms / 86_400_000);
+    let rem = ms % 86_400_000;
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut n: i64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, rem / 3_600_000);
+    put(14, 2, rem / 60_000 % 60);
+    put(17, 2, rem / 1000 % 60);
+    put(20, 3, rem % 1000);
+    std::str::from_utf8(&b).map_or_else(|_| String::new(), str::to_string)
+}
+
+/// The proleptic Gregorian date of a day since 1970-01-01 (H. Hinnant's `civil_from_days`,
+/// as tonbo-core's time module has it).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// One element of the API history; its `content` raw (`&RawValue`), or typed in the same
@@ -302,10 +341,14 @@ impl ClineMapper {
         };
         rec.out.emit(&mut ev, &stamp, Some(kind), |ev| {
             ev.meta_str("variant", &s.variant)
-                .meta_opt("parent_session_id", s.parent.as_deref())
-                .meta_opt("title", s.title.as_deref())
-                .meta_opt("cwd", s.cwd.as_deref())
-                .meta_opt("mode", s.mode.as_deref())
+                .meta_opt("parent_session_id", s.parent.as_deref());
+            if let Some(title) = &s.title_json {
+                ev.meta_raw("title", title);
+            }
+            if let Some(cwd) = &s.cwd_json {
+                ev.meta_raw("cwd", cwd);
+            }
+            ev.meta_opt("mode", s.mode.as_deref())
                 .meta_opt("model", s.model.as_deref());
         })
     }
@@ -313,8 +356,15 @@ impl ClineMapper {
     /// The task's history item: its title, folder, model, start time and parent.
     fn map_task(&mut self, item: Item, rec: &mut Rec) -> Result<(), MapError> {
         let s = &mut self.state;
-        s.title = item.task.filter(|t| !t.trim().is_empty());
-        s.cwd = item.cwd.or(item.workspace).filter(|c| !c.is_empty());
+        s.title_json = item
+            .task
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| json_str(&t));
+        s.cwd_json = item
+            .cwd
+            .or(item.workspace)
+            .filter(|c| !c.is_empty())
+            .map(|c| json_str(&c));
         s.model = item.model.or(s.model.take());
         s.mode = item.mode;
         if s.last_timestamp.is_none() {
@@ -433,7 +483,7 @@ impl ClineMapper {
     /// An assistant text block: as it is, or, when it holds XML tool calls, the text around
     /// them and each call.
     fn assistant_text(&mut self, raw: &RawValue, rec: &mut Rec) -> Result<(), MapError> {
-        let text = as_str(raw).unwrap_or_default();
+        let text = str_value(raw).unwrap_or_default();
         // Cline asks the model to think in `<thinking>` tags before it calls a tool.
         let (thinking, text) = split_thinking(&text);
         if let Some(t) = thinking {
@@ -490,7 +540,7 @@ impl ClineMapper {
         let mut open: Option<XmlResult> = None;
         for b in blocks {
             if b.kind == "text" {
-                let text = b.text.and_then(as_str).unwrap_or_default();
+                let text = b.text.and_then(str_value).unwrap_or_default();
                 if let Some(tool) = tool_result_header(&text) {
                     self.close_result(open.take(), rec)?;
                     open = Some(XmlResult {
@@ -526,7 +576,8 @@ impl ClineMapper {
                 self.emit(ev, "tool_result", rec)?;
                 // What the person answered (a follow-up question, feedback on a denied
                 // tool) is inside the result: it is their message too.
-                for text in result_texts(b.content) {
+                let content = b.content.filter(|c| may_hold_person_words(c.get()));
+                for text in result_texts(content) {
                     for piece in split_user_text(&text) {
                         if let Piece::Human { tag, text } = piece {
                             self.human(&text, tag, rec)?;
@@ -681,7 +732,7 @@ impl ClineMapper {
     /// One element of `ui_messages.json`: errors and, where the API history has none, usage
     /// (FORMAT.md).
     fn map_ui(&mut self, ui: Ui, raw: &str, rec: &mut Rec) -> Result<(), MapError> {
-        let text = match ui.text.map(|t| (t, as_str(t))) {
+        let text = match ui.text.map(|t| (t, str_value(t))) {
             None => None,
             Some((_, Some(t))) => Some(t),
             // A `text` that is no string rejects the message, with serde's words for it.
@@ -742,7 +793,13 @@ impl ClineMapper {
         parsed: Option<Parsed>,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, place.session)?;
+        let session_id = match self.state.session_id.strip_prefix(SOURCE) {
+            // The task at hand: its stream was checked when it was entered.
+            Some(rest) if rest.strip_prefix('-') == Some(place.session) => {
+                self.state.session_id.clone()
+            }
+            _ => session_stream(SOURCE, place.session)?,
+        };
         let (variant, part) = Part::from_kind(place.kind).map_err(MapError::Reject)?;
         let at = place
             .at
@@ -852,6 +909,24 @@ fn content_blocks(content: Option<&RawValue>) -> Vec<Block<'_>> {
         .collect()
 }
 
+/// Whether a tool result's raw content may hold a person's words ([`split_user_text`]'s human
+/// pieces): a human tag opening (`<task`, `<user_..`, `<feedback`, `<answer`), or a JSON
+/// `feedback`; a `\u` escape could write either, so it counts too. Most results hold none, and
+/// are then not parsed again for them.
+fn may_hold_person_words(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    static FEEDBACK: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new("feedback"));
+    let u_escape = memchr::memchr_iter(b'\\', b).any(|i| b.get(i + 1) == Some(&b'u'));
+    if u_escape || FEEDBACK.find(b).is_some() {
+        return true;
+    }
+    memchr::memchr_iter(b'<', b).any(|i| {
+        let after = &b[i + 1..];
+        after.starts_with(b"task") || after.starts_with(b"user_") || after.starts_with(b"answer")
+    })
+}
+
 /// A tool result's content as content blocks: a string becomes one text block.
 fn result_content(content: Option<&RawValue>) -> String {
     match content {
@@ -866,13 +941,13 @@ fn result_texts(content: Option<&RawValue>) -> Vec<Cow<'_, str>> {
     let Some(c) = content else {
         return Vec::new();
     };
-    if let Some(s) = as_str(c) {
+    if let Some(s) = str_value(c) {
         return vec![s];
     }
     content_blocks(Some(c))
         .into_iter()
         .filter(|b| b.kind == "text")
-        .filter_map(|b| b.text.and_then(as_str))
+        .filter_map(|b| b.text.and_then(str_value))
         .collect()
 }
 
@@ -913,5 +988,41 @@ impl SourceMapping for ClineMapper {
 
     fn counts(&self) -> &Counts {
         &self.counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_the_shared_formatter_writes_them() {
+        let mut ms = 0i64;
+        while ms < 253_402_300_800_000 {
+            assert_eq!(rfc3339_ms(ms), tonbo_core::time::rfc3339_millis(ms), "{ms}");
+            ms = ms * 3 / 2 + 7_919_113;
+        }
+        for ms in [
+            -1,
+            951_782_400_000,
+            253_402_300_799_999,
+            253_402_300_800_000,
+        ] {
+            assert_eq!(rfc3339_ms(ms), tonbo_core::time::rfc3339_millis(ms), "{ms}");
+        }
+    }
+
+    #[test]
+    fn a_result_without_tags_or_feedback_holds_no_person_s_words() {
+        for (raw, may) in [
+            (r#""plain output <b>x</b>""#, false),
+            (r#"[{"type":"text","text":"a < b"}]"#, false),
+            (r#""<answer>\nyes</answer>""#, true),
+            (r#""<user_message>go</user_message>""#, true),
+            (r#""{\"status\":\"denied\",\"feedback\":\"no\"}""#, true),
+            (r#""\u003ctask>x""#, true),
+        ] {
+            assert_eq!(may_hold_person_words(raw), may, "{raw}");
+        }
     }
 }

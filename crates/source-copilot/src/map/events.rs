@@ -5,10 +5,11 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tonbo_core::event::{
-    as_str, error_event, json_str, model_request_end, text_content, thinking_event,
-    tool_result_event, tool_use_event, turn_end_event, EventBuf,
+    error_event, json_str, model_request_end, thinking_event, tool_use_event, turn_end_event,
+    EventBuf,
 };
 use tonbo_core::mapping::{session_stream, MapError};
+use tonbo_core::raw::{str_value, Name};
 
 use super::{text_hash, CopilotMapper, Line};
 use crate::SOURCE;
@@ -44,7 +45,7 @@ pub(super) struct IdEnvelope<'a> {
 impl<'a> IdEnvelope<'a> {
     /// The line's `id`, when it is a string.
     pub(super) fn id(&self) -> Option<Cow<'a, str>> {
-        self.id.and_then(as_str)
+        self.id.and_then(str_value)
     }
 
     pub(super) fn envelope(self) -> Envelope<'a> {
@@ -54,6 +55,243 @@ impl<'a> IdEnvelope<'a> {
             agent_id: self.agent_id,
             data: self.data,
         }
+    }
+}
+
+/// An event line's data, typed as [`FastEvent`] reads it for the types most lines are.
+pub(super) enum Typed<'a> {
+    User(UserData<'a>),
+    Assistant(AssistantData<'a>),
+    Reasoning(ReasoningData<'a>),
+    /// A tool start's `toolCallId`, for the caller to check it is a request's (else the line
+    /// is left to the full parse).
+    ToolStart(Option<&'a RawValue>),
+    ToolComplete(ToolCompleteData<'a>),
+}
+
+pub(super) enum FastData<'a> {
+    Typed(Typed<'a>),
+    /// The data of any other type, as [`Envelope`] holds it.
+    Raw(Option<&'a RawValue>),
+}
+
+/// An event line read in one parse, its data typed by the line's `type` as it is met (the CLI
+/// writes `type` before `data`). It types only where [`IdEnvelope`] and the data's own typed
+/// read both do, and reads alike; a line it refuses (`data` first, a key written twice, data
+/// that does not type) is left to them.
+pub(super) struct FastEvent<'a> {
+    pub(super) id: Option<&'a RawValue>,
+    kind: Cow<'a, str>,
+    timestamp: Option<Cow<'a, str>>,
+    agent_id: Option<Cow<'a, str>>,
+    pub(super) data: FastData<'a>,
+}
+
+impl<'a> FastEvent<'a> {
+    /// The line's `id`, when it is a string.
+    pub(super) fn id(&self) -> Option<Cow<'a, str>> {
+        self.id.and_then(str_value)
+    }
+}
+
+impl<'de> Deserialize<'de> for FastEvent<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FastEvent<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a Copilot CLI event")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FastEvent<'de>, A::Error> {
+                use serde::de::Error;
+                let mut id = None;
+                let mut kind: Option<Cow<'de, str>> = None;
+                let mut timestamp = None;
+                let mut agent_id = None;
+                let mut data = None;
+                while let Some(Name(key)) = map.next_key::<Name>()? {
+                    match key.as_ref() {
+                        "id" if id.is_none() => id = Some(map.next_value::<Option<&RawValue>>()?),
+                        "type" if kind.is_none() => kind = Some(map.next_value::<Name>()?.0),
+                        "timestamp" if timestamp.is_none() => {
+                            timestamp = Some(map.next_value::<Option<Name>>()?.map(|n| n.0))
+                        }
+                        "agentId" if agent_id.is_none() => {
+                            agent_id = Some(map.next_value::<Option<Name>>()?.map(|n| n.0))
+                        }
+                        "data" if data.is_none() => {
+                            let Some(kind) = kind.as_deref() else {
+                                return Err(A::Error::custom("data before type"));
+                            };
+                            data = Some(match kind {
+                                "user.message" => FastData::Typed(Typed::User(map.next_value()?)),
+                                "assistant.message" => {
+                                    FastData::Typed(Typed::Assistant(map.next_value()?))
+                                }
+                                "assistant.reasoning" => {
+                                    FastData::Typed(Typed::Reasoning(map.next_value()?))
+                                }
+                                "tool.execution_start" | "tool.user_requested" => {
+                                    let d: ToolStartData = map.next_value()?;
+                                    FastData::Typed(Typed::ToolStart(d.tool_call_id))
+                                }
+                                "tool.execution_complete" => {
+                                    FastData::Typed(Typed::ToolComplete(map.next_value()?))
+                                }
+                                _ => FastData::Raw(map.next_value()?),
+                            });
+                        }
+                        "id" | "type" | "timestamp" | "agentId" | "data" => {
+                            return Err(A::Error::custom("a key written twice"));
+                        }
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(FastEvent {
+                    id: id.flatten(),
+                    kind: kind.ok_or_else(|| A::Error::missing_field("type"))?,
+                    timestamp: timestamp.flatten(),
+                    agent_id: agent_id.flatten(),
+                    data: data.unwrap_or(FastData::Raw(None)),
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// `user.message` data.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub(super) struct UserData<'a> {
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+    source: Option<String>,
+    is_autopilot_continuation: Option<bool>,
+    agent_mode: Option<String>,
+    #[serde(borrow)]
+    attachments: Option<&'a RawValue>,
+}
+
+/// `assistant.message` data.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub(super) struct AssistantData<'a> {
+    #[serde(borrow)]
+    message_id: Option<Cow<'a, str>>,
+    model: Option<String>,
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow)]
+    reasoning_text: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tool_requests: Vec<&'a RawValue>,
+    output_tokens: Option<u64>,
+    #[serde(borrow)]
+    phase: Option<Cow<'a, str>>,
+}
+
+/// `assistant.reasoning` data.
+#[derive(Deserialize)]
+pub(super) struct ReasoningData<'a> {
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+    #[serde(rename = "reasoningId", borrow, default)]
+    reasoning_id: Option<&'a RawValue>,
+}
+
+/// A tool start's id: most starts are of a request already written.
+#[derive(Deserialize)]
+struct ToolStartData<'a> {
+    #[serde(rename = "toolCallId", borrow, default)]
+    tool_call_id: Option<&'a RawValue>,
+}
+
+/// A tool result's or error's text: it can be large, so it stays raw JSON, never decoded and
+/// encoded again.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct ResultText<'a> {
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow)]
+    message: Option<&'a RawValue>,
+    code: Option<String>,
+}
+
+/// `tool.execution_complete` data.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub(super) struct ToolCompleteData<'a> {
+    tool_call_id: Option<String>,
+    success: Option<bool>,
+    #[serde(borrow)]
+    result: Option<ResultText<'a>>,
+    #[serde(borrow)]
+    error: Option<ResultText<'a>>,
+    is_user_requested: Option<bool>,
+}
+
+/// What `tool_result_event(id, mcp_server, &text_content(text), is_error)` writes, the text
+/// block written in place.
+fn tool_result_text_event(
+    id: &str,
+    mcp_server: Option<&str>,
+    text: &str,
+    is_error: bool,
+) -> EventBuf {
+    let mut ev = match mcp_server {
+        Some(server) => {
+            let mut ev = EventBuf::new("agent.mcp_tool_result");
+            ev.str("mcp_tool_use_id", id);
+            ev.meta_str("mcp_server_name", server);
+            ev
+        }
+        None => {
+            let mut ev = EventBuf::new("agent.tool_result");
+            ev.str("tool_use_id", id);
+            ev
+        }
+    };
+    ev.text_content("content", text).bool("is_error", is_error);
+    ev.meta_str("tool_use_id", id);
+    ev
+}
+
+/// A tool request's fields, raw, read as its `Value` reads them (a field of another type is
+/// absent for it).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Request<'a> {
+    #[serde(borrow, default)]
+    tool_call_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    mcp_server_name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    mcp_tool_name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tool_title: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    intention_summary: Option<&'a RawValue>,
+}
+
+impl<'a> Request<'a> {
+    /// The request typed where that reads it as its `Value` does: an object without a key
+    /// written twice, nor a `\u` escape (a lone surrogate fails the `Value`, not a raw value).
+    fn typed(req: &'a str) -> Option<Request<'a>> {
+        if !req.starts_with('{') || super::may_hold_u_escape(req.as_bytes()) {
+            return None;
+        }
+        serde_json::from_str(req).ok()
     }
 }
 
@@ -138,12 +376,46 @@ impl CopilotMapper {
         self.map_envelope(env, line)
     }
 
-    pub(super) fn map_envelope(&mut self, env: Envelope, line: &mut Line) -> Result<(), MapError> {
-        if let Some(ts) = &env.timestamp {
+    /// What every event of the line shares: its time, its sub-agent.
+    fn begin(&mut self, timestamp: Option<&str>, agent_id: Option<Cow<str>>, line: &mut Line) {
+        if let Some(ts) = timestamp {
             line.timestamp = Some(ts.to_string());
-            self.state.last_timestamp = ts.to_string();
+            self.state.last_timestamp.clear();
+            self.state.last_timestamp.push_str(ts);
         }
-        line.agent_id = env.agent_id.map(Cow::into_owned);
+        line.agent_id = agent_id.map(Cow::into_owned);
+    }
+
+    /// An event line typed in its one parse ([`FastEvent`]); its data holds no parent call
+    /// (the caller checked the line's text).
+    pub(super) fn map_fast(&mut self, ev: FastEvent, line: &mut Line) -> Result<(), MapError> {
+        let data = match ev.data {
+            FastData::Typed(d) => d,
+            FastData::Raw(raw) => {
+                let env = Envelope {
+                    kind: ev.kind,
+                    timestamp: ev.timestamp,
+                    agent_id: ev.agent_id,
+                    data: raw,
+                };
+                return self.map_envelope(env, line);
+            }
+        };
+        self.begin(ev.timestamp.as_deref(), ev.agent_id, line);
+        match data {
+            Typed::User(d) => self.user_message_of(d, line),
+            Typed::Assistant(d) => self.assistant_message_of(d, line),
+            Typed::Reasoning(d) => self.reasoning_of(d, line),
+            Typed::ToolStart(_) => {
+                self.counts.skip("tool.execution_start of a request");
+                Ok(())
+            }
+            Typed::ToolComplete(d) => self.tool_complete_of(d, line),
+        }
+    }
+
+    pub(super) fn map_envelope(&mut self, env: Envelope, line: &mut Line) -> Result<(), MapError> {
+        self.begin(env.timestamp.as_deref(), env.agent_id, line);
         let data = env.data.map_or("{}", RawValue::get);
         // A sub-agent's events name the call that started it (every version); newer ones also
         // carry the envelope's `agentId`.
@@ -239,21 +511,12 @@ impl CopilotMapper {
     /// message) is a `system.message`; an autopilot continuation or a sub-agent's prompt is a
     /// `user.message` written by the agent.
     fn user_message(&mut self, data: &str, line: &mut Line) -> Result<(), MapError> {
-        #[derive(Deserialize, Default)]
-        #[serde(rename_all = "camelCase", default)]
-        struct D<'a> {
-            #[serde(borrow)]
-            content: Option<&'a RawValue>,
-            source: Option<String>,
-            is_autopilot_continuation: Option<bool>,
-            agent_mode: Option<String>,
-            #[serde(borrow)]
-            attachments: Option<&'a RawValue>,
-        }
-        let d: D = serde_json::from_str(data).unwrap_or_default();
-        let content = d
-            .content
-            .map_or("\"\"".to_string(), |c| c.get().to_string());
+        let d: UserData = serde_json::from_str(data).unwrap_or_default();
+        self.user_message_of(d, line)
+    }
+
+    fn user_message_of(&mut self, d: UserData, line: &mut Line) -> Result<(), MapError> {
+        let content = d.content.map_or("\"\"", RawValue::get);
         let source = d
             .source
             .as_deref()
@@ -277,7 +540,7 @@ impl CopilotMapper {
             ("user.message", "prompt", Some("human"))
         };
         let mut ev = EventBuf::new(event);
-        ev.text_content("content", &content);
+        ev.text_content("content", content);
         ev.meta_opt("author", author)
             .meta_opt("message_source", d.source.as_deref())
             .meta_opt("agent_mode", d.agent_mode.as_deref());
@@ -290,20 +553,11 @@ impl CopilotMapper {
     /// The thinking in `reasoningText`, unless an `assistant.reasoning` wrote the same, then the
     /// text (when not blank), then one tool use per tool request.
     fn assistant_message(&mut self, data: &str, line: &mut Line) -> Result<(), MapError> {
-        #[derive(Deserialize, Default)]
-        #[serde(rename_all = "camelCase", default)]
-        struct D<'a> {
-            message_id: Option<String>,
-            model: Option<String>,
-            #[serde(borrow)]
-            content: Option<&'a RawValue>,
-            reasoning_text: Option<String>,
-            #[serde(borrow)]
-            tool_requests: Vec<&'a RawValue>,
-            output_tokens: Option<u64>,
-            phase: Option<String>,
-        }
-        let d: D = serde_json::from_str(data).unwrap_or_default();
+        let d: AssistantData = serde_json::from_str(data).unwrap_or_default();
+        self.assistant_message_of(d, line)
+    }
+
+    fn assistant_message_of(&mut self, d: AssistantData, line: &mut Line) -> Result<(), MapError> {
         if d.model.is_some() {
             self.state.model = d.model;
         }
@@ -335,31 +589,9 @@ impl CopilotMapper {
     }
 
     fn reasoning(&mut self, data: &str, line: &mut Line) -> Result<(), MapError> {
-        #[derive(Deserialize)]
-        struct D<'a> {
-            #[serde(borrow, default)]
-            content: Option<&'a RawValue>,
-            #[serde(rename = "reasoningId", borrow, default)]
-            reasoning_id: Option<&'a RawValue>,
-        }
         // Typed where it types (an object without those keys twice): as the `Value` reads it.
-        if let Ok(d) = serde_json::from_str::<D>(data) {
-            let text = d.content.and_then(|r| Some((r, as_str(r)?)));
-            let Some((raw, t)) = text.filter(|(_, t)| !t.trim().is_empty()) else {
-                self.counts.skip("blank reasoning");
-                return Ok(());
-            };
-            if !self.state.thoughts.insert(text_hash(&t)) {
-                self.counts.skip("reasoning repeated");
-                return Ok(());
-            }
-            // A string without an escape is written as it is (as it would be escaped again).
-            let mut ev = match t {
-                Cow::Borrowed(_) => thinking_event(Some(raw.get())),
-                Cow::Owned(t) => thinking_event(Some(&json_str(&t))),
-            };
-            ev.meta_opt("reasoning_id", d.reasoning_id.and_then(as_str).as_deref());
-            return self.emit(ev, "reasoning", line);
+        if let Ok(d) = serde_json::from_str::<ReasoningData>(data) {
+            return self.reasoning_of(d, line);
         }
         let d: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
         let Some(t) = d["content"].as_str().filter(|t| !t.trim().is_empty()) else {
@@ -372,6 +604,28 @@ impl CopilotMapper {
         }
         let mut ev = thinking_event(Some(&json_str(t)));
         ev.meta_opt("reasoning_id", d["reasoningId"].as_str());
+        self.emit(ev, "reasoning", line)
+    }
+
+    fn reasoning_of(&mut self, d: ReasoningData, line: &mut Line) -> Result<(), MapError> {
+        let text = d.content.and_then(|r| Some((r, str_value(r)?)));
+        let Some((raw, t)) = text.filter(|(_, t)| !t.trim().is_empty()) else {
+            self.counts.skip("blank reasoning");
+            return Ok(());
+        };
+        if !self.state.thoughts.insert(text_hash(&t)) {
+            self.counts.skip("reasoning repeated");
+            return Ok(());
+        }
+        // A string without an escape is written as it is (as it would be escaped again).
+        let mut ev = match t {
+            Cow::Borrowed(_) => thinking_event(Some(raw.get())),
+            Cow::Owned(t) => thinking_event(Some(&json_str(&t))),
+        };
+        ev.meta_opt(
+            "reasoning_id",
+            d.reasoning_id.and_then(str_value).as_deref(),
+        );
         self.emit(ev, "reasoning", line)
     }
 
@@ -434,6 +688,9 @@ impl CopilotMapper {
     /// One of an assistant message's `toolRequests`: `{toolCallId, name, arguments,
     /// mcpServerName?, mcpToolName?}`.
     fn tool_request(&mut self, req: &str, line: &mut Line) -> Result<(), MapError> {
+        if let Some(r) = Request::typed(req) {
+            return self.typed_tool_use(r, line);
+        }
         let r: serde_json::Value = serde_json::from_str(req).unwrap_or_default();
         let id = r["toolCallId"]
             .as_str()
@@ -466,6 +723,38 @@ impl CopilotMapper {
         self.emit(ev, kind, line)
     }
 
+    /// [`Self::tool_use`] of a request read without a `Value`.
+    fn typed_tool_use(&mut self, r: Request, line: &mut Line) -> Result<(), MapError> {
+        fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+            raw.and_then(str_value)
+        }
+        let id = match text(r.tool_call_id) {
+            Some(id) => id,
+            None => Cow::Owned(line.out.next_key()),
+        };
+        let name = text(r.name);
+        let name = name.as_deref().unwrap_or("unknown");
+        let server = text(r.mcp_server_name);
+        let tool = text(r.mcp_tool_name);
+        let mcp = server
+            .as_deref()
+            .map(|s| (s, tool.as_deref().unwrap_or(name)));
+        let input = match r.arguments {
+            None => "{}".to_string(),
+            Some(a) if a.get() == "null" => "{}".to_string(),
+            Some(a) if a.get().starts_with('{') => tonbo_core::canonical::object_text(a)
+                .unwrap_or_else(|| tonbo_core::raw::value(a).to_string()),
+            Some(a) => serde_json::json!({ "input": tonbo_core::raw::value(a) }).to_string(),
+        };
+        self.state
+            .calls
+            .insert(id.to_string(), server.as_deref().map(str::to_string));
+        let mut ev = tool_use_event(name, mcp, &input, &id);
+        ev.meta_opt("tool_title", text(r.tool_title).as_deref())
+            .meta_opt("intention", text(r.intention_summary).as_deref());
+        self.emit(ev, "tool_use", line)
+    }
+
     /// `tool.execution_start`: a tool use only for a call no tool request announced (a call the
     /// user asked for, `tool.user_requested`, or a version without `toolRequests`).
     fn tool_start(&mut self, kind: &str, data: &str, line: &mut Line) -> Result<(), MapError> {
@@ -479,7 +768,7 @@ impl CopilotMapper {
             tool_call_id: Some(id),
         }) = serde_json::from_str(data)
         {
-            if as_str(id).is_some_and(|id| self.state.calls.contains_key(id.as_ref())) {
+            if str_value(id).is_some_and(|id| self.state.calls.contains_key(id.as_ref())) {
                 self.counts.skip("tool.execution_start of a request");
                 return Ok(());
             }
@@ -505,28 +794,11 @@ impl CopilotMapper {
     /// `tool.execution_complete`: the result the model was given (`result.content`), or the
     /// error; paired with its call by `toolCallId`.
     fn tool_complete(&mut self, data: &str, line: &mut Line) -> Result<(), MapError> {
-        // Results can be large: their text stays raw JSON, never decoded and encoded again.
-        #[derive(Deserialize, Default)]
-        #[serde(default)]
-        struct Text<'a> {
-            #[serde(borrow)]
-            content: Option<&'a RawValue>,
-            #[serde(borrow)]
-            message: Option<&'a RawValue>,
-            code: Option<String>,
-        }
-        #[derive(Deserialize, Default)]
-        #[serde(rename_all = "camelCase", default)]
-        struct D<'a> {
-            tool_call_id: Option<String>,
-            success: Option<bool>,
-            #[serde(borrow)]
-            result: Option<Text<'a>>,
-            #[serde(borrow)]
-            error: Option<Text<'a>>,
-            is_user_requested: Option<bool>,
-        }
-        let d: D = serde_json::from_str(data).unwrap_or_default();
+        let d: ToolCompleteData = serde_json::from_str(data).unwrap_or_default();
+        self.tool_complete_of(d, line)
+    }
+
+    fn tool_complete_of(&mut self, d: ToolCompleteData, line: &mut Line) -> Result<(), MapError> {
         let Some(id) = d.tool_call_id else {
             self.counts.skip("tool result without id");
             return Ok(());
@@ -537,8 +809,7 @@ impl CopilotMapper {
         let text = if failed { error.or(result) } else { result };
         let text = text.map(RawValue::get).filter(|t| t.starts_with('"'));
         let server = self.state.calls.get(&id).cloned().flatten();
-        let content = text_content(text.unwrap_or("\"\""));
-        let mut ev = tool_result_event(&id, server.as_deref(), &content, failed);
+        let mut ev = tool_result_text_event(&id, server.as_deref(), text.unwrap_or("\"\""), failed);
         ev.meta_opt(
             "error_code",
             d.error.as_ref().and_then(|e| e.code.as_deref()),

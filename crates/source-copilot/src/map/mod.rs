@@ -12,6 +12,7 @@ mod events;
 mod legacy;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use tonbo_core::event::EventBuf;
 use tonbo_core::mapping::{
@@ -36,14 +37,14 @@ struct SessionState {
     /// `detachedFromSpawningParentSessionId`: the stream of the session this one continues.
     parent: Option<String>,
     /// toolCallId -> MCP server name (None for other tools).
-    calls: HashMap<String, Option<String>>,
+    calls: HashMap<String, Option<String>, foldhash::fast::RandomState>,
     /// Legacy calls still waiting for their result, for a `tool` message without an id.
     open_calls: Vec<String>,
     /// The session-wide totals of the last `session.shutdown`, by model: input, output, cache
     /// read, cache write.
     usage: HashMap<String, [u64; 4]>,
     /// Hashes of reasoning texts written, so the same thinking goes out once.
-    thoughts: HashSet<u64>,
+    thoughts: HashSet<u64, foldhash::fast::RandomState>,
     last_timestamp: String,
 }
 
@@ -136,18 +137,56 @@ impl SourceMapping for CopilotMapper {
         if RecordKind::from_wire(line.kind).ok()? != RecordKind::Event {
             return None;
         }
-        let env: events::IdEnvelope = serde_json::from_str(line.record).ok()?;
         let place = Place {
             session: line.session,
             kind: line.kind,
             at: line.at.as_deref(),
             text: line.record,
         };
-        Some(self.map_record(&place, Some(env), sink))
+        if let Some(ev) = self.fast_event(line) {
+            return Some(self.map_record(&place, Some(Typed::Fast(ev)), sink));
+        }
+        let env: events::IdEnvelope = serde_json::from_str(line.record).ok()?;
+        Some(self.map_record(&place, Some(Typed::Id(env)), sink))
     }
 
     fn counts(&self) -> &Counts {
         &self.counts
+    }
+}
+
+/// An event line read in tonbo-map's one pass.
+enum Typed<'a> {
+    /// Its data typed with it.
+    Fast(events::FastEvent<'a>),
+    /// Its data raw.
+    Id(events::IdEnvelope<'a>),
+}
+
+impl CopilotMapper {
+    /// The line read as a [`events::FastEvent`] where that maps as the full parse does: its
+    /// data names no parent call (the text holds neither the name nor a `\u` escape that could
+    /// write it), and a tool start is of a request already written.
+    fn fast_event<'a>(&self, line: &RecordLine<'a>) -> Option<events::FastEvent<'a>> {
+        let text = line.record.as_bytes();
+        static PARENT_CALL: LazyLock<memchr::memmem::Finder<'static>> =
+            LazyLock::new(|| memchr::memmem::Finder::new("parentToolCallId"));
+        if PARENT_CALL.find(text).is_some() || may_hold_u_escape(text) {
+            return None;
+        }
+        let ev: events::FastEvent = serde_json::from_str(line.record).ok()?;
+        if let events::FastData::Typed(events::Typed::ToolStart(id)) = &ev.data {
+            let id = id.and_then(tonbo_core::raw::str_value)?;
+            let current = self
+                .state
+                .session_id
+                .strip_prefix(SOURCE)?
+                .strip_prefix('-');
+            if current != Some(line.session) || !self.state.calls.contains_key(id.as_ref()) {
+                return None;
+            }
+        }
+        Some(ev)
     }
 }
 
@@ -165,17 +204,24 @@ impl CopilotMapper {
     fn map_record(
         &mut self,
         place: &Place,
-        typed: Option<events::IdEnvelope>,
+        typed: Option<Typed>,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, place.session)?;
+        let session_id = match self.state.session_id.strip_prefix(SOURCE) {
+            // The session at hand: its stream was checked when it was entered.
+            Some(rest) if rest.strip_prefix('-') == Some(place.session) => {
+                self.state.session_id.clone()
+            }
+            _ => session_stream(SOURCE, place.session)?,
+        };
         let at = place
             .at
             .ok_or_else(|| MapError::Reject("copilot-cli record without `at`".into()))?;
         let kind = RecordKind::from_wire(place.kind).map_err(MapError::Reject)?;
         self.enter(&session_id);
         let key_base = match &typed {
-            Some(env) => key_of(at, env.id().as_deref()),
+            Some(Typed::Fast(ev)) => key_of(at, ev.id().as_deref()),
+            Some(Typed::Id(env)) => key_of(at, env.id().as_deref()),
             None => key_base(kind, at, place.text),
         };
         let mut line = Line {
@@ -185,7 +231,8 @@ impl CopilotMapper {
             parent_tool: None,
         };
         match (kind, typed) {
-            (_, Some(env)) => self.map_envelope(env.envelope(), &mut line)?,
+            (_, Some(Typed::Fast(ev))) => self.map_fast(ev, &mut line)?,
+            (_, Some(Typed::Id(env))) => self.map_envelope(env.envelope(), &mut line)?,
             (RecordKind::Event, None) => self.map_event(place.text, &mut line)?,
             (RecordKind::LegacySession, None) => self.legacy_session(place.text),
             (RecordKind::LegacyMessage, None) => self.legacy_message(place.text, &mut line)?,
@@ -215,15 +262,27 @@ fn key_base(kind: RecordKind, at: &str, record: &str) -> String {
 /// The base of a record's keys from its `id` (see [`key_base`]).
 fn key_of(at: &str, id: Option<&str>) -> String {
     match id.filter(|id| !id.is_empty()) {
-        Some(id) => format!("{}:{id}", at_file(at)),
+        Some(id) => {
+            // Once per line: no formatting machinery.
+            let file = at_file(at);
+            let mut key = String::with_capacity(file.len() + 1 + id.len());
+            key.push_str(file);
+            key.push(':');
+            key.push_str(id);
+            key
+        }
         None => at.to_string(),
     }
 }
 
+/// Whether `text` may hold a `\\u` escape: a backslash before a `u` (an escaped backslash
+/// before one counts too).
+pub(crate) fn may_hold_u_escape(text: &[u8]) -> bool {
+    memchr::memchr_iter(b'\\', text).any(|i| text.get(i + 1) == Some(&b'u'))
+}
+
 /// A hash of a text, to recognise it again.
 fn text_hash(s: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    foldhash::quality::FixedState::with_seed(0).hash_one(s)
 }

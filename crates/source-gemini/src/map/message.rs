@@ -11,7 +11,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use tonbo_core::event::{as_str, json_str};
+use tonbo_core::event::json_str;
+use tonbo_core::raw::{has_surrogate_escape, json_text, str_value, value};
 
 /// A message record's fields: raw where they are only looked at.
 #[derive(Deserialize, Default)]
@@ -48,16 +49,39 @@ struct FastMessage<'a> {
     kind: Option<&'a RawValue>,
     #[serde(borrow, default)]
     model: Option<&'a RawValue>,
-    #[serde(default)]
-    content: Option<Value>,
+    /// Raw: a string (a model turn's text) is written as it is.
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
     #[serde(rename = "displayContent", default)]
     display_content: Option<Value>,
-    #[serde(default)]
-    thoughts: Option<Value>,
+    /// Raw: typed on their own ([`FastThought`]) where they type.
+    #[serde(borrow, default)]
+    thoughts: Option<&'a RawValue>,
     #[serde(rename = "toolCalls", borrow, default)]
     tool_calls: Option<Vec<FastCall<'a>>>,
     #[serde(borrow, default)]
     tokens: Option<&'a RawValue>,
+}
+
+/// A thought as its `Value` is read: a field that is no string is absent.
+#[derive(Deserialize)]
+struct FastThought<'a> {
+    #[serde(borrow, default)]
+    subject: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    description: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    timestamp: Option<&'a RawValue>,
+}
+
+impl<'a> FastThought<'a> {
+    fn thought(self) -> Thought<'a> {
+        Thought {
+            subject: string_of(self.subject).unwrap_or_default(),
+            description: string_of(self.description).unwrap_or_default(),
+            timestamp: string_of(self.timestamp),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -113,7 +137,7 @@ where
     T::deserialize(d).map(Some)
 }
 
-impl FastPart<'_> {
+impl<'a> FastPart<'a> {
     /// The part's text as [`result_text`] reads it; `None` for a response it writes whole.
     fn result_text(&self) -> Option<Cow<'_, str>> {
         match &self.function_response {
@@ -127,39 +151,98 @@ impl FastPart<'_> {
 
     /// The part's text as a JSON string: a response's output (else error) copied as written
     /// when it holds no escape (`json_str` would write it so again).
-    fn result_json(&self) -> Option<String> {
+    fn result_json(&self) -> Option<Cow<'a, str>> {
         if let Some(FastFunctionResponse { response: Some(r) }) = &self.function_response {
             for raw in [r.output, r.error].into_iter().flatten() {
-                match as_str(raw) {
-                    Some(Cow::Borrowed(_)) => return Some(raw.get().to_string()),
-                    Some(Cow::Owned(t)) => return Some(json_str(&t)),
+                match str_value(raw) {
+                    Some(Cow::Borrowed(_)) => return Some(Cow::Borrowed(raw.get())),
+                    Some(Cow::Owned(t)) => return Some(Cow::Owned(json_str(&t))),
                     None => {}
                 }
             }
             return None;
         }
-        Some(json_str(&self.result_text()?))
+        Some(Cow::Owned(json_str(&self.result_text()?)))
     }
 }
 
 /// A thought of a model turn.
-pub(super) struct Thought {
-    pub subject: String,
-    pub description: String,
-    pub timestamp: Option<String>,
+pub(super) struct Thought<'a> {
+    pub subject: Cow<'a, str>,
+    pub description: Cow<'a, str>,
+    pub timestamp: Option<Cow<'a, str>>,
 }
 
 /// A tool call of a model turn.
-pub(super) struct Call {
-    pub id: Option<String>,
-    pub name: Option<String>,
+pub(super) struct Call<'a> {
+    pub id: Option<Cow<'a, str>>,
+    pub name: Option<Cow<'a, str>>,
     /// `args` as JSON text; `{}` when there are none.
     pub args: String,
-    pub agent_id: Option<String>,
-    pub timestamp: Option<String>,
-    pub status: String,
+    pub agent_id: Option<Cow<'a, str>>,
+    pub timestamp: Option<Cow<'a, str>>,
+    pub status: Cow<'a, str>,
     /// What the tool returned as text (a JSON string), for a call that is done.
-    pub result: Option<String>,
+    pub result: Option<Cow<'a, str>>,
+}
+
+/// A model turn's token counts: those the usage is made of, and the whole object's text.
+pub(super) struct Tokens {
+    pub input: u64,
+    pub output: u64,
+    pub cached: u64,
+    pub thoughts: u64,
+    /// The object as a `Value` writes it.
+    pub text: String,
+}
+
+impl Tokens {
+    /// The counts of a `tokens` object, read as its `Value` reads them (a count that is no
+    /// `u64` is 0).
+    fn of_value(v: &Value) -> Tokens {
+        let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+        Tokens {
+            input: n("input"),
+            output: n("output"),
+            cached: n("cached"),
+            thoughts: n("thoughts"),
+            text: v.to_string(),
+        }
+    }
+
+    /// The counts of a raw `tokens` value, without a `Value` where its text is plain (see
+    /// [`tonbo_core::canonical`]); `None` when it is no object.
+    fn of_raw(raw: &RawValue) -> Option<Tokens> {
+        if !raw.get().starts_with('{') {
+            return None;
+        }
+        #[derive(Deserialize)]
+        struct Counts<'a> {
+            #[serde(borrow, default)]
+            input: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            output: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            cached: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            thoughts: Option<&'a RawValue>,
+        }
+        let plain = tonbo_core::canonical::object_text(raw)
+            .and_then(|text| Some((serde_json::from_str::<Counts>(raw.get()).ok()?, text)));
+        let Some((c, text)) = plain else {
+            let v: Value = serde_json::from_str(raw.get()).ok()?;
+            return Some(Tokens::of_value(&v));
+        };
+        // What `as_u64` of the number gives: digits only, in range.
+        let n = |r: Option<&RawValue>| r.and_then(|r| r.get().parse::<u64>().ok()).unwrap_or(0);
+        Some(Tokens {
+            input: n(c.input),
+            output: n(c.output),
+            cached: n(c.cached),
+            thoughts: n(c.thoughts),
+            text,
+        })
+    }
 }
 
 /// What a message record's events need.
@@ -169,13 +252,16 @@ pub(super) struct Message<'a> {
     pub kind: Cow<'a, str>,
     pub model: Option<Cow<'a, str>>,
     /// The text of `content`.
-    pub text: String,
+    pub text: Cow<'a, str>,
+    /// `content`'s own text when it is a string serde_json writes alike: the JSON string of
+    /// `text`, written without escaping it again.
+    pub text_literal: Option<&'a str>,
     /// The text of `displayContent`, when there is one.
     pub shown: Option<String>,
-    pub thoughts: Vec<Thought>,
-    pub calls: Vec<Call>,
+    pub thoughts: Vec<Thought<'a>>,
+    pub calls: Vec<Call<'a>>,
     /// `tokens`, when it is an object.
-    pub tokens: Option<Value>,
+    pub tokens: Option<Tokens>,
 }
 
 /// The statuses after which a tool call has its result.
@@ -183,7 +269,7 @@ const DONE: &[&str] = &["success", "error", "cancelled"];
 
 /// A raw value's string; `None` for any other value.
 fn string_of(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
-    raw.and_then(as_str)
+    raw.and_then(str_value)
 }
 
 /// An object's field that is a string, taken out of it.
@@ -233,6 +319,11 @@ pub(super) fn result_text(v: Value) -> String {
     }
 }
 
+/// Arguments written as a `Value` writes them: without one where their text is plain.
+fn args_text(raw: &RawValue) -> String {
+    tonbo_core::canonical::object_text(raw).unwrap_or_else(|| value_text(raw))
+}
+
 /// A value written as a `Value` writes it.
 fn value_text(raw: &RawValue) -> String {
     serde_json::from_str::<Value>(raw.get())
@@ -249,6 +340,21 @@ fn elements(v: Option<Value>) -> Vec<Value> {
     match v {
         Some(Value::Array(a)) => a,
         _ => Vec::new(),
+    }
+}
+
+impl Call<'_> {
+    fn into_owned(self) -> Call<'static> {
+        let own = |c: Cow<str>| Cow::Owned(c.into_owned());
+        Call {
+            id: self.id.map(own),
+            name: self.name.map(own),
+            args: self.args,
+            agent_id: self.agent_id.map(own),
+            timestamp: self.timestamp.map(own),
+            status: own(self.status),
+            result: self.result.map(own),
+        }
     }
 }
 
@@ -288,9 +394,9 @@ impl<'a> Message<'a> {
                     _ => Map::new(),
                 };
                 Thought {
-                    subject: str_of(&t, "subject").unwrap_or_default(),
-                    description: str_of(&t, "description").unwrap_or_default(),
-                    timestamp: str_of(&t, "timestamp"),
+                    subject: Cow::Owned(str_of(&t, "subject").unwrap_or_default()),
+                    description: Cow::Owned(str_of(&t, "description").unwrap_or_default()),
+                    timestamp: str_of(&t, "timestamp").map(Cow::Owned),
                 }
             })
             .collect();
@@ -305,29 +411,28 @@ impl<'a> Message<'a> {
                 let result = DONE
                     .contains(&status.as_str())
                     .then(|| json_str(&c.remove("result").map(result_text).unwrap_or_default()));
+                let own = |k: &str| str_of(&c, k).map(Cow::Owned);
                 Call {
-                    id: str_of(&c, "id"),
-                    name: str_of(&c, "name"),
+                    id: own("id"),
+                    name: own("name"),
                     args: c
                         .get("args")
                         .map_or_else(|| "{}".to_string(), Value::to_string),
-                    agent_id: str_of(&c, "agentId"),
-                    timestamp: str_of(&c, "timestamp"),
-                    status,
-                    result,
+                    agent_id: own("agentId"),
+                    timestamp: own("timestamp"),
+                    status: Cow::Owned(status),
+                    result: result.map(Cow::Owned),
                 }
             })
             .collect();
-        let tokens = m
-            .tokens
-            .filter(|t| t.get().starts_with('{'))
-            .and_then(|t| serde_json::from_str::<Value>(t.get()).ok());
+        let tokens = m.tokens.and_then(Tokens::of_raw);
         Message {
             id: string_of(m.id),
             timestamp: string_of(m.timestamp),
             kind: string_of(m.kind).unwrap_or_default(),
             model: string_of(m.model),
-            text: m.content.map(parts_text).unwrap_or_default(),
+            text: Cow::Owned(m.content.map(parts_text).unwrap_or_default()),
+            text_literal: None,
             shown: m.display_content.map(parts_text),
             thoughts,
             calls,
@@ -340,8 +445,8 @@ impl<'a> Message<'a> {
     fn of_fast(m: FastMessage<'a>) -> Option<Message<'a>> {
         let mut calls = Vec::new();
         for c in m.tool_calls.unwrap_or_default() {
-            let status = string_of(c.status).unwrap_or_default().into_owned();
-            let result = if DONE.contains(&status.as_str()) {
+            let status = string_of(c.status).unwrap_or_default();
+            let result = if DONE.contains(&status.as_ref()) {
                 Some(match c.result.as_deref().unwrap_or_default() {
                     [one] => one.result_json()?,
                     parts => {
@@ -349,36 +454,71 @@ impl<'a> Message<'a> {
                             .iter()
                             .map(FastPart::result_text)
                             .collect::<Option<Vec<_>>>()?;
-                        json_str(&texts.join("\n"))
+                        Cow::Owned(json_str(&texts.join("\n")))
                     }
                 })
             } else {
                 None
             };
-            let own = |c: Option<&RawValue>| string_of(c).map(Cow::into_owned);
             calls.push(Call {
-                id: own(c.id),
-                name: own(c.name),
-                args: c.args.map_or_else(|| "{}".to_string(), value_text),
-                agent_id: own(c.agent_id),
-                timestamp: own(c.timestamp),
+                id: string_of(c.id),
+                name: string_of(c.name),
+                args: c.args.map_or_else(|| "{}".to_string(), args_text),
+                agent_id: string_of(c.agent_id),
+                timestamp: string_of(c.timestamp),
                 status,
                 result,
             });
         }
+        // A lone surrogate fails a `Value`, not a raw value: such content is read as a `Value`
+        // reads it (the record is refused).
+        let content = m.content.filter(|c| !c.get().starts_with('"'));
+        if content.is_some_and(|c| has_surrogate_escape(c.get())) {
+            return None;
+        }
+        let text = match m.content.filter(|c| c.get().starts_with('"')) {
+            Some(c) if !has_surrogate_escape(c.get()) => {
+                let literal = match json_text(Some(c)) {
+                    Cow::Borrowed(l) => Some(l),
+                    Cow::Owned(_) => None,
+                };
+                Some((str_value(c)?, literal))
+            }
+            Some(_) => return None,
+            None => None,
+        };
+        // Thoughts typed where they type and hold no surrogate escape (a `Value` of them
+        // would fail); else read as their `Value`.
+        if m.thoughts.is_some_and(|t| has_surrogate_escape(t.get())) {
+            return None;
+        }
+        let typed_thoughts = m
+            .thoughts
+            .and_then(|t| serde_json::from_str::<Vec<FastThought>>(t.get()).ok());
+        let thoughts = match typed_thoughts {
+            Some(_) => None,
+            None => m.thoughts.map(value),
+        };
         let raw = RawMessage {
             id: m.id,
             timestamp: m.timestamp,
             kind: m.kind,
             model: m.model,
-            content: m.content,
+            content: content.map(value),
             display_content: m.display_content,
-            thoughts: m.thoughts,
+            thoughts,
             tool_calls: None,
             tokens: m.tokens,
         };
         let mut message = Message::of_raw(raw);
         message.calls = calls;
+        if let Some(thoughts) = typed_thoughts {
+            message.thoughts = thoughts.into_iter().map(FastThought::thought).collect();
+        }
+        if let Some((text, literal)) = text {
+            message.text = text;
+            message.text_literal = literal;
+        }
         Some(message)
     }
 
@@ -388,11 +528,20 @@ impl<'a> Message<'a> {
             timestamp: None,
             kind: Cow::Borrowed(""),
             model: None,
-            text: String::new(),
+            text: Cow::Borrowed(""),
+            text_literal: None,
             shown: None,
             thoughts: Vec::new(),
             calls: Vec::new(),
             tokens: None,
+        }
+    }
+
+    /// The JSON string of `text`.
+    pub(super) fn text_json(&self) -> Cow<'_, str> {
+        match self.text_literal {
+            Some(l) => Cow::Borrowed(l),
+            None => Cow::Owned(json_str(&self.text)),
         }
     }
 
@@ -403,10 +552,19 @@ impl<'a> Message<'a> {
             timestamp: self.timestamp.map(own),
             kind: own(self.kind),
             model: self.model.map(own),
-            text: self.text,
+            text: own(self.text),
+            text_literal: None,
             shown: self.shown,
-            thoughts: self.thoughts,
-            calls: self.calls,
+            thoughts: self
+                .thoughts
+                .into_iter()
+                .map(|t| Thought {
+                    subject: own(t.subject),
+                    description: own(t.description),
+                    timestamp: t.timestamp.map(own),
+                })
+                .collect(),
+            calls: self.calls.into_iter().map(Call::into_owned).collect(),
             tokens: self.tokens,
         }
     }
@@ -421,7 +579,7 @@ mod tests {
         let text = r#"{"id":"a","type":"gemini","id":"b","content":[{"text":"x","text":"y"}]}"#;
         assert!(Message::read_typed(text).is_none());
         let m = Message::read(text).unwrap();
-        assert_eq!((m.id.as_deref(), m.text.as_str()), (Some("b"), "y"));
+        assert_eq!((m.id.as_deref(), m.text.as_ref()), (Some("b"), "y"));
         assert!(Message::read("{").is_err());
         assert!(Message::read("[1]").unwrap().id.is_none());
     }

@@ -8,13 +8,13 @@
 //! follower wrote its call is new, the text already sent is not. Across runs tonbo-post's
 //! checkpoint drops keys the server holds. The table of what maps to what is in the README.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use serde_json::Value;
 use tonbo_core::contract::session_id_for;
 use tonbo_core::event::{
-    error_event, fnv64, json_str, model_request_end, text_content, thinking_event,
-    tool_result_event, tool_use_event, EventBuf,
+    error_event, fnv64, json_str, model_request_end, thinking_event, tool_use_event, EventBuf,
 };
 use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
@@ -41,15 +41,20 @@ struct SessionState {
     parent: Option<String>,
     thread: Option<String>,
     /// Keys emitted in this run: a message met again emits only its new parts.
-    emitted: HashSet<String>,
+    emitted: HashSet<String, foldhash::fast::RandomState>,
     /// The last time seen, for records without their own.
     last_ts: Option<String>,
+    /// The metadata every event of the session carries (project, parent) as JSON, kept from
+    /// record to record; `None` when it must be made again (a field of it changed).
+    meta_json: Option<Vec<(&'static str, String)>>,
 }
 
 /// The mapping of `"source":"gemini-cli"` records, with the state of each session met recently.
 #[derive(Default)]
 pub struct GeminiMapper {
     state: SessionState,
+    /// The last session's stream, and its native id: most records follow one of their session.
+    stream: (String, String),
     others: SessionStates<SessionState>,
     pub counts: Counts,
 }
@@ -73,11 +78,22 @@ const NOT_PROMPTS: &[(&str, &str, Option<&str>)] = &[
 struct Out<'a, 's> {
     writer: EventWriter<'s>,
     state: &'a mut SessionState,
-    ts: Option<String>,
+    ts: Option<&'a str>,
+    /// The session's metadata ([`SessionState::meta_json`]), and the record's model after it.
     meta: Vec<(&'static str, String)>,
+    with_model: bool,
 }
 
 impl Out<'_, '_> {
+    /// How many events were written; the session's metadata is kept for its next record.
+    fn done(mut self) -> usize {
+        if self.with_model {
+            self.meta.pop();
+        }
+        self.state.meta_json = Some(self.meta);
+        self.writer.emitted()
+    }
+
     fn emit(
         &mut self,
         key: String,
@@ -88,7 +104,7 @@ impl Out<'_, '_> {
         if self.state.emitted.contains(&key) {
             return Ok(());
         }
-        let own = at.or(self.ts.as_deref());
+        let own = at.or(self.ts);
         let inherited = own.is_none();
         let ts = own.or(self.state.last_ts.as_deref());
         let stamp = Stamp {
@@ -112,6 +128,15 @@ impl Out<'_, '_> {
 }
 
 impl GeminiMapper {
+    /// The stream of the session `native` ([`session_stream`]), checked once per run of its
+    /// records.
+    fn stream_of(&mut self, native: &str) -> Result<String, MapError> {
+        if self.stream.0 != native || self.stream.1.is_empty() {
+            self.stream = (native.to_string(), session_stream(SOURCE, native)?);
+        }
+        Ok(self.stream.1.clone())
+    }
+
     fn switch(&mut self, native: &str) {
         if self.state.native != native {
             let key = self.state.native.clone();
@@ -123,7 +148,15 @@ impl GeminiMapper {
         }
     }
 
-    fn meta(&self) -> Vec<(&'static str, String)> {
+    /// The session's metadata, as JSON: kept from its last record unless it changed since.
+    fn meta(&mut self) -> Vec<(&'static str, String)> {
+        match self.state.meta_json.take() {
+            Some(meta) => meta,
+            None => self.meta_of_state(),
+        }
+    }
+
+    fn meta_of_state(&self) -> Vec<(&'static str, String)> {
         let mut meta = Vec::new();
         if let Some(p) = &self.state.project_path {
             meta.push(("project_path", json_str(p)));
@@ -144,16 +177,23 @@ fn out<'a, 's>(
     meta: Vec<(&'static str, String)>,
     sink: &'s mut dyn EventSink,
     stream: &'s str,
-    ts: Option<String>,
+    ts: Option<&'a str>,
 ) -> Out<'a, 's> {
-    if ts.is_some() {
-        state.last_ts = ts.clone();
+    if let Some(ts) = ts {
+        match &mut state.last_ts {
+            Some(last) => {
+                last.clear();
+                last.push_str(ts);
+            }
+            None => state.last_ts = Some(ts.to_string()),
+        }
     }
     Out {
         writer: EventWriter::new(sink, SOURCE, stream, String::new()),
         state,
         ts,
         meta,
+        with_model: false,
     }
 }
 
@@ -169,6 +209,7 @@ impl GeminiMapper {
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
         self.state.project_hash = s(v, "projectHash").map(str::to_string);
+        self.state.meta_json = None;
         let start = s(v, "startTime").map(str::to_string);
         let parent = rec
             .at
@@ -179,6 +220,7 @@ impl GeminiMapper {
         if let Some(parent) = parent {
             let parent_stream = session_stream(SOURCE, &parent)?;
             self.state.parent = Some(session_id_for(SOURCE, &parent));
+            self.state.meta_json = None;
             self.state.thread = Some(stream.to_string());
             let key = format!("thread/{}", rec.session);
             if self.state.emitted.insert(key) {
@@ -212,9 +254,9 @@ impl GeminiMapper {
         ev.str("title", summary);
         let key = format!("title/{:016x}", fnv64(summary.as_bytes()));
         let meta = self.meta();
-        let mut out = out(&mut self.state, meta, sink, stream, ts);
+        let mut out = out(&mut self.state, meta, sink, stream, ts.as_deref());
         out.emit(key, ev, "title", None)?;
-        Ok(out.writer.emitted())
+        Ok(out.done())
     }
 
     fn map_message(
@@ -226,18 +268,23 @@ impl GeminiMapper {
         let Some(id) = m.id.as_deref() else {
             return Err(MapError::Reject("Gemini CLI message without an id".into()));
         };
-        let ts = m.timestamp.as_deref().map(str::to_string);
         let ty = m.kind.as_ref();
         let subagent = self.state.thread.is_some();
         let mut meta = self.meta();
         if let Some(model) = &m.model {
             meta.push(("model", json_str(model)));
         }
-        let mut out = out(&mut self.state, meta, sink, stream, ts);
+        let with_model = m.model.is_some();
+        let mut out = out(&mut self.state, meta, sink, stream, m.timestamp.as_deref());
+        out.with_model = with_model;
         match ty {
             "user" => {
                 let shown = m.shown.as_deref().filter(|t| !t.trim().is_empty());
                 let text = shown.unwrap_or(&m.text);
+                let literal = match shown {
+                    Some(t) => Cow::Owned(json_str(t)),
+                    None => m.text_json(),
+                };
                 let trimmed = text.trim();
                 if trimmed.is_empty() {
                     self.counts.skip("user message without text");
@@ -250,42 +297,51 @@ impl GeminiMapper {
                         None => ("user.message", "prompt", Some("human")),
                     };
                 let mut ev = EventBuf::new(event);
-                ev.text_content("content", &json_str(text));
+                ev.text_content("content", &literal);
                 ev.meta_opt("author", author);
-                out.emit(format!("{id}/prompt"), ev, kind, None)?;
+                out.emit(key(&[id, "/prompt"]), ev, kind, None)?;
             }
             "gemini" => map_gemini(&mut out, id, m)?,
             "info" | "warning" => {
                 let mut ev = EventBuf::new("system.message");
-                ev.text_content("content", &json_str(&m.text));
-                out.emit(format!("{id}/notice"), ev, ty, None)?;
+                ev.text_content("content", &m.text_json());
+                out.emit(key(&[id, "/notice"]), ev, ty, None)?;
             }
             "error" => {
                 let ev = error_event("unknown_error", &m.text, "terminal");
-                out.emit(format!("{id}/error"), ev, "error", None)?;
+                out.emit(key(&[id, "/error"]), ev, "error", None)?;
             }
             other => {
                 self.counts.unknown(&format!("message type:{other}"));
                 return Ok(0);
             }
         }
-        Ok(out.writer.emitted())
+        Ok(out.done())
     }
+}
+
+/// An event's key of its parts, without formatting machinery (a few per record).
+fn key(parts: &[&str]) -> String {
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        key.push_str(p);
+    }
+    key
 }
 
 /// A model turn: its thoughts, its text, its tool calls each with its result once done, its
 /// token counts.
 fn map_gemini(out: &mut Out, id: &str, m: &Message) -> Result<(), MapError> {
     for (n, t) in m.thoughts.iter().enumerate() {
-        let (subject, description) = (t.subject.as_str(), t.description.as_str());
+        let (subject, description) = (t.subject.as_ref(), t.description.as_ref());
         let text = match (subject.is_empty(), description.is_empty()) {
-            (false, false) => format!("**{subject}** {description}"),
+            (false, false) => ["**", subject, "** ", description].concat(),
             (false, true) => subject.to_string(),
             _ => description.to_string(),
         };
         let ev = thinking_event(Some(&json_str(&text)));
         out.emit(
-            format!("{id}/thought/{n}"),
+            key(&[id, "/thought/", &n.to_string()]),
             ev,
             "thinking",
             t.timestamp.as_deref(),
@@ -293,8 +349,8 @@ fn map_gemini(out: &mut Out, id: &str, m: &Message) -> Result<(), MapError> {
     }
     if !m.text.trim().is_empty() {
         let mut ev = EventBuf::new("agent.message");
-        ev.text_content("content", &json_str(&m.text));
-        out.emit(format!("{id}/text"), ev, "text", None)?;
+        ev.text_content("content", &m.text_json());
+        out.emit(key(&[id, "/text"]), ev, "text", None)?;
     }
     for call in &m.calls {
         let Some(call_id) = call.id.as_deref() else {
@@ -307,37 +363,36 @@ fn map_gemini(out: &mut Out, id: &str, m: &Message) -> Result<(), MapError> {
             ev.meta_str("child_session_id", &session_id_for(SOURCE, agent));
         }
         out.emit(
-            format!("{id}/tool/{call_id}"),
+            key(&[id, "/tool/", call_id]),
             ev,
             "tool_use",
             call.timestamp.as_deref(),
         )?;
         if let Some(result) = &call.result {
-            let ev = tool_result_event(
-                call_id,
-                None,
-                &text_content(result),
-                call.status != "success",
-            );
+            // `tool_result_event(.., &text_content(result), ..)`, the block written in place.
+            let mut ev = EventBuf::new("agent.tool_result");
+            ev.str("tool_use_id", call_id);
+            ev.text_content("content", result)
+                .bool("is_error", call.status != "success");
+            ev.meta_str("tool_use_id", call_id);
             out.emit(
-                format!("{id}/result/{call_id}"),
+                key(&[id, "/result/", call_id]),
                 ev,
                 "tool_result",
                 call.timestamp.as_deref(),
             )?;
         }
     }
-    if let Some(tokens) = &m.tokens {
-        let n = |k: &str| tokens.get(k).and_then(Value::as_u64).unwrap_or(0);
+    if let Some(t) = &m.tokens {
         let usage = format!(
             "{{\"input_tokens\":{},\"output_tokens\":{},\"cache_read_input_tokens\":{},\"cache_creation_input_tokens\":0}}",
-            n("input").saturating_sub(n("cached")),
-            n("output") + n("thoughts"),
-            n("cached"),
+            t.input.saturating_sub(t.cached),
+            t.output + t.thoughts,
+            t.cached,
         );
         let mut ev = model_request_end(None, &usage);
-        ev.raw("gemini_tokens", &tokens.to_string());
-        out.emit(format!("{id}/usage"), ev, "usage", None)?;
+        ev.raw("gemini_tokens", &t.text);
+        out.emit(key(&[id, "/usage"]), ev, "usage", None)?;
     }
     Ok(())
 }
@@ -348,7 +403,7 @@ impl SourceMapping for GeminiMapper {
     }
 
     fn map(&mut self, rec: &SourceRecord, sink: &mut dyn EventSink) -> Result<usize, MapError> {
-        let stream = session_stream(SOURCE, &rec.session)?;
+        let stream = self.stream_of(&rec.session)?;
         self.switch(&rec.session);
         let not_a_record = |e| MapError::Reject(format!("not a Gemini CLI record: {e}"));
         if rec.kind.is_none() {
@@ -360,6 +415,7 @@ impl SourceMapping for GeminiMapper {
             None => Ok(0),
             Some("project") => {
                 self.state.project_path = s(&v, "projectRoot").map(str::to_string);
+                self.state.meta_json = None;
                 Ok(0)
             }
             Some("session") => self.map_session(rec, &v, &stream, sink),
@@ -379,7 +435,7 @@ impl SourceMapping for GeminiMapper {
                 let meta = self.meta();
                 let mut out = out(&mut self.state, meta, sink, &stream, None);
                 out.emit(format!("rewind/{to}"), ev, "rewind", None)?;
-                Ok(out.writer.emitted())
+                Ok(out.done())
             }
             Some("other") => {
                 let what = v
@@ -408,7 +464,7 @@ impl SourceMapping for GeminiMapper {
         }
         let m = Message::read_typed(line.record)?;
         let mut map = || {
-            let stream = session_stream(SOURCE, line.session)?;
+            let stream = self.stream_of(line.session)?;
             self.switch(line.session);
             self.map_message(&m, &stream, sink)
         };
