@@ -89,53 +89,12 @@ struct Rec<'w> {
     timestamp: Option<String>,
 }
 
-/// Milliseconds since the epoch as RFC 3339 (UTC, milliseconds).
-pub(crate) fn rfc3339_ms(ms: i64) -> String {
-    // Past year 9999 (and before 1970) the shared formatter says it.
-    if !(0..253_402_300_800_000).contains(&ms) {
-        return tonbo_core::time::rfc3339_millis(ms);
-    }
-    // What `tonbo_core::time::rfc3339_millis` writes, digit by digit: it formats twice, and
-    // every message's time is written (a tenth of tonbo-map's time on Cline's records).
-    let (y, m, d) = civil_from_days(ms / 86_400_000);
-    let rem = ms % 86_400_000;
-    let mut b = *b"0000-00-00T00:00:00.000Z";
-    let mut put = |at: usize, width: usize, mut n: i64| {
-        for i in (at..at + width).rev() {
-            b[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-    };
-    put(0, 4, y);
-    put(5, 2, m);
-    put(8, 2, d);
-    put(11, 2, rem / 3_600_000);
-    put(14, 2, rem / 60_000 % 60);
-    put(17, 2, rem / 1000 % 60);
-    put(20, 3, rem % 1000);
-    std::str::from_utf8(&b).map_or_else(|_| String::new(), str::to_string)
-}
-
-/// The proleptic Gregorian date of a day since 1970-01-01 (H. Hinnant's `civil_from_days`,
-/// as tonbo-core's time module has it).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// One element of the API history; its `content` raw (`&RawValue`), or typed in the same
 /// parse ([`TypedBlocks`]).
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "C: Deserialize<'de>"))]
 struct ApiMessage<'a, C> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     role: Option<Cow<'a, str>>,
     #[serde(default = "Option::default")]
     content: Option<C>,
@@ -146,7 +105,12 @@ struct ApiMessage<'a, C> {
     #[serde(rename = "modelInfo", borrow, default)]
     model_info: Option<&'a RawValue>,
     /// Roo Code: a reasoning item of the OpenAI Responses API, kept in the history.
-    #[serde(rename = "type", borrow, default)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     summary: Option<&'a RawValue>,
@@ -162,13 +126,13 @@ struct Block<'a> {
     text: Option<&'a RawValue>,
     #[serde(borrow, default)]
     thinking: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     name: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     input: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     tool_use_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     content: Option<&'a RawValue>,
@@ -202,11 +166,16 @@ struct Item<'a> {
 struct Ui<'a> {
     #[serde(borrow, default)]
     ts: Option<&'a RawValue>,
-    #[serde(rename = "type", borrow)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     say: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     ask: Option<Cow<'a, str>>,
     /// Decoded only for the messages mapped: most are skipped.
     #[serde(borrow)]
@@ -282,7 +251,7 @@ fn ts_text(ts: Option<&RawValue>) -> Option<String> {
     // Past year 9999 no RFC 3339 time can say it.
     (0..253_402_300_800_000)
         .contains(&ms)
-        .then(|| rfc3339_ms(ms))
+        .then(|| tonbo_core::time::rfc3339_millis(ms))
 }
 
 impl ClineMapper {
@@ -842,7 +811,9 @@ impl ClineMapper {
 fn start_of_id(id: &str) -> Option<String> {
     let ms = id.split('_').next().unwrap_or(id);
     let digits = ms.len() == 13 && ms.bytes().all(|b| b.is_ascii_digit());
-    digits.then(|| ms.parse().ok().map(rfc3339_ms)).flatten()
+    digits
+        .then(|| ms.parse().ok().map(tonbo_core::time::rfc3339_millis))
+        .flatten()
 }
 
 /// `<thinking>...</thinking>` opening an assistant text, and the rest of the text.
@@ -994,23 +965,6 @@ impl SourceMapping for ClineMapper {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_are_written_as_the_shared_formatter_writes_them() {
-        let mut ms = 0i64;
-        while ms < 253_402_300_800_000 {
-            assert_eq!(rfc3339_ms(ms), tonbo_core::time::rfc3339_millis(ms), "{ms}");
-            ms = ms * 3 / 2 + 7_919_113;
-        }
-        for ms in [
-            -1,
-            951_782_400_000,
-            253_402_300_799_999,
-            253_402_300_800_000,
-        ] {
-            assert_eq!(rfc3339_ms(ms), tonbo_core::time::rfc3339_millis(ms), "{ms}");
-        }
-    }
 
     #[test]
     fn a_result_without_tags_or_feedback_holds_no_person_s_words() {

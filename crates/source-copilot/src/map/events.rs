@@ -18,9 +18,14 @@ use crate::SOURCE;
 pub(super) struct Envelope<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     timestamp: Option<Cow<'a, str>>,
-    #[serde(rename = "agentId", borrow, default)]
+    #[serde(
+        rename = "agentId",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     agent_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     data: Option<&'a RawValue>,
@@ -34,9 +39,14 @@ pub(super) struct IdEnvelope<'a> {
     id: Option<&'a RawValue>,
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     timestamp: Option<Cow<'a, str>>,
-    #[serde(rename = "agentId", borrow, default)]
+    #[serde(
+        rename = "agentId",
+        borrow,
+        default,
+        deserialize_with = "tonbo_core::raw::opt_str"
+    )]
     agent_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     data: Option<&'a RawValue>,
@@ -182,17 +192,17 @@ pub(super) struct UserData<'a> {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub(super) struct AssistantData<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     message_id: Option<Cow<'a, str>>,
     model: Option<String>,
     #[serde(borrow)]
     content: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     reasoning_text: Option<Cow<'a, str>>,
     #[serde(borrow)]
     tool_requests: Vec<&'a RawValue>,
     output_tokens: Option<u64>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     phase: Option<Cow<'a, str>>,
 }
 
