@@ -98,11 +98,13 @@ pub fn json_str(s: &str) -> String {
 }
 
 /// A raw JSON value's text, when it is a string. Borrowed from the raw text when it holds no
-/// escape (most text does), so a look at a prompt or a block's type costs no decode.
+/// escape (most text does), so a look at a prompt or a block's type costs no decode. The
+/// backslash is looked for with `memchr` (SIMD; `str::contains` reads a word at a time, a
+/// twentieth of tonbo-map's time on long tool output).
 pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
     let text = raw.get();
     let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-    if !inner.contains('\\') {
+    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
         // A raw value is valid JSON: without a backslash, a string's text is its value.
         return Some(Cow::Borrowed(inner));
     }
@@ -173,6 +175,16 @@ impl EventBuf {
     pub fn raw(&mut self, k: &str, json: &str) -> &mut Self {
         Self::key(&mut self.buf, false, k);
         self.buf.push_str(json);
+        self
+    }
+
+    /// A field whose value is the JSON text `parts` make together, written in place (no
+    /// `String` made of them first: a thinking text was copied twice).
+    pub fn raw_parts(&mut self, k: &str, parts: &[&str]) -> &mut Self {
+        Self::key(&mut self.buf, false, k);
+        for part in parts {
+            self.buf.push_str(part);
+        }
         self
     }
 
@@ -257,9 +269,9 @@ pub fn blocks<S: std::borrow::Borrow<str>>(items: &[S]) -> String {
 pub fn thinking_event(thinking: Option<&str>) -> EventBuf {
     let mut ev = EventBuf::new("agent.thinking");
     match thinking {
-        Some(t) => ev.raw(
+        Some(t) => ev.raw_parts(
             "content",
-            &format!("[{{\"type\":\"thinking\",\"thinking\":{t}}}]"),
+            &["[{\"type\":\"thinking\",\"thinking\":", t, "}]"],
         ),
         None => ev.raw("content", "[{\"type\":\"redacted\"}]"),
     };

@@ -23,6 +23,7 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use tonbo_core::event::as_str;
 use tonbo_core::event::{
     error_event, is_blank_json_str, json_str, text_block, text_content, thinking_event,
     tool_result_event, tool_use_event, EventBuf,
@@ -31,7 +32,6 @@ use tonbo_core::mapping::{
     session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
     Thread,
 };
-use tonbo_core::raw::str_value;
 use tonbo_core::record_line::RecordLine;
 use tonbo_core::SourceRecord;
 
@@ -452,7 +452,7 @@ impl ClineMapper {
     /// An assistant text block: as it is, or, when it holds XML tool calls, the text around
     /// them and each call.
     fn assistant_text(&mut self, raw: &RawValue, rec: &mut Rec) -> Result<(), MapError> {
-        let text = str_value(raw).unwrap_or_default();
+        let text = as_str(raw).unwrap_or_default();
         // Cline asks the model to think in `<thinking>` tags before it calls a tool.
         let (thinking, text) = split_thinking(&text);
         if let Some(t) = thinking {
@@ -509,7 +509,7 @@ impl ClineMapper {
         let mut open: Option<XmlResult> = None;
         for b in blocks {
             if b.kind == "text" {
-                let text = b.text.and_then(str_value).unwrap_or_default();
+                let text = b.text.and_then(as_str).unwrap_or_default();
                 if let Some(tool) = tool_result_header(&text) {
                     self.close_result(open.take(), rec)?;
                     open = Some(XmlResult {
@@ -701,7 +701,7 @@ impl ClineMapper {
     /// One element of `ui_messages.json`: errors and, where the API history has none, usage
     /// (FORMAT.md).
     fn map_ui(&mut self, ui: Ui, raw: &str, rec: &mut Rec) -> Result<(), MapError> {
-        let text = match ui.text.map(|t| (t, str_value(t))) {
+        let text = match ui.text.map(|t| (t, as_str(t))) {
             None => None,
             Some((_, Some(t))) => Some(t),
             // A `text` that is no string rejects the message, with serde's words for it.
@@ -912,13 +912,13 @@ fn result_texts(content: Option<&RawValue>) -> Vec<Cow<'_, str>> {
     let Some(c) = content else {
         return Vec::new();
     };
-    if let Some(s) = str_value(c) {
+    if let Some(s) = as_str(c) {
         return vec![s];
     }
     content_blocks(Some(c))
         .into_iter()
         .filter(|b| b.kind == "text")
-        .filter_map(|b| b.text.and_then(str_value))
+        .filter_map(|b| b.text.and_then(as_str))
         .collect()
 }
 

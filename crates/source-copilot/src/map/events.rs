@@ -4,12 +4,13 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use tonbo_core::event::as_str;
 use tonbo_core::event::{
     error_event, json_str, model_request_end, thinking_event, tool_use_event, turn_end_event,
     EventBuf,
 };
 use tonbo_core::mapping::{session_stream, MapError};
-use tonbo_core::raw::{str_value, Name};
+use tonbo_core::raw::Name;
 
 use super::{text_hash, CopilotMapper, Line};
 use crate::SOURCE;
@@ -55,7 +56,7 @@ pub(super) struct IdEnvelope<'a> {
 impl<'a> IdEnvelope<'a> {
     /// The line's `id`, when it is a string.
     pub(super) fn id(&self) -> Option<Cow<'a, str>> {
-        self.id.and_then(str_value)
+        self.id.and_then(as_str)
     }
 
     pub(super) fn envelope(self) -> Envelope<'a> {
@@ -100,7 +101,7 @@ pub(super) struct FastEvent<'a> {
 impl<'a> FastEvent<'a> {
     /// The line's `id`, when it is a string.
     pub(super) fn id(&self) -> Option<Cow<'a, str>> {
-        self.id.and_then(str_value)
+        self.id.and_then(as_str)
     }
 }
 
@@ -618,7 +619,7 @@ impl CopilotMapper {
     }
 
     fn reasoning_of(&mut self, d: ReasoningData, line: &mut Line) -> Result<(), MapError> {
-        let text = d.content.and_then(|r| Some((r, str_value(r)?)));
+        let text = d.content.and_then(|r| Some((r, as_str(r)?)));
         let Some((raw, t)) = text.filter(|(_, t)| !t.trim().is_empty()) else {
             self.counts.skip("blank reasoning");
             return Ok(());
@@ -632,10 +633,7 @@ impl CopilotMapper {
             Cow::Borrowed(_) => thinking_event(Some(raw.get())),
             Cow::Owned(t) => thinking_event(Some(&json_str(&t))),
         };
-        ev.meta_opt(
-            "reasoning_id",
-            d.reasoning_id.and_then(str_value).as_deref(),
-        );
+        ev.meta_opt("reasoning_id", d.reasoning_id.and_then(as_str).as_deref());
         self.emit(ev, "reasoning", line)
     }
 
@@ -736,7 +734,7 @@ impl CopilotMapper {
     /// [`Self::tool_use`] of a request read without a `Value`.
     fn typed_tool_use(&mut self, r: Request, line: &mut Line) -> Result<(), MapError> {
         fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
-            raw.and_then(str_value)
+            raw.and_then(as_str)
         }
         let id = match text(r.tool_call_id) {
             Some(id) => id,
@@ -778,7 +776,7 @@ impl CopilotMapper {
             tool_call_id: Some(id),
         }) = serde_json::from_str(data)
         {
-            if str_value(id).is_some_and(|id| self.state.calls.contains_key(id.as_ref())) {
+            if as_str(id).is_some_and(|id| self.state.calls.contains_key(id.as_ref())) {
                 self.counts.skip("tool.execution_start of a request");
                 return Ok(());
             }

@@ -176,7 +176,7 @@ impl CopilotMapper {
         }
         let ev: events::FastEvent = serde_json::from_str(line.record).ok()?;
         if let events::FastData::Typed(events::Typed::ToolStart(id)) = &ev.data {
-            let id = id.and_then(tonbo_core::raw::str_value)?;
+            let id = id.and_then(tonbo_core::event::as_str)?;
             let current = self
                 .state
                 .session_id

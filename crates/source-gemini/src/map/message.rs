@@ -11,8 +11,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use tonbo_core::event::json_str;
-use tonbo_core::raw::{has_surrogate_escape, json_text, str_value, value};
+use tonbo_core::event::{as_str, json_str};
+use tonbo_core::raw::{has_surrogate_escape, json_text, value};
 
 /// A message record's fields: raw where they are only looked at.
 #[derive(Deserialize, Default)]
@@ -154,7 +154,7 @@ impl<'a> FastPart<'a> {
     fn result_json(&self) -> Option<Cow<'a, str>> {
         if let Some(FastFunctionResponse { response: Some(r) }) = &self.function_response {
             for raw in [r.output, r.error].into_iter().flatten() {
-                match str_value(raw) {
+                match as_str(raw) {
                     Some(Cow::Borrowed(_)) => return Some(Cow::Borrowed(raw.get())),
                     Some(Cow::Owned(t)) => return Some(Cow::Owned(json_str(&t))),
                     None => {}
@@ -269,7 +269,7 @@ const DONE: &[&str] = &["success", "error", "cancelled"];
 
 /// A raw value's string; `None` for any other value.
 fn string_of(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
-    raw.and_then(str_value)
+    raw.and_then(as_str)
 }
 
 /// An object's field that is a string, taken out of it.
@@ -482,7 +482,7 @@ impl<'a> Message<'a> {
                     Cow::Borrowed(l) => Some(l),
                     Cow::Owned(_) => None,
                 };
-                Some((str_value(c)?, literal))
+                Some((as_str(c)?, literal))
             }
             Some(_) => return None,
             None => None,
