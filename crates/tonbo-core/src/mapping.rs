@@ -87,6 +87,16 @@ pub fn session_stream(source: &str, native: &str) -> Result<String, MapError> {
     Ok(id)
 }
 
+/// [`session_stream`], taken from `current` without checking it again when `current` is that
+/// stream already (the session at hand, checked when it was entered): a record of the same
+/// session as the last costs no check.
+pub fn session_stream_again(current: &str, source: &str, native: &str) -> Result<String, MapError> {
+    match current.strip_prefix(source) {
+        Some(rest) if rest.strip_prefix('-') == Some(native) => Ok(current.to_string()),
+        _ => session_stream(source, native),
+    }
+}
+
 /// What every event of one record shares besides its key: the time it happened, its thread.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Stamp<'a> {

@@ -762,13 +762,11 @@ impl ClineMapper {
         parsed: Option<Parsed>,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let session_id = match self.state.session_id.strip_prefix(SOURCE) {
-            // The task at hand: its stream was checked when it was entered.
-            Some(rest) if rest.strip_prefix('-') == Some(place.session) => {
-                self.state.session_id.clone()
-            }
-            _ => session_stream(SOURCE, place.session)?,
-        };
+        let session_id = tonbo_core::mapping::session_stream_again(
+            &self.state.session_id,
+            SOURCE,
+            place.session,
+        )?;
         let (variant, part) = Part::from_kind(place.kind).map_err(MapError::Reject)?;
         let at = place
             .at

@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 
 use tonbo_core::event::EventBuf;
 use tonbo_core::mapping::{
-    session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
+    Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
 };
 use tonbo_core::record_line::RecordLine;
 use tonbo_core::SourceRecord;
@@ -207,13 +207,11 @@ impl CopilotMapper {
         typed: Option<Typed>,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let session_id = match self.state.session_id.strip_prefix(SOURCE) {
-            // The session at hand: its stream was checked when it was entered.
-            Some(rest) if rest.strip_prefix('-') == Some(place.session) => {
-                self.state.session_id.clone()
-            }
-            _ => session_stream(SOURCE, place.session)?,
-        };
+        let session_id = tonbo_core::mapping::session_stream_again(
+            &self.state.session_id,
+            SOURCE,
+            place.session,
+        )?;
         let at = place
             .at
             .ok_or_else(|| MapError::Reject("copilot-cli record without `at`".into()))?;
