@@ -307,7 +307,30 @@ pub fn tool_result_event(
     content: &str,
     is_error: bool,
 ) -> EventBuf {
-    let mut ev = match mcp_server {
+    let mut ev = tool_result_head(id, mcp_server);
+    ev.raw("content", content).bool("is_error", is_error);
+    ev.meta_str("tool_use_id", id);
+    ev
+}
+
+/// What `tool_result_event(id, mcp_server, &text_content(raw_string), is_error)` writes, the
+/// one text block (the raw JSON string `raw_string`) written in place.
+pub fn tool_result_text_event(
+    id: &str,
+    mcp_server: Option<&str>,
+    raw_string: &str,
+    is_error: bool,
+) -> EventBuf {
+    let mut ev = tool_result_head(id, mcp_server);
+    ev.text_content("content", raw_string)
+        .bool("is_error", is_error);
+    ev.meta_str("tool_use_id", id);
+    ev
+}
+
+/// A tool result's type and the call it answers, before its content.
+fn tool_result_head(id: &str, mcp_server: Option<&str>) -> EventBuf {
+    match mcp_server {
         Some(server) => {
             let mut ev = EventBuf::new("agent.mcp_tool_result");
             ev.str("mcp_tool_use_id", id);
@@ -319,10 +342,7 @@ pub fn tool_result_event(
             ev.str("tool_use_id", id);
             ev
         }
-    };
-    ev.raw("content", content).bool("is_error", is_error);
-    ev.meta_str("tool_use_id", id);
-    ev
+    }
 }
 
 /// A `session.error` of the error type `kind` whose `retry_status` is `retry` (`retrying`,

@@ -248,32 +248,6 @@ pub(super) struct ToolCompleteData<'a> {
     is_user_requested: Option<bool>,
 }
 
-/// What `tool_result_event(id, mcp_server, &text_content(text), is_error)` writes, the text
-/// block written in place.
-fn tool_result_text_event(
-    id: &str,
-    mcp_server: Option<&str>,
-    text: &str,
-    is_error: bool,
-) -> EventBuf {
-    let mut ev = match mcp_server {
-        Some(server) => {
-            let mut ev = EventBuf::new("agent.mcp_tool_result");
-            ev.str("mcp_tool_use_id", id);
-            ev.meta_str("mcp_server_name", server);
-            ev
-        }
-        None => {
-            let mut ev = EventBuf::new("agent.tool_result");
-            ev.str("tool_use_id", id);
-            ev
-        }
-    };
-    ev.text_content("content", text).bool("is_error", is_error);
-    ev.meta_str("tool_use_id", id);
-    ev
-}
-
 /// A tool request's fields, raw, read as its `Value` reads them (a field of another type is
 /// absent for it).
 #[derive(Deserialize)]
@@ -817,7 +791,12 @@ impl CopilotMapper {
         let text = if failed { error.or(result) } else { result };
         let text = text.map(RawValue::get).filter(|t| t.starts_with('"'));
         let server = self.state.calls.get(&id).cloned().flatten();
-        let mut ev = tool_result_text_event(&id, server.as_deref(), text.unwrap_or("\"\""), failed);
+        let mut ev = tonbo_core::event::tool_result_text_event(
+            &id,
+            server.as_deref(),
+            text.unwrap_or("\"\""),
+            failed,
+        );
         ev.meta_opt(
             "error_code",
             d.error.as_ref().and_then(|e| e.code.as_deref()),

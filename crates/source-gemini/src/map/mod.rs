@@ -369,12 +369,12 @@ fn map_gemini(out: &mut Out, id: &str, m: &Message) -> Result<(), MapError> {
             call.timestamp.as_deref(),
         )?;
         if let Some(result) = &call.result {
-            // `tool_result_event(.., &text_content(result), ..)`, the block written in place.
-            let mut ev = EventBuf::new("agent.tool_result");
-            ev.str("tool_use_id", call_id);
-            ev.text_content("content", result)
-                .bool("is_error", call.status != "success");
-            ev.meta_str("tool_use_id", call_id);
+            let ev = tonbo_core::event::tool_result_text_event(
+                call_id,
+                None,
+                result,
+                call.status != "success",
+            );
             out.emit(
                 key(&[id, "/result/", call_id]),
                 ev,
