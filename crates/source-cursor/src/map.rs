@@ -362,25 +362,46 @@ impl SourceMapping for CursorMapper {
         }
     }
 
-    /// The one-pass path for messages (nearly every record): the parse of the record is its
-    /// only check as JSON, and comes first; anything else goes the full way.
+    /// The one-pass path for messages (nearly every record) and a chat's head and workspace:
+    /// the parse of the record is its only check as JSON, and comes first; anything else goes
+    /// the full way.
     fn map_line(
         &mut self,
         rec: &RecordLine,
         sink: &mut dyn EventSink,
     ) -> Option<Result<usize, MapError>> {
-        if rec.kind.is_some() {
-            return None;
+        match rec.kind {
+            None => {
+                let b = record_fields(rec.record).ok()?;
+                let mapped = session_stream(SOURCE, rec.session).and_then(|stream| {
+                    self.switch(rec.session);
+                    let Some(id) = rec.at.as_deref() else {
+                        return Err(MapError::Reject("Cursor message without `at`".into()));
+                    };
+                    self.map_bubble(id, &b, &stream, sink)
+                });
+                Some(mapped)
+            }
+            Some("composer") => {
+                let head = record_fields(rec.record).ok()?;
+                let mapped = session_stream(SOURCE, rec.session).map(|_| {
+                    self.switch(rec.session);
+                    self.map_head(&head);
+                    0
+                });
+                Some(mapped)
+            }
+            Some("workspace") => {
+                let v: Value = serde_json::from_str(rec.record).ok()?;
+                let mapped = session_stream(SOURCE, rec.session).map(|_| {
+                    self.switch(rec.session);
+                    self.map_workspace(&v);
+                    0
+                });
+                Some(mapped)
+            }
+            Some(_) => None,
         }
-        let b = record_fields(rec.record).ok()?;
-        let mapped = session_stream(SOURCE, rec.session).and_then(|stream| {
-            self.switch(rec.session);
-            let Some(id) = rec.at.as_deref() else {
-                return Err(MapError::Reject("Cursor message without `at`".into()));
-            };
-            self.map_bubble(id, &b, &stream, sink)
-        });
-        Some(mapped)
     }
 
     fn counts(&self) -> &Counts {

@@ -533,10 +533,17 @@ fn tool_response(state: &mut Session, item: &Obj, m: &mut Msg) -> Result<(), Map
             (None, None) => Cow::Owned(Vec::new()),
         };
         let is_error = obj.as_deref().and_then(|o| o.bool("isError")) == Some(true);
-        (
-            blocks(&items.iter().map(mcp_block).collect::<Vec<_>>()),
-            is_error,
-        )
+        // The blocks written into one text, a tool's output (often long) copied once.
+        let mut content = String::with_capacity(256);
+        content.push('[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                content.push(',');
+            }
+            push_mcp_block(&mut content, item);
+        }
+        content.push(']');
+        (content, is_error)
     };
     let ev = tool_result_event(id, server.as_deref(), &content, is_error);
     m.emit(ev, "tool_response")
@@ -544,15 +551,19 @@ fn tool_response(state: &mut Session, item: &Obj, m: &mut Msg) -> Result<(), Map
 
 /// An MCP content item as a content block: text, image, a resource's text; else its JSON as
 /// text.
-fn mcp_block(whole: &Part) -> String {
+fn push_mcp_block(out: &mut String, whole: &Part) {
     let item = whole.obj();
-    match item.str("type").as_deref() {
-        Some("text") => text_block_raw(str_field(item, "text")),
-        Some("image") => image_block(item),
+    let text = match item.str("type").as_deref() {
+        Some("text") => str_field(item, "text"),
+        Some("image") => return out.push_str(&image_block(item)),
         Some("resource") => {
             let r = item.obj("resource");
-            text_block_raw(str_field(&r, "text").or_else(|| str_field(&r, "uri")))
+            str_field(&r, "text").or_else(|| str_field(&r, "uri"))
         }
-        _ => text_block(&whole.to_value().to_string()),
-    }
+        _ => return out.push_str(&text_block(&whole.to_value().to_string())),
+    };
+    // What `text_block_raw` writes, in place.
+    out.push_str("{\"type\":\"text\",\"text\":");
+    out.push_str(&json_text(text));
+    out.push('}');
 }

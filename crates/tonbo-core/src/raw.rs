@@ -1,8 +1,8 @@
 //! Raw JSON text read and copied without building a `Value`: what the mappings that keep a
-//! record's parts as raw field texts share (each keeps its own object reader, which knows the
-//! fields it reads in the same pass). A string the mapping only copies is written as the record
-//! holds it when that is what serde_json would write for it ([`json_text`]), so output stays
-//! what decoding and escaping it again gave.
+//! record's parts as raw field texts share, with their object reader ([`Obj`], told by each
+//! mapping which fields it reads in the same pass). A string the mapping only copies is
+//! written as the record holds it when that is what serde_json would write for it
+//! ([`json_text`]), so output stays what decoding and escaping it again gave.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -12,6 +12,9 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::event::{as_str, json_str};
+
+mod obj;
+pub use obj::{Expand, NoneExpanded, Obj, Part, Val};
 
 /// A raw value as a `Value` (it is valid JSON: it was read as one).
 pub fn value(raw: &RawValue) -> Value {

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::contract::Provenance;
 
-/// A source record line in the writer's field order, its record's text unchecked.
+/// A source record line in a reader's field order, its record's text unchecked.
 #[derive(Debug)]
 pub struct RecordLine<'a> {
     pub source: &'a str,
@@ -58,33 +58,30 @@ impl<'a> RecordLine<'a> {
         let rest = line.strip_prefix("{\"v\":1,\"source\":\"")?;
         let (source, rest) = plain_string(rest)?;
         let rest = rest.strip_prefix(',')?;
-        let (kind, rest) = match rest.strip_prefix("\"kind\":\"") {
-            Some(r) => {
-                let (kind, r) = plain_string(r)?;
-                (Some(kind), r.strip_prefix(',')?)
-            }
-            None => (None, rest),
-        };
+        // `kind` before `session` (the contract's order), or after it (older readers).
+        let (kind_before, rest) = kind_field(rest)?;
         let rest = rest.strip_prefix("\"session\":\"")?;
         let (session, rest) = plain_string(rest)?;
-        let rest = rest.strip_prefix(",\"record\":")?;
+        let rest = rest.strip_prefix(',')?;
+        let (kind_after, rest) = match kind_before {
+            Some(_) => (None, rest),
+            None => kind_field(rest)?,
+        };
+        let rest = rest.strip_prefix("\"record\":")?;
         let (record, tail) = rest.split_at(record_end(rest)?);
         let tail = tail.trim_end();
+        let mut kind = kind_before.or(kind_after);
         let (at, provenance) = if tail == "}" {
             (None, None)
-        } else if let Some((at, file, place)) = writers_tail(tail) {
-            let (line, row) = match place {
-                Place::File => (None, None),
-                Place::Line(n) => (Some(n), None),
-                Place::Row(r) => (None, Some(r.to_string())),
-            };
-            let provenance = Provenance {
-                file: Some(file.to_string()),
-                line,
-                row,
-                ..Provenance::default()
-            };
-            (Some(Cow::Borrowed(at)), Some(provenance))
+        } else if let Some(t) = writers_tail(tail) {
+            if let Some(k) = t.kind {
+                // Written twice: the full parse refuses the line.
+                if kind.is_some() {
+                    return None;
+                }
+                kind = Some(k);
+            }
+            (t.at.map(Cow::Borrowed), Some(t.provenance))
         } else {
             let fields = tail.strip_prefix(',')?;
             let mut object = String::with_capacity(fields.len() + 1);
@@ -113,42 +110,94 @@ impl<'a> RecordLine<'a> {
     }
 }
 
-/// Where in its file a record is, as a reader's tail says it.
-enum Place<'a> {
-    File,
-    Line(u64),
-    /// A row of a document (an index, or a name such as `session`).
-    Row(&'a str),
+/// What a reader writes after a record: `at` (not always), `provenance` and (some older
+/// readers) `kind`.
+struct WritersTail<'a> {
+    at: Option<&'a str>,
+    provenance: Provenance,
+    kind: Option<&'a str>,
 }
 
-/// `at`, provenance's file and place from the tail a reader writes after a record of a file:
-/// `,"at":"..","provenance":{"file":".."(,"line":N|,"row":"..")}}`, no escapes; `None` for any
-/// other.
-fn writers_tail(t: &str) -> Option<(&str, &str, Place<'_>)> {
-    let (at, rest) = plain_string(t.strip_prefix(",\"at\":\"")?)?;
-    let (file, rest) = plain_string(rest.strip_prefix(",\"provenance\":{\"file\":\"")?)?;
-    let place = match rest {
-        "}}" => Place::File,
-        _ => {
-            if let Some(row) = rest.strip_prefix(",\"row\":\"") {
-                let (row, rest) = plain_string(row)?;
-                if rest != "}}" {
-                    return None;
-                }
-                return Some((at, file, Place::Row(row)));
-            }
-            let digits = rest.strip_prefix(",\"line\":")?.strip_suffix("}}")?;
-            let json_number = !digits.is_empty()
-                && digits.len() <= 19
-                && digits.bytes().all(|b| b.is_ascii_digit())
-                && (digits == "0" || !digits.starts_with('0'));
-            if !json_number {
-                return None;
-            }
-            Place::Line(digits.parse().ok()?)
+/// The tail a reader writes after a record, `(,"at":"..")?,"provenance":{..}(,"kind":"..")?}`,
+/// read by hand: the provenance's `file`, `table` and `row` plain strings and `line` number, in
+/// any order, each once; `None` for anything else (no escapes, no other field), which serde
+/// reads.
+fn writers_tail(t: &str) -> Option<WritersTail<'_>> {
+    let (at, rest) = match t.strip_prefix(",\"at\":\"") {
+        Some(r) => {
+            let (at, r) = plain_string(r)?;
+            (Some(at), r)
         }
+        None => (None, t),
     };
-    Some((at, file, place))
+    let mut rest = rest.strip_prefix(",\"provenance\":{")?;
+    let mut provenance = Provenance::default();
+    if let Some(r) = rest.strip_prefix('}') {
+        rest = r;
+    } else {
+        loop {
+            let (name, r) = plain_string(rest.strip_prefix('"')?)?;
+            let r = r.strip_prefix(':')?;
+            rest = match name {
+                "line" => {
+                    let digits = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+                    let (digits, r) = r.split_at(digits);
+                    let json_number = !digits.is_empty()
+                        && digits.len() <= 19
+                        && (digits == "0" || !digits.starts_with('0'));
+                    if !json_number || provenance.line.is_some() {
+                        return None;
+                    }
+                    provenance.line = Some(digits.parse().ok()?);
+                    r
+                }
+                _ => {
+                    let slot = match name {
+                        "file" => &mut provenance.file,
+                        "table" => &mut provenance.table,
+                        "row" => &mut provenance.row,
+                        _ => return None,
+                    };
+                    let (value, r) = plain_string(r.strip_prefix('"')?)?;
+                    if slot.is_some() {
+                        return None;
+                    }
+                    *slot = Some(value.to_string());
+                    r
+                }
+            };
+            if let Some(r) = rest.strip_prefix(',') {
+                rest = r;
+            } else {
+                rest = rest.strip_prefix('}')?;
+                break;
+            }
+        }
+    }
+    let (kind, rest) = match rest.strip_prefix(",\"kind\":\"") {
+        Some(r) => {
+            let (kind, r) = plain_string(r)?;
+            (Some(kind), r)
+        }
+        None => (None, rest),
+    };
+    (rest == "}").then_some(WritersTail {
+        at,
+        provenance,
+        kind,
+    })
+}
+
+/// `"kind":"..",` at the start of `rest`: its text and what follows, or nothing and `rest`;
+/// `None` when it is there but not plain.
+fn kind_field(rest: &str) -> Option<(Option<&str>, &str)> {
+    match rest.strip_prefix("\"kind\":\"") {
+        Some(r) => {
+            let (kind, r) = plain_string(r)?;
+            Some((Some(kind), r.strip_prefix(',')?))
+        }
+        None => Some((None, rest)),
+    }
 }
 
 /// The text of a JSON string whose opening quote is consumed, up to its closing quote, and what
@@ -184,22 +233,24 @@ fn special_byte(b: &[u8]) -> Option<usize> {
         .map(|i| at + i)
 }
 
-/// Where the record that starts `rest` ends: before the line's last `,"at":"`, found from the
-/// end (a reader writes `at` right after the record, and the tail is short); else by the
-/// record's brackets and strings. The first is a guess when the line is not the writer's: it
-/// is right whenever the record's typed parse, which must take all of the text, succeeds. No
-/// JSON string holds the bytes `,"at":"` (its quotes would be escaped), so the last ones are
-/// either the writer's `at` or a field of an object after the record, which a typed parse of
-/// the text up to them refuses (trailing characters).
+/// Where the record that starts `rest` ends: before the writer's tail, found from the end (a
+/// reader writes `at`, else `provenance`, right after the record, and the tail is short); else
+/// by the record's brackets and strings. The first is a guess when the line is not the
+/// writer's: it is right whenever the record's typed parse, which must take all of the text,
+/// succeeds. No JSON string holds the bytes `,"at":"` or `,"provenance":{` (their quotes would
+/// be escaped), so the last ones are either the writer's or a field of an object inside the
+/// record or after it, which a typed parse of the text up to them refuses (an object left
+/// open, or trailing characters).
 fn record_end(rest: &str) -> Option<usize> {
-    // From comma to comma back from the end: the tail holds two or three.
     let b = rest.as_bytes();
-    let mut end = b.len();
-    while let Some(comma) = memchr::memrchr(b',', &b[..end]) {
-        if b[comma..].starts_with(b",\"at\":\"") {
-            return Some(comma);
+    for i in memchr::memrchr_iter(b',', b) {
+        let field = &b[i..];
+        // A `provenance` after a string is after the writer's `at` (or another field).
+        if field.starts_with(b",\"at\":\"")
+            || (field.starts_with(b",\"provenance\":{") && !b[..i].ends_with(b"\""))
+        {
+            return Some(i);
         }
-        end = comma;
     }
     object_end(b)
 }
@@ -300,6 +351,38 @@ mod tests {
     }
 
     #[test]
+    fn other_field_orders_readers_write_are_taken_apart() {
+        // `kind` after `session`, or last; provenance of a table's row, with or without `at`.
+        let l = agrees(r#"{"v":1,"source":"goose","session":"s","kind":"message","record":{"a":[1]},"at":"db:m/1","provenance":{"file":"/p/db","row":"1","table":"m"}}"#).unwrap();
+        assert_eq!((l.kind, l.record), (Some("message"), r#"{"a":[1]}"#));
+        let l = agrees(r#"{"v":1,"source":"cursor","session":"s","record":{"folder":"f"},"at":"w","provenance":{"file":"w.json"},"kind":"workspace"}"#).unwrap();
+        assert_eq!(l.kind, Some("workspace"));
+        let l = agrees(r#"{"v":1,"source":"opencode","kind":"message","session":"s","record":{"p":{"provenance":{"x":1}}},"provenance":{"file":"/d/o.db","table":"message","row":"m1"}}"#).unwrap();
+        assert_eq!((l.record, l.at), (r#"{"p":{"provenance":{"x":1}}}"#, None));
+        for line in [
+            r#"{"v":1,"source":"x","session":"s","record":{},"provenance":{}}"#,
+            r#"{"v":1,"source":"x","session":"s","record":{},"provenance":{"line":12,"file":"f"}}"#,
+            r#"{"v":1,"source":"x","session":"s","record":{},"provenance":{"file":"f","other":1}}"#,
+        ] {
+            assert!(agrees(line).is_some(), "{line}");
+        }
+        // Written twice, or not plain: left to the full parse, which refuses or reads it.
+        for line in [
+            r#"{"v":1,"source":"x","kind":"a","session":"s","kind":"b","record":{}}"#,
+            r#"{"v":1,"source":"x","kind":"a","session":"s","record":{},"provenance":{},"kind":"b"}"#,
+            r#"{"v":1,"source":"x","session":"s","kind":"a","record":{},"provenance":{},"kind":"b"}"#,
+            r#"{"v":1,"source":"x","session":"s","record":{},"provenance":{"file":"f","file":"g"}}"#,
+            r#"{"v":1,"source":"x","session":"s","record":{},"provenance":{"line":1,"line":2}}"#,
+            r#"{"v":1,"source":"x","session":"s","record":{},"provenance":{"line":01}}"#,
+            r#"{"v":1,"source":"x","session":"s","record":{},"provenance":{"file":"f"},"kind":"k","kind":"l"}"#,
+            r#"{"v":1,"source":"x","session":"s","record":{},"provenance":{"file":"f\u0041"},"kind":"k"}"#,
+        ] {
+            let fast = RecordLine::parse(line);
+            assert!(fast.is_none(), "{line}");
+        }
+    }
+
+    #[test]
     fn plain_strings_end_at_their_quote_before_any_escape_or_control_character() {
         for (s, want) in [
             ("abc\"x", Some(("abc", "x"))),
@@ -321,6 +404,9 @@ mod tests {
             r#"{"v":1,"source":"x","session":"s","record":{"a":1,"at":"z","b":2}}"#,
             // A field of an object after the record.
             r#"{"v":1,"source":"x","session":"s","record":{},"at":"f","provenance":{},"y":{"q":1,"at":"z"}}"#,
+            // `at` after the provenance; a `provenance` inside the record, and none after it.
+            r#"{"v":1,"source":"x","session":"s","record":{},"provenance":{"file":"f"},"at":"a"}"#,
+            r#"{"v":1,"source":"x","session":"s","record":{"a":1,"provenance":{"b":2}}}"#,
             // A field between the record and `at`.
             r#"{"v":1,"source":"x","session":"s","record":{},"y":1,"at":"f"}"#,
         ] {

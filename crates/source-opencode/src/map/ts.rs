@@ -49,16 +49,17 @@ impl OpenCodeMapper {
         let part = whole.obj();
         let kind = part.str("type");
         let kind = kind.as_deref().unwrap_or("");
-        let started = time_of_obj(part, "start");
+        // Read only for the parts that carry it.
+        let started = || time_of_obj(part, "start");
         match kind {
-            "text" => self.ts_text(part, role, summary, started, prompt, m),
+            "text" => self.ts_text(part, role, summary, started(), prompt, m),
             "file" => {
                 let b = url_block(
                     part.str("url").as_deref().unwrap_or(""),
                     part.str("mime").as_deref(),
                     part.str("filename").as_deref(),
                 );
-                file_part(role, b, prompt, m, started)
+                file_part(role, b, prompt, m, started())
             }
             "reasoning" => {
                 let text = part.get("text").filter(|t| t.get().starts_with('"'));
@@ -67,7 +68,7 @@ impl OpenCodeMapper {
                 } else {
                     event::thinking_event(Some(&json_text(text)))
                 };
-                m.emit(ev, "reasoning", started)
+                m.emit(ev, "reasoning", started())
             }
             "tool" => ts_tool(part, m),
             "step-finish" => ts_step_finish(part, m),
@@ -99,7 +100,7 @@ impl OpenCodeMapper {
             other => {
                 self.unknown(format!("part:{other}"));
                 let ev = unknown_event("opencode.part", "part", &whole.to_value());
-                m.emit(ev, "unknown_part", started)
+                m.emit(ev, "unknown_part", started())
             }
         }
     }
@@ -247,21 +248,27 @@ fn ts_tool(part: &Obj, m: &mut Msg) -> Result<(), MapError> {
     m.emit(ev, "tool_use", time_of_obj(&state, "start"))?;
     let (content, is_error) = match status {
         "completed" => {
-            let mut c = vec![text_block(&json_text(state.get("output")))];
+            let output = json_text(state.get("output"));
             let attachments = state
                 .get("attachments")
                 .filter(|a| a.get().starts_with('['))
                 .and_then(|a| serde_json::from_str::<Vec<&RawValue>>(a.get()).ok())
                 .unwrap_or_default();
-            for a in attachments {
-                let a = Obj::of(Some(a));
-                c.push(url_block(
-                    a.str("url").as_deref().unwrap_or(""),
-                    a.str("mime").as_deref(),
-                    a.str("filename").as_deref(),
-                ));
+            if attachments.is_empty() {
+                // The output, often long, copied once.
+                (event::text_content(&output), false)
+            } else {
+                let mut c = vec![text_block(&output)];
+                for a in attachments {
+                    let a = Obj::of(Some(a));
+                    c.push(url_block(
+                        a.str("url").as_deref().unwrap_or(""),
+                        a.str("mime").as_deref(),
+                        a.str("filename").as_deref(),
+                    ));
+                }
+                (blocks(&c), false)
             }
-            (blocks(&c), false)
         }
         "error" => {
             let e = state.get("error");
