@@ -10,7 +10,7 @@ use tonbo_core::event::{
 };
 use tonbo_core::mapping::{envelope, EventSink, MapError, Stamp};
 
-use super::line::{as_str, is_str, reject, Block, ClaudeLine, Message, Usage};
+use super::line::{as_str, is_str, reject, Block, ClaudeLine, Content, Message, Usage};
 use super::user_line::normalize_result_blocks;
 use super::{ClaudeMapper, Out};
 use crate::SOURCE;
@@ -41,35 +41,34 @@ impl ClaudeMapper {
         let Some(msg) = line.message.as_ref() else {
             return Err(reject("`assistant` line has no message"));
         };
-        let Some(content) = msg.content else {
+        let Some(content) = msg.content.as_ref() else {
             return Err(reject("`assistant` line has no message.content"));
         };
-        // Blocks typed in one pass; their raw text is taken (a second pass) only when a block
-        // is kept whole (an unknown one) or the content is odd.
-        let (blocks, parsed): (Vec<&RawValue>, Vec<Block>) = if is_str(content) {
-            (Vec::new(), Vec::new())
-        } else {
-            match serde_json::from_str::<Vec<Block>>(content.get()) {
-                Ok(parsed) if parsed.iter().all(|b| KNOWN_BLOCKS.contains(&b.kind())) => {
-                    (Vec::new(), parsed)
-                }
-                _ => {
-                    let blocks: Vec<&RawValue> = serde_json::from_str(content.get())
-                        .map_err(|_| reject("message.content is neither a string nor an array"))?;
-                    let parsed = blocks
-                        .iter()
-                        .map(|b| serde_json::from_str(b.get()).unwrap_or_default())
-                        .collect();
-                    (blocks, parsed)
-                }
+        // Blocks typed in the line's pass (all of known types); else from the raw content: a
+        // string, or blocks each kept raw beside its typed read (an unknown one is kept whole).
+        let raw = content.raw();
+        let (blocks, owned): (Vec<&RawValue>, Vec<Block>) = match raw {
+            Some(c) if !is_str(c) => {
+                let blocks: Vec<&RawValue> = serde_json::from_str(c.get())
+                    .map_err(|_| reject("message.content is neither a string nor an array"))?;
+                let parsed = blocks
+                    .iter()
+                    .map(|b| serde_json::from_str(b.get()).unwrap_or_default())
+                    .collect();
+                (blocks, parsed)
             }
+            _ => (Vec::new(), Vec::new()),
+        };
+        let parsed: &[Block] = match content {
+            Content::Typed(typed) => typed,
+            Content::Raw(_) => &owned,
         };
         // A synthetic error notice (`isApiErrorMessage`), not a model response.
         if line.is_api_error_message == Some(true) || msg.model.as_deref() == Some("<synthetic>") {
-            return synthetic_error(content, &parsed, out);
+            return synthetic_error(raw, parsed, out);
         }
         self.track_request(line, msg, out)?;
-        if let Some(text) = as_str(content) {
+        if let Some(text) = raw.and_then(as_str) {
             return self.map_string_reply(&text, out);
         }
         for (i, b) in parsed.iter().enumerate() {
@@ -225,7 +224,7 @@ impl ClaudeMapper {
 }
 
 /// The block types [`ClaudeMapper::map_block`] maps by their fields (others are kept whole).
-const KNOWN_BLOCKS: &[&str] = &[
+pub(super) const KNOWN_BLOCKS: &[&str] = &[
     "text",
     "thinking",
     "redacted_thinking",
@@ -237,14 +236,21 @@ const KNOWN_BLOCKS: &[&str] = &[
 
 /// A synthetic error notice Claude Code wrote as an `assistant` line: its text as the error's
 /// message.
-fn synthetic_error(content: &RawValue, blocks: &[Block], out: &mut Out) -> Result<(), MapError> {
+fn synthetic_error(
+    content: Option<&RawValue>,
+    blocks: &[Block],
+    out: &mut Out,
+) -> Result<(), MapError> {
     let text = blocks
         .iter()
         .filter_map(|b| b.text.and_then(as_str).map(Cow::into_owned))
         .collect::<Vec<_>>()
         .join("\n");
     let text = if text.is_empty() {
-        as_str(content).map(Cow::into_owned).unwrap_or_default()
+        content
+            .and_then(as_str)
+            .map(Cow::into_owned)
+            .unwrap_or_default()
     } else {
         text
     };

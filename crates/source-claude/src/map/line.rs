@@ -2,12 +2,14 @@
 //! raw JSON to be copied into events unchanged.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 pub(super) use tonbo_core::event::{as_str, is_str};
 use tonbo_core::mapping::MapError;
 
+use super::assistant::KNOWN_BLOCKS;
 use super::user::Origin;
 
 /// A transcript line: its envelope (FORMAT.md, "The line envelope"). Only what the mapping
@@ -164,9 +166,83 @@ pub(super) struct Message<'a> {
     #[serde(borrow, default, deserialize_with = "tonbo_core::raw::opt_str")]
     pub(super) model: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    pub(super) content: Option<&'a RawValue>,
+    pub(super) content: Option<Content<'a>>,
     #[serde(borrow)]
     pub(super) usage: Option<&'a RawValue>,
+}
+
+/// `message.content`: its blocks typed in the line's own pass, or its raw JSON.
+///
+/// Content is a third of a line's bytes. Read raw and then typed, it was scanned twice; typed
+/// in the same pass, once. The blocks' raw text is gone then, so a line whose mapping keeps a
+/// block whole (a prompt's blocks, text beside results, an unknown block), or whose content is
+/// no array of blocks (a string), is read again with the content raw: [`ClaudeLine::parse`].
+pub(super) enum Content<'a> {
+    Typed(Vec<Block<'a>>),
+    Raw(&'a RawValue),
+}
+
+impl<'a> Content<'a> {
+    /// The raw JSON, when it was read raw.
+    pub(super) fn raw(&self) -> Option<&'a RawValue> {
+        match self {
+            Content::Raw(r) => Some(r),
+            Content::Typed(_) => None,
+        }
+    }
+}
+
+thread_local! {
+    /// Whether [`Content`] is read raw (the second read of [`ClaudeLine::parse`]).
+    static RAW_CONTENT: Cell<bool> = const { Cell::new(false) };
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if RAW_CONTENT.get() {
+            <&RawValue>::deserialize(d).map(Content::Raw)
+        } else {
+            Vec::<Block>::deserialize(d).map(Content::Typed)
+        }
+    }
+}
+
+impl<'a> ClaudeLine<'a> {
+    /// Reads a line: content typed in the same pass where the mapping needs no block whole,
+    /// else (and when that read fails: string content, a block of odd shape) read again with
+    /// the content raw, which is what the mapping then works from.
+    pub(super) fn parse(text: &'a str) -> serde_json::Result<ClaudeLine<'a>> {
+        if let Ok(line) = serde_json::from_str::<ClaudeLine>(text) {
+            if !line.needs_raw_content() {
+                return Ok(line);
+            }
+        }
+        RAW_CONTENT.set(true);
+        let line = serde_json::from_str(text);
+        RAW_CONTENT.set(false);
+        line
+    }
+
+    /// Whether the mapping of this line keeps a content block whole, which typed blocks cannot
+    /// give: an `assistant` line with a block of a type not in [`KNOWN_BLOCKS`], a `user` line
+    /// that is a prompt or has text beside its results; lines of other types (none has
+    /// content), to be safe.
+    fn needs_raw_content(&self) -> bool {
+        let Some(Content::Typed(blocks)) = self.message.as_ref().and_then(|m| m.content.as_ref())
+        else {
+            return false;
+        };
+        match self.kind.as_deref() {
+            Some("assistant") => blocks.iter().any(|b| !KNOWN_BLOCKS.contains(&b.kind())),
+            Some("user") => {
+                let results = blocks.iter().any(|b| b.kind() == "tool_result")
+                    || self.tool_use_result.is_some()
+                    || self.source_tool_assistant_uuid.is_some();
+                !results || blocks.iter().any(|b| b.kind() != "tool_result")
+            }
+            _ => true,
+        }
+    }
 }
 
 /// One content block; values that are copied through stay raw.

@@ -402,7 +402,7 @@ impl SourceMapping for ClaudeMapper {
             self.read_meta(&r);
             return Ok(0);
         }
-        let line: ClaudeLine = serde_json::from_str(r.text)
+        let line = ClaudeLine::parse(r.text)
             .map_err(|e| reject(format!("not a Claude Code line: {e}")))?;
         self.map_parsed(&r, &line, sink)
     }
@@ -418,7 +418,7 @@ impl SourceMapping for ClaudeMapper {
         if r.kind == Some(RecordKind::SubagentMeta) {
             return None;
         }
-        let line: ClaudeLine = serde_json::from_str(r.text).ok()?;
+        let line = ClaudeLine::parse(r.text).ok()?;
         Some(self.map_parsed(&r, &line, sink))
     }
 

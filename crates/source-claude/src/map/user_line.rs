@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use tonbo_core::event::{blocks, json_str, text_block, text_content, tool_result_event, EventBuf};
 use tonbo_core::mapping::MapError;
 
-use super::line::{as_str, is_str, reject, Block, ClaudeLine};
+use super::line::{as_str, is_str, reject, Block, ClaudeLine, Content};
 use super::user::{self, Author, Injected, UserClass, UserFacts};
 use super::{ClaudeMapper, Out};
 
@@ -18,8 +18,13 @@ const REJECTION_TEXT: &str = "doesn't want to proceed with this tool use";
 
 impl ClaudeMapper {
     pub(super) fn map_user(&mut self, line: &ClaudeLine, out: &mut Out) -> Result<(), MapError> {
-        let Some(content) = line.message.as_ref().and_then(|m| m.content) else {
+        let Some(content) = line.message.as_ref().and_then(|m| m.content.as_ref()) else {
             return Err(reject("`user` line has no message.content"));
+        };
+        // Tool results alone: blocks typed in the line's pass (`ClaudeLine::parse`).
+        let content = match content {
+            Content::Typed(parsed) => return self.map_tool_results(line, &[], parsed, out),
+            Content::Raw(raw) => *raw,
         };
         // A string prompt, or an array of blocks.
         if let Some(text) = as_str(content) {
@@ -239,15 +244,21 @@ pub(super) fn first_prompt_text<'l>(line: &'l ClaudeLine) -> Option<Cow<'l, str>
     if line.kind.as_deref() != Some("user") {
         return None;
     }
-    let content = line.message.as_ref()?.content?;
+    let first_text = |blocks: &[Block<'l>]| {
+        blocks
+            .iter()
+            .filter(|b| b.kind.as_deref() == Some("text"))
+            .find_map(|b| b.text.and_then(as_str).map(|t| Cow::Owned(t.into_owned())))
+    };
+    let content = match line.message.as_ref()?.content.as_ref()? {
+        Content::Typed(blocks) => return first_text(blocks),
+        Content::Raw(raw) => *raw,
+    };
     if let Some(t) = as_str(content) {
         return Some(t);
     }
     let blocks: Vec<Block> = serde_json::from_str(content.get()).ok()?;
-    blocks
-        .into_iter()
-        .filter(|b| b.kind.as_deref() == Some("text"))
-        .find_map(|b| b.text.and_then(as_str).map(|t| Cow::Owned(t.into_owned())))
+    first_text(&blocks)
 }
 
 /// A `user.message` (with `metadata.author`) or `system.message` of a `user` line's content.
