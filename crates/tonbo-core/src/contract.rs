@@ -311,7 +311,15 @@ pub fn check_session_id(id: &str) -> Result<(), String> {
             "session id longer than {MAX_SESSION_ID_BYTES} bytes"
         ));
     }
-    if id.chars().any(char::is_control) {
+    // A control character (`char::is_control`: U+0000-U+001F, U+007F-U+009F) by its UTF-8
+    // bytes: C0 and DEL are single bytes; C1 is 0xC2 then 0x80-0x9F. Once per record.
+    let b = id.as_bytes();
+    let control = |i: usize| match b[i] {
+        c if c < 0x20 || c == 0x7f => true,
+        0xc2 => b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
+        _ => false,
+    };
+    if (0..b.len()).any(control) {
         return Err("session id contains a control character".into());
     }
     Ok(())
@@ -436,6 +444,11 @@ mod tests {
         assert!(check_session_id("a\nb").is_err());
         assert!(check_session_id(&"x".repeat(513)).is_err());
         assert!(check_session_id("claude-code-1f0e").is_ok());
+        // Control characters by their bytes, as `char::is_control` says.
+        for c in (0..0x3000).filter_map(char::from_u32) {
+            let id = format!("a{c}b");
+            assert_eq!(check_session_id(&id).is_err(), c.is_control(), "{c:?}");
+        }
         assert_eq!(session_id_for("codex", "abc"), "codex-abc");
         assert_eq!(session_id_for("events", "mine"), "mine");
     }

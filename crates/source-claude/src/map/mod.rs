@@ -11,7 +11,8 @@ use std::collections::{HashMap, HashSet};
 
 use tonbo_core::event::{fnv64, EventBuf};
 use tonbo_core::mapping::{
-    session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
+    session_stream, session_stream_again, Counts, EventSink, EventWriter, MapError, SessionStates,
+    SourceMapping, Stamp,
 };
 use tonbo_core::record_line::RecordLine;
 use tonbo_core::SourceRecord;
@@ -347,7 +348,7 @@ impl ClaudeMapper {
         line: &ClaudeLine,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, rec.session)?;
+        let session_id = session_stream_again(&self.state.session_id, SOURCE, rec.session)?;
         self.enter_session(&session_id, sink)?;
         let Some(kind) = line.kind.as_deref() else {
             return Err(reject("Claude Code line has no `type`"));
