@@ -27,7 +27,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tonbo_core::event::EventBuf;
 use tonbo_core::mapping::{
-    session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
+    session_stream_again, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping,
+    Stamp,
 };
 use tonbo_core::record_line::RecordLine;
 use tonbo_core::{Provenance, SourceRecord};
@@ -200,7 +201,7 @@ impl CodexMapper {
         sink: &mut dyn EventSink,
         by: impl FnOnce(&mut Self, &mut Line) -> Result<(), MapError>,
     ) -> Result<usize, MapError> {
-        let session_id = session_stream(SOURCE, session)?;
+        let session_id = session_stream_again(&self.state.session_id, SOURCE, session)?;
         // Keys are the record's place, `<file name>:<line or row>` (`at`): stable while Codex
         // appends, and when a file is archived or compressed. A record of an older reader has
         // no `at`; its provenance gives the same text.

@@ -12,8 +12,8 @@ use std::collections::{HashMap, HashSet};
 use tonbo_core::contract::stable_hash;
 use tonbo_core::event::{error_event, model_request_end, EventBuf};
 use tonbo_core::mapping::{
-    session_stream, Counts, EventSink, EventWriter, MapError, SessionStates, SourceMapping, Stamp,
-    Thread,
+    session_stream, session_stream_again, Counts, EventSink, EventWriter, MapError, SessionStates,
+    SourceMapping, Stamp, Thread,
 };
 use tonbo_core::record_line::RecordLine;
 use tonbo_core::SourceRecord;
@@ -182,7 +182,7 @@ impl QwenMapper {
         text: &str,
         sink: &mut dyn EventSink,
     ) -> Result<usize, MapError> {
-        let stream = session_stream(SOURCE, session)?;
+        let stream = session_stream_again(&self.current_key, SOURCE, session)?;
         if self.current_key != stream {
             let old = std::mem::take(&mut self.current_key);
             self.others
