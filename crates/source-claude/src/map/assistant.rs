@@ -62,6 +62,8 @@ impl ClaudeMapper {
         let parsed: &[Block] = match content {
             Content::Typed(typed) => typed,
             Content::Raw(_) => &owned,
+            // `ClaudeLine::parse` reads such a line again, raw.
+            Content::Other => return Err(reject("message.content was not read")),
         };
         // A synthetic error notice (`isApiErrorMessage`), not a model response.
         if line.is_api_error_message == Some(true) || msg.model.as_deref() == Some("<synthetic>") {

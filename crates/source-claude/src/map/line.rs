@@ -180,6 +180,8 @@ pub(super) struct Message<'a> {
 pub(super) enum Content<'a> {
     Typed(Vec<Block<'a>>),
     Raw(&'a RawValue),
+    /// No array (a string, most often), met by the typed read: to be read raw.
+    Other,
 }
 
 impl<'a> Content<'a> {
@@ -187,7 +189,7 @@ impl<'a> Content<'a> {
     pub(super) fn raw(&self) -> Option<&'a RawValue> {
         match self {
             Content::Raw(r) => Some(r),
-            Content::Typed(_) => None,
+            Content::Typed(_) | Content::Other => None,
         }
     }
 }
@@ -202,8 +204,61 @@ impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
         if RAW_CONTENT.get() {
             <&RawValue>::deserialize(d).map(Content::Raw)
         } else {
-            Vec::<Block>::deserialize(d).map(Content::Typed)
+            // Any value but an array is taken as `Other`, not refused: an error would cost
+            // its message (which quotes the string) and the rest of the line's read.
+            d.deserialize_any(TypedContent)
         }
+    }
+}
+
+/// Reads `message.content` as blocks, or anything else as [`Content::Other`].
+struct TypedContent;
+
+impl<'de> serde::de::Visitor<'de> for TypedContent {
+    type Value = Content<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("message content")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut blocks = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(b) = seq.next_element()? {
+            blocks.push(b);
+        }
+        Ok(Content::Typed(blocks))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Content::Other)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Content::Other)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Content::Other)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Content::Other)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Content::Other)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Content::Other)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Content::Other)
     }
 }
 
@@ -228,9 +283,10 @@ impl<'a> ClaudeLine<'a> {
     /// that is a prompt or has text beside its results; lines of other types (none has
     /// content), to be safe.
     fn needs_raw_content(&self) -> bool {
-        let Some(Content::Typed(blocks)) = self.message.as_ref().and_then(|m| m.content.as_ref())
-        else {
-            return false;
+        let blocks = match self.message.as_ref().and_then(|m| m.content.as_ref()) {
+            Some(Content::Typed(blocks)) => blocks,
+            Some(Content::Other) => return true,
+            _ => return false,
         };
         match self.kind.as_deref() {
             Some("assistant") => blocks.iter().any(|b| !KNOWN_BLOCKS.contains(&b.kind())),

@@ -25,6 +25,8 @@ impl ClaudeMapper {
         let content = match content {
             Content::Typed(parsed) => return self.map_tool_results(line, &[], parsed, out),
             Content::Raw(raw) => *raw,
+            // `ClaudeLine::parse` reads such a line again, raw.
+            Content::Other => return Err(reject("message.content was not read")),
         };
         // A string prompt, or an array of blocks.
         if let Some(text) = as_str(content) {
@@ -253,6 +255,7 @@ pub(super) fn first_prompt_text<'l>(line: &'l ClaudeLine) -> Option<Cow<'l, str>
     let content = match line.message.as_ref()?.content.as_ref()? {
         Content::Typed(blocks) => return first_text(blocks),
         Content::Raw(raw) => *raw,
+        Content::Other => return None,
     };
     if let Some(t) = as_str(content) {
         return Some(t);
