@@ -10,7 +10,9 @@ use tonbo_core::event::{
 };
 use tonbo_core::mapping::{envelope, EventSink, MapError, Stamp};
 
-use super::line::{as_str, is_str, reject, Block, ClaudeLine, Content, Message, Usage};
+use super::line::{
+    as_str, is_str, raw_and_typed_blocks, reject, Block, ClaudeLine, Content, Message, Usage,
+};
 use super::user_line::normalize_result_blocks;
 use super::{ClaudeMapper, Out};
 use crate::SOURCE;
@@ -48,15 +50,7 @@ impl ClaudeMapper {
         // string, or blocks each kept raw beside its typed read (an unknown one is kept whole).
         let raw = content.raw();
         let (blocks, owned): (Vec<&RawValue>, Vec<Block>) = match raw {
-            Some(c) if !is_str(c) => {
-                let blocks: Vec<&RawValue> = serde_json::from_str(c.get())
-                    .map_err(|_| reject("message.content is neither a string nor an array"))?;
-                let parsed = blocks
-                    .iter()
-                    .map(|b| serde_json::from_str(b.get()).unwrap_or_default())
-                    .collect();
-                (blocks, parsed)
-            }
+            Some(c) if !is_str(c) => raw_and_typed_blocks(c)?,
             _ => (Vec::new(), Vec::new()),
         };
         let parsed: &[Block] = match content {

@@ -370,6 +370,20 @@ pub(super) struct Usage {
     pub(super) output_tokens: Option<u64>,
 }
 
+/// A line's content blocks, raw and typed (a block that is no object reads as one of no
+/// type); an error when the content is no array.
+pub(super) fn raw_and_typed_blocks(
+    content: &RawValue,
+) -> Result<(Vec<&RawValue>, Vec<Block<'_>>), MapError> {
+    let raw: Vec<&RawValue> = serde_json::from_str(content.get())
+        .map_err(|_| reject("message.content is neither a string nor an array"))?;
+    let parsed = raw
+        .iter()
+        .map(|b| serde_json::from_str(b.get()).unwrap_or_default())
+        .collect();
+    Ok((raw, parsed))
+}
+
 /// A rejection of the record at hand.
 pub(super) fn reject(msg: impl Into<String>) -> MapError {
     MapError::Reject(msg.into())

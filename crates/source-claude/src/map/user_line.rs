@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use tonbo_core::event::{blocks, json_str, text_block, text_content, tool_result_event, EventBuf};
 use tonbo_core::mapping::MapError;
 
-use super::line::{as_str, is_str, reject, Block, ClaudeLine, Content};
+use super::line::{as_str, is_str, raw_and_typed_blocks, reject, Block, ClaudeLine, Content};
 use super::user::{self, Author, Injected, UserClass, UserFacts};
 use super::{ClaudeMapper, Out};
 
@@ -395,18 +395,6 @@ impl<'c> Prompt<'c> {
             }
         }
     }
-}
-
-/// A `user` line's content blocks, raw and typed (a block that is no object reads as one of no
-/// type); an error when the content is no array.
-fn raw_and_typed_blocks(content: &RawValue) -> Result<(Vec<&RawValue>, Vec<Block<'_>>), MapError> {
-    let raw: Vec<&RawValue> = serde_json::from_str(content.get())
-        .map_err(|_| reject("message.content is neither a string nor an array"))?;
-    let parsed = raw
-        .iter()
-        .map(|b| serde_json::from_str(b.get()).unwrap_or_default())
-        .collect();
-    Ok((raw, parsed))
 }
 
 /// `toolUseResult` is kept in metadata up to this size; larger ones repeat the content.
